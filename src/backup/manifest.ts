@@ -1,0 +1,129 @@
+/**
+ * The chain manifest: vmkeep's record of one chain folder (a full and its incrementals).
+ *
+ * Written atomically after every run that changes the chain; read by status, list, verify,
+ * prune and restore. A chain folder without one (a VMSnap tree) is read from virtnbdbackup's own
+ * files instead, see repository.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { VmkeepError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+export const MANIFEST_FILE = 'vmkeep-manifest.json';
+export const MANIFEST_FORMAT = 'vmkeep-chain/1';
+
+const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO time');
+
+export const ManifestFileSchema = z.object({
+  /** Path relative to the chain folder. */
+  path: z.string(),
+  /** Disk target for data files; undefined for config/checkpoint files. */
+  disk: z.string().optional(),
+  kind: z.enum(['data', 'config', 'checkpoint', 'meta']),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export const RestorePointSchema = z.object({
+  /** Checkpoint name (virtnbdbackup.N): the point's id within its chain. */
+  checkpoint: z.string(),
+  parent: z.string().optional(),
+  time: isoTime,
+  level: z.enum(['full', 'inc']),
+  label: z.string().optional(),
+  protected: z.boolean().default(false),
+  /** Guest data bytes the run copied (sum of data extents). */
+  dataBytes: z.number().int().nonnegative(),
+  durationMs: z.number().nonnegative(),
+  files: z.array(ManifestFileSchema),
+});
+
+export const ChainEventSchema = z.object({
+  time: isoTime,
+  kind: z.enum(['started', 'repaired', 'interrupted', 'failed', 'broken', 'protected', 'unprotected', 'verified']),
+  message: z.string(),
+});
+
+export const VerifyRecordSchema = z.object({
+  time: isoTime,
+  result: z.enum(['ok', 'failed']),
+  deep: z.boolean(),
+  problems: z.array(z.string()),
+});
+
+export const ChainManifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  domain: z.string(),
+  domainUuid: z.string().optional(),
+  /** Which engine wrote the chain; restore/verify dispatch on it. */
+  engine: z.enum(['virtnbdbackup']),
+  toolVersions: z.record(z.string(), z.string()),
+  /** Period this chain belongs to, when grouped (VMSnap's --groupBy). */
+  period: z
+    .object({ groupBy: z.enum(['month', 'quarter', 'bi-annual', 'year']), key: z.string(), start: isoTime })
+    .optional(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  state: z.enum(['complete', 'in-progress', 'broken']),
+  stateReason: z.string().optional(),
+  protected: z.boolean().default(false),
+  disks: z.array(
+    z.object({ target: z.string(), sourcePath: z.string().optional(), format: z.string().optional(), virtualSize: z.number().optional() }),
+  ),
+  /** Shared files of the chain (domain XML copies...), refreshed each run. */
+  points: z.array(RestorePointSchema),
+  /** A run that started and has not finished: set before the engine runs, cleared after. */
+  running: z
+    .object({ pid: z.number().int(), startedAt: isoTime, level: z.enum(['full', 'inc']) })
+    .optional(),
+  events: z.array(ChainEventSchema).default([]),
+  lastVerify: VerifyRecordSchema.optional(),
+});
+
+export type ManifestFile = z.infer<typeof ManifestFileSchema>;
+export type RestorePoint = z.infer<typeof RestorePointSchema>;
+export type ChainEvent = z.infer<typeof ChainEventSchema>;
+export type ChainManifest = z.infer<typeof ChainManifestSchema>;
+export type VerifyRecord = z.infer<typeof VerifyRecordSchema>;
+
+/** Parse manifest text; a manifest that does not match the schema is an error naming the file. */
+export function parseManifest(text: string, where = MANIFEST_FILE): ChainManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new VmkeepError('failure', `${where} is not valid JSON`, { cause });
+  }
+  const parsed = ChainManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new VmkeepError('failure', `${where} is not a valid vmkeep manifest: ${first?.path.join('.') ?? ''} ${first?.message ?? ''}`);
+  }
+  return parsed.data;
+}
+
+/** Read a chain folder's manifest; undefined when there is none. */
+export async function readManifest(chainDir: string): Promise<ChainManifest | undefined> {
+  const path = join(chainDir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  return parseManifest(text, path);
+}
+
+/** Validate and write a manifest atomically (temp file, fsync, rename). */
+export async function writeManifest(chainDir: string, manifest: ChainManifest): Promise<void> {
+  const checked = ChainManifestSchema.parse(manifest);
+  await writeFileAtomic(join(chainDir, MANIFEST_FILE), `${JSON.stringify(checked, null, 2)}\n`);
+}
+
+/** The newest point of a chain, if any. */
+export function latestPoint(manifest: ChainManifest): RestorePoint | undefined {
+  return manifest.points.at(-1);
+}

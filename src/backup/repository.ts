@@ -1,0 +1,166 @@
+/**
+ * The backup tree: OUTPUT/<domain>/<chain folder>/. Reads chains from vmkeep manifests, and
+ * from virtnbdbackup's own files for VMSnap folders that have no manifest.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VmkeepError } from '../errors.js';
+import { MANIFEST_FILE, readManifest, type ChainManifest } from './manifest.js';
+import { parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
+
+export interface PointView {
+  checkpoint: string;
+  time: string;
+  level: 'full' | 'inc';
+  label: string | undefined;
+  dataBytes: number | undefined;
+  protected: boolean;
+}
+
+export interface ChainView {
+  domain: string;
+  folder: string;
+  dir: string;
+  manifest: ChainManifest | undefined;
+  /** A VMSnap/virtnbdbackup folder with no vmkeep manifest: read-only facts from its files. */
+  legacy: boolean;
+  period: ParsedChainFolder | undefined;
+  state: 'complete' | 'in-progress' | 'broken';
+  stateReason: string | undefined;
+  protected: boolean;
+  points: PointView[];
+  sizeOnDisk: number;
+}
+
+/** The folder of a domain's backups. Domain names never contain '/', but '.' and '..' are refused. */
+export function domainDir(output: string, domain: string): string {
+  if (domain === '.' || domain === '..' || domain.includes('/') || domain.includes('\0')) {
+    throw new VmkeepError('usage', `domain name ${JSON.stringify(domain)} cannot be used as a folder name`);
+  }
+  return join(output, domain);
+}
+
+/** Domains that have a folder in the output directory. */
+export async function listBackedUpDomains(output: string): Promise<string[]> {
+  const entries = await readdirOrEmpty(output);
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+}
+
+/** All chains of a domain, oldest period first (then by sequence). */
+export async function listChains(output: string, domain: string): Promise<ChainView[]> {
+  const dir = domainDir(output, domain);
+  const entries = await readdirOrEmpty(dir);
+  const chains: ChainView[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name.startsWith('.')) continue;
+    const chain = await readChain(domain, e.name, join(dir, e.name));
+    if (chain) chains.push(chain);
+  }
+  return chains.sort(compareChains);
+}
+
+function compareChains(a: ChainView, b: ChainView): number {
+  const at = a.period?.start.getTime() ?? Date.parse(a.points[0]?.time ?? '') ?? 0;
+  const bt = b.period?.start.getTime() ?? Date.parse(b.points[0]?.time ?? '') ?? 0;
+  if (at !== bt) return at - bt;
+  return (a.period?.sequence ?? 0) - (b.period?.sequence ?? 0) || a.folder.localeCompare(b.folder);
+}
+
+/** One chain folder; undefined when the folder holds neither a manifest nor virtnbdbackup data. */
+export async function readChain(domain: string, folder: string, dir: string): Promise<ChainView | undefined> {
+  const manifest = await readManifest(dir);
+  const sizeOnDisk = await folderSize(dir);
+  const period = parseChainFolderName(folder);
+  if (manifest) {
+    return {
+      domain,
+      folder,
+      dir,
+      manifest,
+      legacy: false,
+      period,
+      state: manifest.running ? 'in-progress' : manifest.state,
+      stateReason: manifest.running
+        ? `a run started at ${manifest.running.startedAt} (pid ${manifest.running.pid}) has not finished`
+        : manifest.stateReason,
+      protected: manifest.protected,
+      points: manifest.points.map((p) => ({
+        checkpoint: p.checkpoint,
+        time: p.time,
+        level: p.level,
+        label: p.label,
+        dataBytes: p.dataBytes,
+        protected: p.protected,
+      })),
+      sizeOnDisk,
+    };
+  }
+  return readLegacyChain(domain, folder, dir, period, sizeOnDisk);
+}
+
+/** A VMSnap folder: checkpoints from `<domain>.cpt`, times and levels from the data files. */
+async function readLegacyChain(
+  domain: string,
+  folder: string,
+  dir: string,
+  period: ParsedChainFolder | undefined,
+  sizeOnDisk: number,
+): Promise<ChainView | undefined> {
+  const names = (await readdirOrEmpty(dir)).map((e) => e.name);
+  const cptName = names.find((n) => n.endsWith('.cpt'));
+  const dataFiles = names.filter((n) => n.endsWith('.data'));
+  if (!cptName && dataFiles.length === 0) return undefined;
+  let checkpoints: string[] = [];
+  if (cptName) {
+    try {
+      const parsed = JSON.parse(await readFile(join(dir, cptName), 'utf8')) as unknown;
+      if (Array.isArray(parsed)) checkpoints = parsed.map(String);
+    } catch {
+      checkpoints = [];
+    }
+  }
+  const points: PointView[] = [];
+  for (const [i, cp] of checkpoints.entries()) {
+    const level = i === 0 ? 'full' : 'inc';
+    const file = i === 0 ? dataFiles.find((f) => /\.(full|copy)\.data$/.test(f)) : dataFiles.find((f) => f.endsWith(`.inc.${cp}.data`));
+    const time = file ? (await stat(join(dir, file))).mtime.toISOString() : new Date(0).toISOString();
+    points.push({ checkpoint: cp, time, level, label: undefined, dataBytes: undefined, protected: false });
+  }
+  const partial = names.some((n) => n.endsWith('.partial'));
+  return {
+    domain,
+    folder,
+    dir,
+    manifest: undefined,
+    legacy: true,
+    period,
+    state: partial ? 'in-progress' : 'complete',
+    stateReason: partial ? 'a .partial data file is present (interrupted run)' : 'VMSnap folder without a vmkeep manifest',
+    protected: false,
+    points,
+    sizeOnDisk,
+  };
+}
+
+async function folderSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdirOrEmpty(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += await folderSize(p);
+    else if (e.isFile()) total += (await stat(p)).size;
+  }
+  return total;
+}
+
+async function readdirOrEmpty(dir: string) {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    if (code === 'ENOTDIR') throw new VmkeepError('usage', `${dir} is not a directory`);
+    throw e;
+  }
+}
+
+export { MANIFEST_FILE };

@@ -1,0 +1,5 @@
+/** Every CLI command, in the order --help lists them. */
+import type { CommandSpec } from './types.js';
+import { statusCommand } from './status.js';
+
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand];

@@ -1,0 +1,11 @@
+import { runStatus, type StatusOptions } from '../../status/run-status.js';
+import { defineCommand } from './types.js';
+
+export const statusCommand = defineCommand<StatusOptions>({
+  name: 'status',
+  describe: 'show domains, disks, checkpoints, bitmaps and their consistency (and backups with --output)',
+  builder: (y) => y,
+  buildOptions: (_argv, global) =>
+    Object.freeze({ domains: global.domains, output: global.output, colour: process.stdout.isTTY === true && global.format === 'text' }),
+  run: (ctx, options) => runStatus(ctx, options),
+});

@@ -1,0 +1,20 @@
+/** The shape every CLI command file follows: yargs wiring, options built once, and a runner. */
+import type { Argv } from 'yargs';
+import type { AppContext } from '../context.js';
+import type { CommandResult } from '../command-result.js';
+import type { GlobalOptions } from '../global-options.js';
+
+export interface CommandSpec<O> {
+  name: string;
+  describe: string;
+  /** Adds the command's own options to yargs. */
+  builder: (y: Argv) => Argv;
+  /** Parsed argv → a frozen options object (throws usageError on bad values). */
+  buildOptions: (argv: Record<string, unknown>, global: GlobalOptions) => O;
+  run: (ctx: AppContext, options: O, global: GlobalOptions) => Promise<CommandResult>;
+}
+
+/** Erase the option type so specs of different commands fit one list. */
+export function defineCommand<O>(spec: CommandSpec<O>): CommandSpec<unknown> {
+  return spec as unknown as CommandSpec<unknown>;
+}

@@ -1,0 +1,38 @@
+/** What every command gets: the tool clients, the clock, the logger, and the cancel signal. */
+import { QemuImgClient } from '../qemu/qemu-img.js';
+import type { Runner } from '../runner/runner.js';
+import type { Logger } from '../util/log.js';
+import { VirshClient } from '../virsh/client.js';
+
+export interface AppContext {
+  runner: Runner;
+  virsh: VirshClient;
+  qemuImg: QemuImgClient;
+  /** The clock; VMKEEP_NOW overrides it (testing and simulation aid). */
+  now: () => Date;
+  log: Logger;
+  /** Is stderr a terminal (progress bars, colour)? */
+  interactive: boolean;
+  /** Aborted on SIGINT/SIGTERM. */
+  signal: AbortSignal;
+}
+
+/** Build a context around a runner (the real one in the CLI, a fake one in tests). */
+export function createContext(fields: {
+  runner: Runner;
+  uri: string;
+  now: () => Date;
+  log: Logger;
+  interactive: boolean;
+  signal: AbortSignal;
+}): AppContext {
+  return {
+    runner: fields.runner,
+    virsh: new VirshClient(fields.runner, fields.uri),
+    qemuImg: new QemuImgClient(fields.runner),
+    now: fields.now,
+    log: fields.log,
+    interactive: fields.interactive,
+    signal: fields.signal,
+  };
+}

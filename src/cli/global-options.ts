@@ -1,0 +1,54 @@
+/** Options every command shares, built once from argv and frozen. */
+import type { Argv } from 'yargs';
+import { usageError } from '../errors.js';
+import type { OutputOptions } from './output.js';
+
+export interface GlobalOptions extends OutputOptions {
+  connect: string;
+  verbose: boolean;
+  /** Patterns from --domains (names, comma lists, globs); empty → all. */
+  domains: readonly string[] | undefined;
+  output: string | undefined;
+}
+
+export function addGlobalOptions(y: Argv): Argv {
+  return y
+    .option('connect', { alias: 'c', type: 'string', default: 'qemu:///system', describe: 'libvirt connection URI', global: true })
+    .option('domains', { type: 'string', array: true, describe: 'domain names, comma lists or globs (default: all)', global: true })
+    .option('output', { type: 'string', describe: 'backup folder', global: true })
+    .option('json', { type: 'boolean', default: false, describe: 'print a JSON document on stdout (errors as JSON on stderr)', global: true })
+    .option('yaml', { type: 'boolean', default: false, describe: 'print a YAML document on stdout', global: true })
+    .option('machine', { type: 'boolean', default: false, describe: 'compact one-line JSON', global: true })
+    .option('pretty', { type: 'boolean', default: false, describe: 'sizes as human strings in JSON/YAML', global: true })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail, also in errors', global: true });
+}
+
+export function buildGlobalOptions(argv: Record<string, unknown>): GlobalOptions {
+  const json = argv['json'] === true;
+  const yamlOut = argv['yaml'] === true;
+  if (json && yamlOut) throw usageError('--json and --yaml cannot be used together');
+  const output = argv['output'];
+  if (output !== undefined && (typeof output !== 'string' || output.trim() === '')) {
+    throw usageError('--output needs a folder path');
+  }
+  const domains = argv['domains'] as string[] | undefined;
+  return Object.freeze({
+    connect: String(argv['connect'] ?? 'qemu:///system'),
+    verbose: argv['verbose'] === true,
+    domains: domains ? Object.freeze(domains.map(String)) : undefined,
+    output: output as string | undefined,
+    format: json || (argv['machine'] === true && !yamlOut) ? 'json' : yamlOut ? 'yaml' : 'text',
+    // --machine alone (VMSnap habit) means machine-readable JSON.
+    machine: argv['machine'] === true,
+    pretty: argv['pretty'] === true,
+  } satisfies GlobalOptions);
+}
+
+/** VMKEEP_NOW (ISO 8601) overrides the clock: a testing and simulation aid. */
+export function clockFromEnv(env: NodeJS.ProcessEnv): () => Date {
+  const raw = env['VMKEEP_NOW'];
+  if (raw === undefined || raw === '') return () => new Date();
+  const t = Date.parse(raw);
+  if (Number.isNaN(t)) throw usageError(`VMKEEP_NOW is not an ISO 8601 time: ${JSON.stringify(raw)}`);
+  return () => new Date(t);
+}

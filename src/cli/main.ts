@@ -1,0 +1,124 @@
+/**
+ * The CLI entry: argv → options (once, frozen) → command → document/text → exit code.
+ * Only this module sets the process exit code.
+ */
+import yargs, { type Argv } from 'yargs';
+import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
+import { createExecaRunner, type Runner } from '../runner/runner.js';
+import { createLogger } from '../util/log.js';
+import { createContext } from './context.js';
+import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
+import { serialiseDocument, serialiseError } from './output.js';
+import { rewriteVmsnapArgv } from './vmsnap-compat.js';
+import { COMMAND_SPECS } from './commands/index.js';
+import type { CommandSpec } from './commands/types.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  interactive: boolean;
+  runner?: Runner;
+  signal?: AbortSignal;
+}
+
+interface Parsed {
+  spec: CommandSpec<unknown>;
+  argv: Record<string, unknown>;
+}
+
+function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Argv {
+  let y = addGlobalOptions(
+    yargs(args)
+      .scriptName('vmkeep')
+      .usage('$0 <command> [options]')
+      .strict()
+      .exitProcess(false)
+      .help()
+      .version(false)
+      .wrap(Math.min(110, process.stdout.columns ?? 100))
+      .fail((msg, err) => {
+        throw err instanceof VmkeepError ? err : usageError(msg ?? err?.message ?? 'bad command line');
+      }),
+  );
+  for (const spec of COMMAND_SPECS) {
+    y = y.command(spec.name, spec.describe, spec.builder, (argv) => {
+      chosen.value = { spec, argv: argv as Record<string, unknown> };
+    });
+  }
+  return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
+    'Exit codes: 0 ok, 1 partial, 2 failure, 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
+  ).showHelpOnFail(false);
+  void io;
+}
+
+/** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
+export async function main(rawArgs: readonly string[], io: CliIo): Promise<number> {
+  const args = rewriteVmsnapArgv(rawArgs);
+  const wantsJson = args.includes('--json') || args.includes('--machine');
+  const verbose = args.includes('--verbose') || args.includes('-v');
+  let global: GlobalOptions | undefined;
+  try {
+    const chosen: { value?: Parsed } = {};
+    let helpText = '';
+    const parser = buildParser(args, io, chosen);
+    await parser.parseAsync(args, {}, (err, _argv, output) => {
+      if (err) throw err instanceof VmkeepError ? err : usageError(err.message);
+      helpText = output;
+    });
+    if (!chosen.value) {
+      // --help or an empty command line
+      if (helpText) io.stdout(`${helpText}\n`);
+      return EXIT_CODE.ok;
+    }
+    global = buildGlobalOptions(chosen.value.argv);
+    const options = chosen.value.spec.buildOptions(chosen.value.argv, global);
+    const controller = new AbortController();
+    const signal = io.signal ?? controller.signal;
+    const ctx = createContext({
+      runner: io.runner ?? createExecaRunner(),
+      uri: global.connect,
+      now: clockFromEnv(io.env),
+      log: createLogger(io.stderr, global.verbose, false),
+      interactive: io.interactive,
+      signal,
+    });
+    const result = await chosen.value.spec.run(ctx, options, global);
+    if (global.format === 'text') {
+      if (result.text) io.stdout(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
+    } else {
+      io.stdout(serialiseDocument(result.document, global));
+    }
+    if (signal.aborted) return EXIT_CODE.interrupted;
+    return EXIT_CODE[result.outcome];
+  } catch (error) {
+    const code = exitCodeFor(error);
+    io.stderr(serialiseError(error, { json: global ? global.format === 'json' : wantsJson, verbose: global?.verbose ?? verbose }, code));
+    return code;
+  }
+}
+
+/** The process entry used by bin/vmkeep: wires signals and the real stdout/stderr. */
+export async function cliEntry(): Promise<void> {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      process.stderr.write(`vmkeep: second ${name}, exiting now\n`);
+      process.exit(EXIT_CODE.interrupted);
+    }
+    process.stderr.write(`vmkeep: ${name} received, stopping cleanly (send again to force)\n`);
+    controller.abort(new VmkeepError('interrupted', `interrupted by ${name}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const code = await main(process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    env: process.env,
+    interactive: process.stderr.isTTY === true,
+    signal: controller.signal,
+  });
+  process.exitCode = code;
+}

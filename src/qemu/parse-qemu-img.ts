@@ -1,0 +1,72 @@
+/** Parsers for `qemu-img` JSON outputs. */
+import { VmkeepError } from '../errors.js';
+import type { DiskBitmap } from '../domain/types.js';
+
+/** What `qemu-img info --output=json` says about one image. */
+export interface ImageInfo {
+  filename: string;
+  format: string;
+  virtualSize: number;
+  actualSize: number | undefined;
+  backingFilename: string | undefined;
+  /** Persistent bitmaps stored in the image (qcow2 only). */
+  bitmaps: DiskBitmap[];
+  /** qcow2 "corrupt" flag. */
+  corrupt: boolean;
+}
+
+interface RawInfo {
+  filename?: string;
+  format?: string;
+  'virtual-size'?: number;
+  'actual-size'?: number;
+  'backing-filename'?: string;
+  'format-specific'?: {
+    type?: string;
+    data?: { bitmaps?: Array<{ name?: string; flags?: string[] }>; corrupt?: boolean };
+  };
+}
+
+/** `qemu-img info --output=json` → ImageInfo. */
+export function parseImageInfo(stdout: string): ImageInfo {
+  let raw: RawInfo;
+  try {
+    raw = JSON.parse(stdout) as RawInfo;
+  } catch (cause) {
+    throw new VmkeepError('failure', `qemu-img info output is not JSON: ${stdout.slice(0, 120)}`, { cause });
+  }
+  const data = raw['format-specific']?.data;
+  return {
+    filename: raw.filename ?? '',
+    format: raw.format ?? 'unknown',
+    virtualSize: raw['virtual-size'] ?? 0,
+    actualSize: raw['actual-size'],
+    backingFilename: raw['backing-filename'],
+    bitmaps: (data?.bitmaps ?? []).map((b) => ({
+      name: b.name ?? '',
+      count: undefined,
+      recording: undefined,
+      persistent: true,
+      // "in-use" on an image no QEMU holds means the bitmap was not saved cleanly.
+      inconsistent: (b.flags ?? []).includes('in-use'),
+    })),
+    corrupt: data?.corrupt === true,
+  };
+}
+
+/** Result of `qemu-img check --output=json`. */
+export interface ImageCheck {
+  ok: boolean;
+  corruptions: number;
+  leaks: number;
+  checkErrors: number;
+}
+
+/** `qemu-img check --output=json` → ImageCheck (qemu-img exits 2/3 for problems; parse anyway). */
+export function parseImageCheck(stdout: string): ImageCheck {
+  const raw = JSON.parse(stdout) as { corruptions?: number; leaks?: number; 'check-errors'?: number };
+  const corruptions = raw.corruptions ?? 0;
+  const leaks = raw.leaks ?? 0;
+  const checkErrors = raw['check-errors'] ?? 0;
+  return { ok: corruptions === 0 && checkErrors === 0, corruptions, leaks, checkErrors };
+}

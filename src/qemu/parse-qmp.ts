@@ -1,0 +1,74 @@
+/** Parsers for QMP answers obtained through `virsh qemu-monitor-command`. */
+import { VmkeepError } from '../errors.js';
+import type { DiskBitmap } from '../domain/types.js';
+
+/** One node of `query-named-block-nodes` with what vmkeep needs. */
+export interface BlockNode {
+  nodeName: string;
+  driver: string;
+  file: string;
+  bitmaps: DiskBitmap[];
+}
+
+/** The `return` member of a QMP reply; throws when QEMU answered with an error. */
+export function qmpReturn(stdout: string): unknown {
+  let reply: unknown;
+  try {
+    reply = JSON.parse(stdout);
+  } catch (cause) {
+    throw new VmkeepError('failure', `QEMU monitor reply is not JSON: ${stdout.slice(0, 120)}`, { cause });
+  }
+  if (reply && typeof reply === 'object' && 'error' in reply) {
+    const e = (reply as { error: { class?: string; desc?: string } }).error;
+    throw new VmkeepError('failure', `QEMU monitor error ${e.class ?? ''}: ${e.desc ?? 'unknown'}`);
+  }
+  if (!reply || typeof reply !== 'object' || !('return' in reply)) {
+    throw new VmkeepError('failure', 'QEMU monitor reply has no "return" member');
+  }
+  return (reply as { return: unknown }).return;
+}
+
+interface RawBitmap {
+  name?: string;
+  count?: number;
+  recording?: boolean;
+  persistent?: boolean;
+  inconsistent?: boolean;
+}
+
+interface RawNode {
+  'node-name'?: string;
+  drv?: string;
+  file?: string;
+  'dirty-bitmaps'?: RawBitmap[];
+}
+
+/** `query-named-block-nodes` (flat) → nodes with their dirty bitmaps. */
+export function parseNamedBlockNodes(stdout: string): BlockNode[] {
+  const ret = qmpReturn(stdout);
+  if (!Array.isArray(ret)) throw new VmkeepError('failure', 'query-named-block-nodes did not return a list');
+  return (ret as RawNode[]).map((n) => ({
+    nodeName: n['node-name'] ?? '',
+    driver: n.drv ?? '',
+    file: n.file ?? '',
+    bitmaps: (n['dirty-bitmaps'] ?? []).map((b) => ({
+      name: b.name ?? '',
+      count: typeof b.count === 'number' ? b.count : undefined,
+      recording: b.recording,
+      persistent: b.persistent,
+      inconsistent: b.inconsistent === true,
+    })),
+  }));
+}
+
+/**
+ * Bitmaps of the image at `path` as QEMU holds them: from the format node (qcow2) whose file is
+ * that path. Protocol nodes (drv "file") carry no bitmaps of interest.
+ */
+export function bitmapsForImage(nodes: readonly BlockNode[], path: string): DiskBitmap[] | undefined {
+  const matches = nodes.filter((n) => n.file === path && n.driver !== 'file' && n.driver !== 'host_device');
+  if (matches.length === 0) return undefined;
+  const seen = new Map<string, DiskBitmap>();
+  for (const n of matches) for (const b of n.bitmaps) if (!seen.has(b.name)) seen.set(b.name, b);
+  return [...seen.values()];
+}

@@ -1,0 +1,51 @@
+/** What a backup folder holds for a domain, for `vmkeep status --output`. */
+import { formatDistanceStrict } from 'date-fns';
+import { listChains } from '../backup/repository.js';
+
+export interface BackupSummary {
+  directory: string;
+  chains: Array<{ folder: string; state: string; points: number; sizeOnDisk: number; protected: boolean; note?: string }>;
+  restorePoints: number;
+  sizeOnDisk: number;
+  lastBackup: { time: string; age: string; ageSeconds: number; chain: string; checkpoint: string } | undefined;
+  lastVerify: { time: string; result: string; chain: string } | undefined;
+}
+
+/** Summarise a domain's chains in `output`. */
+export async function summarizeBackups(output: string, domain: string, now: Date): Promise<BackupSummary> {
+  const chains = await listChains(output, domain);
+  let last: BackupSummary['lastBackup'];
+  let lastVerify: BackupSummary['lastVerify'];
+  for (const c of chains) {
+    const p = c.points.at(-1);
+    if (p && (!last || Date.parse(p.time) > Date.parse(last.time))) {
+      const t = new Date(p.time);
+      last = {
+        time: p.time,
+        age: formatDistanceStrict(t, now),
+        ageSeconds: Math.round((now.getTime() - t.getTime()) / 1000),
+        chain: c.folder,
+        checkpoint: p.checkpoint,
+      };
+    }
+    const v = c.manifest?.lastVerify;
+    if (v && (!lastVerify || Date.parse(v.time) > Date.parse(lastVerify.time))) {
+      lastVerify = { time: v.time, result: v.result, chain: c.folder };
+    }
+  }
+  return {
+    directory: output,
+    chains: chains.map((c) => ({
+      folder: c.folder,
+      state: c.state,
+      points: c.points.length,
+      sizeOnDisk: c.sizeOnDisk,
+      protected: c.protected,
+      ...(c.stateReason && c.state !== 'complete' ? { note: c.stateReason } : c.legacy ? { note: 'VMSnap folder' } : {}),
+    })),
+    restorePoints: chains.reduce((n, c) => n + c.points.length, 0),
+    sizeOnDisk: chains.reduce((n, c) => n + c.sizeOnDisk, 0),
+    lastBackup: last,
+    lastVerify,
+  };
+}

@@ -1,0 +1,60 @@
+/** Render `vmkeep status` for people. Colour only when asked (stdout is a terminal). */
+import prettyBytes from 'pretty-bytes';
+import type { DomainStatus } from './collect-status.js';
+import type { BackupSummary } from './backup-summary.js';
+
+export interface StatusEntry {
+  status?: DomainStatus;
+  backups?: BackupSummary;
+  error?: string;
+}
+
+const size = (n: number | undefined) => (n === undefined ? '-' : prettyBytes(n, { binary: true }));
+
+/** One block per domain: state and verdict, disks, checkpoints, problems with their fixes. */
+export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colour: boolean): string {
+  const paint = (code: number, s: string) => (colour ? `\u001b[${code}m${s}\u001b[0m` : s);
+  const out: string[] = [];
+  for (const [name, entry] of entries) {
+    if (!entry.status) {
+      out.push(`${name}: ${paint(31, `error: ${entry.error ?? 'unknown'}`)}`, '');
+      continue;
+    }
+    const s = entry.status;
+    const verdict = s.consistency.consistent ? paint(32, 'consistent') : paint(31, 'INCONSISTENT');
+    out.push(`${name}  (${s.state})  ${verdict}`);
+    out.push(`  checkpoints: ${s.checkpoints.length === 0 ? 'none' : s.checkpoints.join(', ')}`);
+    for (const d of s.disks) {
+      const what = d.eligible ? 'backed up' : `skipped: ${d.excludedBy.join(', ')}`;
+      out.push(
+        `  disk ${d.disk}: ${d.format ?? '?'} ${size(d.virtualSize)} virtual, ${size(d.actualSize)} on disk, ${what}`,
+      );
+      if (d.path) out.push(`    source: ${d.path}`);
+      if (d.eligible) {
+        out.push(`    bitmaps (${d.bitmapSource}): ${d.bitmaps.length === 0 ? 'none' : d.bitmaps.join(', ')}`);
+        if (d.changedSinceLatestCheckpoint !== undefined) {
+          out.push(`    changed since ${s.checkpoints.at(-1)}: ${size(d.changedSinceLatestCheckpoint)}`);
+        }
+      }
+      for (const e of d.errors) out.push(`    ${paint(31, `error: ${e}`)}`);
+    }
+    for (const p of s.consistency.problems) {
+      out.push(`  ${paint(31, 'problem')}: ${p.message}`);
+      out.push(`    fix: ${p.fix}`);
+    }
+    if (entry.backups) out.push(...renderBackups(entry.backups));
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function renderBackups(b: BackupSummary): string[] {
+  if (b.chains.length === 0) return [`  backups in ${b.directory}: none`];
+  const lines = [`  backups in ${b.directory}: ${b.chains.length} chain(s), ${b.restorePoints} restore point(s), ${size(b.sizeOnDisk)}`];
+  if (b.lastBackup) lines.push(`    last backup: ${b.lastBackup.time} (${b.lastBackup.age} ago)`);
+  for (const c of b.chains) {
+    lines.push(`    ${c.folder}: ${c.state}, ${c.points} point(s), ${size(c.sizeOnDisk)}${c.note ? ` (${c.note})` : ''}`);
+  }
+  if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time}`);
+  return lines;
+}

@@ -1,0 +1,54 @@
+/** `vmkeep status`: collect every selected domain concurrently (bounded), judge, render. */
+import pLimit from 'p-limit';
+import type { AppContext } from '../cli/context.js';
+import type { CommandResult } from '../cli/command-result.js';
+import { resolveDomains } from '../domain/resolve-domains.js';
+import { collectDomainStatus } from './collect-status.js';
+import { summarizeBackups } from './backup-summary.js';
+import { renderStatusText, type StatusEntry } from './render-status-text.js';
+
+export interface StatusOptions {
+  domains: readonly string[] | undefined;
+  /** Backup folder to summarise per domain. */
+  output: string | undefined;
+  colour: boolean;
+}
+
+/** How many domains are queried at once: enough to hide virsh latency, few enough for libvirtd. */
+export const STATUS_CONCURRENCY = 8;
+
+export async function runStatus(ctx: AppContext, options: StatusOptions): Promise<CommandResult> {
+  const selection = await resolveDomains(ctx, options.domains);
+  const entries = new Map<string, StatusEntry>();
+  const limit = pLimit(STATUS_CONCURRENCY);
+  const results = await Promise.all(
+    selection.selected.map((name) =>
+      limit(async (): Promise<[string, StatusEntry]> => {
+        try {
+          const status = await collectDomainStatus(ctx, name);
+          const backups = options.output ? await summarizeBackups(options.output, name, ctx.now()) : undefined;
+          return [name, { status, backups }];
+        } catch (e) {
+          return [name, { error: e instanceof Error ? e.message : String(e) }];
+        }
+      }),
+    ),
+  );
+  for (const [name, entry] of results) entries.set(name, entry);
+  for (const name of selection.unknown) entries.set(name, { error: 'unknown domain' });
+  for (const pattern of selection.emptyPatterns) ctx.log.warn(`no domain matches ${JSON.stringify(pattern)}`);
+
+  const document: Record<string, unknown> = {};
+  for (const [name, e] of entries) {
+    document[name] = e.status
+      ? { ...e.status, ...(e.backups ? { backups: e.backups } : {}) }
+      : { name, error: e.error, overallStatus: 1 };
+  }
+  const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0).length;
+  return {
+    document,
+    text: renderStatusText(entries, options.colour),
+    // Monitoring reads non-zero as "look here": any unknown, unreadable or inconsistent domain is 1.
+    outcome: healthy === entries.size ? 'ok' : 'partial',
+  };
+}

@@ -1,0 +1,73 @@
+/** argv builders for virsh. Every command names the connection URI explicitly. */
+
+export type DomainStateWord = 'running' | 'paused' | 'shut off' | 'idle' | 'in shutdown' | 'crashed' | 'pmsuspended' | 'unknown';
+
+const base = (uri: string): string[] => ['-c', uri];
+
+export const virshArgv = {
+  version: (uri: string) => [...base(uri), 'version'],
+  listAllNames: (uri: string) => [...base(uri), 'list', '--all', '--name'],
+  domState: (uri: string, domain: string) => [...base(uri), 'domstate', '--domain', domain],
+  dumpXml: (uri: string, domain: string, inactive = false) => [
+    ...base(uri),
+    'dumpxml',
+    '--domain',
+    domain,
+    ...(inactive ? ['--inactive'] : []),
+  ],
+  checkpointListNames: (uri: string, domain: string) => [
+    ...base(uri),
+    'checkpoint-list',
+    '--domain',
+    domain,
+    '--name',
+    '--topological',
+  ],
+  checkpointDumpXml: (uri: string, domain: string, checkpoint: string, size = false) => [
+    ...base(uri),
+    'checkpoint-dumpxml',
+    '--domain',
+    domain,
+    '--checkpointname',
+    checkpoint,
+    '--no-domain',
+    ...(size ? ['--size'] : []),
+  ],
+  checkpointDelete: (uri: string, domain: string, checkpoint: string, metadataOnly = false) => [
+    ...base(uri),
+    'checkpoint-delete',
+    '--domain',
+    domain,
+    '--checkpointname',
+    checkpoint,
+    ...(metadataOnly ? ['--metadata'] : []),
+  ],
+  qmp: (uri: string, domain: string, command: object) => [
+    ...base(uri),
+    'qemu-monitor-command',
+    '--domain',
+    domain,
+    '--cmd',
+    JSON.stringify(command),
+  ],
+  start: (uri: string, domain: string, paused = false) => [
+    ...base(uri),
+    'start',
+    '--domain',
+    domain,
+    ...(paused ? ['--paused'] : []),
+  ],
+  resume: (uri: string, domain: string) => [...base(uri), 'resume', '--domain', domain],
+  suspend: (uri: string, domain: string) => [...base(uri), 'suspend', '--domain', domain],
+  shutdown: (uri: string, domain: string) => [...base(uri), 'shutdown', '--domain', domain],
+  destroy: (uri: string, domain: string) => [...base(uri), 'destroy', '--domain', domain],
+  define: (uri: string, xmlFile: string) => [...base(uri), 'define', '--file', xmlFile],
+  domJobInfo: (uri: string, domain: string, completed = false) => [
+    ...base(uri),
+    'domjobinfo',
+    '--domain',
+    domain,
+    ...(completed ? ['--completed'] : []),
+  ],
+  domJobAbort: (uri: string, domain: string) => [...base(uri), 'domjobabort', '--domain', domain],
+};

@@ -1,0 +1,118 @@
+/** A thin virsh client: argv builders + parsers joined through the Runner. */
+import { ToolError, VmkeepError } from '../errors.js';
+import type { Runner } from '../runner/runner.js';
+import type { Checkpoint, DomainDefinition, DomainState } from '../domain/types.js';
+import { virshArgv } from './argv.js';
+import { parseCheckpointXml } from './parse-checkpoint-xml.js';
+import { parseDomainXml } from './parse-domain-xml.js';
+import { jobIsActive, parseDomState, parseJobInfo, parseNameList } from './parse-lists.js';
+import { parseNamedBlockNodes, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
+
+export const DEFAULT_URI = 'qemu:///system';
+
+/** Is this virsh failure "the domain does not exist"? */
+export function isNoSuchDomain(error: unknown): boolean {
+  return error instanceof ToolError && /failed to get domain|Domain not found|no domain with matching/i.test(error.stderr);
+}
+
+/** Is this virsh failure "the checkpoint does not exist"? */
+export function isNoSuchCheckpoint(error: unknown): boolean {
+  return error instanceof ToolError && /checkpoint not found|no domain checkpoint with matching name/i.test(error.stderr);
+}
+
+export class VirshClient {
+  constructor(
+    private readonly runner: Runner,
+    readonly uri: string = DEFAULT_URI,
+  ) {}
+
+  private async virsh(argv: string[], timeoutMs?: number): Promise<string> {
+    const { stdout } = await this.runner.run('virsh', argv, timeoutMs === undefined ? {} : { timeoutMs });
+    return stdout;
+  }
+
+  /** Fails with a clear error when libvirtd does not answer. */
+  async ping(): Promise<void> {
+    await this.virsh(virshArgv.version(this.uri), 30_000);
+  }
+
+  /** Names of all defined and running domains. */
+  async listDomainNames(): Promise<string[]> {
+    return parseNameList(await this.virsh(virshArgv.listAllNames(this.uri)));
+  }
+
+  async domainState(domain: string): Promise<DomainState> {
+    return parseDomState(await this.virsh(virshArgv.domState(this.uri, domain)));
+  }
+
+  /** The domain definition; the live one for a running domain (with aliases). */
+  async domain(domain: string, inactive = false): Promise<DomainDefinition> {
+    return parseDomainXml(await this.domainXml(domain, inactive));
+  }
+
+  async domainXml(domain: string, inactive = false): Promise<string> {
+    return this.virsh(virshArgv.dumpXml(this.uri, domain, inactive));
+  }
+
+  /** Checkpoint names, parents before children. */
+  async checkpointNames(domain: string): Promise<string[]> {
+    return parseNameList(await this.virsh(virshArgv.checkpointListNames(this.uri, domain)));
+  }
+
+  /** One checkpoint; with `size` (running domains only) the bytes changed since it. */
+  async checkpoint(domain: string, name: string, size = false): Promise<Checkpoint> {
+    return parseCheckpointXml(await this.virsh(virshArgv.checkpointDumpXml(this.uri, domain, name, size)));
+  }
+
+  async deleteCheckpoint(domain: string, name: string, metadataOnly = false): Promise<void> {
+    await this.virsh(virshArgv.checkpointDelete(this.uri, domain, name, metadataOnly), 600_000);
+  }
+
+  /** Send a QMP command and return its `return` member. */
+  async qmp(domain: string, command: string, args?: Record<string, unknown>): Promise<unknown> {
+    const body = args === undefined ? { execute: command } : { execute: command, arguments: args };
+    return qmpReturn(await this.virsh(virshArgv.qmp(this.uri, domain, body)));
+  }
+
+  /** Every block node QEMU has for the domain, with dirty bitmaps. */
+  async blockNodes(domain: string): Promise<BlockNode[]> {
+    const stdout = await this.virsh(
+      virshArgv.qmp(this.uri, domain, { execute: 'query-named-block-nodes', arguments: { flat: true } }),
+    );
+    return parseNamedBlockNodes(stdout);
+  }
+
+  async start(domain: string, paused = false): Promise<void> {
+    await this.virsh(virshArgv.start(this.uri, domain, paused));
+  }
+
+  async resume(domain: string): Promise<void> {
+    await this.virsh(virshArgv.resume(this.uri, domain));
+  }
+
+  async shutdown(domain: string): Promise<void> {
+    await this.virsh(virshArgv.shutdown(this.uri, domain));
+  }
+
+  async destroy(domain: string): Promise<void> {
+    await this.virsh(virshArgv.destroy(this.uri, domain));
+  }
+
+  async define(xmlFile: string): Promise<void> {
+    await this.virsh(virshArgv.define(this.uri, xmlFile));
+  }
+
+  /** Is a job (e.g. a backup left by a killed run) active on the domain? */
+  async jobActive(domain: string): Promise<boolean> {
+    return jobIsActive(parseJobInfo(await this.virsh(virshArgv.domJobInfo(this.uri, domain))));
+  }
+
+  async abortJob(domain: string): Promise<void> {
+    await this.virsh(virshArgv.domJobAbort(this.uri, domain));
+  }
+}
+
+/** Turn "virsh could not find it" into a VmkeepError that names the domain. */
+export function unknownDomainError(domain: string): VmkeepError {
+  return new VmkeepError('failure', `unknown domain: ${JSON.stringify(domain)}`);
+}
