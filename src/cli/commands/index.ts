@@ -1,5 +1,6 @@
 /** Every CLI command, in the order --help lists them. */
 import type { CommandSpec } from './types.js';
+import { backupCommand } from './backup.js';
 import { statusCommand } from './status.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand];

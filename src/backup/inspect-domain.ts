@@ -1,0 +1,102 @@
+/** Read everything planBackup needs about one domain and its chains (read-only). */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppContext } from '../cli/context.js';
+import { diskEligibility } from '../domain/disk-eligibility.js';
+import type { DomainDisk, DomainState } from '../domain/types.js';
+import { bitmapsForImage } from '../qemu/parse-qmp.js';
+import { readCheckpointFile } from './engine/virtnbdbackup.js';
+import { domainDir, listChains, type ChainView } from './repository.js';
+
+export interface DiskInventory {
+  target: string;
+  path: string | undefined;
+  format: string | undefined;
+  eligible: boolean;
+  excludedBy: string[];
+  /** Bitmap names; undefined when they could not be read. */
+  bitmaps: string[] | undefined;
+  /** Names of bitmaps flagged inconsistent/in-use. */
+  badBitmaps: string[];
+}
+
+export interface ChainFiles {
+  folder: string;
+  /** `<domain>.cpt` entries. */
+  cpt: string[];
+  /** Every file, relative to the chain folder. */
+  files: string[];
+}
+
+/** One domain's facts, as planBackup reads them. */
+export interface BackupInventory {
+  domain: string;
+  uuid: string | undefined;
+  state: DomainState;
+  disks: DiskInventory[];
+  /** libvirt's checkpoints, parents first. */
+  checkpoints: string[];
+  jobActive: boolean;
+  chains: ChainView[];
+  /** Files of every non-legacy chain folder, for repair. */
+  chainFiles: ChainFiles[];
+}
+
+export interface InspectOptions {
+  output: string;
+  /** Include raw-format disks (copied whole every time). */
+  raw: boolean;
+}
+
+/** Is this disk backed up, given --raw? */
+export function backupEligibility(disk: DomainDisk, raw: boolean): { eligible: boolean; excludedBy: string[] } {
+  const e = diskEligibility(disk);
+  const excludedBy = raw ? e.excludedBy.filter((r) => r !== 'raw') : e.excludedBy;
+  return { eligible: excludedBy.length === 0, excludedBy };
+}
+
+export async function inspectDomain(ctx: AppContext, domain: string, options: InspectOptions): Promise<BackupInventory> {
+  const [state, checkpoints, definition] = await Promise.all([
+    ctx.virsh.domainState(domain),
+    ctx.virsh.checkpointNames(domain),
+    ctx.virsh.domain(domain),
+  ]);
+  const live = state === 'running' || state === 'paused';
+  const nodes = live ? await ctx.virsh.blockNodes(domain) : undefined;
+  const disks: DiskInventory[] = [];
+  for (const d of definition.disks) {
+    const { eligible, excludedBy } = backupEligibility(d, options.raw);
+    let bitmaps: string[] | undefined = [];
+    let badBitmaps: string[] = [];
+    if (eligible && d.path !== undefined && d.format !== 'raw') {
+      try {
+        const found = live ? bitmapsForImage(nodes ?? [], d.path) : (await ctx.qemuImg.info(d.path)).bitmaps;
+        bitmaps = found?.map((b) => b.name);
+        badBitmaps = (found ?? []).filter((b) => b.inconsistent).map((b) => b.name);
+      } catch {
+        bitmaps = undefined;
+      }
+    }
+    disks.push({ target: d.target, path: d.path, format: d.format, eligible, excludedBy, bitmaps, badBitmaps });
+  }
+  const chains = await listChains(options.output, domain);
+  const jobActive = live ? await ctx.virsh.jobActive(domain) : false;
+  const chainFiles: ChainFiles[] = [];
+  for (const c of chains) {
+    if (c.legacy) continue;
+    chainFiles.push({ folder: c.folder, cpt: await readCheckpointFile(c.dir, domain), files: await listRelative(c.dir) });
+  }
+  return { domain, uuid: definition.uuid, state, disks, checkpoints, jobActive, chains, chainFiles };
+}
+
+async function listRelative(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await listRelative(join(dir, e.name), rel)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+export { domainDir };

@@ -1,0 +1,212 @@
+/**
+ * `vmkeep backup`: every selected domain gets a result (done, skipped, failed); one domain's
+ * failure never stops the others; exit 0 only when every requested domain succeeded.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import prettyBytes from 'pretty-bytes';
+import type { AppContext } from '../cli/context.js';
+import { outcomeOf, type CommandResult } from '../cli/command-result.js';
+import { resolveDomains } from '../domain/resolve-domains.js';
+import { VmkeepError } from '../errors.js';
+import type { Duration, GroupBy } from '../retention/types.js';
+import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
+import type { BackupEngine } from './engine/types.js';
+import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
+import { executeBackup } from './execute-backup.js';
+import { describeRepair } from './execute-repairs.js';
+import { inspectDomain } from './inspect-domain.js';
+import { planBackup, type DomainBackupPlan } from './plan-backup.js';
+import { createProgressSink, type ProgressSink } from './progress.js';
+import { pruneAfterBackup, type PruneOutcome } from '../prune/prune-after-backup.js';
+
+export interface BackupOptions {
+  domains: readonly string[] | undefined;
+  output: string;
+  groupBy: GroupBy;
+  prune: boolean;
+  raw: boolean;
+  compress: boolean;
+  jobs: number;
+  dryRun: boolean;
+  lockWaitMs: number;
+  ifOlderThan: Duration | undefined;
+  label: string | undefined;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface DomainResult {
+  domain: string;
+  result: 'done' | 'skipped' | 'failed' | 'planned';
+  level?: 'full' | 'inc';
+  chain?: string;
+  checkpoint?: string;
+  dataBytes?: number;
+  durationMs?: number;
+  throughputBytesPerSecond?: number;
+  reason?: string;
+  reasons?: string[];
+  repairs?: string[];
+  prune?: PruneOutcome;
+}
+
+/** Refuse an output path that exists and is not a folder, before anything is created. */
+export async function prepareOutput(output: string, dryRun: boolean): Promise<void> {
+  try {
+    const s = await stat(output);
+    if (!s.isDirectory()) throw new VmkeepError('failure', `output ${output} exists and is not a directory`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if (!dryRun) await mkdir(output, { recursive: true, mode: 0o700 });
+  }
+}
+
+export async function runBackup(ctx: AppContext, options: BackupOptions, engine: BackupEngine = new VirtnbdbackupEngine(ctx.runner)): Promise<CommandResult> {
+  await prepareOutput(options.output, options.dryRun);
+  const outputLock = options.dryRun
+    ? undefined
+    : await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
+  try {
+    const selection = await resolveDomains(ctx, options.domains);
+    const toolVersions: Record<string, string> = options.dryRun ? {} : { virtnbdbackup: await engine.version() };
+    const progress = createProgressSink(ctx.interactive && !options.dryRun, ctx.log);
+    const limit = pLimit(Math.max(1, options.jobs));
+    let results: DomainResult[];
+    try {
+      results = await Promise.all(
+        selection.selected.map((domain) => limit(() => backupOneDomain(ctx, engine, domain, options, toolVersions, progress))),
+      );
+    } finally {
+      progress.stop();
+    }
+    for (const name of selection.unknown) results.push({ domain: name, result: 'failed', reason: 'unknown domain' });
+    for (const p of selection.emptyPatterns) results.push({ domain: p, result: 'failed', reason: 'no domain matches this pattern' });
+    const ok = results.filter((r) => r.result !== 'failed').length;
+    const interrupted = ctx.signal.aborted;
+    return {
+      document: { dryRun: options.dryRun, output: options.output, groupBy: options.groupBy, results },
+      text: renderSummary(results, options.dryRun),
+      outcome: interrupted ? 'interrupted' : outcomeOf(ok, results.length),
+    };
+  } finally {
+    outputLock?.release();
+  }
+}
+
+async function backupOneDomain(
+  ctx: AppContext,
+  engine: BackupEngine,
+  domain: string,
+  options: BackupOptions,
+  toolVersions: Record<string, string>,
+  progress: ProgressSink,
+): Promise<DomainResult> {
+  if (ctx.signal.aborted) return { domain, result: 'failed', reason: 'not started: interrupted' };
+  let lock: HeldLock | undefined;
+  let startedByUs = false;
+  try {
+    if (!options.dryRun) {
+      lock = await acquireLock(domainLockFile(domainLockDir(options.env), domain), {
+        waitMs: options.lockWaitMs,
+        what: `domain ${domain}`,
+        signal: ctx.signal,
+      });
+    }
+    const request = { groupBy: options.groupBy, ifOlderThan: options.ifOlderThan };
+    const inspectOpts = { output: options.output, raw: options.raw };
+    let inv = await inspectDomain(ctx, domain, inspectOpts);
+    let plan = planBackup(inv, request, ctx.now());
+    if (options.dryRun) return planned(plan);
+    if (plan.action === 'skip') {
+      ctx.log.info(`${domain}: skipped: ${plan.reason}`);
+      return { domain, result: 'skipped', reason: plan.reason };
+    }
+    if (inv.state === 'other') throw new VmkeepError('failure', `domain ${domain} is in a state vmkeep cannot back up`);
+    if (inv.state === 'shut off') {
+      // A shut-off domain has no QEMU to run the job; started paused it gets a real checkpoint.
+      ctx.log.info(`${domain}: shut off, starting it paused for the backup`);
+      await ctx.virsh.start(domain, true);
+      startedByUs = true;
+      inv = await inspectDomain(ctx, domain, inspectOpts);
+      plan = planBackup(inv, request, ctx.now());
+      if (plan.action === 'skip') return { domain, result: 'skipped', reason: plan.reason };
+    }
+    ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
+    const done = await executeBackup(ctx, engine, inv, plan, {
+      output: options.output,
+      compress: options.compress,
+      raw: options.raw,
+      label: options.label,
+      toolVersions,
+      onProgress: (d, t) => progress.update(domain, d, t),
+    });
+    progress.finish(domain);
+    const result: DomainResult = {
+      domain,
+      result: 'done',
+      level: done.level,
+      chain: done.folder,
+      checkpoint: done.checkpoint,
+      dataBytes: done.dataBytes,
+      durationMs: done.durationMs,
+      throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),
+      reasons: plan.reasons,
+      repairs: done.repairs,
+    };
+    if (options.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, options.groupBy);
+    return result;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    ctx.log.warn(`${domain}: backup failed: ${reason}`);
+    return { domain, result: 'failed', reason };
+  } finally {
+    if (startedByUs) await putBack(ctx, domain);
+    lock?.release();
+  }
+}
+
+/** Return a domain we started paused to shut off, also after a failure. */
+async function putBack(ctx: AppContext, domain: string): Promise<void> {
+  try {
+    const state = await ctx.virsh.domainState(domain);
+    if (state !== 'shut off') await ctx.virsh.destroy(domain);
+  } catch (e) {
+    ctx.log.warn(`${domain}: could not shut it off again after the backup: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function planned(plan: DomainBackupPlan): DomainResult {
+  if (plan.action === 'skip') return { domain: plan.domain, result: 'skipped', reason: plan.reason };
+  return {
+    domain: plan.domain,
+    result: 'planned',
+    level: plan.level,
+    chain: plan.folder,
+    reasons: plan.reasons,
+    repairs: plan.repairs.map(describeRepair),
+    reason: plan.startPaused ? 'domain is shut off: it would be started paused and shut off again' : undefined,
+  };
+}
+
+/** The summary table printed at the end of a run. */
+export function renderSummary(results: readonly DomainResult[], dryRun: boolean): string {
+  const rows = results.map((r) => [
+    r.domain,
+    r.result,
+    r.level ?? '-',
+    r.dataBytes === undefined ? '-' : prettyBytes(r.dataBytes, { binary: true }),
+    r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(1)} s`,
+    r.throughputBytesPerSecond === undefined ? '-' : `${prettyBytes(r.throughputBytesPerSecond, { binary: true })}/s`,
+    r.result === 'done' ? r.chain ?? '' : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : r.reason ?? '',
+  ]);
+  const head = ['domain', 'result', 'level', 'data', 'time', 'speed', dryRun ? 'plan' : 'chain / reason'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const out = [line(head), ...rows.map(line)];
+  for (const r of results) {
+    for (const rep of r.repairs ?? []) out.push(`  ${r.domain}: ${dryRun ? 'would repair' : 'repaired'}: ${rep}`);
+    for (const rm of r.prune?.removed ?? []) out.push(`  ${r.domain}: pruned ${rm}`);
+  }
+  return `${out.join('\n')}\n`;
+}

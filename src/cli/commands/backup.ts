@@ -1,0 +1,61 @@
+import { runBackup, type BackupOptions } from '../../backup/run-backup.js';
+import { usageError } from '../../errors.js';
+import { parseDuration } from '../../retention/duration.js';
+import { GROUP_BY_VALUES } from '../../retention/periods.js';
+import type { GroupBy } from '../../retention/types.js';
+import { parseBooleanFlag } from '../vmsnap-compat.js';
+import { defineCommand } from './types.js';
+
+/** --lock-wait SECONDS → ms. */
+export function parseLockWait(value: unknown): number {
+  const n = Number(value ?? 0);
+  if (!Number.isFinite(n) || n < 0) throw usageError(`--lock-wait needs a number of seconds, got ${JSON.stringify(value)}`);
+  return Math.round(n * 1000);
+}
+
+/** --groupBy month|quarter|bi-annual|year (VMSnap also wrote bi-annually). */
+export function parseGroupBy(value: unknown): GroupBy {
+  const v = String(value ?? 'month').trim();
+  const normalised = v === 'bi-annually' || v === 'biannual' ? 'bi-annual' : v;
+  if (!(GROUP_BY_VALUES as readonly string[]).includes(normalised)) {
+    throw usageError(`--groupBy must be one of ${GROUP_BY_VALUES.join(', ')}, got ${JSON.stringify(v)}`);
+  }
+  return normalised as GroupBy;
+}
+
+export const backupCommand = defineCommand<BackupOptions>({
+  name: 'backup',
+  describe: 'back up domains: a full to start a period chain, incrementals to continue it',
+  builder: (y) =>
+    y
+      .option('groupBy', { type: 'string', default: 'month', describe: 'chain period: month, quarter, bi-annual, year' })
+      .option('prune', { type: 'boolean', default: false, describe: "after a successful backup, remove the previous period's chain (VMSnap's rule)" })
+      .option('raw', { type: 'boolean', default: false, describe: 'include raw-format disks (copied whole every time)' })
+      .option('compress', { type: 'boolean', default: false, describe: 'lz4-compress the backup streams' })
+      .option('jobs', { type: 'number', default: 1, describe: 'domains backed up at once' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
+      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
+      .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
+      .option('label', { type: 'string', describe: 'label stored with the new restore points' }),
+  buildOptions: (argv, global) => {
+    if (!global.output) throw usageError('backup needs --output DIR');
+    const jobs = Number(argv['jobs']);
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
+    const ifOlder = argv['if-older-than'];
+    return Object.freeze({
+      domains: global.domains,
+      output: global.output,
+      groupBy: parseGroupBy(argv['groupBy']),
+      prune: parseBooleanFlag(argv['prune']),
+      raw: argv['raw'] === true,
+      compress: argv['compress'] === true,
+      jobs,
+      dryRun: argv['dry-run'] === true,
+      lockWaitMs: parseLockWait(argv['lock-wait']),
+      ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
+      label: argv['label'] === undefined ? undefined : String(argv['label']),
+      env: process.env,
+    });
+  },
+  run: (ctx, options) => runBackup(ctx, options),
+});

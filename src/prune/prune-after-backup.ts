@@ -1,0 +1,31 @@
+/** `backup --prune`: VMSnap's period rule, applied to one domain after its backup succeeded. */
+import type { AppContext } from '../cli/context.js';
+import { parsePolicy } from '../retention/policy.js';
+import { planPrune } from '../retention/plan-prune.js';
+import type { GroupBy, RetentionPolicy } from '../retention/types.js';
+import { executePrune } from './execute-prune.js';
+import { readHistories } from './history.js';
+
+export interface PruneOutcome {
+  removed: string[];
+  kept: string[];
+  failed: Array<{ chain: string; error: string }>;
+}
+
+/** Only called after this run completed a backup of the domain in the current period. */
+export async function pruneAfterBackup(
+  ctx: AppContext,
+  domain: string,
+  output: string,
+  groupBy: GroupBy,
+  policy: RetentionPolicy = parsePolicy({ groupBy, vmsnapRule: true }),
+): Promise<PruneOutcome> {
+  const { histories, chains } = await readHistories(output, [domain]);
+  const plan = planPrune(histories, policy, ctx.now());
+  const done = await executePrune(plan, chains, ctx.log);
+  return {
+    removed: done.removed,
+    kept: plan.domains.flatMap((d) => d.keep.map((k) => `${d.domain}/${k.id}`)),
+    failed: done.failed,
+  };
+}

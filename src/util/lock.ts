@@ -1,0 +1,93 @@
+/**
+ * Kernel-released locks (flock(2) through fs-ext): the lock dies with the process, so a
+ * kill -9 never leaves a stale lock behind. The holder's pid is written into the lock file so
+ * a refused run can name it.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { VmkeepError } from '../errors.js';
+
+const require = createRequire(import.meta.url);
+const fsExt = require('fs-ext') as { flockSync: (fd: number, flags: 'exnb' | 'shnb' | 'un') => void };
+
+export interface HeldLock {
+  path: string;
+  release(): void;
+}
+
+export interface LockOptions {
+  /** How long to keep trying before giving up (ms). 0 = one try. */
+  waitMs: number;
+  /** What the lock protects, for the message ("output folder /backup"). */
+  what: string;
+  signal?: AbortSignal;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function isBusy(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EAGAIN' || code === 'EWOULDBLOCK';
+}
+
+function holderPid(path: string): string {
+  try {
+    const pid = readFileSync(path, 'utf8').trim();
+    return /^\d+$/.test(pid) ? pid : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Take an exclusive lock on `path`, waiting up to `waitMs`; exit code 75 when it stays busy. */
+export async function acquireLock(path: string, options: LockOptions): Promise<HeldLock> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const fd = openSync(path, 'a+', 0o600);
+  const deadline = Date.now() + options.waitMs;
+  for (;;) {
+    try {
+      fsExt.flockSync(fd, 'exnb');
+      break;
+    } catch (e) {
+      if (!isBusy(e)) {
+        closeSync(fd);
+        throw e;
+      }
+      if (Date.now() >= deadline || options.signal?.aborted) {
+        closeSync(fd);
+        const waited = options.waitMs > 0 ? ` after waiting ${Math.round(options.waitMs / 1000)} s` : '';
+        throw new VmkeepError(
+          'locked',
+          `${options.what} is locked by another vmkeep run (pid ${holderPid(path)})${waited}; use --lock-wait SECONDS to wait`,
+        );
+      }
+      await sleep(Math.min(250, Math.max(10, deadline - Date.now())));
+    }
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`, 0);
+  let released = false;
+  return {
+    path,
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        fsExt.flockSync(fd, 'un');
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/** Lock folder for per-domain locks (shared by every output folder). */
+export function domainLockDir(env: NodeJS.ProcessEnv): string {
+  return env['VMKEEP_LOCK_DIR'] ?? '/run/lock/vmkeep';
+}
+
+/** A file name for a domain's lock that is safe whatever the domain is called. */
+export function domainLockFile(dir: string, domain: string): string {
+  return `${dir}/domain-${encodeURIComponent(domain)}.lock`;
+}
