@@ -1,6 +1,7 @@
 /** Every CLI command, in the order --help lists them. */
 import type { CommandSpec } from './types.js';
 import { backupCommand } from './backup.js';
+import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { statusCommand } from './status.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, pruneCommand, protectCommand, unprotectCommand];

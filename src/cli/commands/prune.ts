@@ -1,0 +1,119 @@
+import type { Argv } from 'yargs';
+import { usageError } from '../../errors.js';
+import { runProtect, type ProtectOptions } from '../../prune/protect.js';
+import { runPrune, runSimulation, type PruneOptions, type SimulateOptions } from '../../prune/run-prune.js';
+import { parseDuration } from '../../retention/duration.js';
+import { hasAnyRule, parsePolicy } from '../../retention/policy.js';
+import type { RetentionPolicy } from '../../retention/types.js';
+import { parseGroupBy, parseLockWait } from './backup.js';
+import { defineCommand } from './types.js';
+
+/** The retention policy options, shared by prune and simulate. */
+export function addPolicyOptions(y: Argv): Argv {
+  return y
+    .option('groupBy', { type: 'string', describe: "VMSnap's period rule: drop the previous period once the current one is 15/45/90/180 days old" })
+    .option('keep-last', { type: 'number', describe: 'keep the N newest points' })
+    .option('keep-hourly', { type: 'number', describe: 'keep the newest point of each of the N newest hours' })
+    .option('keep-daily', { type: 'number', describe: 'keep the newest point of each of the N newest days' })
+    .option('keep-weekly', { type: 'number', describe: 'keep the newest point of each of the N newest ISO weeks' })
+    .option('keep-monthly', { type: 'number', describe: 'keep the newest point of each of the N newest months' })
+    .option('keep-yearly', { type: 'number', describe: 'keep the newest point of each of the N newest years' })
+    .option('keep-within', { type: 'string', describe: 'keep every point younger than this (3d, 2w, 1m)' })
+    .option('keep-tier', { alias: 'k', type: 'string', array: true, describe: "do-snapshot tier INTERVAL:AGE (repeatable), e.g. -k 1w:1m" });
+}
+
+/** argv → a validated, frozen policy (usage error when none is given: pruning needs a rule). */
+export function buildPolicy(argv: Record<string, unknown>): RetentionPolicy {
+  const groupBy = argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']);
+  const policy = parsePolicy({
+    groupBy,
+    vmsnapRule: groupBy !== undefined,
+    keepLast: argv['keep-last'],
+    keepHourly: argv['keep-hourly'],
+    keepDaily: argv['keep-daily'],
+    keepWeekly: argv['keep-weekly'],
+    keepMonthly: argv['keep-monthly'],
+    keepYearly: argv['keep-yearly'],
+    keepWithin: argv['keep-within'],
+    keepTiers: argv['keep-tier'],
+  });
+  if (!hasAnyRule(policy)) throw usageError('name a retention policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
+  return policy;
+}
+
+type PruneOrSimulate = { kind: 'prune'; prune: PruneOptions } | { kind: 'simulate'; simulate: SimulateOptions };
+
+export const pruneCommand = defineCommand<PruneOrSimulate>({
+  name: 'prune',
+  describe: 'remove old chains by retention policy (--dry-run shows the plan; --simulate runs a schedule in memory)',
+  builder: (y) =>
+    addPolicyOptions(y)
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
+      .option('force', { type: 'boolean', default: false, describe: 'prune even a domain whose latest backup failed' })
+      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
+      .option('simulate', { type: 'string', describe: 'INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed)' })
+      .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' }),
+  buildOptions: (argv, global) => {
+    const policy = buildPolicy(argv);
+    const sim = argv['simulate'];
+    if (sim !== undefined) {
+      const m = /^([^:]+):([^:]+)$/.exec(String(sim));
+      if (!m) throw usageError(`--simulate needs INTERVAL:DURATION (e.g. 4h:3m), got ${JSON.stringify(sim)}`);
+      const ifOlder = argv['if-older-than'];
+      return Object.freeze({
+        kind: 'simulate' as const,
+        simulate: Object.freeze({
+          every: parseDuration(m[1]!, '--simulate interval'),
+          over: parseDuration(m[2]!, '--simulate duration'),
+          policy,
+          ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
+          groupBy: policy.groupBy,
+        }),
+      });
+    }
+    if (!global.output) throw usageError('prune needs --output DIR (or --simulate INTERVAL:DURATION)');
+    return Object.freeze({
+      kind: 'prune' as const,
+      prune: Object.freeze({
+        output: global.output,
+        domains: global.domains,
+        policy,
+        dryRun: argv['dry-run'] === true,
+        force: argv['force'] === true,
+        lockWaitMs: parseLockWait(argv['lock-wait']),
+        env: process.env,
+      }),
+    });
+  },
+  run: async (ctx, options) => (options.kind === 'simulate' ? runSimulation(ctx, options.simulate) : runPrune(ctx, options.prune)),
+});
+
+function protectSpec(protect: boolean) {
+  return defineCommand<ProtectOptions>({
+    name: `${protect ? 'protect' : 'unprotect'} <target>`,
+    describe: protect
+      ? 'protect a chain (FOLDER) or a point (FOLDER/CHECKPOINT) from pruning'
+      : 'remove the protection of a chain or a point',
+    builder: (y) =>
+      y
+        .positional('target', { type: 'string', describe: 'FOLDER or FOLDER/CHECKPOINT (see vmkeep list)' })
+        .option('domain', { type: 'string', describe: 'the domain whose backup it is' })
+        .option('lock-wait', { type: 'number', default: 0 }),
+    buildOptions: (argv, global) => {
+      if (!global.output) throw usageError(`${protect ? 'protect' : 'unprotect'} needs --output DIR`);
+      const domain = argv['domain'] ?? (global.domains?.length === 1 && !global.domains[0]!.includes(',') ? global.domains[0] : undefined);
+      if (typeof domain !== 'string' || domain === '') throw usageError('name the domain with --domain NAME');
+      return Object.freeze({
+        output: global.output,
+        domain,
+        target: String(argv['target']),
+        protect,
+        lockWaitMs: parseLockWait(argv['lock-wait']),
+      });
+    },
+    run: (ctx, options) => runProtect(ctx, options),
+  });
+}
+
+export const protectCommand = protectSpec(true);
+export const unprotectCommand = protectSpec(false);

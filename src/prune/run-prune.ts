@@ -1,0 +1,76 @@
+/** `vmkeep prune`: plan with the pure retention planner, print the plan, then remove whole chains. */
+import { join } from 'node:path';
+import type { AppContext } from '../cli/context.js';
+import type { CommandResult } from '../cli/command-result.js';
+import { listBackedUpDomains } from '../backup/repository.js';
+import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import { planPrune } from '../retention/plan-prune.js';
+import { renderPrunePlan, renderSimulation } from '../retention/render.js';
+import { simulate } from '../retention/simulate.js';
+import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
+import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
+import { executePrune } from './execute-prune.js';
+import { readHistories } from './history.js';
+
+export interface PruneOptions {
+  output: string;
+  domains: readonly string[] | undefined;
+  policy: RetentionPolicy;
+  dryRun: boolean;
+  force: boolean;
+  lockWaitMs: number;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface SimulateOptions {
+  every: Duration;
+  over: Duration;
+  policy: RetentionPolicy;
+  ifOlderThan: Duration | undefined;
+  groupBy: GroupBy | undefined;
+}
+
+export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<CommandResult> {
+  const existing = await listBackedUpDomains(options.output);
+  const selection = selectDomains(splitDomainPatterns(options.domains), existing);
+  for (const name of selection.unknown) ctx.log.warn(`no backups of ${JSON.stringify(name)} in ${options.output}`);
+  const locks: HeldLock[] = [];
+  try {
+    if (!options.dryRun) {
+      locks.push(await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }));
+      for (const d of selection.selected) {
+        locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
+      }
+    }
+    // Read the tree only once the locks are held: a backup finishing meanwhile is then seen.
+    const { histories, chains } = await readHistories(options.output, selection.selected);
+    const plan = planPrune(histories, options.policy, ctx.now(), { force: options.force });
+    const planText = renderPrunePlan(plan);
+    if (options.dryRun) {
+      return { document: { dryRun: true, plan, unknown: selection.unknown }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
+    }
+    const done = await executePrune(plan, chains, ctx.log);
+    const lines = [planText, ...done.removed.map((r) => `removed ${r}`), ...done.failed.map((f) => `FAILED to remove ${f.chain}: ${f.error}`)];
+    const failed = done.failed.length > 0 || selection.unknown.length > 0;
+    return {
+      document: { dryRun: false, plan, removed: done.removed, failed: done.failed, unknown: selection.unknown },
+      text: lines.join('\n'),
+      outcome: failed ? (done.removed.length > 0 || selection.selected.length > 0 ? 'partial' : 'failure') : 'ok',
+    };
+  } finally {
+    for (const l of locks.reverse()) l.release();
+  }
+}
+
+/** do-snapshot's --simulate: backup + prune every INTERVAL over DURATION, in memory. */
+export function runSimulation(ctx: AppContext, options: SimulateOptions): CommandResult {
+  const result = simulate({
+    every: options.every,
+    over: options.over,
+    policy: options.policy,
+    ifOlderThan: options.ifOlderThan,
+    groupBy: options.groupBy,
+    start: ctx.now(),
+  });
+  return { document: result, text: renderSimulation(result), outcome: 'ok' };
+}
