@@ -7,6 +7,7 @@ const base = (uri: string): string[] => ['-c', uri];
 export const virshArgv = {
   version: (uri: string) => [...base(uri), 'version'],
   listAllNames: (uri: string) => [...base(uri), 'list', '--all', '--name'],
+  listAllUuidNames: (uri: string) => [...base(uri), 'list', '--all', '--uuid', '--name'],
   domState: (uri: string, domain: string) => [...base(uri), 'domstate', '--domain', domain],
   dumpXml: (uri: string, domain: string, inactive = false) => [
     ...base(uri),

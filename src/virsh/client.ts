@@ -5,7 +5,7 @@ import type { Checkpoint, DomainDefinition, DomainState } from '../domain/types.
 import { virshArgv } from './argv.js';
 import { parseCheckpointXml } from './parse-checkpoint-xml.js';
 import { parseDomainXml } from './parse-domain-xml.js';
-import { jobIsActive, parseDomState, parseJobInfo, parseNameList } from './parse-lists.js';
+import { jobIsActive, parseDomState, parseJobInfo, parseNameList, parseUuidNameList } from './parse-lists.js';
 import { parseNamedBlockNodes, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
 
 export const DEFAULT_URI = 'qemu:///system';
@@ -21,10 +21,21 @@ export function isNoSuchCheckpoint(error: unknown): boolean {
 }
 
 export class VirshClient {
+  /**
+   * virsh resolves a domain argument as an id first, then a UUID, then a name: a domain named
+   * "1" would address whichever domain has id 1. Once listed, domains are addressed by UUID.
+   */
+  private readonly uuids = new Map<string, string>();
+
   constructor(
     private readonly runner: Runner,
     readonly uri: string = DEFAULT_URI,
   ) {}
+
+  /** The unambiguous virsh argument for a domain name (its UUID once known). */
+  ref(domain: string): string {
+    return this.uuids.get(domain) ?? domain;
+  }
 
   private async virsh(argv: string[], timeoutMs?: number): Promise<string> {
     const { stdout } = await this.runner.run('virsh', argv, timeoutMs === undefined ? {} : { timeoutMs });
@@ -38,11 +49,13 @@ export class VirshClient {
 
   /** Names of all defined and running domains. */
   async listDomainNames(): Promise<string[]> {
-    return parseNameList(await this.virsh(virshArgv.listAllNames(this.uri)));
+    const entries = parseUuidNameList(await this.virsh(virshArgv.listAllUuidNames(this.uri)));
+    for (const e of entries) this.uuids.set(e.name, e.uuid);
+    return entries.map((e) => e.name);
   }
 
   async domainState(domain: string): Promise<DomainState> {
-    return parseDomState(await this.virsh(virshArgv.domState(this.uri, domain)));
+    return parseDomState(await this.virsh(virshArgv.domState(this.uri, this.ref(domain))));
   }
 
   /** The domain definition; the live one for a running domain (with aliases). */
@@ -51,51 +64,56 @@ export class VirshClient {
   }
 
   async domainXml(domain: string, inactive = false): Promise<string> {
-    return this.virsh(virshArgv.dumpXml(this.uri, domain, inactive));
+    return this.virsh(virshArgv.dumpXml(this.uri, this.ref(domain), inactive));
   }
 
   /** Checkpoint names, parents before children. */
   async checkpointNames(domain: string): Promise<string[]> {
-    return parseNameList(await this.virsh(virshArgv.checkpointListNames(this.uri, domain)));
+    return parseNameList(await this.virsh(virshArgv.checkpointListNames(this.uri, this.ref(domain))));
   }
 
   /** One checkpoint; with `size` (running domains only) the bytes changed since it. */
   async checkpoint(domain: string, name: string, size = false): Promise<Checkpoint> {
-    return parseCheckpointXml(await this.virsh(virshArgv.checkpointDumpXml(this.uri, domain, name, size)));
+    return parseCheckpointXml(await this.virsh(virshArgv.checkpointDumpXml(this.uri, this.ref(domain), name, size)));
   }
 
   async deleteCheckpoint(domain: string, name: string, metadataOnly = false): Promise<void> {
-    await this.virsh(virshArgv.checkpointDelete(this.uri, domain, name, metadataOnly), 600_000);
+    await this.virsh(virshArgv.checkpointDelete(this.uri, this.ref(domain), name, metadataOnly), 600_000);
   }
 
   /** Send a QMP command and return its `return` member. */
   async qmp(domain: string, command: string, args?: Record<string, unknown>): Promise<unknown> {
     const body = args === undefined ? { execute: command } : { execute: command, arguments: args };
-    return qmpReturn(await this.virsh(virshArgv.qmp(this.uri, domain, body)));
+    return qmpReturn(await this.virsh(virshArgv.qmp(this.uri, this.ref(domain), body)));
   }
 
   /** Every block node QEMU has for the domain, with dirty bitmaps. */
   async blockNodes(domain: string): Promise<BlockNode[]> {
     const stdout = await this.virsh(
-      virshArgv.qmp(this.uri, domain, { execute: 'query-named-block-nodes', arguments: { flat: true } }),
+      virshArgv.qmp(this.uri, this.ref(domain), { execute: 'query-named-block-nodes', arguments: { flat: true } }),
     );
     return parseNamedBlockNodes(stdout);
   }
 
+  /** Remove a dirty bitmap from a running domain's block node (a persistent one leaves the image too). */
+  async removeBitmap(domain: string, node: string, bitmap: string): Promise<void> {
+    await this.qmp(domain, 'block-dirty-bitmap-remove', { node, name: bitmap });
+  }
+
   async start(domain: string, paused = false): Promise<void> {
-    await this.virsh(virshArgv.start(this.uri, domain, paused));
+    await this.virsh(virshArgv.start(this.uri, this.ref(domain), paused));
   }
 
   async resume(domain: string): Promise<void> {
-    await this.virsh(virshArgv.resume(this.uri, domain));
+    await this.virsh(virshArgv.resume(this.uri, this.ref(domain)));
   }
 
   async shutdown(domain: string): Promise<void> {
-    await this.virsh(virshArgv.shutdown(this.uri, domain));
+    await this.virsh(virshArgv.shutdown(this.uri, this.ref(domain)));
   }
 
   async destroy(domain: string): Promise<void> {
-    await this.virsh(virshArgv.destroy(this.uri, domain));
+    await this.virsh(virshArgv.destroy(this.uri, this.ref(domain)));
   }
 
   async define(xmlFile: string): Promise<void> {
@@ -104,11 +122,11 @@ export class VirshClient {
 
   /** Is a job (e.g. a backup left by a killed run) active on the domain? */
   async jobActive(domain: string): Promise<boolean> {
-    return jobIsActive(parseJobInfo(await this.virsh(virshArgv.domJobInfo(this.uri, domain))));
+    return jobIsActive(parseJobInfo(await this.virsh(virshArgv.domJobInfo(this.uri, this.ref(domain)))));
   }
 
   async abortJob(domain: string): Promise<void> {
-    await this.virsh(virshArgv.domJobAbort(this.uri, domain));
+    await this.virsh(virshArgv.domJobAbort(this.uri, this.ref(domain)));
   }
 }
 

@@ -9,6 +9,16 @@ export function parseNameList(stdout: string): string[] {
     .filter((l) => l.length > 0);
 }
 
+/** `virsh list --all --uuid --name`: "UUID NAME" lines (a name may contain spaces). */
+export function parseUuidNameList(stdout: string): Array<{ uuid: string; name: string }> {
+  const out: Array<{ uuid: string; name: string }> = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^([0-9a-fA-F-]{36}) (.+)$/.exec(line.replace(/\s+$/, ''));
+    if (m) out.push({ uuid: m[1]!.toLowerCase(), name: m[2]! });
+  }
+  return out;
+}
+
 /** `virsh domstate`: the state word(s) on the first line. */
 export function parseDomState(stdout: string): DomainState {
   const word = stdout.trim().split('\n')[0]?.trim() ?? '';

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { main, type CliIo } from '../../../src/cli/main.js';
+import { prettifySizes, serialiseDocument } from '../../../src/cli/output.js';
+import { parseBooleanFlag, rewriteVmsnapArgv } from '../../../src/cli/vmsnap-compat.js';
+import { EXIT_CODE, ToolError } from '../../../src/errors.js';
+import type { Runner } from '../../../src/runner/runner.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
+
+function io(runner: Runner, env: NodeJS.ProcessEnv = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const value: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), env, interactive: false, runner };
+  return { value, out, err };
+}
+
+describe("VMSnap's flag form", () => {
+  it('maps --status/--backup/--scrub to commands and keeps every other argument', () => {
+    expect(rewriteVmsnapArgv(['--domains=vm1', '--status', '--json', '--machine'])).toEqual(['status', '--domains=vm1', '--json', '--machine']);
+    expect(rewriteVmsnapArgv(['--domains=vm1', '--output=/b', '--backup', '--groupBy', 'month', '--prune'])).toEqual([
+      'backup', '--domains=vm1', '--output=/b', '--groupBy', 'month', '--prune',
+    ]);
+    expect(rewriteVmsnapArgv(['--scrub', '--scrubType=both'])).toEqual(['scrub', '--scrubType=both']);
+  });
+
+  it('leaves an argv that already names a command alone', () => {
+    expect(rewriteVmsnapArgv(['status', '--status'])).toEqual(['status', '--status']);
+  });
+
+  it('reads --prune=false as false (VMSnap pruned on it), and refuses nonsense', () => {
+    expect(parseBooleanFlag('false')).toBe(false);
+    expect(parseBooleanFlag(false)).toBe(false);
+    expect(parseBooleanFlag('true')).toBe(true);
+    expect(() => parseBooleanFlag('maybe')).toThrow(/not a yes\/no value/);
+  });
+});
+
+describe('output', () => {
+  it('prints compact JSON with --machine and indented otherwise, sizes as numbers', () => {
+    const doc = { d: { virtualSize: 1073741824, name: 'x' } };
+    expect(serialiseDocument(doc, { format: 'json', machine: true, pretty: false })).toBe('{"d":{"virtualSize":1073741824,"name":"x"}}\n');
+    expect(serialiseDocument(doc, { format: 'json', machine: false, pretty: false })).toContain('\n  "d": {');
+  });
+
+  it('turns size fields into human strings with --pretty only', () => {
+    expect(prettifySizes({ actualSize: 2367488, count: 3, disks: [{ virtualSize: 1073741824 }] })).toEqual({
+      actualSize: '2.26 MiB',
+      count: 3,
+      disks: [{ virtualSize: '1 GiB' }],
+    });
+  });
+
+  it('prints YAML', () => {
+    expect(serialiseDocument({ a: [1, 2] }, { format: 'yaml', machine: false, pretty: false })).toBe('a:\n  - 1\n  - 2\n');
+  });
+});
+
+describe('main: exit codes and error shapes', () => {
+  it('exits 64 with one line on an unknown option', async () => {
+    const t = io(new FakeRunner());
+    expect(await main(['status', '--bogus'], t.value)).toBe(EXIT_CODE.usage);
+    expect(t.err.join('')).toMatch(/^vmkeep: Unknown argument: bogus\n$/);
+  });
+
+  it('writes errors as JSON on stderr with --json', async () => {
+    const t = io(new FakeRunner());
+    expect(await main(['status', '--json', '--yaml'], t.value)).toBe(EXIT_CODE.usage);
+    const parsed = JSON.parse(t.err.join('')) as { error: { code: string; exitCode: number; message: string } };
+    expect(parsed.error).toMatchObject({ code: 'usage', exitCode: 64 });
+    expect(t.out).toEqual([]);
+  });
+
+  it('exits 69 naming the package when virsh is missing', async () => {
+    const runner: Runner = {
+      run: async (tool, argv) => {
+        throw new ToolError({ tool, argv, missing: true });
+      },
+    };
+    const t = io(runner);
+    expect(await main(['status'], t.value)).toBe(EXIT_CODE['tool-missing']);
+    expect(t.err.join('')).toMatch(/virsh .* not found \(install the libvirt-clients package\)/);
+  });
+
+  it('refuses a bad VMKEEP_NOW with a usage error', async () => {
+    const t = io(new FakeRunner(), { VMKEEP_NOW: 'yesterday' });
+    expect(await main(['status'], t.value)).toBe(EXIT_CODE.usage);
+    expect(t.err.join('')).toMatch(/VMKEEP_NOW is not an ISO 8601 time/);
+  });
+
+  it('requires --output for backup', async () => {
+    const t = io(new FakeRunner());
+    expect(await main(['--backup', '--domains=vm1'], t.value)).toBe(EXIT_CODE.usage);
+    expect(t.err.join('')).toMatch(/backup needs --output DIR/);
+  });
+
+  it('runs the VMSnap form end to end: status for an unknown domain is JSON with exit 1', async () => {
+    const runner = new FakeRunner().expect({ tool: 'virsh', argv: ['-c', 'qemu:///system', 'list', '--all', '--uuid', '--name'], result: { stdout: '' } });
+    const t = io(runner);
+    expect(await main(['--domains=vm1', '--status', '--json', '--machine'], t.value)).toBe(EXIT_CODE.partial);
+    expect(JSON.parse(t.out.join(''))).toEqual({ vm1: { name: 'vm1', error: 'unknown domain', overallStatus: 1 } });
+  });
+});
+
+describe('ToolError', () => {
+  it('says what ran and why it failed in one line, with stderr in the detail', () => {
+    const e = new ToolError({ tool: 'virsh', argv: ['-c', 'qemu:///system', 'dumpxml', '--domain', 'a b'], exitCode: 1, stderr: 'error: failed to get domain \'a b\'\n' });
+    expect(e.message).toBe('virsh -c qemu:///system dumpxml --domain "a b" exited 1: error: failed to get domain \'a b\'');
+    expect(e.message).not.toContain('\n');
+    expect(e.detail).toContain('stderr:');
+    expect(e.code).toBe('failure');
+  });
+});

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { createContext } from '../../../src/cli/context.js';
+import type { RunOptions, RunResult, Runner } from '../../../src/runner/runner.js';
+import { runStatus, STATUS_CONCURRENCY } from '../../../src/status/run-status.js';
+import { createMemoryLogger } from '../../../src/util/log.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
+import { fixture } from '../../helpers/fixtures.js';
+
+const URI = 'qemu:///system';
+const RUN_UUID = '00000000-0000-4000-8000-00000000f001';
+const VDA = '/var/tmp/vmkeep-scratch-fixtures/run-vda.qcow2';
+const VDB = '/var/tmp/vmkeep-scratch-fixtures/run data disk.qcow2';
+
+function ctxWith(runner: Runner) {
+  return createContext({ runner, uri: URI, now: () => new Date('2026-11-22T12:00:00Z'), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
+}
+
+describe('runStatus with recorded outputs (exact argv)', () => {
+  it('reports a running domain with two checkpoints: disks with sizes, both bitmaps from QEMU, overallStatus 0', async () => {
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } })
+      // Addressed by UUID from here on: virsh would read a numeric name as a domain id.
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domstate-running.txt') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-list', '--domain', RUN_UUID, '--name', '--topological'], result: { stdout: fixture('virsh/checkpoint-list--name--topological.txt') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', RUN_UUID], result: { stdout: fixture('virsh/dumpxml-running-2-checkpoints.xml') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.0', '--no-domain'], result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'], result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'qemu-monitor-command', '--domain', RUN_UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'], result: { stdout: fixture('qmp/query-named-block-nodes-2-checkpoints.json') } })
+      .expect({ tool: 'qemu-img', argv: ['info', '--output=json', '--force-share', VDA], result: { stdout: fixture('qemu-img/info-running-domain-disk.json') } })
+      .expect({ tool: 'qemu-img', argv: ['info', '--output=json', '--force-share', VDB], result: { stdout: fixture('qemu-img/info-2-bitmaps-path-with-space.json') } });
+    const result = await runStatus(ctxWith(runner), { domains: ['vmkeep-scratch-fixtures-run'], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    expect(result.outcome).toBe('ok');
+    const doc = result.document as Record<string, { overallStatus: number; checkpoints: string[]; disks: Array<Record<string, unknown>> }>;
+    const d = doc['vmkeep-scratch-fixtures-run']!;
+    expect(d.overallStatus).toBe(0);
+    expect(d.checkpoints).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
+    expect(d.disks.map((x) => [x['disk'], x['virtualSize'], (x['bitmaps'] as string[]).slice().sort(), x['bitmapSource']])).toEqual([
+      ['vda', 67108864, ['virtnbdbackup.0', 'virtnbdbackup.1'], 'qemu'],
+      ['vdb', 33554432, ['virtnbdbackup.0', 'virtnbdbackup.1'], 'qemu'],
+    ]);
+    expect(d.disks[0]!['changedSinceLatestCheckpoint']).toBe(3145728);
+    expect(JSON.parse(JSON.stringify(result.document))).toEqual(result.document);
+    expect(result.text).toMatch(/vdb: qcow2 32 MiB virtual/);
+  });
+
+  it('reports an unknown name as unknown without running anything for it, and is partial', async () => {
+    const runner = new FakeRunner().expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } });
+    const result = await runStatus(ctxWith(runner), { domains: ['x;touch /tmp/canary;#'], output: undefined, colour: false });
+    expect(result.outcome).toBe('partial');
+    expect(result.document).toEqual({ 'x;touch /tmp/canary;#': { name: 'x;touch /tmp/canary;#', error: 'unknown domain', overallStatus: 1 } });
+    expect(runner.calls.length).toBe(1);
+  });
+});
+
+describe('runStatus concurrency', () => {
+  it(`queries many domains at once, but never more than ${STATUS_CONCURRENCY}`, async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `dom-${i}`);
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const xml = (n: string) => `<domain type='kvm'><name>${n}</name><devices></devices></domain>`;
+    const runner: Runner = {
+      async run(tool: string, argv: readonly string[], _o?: RunOptions): Promise<RunResult> {
+        if (argv.includes('list')) return { stdout: names.map((n, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')} ${n}\n`).join(''), stderr: '', exitCode: 0 };
+        if (argv.includes('domstate')) {
+          inFlight += 1;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          await new Promise((r) => setTimeout(r, 5));
+          inFlight -= 1;
+          return { stdout: 'shut off\n', stderr: '', exitCode: 0 };
+        }
+        if (argv.includes('checkpoint-list')) return { stdout: '\n', stderr: '', exitCode: 0 };
+        if (argv.includes('dumpxml')) {
+          const uuid = argv[argv.indexOf('--domain') + 1]!;
+          return { stdout: xml(names[Number(uuid.slice(-12))]!), stderr: '', exitCode: 0 };
+        }
+        throw new Error(`unexpected ${tool} ${argv.join(' ')}`);
+      },
+    };
+    const result = await runStatus(ctxWith(runner), { domains: undefined, output: undefined, colour: false });
+    expect(Object.keys(result.document as object)).toEqual(names);
+    expect(maxInFlight).toBeGreaterThan(1);
+    expect(maxInFlight).toBeLessThanOrEqual(STATUS_CONCURRENCY);
+  });
+});
