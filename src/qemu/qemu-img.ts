@@ -4,7 +4,8 @@ import { parseImageCheck, parseImageInfo, type ImageCheck, type ImageInfo } from
 
 export const qemuImgArgv = {
   info: (path: string) => ['info', '--output=json', '--force-share', path],
-  removeBitmap: (path: string, bitmap: string) => ['bitmap', '--remove', path, bitmap],
+  // `--` so a path or bitmap name starting with '-' is never read as an option.
+  removeBitmap: (path: string, bitmap: string) => ['bitmap', '--remove', '--', path, bitmap],
   check: (path: string) => ['check', '--output=json', path],
   compare: (a: string, b: string) => ['compare', '--force-share', a, b],
   version: () => ['--version'],

@@ -2,6 +2,7 @@
 import type { CommandSpec } from './types.js';
 import { backupCommand } from './backup.js';
 import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
+import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, pruneCommand, protectCommand, unprotectCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand];

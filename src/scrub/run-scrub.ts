@@ -1,0 +1,144 @@
+/** `vmkeep scrub`: read, plan, act, re-read, per domain; one domain's failure does not stop the others. */
+import type { AppContext } from '../cli/context.js';
+import { outcomeOf, type CommandResult } from '../cli/command-result.js';
+import type { DomainState } from '../domain/types.js';
+import { executeScrubPlan, messageOf, verifyScrubResults, type ScrubActionResult } from './execute-scrub.js';
+import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubPlan, type ScrubType } from './plan-scrub.js';
+import { readScrubState } from './read-scrub-state.js';
+import { renderScrubText } from './render-scrub.js';
+
+export interface ScrubOptions {
+  /** Already-resolved names of existing domains. */
+  domains: readonly string[];
+  scrubType: ScrubType;
+  checkpointName?: string;
+  dryRun: boolean;
+  force: boolean;
+}
+
+/** One action as the document shows it. */
+export interface ScrubActionReport {
+  action: ScrubActionResult['action'];
+  target: string;
+  disk?: string;
+  reason: string;
+  done: boolean;
+  error?: string;
+}
+
+/** Checkpoints and bitmaps (per disk) a domain holds. */
+export interface ScrubRemaining {
+  checkpoints: string[];
+  bitmaps: Record<string, string[]>;
+}
+
+/** The per-domain part of the document. */
+export interface DomainScrubReport {
+  /** 'unknown' when even the state could not be read. */
+  state: DomainState | 'unknown';
+  dryRun: boolean;
+  actions: ScrubActionReport[];
+  /** After the run: what the re-read found (null when it failed). In a dry run: what would be left. */
+  remaining: ScrubRemaining | null;
+  /** Everything the request asked to remove is gone (dry run: would be gone), and nothing failed. */
+  ok: boolean;
+  /** Why the domain could not be scrubbed or checked (read, plan or re-read failure; items left). */
+  error?: string;
+}
+
+/** The CommandResult document: domain name → report. */
+export type ScrubDocument = Record<string, DomainScrubReport>;
+
+/** Scrub the domains one after the other and report each. */
+export async function runScrub(ctx: AppContext, options: ScrubOptions): Promise<CommandResult> {
+  const reports: Array<[string, DomainScrubReport]> = [];
+  for (const domain of options.domains) {
+    if (ctx.signal.aborted) break;
+    reports.push([domain, await scrubDomain(ctx, domain, options)]);
+  }
+  // fromEntries defines own properties, so any domain name (even "__proto__") stays a key.
+  const document: ScrubDocument = Object.fromEntries(reports);
+  const okCount = reports.filter(([, r]) => r.ok).length;
+  return {
+    document,
+    text: renderScrubText(document, options),
+    outcome: ctx.signal.aborted ? 'interrupted' : outcomeOf(okCount, options.domains.length),
+  };
+}
+
+async function scrubDomain(ctx: AppContext, domain: string, options: ScrubOptions): Promise<DomainScrubReport> {
+  const dryRun = options.dryRun;
+  let before: ScrubDomainState;
+  try {
+    before = await readScrubState(ctx, domain);
+  } catch (error) {
+    const message = `reading the domain failed: ${messageOf(error)}`;
+    return { state: 'unknown', dryRun, actions: [], remaining: null, ok: false, error: message };
+  }
+  let plan: ScrubPlan;
+  try {
+    plan = planScrub(before, {
+      scrubType: options.scrubType,
+      checkpointName: options.checkpointName,
+      force: options.force,
+    });
+  } catch (error) {
+    return { state: before.state, dryRun, actions: [], remaining: remainingOf(before), ok: false, error: messageOf(error) };
+  }
+
+  if (options.dryRun) {
+    const predicted = simulateScrub(before, plan);
+    const left = stillPresent(plan, predicted);
+    return {
+      state: before.state,
+      dryRun,
+      actions: plan.actions.map((a) => toReport({ ...a, done: false })),
+      remaining: remainingOf(predicted),
+      ok: left.length === 0,
+      ...(left.length > 0 ? { error: `would be left: ${left.join(', ')}` } : {}),
+    };
+  }
+
+  const results = await executeScrubPlan(ctx, plan, before);
+  let after: ScrubDomainState;
+  try {
+    after = await readScrubState(ctx, domain);
+  } catch (error) {
+    return {
+      state: before.state,
+      dryRun,
+      actions: results.map((r) => toReport(r.done ? { ...r, done: false, error: 'not verified: the re-read failed' } : r)),
+      remaining: null,
+      ok: false,
+      error: `re-reading the domain failed: ${messageOf(error)}`,
+    };
+  }
+  const verified = verifyScrubResults(results, after);
+  const left = stillPresent(plan, after);
+  return {
+    state: after.state,
+    dryRun,
+    actions: verified.map(toReport),
+    remaining: remainingOf(after),
+    ok: left.length === 0,
+    ...(left.length > 0 ? { error: `still there: ${left.join(', ')}` } : {}),
+  };
+}
+
+function toReport(r: ScrubActionResult): ScrubActionReport {
+  return {
+    action: r.action,
+    target: r.target,
+    ...(r.disk !== undefined ? { disk: r.disk } : {}),
+    reason: r.reason,
+    done: r.done,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+  };
+}
+
+function remainingOf(state: ScrubDomainState): ScrubRemaining {
+  return {
+    checkpoints: state.checkpoints.map((c) => c.name),
+    bitmaps: Object.fromEntries(state.disks.map((d) => [d.target, [...d.bitmaps]])),
+  };
+}
