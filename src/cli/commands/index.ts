@@ -1,8 +1,11 @@
 /** Every CLI command, in the order --help lists them. */
 import type { CommandSpec } from './types.js';
 import { backupCommand } from './backup.js';
+import { listCommand } from './list.js';
+import { restoreCommand } from './restore.js';
+import { verifyCommand } from './verify.js';
 import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand];

@@ -1,0 +1,210 @@
+/**
+ * Carry out a restore plan into a folder: check the files, restore each disk through
+ * virtnbdrestore into a temporary folder inside the target, write the adjusted domain XML, move
+ * everything into place without overwriting anything, and define the domain when asked.
+ * On any failure, everything this run created is removed again.
+ */
+import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { AppContext } from '../cli/context.js';
+import { VmkeepError, usageError } from '../errors.js';
+import { checkChainFiles, describeFileProblem, type FileProblem } from './check-files.js';
+import { adjustDomainXml } from './domain-xml.js';
+import type { RestorePlan } from './plan-restore.js';
+import { runVirtnbdrestore, stageInput, waitForImageRelease } from './virtnbdrestore.js';
+
+/** A restored image. */
+export interface RestoredImage {
+  target: string;
+  path: string;
+  /** Data files applied, in order (relative to the chain folder). */
+  sequence: string[];
+}
+
+export interface DirectoryRestoreResult {
+  images: RestoredImage[];
+  xml: string | undefined;
+  defined: string | undefined;
+  domainName: string;
+  removedDisks: string[];
+  removedMacs: string[];
+  notes: string[];
+  checkedFiles: number;
+  durationMs: number;
+}
+
+/** Refuse bad files with one error that names each of them (exit 2). */
+export function badFilesError(plan: RestorePlan, problems: readonly FileProblem[]): VmkeepError {
+  const files = [...new Set(problems.map((p) => p.file))];
+  const more = files.length > 1 ? `; bad files: ${files.join(', ')}` : problems.length > 1 ? `; ${problems.length - 1} more problem(s)` : '';
+  return new VmkeepError('failure', `refusing to restore ${plan.point.id}: ${describeFileProblem(problems[0]!)}${more}`, {
+    detail: problems.map(describeFileProblem).join('\n'),
+  });
+}
+
+/** Check every file the plan reads; throws badFilesError when one does not match. */
+export async function checkPlanFiles(ctx: AppContext, plan: RestorePlan): Promise<number> {
+  const problems = await checkChainFiles(plan.chainDir, plan.check, { structure: plan.legacy, signal: ctx.signal });
+  if (problems.length > 0) throw badFilesError(plan, problems);
+  return new Set(plan.check.map((f) => f.path)).size;
+}
+
+/** Is `dir` absent or an empty folder? Throws a usage error otherwise. */
+export async function assertEmptyTarget(dir: string): Promise<'absent' | 'empty'> {
+  let entries: string[];
+  try {
+    const s = await stat(dir);
+    if (!s.isDirectory()) throw usageError(`--to ${dir} exists and is not a folder`);
+    entries = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw e;
+  }
+  if (entries.length > 0) throw usageError(`--to ${dir} is not empty (${entries.length} entries): restore never overwrites, give an empty or new folder`);
+  return 'empty';
+}
+
+/** Refuse early when the target file system cannot even hold the full backups' data. */
+export async function checkFreeSpace(ctx: AppContext, plan: RestorePlan, dir: string): Promise<void> {
+  let free: number;
+  try {
+    const s = await statfs(dir);
+    free = s.bavail * s.bsize;
+  } catch {
+    return; // no answer is no reason to refuse
+  }
+  let least = 0;
+  let most = 0;
+  for (const d of plan.disks) {
+    for (const [i, rel] of d.sequence.entries()) {
+      const size = plan.check.find((f) => f.path === rel)?.size ?? (await stat(join(plan.chainDir, rel)).catch(() => ({ size: 0 }))).size;
+      most += size;
+      if (i === 0) least += size;
+    }
+  }
+  if (free < least) {
+    throw new VmkeepError('failure', `not enough free space in ${dir}: ${free} bytes free, the full backups alone hold ${least} bytes of data`);
+  }
+  if (free < most) ctx.log.warn(`${dir} has ${free} bytes free; the restore may need up to ${most}`);
+}
+
+/**
+ * Restore each disk of the plan. `outputFor(target)` names a folder that does not exist yet:
+ * virtnbdrestore creates it and writes the image there as `<target>`. Returns the image paths.
+ */
+export async function restoreDiskImages(
+  ctx: AppContext,
+  plan: RestorePlan,
+  outputFor: (target: string) => string,
+): Promise<RestoredImage[]> {
+  // Short socket paths: a unix socket path holds at most 107 bytes, a target folder can be longer.
+  const workDir = await mkdtemp(join('/var/tmp', 'vmkeep-restore-'));
+  try {
+    const images: RestoredImage[] = [];
+    for (const disk of plan.disks) {
+      ctx.signal.throwIfAborted();
+      const stage = join(workDir, `in-${disk.target}`);
+      const sequence = await stageInput(stage, plan.chainDir, disk.sequence, disk.qcowInfo);
+      const out = outputFor(disk.target);
+      await mkdir(dirname(out), { recursive: true });
+      ctx.log.info(`${plan.domain}: restoring ${disk.target} from ${disk.sequence.join(', ')}`);
+      await runVirtnbdrestore(
+        ctx.runner,
+        {
+          input: stage,
+          output: out,
+          sequence,
+          socketFile: join(workDir, `${disk.target}.sock`),
+          logFile: join(workDir, `${disk.target}.log`),
+          uri: ctx.virsh.uri,
+        },
+        { workDir, signal: ctx.signal, onLog: (line) => ctx.log.debug(`virtnbdrestore ${disk.target}: ${line}`) },
+      );
+      const path = join(out, disk.target);
+      await waitForImageRelease(ctx.runner, path);
+      images.push({ target: disk.target, path, sequence: disk.sequence });
+    }
+    return images;
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Restore into a folder (plan.directory). The caller holds the output lock. */
+export async function executeDirectoryRestore(ctx: AppContext, plan: RestorePlan): Promise<DirectoryRestoreResult> {
+  const dest = plan.directory;
+  if (!dest) throw new VmkeepError('failure', 'not a restore into a folder');
+  const t0 = Date.now();
+  const dir = resolve(dest.dir);
+  const existed = (await assertEmptyTarget(dir)) === 'empty';
+  if (dest.define && (await ctx.virsh.listDomainNames()).includes(dest.domainName)) {
+    throw usageError(`a domain named ${dest.domainName} already exists: choose another --define NAME`);
+  }
+  const checkedFiles = await checkPlanFiles(ctx, plan);
+  let xmlText: string | undefined;
+  if (plan.config) xmlText = await readFile(join(plan.chainDir, plan.config), 'utf8');
+
+  const created: string[] = [];
+  let tempDir: string | undefined;
+  try {
+    if (!existed) {
+      // 0711: QEMU (libvirt-qemu) must reach the images of a defined domain, not list the folder.
+      const first = await mkdir(dir, { recursive: true, mode: 0o711 });
+      created.push(first ?? dir);
+    }
+    await checkFreeSpace(ctx, plan, dir);
+    tempDir = await mkdtemp(join(dir, '.vmkeep-restore-'));
+    const restored = await restoreDiskImages(ctx, plan, (target) => join(tempDir!, `out-${target}`));
+
+    // Every final file is prepared in the temp folder first, then linked into place.
+    const moves: Array<{ from: string; to: string }> = [];
+    const images: RestoredImage[] = [];
+    for (const r of restored) {
+      const final = dest.images.find((i) => i.target === r.target)!.path;
+      moves.push({ from: r.path, to: final });
+      images.push({ ...r, path: final });
+    }
+    let adjusted: ReturnType<typeof adjustDomainXml> | undefined;
+    if (xmlText !== undefined && dest.xmlPath) {
+      adjusted = adjustDomainXml(xmlText, {
+        name: dest.domainName,
+        images: new Map(images.map((i) => [i.target, i.path])),
+        checkpoint: plan.point.checkpoint,
+      });
+      const tmpXml = join(tempDir, 'domain.xml');
+      await writeFile(tmpXml, adjusted.xml, { mode: 0o600 });
+      moves.push({ from: tmpXml, to: dest.xmlPath });
+    }
+    for (const m of moves) {
+      // link() fails when the name exists: nothing that appeared meanwhile is overwritten.
+      await link(m.from, m.to);
+      created.push(m.to);
+      await unlink(m.from);
+    }
+    await rm(tempDir, { recursive: true, force: true });
+    tempDir = undefined;
+
+    let defined: string | undefined;
+    if (dest.define && dest.xmlPath) {
+      await ctx.virsh.define(dest.xmlPath);
+      defined = dest.domainName;
+      ctx.log.info(`${plan.domain}: defined domain ${defined}`);
+    }
+    return {
+      images,
+      xml: adjusted ? dest.xmlPath : undefined,
+      defined,
+      domainName: dest.domainName,
+      removedDisks: adjusted?.removedDisks ?? [],
+      removedMacs: adjusted?.removedMacs ?? [],
+      notes: adjusted?.notes ?? [],
+      checkedFiles,
+      durationMs: Date.now() - t0,
+    };
+  } catch (error) {
+    if (tempDir) await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);
+    for (const path of [...created].reverse()) await rm(path, { recursive: true, force: true }).catch(() => undefined);
+    if (ctx.signal.aborted) throw new VmkeepError('interrupted', `restore of ${plan.point.id} interrupted; nothing was left in ${dir}`, { cause: error });
+    throw error;
+  }
+}

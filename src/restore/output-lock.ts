@@ -1,0 +1,20 @@
+/** The output folder's lock for commands that mostly read it (restore, verify). */
+import { join } from 'node:path';
+import type { AppContext } from '../cli/context.js';
+import { acquireLock, type HeldLock } from '../util/lock.js';
+
+/**
+ * Take the output folder's lock so no backup or prune changes a chain while it is read. A backup
+ * folder mounted read-only cannot hold a lock file, and nothing can change it either: then go on
+ * without the lock, and say so.
+ */
+export async function lockOutputForReading(ctx: AppContext, output: string, waitMs: number): Promise<HeldLock | undefined> {
+  try {
+    return await acquireLock(join(output, '.vmkeep.lock'), { waitMs, what: `output folder ${output}`, signal: ctx.signal });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw e;
+    ctx.log.warn(`cannot lock ${output} (${code}): reading it without the lock`);
+    return undefined;
+  }
+}

@@ -1,0 +1,97 @@
+/** `vmkeep list`: the restore points of each domain in an output folder (reads files only, no libvirt). */
+import { stat } from 'node:fs/promises';
+import prettyBytes from 'pretty-bytes';
+import type { AppContext } from '../cli/context.js';
+import { outcomeOf, type CommandResult } from '../cli/command-result.js';
+import { listBackedUpDomains } from '../backup/repository.js';
+import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import { usageError } from '../errors.js';
+import { readRestoreChains } from './chains.js';
+import { listRestorePoints, type RestorePointRef } from './points.js';
+
+export interface ListOptions {
+  output: string;
+  domains: readonly string[] | undefined;
+}
+
+/** One row of `list`. */
+export interface ListedPoint {
+  id: string;
+  chain: string;
+  checkpoint: string;
+  time: string;
+  level: 'full' | 'inc';
+  label: string | null;
+  dataBytes: number | null;
+  state: RestorePointRef['state'];
+  protected: boolean;
+  /** False for VMSnap folders: no checksums recorded. */
+  checksums: boolean;
+}
+
+export interface ListDocument {
+  output: string;
+  domains: Array<{ domain: string; points: ListedPoint[] }>;
+  /** Requested names or patterns with no backups in the output folder. */
+  notFound: string[];
+}
+
+export async function runList(_ctx: AppContext, options: ListOptions): Promise<CommandResult> {
+  try {
+    if (!(await stat(options.output)).isDirectory()) throw usageError(`--output ${options.output} is not a folder`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError(`--output ${options.output} does not exist`);
+    throw e;
+  }
+  const existing = await listBackedUpDomains(options.output);
+  const patterns = splitDomainPatterns(options.domains);
+  const selection = selectDomains(patterns, existing);
+  const notFound = [...selection.unknown, ...selection.emptyPatterns];
+  const domains: ListDocument['domains'] = [];
+  for (const domain of selection.selected) {
+    const points = listRestorePoints(await readRestoreChains(options.output, domain));
+    domains.push({ domain, points: points.map(toListed) });
+  }
+  const document: ListDocument = { output: options.output, domains, notFound };
+  const requested = options.domains === undefined ? domains.length : domains.length + notFound.length;
+  return { document, text: renderList(document), outcome: outcomeOf(domains.length, requested) };
+}
+
+function toListed(p: RestorePointRef): ListedPoint {
+  return {
+    id: p.id,
+    chain: p.chain,
+    checkpoint: p.checkpoint,
+    time: p.time,
+    level: p.level,
+    label: p.label ?? null,
+    dataBytes: p.dataBytes ?? null,
+    state: p.state,
+    protected: p.protected,
+    checksums: !p.legacy,
+  };
+}
+
+/** The text table: one block per domain, one row per point, oldest first. */
+export function renderList(doc: ListDocument): string {
+  const out: string[] = [];
+  for (const d of doc.domains) {
+    out.push(`${d.domain}: ${d.points.length} restore point${d.points.length === 1 ? '' : 's'}`);
+    if (d.points.length === 0) continue;
+    const head = ['point', 'time', 'level', 'data', 'label', 'state'];
+    const rows = d.points.map((p) => [
+      p.id,
+      p.time,
+      p.level,
+      p.dataBytes === null ? '-' : prettyBytes(p.dataBytes, { binary: true }),
+      p.label ?? '',
+      [p.state, p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums'].filter(Boolean).join(', '),
+    ]);
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`;
+    out.push(line(head), ...rows.map(line));
+  }
+  for (const n of doc.notFound) out.push(`${n}: no backups in ${doc.output}`);
+  if (out.length === 0) out.push(`no backups in ${doc.output}`);
+  return `${out.join('\n')}\n`;
+}

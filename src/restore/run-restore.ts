@@ -1,0 +1,247 @@
+/**
+ * `vmkeep restore`: read the chains, plan, print the plan (--dry-run) or carry it out, into a
+ * folder (--to) or in place under the existing domain (--in-place).
+ */
+import type { AppContext } from '../cli/context.js';
+import type { CommandResult } from '../cli/command-result.js';
+import { runBackup, type DomainResult } from '../backup/run-backup.js';
+import { parseChainFolderName } from '../backup/period-folders.js';
+import type { GroupBy } from '../retention/types.js';
+import { VmkeepError, usageError } from '../errors.js';
+import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
+import { isNoSuchDomain } from '../virsh/client.js';
+import { readRestoreChains } from './chains.js';
+import { lockOutputForReading } from './output-lock.js';
+import { executeDirectoryRestore, type DirectoryRestoreResult } from './execute-restore.js';
+import { executeInPlace, type InPlaceResult } from './execute-in-place.js';
+import { planInPlace, type InPlaceFacts, type InPlacePlan, type InPlaceRequest } from './plan-in-place.js';
+import { planRestore, type RestorePlan } from './plan-restore.js';
+import type { PointSelector } from './points.js';
+import type { RestoreChain } from './types.js';
+
+export type RestoreMode =
+  | { kind: 'directory'; dir: string; defineName: string | undefined }
+  | ({ kind: 'in-place' } & InPlaceRequest);
+
+export interface RestoreOptions {
+  domain: string;
+  output: string;
+  mode: RestoreMode;
+  selector: PointSelector;
+  disks: readonly string[] | undefined;
+  dryRun: boolean;
+  lockWaitMs: number;
+  env: NodeJS.ProcessEnv;
+}
+
+/** The label of the backup --checkpoint-current takes before an in-place restore. */
+export const BEFORE_RESTORE_LABEL = 'before-restore';
+
+export async function runRestore(ctx: AppContext, options: RestoreOptions): Promise<CommandResult> {
+  const chains = await readChainsOrRefuse(options);
+  const plan = planRestore(chains, options.domain, requestOf(options), ctx.now());
+  for (const w of plan.warnings) ctx.log.warn(w);
+  if (options.mode.kind === 'directory') return restoreToDirectory(ctx, options, plan);
+  return restoreInPlace(ctx, options, options.mode, chains, plan);
+}
+
+async function readChainsOrRefuse(options: RestoreOptions): Promise<RestoreChain[]> {
+  const chains = await readRestoreChains(options.output, options.domain);
+  if (chains.length === 0) throw usageError(`no backups of domain ${options.domain} in ${options.output}`);
+  return chains;
+}
+
+function requestOf(options: RestoreOptions, selector: PointSelector = options.selector) {
+  return {
+    selector,
+    disks: options.disks,
+    destination:
+      options.mode.kind === 'directory'
+        ? { kind: 'directory' as const, dir: options.mode.dir, defineName: options.mode.defineName }
+        : { kind: 'in-place' as const },
+  };
+}
+
+
+async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan: RestorePlan): Promise<CommandResult> {
+  if (options.dryRun) {
+    const document = { dryRun: true, mode: 'directory', ...describePlan(plan) };
+    return { document, text: renderDirectoryPlan(plan), outcome: 'ok' };
+  }
+  // Prune must not remove the chain while it is read.
+  const lock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
+  let result: DirectoryRestoreResult;
+  try {
+    result = await executeDirectoryRestore(ctx, plan);
+  } finally {
+    lock?.release();
+  }
+  const document = {
+    dryRun: false,
+    mode: 'directory',
+    ...describePlan(plan),
+    target: plan.directory!.dir,
+    images: result.images,
+    xml: result.xml ?? null,
+    domainName: result.domainName,
+    defined: result.defined ?? null,
+    removedDisks: result.removedDisks,
+    removedMacs: result.removedMacs,
+    notes: result.notes,
+    checkedFiles: result.checkedFiles,
+    durationMs: result.durationMs,
+  };
+  return { document, text: renderDirectoryResult(plan, result), outcome: 'ok' };
+}
+
+async function readFacts(ctx: AppContext, domain: string): Promise<InPlaceFacts> {
+  try {
+    const [state, checkpoints, definition] = await Promise.all([
+      ctx.virsh.domainState(domain),
+      ctx.virsh.checkpointNames(domain),
+      ctx.virsh.domain(domain, true),
+    ]);
+    return { state, checkpoints, disks: definition.disks };
+  } catch (e) {
+    if (isNoSuchDomain(e)) throw new VmkeepError('failure', `domain ${domain} is not defined in libvirt: restore it with --to DIR (and --define NAME)`, { cause: e });
+    throw e;
+  }
+}
+
+async function restoreInPlace(
+  ctx: AppContext,
+  options: RestoreOptions,
+  request: InPlaceRequest,
+  chains: RestoreChain[],
+  firstPlan: RestorePlan,
+): Promise<CommandResult> {
+  // Plan once before anything happens, so every refusal comes before the "before-restore" backup.
+  const preview = planInPlace(firstPlan, await readFacts(ctx, options.domain), request, ctx.now());
+  if (options.dryRun) {
+    const document = { dryRun: true, mode: 'in-place', ...describePlan(firstPlan), steps: preview.steps, disks: preview.disks };
+    return { document, text: renderInPlacePlan(preview), outcome: 'ok' };
+  }
+
+  let beforeRestore: { id: string; chain: string; checkpoint: string } | undefined;
+  if (request.checkpointCurrent) beforeRestore = await backUpCurrentState(ctx, options, chains);
+
+  // runBackup takes and releases these locks itself; take them only now.
+  // An in-place restore records nothing in the output folder but needs it unchanged meanwhile.
+  const outLock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
+  let domLock: HeldLock | undefined;
+  let plan: InPlacePlan;
+  let result: InPlaceResult;
+  try {
+    domLock = await acquireLock(domainLockFile(domainLockDir(options.env), options.domain), {
+      waitMs: options.lockWaitMs,
+      what: `domain ${options.domain}`,
+      signal: ctx.signal,
+    });
+    // Plan again under the locks, for the same point: the backup above may have added one.
+    const again = planRestore(await readChainsOrRefuse(options), options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now());
+    plan = planInPlace(again, await readFacts(ctx, options.domain), request, ctx.now());
+    result = await executeInPlace(ctx, plan, options.env);
+  } finally {
+    domLock?.release();
+    outLock?.release();
+  }
+  for (const w of result.warnings) ctx.log.warn(`${options.domain}: ${w}`);
+  const document = {
+    dryRun: false,
+    mode: 'in-place',
+    ...describePlan(plan.restore),
+    beforeRestore: beforeRestore ?? null,
+    steps: plan.steps,
+    disks: result.disks,
+    state: result.state,
+    scrubbedCheckpoints: result.scrubbed,
+    warnings: result.warnings,
+    checkedFiles: result.checkedFiles,
+    durationMs: result.durationMs,
+  };
+  return { document, text: renderInPlaceResult(plan, result, beforeRestore), outcome: 'ok' };
+}
+
+/** --checkpoint-current: the backup code path, labelled, into the same output folder. */
+async function backUpCurrentState(ctx: AppContext, options: RestoreOptions, chains: readonly RestoreChain[]) {
+  ctx.log.info(`${options.domain}: backing up the current state first (label "${BEFORE_RESTORE_LABEL}")`);
+  const result = await runBackup(ctx, {
+    domains: [options.domain],
+    output: options.output,
+    groupBy: chainGroupBy(chains),
+    prune: false,
+    raw: false,
+    compress: false,
+    jobs: 1,
+    dryRun: false,
+    lockWaitMs: options.lockWaitMs,
+    ifOlderThan: undefined,
+    label: BEFORE_RESTORE_LABEL,
+    env: options.env,
+  });
+  const r = (result.document as { results?: DomainResult[] }).results?.find((x) => x.domain === options.domain);
+  if (result.outcome !== 'ok' || r?.result !== 'done' || !r.chain || !r.checkpoint) {
+    throw new VmkeepError('failure', `the backup of the current state of ${options.domain} failed (${r?.reason ?? result.outcome}); nothing was restored`);
+  }
+  return { id: `${r.chain}/${r.checkpoint}`, chain: r.chain, checkpoint: r.checkpoint };
+}
+
+/** The grouping of the domain's newest vmkeep chain, so the safety backup continues it. */
+function chainGroupBy(chains: readonly RestoreChain[]): GroupBy {
+  const newest = [...chains].reverse().find((c) => !c.legacy);
+  return (newest && parseChainFolderName(newest.folder)?.groupBy) ?? 'month';
+}
+
+function describePlan(plan: RestorePlan) {
+  return {
+    domain: plan.domain,
+    point: {
+      id: plan.point.id,
+      chain: plan.point.chain,
+      checkpoint: plan.point.checkpoint,
+      time: plan.point.time,
+      level: plan.point.level,
+      label: plan.point.label ?? null,
+    },
+    applied: plan.applied,
+    sequences: Object.fromEntries(plan.disks.map((d) => [d.target, d.sequence])),
+    checksums: !plan.legacy,
+    reasons: plan.reasons,
+    warnings: plan.warnings,
+  };
+}
+
+function renderDirectoryPlan(plan: RestorePlan): string {
+  const d = plan.directory!;
+  const lines = [`would restore ${plan.point.id} of ${plan.domain} (${plan.reasons.join('; ')})`];
+  lines.push(`  check ${new Set(plan.check.map((f) => f.path)).size} files against ${plan.legacy ? 'their stream structure' : 'the manifest'}`);
+  for (const disk of plan.disks) {
+    lines.push(`  ${disk.target}: ${disk.sequence.join(' + ')} -> ${d.images.find((i) => i.target === disk.target)!.path}`);
+  }
+  if (d.xmlPath) lines.push(`  domain XML for ${d.domainName} -> ${d.xmlPath}${d.define ? ' (defined with virsh)' : ''}`);
+  for (const w of plan.warnings) lines.push(`  warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function renderDirectoryResult(plan: RestorePlan, r: DirectoryRestoreResult): string {
+  const lines = [`restored ${plan.point.id} of ${plan.domain} in ${(r.durationMs / 1000).toFixed(1)} s (${r.checkedFiles} files checked)`];
+  for (const i of r.images) lines.push(`  ${i.target}: ${i.path}`);
+  if (r.xml) lines.push(`  domain XML: ${r.xml}${r.defined ? ` (defined as ${r.defined})` : ` (virsh define ${r.xml})`}`);
+  for (const n of r.notes) lines.push(`  ${n}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function renderInPlacePlan(plan: InPlacePlan): string {
+  const lines = [`would restore ${plan.restore.point.id} in place under ${plan.domain} (${plan.restore.reasons.join('; ')}):`];
+  plan.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s}`));
+  return `${lines.join('\n')}\n`;
+}
+
+function renderInPlaceResult(plan: InPlacePlan, r: InPlaceResult, before: { id: string } | undefined): string {
+  const lines = [`restored ${plan.restore.point.id} in place under ${plan.domain} in ${(r.durationMs / 1000).toFixed(1)} s; ${plan.domain} is ${r.state}`];
+  if (before) lines.push(`  the state before the restore is restore point ${before.id}`);
+  for (const d of r.disks) lines.push(`  ${d.target}: ${d.path}${d.replacedPath ? ` (previous image kept as ${d.replacedPath})` : ''}`);
+  if (r.scrubbed.length > 0) lines.push(`  checkpoints deleted: ${r.scrubbed.join(', ')}; the next backup starts a new full chain`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}

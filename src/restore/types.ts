@@ -1,0 +1,43 @@
+/**
+ * The chain as restore, list and verify see it: one shape for chains with a vmkeep manifest and
+ * for VMSnap folders without one (whose files carry no size or checksum).
+ */
+import type { ManifestFile } from '../backup/manifest.js';
+
+/** A file of a restore point, relative to the chain folder. */
+export interface ChainFile {
+  path: string;
+  /** Disk target, for data files. */
+  disk?: string | undefined;
+  kind: ManifestFile['kind'];
+  /** Recorded size and sha256; undefined for VMSnap folders (nothing was recorded). */
+  size?: number | undefined;
+  sha256?: string | undefined;
+}
+
+/** One restore point of a chain: a checkpoint and the files its backup run wrote. */
+export interface ChainPoint {
+  checkpoint: string;
+  parent: string | undefined;
+  time: string;
+  level: 'full' | 'inc';
+  label: string | undefined;
+  protected: boolean;
+  dataBytes: number | undefined;
+  files: ChainFile[];
+}
+
+/** A chain folder: a full and its incrementals, oldest first. */
+export interface RestoreChain {
+  domain: string;
+  folder: string;
+  dir: string;
+  /** No vmkeep manifest (a VMSnap folder): no checksums, points read from `<domain>.cpt`. */
+  legacy: boolean;
+  state: 'complete' | 'in-progress' | 'broken';
+  stateReason: string | undefined;
+  protected: boolean;
+  /** Disks the chain holds, with the image path they had when backed up. */
+  disks: Array<{ target: string; sourcePath?: string | undefined; format?: string | undefined }>;
+  points: ChainPoint[];
+}

@@ -1,0 +1,186 @@
+/**
+ * `vmkeep verify`: check every chain of the selected domains, name each bad file and the restore
+ * points it breaks, optionally restore points for real (--deep), and record the outcome in each
+ * chain's manifest (`lastVerify`). Exit 0 only when every chain is sound.
+ */
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppContext } from '../cli/context.js';
+import { outcomeOf, type CommandResult } from '../cli/command-result.js';
+import { readManifest, writeManifest } from '../backup/manifest.js';
+import { listBackedUpDomains } from '../backup/repository.js';
+import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import { usageError } from '../errors.js';
+import { readRestoreChains } from '../restore/chains.js';
+import { lockOutputForReading } from '../restore/output-lock.js';
+import { pointId } from '../restore/points.js';
+import type { RestoreChain } from '../restore/types.js';
+import { virtnbdrestoreVersion } from '../restore/virtnbdrestore.js';
+import { messageOf } from '../scrub/execute-scrub.js';
+import { brokenPoints, type VerifyProblem } from './broken-points.js';
+import { checkChain } from './check-chain.js';
+import { deepCheckChain, type DeepChainResult } from './deep.js';
+
+export interface VerifyOptions {
+  output: string;
+  domains: readonly string[] | undefined;
+  /** Restore points for real into a scratch folder and qemu-img check them. */
+  deep: boolean;
+  /** With deep: every point, not only the newest of each chain. */
+  allPoints: boolean;
+  /** Where deep restores go (a private folder is made inside and removed). */
+  scratchDir: string;
+  lockWaitMs: number;
+}
+
+export interface ChainVerifyReport {
+  domain: string;
+  chain: string;
+  /** VMSnap folder: no checksums recorded. */
+  legacy: boolean;
+  result: 'ok' | 'failed';
+  points: number;
+  filesChecked: number;
+  problems: VerifyProblem[];
+  /** Ids (`<chain>/<checkpoint>`) of the points the problems break. */
+  brokenPoints: string[];
+  deep: DeepChainResult | null;
+  notes: string[];
+  /** Was the result stored in the chain's manifest? */
+  recorded: boolean;
+}
+
+export interface VerifyDocument {
+  output: string;
+  time: string;
+  deep: boolean;
+  allPoints: boolean;
+  chains: ChainVerifyReport[];
+  /** Domains that could not be verified at all (unknown, unreadable manifests). */
+  failures: Array<{ domain: string; reason: string }>;
+}
+
+export async function runVerify(ctx: AppContext, options: VerifyOptions): Promise<CommandResult> {
+  try {
+    if (!(await stat(options.output)).isDirectory()) throw usageError(`--output ${options.output} is not a folder`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError(`--output ${options.output} does not exist`);
+    throw e;
+  }
+  const now = ctx.now();
+  const selection = selectDomains(splitDomainPatterns(options.domains), await listBackedUpDomains(options.output));
+  const failures: VerifyDocument['failures'] = [
+    ...selection.unknown.map((d) => ({ domain: d, reason: `no backups in ${options.output}` })),
+    ...selection.emptyPatterns.map((d) => ({ domain: d, reason: `no backed-up domain matches in ${options.output}` })),
+  ];
+  // Manifests are rewritten and deep restores read whole chains: no backup or prune meanwhile.
+  const lock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
+  const chains: ChainVerifyReport[] = [];
+  let scratch: string | undefined;
+  try {
+    let version: string | undefined;
+    if (options.deep) {
+      await mkdir(options.scratchDir, { recursive: true });
+      scratch = await mkdtemp(join(options.scratchDir, 'vmkeep-verify-'));
+      version = await virtnbdrestoreVersion(ctx.runner).catch(() => undefined);
+    }
+    for (const domain of selection.selected) {
+      let list: RestoreChain[];
+      try {
+        list = await readRestoreChains(options.output, domain);
+      } catch (e) {
+        failures.push({ domain, reason: messageOf(e) });
+        continue;
+      }
+      for (const chain of list) {
+        ctx.signal.throwIfAborted();
+        ctx.log.info(`${domain}: verifying ${chain.folder}`);
+        const report = await verifyChain(ctx, chain, options, scratch, version);
+        report.recorded = await recordResult(ctx, chain, report, options.deep, now);
+        chains.push(report);
+      }
+    }
+  } finally {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+    lock?.release();
+  }
+  const document: VerifyDocument = { output: options.output, time: now.toISOString(), deep: options.deep, allPoints: options.allPoints, chains, failures };
+  const ok = chains.filter((c) => c.result === 'ok').length;
+  return {
+    document,
+    text: renderVerify(document),
+    outcome: ctx.signal.aborted ? 'interrupted' : outcomeOf(ok, chains.length + failures.length),
+  };
+}
+
+async function verifyChain(
+  ctx: AppContext,
+  chain: RestoreChain,
+  options: VerifyOptions,
+  scratch: string | undefined,
+  version: string | undefined,
+): Promise<ChainVerifyReport> {
+  const checked = await checkChain(chain, ctx.signal);
+  const problems = [...checked.problems];
+  let broken = brokenPoints(chain, problems);
+  let deep: DeepChainResult | null = null;
+  if (options.deep && scratch && chain.points.length > 0) {
+    const targets = options.allPoints ? chain.points.map((p) => p.checkpoint) : [chain.points.at(-1)!.checkpoint];
+    deep = await deepCheckChain(ctx, chain, targets, new Set(broken), scratch, version);
+    problems.push(...deep.problems);
+    broken = brokenPoints(chain, problems);
+  }
+  return {
+    domain: chain.domain,
+    chain: chain.folder,
+    legacy: chain.legacy,
+    result: problems.length === 0 ? 'ok' : 'failed',
+    points: chain.points.length,
+    filesChecked: checked.filesChecked,
+    problems,
+    brokenPoints: broken.map((c) => pointId(chain.folder, c)),
+    deep,
+    notes: checked.notes,
+    recorded: false,
+  };
+}
+
+/** Store the outcome as the manifest's lastVerify (re-read under the lock, written atomically). */
+async function recordResult(ctx: AppContext, chain: RestoreChain, report: ChainVerifyReport, deep: boolean, now: Date): Promise<boolean> {
+  if (chain.legacy) return false;
+  try {
+    const manifest = await readManifest(chain.dir);
+    if (!manifest) return false;
+    await writeManifest(chain.dir, {
+      ...manifest,
+      lastVerify: {
+        time: now.toISOString(),
+        result: report.result,
+        deep,
+        problems: report.problems.map((p) => p.message),
+      },
+    });
+    return true;
+  } catch (e) {
+    ctx.log.warn(`${chain.domain}: could not record the verify result in ${chain.folder}: ${messageOf(e)}`);
+    return false;
+  }
+}
+
+/** One block per chain: ok, or each problem and the points it breaks. */
+export function renderVerify(doc: VerifyDocument): string {
+  const out: string[] = [];
+  for (const c of doc.chains) {
+    const deepNote = c.deep
+      ? `, deep: ${c.deep.points.map((p) => `${p.checkpoint} ${p.result}`).join(', ') || 'no points'}${c.deep.checksumVerify === 'unavailable' ? '' : `, checksum verify ${c.deep.checksumVerify}`}`
+      : '';
+    out.push(`${c.domain}/${c.chain}: ${c.result === 'ok' ? 'ok' : 'FAILED'} (${c.points} point${c.points === 1 ? '' : 's'}, ${c.filesChecked} files checked${deepNote})`);
+    for (const p of c.problems) out.push(`  ${p.kind}: ${p.message}`);
+    if (c.brokenPoints.length > 0) out.push(`  restore points broken: ${c.brokenPoints.join(', ')}`);
+    else if (c.result === 'failed') out.push('  every restore point still restores (the problems are in records the next backup uses)');
+    for (const n of c.notes) out.push(`  note: ${n}`);
+  }
+  for (const f of doc.failures) out.push(`${f.domain}: not verified: ${f.reason}`);
+  if (out.length === 0) out.push(`no backups in ${doc.output}`);
+  return `${out.join('\n')}\n`;
+}
