@@ -1,0 +1,92 @@
+/**
+ * Plain-text views of a prune plan (for `--dry-run`) and of a simulation. Times are shown in
+ * local time, the same clock the buckets and periods use.
+ */
+import { format } from 'date-fns';
+import type { ChainDecision, DomainPlan, PrunePlan, SimulationResult } from './types.js';
+
+/** How many reasons a table cell shows before it says how many more there are. */
+const REASONS_SHOWN = 3;
+
+/** The plan as text: policy, warnings, then one table per domain (chain, action, reasons). */
+export function renderPrunePlan(plan: PrunePlan): string {
+  const { totals } = plan;
+  return [
+    `Prune plan at ${showTime(plan.now)}${plan.force ? ' (forced)' : ''}`,
+    ...indentedSection('Policy:', plan.policy),
+    ...plan.warnings.map((w) => `warning: ${w}`),
+    ...plan.domains.flatMap(renderDomain),
+    '',
+    `Total: keep ${count(totals.keptChains, 'chain')} (${count(totals.keptPoints, 'point')}), ` +
+      `remove ${count(totals.removedChains, 'chain')} (${count(totals.removedPoints, 'point')})`,
+  ].join('\n');
+}
+
+function renderDomain(domain: DomainPlan): string[] {
+  const chains = [...domain.keep, ...domain.remove].sort(byOldest);
+  const header = `Domain ${domain.domain}${domain.lastBackupFailed ? ' (latest backup failed)' : ''}`;
+  if (chains.length === 0) return ['', header, '  no chains'];
+  const rows = chains.map((c) => [
+    c.id,
+    c.state,
+    String(c.points.length),
+    c.newest ? showTime(c.newest) : '-',
+    c.action,
+    shortenReasons(c.reasons),
+  ]);
+  const table = renderTable(['CHAIN', 'STATE', 'POINTS', 'NEWEST', 'ACTION', 'REASONS'], rows);
+  return ['', header, ...table.map((l) => `  ${l}`)];
+}
+
+/** The simulation as text: settings, the surviving points with why they survive, warnings. */
+export function renderSimulation(result: SimulationResult): string {
+  const skip = result.ifOlderThan ? `, backing up if the last backup is older than ${result.ifOlderThan}` : '';
+  const schedule = `every ${result.every} over ${result.over}${skip}`;
+  const grouping = result.groupBy ? `chains grouped by ${result.groupBy}` : 'one chain per backup';
+  const rows = result.surviving.map((s) => [showTime(s.time), s.chain, s.point, shortenReasons(s.reasons)]);
+  return [
+    `Simulated ${schedule} (${grouping}), ${showTime(result.start)} to ${showTime(result.end)}`,
+    `${count(result.runs, 'run')}: ${count(result.backups, 'backup')}, ${result.skippedBackups} skipped; ` +
+      `pruned ${count(result.removedChains, 'chain')} (${count(result.removedPoints, 'point')})`,
+    ...indentedSection('Policy:', result.policy),
+    '',
+    ...renderTable(['TIME', 'CHAIN', 'POINT', 'WHY'], rows),
+    '',
+    `${count(result.surviving.length, 'point')} survive`,
+    ...result.warnings.map((w) => `warning: ${w}`),
+  ].join('\n');
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)];
+}
+
+function shortenReasons(reasons: readonly string[]): string {
+  const shown = reasons.slice(0, REASONS_SHOWN).join('; ');
+  return reasons.length > REASONS_SHOWN ? `${shown} (+${reasons.length - REASONS_SHOWN} more)` : shown;
+}
+
+function indentedSection(title: string, lines: readonly string[]): string[] {
+  return [title, ...lines.map((l) => `  ${l}`)];
+}
+
+function byOldest(a: ChainDecision, b: ChainDecision): number {
+  const ak = a.oldest ?? '\uffff';
+  const bk = b.oldest ?? '\uffff';
+  return ak < bk ? -1 : ak > bk ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function showTime(iso: string): string {
+  return format(new Date(iso), 'yyyy-MM-dd HH:mm');
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

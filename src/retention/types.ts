@@ -1,0 +1,200 @@
+/**
+ * The retention model: what the planner reads (histories of chains of points), what it is told
+ * (a policy) and what it answers (a plan). Plans and simulation results hold only strings,
+ * numbers, booleans and arrays, so `--json` can print them as they are.
+ */
+
+/** One restore point: a checkpoint inside a chain. */
+export interface RetentionPoint {
+  /** Checkpoint name, e.g. `virtnbdbackup.3`. */
+  readonly id: string;
+  readonly time: Date;
+  /** Kept whatever the policy; does not count toward keep-N. */
+  readonly protected: boolean;
+}
+
+/** Where a chain stands: finished and usable, being written, or known to be damaged. */
+export type ChainState = 'complete' | 'in-progress' | 'broken';
+
+/** A full backup and its incrementals: deleted whole or not at all. */
+export interface RetentionChain {
+  /** Chain folder name, e.g. `vmsnap-backup-monthly-2026-11` or `vmsnap-backup-monthly-2026-11.2`. */
+  readonly id: string;
+  readonly domain: string;
+  /** Start of the period the chain belongs to, if known (else its oldest point decides). */
+  readonly periodStart: Date | undefined;
+  readonly state: ChainState;
+  readonly protected: boolean;
+  /** Oldest first. */
+  readonly points: readonly RetentionPoint[];
+}
+
+/** Everything the planner knows about one domain. */
+export interface DomainHistory {
+  readonly domain: string;
+  readonly chains: readonly RetentionChain[];
+  /** When the latest backup failed, nothing of the domain is pruned (unless forced). */
+  readonly lastBackupFailed: boolean;
+}
+
+/** How backups are grouped into chains, as VMSnap's `--groupBy`. */
+export type GroupBy = 'month' | 'quarter' | 'bi-annual' | 'year';
+
+/** A calendar length such as `1d12h`; months and years follow the calendar, not 30/365 days. */
+export interface Duration {
+  readonly years: number;
+  readonly months: number;
+  readonly weeks: number;
+  readonly days: number;
+  readonly hours: number;
+  /** Normalised spelling, e.g. `1d12h`. */
+  readonly text: string;
+}
+
+/** A do-snapshot tier `INTERVAL:AGE`: one point per INTERVAL among points older than AGE. */
+export interface KeepTier {
+  readonly interval: Duration;
+  readonly age: Duration;
+  /** Normalised spelling, e.g. `1w:1m`. */
+  readonly text: string;
+}
+
+/** Which points and chains to keep; every rule is optional and the rules are ORed. */
+export interface RetentionPolicy {
+  /** Period length for the VMSnap rule (and chain grouping in simulations). */
+  readonly groupBy?: GroupBy | undefined;
+  /** VMSnap's rule: drop earlier periods once the current one is 15/45/90/180 days old. */
+  readonly vmsnapRule?: boolean | undefined;
+  readonly keepLast?: number | undefined;
+  readonly keepHourly?: number | undefined;
+  readonly keepDaily?: number | undefined;
+  readonly keepWeekly?: number | undefined;
+  readonly keepMonthly?: number | undefined;
+  readonly keepYearly?: number | undefined;
+  readonly keepWithin?: Duration | undefined;
+  /** Sorted youngest AGE first. */
+  readonly keepTiers?: readonly KeepTier[] | undefined;
+}
+
+/** The raw retention options as the CLI or a config file gives them (validated by parsePolicy). */
+export interface RawRetentionOptions {
+  groupBy?: unknown;
+  vmsnapRule?: unknown;
+  keepLast?: unknown;
+  keepHourly?: unknown;
+  keepDaily?: unknown;
+  keepWeekly?: unknown;
+  keepMonthly?: unknown;
+  keepYearly?: unknown;
+  keepWithin?: unknown;
+  keepTiers?: unknown;
+}
+
+export type PruneAction = 'keep' | 'remove';
+
+/** A point a rule selected, and the rule's words for it (e.g. `keep-daily 3/7`). */
+export interface PointReason {
+  readonly pointId: string;
+  readonly reason: string;
+}
+
+/**
+ * What happens to one point; it always follows its chain. Its time is in the history: a plan
+ * over 100k points spends most of its time formatting dates, so only chains carry them.
+ */
+export interface PointDecision {
+  readonly id: string;
+  readonly action: PruneAction;
+  /** Rules that selected this point, or why it goes along with its chain. */
+  readonly reasons: readonly string[];
+}
+
+/** What happens to one chain, and why. */
+export interface ChainDecision {
+  readonly id: string;
+  readonly state: ChainState;
+  readonly action: PruneAction;
+  /** Most important first: safety rules, period rule, then the points that kept it. */
+  readonly reasons: readonly string[];
+  /** The points whose selection keeps this chain. */
+  readonly keptBy: readonly PointReason[];
+  /** ISO 8601 of the oldest and newest point, if any. */
+  readonly oldest: string | undefined;
+  readonly newest: string | undefined;
+  readonly points: readonly PointDecision[];
+}
+
+/** One domain's part of a prune plan. */
+export interface DomainPlan {
+  readonly domain: string;
+  readonly lastBackupFailed: boolean;
+  readonly keep: readonly ChainDecision[];
+  readonly remove: readonly ChainDecision[];
+}
+
+/** The pure answer of planPrune: what an executor deletes, and what `--dry-run` prints. */
+export interface PrunePlan {
+  /** ISO 8601 of the `now` the plan was made for. */
+  readonly now: string;
+  readonly force: boolean;
+  /** describePolicy's lines, so a printed plan says which policy made it. */
+  readonly policy: readonly string[];
+  readonly warnings: readonly string[];
+  readonly domains: readonly DomainPlan[];
+  readonly totals: PruneTotals;
+}
+
+export interface PruneTotals {
+  readonly keptChains: number;
+  readonly removedChains: number;
+  readonly keptPoints: number;
+  readonly removedPoints: number;
+}
+
+export interface PlanPruneOptions {
+  /** Prune even a domain whose latest backup failed. */
+  readonly force?: boolean;
+}
+
+/** Input of a do-snapshot style `--simulate`. */
+export interface SimulationRequest {
+  /** How often the scheduled job runs (backup, then prune). */
+  readonly every: Duration;
+  /** How long the simulation runs. */
+  readonly over: Duration;
+  readonly policy: RetentionPolicy;
+  /** Skip a backup when the last one is younger than this. */
+  readonly ifOlderThan?: Duration | undefined;
+  /** Chain grouping; defaults to the policy's groupBy; none = one chain per backup. */
+  readonly groupBy?: GroupBy | undefined;
+  readonly start: Date;
+}
+
+/** A point still present at the end of a simulation. */
+export interface SimulatedPoint {
+  readonly chain: string;
+  readonly point: string;
+  /** ISO 8601. */
+  readonly time: string;
+  readonly reasons: readonly string[];
+}
+
+/** What a simulation did and what survived it. */
+export interface SimulationResult {
+  readonly every: string;
+  readonly over: string;
+  readonly ifOlderThan: string | undefined;
+  readonly groupBy: GroupBy | undefined;
+  /** ISO 8601 of the first and last run. */
+  readonly start: string;
+  readonly end: string;
+  readonly policy: readonly string[];
+  readonly runs: number;
+  readonly backups: number;
+  readonly skippedBackups: number;
+  readonly removedChains: number;
+  readonly removedPoints: number;
+  /** Oldest first. */
+  readonly surviving: readonly SimulatedPoint[];
+  readonly warnings: readonly string[];
+}
