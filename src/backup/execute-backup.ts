@@ -1,14 +1,15 @@
 /** Carry out one domain's backup plan: repairs, the engine run, the manifest, the domain's state. */
-import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../cli/context.js';
 import { VmkeepError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
 import type { BackupEngine } from './engine/types.js';
-import { executeRepairs } from './execute-repairs.js';
+import { endBackupJob, executeRepairs } from './execute-repairs.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestFile } from './manifest.js';
 import type { BackupInventory } from './inspect-domain.js';
 import type { DomainBackupPlan } from './plan-backup.js';
+import type { ChainView } from './repository.js';
 
 export interface ExecuteBackupOptions {
   output: string;
@@ -16,6 +17,8 @@ export interface ExecuteBackupOptions {
   raw: boolean;
   label: string | undefined;
   toolVersions: Record<string, string>;
+  /** vmkeep started the domain paused for this run (recorded, so a run after a kill shuts it off). */
+  startedDomain: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -26,6 +29,8 @@ export interface ExecutedBackup {
   dataBytes: number;
   durationMs: number;
   repairs: string[];
+  /** What else the run had to do (a backup job libvirt failed to end...). */
+  notes: string[];
 }
 
 type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
@@ -53,17 +58,30 @@ export async function executeBackup(
 ): Promise<ExecutedBackup> {
   const domainFolder = join(options.output, inv.domain);
   const chainDir = join(domainFolder, plan.folder);
-  const repairs = await executeRepairs(ctx, inv.domain, domainFolder, plan.repairs);
+  throwIfInterrupted(ctx, inv.domain);
+  let repairs: string[];
+  try {
+    repairs = await executeRepairs(ctx, inv.domain, domainFolder, plan.repairs);
+  } catch (error) {
+    // Put the failure on record where a chain exists already, so prune holds back after it.
+    if (await recordEvent(chainDir, ctx.now(), 'failed', `${plan.level} backup: a repair before it failed: ${error instanceof Error ? error.message : String(error)}`)) {
+      markRecorded(error);
+    }
+    throw error;
+  }
+  throwIfInterrupted(ctx, inv.domain);
   await mkdir(chainDir, { recursive: true, mode: 0o700 });
   await chmod(domainFolder, 0o700);
   await chmod(chainDir, 0o700);
 
   const startedAt = ctx.now();
-  let manifest = (await readManifest(chainDir)) ?? newManifest(inv, plan, options, startedAt);
+  const existing = await readManifest(chainDir);
+  // A folder whose full never finished is started over: its disks and period are today's.
+  let manifest = existing && existing.points.length > 0 ? existing : { ...newManifest(inv, plan, options, startedAt), events: existing?.events ?? [] };
   manifest = {
     ...manifest,
     toolVersions: { ...manifest.toolVersions, ...options.toolVersions },
-    running: { pid: process.pid, startedAt: startedAt.toISOString(), level: plan.level },
+    running: { pid: process.pid, startedAt: startedAt.toISOString(), level: plan.level, ...(options.startedDomain ? { startedDomain: true } : {}) },
     updatedAt: startedAt.toISOString(),
     events: [
       ...manifest.events,
@@ -72,9 +90,12 @@ export async function executeBackup(
   };
   await writeManifest(chainDir, manifest);
 
-  const workDir = await mkdtemp(join('/var/tmp', 'vmkeep-run-'));
-  // QEMU (user libvirt-qemu on a normal host) creates the NBD socket here.
+  await removeStaleWorkDirs(ctx);
+  const workDir = await mkdtemp(join(WORK_ROOT, `${WORK_PREFIX}${process.pid}-`));
+  // QEMU (user libvirt-qemu on a normal host) creates the NBD socket and the scratch files here.
   await chmod(workDir, 0o1733);
+  const eligibleDisks = inv.disks.filter((d) => d.eligible).map((d) => d.target);
+  const notes: string[] = [];
   const t0 = Date.now();
   try {
     const result = await engine.run({
@@ -91,6 +112,12 @@ export async function executeBackup(
       onLog: (line) => ctx.log.debug(`${inv.domain}: ${line}`),
     });
     const durationMs = Date.now() - t0;
+    // The data is complete; a job libvirt failed to end would block the next run and other tools.
+    const ended = await endBackupJob(ctx, inv.domain, eligibleDisks, { graceMs: 3_000 });
+    if (ended) {
+      notes.push(`the backup job stayed active after virtnbdbackup finished: ${ended}`);
+      ctx.log.warn(`${inv.domain}: ${notes.at(-1)!}`);
+    }
     const files: ManifestFile[] = [];
     for (const rel of result.newFiles) {
       if (isMutable(rel, inv.domain)) continue;
@@ -121,10 +148,13 @@ export async function executeBackup(
       ],
     };
     await writeManifest(chainDir, finished);
-    return { level: plan.level, folder: plan.folder, checkpoint: result.checkpoint, dataBytes: result.dataBytes, durationMs, repairs };
+    return { level: plan.level, folder: plan.folder, checkpoint: result.checkpoint, dataBytes: result.dataBytes, durationMs, repairs, notes };
   } catch (error) {
     const interrupted = ctx.signal.aborted;
     const message = interrupted ? 'interrupted (SIGINT/SIGTERM)' : error instanceof Error ? error.message : String(error);
+    // Leave the domain without a job where possible; the next run repairs whatever else is left.
+    const ended = await endBackupJob(ctx, inv.domain, eligibleDisks, { graceMs: 3_000 }).catch((e: unknown) => `could not end it: ${e instanceof Error ? e.message : String(e)}`);
+    if (ended) ctx.log.warn(`${inv.domain}: the backup job stayed active after the failed run: ${ended}`);
     const time = ctx.now().toISOString();
     const failed: ChainManifest = {
       ...manifest,
@@ -135,11 +165,82 @@ export async function executeBackup(
       stateReason: manifest.points.length > 0 ? undefined : `the full backup did not finish: ${message}`,
       events: [...manifest.events, { time, kind: interrupted ? 'interrupted' : 'failed', message: `${plan.level} backup: ${message}` }],
     };
-    await writeManifest(chainDir, failed).catch(() => undefined);
-    if (interrupted) throw new VmkeepError('interrupted', `backup of ${inv.domain} interrupted`, { cause: error });
-    throw error;
+    const written = await writeManifest(chainDir, failed).then(() => true, () => false);
+    const thrown = interrupted ? new VmkeepError('interrupted', `backup of ${inv.domain} interrupted`, { cause: error }) : error;
+    if (written) markRecorded(thrown);
+    throw thrown;
   } finally {
     await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Errors whose failure is already an event in a manifest. */
+const recorded = new WeakSet<object>();
+
+function markRecorded(error: unknown): void {
+  if (typeof error === 'object' && error !== null) recorded.add(error);
+}
+
+/** Did executeBackup put this failure on record in a chain manifest? */
+export function failureRecorded(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && recorded.has(error);
+}
+
+/** Append an event to a chain's manifest, if the chain has one; true when written. Never throws. */
+async function recordEvent(chainDir: string, time: Date, kind: 'failed' | 'interrupted', message: string): Promise<boolean> {
+  try {
+    const manifest = await readManifest(chainDir);
+    if (!manifest) return false;
+    await writeManifest(chainDir, { ...manifest, updatedAt: time.toISOString(), events: [...manifest.events, { time: time.toISOString(), kind, message }] });
+    return true;
+  } catch {
+    // the failure itself is reported by the caller
+    return false;
+  }
+}
+
+/**
+ * Record a backup failure that happened before a chain folder was chosen (a refused plan, a
+ * domain that would not start...) in the domain's newest vmkeep chain, so that prune, status and
+ * the next run see that the latest backup failed. Nothing to do for a domain without chains.
+ */
+export async function recordFailureOnNewestChain(chains: readonly ChainView[], time: Date, message: string): Promise<void> {
+  const newest = [...chains].reverse().find((c) => c.manifest !== undefined);
+  if (newest) await recordEvent(newest.dir, time, 'failed', message);
+}
+
+function throwIfInterrupted(ctx: AppContext, domain: string): void {
+  if (ctx.signal.aborted) throw new VmkeepError('interrupted', `backup of ${domain} interrupted before it started`);
+}
+
+const WORK_ROOT = '/var/tmp';
+const WORK_PREFIX = 'vmkeep-run-';
+
+/**
+ * Remove work folders of runs that were killed (their pid is gone): they can hold a backup
+ * job's scratch file, which is as large as the data written during that job.
+ */
+async function removeStaleWorkDirs(ctx: AppContext): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(WORK_ROOT);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    await rm(join(WORK_ROOT, name), { recursive: true, force: true }).catch(() => undefined);
+    ctx.log.debug(`removed ${join(WORK_ROOT, name)}, left by a run that was killed`);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -4,6 +4,7 @@ import { join, normalize } from 'node:path';
 import type { AppContext } from '../cli/context.js';
 import { VmkeepError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { readManifest, writeManifest } from './manifest.js';
 import type { RepairStep } from './plan-backup.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -15,12 +16,16 @@ export function describeRepair(step: RepairStep): string {
       return `abort the active backup job (${step.reason})`;
     case 'remove-files':
       return `remove ${step.files.join(', ')} from ${step.folder} (${step.reason})`;
-    case 'rewrite-cpt':
-      return `rewrite ${step.folder}'s checkpoint list to [${step.checkpoints.join(', ')}] (${step.reason})`;
+    case 'rewrite-cpt': {
+      const list = step.checkpoints.length <= 4 ? step.checkpoints.join(', ') : `${step.checkpoints[0]} … ${step.checkpoints.at(-1)}: ${step.checkpoints.length} checkpoints`;
+      return `rewrite ${step.folder}'s checkpoint list to [${list}] (${step.reason})`;
+    }
     case 'delete-checkpoint':
       return `delete checkpoint ${step.name}${step.metadataOnly ? ' (metadata only)' : ''} (${step.reason})`;
     case 'remove-bitmap':
       return `remove bitmap ${step.name} from ${step.disk} (${step.reason})`;
+    case 'close-run':
+      return `record in ${step.folder} that ${step.reason}`;
   }
 }
 
@@ -32,24 +37,18 @@ export async function executeRepairs(
 ): Promise<string[]> {
   const done: string[] = [];
   for (const step of steps) {
-    await executeRepair(ctx, domain, domainFolder, step);
-    const line = describeRepair(step);
+    const how = await executeRepair(ctx, domain, domainFolder, step);
+    const line = `${describeRepair(step)}${how ? `: ${how}` : ''}`;
     ctx.log.info(`${domain}: repaired: ${line}`);
     done.push(line);
   }
   return done;
 }
 
-async function executeRepair(ctx: AppContext, domain: string, domainFolder: string, step: RepairStep): Promise<void> {
+async function executeRepair(ctx: AppContext, domain: string, domainFolder: string, step: RepairStep): Promise<string | undefined> {
   switch (step.kind) {
-    case 'abort-job': {
-      await ctx.virsh.abortJob(domain).catch(() => undefined);
-      for (let i = 0; i < 60; i += 1) {
-        if (!(await ctx.virsh.jobActive(domain))) return;
-        await sleep(500);
-      }
-      throw new VmkeepError('failure', `the backup job on ${domain} did not stop after domjobabort`);
-    }
+    case 'abort-job':
+      return (await endBackupJob(ctx, domain, step.disks, { graceMs: 0 })) ?? 'it had ended meanwhile';
     case 'remove-files': {
       const dir = join(domainFolder, step.folder);
       for (const f of step.files) {
@@ -57,18 +56,97 @@ async function executeRepair(ctx: AppContext, domain: string, domainFolder: stri
         if (rel.startsWith('..') || rel.startsWith('/')) throw new VmkeepError('failure', `refusing to remove ${f}: outside the chain folder`);
         await rm(join(dir, rel), { force: true });
       }
-      return;
+      return undefined;
     }
     case 'rewrite-cpt':
       await writeFileAtomic(join(domainFolder, step.folder, `${domain}.cpt`), JSON.stringify(step.checkpoints));
-      return;
+      return undefined;
     case 'delete-checkpoint':
       await ctx.virsh.deleteCheckpoint(domain, step.name, step.metadataOnly);
-      return;
+      return undefined;
     case 'remove-bitmap':
       await removeBitmap(ctx, domain, step.disk, step.name);
-      return;
+      return undefined;
+    case 'close-run':
+      await closeInterruptedRun(join(domainFolder, step.folder), step);
+      return undefined;
   }
+}
+
+/** Clear a dead run's mark from a manifest and record the interruption (at the time it started). */
+async function closeInterruptedRun(chainDir: string, step: Extract<RepairStep, { kind: 'close-run' }>): Promise<void> {
+  const manifest = await readManifest(chainDir);
+  if (!manifest?.running || manifest.running.pid !== step.pid || manifest.running.startedAt !== step.startedAt) return;
+  const complete = manifest.points.length > 0;
+  await writeManifest(chainDir, {
+    ...manifest,
+    running: undefined,
+    state: complete ? 'complete' : 'broken',
+    stateReason: complete ? undefined : `the full backup did not finish: ${step.reason}`,
+    events: [...manifest.events, { time: step.startedAt, kind: 'interrupted', message: `${manifest.running.level} backup: ${step.reason}` }],
+  });
+}
+
+export interface EndJobOptions {
+  /** How long a job may take to end by itself before vmkeep steps in (ms). */
+  graceMs: number;
+  /** Polling interval (ms); tests make it 0. */
+  pollMs?: number;
+  /** How long each escalation step may take (ms). */
+  stepMs?: number;
+}
+
+/**
+ * End a backup job left active on a domain; undefined when none is (or it ends within the grace
+ * time), otherwise how it was ended.
+ *
+ * `virsh domjobabort` is the normal way. It is not always enough: libvirt 9.0 sometimes misses
+ * the end of the QEMU block job after an abort (QEMU lists the job as "concluded", libvirt keeps
+ * reporting an unbounded backup job and ignores further domjobaborts), most often when the job
+ * lived for less than a second, e.g. an incremental with nothing to copy. `virsh blockjob DISK
+ * --abort` makes libvirt look at the job again and finish it.
+ */
+export async function endBackupJob(ctx: AppContext, domain: string, disks: readonly string[], options: EndJobOptions): Promise<string | undefined> {
+  const pollMs = options.pollMs ?? 250;
+  const stepMs = options.stepMs ?? 10_000;
+  const active = () => jobStillActive(ctx, domain);
+  const waitEnded = async (ms: number): Promise<boolean> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (!(await active())) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(pollMs);
+    }
+  };
+  if (await waitEnded(options.graceMs)) return undefined;
+  await ctx.virsh.abortJob(domain).catch(() => undefined);
+  if (await waitEnded(stepMs)) return 'ended with virsh domjobabort';
+  for (const disk of disks) {
+    // Fails with "block job ... is still being ended" exactly when it works: the outcome is read below.
+    await ctx.runner.run('virsh', blockJobAbortArgv(ctx.virsh.uri, ctx.virsh.ref(domain), disk), { timeoutMs: 60_000 }).catch(() => undefined);
+  }
+  if (await waitEnded(stepMs)) return `libvirt ignored virsh domjobabort; ended with virsh blockjob --abort on ${disks.join(', ')}`;
+  throw new VmkeepError(
+    'failure',
+    `the backup job on ${domain} does not end (tried virsh domjobabort and virsh blockjob --abort on ${disks.join(', ') || 'no disk'}); ` +
+      `check virsh domjobinfo ${domain}: restarting libvirtd or the domain ends it`,
+  );
+}
+
+/** domjobinfo, where a domain that stopped running has no job. */
+async function jobStillActive(ctx: AppContext, domain: string): Promise<boolean> {
+  try {
+    return await ctx.virsh.jobActive(domain);
+  } catch (error) {
+    const state = await ctx.virsh.domainState(domain).catch(() => undefined);
+    if (state === 'shut off') return false;
+    throw error;
+  }
+}
+
+/** `virsh blockjob --abort` (kept here until src/virsh grows a blockJobAbort). */
+export function blockJobAbortArgv(uri: string, domain: string, disk: string): string[] {
+  return ['-c', uri, 'blockjob', '--domain', domain, '--path', disk, '--abort'];
 }
 
 /** Remove a bitmap: through QMP on a live domain, with qemu-img on a shut-off one. */
@@ -81,7 +159,7 @@ export async function removeBitmap(ctx: AppContext, domain: string, disk: string
     const nodes = await ctx.virsh.blockNodes(domain);
     const node = nodes.find((n) => n.file === d.path && n.bitmaps.some((b) => b.name === name));
     if (!node) return;
-    await ctx.virsh.qmp(domain, 'block-dirty-bitmap-remove', { node: node.nodeName, name });
+    await ctx.virsh.removeBitmap(domain, node.nodeName, name);
   } else {
     await ctx.qemuImg.removeBitmap(d.path, name);
   }

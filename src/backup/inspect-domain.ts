@@ -24,6 +24,8 @@ export interface ChainFiles {
   folder: string;
   /** `<domain>.cpt` entries. */
   cpt: string[];
+  /** false when `.cpt` is not a JSON list (virtnbdbackup writes it in place: a kill can cut it short). */
+  cptReadable?: boolean;
   /** Every file, relative to the chain folder. */
   files: string[];
 }
@@ -37,6 +39,8 @@ export interface BackupInventory {
   /** libvirt's checkpoints, parents first. */
   checkpoints: string[];
   jobActive: boolean;
+  /** Paused, and a chain's manifest says an interrupted run started it paused for a backup. */
+  pausedByInterruptedRun: boolean;
   chains: ChainView[];
   /** Files of every non-legacy chain folder, for repair. */
   chainFiles: ChainFiles[];
@@ -84,9 +88,11 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
   const chainFiles: ChainFiles[] = [];
   for (const c of chains) {
     if (c.legacy) continue;
-    chainFiles.push({ folder: c.folder, cpt: await readCheckpointFile(c.dir, domain), files: await listRelative(c.dir) });
+    const cpt = await readCheckpointFile(c.dir, domain).catch(() => undefined);
+    chainFiles.push({ folder: c.folder, cpt: cpt ?? [], cptReadable: cpt !== undefined, files: await listRelative(c.dir) });
   }
-  return { domain, uuid: definition.uuid, state, disks, checkpoints, jobActive, chains, chainFiles };
+  const pausedByInterruptedRun = state === 'paused' && chains.some((c) => c.manifest?.running?.startedDomain === true);
+  return { domain, uuid: definition.uuid, state, disks, checkpoints, jobActive, pausedByInterruptedRun, chains, chainFiles };
 }
 
 async function listRelative(dir: string, prefix = ''): Promise<string[]> {

@@ -76,7 +76,13 @@ export const ChainManifestSchema = z.object({
   points: z.array(RestorePointSchema),
   /** A run that started and has not finished: set before the engine runs, cleared after. */
   running: z
-    .object({ pid: z.number().int(), startedAt: isoTime, level: z.enum(['full', 'inc']) })
+    .object({
+      pid: z.number().int(),
+      startedAt: isoTime,
+      level: z.enum(['full', 'inc']),
+      /** The run started the (shut-off) domain paused: a run that finds it still paused shuts it off. */
+      startedDomain: z.boolean().optional(),
+    })
     .optional(),
   events: z.array(ChainEventSchema).default([]),
   lastVerify: VerifyRecordSchema.optional(),

@@ -4,20 +4,24 @@
  *
  * The rules, in order:
  * - skip when --if-older-than says the last successful backup is recent enough;
- * - tidy the current chain first: a backup job left running, `.partial` files, files and `.cpt`
- *   entries of checkpoints the manifest never recorded, and libvirt checkpoints newer than the
- *   chain's last recorded point (deleted so their bitmaps merge back into the parent: nothing
- *   written since the last recorded point is lost to the next incremental);
- * - continue the current period's chain with an incremental when libvirt still has its last
- *   recorded checkpoint and every disk still has that bitmap;
+ * - refuse when libvirt has checkpoints the engine did not make (virtnbdbackup would refuse
+ *   them anyway, after a second of work and with a less helpful message);
+ * - tidy first: a backup job left running, `.partial` files, files and `.cpt` entries of
+ *   checkpoints the manifest never recorded (virtnbdbackup would redefine a checkpoint from its
+ *   leftover XML), and libvirt checkpoints newer than the chain's last recorded point. Every
+ *   checkpoint's bitmap records all writes since it was taken (libvirt keeps them all active),
+ *   so the next incremental from the last recorded point loses nothing when newer ones go;
+ * - continue the current period's chain with an incremental when libvirt still knows its
+ *   recorded checkpoints and every disk still has a consistent bitmap for the last one;
  * - otherwise start a new full chain (new period, lost bitmaps, changed disks, VMSnap folder...),
- *   after removing every vmkeep-owned checkpoint and bitmap so the full starts clean.
+ *   after removing every vmkeep-owned checkpoint and bitmap so the full starts clean (a bitmap
+ *   left behind with a name the new chain reuses fails the run with "Bitmap already exists").
  */
 import { isOwnedName } from '../status/verdict.js';
 import type { Duration, GroupBy } from '../retention/types.js';
 import { addDuration } from '../retention/duration.js';
 import type { BackupLevel } from './engine/types.js';
-import type { BackupInventory, ChainFiles } from './inspect-domain.js';
+import type { BackupInventory, ChainFiles, DiskInventory } from './inspect-domain.js';
 import { parseChainFolderName, periodFolderName, periodKey } from './period-folders.js';
 import type { ChainView } from './repository.js';
 
@@ -28,14 +32,18 @@ export interface BackupRequest {
 }
 
 export type RepairStep =
-  | { kind: 'abort-job'; reason: string }
+  | { kind: 'abort-job'; disks: string[]; reason: string }
   | { kind: 'remove-files'; folder: string; files: string[]; reason: string }
   | { kind: 'rewrite-cpt'; folder: string; checkpoints: string[]; reason: string }
   | { kind: 'delete-checkpoint'; name: string; metadataOnly: boolean; reason: string }
-  | { kind: 'remove-bitmap'; disk: string; name: string; reason: string };
+  | { kind: 'remove-bitmap'; disk: string; name: string; reason: string }
+  /** Record in the chain's manifest that a run marked as running there ended without finishing. */
+  | { kind: 'close-run'; folder: string; startedAt: string; pid: number; reason: string };
 
 export type DomainBackupPlan =
   | { domain: string; action: 'skip'; reason: string }
+  /** Nothing can be done safely; the reason says what to do. */
+  | { domain: string; action: 'refuse'; reason: string }
   | {
       domain: string;
       action: 'backup';
@@ -48,9 +56,14 @@ export type DomainBackupPlan =
       repairs: RepairStep[];
       /** Disk targets not copied, with why. */
       excluded: Array<{ disk: string; why: string[] }>;
-      /** The domain is shut off: start it paused for the run, destroy it afterwards. */
+      /** The domain is shut off: start it paused for the run. */
       startPaused: boolean;
+      /** Shut the domain off again after the run (it was started for it, now or by an interrupted run). */
+      shutOffAfter: boolean;
     };
+
+/** Checkpoint names virtnbdbackup makes and accepts beside its own. */
+const ENGINE_CHECKPOINT = /^virtnbdbackup\.\d+$/;
 
 /** The newest recorded point over all chains. */
 export function lastRecordedTime(chains: readonly ChainView[]): Date | undefined {
@@ -71,35 +84,70 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
       reason: `last backup at ${last.toISOString()} is younger than ${request.ifOlderThan.text}`,
     };
   }
+  const foreign = inv.checkpoints.filter((c) => !ENGINE_CHECKPOINT.test(c));
+  if (foreign.length > 0) {
+    return {
+      domain: inv.domain,
+      action: 'refuse',
+      reason:
+        `libvirt has checkpoints vmkeep did not make (${foreign.join(', ')}); virtnbdbackup will not back up beside them. ` +
+        `Remove them if nothing needs them (virsh checkpoint-delete, or vmkeep scrub --domains DOMAIN --scrubType both --checkpointName NAME --force), then run again`,
+    };
+  }
+
   const key = periodKey(now, request.groupBy);
   const inPeriod = inv.chains.filter((c) => c.period?.groupBy === request.groupBy && c.period.key === key);
   const current = inPeriod.at(-1);
+  const eligible = inv.disks.filter((d) => d.eligible);
   const repairs: RepairStep[] = [];
   const reasons: string[] = [];
-  if (inv.jobActive) repairs.push({ kind: 'abort-job', reason: 'a backup job from an interrupted run is still active in QEMU' });
+  if (inv.jobActive) {
+    repairs.push({
+      kind: 'abort-job',
+      disks: eligible.map((d) => d.target),
+      reason: 'a backup job from an interrupted run is still active in QEMU',
+    });
+  }
 
   // Tidy every vmkeep chain's folder: leftovers of interrupted runs must not be mistaken for data.
   const recordedByFolder = new Map(inv.chains.map((c) => [c.folder, c.points.map((p) => p.checkpoint)]));
   for (const files of inv.chainFiles) repairs.push(...tidyChainFolder(files, recordedByFolder.get(files.folder) ?? []));
+  // This run holds the domain lock: a run still marked as running was killed or crashed.
+  for (const c of inv.chains) {
+    const running = c.manifest?.running;
+    if (!running) continue;
+    repairs.push({
+      kind: 'close-run',
+      folder: c.folder,
+      startedAt: running.startedAt,
+      pid: running.pid,
+      reason: `the ${running.level} run started at ${running.startedAt} (pid ${running.pid}) ended without finishing: killed or crashed`,
+    });
+  }
 
   const recorded = current && !current.legacy ? current.points.map((p) => p.checkpoint) : [];
   const continuation = current ? whyNotContinue(inv, current, recorded) : 'no chain for this period yet';
-  const eligible = inv.disks.filter((d) => d.eligible);
   const excluded = inv.disks.filter((d) => !d.eligible).map((d) => ({ disk: d.target, why: d.excludedBy }));
   const periodInfo = { groupBy: request.groupBy, key, start: startOfKey(now, request.groupBy) };
+  const startPaused = inv.state === 'shut off';
+  const shutOffAfter = startPaused || inv.pausedByInterruptedRun;
+  if (inv.pausedByInterruptedRun) {
+    reasons.push('the domain is paused because an interrupted vmkeep run started it for a backup: it is shut off again afterwards');
+  }
 
   if (continuation === undefined && current) {
     const lastRecorded = recorded.at(-1)!;
     // libvirt checkpoints after the last recorded one belong to runs that never finished.
     const idx = inv.checkpoints.indexOf(lastRecorded);
     const orphans = inv.checkpoints.slice(idx + 1).filter(isOwnedName);
-    for (const name of [...orphans].reverse()) {
-      repairs.push({
-        kind: 'delete-checkpoint',
-        name,
-        metadataOnly: !eligible.every((d) => d.bitmaps?.includes(name)),
-        reason: `checkpoint ${name} was created by a run that did not finish; deleting it merges its bitmap into ${lastRecorded}`,
-      });
+    for (const name of [...orphans].reverse()) repairs.push(...dropCheckpoint(eligible, name, `checkpoint ${name} was created by a run that did not finish; the changes since it are still in ${lastRecorded}'s bitmap`));
+    // Bitmaps libvirt knows no checkpoint for: a later run would create a checkpoint of the same
+    // name and fail. Recorded names stay: virtnbdbackup redefines them from the chain's XML.
+    for (const d of eligible) {
+      for (const b of d.bitmaps ?? []) {
+        if (!isOwnedName(b) || inv.checkpoints.includes(b) || recorded.includes(b)) continue;
+        repairs.push({ kind: 'remove-bitmap', disk: d.target, name: b, reason: `bitmap ${b} on ${d.target} has no checkpoint in libvirt and would block the next one` });
+      }
     }
     reasons.push(`continue chain ${current.folder} after ${lastRecorded}`);
     return {
@@ -112,7 +160,8 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
       reasons,
       repairs,
       excluded,
-      startPaused: inv.state === 'shut off',
+      startPaused,
+      shutOffAfter,
     };
   }
 
@@ -130,13 +179,16 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
     reasons,
     repairs,
     excluded,
-    startPaused: inv.state === 'shut off',
+    startPaused,
+    shutOffAfter,
   };
 }
 
 function startOfKey(now: Date, groupBy: GroupBy): Date {
   return parseChainFolderName(periodFolderName(now, groupBy))!.start;
 }
+
+const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(name) ?? false) && !d.badBitmaps.includes(name);
 
 /** Why the current chain cannot take an incremental (undefined: it can). */
 function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readonly string[]): string | undefined {
@@ -154,9 +206,33 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
   for (const d of eligible) {
     if (d.bitmaps === undefined) return `bitmaps of ${d.target} cannot be read`;
     if (!d.bitmaps.includes(last)) return `bitmap ${last} is missing on ${d.target}: changes since it are unknown`;
-    if (d.badBitmaps.includes(last)) return `bitmap ${last} on ${d.target} is inconsistent`;
+    if (d.badBitmaps.includes(last)) return `bitmap ${last} on ${d.target} is inconsistent (QEMU stopped without saving it): changes since it are unknown`;
+  }
+  // virtnbdbackup redefines recorded checkpoints libvirt lost from the chain's XML; libvirt
+  // accepts that only while the bitmaps are there.
+  for (const cp of recorded) {
+    if (inv.checkpoints.includes(cp)) continue;
+    const without = eligible.find((d) => !hasGoodBitmap(d, cp));
+    if (without) return `checkpoint ${cp} of chain ${chain.folder} is gone from libvirt and its bitmap from ${without.target}`;
   }
   return undefined;
+}
+
+/**
+ * Steps that make checkpoint `name` and its bitmaps go. A checkpoint whose bitmap is missing or
+ * inconsistent on some disk can only lose its metadata; the bitmaps left on other disks are
+ * removed one by one.
+ */
+function dropCheckpoint(eligible: readonly DiskInventory[], name: string, why: string): RepairStep[] {
+  const complete = eligible.every((d) => hasGoodBitmap(d, name));
+  if (complete) return [{ kind: 'delete-checkpoint', name, metadataOnly: false, reason: why }];
+  const steps: RepairStep[] = [
+    { kind: 'delete-checkpoint', name, metadataOnly: true, reason: `${why}; its bitmap is lost or inconsistent, so only its metadata can go` },
+  ];
+  for (const d of eligible) {
+    if (d.bitmaps?.includes(name)) steps.push({ kind: 'remove-bitmap', disk: d.target, name, reason: `the bitmap of checkpoint ${name} on ${d.target} goes with it` });
+  }
+  return steps;
 }
 
 /** Remove every vmkeep-owned checkpoint and bitmap so a full starts a clean chain. */
@@ -164,34 +240,31 @@ function cleanSlate(inv: BackupInventory): RepairStep[] {
   const steps: RepairStep[] = [];
   const eligible = inv.disks.filter((d) => d.eligible);
   const owned = inv.checkpoints.filter(isOwnedName);
-  for (const name of [...owned].reverse()) {
-    const complete = eligible.every((d) => d.bitmaps?.includes(name) && !d.badBitmaps.includes(name));
-    steps.push({
-      kind: 'delete-checkpoint',
-      name,
-      metadataOnly: !complete,
-      reason: complete
-        ? `a new chain starts: checkpoint ${name} and its bitmap go`
-        : `a new chain starts: checkpoint ${name} has lost its bitmap, only its metadata can go`,
-    });
-  }
+  for (const name of [...owned].reverse()) steps.push(...dropCheckpoint(eligible, name, `a new chain starts: checkpoint ${name} goes`));
   for (const d of eligible) {
     for (const b of d.bitmaps ?? []) {
-      if (!isOwnedName(b)) continue;
-      // A bitmap a plain checkpoint delete will take with it needs no step of its own.
-      if (owned.includes(b) && eligible.every((e) => e.bitmaps?.includes(b) && !e.badBitmaps.includes(b))) continue;
-      steps.push({ kind: 'remove-bitmap', disk: d.target, name: b, reason: `bitmap ${b} on ${d.target} would block a new chain` });
+      if (!isOwnedName(b) || owned.includes(b)) continue;
+      steps.push({ kind: 'remove-bitmap', disk: d.target, name: b, reason: `bitmap ${b} on ${d.target} has no checkpoint and would block the new chain` });
     }
   }
   return steps;
 }
 
-/** Leftovers in a chain folder: partial data, files and .cpt entries of unrecorded checkpoints. */
+/** Checkpoint names a virtnbdbackup file name mentions (vda.inc.virtnbdbackup.3.data, checkpoints/virtnbdbackup.3.xml...). */
+function checkpointsNamedIn(file: string): string[] {
+  return [...file.matchAll(/(?:^|[./])(virtnbdbackup\.\d+)(?=\.|$)/g)].map((m) => m[1]!);
+}
+
+/**
+ * Leftovers in a chain folder: partial data, and files and `.cpt` entries of checkpoints no
+ * finished run recorded. The files are found by name, not only through `.cpt`: a run killed
+ * between writing a file and extending `.cpt` leaves files `.cpt` does not name.
+ */
 export function tidyChainFolder(files: ChainFiles, recorded: readonly string[]): RepairStep[] {
   const steps: RepairStep[] = [];
   const partial = files.files.filter((f) => f.endsWith('.partial'));
   const unrecorded = files.cpt.filter((c) => !recorded.includes(c));
-  const strays = files.files.filter((f) => !f.endsWith('.partial') && unrecorded.some((c) => fileBelongsTo(f, c)));
+  const strays = files.files.filter((f) => !f.endsWith('.partial') && checkpointsNamedIn(f).some((c) => !recorded.includes(c)));
   // A full whose run never finished leaves vda.full.data etc. with no recorded point at all.
   const fullLeftovers = recorded.length === 0 ? files.files.filter((f) => /\.(full|copy)\.data$/.test(f)) : [];
   const remove = [...new Set([...partial, ...strays, ...fullLeftovers])].sort();
@@ -203,23 +276,25 @@ export function tidyChainFolder(files: ChainFiles, recorded: readonly string[]):
       reason: 'data of a run that did not finish (never recorded in the manifest)',
     });
   }
-  if (unrecorded.length > 0 || files.cpt.length !== recorded.length) {
-    if (files.cpt.join(',') !== recorded.join(',')) {
-      steps.push({
-        kind: 'rewrite-cpt',
-        folder: files.folder,
-        checkpoints: [...recorded],
-        reason: `checkpoint list names ${unrecorded.join(', ') || 'entries'} that no finished run recorded`,
-      });
-    }
+  if (files.cptReadable === false) {
+    steps.push({
+      kind: 'rewrite-cpt',
+      folder: files.folder,
+      checkpoints: [...recorded],
+      reason: 'its checkpoint list is not a JSON list (a run was killed while writing it)',
+    });
+  } else if (files.cpt.join(',') !== recorded.join(',')) {
+    steps.push({
+      kind: 'rewrite-cpt',
+      folder: files.folder,
+      checkpoints: [...recorded],
+      reason:
+        unrecorded.length > 0
+          ? `its checkpoint list names ${unrecorded.join(', ')}, which no finished run recorded`
+          : `its checkpoint list [${files.cpt.join(', ')}] differs from the recorded points`,
+    });
   }
   return steps;
-}
-
-/** Does a virtnbdbackup file belong to this checkpoint? (vda.inc.<cp>.data, checkpoints/<cp>.xml...) */
-function fileBelongsTo(file: string, checkpoint: string): boolean {
-  const esc = checkpoint.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(^|[./])${esc}(\\.|$)`).test(file);
 }
 
 /** The next chain folder for the period of `now`: the period name, or `.N` after existing ones. */

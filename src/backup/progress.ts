@@ -9,6 +9,8 @@ import type { Logger } from '../util/log.js';
 export interface ProgressSink {
   update(domain: string, doneBytes: number, totalBytes: number): void;
   finish(domain: string): void;
+  /** A logger whose lines do not tear the bars apart while they are drawn. */
+  logger(base: Logger, verbose: boolean): Logger;
   stop(): void;
 }
 
@@ -24,7 +26,8 @@ function barSink(stream: NodeJS.WritableStream): ProgressSink {
   const multi = new cliProgress.MultiBar(
     {
       stream: stream as NodeJS.WriteStream,
-      format: '{domain} [{bar}] {percentage}% {done}/{total} {rate}/s',
+      // Not {value}/{total}: cli-progress fills those itself, with raw numbers.
+      format: '{domain} [{bar}] {percentage}% {doneText}/{totalText} {rate}/s',
       hideCursor: true,
       clearOnComplete: false,
       stopOnComplete: false,
@@ -32,22 +35,42 @@ function barSink(stream: NodeJS.WritableStream): ProgressSink {
     cliProgress.Presets.shades_classic,
   );
   const bars = new Map<string, { bar: cliProgress.SingleBar; started: number }>();
+  let drawing = false;
+  let stopped = false;
   return {
     update(domain, done, total) {
+      if (stopped) return;
       let entry = bars.get(domain);
       if (!entry) {
-        entry = { bar: multi.create(Math.max(total, 1), 0, { domain, done: '0 B', total: fmt(total), rate: '0 B' }), started: Date.now() };
+        entry = { bar: multi.create(Math.max(total, 1), 0, { domain, doneText: '0 B', totalText: fmt(total), rate: '0 B' }), started: Date.now() };
         bars.set(domain, entry);
+        drawing = true;
       }
       const seconds = Math.max((Date.now() - entry.started) / 1000, 0.001);
       entry.bar.setTotal(Math.max(total, done, 1));
-      entry.bar.update(done, { domain, done: fmt(done), total: fmt(total), rate: fmt(done / seconds) });
+      entry.bar.update(done, { domain, doneText: fmt(done), totalText: fmt(total), rate: fmt(done / seconds) });
     },
     finish(domain) {
       const entry = bars.get(domain);
       if (entry) entry.bar.update(entry.bar.getTotal());
     },
+    logger(base, verbose) {
+      // While bars are drawn, lines go through the bar area, which prints them above the bars.
+      const route = (line: string, direct: () => void) => (drawing && !stopped ? multi.log(`${line}\n`) : direct());
+      return {
+        info: (m) => route(m, () => base.info(m)),
+        warn: (m) => route(`warning: ${m}`, () => base.warn(m)),
+        debug: (m) => {
+          if (verbose) route(`debug: ${m}`, () => base.debug(m));
+        },
+      };
+    },
     stop() {
+      if (stopped) return;
+      stopped = true;
+      // Flush lines logged since the last redraw: stop() alone would drop them.
+      if (!drawing) return;
+      multi.update();
       multi.stop();
     },
   };
@@ -57,6 +80,8 @@ function lineSink(log: Logger): ProgressSink {
   const last = new Map<string, { at: number; fraction: number; started: number }>();
   return {
     update(domain, done, total) {
+      // Until virtnbdbackup announces the size there is nothing worth a line.
+      if (total === 0 && done === 0) return;
       const now = Date.now();
       const prev = last.get(domain) ?? { at: 0, fraction: -1, started: now };
       const fraction = total > 0 ? done / total : 0;
@@ -69,6 +94,7 @@ function lineSink(log: Logger): ProgressSink {
       last.set(domain, { at: now, fraction, started: prev.started });
     },
     finish() {},
+    logger: (base) => base,
     stop() {},
   };
 }

@@ -11,10 +11,11 @@ import { outcomeOf, type CommandResult } from '../cli/command-result.js';
 import { resolveDomains } from '../domain/resolve-domains.js';
 import { VmkeepError } from '../errors.js';
 import type { Duration, GroupBy } from '../retention/types.js';
-import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
+import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
 import type { BackupEngine } from './engine/types.js';
 import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
-import { executeBackup } from './execute-backup.js';
+import { executeBackup, failureRecorded, recordFailureOnNewestChain } from './execute-backup.js';
+import { listChains } from './repository.js';
 import { describeRepair } from './execute-repairs.js';
 import { inspectDomain } from './inspect-domain.js';
 import { planBackup, type DomainBackupPlan } from './plan-backup.js';
@@ -33,6 +34,8 @@ export interface BackupOptions {
   lockWaitMs: number;
   ifOlderThan: Duration | undefined;
   label: string | undefined;
+  /** --verbose: debug lines (virtnbdbackup's own log) are shown. */
+  verbose?: boolean;
   env: NodeJS.ProcessEnv;
 }
 
@@ -48,6 +51,8 @@ export interface DomainResult {
   reason?: string;
   reasons?: string[];
   repairs?: string[];
+  /** Anything else the run had to do or wants said (a stuck libvirt job it ended...). */
+  notes?: string[];
   prune?: PruneOutcome;
 }
 
@@ -64,18 +69,28 @@ export async function prepareOutput(output: string, dryRun: boolean): Promise<vo
 
 export async function runBackup(ctx: AppContext, options: BackupOptions, engine: BackupEngine = new VirtnbdbackupEngine(ctx.runner)): Promise<CommandResult> {
   await prepareOutput(options.output, options.dryRun);
+  const outputLockFile = join(options.output, '.vmkeep.lock');
+  if (options.dryRun) {
+    // A plan made while another run works would show that run's work in progress as leftovers to repair.
+    const holder = lockHolder(outputLockFile);
+    if (holder) throw new VmkeepError('locked', `output folder ${options.output} is locked by another vmkeep run (pid ${holder}): a plan now would show its work in progress as leftovers; try again when it is done`);
+  }
   const outputLock = options.dryRun
     ? undefined
-    : await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
+    : await acquireLock(outputLockFile, { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
   try {
-    const selection = await resolveDomains(ctx, options.domains);
-    const toolVersions: Record<string, string> = options.dryRun ? {} : { virtnbdbackup: await engine.version() };
+    // Both take a moment (virtnbdbackup is a Python program): ask at once.
+    const [selection, toolVersions] = await Promise.all([
+      resolveDomains(ctx, options.domains),
+      options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ virtnbdbackup: v })),
+    ]);
     const progress = createProgressSink(ctx.interactive && !options.dryRun, ctx.log);
+    const runCtx: AppContext = { ...ctx, log: progress.logger(ctx.log, options.verbose ?? false) };
     const limit = pLimit(Math.max(1, options.jobs));
     let results: DomainResult[];
     try {
       results = await Promise.all(
-        selection.selected.map((domain) => limit(() => backupOneDomain(ctx, engine, domain, options, toolVersions, progress))),
+        selection.selected.map((domain) => limit(() => backupOneDomain(runCtx, engine, domain, options, toolVersions, progress))),
       );
     } finally {
       progress.stop();
@@ -106,12 +121,12 @@ async function backupOneDomain(
   let lock: HeldLock | undefined;
   let startedByUs = false;
   try {
+    const domainLock = domainLockFile(domainLockDir(options.env), domain);
     if (!options.dryRun) {
-      lock = await acquireLock(domainLockFile(domainLockDir(options.env), domain), {
-        waitMs: options.lockWaitMs,
-        what: `domain ${domain}`,
-        signal: ctx.signal,
-      });
+      lock = await acquireLock(domainLock, { waitMs: options.lockWaitMs, what: `domain ${domain}`, signal: ctx.signal });
+    } else {
+      const holder = lockHolder(domainLock);
+      if (holder) throw new VmkeepError('locked', `domain ${domain} is locked by another vmkeep run (pid ${holder}): no plan while it works`);
     }
     const request = { groupBy: options.groupBy, ifOlderThan: options.ifOlderThan };
     const inspectOpts = { output: options.output, raw: options.raw };
@@ -122,8 +137,10 @@ async function backupOneDomain(
       ctx.log.info(`${domain}: skipped: ${plan.reason}`);
       return { domain, result: 'skipped', reason: plan.reason };
     }
+    if (plan.action === 'refuse') throw new VmkeepError('failure', plan.reason);
     if (inv.state === 'other') throw new VmkeepError('failure', `domain ${domain} is in a state vmkeep cannot back up`);
-    if (inv.state === 'shut off') {
+    startedByUs = plan.shutOffAfter;
+    if (plan.startPaused) {
       // A shut-off domain has no QEMU to run the job; started paused it gets a real checkpoint.
       ctx.log.info(`${domain}: shut off, starting it paused for the backup`);
       await ctx.virsh.start(domain, true);
@@ -131,6 +148,7 @@ async function backupOneDomain(
       inv = await inspectDomain(ctx, domain, inspectOpts);
       plan = planBackup(inv, request, ctx.now());
       if (plan.action === 'skip') return { domain, result: 'skipped', reason: plan.reason };
+      if (plan.action === 'refuse') throw new VmkeepError('failure', plan.reason);
     }
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
     const done = await executeBackup(ctx, engine, inv, plan, {
@@ -139,6 +157,7 @@ async function backupOneDomain(
       raw: options.raw,
       label: options.label,
       toolVersions,
+      startedDomain: startedByUs,
       onProgress: (d, t) => progress.update(domain, d, t),
     });
     progress.finish(domain);
@@ -153,12 +172,18 @@ async function backupOneDomain(
       throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),
       reasons: plan.reasons,
       repairs: done.repairs,
+      ...(done.notes.length > 0 ? { notes: done.notes } : {}),
     };
     if (options.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, options.groupBy);
     return result;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     ctx.log.warn(`${domain}: backup failed: ${reason}`);
+    // A lock held by another run or an interruption before the start is no failed backup.
+    const notAFailure = error instanceof VmkeepError && (error.code === 'locked' || error.code === 'interrupted');
+    if (!options.dryRun && lock && !notAFailure && !failureRecorded(error)) {
+      await recordFailureOnNewestChain(await listChains(options.output, domain).catch(() => []), ctx.now(), `backup: ${reason}`);
+    }
     return { domain, result: 'failed', reason };
   } finally {
     if (startedByUs) await putBack(ctx, domain);
@@ -166,11 +191,15 @@ async function backupOneDomain(
   }
 }
 
-/** Return a domain we started paused to shut off, also after a failure. */
+/**
+ * Return a domain we started paused to shut off, also after a failure. Only while it is still
+ * paused: someone who resumed it meanwhile is running a guest that must not be pulled.
+ */
 async function putBack(ctx: AppContext, domain: string): Promise<void> {
   try {
     const state = await ctx.virsh.domainState(domain);
-    if (state !== 'shut off') await ctx.virsh.destroy(domain);
+    if (state === 'paused') await ctx.virsh.destroy(domain);
+    else if (state !== 'shut off') ctx.log.warn(`${domain}: started paused for the backup, but resumed meanwhile: left ${state}`);
   } catch (e) {
     ctx.log.warn(`${domain}: could not shut it off again after the backup: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -178,6 +207,7 @@ async function putBack(ctx: AppContext, domain: string): Promise<void> {
 
 function planned(plan: DomainBackupPlan): DomainResult {
   if (plan.action === 'skip') return { domain: plan.domain, result: 'skipped', reason: plan.reason };
+  if (plan.action === 'refuse') return { domain: plan.domain, result: 'failed', reason: plan.reason };
   return {
     domain: plan.domain,
     result: 'planned',
@@ -185,7 +215,11 @@ function planned(plan: DomainBackupPlan): DomainResult {
     chain: plan.folder,
     reasons: plan.reasons,
     repairs: plan.repairs.map(describeRepair),
-    reason: plan.startPaused ? 'domain is shut off: it would be started paused and shut off again' : undefined,
+    reason: plan.startPaused
+      ? 'domain is shut off: it would be started paused and shut off again'
+      : plan.shutOffAfter
+        ? 'domain is paused by an interrupted run: it would be shut off after the backup'
+        : undefined,
   };
 }
 
@@ -206,6 +240,7 @@ export function renderSummary(results: readonly DomainResult[], dryRun: boolean)
   const out = [line(head), ...rows.map(line)];
   for (const r of results) {
     for (const rep of r.repairs ?? []) out.push(`  ${r.domain}: ${dryRun ? 'would repair' : 'repaired'}: ${rep}`);
+    for (const note of r.notes ?? []) out.push(`  ${r.domain}: note: ${note}`);
     for (const rm of r.prune?.removed ?? []) out.push(`  ${r.domain}: pruned ${rm}`);
   }
   return `${out.join('\n')}\n`;

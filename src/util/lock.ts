@@ -3,7 +3,7 @@
  * kill -9 never leaves a stale lock behind. The holder's pid is written into the lock file so
  * a refused run can name it.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { VmkeepError } from '../errors.js';
@@ -54,7 +54,11 @@ export async function acquireLock(path: string, options: LockOptions): Promise<H
         closeSync(fd);
         throw e;
       }
-      if (Date.now() >= deadline || options.signal?.aborted) {
+      if (options.signal?.aborted) {
+        closeSync(fd);
+        throw new VmkeepError('interrupted', `interrupted while waiting for the lock on ${options.what} (held by pid ${holderPid(path)})`);
+      }
+      if (Date.now() >= deadline) {
         closeSync(fd);
         const waited = options.waitMs > 0 ? ` after waiting ${Math.round(options.waitMs / 1000)} s` : '';
         throw new VmkeepError(
@@ -80,6 +84,29 @@ export async function acquireLock(path: string, options: LockOptions): Promise<H
       }
     },
   };
+}
+
+/**
+ * The pid holding the lock at `path` right now, or undefined when nobody does. Creates and
+ * writes nothing (for --dry-run, which takes no locks but must not plan over a run in progress).
+ */
+export function lockHolder(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY);
+  } catch {
+    return undefined; // no lock file: no run ever held it here
+  }
+  try {
+    fsExt.flockSync(fd, 'exnb');
+    fsExt.flockSync(fd, 'un');
+    return undefined;
+  } catch (e) {
+    if (isBusy(e)) return holderPid(path);
+    throw e;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Lock folder for per-domain locks (shared by every output folder). */

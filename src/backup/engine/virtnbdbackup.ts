@@ -44,15 +44,24 @@ export function parseAnnouncedBytes(line: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** `<domain>.cpt`: virtnbdbackup's JSON list of the chain's checkpoints. */
+/** `<domain>.cpt`: virtnbdbackup's JSON list of the chain's checkpoints; throws when it is not one. */
 export async function readCheckpointFile(chainDir: string, domain: string): Promise<string[]> {
+  const path = join(chainDir, `${domain}.cpt`);
+  let text: string;
   try {
-    const parsed = JSON.parse(await readFile(join(chainDir, `${domain}.cpt`), 'utf8')) as unknown;
-    return Array.isArray(parsed) ? parsed.map(String) : [];
+    text = await readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new VmkeepError('failure', `${path} is not valid JSON`, { cause });
+  }
+  if (!Array.isArray(parsed)) throw new VmkeepError('failure', `${path} is not a JSON list`);
+  return parsed.map(String);
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
@@ -72,15 +81,18 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   return out;
 }
 
-/** Sum of the sizes of `*.partial` files: what the running disk copies have written so far. */
-async function partialBytes(dir: string): Promise<number> {
+/**
+ * Bytes this run has written so far: its `.data.partial` files and the `.data` files they were
+ * renamed to (a disk that finished must not make the count drop back).
+ */
+async function writtenBytes(dir: string, before: ReadonlySet<string>): Promise<number> {
   let total = 0;
   for (const f of await listFiles(dir)) {
-    if (!f.endsWith('.partial')) continue;
+    if (before.has(f) || !(f.endsWith('.data') || f.endsWith('.data.partial'))) continue;
     try {
       total += (await stat(join(dir, f))).size;
     } catch {
-      // renamed between readdir and stat: the disk finished
+      // renamed between readdir and stat: counted under its new name next time
     }
   }
   return total;
@@ -98,10 +110,17 @@ export class VirtnbdbackupEngine implements BackupEngine {
 
   async run(req: EngineRequest): Promise<EngineResult> {
     const before = new Set(await listFiles(req.chainDir));
+    const cptBefore = req.level === 'full' ? [] : await readCheckpointFile(req.chainDir, req.domain);
     let totalBytes = 0;
-    let finishedBytes = 0;
+    let doneBytes = 0;
+    let finished = false;
     const timer = setInterval(() => {
-      void partialBytes(req.chainDir).then((inFlight) => req.onProgress?.({ totalBytes, doneBytes: finishedBytes + inFlight }));
+      void writtenBytes(req.chainDir, before).then((written) => {
+        if (finished) return;
+        // Stream headers and zero frames make the files a little larger than the data.
+        doneBytes = Math.max(doneBytes, Math.min(written, totalBytes));
+        req.onProgress?.({ totalBytes, doneBytes });
+      });
     }, 500);
     try {
       await this.runner.run('virtnbdbackup', virtnbdbackupArgv(req), {
@@ -119,16 +138,20 @@ export class VirtnbdbackupEngine implements BackupEngine {
       });
     } finally {
       clearInterval(timer);
+      finished = true;
     }
     const after = await listFiles(req.chainDir);
     const newFiles = after.filter((f) => !before.has(f) && !f.endsWith('.partial')).sort();
     const checkpoints = await readCheckpointFile(req.chainDir, req.domain);
     const checkpoint = checkpoints.at(-1);
-    if (!checkpoint) {
-      throw new VmkeepError('failure', `virtnbdbackup finished but recorded no checkpoint in ${req.domain}.cpt`);
+    // An exit 0 that made no new checkpoint or no data must not be recorded as a restore point.
+    if (!checkpoint || checkpoints.length !== cptBefore.length + 1 || cptBefore.includes(checkpoint)) {
+      throw new VmkeepError('failure', `virtnbdbackup exited 0 but added no checkpoint to ${req.domain}.cpt (it lists ${checkpoints.join(', ') || 'none'})`);
     }
-    finishedBytes = totalBytes;
-    req.onProgress?.({ totalBytes, doneBytes: finishedBytes });
+    if (!newFiles.some((f) => f.endsWith('.data'))) {
+      throw new VmkeepError('failure', `virtnbdbackup exited 0 but wrote no data file for checkpoint ${checkpoint}`);
+    }
+    req.onProgress?.({ totalBytes, doneBytes: totalBytes });
     return {
       checkpoint,
       parent: checkpoints.length > 1 ? checkpoints.at(-2) : undefined,

@@ -54,6 +54,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       lockWaitMs: parseLockWait(argv['lock-wait']),
       ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
       label: argv['label'] === undefined ? undefined : String(argv['label']),
+      verbose: global.verbose,
       env: process.env,
     });
   },

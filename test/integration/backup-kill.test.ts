@@ -1,0 +1,160 @@
+/**
+ * Interrupted backups on a 1 GiB disk holding at least 512 MiB of data: SIGINT and kill -9 of
+ * the whole vmkeep process group in the middle of a full, kill -9 and SIGTERM in the middle of
+ * an incremental. After each, the next run must exit 0, and every restore point recorded before
+ * and after must restore byte-identically (virtnbdrestore, compared with reference copies).
+ *
+ * One domain carries the whole story to keep CI time down: the data is written once, in chunks
+ * of at most 64 MiB, and each run is interrupted as soon as its .partial file has grown a little.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MiB, backupCli, checkpointNames, expectDocument, jobActive, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
+import { cleanupAll, createTestDomain, destroyDomain, domainState, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { restoredMatches } from '../helpers/restore-point.js';
+import { startVmkeep, waitForPartial, type FinishedRun } from '../helpers/vmkeep-process.js';
+import { createExecaRunner } from '../../src/runner/runner.js';
+
+const runner = createExecaRunner();
+let lockDir: string;
+let dom: TestDomain;
+let out: string;
+let args: string[];
+let chainDir: string;
+
+beforeAll(async () => {
+  lockDir = makeLockDir();
+  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 1024 }], start: true });
+  out = path.join(dom.dir, 'out');
+  args = ['--domains', dom.name, '--output', out, '--json'];
+});
+afterAll(async () => {
+  await cleanupAll();
+  fs.rmSync(lockDir, { recursive: true, force: true });
+});
+
+/** Start a backup run in its own process group and wait until it is copying data. */
+async function startAndWaitForData(minBytes: number) {
+  const run = startVmkeep(['backup', ...args], { env: { VMKEEP_LOCK_DIR: lockDir } });
+  const partial = await waitForPartial(out, minBytes, run);
+  return { run, partial };
+}
+
+/** No virtnbdbackup of this test's output is left running. */
+async function virtnbdbackupProcesses(): Promise<string[]> {
+  const { stdout } = await runner.run('ps', ['-eo', 'pid,args']);
+  return stdout.split('\n').filter((l) => l.includes('virtnbdbackup') && l.includes(out));
+}
+
+async function expectRestores(checkpoint: string, reference: string): Promise<void> {
+  const target = path.join(dom.dir, `restore-${checkpoint}`);
+  const r = await restoredMatches({ chainDir, disk: 'vda', checkpoint, targetDir: target, reference });
+  expect(r.identical, `${checkpoint}: ${r.detail}`).toBe(true);
+  fs.rmSync(target, { recursive: true, force: true });
+}
+
+function expectInterrupted(result: FinishedRun): void {
+  expect(result.code, result.stderr).toBe(130);
+  expect(result.stderr).toMatch(/received, stopping cleanly/);
+  // --json: stdout is still one JSON document, saying what happened.
+  const doc = JSON.parse(result.stdout) as { results: Array<{ result: string; reason?: string }> };
+  expect(doc.results).toMatchObject([{ result: 'failed', reason: expect.stringMatching(/interrupted/) }]);
+}
+
+describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
+  const refs: string[] = [];
+
+  it('SIGINT, then kill -9 of the process group, mid-full: the next run makes a full that restores', async () => {
+    for (let i = 0; i < 4; i += 1) {
+      await writeGuestData(dom, 'vda', { pattern: 0x10 + i, offset: i * 128 * MiB, length: 128 * MiB });
+    }
+    refs.push(path.join(dom.dir, 'ref0.qcow2'));
+    await referenceCopy(dom, 'vda', refs[0]!);
+
+    // SIGINT (Ctrl-C) to vmkeep: it stops virtnbdbackup, records the interruption, exits 130.
+    const first = await startAndWaitForData(16 * MiB);
+    first.run.signal('SIGINT');
+    const interrupted = await first.run.finished;
+    expectInterrupted(interrupted);
+    expect(await virtnbdbackupProcesses()).toEqual([]);
+    expect(await jobActive(dom)).toBe(false);
+    chainDir = path.join(out, dom.name, fs.readdirSync(path.join(out, dom.name)).find((f) => !f.startsWith('.'))!);
+    const afterSigint = readManifestJson(chainDir);
+    expect(afterSigint.running).toBeUndefined();
+    expect(afterSigint.events.map((e) => e.kind)).toContain('interrupted');
+
+    // kill -9 of vmkeep and virtnbdbackup together: nothing gets to clean up.
+    const second = await startAndWaitForData(16 * MiB);
+    second.run.killGroup();
+    expect((await second.run.finished).signal).toBe('SIGKILL');
+    expect(await jobActive(dom)).toBe(true);
+
+    const doc = expectDocument(await backupCli(args, { lockDir }));
+    expect(doc.results).toMatchObject([{ result: 'done', level: 'full', checkpoint: 'virtnbdbackup.0' }]);
+    const repairs = doc.results[0]!.repairs!.join('\n');
+    expect(repairs).toMatch(/abort the active backup job/);
+    expect(repairs).toMatch(/vda\.full\.data\.partial/);
+    expect(await jobActive(dom)).toBe(false);
+    expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0']);
+    await expectRestores('virtnbdbackup.0', refs[0]!);
+  });
+
+  it('kill -9 of the process group mid-incremental: the next incremental has everything written since the full', async () => {
+    await writeGuestData(dom, 'vda', { pattern: 0x21, offset: 512 * MiB, length: 128 * MiB });
+    await writeGuestData(dom, 'vda', { pattern: 0x22, offset: 64 * MiB, length: 128 * MiB });
+    const { run } = await startAndWaitForData(4 * MiB);
+    run.killGroup();
+    await run.finished;
+    expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
+
+    // Written after the kill: must land in the repaired incremental too.
+    await writeGuestData(dom, 'vda', { pattern: 0x23, offset: 900 * MiB, length: 8 * MiB });
+    refs.push(path.join(dom.dir, 'ref1.qcow2'));
+    await referenceCopy(dom, 'vda', refs[1]!);
+    const doc = expectDocument(await backupCli(args, { lockDir }));
+    expect(doc.results).toMatchObject([{ result: 'done', level: 'inc', checkpoint: 'virtnbdbackup.1', dataBytes: 264 * MiB }]);
+    expect(doc.results[0]!.repairs!.join('\n')).toMatch(/delete checkpoint virtnbdbackup\.1 .*did not finish/);
+    // The killed run is on record, as an interruption.
+    expect(readManifestJson(chainDir).events.map((e) => e.message)).toContainEqual(expect.stringMatching(/^inc backup: the inc run started at .* ended without finishing: killed or crashed$/));
+    await expectRestores('virtnbdbackup.1', refs[1]!);
+  });
+
+  it('SIGTERM mid-incremental: exit 130, the child stopped cleanly, and the next run works', async () => {
+    // Large enough that the run is still copying when the signal lands, on a fast host too.
+    await writeGuestData(dom, 'vda', { pattern: 0x31, offset: 256 * MiB, length: 256 * MiB });
+    const { run } = await startAndWaitForData(1 * MiB);
+    run.signal('SIGTERM');
+    expectInterrupted(await run.finished);
+    expect(await virtnbdbackupProcesses()).toEqual([]);
+    expect(await jobActive(dom)).toBe(false);
+    expect(readManifestJson(chainDir).events.at(-1)).toMatchObject({ kind: 'interrupted' });
+
+    refs.push(path.join(dom.dir, 'ref2.qcow2'));
+    await referenceCopy(dom, 'vda', refs[2]!);
+    const doc = expectDocument(await backupCli(args, { lockDir }));
+    expect(doc.results).toMatchObject([{ result: 'done', level: 'inc', checkpoint: 'virtnbdbackup.2', dataBytes: 256 * MiB }]);
+    await expectRestores('virtnbdbackup.2', refs[2]!);
+    // The point recorded before the interruptions still restores after all the repairs.
+    await expectRestores('virtnbdbackup.0', refs[0]!);
+    expect(readManifestJson(chainDir).points.map((p) => p.checkpoint)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1', 'virtnbdbackup.2']);
+  });
+
+  it('kill -9 while backing up a shut-off domain: the next run backs it up and shuts it off again', async () => {
+    await writeGuestData(dom, 'vda', { pattern: 0x41, offset: 640 * MiB, length: 128 * MiB });
+    await destroyDomain(dom);
+    refs.push(path.join(dom.dir, 'ref3.qcow2'));
+    await referenceCopy(dom, 'vda', refs[3]!);
+    const { run } = await startAndWaitForData(1 * MiB);
+    run.killGroup();
+    await run.finished;
+    // vmkeep had started it paused for the backup and had no chance to shut it off.
+    expect(await domainState(dom)).toBe('paused');
+
+    const doc = expectDocument(await backupCli(args, { lockDir }));
+    expect(doc.results).toMatchObject([{ result: 'done', level: 'inc', checkpoint: 'virtnbdbackup.3', dataBytes: 128 * MiB }]);
+    expect(doc.results[0]!.reasons!.join(' ')).toMatch(/paused because an interrupted vmkeep run started it/);
+    expect(await domainState(dom)).toBe('shut off');
+    await expectRestores('virtnbdbackup.3', refs[3]!);
+  });
+});
