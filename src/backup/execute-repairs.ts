@@ -123,7 +123,7 @@ export async function endBackupJob(ctx: AppContext, domain: string, disks: reado
   if (await waitEnded(stepMs)) return 'ended with virsh domjobabort';
   for (const disk of disks) {
     // Fails with "block job ... is still being ended" exactly when it works: the outcome is read below.
-    await ctx.runner.run('virsh', blockJobAbortArgv(ctx.virsh.uri, ctx.virsh.ref(domain), disk), { timeoutMs: 60_000 }).catch(() => undefined);
+    await ctx.virsh.blockJobAbort(domain, disk).catch(() => undefined);
   }
   if (await waitEnded(stepMs)) return `libvirt ignored virsh domjobabort; ended with virsh blockjob --abort on ${disks.join(', ')}`;
   throw new VmkeepError(
@@ -142,11 +142,6 @@ async function jobStillActive(ctx: AppContext, domain: string): Promise<boolean>
     if (state === 'shut off') return false;
     throw error;
   }
-}
-
-/** `virsh blockjob --abort` (kept here until src/virsh grows a blockJobAbort). */
-export function blockJobAbortArgv(uri: string, domain: string, disk: string): string[] {
-  return ['-c', uri, 'blockjob', '--domain', domain, '--path', disk, '--abort'];
 }
 
 /** Remove a bitmap: through QMP on a live domain, with qemu-img on a shut-off one. */

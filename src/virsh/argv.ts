@@ -71,4 +71,5 @@ export const virshArgv = {
     ...(completed ? ['--completed'] : []),
   ],
   domJobAbort: (uri: string, domain: string) => [...base(uri), 'domjobabort', '--domain', domain],
+  blockJobAbort: (uri: string, domain: string, disk: string) => [...base(uri), 'blockjob', '--domain', domain, '--path', disk, '--abort'],
 };

@@ -35,6 +35,8 @@ export interface BackupArgs {
   /** true = lz4 level 2 (virtnbdbackup's default); a number = that level (1..16). */
   compress?: boolean | number;
   exclude?: readonly string[];
+  /** Include raw-format disks (copied whole every time). */
+  raw?: boolean;
   include?: string;
   workers?: number;
   noProgress?: boolean;
@@ -70,6 +72,7 @@ export function buildBackupArgv(args: BackupArgs, version: ToolVersion): string[
     argv.push(`--compress=${args.compress}`);
   }
   if (args.exclude && args.exclude.length > 0) argv.push('--exclude', joinDisks(args.exclude));
+  if (args.raw) argv.push('--raw');
   if (args.include !== undefined) argv.push('--include', checkDisk(args.include));
   if (args.workers !== undefined) argv.push('--worker', String(args.workers));
   if (args.noProgress) argv.push('--noprogress');

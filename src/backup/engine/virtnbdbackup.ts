@@ -7,41 +7,33 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmkeepError } from '../../errors.js';
 import type { Runner } from '../../runner/runner.js';
+import { buildBackupArgv, parseToolVersion, type ToolVersion } from '../../virtnbd/argv.js';
+import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 
-/** argv for one run. */
-export function virtnbdbackupArgv(req: EngineRequest): string[] {
-  return [
-    '--domain',
-    req.domain,
-    '--level',
-    req.level,
-    '--output',
-    req.chainDir,
-    '--uri',
-    req.uri,
-    '--socketfile',
-    join(req.workDir, 'nbd.sock'),
-    '--scratchdir',
-    req.workDir,
-    '--noprogress',
-    ...(req.excludeDisks.length > 0 ? ['--exclude', req.excludeDisks.join(',')] : []),
-    ...(req.compress ? ['--compress'] : []),
-    ...(req.raw ? ['--raw'] : []),
-  ];
+/** argv for one run, built by the one virtnbdbackup argv builder (long options only). */
+export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): string[] {
+  return buildBackupArgv(
+    {
+      uri: req.uri,
+      domain: req.domain,
+      level: req.level,
+      outputDir: req.chainDir,
+      socketFile: join(req.workDir, 'nbd.sock'),
+      scratchDir: req.workDir,
+      noProgress: true,
+      exclude: req.excludeDisks,
+      compress: req.compress,
+      raw: req.raw,
+    },
+    version,
+  );
 }
 
-/** `virtnbdbackup --version` → "1.9.15". */
-export function parseVersion(stdout: string): string {
-  const m = /(\d+\.\d+\.\d+)/.exec(stdout);
-  if (!m) throw new VmkeepError('failure', `cannot read the virtnbdbackup version from ${JSON.stringify(stdout.trim())}`);
-  return m[1]!;
-}
-
-/** "1234 bytes of data extents to backup" → 1234 (one line per disk). */
+/** "… bytes of data extents to backup" (1.9 and 2.x forms) → the bytes, one line per disk. */
 export function parseAnnouncedBytes(line: string): number | undefined {
-  const m = /(\d+) bytes of data extents to backup/.exec(line);
-  return m ? Number(m[1]) : undefined;
+  const event = parseStderrLine(line);
+  return event.kind === 'data-size' ? event.bytes : undefined;
 }
 
 /** `<domain>.cpt`: virtnbdbackup's JSON list of the chain's checkpoints; throws when it is not one. */
@@ -101,11 +93,22 @@ async function writtenBytes(dir: string, before: ReadonlySet<string>): Promise<n
 export class VirtnbdbackupEngine implements BackupEngine {
   readonly name = 'virtnbdbackup' as const;
 
+  private toolVersion: ToolVersion | undefined;
+
   constructor(private readonly runner: Runner) {}
 
   async version(): Promise<string> {
+    return (await this.readVersion()).text;
+  }
+
+  /** `--version` once per engine: the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
+  private async readVersion(): Promise<ToolVersion> {
+    if (this.toolVersion) return this.toolVersion;
     const { stdout, stderr } = await this.runner.run('virtnbdbackup', ['--version'], { timeoutMs: 30_000 });
-    return parseVersion(`${stdout}\n${stderr}`);
+    const parsed = parseToolVersion(stdout.trim()) ?? parseToolVersion(stderr.trim());
+    if (!parsed) throw new VmkeepError('failure', `cannot read the virtnbdbackup version from ${JSON.stringify(`${stdout}${stderr}`.trim())}`);
+    this.toolVersion = parsed;
+    return parsed;
   }
 
   async run(req: EngineRequest): Promise<EngineResult> {
@@ -123,7 +126,7 @@ export class VirtnbdbackupEngine implements BackupEngine {
       });
     }, 500);
     try {
-      await this.runner.run('virtnbdbackup', virtnbdbackupArgv(req), {
+      await this.runner.run('virtnbdbackup', virtnbdbackupArgv(req, await this.readVersion()), {
         timeoutMs: 24 * 3_600_000,
         // virtnbdbackup writes logs and qemu-*.log files into TMPDIR: keep them in the run's folder.
         env: { TMPDIR: req.workDir },
