@@ -89,8 +89,10 @@ function lineSink(log: Logger): ProgressSink {
         if (!last.has(domain)) last.set(domain, prev);
         return;
       }
-      const rate = done / Math.max((now - prev.started) / 1000, 0.001);
-      log.info(`${domain}: ${fmt(done)} of ${fmt(total)} (${Math.round(fraction * 100)}%), ${fmt(rate)}/s`);
+      // The first figure can arrive when a small disk is already done: no rate from a blink.
+      const seconds = (now - prev.started) / 1000;
+      const rate = seconds >= 1 ? `, ${fmt(done / seconds)}/s` : '';
+      log.info(`${domain}: ${fmt(done)} of ${fmt(total)} (${Math.round(fraction * 100)}%)${rate}`);
       last.set(domain, { at: now, fraction, started: prev.started });
     },
     finish() {},

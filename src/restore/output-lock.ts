@@ -4,13 +4,14 @@ import type { AppContext } from '../cli/context.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
 
 /**
- * Take the output folder's lock so no backup or prune changes a chain while it is read. A backup
+ * Take the output folder's lock, shared, so no backup or prune changes a chain while it is read
+ * (and readers do not wait for each other). A backup
  * folder mounted read-only cannot hold a lock file, and nothing can change it either: then go on
  * without the lock, and say so.
  */
 export async function lockOutputForReading(ctx: AppContext, output: string, waitMs: number): Promise<HeldLock | undefined> {
   try {
-    return await acquireLock(join(output, '.vmkeep.lock'), { waitMs, what: `output folder ${output}`, signal: ctx.signal });
+    return await acquireLock(join(output, '.vmkeep.lock'), { waitMs, what: `output folder ${output}`, signal: ctx.signal, shared: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw e;

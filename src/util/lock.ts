@@ -22,6 +22,12 @@ export interface LockOptions {
   /** What the lock protects, for the message ("output folder /backup"). */
   what: string;
   signal?: AbortSignal;
+  /**
+   * A shared lock: any number of readers (restore to a folder, verify) hold it together, while
+   * a writer (backup, prune) needs it alone. So a long restore never runs beside a backup that
+   * changes the chain it reads, and two reads never wait for each other.
+   */
+  shared?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,14 +46,14 @@ function holderPid(path: string): string {
   }
 }
 
-/** Take an exclusive lock on `path`, waiting up to `waitMs`; exit code 75 when it stays busy. */
+/** Take a lock on `path` (exclusive unless `shared`), waiting up to `waitMs`; exit code 75 when it stays busy. */
 export async function acquireLock(path: string, options: LockOptions): Promise<HeldLock> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const fd = openSync(path, 'a+', 0o600);
   const deadline = Date.now() + options.waitMs;
   for (;;) {
     try {
-      fsExt.flockSync(fd, 'exnb');
+      fsExt.flockSync(fd, options.shared ? 'shnb' : 'exnb');
       break;
     } catch (e) {
       if (!isBusy(e)) {

@@ -25,6 +25,19 @@ describe('locks', () => {
     (await acquireLock(path, { waitMs: 0, what: 'x' })).release();
   });
 
+  it('readers share the lock; a writer waits for all of them, and readers wait for a writer', async () => {
+    const path = join(dir, '.vmkeep.lock');
+    const reader1 = await acquireLock(path, { waitMs: 0, what: 'out', shared: true });
+    const reader2 = await acquireLock(path, { waitMs: 0, what: 'out', shared: true });
+    await expect(acquireLock(path, { waitMs: 0, what: 'out' })).rejects.toMatchObject({ code: 'locked' });
+    reader1.release();
+    await expect(acquireLock(path, { waitMs: 0, what: 'out' })).rejects.toMatchObject({ code: 'locked' });
+    reader2.release();
+    const writer = await acquireLock(path, { waitMs: 0, what: 'out' });
+    await expect(acquireLock(path, { waitMs: 0, what: 'out', shared: true })).rejects.toMatchObject({ code: 'locked' });
+    writer.release();
+  });
+
   it('an interrupted wait ends as an interruption, not as a busy lock', async () => {
     const path = join(dir, '.vmkeep.lock');
     const held = await acquireLock(path, { waitMs: 0, what: 'x' });
