@@ -146,3 +146,16 @@ export async function restoredMatches(req: RestorePointRequest & { reference: st
   const r = await runner.run('qemu-img', ['compare', '-U', image, req.reference], { okExitCodes: [1], timeoutMs: 600_000 });
   return { identical: r.exitCode === 0, detail: `${r.stdout}${r.stderr}`.trim() };
 }
+
+/**
+ * Restore `checkpoint` of the chain in `chainDir` (disk `disk`) into a scratch folder under
+ * `scratchDir`, expect it to equal `reference`, and remove the scratch folder.
+ */
+export async function expectPointRestores(chainDir: string, checkpoint: string, reference: string, opts: { scratchDir: string; disk?: string }): Promise<void> {
+  const { expect } = await import('vitest');
+  const disk = opts.disk ?? 'vda';
+  const target = path.join(opts.scratchDir, `restore-${path.basename(chainDir)}-${checkpoint}-${disk}`);
+  const r = await restoredMatches({ chainDir, disk, checkpoint, targetDir: target, reference });
+  expect(r.identical, `${path.basename(chainDir)}/${checkpoint} ${disk}: ${r.detail}`).toBe(true);
+  fs.rmSync(target, { recursive: true, force: true });
+}

@@ -28,7 +28,7 @@ import {
   writeGuestData,
   type TestDomain,
 } from '../helpers/libvirt.js';
-import { restoredMatches } from '../helpers/restore-point.js';
+import { expectPointRestores } from '../helpers/restore-point.js';
 
 let lockDir: string;
 beforeAll(() => {
@@ -40,11 +40,8 @@ afterAll(async () => {
 });
 
 /** Restore `checkpoint` of `chain` and expect it to equal `reference`. */
-async function expectRestores(dom: TestDomain, output: string, chain: string, checkpoint: string, reference: string, disk = 'vda'): Promise<void> {
-  const target = path.join(dom.dir, `restore-${chain}-${checkpoint}-${disk}`);
-  const r = await restoredMatches({ chainDir: path.join(output, dom.name, chain), disk, checkpoint, targetDir: target, reference });
-  expect(r.identical, `${chain}/${checkpoint} ${disk}: ${r.detail}`).toBe(true);
-  fs.rmSync(target, { recursive: true, force: true });
+function expectRestores(dom: TestDomain, output: string, chain: string, checkpoint: string, reference: string, disk = 'vda'): Promise<void> {
+  return expectPointRestores(path.join(output, dom.name, chain), checkpoint, reference, { scratchDir: dom.dir, disk });
 }
 
 describe('vmkeep backup: chains', () => {

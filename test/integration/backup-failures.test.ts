@@ -29,7 +29,7 @@ import {
   writeGuestData,
   type TestDomain,
 } from '../helpers/libvirt.js';
-import { restoredMatches } from '../helpers/restore-point.js';
+import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, waitForLockHolder, waitForPartial } from '../helpers/vmkeep-process.js';
 
 let lockDir: string;
@@ -41,11 +41,8 @@ afterAll(async () => {
   fs.rmSync(lockDir, { recursive: true, force: true });
 });
 
-async function expectRestores(dom: TestDomain, chainDir: string, checkpoint: string, reference: string): Promise<void> {
-  const target = path.join(dom.dir, `restore-${path.basename(chainDir)}-${checkpoint}`);
-  const r = await restoredMatches({ chainDir, disk: 'vda', checkpoint, targetDir: target, reference });
-  expect(r.identical, `${path.basename(chainDir)}/${checkpoint}: ${r.detail}`).toBe(true);
-  fs.rmSync(target, { recursive: true, force: true });
+function expectRestores(dom: TestDomain, chainDir: string, checkpoint: string, reference: string): Promise<void> {
+  return expectPointRestores(chainDir, checkpoint, reference, { scratchDir: dom.dir });
 }
 
 describe('vmkeep backup: bad requests', () => {

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, checkpointNames, expectDocument, jobActive, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
 import { cleanupAll, createTestDomain, destroyDomain, domainState, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
-import { restoredMatches } from '../helpers/restore-point.js';
+import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, waitForPartial, type FinishedRun } from '../helpers/vmkeep-process.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
@@ -47,11 +47,8 @@ async function virtnbdbackupProcesses(): Promise<string[]> {
   return stdout.split('\n').filter((l) => l.includes('virtnbdbackup') && l.includes(out));
 }
 
-async function expectRestores(checkpoint: string, reference: string): Promise<void> {
-  const target = path.join(dom.dir, `restore-${checkpoint}`);
-  const r = await restoredMatches({ chainDir, disk: 'vda', checkpoint, targetDir: target, reference });
-  expect(r.identical, `${checkpoint}: ${r.detail}`).toBe(true);
-  fs.rmSync(target, { recursive: true, force: true });
+function expectRestores(checkpoint: string, reference: string): Promise<void> {
+  return expectPointRestores(chainDir, checkpoint, reference, { scratchDir: dom.dir });
 }
 
 function expectInterrupted(result: FinishedRun): void {
