@@ -10,7 +10,7 @@ import type { AppContext } from '../cli/context.js';
 import { outcomeOf, type CommandResult } from '../cli/command-result.js';
 import { resolveDomains } from '../domain/resolve-domains.js';
 import { VmkeepError } from '../errors.js';
-import type { Duration, GroupBy } from '../retention/types.js';
+import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
 import type { BackupEngine } from './engine/types.js';
 import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
@@ -27,6 +27,8 @@ export interface BackupOptions {
   output: string;
   groupBy: GroupBy;
   prune: boolean;
+  /** What --prune applies (VMSnap's period rule for groupBy, plus any keep-* rules). */
+  prunePolicy?: RetentionPolicy;
   raw: boolean;
   compress: boolean;
   jobs: number;
@@ -174,7 +176,7 @@ async function backupOneDomain(
       repairs: done.repairs,
       ...(done.notes.length > 0 ? { notes: done.notes } : {}),
     };
-    if (options.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, options.groupBy);
+    if (options.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, options.groupBy, options.prunePolicy);
     return result;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

@@ -1,35 +1,22 @@
 import { runBackup, type BackupOptions } from '../../backup/run-backup.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
-import { GROUP_BY_VALUES } from '../../retention/periods.js';
-import type { GroupBy } from '../../retention/types.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
+import { addKeepOptions, policyFrom } from './prune.js';
+import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
-
-/** --lock-wait SECONDS → ms. */
-export function parseLockWait(value: unknown): number {
-  const n = Number(value ?? 0);
-  if (!Number.isFinite(n) || n < 0) throw usageError(`--lock-wait needs a number of seconds, got ${JSON.stringify(value)}`);
-  return Math.round(n * 1000);
-}
-
-/** --groupBy month|quarter|bi-annual|year (VMSnap also wrote bi-annually). */
-export function parseGroupBy(value: unknown): GroupBy {
-  const v = String(value ?? 'month').trim();
-  const normalised = v === 'bi-annually' || v === 'biannual' ? 'bi-annual' : v;
-  if (!(GROUP_BY_VALUES as readonly string[]).includes(normalised)) {
-    throw usageError(`--groupBy must be one of ${GROUP_BY_VALUES.join(', ')}, got ${JSON.stringify(v)}`);
-  }
-  return normalised as GroupBy;
-}
 
 export const backupCommand = defineCommand<BackupOptions>({
   name: 'backup',
   describe: 'back up domains: a full to start a period chain, incrementals to continue it',
   builder: (y) =>
-    y
+    addKeepOptions(y)
       .option('groupBy', { type: 'string', default: 'month', describe: 'chain period: month, quarter, bi-annual, year' })
-      .option('prune', { type: 'boolean', default: false, describe: "after a successful backup, remove the previous period's chain (VMSnap's rule)" })
+      .option('prune', {
+        type: 'boolean',
+        default: false,
+        describe: "after a successful backup, prune the domain: VMSnap's period rule, plus any --keep-* / -k given (as vmkeep prune)",
+      })
       .option('raw', { type: 'boolean', default: false, describe: 'include raw-format disks (copied whole every time)' })
       .option('compress', { type: 'boolean', default: false, describe: 'lz4-compress the backup streams' })
       .option('jobs', { type: 'number', default: 1, describe: 'domains backed up at once' })
@@ -47,6 +34,8 @@ export const backupCommand = defineCommand<BackupOptions>({
       output: global.output,
       groupBy: parseGroupBy(argv['groupBy']),
       prune: parseBooleanFlag(argv['prune']),
+      // The same policy `vmkeep prune --groupBy G [--keep-*]` applies.
+      prunePolicy: policyFrom(argv, parseGroupBy(argv['groupBy'])),
       raw: argv['raw'] === true,
       compress: argv['compress'] === true,
       jobs,

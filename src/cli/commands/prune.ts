@@ -5,13 +5,19 @@ import { runPrune, runSimulation, type PruneOptions, type SimulateOptions } from
 import { parseDuration } from '../../retention/duration.js';
 import { hasAnyRule, parsePolicy } from '../../retention/policy.js';
 import type { RetentionPolicy } from '../../retention/types.js';
-import { parseGroupBy, parseLockWait } from './backup.js';
+import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 /** The retention policy options, shared by prune and simulate. */
 export function addPolicyOptions(y: Argv): Argv {
+  return addKeepOptions(
+    y.option('groupBy', { type: 'string', describe: "VMSnap's period rule: drop the previous period once the current one is 15/45/90/180 days old" }),
+  );
+}
+
+/** The keep-* and tier options (backup --prune takes these too; its --groupBy is its own). */
+export function addKeepOptions(y: Argv): Argv {
   return y
-    .option('groupBy', { type: 'string', describe: "VMSnap's period rule: drop the previous period once the current one is 15/45/90/180 days old" })
     .option('keep-last', { type: 'number', describe: 'keep the N newest points' })
     .option('keep-hourly', { type: 'number', describe: 'keep the newest point of each of the N newest hours' })
     .option('keep-daily', { type: 'number', describe: 'keep the newest point of each of the N newest days' })
@@ -25,7 +31,14 @@ export function addPolicyOptions(y: Argv): Argv {
 /** argv → a validated, frozen policy (usage error when none is given: pruning needs a rule). */
 export function buildPolicy(argv: Record<string, unknown>): RetentionPolicy {
   const groupBy = argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']);
-  const policy = parsePolicy({
+  const policy = policyFrom(argv, groupBy);
+  if (!hasAnyRule(policy)) throw usageError('name a retention policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
+  return policy;
+}
+
+/** VMSnap's period rule for `groupBy` (when given) plus the keep-* and tier options. */
+export function policyFrom(argv: Record<string, unknown>, groupBy: RetentionPolicy['groupBy']): RetentionPolicy {
+  return parsePolicy({
     groupBy,
     vmsnapRule: groupBy !== undefined,
     keepLast: argv['keep-last'],
@@ -37,8 +50,6 @@ export function buildPolicy(argv: Record<string, unknown>): RetentionPolicy {
     keepWithin: argv['keep-within'],
     keepTiers: argv['keep-tier'],
   });
-  if (!hasAnyRule(policy)) throw usageError('name a retention policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
-  return policy;
 }
 
 type PruneOrSimulate = { kind: 'prune'; prune: PruneOptions } | { kind: 'simulate'; simulate: SimulateOptions };

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../restore/points.js';
 import { runRestore, type RestoreMode, type RestoreOptions } from '../../restore/run-restore.js';
-import { parseLockWait } from './backup.js';
+import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 /** --disk vda --disk vdb, or --disk vda,vdb → ['vda', 'vdb']; undefined → every disk. */

@@ -5,7 +5,7 @@ import { SCRUB_TYPES, type ScrubType } from '../../scrub/index.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../../util/lock.js';
 import type { AppContext } from '../context.js';
 import type { CommandResult } from '../command-result.js';
-import { parseLockWait } from './backup.js';
+import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 export interface ScrubCliOptions {

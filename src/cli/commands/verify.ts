@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { runVerify, type VerifyOptions } from '../../verify/run-verify.js';
-import { parseLockWait } from './backup.js';
+import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 export const verifyCommand = defineCommand<VerifyOptions>({

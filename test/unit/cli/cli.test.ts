@@ -109,3 +109,18 @@ describe('ToolError', () => {
     expect(e.code).toBe('failure');
   });
 });
+
+describe('backup --prune takes the same policy as vmkeep prune', () => {
+  it("combines VMSnap's period rule for --groupBy with --keep-* and -k", async () => {
+    const { backupCommand } = await import('../../../src/cli/commands/backup.js');
+    const global = { connect: 'qemu:///system', verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
+    const options = backupCommand.buildOptions(
+      { groupBy: 'quarter', prune: true, 'keep-daily': 7, 'keep-tier': ['1w:1m'], jobs: 1, 'lock-wait': 0 },
+      global,
+    ) as { prune: boolean; prunePolicy: { groupBy: string; vmsnapRule: boolean; keepDaily: number; keepTiers: unknown[] } };
+    expect(options.prune).toBe(true);
+    expect(options.prunePolicy).toMatchObject({ groupBy: 'quarter', vmsnapRule: true, keepDaily: 7 });
+    expect(options.prunePolicy.keepTiers).toHaveLength(1);
+    expect(() => backupCommand.buildOptions({ groupBy: 'month', 'keep-daily': -1, jobs: 1, 'lock-wait': 0 }, global)).toThrow();
+  });
+});
