@@ -20,6 +20,7 @@
 import { isOwnedName } from '../status/verdict.js';
 import type { Duration, GroupBy } from '../retention/types.js';
 import { addDuration } from '../retention/duration.js';
+import { startOfPeriod } from '../retention/periods.js';
 import type { BackupLevel } from './engine/types.js';
 import type { BackupInventory, ChainFiles, DiskInventory } from './inspect-domain.js';
 import { parseChainFolderName, periodFolderName, periodKey } from './period-folders.js';
@@ -128,7 +129,7 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   const recorded = current && !current.legacy ? current.points.map((p) => p.checkpoint) : [];
   const continuation = current ? whyNotContinue(inv, current, recorded) : 'no chain for this period yet';
   const excluded = inv.disks.filter((d) => !d.eligible).map((d) => ({ disk: d.target, why: d.excludedBy }));
-  const periodInfo = { groupBy: request.groupBy, key, start: startOfKey(now, request.groupBy) };
+  const periodInfo = { groupBy: request.groupBy, key, start: startOfPeriod(now, request.groupBy) };
   const startPaused = inv.state === 'shut off';
   const shutOffAfter = startPaused || inv.pausedByInterruptedRun;
   if (inv.pausedByInterruptedRun) {
@@ -184,9 +185,6 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   };
 }
 
-function startOfKey(now: Date, groupBy: GroupBy): Date {
-  return parseChainFolderName(periodFolderName(now, groupBy))!.start;
-}
 
 const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(name) ?? false) && !d.badBitmaps.includes(name);
 

@@ -3,6 +3,7 @@
  * folder, and reading back what a run left (chain folders, manifests, libvirt checkpoints, QEMU
  * bitmaps) without vmkeep's own readers.
  */
+import type { DomainResult } from '../../src/backup/run-backup.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseJsonOutput, runVmkeep, type CliRun } from './cli.js';
@@ -19,19 +20,8 @@ export interface BackupDocument {
   dryRun: boolean;
   output: string;
   groupBy: string;
-  results: Array<{
-    domain: string;
-    result: 'done' | 'skipped' | 'failed' | 'planned';
-    level?: 'full' | 'inc';
-    chain?: string;
-    checkpoint?: string;
-    dataBytes?: number;
-    durationMs?: number;
-    reason?: string;
-    reasons?: string[];
-    repairs?: string[];
-    prune?: { removed: string[]; kept: string[] };
-  }>;
+  /** The result type the CLI prints (src/backup/run-backup.ts), not a copy of it. */
+  results: DomainResult[];
 }
 
 /** `vmkeep backup ARGS` with the private lock folder and optional VMKEEP_NOW. */

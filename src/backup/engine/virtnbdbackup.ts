@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { VmkeepError } from '../../errors.js';
 import type { Runner } from '../../runner/runner.js';
 import { buildBackupArgv, parseToolVersion, type ToolVersion } from '../../virtnbd/argv.js';
+import { parseCheckpointList } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 
@@ -46,14 +47,10 @@ export async function readCheckpointFile(chainDir: string, domain: string): Prom
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (cause) {
-    throw new VmkeepError('failure', `${path} is not valid JSON`, { cause });
-  }
-  if (!Array.isArray(parsed)) throw new VmkeepError('failure', `${path} is not a JSON list`);
-  return parsed.map(String);
+  // One reader of the .cpt format for the whole project (src/virtnbd).
+  const parsed = parseCheckpointList(text);
+  if (typeof parsed === 'string') throw new VmkeepError('failure', `${path} is ${parsed}`);
+  return parsed;
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
