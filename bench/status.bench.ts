@@ -3,7 +3,7 @@
  * after a fixed latency (as a busy libvirtd does) stands in for the tools, so the figure measures
  * vmkeep's concurrency, not this machine's libvirtd.
  */
-import { createContext } from '../src/cli/context.js';
+import { createContext } from '../src/app/context.js';
 import type { RunOptions, RunResult, Runner } from '../src/runner/runner.js';
 import { runStatus } from '../src/status/run-status.js';
 import { createMemoryLogger } from '../src/util/log.js';

@@ -1,15 +1,15 @@
 /** Carry out one domain's backup plan: repairs, the engine run, the manifest, the domain's state. */
 import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
 import type { BackupEngine } from './engine/types.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
-import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestFile } from './manifest.js';
+import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestFile } from '../repository/manifest.js';
 import type { BackupInventory } from './inspect-domain.js';
 import type { DomainBackupPlan } from './plan-backup.js';
-import type { ChainView } from './repository.js';
+import type { ChainView } from '../repository/chains.js';
 
 export interface ExecuteBackupOptions {
   output: string;

@@ -1,10 +1,10 @@
 /** Carry out the repair steps of a backup plan, in order, saying what was done. */
 import { rm } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { readManifest, writeManifest } from './manifest.js';
+import { readManifest, writeManifest } from '../repository/manifest.js';
 import type { RepairStep } from './plan-backup.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,12 +1,12 @@
 /** Read everything planBackup needs about one domain and its chains (read-only). */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
 import type { DomainDisk, DomainState } from '../domain/types.js';
 import { bitmapsForImage } from '../qemu/parse-qmp.js';
 import { readCheckpointFile } from './engine/virtnbdbackup.js';
-import { domainDir, listChains, type ChainView } from './repository.js';
+import { domainDir, listChains, type ChainView } from '../repository/chains.js';
 
 export interface DiskInventory {
   target: string;

@@ -17,14 +17,14 @@
  *   after removing every vmkeep-owned checkpoint and bitmap so the full starts clean (a bitmap
  *   left behind with a name the new chain reuses fails the run with "Bitmap already exists").
  */
-import { isOwnedName } from '../status/verdict.js';
+import { isOwnedName, nameFamily, virtnbdbackupNamesIn } from '../domain/owned-names.js';
 import type { Duration, GroupBy } from '../retention/types.js';
 import { addDuration } from '../retention/duration.js';
 import { startOfPeriod } from '../retention/periods.js';
 import type { BackupLevel } from './engine/types.js';
 import type { BackupInventory, ChainFiles, DiskInventory } from './inspect-domain.js';
-import { parseChainFolderName, periodFolderName, periodKey } from './period-folders.js';
-import type { ChainView } from './repository.js';
+import { parseChainFolderName, periodFolderName, periodKey } from '../repository/period-folders.js';
+import type { ChainView } from '../repository/chains.js';
 
 export interface BackupRequest {
   groupBy: GroupBy;
@@ -63,9 +63,6 @@ export type DomainBackupPlan =
       shutOffAfter: boolean;
     };
 
-/** Checkpoint names virtnbdbackup makes and accepts beside its own. */
-const ENGINE_CHECKPOINT = /^virtnbdbackup\.\d+$/;
-
 /** The newest recorded point over all chains. */
 export function lastRecordedTime(chains: readonly ChainView[]): Date | undefined {
   let best: number | undefined;
@@ -85,7 +82,7 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
       reason: `last backup at ${last.toISOString()} is younger than ${request.ifOlderThan.text}`,
     };
   }
-  const foreign = inv.checkpoints.filter((c) => !ENGINE_CHECKPOINT.test(c));
+  const foreign = inv.checkpoints.filter((c) => nameFamily(c) !== 'virtnbdbackup');
   if (foreign.length > 0) {
     return {
       domain: inv.domain,
@@ -248,11 +245,6 @@ function cleanSlate(inv: BackupInventory): RepairStep[] {
   return steps;
 }
 
-/** Checkpoint names a virtnbdbackup file name mentions (vda.inc.virtnbdbackup.3.data, checkpoints/virtnbdbackup.3.xml...). */
-function checkpointsNamedIn(file: string): string[] {
-  return [...file.matchAll(/(?:^|[./])(virtnbdbackup\.\d+)(?=\.|$)/g)].map((m) => m[1]!);
-}
-
 /**
  * Leftovers in a chain folder: partial data, and files and `.cpt` entries of checkpoints no
  * finished run recorded. The files are found by name, not only through `.cpt`: a run killed
@@ -262,7 +254,7 @@ export function tidyChainFolder(files: ChainFiles, recorded: readonly string[]):
   const steps: RepairStep[] = [];
   const partial = files.files.filter((f) => f.endsWith('.partial'));
   const unrecorded = files.cpt.filter((c) => !recorded.includes(c));
-  const strays = files.files.filter((f) => !f.endsWith('.partial') && checkpointsNamedIn(f).some((c) => !recorded.includes(c)));
+  const strays = files.files.filter((f) => !f.endsWith('.partial') && virtnbdbackupNamesIn(f).some((c) => !recorded.includes(c)));
   // A full whose run never finished leaves vda.full.data etc. with no recorded point at all.
   const fullLeftovers = recorded.length === 0 ? files.files.filter((f) => /\.(full|copy)\.data$/.test(f)) : [];
   const remove = [...new Set([...partial, ...strays, ...fullLeftovers])].sort();

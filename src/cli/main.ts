@@ -6,7 +6,7 @@ import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
 import { createExecaRunner, type Runner } from '../runner/runner.js';
 import { createLogger } from '../util/log.js';
-import { createContext } from './context.js';
+import { createContext } from '../app/context.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';

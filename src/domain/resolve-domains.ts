@@ -1,5 +1,5 @@
 /** Resolve `--domains` patterns against the domains libvirt knows. */
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { selectDomains, splitDomainPatterns, type DomainSelection } from './select-domains.js';
 
 /** List libvirt's domains and select the requested ones (unknown names are returned, not thrown). */

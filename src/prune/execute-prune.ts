@@ -1,7 +1,7 @@
 /** Carry out a prune plan: remove whole chain folders, nothing else. */
 import { rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ChainView } from '../backup/repository.js';
+import type { ChainView } from '../repository/chains.js';
 import type { PrunePlan } from '../retention/types.js';
 import type { Logger } from '../util/log.js';
 

@@ -1,5 +1,5 @@
 /** Turn the backup tree into the retention planner's input. */
-import { listBackedUpDomains, listChains, type ChainView } from '../backup/repository.js';
+import { listBackedUpDomains, listChains, type ChainView } from '../repository/chains.js';
 import type { DomainHistory, RetentionChain } from '../retention/types.js';
 
 /** Did the domain's latest backup attempt fail (a failure newer than its newest point)? */

@@ -1,9 +1,9 @@
 /** `vmkeep protect` / `unprotect`: s3snapshot's protected flag on a chain or a point, in the manifest. */
 import { join } from 'node:path';
-import type { AppContext } from '../cli/context.js';
-import type { CommandResult } from '../cli/command-result.js';
-import { readManifest, writeManifest } from '../backup/manifest.js';
-import { domainDir, listChains } from '../backup/repository.js';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { readManifest, writeManifest } from '../repository/manifest.js';
+import { domainDir, listChains } from '../repository/chains.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { acquireLock } from '../util/lock.js';
 

@@ -1,5 +1,5 @@
 /** `backup --prune`: VMSnap's period rule, applied to one domain after its backup succeeded. */
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { parsePolicy } from '../retention/policy.js';
 import { planPrune } from '../retention/plan-prune.js';
 import type { GroupBy, RetentionPolicy } from '../retention/types.js';

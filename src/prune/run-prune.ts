@@ -1,8 +1,8 @@
 /** `vmkeep prune`: plan with the pure retention planner, print the plan, then remove whole chains. */
 import { join } from 'node:path';
-import type { AppContext } from '../cli/context.js';
-import type { CommandResult } from '../cli/command-result.js';
-import { listBackedUpDomains } from '../backup/repository.js';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { listBackedUpDomains } from '../repository/chains.js';
 import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';

@@ -4,8 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ChainManifest } from '../backup/manifest.js';
-import { listChains, type ChainView } from '../backup/repository.js';
+import type { ChainManifest } from '../repository/manifest.js';
+import { listChains, type ChainView } from '../repository/chains.js';
 import { readBackupFolder, type BackupFolder } from '../virtnbd/backup-folder.js';
 import { parseDomainXml } from '../virsh/parse-domain-xml.js';
 import type { ChainFile, ChainPoint, RestoreChain } from './types.js';

@@ -7,7 +7,7 @@
  * stop-domain, swap-disk (after the first disk is swapped), start-domain. Nothing else reads it.
  */
 import { chmod, chown, lstat, rename, rm, stat } from 'node:fs/promises';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import type { DomainState } from '../domain/types.js';
 import { VmkeepError } from '../errors.js';
 import { executeScrubPlan, messageOf } from '../scrub/execute-scrub.js';

@@ -6,7 +6,7 @@
  */
 import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { checkChainFiles, describeFileProblem, type FileProblem } from './check-files.js';
 import { adjustDomainXml } from './domain-xml.js';

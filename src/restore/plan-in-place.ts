@@ -20,7 +20,7 @@
  */
 import type { DomainDisk, DomainState } from '../domain/types.js';
 import { VmkeepError, usageError } from '../errors.js';
-import { isVmkeepOwnedName } from '../scrub/plan-scrub.js';
+import { isOwnedName } from '../domain/owned-names.js';
 import { basename, dirname, join } from 'node:path';
 import { compactTime, type RestorePlan } from './plan-restore.js';
 
@@ -102,8 +102,8 @@ export function planInPlace(restore: RestorePlan, facts: InPlaceFacts, request: 
   });
   const restored = new Set(disks.map((d) => d.target));
   const untouched = facts.disks.filter((d) => d.device === 'disk' && !restored.has(d.target)).map((d) => d.target);
-  const scrub = facts.checkpoints.filter(isVmkeepOwnedName);
-  const foreign = facts.checkpoints.filter((c) => !isVmkeepOwnedName(c));
+  const scrub = facts.checkpoints.filter(isOwnedName);
+  const foreign = facts.checkpoints.filter((c) => !isOwnedName(c));
   const restart = facts.state === 'running' ? 'start' : facts.state === 'paused' ? 'start-paused' : 'none';
 
   const steps: string[] = [];

@@ -1,9 +1,9 @@
 /** `vmkeep list`: the restore points of each domain in an output folder (reads files only, no libvirt). */
 import { stat } from 'node:fs/promises';
 import prettyBytes from 'pretty-bytes';
-import type { AppContext } from '../cli/context.js';
-import { outcomeOf, type CommandResult } from '../cli/command-result.js';
-import { listBackedUpDomains } from '../backup/repository.js';
+import type { AppContext } from '../app/context.js';
+import { outcomeOf, type CommandResult } from '../app/command-result.js';
+import { listBackedUpDomains } from '../repository/chains.js';
 import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
 import { usageError } from '../errors.js';
 import { readRestoreChains } from './chains.js';

@@ -2,16 +2,16 @@
  * `vmkeep restore`: read the chains, plan, print the plan (--dry-run) or carry it out, into a
  * folder (--to) or in place under the existing domain (--in-place).
  */
-import type { AppContext } from '../cli/context.js';
-import type { CommandResult } from '../cli/command-result.js';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
 import { runBackup, type DomainResult } from '../backup/run-backup.js';
-import { parseChainFolderName } from '../backup/period-folders.js';
+import { parseChainFolderName } from '../repository/period-folders.js';
 import type { GroupBy } from '../retention/types.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { isNoSuchDomain } from '../virsh/client.js';
 import { readRestoreChains } from './chains.js';
-import { lockOutputForReading } from './output-lock.js';
+import { lockOutputForReading } from '../repository/output-lock.js';
 import { executeDirectoryRestore, type DirectoryRestoreResult } from './execute-restore.js';
 import { executeInPlace, type InPlaceResult } from './execute-in-place.js';
 import { planInPlace, type InPlaceFacts, type InPlacePlan, type InPlaceRequest } from './plan-in-place.js';

@@ -2,7 +2,7 @@
  * The chain as restore, list and verify see it: one shape for chains with a vmkeep manifest and
  * for VMSnap folders without one (whose files carry no size or checksum).
  */
-import type { ManifestFile } from '../backup/manifest.js';
+import type { ManifestFile } from '../repository/manifest.js';
 
 /** A file of a restore point, relative to the chain folder. */
 export interface ChainFile {

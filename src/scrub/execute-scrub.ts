@@ -2,7 +2,7 @@
  * Carry out a scrub plan, then judge it by what a fresh read of the domain shows: a command that
  * exited 0 proves nothing until the checkpoint or bitmap is really gone.
  */
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
 import type { ScrubAction, ScrubDomainState, ScrubPlan } from './plan-scrub.js';
 

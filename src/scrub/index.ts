@@ -30,7 +30,6 @@ export {
   planScrub,
   simulateScrub,
   stillPresent,
-  isVmkeepOwnedName,
   SCRUB_TYPES,
   type ScrubType,
   type ScrubRequest,

@@ -4,6 +4,7 @@
  * No runner, no fs, no clock: the same input always gives the same plan.
  */
 import { VmkeepError } from '../errors.js';
+import { isOwnedName } from '../domain/owned-names.js';
 import type { DomainState } from '../domain/types.js';
 
 /** What to scrub: libvirt checkpoints, dirty bitmaps, or both ('*' is VMSnap's spelling of both). */
@@ -85,13 +86,6 @@ export interface ScrubPlan {
   wanted: ScrubWanted;
 }
 
-const OWNED_NAME = [/^virtnbdbackup\.\d+$/, /^vmkeep\..+/];
-
-/** Is this checkpoint/bitmap name one vmkeep's engines create (virtnbdbackup.N, vmkeep.*)? */
-export function isVmkeepOwnedName(name: string): boolean {
-  return OWNED_NAME.some((re) => re.test(name));
-}
-
 /** Does QEMU hold the disks (checkpoint-delete and QMP work), or only the image files? */
 export function isLive(state: DomainState): boolean {
   return state === 'running' || state === 'paused';
@@ -150,7 +144,7 @@ export function planScrub(state: ScrubDomainState, request: ScrubRequest): Scrub
     const present = tracked.filter((b) => disks.get(b.disk)!.bitmaps.includes(b.bitmap));
     const missing = tracked.filter((b) => !disks.get(b.disk)!.bitmaps.includes(b.bitmap));
 
-    if (!isVmkeepOwnedName(cp.name) && !request.force) {
+    if (!isOwnedName(cp.name) && !request.force) {
       actions.push({ action: 'skip-checkpoint', target: cp.name, reason: NOT_OWNED });
       if (named !== undefined) wanted.checkpoints.push(cp.name);
       continue;
@@ -202,7 +196,7 @@ export function planScrub(state: ScrubDomainState, request: ScrubRequest): Scrub
   }
 
   for (const o of orphanCandidates) {
-    if (!isVmkeepOwnedName(o.bitmap) && !request.force) {
+    if (!isOwnedName(o.bitmap) && !request.force) {
       actions.push({ action: 'skip-bitmap', target: o.bitmap, disk: o.disk, reason: NOT_OWNED });
       if (named !== undefined) want(o.disk, o.bitmap);
       continue;

@@ -1,5 +1,5 @@
 /** Read what planScrub needs about one domain: its state, checkpoints, qcow2 disks and their bitmaps. */
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { eligibleDisks } from '../domain/disk-eligibility.js';
 import type { DomainDisk } from '../domain/types.js';
 import { VmkeepError } from '../errors.js';

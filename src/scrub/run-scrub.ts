@@ -1,6 +1,6 @@
 /** `vmkeep scrub`: read, plan, act, re-read, per domain; one domain's failure does not stop the others. */
-import type { AppContext } from '../cli/context.js';
-import { outcomeOf, type CommandResult } from '../cli/command-result.js';
+import type { AppContext } from '../app/context.js';
+import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import type { DomainState } from '../domain/types.js';
 import { executeScrubPlan, messageOf, verifyScrubResults, type ScrubActionResult } from './execute-scrub.js';
 import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubPlan, type ScrubType } from './plan-scrub.js';

@@ -1,6 +1,6 @@
 /** What a backup folder holds for a domain, for `vmkeep status --output`. */
 import { formatDistanceStrict } from 'date-fns';
-import { listChains } from '../backup/repository.js';
+import { listChains } from '../repository/chains.js';
 
 export interface BackupSummary {
   directory: string;

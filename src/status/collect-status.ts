@@ -1,6 +1,6 @@
 /** Gather what libvirt, QEMU and the images say about a domain, for `vmkeep status`. */
 import pLimit from 'p-limit';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
 import type { Checkpoint, DiskBitmap, DomainDisk, DomainState } from '../domain/types.js';
 import { bitmapsForImage, type BlockNode } from '../qemu/parse-qmp.js';

@@ -1,7 +1,7 @@
 /** `vmkeep status`: collect every selected domain concurrently (bounded), judge, render. */
 import pLimit from 'p-limit';
-import type { AppContext } from '../cli/context.js';
-import type { CommandResult } from '../cli/command-result.js';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
 import { resolveDomains } from '../domain/resolve-domains.js';
 import { collectDomainStatus } from './collect-status.js';
 import { summarizeBackups } from './backup-summary.js';

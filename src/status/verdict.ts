@@ -6,6 +6,7 @@
  * with the disk, the name, and the command that repairs it.
  */
 import type { Checkpoint, DiskBitmap } from '../domain/types.js';
+import { isOwnedName } from '../domain/owned-names.js';
 
 export interface DiskBitmapView {
   disk: string;
@@ -33,11 +34,6 @@ export interface ConsistencyProblem {
 export interface Verdict {
   consistent: boolean;
   problems: ConsistencyProblem[];
-}
-
-/** Names vmkeep (through virtnbdbackup) owns; other bitmaps belong to someone else. */
-export function isOwnedName(name: string): boolean {
-  return /^virtnbdbackup\.\d+$/.test(name) || /^vmkeep\./.test(name);
 }
 
 /** Compare checkpoints with bitmaps on every eligible disk. */

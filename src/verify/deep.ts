@@ -5,7 +5,7 @@
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { messageOf } from '../scrub/execute-scrub.js';
 import { restoreDiskImages } from '../restore/execute-restore.js';
 import { planRestore } from '../restore/plan-restore.js';

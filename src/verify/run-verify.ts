@@ -5,14 +5,14 @@
  */
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppContext } from '../cli/context.js';
-import { outcomeOf, type CommandResult } from '../cli/command-result.js';
-import { readManifest, writeManifest } from '../backup/manifest.js';
-import { listBackedUpDomains } from '../backup/repository.js';
+import type { AppContext } from '../app/context.js';
+import { outcomeOf, type CommandResult } from '../app/command-result.js';
+import { readManifest, writeManifest } from '../repository/manifest.js';
+import { listBackedUpDomains } from '../repository/chains.js';
 import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
 import { usageError } from '../errors.js';
 import { readRestoreChains } from '../restore/chains.js';
-import { lockOutputForReading } from '../restore/output-lock.js';
+import { lockOutputForReading } from '../repository/output-lock.js';
 import { pointId } from '../restore/points.js';
 import type { RestoreChain } from '../restore/types.js';
 import { virtnbdrestoreVersion } from '../restore/virtnbdrestore.js';

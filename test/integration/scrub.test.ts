@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createContext } from '../../src/cli/context.js';
+import { createContext } from '../../src/app/context.js';
 import { createExecaRunner, type Runner } from '../../src/runner/runner.js';
 import { runScrub, type ScrubDocument, type ScrubOptions } from '../../src/scrub/index.js';
 import { createMemoryLogger } from '../../src/util/log.js';

@@ -3,8 +3,8 @@ import { usageError } from '../../errors.js';
 import { runScrub } from '../../scrub/index.js';
 import { SCRUB_TYPES, type ScrubType } from '../../scrub/index.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../../util/lock.js';
-import type { AppContext } from '../context.js';
-import type { CommandResult } from '../command-result.js';
+import type { AppContext } from '../../app/context.js';
+import type { CommandResult } from '../../app/command-result.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 

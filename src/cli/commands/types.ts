@@ -1,7 +1,7 @@
 /** The shape every CLI command file follows: yargs wiring, options built once, and a runner. */
 import type { Argv } from 'yargs';
-import type { AppContext } from '../context.js';
-import type { CommandResult } from '../command-result.js';
+import type { AppContext } from '../../app/context.js';
+import type { CommandResult } from '../../app/command-result.js';
 import type { GlobalOptions } from '../global-options.js';
 
 export interface CommandSpec<O> {

@@ -3,9 +3,9 @@
  * without any of them. Times are local (`new Date('2026-03-10T04:00')`), as the period keys are.
  */
 import type { BackupInventory, ChainFiles, DiskInventory } from '../../../src/backup/inspect-domain.js';
-import { MANIFEST_FORMAT, type ChainManifest } from '../../../src/backup/manifest.js';
-import { parseChainFolderName } from '../../../src/backup/period-folders.js';
-import type { ChainView } from '../../../src/backup/repository.js';
+import { MANIFEST_FORMAT, type ChainManifest } from '../../../src/repository/manifest.js';
+import { parseChainFolderName } from '../../../src/repository/period-folders.js';
+import type { ChainView } from '../../../src/repository/chains.js';
 
 export const cp = (n: number) => `virtnbdbackup.${n}`;
 export const cps = (...ns: number[]) => ns.map(cp);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createContext } from '../../../src/cli/context.js';
+import { createContext } from '../../../src/app/context.js';
 import { endBackupJob } from '../../../src/backup/execute-repairs.js';
 import { createMemoryLogger } from '../../../src/util/log.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';

@@ -8,10 +8,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createContext } from '../../../src/cli/context.js';
+import { createContext } from '../../../src/app/context.js';
 import type { BackupEngine, EngineRequest, EngineResult } from '../../../src/backup/engine/types.js';
 import { executeBackup } from '../../../src/backup/execute-backup.js';
-import { readManifest, writeManifest, type ChainManifest } from '../../../src/backup/manifest.js';
+import { readManifest, writeManifest, type ChainManifest } from '../../../src/repository/manifest.js';
 import { executeRepairs } from '../../../src/backup/execute-repairs.js';
 import { planBackup, type DomainBackupPlan } from '../../../src/backup/plan-backup.js';
 import { VmkeepError } from '../../../src/errors.js';

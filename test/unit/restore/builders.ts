@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseManifest } from '../../../src/backup/manifest.js';
+import { parseManifest } from '../../../src/repository/manifest.js';
 import { fromManifest } from '../../../src/restore/chains.js';
 import type { ChainFile, ChainPoint, RestoreChain } from '../../../src/restore/types.js';
 

@@ -1,9 +1,9 @@
+import { isOwnedName } from '../../../src/domain/owned-names.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DomainState } from '../../../src/domain/types.js';
 import { VmkeepError } from '../../../src/errors.js';
 import {
-  isVmkeepOwnedName,
   planScrub,
   simulateScrub,
   stillPresent,
@@ -72,16 +72,16 @@ const mixed = (state: DomainState = 'running') =>
     .orphan('vda', 'foreign')
     .build();
 
-describe('isVmkeepOwnedName', () => {
+describe('isOwnedName', () => {
   it('owns virtnbdbackup.N and vmkeep.*, nothing else', () => {
-    expect(isVmkeepOwnedName('virtnbdbackup.0')).toBe(true);
-    expect(isVmkeepOwnedName('virtnbdbackup.123')).toBe(true);
-    expect(isVmkeepOwnedName('vmkeep.2026-11-22')).toBe(true);
-    expect(isVmkeepOwnedName('virtnbdbackup.')).toBe(false);
-    expect(isVmkeepOwnedName('virtnbdbackup.1x')).toBe(false);
-    expect(isVmkeepOwnedName('xvirtnbdbackup.1')).toBe(false);
-    expect(isVmkeepOwnedName('vmkeep')).toBe(false);
-    expect(isVmkeepOwnedName('backup-vda')).toBe(false);
+    expect(isOwnedName('virtnbdbackup.0')).toBe(true);
+    expect(isOwnedName('virtnbdbackup.123')).toBe(true);
+    expect(isOwnedName('vmkeep.2026-11-22')).toBe(true);
+    expect(isOwnedName('virtnbdbackup.')).toBe(false);
+    expect(isOwnedName('virtnbdbackup.1x')).toBe(false);
+    expect(isOwnedName('xvirtnbdbackup.1')).toBe(false);
+    expect(isOwnedName('vmkeep')).toBe(false);
+    expect(isOwnedName('backup-vda')).toBe(false);
   });
 });
 
@@ -339,11 +339,11 @@ describe('planScrub invariants (property)', () => {
       fc.property(arbState, fc.constantFrom<ScrubType>('both', '*'), (state, scrubType) => {
         const plan = planScrub(state, { scrubType, force: false });
         for (const a of plan.actions) {
-          if (!a.action.startsWith('skip')) expect(isVmkeepOwnedName(a.target)).toBe(true);
+          if (!a.action.startsWith('skip')) expect(isOwnedName(a.target)).toBe(true);
         }
         const after = simulateScrub(state, plan);
-        expect(after.checkpoints.filter((c) => isVmkeepOwnedName(c.name))).toEqual([]);
-        for (const d of after.disks) expect(d.bitmaps.filter(isVmkeepOwnedName)).toEqual([]);
+        expect(after.checkpoints.filter((c) => isOwnedName(c.name))).toEqual([]);
+        for (const d of after.disks) expect(d.bitmaps.filter(isOwnedName)).toEqual([]);
         expect(stillPresent(plan, after)).toEqual([]);
       }),
     );

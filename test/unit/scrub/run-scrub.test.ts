@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createContext, type AppContext } from '../../../src/cli/context.js';
+import { createContext, type AppContext } from '../../../src/app/context.js';
 import { runScrub, type ScrubDocument, type ScrubOptions } from '../../../src/scrub/index.js';
 import { createMemoryLogger } from '../../../src/util/log.js';
 import { FakeRunner, type RecordedCall } from '../../helpers/fake-runner.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createContext } from '../../../src/cli/context.js';
+import { createContext } from '../../../src/app/context.js';
 import type { RunOptions, RunResult, Runner } from '../../../src/runner/runner.js';
 import { runStatus, STATUS_CONCURRENCY } from '../../../src/status/run-status.js';
 import { createMemoryLogger } from '../../../src/util/log.js';

@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, rmSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readChain } from '../../../src/backup/repository.js';
+import { readChain } from '../../../src/repository/chains.js';
 import { chainFromView } from '../../../src/restore/chains.js';
 import { brokenPoints } from '../../../src/verify/broken-points.js';
 import { checkChain } from '../../../src/verify/check-chain.js';

@@ -1,6 +1,6 @@
 /** The output folder's lock for commands that mostly read it (restore, verify). */
 import { join } from 'node:path';
-import type { AppContext } from '../cli/context.js';
+import type { AppContext } from '../app/context.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
 
 /**

@@ -1,0 +1,31 @@
+/**
+ * The repository: what vmkeep keeps on disk under an output folder. backup writes it; status,
+ * list, restore, verify, prune and protect read it. Commands never walk the folders themselves.
+ *
+ * Words:
+ * - output folder: OUTPUT, given with --output; holds one folder per domain and `.vmkeep.lock`.
+ * - chain: OUTPUT/<domain>/<period folder>[.N]: a full backup and the incrementals after it.
+ * - period folder: VMSnap's name for a chain's period (`vmsnap-backup-monthly-2026-11`,
+ *   `-quarterly-2026-Q4`, `-bi-annually-2026-p2`, `-yearly-2026`); `.N` marks a chain restarted
+ *   within its period.
+ * - manifest: `vmkeep-manifest.json` in a chain folder, written atomically after every run:
+ *   restore points with per-file size and sha256, state, events, protection, last verify.
+ * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
+ * - restore point: a checkpoint a finished run recorded in the manifest.
+ */
+export { domainDir, listBackedUpDomains, listChains, readChain, type ChainView, type PointView } from './chains.js';
+export {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  parseManifest,
+  readManifest,
+  writeManifest,
+  latestPoint,
+  type ChainManifest,
+  type ChainEvent,
+  type ManifestFile,
+  type RestorePoint,
+  type VerifyRecord,
+} from './manifest.js';
+export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
+export { lockOutputForReading } from './output-lock.js';
