@@ -3,6 +3,7 @@ import { QemuImgClient } from '../qemu/qemu-img.js';
 import type { Runner } from '../runner/runner.js';
 import type { Logger } from '../util/log.js';
 import { VirshClient } from '../virsh/client.js';
+import { VirshSessionPool } from '../virsh/session-pool.js';
 
 export interface AppContext {
   runner: Runner;
@@ -25,10 +26,15 @@ export function createContext(fields: {
   log: Logger;
   interactive: boolean;
   signal: AbortSignal;
+  /** Talk to libvirt through long-lived virsh sessions (needs a runner that can open them). */
+  virshSessions?: boolean;
 }): AppContext {
+  const { runner } = fields;
+  const pool =
+    fields.virshSessions && runner.open ? new VirshSessionPool({ run: runner.run.bind(runner), open: runner.open.bind(runner) }, fields.uri) : undefined;
   return {
     runner: fields.runner,
-    virsh: new VirshClient(fields.runner, fields.uri),
+    virsh: new VirshClient(fields.runner, fields.uri, pool),
     qemuImg: new QemuImgClient(fields.runner),
     now: fields.now,
     log: fields.log,

@@ -6,11 +6,13 @@ import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
 import { createExecaRunner, type Runner } from '../runner/runner.js';
 import { createLogger } from '../util/log.js';
-import { createContext } from '../app/context.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
+import { readVersion } from './version.js';
+
+const COMMAND_NAMES: readonly string[] = [...COMMAND_SPECS.map((c) => c.name), 'version'];
 import type { CommandSpec } from './commands/types.js';
 
 export interface CliIo {
@@ -27,7 +29,12 @@ interface Parsed {
   argv: Record<string, unknown>;
 }
 
-function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Argv {
+interface Chosen {
+  value?: Parsed;
+  version?: boolean;
+}
+
+function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
   let y = addGlobalOptions(
     yargs(args)
       .scriptName('vmkeep')
@@ -35,7 +42,7 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
       .strict()
       .exitProcess(false)
       .help()
-      .version(false)
+      .version(readVersion())
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .fail((msg, err) => {
         throw err instanceof VmkeepError ? err : usageError(msg ?? err?.message ?? 'bad command line');
@@ -46,6 +53,9 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
       chosen.value = { spec, argv: argv as Record<string, unknown> };
     });
   }
+  y = y.command('version', 'print the version', (v) => v, () => {
+    chosen.version = true;
+  });
   return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
     'Exit codes: 0 ok, 1 partial, 2 failure, 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
   ).showHelpOnFail(false);
@@ -54,40 +64,57 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
 export async function main(rawArgs: readonly string[], io: CliIo): Promise<number> {
-  const args = rewriteVmsnapArgv(rawArgs);
+  const args = rewriteVmsnapArgv(rawArgs, COMMAND_NAMES);
   const wantsJson = args.includes('--json') || args.includes('--machine');
   const verbose = args.includes('--verbose') || args.includes('-v');
   let global: GlobalOptions | undefined;
   try {
-    const chosen: { value?: Parsed } = {};
+    const chosen: Chosen = {};
     let helpText = '';
     const parser = buildParser(args, io, chosen);
     await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (err) throw err instanceof VmkeepError ? err : usageError(err.message);
       helpText = output;
     });
+    if (chosen.version) {
+      io.stdout(`${readVersion()}\n`);
+      return EXIT_CODE.ok;
+    }
     if (!chosen.value) {
-      // --help or an empty command line
+      // --help or --version
       if (helpText) io.stdout(`${helpText}\n`);
       return EXIT_CODE.ok;
     }
     global = buildGlobalOptions(chosen.value.argv);
-    const options = chosen.value.spec.buildOptions(chosen.value.argv, global);
+    const options = await chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
+    // Tool clients, execa and the parsers load only once a command runs (start-up time).
+    const [{ createContext }, runner] = await Promise.all([
+      import('../app/context.js'),
+      io.runner ?? import('../runner/runner.js').then((m) => m.createExecaRunner()),
+    ]);
     const ctx = createContext({
-      runner: io.runner ?? createExecaRunner(),
+      runner,
       uri: global.connect,
       now: clockFromEnv(io.env),
       log: createLogger(io.stderr, global.verbose, false),
       interactive: io.interactive,
       signal,
+      virshSessions: true,
     });
-    const result = await chosen.value.spec.run(ctx, options, global);
+    // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
+    // until the command has cleaned up (its clean-up talks to libvirt too).
+    let result;
+    try {
+      result = await chosen.value.spec.run(ctx, options, global);
+    } finally {
+      ctx.virsh.close();
+    }
     if (global.format === 'text') {
       if (result.text) io.stdout(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
     } else {
-      io.stdout(serialiseDocument(result.document, global));
+      io.stdout(await serialiseDocument(result.document, global));
     }
     if (signal.aborted) return EXIT_CODE.interrupted;
     return EXIT_CODE[result.outcome];

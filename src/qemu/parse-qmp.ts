@@ -1,6 +1,6 @@
 /** Parsers for QMP answers obtained through `virsh qemu-monitor-command`. */
 import { VmkeepError } from '../errors.js';
-import type { DiskBitmap } from '../domain/types.js';
+import type { DiskBitmap } from './types.js';
 
 /** One node of `query-named-block-nodes` with what vmkeep needs. */
 export interface BlockNode {
