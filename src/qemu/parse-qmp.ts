@@ -72,3 +72,8 @@ export function bitmapsForImage(nodes: readonly BlockNode[], path: string): Disk
   for (const n of matches) for (const b of n.bitmaps) if (!seen.has(b.name)) seen.set(b.name, b);
   return [...seen.values()];
 }
+
+/** The qcow2 format node whose file is the image: the node that holds its bitmaps (QMP adds and removes them there). */
+export function formatNodeName(nodes: readonly BlockNode[], path: string): string | undefined {
+  return nodes.find((n) => n.file === path && n.driver === 'qcow2')?.nodeName;
+}
