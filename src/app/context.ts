@@ -16,6 +16,16 @@ export interface AppContext {
   interactive: boolean;
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /**
+   * Fault points for tests that run a command in-process against real libvirt: an executor calls
+   * `after(step)` when a step is done, and a test may throw there to prove the rollback. The CLI
+   * never sets it; nothing in the environment or on the command line reaches it.
+   */
+  faults?: FaultPoints;
+}
+
+export interface FaultPoints {
+  after(step: string): void;
 }
 
 /** Build a context around a runner (the real one in the CLI, a fake one in tests). */
@@ -28,6 +38,7 @@ export function createContext(fields: {
   signal: AbortSignal;
   /** Talk to libvirt through long-lived virsh sessions (needs a runner that can open them). */
   virshSessions?: boolean;
+  faults?: FaultPoints;
 }): AppContext {
   const { runner } = fields;
   const pool =
@@ -40,5 +51,6 @@ export function createContext(fields: {
     log: fields.log,
     interactive: fields.interactive,
     signal: fields.signal,
+    ...(fields.faults ? { faults: fields.faults } : {}),
   };
 }

@@ -4,7 +4,8 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
-import { createExecaRunner, type Runner } from '../runner/runner.js';
+import type { FaultPoints } from '../app/context.js';
+import type { Runner } from '../runner/runner.js';
 import { createLogger } from '../util/log.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
 import { serialiseDocument, serialiseError } from './output.js';
@@ -22,6 +23,8 @@ export interface CliIo {
   interactive: boolean;
   runner?: Runner;
   signal?: AbortSignal;
+  /** In-process tests only: fault points handed to the commands (see AppContext.faults). */
+  faults?: FaultPoints;
 }
 
 interface Parsed {
@@ -102,6 +105,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       interactive: io.interactive,
       signal,
       virshSessions: true,
+      ...(io.faults ? { faults: io.faults } : {}),
     });
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).

@@ -138,7 +138,7 @@ async function restoreInPlace(
     // Plan again under the locks, for the same point: the backup above may have added one.
     const again = planRestore(await readChainsOrRefuse(options), options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now());
     plan = planInPlace(again, await readFacts(ctx, options.domain), request, ctx.now());
-    result = await executeInPlace(ctx, plan, options.env);
+    result = await executeInPlace(ctx, plan);
   } finally {
     domLock?.release();
     outLock?.release();
