@@ -36,7 +36,7 @@ export interface ExecutedBackup {
 type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
 
 /** Classify a file virtnbdbackup wrote (for the manifest). */
-export function classifyFile(rel: string): { kind: ManifestFile['kind']; disk?: string } {
+function classifyFile(rel: string): { kind: ManifestFile['kind']; disk?: string } {
   if (rel.endsWith('.data')) return { kind: 'data', disk: rel.split('.')[0] };
   if (rel.startsWith('checkpoints/')) return { kind: 'checkpoint' };
   if (/^vmconfig.*\.xml$/.test(rel)) return { kind: 'config' };

@@ -53,7 +53,7 @@ export interface InspectOptions {
 }
 
 /** Is this disk backed up, given --raw? */
-export function backupEligibility(disk: DomainDisk, raw: boolean): { eligible: boolean; excludedBy: string[] } {
+function backupEligibility(disk: DomainDisk, raw: boolean): { eligible: boolean; excludedBy: string[] } {
   const e = diskEligibility(disk);
   const excludedBy = raw ? e.excludedBy.filter((r) => r !== 'raw') : e.excludedBy;
   return { eligible: excludedBy.length === 0, excludedBy };

@@ -42,7 +42,7 @@ export async function readScrubState(ctx: AppContext, domain: string): Promise<S
 }
 
 /** The disks that can carry persistent dirty bitmaps: eligible qcow2 disks with a file or block source. */
-export function bitmapDisks(disks: readonly DomainDisk[]): Array<DomainDisk & { path: string }> {
+function bitmapDisks(disks: readonly DomainDisk[]): Array<DomainDisk & { path: string }> {
   return eligibleDisks(disks).filter(
     (d): d is DomainDisk & { path: string } =>
       d.format === 'qcow2' && (d.sourceType === 'file' || d.sourceType === 'block') && d.path !== undefined,

@@ -1,5 +1,5 @@
 /** A thin virsh client: argv builders + parsers joined through the Runner. */
-import { ToolError, VmkeepError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Runner } from '../runner/runner.js';
 import { isSessionSafeArg } from './session.js';
 import type { VirshSessionPool } from './session-pool.js';
@@ -10,7 +10,7 @@ import { parseDomainXml } from './parse-domain-xml.js';
 import { jobIsActive, parseDomState, parseJobInfo, parseNameList, parseUuidNameList } from './parse-lists.js';
 import { parseNamedBlockNodes, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
 
-export const DEFAULT_URI = 'qemu:///system';
+const DEFAULT_URI = 'qemu:///system';
 
 /** Is this virsh failure "the domain does not exist"? */
 export function isNoSuchDomain(error: unknown): boolean {
@@ -156,7 +156,3 @@ export class VirshClient {
   }
 }
 
-/** Turn "virsh could not find it" into a VmkeepError that names the domain. */
-export function unknownDomainError(domain: string): VmkeepError {
-  return new VmkeepError('failure', `unknown domain: ${JSON.stringify(domain)}`);
-}

@@ -6,7 +6,7 @@
 import type { Runner } from '../runner/runner.js';
 import { VirshSession } from './session.js';
 
-export const DEFAULT_SESSIONS = 4;
+const DEFAULT_SESSIONS = 4;
 
 export class VirshSessionPool {
   private readonly idle: VirshSession[] = [];

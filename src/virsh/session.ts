@@ -30,7 +30,7 @@ export function isSessionSafeArg(arg: string): boolean {
 }
 
 /** Quote one argument for virsh's tokenizer: single quotes, with `'\''` for a quote inside. */
-export function quoteVirshArg(arg: string): string {
+function quoteVirshArg(arg: string): string {
   if (!isSessionSafeArg(arg)) {
     throw new ToolError({ tool: 'virsh', argv: [arg], stderr: 'argument holds a newline, NUL or control character' });
   }
@@ -38,7 +38,7 @@ export function quoteVirshArg(arg: string): string {
 }
 
 /** The line a session is sent for one command. */
-export function virshCommandLine(command: readonly string[]): string {
+function virshCommandLine(command: readonly string[]): string {
   return command.map(quoteVirshArg).join(' ');
 }
 
@@ -214,7 +214,7 @@ export class VirshSession {
  * A virsh process prints one more newline before it exits than a session prints after each
  * command: it is put back, so a session's reply is byte for byte what `virsh -c URI CMD` prints.
  */
-export function unframe(frame: string, marker: string, previousMarker: string | undefined): string | undefined {
+function unframe(frame: string, marker: string, previousMarker: string | undefined): string | undefined {
   let rest = frame;
   if (previousMarker !== undefined) {
     const prevEcho = `${PROMPT}echo --err '${previousMarker}' 'END'\n`;

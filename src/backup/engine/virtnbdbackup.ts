@@ -13,7 +13,7 @@ import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 
 /** argv for one run, built by the one virtnbdbackup argv builder (long options only). */
-export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): string[] {
+function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): string[] {
   return buildBackupArgv(
     {
       uri: req.uri,
@@ -32,7 +32,7 @@ export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): str
 }
 
 /** "… bytes of data extents to backup" (1.9 and 2.x forms) → the bytes, one line per disk. */
-export function parseAnnouncedBytes(line: string): number | undefined {
+function parseAnnouncedBytes(line: string): number | undefined {
   const event = parseStderrLine(line);
   return event.kind === 'data-size' ? event.bytes : undefined;
 }

@@ -8,7 +8,7 @@ import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 /** The retention policy options, shared by prune and simulate. */
-export function addPolicyOptions(y: Argv): Argv {
+function addPolicyOptions(y: Argv): Argv {
   return addKeepOptions(
     y.option('groupBy', { type: 'string', describe: "VMSnap's period rule: drop the previous period once the current one is 15/45/90/180 days old" }),
   );
@@ -28,7 +28,7 @@ export function addKeepOptions(y: Argv): Argv {
 }
 
 /** argv → a validated, frozen policy (usage error when none is given: pruning needs a rule). */
-export async function buildPolicy(argv: Record<string, unknown>): Promise<RetentionPolicy> {
+async function buildPolicy(argv: Record<string, unknown>): Promise<RetentionPolicy> {
   const groupBy = argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']);
   const policy = await policyFrom(argv, groupBy);
   const { hasAnyRule } = await import('../../retention/policy.js');
