@@ -21,7 +21,8 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError, VmkeepError } from '../errors.js';
 import type { Runner } from '../runner/runner.js';
-import { buildRestoreArgv, parseToolVersion, type ToolVersion } from '../virtnbd/argv.js';
+import { buildRestoreArgv } from '../virtnbd/argv.js';
+import { installedToolVersion } from '../virtnbd/tool-version.js';
 
 export interface VirtnbdrestoreRun {
   /** Folder holding the data files (the staging folder). */
@@ -47,20 +48,6 @@ export function compareVersions(a: string, b: string): number {
     if (d !== 0) return d < 0 ? -1 : 1;
   }
   return 0;
-}
-
-let toolVersion: Promise<ToolVersion> | undefined;
-
-/** The installed virtnbdrestore's version, read once per run (its argv differs between 1.x and 2.x). */
-function installedVersion(runner: Runner): Promise<ToolVersion> {
-  toolVersion ??= virtnbdrestoreVersion(runner).then(
-    (v) => parseToolVersion(v) ?? { major: 1, minor: 0, patch: 0, text: v },
-    (e: unknown) => {
-      toolVersion = undefined;
-      throw e;
-    },
-  );
-  return toolVersion;
 }
 
 /** `virtnbdrestore --version` → "1.9.15". */
@@ -110,7 +97,7 @@ export async function runVirtnbdrestore(runner: Runner, run: VirtnbdrestoreRun, 
       uri: run.uri,
       noProgress: true,
     },
-    await installedVersion(runner),
+    await installedToolVersion(runner, 'virtnbdrestore'),
   );
   await runner.run('virtnbdrestore', argv, {
     timeoutMs: 24 * 3_600_000,

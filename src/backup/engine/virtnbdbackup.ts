@@ -7,6 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmkeepError } from '../../errors.js';
 import type { Runner } from '../../runner/runner.js';
+import { installedToolVersion } from '../../virtnbd/tool-version.js';
 import { buildBackupArgv, parseToolVersion, type ToolVersion } from '../../virtnbd/argv.js';
 import { parseCheckpointList } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
@@ -98,14 +99,10 @@ export class VirtnbdbackupEngine implements BackupEngine {
     return (await this.readVersion()).text;
   }
 
-  /** `--version` once per engine: the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
+  /** The version once per engine (cached between runs): the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
   private async readVersion(): Promise<ToolVersion> {
-    if (this.toolVersion) return this.toolVersion;
-    const { stdout, stderr } = await this.runner.run('virtnbdbackup', ['--version'], { timeoutMs: 30_000 });
-    const parsed = parseToolVersion(stdout.trim()) ?? parseToolVersion(stderr.trim());
-    if (!parsed) throw new VmkeepError('failure', `cannot read the virtnbdbackup version from ${JSON.stringify(`${stdout}${stderr}`.trim())}`);
-    this.toolVersion = parsed;
-    return parsed;
+    this.toolVersion ??= await installedToolVersion(this.runner, 'virtnbdbackup');
+    return this.toolVersion;
   }
 
   async run(req: EngineRequest): Promise<EngineResult> {
