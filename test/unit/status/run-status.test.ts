@@ -44,6 +44,9 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     expect(d.disks[0]!['changedSinceLatestCheckpoint']).toBe(3145728);
     expect(JSON.parse(JSON.stringify(result.document))).toEqual(result.document);
     expect(result.text).toMatch(/vdb: qcow2 32 MiB virtual/);
+    // Byte for byte what the status before the one-domain-reader rework printed (fixtures/README.md).
+    expect(`${JSON.stringify(result.document, null, 2)}\n`).toBe(fixture('status/golden-running-2-checkpoints.json'));
+    expect(result.text).toBe(fixture('status/golden-running-2-checkpoints.txt'));
   });
 
   it('reports an unknown name as unknown without running anything for it, and is partial', async () => {
