@@ -5,12 +5,12 @@
 import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
 import { createExecaRunner, type Runner } from '../runner/runner.js';
-import { createLogger } from '../util/log.js';
-import { createContext } from '../app/context.js';
+import { createContext, type AppContext } from '../app/context.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
+import { addReportingOptions, buildReportingOptions, startReporting, type Reporting } from './reporting.js';
 import type { CommandSpec } from './commands/types.js';
 
 export interface CliIo {
@@ -28,7 +28,7 @@ interface Parsed {
 }
 
 function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Argv {
-  let y = addGlobalOptions(
+  let y = addReportingOptions(addGlobalOptions(
     yargs(args)
       .scriptName('vmkeep')
       .usage('$0 <command> [options]')
@@ -40,7 +40,7 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
       .fail((msg, err) => {
         throw err instanceof VmkeepError ? err : usageError(msg ?? err?.message ?? 'bad command line');
       }),
-  );
+  ));
   for (const spec of COMMAND_SPECS) {
     y = y.command(spec.name, spec.describe, spec.builder, (argv) => {
       chosen.value = { spec, argv: argv as Record<string, unknown> };
@@ -58,6 +58,8 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
   const wantsJson = args.includes('--json') || args.includes('--machine');
   const verbose = args.includes('--verbose') || args.includes('-v');
   let global: GlobalOptions | undefined;
+  let reporting: Reporting | undefined;
+  let ctx: AppContext | undefined;
   try {
     const chosen: { value?: Parsed } = {};
     let helpText = '';
@@ -75,25 +77,43 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     const options = chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
-    const ctx = createContext({
-      runner: io.runner ?? createExecaRunner(),
+    const runner = io.runner ?? createExecaRunner();
+    reporting = await startReporting({
+      command: chosen.value.spec.name,
+      options: buildReportingOptions(chosen.value.argv),
+      output: global.output,
+      verbose: global.verbose,
+      stderr: io.stderr,
+      env: io.env,
+      runner,
+    });
+    ctx = createContext({
+      runner,
       uri: global.connect,
       now: clockFromEnv(io.env),
-      log: createLogger(io.stderr, global.verbose, false),
-      interactive: io.interactive,
+      log: reporting.log,
+      interactive: io.interactive && chosen.value.argv['quiet'] !== true && chosen.value.argv['log-json'] !== true,
       signal,
     });
+    await reporting.begin(ctx);
     const result = await chosen.value.spec.run(ctx, options, global);
     if (global.format === 'text') {
       if (result.text) io.stdout(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
     } else {
       io.stdout(serialiseDocument(result.document, global));
     }
-    if (signal.aborted) return EXIT_CODE.interrupted;
-    return EXIT_CODE[result.outcome];
+    const outcome = signal.aborted ? 'interrupted' : result.outcome;
+    await reporting.finish(ctx, { outcome, exitCode: EXIT_CODE[outcome], document: result.document });
+    return EXIT_CODE[outcome];
   } catch (error) {
     const code = exitCodeFor(error);
     io.stderr(serialiseError(error, { json: global ? global.format === 'json' : wantsJson, verbose: global?.verbose ?? verbose }, code));
+    await reporting?.finish(ctx, {
+      outcome: error instanceof VmkeepError ? error.code : 'failure',
+      exitCode: code,
+      document: undefined,
+      error: error instanceof Error ? error.message : String(error),
+    });
     return code;
   }
 }
