@@ -35,6 +35,8 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
       .strict()
       .exitProcess(false)
       .help()
+      // Answers --get-yargs-completions for the scripts `vmkeep completion` prints (hidden command).
+      .completion('yargs-completion', false)
       .version(false)
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .fail((msg, err) => {
