@@ -93,7 +93,9 @@ export function worst(states: readonly CheckState[]): CheckState {
 }
 
 /** Nagios perfdata label: quoted when it holds anything but word characters, ' doubled. */
-function perfLabel(label: string): string {
+function perfLabel(raw: string): string {
+  // '|' would end the perfdata and '=' the label: neither may appear, even quoted.
+  const label = raw.replace(/[|=\n]/g, '_');
   return /^[A-Za-z0-9_.-]+$/.test(label) ? label : `'${label.replace(/'/g, "''")}'`;
 }
 
