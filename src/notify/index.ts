@@ -16,4 +16,4 @@ export { parseNotifyFlag, parseNotifyOn } from './parse-flag.js';
 export { loadNotifySettings, mergeTargets } from './load-settings.js';
 export { buildRunReport, notifyOutcomeOf, renderReportText, type RunReport } from './report.js';
 export { notifyEnd, notifyStart, pingUrl, resolveTargets, type ResolvedTarget, type ResolvedTargets, type NotifyDeps } from './send.js';
-export { maskSecrets, describeUrl } from './mask.js';
+export { maskSecrets, describeUrl, redactNotifySettings } from './mask.js';

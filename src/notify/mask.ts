@@ -36,3 +36,14 @@ export function secretsOfUrl(url: string): string[] {
   }
   return out;
 }
+
+/**
+ * Notify settings safe to print (for `config check` and --verbose): inline URLs reduced to
+ * scheme and host; file paths and variable names stay (they are where secrets live, not secrets).
+ */
+export function redactNotifySettings<T extends { targets: ReadonlyArray<Record<string, unknown>> }>(settings: T): T {
+  return {
+    ...settings,
+    targets: settings.targets.map((t) => (typeof t['url'] === 'string' ? { ...t, url: describeUrl(t['url']) } : t)),
+  };
+}

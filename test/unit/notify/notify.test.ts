@@ -221,3 +221,19 @@ describe('sending', () => {
     expect(log.lines[0]).toMatch(/^warning: notification to email to ops@example.org failed \(tried twice\): .*no-sendmail/);
   });
 });
+
+describe('printing settings', () => {
+  it('redactNotifySettings keeps file paths and variable names, hides inline URL paths', async () => {
+    const { redactNotifySettings } = await import('../../../src/notify/index.js');
+    const shown = redactNotifySettings({
+      targets: [
+        { type: 'healthchecks', url: 'https://hc-ping.com/0c4a7e1b-aaaa-bbbb-cccc-123456789abc' },
+        { type: 'webhook', urlFile: '/etc/vmkeep/hook-url', tokenEnv: 'HOOK_TOKEN' },
+      ],
+    });
+    expect(shown.targets).toEqual([
+      { type: 'healthchecks', url: 'https://hc-ping.com/***' },
+      { type: 'webhook', urlFile: '/etc/vmkeep/hook-url', tokenEnv: 'HOOK_TOKEN' },
+    ]);
+  });
+});
