@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, makeLockDir } from '../helpers/backup-run.js';
 import { runVmkeep } from '../helpers/cli.js';
 import { closedPort, startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
-import { cleanupAll, createTestDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { cleanupAll, createTestDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { listenSyslog } from '../helpers/syslog-listener.js';
 
 const TOKEN = 'tok-3b1f0c9e77a24d5b9d1e';
@@ -265,5 +265,44 @@ describe('vmkeep check (Nagios)', () => {
     const gone = await runVmkeep(['check', '--output', path.join(work, 'no-such-folder'), '--warning', '1d', '--critical', '2d']);
     expect(gone.code).toBe(3);
     expect(gone.stdout).toMatch(/^VMKEEP UNKNOWN - cannot read output folder .*ENOENT/);
+  });
+});
+
+describe('a real failed run, recorded in the repository', () => {
+  it('webhook and healthchecks hear of the failure; the textfile and check show it', async () => {
+    // A chain to record the failure on (the tests above made one; a run of this test alone makes it here).
+    expect((await backupCli(['--domains', dom.name, '--output', out, '--if-older-than', '1h'], { lockDir })).code).toBe(0);
+    takeRequests();
+    // A checkpoint vmkeep did not make: the backup refuses the domain and records the failure on its chain.
+    await virsh(['checkpoint-create-as', dom.uuid, 'foreign-cp']);
+    try {
+      const textDir = path.join(work, 'failed-textfile');
+      fs.mkdirSync(textDir);
+      const run = await backupCli(['--domains', dom.name, '--output', out, '--notify-config', notifyConfig, '--textfile', textDir, '--metrics-host', 'hv-test'], { lockDir });
+      expect(run.code, run.stderr).toBe(2);
+      const reqs = takeRequests();
+      const body = JSON.parse(reqs.find((q) => q.path === '/hook')!.body) as Report & { details: string[] };
+      expect(body).toMatchObject({ outcome: 'failure', exitCode: 2 });
+      expect(body.result!.results).toEqual([expect.objectContaining({ domain: dom.name, result: 'failed' })]);
+      expect(body.details[0]).toMatch(new RegExp(`^${dom.name}: failed: libvirt has checkpoints vmkeep did not make \\(foreign-cp\\)`));
+      expect(reqs.find((q) => q.path.includes('/fail'))!.body).toContain('foreign-cp');
+
+      const prom = path.join(textDir, 'vmkeep.prom');
+      expect(promtool(prom)).toEqual({ ok: true, out: '' });
+      const text = fs.readFileSync(prom, 'utf8');
+      expect(text).toContain(`vmkeep_last_run_result{host="hv-test",domain="${dom.name}",result="failure"} 1\n`);
+      expect(text).toContain(`vmkeep_last_run_result{host="hv-test",domain="${dom.name}",result="success"} 0\n`);
+      expect(text).toContain(`vmkeep_last_run_bytes{host="hv-test",domain="${dom.name}"} 0\n`);
+      expect(text).not.toContain(`vmkeep_last_run_duration_seconds{`);
+      // the last success is still the earlier point, older than the failed run
+      const num = (name: string) => Number(new RegExp(`${name}\\{[^}]*\\} (\\S+)`).exec(text)![1]);
+      expect(num('vmkeep_last_run_timestamp_seconds')).toBeGreaterThan(num('vmkeep_last_success_timestamp_seconds'));
+
+      const check = await runVmkeep(['check', '--output', out, '--domains', dom.name, '--warning', '1d', '--critical', '2d']);
+      expect(check.code, check.stdout).toBe(1);
+      expect(check.stdout).toMatch(/^VMKEEP WARNING - 1 of 1 domains need attention: .*last run failed at /);
+    } finally {
+      await virsh(['checkpoint-delete', dom.uuid, 'foreign-cp']);
+    }
   });
 });
