@@ -306,3 +306,30 @@ describe('a real failed run, recorded in the repository', () => {
     }
   });
 });
+
+describe('verify results in the textfile and check', () => {
+  it('after a good run and a verify: last_verify series, and --verify-warning judged on their age', async () => {
+    await writeGuestData(dom, 'vda', { pattern: 0x33, offset: 6 * MiB, length: 1 * MiB });
+    expect((await backupCli(['--domains', dom.name, '--output', out], { lockDir })).code).toBe(0);
+    const verify = await runVmkeep(['verify', '--output', out, '--domains', dom.name]);
+    expect(verify.code, verify.stderr).toBe(0);
+    const textDir = path.join(work, 'verify-textfile');
+    fs.mkdirSync(textDir);
+    const status = await runVmkeep(['status', '--domains', dom.name, '--output', out, '--textfile', textDir, '--metrics-host', 'hv-test']);
+    expect(status.code, status.stderr).toBe(0);
+    const prom = path.join(textDir, 'vmkeep.prom');
+    expect(promtool(prom)).toEqual({ ok: true, out: '' });
+    const text = fs.readFileSync(prom, 'utf8');
+    expect(text).toContain(`vmkeep_last_verify_ok{host="hv-test",domain="${dom.name}"} 1\n`);
+    expect(text).toContain(`vmkeep_last_run_result{host="hv-test",domain="${dom.name}",result="success"} 1\n`);
+    const verified = Number(/vmkeep_last_verify_timestamp_seconds\{[^}]*\} (\S+)/.exec(text)![1]);
+    expect(Math.abs(verified * 1000 - Date.now())).toBeLessThan(120_000);
+
+    const args = ['check', '--output', out, '--domains', dom.name, '--warning', '20d', '--critical', '30d', '--verify-warning', '8d'];
+    const fresh = await runVmkeep(args);
+    expect(fresh.code, fresh.stdout).toBe(0);
+    const later = await runVmkeep(args, { env: { VMKEEP_NOW: new Date(Date.now() + 9 * 86400_000).toISOString() } });
+    expect(later.code, later.stdout).toBe(1);
+    expect(later.stdout).toMatch(/last verify 9d ago \(warning 8d\)/);
+  });
+});
