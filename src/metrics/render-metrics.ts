@@ -1,6 +1,9 @@
 /** The Prometheus text exposition format for node_exporter's textfile collector. Pure. */
 import type { RunHistory, RunResult } from '../repository/run-history.js';
 
+/** node_exporter's textfile collector reads *.prom files. */
+export const DEFAULT_TEXTFILE_NAME = 'vmkeep.prom';
+
 export interface MetricsInput {
   host: string;
   /** When the file was made (vmkeep's clock). */

@@ -9,7 +9,7 @@ import { collectDomainStatus } from '../status/collect-status.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { renderMetrics } from './render-metrics.js';
 
-export const DEFAULT_TEXTFILE_NAME = 'vmkeep.prom';
+export { DEFAULT_TEXTFILE_NAME } from './render-metrics.js';
 
 export interface TextfileOptions {
   dir: string;

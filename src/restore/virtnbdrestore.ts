@@ -21,6 +21,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError, VmkeepError } from '../errors.js';
 import type { Runner } from '../runner/runner.js';
+import { buildRestoreArgv, parseToolVersion, type ToolVersion } from '../virtnbd/argv.js';
 
 export interface VirtnbdrestoreRun {
   /** Folder holding the data files (the staging folder). */
@@ -32,32 +33,6 @@ export interface VirtnbdrestoreRun {
   socketFile: string;
   logFile: string;
   uri: string;
-}
-
-/** argv for restoring one disk from an explicit sequence. */
-export function virtnbdrestoreArgv(run: VirtnbdrestoreRun): string[] {
-  const bad = run.sequence.find((f) => f.includes(','));
-  if (bad !== undefined) throw new VmkeepError('failure', `data file name ${JSON.stringify(bad)} contains a comma, which --sequence cannot carry`);
-  return [
-    '--input',
-    run.input,
-    '--output',
-    run.output,
-    '--sequence',
-    run.sequence.join(','),
-    '--socketfile',
-    run.socketFile,
-    '--logfile',
-    run.logFile,
-    '--noprogress',
-    '--uri',
-    run.uri,
-  ];
-}
-
-/** argv of the checksum verify of virtnbdrestore 1.9.40+ (adler32 `.chksum` files written by the backup). */
-export function virtnbdrestoreVerifyArgv(input: string, output: string): string[] {
-  return ['--action', 'verify', '--input', input, '--output', output, '--noprogress'];
 }
 
 /** First version of virtnbdbackup whose restore tool has `--action verify`. */
@@ -72,6 +47,20 @@ export function compareVersions(a: string, b: string): number {
     if (d !== 0) return d < 0 ? -1 : 1;
   }
   return 0;
+}
+
+let toolVersion: Promise<ToolVersion> | undefined;
+
+/** The installed virtnbdrestore's version, read once per run (its argv differs between 1.x and 2.x). */
+function installedVersion(runner: Runner): Promise<ToolVersion> {
+  toolVersion ??= virtnbdrestoreVersion(runner).then(
+    (v) => parseToolVersion(v) ?? { major: 1, minor: 0, patch: 0, text: v },
+    (e: unknown) => {
+      toolVersion = undefined;
+      throw e;
+    },
+  );
+  return toolVersion;
 }
 
 /** `virtnbdrestore --version` → "1.9.15". */
@@ -111,7 +100,19 @@ export interface RestoreRunOptions {
 
 /** Run virtnbdrestore for one disk. */
 export async function runVirtnbdrestore(runner: Runner, run: VirtnbdrestoreRun, options: RestoreRunOptions): Promise<void> {
-  await runner.run('virtnbdrestore', virtnbdrestoreArgv(run), {
+  const argv = buildRestoreArgv(
+    {
+      inputDir: run.input,
+      outputDir: run.output,
+      sequence: run.sequence,
+      socketFile: run.socketFile,
+      logFile: run.logFile,
+      uri: run.uri,
+      noProgress: true,
+    },
+    await installedVersion(runner),
+  );
+  await runner.run('virtnbdrestore', argv, {
     timeoutMs: 24 * 3_600_000,
     env: { TMPDIR: options.workDir },
     cwd: options.workDir,

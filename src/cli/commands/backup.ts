@@ -1,4 +1,4 @@
-import { runBackup, type BackupOptions } from '../../backup/run-backup.js';
+import type { BackupOptions } from '../../backup/run-backup.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
@@ -24,7 +24,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
       .option('label', { type: 'string', describe: 'label stored with the new restore points' }),
-  buildOptions: (argv, global) => {
+  buildOptions: async (argv, global) => {
     if (!global.output) throw usageError('backup needs --output DIR');
     const jobs = Number(argv['jobs']);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
@@ -35,7 +35,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       groupBy: parseGroupBy(argv['groupBy']),
       prune: parseBooleanFlag(argv['prune']),
       // The same policy `vmkeep prune --groupBy G [--keep-*]` applies.
-      prunePolicy: policyFrom(argv, parseGroupBy(argv['groupBy'])),
+      prunePolicy: await policyFrom(argv, parseGroupBy(argv['groupBy'])),
       raw: argv['raw'] === true,
       compress: argv['compress'] === true,
       jobs,
@@ -47,5 +47,5 @@ export const backupCommand = defineCommand<BackupOptions>({
       env: process.env,
     });
   },
-  run: (ctx, options) => runBackup(ctx, options),
+  run: async (ctx, options) => (await import('../../backup/run-backup.js')).runBackup(ctx, options),
 });

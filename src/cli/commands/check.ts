@@ -1,4 +1,4 @@
-import { runCheck, type CheckOptions } from '../../check/run-check.js';
+import type { CheckOptions } from '../../check/run-check.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
 import { defineCommand } from './types.js';
@@ -27,5 +27,5 @@ export const checkCommand = defineCommand<CheckOptions>({
       }),
     });
   },
-  run: (ctx, options) => runCheck(ctx, options),
+  run: async (ctx, options) => (await import('../../check/run-check.js')).runCheck(ctx, options),
 });

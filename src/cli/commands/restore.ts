@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../restore/points.js';
-import { runRestore, type RestoreMode, type RestoreOptions } from '../../restore/run-restore.js';
+import type { RestoreMode, RestoreOptions } from '../../restore/run-restore.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
@@ -79,5 +79,5 @@ export const restoreCommand = defineCommand<RestoreOptions>({
       env: process.env,
     });
   },
-  run: (ctx, options) => runRestore(ctx, options),
+  run: async (ctx, options) => (await import('../../restore/run-restore.js')).runRestore(ctx, options),
 });

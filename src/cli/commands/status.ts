@@ -1,4 +1,4 @@
-import { runStatus, type StatusOptions } from '../../status/run-status.js';
+import type { StatusOptions } from '../../status/run-status.js';
 import { defineCommand } from './types.js';
 
 export const statusCommand = defineCommand<StatusOptions>({
@@ -7,5 +7,5 @@ export const statusCommand = defineCommand<StatusOptions>({
   builder: (y) => y,
   buildOptions: (_argv, global) =>
     Object.freeze({ domains: global.domains, output: global.output, colour: process.stdout.isTTY === true && global.format === 'text' }),
-  run: (ctx, options) => runStatus(ctx, options),
+  run: async (ctx, options) => (await import('../../status/run-status.js')).runStatus(ctx, options),
 });

@@ -26,6 +26,8 @@ describe('runStatus with recorded outputs (exact argv)', () => {
       .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.0', '--no-domain'], result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml') } })
       .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'], result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml') } })
       .expect({ tool: 'virsh', argv: ['-c', URI, 'qemu-monitor-command', '--domain', RUN_UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'], result: { stdout: fixture('qmp/query-named-block-nodes-2-checkpoints.json') } })
+      // The one domain reader also asks for an active job (a backup left by a killed run).
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'domjobinfo', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domjobinfo-no-job.txt') } })
       .expect({ tool: 'qemu-img', argv: ['info', '--output=json', '--force-share', VDA], result: { stdout: fixture('qemu-img/info-running-domain-disk.json') } })
       .expect({ tool: 'qemu-img', argv: ['info', '--output=json', '--force-share', VDB], result: { stdout: fixture('qemu-img/info-2-bitmaps-path-with-space.json') } });
     const result = await runStatus(ctxWith(runner), { domains: ['vmkeep-scratch-fixtures-run'], output: undefined, colour: false });
