@@ -106,7 +106,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     const reportingOptions = buildReportingOptions(chosen.value.argv);
     // Logging, notifications and the textfile wrap the command; the command knows nothing of them.
     reporting = await startReporting({
-      command: chosen.value.spec.name,
+      command: chosen.value.spec.name.split(' ')[0]!,
       options: reportingOptions,
       output: global.output,
       verbose: global.verbose,
