@@ -127,6 +127,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     });
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).
+    if (chosen.value.spec.libvirt) ctx.virsh.warm();
     await reporting.begin(ctx);
     let result;
     try {

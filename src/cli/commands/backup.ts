@@ -47,5 +47,6 @@ export const backupCommand = defineCommand<BackupOptions>({
       env: process.env,
     });
   },
+  libvirt: true,
   run: async (ctx, options) => (await import('../../backup/run-backup.js')).runBackup(ctx, options),
 });

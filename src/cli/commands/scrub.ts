@@ -30,5 +30,6 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
       env: process.env,
     });
   },
+  libvirt: true,
   run: async (ctx, options) => (await import('../../scrub/run-scrub-command.js')).runScrubCommand(ctx, options),
 });

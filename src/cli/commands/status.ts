@@ -7,5 +7,6 @@ export const statusCommand = defineCommand<StatusOptions>({
   builder: (y) => y,
   buildOptions: (_argv, global) =>
     Object.freeze({ domains: global.domains, output: global.output, colour: process.stdout.isTTY === true && global.format === 'text' }),
+  libvirt: true,
   run: async (ctx, options) => (await import('../../status/run-status.js')).runStatus(ctx, options),
 });
