@@ -177,6 +177,8 @@ async function backUpCurrentState(ctx: AppContext, options: RestoreOptions, chai
     lockWaitMs: options.lockWaitMs,
     ifOlderThan: undefined,
     label: BEFORE_RESTORE_LABEL,
+    // The engine of the newest chain, so the safety backup can continue it.
+    engine: [...chains].reverse().find((c) => !c.legacy)?.engine ?? 'virtnbdbackup',
     env: options.env,
   });
   const r = (result.document as { results?: DomainResult[] }).results?.find((x) => x.domain === options.domain);
