@@ -105,6 +105,7 @@ export async function executeBackup(
       chainDir,
       previous: plan.level === 'inc' ? manifest.points.at(-1)?.checkpoint : undefined,
       excludeDisks: plan.excluded.map((e) => e.disk),
+      diskTargets: inv.disks.map((d) => d.target),
       compress: options.compress,
       raw: options.raw,
       workDir,

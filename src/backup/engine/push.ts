@@ -90,7 +90,7 @@ export class PushEngine implements BackupEngine {
     options: PushEngineOptions = {},
   ) {
     this.pollMinMs = options.pollMinMs ?? 10;
-    this.pollMaxMs = options.pollMaxMs ?? 500;
+    this.pollMaxMs = options.pollMaxMs ?? 100;
     this.newChainId = options.newChainId ?? (() => randomBytes(4).toString('hex'));
   }
 
@@ -104,14 +104,14 @@ export class PushEngine implements BackupEngine {
   async run(req: EngineRequest): Promise<EngineResult> {
     const checkpoint = nextCheckpointName(req.level, req.previous, this.newChainId);
     const parent = req.level === 'inc' ? req.previous : undefined;
-    const definition = await this.virsh.domain(req.domain);
-    const disks = definition.disks.map((d) => {
-      const copied = !req.excludeDisks.includes(d.target);
+    const targets = req.diskTargets ?? (await this.virsh.domain(req.domain)).disks.map((d) => d.target);
+    const disks = targets.map((target) => {
+      const copied = !req.excludeDisks.includes(target);
       return {
-        target: d.target,
+        target,
         copied,
-        file: copied ? pointImageName(d.target, checkpoint) : undefined,
-        backing: copied && parent ? pointImageName(d.target, parent) : undefined,
+        file: copied ? pointImageName(target, checkpoint) : undefined,
+        backing: copied && parent ? pointImageName(target, parent) : undefined,
       };
     });
     const copied = disks.filter((d) => d.copied);
@@ -128,16 +128,14 @@ export class PushEngine implements BackupEngine {
     const reopen = await openFoldersToQemu(req.chainDir);
     let begun = false;
     try {
-      if (parent) {
-        for (const d of copied) {
-          created.push(d.file!);
-          // Relative backing name: the chain keeps working wherever the folder goes.
-          await this.qemuImg.createOverlay(join(req.chainDir, d.file!), d.backing!);
-        }
-      } else {
-        // libvirt creates a full's images itself.
-        created.push(...copied.map((d) => d.file!));
-      }
+      created.push(...copied.map((d) => d.file!));
+      await Promise.all([
+        // Statistics of an earlier job would pass for this one's.
+        this.virsh.jobStats(req.domain, true).catch(() => undefined),
+        // libvirt creates a full's images itself; an incremental's are overlays on the previous
+        // point's, by a relative name, so the chain keeps working wherever the folder goes.
+        ...(parent ? copied.map((d) => this.qemuImg.createOverlay(join(req.chainDir, d.file!), d.backing!)) : []),
+      ]);
       const backupFile = join(xmlDir, 'backup.xml');
       const checkpointFile = join(xmlDir, 'checkpoint.xml');
       await writeFile(
@@ -146,8 +144,6 @@ export class PushEngine implements BackupEngine {
         { mode: 0o600 },
       );
       await writeFile(checkpointFile, checkpointXml(checkpoint, disks), { mode: 0o600 });
-      // Statistics of an earlier job would pass for this one's.
-      await this.virsh.jobStats(req.domain, true).catch(() => undefined);
       if (req.signal.aborted) throw interrupted(req.domain);
       try {
         await this.virsh.backupBegin(req.domain, backupFile, checkpointFile, parent !== undefined);
@@ -163,9 +159,12 @@ export class PushEngine implements BackupEngine {
       await restrictFiles(req.chainDir, copied.map((d) => d.file!));
       const config = pointConfigName(checkpoint);
       created.push(config);
-      await writeFile(join(req.chainDir, config), await this.virsh.domainXml(req.domain, true), { mode: 0o600 });
-      let dataBytes = 0;
-      for (const d of copied) dataBytes += await this.qemuImg.ownDataBytes(join(req.chainDir, d.file!));
+      const [xml, ...sizes] = await Promise.all([
+        this.virsh.domainXml(req.domain, true),
+        ...copied.map((d) => this.qemuImg.ownDataBytes(join(req.chainDir, d.file!))),
+      ]);
+      await writeFile(join(req.chainDir, config), xml, { mode: 0o600 });
+      const dataBytes = sizes.reduce((a, b) => a + b, 0);
       req.onProgress?.({ totalBytes: dataBytes, doneBytes: dataBytes });
       return { checkpoint, parent, newFiles: [...copied.map((d) => d.file!), config].sort(), dataBytes };
     } catch (error) {
@@ -182,17 +181,29 @@ export class PushEngine implements BackupEngine {
     let pollMs = this.pollMinMs;
     let aborted = false;
     let stuckSince: number | undefined;
+    let first = true;
     for (;;) {
       if (req.signal.aborted && !aborted) {
         aborted = true;
         await this.virsh.abortJob(req.domain).catch(() => undefined);
       }
+      // Completed statistics were cleared before the job began: any now are this job's. A short
+      // job is over by the first question, so that one asks for them first.
+      if (first) {
+        first = false;
+        const done = await this.virsh.jobStats(req.domain, true);
+        if (done.state !== 'none') {
+          if (aborted) throw interrupted(req.domain);
+          return done;
+        }
+      }
       const stats = await this.virsh.jobStats(req.domain);
       if (stats.state !== 'active') {
-        const done = await this.virsh.jobStats(req.domain, true);
+        // Ended between the two questions: its statistics are there now.
+        const late = await this.virsh.jobStats(req.domain, true);
         if (aborted) throw interrupted(req.domain);
-        if (done.state === 'none') throw new VmkeepError('failure', `the push backup job of ${req.domain} ended, but libvirt reports no result for it`);
-        return done;
+        if (late.state === 'none') throw new VmkeepError('failure', `the push backup job of ${req.domain} ended, but libvirt reports no result for it`);
+        return late;
       }
       if (stats.totalBytes !== undefined) req.onProgress?.({ totalBytes: stats.totalBytes, doneBytes: stats.processedBytes ?? 0 });
       // libvirt 9.0 may keep reporting a job QEMU has finished; all bytes written is the end.

@@ -25,6 +25,8 @@ export interface EngineRequest {
   previous: string | undefined;
   /** Disk targets the engine must not copy (vmkeep's eligibility decides). */
   excludeDisks: readonly string[];
+  /** Every disk target of the domain, as vmkeep read it (an engine that needs the list need not ask again). */
+  diskTargets?: readonly string[];
   compress: boolean;
   raw: boolean;
   /** A private folder for this run's temporary files and sockets; removed by the caller. */
