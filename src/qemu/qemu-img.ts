@@ -11,6 +11,8 @@ export const qemuImgArgv = {
   version: () => ['--version'],
   /** A qcow2 overlay on `backing`, stored as given (relative names resolve against the overlay's folder). */
   createOverlay: (path: string, backing: string) => ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, path],
+  /** Copy the backing chain's data into the image so it stands alone (safe rebase onto nothing). */
+  flatten: (path: string) => ['rebase', '-q', '-b', '', path],
   map: (path: string) => ['map', '--output=json', '--force-share', path],
   /** Flatten an image with its backing chain into one standalone image. */
   convert: (source: string, target: string, format: 'qcow2' | 'raw') => ['convert', '-q', '-O', format, source, target],
@@ -62,5 +64,10 @@ export class QemuImgClient {
   /** Flatten `source` with its backing chain into `target`. */
   async convert(source: string, target: string, format: 'qcow2' | 'raw', signal?: AbortSignal): Promise<void> {
     await this.runner.run('qemu-img', qemuImgArgv.convert(source, target, format), { timeoutMs: 24 * 3_600_000, ...(signal ? { cancelSignal: signal } : {}) });
+  }
+
+  /** Make an image no VM holds stand alone: its backing chain's data is copied into it. */
+  async flatten(path: string): Promise<void> {
+    await this.runner.run('qemu-img', qemuImgArgv.flatten(path), { timeoutMs: 24 * 3_600_000 });
   }
 }

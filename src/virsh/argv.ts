@@ -93,4 +93,7 @@ export const virshArgv = {
     '--rawstats',
     ...(completed ? ['--completed'] : []),
   ],
+  undefine: (uri: string, domain: string) => [...base(uri), 'undefine', '--domain', domain, '--checkpoints-metadata'],
+  /** Copy a disk's backing chain into its top image while the domain runs; the image stands alone afterwards. */
+  blockPull: (uri: string, domain: string, disk: string) => [...base(uri), 'blockpull', '--domain', domain, '--path', disk, '--wait'],
 };

@@ -148,6 +148,16 @@ export class VirshClient {
     return parseJobStats(await this.virsh(virshArgv.domJobStats(this.uri, this.ref(domain), completed)));
   }
 
+  /** Remove a domain's definition (and its checkpoint metadata); a running domain keeps running until destroyed. */
+  async undefine(domain: string): Promise<void> {
+    await this.virsh(virshArgv.undefine(this.uri, this.ref(domain)));
+  }
+
+  /** Pull a running domain's disk's backing chain into its top image (waits for the job). */
+  async blockPull(domain: string, disk: string): Promise<void> {
+    await this.virsh(virshArgv.blockPull(this.uri, this.ref(domain), disk), 24 * 3_600_000);
+  }
+
   /** `virsh version` as printed (library and hypervisor versions). */
   async versionText(): Promise<string> {
     return this.virsh(virshArgv.version(this.uri), 30_000);

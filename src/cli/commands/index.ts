@@ -1,6 +1,7 @@
 /** Every CLI command, in the order --help lists them. */
 import type { CommandSpec } from './types.js';
 import { backupCommand } from './backup.js';
+import { bootCommand } from './boot.js';
 import { listCommand } from './list.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
@@ -8,4 +9,4 @@ import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand];
