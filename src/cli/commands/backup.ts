@@ -36,6 +36,9 @@ export const backupCommand = defineCommand<BackupOptions>({
     const ifOlder = argv['if-older-than'];
     const engine = argv['engine'] === undefined ? 'virtnbdbackup' : String(argv['engine']);
     if (engine !== 'virtnbdbackup' && engine !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engine}`);
+    // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
+    if (engine === 'push' && argv['compress'] === true) throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
+    if (engine === 'push' && argv['raw'] === true) throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
     return Object.freeze({
       domains: global.domains,
       output: global.output,
