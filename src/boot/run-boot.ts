@@ -5,13 +5,14 @@
  * repository changes. `--finish` makes the overlays stand alone (blockpull while running, a safe
  * rebase when shut off); `--discard` removes the domain and its overlays.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
+import { openChainToQemu } from '../repository/qemu-access.js';
 import { isImageFile } from '../restore/check-files.js';
 import { readRestoreChains } from '../restore/chains.js';
 import { adjustDomainXml } from '../restore/domain-xml.js';
@@ -64,7 +65,7 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
     const savedXml = await readFile(join(plan.chainDir, plan.config), 'utf8');
     // QEMU (libvirt-qemu) reads the backing images in the repository: the folders above them
     // must be traversable, not listable.
-    await openToQemu(plan.chainDir);
+    await openChainToQemu(plan.chainDir);
     await mkdir(dir, { recursive: true, mode: 0o711 });
     await chmod(dir, 0o711);
     const disks = plan.disks.map((d) => ({ target: d.target, overlay: join(dir, `${d.target}.qcow2`), backing: join(plan.chainDir, d.sequence.at(-1)!) }));
@@ -163,14 +164,4 @@ async function discardBoot(ctx: AppContext, name: string): Promise<CommandResult
   await rmdir(dir).catch(() => undefined);
   const document = { action: 'discard', name, removed: record.disks.map((d) => d.overlay) };
   return { document, text: `${name} is gone with its overlays (${record.disks.map((d) => d.overlay).join(', ')}); the backup is as it was\n`, outcome: 'ok' };
-}
-
-/** o+x on the output folder, 0711 on the domain and chain folders. */
-async function openToQemu(chainDir: string): Promise<void> {
-  const domainDir = dirname(chainDir);
-  const outputDir = dirname(domainDir);
-  const mode = (await stat(outputDir)).mode & 0o7777;
-  if ((mode & 0o001) === 0) await chmod(outputDir, mode | 0o001);
-  await chmod(domainDir, 0o711);
-  await chmod(chainDir, 0o711);
 }

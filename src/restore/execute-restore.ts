@@ -10,6 +10,7 @@ import type { AppContext } from '../app/context.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { checkChainFiles, describeFileProblem, isImageFile, type FileProblem } from './check-files.js';
 import { adjustDomainXml } from './domain-xml.js';
+import { openChainToQemu } from '../repository/qemu-access.js';
 import type { RestorePlan } from './plan-restore.js';
 import { runVirtnbdrestore, stageInput, waitForImageRelease } from './virtnbdrestore.js';
 
@@ -152,6 +153,13 @@ async function flattenImageChain(ctx: AppContext, plan: RestorePlan, target: str
   }
   await mkdir(out, { recursive: true });
   const path = join(out, target);
+  if (plan.keepChain) {
+    // A new overlay on the point's image: nothing copied; QEMU must reach the chain to use it.
+    ctx.log.info(`${plan.domain}: restoring ${target} as an overlay on ${sequence.at(-1)!}`);
+    await openChainToQemu(plan.chainDir);
+    await ctx.qemuImg.createOverlay(path, join(plan.chainDir, sequence.at(-1)!));
+    return { target, path, sequence: [...sequence] };
+  }
   ctx.log.info(`${plan.domain}: restoring ${target} by flattening ${sequence.join(' <- ')}`);
   await ctx.qemuImg.convert(join(plan.chainDir, sequence.at(-1)!), path, 'qcow2', ctx.signal);
   return { target, path, sequence: [...sequence] };

@@ -20,7 +20,7 @@ import type { PointSelector } from './points.js';
 import type { RestoreChain } from './types.js';
 
 export type RestoreMode =
-  | { kind: 'directory'; dir: string; defineName: string | undefined }
+  | { kind: 'directory'; dir: string; defineName: string | undefined; keepChain?: boolean }
   | ({ kind: 'in-place' } & InPlaceRequest);
 
 export interface RestoreOptions {
@@ -57,7 +57,7 @@ function requestOf(options: RestoreOptions, selector: PointSelector = options.se
     disks: options.disks,
     destination:
       options.mode.kind === 'directory'
-        ? { kind: 'directory' as const, dir: options.mode.dir, defineName: options.mode.defineName }
+        ? { kind: 'directory' as const, dir: options.mode.dir, defineName: options.mode.defineName, keepChain: options.mode.keepChain === true }
         : { kind: 'in-place' as const },
   };
 }

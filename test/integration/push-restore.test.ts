@@ -72,6 +72,18 @@ describe('vmkeep restore of a push chain', () => {
     }
   });
 
+  it('--keep-chain writes an overlay on the point: nothing copied, same content', async () => {
+    const to = path.join(dom.dir, 'restore-keep');
+    const run = await restore(['--output', out, '--at', ids[1]!, '--to', to, '--keep-chain']);
+    expect(run.code, run.stderr).toBe(0);
+    const img = parseJsonOutput<RestoreDoc>(run).images[0]!.path;
+    expect(await imagesIdentical(img, refs[1]!)).toBe(true);
+    const [chain, cp1] = ids[1]!.split('/') as [string, string];
+    const info = JSON.parse((await runner.run('qemu-img', ['info', '--output=json', img])).stdout) as { 'backing-filename'?: string };
+    expect(info['backing-filename']).toBe(path.join(out, dom.name, chain, `vda.${cp1}.qcow2`));
+    expect(fs.statSync(img).size).toBeLessThan(2 * MiB);
+  });
+
   it('a repository copied with cp -a restores every point', async () => {
     const copy = path.join(dom.dir, 'copied');
     await runner.run('cp', ['-a', '--', out, copy]);

@@ -11,8 +11,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ToolError, VmkeepError } from '../../errors.js';
+import { openChainToQemu } from '../../repository/qemu-access.js';
 import type { QemuImgClient } from '../../qemu/qemu-img.js';
 import type { VirshClient } from '../../virsh/client.js';
 import type { JobStats } from '../../virsh/parse-lists.js';
@@ -125,7 +126,7 @@ export class PushEngine implements BackupEngine {
     const created: string[] = [];
     const xmlDir = await mkdtemp(join(req.workDir, 'push-'));
     await chmod(xmlDir, 0o700);
-    const reopen = await openFoldersToQemu(req.chainDir);
+    const reopen = await openChainToQemu(req.chainDir);
     let begun = false;
     try {
       created.push(...copied.map((d) => d.file!));
@@ -259,25 +260,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/**
- * QEMU runs as another user and opens the target files itself: the chain folder, the domain
- * folder and the output folder must be traversable (not listable) during the job. The chain and
- * domain folders go back to 0700 afterwards; the output folder keeps its o+x, as other domains'
- * jobs may run at the same time.
- */
-async function openFoldersToQemu(chainDir: string): Promise<() => Promise<void>> {
-  const domainDir = dirname(chainDir);
-  const outputDir = dirname(domainDir);
-  const outputMode = (await stat(outputDir)).mode & 0o7777;
-  if ((outputMode & 0o001) === 0) await chmod(outputDir, outputMode | 0o001);
-  await chmod(domainDir, 0o711);
-  await chmod(chainDir, 0o711);
-  return async () => {
-    await chmod(chainDir, 0o700).catch(() => undefined);
-    await chmod(domainDir, 0o700).catch(() => undefined);
-  };
 }
 
 /** The job's images are the backup: root's alone once it ends (an overlay made by qemu-img is 0644). */

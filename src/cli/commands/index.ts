@@ -2,6 +2,7 @@
 import type { CommandSpec } from './types.js';
 import { backupCommand } from './backup.js';
 import { bootCommand } from './boot.js';
+import { mountCommand, umountCommand } from './mount.js';
 import { listCommand } from './list.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
@@ -9,4 +10,4 @@ import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand, mountCommand, umountCommand];
