@@ -144,3 +144,28 @@ describe('planBackup with push chains', () => {
     expect(steps).toEqual([expect.objectContaining({ kind: 'remove-files', files: ['vda.vmkeep.0a1b2c3d.1.qcow2'] })]);
   });
 });
+
+describe('restore --keep-chain', () => {
+  it('is refused for a point of virtnbdbackup streams', async () => {
+    const { planRestore } = await import('../../../src/restore/plan-restore.js');
+    const chain = {
+      domain: 'vm1',
+      folder: MARCH,
+      dir: `/backup/vm1/${MARCH}`,
+      legacy: false,
+      state: 'complete' as const,
+      stateReason: undefined,
+      protected: false,
+      disks: [{ target: 'vda' }],
+      points: [
+        { checkpoint: 'virtnbdbackup.0', parent: undefined, time: '2026-03-01T01:00:00Z', level: 'full' as const, label: undefined, protected: false, dataBytes: 1, files: [{ path: 'vda.full.data', disk: 'vda', kind: 'data' as const }] },
+      ],
+    };
+    const dest = { kind: 'directory' as const, dir: '/r', defineName: undefined, keepChain: true };
+    expect(() => planRestore([chain], 'vm1', { selector: { kind: 'latest' }, disks: undefined, destination: dest }, now)).toThrow(/--keep-chain needs a push chain/);
+    const push = { ...chain, points: [{ ...chain.points[0]!, checkpoint: pcp(0), files: [{ path: `vda.${pcp(0)}.qcow2`, disk: 'vda', kind: 'data' as const }] }] };
+    const plan = planRestore([push], 'vm1', { selector: { kind: 'latest' }, disks: undefined, destination: dest }, now);
+    expect(plan.keepChain).toBe(true);
+    expect(plan.warnings.join(' ')).toMatch(/break if that chain is pruned or moved/);
+  });
+});
