@@ -232,6 +232,7 @@ EOF
 
 # --- versions -----------------------------------------------------------------------------------
 capture versions/virsh--version.txt -- virsh --version
+capture versions/virsh-version.txt -- virsh version
 capture versions/virtnbdbackup--version.txt -- virtnbdbackup --version
 capture versions/virtnbdrestore--version.txt -- virtnbdrestore --version
 capture versions/libvirtd--version.txt -- libvirtd --version
@@ -338,6 +339,12 @@ virsh backup-begin "$RUN" "$SCRATCH/push.xml" >/dev/null
 wait_for_no_job "$RUN"
 capture virsh/domjobinfo--completed-after-push-backup.txt -- virsh domjobinfo "$RUN" --completed
 note "The push-mode backup was \`virsh backup-begin $RUN $SCRATCH/push.xml\` (full of vda into a new qcow2, no checkpoint)."
+rm -f "$SCRATCH/push-vda.qcow2"
+virsh backup-begin "$RUN" "$SCRATCH/push.xml" >/dev/null
+wait_for_no_job "$RUN"
+capture virsh/domjobinfo--completed--rawstats-after-push-backup.txt -- virsh domjobinfo "$RUN" --completed --rawstats
+capture virsh/domjobinfo--rawstats-no-job.txt -- virsh domjobinfo "$RUN" --rawstats
+note "\`domjobinfo--completed--rawstats-after-push-backup.txt\`: the same push backup again; \`Job type: 3\` is VIR_DOMAIN_JOB_COMPLETED, read by the push engine."
 
 # --- error texts ----------------------------------------------------------------------------------
 capture virsh/dumpxml-no-such-domain.stderr --stderr --expect-fail -- virsh dumpxml vmkeep-no-such-domain

@@ -7,7 +7,9 @@
 # to /dev/kvm the way udev does on a normal host.
 set -euo pipefail
 
-readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup)
+# e2fsprogs (mkfs.ext4) and mount (losetup, mount) for vmkeep mount and its tests; qemu-storage-daemon
+# comes with qemu-system-x86 (package qemu-system-common).
+readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup e2fsprogs mount)
 readonly URI='qemu:///system'
 readonly WAIT_SECONDS="${VMKEEP_LIBVIRT_WAIT_SECONDS:-30}"
 

@@ -35,9 +35,9 @@ export interface ExecutedBackup {
 
 type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
 
-/** Classify a file virtnbdbackup wrote (for the manifest). */
+/** Classify a file an engine wrote (for the manifest): stream data files and qcow2 point images are data. */
 function classifyFile(rel: string): { kind: ManifestFile['kind']; disk?: string } {
-  if (rel.endsWith('.data')) return { kind: 'data', disk: rel.split('.')[0] };
+  if (rel.endsWith('.data') || rel.endsWith('.qcow2')) return { kind: 'data', disk: rel.split('.')[0] };
   if (rel.startsWith('checkpoints/')) return { kind: 'checkpoint' };
   if (/^vmconfig.*\.xml$/.test(rel)) return { kind: 'config' };
   return { kind: 'meta' };
@@ -77,7 +77,7 @@ export async function executeBackup(
   const startedAt = ctx.now();
   const existing = await readManifest(chainDir);
   // A folder whose full never finished is started over: its disks and period are today's.
-  let manifest = existing && existing.points.length > 0 ? existing : { ...newManifest(inv, plan, options, startedAt), events: existing?.events ?? [] };
+  let manifest = existing && existing.points.length > 0 ? existing : { ...newManifest(inv, plan, engine, options, startedAt), events: existing?.events ?? [] };
   manifest = {
     ...manifest,
     toolVersions: { ...manifest.toolVersions, ...options.toolVersions },
@@ -106,7 +106,9 @@ export async function executeBackup(
       uri: ctx.virsh.uri,
       level: plan.level,
       chainDir,
+      previous: plan.level === 'inc' ? manifest.points.at(-1)?.checkpoint : undefined,
       excludeDisks: plan.excluded.map((e) => e.disk),
+      diskTargets: inv.disks.map((d) => d.target),
       compress: options.compress,
       raw: options.raw,
       workDir,
@@ -118,7 +120,7 @@ export async function executeBackup(
     // The data is complete; a job libvirt failed to end would block the next run and other tools.
     const ended = await endBackupJob(ctx, inv.domain, eligibleDisks, { graceMs: 3_000 });
     if (ended) {
-      notes.push(`the backup job stayed active after virtnbdbackup finished: ${ended}`);
+      notes.push(`the backup job stayed active after ${engine.name} finished: ${ended}`);
       ctx.log.warn(`${inv.domain}: ${notes.at(-1)!}`);
     }
     const files: ManifestFile[] = [];
@@ -248,12 +250,12 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function newManifest(inv: BackupInventory, plan: BackupPlan, options: ExecuteBackupOptions, now: Date): ChainManifest {
+function newManifest(inv: BackupInventory, plan: BackupPlan, engine: BackupEngine, options: ExecuteBackupOptions, now: Date): ChainManifest {
   return {
     format: MANIFEST_FORMAT,
     domain: inv.domain,
     ...(inv.uuid ? { domainUuid: inv.uuid } : {}),
-    engine: 'virtnbdbackup',
+    engine: engine.name,
     toolVersions: { ...options.toolVersions },
     period: { groupBy: plan.period.groupBy, key: plan.period.key, start: plan.period.start.toISOString() },
     createdAt: now.toISOString(),

@@ -4,15 +4,17 @@
  *
  * The rules, in order:
  * - skip when --if-older-than says the last successful backup is recent enough;
- * - refuse when libvirt has checkpoints the engine did not make (virtnbdbackup would refuse
- *   them anyway, after a second of work and with a less helpful message);
+ * - refuse when libvirt has checkpoints vmkeep did not make and the engine cannot work beside
+ *   them (virtnbdbackup would refuse them anyway, after a second of work and with a less
+ *   helpful message);
  * - tidy first: a backup job left running, `.partial` files, files and `.cpt` entries of
  *   checkpoints the manifest never recorded (virtnbdbackup would redefine a checkpoint from its
  *   leftover XML), and libvirt checkpoints newer than the chain's last recorded point. Every
  *   checkpoint's bitmap records all writes since it was taken (libvirt keeps them all active),
  *   so the next incremental from the last recorded point loses nothing when newer ones go;
- * - continue the current period's chain with an incremental when libvirt still knows its
- *   recorded checkpoints and every disk still has a consistent bitmap for the last one;
+ * - continue the current period's chain with an incremental when it was written by this engine
+ *   (its checkpoints are of the engine's family), libvirt still knows its recorded checkpoints
+ *   and every disk still has a consistent bitmap for the last one;
  * - otherwise start a new full chain (new period, lost bitmaps, changed disks, VMSnap folder...),
  *   after removing every vmkeep-owned checkpoint and bitmap so the full starts clean (a bitmap
  *   left behind with a name the new chain reuses fails the run with "Bitmap already exists").
@@ -21,7 +23,7 @@ import { isOwnedName, nameFamily, virtnbdbackupNamesIn } from '../domain/owned-n
 import type { Duration, GroupBy } from '../retention/types.js';
 import { addDuration } from '../retention/duration.js';
 import { startOfPeriod } from '../retention/periods.js';
-import type { BackupLevel } from './engine/types.js';
+import type { BackupLevel, EngineTraits } from './engine/types.js';
 import type { BackupInventory, ChainFiles, DiskInventory } from './inspect-domain.js';
 import { parseChainFolderName, periodFolderName, periodKey } from '../repository/period-folders.js';
 import type { ChainView } from '../repository/chains.js';
@@ -30,7 +32,11 @@ export interface BackupRequest {
   groupBy: GroupBy;
   /** Skip when the last successful backup is younger than this. */
   ifOlderThan: Duration | undefined;
+  /** The engine that will run (default: virtnbdbackup's traits). */
+  engine?: EngineTraits;
 }
+
+const VIRTNBDBACKUP_TRAITS: EngineTraits = { checkpointFamily: 'virtnbdbackup', acceptsForeignCheckpoints: false };
 
 export type RepairStep =
   | { kind: 'abort-job'; disks: string[]; reason: string }
@@ -82,13 +88,15 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
       reason: `last backup at ${last.toISOString()} is younger than ${request.ifOlderThan.text}`,
     };
   }
-  const foreign = inv.checkpoints.filter((c) => nameFamily(c) !== 'virtnbdbackup');
-  if (foreign.length > 0) {
+  const engine = request.engine ?? VIRTNBDBACKUP_TRAITS;
+  // virtnbdbackup also refuses the other engine's names; a new chain removes those first (cleanSlate).
+  const foreign = inv.checkpoints.filter((c) => !isOwnedName(c));
+  if (foreign.length > 0 && !engine.acceptsForeignCheckpoints) {
     return {
       domain: inv.domain,
       action: 'refuse',
       reason:
-        `libvirt has checkpoints vmkeep did not make (${foreign.join(', ')}); virtnbdbackup will not back up beside them. ` +
+        `libvirt has checkpoints vmkeep did not make (${foreign.join(', ')}); this engine will not back up beside them. ` +
         `Remove them if nothing needs them (virsh checkpoint-delete, or vmkeep scrub --domains DOMAIN --scrubType both --checkpointName NAME --force), then run again`,
     };
   }
@@ -124,7 +132,7 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   }
 
   const recorded = current && !current.legacy ? current.points.map((p) => p.checkpoint) : [];
-  const continuation = current ? whyNotContinue(inv, current, recorded) : 'no chain for this period yet';
+  const continuation = current ? whyNotContinue(inv, current, recorded, engine) : 'no chain for this period yet';
   const excluded = inv.disks.filter((d) => !d.eligible).map((d) => ({ disk: d.target, why: d.excludedBy }));
   const periodInfo = { groupBy: request.groupBy, key, start: startOfPeriod(now, request.groupBy) };
   const startPaused = inv.state === 'shut off';
@@ -186,11 +194,12 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
 const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(name) ?? false) && !d.badBitmaps.includes(name);
 
 /** Why the current chain cannot take an incremental (undefined: it can). */
-function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readonly string[]): string | undefined {
+function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readonly string[], engine: EngineTraits): string | undefined {
   if (chain.legacy) return `chain ${chain.folder} is a VMSnap folder without a vmkeep manifest: starting a vmkeep chain beside it`;
   if (chain.state === 'broken') return `chain ${chain.folder} is broken (${chain.stateReason ?? 'no reason recorded'})`;
   const last = recorded.at(-1);
   if (!last) return `chain ${chain.folder} has no recorded restore point (its full did not finish)`;
+  if (nameFamily(last) !== engine.checkpointFamily) return `chain ${chain.folder} was written by the other engine (its last point is ${last}): this engine starts a chain of its own`;
   if (!inv.checkpoints.includes(last)) return `checkpoint ${last} of chain ${chain.folder} is no longer known to libvirt`;
   const eligible = inv.disks.filter((d) => d.eligible);
   const chainDisks = (chain.manifest?.disks ?? []).map((d) => d.target).sort();
@@ -254,7 +263,7 @@ export function tidyChainFolder(files: ChainFiles, recorded: readonly string[]):
   const steps: RepairStep[] = [];
   const partial = files.files.filter((f) => f.endsWith('.partial'));
   const unrecorded = files.cpt.filter((c) => !recorded.includes(c));
-  const strays = files.files.filter((f) => !f.endsWith('.partial') && virtnbdbackupNamesIn(f).some((c) => !recorded.includes(c)));
+  const strays = files.files.filter((f) => !f.endsWith('.partial') && checkpointNamesIn(f).some((c) => !recorded.includes(c)));
   // A full whose run never finished leaves vda.full.data etc. with no recorded point at all.
   const fullLeftovers = recorded.length === 0 ? files.files.filter((f) => /\.(full|copy)\.data$/.test(f)) : [];
   const remove = [...new Set([...partial, ...strays, ...fullLeftovers])].sort();
@@ -266,6 +275,9 @@ export function tidyChainFolder(files: ChainFiles, recorded: readonly string[]):
       reason: 'data of a run that did not finish (never recorded in the manifest)',
     });
   }
+  // Only virtnbdbackup reads `.cpt`; a folder without one and without stream data needs none.
+  const needsCpt = files.files.some((f) => f.endsWith('.cpt') || f.endsWith('.data'));
+  if (!needsCpt) return steps;
   if (files.cptReadable === false) {
     steps.push({
       kind: 'rewrite-cpt',
@@ -285,6 +297,11 @@ export function tidyChainFolder(files: ChainFiles, recorded: readonly string[]):
     });
   }
   return steps;
+}
+
+/** Checkpoint names of either engine that a file name mentions (vda.inc.virtnbdbackup.3.data, vda.vmkeep.0a1b2c3d.3.qcow2...). */
+export function checkpointNamesIn(file: string): string[] {
+  return [...virtnbdbackupNamesIn(file), ...[...file.matchAll(/(?:^|[./])(vmkeep\.[0-9a-f]{8}\.\d+)(?=\.|$)/g)].map((m) => m[1]!)];
 }
 
 /** The next chain folder for the period of `now`: the period name, or `.N` after existing ones. */

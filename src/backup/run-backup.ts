@@ -12,7 +12,8 @@ import { resolveDomains } from '../domain/resolve-domains.js';
 import { VmkeepError } from '../errors.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
-import type { BackupEngine } from './engine/types.js';
+import type { BackupEngine, EngineName } from './engine/types.js';
+import { PushEngine } from './engine/push.js';
 import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
 import { executeBackup, failureRecorded, recordFailureOnNewestChain } from './execute-backup.js';
 import { listChains } from '../repository/chains.js';
@@ -36,6 +37,8 @@ export interface BackupOptions {
   lockWaitMs: number;
   ifOlderThan: Duration | undefined;
   label: string | undefined;
+  /** Which engine writes new restore points (default virtnbdbackup). */
+  engine?: EngineName;
   /** --verbose: debug lines (virtnbdbackup's own log) are shown. */
   verbose?: boolean;
   env: NodeJS.ProcessEnv;
@@ -69,7 +72,12 @@ async function prepareOutput(output: string, dryRun: boolean): Promise<void> {
   }
 }
 
-export async function runBackup(ctx: AppContext, options: BackupOptions, engine: BackupEngine = new VirtnbdbackupEngine(ctx.runner)): Promise<CommandResult> {
+/** The engine --engine names. */
+export function createEngine(ctx: AppContext, name: EngineName): BackupEngine {
+  return name === 'push' ? new PushEngine(ctx.virsh, ctx.qemuImg) : new VirtnbdbackupEngine(ctx.runner);
+}
+
+export async function runBackup(ctx: AppContext, options: BackupOptions, engine: BackupEngine = createEngine(ctx, options.engine ?? 'virtnbdbackup')): Promise<CommandResult> {
   await prepareOutput(options.output, options.dryRun);
   const outputLockFile = join(options.output, '.vmkeep.lock');
   if (options.dryRun) {
@@ -84,7 +92,7 @@ export async function runBackup(ctx: AppContext, options: BackupOptions, engine:
     // Both take a moment (virtnbdbackup is a Python program): ask at once.
     const [selection, toolVersions] = await Promise.all([
       resolveDomains(ctx, options.domains),
-      options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ virtnbdbackup: v })),
+      options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ [engine.name]: v })),
     ]);
     const progress = createProgressSink(ctx.interactive && !options.dryRun, ctx.log);
     const runCtx: AppContext = { ...ctx, log: progress.logger(ctx.log, options.verbose ?? false) };
@@ -130,7 +138,7 @@ async function backupOneDomain(
       const holder = lockHolder(domainLock);
       if (holder) throw new VmkeepError('locked', `domain ${domain} is locked by another vmkeep run (pid ${holder}): no plan while it works`);
     }
-    const request = { groupBy: options.groupBy, ifOlderThan: options.ifOlderThan };
+    const request = { groupBy: options.groupBy, ifOlderThan: options.ifOlderThan, engine };
     const inspectOpts = { output: options.output, raw: options.raw };
     let inv = await inspectDomain(ctx, domain, inspectOpts);
     let plan = planBackup(inv, request, ctx.now());

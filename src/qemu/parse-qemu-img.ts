@@ -70,3 +70,15 @@ export function parseImageCheck(stdout: string): ImageCheck {
   const checkErrors = raw['check-errors'] ?? 0;
   return { ok: corruptions === 0 && checkErrors === 0, corruptions, leaks, checkErrors };
 }
+
+/** `qemu-img map --output=json`: the bytes of data extents at depth 0 (in the image itself, not a backing file). */
+export function parseMapDataBytes(stdout: string): number {
+  let extents: Array<{ length?: number; depth?: number; data?: boolean }>;
+  try {
+    extents = JSON.parse(stdout) as typeof extents;
+  } catch (cause) {
+    throw new VmkeepError('failure', `qemu-img map output is not JSON: ${stdout.slice(0, 120)}`, { cause });
+  }
+  if (!Array.isArray(extents)) throw new VmkeepError('failure', 'qemu-img map output is not a list of extents');
+  return extents.filter((e) => e.depth === 0 && e.data === true).reduce((sum, e) => sum + (e.length ?? 0), 0);
+}

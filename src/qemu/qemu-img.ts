@@ -1,6 +1,6 @@
 /** A thin qemu-img client: argv builders + parsers joined through the Runner. */
 import type { Runner } from '../runner/runner.js';
-import { parseImageCheck, parseImageInfo, type ImageCheck, type ImageInfo } from './parse-qemu-img.js';
+import { parseImageCheck, parseImageInfo, parseMapDataBytes, type ImageCheck, type ImageInfo } from './parse-qemu-img.js';
 
 const qemuImgArgv = {
   info: (path: string) => ['info', '--output=json', '--force-share', path],
@@ -9,6 +9,13 @@ const qemuImgArgv = {
   check: (path: string) => ['check', '--output=json', path],
   compare: (a: string, b: string) => ['compare', '--force-share', a, b],
   version: () => ['--version'],
+  /** A qcow2 overlay on `backing`, stored as given (relative names resolve against the overlay's folder). */
+  createOverlay: (path: string, backing: string) => ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, path],
+  /** Copy the backing chain's data into the image so it stands alone (safe rebase onto nothing). */
+  flatten: (path: string) => ['rebase', '-q', '-b', '', path],
+  map: (path: string) => ['map', '--output=json', '--force-share', path],
+  /** Flatten an image with its backing chain into one standalone image. */
+  convert: (source: string, target: string, format: 'qcow2' | 'raw') => ['convert', '-q', '-O', format, source, target],
 };
 
 export class QemuImgClient {
@@ -41,5 +48,26 @@ export class QemuImgClient {
       okExitCodes: [1],
     });
     return exitCode === 0;
+  }
+
+  /** Create a qcow2 overlay whose backing file is `backing` (stored as given, e.g. a relative name). */
+  async createOverlay(path: string, backing: string): Promise<void> {
+    await this.runner.run('qemu-img', qemuImgArgv.createOverlay(path, backing), { timeoutMs: 120_000 });
+  }
+
+  /** Bytes of data the image itself holds (not its backing files): what a backup into it copied. */
+  async ownDataBytes(path: string): Promise<number> {
+    const { stdout } = await this.runner.run('qemu-img', qemuImgArgv.map(path), { timeoutMs: 600_000 });
+    return parseMapDataBytes(stdout);
+  }
+
+  /** Flatten `source` with its backing chain into `target`. */
+  async convert(source: string, target: string, format: 'qcow2' | 'raw', signal?: AbortSignal): Promise<void> {
+    await this.runner.run('qemu-img', qemuImgArgv.convert(source, target, format), { timeoutMs: 24 * 3_600_000, ...(signal ? { cancelSignal: signal } : {}) });
+  }
+
+  /** Make an image no VM holds stand alone: its backing chain's data is copied into it. */
+  async flatten(path: string): Promise<void> {
+    await this.runner.run('qemu-img', qemuImgArgv.flatten(path), { timeoutMs: 24 * 3_600_000 });
   }
 }

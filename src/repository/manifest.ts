@@ -58,7 +58,7 @@ const ChainManifestSchema = z.object({
   domain: z.string(),
   domainUuid: z.string().optional(),
   /** Which engine wrote the chain; restore/verify dispatch on it. */
-  engine: z.enum(['virtnbdbackup']),
+  engine: z.enum(['virtnbdbackup', 'push']),
   toolVersions: z.record(z.string(), z.string()),
   /** Period this chain belongs to, when grouped (VMSnap's --groupBy). */
   period: z

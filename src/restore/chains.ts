@@ -30,6 +30,7 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
     folder: view.folder,
     dir: view.dir,
     legacy: false,
+    engine: m.engine,
     state: view.state,
     stateReason: view.stateReason,
     protected: m.protected,

@@ -8,8 +8,9 @@ import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, unlink, writ
 import { dirname, join, resolve } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError, usageError } from '../errors.js';
-import { checkChainFiles, describeFileProblem, type FileProblem } from './check-files.js';
+import { checkChainFiles, describeFileProblem, isImageFile, type FileProblem } from './check-files.js';
 import { adjustDomainXml } from './domain-xml.js';
+import { openChainToQemu } from '../repository/qemu-access.js';
 import type { RestorePlan } from './plan-restore.js';
 import { runVirtnbdrestore, stageInput, waitForImageRelease } from './virtnbdrestore.js';
 
@@ -103,6 +104,10 @@ export async function restoreDiskImages(
     const images: RestoredImage[] = [];
     for (const disk of plan.disks) {
       ctx.signal.throwIfAborted();
+      if (disk.sequence.every(isImageFile)) {
+        images.push(await flattenImageChain(ctx, plan, disk.target, disk.sequence, outputFor(disk.target)));
+        continue;
+      }
       const stage = join(workDir, `in-${disk.target}`);
       const sequence = await stageInput(stage, plan.chainDir, disk.sequence, disk.qcowInfo);
       const out = outputFor(disk.target);
@@ -128,6 +133,36 @@ export async function restoreDiskImages(
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A push chain's point: each image's backing file must be the previous point's image of the
+ * chain, by its relative name, so that nothing outside the checked files is read; then
+ * `qemu-img convert` flattens the chain up to the point into one standalone qcow2 `<out>/<target>`.
+ */
+async function flattenImageChain(ctx: AppContext, plan: RestorePlan, target: string, sequence: readonly string[], out: string): Promise<RestoredImage> {
+  for (const [i, rel] of sequence.entries()) {
+    const info = await ctx.qemuImg.info(join(plan.chainDir, rel));
+    const expected = i === 0 ? undefined : sequence[i - 1];
+    if (info.backingFilename !== expected) {
+      throw new VmkeepError(
+        'failure',
+        `refusing to restore ${plan.point.id}: ${rel} has backing file ${info.backingFilename ?? 'none'}, the chain needs ${expected ?? 'none'}`,
+      );
+    }
+  }
+  await mkdir(out, { recursive: true });
+  const path = join(out, target);
+  if (plan.keepChain) {
+    // A new overlay on the point's image: nothing copied; QEMU must reach the chain to use it.
+    ctx.log.info(`${plan.domain}: restoring ${target} as an overlay on ${sequence.at(-1)!}`);
+    await openChainToQemu(plan.chainDir);
+    await ctx.qemuImg.createOverlay(path, join(plan.chainDir, sequence.at(-1)!));
+    return { target, path, sequence: [...sequence] };
+  }
+  ctx.log.info(`${plan.domain}: restoring ${target} by flattening ${sequence.join(' <- ')}`);
+  await ctx.qemuImg.convert(join(plan.chainDir, sequence.at(-1)!), path, 'qcow2', ctx.signal);
+  return { target, path, sequence: [...sequence] };
 }
 
 /** Restore into a folder (plan.directory). The caller holds the output lock. */

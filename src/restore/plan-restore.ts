@@ -53,12 +53,15 @@ export interface RestorePlan {
   /** Every file the restore reads, checked against the manifest before anything is written. */
   check: ChainFile[];
   directory: DirectoryDestination | undefined;
+  /** Write overlays on the point's images in the repository instead of flattened copies (push chains). */
+  keepChain?: boolean;
   reasons: string[];
   warnings: string[];
 }
 
 export type RestoreDestination =
-  | { kind: 'directory'; dir: string; defineName: string | undefined }
+  /** keepChain: a push chain's point as a qcow2 overlay on the point's image, instead of a flattened copy. */
+  | { kind: 'directory'; dir: string; defineName: string | undefined; keepChain?: boolean }
   | { kind: 'in-place' }
   /** Images only, into a scratch folder (verify --deep). */
   | { kind: 'scratch' };
@@ -101,6 +104,12 @@ export function planRestore(chains: readonly RestoreChain[], domain: string, req
   if (chain.legacy) warnings.push(`chain ${chain.folder} has no vmkeep manifest: no checksums are recorded, files are checked for structure only`);
 
   let directory: DirectoryDestination | undefined;
+  const keepChain = request.destination.kind === 'directory' && request.destination.keepChain === true;
+  if (keepChain) {
+    const streams = disks.filter((d) => !d.sequence.every((f) => f.endsWith('.qcow2'))).map((d) => d.target);
+    if (streams.length > 0) throw usageError(`--keep-chain needs a push chain (qcow2 images); ${point.id} holds virtnbdbackup streams for ${streams.join(', ')}`);
+    warnings.push(`--keep-chain: the restored images read from ${chain.dir}; they break if that chain is pruned or moved`);
+  }
   if (request.destination.kind === 'directory') {
     const dest = request.destination;
     if (dest.defineName !== undefined && !needed.config) {
@@ -127,6 +136,7 @@ export function planRestore(chains: readonly RestoreChain[], domain: string, req
     config: needed.config,
     check: needed.check,
     directory,
+    ...(keepChain ? { keepChain } : {}),
     reasons,
     warnings,
   };

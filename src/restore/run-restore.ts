@@ -21,7 +21,7 @@ import type { PointSelector } from './points.js';
 import type { RestoreChain } from './types.js';
 
 export type RestoreMode =
-  | { kind: 'directory'; dir: string; defineName: string | undefined }
+  | { kind: 'directory'; dir: string; defineName: string | undefined; keepChain?: boolean }
   | ({ kind: 'in-place' } & InPlaceRequest);
 
 export interface RestoreOptions {
@@ -58,7 +58,7 @@ function requestOf(options: RestoreOptions, selector: PointSelector = options.se
     disks: options.disks,
     destination:
       options.mode.kind === 'directory'
-        ? { kind: 'directory' as const, dir: options.mode.dir, defineName: options.mode.defineName }
+        ? { kind: 'directory' as const, dir: options.mode.dir, defineName: options.mode.defineName, keepChain: options.mode.keepChain === true }
         : { kind: 'in-place' as const },
   };
 }
@@ -175,6 +175,8 @@ async function backUpCurrentState(ctx: AppContext, options: RestoreOptions, chai
     lockWaitMs: options.lockWaitMs,
     ifOlderThan: undefined,
     label: BEFORE_RESTORE_LABEL,
+    // The engine of the newest chain, so the safety backup can continue it.
+    engine: [...chains].reverse().find((c) => !c.legacy)?.engine ?? 'virtnbdbackup',
     env: options.env,
   });
   const r = (result.document as { results?: DomainResult[] }).results?.find((x) => x.domain === options.domain);

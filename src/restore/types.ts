@@ -34,6 +34,8 @@ export interface RestoreChain {
   dir: string;
   /** No vmkeep manifest (a VMSnap folder): no checksums, points read from `<domain>.cpt`. */
   legacy: boolean;
+  /** The engine that wrote it (VMSnap folders: virtnbdbackup); a backup that continues it uses the same. */
+  engine?: 'virtnbdbackup' | 'push';
   state: 'complete' | 'in-progress' | 'broken';
   stateReason: string | undefined;
   protected: boolean;

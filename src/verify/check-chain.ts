@@ -2,10 +2,14 @@
  * The checks of one chain folder that need no restore: every recorded file (present, size,
  * sha256), every data file's stream structure, the links between points (manifest, data file
  * headers, `<domain>.cpt`, checkpoints/*.xml), leftovers of interrupted runs and unrecorded data.
+ * A chain of qcow2 point images (push engine) instead gets `qemu-img check` on every image and
+ * its backing links checked: each image's backing file is the previous point's image of the
+ * same disk, by a relative name inside the chain folder.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkChainFiles, describeFileProblem } from '../restore/check-files.js';
+import type { QemuImgClient } from '../qemu/qemu-img.js';
+import { checkChainFiles, describeFileProblem, isImageFile } from '../restore/check-files.js';
 import type { RestoreChain } from '../restore/types.js';
 import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 import { readBackupFolder, type BackupFolder } from '../virtnbd/backup-folder.js';
@@ -17,8 +21,13 @@ export interface ChainCheck {
   notes: string[];
 }
 
+/** Is this a chain of qcow2 point images (push engine) rather than virtnbdbackup streams? */
+export function isImageChain(chain: RestoreChain): boolean {
+  return chain.points.some((p) => p.files.some((f) => f.kind === 'data' && isImageFile(f.path)));
+}
+
 /** Check one chain (no restore). */
-export async function checkChain(chain: RestoreChain, signal?: AbortSignal): Promise<ChainCheck> {
+export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemuImg?: QemuImgClient): Promise<ChainCheck> {
   const notes: string[] = [];
   const problems: VerifyProblem[] = [];
   const owner = new Map<string, string>();
@@ -27,6 +36,18 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal): Pro
 
   const fileProblems = await checkChainFiles(chain.dir, files, { structure: true, signal });
   for (const fp of fileProblems) problems.push({ kind: fp.kind, file: fp.file, checkpoint: owner.get(fp.file), message: describeFileProblem(fp) });
+  if (isImageChain(chain)) {
+    problems.push(...orderProblems(chain));
+    if (qemuImg) problems.push(...(await imageProblems(chain, qemuImg, new Set(fileProblems.filter((f) => f.kind === 'missing' || f.kind === 'unreadable').map((f) => f.file)))));
+    else notes.push('qemu-img checks of the images were not run');
+    const recorded = new Set(files.map((f) => f.path));
+    for (const name of (await readdir(chain.dir)).filter(isImageFile)) {
+      if (!recorded.has(name)) problems.push({ kind: 'unrecorded', file: name, message: `${name} belongs to no recorded restore point (a run that did not finish)` });
+    }
+    if (chain.state === 'broken') problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
+    if (chain.state === 'in-progress') problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });
+    return { problems, filesChecked: new Set(files.map((f) => f.path)).size, notes };
+  }
 
   let folder: BackupFolder | undefined;
   try {
@@ -51,6 +72,58 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal): Pro
   if (chain.state === 'in-progress' && !chain.legacy) problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });
   if (chain.legacy) notes.push('VMSnap folder without a vmkeep manifest: no checksums are recorded, structure checked only');
   return { problems, filesChecked: new Set(files.map((f) => f.path)).size, notes };
+}
+
+/** Levels and parents as the manifest records them: a full first, each point the child of the one before. */
+function orderProblems(chain: RestoreChain): VerifyProblem[] {
+  const out: VerifyProblem[] = [];
+  chain.points.forEach((p, i) => {
+    const expectedParent = i === 0 ? undefined : chain.points[i - 1]!.checkpoint;
+    if (i === 0 && p.level !== 'full') out.push({ kind: 'link', checkpoint: p.checkpoint, message: `the chain starts with ${p.checkpoint}, a ${p.level} backup` });
+    if (i > 0 && p.level !== 'inc') out.push({ kind: 'link', checkpoint: p.checkpoint, message: `${p.checkpoint} is a ${p.level} backup in the middle of the chain` });
+    if (p.parent !== expectedParent) {
+      out.push({ kind: 'link', checkpoint: p.checkpoint, message: `${p.checkpoint} records parent ${p.parent ?? '(none)'}, but the point before it is ${expectedParent ?? '(none)'}` });
+    }
+  });
+  return out;
+}
+
+/**
+ * `qemu-img check` on every point image, and its backing link: the previous point's image of
+ * the same disk, named relative to the chain folder (a path would tie the chain to one place, or
+ * read data from outside it). Missing and unreadable files are already problems and skipped.
+ */
+async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, bad: ReadonlySet<string>): Promise<VerifyProblem[]> {
+  const out: VerifyProblem[] = [];
+  const previous = new Map<string, string>();
+  for (const p of chain.points) {
+    for (const f of p.files.filter((x) => x.kind === 'data' && isImageFile(x.path))) {
+      const disk = f.disk ?? '';
+      const expected = previous.get(disk);
+      previous.set(disk, f.path);
+      if (bad.has(f.path)) continue;
+      const path = join(chain.dir, f.path);
+      try {
+        const info = await qemuImg.info(path);
+        if (info.backingFilename !== expected) {
+          const where = info.backingFilename?.includes('/') ? ' (a path, not a name inside the chain folder)' : '';
+          out.push({
+            kind: 'link',
+            file: f.path,
+            checkpoint: p.checkpoint,
+            message: `${f.path} has backing file ${info.backingFilename ?? '(none)'}${where}; the point before it is ${expected ?? '(none: a full)'}`,
+          });
+        }
+        const check = await qemuImg.check(path);
+        if (!check.ok) {
+          out.push({ kind: 'link', file: f.path, checkpoint: p.checkpoint, message: `${f.path} fails qemu-img check: ${check.corruptions} corruptions, ${check.checkErrors} check errors` });
+        }
+      } catch (e) {
+        out.push({ kind: 'unreadable', file: f.path, checkpoint: p.checkpoint, message: `${f.path} cannot be read by qemu-img: ${e instanceof Error ? e.message : String(e)}` });
+      }
+    }
+  }
+  return out;
 }
 
 /** Manifest order vs the data files' own headers and virtnbdbackup's `.cpt`. */

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { messageOf } from '../scrub/execute-scrub.js';
+import { isImageFile } from '../restore/check-files.js';
 import { restoreDiskImages } from '../restore/execute-restore.js';
 import { planRestore } from '../restore/plan-restore.js';
 import type { RestoreChain } from '../restore/types.js';
@@ -65,6 +66,14 @@ async function deepCheckPoint(ctx: AppContext, chain: RestoreChain, checkpoint: 
     const checked: DeepPointResult['images'] = [];
     let ok = true;
     for (const img of images) {
+      // A point image chain is read a second time, independently of the flattening: the two must agree.
+      if (img.sequence.length > 0 && img.sequence.every(isImageFile)) {
+        const second = join(chain.dir, img.sequence.at(-1)!);
+        if (!(await ctx.qemuImg.identical(img.path, second))) {
+          ok = false;
+          problems.push({ kind: 'deep', checkpoint, message: `restored ${img.target} of ${checkpoint} differs from a second read of the chain (${img.sequence.at(-1)!})` });
+        }
+      }
       const c = await ctx.qemuImg.check(img.path);
       checked.push({ disk: img.target, corruptions: c.corruptions, leaks: c.leaks, checkErrors: c.checkErrors });
       if (!c.ok) {

@@ -120,7 +120,7 @@ async function verifyChain(
   scratch: string | undefined,
   version: string | undefined,
 ): Promise<ChainVerifyReport> {
-  const checked = await checkChain(chain, ctx.signal);
+  const checked = await checkChain(chain, ctx.signal, ctx.qemuImg);
   const problems = [...checked.problems];
   let broken = brokenPoints(chain, problems);
   let deep: DeepChainResult | null = null;

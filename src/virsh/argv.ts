@@ -70,4 +70,28 @@ export const virshArgv = {
   ],
   domJobAbort: (uri: string, domain: string) => [...base(uri), 'domjobabort', '--domain', domain],
   blockJobAbort: (uri: string, domain: string, disk: string) => [...base(uri), 'blockjob', '--domain', domain, '--path', disk, '--abort'],
+  /** Push-mode backup (`--reuse-external`: the caller made the targets, e.g. qcow2 overlays). */
+  backupBegin: (uri: string, domain: string, backupXmlFile: string, checkpointXmlFile: string, reuseExternal: boolean) => [
+    ...base(uri),
+    'backup-begin',
+    '--domain',
+    domain,
+    '--backupxml',
+    backupXmlFile,
+    '--checkpointxml',
+    checkpointXmlFile,
+    ...(reuseExternal ? ['--reuse-external'] : []),
+  ],
+  /** Raw job statistics (`Job type: 3`, `disk_processed: N`...); `completed` reads and clears the last finished job's. */
+  domJobStats: (uri: string, domain: string, completed: boolean) => [
+    ...base(uri),
+    'domjobinfo',
+    '--domain',
+    domain,
+    '--rawstats',
+    ...(completed ? ['--completed'] : []),
+  ],
+  undefine: (uri: string, domain: string) => [...base(uri), 'undefine', '--domain', domain, '--checkpoints-metadata'],
+  /** Copy a disk's backing chain into its top image while the domain runs; the image stands alone afterwards. */
+  blockPull: (uri: string, domain: string, disk: string) => [...base(uri), 'blockpull', '--domain', domain, '--path', disk, '--wait'],
 };

@@ -7,7 +7,7 @@ import type { Checkpoint, DomainDefinition, DomainState } from './types.js';
 import { virshArgv } from './argv.js';
 import { parseCheckpointXml } from './parse-checkpoint-xml.js';
 import { parseDomainXml } from './parse-domain-xml.js';
-import { jobIsActive, parseDomState, parseJobInfo, parseNameList, parseUuidNameList } from './parse-lists.js';
+import { jobIsActive, parseDomState, parseJobInfo, parseJobStats, parseNameList, parseUuidNameList, type JobStats } from './parse-lists.js';
 import { parseNamedBlockNodes, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
 
 const DEFAULT_URI = 'qemu:///system';
@@ -158,6 +158,31 @@ export class VirshClient {
 
   async abortJob(domain: string): Promise<void> {
     await this.virsh(virshArgv.domJobAbort(this.uri, this.ref(domain)));
+  }
+
+  /** Start a push-mode backup with its checkpoint; returns at once, the job runs in QEMU. */
+  async backupBegin(domain: string, backupXmlFile: string, checkpointXmlFile: string, reuseExternal: boolean): Promise<void> {
+    await this.virsh(virshArgv.backupBegin(this.uri, this.ref(domain), backupXmlFile, checkpointXmlFile, reuseExternal), 600_000);
+  }
+
+  /** The active job's raw statistics, or (completed) the last finished job's, read once. */
+  async jobStats(domain: string, completed = false): Promise<JobStats> {
+    return parseJobStats(await this.virsh(virshArgv.domJobStats(this.uri, this.ref(domain), completed)));
+  }
+
+  /** Remove a domain's definition (and its checkpoint metadata); a running domain keeps running until destroyed. */
+  async undefine(domain: string): Promise<void> {
+    await this.virsh(virshArgv.undefine(this.uri, this.ref(domain)));
+  }
+
+  /** Pull a running domain's disk's backing chain into its top image (waits for the job). */
+  async blockPull(domain: string, disk: string): Promise<void> {
+    await this.virsh(virshArgv.blockPull(this.uri, this.ref(domain), disk), 24 * 3_600_000);
+  }
+
+  /** `virsh version` as printed (library and hypervisor versions). */
+  async versionText(): Promise<string> {
+    return this.virsh(virshArgv.version(this.uri), 30_000);
   }
 }
 

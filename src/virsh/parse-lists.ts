@@ -43,3 +43,26 @@ export function jobIsActive(info: Record<string, string>): boolean {
   const type = (info['Job type'] ?? 'None').toLowerCase();
   return type !== 'none' && type !== 'completed' && type !== 'failed' && type !== 'cancelled';
 }
+
+/** A job's raw statistics (`virsh domjobinfo --rawstats`), the fields vmkeep reads. */
+export interface JobStats {
+  /** libvirt's virDomainJobType: none, bounded/unbounded (active), completed, failed, cancelled. */
+  state: 'none' | 'active' | 'completed' | 'failed' | 'cancelled';
+  /** Bytes of the disks' job done and in all (a backup job's real progress). */
+  processedBytes: number | undefined;
+  totalBytes: number | undefined;
+  /** libvirt's error message of a failed job, when it gives one. */
+  error: string | undefined;
+}
+
+const JOB_TYPES: Record<string, JobStats['state']> = { '0': 'none', '1': 'active', '2': 'active', '3': 'completed', '4': 'failed', '5': 'cancelled' };
+
+/** `virsh domjobinfo --rawstats`: "Job type: 3" then "name: value" lines. */
+export function parseJobStats(stdout: string): JobStats {
+  const raw = parseJobInfo(stdout);
+  const num = (k: string) => (raw[k] !== undefined && /^\d+$/.test(raw[k]!) ? Number(raw[k]) : undefined);
+  let state = JOB_TYPES[raw['Job type'] ?? '0'] ?? 'none';
+  // A finished job libvirt still reports with success 0 did not succeed.
+  if (state === 'completed' && raw['success'] === '0') state = 'failed';
+  return { state, processedBytes: num('disk_processed'), totalBytes: num('disk_total'), error: raw['errmsg'] };
+}

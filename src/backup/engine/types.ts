@@ -1,9 +1,11 @@
 /**
  * The backup engine boundary. vmkeep decides what to do (level, chain folder, repairs); an
- * engine only carries out one backup run into one chain folder. virtnbdbackup is the engine
- * today; libvirt's push-mode backup into qcow2 chains is planned. Manifest, status, verify and
- * restore read what the engine reports here, not the engine's own files, wherever they can.
+ * engine only carries out one backup run into one chain folder. Two engines: virtnbdbackup
+ * (its stream files, `virtnbdbackup.N` checkpoints) and push (libvirt's push-mode backup into a
+ * qcow2 chain, `vmkeep.<id>.<n>` checkpoints). Manifest, status, verify and restore read what
+ * the engine reports here, not the engine's own files, wherever they can.
  */
+import type { NameFamily } from '../../domain/owned-names.js';
 
 export type BackupLevel = 'full' | 'inc';
 
@@ -19,8 +21,12 @@ export interface EngineRequest {
   uri: string;
   level: BackupLevel;
   chainDir: string;
+  /** The chain's last recorded restore point (the checkpoint an incremental continues from). */
+  previous: string | undefined;
   /** Disk targets the engine must not copy (vmkeep's eligibility decides). */
   excludeDisks: readonly string[];
+  /** Every disk target of the domain, as vmkeep read it (an engine that needs the list need not ask again). */
+  diskTargets?: readonly string[];
   compress: boolean;
   raw: boolean;
   /** A private folder for this run's temporary files and sockets; removed by the caller. */
@@ -40,8 +46,18 @@ export interface EngineResult {
   dataBytes: number;
 }
 
-export interface BackupEngine {
-  readonly name: 'virtnbdbackup';
+export type EngineName = 'virtnbdbackup' | 'push';
+
+/** What the planner needs to know of an engine (never its name). */
+export interface EngineTraits {
+  /** The checkpoint names it creates; a chain whose points are of another family is not continued. */
+  readonly checkpointFamily: NameFamily;
+  /** Can it back up beside checkpoints vmkeep did not make? */
+  readonly acceptsForeignCheckpoints: boolean;
+}
+
+export interface BackupEngine extends EngineTraits {
+  readonly name: EngineName;
   version(): Promise<string>;
   run(request: EngineRequest): Promise<EngineResult>;
 }

@@ -90,6 +90,9 @@ async function writtenBytes(dir: string, before: ReadonlySet<string>): Promise<n
 
 export class VirtnbdbackupEngine implements BackupEngine {
   readonly name = 'virtnbdbackup' as const;
+  readonly checkpointFamily = 'virtnbdbackup' as const;
+  // virtnbdbackup refuses to run beside checkpoints it did not make.
+  readonly acceptsForeignCheckpoints = false;
 
   private toolVersion: ToolVersion | undefined;
 

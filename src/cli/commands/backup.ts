@@ -23,12 +23,22 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
-      .option('label', { type: 'string', describe: 'label stored with the new restore points' }),
+      .option('label', { type: 'string', describe: 'label stored with the new restore points' })
+      .option('engine', {
+        type: 'string',
+        default: 'virtnbdbackup',
+        describe: "what writes the backup: virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
+      }),
   buildOptions: async (argv, global) => {
     if (!global.output) throw usageError('backup needs --output DIR');
     const jobs = Number(argv['jobs']);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
     const ifOlder = argv['if-older-than'];
+    const engine = argv['engine'] === undefined ? 'virtnbdbackup' : String(argv['engine']);
+    if (engine !== 'virtnbdbackup' && engine !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engine}`);
+    // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
+    if (engine === 'push' && argv['compress'] === true) throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
+    if (engine === 'push' && argv['raw'] === true) throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
     return Object.freeze({
       domains: global.domains,
       output: global.output,
@@ -43,6 +53,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       lockWaitMs: parseLockWait(argv['lock-wait']),
       ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
       label: argv['label'] === undefined ? undefined : String(argv['label']),
+      engine,
       verbose: global.verbose,
       env: process.env,
     });

@@ -1,6 +1,8 @@
 /** Every CLI command, in the order --help lists them. */
 import type { CommandSpec } from './types.js';
 import { backupCommand } from './backup.js';
+import { bootCommand } from './boot.js';
+import { mountCommand, umountCommand } from './mount.js';
 import { listCommand } from './list.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
@@ -10,4 +12,4 @@ import { statusCommand } from './status.js';
 import { checkCommand } from './check.js';
 import { completionCommand } from './completion.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, checkCommand, completionCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand, mountCommand, umountCommand, checkCommand, completionCommand];

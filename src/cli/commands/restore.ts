@@ -39,6 +39,7 @@ export const restoreCommand = defineCommand<RestoreOptions>({
       .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })
       .option('disk', { type: 'string', array: true, describe: 'only these disk targets (vda, or vda,vdb)' })
       .option('define', { type: 'string', describe: 'with --to: define the restored domain under this name' })
+      .option('keep-chain', { type: 'boolean', default: false, describe: 'with --to, push chains: write qcow2 overlays on the point instead of flattened copies' })
       .option('force', { type: 'boolean', default: false, describe: 'with --in-place: shut a running domain down for the swap (and start it again)' })
       .option('checkpoint-current', { type: 'boolean', default: false, describe: 'with --in-place: back up the current state first (label before-restore)' })
       .option('discard-old', { type: 'boolean', default: false, describe: 'with --in-place: delete the replaced images instead of keeping them' })
@@ -57,9 +58,10 @@ export const restoreCommand = defineCommand<RestoreOptions>({
     let mode: RestoreMode;
     if (to !== undefined) {
       if (inPlaceOnly.length > 0) throw usageError(`--${inPlaceOnly[0]} goes with --in-place, not --to`);
-      mode = { kind: 'directory', dir: resolve(to), defineName };
+      mode = { kind: 'directory', dir: resolve(to), defineName, keepChain: argv['keep-chain'] === true };
     } else {
       if (defineName !== undefined) throw usageError('--define goes with --to DIR: an in-place restore keeps the domain');
+      if (argv['keep-chain'] === true) throw usageError('--keep-chain goes with --to DIR');
       mode = {
         kind: 'in-place',
         force: argv['force'] === true,

@@ -38,6 +38,8 @@ afterEach(() => {
 /** An engine that writes what virtnbdbackup writes for one full of vda, after `during` ran. */
 class FakeEngine implements BackupEngine {
   readonly name = 'virtnbdbackup' as const;
+  readonly checkpointFamily = 'virtnbdbackup' as const;
+  readonly acceptsForeignCheckpoints = false;
   requests: EngineRequest[] = [];
   constructor(private readonly during: (req: EngineRequest) => void | Promise<void> = () => undefined) {}
   async version() {

@@ -1,0 +1,268 @@
+/**
+ * The push engine: libvirt's own backup API in push mode. QEMU writes each disk of a restore
+ * point into a qcow2 file in the chain folder: a full into a new image, an incremental into an
+ * overlay whose backing file is the previous point's image, named relative to the folder, so a
+ * repository can be moved or copied. The checkpoint is created atomically with the job.
+ *
+ * Names: checkpoint `vmkeep.<chain id>.<n>` (n = 0 for the full), one random chain id per
+ * chain so two chains never share a name; per disk `<disk>.<checkpoint>.qcow2`, and the domain
+ * definition `vmconfig.<checkpoint>.xml`. A file naming a checkpoint the manifest never recorded
+ * is a leftover of an interrupted run.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ToolError, VmkeepError } from '../../errors.js';
+import { openChainToQemu } from '../../repository/qemu-access.js';
+import type { QemuImgClient } from '../../qemu/qemu-img.js';
+import type { VirshClient } from '../../virsh/client.js';
+import type { JobStats } from '../../virsh/parse-lists.js';
+import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const CHECKPOINT_RE = /^vmkeep\.([0-9a-f]{8})\.(\d+)$/;
+
+/** The checkpoint a run creates: a new chain id for a full, the next number after `previous` for an incremental. */
+export function nextCheckpointName(level: 'full' | 'inc', previous: string | undefined, newChainId: () => string): string {
+  if (level === 'full') return `vmkeep.${newChainId()}.0`;
+  const m = previous === undefined ? null : CHECKPOINT_RE.exec(previous);
+  if (!m) throw new VmkeepError('failure', `an incremental push backup needs the chain's last point, a vmkeep.<id>.<n> checkpoint (got ${previous ?? 'none'})`);
+  return `vmkeep.${m[1]!}.${Number(m[2]) + 1}`;
+}
+
+/** The image of one disk at one point, relative to the chain folder. */
+export function pointImageName(disk: string, checkpoint: string): string {
+  return `${disk}.${checkpoint}.qcow2`;
+}
+
+/** The domain definition saved with a point. */
+export function pointConfigName(checkpoint: string): string {
+  return `vmconfig.${checkpoint}.xml`;
+}
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+
+/** The `<domainbackup>` document: every disk named, copied ones with their target file. */
+export function backupXml(args: { incremental: string | undefined; disks: ReadonlyArray<{ target: string; file: string | undefined }> }): string {
+  const disks = args.disks.map((d) =>
+    d.file === undefined
+      ? `    <disk name='${escapeXml(d.target)}' backup='no'/>`
+      : `    <disk name='${escapeXml(d.target)}' backup='yes' type='file'>\n      <target file='${escapeXml(d.file)}'/>\n      <driver type='qcow2'/>\n    </disk>`,
+  );
+  const inc = args.incremental === undefined ? '' : `  <incremental>${escapeXml(args.incremental)}</incremental>\n`;
+  return `<domainbackup mode='push'>\n${inc}  <disks>\n${disks.join('\n')}\n  </disks>\n</domainbackup>\n`;
+}
+
+/** The `<domaincheckpoint>` created with the job: a bitmap on every copied disk, none elsewhere. */
+export function checkpointXml(name: string, disks: ReadonlyArray<{ target: string; copied: boolean }>): string {
+  const lines = disks.map((d) => `    <disk name='${escapeXml(d.target)}' checkpoint='${d.copied ? 'bitmap' : 'no'}'/>`);
+  return `<domaincheckpoint>\n  <name>${escapeXml(name)}</name>\n  <disks>\n${lines.join('\n')}\n  </disks>\n</domaincheckpoint>\n`;
+}
+
+/** `virsh version` → "libvirt 9.0.0, QEMU 7.2.0". */
+export function parseLibvirtVersions(stdout: string): string | undefined {
+  const lib = /Using library: libvirt (\S+)/.exec(stdout)?.[1];
+  const hv = /Running hypervisor: QEMU (\S+)/.exec(stdout)?.[1];
+  if (!lib) return undefined;
+  return hv ? `libvirt ${lib}, QEMU ${hv}` : `libvirt ${lib}`;
+}
+
+export interface PushEngineOptions {
+  /** Polling interval bounds for domjobinfo while the job runs (ms). */
+  pollMinMs?: number;
+  pollMaxMs?: number;
+  newChainId?: () => string;
+}
+
+export class PushEngine implements BackupEngine {
+  readonly name = 'push' as const;
+  readonly checkpointFamily = 'vmkeep' as const;
+  // libvirt keeps other checkpoints' bitmaps beside ours; push mode does not mind them.
+  readonly acceptsForeignCheckpoints = true;
+
+  private readonly pollMinMs: number;
+  private readonly pollMaxMs: number;
+  private readonly newChainId: () => string;
+
+  constructor(
+    private readonly virsh: VirshClient,
+    private readonly qemuImg: QemuImgClient,
+    options: PushEngineOptions = {},
+  ) {
+    this.pollMinMs = options.pollMinMs ?? 10;
+    this.pollMaxMs = options.pollMaxMs ?? 100;
+    this.newChainId = options.newChainId ?? (() => randomBytes(4).toString('hex'));
+  }
+
+  async version(): Promise<string> {
+    const text = await this.virsh.versionText();
+    const parsed = parseLibvirtVersions(text);
+    if (!parsed) throw new VmkeepError('failure', `cannot read the libvirt version from ${JSON.stringify(text.trim())}`);
+    return parsed;
+  }
+
+  async run(req: EngineRequest): Promise<EngineResult> {
+    const checkpoint = nextCheckpointName(req.level, req.previous, this.newChainId);
+    const parent = req.level === 'inc' ? req.previous : undefined;
+    const targets = req.diskTargets ?? (await this.virsh.domain(req.domain)).disks.map((d) => d.target);
+    const disks = targets.map((target) => {
+      const copied = !req.excludeDisks.includes(target);
+      return {
+        target,
+        copied,
+        file: copied ? pointImageName(target, checkpoint) : undefined,
+        backing: copied && parent ? pointImageName(target, parent) : undefined,
+      };
+    });
+    const copied = disks.filter((d) => d.copied);
+    if (copied.length === 0) throw new VmkeepError('failure', `${req.domain} has no disk to back up`);
+    for (const d of copied) {
+      if (await exists(join(req.chainDir, d.file!))) {
+        throw new VmkeepError('failure', `${join(req.chainDir, d.file!)} exists already: an earlier run left it; run the backup again to repair the chain`);
+      }
+    }
+
+    const created: string[] = [];
+    const xmlDir = await mkdtemp(join(req.workDir, 'push-'));
+    await chmod(xmlDir, 0o700);
+    const reopen = await openChainToQemu(req.chainDir);
+    let begun = false;
+    try {
+      created.push(...copied.map((d) => d.file!));
+      await Promise.all([
+        // Statistics of an earlier job would pass for this one's.
+        this.virsh.jobStats(req.domain, true).catch(() => undefined),
+        // libvirt creates a full's images itself; an incremental's are overlays on the previous
+        // point's, by a relative name, so the chain keeps working wherever the folder goes.
+        ...(parent ? copied.map((d) => this.qemuImg.createOverlay(join(req.chainDir, d.file!), d.backing!)) : []),
+      ]);
+      const backupFile = join(xmlDir, 'backup.xml');
+      const checkpointFile = join(xmlDir, 'checkpoint.xml');
+      await writeFile(
+        backupFile,
+        backupXml({ incremental: parent, disks: disks.map((d) => ({ target: d.target, file: d.file === undefined ? undefined : join(req.chainDir, d.file) })) }),
+        { mode: 0o600 },
+      );
+      await writeFile(checkpointFile, checkpointXml(checkpoint, disks), { mode: 0o600 });
+      if (req.signal.aborted) throw interrupted(req.domain);
+      try {
+        await this.virsh.backupBegin(req.domain, backupFile, checkpointFile, parent !== undefined);
+      } catch (error) {
+        throw explainBeginFailure(req, error);
+      }
+      begun = true;
+      req.onLog?.(`push backup ${checkpoint} started (${copied.map((d) => d.file!).join(', ')})`);
+      const final = await this.waitForJob(req);
+      if (final.state !== 'completed') {
+        throw new VmkeepError('failure', `the push backup job of ${req.domain} ${final.state === 'cancelled' ? 'was cancelled' : 'failed'}${final.error ? `: ${final.error}` : ''}`);
+      }
+      await restrictFiles(req.chainDir, copied.map((d) => d.file!));
+      const config = pointConfigName(checkpoint);
+      created.push(config);
+      const [xml, ...sizes] = await Promise.all([
+        this.virsh.domainXml(req.domain, true),
+        ...copied.map((d) => this.qemuImg.ownDataBytes(join(req.chainDir, d.file!))),
+      ]);
+      await writeFile(join(req.chainDir, config), xml, { mode: 0o600 });
+      const dataBytes = sizes.reduce((a, b) => a + b, 0);
+      req.onProgress?.({ totalBytes: dataBytes, doneBytes: dataBytes });
+      return { checkpoint, parent, newFiles: [...copied.map((d) => d.file!), config].sort(), dataBytes };
+    } catch (error) {
+      await this.undo(req, checkpoint, begun, created);
+      throw error;
+    } finally {
+      await reopen();
+      await rm(xmlDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Poll the job until it ends; cancel it on the signal. Returns the finished job's statistics. */
+  private async waitForJob(req: EngineRequest): Promise<JobStats> {
+    let pollMs = this.pollMinMs;
+    let aborted = false;
+    let stuckSince: number | undefined;
+    let first = true;
+    for (;;) {
+      if (req.signal.aborted && !aborted) {
+        aborted = true;
+        await this.virsh.abortJob(req.domain).catch(() => undefined);
+      }
+      // Completed statistics were cleared before the job began: any now are this job's. A short
+      // job is over by the first question, so that one asks for them first.
+      if (first) {
+        first = false;
+        const done = await this.virsh.jobStats(req.domain, true);
+        if (done.state !== 'none') {
+          if (aborted) throw interrupted(req.domain);
+          return done;
+        }
+      }
+      const stats = await this.virsh.jobStats(req.domain);
+      if (stats.state !== 'active') {
+        // Ended between the two questions: its statistics are there now.
+        const late = await this.virsh.jobStats(req.domain, true);
+        if (aborted) throw interrupted(req.domain);
+        if (late.state === 'none') throw new VmkeepError('failure', `the push backup job of ${req.domain} ended, but libvirt reports no result for it`);
+        return late;
+      }
+      if (stats.totalBytes !== undefined) req.onProgress?.({ totalBytes: stats.totalBytes, doneBytes: stats.processedBytes ?? 0 });
+      // libvirt 9.0 may keep reporting a job QEMU has finished; all bytes written is the end.
+      if (stats.totalBytes !== undefined && stats.processedBytes === stats.totalBytes && !aborted) {
+        stuckSince ??= Date.now();
+        if (Date.now() - stuckSince > 10_000) {
+          req.onLog?.('the backup job wrote every byte but libvirt still reports it: treating it as finished');
+          return { ...stats, state: 'completed' };
+        }
+      } else stuckSince = undefined;
+      await sleep(pollMs);
+      pollMs = Math.min(pollMs * 2, this.pollMaxMs);
+    }
+  }
+
+  /** After a failure: end the job, drop the new checkpoint and files. The next run repairs whatever this misses. */
+  private async undo(req: EngineRequest, checkpoint: string, begun: boolean, created: readonly string[]): Promise<void> {
+    if (begun) {
+      try {
+        if ((await this.virsh.jobStats(req.domain)).state === 'active') {
+          await this.virsh.abortJob(req.domain);
+          for (let i = 0; i < 100 && (await this.virsh.jobStats(req.domain)).state === 'active'; i += 1) await sleep(100);
+        }
+      } catch {
+        // the domain may have stopped: no job then
+      }
+      if ((await this.virsh.checkpointNames(req.domain).catch(() => [] as string[])).includes(checkpoint)) {
+        // Its bitmap merges into the parent's: the next incremental still sees every change.
+        await this.virsh.deleteCheckpoint(req.domain, checkpoint).catch((e: unknown) => req.onLog?.(`could not delete checkpoint ${checkpoint}: ${String(e)}`));
+      }
+    }
+    for (const f of created) await rm(join(req.chainDir, f), { force: true });
+  }
+}
+
+function interrupted(domain: string): VmkeepError {
+  return new VmkeepError('interrupted', `push backup of ${domain} cancelled`);
+}
+
+function explainBeginFailure(req: EngineRequest, error: unknown): unknown {
+  if (error instanceof ToolError && /Permission denied/i.test(error.stderr)) {
+    return new VmkeepError(
+      'failure',
+      `QEMU (user libvirt-qemu) cannot write into ${req.chainDir}: every folder above it must be traversable (chmod o+x), or use --engine virtnbdbackup`,
+      { cause: error, detail: error.stderr },
+    );
+  }
+  return error;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The job's images are the backup: root's alone once it ends (an overlay made by qemu-img is 0644). */
+async function restrictFiles(chainDir: string, files: readonly string[]): Promise<void> {
+  for (const f of files) await chmod(join(chainDir, f), 0o600);
+}

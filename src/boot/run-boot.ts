@@ -1,0 +1,167 @@
+/**
+ * `vmkeep boot`: run a domain straight from a push chain's restore point. Each disk gets a fresh
+ * qcow2 overlay (in a folder of its own) whose backing file is the point's image in the
+ * repository; QEMU opens the backup images read-only, so nothing is copied and nothing in the
+ * repository changes. `--finish` makes the overlays stand alone (blockpull while running, a safe
+ * rebase when shut off); `--discard` removes the domain and its overlays.
+ */
+import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { VmkeepError, usageError } from '../errors.js';
+import { lockOutputForReading } from '../repository/output-lock.js';
+import { openChainToQemu } from '../repository/qemu-access.js';
+import { isImageFile } from '../restore/check-files.js';
+import { readRestoreChains } from '../restore/chains.js';
+import { adjustDomainXml } from '../restore/domain-xml.js';
+import { assertEmptyTarget, checkPlanFiles } from '../restore/execute-restore.js';
+import { planRestore } from '../restore/plan-restore.js';
+import type { PointSelector } from '../restore/points.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+export const BOOT_RECORD = 'vmkeep-boot.json';
+
+const BootRecordSchema = z.object({
+  format: z.literal('vmkeep-boot/1'),
+  name: z.string(),
+  domain: z.string(),
+  point: z.string(),
+  chainDir: z.string(),
+  createdAt: z.string(),
+  disks: z.array(z.object({ target: z.string(), overlay: z.string(), backing: z.string() })),
+});
+export type BootRecord = z.infer<typeof BootRecordSchema>;
+
+export type BootOptions =
+  | { action: 'start'; domain: string; output: string; selector: PointSelector; name: string; dir: string; lockWaitMs: number }
+  | { action: 'finish'; name: string }
+  | { action: 'discard'; name: string };
+
+export async function runBoot(ctx: AppContext, options: BootOptions): Promise<CommandResult> {
+  if (options.action === 'start') return bootPoint(ctx, options);
+  if (options.action === 'finish') return finishBoot(ctx, options.name);
+  return discardBoot(ctx, options.name);
+}
+
+async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'start' }>): Promise<CommandResult> {
+  const t0 = Date.now();
+  const chains = await readRestoreChains(o.output, o.domain);
+  if (chains.length === 0) throw usageError(`no backups of domain ${o.domain} in ${o.output}`);
+  const plan = planRestore(chains, o.domain, { selector: o.selector, disks: undefined, destination: { kind: 'scratch' } }, ctx.now());
+  if (!plan.disks.every((d) => d.sequence.every(isImageFile))) {
+    throw usageError(`${plan.point.id} is a virtnbdbackup point: boot runs push chains (backup --engine push); restore it with --to DIR and start that instead`);
+  }
+  if (!plan.config) throw new VmkeepError('failure', `${plan.point.id} has no saved domain XML to boot from`);
+  if ((await ctx.virsh.listDomainNames()).includes(o.name)) throw usageError(`a domain named ${o.name} already exists: choose another --name`);
+  const dir = resolve(o.dir);
+  const existed = (await assertEmptyTarget(dir)) === 'empty';
+
+  const lock = await lockOutputForReading(ctx, o.output, o.lockWaitMs);
+  let defined = false;
+  try {
+    await checkPlanFiles(ctx, plan);
+    const savedXml = await readFile(join(plan.chainDir, plan.config), 'utf8');
+    // QEMU (libvirt-qemu) reads the backing images in the repository: the folders above them
+    // must be traversable, not listable.
+    await openChainToQemu(plan.chainDir);
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+    await chmod(dir, 0o711);
+    const disks = plan.disks.map((d) => ({ target: d.target, overlay: join(dir, `${d.target}.qcow2`), backing: join(plan.chainDir, d.sequence.at(-1)!) }));
+    for (const d of disks) await ctx.qemuImg.createOverlay(d.overlay, d.backing);
+    const record: BootRecord = {
+      format: 'vmkeep-boot/1',
+      name: o.name,
+      domain: o.domain,
+      point: plan.point.id,
+      chainDir: plan.chainDir,
+      createdAt: ctx.now().toISOString(),
+      disks,
+    };
+    await writeFileAtomic(join(dir, BOOT_RECORD), `${JSON.stringify(record, null, 2)}\n`);
+    const adjusted = adjustDomainXml(savedXml, { name: o.name, images: new Map(disks.map((d) => [d.target, d.overlay])), checkpoint: plan.point.checkpoint });
+    const xmlDir = await mkdtemp(join('/var/tmp', 'vmkeep-boot-'));
+    try {
+      const xmlFile = join(xmlDir, 'domain.xml');
+      await writeFile(xmlFile, adjusted.xml, { mode: 0o600 });
+      await ctx.virsh.define(xmlFile);
+      defined = true;
+    } finally {
+      await rm(xmlDir, { recursive: true, force: true });
+    }
+    await ctx.virsh.start(o.name);
+    ctx.log.info(`${o.name}: running from ${plan.point.id} of ${o.domain} (overlays in ${dir})`);
+    const document = { action: 'boot', name: o.name, domain: o.domain, point: plan.point.id, dir, disks, notes: adjusted.notes, durationMs: Date.now() - t0 };
+    const lines = [`${o.name} runs from ${plan.point.id} of ${o.domain} in ${((Date.now() - t0) / 1000).toFixed(1)} s`];
+    for (const d of disks) lines.push(`  ${d.target}: ${d.overlay} (on ${d.backing})`);
+    lines.push(`  keep it: vmkeep boot --finish ${o.name}; drop it: vmkeep boot --discard ${o.name}`);
+    return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
+  } catch (error) {
+    if (defined) {
+      await ctx.virsh.destroy(o.name).catch(() => undefined);
+      await ctx.virsh.undefine(o.name).catch(() => undefined);
+    }
+    // Only what this run made: the overlays and the record (and the folder, if it made that too).
+    for (const d of plan.disks) await rm(join(dir, `${d.target}.qcow2`), { force: true }).catch(() => undefined);
+    await rm(join(dir, BOOT_RECORD), { force: true }).catch(() => undefined);
+    if (!existed) await rmdir(dir).catch(() => undefined);
+    throw error;
+  } finally {
+    lock?.release();
+  }
+}
+
+/** The boot record of a domain vmkeep booted, found next to its disks' overlays. */
+async function readBootRecord(ctx: AppContext, name: string): Promise<BootRecord> {
+  let def;
+  try {
+    def = await ctx.virsh.domain(name, true);
+  } catch (e) {
+    throw new VmkeepError('failure', `domain ${name} is not defined`, { cause: e });
+  }
+  for (const disk of def.disks) {
+    if (!disk.path) continue;
+    const file = join(dirname(disk.path), BOOT_RECORD);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const parsed = BootRecordSchema.safeParse(JSON.parse(text));
+    if (parsed.success && parsed.data.name === name) return parsed.data;
+  }
+  throw usageError(`${name} is not a domain vmkeep boot started (or it was finished and stands on its own now)`);
+}
+
+async function finishBoot(ctx: AppContext, name: string): Promise<CommandResult> {
+  const t0 = Date.now();
+  const record = await readBootRecord(ctx, name);
+  const state = await ctx.virsh.domainState(name);
+  const how = state === 'running' || state === 'paused' ? 'virsh blockpull (while it runs)' : 'qemu-img rebase onto nothing (shut off)';
+  for (const d of record.disks) {
+    if (state === 'running' || state === 'paused') await ctx.virsh.blockPull(name, d.target);
+    else await ctx.qemuImg.flatten(d.overlay);
+    const info = await ctx.qemuImg.info(d.overlay);
+    if (info.backingFilename) throw new VmkeepError('failure', `${d.overlay} still has backing file ${info.backingFilename} after ${how}`);
+  }
+  // Without its record the domain is no longer vmkeep's to discard.
+  await rm(join(dirname(record.disks[0]!.overlay), BOOT_RECORD), { force: true });
+  const document = { action: 'finish', name, state, how, disks: record.disks.map((d) => ({ target: d.target, image: d.overlay })), durationMs: Date.now() - t0 };
+  return { document, text: `${name} stands on its own images now (${how}): ${record.disks.map((d) => d.overlay).join(', ')}\n`, outcome: 'ok' };
+}
+
+async function discardBoot(ctx: AppContext, name: string): Promise<CommandResult> {
+  const record = await readBootRecord(ctx, name);
+  const state = await ctx.virsh.domainState(name);
+  if (state !== 'shut off') await ctx.virsh.destroy(name);
+  await ctx.virsh.undefine(name);
+  const dir = dirname(record.disks[0]!.overlay);
+  for (const d of record.disks) await rm(d.overlay, { force: true });
+  await rm(join(dir, BOOT_RECORD), { force: true });
+  // The folder goes when nothing else is in it.
+  await rmdir(dir).catch(() => undefined);
+  const document = { action: 'discard', name, removed: record.disks.map((d) => d.overlay) };
+  return { document, text: `${name} is gone with its overlays (${record.disks.map((d) => d.overlay).join(', ')}); the backup is as it was\n`, outcome: 'ok' };
+}

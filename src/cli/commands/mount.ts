@@ -1,0 +1,59 @@
+import { resolve } from 'node:path';
+import { usageError } from '../../errors.js';
+import { mountStateDir, runMount, type MountOptions } from '../../mount/run-mount.js';
+import { parsePointSelector } from '../../restore/points.js';
+import { parseLockWait } from '../parse-values.js';
+import { defineCommand } from './types.js';
+
+function optionalString(argv: Record<string, unknown>, name: string): string | undefined {
+  const v = argv[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.trim() === '') throw usageError(`--${name} needs a value`);
+  return v;
+}
+
+function mountpointArg(argv: Record<string, unknown>, command: string): string {
+  const mp = argv['mountpoint'];
+  if (typeof mp !== 'string' || mp.trim() === '') throw usageError(`${command} needs a MOUNTPOINT (a folder)`);
+  return resolve(mp);
+}
+
+export const mountCommand = defineCommand<MountOptions>({
+  name: 'mount <mountpoint>',
+  describe: "mount a restore point's disk read-only on MOUNTPOINT (qemu-storage-daemon FUSE export + loop mount)",
+  builder: (y) =>
+    y
+      .option('domain', { type: 'string', describe: 'the domain whose backup to mount' })
+      .option('at', { type: 'string', describe: 'restore point: <chain>/<checkpoint>, a checkpoint name, or latest (default)' })
+      .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })
+      .option('disk', { type: 'string', describe: 'disk target (default: the first disk)' })
+      .option('partition', { type: 'number', describe: 'mount partition N of the disk (default: the whole disk holds the filesystem)' })
+      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
+  buildOptions: (argv, global) => {
+    if (!global.output) throw usageError('mount needs --output DIR (the backup folder)');
+    const domain = optionalString(argv, 'domain');
+    if (!domain) throw usageError('mount needs --domain NAME');
+    const partition = argv['partition'] === undefined ? undefined : Number(argv['partition']);
+    if (partition !== undefined && (!Number.isInteger(partition) || partition < 1 || partition > 128)) throw usageError(`--partition needs a number from 1 to 128, got ${String(argv['partition'])}`);
+    return Object.freeze({
+      action: 'mount' as const,
+      domain,
+      output: resolve(global.output),
+      selector: parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time')),
+      mountpoint: mountpointArg(argv, 'mount'),
+      disk: optionalString(argv, 'disk'),
+      partition,
+      stateDir: mountStateDir(process.env),
+      lockWaitMs: parseLockWait(argv['lock-wait']),
+    });
+  },
+  run: (ctx, options) => runMount(ctx, options),
+});
+
+export const umountCommand = defineCommand<MountOptions>({
+  name: 'umount <mountpoint>',
+  describe: 'undo vmkeep mount: unmount, detach the loop device, end the export (also cleans up after a crash)',
+  builder: (y) => y,
+  buildOptions: (argv) => Object.freeze({ action: 'umount' as const, mountpoint: mountpointArg(argv, 'umount'), stateDir: mountStateDir(process.env) }),
+  run: (ctx, options) => runMount(ctx, options),
+});
