@@ -17,14 +17,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createExecaRunner } from '../src/runner/runner.js';
 import { cleanupAll, createTestDomain, virsh, writeGuestData, type TestDomain } from '../test/helpers/libvirt.js';
+import type { BenchRow } from './row.js';
 
-export interface EngineBenchRow {
-  name: string;
-  measured: string;
-  target: string;
-  met: boolean | undefined;
-  source: 'real libvirt' | 'fake runner';
-}
+type EngineBenchRow = BenchRow;
 
 const MiB = 1024 * 1024;
 const runner = createExecaRunner();
@@ -124,9 +119,11 @@ export async function runPushEngineBench(rounds = 3): Promise<EngineBenchRow[]> 
     rows.push({
       name: `${level} backup, ${what}: push engine alone (job begin to files ready) vs bare virtnbdbackup`,
       measured: `${fmt(engineMs)} vs ${fmt(nbdMs)}: ${(nbdMs / engineMs).toFixed(1)}x`,
-      target: `>= ${want}x faster`,
-      met: nbdMs / engineMs >= want,
+      // Context for the row above: the job without vmkeep's start-up. The target is judged on the CLI.
+      target: '',
+      met: undefined,
       source: 'real libvirt',
+      note: 'the job alone, without the CLI around it: context, not the product figure',
     });
   }
   return rows;

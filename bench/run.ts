@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runProductBench } from './product.bench.js';
+import { runPushEngineBench } from './push-engine.bench.js';
 import { runRetentionBench } from './retention.bench.js';
 import type { BenchRow } from './row.js';
 import { runStatusBench } from './status.bench.js';
@@ -26,7 +27,7 @@ function tool(args: string[]): string {
 }
 
 const rows: BenchRow[] = [];
-if (!codeOnly) rows.push(...(await runProductBench()));
+if (!codeOnly) rows.push(...(await runProductBench()), ...(await runPushEngineBench(3)));
 rows.push(...(await runRetentionBench()), ...(await runStatusBench()));
 
 const libvirt = /library: libvirt ([\d.]+)/.exec(tool(['virsh', '-c', 'qemu:///system', 'version']))?.[1] ?? 'not available';

@@ -51,7 +51,7 @@ export async function checkPlanFiles(ctx: AppContext, plan: RestorePlan): Promis
 }
 
 /** Is `dir` absent or an empty folder? Throws a usage error otherwise. */
-async function assertEmptyTarget(dir: string): Promise<'absent' | 'empty'> {
+export async function assertEmptyTarget(dir: string): Promise<'absent' | 'empty'> {
   let entries: string[];
   try {
     const s = await stat(dir);

@@ -19,6 +19,8 @@ const LAYER: Record<string, number> = {
   restore: 5,
   verify: 5,
   prune: 5,
+  boot: 5,
+  mount: 5,
   check: 5,
   // reporting around a command: notifications and the metrics textfile (the CLI calls them)
   notify: 5,
