@@ -50,6 +50,10 @@ export interface InspectOptions {
   output: string;
   /** Include raw-format disks (copied whole every time). */
   raw: boolean;
+  /** Only these disk targets (--disks / config `disks`); undefined: all. */
+  disks?: readonly string[] | undefined;
+  /** Never these disk targets (--exclude-disks / config `excludeDisks`). */
+  excludeDisks?: readonly string[];
 }
 
 /** Is this disk backed up, given --raw? */
@@ -69,7 +73,11 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
   const nodes = live ? await ctx.virsh.blockNodes(domain) : undefined;
   const disks: DiskInventory[] = [];
   for (const d of definition.disks) {
-    const { eligible, excludedBy } = backupEligibility(d, options.raw);
+    const picked = backupEligibility(d, options.raw);
+    const excludedBy = [...picked.excludedBy];
+    if (options.excludeDisks?.includes(d.target)) excludedBy.push('excluded');
+    if (options.disks !== undefined && !options.disks.includes(d.target)) excludedBy.push('not-selected');
+    const eligible = excludedBy.length === 0;
     let bitmaps: string[] | undefined = [];
     let badBitmaps: string[] = [];
     if (eligible && d.path !== undefined && d.format !== 'raw') {

@@ -11,6 +11,13 @@ import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions 
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
+import { loadConfig } from '../config/load-config.js';
+
+async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 import type { CommandSpec } from './commands/types.js';
 
 export interface CliIo {
@@ -20,6 +27,8 @@ export interface CliIo {
   interactive: boolean;
   runner?: Runner;
   signal?: AbortSignal;
+  /** Reads all of stdin (`--config -`); default: the process's stdin. */
+  readStdin?: () => Promise<string>;
 }
 
 interface Parsed {
@@ -71,7 +80,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       if (helpText) io.stdout(`${helpText}\n`);
       return EXIT_CODE.ok;
     }
-    global = buildGlobalOptions(chosen.value.argv);
+    const configFlag = chosen.value.argv['config'];
+    const loaded = await loadConfig(configFlag === undefined ? undefined : String(configFlag), io.env, io.readStdin ?? readProcessStdin);
+    global = buildGlobalOptions(chosen.value.argv, loaded);
     const options = chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;

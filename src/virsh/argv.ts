@@ -72,4 +72,40 @@ export const virshArgv = {
   ],
   domJobAbort: (uri: string, domain: string) => [...base(uri), 'domjobabort', '--domain', domain],
   blockJobAbort: (uri: string, domain: string, disk: string) => [...base(uri), 'blockjob', '--domain', domain, '--path', disk, '--abort'],
+  // --- issue 9: tags in the domain's metadata, guest-agent freeze ---
+  /** Read the element stored under a metadata namespace URI (exits 1 when there is none). */
+  metadataGet: (uri: string, domain: string, nsUri: string, live = false) => [
+    ...base(uri),
+    'metadata',
+    '--domain',
+    domain,
+    '--uri',
+    nsUri,
+    ...(live ? ['--live'] : ['--config']),
+  ],
+  /** Store `xml` (one element, passed as one argv element) under the namespace URI with prefix `key`. */
+  metadataSet: (uri: string, domain: string, nsUri: string, key: string, xml: string, live: boolean) => [
+    ...base(uri),
+    'metadata',
+    '--domain',
+    domain,
+    '--uri',
+    nsUri,
+    '--key',
+    key,
+    '--set',
+    xml,
+    ...(live ? ['--live', '--config'] : ['--config']),
+  ],
+  /** Remove the element stored under the namespace URI. */
+  metadataRemove: (uri: string, domain: string, nsUri: string, live: boolean) => [
+    ...base(uri),
+    'metadata',
+    '--domain',
+    domain,
+    '--uri',
+    nsUri,
+    '--remove',
+    ...(live ? ['--live', '--config'] : ['--config']),
+  ],
 };
