@@ -7,6 +7,8 @@ export interface StatusEntry {
   status?: DomainStatus;
   backups?: BackupSummary;
   error?: string;
+  /** vmkeep tags from the domain's metadata. */
+  tags?: readonly string[];
 }
 
 const size = (n: number | undefined) => (n === undefined ? '-' : prettyBytes(n, { binary: true }));
@@ -23,6 +25,7 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
     const s = entry.status;
     const verdict = s.consistency.consistent ? paint(32, 'consistent') : paint(31, 'INCONSISTENT');
     out.push(`${name}  (${s.state})  ${verdict}`);
+    if (entry.tags !== undefined) out.push(`  tags: ${entry.tags.length === 0 ? 'none' : entry.tags.join(', ')}`);
     out.push(`  checkpoints: ${s.checkpoints.length === 0 ? 'none' : s.checkpoints.join(', ')}`);
     for (const d of s.disks) {
       const what = d.eligible ? 'backed up' : `skipped: ${d.excludedBy.join(', ')}`;

@@ -1,4 +1,5 @@
-import { resolveDomains } from '../../domain/resolve-domains.js';
+import { resolveSelection, type SelectionRequest } from '../../domain/select-by-tags.js';
+import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { usageError } from '../../errors.js';
 import { runScrub } from '../../scrub/index.js';
 import { SCRUB_TYPES, type ScrubType } from '../../scrub/index.js';
@@ -16,11 +17,12 @@ export interface ScrubCliOptions {
   force: boolean;
   lockWaitMs: number;
   env: NodeJS.ProcessEnv;
+  selection?: SelectionRequest;
 }
 
 /** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
 async function runScrubCommand(ctx: AppContext, options: ScrubCliOptions): Promise<CommandResult> {
-  const selection = await resolveDomains(ctx, options.domains);
+  const selection = await resolveSelection(ctx, options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] });
   const locks: HeldLock[] = [];
   try {
     if (!options.dryRun) {
@@ -54,7 +56,7 @@ export const scrubCommand = defineCommand<ScrubCliOptions>({
   name: 'scrub',
   describe: "remove vmkeep's checkpoints and/or bitmaps from domains (running or shut off)",
   builder: (y) =>
-    y
+    addSelectionOptions(y)
       .option('scrubType', { type: 'string', describe: `what to remove: ${SCRUB_TYPES.join(', ')}` })
       .option('checkpointName', { type: 'string', describe: 'only this checkpoint (and its bitmap)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
@@ -74,6 +76,7 @@ export const scrubCommand = defineCommand<ScrubCliOptions>({
       force: argv['force'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait']),
       env: process.env,
+      selection: buildSelection(argv, global),
     });
   },
   run: (ctx, options) => runScrubCommand(ctx, options),
