@@ -87,7 +87,7 @@ export const DefaultsSchema = z.strictObject({
   ...OVERRIDE_SHAPE,
   connect: nonEmptyText.optional(),
   output: nonEmptyText.optional(),
-  jobs: z.int({ error: 'expected a whole number' }).min(1).max(64).optional(),
+  jobs: z.int({ error: 'expected a whole number from 1 to 64' }).min(1, { error: 'expected a whole number from 1 to 64' }).max(64, { error: 'expected a whole number from 1 to 64' }).optional(),
   lockWait: z.number({ error: 'expected seconds' }).min(0).optional(),
   hooks: z.strictObject({ ...RUN_HOOKS, ...DOMAIN_HOOKS }).optional(),
 });

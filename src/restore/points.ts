@@ -110,6 +110,13 @@ export function findRestorePoint(points: readonly RestorePointRef[], selector: P
       );
     }
   }
+  // A label (backup --label): unique → that point; several → say which, newest first.
+  const labelled = points.filter((p) => p.label === wanted);
+  if (labelled.length === 1) return labelled[0]!;
+  if (labelled.length > 1) {
+    const ids = byTime(labelled).reverse().map((p) => `${p.id} (${p.time})`);
+    throw usageError(`label ${JSON.stringify(wanted)} is on ${labelled.length} restore points of ${domain}; name one: ${ids.join(', ')}`);
+  }
   const near = nearestPoints(points, wanted);
   throw usageError(`no restore point ${JSON.stringify(wanted)} for domain ${domain}; nearest: ${near.map((p) => p.id).join(', ')}`);
 }

@@ -103,7 +103,7 @@ function protectSpec(protect: boolean) {
   return defineCommand<ProtectOptions>({
     name: `${protect ? 'protect' : 'unprotect'} <target>`,
     describe: protect
-      ? 'protect a chain (FOLDER) or a point (FOLDER/CHECKPOINT) from pruning'
+      ? 'protect a chain (FOLDER), a point (FOLDER/CHECKPOINT) or the point with a label from pruning'
       : 'remove the protection of a chain or a point',
     builder: (y) =>
       y
