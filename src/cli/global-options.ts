@@ -58,3 +58,15 @@ export function clockFromEnv(env: NodeJS.ProcessEnv): () => Date {
   if (Number.isNaN(t)) throw usageError(`VMKEEP_NOW is not an ISO 8601 time: ${JSON.stringify(raw)}`);
   return () => new Date(t);
 }
+
+/** yargs reads a lone `-` as a stray positional: `--config -` becomes `--config=-` first. */
+export function joinConfigDash(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--config' && args[i + 1] === '-') {
+      out.push('--config=-');
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
 import { createExecaRunner, type Runner } from '../runner/runner.js';
 import { createLogger } from '../util/log.js';
 import { createContext } from '../app/context.js';
-import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
+import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions } from './global-options.js';
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
@@ -63,7 +63,7 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
 export async function main(rawArgs: readonly string[], io: CliIo): Promise<number> {
-  const args = rewriteVmsnapArgv(rawArgs);
+  const args = joinConfigDash(rewriteVmsnapArgv(rawArgs));
   const wantsJson = args.includes('--json') || args.includes('--machine');
   const verbose = args.includes('--verbose') || args.includes('-v');
   let global: GlobalOptions | undefined;
