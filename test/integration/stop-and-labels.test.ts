@@ -103,7 +103,7 @@ describe('labels', () => {
       await referenceCopy(dom, 'vda', refs[i]!);
       expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--label', label, '--json'], { lockDir }));
     }
-    const list = parseJsonOutput<{ points: Array<{ id: string; label: string | null }> } | Record<string, unknown>>(await runVmkeep(['list', '--domain', dom.name, '--output', out, '--json']));
+    const list = parseJsonOutput<{ points: Array<{ id: string; label: string | null }> } | Record<string, unknown>>(await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']));
     expect(JSON.stringify(list)).toContain('"label":"before-upgrade"');
 
     const to = path.join(dom.dir, 'restored');
