@@ -25,6 +25,8 @@ import type { DomainSettings, SettingsFor } from '../config/settings.js';
 import type { HookSpec } from '../config/schema.js';
 import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { runHook, type HookEnv, type HookOutcome } from '../hooks/run-hook.js';
+import { readManifest, writeManifest } from '../repository/manifest.js';
+import { watchFreeze } from './quiesce.js';
 
 export interface BackupOptions {
   domains: readonly string[] | undefined;
@@ -67,6 +69,7 @@ export function settingsFromOptions(options: BackupOptions): DomainSettings {
     stop: 'live',
     stopTimeoutMs: 120_000,
     label: options.label,
+    quiesce: false,
     hooks: {},
     layers: [],
   });
@@ -93,6 +96,8 @@ export interface DomainResult {
   hooks?: HookOutcome[];
   /** --stop: how the domain was stopped and whether it runs again. */
   stopped?: { how: 'graceful' | 'forced'; restarted: boolean };
+  /** Were the guest's filesystems frozen for the checkpoint (from virtnbdbackup's log)? */
+  quiesced?: boolean;
   /** Which config layers applied. */
   layers?: readonly string[];
 }
@@ -226,6 +231,13 @@ async function backupOneDomain(
   if (stop.how) result = { ...result, stopped: { how: stop.how, restarted: stop.restarted === true } };
   if (!options.dryRun) await afterDomain(ctx, settings, domain, result, runEnv, hooks, chainDir, level);
   return withHooks(result);
+}
+
+/** Record in the chain's manifest whether the point's checkpoint was taken with frozen filesystems. */
+async function recordQuiesced(chainDir: string, checkpoint: string, quiesced: boolean): Promise<void> {
+  const manifest = await readManifest(chainDir);
+  if (!manifest) return;
+  await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, quiesced } : p)) });
 }
 
 /** What --stop did to a domain (filled in as it happens, read after the finally blocks ran). */
@@ -369,7 +381,9 @@ async function backupDomainCore(
     }
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
     onChain(join(options.output, domain, plan.folder), plan.level);
-    const done = await executeBackup(ctx, engine, inv, plan, {
+    // virtnbdbackup freezes the guest's filesystems for the checkpoint itself; its log says whether it could.
+    const freeze = watchFreeze(ctx.log);
+    const done = await executeBackup({ ...ctx, log: freeze.log }, engine, inv, plan, {
       output: options.output,
       compress: settings.compress,
       raw: settings.raw,
@@ -379,6 +393,13 @@ async function backupDomainCore(
       onProgress: (d, t) => progress.update(domain, d, t),
     });
     progress.finish(domain);
+    const frozen = freeze.event();
+    const quiesceNotes: string[] = [];
+    if (frozen) await recordQuiesced(join(options.output, domain, done.folder), done.checkpoint, frozen.frozen);
+    if (settings.quiesce && frozen?.frozen !== true) {
+      quiesceNotes.push(`not quiesced: ${frozen && !frozen.frozen ? frozen.reason : 'no freeze reported'}; the point is crash-consistent`);
+      ctx.log.warn(`${domain}: ${quiesceNotes[0]!}`);
+    }
     const result: DomainResult = {
       domain,
       result: 'done',
@@ -390,7 +411,8 @@ async function backupDomainCore(
       throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),
       reasons: plan.reasons,
       repairs: done.repairs,
-      ...(done.notes.length > 0 ? { notes: done.notes } : {}),
+      ...(frozen ? { quiesced: frozen.frozen } : {}),
+      ...(done.notes.length + quiesceNotes.length > 0 ? { notes: [...done.notes, ...quiesceNotes] } : {}),
     };
     if (settings.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, settings.groupBy, settings.prunePolicy);
     return result;

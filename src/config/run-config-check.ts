@@ -38,6 +38,7 @@ export function settingsDocument(s: DomainSettings): Record<string, unknown> {
     stop: s.stop,
     stopTimeout: s.stopTimeoutMs / 1000,
     label: s.label ?? null,
+    quiesce: s.quiesce,
     hooks: s.hooks,
     layers: s.layers,
   };

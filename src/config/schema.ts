@@ -77,6 +77,7 @@ const OVERRIDE_SHAPE = {
   stop: z.enum(STOP_MODES, { error: `expected one of ${STOP_MODES.join(', ')}` }).optional(),
   stopTimeout: z.number({ error: 'expected seconds' }).min(0).max(86_400).optional(),
   label: nonEmptyText.optional(),
+  quiesce: z.boolean({ error: 'expected true or false' }).optional(),
   hooks: z.strictObject(DOMAIN_HOOKS).optional(),
 };
 

@@ -27,6 +27,8 @@ export interface DomainSettings {
   stop: StopMode;
   stopTimeoutMs: number;
   label: string | undefined;
+  /** Warn when the guest's filesystems could not be frozen for the checkpoint. */
+  quiesce: boolean;
   hooks: { preDomain?: HookSpec; postDomain?: HookSpec; onError?: HookSpec };
   /** The layers that applied, in order ("defaults", "tag prod", "domain web-*", "flags"). */
   layers: readonly string[];
@@ -87,6 +89,7 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
       stop: m.stop ?? BUILTIN_SETTINGS.stop,
       stopTimeoutMs: Math.round((m.stopTimeout ?? BUILTIN_SETTINGS.stopTimeout) * 1000),
       label: m.label,
+      quiesce: m.quiesce ?? false,
       hooks: Object.freeze({
         ...(runHooks.preDomain === undefined ? {} : { preDomain: runHooks.preDomain }),
         ...(runHooks.postDomain === undefined ? {} : { postDomain: runHooks.postDomain }),

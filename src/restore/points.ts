@@ -20,6 +20,8 @@ export interface RestorePointRef {
   time: string;
   level: 'full' | 'inc';
   label: string | undefined;
+  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
+  quiesced?: boolean | undefined;
   dataBytes: number | undefined;
   /** State of the chain the point belongs to. */
   state: RestoreChain['state'];
@@ -51,6 +53,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       time: p.time,
       level: p.level,
       label: p.label,
+      quiesced: p.quiesced,
       dataBytes: p.dataBytes,
       state: c.state,
       protected: p.protected || c.protected,

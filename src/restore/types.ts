@@ -22,6 +22,8 @@ export interface ChainPoint {
   time: string;
   level: 'full' | 'inc';
   label: string | undefined;
+  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
+  quiesced?: boolean | undefined;
   protected: boolean;
   dataBytes: number | undefined;
   files: ChainFile[];

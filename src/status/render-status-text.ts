@@ -54,7 +54,11 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
 function renderBackups(b: BackupSummary): string[] {
   if (b.chains.length === 0) return [`  backups in ${b.directory}: none`];
   const lines = [`  backups in ${b.directory}: ${b.chains.length} chain(s), ${b.restorePoints} restore point(s), ${size(b.sizeOnDisk)}`];
-  if (b.lastBackup) lines.push(`    last backup: ${b.lastBackup.time} (${b.lastBackup.age} ago)`);
+  if (b.lastBackup) {
+    const frozen = b.lastBackup.quiesced === null ? '' : b.lastBackup.quiesced ? ', filesystems frozen' : ', not quiesced (crash-consistent)';
+    const label = b.lastBackup.label === null ? '' : `, label ${b.lastBackup.label}`;
+    lines.push(`    last backup: ${b.lastBackup.time} (${b.lastBackup.age} ago${label}${frozen})`);
+  }
   for (const c of b.chains) {
     lines.push(`    ${c.folder}: ${c.state}, ${c.points} point(s), ${size(c.sizeOnDisk)}${c.note ? ` (${c.note})` : ''}`);
   }

@@ -101,10 +101,16 @@ describe('labels', () => {
       await writeGuestData(dom, 'vda', { pattern: 0x30 + i, offset: i * 4 * MiB, length: 2 * MiB });
       refs.push(path.join(dom.dir, `ref${i}.qcow2`));
       await referenceCopy(dom, 'vda', refs[i]!);
-      expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--label', label, '--json'], { lockDir }));
+      const b = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--label', label, ...(i === 0 ? ['--quiesce'] : []), '--json'], { lockDir }));
+      // No guest agent in a test domain: virtnbdbackup's freeze fails, the point is recorded as not quiesced.
+      expect(b.results[0]).toMatchObject({ result: 'done', quiesced: false });
+      if (i === 0) expect(b.results[0]!.notes).toContain('not quiesced: argument unsupported: QEMU guest agent is not configured; the point is crash-consistent');
+      else expect(b.results[0]!.notes ?? []).toEqual([]);
     }
-    const list = parseJsonOutput<{ points: Array<{ id: string; label: string | null }> } | Record<string, unknown>>(await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']));
-    expect(JSON.stringify(list)).toContain('"label":"before-upgrade"');
+    const list = parseJsonOutput<{ domains: Array<{ points: Array<{ label: string | null; quiesced: boolean | null }> }> }>(await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']));
+    expect(list.domains[0]!.points.map((p) => [p.label, p.quiesced])).toEqual([['before-upgrade', false], ['nightly', false], ['nightly', false]]);
+    const status = await runVmkeep(['status', '--domains', dom.name, '--output', out]);
+    expect(status.stdout).toMatch(/last backup: .*label nightly, not quiesced \(crash-consistent\)/);
 
     const to = path.join(dom.dir, 'restored');
     const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', 'before-upgrade', '--to', to, '--json']);

@@ -59,6 +59,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('stop', { type: 'boolean', describe: 'shut a running domain down, back it up offline, start it again' })
       .option('stop-force', { type: 'boolean', describe: 'like --stop, but power the domain off when it does not shut down in time' })
       .option('stop-timeout', { type: 'number', describe: 'seconds to wait for a graceful shutdown (default 120)' })
+      .option('quiesce', { type: 'boolean', describe: "warn when the guest agent does not freeze the filesystems for the checkpoint (the point is then crash-consistent)" })
       .option('require-stopped', { type: 'boolean', describe: 'skip running domains (back up shut-off ones only)' })
       .option('hook-pre-run', { type: 'string', describe: 'command run before the run (words split without a shell)' })
       .option('hook-post-run', { type: 'string', describe: 'command run after the run' })
@@ -102,6 +103,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(argv['require-stopped'] === true ? { stop: 'require-stopped' as const } : {}),
       ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
       ...(argv['label'] === undefined ? {} : { label: String(argv['label']) }),
+      ...(optionalBool(argv['quiesce']) === undefined ? {} : { quiesce: optionalBool(argv['quiesce'])! }),
       hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),
     };
     const settingsFor = createSettingsResolver(config, flags);
