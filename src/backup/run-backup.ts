@@ -27,6 +27,7 @@ import { resolveSelection, type SelectionRequest } from '../domain/select-by-tag
 import { runHook, type HookEnv, type HookOutcome } from '../hooks/run-hook.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
 import { watchFreeze } from './quiesce.js';
+import { nameTakenBy } from './point-name.js';
 
 export interface BackupOptions {
   domains: readonly string[] | undefined;
@@ -51,6 +52,8 @@ export interface BackupOptions {
   selection?: SelectionRequest;
   /** Read every domain's tags (the config has tag sections). */
   needTags?: boolean;
+  /** backup --name: a name for the new restore point, unique per domain. */
+  name?: string | undefined;
   /** Hooks run once per run. */
   runHooks?: { preRun?: HookSpec; postRun?: HookSpec };
 }
@@ -96,6 +99,8 @@ export interface DomainResult {
   hooks?: HookOutcome[];
   /** --stop: how the domain was stopped and whether it runs again. */
   stopped?: { how: 'graceful' | 'forced'; restarted: boolean };
+  /** backup --name given to the new point. */
+  name?: string;
   /** Were the guest's filesystems frozen for the checkpoint (from virtnbdbackup's log)? */
   quiesced?: boolean;
   /** Which config layers applied. */
@@ -233,11 +238,11 @@ async function backupOneDomain(
   return withHooks(result);
 }
 
-/** Record in the chain's manifest whether the point's checkpoint was taken with frozen filesystems. */
-async function recordQuiesced(chainDir: string, checkpoint: string, quiesced: boolean): Promise<void> {
+/** Record on the new point whether its checkpoint was taken with frozen filesystems, and its --name. */
+async function recordPointFields(chainDir: string, checkpoint: string, fields: { quiesced?: boolean; name?: string }): Promise<void> {
   const manifest = await readManifest(chainDir);
   if (!manifest) return;
-  await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, quiesced } : p)) });
+  await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, ...fields } : p)) });
 }
 
 /** What --stop did to a domain (filled in as it happens, read after the finally blocks ran). */
@@ -360,6 +365,10 @@ async function backupDomainCore(
     const request = { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan };
     const inspectOpts = { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks };
     let inv = await inspectDomain(ctx, domain, inspectOpts);
+    if (options.name !== undefined) {
+      const taken = nameTakenBy(inv.chains, options.name);
+      if (taken) throw new VmkeepError('failure', `restore point name ${JSON.stringify(options.name)} is already used by ${taken} of ${domain}: names are unique per domain; choose another`);
+    }
     let plan = planBackup(inv, request, ctx.now());
     if (options.dryRun) return planned(plan);
     if (plan.action === 'skip') {
@@ -395,7 +404,12 @@ async function backupDomainCore(
     progress.finish(domain);
     const frozen = freeze.event();
     const quiesceNotes: string[] = [];
-    if (frozen) await recordQuiesced(join(options.output, domain, done.folder), done.checkpoint, frozen.frozen);
+    if (frozen || options.name !== undefined) {
+      await recordPointFields(join(options.output, domain, done.folder), done.checkpoint, {
+        ...(frozen ? { quiesced: frozen.frozen } : {}),
+        ...(options.name !== undefined ? { name: options.name } : {}),
+      });
+    }
     if (settings.quiesce && frozen?.frozen !== true) {
       quiesceNotes.push(`not quiesced: ${frozen && !frozen.frozen ? frozen.reason : 'no freeze reported'}; the point is crash-consistent`);
       ctx.log.warn(`${domain}: ${quiesceNotes[0]!}`);
@@ -406,6 +420,7 @@ async function backupDomainCore(
       level: done.level,
       chain: done.folder,
       checkpoint: done.checkpoint,
+      ...(options.name !== undefined ? { name: options.name } : {}),
       dataBytes: done.dataBytes,
       durationMs: done.durationMs,
       throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),

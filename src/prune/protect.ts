@@ -22,6 +22,8 @@ export interface ProtectOptions {
  */
 export function resolveLabelTarget(chains: readonly ChainView[], target: string, domain: string): string {
   if (target.includes('/') || chains.some((c) => c.folder === target)) return target;
+  const named = chains.flatMap((c) => c.points.filter((p) => p.name === target).map((p) => `${c.folder}/${p.checkpoint}`));
+  if (named.length === 1) return named[0]!;
   const hits = chains.flatMap((c) => c.points.filter((p) => p.label === target).map((p) => `${c.folder}/${p.checkpoint}`));
   if (hits.length === 1) return hits[0]!;
   if (hits.length > 1) throw usageError(`label ${JSON.stringify(target)} is on ${hits.length} restore points of ${domain}; name one: ${hits.join(', ')}`);

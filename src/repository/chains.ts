@@ -15,6 +15,8 @@ export interface PointView {
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
   quiesced?: boolean | undefined;
+  /** backup --name. */
+  name?: string | undefined;
   dataBytes: number | undefined;
   protected: boolean;
 }
@@ -92,6 +94,7 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
         level: p.level,
         label: p.label,
         quiesced: p.quiesced,
+        name: p.name,
         dataBytes: p.dataBytes,
         protected: p.protected,
       })),

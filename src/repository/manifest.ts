@@ -33,6 +33,8 @@ export const RestorePointSchema = z.object({
   time: isoTime,
   level: z.enum(['full', 'inc']),
   label: z.string().optional(),
+  /** backup --name: unique among the domain's points. */
+  name: z.string().optional(),
   /** Did the guest agent freeze the filesystems for this point's checkpoint? (absent: not recorded) */
   quiesced: z.boolean().optional(),
   protected: z.boolean().default(false),

@@ -41,6 +41,7 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
       level: p.level,
       label: p.label,
       quiesced: p.quiesced,
+      name: p.name,
       protected: p.protected,
       dataBytes: p.dataBytes,
       files: p.files.map((f) => ({ path: f.path, disk: f.disk, kind: f.kind, size: f.size, sha256: f.sha256 })),

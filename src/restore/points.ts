@@ -22,6 +22,8 @@ export interface RestorePointRef {
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
   quiesced?: boolean | undefined;
+  /** backup --name (unique per domain). */
+  name?: string | undefined;
   dataBytes: number | undefined;
   /** State of the chain the point belongs to. */
   state: RestoreChain['state'];
@@ -54,6 +56,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       level: p.level,
       label: p.label,
       quiesced: p.quiesced,
+      name: p.name,
       dataBytes: p.dataBytes,
       state: c.state,
       protected: p.protected || c.protected,
@@ -113,6 +116,9 @@ export function findRestorePoint(points: readonly RestorePointRef[], selector: P
       );
     }
   }
+  // A name (backup --name) is unique per domain.
+  const named = points.find((p) => p.name === wanted);
+  if (named) return named;
   // A label (backup --label): unique → that point; several → say which, newest first.
   const labelled = points.filter((p) => p.label === wanted);
   if (labelled.length === 1) return labelled[0]!;

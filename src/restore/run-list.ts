@@ -24,6 +24,8 @@ export interface ListedPoint {
   label: string | null;
   /** Filesystems frozen for the checkpoint (guest agent); null when not recorded. */
   quiesced: boolean | null;
+  /** backup --name; null when the point has none. */
+  name: string | null;
   dataBytes: number | null;
   state: RestorePointRef['state'];
   protected: boolean;
@@ -68,6 +70,7 @@ function toListed(p: RestorePointRef): ListedPoint {
     level: p.level,
     label: p.label ?? null,
     quiesced: p.quiesced ?? null,
+    name: p.name ?? null,
     dataBytes: p.dataBytes ?? null,
     state: p.state,
     protected: p.protected,
@@ -81,13 +84,13 @@ export function renderList(doc: ListDocument): string {
   for (const d of doc.domains) {
     out.push(`${d.domain}: ${d.points.length} restore point${d.points.length === 1 ? '' : 's'}`);
     if (d.points.length === 0) continue;
-    const head = ['point', 'time', 'level', 'data', 'label', 'frozen', 'state'];
+    const head = ['point', 'time', 'level', 'data', 'name / label', 'frozen', 'state'];
     const rows = d.points.map((p) => [
       p.id,
       p.time,
       p.level,
       p.dataBytes === null ? '-' : prettyBytes(p.dataBytes, { binary: true }),
-      p.label ?? '',
+      [p.name, p.label].filter((x) => x !== null).join(' / '),
       p.quiesced === null ? '-' : p.quiesced ? 'yes' : 'no',
       [p.state, p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums'].filter(Boolean).join(', '),
     ]);

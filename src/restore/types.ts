@@ -24,6 +24,8 @@ export interface ChainPoint {
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
   quiesced?: boolean | undefined;
+  /** backup --name. */
+  name?: string | undefined;
   protected: boolean;
   dataBytes: number | undefined;
   files: ChainFile[];

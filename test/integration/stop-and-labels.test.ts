@@ -92,8 +92,8 @@ describe('backup --stop', () => {
   });
 });
 
-describe('labels', () => {
-  it('restore --at LABEL restores the labelled point byte-identically; an ambiguous label is a usage error listing the candidates', async () => {
+describe('labels and names', () => {
+  it('restore --at LABEL and --at NAME restore their points byte-identically; an ambiguous label is a usage error listing the candidates; a name is unique per domain', async () => {
     const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 32 }], start: true });
     const out = path.join(dom.dir, 'out');
     const refs: string[] = [];
@@ -101,14 +101,19 @@ describe('labels', () => {
       await writeGuestData(dom, 'vda', { pattern: 0x30 + i, offset: i * 4 * MiB, length: 2 * MiB });
       refs.push(path.join(dom.dir, `ref${i}.qcow2`));
       await referenceCopy(dom, 'vda', refs[i]!);
-      const b = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--label', label, ...(i === 0 ? ['--quiesce'] : []), '--json'], { lockDir }));
+      const extra = i === 0 ? ['--quiesce'] : i === 1 ? ['--name', 'release-1'] : [];
+      const b = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--label', label, ...extra, '--json'], { lockDir }));
       // No guest agent in a test domain: virtnbdbackup's freeze fails, the point is recorded as not quiesced.
       expect(b.results[0]).toMatchObject({ result: 'done', quiesced: false });
       if (i === 0) expect(b.results[0]!.notes).toContain('not quiesced: argument unsupported: QEMU guest agent is not configured; the point is crash-consistent');
       else expect(b.results[0]!.notes ?? []).toEqual([]);
     }
     const list = parseJsonOutput<{ domains: Array<{ points: Array<{ label: string | null; quiesced: boolean | null }> }> }>(await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']));
-    expect(list.domains[0]!.points.map((p) => [p.label, p.quiesced])).toEqual([['before-upgrade', false], ['nightly', false], ['nightly', false]]);
+    expect(list.domains[0]!.points.map((p) => [p.label, p.quiesced, (p as { name?: string | null }).name])).toEqual([
+      ['before-upgrade', false, null],
+      ['nightly', false, 'release-1'],
+      ['nightly', false, null],
+    ]);
     const status = await runVmkeep(['status', '--domains', dom.name, '--output', out]);
     expect(status.stdout).toMatch(/last backup: .*label nightly, not quiesced \(crash-consistent\)/);
 
@@ -124,6 +129,16 @@ describe('labels', () => {
     expect(amb.code).toBe(64);
     expect(amb.stderr).toMatch(/label "nightly" is on 2 restore points of .*; name one: .*\/virtnbdbackup\.2 \(.*\), .*\/virtnbdbackup\.1 \(/);
     expect(fs.existsSync(path.join(dom.dir, 'never'))).toBe(false);
+
+    // backup --name: unique per domain; restore --at NAME finds the point.
+    const again = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--name', 'release-1', '--json'], { lockDir }), 2);
+    expect(again.results[0]!.reason).toMatch(/restore point name "release-1" is already used by .*\/virtnbdbackup\.1 of /);
+    const toNamed = path.join(dom.dir, 'restored-named');
+    const n = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', 'release-1', '--to', toNamed, '--json']);
+    expect(n.code, n.stderr).toBe(0);
+    const named = parseJsonOutput<{ point: { id: string }; images: Array<{ path: string }> }>(n);
+    expect(named.point.id).toMatch(/\/virtnbdbackup\.1$/);
+    expect(await imagesIdentical(named.images[0]!.path, refs[1]!)).toBe(true);
 
     const p = await runVmkeep(['protect', 'before-upgrade', '--domain', dom.name, '--output', out, '--json']);
     expect(p.code, p.stderr).toBe(0);

@@ -2,6 +2,7 @@ import { runBackup, type BackupOptions } from '../../backup/run-backup.js';
 import { createSettingsResolver, parseDiskTargets } from '../../config/settings.js';
 import type { DomainOverrides, HookSpec } from '../../config/schema.js';
 import { usageError } from '../../errors.js';
+import { checkPointName } from '../../backup/point-name.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
 import { addKeepOptions } from './prune.js';
@@ -53,6 +54,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
       .option('lock-wait', { type: 'number', describe: 'seconds to wait for another run to finish (default 0)' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
+      .option('name', { type: 'string', describe: 'a name for the new restore point, unique per domain (restore --at NAME)' })
       .option('label', { type: 'string', describe: 'label stored with the new restore points (restore --at LABEL finds them)' })
       .option('disks', { type: 'string', array: true, describe: 'only these disk targets (vda or vda,vdb)' })
       .option('exclude-disks', { type: 'string', array: true, describe: 'leave out these disk targets (vdb or vdb,vdc)' })
@@ -134,6 +136,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       selection: buildSelection(argv, global),
       needTags: Object.keys(config?.tags ?? {}).length > 0,
       runHooks,
+      name: argv['name'] === undefined ? undefined : checkPointName(String(argv['name'])),
     });
   },
   run: (ctx, options) => runBackup(ctx, options),
