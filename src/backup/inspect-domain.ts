@@ -80,7 +80,10 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
     const eligible = excludedBy.length === 0;
     let bitmaps: string[] | undefined = [];
     let badBitmaps: string[] = [];
-    if (eligible && d.path !== undefined && d.format !== 'raw') {
+    // A disk left out only by --disks/--exclude-disks may still carry vmkeep's bitmaps from runs
+    // that included it: the planner must see them to clear them with their checkpoints.
+    const selectedOut = !eligible && picked.eligible;
+    if ((eligible || selectedOut) && d.path !== undefined && d.format !== 'raw') {
       try {
         const found = live ? bitmapsForImage(nodes ?? [], d.path) : (await ctx.qemuImg.info(d.path)).bitmaps;
         bitmaps = found?.map((b) => b.name);

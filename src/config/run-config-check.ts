@@ -72,6 +72,7 @@ export async function runConfigCheck(ctx: AppContext, options: ConfigCheckOption
     },
     domains,
     unmatchedSections: sectionsUnused,
+    notFound: [...selection.unknown, ...selection.emptyPatterns],
   };
   const lines = [
     options.config ? `config ${options.config.source}: valid` : `no config file (${DEFAULT_CONFIG_PATH} does not exist): built-in defaults`,
@@ -86,5 +87,7 @@ export async function runConfigCheck(ctx: AppContext, options: ConfigCheckOption
     );
   }
   for (const u of sectionsUnused) lines.push(`note: section ${u} matches no selected domain`);
-  return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
+  for (const n of document.notFound) lines.push(`${n}: unknown domain`);
+  // The file is valid either way; a requested domain that does not exist is worth an exit 1.
+  return { document, text: `${lines.join('\n')}\n`, outcome: document.notFound.length > 0 ? 'partial' : 'ok' };
 }

@@ -186,6 +186,24 @@ describe('a config file drives a fleet backup', () => {
   });
 });
 
+describe('disks by target', () => {
+  it('--disks picks disks, --exclude-disks leaves them out (flags beat the config)', async () => {
+    const only = path.join(scratch, 'disks-only');
+    const a = expectDocument(await backupCli(['--domains', web.name, '--output', only, '--disks', 'vdb', '--json'], { lockDir }));
+    expect(a.results[0]).toMatchObject({ result: 'done', level: 'full' });
+    const chainA = path.join(only, web.name, chainFolders(only, web.name)[0]!);
+    expect(JSON.parse(fs.readFileSync(path.join(chainA, 'vmkeep-manifest.json'), 'utf8')).disks.map((d: { target: string }) => d.target)).toEqual(['vdb']);
+    expect(fs.readdirSync(chainA).filter((f) => f.endsWith('.data'))).toEqual(['vdb.full.data']);
+
+    const config = path.join(scratch, 'disks.yaml');
+    fs.writeFileSync(config, 'defaults:\n  excludeDisks: [vda]\n');
+    const without = path.join(scratch, 'disks-without');
+    expectDocument(await backupCli(['--config', config, '--domains', web.name, '--output', without, '--exclude-disks', 'vdb', '--json'], { lockDir }));
+    const chainB = path.join(without, web.name, chainFolders(without, web.name)[0]!);
+    expect(fs.readdirSync(chainB).filter((f) => f.endsWith('.data'))).toEqual(['vda.full.data']);
+  });
+});
+
 describe('hooks', () => {
   it('a failing pre-domain hook skips only that domain (exit 1); the others are backed up; the environment reaches the hooks', async () => {
     const out = path.join(scratch, 'hooks-out');
