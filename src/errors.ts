@@ -51,7 +51,7 @@ export function usageError(message: string, detail?: string): VmkeepError {
 }
 
 /** Which Debian package provides each external tool, for the exit-69 message. */
-export const TOOL_PACKAGE: Readonly<Record<string, string>> = Object.freeze({
+const TOOL_PACKAGE: Readonly<Record<string, string>> = Object.freeze({
   virsh: 'libvirt-clients',
   'qemu-img': 'qemu-utils',
   virtnbdbackup: 'virtnbdbackup',
@@ -102,7 +102,7 @@ export class ToolError extends VmkeepError {
 }
 
 /** Collapse whitespace so a message stays on one line. */
-export function oneLine(text: string): string {
+function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 

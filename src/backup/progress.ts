@@ -85,7 +85,9 @@ function lineSink(log: Logger): ProgressSink {
       const now = Date.now();
       const prev = last.get(domain) ?? { at: 0, fraction: -1, started: now };
       const fraction = total > 0 ? done / total : 0;
-      if (now - prev.at < 15_000 && fraction - prev.fraction < 0.25) {
+      // A line every 15 s or 25%, and always the one that says it is all there.
+      const complete = total > 0 && done >= total && prev.fraction < 1;
+      if (!complete && now - prev.at < 15_000 && fraction - prev.fraction < 0.25) {
         if (!last.has(domain)) last.set(domain, prev);
         return;
       }

@@ -4,20 +4,18 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
-import { createExecaRunner, type Runner } from '../runner/runner.js';
+import type { FaultPoints } from '../app/context.js';
+import type { Runner } from '../runner/runner.js';
 import { createLogger } from '../util/log.js';
-import { createContext } from '../app/context.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions } from './global-options.js';
+import { existsSync } from 'node:fs';
+import type { LoadedConfig } from '../config/load-config.js';
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
-import { loadConfig } from '../config/load-config.js';
+import { readVersion } from './version.js';
 
-async function readProcessStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
+const COMMAND_NAMES: readonly string[] = [...COMMAND_SPECS.map((c) => c.name), 'version'];
 import type { CommandSpec } from './commands/types.js';
 
 export interface CliIo {
@@ -27,8 +25,26 @@ export interface CliIo {
   interactive: boolean;
   runner?: Runner;
   signal?: AbortSignal;
+  /** In-process tests only: fault points handed to the commands (see AppContext.faults). */
+  faults?: FaultPoints;
   /** Reads all of stdin (`--config -`); default: the process's stdin. */
   readStdin?: () => Promise<string>;
+}
+
+const DEFAULT_CONFIG = '/etc/vmkeep/config.yaml';
+
+async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The config file, if any; the YAML parser and the schema load only when there is one (start-up time). */
+async function loadConfigFor(argv: Record<string, unknown>, io: CliIo): Promise<LoadedConfig | undefined> {
+  const flag = argv['config'] === undefined ? undefined : String(argv['config']);
+  if (flag === undefined && !io.env['VMKEEP_CONFIG'] && !existsSync(DEFAULT_CONFIG)) return undefined;
+  const { loadConfig } = await import('../config/load-config.js');
+  return loadConfig(flag, io.env, io.readStdin ?? readProcessStdin);
 }
 
 interface Parsed {
@@ -36,7 +52,12 @@ interface Parsed {
   argv: Record<string, unknown>;
 }
 
-function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Argv {
+interface Chosen {
+  value?: Parsed;
+  version?: boolean;
+}
+
+function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
   let y = addGlobalOptions(
     yargs(args)
       .scriptName('vmkeep')
@@ -44,7 +65,7 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
       .strict()
       .exitProcess(false)
       .help()
-      .version(false)
+      .version(readVersion())
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .fail((msg, err) => {
         throw err instanceof VmkeepError ? err : usageError(msg ?? err?.message ?? 'bad command line');
@@ -55,6 +76,9 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
       chosen.value = { spec, argv: argv as Record<string, unknown> };
     });
   }
+  y = y.command('version', 'print the version', (v) => v, () => {
+    chosen.version = true;
+  });
   return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
     'Exit codes: 0 ok, 1 partial, 2 failure, 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
   ).showHelpOnFail(false);
@@ -63,42 +87,58 @@ function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Arg
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
 export async function main(rawArgs: readonly string[], io: CliIo): Promise<number> {
-  const args = joinConfigDash(rewriteVmsnapArgv(rawArgs));
+  const args = joinConfigDash(rewriteVmsnapArgv(rawArgs, COMMAND_NAMES));
   const wantsJson = args.includes('--json') || args.includes('--machine');
   const verbose = args.includes('--verbose') || args.includes('-v');
   let global: GlobalOptions | undefined;
   try {
-    const chosen: { value?: Parsed } = {};
+    const chosen: Chosen = {};
     let helpText = '';
     const parser = buildParser(args, io, chosen);
     await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (err) throw err instanceof VmkeepError ? err : usageError(err.message);
       helpText = output;
     });
+    if (chosen.version) {
+      io.stdout(`${readVersion()}\n`);
+      return EXIT_CODE.ok;
+    }
     if (!chosen.value) {
-      // --help or an empty command line
+      // --help or --version
       if (helpText) io.stdout(`${helpText}\n`);
       return EXIT_CODE.ok;
     }
-    const configFlag = chosen.value.argv['config'];
-    const loaded = await loadConfig(configFlag === undefined ? undefined : String(configFlag), io.env, io.readStdin ?? readProcessStdin);
-    global = buildGlobalOptions(chosen.value.argv, loaded);
-    const options = chosen.value.spec.buildOptions(chosen.value.argv, global);
+    global = buildGlobalOptions(chosen.value.argv, await loadConfigFor(chosen.value.argv, io));
+    const options = await chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
+    // Tool clients, execa and the parsers load only once a command runs (start-up time).
+    const [{ createContext }, runner] = await Promise.all([
+      import('../app/context.js'),
+      io.runner ?? import('../runner/runner.js').then((m) => m.createExecaRunner()),
+    ]);
     const ctx = createContext({
-      runner: io.runner ?? createExecaRunner(),
+      runner,
       uri: global.connect,
       now: clockFromEnv(io.env),
       log: createLogger(io.stderr, global.verbose, false),
       interactive: io.interactive,
       signal,
+      virshSessions: true,
+      ...(io.faults ? { faults: io.faults } : {}),
     });
-    const result = await chosen.value.spec.run(ctx, options, global);
+    // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
+    // until the command has cleaned up (its clean-up talks to libvirt too).
+    let result;
+    try {
+      result = await chosen.value.spec.run(ctx, options, global);
+    } finally {
+      ctx.virsh.close();
+    }
     if (global.format === 'text') {
       if (result.text) io.stdout(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
     } else {
-      io.stdout(serialiseDocument(result.document, global));
+      io.stdout(await serialiseDocument(result.document, global));
     }
     if (signal.aborted) return EXIT_CODE.interrupted;
     return EXIT_CODE[result.outcome];

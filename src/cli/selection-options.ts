@@ -1,7 +1,7 @@
 /** --tag / --tag-any / --exclude: the selection options status, backup, scrub and tag share. */
 import type { Argv } from 'yargs';
 import type { SelectionRequest } from '../domain/select-by-tags.js';
-import { checkTag } from '../virsh/tags-xml.js';
+import { checkTag } from '../virsh/tag-names.js';
 import type { GlobalOptions } from './global-options.js';
 
 export function addSelectionOptions(y: Argv): Argv {

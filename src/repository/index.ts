@@ -20,7 +20,6 @@ export {
   parseManifest,
   readManifest,
   writeManifest,
-  latestPoint,
   type ChainManifest,
   type ChainEvent,
   type ManifestFile,

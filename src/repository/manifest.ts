@@ -16,7 +16,7 @@ export const MANIFEST_FORMAT = 'vmkeep-chain/1';
 
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO time');
 
-export const ManifestFileSchema = z.object({
+const ManifestFileSchema = z.object({
   /** Path relative to the chain folder. */
   path: z.string(),
   /** Disk target for data files; undefined for config/checkpoint files. */
@@ -26,7 +26,7 @@ export const ManifestFileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
-export const RestorePointSchema = z.object({
+const RestorePointSchema = z.object({
   /** Checkpoint name (virtnbdbackup.N): the point's id within its chain. */
   checkpoint: z.string(),
   parent: z.string().optional(),
@@ -44,20 +44,20 @@ export const RestorePointSchema = z.object({
   files: z.array(ManifestFileSchema),
 });
 
-export const ChainEventSchema = z.object({
+const ChainEventSchema = z.object({
   time: isoTime,
   kind: z.enum(['started', 'repaired', 'interrupted', 'failed', 'broken', 'protected', 'unprotected', 'verified']),
   message: z.string(),
 });
 
-export const VerifyRecordSchema = z.object({
+const VerifyRecordSchema = z.object({
   time: isoTime,
   result: z.enum(['ok', 'failed']),
   deep: z.boolean(),
   problems: z.array(z.string()),
 });
 
-export const ChainManifestSchema = z.object({
+const ChainManifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   domain: z.string(),
   domainUuid: z.string().optional(),
@@ -133,7 +133,3 @@ export async function writeManifest(chainDir: string, manifest: ChainManifest): 
   await writeFileAtomic(join(chainDir, MANIFEST_FILE), `${JSON.stringify(checked, null, 2)}\n`);
 }
 
-/** The newest point of a chain, if any. */
-export function latestPoint(manifest: ChainManifest): RestorePoint | undefined {
-  return manifest.points.at(-1);
-}

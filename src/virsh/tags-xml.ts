@@ -2,20 +2,14 @@
  * vmkeep's tags in a domain's libvirt metadata: `<vmkeep:tags><tag>prod</tag>...</vmkeep:tags>`
  * in the namespace TAGS_NAMESPACE. They travel with the domain (dumpxml, migration, restarts).
  */
-import { usageError } from '../errors.js';
 import { parseXml, textOf } from '../util/xml.js';
+import { checkTag } from './tag-names.js';
+
+export { checkTag };
 
 export const TAGS_NAMESPACE = 'https://vmkeep.dev/xmlns/tags/1';
 export const TAGS_KEY = 'vmkeep';
 
-/** A tag is a word: letters, digits, `.`, `_`, `-`; no commas (lists are comma-separated). */
-const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** Validate a tag name; usage error otherwise. */
-export function checkTag(tag: string): string {
-  if (!TAG_PATTERN.test(tag)) throw usageError(`bad tag ${JSON.stringify(tag)}: use letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)`);
-  return tag;
-}
 
 /** Escape text for an XML element's content. */
 export function escapeXmlText(text: string): string {

@@ -7,13 +7,14 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmkeepError } from '../../errors.js';
 import type { Runner } from '../../runner/runner.js';
+import { installedToolVersion } from '../../virtnbd/tool-version.js';
 import { buildBackupArgv, parseToolVersion, type ToolVersion } from '../../virtnbd/argv.js';
 import { parseCheckpointList } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 
 /** argv for one run, built by the one virtnbdbackup argv builder (long options only). */
-export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): string[] {
+function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): string[] {
   return buildBackupArgv(
     {
       uri: req.uri,
@@ -32,7 +33,7 @@ export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): str
 }
 
 /** "… bytes of data extents to backup" (1.9 and 2.x forms) → the bytes, one line per disk. */
-export function parseAnnouncedBytes(line: string): number | undefined {
+function parseAnnouncedBytes(line: string): number | undefined {
   const event = parseStderrLine(line);
   return event.kind === 'data-size' ? event.bytes : undefined;
 }
@@ -98,14 +99,10 @@ export class VirtnbdbackupEngine implements BackupEngine {
     return (await this.readVersion()).text;
   }
 
-  /** `--version` once per engine: the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
+  /** The version once per engine (cached between runs): the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
   private async readVersion(): Promise<ToolVersion> {
-    if (this.toolVersion) return this.toolVersion;
-    const { stdout, stderr } = await this.runner.run('virtnbdbackup', ['--version'], { timeoutMs: 30_000 });
-    const parsed = parseToolVersion(stdout.trim()) ?? parseToolVersion(stderr.trim());
-    if (!parsed) throw new VmkeepError('failure', `cannot read the virtnbdbackup version from ${JSON.stringify(`${stdout}${stderr}`.trim())}`);
-    this.toolVersion = parsed;
-    return parsed;
+    this.toolVersion ??= await installedToolVersion(this.runner, 'virtnbdbackup');
+    return this.toolVersion;
   }
 
   async run(req: EngineRequest): Promise<EngineResult> {

@@ -1,8 +1,6 @@
-import { runBackup, type BackupOptions } from '../../backup/run-backup.js';
-import { createSettingsResolver, parseDiskTargets } from '../../config/settings.js';
+import type { BackupOptions } from '../../backup/run-backup.js';
 import type { DomainOverrides, HookSpec } from '../../config/schema.js';
 import { usageError } from '../../errors.js';
-import { checkPointName } from '../../backup/point-name.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
 import { addKeepOptions } from './prune.js';
@@ -69,7 +67,12 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('hook-post-domain', { type: 'string', describe: 'command run after each domain; a failure is a warning' })
       .option('hook-on-error', { type: 'string', describe: 'command run after a domain failed' })
       .option('hook-timeout', { type: 'number', describe: 'seconds before a hook given on the command line is killed (default 300)' }),
-  buildOptions: (argv, global) => {
+  buildOptions: async (argv, global) => {
+    // The settings resolver pulls in the retention policy's validator: load it for backup only.
+    const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }] = await Promise.all([
+      import('../../config/settings.js'),
+      import('../../backup/point-name.js'),
+    ]);
     if (!global.output) throw usageError('backup needs --output DIR (or defaults.output in the config file)');
     const config = global.config?.config;
     const defaults = config?.defaults ?? {};
@@ -139,5 +142,5 @@ export const backupCommand = defineCommand<BackupOptions>({
       name: argv['name'] === undefined ? undefined : checkPointName(String(argv['name'])),
     });
   },
-  run: (ctx, options) => runBackup(ctx, options),
+  run: async (ctx, options) => (await import('../../backup/run-backup.js')).runBackup(ctx, options),
 });

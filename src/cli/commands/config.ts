@@ -1,4 +1,4 @@
-import { runConfigCheck, type ConfigCheckOptions } from '../../config/run-config-check.js';
+import type { ConfigCheckOptions } from '../../config/run-config-check.js';
 import { usageError } from '../../errors.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
@@ -11,5 +11,5 @@ export const configCommand = defineCommand<ConfigCheckOptions>({
     if (argv['action'] !== 'check') throw usageError('config needs an action: check');
     return Object.freeze({ config: global.config, selection: buildSelection(argv, global), connect: global.connect, output: global.output });
   },
-  run: (ctx, options) => runConfigCheck(ctx, options),
+  run: async (ctx, options) => (await import('../../config/run-config-check.js')).runConfigCheck(ctx, options),
 });

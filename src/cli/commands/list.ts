@@ -1,4 +1,4 @@
-import { runList, type ListOptions } from '../../restore/run-list.js';
+import type { ListOptions } from '../../restore/run-list.js';
 import { usageError } from '../../errors.js';
 import { defineCommand } from './types.js';
 
@@ -10,5 +10,5 @@ export const listCommand = defineCommand<ListOptions>({
     if (!global.output) throw usageError('list needs --output DIR');
     return Object.freeze({ output: global.output, domains: global.domains });
   },
-  run: (ctx, options) => runList(ctx, options),
+  run: async (ctx, options) => (await import('../../restore/run-list.js')).runList(ctx, options),
 });

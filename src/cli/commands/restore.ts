@@ -1,12 +1,12 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../restore/points.js';
-import { runRestore, type RestoreMode, type RestoreOptions } from '../../restore/run-restore.js';
+import type { RestoreMode, RestoreOptions } from '../../restore/run-restore.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 /** --disk vda --disk vdb, or --disk vda,vdb → ['vda', 'vdb']; undefined → every disk. */
-export function parseDiskList(value: unknown): string[] | undefined {
+function parseDiskList(value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   const list = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
   if (list.length === 0) throw usageError('--disk needs a disk target such as vda');
@@ -14,7 +14,7 @@ export function parseDiskList(value: unknown): string[] | undefined {
 }
 
 /** --shutdown-timeout SECONDS → ms. */
-export function parseShutdownTimeout(value: unknown): number {
+function parseShutdownTimeout(value: unknown): number {
   const n = Number(value ?? 120);
   if (!Number.isFinite(n) || n < 0 || n > 86_400) throw usageError(`--shutdown-timeout needs seconds from 0 to 86400, got ${JSON.stringify(value)}`);
   return Math.round(n * 1000);
@@ -79,5 +79,5 @@ export const restoreCommand = defineCommand<RestoreOptions>({
       env: process.env,
     });
   },
-  run: (ctx, options) => runRestore(ctx, options),
+  run: async (ctx, options) => (await import('../../restore/run-restore.js')).runRestore(ctx, options),
 });

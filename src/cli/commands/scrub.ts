@@ -1,58 +1,11 @@
-import { resolveSelection, type SelectionRequest } from '../../domain/select-by-tags.js';
-import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { usageError } from '../../errors.js';
-import { runScrub } from '../../scrub/index.js';
-import { SCRUB_TYPES, type ScrubType } from '../../scrub/index.js';
-import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../../util/lock.js';
-import type { AppContext } from '../../app/context.js';
-import type { CommandResult } from '../../app/command-result.js';
+import { SCRUB_TYPES, type ScrubType } from '../../scrub/plan-scrub.js';
+import type { ScrubCommandOptions } from '../../scrub/run-scrub-command.js';
 import { parseLockWait } from '../parse-values.js';
+import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
-export interface ScrubCliOptions {
-  domains: readonly string[] | undefined;
-  scrubType: ScrubType;
-  checkpointName: string | undefined;
-  dryRun: boolean;
-  force: boolean;
-  lockWaitMs: number;
-  env: NodeJS.ProcessEnv;
-  selection?: SelectionRequest;
-}
-
-/** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
-async function runScrubCommand(ctx: AppContext, options: ScrubCliOptions): Promise<CommandResult> {
-  const selection = await resolveSelection(ctx, options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] });
-  const locks: HeldLock[] = [];
-  try {
-    if (!options.dryRun) {
-      for (const d of selection.selected) {
-        locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
-      }
-    }
-    const result = await runScrub(ctx, {
-      domains: selection.selected,
-      scrubType: options.scrubType,
-      ...(options.checkpointName === undefined ? {} : { checkpointName: options.checkpointName }),
-      dryRun: options.dryRun,
-      force: options.force,
-    });
-    const missing = [...selection.unknown, ...selection.emptyPatterns];
-    if (missing.length === 0) return result;
-    const document = { ...(result.document as Record<string, unknown>) };
-    for (const m of missing) document[m] = { state: 'unknown', ok: false, error: 'unknown domain', actions: [], remaining: null, dryRun: options.dryRun };
-    const anyOk = Object.values(document).some((r) => (r as { ok?: boolean }).ok === true);
-    return {
-      document,
-      text: `${result.text}${missing.map((m) => `${m}: error: unknown domain`).join('\n')}\n`,
-      outcome: result.outcome === 'interrupted' ? 'interrupted' : anyOk ? 'partial' : 'failure',
-    };
-  } finally {
-    for (const l of locks.reverse()) l.release();
-  }
-}
-
-export const scrubCommand = defineCommand<ScrubCliOptions>({
+export const scrubCommand = defineCommand<ScrubCommandOptions>({
   name: 'scrub',
   describe: "remove vmkeep's checkpoints and/or bitmaps from domains (running or shut off)",
   builder: (y) =>
@@ -79,5 +32,5 @@ export const scrubCommand = defineCommand<ScrubCliOptions>({
       selection: buildSelection(argv, global),
     });
   },
-  run: (ctx, options) => runScrubCommand(ctx, options),
+  run: async (ctx, options) => (await import('../../scrub/run-scrub-command.js')).runScrubCommand(ctx, options),
 });

@@ -1,4 +1,4 @@
-import { runStatus, type StatusOptions } from '../../status/run-status.js';
+import type { StatusOptions } from '../../status/run-status.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
@@ -13,5 +13,5 @@ export const statusCommand = defineCommand<StatusOptions>({
       colour: process.stdout.isTTY === true && global.format === 'text',
       selection: buildSelection(argv, global),
     }),
-  run: (ctx, options) => runStatus(ctx, options),
+  run: async (ctx, options) => (await import('../../status/run-status.js')).runStatus(ctx, options),
 });

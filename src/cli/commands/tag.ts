@@ -1,6 +1,6 @@
-import { runTag, type TagOptions } from '../../domain/run-tag.js';
+import type { TagOptions } from '../../domain/run-tag.js';
 import { usageError } from '../../errors.js';
-import { checkTag } from '../../virsh/tags-xml.js';
+import { checkTag } from '../../virsh/tag-names.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
@@ -25,5 +25,5 @@ export const tagCommand = defineCommand<TagOptions>({
     if (both.length > 0) throw usageError(`tag ${both[0]} is both added and removed`);
     return Object.freeze({ selection: buildSelection(argv, global), add, remove });
   },
-  run: (ctx, options) => runTag(ctx, options),
+  run: async (ctx, options) => (await import('../../domain/run-tag.js')).runTag(ctx, options),
 });

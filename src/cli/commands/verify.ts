@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
-import { runVerify, type VerifyOptions } from '../../verify/run-verify.js';
+import type { VerifyOptions } from '../../verify/run-verify.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
@@ -27,5 +27,5 @@ export const verifyCommand = defineCommand<VerifyOptions>({
       lockWaitMs: parseLockWait(argv['lock-wait']),
     });
   },
-  run: (ctx, options) => runVerify(ctx, options),
+  run: async (ctx, options) => (await import('../../verify/run-verify.js')).runVerify(ctx, options),
 });
