@@ -261,6 +261,17 @@ describe('hooks', () => {
     expect(fs.existsSync(path.join(envDir, `pre-domain-${db.name}.env`))).toBe(false);
   });
 
+  it('a failing pre-run hook stops the run before any domain (exit 2); VMKEEP_CONFIG names the file', async () => {
+    const out = path.join(scratch, 'prerun-out');
+    const config = path.join(scratch, 'prerun.yaml');
+    fs.writeFileSync(config, `defaults:\n  output: ${out}\n  hooks:\n    preRun: [/bin/false]\n`);
+    const run = await runVmkeep(['backup', '--domains', db.name, '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_CONFIG: config } });
+    const doc = json<{ output: string; results: Array<{ domain: string; result: string; reason: string }> }>(run, 2);
+    expect(doc.output).toBe(out);
+    expect(doc.results).toEqual([{ domain: db.name, result: 'failed', reason: 'not started: pre-run hook exited 1' }]);
+    expect(chainFolders(out, db.name)).toEqual([]);
+  });
+
   it('a hook that hangs is killed at its timeout and reported', async () => {
     const out = path.join(scratch, 'hang-out');
     const started = Date.now();
