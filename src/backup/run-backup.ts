@@ -160,12 +160,17 @@ export async function runBackup(ctx: AppContext, options: BackupOptions, engine:
     try {
       results = await Promise.all(
         selection.selected.map((domain) =>
-          limit(() => {
+          limit(async (): Promise<DomainResult> => {
             const tags = selection.tagsOf.get(domain);
-            return backupOneDomain(runCtx, engine, domain, options, settingsFor(domain, tags ?? []), toolVersions, progress, runEnv).then((r) => ({
-              ...r,
-              ...(tags === undefined ? {} : { tags }),
-            }));
+            let settings: DomainSettings;
+            try {
+              settings = settingsFor(domain, tags ?? []);
+            } catch (e) {
+              // Layers that are each valid can still combine into a policy the validator refuses.
+              return { domain, result: 'failed', reason: `settings: ${e instanceof Error ? e.message : String(e)}` };
+            }
+            const r = await backupOneDomain(runCtx, engine, domain, options, settings, toolVersions, progress, runEnv);
+            return { ...r, ...(tags === undefined ? {} : { tags }) };
           }),
         ),
       );
