@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'usage' // bad command line or bad input value
   | 'tool-missing' // a required external tool is not installed
   | 'locked' // another run holds the lock
-  | 'interrupted'; // SIGINT/SIGTERM
+  | 'interrupted' // SIGINT/SIGTERM
+  | 'unknown'; // `vmkeep check` could not judge (Nagios UNKNOWN)
 
 /** The one table from error code to process exit code (documented in README.md). */
 export const EXIT_CODE: Readonly<Record<ErrorCode | 'ok', number>> = Object.freeze({
@@ -24,6 +25,8 @@ export const EXIT_CODE: Readonly<Record<ErrorCode | 'ok', number>> = Object.free
   'tool-missing': 69,
   locked: 75,
   interrupted: 130,
+  // Nagios plugin convention: 0 OK, 1 WARNING (partial), 2 CRITICAL (failure), 3 UNKNOWN.
+  unknown: 3,
 });
 
 export interface VmkeepErrorOptions {

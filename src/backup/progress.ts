@@ -56,12 +56,18 @@ function barSink(stream: NodeJS.WritableStream): ProgressSink {
     },
     logger(base, verbose) {
       // While bars are drawn, lines go through the bar area, which prints them above the bars.
-      const route = (line: string, direct: () => void) => (drawing && !stopped ? multi.log(`${line}\n`) : direct());
+      // Lines drawn above the bars still reach the log file and syslog (base.sideOnly).
+      const route = (line: string, direct: () => void, side: () => void) => {
+        if (drawing && !stopped) {
+          multi.log(`${line}\n`);
+          side();
+        } else direct();
+      };
       return {
-        info: (m) => route(m, () => base.info(m)),
-        warn: (m) => route(`warning: ${m}`, () => base.warn(m)),
+        info: (m) => route(m, () => base.info(m), () => base.sideOnly?.info(m)),
+        warn: (m) => route(`warning: ${m}`, () => base.warn(m), () => base.sideOnly?.warn(m)),
         debug: (m) => {
-          if (verbose) route(`debug: ${m}`, () => base.debug(m));
+          if (verbose) route(`debug: ${m}`, () => base.debug(m), () => base.sideOnly?.debug(m));
         },
       };
     },

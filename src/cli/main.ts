@@ -4,9 +4,8 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
-import type { FaultPoints } from '../app/context.js';
+import type { AppContext, FaultPoints } from '../app/context.js';
 import type { Runner } from '../runner/runner.js';
-import { createLogger } from '../util/log.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions } from './global-options.js';
 import { existsSync } from 'node:fs';
 import type { LoadedConfig } from '../config/load-config.js';
@@ -14,6 +13,8 @@ import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
+import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
+import type { Reporting } from './reporting.js';
 
 const COMMAND_NAMES: readonly string[] = [...COMMAND_SPECS.map((c) => c.name), 'version'];
 import type { CommandSpec } from './commands/types.js';
@@ -58,19 +59,21 @@ interface Chosen {
 }
 
 function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
-  let y = addGlobalOptions(
+  let y = addReportingOptions(addGlobalOptions(
     yargs(args)
       .scriptName('vmkeep')
       .usage('$0 <command> [options]')
       .strict()
       .exitProcess(false)
       .help()
+      // Answers --get-yargs-completions for the scripts `vmkeep completion` prints (hidden command).
+      .completion('yargs-completion', false)
       .version(readVersion())
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .fail((msg, err) => {
         throw err instanceof VmkeepError ? err : usageError(msg ?? err?.message ?? 'bad command line');
       }),
-  );
+  ));
   for (const spec of COMMAND_SPECS) {
     y = y.command(spec.name, spec.describe, spec.builder, (argv) => {
       chosen.value = { spec, argv: argv as Record<string, unknown> };
@@ -80,7 +83,7 @@ function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
     chosen.version = true;
   });
   return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
-    'Exit codes: 0 ok, 1 partial, 2 failure, 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
+    'Exit codes: 0 ok, 1 partial, 2 failure, 3 unknown (check), 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
   ).showHelpOnFail(false);
   void io;
 }
@@ -91,6 +94,8 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
   const wantsJson = args.includes('--json') || args.includes('--machine');
   const verbose = args.includes('--verbose') || args.includes('-v');
   let global: GlobalOptions | undefined;
+  let reporting: Reporting | undefined;
+  let ctx: AppContext | undefined;
   try {
     const chosen: Chosen = {};
     let helpText = '';
@@ -113,22 +118,37 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
     // Tool clients, execa and the parsers load only once a command runs (start-up time).
-    const [{ createContext }, runner] = await Promise.all([
+    const [{ createContext }, runner, { startReporting }] = await Promise.all([
       import('../app/context.js'),
       io.runner ?? import('../runner/runner.js').then((m) => m.createExecaRunner()),
+      import('./reporting.js'),
     ]);
-    const ctx = createContext({
+    const reportingOptions = buildReportingOptions(chosen.value.argv);
+    // Logging, notifications and the textfile wrap the command; the command knows nothing of them.
+    reporting = await startReporting({
+      command: chosen.value.spec.name.split(' ')[0]!,
+      options: reportingOptions,
+      output: global.output,
+      verbose: global.verbose,
+      stderr: io.stderr,
+      env: io.env,
+      runner,
+    });
+    ctx = createContext({
       runner,
       uri: global.connect,
       now: clockFromEnv(io.env),
-      log: createLogger(io.stderr, global.verbose, false),
-      interactive: io.interactive,
+      log: reporting.log,
+      // Bars only for a person watching: not with --quiet or JSON log lines.
+      interactive: io.interactive && !reportingOptions.quiet && !reportingOptions.logJson,
       signal,
       virshSessions: true,
       ...(io.faults ? { faults: io.faults } : {}),
     });
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).
+    if (chosen.value.spec.libvirt) ctx.virsh.warm();
+    await reporting.begin(ctx);
     let result;
     try {
       result = await chosen.value.spec.run(ctx, options, global);
@@ -140,11 +160,18 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     } else {
       io.stdout(await serialiseDocument(result.document, global));
     }
-    if (signal.aborted) return EXIT_CODE.interrupted;
-    return EXIT_CODE[result.outcome];
+    const outcome = signal.aborted ? 'interrupted' : result.outcome;
+    await reporting.finish(ctx, { outcome, exitCode: EXIT_CODE[outcome], document: result.document });
+    return EXIT_CODE[outcome];
   } catch (error) {
     const code = exitCodeFor(error);
     io.stderr(serialiseError(error, { json: global ? global.format === 'json' : wantsJson, verbose: global?.verbose ?? verbose }, code));
+    await reporting?.finish(ctx, {
+      outcome: error instanceof VmkeepError ? error.code : 'failure',
+      exitCode: code,
+      document: undefined,
+      error: error instanceof Error ? error.message : String(error),
+    });
     return code;
   }
 }

@@ -12,6 +12,8 @@
  *   restore points with per-file size and sha256, state, events, protection, last verify.
  * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
  * - restore point: a checkpoint a finished run recorded in the manifest.
+ * - run history: a domain's last run, last success and last verify, read from its chains'
+ *   points and failure events (summarizeRunHistory).
  */
 export { domainDir, listBackedUpDomains, listChains, readChain, type ChainView, type PointView } from './chains.js';
 export {
@@ -28,3 +30,4 @@ export {
 } from './manifest.js';
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 export { lockOutputForReading } from './output-lock.js';
+export { summarizeRunHistory, type RunHistory, type RunResult } from './run-history.js';

@@ -41,7 +41,7 @@ export interface InteractiveProcess {
   onOutput(stdout: (chunk: string) => void, stderr: (chunk: string) => void): void;
   /** Settles when the process has exited, for whatever reason. */
   readonly exited: Promise<{ exitCode: number | undefined; signal: string | undefined }>;
-  /** Stop the process (closes stdin, then SIGTERM; SIGKILL after a grace period). */
+  /** Stop the process: end its input; SIGTERM after 2 s, SIGKILL after a further grace period. */
   close(): void;
 }
 
@@ -162,8 +162,9 @@ export function createExecaRunner(): Runner {
         },
         exited,
         close() {
+          // End of input is the normal way out (the tool disconnects cleanly); SIGTERM if it lingers.
           child.stdin?.end();
-          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGTERM'), 2_000).unref();
         },
       };
     },

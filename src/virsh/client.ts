@@ -40,6 +40,11 @@ export class VirshClient {
     private readonly sessions?: VirshSessionPool,
   ) {}
 
+  /** Start the first session now, so it is ready when the command asks (commands that talk to libvirt). */
+  warm(): void {
+    this.sessions?.warm();
+  }
+
   /** End the sessions (the CLI calls this once the command is done). */
   close(): void {
     this.sessions?.shutdown();

@@ -1,12 +1,17 @@
 /**
- * A small pool of virsh sessions for one connection URI: concurrent domains each get a session,
- * one command at a time per session. Sessions start when first needed, a dead one is replaced on
- * the next request, and close() ends them all (the CLI calls it at exit and on SIGINT/SIGTERM).
+ * A small pool of virsh sessions for one connection URI, one command at a time per session. It
+ * grows (up to 4) only when requests wait for a busy session, a dead one is replaced on the next
+ * request, and close() ends them all (the CLI calls it when the command ends).
  */
 import type { Runner } from '../runner/runner.js';
 import { VirshSession } from './session.js';
 
 const DEFAULT_SESSIONS = 4;
+/**
+ * A command takes about a millisecond and a new session ~50 ms to start: a request first waits
+ * this long for a busy session before the pool starts another one.
+ */
+const GROW_AFTER_MS = 15;
 
 export class VirshSessionPool {
   private readonly idle: VirshSession[] = [];
@@ -48,6 +53,15 @@ export class VirshSessionPool {
     this.close();
   }
 
+  /** Start the first session now (its ~50 ms overlap with whatever the caller does next). */
+  warm(): void {
+    if (this.closed || this.all.size > 0) return;
+    const s = new VirshSession(this.runner, this.uri);
+    this.all.add(s);
+    s.start();
+    this.idle.push(s);
+  }
+
   private async acquire(): Promise<VirshSession> {
     if (this.closed) throw new Error('virsh sessions were shut down');
     for (;;) {
@@ -56,12 +70,30 @@ export class VirshSessionPool {
       if (!s.dead) return s;
       this.all.delete(s);
     }
-    if (this.all.size < this.size) {
-      const s = new VirshSession(this.runner, this.uri);
-      this.all.add(s);
-      return s;
-    }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (this.all.size === 0) return this.grow();
+    // A session still starting answers sooner than a new one would start.
+    const starting = [...this.all].some((s) => !s.ready && !s.dead);
+    if (this.all.size >= this.size || starting) return new Promise((resolve) => this.waiters.push(resolve));
+    // Busy, with room to grow: a session is usually free again within a millisecond or two.
+    return new Promise((resolve) => {
+      const waiter = (s: VirshSession) => {
+        clearTimeout(timer);
+        resolve(s);
+      };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i < 0) return;
+        this.waiters.splice(i, 1);
+        resolve(this.all.size < this.size ? this.grow() : new Promise((r) => this.waiters.push(r)));
+      }, GROW_AFTER_MS);
+      this.waiters.push(waiter);
+    });
+  }
+
+  private grow(): VirshSession {
+    const s = new VirshSession(this.runner, this.uri);
+    this.all.add(s);
+    return s;
   }
 
   private release(session: VirshSession): void {

@@ -54,17 +54,22 @@ const INPUTRC = [
   '',
 ].join('\n');
 
-let inputrcPath: string | undefined;
+let sessionDir: string | undefined;
 
-/** The inputrc every session reads; written once per vmkeep process, removed at exit. */
-function sessionInputrc(): string {
-  if (inputrcPath === undefined) {
+/**
+ * A private folder for the sessions, written once per vmkeep process and removed at exit: the
+ * inputrc every session reads, and virsh's cache folder. An interactive virsh keeps a command
+ * history in $XDG_CACHE_HOME/libvirt/virsh/history; vmkeep's commands (domain names included)
+ * must not end up in root's history, so that file lands here and goes with the folder.
+ */
+function sessionFolder(): string {
+  if (sessionDir === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'vmkeep-virsh-'));
-    inputrcPath = join(dir, 'inputrc');
-    writeFileSync(inputrcPath, INPUTRC, { mode: 0o600 });
+    writeFileSync(join(dir, 'inputrc'), INPUTRC, { mode: 0o600 });
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    sessionDir = dir;
   }
-  return inputrcPath;
+  return sessionDir;
 }
 
 interface Pending {
@@ -90,6 +95,8 @@ export class VirshSession {
   private readonly runId = randomBytes(6).toString('hex');
   /** Set once the process has ended (or was closed): the pool starts a new session. */
   dead = false;
+  /** Set once the first reply came back: the process is up and connected. */
+  ready = false;
 
   constructor(
     private readonly runner: Runner & { open: NonNullable<Runner['open']> },
@@ -134,10 +141,16 @@ export class VirshSession {
     this.proc?.close();
   }
 
+  /** Start the process now rather than with the first command. */
+  start(): void {
+    this.ensureStarted();
+  }
+
   private ensureStarted(): void {
     if (this.proc) return;
+    const dir = sessionFolder();
     const proc = this.runner.open('virsh', ['-q', '-c', this.uri], {
-      env: { INPUTRC: sessionInputrc(), COLUMNS: '1000000', LINES: '1000', TERM: 'dumb' },
+      env: { INPUTRC: join(dir, 'inputrc'), XDG_CACHE_HOME: dir, VIRSH_HISTSIZE: '0', COLUMNS: '1000000', LINES: '1000', TERM: 'dumb' },
     });
     this.proc = proc;
     proc.onOutput(
@@ -189,6 +202,7 @@ export class VirshSession {
       }
     }
     if (!p.stdoutDone || !p.stderrDone) return;
+    this.ready = true;
     this.pending = undefined;
     clearTimeout(p.timer);
     const previous = this.previousMarker;

@@ -2,6 +2,9 @@
  * The long-lived virsh session against the real virsh and libvirtd: quoting round-trips, a
  * killed session, and the fallback to a process for arguments a session's line cannot carry.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ToolError } from '../../src/errors.js';
@@ -108,6 +111,18 @@ describe('virsh session (real virsh)', () => {
     expect((error as ToolError).timedOut).toBe(true);
     const { stdout } = await p.exec(['version'], ['-c', URI, 'version'], 30_000);
     expect(stdout).toMatch(/Using library: libvirt/);
+  });
+
+  it("leaves nothing in root's virsh history", async () => {
+    const p = pool();
+    const canary = `vmkeep-history-canary-${process.pid}-${Date.now()}`;
+    await p.exec(['echo', '--', canary], ['-c', URI, 'echo', '--', canary], 10_000);
+    const [pid] = p.pids();
+    p.shutdown();
+    // virsh writes its history when it exits: wait for that.
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+    const history = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'libvirt', 'virsh', 'history');
+    expect(existsSync(history) ? readFileSync(history, 'utf8') : '').not.toContain(canary);
   });
 
   it("gives the same bytes as a virsh process for each command vmkeep's parsers read", async () => {

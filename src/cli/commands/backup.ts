@@ -142,5 +142,6 @@ export const backupCommand = defineCommand<BackupOptions>({
       name: argv['name'] === undefined ? undefined : checkPointName(String(argv['name'])),
     });
   },
+  libvirt: true,
   run: async (ctx, options) => (await import('../../backup/run-backup.js')).runBackup(ctx, options),
 });

@@ -11,5 +11,6 @@ export const configCommand = defineCommand<ConfigCheckOptions>({
     if (argv['action'] !== 'check') throw usageError('config needs an action: check');
     return Object.freeze({ config: global.config, selection: buildSelection(argv, global), connect: global.connect, output: global.output });
   },
+  libvirt: true,
   run: async (ctx, options) => (await import('../../config/run-config-check.js')).runConfigCheck(ctx, options),
 });

@@ -7,7 +7,9 @@ import { verifyCommand } from './verify.js';
 import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
+import { checkCommand } from './check.js';
+import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
 import { tagCommand } from './tag.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, tagCommand, configCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, checkCommand, completionCommand, tagCommand, configCommand];

@@ -32,5 +32,6 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
       selection: buildSelection(argv, global),
     });
   },
+  libvirt: true,
   run: async (ctx, options) => (await import('../../scrub/run-scrub-command.js')).runScrubCommand(ctx, options),
 });

@@ -13,5 +13,6 @@ export const statusCommand = defineCommand<StatusOptions>({
       colour: process.stdout.isTTY === true && global.format === 'text',
       selection: buildSelection(argv, global),
     }),
+  libvirt: true,
   run: async (ctx, options) => (await import('../../status/run-status.js')).runStatus(ctx, options),
 });

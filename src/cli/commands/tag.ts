@@ -25,5 +25,6 @@ export const tagCommand = defineCommand<TagOptions>({
     if (both.length > 0) throw usageError(`tag ${both[0]} is both added and removed`);
     return Object.freeze({ selection: buildSelection(argv, global), add, remove });
   },
+  libvirt: true,
   run: async (ctx, options) => (await import('../../domain/run-tag.js')).runTag(ctx, options),
 });

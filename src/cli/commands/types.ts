@@ -15,6 +15,8 @@ export interface CommandSpec<O> {
    */
   buildOptions: (argv: Record<string, unknown>, global: GlobalOptions) => O | Promise<O>;
   run: (ctx: AppContext, options: O, global: GlobalOptions) => Promise<CommandResult>;
+  /** Talks to libvirt at once: the CLI starts the first virsh session while the command loads. */
+  libvirt?: boolean;
 }
 
 /** Erase the option type so specs of different commands fit one list. */

@@ -19,6 +19,10 @@ const LAYER: Record<string, number> = {
   restore: 5,
   verify: 5,
   prune: 5,
+  check: 5,
+  // reporting around a command: notifications and the metrics textfile (the CLI calls them)
+  notify: 5,
+  metrics: 5,
   // the config file (schema, settings resolver, config check) and hooks, used by commands
   config: 4,
   hooks: 4,
