@@ -136,7 +136,8 @@ export async function runBackup(ctx: AppContext, options: BackupOptions, engine:
       resolveSelection(ctx, request, options.needTags ?? false),
       options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ virtnbdbackup: v })),
     ]);
-    const runId = randomUUID();
+    // One id for the run: the one log lines and notifications carry (a fresh one outside the CLI).
+    const runId = ctx.runId ?? randomUUID();
     const settingsFor = options.settingsFor ?? (() => settingsFromOptions(options));
     const runHookOutcomes: HookOutcome[] = [];
     const runEnv = (phase: HookEnv['phase'], extra: Partial<HookEnv> = {}): HookEnv => ({ phase, runId, output: options.output, ...extra });

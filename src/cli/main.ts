@@ -144,6 +144,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       signal,
       virshSessions: true,
       ...(io.faults ? { faults: io.faults } : {}),
+      runId: reporting.runId,
     });
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).

@@ -228,7 +228,8 @@ describe('hooks', () => {
         '',
       ].join('\n'),
     );
-    const run = await backupCli(['--config', config, '--output', out, '--domains', `${db.name},${dev.name}`, '--json'], { lockDir });
+    const logFile = path.join(scratch, 'hooks.log');
+    const run = await backupCli(['--config', config, '--output', out, '--domains', `${db.name},${dev.name}`, '--log-file', logFile, '--json'], { lockDir });
     const doc = expectDocument(run, 1);
     const byName = Object.fromEntries(doc.results.map((r) => [r.domain, r]));
     expect(byName[dev.name]).toMatchObject({ result: 'failed', reason: 'skipped: pre-domain hook exited 1' });
@@ -245,6 +246,8 @@ describe('hooks', () => {
     const postDb = read(`post-domain-${db.name}.env`);
     const runId = postDb['VMKEEP_RUN_ID'];
     expect(runId).toMatch(/^[0-9a-f-]{36}$/);
+    // The run id of the log lines (and notifications) is the one the hooks get.
+    expect(fs.readFileSync(logFile, 'utf8')).toContain(`vmkeep[${runId}]`);
     expect(postDb).toEqual({
       VMKEEP_PHASE: 'post-domain',
       VMKEEP_DOMAIN: db.name,
