@@ -22,6 +22,8 @@ export interface AppContext {
    * never sets it; nothing in the environment or on the command line reaches it.
    */
   faults?: FaultPoints;
+  /** The run's id (a UUID), as logging and notifications carry it; hooks get it as VMKEEP_RUN_ID. */
+  runId?: string;
 }
 
 export interface FaultPoints {
@@ -39,6 +41,7 @@ export function createContext(fields: {
   /** Talk to libvirt through long-lived virsh sessions (needs a runner that can open them). */
   virshSessions?: boolean;
   faults?: FaultPoints;
+  runId?: string;
 }): AppContext {
   const { runner } = fields;
   const pool =
@@ -52,5 +55,6 @@ export function createContext(fields: {
     interactive: fields.interactive,
     signal: fields.signal,
     ...(fields.faults ? { faults: fields.faults } : {}),
+    ...(fields.runId ? { runId: fields.runId } : {}),
   };
 }

@@ -50,6 +50,10 @@ export interface InspectOptions {
   output: string;
   /** Include raw-format disks (copied whole every time). */
   raw: boolean;
+  /** Only these disk targets (--disks / config `disks`); undefined: all. */
+  disks?: readonly string[] | undefined;
+  /** Never these disk targets (--exclude-disks / config `excludeDisks`). */
+  excludeDisks?: readonly string[];
 }
 
 /** Is this disk backed up, given --raw? */
@@ -62,8 +66,15 @@ function backupEligibility(disk: DomainDisk, raw: boolean): { eligible: boolean;
 export async function inspectDomain(ctx: AppContext, domain: string, options: InspectOptions): Promise<BackupInventory> {
   const [snap, chains] = await Promise.all([readDomain(ctx, domain), listChains(options.output, domain)]);
   const disks: DiskInventory[] = snap.disks.map((d) => {
-    const { eligible, excludedBy } = backupEligibility(d.disk, options.raw);
-    const readsBitmaps = eligible && d.disk.path !== undefined && d.disk.format !== 'raw';
+    const picked = backupEligibility(d.disk, options.raw);
+    const excludedBy = [...picked.excludedBy];
+    if (options.excludeDisks?.includes(d.disk.target)) excludedBy.push('excluded');
+    if (options.disks !== undefined && !options.disks.includes(d.disk.target)) excludedBy.push('not-selected');
+    const eligible = excludedBy.length === 0;
+    // A disk left out only by --disks/--exclude-disks may still carry vmkeep's bitmaps from runs
+    // that included it: the planner must see them to clear them with their checkpoints.
+    const selectedOut = !eligible && picked.eligible;
+    const readsBitmaps = (eligible || selectedOut) && d.disk.path !== undefined && d.disk.format !== 'raw';
     const bitmaps = readsBitmaps ? d.bitmaps : [];
     return {
       target: d.disk.target,

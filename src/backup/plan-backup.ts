@@ -146,7 +146,7 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
     // libvirt checkpoints after the last recorded one belong to runs that never finished.
     const idx = inv.checkpoints.indexOf(lastRecorded);
     const orphans = inv.checkpoints.slice(idx + 1).filter(isOwnedName);
-    for (const name of [...orphans].reverse()) repairs.push(...dropCheckpoint(eligible, name, `checkpoint ${name} was created by a run that did not finish; the changes since it are still in ${lastRecorded}'s bitmap`));
+    for (const name of [...orphans].reverse()) repairs.push(...dropCheckpoint(trackedDisks(inv), name, `checkpoint ${name} was created by a run that did not finish; the changes since it are still in ${lastRecorded}'s bitmap`));
     // Bitmaps libvirt knows no checkpoint for: a later run would create a checkpoint of the same
     // name and fail. Recorded names stay: virtnbdbackup redefines them from the chain's XML.
     for (const d of eligible) {
@@ -239,10 +239,20 @@ function dropCheckpoint(eligible: readonly DiskInventory[], name: string, why: s
   return steps;
 }
 
+/**
+ * Disks whose bitmaps a repair must consider: the backed-up ones, and disks left out only by
+ * disk selection that still carry bitmaps from runs that included them. Without the latter, a
+ * checkpoint deleted "metadata only" would leave its bitmap on such a disk, and a later run that
+ * includes the disk again fails with "Bitmap already exists".
+ */
+function trackedDisks(inv: BackupInventory): DiskInventory[] {
+  return inv.disks.filter((d) => d.eligible || (d.bitmaps?.length ?? 0) > 0);
+}
+
 /** Remove every vmkeep-owned checkpoint and bitmap so a full starts a clean chain. */
 function cleanSlate(inv: BackupInventory): RepairStep[] {
   const steps: RepairStep[] = [];
-  const eligible = inv.disks.filter((d) => d.eligible);
+  const eligible = trackedDisks(inv);
   const owned = inv.checkpoints.filter(isOwnedName);
   for (const name of [...owned].reverse()) steps.push(...dropCheckpoint(eligible, name, `a new chain starts: checkpoint ${name} goes`));
   for (const d of eligible) {

@@ -8,7 +8,6 @@ import pLimit from 'p-limit';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
-import { resolveDomains } from '../domain/resolve-domains.js';
 import { VmkeepError } from '../errors.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
@@ -22,6 +21,14 @@ import { inspectDomain } from './inspect-domain.js';
 import { planBackup, type DomainBackupPlan } from './plan-backup.js';
 import { createProgressSink, type ProgressSink } from './progress.js';
 import { pruneAfterBackup, type PruneOutcome } from '../prune/prune-after-backup.js';
+import { randomUUID } from 'node:crypto';
+import type { DomainSettings, SettingsFor } from '../config/settings.js';
+import type { HookSpec } from '../config/schema.js';
+import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
+import { runHook, type HookEnv, type HookOutcome } from '../hooks/run-hook.js';
+import { readManifest, writeManifest } from '../repository/manifest.js';
+import { watchFreeze } from './quiesce.js';
+import { nameTakenBy } from './point-name.js';
 
 export interface BackupOptions {
   domains: readonly string[] | undefined;
@@ -42,6 +49,36 @@ export interface BackupOptions {
   /** --verbose: debug lines (virtnbdbackup's own log) are shown. */
   verbose?: boolean;
   env: NodeJS.ProcessEnv;
+  /** Per-domain settings (config layers + flags). Without it every domain gets the fields above. */
+  settingsFor?: SettingsFor;
+  /** --tag / --tag-any / --exclude on top of `domains`. */
+  selection?: SelectionRequest;
+  /** Read every domain's tags (the config has tag sections). */
+  needTags?: boolean;
+  /** backup --name: a name for the new restore point, unique per domain. */
+  name?: string | undefined;
+  /** Hooks run once per run. */
+  runHooks?: { preRun?: HookSpec; postRun?: HookSpec };
+}
+
+/** The settings every domain gets when no config is in play (the flat options). */
+export function settingsFromOptions(options: BackupOptions): DomainSettings {
+  return Object.freeze({
+    groupBy: options.groupBy,
+    ifOlderThan: options.ifOlderThan,
+    compress: options.compress,
+    raw: options.raw,
+    prune: options.prune,
+    prunePolicy: options.prunePolicy ?? Object.freeze({ groupBy: options.groupBy, vmsnapRule: true }),
+    disks: undefined,
+    excludeDisks: [],
+    stop: 'live',
+    stopTimeoutMs: 120_000,
+    label: options.label,
+    quiesce: false,
+    hooks: {},
+    layers: [],
+  });
 }
 
 export interface DomainResult {
@@ -59,6 +96,18 @@ export interface DomainResult {
   /** Anything else the run had to do or wants said (a stuck libvirt job it ended...). */
   notes?: string[];
   prune?: PruneOutcome;
+  /** Domain tags, when read. */
+  tags?: readonly string[];
+  /** Hooks that ran for this domain. */
+  hooks?: HookOutcome[];
+  /** --stop: how the domain was stopped and whether it runs again. */
+  stopped?: { how: 'graceful' | 'forced'; restarted: boolean };
+  /** backup --name given to the new point. */
+  name?: string;
+  /** Were the guest's filesystems frozen for the checkpoint (from virtnbdbackup's log)? */
+  quiesced?: boolean;
+  /** Which config layers applied. */
+  layers?: readonly string[];
 }
 
 /** Refuse an output path that exists and is not a folder, before anything is created. */
@@ -90,17 +139,49 @@ export async function runBackup(ctx: AppContext, options: BackupOptions, engine:
     : await acquireLock(outputLockFile, { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
   try {
     // Both take a moment (virtnbdbackup is a Python program): ask at once.
+    const request: SelectionRequest = options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] };
     const [selection, toolVersions] = await Promise.all([
-      resolveDomains(ctx, options.domains),
+      resolveSelection(ctx, request, options.needTags ?? false),
       options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ [engine.name]: v })),
     ]);
+    // One id for the run: the one log lines and notifications carry (a fresh one outside the CLI).
+    const runId = ctx.runId ?? randomUUID();
+    const settingsFor = options.settingsFor ?? (() => settingsFromOptions(options));
+    const runHookOutcomes: HookOutcome[] = [];
+    const runEnv = (phase: HookEnv['phase'], extra: Partial<HookEnv> = {}): HookEnv => ({ phase, runId, output: options.output, ...extra });
+    if (options.runHooks?.preRun && !options.dryRun) {
+      const pre = await runHook(ctx.runner, ctx.log, options.runHooks.preRun, runEnv('pre-run'), ctx.signal);
+      runHookOutcomes.push(pre);
+      if (!pre.ok) {
+        // Nothing was backed up: the pre-run hook is the gate for the whole run.
+        const results: DomainResult[] = selection.selected.map((d) => ({ domain: d, result: 'failed', reason: `not started: ${pre.error}` }));
+        return {
+          document: { dryRun: false, output: options.output, groupBy: options.groupBy, runId, hooks: runHookOutcomes, results },
+          text: renderSummary(results, false),
+          outcome: 'failure',
+        };
+      }
+    }
     const progress = createProgressSink(ctx.interactive && !options.dryRun, ctx.log);
     const runCtx: AppContext = { ...ctx, log: progress.logger(ctx.log, options.verbose ?? false) };
     const limit = pLimit(Math.max(1, options.jobs));
     let results: DomainResult[];
     try {
       results = await Promise.all(
-        selection.selected.map((domain) => limit(() => backupOneDomain(runCtx, engine, domain, options, toolVersions, progress))),
+        selection.selected.map((domain) =>
+          limit(async (): Promise<DomainResult> => {
+            const tags = selection.tagsOf.get(domain);
+            let settings: DomainSettings;
+            try {
+              settings = settingsFor(domain, tags ?? []);
+            } catch (e) {
+              // Layers that are each valid can still combine into a policy the validator refuses.
+              return { domain, result: 'failed', reason: `settings: ${e instanceof Error ? e.message : String(e)}` };
+            }
+            const r = await backupOneDomain(runCtx, engine, domain, options, settings, toolVersions, progress, runEnv);
+            return { ...r, ...(tags === undefined ? {} : { tags }) };
+          }),
+        ),
       );
     } finally {
       progress.stop();
@@ -109,8 +190,24 @@ export async function runBackup(ctx: AppContext, options: BackupOptions, engine:
     for (const p of selection.emptyPatterns) results.push({ domain: p, result: 'failed', reason: 'no domain matches this pattern' });
     const ok = results.filter((r) => r.result !== 'failed').length;
     const interrupted = ctx.signal.aborted;
+    if (options.runHooks?.postRun && !options.dryRun) {
+      const outcome = interrupted ? 'interrupted' : outcomeOf(ok, results.length);
+      const failed = results.filter((r) => r.result === 'failed');
+      const post = await runHook(ctx.runner, ctx.log, options.runHooks.postRun, runEnv('post-run', {
+        result: outcome,
+        error: failed.map((r) => `${r.domain}: ${r.reason ?? 'failed'}`).join('; '),
+      }));
+      runHookOutcomes.push(post);
+    }
     return {
-      document: { dryRun: options.dryRun, output: options.output, groupBy: options.groupBy, results },
+      document: {
+        dryRun: options.dryRun,
+        output: options.output,
+        groupBy: options.groupBy,
+        ...(runHookOutcomes.length > 0 ? { runId, hooks: runHookOutcomes } : {}),
+        ...(selection.filteredOut.length > 0 ? { filteredOut: selection.filteredOut } : {}),
+        results,
+      },
       text: renderSummary(results, options.dryRun),
       outcome: interrupted ? 'interrupted' : outcomeOf(ok, results.length),
     };
@@ -124,10 +221,135 @@ async function backupOneDomain(
   engine: BackupEngine,
   domain: string,
   options: BackupOptions,
+  settings: DomainSettings,
   toolVersions: Record<string, string>,
   progress: ProgressSink,
+  runEnv: (phase: HookEnv['phase'], extra?: Partial<HookEnv>) => HookEnv,
 ): Promise<DomainResult> {
   if (ctx.signal.aborted) return { domain, result: 'failed', reason: 'not started: interrupted' };
+  const hooks: HookOutcome[] = [];
+  const extra: Partial<DomainResult> = settings.layers.length > 0 ? { layers: settings.layers } : {};
+  const withHooks = (r: DomainResult): DomainResult => ({ ...r, ...extra, ...(hooks.length > 0 ? { hooks } : {}) });
+  let result: DomainResult;
+  let chainDir: string | undefined;
+  let level: string | undefined;
+  if (settings.hooks.preDomain && !options.dryRun) {
+    const pre = await runHook(ctx.runner, ctx.log, settings.hooks.preDomain, runEnv('pre-domain', { domain }), ctx.signal);
+    hooks.push(pre);
+    if (!pre.ok) {
+      result = { domain, result: 'failed', reason: `skipped: ${pre.error}` };
+      await afterDomain(ctx, settings, domain, result, runEnv, hooks, undefined, undefined);
+      return withHooks(result);
+    }
+  }
+  const stop: StopRecord = {};
+  result = await backupDomainCore(ctx, engine, domain, options, settings, toolVersions, progress, stop, (dir, lvl) => {
+    chainDir = dir;
+    level = lvl;
+  });
+  if (stop.how) result = { ...result, stopped: { how: stop.how, restarted: stop.restarted === true } };
+  if (!options.dryRun) await afterDomain(ctx, settings, domain, result, runEnv, hooks, chainDir, level);
+  return withHooks(result);
+}
+
+/** Record on the new point whether its checkpoint was taken with frozen filesystems, and its --name. */
+async function recordPointFields(chainDir: string, checkpoint: string, fields: { quiesced?: boolean; name?: string }): Promise<void> {
+  const manifest = await readManifest(chainDir);
+  if (!manifest) return;
+  await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, ...fields } : p)) });
+}
+
+/** What --stop did to a domain (filled in as it happens, read after the finally blocks ran). */
+interface StopRecord {
+  how?: 'graceful' | 'forced';
+  restarted?: boolean;
+}
+
+/** post-domain (always) and on-error (when it failed) hooks; a failing one is a warning on the domain. */
+async function afterDomain(
+  ctx: AppContext,
+  settings: DomainSettings,
+  domain: string,
+  result: DomainResult,
+  runEnv: (phase: HookEnv['phase'], extra?: Partial<HookEnv>) => HookEnv,
+  hooks: HookOutcome[],
+  chainDir: string | undefined,
+  level: string | undefined,
+): Promise<void> {
+  const env = {
+    domain,
+    result: result.result,
+    ...(chainDir ? { chainDir } : {}),
+    ...(level ? { level } : {}),
+    ...(result.result === 'failed' ? { error: result.reason ?? 'failed' } : {}),
+  };
+  const phases: Array<['post-domain' | 'on-error', HookSpec | undefined]> = [
+    ['on-error', result.result === 'failed' ? settings.hooks.onError : undefined],
+    ['post-domain', settings.hooks.postDomain],
+  ];
+  for (const [phase, hook] of phases) {
+    if (!hook) continue;
+    const out = await runHook(ctx.runner, ctx.log, hook, runEnv(phase, env));
+    hooks.push(out);
+    if (!out.ok) result.notes = [...(result.notes ?? []), `warning: ${out.error}`];
+  }
+}
+
+/** Shut a running domain down for --stop: graceful with a timeout, then destroy with --stop-force. */
+async function stopForBackup(ctx: AppContext, domain: string, settings: DomainSettings): Promise<'graceful' | 'forced'> {
+  ctx.log.info(`${domain}: shutting it down for an offline backup (up to ${settings.stopTimeoutMs / 1000} s)`);
+  try {
+    await ctx.virsh.shutdown(domain);
+  } catch (e) {
+    ctx.log.warn(`${domain}: graceful shutdown request failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (await waitForShutOff(ctx, domain, settings.stopTimeoutMs)) return 'graceful';
+  if (settings.stop !== 'stop-force') {
+    throw new VmkeepError(
+      'failure',
+      `domain ${domain} did not shut down within ${settings.stopTimeoutMs / 1000} s (does the guest answer ACPI shutdown?); it is left running and not backed up; use --stop-force to power it off, or a longer --stop-timeout`,
+    );
+  }
+  ctx.log.warn(`${domain}: no graceful shutdown within ${settings.stopTimeoutMs / 1000} s: powering it off (--stop-force)`);
+  await ctx.virsh.destroy(domain);
+  if (!(await waitForShutOff(ctx, domain, 30_000))) throw new VmkeepError('failure', `domain ${domain} is still not shut off after destroy`);
+  return 'forced';
+}
+
+async function waitForShutOff(ctx: AppContext, domain: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await ctx.virsh.domainState(domain)) === 'shut off') return true;
+    if (Date.now() >= until || ctx.signal.aborted) return false;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Start a domain --stop shut down again; whatever happened to the backup. */
+async function restartAfterStop(ctx: AppContext, domain: string): Promise<boolean> {
+  try {
+    const state = await ctx.virsh.domainState(domain);
+    if (state === 'paused') await ctx.virsh.resume(domain);
+    else if (state === 'shut off') await ctx.virsh.start(domain);
+    ctx.log.info(`${domain}: started again after the offline backup`);
+    return true;
+  } catch (e) {
+    ctx.log.warn(`${domain}: could not start it again after the backup: ${e instanceof Error ? e.message : String(e)}; start it by hand (virsh start)`);
+    return false;
+  }
+}
+
+async function backupDomainCore(
+  ctx: AppContext,
+  engine: BackupEngine,
+  domain: string,
+  options: BackupOptions,
+  settings: DomainSettings,
+  toolVersions: Record<string, string>,
+  progress: ProgressSink,
+  stop: StopRecord,
+  onChain: (chainDir: string, level: string) => void,
+): Promise<DomainResult> {
   let lock: HeldLock | undefined;
   let startedByUs = false;
   try {
@@ -138,9 +360,29 @@ async function backupOneDomain(
       const holder = lockHolder(domainLock);
       if (holder) throw new VmkeepError('locked', `domain ${domain} is locked by another vmkeep run (pid ${holder}): no plan while it works`);
     }
-    const request = { groupBy: options.groupBy, ifOlderThan: options.ifOlderThan, engine };
-    const inspectOpts = { output: options.output, raw: options.raw };
+    if (settings.stop !== 'live') {
+      const state = await ctx.virsh.domainState(domain);
+      const runs = state === 'running' || state === 'paused';
+      if (runs && settings.stop === 'require-stopped') {
+        const reason = `domain is ${state} and --require-stopped backs up shut-off domains only`;
+        ctx.log.info(`${domain}: skipped: ${reason}`);
+        return { domain, result: 'skipped', reason };
+      }
+      if (state === 'running' && (settings.stop === 'stop' || settings.stop === 'stop-force')) {
+        if (options.dryRun) {
+          const r = await planOnly(ctx, domain, options, settings);
+          return { ...r, reason: `domain runs: it would be shut down (${settings.stop}), backed up offline and started again` };
+        }
+        stop.how = await stopForBackup(ctx, domain, settings);
+      }
+    }
+    const request = { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine };
+    const inspectOpts = { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks };
     let inv = await inspectDomain(ctx, domain, inspectOpts);
+    if (options.name !== undefined) {
+      const taken = nameTakenBy(inv.chains, options.name);
+      if (taken) throw new VmkeepError('failure', `restore point name ${JSON.stringify(options.name)} is already used by ${taken} of ${domain}: names are unique per domain; choose another`);
+    }
     let plan = planBackup(inv, request, ctx.now());
     if (options.dryRun) return planned(plan);
     if (plan.action === 'skip') {
@@ -161,30 +403,47 @@ async function backupOneDomain(
       if (plan.action === 'refuse') throw new VmkeepError('failure', plan.reason);
     }
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
-    const done = await executeBackup(ctx, engine, inv, plan, {
+    onChain(join(options.output, domain, plan.folder), plan.level);
+    // virtnbdbackup freezes the guest's filesystems for the checkpoint itself; its log says whether it could.
+    const freeze = watchFreeze(ctx.log);
+    const done = await executeBackup({ ...ctx, log: freeze.log }, engine, inv, plan, {
       output: options.output,
-      compress: options.compress,
-      raw: options.raw,
-      label: options.label,
+      compress: settings.compress,
+      raw: settings.raw,
+      label: settings.label,
       toolVersions,
       startedDomain: startedByUs,
       onProgress: (d, t) => progress.update(domain, d, t),
     });
     progress.finish(domain);
+    const frozen = freeze.event();
+    const quiesceNotes: string[] = [];
+    if (frozen || options.name !== undefined) {
+      await recordPointFields(join(options.output, domain, done.folder), done.checkpoint, {
+        ...(frozen ? { quiesced: frozen.frozen } : {}),
+        ...(options.name !== undefined ? { name: options.name } : {}),
+      });
+    }
+    if (settings.quiesce && frozen?.frozen !== true) {
+      quiesceNotes.push(`not quiesced: ${frozen && !frozen.frozen ? frozen.reason : 'no freeze reported'}; the point is crash-consistent`);
+      ctx.log.warn(`${domain}: ${quiesceNotes[0]!}`);
+    }
     const result: DomainResult = {
       domain,
       result: 'done',
       level: done.level,
       chain: done.folder,
       checkpoint: done.checkpoint,
+      ...(options.name !== undefined ? { name: options.name } : {}),
       dataBytes: done.dataBytes,
       durationMs: done.durationMs,
       throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),
       reasons: plan.reasons,
       repairs: done.repairs,
-      ...(done.notes.length > 0 ? { notes: done.notes } : {}),
+      ...(frozen ? { quiesced: frozen.frozen } : {}),
+      ...(done.notes.length + quiesceNotes.length > 0 ? { notes: [...done.notes, ...quiesceNotes] } : {}),
     };
-    if (options.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, options.groupBy, options.prunePolicy);
+    if (settings.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, settings.groupBy, settings.prunePolicy);
     return result;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -197,8 +456,15 @@ async function backupOneDomain(
     return { domain, result: 'failed', reason };
   } finally {
     if (startedByUs) await putBack(ctx, domain);
+    if (stop.how) stop.restarted = await restartAfterStop(ctx, domain);
     lock?.release();
   }
+}
+
+/** A dry-run plan for a domain --stop would shut down: planned as if it were shut off. */
+async function planOnly(ctx: AppContext, domain: string, options: BackupOptions, settings: DomainSettings): Promise<DomainResult> {
+  const inv = await inspectDomain(ctx, domain, { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks });
+  return planned(planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan }, ctx.now()));
 }
 
 /**

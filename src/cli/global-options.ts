@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { usageError } from '../errors.js';
 import type { OutputOptions } from './output.js';
+import type { LoadedConfig } from '../config/load-config.js';
 
 export interface GlobalOptions extends OutputOptions {
   connect: string;
@@ -9,11 +10,14 @@ export interface GlobalOptions extends OutputOptions {
   /** Patterns from --domains (names, comma lists, globs); empty → all. */
   domains: readonly string[] | undefined;
   output: string | undefined;
+  /** The validated config file, if any (--config FILE, VMKEEP_CONFIG, /etc/vmkeep/config.yaml). */
+  config?: LoadedConfig | undefined;
 }
 
 export function addGlobalOptions(y: Argv): Argv {
   return y
-    .option('connect', { alias: 'c', type: 'string', default: 'qemu:///system', describe: 'libvirt connection URI', global: true })
+    .option('connect', { alias: 'c', type: 'string', describe: 'libvirt connection URI (default: the config file\'s, else qemu:///system)', global: true })
+    .option('config', { type: 'string', describe: 'config file (default: VMKEEP_CONFIG, else /etc/vmkeep/config.yaml if it exists); - reads JSON from stdin', global: true })
     .option('domains', { type: 'string', array: true, describe: 'domain names, comma lists or globs (default: all)', global: true })
     .option('output', { type: 'string', describe: 'backup folder', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print a JSON document on stdout (errors as JSON on stderr)', global: true })
@@ -23,17 +27,18 @@ export function addGlobalOptions(y: Argv): Argv {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail, also in errors', global: true });
 }
 
-export function buildGlobalOptions(argv: Record<string, unknown>): GlobalOptions {
+export function buildGlobalOptions(argv: Record<string, unknown>, config?: LoadedConfig): GlobalOptions {
   const json = argv['json'] === true;
   const yamlOut = argv['yaml'] === true;
   if (json && yamlOut) throw usageError('--json and --yaml cannot be used together');
-  const output = argv['output'];
+  // Flags win over the config file's defaults.
+  const output = argv['output'] ?? config?.config.defaults?.output;
   if (output !== undefined && (typeof output !== 'string' || output.trim() === '')) {
     throw usageError('--output needs a folder path');
   }
   const domains = argv['domains'] as string[] | undefined;
   return Object.freeze({
-    connect: String(argv['connect'] ?? 'qemu:///system'),
+    connect: String(argv['connect'] ?? config?.config.defaults?.connect ?? 'qemu:///system'),
     verbose: argv['verbose'] === true,
     domains: domains ? Object.freeze(domains.map(String)) : undefined,
     output: output as string | undefined,
@@ -41,6 +46,7 @@ export function buildGlobalOptions(argv: Record<string, unknown>): GlobalOptions
     // --machine alone (VMSnap habit) means machine-readable JSON.
     machine: argv['machine'] === true,
     pretty: argv['pretty'] === true,
+    config,
   } satisfies GlobalOptions);
 }
 
@@ -51,4 +57,16 @@ export function clockFromEnv(env: NodeJS.ProcessEnv): () => Date {
   const t = Date.parse(raw);
   if (Number.isNaN(t)) throw usageError(`VMKEEP_NOW is not an ISO 8601 time: ${JSON.stringify(raw)}`);
   return () => new Date(t);
+}
+
+/** yargs reads a lone `-` as a stray positional: `--config -` becomes `--config=-` first. */
+export function joinConfigDash(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--config' && args[i + 1] === '-') {
+      out.push('--config=-');
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
 }

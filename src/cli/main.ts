@@ -6,7 +6,9 @@ import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
 import type { AppContext, FaultPoints } from '../app/context.js';
 import type { Runner } from '../runner/runner.js';
-import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
+import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions } from './global-options.js';
+import { existsSync } from 'node:fs';
+import type { LoadedConfig } from '../config/load-config.js';
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
@@ -26,6 +28,24 @@ export interface CliIo {
   signal?: AbortSignal;
   /** In-process tests only: fault points handed to the commands (see AppContext.faults). */
   faults?: FaultPoints;
+  /** Reads all of stdin (`--config -`); default: the process's stdin. */
+  readStdin?: () => Promise<string>;
+}
+
+const DEFAULT_CONFIG = '/etc/vmkeep/config.yaml';
+
+async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The config file, if any; the YAML parser and the schema load only when there is one (start-up time). */
+async function loadConfigFor(argv: Record<string, unknown>, io: CliIo): Promise<LoadedConfig | undefined> {
+  const flag = argv['config'] === undefined ? undefined : String(argv['config']);
+  if (flag === undefined && !io.env['VMKEEP_CONFIG'] && !existsSync(DEFAULT_CONFIG)) return undefined;
+  const { loadConfig } = await import('../config/load-config.js');
+  return loadConfig(flag, io.env, io.readStdin ?? readProcessStdin);
 }
 
 interface Parsed {
@@ -70,7 +90,7 @@ function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
 export async function main(rawArgs: readonly string[], io: CliIo): Promise<number> {
-  const args = rewriteVmsnapArgv(rawArgs, COMMAND_NAMES);
+  const args = joinConfigDash(rewriteVmsnapArgv(rawArgs, COMMAND_NAMES));
   const wantsJson = args.includes('--json') || args.includes('--machine');
   const verbose = args.includes('--verbose') || args.includes('-v');
   let global: GlobalOptions | undefined;
@@ -93,7 +113,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       if (helpText) io.stdout(`${helpText}\n`);
       return EXIT_CODE.ok;
     }
-    global = buildGlobalOptions(chosen.value.argv);
+    global = buildGlobalOptions(chosen.value.argv, await loadConfigFor(chosen.value.argv, io));
     const options = await chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
@@ -124,6 +144,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       signal,
       virshSessions: true,
       ...(io.faults ? { faults: io.faults } : {}),
+      runId: reporting.runId,
     });
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).

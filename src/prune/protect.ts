@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
-import { domainDir, listChains } from '../repository/chains.js';
+import { domainDir, listChains, type ChainView } from '../repository/chains.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { acquireLock } from '../util/lock.js';
 
@@ -16,10 +16,25 @@ export interface ProtectOptions {
   lockWaitMs: number;
 }
 
+/**
+ * A target that is no chain folder and has no `/` may be a label: the one point carrying it.
+ * Pure; an ambiguous label is a usage error listing the candidates.
+ */
+export function resolveLabelTarget(chains: readonly ChainView[], target: string, domain: string): string {
+  if (target.includes('/') || chains.some((c) => c.folder === target)) return target;
+  const named = chains.flatMap((c) => c.points.filter((p) => p.name === target).map((p) => `${c.folder}/${p.checkpoint}`));
+  if (named.length === 1) return named[0]!;
+  const hits = chains.flatMap((c) => c.points.filter((p) => p.label === target).map((p) => `${c.folder}/${p.checkpoint}`));
+  if (hits.length === 1) return hits[0]!;
+  if (hits.length > 1) throw usageError(`label ${JSON.stringify(target)} is on ${hits.length} restore points of ${domain}; name one: ${hits.join(', ')}`);
+  return target;
+}
+
 export async function runProtect(ctx: AppContext, options: ProtectOptions): Promise<CommandResult> {
-  const [folder, checkpoint, extra] = options.target.split('/');
-  if (!folder || extra !== undefined) throw usageError(`name a chain (FOLDER) or a point (FOLDER/CHECKPOINT), got ${JSON.stringify(options.target)}`);
   const chains = await listChains(options.output, options.domain);
+  const target = resolveLabelTarget(chains, options.target, options.domain);
+  const [folder, checkpoint, extra] = target.split('/');
+  if (!folder || extra !== undefined) throw usageError(`name a chain (FOLDER), a point (FOLDER/CHECKPOINT) or a label, got ${JSON.stringify(options.target)}`);
   const chain = chains.find((c) => c.folder === folder);
   if (!chain) {
     const known = chains.map((c) => c.folder).join(', ') || 'none';
@@ -45,12 +60,12 @@ export async function runProtect(ctx: AppContext, options: ProtectOptions): Prom
     changed = {
       ...changed,
       updatedAt: time,
-      events: [...changed.events, { time, kind: verb, message: `${verb} ${options.target}` } as const],
+      events: [...changed.events, { time, kind: verb, message: `${verb} ${target}` } as const],
     };
     await writeManifest(dir, changed);
     return {
-      document: { domain: options.domain, target: options.target, protected: options.protect },
-      text: `${options.domain}: ${options.target} ${verb}`,
+      document: { domain: options.domain, target, protected: options.protect },
+      text: `${options.domain}: ${target} ${verb}`,
       outcome: 'ok',
     };
   } finally {

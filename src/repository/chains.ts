@@ -13,6 +13,10 @@ export interface PointView {
   time: string;
   level: 'full' | 'inc';
   label: string | undefined;
+  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
+  quiesced?: boolean | undefined;
+  /** backup --name. */
+  name?: string | undefined;
   dataBytes: number | undefined;
   protected: boolean;
 }
@@ -89,6 +93,8 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
         time: p.time,
         level: p.level,
         label: p.label,
+        quiesced: p.quiesced,
+        name: p.name,
         dataBytes: p.dataBytes,
         protected: p.protected,
       })),

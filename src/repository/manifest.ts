@@ -33,6 +33,10 @@ const RestorePointSchema = z.object({
   time: isoTime,
   level: z.enum(['full', 'inc']),
   label: z.string().optional(),
+  /** backup --name: unique among the domain's points. */
+  name: z.string().optional(),
+  /** Did the guest agent freeze the filesystems for this point's checkpoint? (absent: not recorded) */
+  quiesced: z.boolean().optional(),
   protected: z.boolean().default(false),
   /** Guest data bytes the run copied (sum of data extents). */
   dataBytes: z.number().int().nonnegative(),

@@ -41,6 +41,8 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
       time: p.time,
       level: p.level,
       label: p.label,
+      quiesced: p.quiesced,
+      name: p.name,
       protected: p.protected,
       dataBytes: p.dataBytes,
       files: p.files.map((f) => ({ path: f.path, disk: f.disk, kind: f.kind, size: f.size, sha256: f.sha256 })),

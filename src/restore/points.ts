@@ -20,6 +20,10 @@ export interface RestorePointRef {
   time: string;
   level: 'full' | 'inc';
   label: string | undefined;
+  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
+  quiesced?: boolean | undefined;
+  /** backup --name (unique per domain). */
+  name?: string | undefined;
   dataBytes: number | undefined;
   /** State of the chain the point belongs to. */
   state: RestoreChain['state'];
@@ -51,6 +55,8 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       time: p.time,
       level: p.level,
       label: p.label,
+      quiesced: p.quiesced,
+      name: p.name,
       dataBytes: p.dataBytes,
       state: c.state,
       protected: p.protected || c.protected,
@@ -109,6 +115,16 @@ export function findRestorePoint(points: readonly RestorePointRef[], selector: P
         `checkpoint ${wanted} is in ${named.length} chains of ${domain}; name one: ${named.map((p) => p.id).join(', ')}`,
       );
     }
+  }
+  // A name (backup --name) is unique per domain.
+  const named = points.find((p) => p.name === wanted);
+  if (named) return named;
+  // A label (backup --label): unique → that point; several → say which, newest first.
+  const labelled = points.filter((p) => p.label === wanted);
+  if (labelled.length === 1) return labelled[0]!;
+  if (labelled.length > 1) {
+    const ids = byTime(labelled).reverse().map((p) => `${p.id} (${p.time})`);
+    throw usageError(`label ${JSON.stringify(wanted)} is on ${labelled.length} restore points of ${domain}; name one: ${ids.join(', ')}`);
   }
   const near = nearestPoints(points, wanted);
   throw usageError(`no restore point ${JSON.stringify(wanted)} for domain ${domain}; nearest: ${near.map((p) => p.id).join(', ')}`);

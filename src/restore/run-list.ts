@@ -22,6 +22,10 @@ export interface ListedPoint {
   time: string;
   level: 'full' | 'inc';
   label: string | null;
+  /** Filesystems frozen for the checkpoint (guest agent); null when not recorded. */
+  quiesced: boolean | null;
+  /** backup --name; null when the point has none. */
+  name: string | null;
   dataBytes: number | null;
   state: RestorePointRef['state'];
   protected: boolean;
@@ -65,6 +69,8 @@ function toListed(p: RestorePointRef): ListedPoint {
     time: p.time,
     level: p.level,
     label: p.label ?? null,
+    quiesced: p.quiesced ?? null,
+    name: p.name ?? null,
     dataBytes: p.dataBytes ?? null,
     state: p.state,
     protected: p.protected,
@@ -78,13 +84,14 @@ export function renderList(doc: ListDocument): string {
   for (const d of doc.domains) {
     out.push(`${d.domain}: ${d.points.length} restore point${d.points.length === 1 ? '' : 's'}`);
     if (d.points.length === 0) continue;
-    const head = ['point', 'time', 'level', 'data', 'label', 'state'];
+    const head = ['point', 'time', 'level', 'data', 'name / label', 'frozen', 'state'];
     const rows = d.points.map((p) => [
       p.id,
       p.time,
       p.level,
       p.dataBytes === null ? '-' : prettyBytes(p.dataBytes, { binary: true }),
-      p.label ?? '',
+      [p.name, p.label].filter((x) => x !== null).join(' / '),
+      p.quiesced === null ? '-' : p.quiesced ? 'yes' : 'no',
       [p.state, p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums'].filter(Boolean).join(', '),
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -22,6 +22,10 @@ export interface ChainPoint {
   time: string;
   level: 'full' | 'inc';
   label: string | undefined;
+  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
+  quiesced?: boolean | undefined;
+  /** backup --name. */
+  name?: string | undefined;
   protected: boolean;
   dataBytes: number | undefined;
   files: ChainFile[];

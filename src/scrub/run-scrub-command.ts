@@ -1,7 +1,7 @@
 /** `vmkeep scrub` as a command: resolve --domains, hold each domain's lock, then scrub. */
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { resolveDomains } from '../domain/resolve-domains.js';
+import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import type { ScrubType } from './plan-scrub.js';
 import { runScrub } from './run-scrub.js';
@@ -14,11 +14,13 @@ export interface ScrubCommandOptions {
   force: boolean;
   lockWaitMs: number;
   env: NodeJS.ProcessEnv;
+  /** --tag / --tag-any / --exclude over `domains`. */
+  selection?: SelectionRequest;
 }
 
 /** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
 export async function runScrubCommand(ctx: AppContext, options: ScrubCommandOptions): Promise<CommandResult> {
-  const selection = await resolveDomains(ctx, options.domains);
+  const selection = await resolveSelection(ctx, options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] });
   const locks: HeldLock[] = [];
   try {
     if (!options.dryRun) {

@@ -7,7 +7,7 @@ export interface BackupSummary {
   chains: Array<{ folder: string; state: string; points: number; sizeOnDisk: number; protected: boolean; note?: string }>;
   restorePoints: number;
   sizeOnDisk: number;
-  lastBackup: { time: string; age: string; ageSeconds: number; chain: string; checkpoint: string } | undefined;
+  lastBackup: { time: string; age: string; ageSeconds: number; chain: string; checkpoint: string; label: string | null; quiesced: boolean | null } | undefined;
   lastVerify: { time: string; result: string; chain: string } | undefined;
 }
 
@@ -26,6 +26,8 @@ export async function summarizeBackups(output: string, domain: string, now: Date
         ageSeconds: Math.round((now.getTime() - t.getTime()) / 1000),
         chain: c.folder,
         checkpoint: p.checkpoint,
+        label: p.label ?? null,
+        quiesced: p.quiesced ?? null,
       };
     }
     const v = c.manifest?.lastVerify;

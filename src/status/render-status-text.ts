@@ -7,6 +7,8 @@ export interface StatusEntry {
   status?: DomainStatus;
   backups?: BackupSummary;
   error?: string;
+  /** vmkeep tags from the domain's metadata. */
+  tags?: readonly string[];
 }
 
 const size = (n: number | undefined) => (n === undefined ? '-' : prettyBytes(n, { binary: true }));
@@ -23,6 +25,7 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
     const s = entry.status;
     const verdict = s.consistency.consistent ? paint(32, 'consistent') : paint(31, 'INCONSISTENT');
     out.push(`${name}  (${s.state})  ${verdict}`);
+    if (entry.tags !== undefined) out.push(`  tags: ${entry.tags.length === 0 ? 'none' : entry.tags.join(', ')}`);
     out.push(`  checkpoints: ${s.checkpoints.length === 0 ? 'none' : s.checkpoints.join(', ')}`);
     for (const d of s.disks) {
       const what = d.eligible ? 'backed up' : `skipped: ${d.excludedBy.join(', ')}`;
@@ -51,7 +54,11 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
 function renderBackups(b: BackupSummary): string[] {
   if (b.chains.length === 0) return [`  backups in ${b.directory}: none`];
   const lines = [`  backups in ${b.directory}: ${b.chains.length} chain(s), ${b.restorePoints} restore point(s), ${size(b.sizeOnDisk)}`];
-  if (b.lastBackup) lines.push(`    last backup: ${b.lastBackup.time} (${b.lastBackup.age} ago)`);
+  if (b.lastBackup) {
+    const frozen = b.lastBackup.quiesced === null ? '' : b.lastBackup.quiesced ? ', filesystems frozen' : ', not quiesced (crash-consistent)';
+    const label = b.lastBackup.label === null ? '' : `, label ${b.lastBackup.label}`;
+    lines.push(`    last backup: ${b.lastBackup.time} (${b.lastBackup.age} ago${label}${frozen})`);
+  }
   for (const c of b.chains) {
     lines.push(`    ${c.folder}: ${c.state}, ${c.points} point(s), ${size(c.sizeOnDisk)}${c.note ? ` (${c.note})` : ''}`);
   }

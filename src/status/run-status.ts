@@ -2,7 +2,7 @@
 import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { resolveDomains } from '../domain/resolve-domains.js';
+import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { collectDomainStatus } from './collect-status.js';
 import { summarizeBackups } from './backup-summary.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
@@ -12,13 +12,17 @@ export interface StatusOptions {
   /** Backup folder to summarise per domain. */
   output: string | undefined;
   colour: boolean;
+  /** --tag / --tag-any / --exclude over `domains`. */
+  selection?: SelectionRequest;
 }
 
 /** How many domains are queried at once: enough to hide virsh latency, few enough for libvirtd. */
 export const STATUS_CONCURRENCY = 8;
 
 export async function runStatus(ctx: AppContext, options: StatusOptions): Promise<CommandResult> {
-  const selection = await resolveDomains(ctx, options.domains);
+  const request = options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] };
+  // Tags are shown, so always read (one small virsh call per domain).
+  const selection = await resolveSelection(ctx, request, true);
   const entries = new Map<string, StatusEntry>();
   const limit = pLimit(STATUS_CONCURRENCY);
   const results = await Promise.all(
@@ -27,7 +31,7 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
         try {
           const status = await collectDomainStatus(ctx, name);
           const backups = options.output ? await summarizeBackups(options.output, name, ctx.now()) : undefined;
-          return [name, { status, backups }];
+          return [name, { status, backups, tags: selection.tagsOf.get(name) ?? [] }];
         } catch (e) {
           return [name, { error: e instanceof Error ? e.message : String(e) }];
         }
@@ -41,7 +45,7 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   const document: Record<string, unknown> = {};
   for (const [name, e] of entries) {
     document[name] = e.status
-      ? { ...e.status, ...(e.backups ? { backups: e.backups } : {}) }
+      ? { ...e.status, tags: e.tags ?? [], ...(e.backups ? { backups: e.backups } : {}) }
       : { name, error: e.error, overallStatus: 1 };
   }
   const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0).length;

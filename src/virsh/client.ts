@@ -9,6 +9,7 @@ import { parseCheckpointXml } from './parse-checkpoint-xml.js';
 import { parseDomainXml } from './parse-domain-xml.js';
 import { jobIsActive, parseDomState, parseJobInfo, parseJobStats, parseNameList, parseUuidNameList, type JobStats } from './parse-lists.js';
 import { parseNamedBlockNodes, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
+import { TAGS_KEY, TAGS_NAMESPACE, buildTagsXml, isNoMetadata, parseTagsXml } from './tags-xml.js';
 
 const DEFAULT_URI = 'qemu:///system';
 
@@ -183,6 +184,32 @@ export class VirshClient {
   /** `virsh version` as printed (library and hypervisor versions). */
   async versionText(): Promise<string> {
     return this.virsh(virshArgv.version(this.uri), 30_000);
+  }
+
+  // --- issue 9: tags ---
+  /** vmkeep's tags of a domain, from its persistent definition's metadata ([] when none). */
+  async domainTags(domain: string): Promise<string[]> {
+    try {
+      return parseTagsXml(await this.virsh(virshArgv.metadataGet(this.uri, this.ref(domain), TAGS_NAMESPACE)));
+    } catch (e) {
+      if (e instanceof ToolError && isNoMetadata(e.stderr)) return [];
+      throw e;
+    }
+  }
+
+  /** Replace a domain's tags (in the persistent definition, and the live one while it runs). */
+  async setDomainTags(domain: string, tags: readonly string[]): Promise<void> {
+    const state = await this.domainState(domain);
+    const live = state === 'running' || state === 'paused';
+    if (tags.length === 0) {
+      try {
+        await this.virsh(virshArgv.metadataRemove(this.uri, this.ref(domain), TAGS_NAMESPACE, live));
+      } catch (e) {
+        if (!(e instanceof ToolError && isNoMetadata(e.stderr))) throw e;
+      }
+      return;
+    }
+    await this.virsh(virshArgv.metadataSet(this.uri, this.ref(domain), TAGS_NAMESPACE, TAGS_KEY, buildTagsXml(tags), live));
   }
 }
 

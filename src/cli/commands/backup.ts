@@ -1,61 +1,156 @@
 import type { BackupOptions } from '../../backup/run-backup.js';
+import type { DomainOverrides, HookSpec } from '../../config/schema.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
-import { addKeepOptions, policyFrom } from './prune.js';
+import { addKeepOptions } from './prune.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
+import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
+
+const HOOK_FLAGS = [
+  ['hook-pre-run', 'preRun'],
+  ['hook-post-run', 'postRun'],
+  ['hook-pre-domain', 'preDomain'],
+  ['hook-post-domain', 'postDomain'],
+  ['hook-on-error', 'onError'],
+] as const;
+
+/** The keep-* flags as a config `retention` block (undefined when none is given). */
+function retentionFlags(argv: Record<string, unknown>): DomainOverrides['retention'] {
+  const map = {
+    keepLast: 'keep-last',
+    keepHourly: 'keep-hourly',
+    keepDaily: 'keep-daily',
+    keepWeekly: 'keep-weekly',
+    keepMonthly: 'keep-monthly',
+    keepYearly: 'keep-yearly',
+    keepWithin: 'keep-within',
+    keepTiers: 'keep-tier',
+  } as const;
+  const out: Record<string, unknown> = {};
+  for (const [key, flag] of Object.entries(map)) if (argv[flag] !== undefined) out[key] = argv[flag];
+  return Object.keys(out).length === 0 ? undefined : (out as DomainOverrides['retention']);
+}
+
+const optionalBool = (v: unknown) => (v === undefined ? undefined : parseBooleanFlag(v));
 
 export const backupCommand = defineCommand<BackupOptions>({
   name: 'backup',
   describe: 'back up domains: a full to start a period chain, incrementals to continue it',
   builder: (y) =>
-    addKeepOptions(y)
-      .option('groupBy', { type: 'string', default: 'month', describe: 'chain period: month, quarter, bi-annual, year' })
+    addSelectionOptions(addKeepOptions(y))
+      // No yargs defaults below: an option not given leaves the value to the config file.
+      .option('groupBy', { type: 'string', describe: 'chain period: month (default), quarter, bi-annual, year' })
       .option('prune', {
         type: 'boolean',
-        default: false,
         describe: "after a successful backup, prune the domain: VMSnap's period rule, plus any --keep-* / -k given (as vmkeep prune)",
       })
-      .option('raw', { type: 'boolean', default: false, describe: 'include raw-format disks (copied whole every time)' })
-      .option('compress', { type: 'boolean', default: false, describe: 'lz4-compress the backup streams' })
-      .option('jobs', { type: 'number', default: 1, describe: 'domains backed up at once' })
+      .option('raw', { type: 'boolean', describe: 'include raw-format disks (copied whole every time)' })
+      .option('compress', { type: 'boolean', describe: 'lz4-compress the backup streams' })
+      .option('jobs', { type: 'number', describe: 'domains backed up at once (default 1)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
+      .option('lock-wait', { type: 'number', describe: 'seconds to wait for another run to finish (default 0)' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
-      .option('label', { type: 'string', describe: 'label stored with the new restore points' })
+      .option('name', { type: 'string', describe: 'a name for the new restore point, unique per domain (restore --at NAME)' })
+      .option('label', { type: 'string', describe: 'label stored with the new restore points (restore --at LABEL finds them)' })
+      .option('disks', { type: 'string', array: true, describe: 'only these disk targets (vda or vda,vdb)' })
+      .option('exclude-disks', { type: 'string', array: true, describe: 'leave out these disk targets (vdb or vdb,vdc)' })
+      .option('stop', { type: 'boolean', describe: 'shut a running domain down, back it up offline, start it again' })
+      .option('stop-force', { type: 'boolean', describe: 'like --stop, but power the domain off when it does not shut down in time' })
+      .option('stop-timeout', { type: 'number', describe: 'seconds to wait for a graceful shutdown (default 120)' })
+      .option('quiesce', { type: 'boolean', describe: "warn when the guest agent does not freeze the filesystems for the checkpoint (the point is then crash-consistent)" })
+      .option('require-stopped', { type: 'boolean', describe: 'skip running domains (back up shut-off ones only)' })
+      .option('hook-pre-run', { type: 'string', describe: 'command run before the run (words split without a shell)' })
+      .option('hook-post-run', { type: 'string', describe: 'command run after the run' })
+      .option('hook-pre-domain', { type: 'string', describe: 'command run before each domain; a failure skips that domain' })
+      .option('hook-post-domain', { type: 'string', describe: 'command run after each domain; a failure is a warning' })
+      .option('hook-on-error', { type: 'string', describe: 'command run after a domain failed' })
+      .option('hook-timeout', { type: 'number', describe: 'seconds before a hook given on the command line is killed (default 300)' })
       .option('engine', {
         type: 'string',
         default: 'virtnbdbackup',
         describe: "what writes the backup: virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
       }),
   buildOptions: async (argv, global) => {
-    if (!global.output) throw usageError('backup needs --output DIR');
-    const jobs = Number(argv['jobs']);
+    // The settings resolver pulls in the retention policy's validator: load it for backup only.
+    const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }] = await Promise.all([
+      import('../../config/settings.js'),
+      import('../../backup/point-name.js'),
+    ]);
+    if (!global.output) throw usageError('backup needs --output DIR (or defaults.output in the config file)');
+    const config = global.config?.config;
+    const defaults = config?.defaults ?? {};
+    const jobs = Number(argv['jobs'] ?? defaults.jobs ?? 1);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
+    const stopFlags = ['stop', 'stop-force', 'require-stopped'].filter((f) => argv[f] === true);
+    if (stopFlags.length > 1) throw usageError(`--${stopFlags[0]} and --${stopFlags[1]} cannot be used together`);
+    const hookTimeout = argv['hook-timeout'] === undefined ? undefined : Number(argv['hook-timeout']);
+    if (hookTimeout !== undefined && !(hookTimeout > 0)) throw usageError('--hook-timeout needs a number of seconds above 0');
+    const hookFlag = (flag: string): HookSpec | undefined => {
+      const v = argv[flag];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string' || v.trim() === '') throw usageError(`--${flag} needs a command`);
+      return hookTimeout === undefined ? v : { command: v, timeout: hookTimeout };
+    };
+    const hooks = Object.fromEntries(HOOK_FLAGS.map(([flag, key]) => [key, hookFlag(flag)]).filter(([, v]) => v !== undefined));
+    const stopTimeout = argv['stop-timeout'];
+    if (stopTimeout !== undefined && !(Number(stopTimeout) >= 0)) throw usageError('--stop-timeout needs a number of seconds');
     const ifOlder = argv['if-older-than'];
     const engine = argv['engine'] === undefined ? 'virtnbdbackup' : String(argv['engine']);
     if (engine !== 'virtnbdbackup' && engine !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engine}`);
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
-    if (engine === 'push' && argv['compress'] === true) throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
-    if (engine === 'push' && argv['raw'] === true) throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
+    if (engine === 'push' && optionalBool(argv['compress']) === true) throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
+    if (engine === 'push' && optionalBool(argv['raw']) === true) throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
+    if (ifOlder !== undefined) parseDuration(String(ifOlder), '--if-older-than');
+    // The flags are the top layer over the config's defaults, tag and domain sections.
+    const flags: DomainOverrides = {
+      ...(argv['groupBy'] === undefined ? {} : { groupBy: parseGroupBy(argv['groupBy']) }),
+      ...(ifOlder === undefined ? {} : { ifOlderThan: String(ifOlder) }),
+      ...(optionalBool(argv['compress']) === undefined ? {} : { compress: optionalBool(argv['compress'])! }),
+      ...(optionalBool(argv['raw']) === undefined ? {} : { raw: optionalBool(argv['raw'])! }),
+      ...(optionalBool(argv['prune']) === undefined ? {} : { prune: optionalBool(argv['prune'])! }),
+      ...(retentionFlags(argv) === undefined ? {} : { retention: retentionFlags(argv)! }),
+      ...(parseDiskTargets(argv['disks'], '--disks') === undefined ? {} : { disks: parseDiskTargets(argv['disks'], '--disks')! }),
+      ...(parseDiskTargets(argv['exclude-disks'], '--exclude-disks') === undefined ? {} : { excludeDisks: parseDiskTargets(argv['exclude-disks'], '--exclude-disks')! }),
+      ...(argv['stop'] === true ? { stop: 'stop' as const } : {}),
+      ...(argv['stop-force'] === true ? { stop: 'stop-force' as const } : {}),
+      ...(argv['require-stopped'] === true ? { stop: 'require-stopped' as const } : {}),
+      ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
+      ...(argv['label'] === undefined ? {} : { label: String(argv['label']) }),
+      ...(optionalBool(argv['quiesce']) === undefined ? {} : { quiesce: optionalBool(argv['quiesce'])! }),
+      hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),
+    };
+    const settingsFor = createSettingsResolver(config, flags);
+    // Run-wide values: the settings of a domain no tag or domain section names.
+    const base = settingsFor('', []);
+    const runHooks = {
+      ...(defaults.hooks?.preRun === undefined ? {} : { preRun: defaults.hooks.preRun }),
+      ...(defaults.hooks?.postRun === undefined ? {} : { postRun: defaults.hooks.postRun }),
+      ...(hooks['preRun'] === undefined ? {} : { preRun: hooks['preRun'] }),
+      ...(hooks['postRun'] === undefined ? {} : { postRun: hooks['postRun'] }),
+    };
     return Object.freeze({
       domains: global.domains,
       output: global.output,
-      groupBy: parseGroupBy(argv['groupBy']),
-      prune: parseBooleanFlag(argv['prune']),
-      // The same policy `vmkeep prune --groupBy G [--keep-*]` applies.
-      prunePolicy: await policyFrom(argv, parseGroupBy(argv['groupBy'])),
-      raw: argv['raw'] === true,
-      compress: argv['compress'] === true,
+      groupBy: base.groupBy,
+      prune: base.prune,
+      prunePolicy: base.prunePolicy,
+      raw: base.raw,
+      compress: base.compress,
       jobs,
       dryRun: argv['dry-run'] === true,
-      lockWaitMs: parseLockWait(argv['lock-wait']),
-      ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
-      label: argv['label'] === undefined ? undefined : String(argv['label']),
+      lockWaitMs: parseLockWait(argv['lock-wait'] ?? defaults.lockWait ?? 0),
+      ifOlderThan: base.ifOlderThan,
+      label: base.label,
       engine,
       verbose: global.verbose,
       env: process.env,
+      settingsFor,
+      selection: buildSelection(argv, global),
+      needTags: Object.keys(config?.tags ?? {}).length > 0,
+      runHooks,
+      name: argv['name'] === undefined ? undefined : checkPointName(String(argv['name'])),
     });
   },
   libvirt: true,

@@ -11,5 +11,7 @@ import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
 import { checkCommand } from './check.js';
 import { completionCommand } from './completion.js';
+import { configCommand } from './config.js';
+import { tagCommand } from './tag.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand, mountCommand, umountCommand, checkCommand, completionCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand, mountCommand, umountCommand, checkCommand, completionCommand, tagCommand, configCommand];

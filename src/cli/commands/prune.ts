@@ -108,11 +108,11 @@ function protectSpec(protect: boolean) {
   return defineCommand<ProtectOptions>({
     name: `${protect ? 'protect' : 'unprotect'} <target>`,
     describe: protect
-      ? 'protect a chain (FOLDER) or a point (FOLDER/CHECKPOINT) from pruning'
-      : 'remove the protection of a chain or a point',
+      ? 'protect a chain (FOLDER), a point (FOLDER/CHECKPOINT) or the point with a label from pruning'
+      : 'remove the protection of a chain, a point or the point with a label',
     builder: (y) =>
       y
-        .positional('target', { type: 'string', describe: 'FOLDER or FOLDER/CHECKPOINT (see vmkeep list)' })
+        .positional('target', { type: 'string', describe: 'FOLDER, FOLDER/CHECKPOINT (see vmkeep list) or a LABEL' })
         .option('domain', { type: 'string', describe: 'the domain whose backup it is' })
         .option('lock-wait', { type: 'number', default: 0 }),
     buildOptions: (argv, global) => {

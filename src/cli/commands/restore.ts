@@ -35,7 +35,7 @@ export const restoreCommand = defineCommand<RestoreOptions>({
       .option('domain', { type: 'string', describe: 'the domain whose backups to restore' })
       .option('to', { type: 'string', describe: 'empty or new folder for the images and the adjusted domain XML' })
       .option('in-place', { type: 'boolean', default: false, describe: "replace the existing domain's disks with the restored ones" })
-      .option('at', { type: 'string', describe: 'restore point: <chain>/<checkpoint> (see vmkeep list), a checkpoint name, or latest (default)' })
+      .option('at', { type: 'string', describe: 'restore point: <chain>/<checkpoint> (see vmkeep list), a checkpoint name, a label, or latest (default)' })
       .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })
       .option('disk', { type: 'string', array: true, describe: 'only these disk targets (vda, or vda,vdb)' })
       .option('define', { type: 'string', describe: 'with --to: define the restored domain under this name' })

@@ -2,13 +2,14 @@ import { usageError } from '../../errors.js';
 import { SCRUB_TYPES, type ScrubType } from '../../scrub/plan-scrub.js';
 import type { ScrubCommandOptions } from '../../scrub/run-scrub-command.js';
 import { parseLockWait } from '../parse-values.js';
+import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
 export const scrubCommand = defineCommand<ScrubCommandOptions>({
   name: 'scrub',
   describe: "remove vmkeep's checkpoints and/or bitmaps from domains (running or shut off)",
   builder: (y) =>
-    y
+    addSelectionOptions(y)
       .option('scrubType', { type: 'string', describe: `what to remove: ${SCRUB_TYPES.join(', ')}` })
       .option('checkpointName', { type: 'string', describe: 'only this checkpoint (and its bitmap)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
@@ -28,6 +29,7 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
       force: argv['force'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait']),
       env: process.env,
+      selection: buildSelection(argv, global),
     });
   },
   libvirt: true,

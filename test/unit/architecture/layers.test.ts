@@ -25,6 +25,9 @@ const LAYER: Record<string, number> = {
   // reporting around a command: notifications and the metrics textfile (the CLI calls them)
   notify: 5,
   metrics: 5,
+  // the config file (schema, settings resolver, config check) and hooks, used by commands
+  config: 4,
+  hooks: 4,
   // repository, domain and the pure retention rules they use
   repository: 4,
   domain: 4,

@@ -158,3 +158,44 @@ describe('backup --prune takes the same policy as vmkeep prune', () => {
     await expect(async () => backupCommand.buildOptions({ groupBy: 'month', 'keep-daily': -1, jobs: 1, 'lock-wait': 0 }, global)).rejects.toThrow();
   });
 });
+
+describe('backup options: flags over the config file over built-in defaults', () => {
+  const global = { connect: 'qemu:///system', verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
+  type Built = {
+    groupBy: string; compress: boolean; raw: boolean; prune: boolean; jobs: number; lockWaitMs: number; label: string | undefined;
+    settingsFor: (d: string, t: readonly string[]) => { groupBy: string; compress: boolean; stop: string; excludeDisks: readonly string[]; hooks: Record<string, unknown>; layers: readonly string[] };
+    runHooks: Record<string, unknown>; selection: { tags: readonly string[]; exclude: readonly string[] }; needTags: boolean;
+  };
+
+  it('without a config and without flags: the defaults backup always had', async () => {
+    const { backupCommand } = await import('../../../src/cli/commands/backup.js');
+    const o = (await backupCommand.buildOptions({}, global)) as Built;
+    expect([o.groupBy, o.compress, o.raw, o.prune, o.jobs, o.lockWaitMs, o.label, o.needTags]).toEqual(['month', false, false, false, 1, 0, undefined, false]);
+    expect(o.settingsFor('vm1', []).layers).toEqual([]);
+    expect(o.runHooks).toEqual({});
+  });
+
+  it('a config gives defaults, per tag and per domain; flags win over all of them', async () => {
+    const { backupCommand } = await import('../../../src/cli/commands/backup.js');
+    const { parseConfigText } = await import('../../../src/config/load-config.js');
+    const config = parseConfigText(
+      ['defaults:', '  jobs: 3', '  lockWait: 5', '  compress: true', '  hooks: {preRun: [a], preDomain: [b]}', 'tags:', '  prod: {groupBy: year, stop: stop}', 'domains:', '  "db-*": {excludeDisks: [vdb]}', ''].join('\n'),
+      'c.yaml',
+    );
+    const withConfig = { ...global, config: { source: 'c.yaml', config } };
+    const o = (await backupCommand.buildOptions({ tag: ['prod'], exclude: ['web-*'] }, withConfig)) as Built;
+    expect([o.jobs, o.lockWaitMs, o.compress, o.needTags]).toEqual([3, 5000, true, true]);
+    expect(o.runHooks).toEqual({ preRun: ['a'] });
+    expect(o.selection).toMatchObject({ tags: ['prod'], exclude: ['web-*'] });
+    expect(o.settingsFor('db-1', ['prod'])).toMatchObject({ groupBy: 'year', stop: 'stop', excludeDisks: ['vdb'], hooks: { preDomain: ['b'] } });
+    const flags = (await backupCommand.buildOptions({ jobs: 2, groupBy: 'quarter', compress: false, 'stop-force': true, 'hook-pre-domain': 'c d', 'hook-timeout': 9 }, withConfig)) as Built;
+    expect(flags.jobs).toBe(2);
+    expect(flags.settingsFor('db-1', ['prod'])).toMatchObject({ groupBy: 'quarter', compress: false, stop: 'stop-force', hooks: { preDomain: { command: 'c d', timeout: 9 } } });
+    expect(flags.settingsFor('db-1', ['prod']).layers).toEqual(['defaults', 'tag prod', 'domain db-*', 'flags']);
+  });
+
+  it('refuses contradicting stop flags', async () => {
+    const { backupCommand } = await import('../../../src/cli/commands/backup.js');
+    await expect(async () => backupCommand.buildOptions({ stop: true, 'require-stopped': true }, global)).rejects.toThrow('--stop and --require-stopped cannot be used together');
+  });
+});

@@ -20,6 +20,8 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     const runner = new FakeRunner()
       .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } })
       // Addressed by UUID from here on: virsh would read a numeric name as a domain id.
+      // Tags (status shows them): this domain has none, which virsh reports as exit 1.
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'metadata', '--domain', RUN_UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'], result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') } })
       .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domstate-running.txt') } })
       .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-list', '--domain', RUN_UUID, '--name', '--topological'], result: { stdout: fixture('virsh/checkpoint-list--name--topological.txt') } })
       .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', RUN_UUID], result: { stdout: fixture('virsh/dumpxml-running-2-checkpoints.xml') } })
@@ -36,6 +38,7 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     const doc = result.document as Record<string, { overallStatus: number; checkpoints: string[]; disks: Array<Record<string, unknown>> }>;
     const d = doc['vmkeep-scratch-fixtures-run']!;
     expect(d.overallStatus).toBe(0);
+    expect((d as unknown as { tags: string[] }).tags).toEqual([]);
     expect(d.checkpoints).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
     expect(d.disks.map((x) => [x['disk'], x['virtualSize'], (x['bitmaps'] as string[]).slice().sort(), x['bitmapSource']])).toEqual([
       ['vda', 67108864, ['virtnbdbackup.0', 'virtnbdbackup.1'], 'qemu'],
@@ -45,8 +48,11 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     expect(JSON.parse(JSON.stringify(result.document))).toEqual(result.document);
     expect(result.text).toMatch(/vdb: qcow2 32 MiB virtual/);
     // Byte for byte what the status before the one-domain-reader rework printed (fixtures/README.md).
-    expect(`${JSON.stringify(result.document, null, 2)}\n`).toBe(fixture('status/golden-running-2-checkpoints.json'));
-    expect(result.text).toBe(fixture('status/golden-running-2-checkpoints.txt'));
+    // Issue 9 added one field and one line (the domain's tags), nothing else.
+    const withoutTags = Object.fromEntries(Object.entries(result.document as Record<string, Record<string, unknown>>).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).filter(([f]) => f !== 'tags'))]));
+    expect(`${JSON.stringify(withoutTags, null, 2)}\n`).toBe(fixture('status/golden-running-2-checkpoints.json'));
+    expect(result.text.replace('\n  tags: none\n', '\n')).toBe(fixture('status/golden-running-2-checkpoints.txt'));
+    expect(result.text).toContain('(running)  consistent\n  tags: none\n');
   });
 
   it('reports an unknown name as unknown without running anything for it, and is partial', async () => {
@@ -75,6 +81,7 @@ describe('runStatus concurrency', () => {
           return { stdout: 'shut off\n', stderr: '', exitCode: 0 };
         }
         if (argv.includes('checkpoint-list')) return { stdout: '\n', stderr: '', exitCode: 0 };
+        if (argv.includes('metadata')) return { stdout: fixture('virsh/metadata-tags.xml'), stderr: '', exitCode: 0 };
         if (argv.includes('dumpxml')) {
           const uuid = argv[argv.indexOf('--domain') + 1]!;
           return { stdout: xml(names[Number(uuid.slice(-12))]!), stderr: '', exitCode: 0 };

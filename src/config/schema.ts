@@ -1,0 +1,111 @@
+/**
+ * The config file's schema. Every object is strict: an unknown key is an error, never ignored.
+ * CONFIG_SECTIONS is exported so other sections (notifications...) compose into the root.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../retention/duration.js';
+import { parsePolicy } from '../retention/policy.js';
+import { GROUP_BY_VALUES } from '../retention/periods.js';
+import type { GroupBy } from '../retention/types.js';
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+const durationText = z.string({ error: 'expected a duration such as 4h, 1d, 2w' }).superRefine((v, ctx) => {
+  try {
+    parseDuration(v, 'duration');
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: messageOf(e) });
+  }
+});
+
+const nonEmptyText = z.string({ error: 'expected text' }).min(1, { error: 'must not be empty' });
+const diskList = z.array(nonEmptyText, { error: 'expected a list of disk targets such as [vda, vdb]' });
+
+/** A command: an argv list, a string split into words (no shell), or an object with options. */
+export const HookSchema = z.union(
+  [
+    nonEmptyText,
+    z.array(z.string()).min(1, { error: 'an argv list needs at least the program' }),
+    z
+      .strictObject({
+        command: z.union([nonEmptyText, z.array(z.string()).min(1)], { error: 'expected a command: text or an argv list' }),
+        /** Run `command` (a string) through /bin/sh -c. Off unless said explicitly. */
+        shell: z.boolean({ error: 'expected true or false' }).optional(),
+        /** Seconds before the hook is killed. */
+        timeout: z.number({ error: 'expected seconds' }).positive({ error: 'must be more than 0' }).max(86_400).optional(),
+      })
+      .refine((h) => !(h.shell === true && Array.isArray(h.command)), { error: 'shell: true needs the command as one string' }),
+  ],
+  { error: 'expected a command: text, an argv list, or {command, shell, timeout}' },
+);
+export type HookSpec = z.infer<typeof HookSchema>;
+
+const DOMAIN_HOOKS = { preDomain: HookSchema.optional(), postDomain: HookSchema.optional(), onError: HookSchema.optional() };
+const RUN_HOOKS = { preRun: HookSchema.optional(), postRun: HookSchema.optional() };
+
+const RetentionSchema = z
+  .strictObject({
+    keepLast: z.int().min(0).optional(),
+    keepHourly: z.int().min(0).optional(),
+    keepDaily: z.int().min(0).optional(),
+    keepWeekly: z.int().min(0).optional(),
+    keepMonthly: z.int().min(0).optional(),
+    keepYearly: z.int().min(0).optional(),
+    keepWithin: durationText.optional(),
+    keepTiers: z.array(z.string(), { error: 'expected a list of INTERVAL:AGE such as 1w:1m' }).optional(),
+  })
+  .superRefine((v, ctx) => {
+    try {
+      parsePolicy(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: messageOf(e) });
+    }
+  });
+
+export const STOP_MODES = ['live', 'stop', 'stop-force', 'require-stopped'] as const;
+
+/** What a tag or domain section may set (and the defaults, which may set more). */
+const OVERRIDE_SHAPE = {
+  groupBy: z.enum(GROUP_BY_VALUES as [GroupBy, ...GroupBy[]], { error: `expected one of ${GROUP_BY_VALUES.join(', ')}` }).optional(),
+  ifOlderThan: durationText.optional(),
+  compress: z.boolean({ error: 'expected true or false' }).optional(),
+  raw: z.boolean({ error: 'expected true or false' }).optional(),
+  prune: z.boolean({ error: 'expected true or false' }).optional(),
+  retention: RetentionSchema.optional(),
+  disks: diskList.optional(),
+  excludeDisks: diskList.optional(),
+  stop: z.enum(STOP_MODES, { error: `expected one of ${STOP_MODES.join(', ')}` }).optional(),
+  stopTimeout: z.number({ error: 'expected seconds' }).min(0).max(86_400).optional(),
+  label: nonEmptyText.optional(),
+  quiesce: z.boolean({ error: 'expected true or false' }).optional(),
+  hooks: z.strictObject(DOMAIN_HOOKS).optional(),
+};
+
+export const DomainOverridesSchema = z.strictObject(OVERRIDE_SHAPE);
+export type DomainOverrides = z.infer<typeof DomainOverridesSchema>;
+
+export const DefaultsSchema = z.strictObject({
+  ...OVERRIDE_SHAPE,
+  connect: nonEmptyText.optional(),
+  output: nonEmptyText.optional(),
+  jobs: z.int({ error: 'expected a whole number from 1 to 64' }).min(1, { error: 'expected a whole number from 1 to 64' }).max(64, { error: 'expected a whole number from 1 to 64' }).optional(),
+  lockWait: z.number({ error: 'expected seconds' }).min(0).optional(),
+  hooks: z.strictObject({ ...RUN_HOOKS, ...DOMAIN_HOOKS }).optional(),
+});
+export type ConfigDefaults = z.infer<typeof DefaultsSchema>;
+
+const sectionMap = (what: string) =>
+  z.record(nonEmptyText, DomainOverridesSchema.nullable().transform((v) => v ?? {}), { error: `expected a map of ${what} to settings` });
+
+/** The root sections; compose more with `z.strictObject({ ...CONFIG_SECTIONS, notify: ... })`. */
+export const CONFIG_SECTIONS = {
+  /** Settings for every domain and run-wide settings (connect, output, jobs, run hooks). */
+  defaults: DefaultsSchema.optional(),
+  /** Per tag: settings for domains carrying that tag. */
+  tags: sectionMap('tag names').optional(),
+  /** Per domain name or glob: settings for the matching domains. */
+  domains: sectionMap('domain names or globs').optional(),
+};
+
+export const ConfigSchema = z.strictObject(CONFIG_SECTIONS);
+export type VmkeepConfig = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,109 @@
+/**
+ * Per-domain settings from the layers: defaults < tag sections < domain sections < flags.
+ * Pure: the command gets `settingsFor(domain, tags)` and calls it per domain; nothing here
+ * reads a file, libvirt or the clock.
+ */
+import picomatch from 'picomatch';
+import { usageError } from '../errors.js';
+import { parseDuration } from '../retention/duration.js';
+import { parsePolicy } from '../retention/policy.js';
+import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
+import type { DomainOverrides, HookSpec, VmkeepConfig } from './schema.js';
+
+export type StopMode = 'live' | 'stop' | 'stop-force' | 'require-stopped';
+
+export interface DomainSettings {
+  groupBy: GroupBy;
+  ifOlderThan: Duration | undefined;
+  compress: boolean;
+  raw: boolean;
+  prune: boolean;
+  /** What --prune applies: VMSnap's period rule for groupBy plus the retention keep-* rules. */
+  prunePolicy: RetentionPolicy;
+  /** Only these disk targets (undefined: every eligible disk). */
+  disks: readonly string[] | undefined;
+  /** Never these disk targets. */
+  excludeDisks: readonly string[];
+  stop: StopMode;
+  stopTimeoutMs: number;
+  label: string | undefined;
+  /** Warn when the guest's filesystems could not be frozen for the checkpoint. */
+  quiesce: boolean;
+  hooks: { preDomain?: HookSpec; postDomain?: HookSpec; onError?: HookSpec };
+  /** The layers that applied, in order ("defaults", "tag prod", "domain web-*", "flags"). */
+  layers: readonly string[];
+}
+
+export type SettingsFor = (domain: string, tags: readonly string[]) => DomainSettings;
+
+/** Built-in values when no layer says anything. */
+export const BUILTIN_SETTINGS = Object.freeze({ groupBy: 'month' as GroupBy, stop: 'live' as StopMode, stopTimeout: 120 });
+
+/** Does a domain-section key (a name or a glob) match this domain? */
+export function sectionMatches(pattern: string, domain: string): boolean {
+  if (pattern === domain) return true;
+  if (!/[*?[\]]/.test(pattern)) return false;
+  return picomatch(pattern, { dot: true, nobrace: true, noextglob: true })(domain);
+}
+
+/** The config layers (and flags) that apply to one domain, lowest first. */
+export function layersFor(config: VmkeepConfig | undefined, domain: string, tags: readonly string[]): Array<{ name: string; values: DomainOverrides }> {
+  const out: Array<{ name: string; values: DomainOverrides }> = [];
+  if (config?.defaults) out.push({ name: 'defaults', values: config.defaults });
+  for (const [tag, values] of Object.entries(config?.tags ?? {})) if (tags.includes(tag)) out.push({ name: `tag ${tag}`, values });
+  for (const [pattern, values] of Object.entries(config?.domains ?? {})) if (sectionMatches(pattern, domain)) out.push({ name: `domain ${pattern}`, values });
+  return out;
+}
+
+/** Merge layers: later wins key by key; hooks merge hook by hook; a retention block replaces the one below. */
+export function mergeOverrides(layers: readonly DomainOverrides[]): DomainOverrides {
+  const merged: Record<string, unknown> = {};
+  let hooks: Record<string, unknown> = {};
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) {
+      if (v === undefined) continue;
+      if (k === 'hooks') hooks = { ...hooks, ...(v as object) };
+      else merged[k] = v;
+    }
+  }
+  return { ...merged, hooks } as DomainOverrides;
+}
+
+/** settingsFor(domain, tags) over a validated config and the flags given on the command line. */
+export function createSettingsResolver(config: VmkeepConfig | undefined, flags: DomainOverrides): SettingsFor {
+  return (domain, tags) => {
+    const layers = layersFor(config, domain, tags);
+    const hasFlags = Object.values(flags).some((v) => v !== undefined && !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0));
+    const m = mergeOverrides([...layers.map((l) => l.values), flags]);
+    const groupBy = m.groupBy ?? BUILTIN_SETTINGS.groupBy;
+    const runHooks = m.hooks ?? {};
+    return Object.freeze({
+      groupBy,
+      ifOlderThan: m.ifOlderThan === undefined ? undefined : parseDuration(m.ifOlderThan, 'ifOlderThan'),
+      compress: m.compress ?? false,
+      raw: m.raw ?? false,
+      prune: m.prune ?? false,
+      prunePolicy: parsePolicy({ ...(m.retention ?? {}), groupBy, vmsnapRule: true }),
+      disks: m.disks === undefined ? undefined : Object.freeze([...m.disks]),
+      excludeDisks: Object.freeze([...(m.excludeDisks ?? [])]),
+      stop: m.stop ?? BUILTIN_SETTINGS.stop,
+      stopTimeoutMs: Math.round((m.stopTimeout ?? BUILTIN_SETTINGS.stopTimeout) * 1000),
+      label: m.label,
+      quiesce: m.quiesce ?? false,
+      hooks: Object.freeze({
+        ...(runHooks.preDomain === undefined ? {} : { preDomain: runHooks.preDomain }),
+        ...(runHooks.postDomain === undefined ? {} : { postDomain: runHooks.postDomain }),
+        ...(runHooks.onError === undefined ? {} : { onError: runHooks.onError }),
+      }),
+      layers: Object.freeze([...layers.map((l) => l.name), ...(hasFlags ? ['flags'] : [])]),
+    });
+  };
+}
+
+/** A disk list from flags (`vda,vdb` or repeated); usage error when empty. */
+export function parseDiskTargets(value: unknown, flag: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+  if (list.length === 0) throw usageError(`${flag} needs disk targets such as vda or vda,vdb`);
+  return [...new Set(list)];
+}

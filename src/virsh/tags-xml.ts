@@ -1,0 +1,39 @@
+/**
+ * vmkeep's tags in a domain's libvirt metadata: `<vmkeep:tags><tag>prod</tag>...</vmkeep:tags>`
+ * in the namespace TAGS_NAMESPACE. They travel with the domain (dumpxml, migration, restarts).
+ */
+import { parseXml, textOf } from '../util/xml.js';
+import { checkTag } from './tag-names.js';
+
+export { checkTag };
+
+export const TAGS_NAMESPACE = 'https://vmkeep.dev/xmlns/tags/1';
+export const TAGS_KEY = 'vmkeep';
+
+
+/** Escape text for an XML element's content. */
+export function escapeXmlText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+/** The element `virsh metadata --set` stores (sorted, unique). */
+export function buildTagsXml(tags: readonly string[]): string {
+  const sorted = [...new Set(tags.map(checkTag))].sort();
+  return `<tags>${sorted.map((t) => `<tag>${escapeXmlText(t)}</tag>`).join('')}</tags>`;
+}
+
+/** Tags from `virsh metadata --uri NS` output (the element, with or without a prefix). */
+export function parseTagsXml(xml: string): string[] {
+  if (xml.trim() === '') return [];
+  const doc = parseXml(xml);
+  const root = Object.entries(doc).find(([k]) => k === 'tags' || k.endsWith(':tags'))?.[1];
+  if (root === undefined || root === null || typeof root !== 'object') return [];
+  const entry = Object.entries(root as Record<string, unknown>).find(([k]) => k === 'tag' || k.endsWith(':tag'))?.[1];
+  const list = entry === undefined ? [] : Array.isArray(entry) ? entry : [entry];
+  return [...new Set(list.map((t) => textOf(t)).filter((t): t is string => t !== undefined && t !== ''))].sort();
+}
+
+/** Is this virsh failure "no metadata under that namespace"? */
+export function isNoMetadata(stderr: string): boolean {
+  return /metadata not found|Requested metadata element is not present/i.test(stderr);
+}

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { VmkeepError } from '../../../src/errors.js';
+import { CONFIG_SECTIONS, ConfigSchema } from '../../../src/config/schema.js';
+import { loadConfig, parseConfigText } from '../../../src/config/load-config.js';
+import { createSettingsResolver, sectionMatches } from '../../../src/config/settings.js';
+
+const EXAMPLE = new URL('../../../examples/config.yaml', import.meta.url);
+
+function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(VmkeepError);
+    expect((e as VmkeepError).code).toBe('usage');
+    return (e as VmkeepError).message;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('examples/config.yaml', () => {
+  it('loads, and gives each kind of domain its own settings', () => {
+    const config = parseConfigText(readFileSync(EXAMPLE, 'utf8'), 'examples/config.yaml');
+    expect(config.defaults?.output).toBe('/srv/backup/vmkeep');
+    const settingsFor = createSettingsResolver(config, {});
+    const web = settingsFor('web-1', ['prod']);
+    expect(web.groupBy).toBe('quarter');
+    expect(web.excludeDisks).toEqual(['vdb']);
+    expect(web.prunePolicy.keepDaily).toBe(14);
+    expect(web.prunePolicy.keepWeekly).toBeUndefined(); // a retention block replaces the one below
+    expect(web.layers).toEqual(['defaults', 'tag prod', 'domain web-*']);
+    const db = settingsFor('pg', ['db']);
+    expect(db.groupBy).toBe('month');
+    expect(Object.keys(db.hooks).sort()).toEqual(['onError', 'postDomain', 'preDomain']);
+    expect(db.ifOlderThan?.text).toBe('20h');
+    const appliance = settingsFor('fw', ['appliance']);
+    expect([appliance.stop, appliance.stopTimeoutMs]).toEqual(['stop-force', 300_000]);
+    expect(settingsFor('mail', []).label).toBe('mail-nightly');
+  });
+});
+
+describe('config errors name the key path, the line and column, and what is allowed', () => {
+  it('an unknown key', () => {
+    const text = 'defaults:\n  groupBy: month\n  keepDialy: 7\n';
+    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toMatch(/^config c\.yaml:3:3: defaults\.keepDialy: unknown key "keepDialy"; allowed here: .*groupBy.*retention/);
+  });
+
+  it('an unknown key deep in a domain section', () => {
+    const text = 'domains:\n  "web-*":\n    hooks:\n      preDomian: [true]\n';
+    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toMatch(/^config c\.yaml:4:7: domains\.web-\*\.hooks\.preDomian: unknown key "preDomian"; allowed here: preDomain, postDomain, onError/);
+  });
+
+  it('a bad value', () => {
+    const text = 'tags:\n  prod:\n    groupBy: fortnight\n';
+    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toBe('config c.yaml:3:14: tags.prod.groupBy: expected one of month, quarter, bi-annual, year');
+  });
+
+  it('a bad duration and a bad retention', () => {
+    expect(usageMessage(() => parseConfigText('defaults:\n  ifOlderThan: soon\n', 'c.yaml'))).toMatch(/^config c\.yaml:2:16: defaults\.ifOlderThan: bad duration "soon"/);
+    expect(usageMessage(() => parseConfigText('defaults:\n  retention:\n    keepTiers: [weekly]\n', 'c.yaml'))).toMatch(/^config c\.yaml:3:5: defaults\.retention: bad keep tier "weekly"/);
+  });
+
+  it('shell: true with an argv list', () => {
+    const text = 'defaults:\n  hooks:\n    preRun: {command: [a, b], shell: true}\n';
+    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toMatch(/^config c\.yaml:3:13: defaults\.hooks\.preRun: /);
+  });
+
+  it('YAML syntax and duplicate keys', () => {
+    expect(usageMessage(() => parseConfigText('defaults:\n  jobs: [1\n', 'c.yaml'))).toMatch(/^config c\.yaml:\d+:\d+: not valid YAML/);
+    expect(usageMessage(() => parseConfigText('defaults:\n  jobs: 1\n  jobs: 2\n', 'c.yaml'))).toMatch(/^config c\.yaml:3:3: not valid YAML: .*unique/i);
+  });
+
+  it('JSON (the stdin payload) is read the same way, with positions', () => {
+    const ok = parseConfigText('{"defaults": {"groupBy": "year"}, "domains": {"db-*": {"stop": "stop"}}}', 'stdin');
+    expect(createSettingsResolver(ok, {})('db-1', []).stop).toBe('stop');
+    expect(usageMessage(() => parseConfigText('{\n  "defaults": {"jobs": 0}\n}', 'stdin'))).toBe('config stdin:2:24: defaults.jobs: expected a whole number from 1 to 64');
+  });
+
+  it('an empty file is an empty config; a missing default file is no config; a missing named file is an error', async () => {
+    expect(parseConfigText('', 'c.yaml')).toEqual({});
+    expect(await loadConfig(undefined, {}, async () => '')).toBeUndefined();
+    await expect(loadConfig('/nonexistent/vmkeep.yaml', {}, async () => '')).rejects.toThrow(/config file \/nonexistent\/vmkeep\.yaml does not exist/);
+    await expect(loadConfig(undefined, { VMKEEP_CONFIG: '/nonexistent/x.yaml' }, async () => '')).rejects.toThrow(/named by VMKEEP_CONFIG/);
+    const fromStdin = await loadConfig('-', {}, async () => '{"defaults": {"jobs": 3}}');
+    expect(fromStdin?.source).toBe('stdin');
+    expect(fromStdin?.config.defaults?.jobs).toBe(3);
+  });
+
+  it('sections compose: another section can be added to the root schema', () => {
+    const Extended = z.strictObject({ ...CONFIG_SECTIONS, extra: z.strictObject({ on: z.boolean() }).optional() });
+    expect(() => parseConfigText('extra: {on: true}\n', 'c.yaml')).toThrow(/unknown key "extra"/);
+    expect(parseConfigText('extra: {on: true}\n', 'c.yaml', Extended as unknown as typeof ConfigSchema)).toEqual({ extra: { on: true } });
+  });
+});
+
+describe('settings precedence: flags > domain > tag > defaults', () => {
+  const groupBys = ['month', 'quarter', 'bi-annual', 'year'] as const;
+  it('the highest layer that sets a key wins, whatever the others say', () => {
+    const layer = fc.option(fc.constantFrom(...groupBys), { nil: undefined });
+    fc.assert(
+      fc.property(layer, layer, layer, layer, (d, t, n, f) => {
+        const config = ConfigSchema.parse({
+          defaults: d === undefined ? {} : { groupBy: d },
+          tags: { prod: t === undefined ? {} : { groupBy: t } },
+          domains: { 'vm-*': n === undefined ? {} : { groupBy: n } },
+        });
+        const s = createSettingsResolver(config, f === undefined ? {} : { groupBy: f })('vm-1', ['prod']);
+        expect(s.groupBy).toBe(f ?? n ?? t ?? d ?? 'month');
+        // A domain without the tag and outside the glob gets the defaults (or the flags).
+        expect(createSettingsResolver(config, f === undefined ? {} : { groupBy: f })('other', []).groupBy).toBe(f ?? d ?? 'month');
+      }),
+    );
+  });
+
+  it('hooks merge hook by hook', () => {
+    const config = ConfigSchema.parse({ defaults: { hooks: { preDomain: 'a', postDomain: 'b' } }, tags: { db: { hooks: { preDomain: 'c' } } } });
+    expect(createSettingsResolver(config, {})('x', ['db']).hooks).toEqual({ preDomain: 'c', postDomain: 'b' });
+    expect(createSettingsResolver(config, { hooks: { postDomain: 'd' } })('x', ['db']).hooks).toEqual({ preDomain: 'c', postDomain: 'd' });
+  });
+
+  it('domain sections match names literally and globs as globs', () => {
+    expect(sectionMatches('web-1', 'web-1')).toBe(true);
+    expect(sectionMatches('web-*', 'web-1')).toBe(true);
+    expect(sectionMatches('web-*', 'db-1')).toBe(false);
+    expect(sectionMatches('web', 'web-1')).toBe(false);
+  });
+});
