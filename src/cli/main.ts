@@ -133,6 +133,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       stderr: io.stderr,
       env: io.env,
       runner,
+      notifySettings: global.config?.config.notify,
     });
     ctx = createContext({
       runner,

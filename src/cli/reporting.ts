@@ -6,6 +6,7 @@
  * changes a run's exit code: a failing notifier or textfile is a warning.
  */
 import { randomUUID } from 'node:crypto';
+import type { NotifySettings } from '../config/notify-schema.js';
 import { hostname } from 'node:os';
 import type { AppContext } from '../app/context.js';
 import { usageError } from '../errors.js';
@@ -46,6 +47,8 @@ export async function startReporting(fields: {
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
   runner: Runner;
+  /** The config file's `notify:` section, if it has one (a --notify-config file comes on top). */
+  notifySettings?: NotifySettings | undefined;
   fetch?: typeof fetch;
 }): Promise<Reporting> {
   const { options, command } = fields;
@@ -54,11 +57,12 @@ export async function startReporting(fields: {
     if (!fields.output) throw usageError('--textfile needs --output DIR: the metrics describe that backup folder');
   }
   // The notify modules (zod, YAML, fetch) load only for a run that notifies.
-  const notify = options.notify.length > 0 || options.notifyConfig ? await import('../notify/index.js') : undefined;
+  const fromConfig = fields.notifySettings && fields.notifySettings.targets.length > 0 ? fields.notifySettings : undefined;
+  const notify = options.notify.length > 0 || options.notifyConfig || fromConfig ? await import('../notify/index.js') : undefined;
   let resolved: ResolvedTargets = { targets: [], secrets: [], problems: [] };
   if (notify) {
     const flagTargets = options.notify.map((v) => notify.parseNotifyFlag(v, notify.parseNotifyOn(options.notifyOn)));
-    const settings = options.notifyConfig ? await notify.loadNotifySettings(options.notifyConfig) : undefined;
+    const settings = options.notifyConfig ? await notify.loadNotifySettings(options.notifyConfig) : fromConfig;
     resolved = await notify.resolveTargets(notify.mergeTargets(settings, flagTargets), fields.env);
   }
   const runId = randomUUID();

@@ -1,5 +1,6 @@
 /** `vmkeep config check`: the file is valid (or the CLI already failed with exit 64); show what each domain gets. */
 import type { AppContext } from '../app/context.js';
+import { redactNotifySettings } from '../util/mask-secrets.js';
 import type { CommandResult } from '../app/command-result.js';
 import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { DEFAULT_CONFIG_PATH, type LoadedConfig } from './load-config.js';
@@ -21,6 +22,12 @@ export interface ConfigCheckOptions {
   selection: SelectionRequest;
   connect: string;
   output: string | undefined;
+}
+
+/** A notify target in one phrase: its type and, for an inline URL, scheme and host only (already redacted). */
+function describeTarget(t: { type: string }): string {
+  const url = (t as { url?: unknown }).url;
+  return typeof url === 'string' ? `${t.type} ${url}` : t.type;
 }
 
 /** Settings as a plain document (durations as their text). */
@@ -71,12 +78,15 @@ export async function runConfigCheck(ctx: AppContext, options: ConfigCheckOption
       hooks: { preRun: config?.defaults?.hooks?.preRun ?? null, postRun: config?.defaults?.hooks?.postRun ?? null },
     },
     domains,
+    // Inline URLs cut to scheme and host: a healthchecks or webhook URL may be the secret itself.
+    notify: config?.notify ? redactNotifySettings(config.notify) : null,
     unmatchedSections: sectionsUnused,
     notFound: [...selection.unknown, ...selection.emptyPatterns],
   };
   const lines = [
     options.config ? `config ${options.config.source}: valid` : `no config file (${DEFAULT_CONFIG_PATH} does not exist): built-in defaults`,
     `connect ${options.connect}, output ${options.output ?? '(none)'}, jobs ${document.run.jobs}`,
+    `notify: ${document.notify ? document.notify.targets.map(describeTarget).join(', ') || 'no targets' : 'none'}`,
   ];
   for (const { name, tags, s: d } of resolved) {
     lines.push(

@@ -3,6 +3,7 @@
  * CONFIG_SECTIONS is exported so other sections (notifications...) compose into the root.
  */
 import { z } from 'zod';
+import { NotifySettingsSchema } from './notify-schema.js';
 import { parseDuration } from '../retention/duration.js';
 import { parsePolicy } from '../retention/policy.js';
 import { GROUP_BY_VALUES } from '../retention/periods.js';
@@ -107,5 +108,9 @@ export const CONFIG_SECTIONS = {
   domains: sectionMap('domain names or globs').optional(),
 };
 
-export const ConfigSchema = z.strictObject(CONFIG_SECTIONS);
+export const ConfigSchema = z.strictObject({
+  ...CONFIG_SECTIONS,
+  /** Where to tell how a run ended (docs/MONITORING.md): the same section a --notify-config file holds. */
+  notify: NotifySettingsSchema.optional(),
+});
 export type VmkeepConfig = z.infer<typeof ConfigSchema>;

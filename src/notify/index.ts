@@ -11,9 +11,9 @@
  * - secret: a token or a URL with a key, read from `tokenFile:`/`urlFile:` or an environment
  *   variable; masked (***) in every log line.
  */
-export { NotifySettingsSchema, NotifyTargetSchema, NOTIFY_OUTCOMES, defaultOutcomes, type NotifySettings, type NotifyTarget, type NotifyOutcome } from './schema.js';
+export { NotifySettingsSchema, NotifyTargetSchema, NOTIFY_OUTCOMES, defaultOutcomes, type NotifySettings, type NotifyTarget, type NotifyOutcome } from '../config/notify-schema.js';
 export { parseNotifyFlag, parseNotifyOn } from './parse-flag.js';
 export { loadNotifySettings, mergeTargets } from './load-settings.js';
 export { buildRunReport, notifyOutcomeOf, renderReportText, type RunReport } from './report.js';
 export { notifyEnd, notifyStart, pingUrl, resolveTargets, type ResolvedTarget, type ResolvedTargets, type NotifyDeps } from './send.js';
-export { maskSecrets, describeUrl, redactNotifySettings } from './mask.js';
+export { maskSecrets, describeUrl, redactNotifySettings } from '../util/mask-secrets.js';

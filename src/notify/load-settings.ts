@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import yaml from 'js-yaml';
 import { usageError } from '../errors.js';
-import { NotifySettingsSchema, type NotifySettings, type NotifyTarget } from './schema.js';
+import { NotifySettingsSchema, type NotifySettings, type NotifyTarget } from '../config/notify-schema.js';
 
 /** Read FILE: either `notify: {targets: [...]}` (the config file's shape) or the section itself. */
 export async function loadNotifySettings(path: string): Promise<NotifySettings> {

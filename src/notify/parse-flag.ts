@@ -1,6 +1,6 @@
 /** `--notify URL`: a target for one run, chosen by the URL's scheme. */
 import { usageError } from '../errors.js';
-import type { NotifyOutcome, NotifyTarget } from './schema.js';
+import type { NotifyOutcome, NotifyTarget } from '../config/notify-schema.js';
 
 /**
  * `https://...` webhook (JSON POST), `hc+https://...` healthchecks ping, `ntfy+https://...`

@@ -1,5 +1,5 @@
 /** What a notification says about a finished run: pure, built from the command's result document. */
-import type { NotifyOutcome } from './schema.js';
+import type { NotifyOutcome } from '../config/notify-schema.js';
 
 export interface RunReport {
   /** Format marker for receivers. */

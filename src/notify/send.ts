@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Runner } from '../runner/runner.js';
 import type { Logger } from '../util/log.js';
-import { describeUrl, maskSecrets, secretsOfUrl } from './mask.js';
+import { describeUrl, maskSecrets, secretsOfUrl } from '../util/mask-secrets.js';
 import { renderReportText, type RunReport } from './report.js';
-import { defaultOutcomes, type NotifyOutcome, type NotifySettings, type NotifyTarget } from './schema.js';
+import { defaultOutcomes, type NotifyOutcome, type NotifySettings, type NotifyTarget } from '../config/notify-schema.js';
 
 export const DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10;
 export const DEFAULT_SENDMAIL = '/usr/sbin/sendmail';

@@ -127,3 +127,31 @@ describe('settings precedence: flags > domain > tag > defaults', () => {
     expect(sectionMatches('web', 'web-1')).toBe(false);
   });
 });
+
+describe('the notify section', () => {
+  const text = [
+    'notify:',
+    '  timeoutSeconds: 5',
+    '  targets:',
+    '    - type: webhook',
+    '      url: https://hooks.example.net/backup/s3cr3t-t0ken-in-the-path',
+    '      on: [failure, partial]',
+    '    - type: healthchecks',
+    '      urlFile: /etc/vmkeep/hc-url',
+    '',
+  ].join('\n');
+
+  it('is part of the config file, validated with the notification schema', () => {
+    const config = parseConfigText(text, 'c.yaml');
+    expect(config.notify?.targets.map((t) => t.type)).toEqual(['webhook', 'healthchecks']);
+    expect(usageMessage(() => parseConfigText('notify:\n  targets:\n    - type: pager\n', 'c.yaml'))).toMatch(/^config c\.yaml:3:\d+: notify\.targets\.0/);
+  });
+
+  it('never shows an inline URL beyond its scheme and host in config check', async () => {
+    const { redactNotifySettings } = await import('../../../src/util/mask-secrets.js');
+    const shown = JSON.stringify(redactNotifySettings(parseConfigText(text, 'c.yaml').notify!));
+    expect(shown).not.toContain('s3cr3t');
+    expect(shown).toContain('https://hooks.example.net/***');
+    expect(shown).toContain('/etc/vmkeep/hc-url');
+  });
+});

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { maskSecrets } from '../../../src/notify/mask.js';
+import { maskSecrets } from '../../../src/util/mask-secrets.js';
 import { createRunLogger, type LogLevel } from '../../../src/util/log.js';
 import { createFileSink, createSyslogSink, syslogArgv } from '../../../src/util/log-sinks.js';
 
