@@ -7,7 +7,9 @@
 # to /dev/kvm the way udev does on a normal host.
 set -euo pipefail
 
-readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup)
+# restic, rclone, openssh-server: replication and remote-host tests (a private sshd on 127.0.0.1,
+# `rclone serve restic`); rsync: the replicate benchmark baseline.
+readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup restic rclone openssh-server rsync)
 readonly URI='qemu:///system'
 readonly WAIT_SECONDS="${VMKEEP_LIBVIRT_WAIT_SECONDS:-30}"
 
