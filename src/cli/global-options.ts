@@ -1,10 +1,14 @@
 /** Options every command shares, built once from argv and frozen. */
 import type { Argv } from 'yargs';
 import { usageError } from '../errors.js';
+import { parseHostList, type HostSpec } from '../app/hosts.js';
 import type { OutputOptions } from './output.js';
 
 export interface GlobalOptions extends OutputOptions {
+  /** The first host's URI (the only one unless --connect is repeated). */
   connect: string;
+  /** Every --connect (`URI` or `NAME=URI`), in order; one `local` host by default. */
+  hosts: readonly HostSpec[];
   verbose: boolean;
   /** Patterns from --domains (names, comma lists, globs); empty → all. */
   domains: readonly string[] | undefined;
@@ -13,7 +17,7 @@ export interface GlobalOptions extends OutputOptions {
 
 export function addGlobalOptions(y: Argv): Argv {
   return y
-    .option('connect', { alias: 'c', type: 'string', default: 'qemu:///system', describe: 'libvirt connection URI', global: true })
+    .option('connect', { alias: 'c', type: 'string', array: true, describe: 'libvirt URI, or NAME=URI; repeat for several hosts (default qemu:///system)', global: true })
     .option('domains', { type: 'string', array: true, describe: 'domain names, comma lists or globs (default: all)', global: true })
     .option('output', { type: 'string', describe: 'backup folder', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print a JSON document on stdout (errors as JSON on stderr)', global: true })
@@ -32,8 +36,11 @@ export function buildGlobalOptions(argv: Record<string, unknown>): GlobalOptions
     throw usageError('--output needs a folder path');
   }
   const domains = argv['domains'] as string[] | undefined;
+  const connect = argv['connect'];
+  const hosts = parseHostList(connect === undefined ? [] : (Array.isArray(connect) ? connect : [connect]).map(String));
   return Object.freeze({
-    connect: String(argv['connect'] ?? 'qemu:///system'),
+    connect: hosts[0]!.uri,
+    hosts,
     verbose: argv['verbose'] === true,
     domains: domains ? Object.freeze(domains.map(String)) : undefined,
     output: output as string | undefined,

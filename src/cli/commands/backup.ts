@@ -1,4 +1,7 @@
+import pLimit from 'p-limit';
 import { runBackup, type BackupOptions } from '../../backup/run-backup.js';
+import { VirtnbdbackupEngine } from '../../backup/engine/virtnbdbackup.js';
+import { checkHostPrefixes, hostLockEnv, hostOutputDir, mergeBackup, runAcrossHosts } from '../../fleet/index.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
@@ -26,6 +29,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('label', { type: 'string', describe: 'label stored with the new restore points' }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('backup needs --output DIR');
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const jobs = Number(argv['jobs']);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
     const ifOlder = argv['if-older-than'];
@@ -47,5 +51,21 @@ export const backupCommand = defineCommand<BackupOptions>({
       env: process.env,
     });
   },
-  run: (ctx, options) => runBackup(ctx, options),
+  run: async (ctx, options, global) => {
+    if (global.hosts.length <= 1) return runBackup(ctx, options);
+    // One limit for the whole run: --jobs bounds backups at once across all hosts.
+    const limit = pLimit(options.jobs);
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, async (hostCtx, host, domains) => {
+      // An unreachable host gets no output folder: ask libvirtd before anything is created.
+      if (!options.dryRun) await hostCtx.virsh.ping();
+      return runBackup(
+        hostCtx,
+        { ...options, domains, output: hostOutputDir(options.output, host, n), env: hostLockEnv(options.env, host) },
+        new VirtnbdbackupEngine(hostCtx.runner),
+        limit,
+      );
+    });
+    return mergeBackup(outcomes, { dryRun: options.dryRun, output: options.output, groupBy: options.groupBy });
+  },
 });

@@ -1,5 +1,6 @@
 import { runList, type ListOptions } from '../../restore/run-list.js';
 import { usageError } from '../../errors.js';
+import { checkHostPrefixes, hostOutputDir, mergeList, runAcrossHosts } from '../../fleet/index.js';
 import { defineCommand } from './types.js';
 
 export const listCommand = defineCommand<ListOptions>({
@@ -8,7 +9,16 @@ export const listCommand = defineCommand<ListOptions>({
   builder: (y) => y,
   buildOptions: (_argv, global) => {
     if (!global.output) throw usageError('list needs --output DIR');
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     return Object.freeze({ output: global.output, domains: global.domains });
   },
-  run: (ctx, options) => runList(ctx, options),
+  run: async (ctx, options, global) => {
+    if (global.hosts.length <= 1) return runList(ctx, options);
+    // list reads files only: each host's folder, no libvirt connection.
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runList(hostCtx, { domains, output: hostOutputDir(options.output, host, n) }),
+    );
+    return mergeList(outcomes, options.output);
+  },
 });

@@ -5,6 +5,7 @@ import { SCRUB_TYPES, type ScrubType } from '../../scrub/index.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../../util/lock.js';
 import type { AppContext } from '../../app/context.js';
 import type { CommandResult } from '../../app/command-result.js';
+import { checkHostPrefixes, hostLockEnv, mergeByDomainKey, runAcrossHosts } from '../../fleet/index.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
@@ -65,6 +66,7 @@ export const scrubCommand = defineCommand<ScrubCliOptions>({
     if (t === undefined) throw usageError(`scrub needs --scrubType (${SCRUB_TYPES.join(', ')})`);
     if (!(SCRUB_TYPES as readonly string[]).includes(String(t))) throw usageError(`--scrubType must be one of ${SCRUB_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
     if (global.domains === undefined) throw usageError("scrub needs --domains (use --domains '*' for every domain)");
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const cp = argv['checkpointName'];
     return Object.freeze({
       domains: global.domains,
@@ -76,5 +78,11 @@ export const scrubCommand = defineCommand<ScrubCliOptions>({
       env: process.env,
     });
   },
-  run: (ctx, options) => runScrubCommand(ctx, options),
+  run: async (ctx, options, global) => {
+    if (global.hosts.length <= 1) return runScrubCommand(ctx, options);
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runScrubCommand(hostCtx, { ...options, domains, env: hostLockEnv(options.env, host) }),
+    );
+    return mergeByDomainKey(outcomes, { ok: false });
+  },
 });

@@ -1,3 +1,4 @@
+import { checkHostPrefixes, hostOutputDir, mergeStatus, runAcrossHosts } from '../../fleet/index.js';
 import { runStatus, type StatusOptions } from '../../status/run-status.js';
 import { defineCommand } from './types.js';
 
@@ -5,7 +6,16 @@ export const statusCommand = defineCommand<StatusOptions>({
   name: 'status',
   describe: 'show domains, disks, checkpoints, bitmaps and their consistency (and backups with --output)',
   builder: (y) => y,
-  buildOptions: (_argv, global) =>
-    Object.freeze({ domains: global.domains, output: global.output, colour: process.stdout.isTTY === true && global.format === 'text' }),
-  run: (ctx, options) => runStatus(ctx, options),
+  buildOptions: (_argv, global) => {
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
+    return Object.freeze({ domains: global.domains, output: global.output, colour: process.stdout.isTTY === true && global.format === 'text' });
+  },
+  run: async (ctx, options, global) => {
+    if (global.hosts.length <= 1) return runStatus(ctx, options);
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runStatus(hostCtx, { ...options, domains, output: options.output === undefined ? undefined : hostOutputDir(options.output, host, n) }),
+    );
+    return mergeStatus(outcomes);
+  },
 });

@@ -113,7 +113,7 @@ describe('ToolError', () => {
 describe('backup --prune takes the same policy as vmkeep prune', () => {
   it("combines VMSnap's period rule for --groupBy with --keep-* and -k", async () => {
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
-    const global = { connect: 'qemu:///system', verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
+    const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
     const options = backupCommand.buildOptions(
       { groupBy: 'quarter', prune: true, 'keep-daily': 7, 'keep-tier': ['1w:1m'], jobs: 1, 'lock-wait': 0 },
       global,
