@@ -12,6 +12,7 @@
  *   restore points with per-file size and sha256, state, events, protection, last verify.
  * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
  * - restore point: a checkpoint a finished run recorded in the manifest.
+ * - replica: a restore point copied into a restic repository, recorded on the point (`replicas`).
  */
 export { domainDir, listBackedUpDomains, listChains, readChain, type ChainView, type PointView } from './chains.js';
 export {
@@ -20,12 +21,14 @@ export {
   parseManifest,
   readManifest,
   writeManifest,
+  recordReplica,
   latestPoint,
   type ChainManifest,
   type ChainEvent,
   type ManifestFile,
   type RestorePoint,
   type VerifyRecord,
+  type ReplicaRecord,
 } from './manifest.js';
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 export { lockOutputForReading } from './output-lock.js';

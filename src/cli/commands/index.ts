@@ -7,5 +7,6 @@ import { verifyCommand } from './verify.js';
 import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
+import { replicateCommand } from './replicate.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, replicateCommand];
