@@ -12,6 +12,8 @@ export interface SourcePoint {
   time: string;
   /** Data files of this point (relative to the chain folder). */
   dataFiles: readonly string[];
+  /** Repositories the manifest says the point was sent to (redacted), with the snapshot id. */
+  replicas?: ReadonlyArray<{ repository: string; snapshot: string }>;
 }
 
 /** A chain folder as the planner sees it. */
@@ -36,6 +38,8 @@ export interface SourceChain {
 export interface ExistingSnapshot {
   id: string;
   point: PointTags;
+  /** The snapshot's time (the point's backup time), ISO 8601; repository-side retention needs it. */
+  time?: string;
 }
 
 export type ChainsOption = 'complete' | 'all';
@@ -77,7 +81,11 @@ export function filesOfPoint(chain: SourceChain, index: number): string[] {
 }
 
 /** Plan one replicate run. Chains in the order given; points oldest first within a chain. */
-export function planReplication(chains: readonly SourceChain[], existing: readonly ExistingSnapshot[], options: { chains: ChainsOption }): ReplicationPlan {
+export function planReplication(
+  chains: readonly SourceChain[],
+  existing: readonly ExistingSnapshot[],
+  options: { chains: ChainsOption; /** The target, as recorded in manifests. */ repository?: string },
+): ReplicationPlan {
   const have = new Map(existing.map((s) => [key(s.point), s.id]));
   const plan: ReplicationPlan = { send: [], present: [], skipped: [] };
   for (const chain of chains) {
@@ -102,7 +110,10 @@ export function planReplication(chains: readonly SourceChain[], existing: readon
     chain.points.forEach((p, i) => {
       const point: PointTags = { ...where, checkpoint: p.checkpoint };
       const id = have.get(key(point));
+      const before = p.replicas?.find((r) => r.repository === options.repository);
       if (id !== undefined) plan.present.push({ point, snapshot: id });
+      // Sent once and gone since: repository-side retention removed it. Sending it again would undo that.
+      else if (before) plan.skipped.push({ point, reason: `sent before (snapshot ${before.snapshot.slice(0, 8)}) and no longer in the repository: pruned there` });
       else plan.send.push({ point, chainDir: chain.dir, time: p.time, files: filesOfPoint(chain, i).map((f) => `${chain.dir}/${f}`), parentOf: previous });
       previous = point;
     });

@@ -43,6 +43,7 @@ export async function readSourceChains(source: ReplicationSource): Promise<{ cha
           checkpoint: p.checkpoint,
           time: p.time,
           dataFiles: p.files.filter((f) => f.kind === 'data').map((f) => f.path),
+          replicas: (p.replicas ?? []).map((r) => ({ repository: r.repository, snapshot: r.snapshot })),
         })),
       });
     }

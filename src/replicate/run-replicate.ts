@@ -14,6 +14,8 @@ import { ResticClient, pointTags, readPointTags, redactRepository, type ResticRe
 import type { ResticSnapshot } from '../restic/parse.js';
 import type { PointTags } from '../restic/tags.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
+import type { RetentionPolicy } from '../retention/types.js';
+import { planRepoPrune, type RepoPrunePlan } from './plan-repo-prune.js';
 import { planReplication, samePoint, type ChainsOption, type ExistingSnapshot, type ReplicationPlan } from './plan-replicate.js';
 import { readSourceChains, type ReplicationSource } from './read-sources.js';
 
@@ -25,6 +27,8 @@ export interface ReplicateOptions {
   init: boolean;
   dryRun: boolean;
   lockWaitMs: number;
+  /** --prune: repository-side retention after sending (whole chains, then `restic prune`). */
+  prune?: RetentionPolicy | undefined;
 }
 
 export interface SentPoint {
@@ -48,7 +52,7 @@ export function describePoint(p: PointTags): string {
 export function existingPoints(snapshots: readonly ResticSnapshot[]): ExistingSnapshot[] {
   return snapshots.flatMap((s) => {
     const point = readPointTags(s.tags);
-    return point ? [{ id: s.id, point }] : [];
+    return point ? [{ id: s.id, point, time: s.time }] : [];
   });
 }
 
@@ -69,17 +73,36 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
     if (options.init && !options.dryRun && (await restic.initIfMissing()) === 'created') ctx.log.info(`created restic repository ${repository}`);
     // The snapshot list, once per run: everything else is decided from it.
     const existing = existingPoints(await restic.vmkeepSnapshots());
-    const plan = planReplication(chains, existing, { chains: options.chains });
-    for (const s of plan.skipped) ctx.log.info(`${s.point.host}/${s.point.domain} ${s.point.chain}: skipped: ${s.reason}`);
+    const plan = planReplication(chains, existing, { chains: options.chains, repository });
+    for (const s of plan.skipped) ctx.log.info(`${s.point.host}/${s.point.domain} ${s.point.chain}${'checkpoint' in s.point ? `/${s.point.checkpoint}` : ''}: skipped: ${s.reason}`);
     if (options.dryRun) {
-      return { document: documentOf(repository, true, plan, [], notFound), text: renderPlan(repository, plan), outcome: notFound.length > 0 ? 'partial' : 'ok' };
+      const after = [...existing, ...plan.send.map((s) => ({ id: '(new)', point: s.point, time: new Date(s.time).toISOString() }))];
+      const prune = options.prune ? planRepoPrune(after, options.prune, ctx.now()) : undefined;
+      return {
+        document: { ...documentOf(repository, true, plan, [], notFound), ...(prune ? { prune: pruneDocument(prune) } : {}) },
+        text: renderPlan(repository, plan) + (prune ? renderPrune(prune, true) : ''),
+        outcome: notFound.length > 0 ? 'partial' : 'ok',
+      };
     }
-    const sent = await sendPoints(ctx, restic, repository, plan, existing);
+    const { sent, made } = await sendPoints(ctx, restic, repository, plan, existing);
     const failed = plan.send.length - sent.length;
-    const doc = documentOf(repository, false, plan, sent, notFound);
+    let prune: RepoPrunePlan | undefined;
+    // Retention only after a clean send: a chain must not lose its copy while its newer points failed to arrive.
+    if (options.prune && failed === 0 && !ctx.signal.aborted) {
+      prune = planRepoPrune(made, options.prune, ctx.now());
+      const ids = prune.forget.flatMap((f) => f.snapshots);
+      if (ids.length > 0) {
+        ctx.log.info(`forgetting ${prune.forget.length} chains (${ids.length} snapshots) in ${repository}, then restic prune`);
+        await restic.forget(ids);
+        await restic.prune();
+      }
+    } else if (options.prune && failed > 0) {
+      ctx.log.warn(`${failed} points were not sent: nothing pruned in ${repository}`);
+    }
+    const doc = { ...documentOf(repository, false, plan, sent, notFound), ...(prune ? { prune: pruneDocument(prune) } : {}) };
     return {
       document: doc,
-      text: renderResult(repository, plan, sent),
+      text: renderResult(repository, plan, sent) + (prune ? renderPrune(prune, false) : ''),
       outcome: ctx.signal.aborted ? 'interrupted' : failed > 0 || notFound.length > 0 ? (sent.length + plan.present.length > 0 ? 'partial' : 'failure') : 'ok',
     };
   } finally {
@@ -87,7 +110,13 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
   }
 }
 
-async function sendPoints(ctx: AppContext, restic: ResticClient, repository: string, plan: ReplicationPlan, existing: readonly ExistingSnapshot[]): Promise<SentPoint[]> {
+async function sendPoints(
+  ctx: AppContext,
+  restic: ResticClient,
+  repository: string,
+  plan: ReplicationPlan,
+  existing: readonly ExistingSnapshot[],
+): Promise<{ sent: SentPoint[]; made: ExistingSnapshot[] }> {
   const made: ExistingSnapshot[] = [...existing];
   const sent: SentPoint[] = [];
   const work = await mkdtemp(join(tmpdir(), 'vmkeep-replicate-'));
@@ -102,7 +131,7 @@ async function sendPoints(ctx: AppContext, restic: ResticClient, repository: str
       try {
         const summary = await restic.backup({ filesFrom: list, host: p.point.host, tags: pointTags(p.point), time: new Date(p.time), signal: ctx.signal, ...(parent ? { parent } : {}) });
         await recordReplica(p.chainDir, p.point.checkpoint, { repository, snapshot: summary.snapshotId, time: ctx.now().toISOString() });
-        made.push({ id: summary.snapshotId, point: p.point });
+        made.push({ id: summary.snapshotId, point: p.point, time: new Date(p.time).toISOString() });
         const row: SentPoint = {
           host: p.point.host,
           domain: p.point.domain,
@@ -124,7 +153,27 @@ async function sendPoints(ctx: AppContext, restic: ResticClient, repository: str
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  return sent;
+  return { sent, made };
+}
+
+function pruneDocument(p: RepoPrunePlan) {
+  return {
+    policy: p.plan.policy,
+    warnings: p.plan.warnings,
+    removed: p.forget,
+    kept: p.plan.domains.flatMap((d) => d.keep.map((c) => ({ domain: d.domain, chain: c.id, reasons: c.reasons }))),
+    removedReasons: p.plan.domains.flatMap((d) => d.remove.map((c) => ({ domain: d.domain, chain: c.id, reasons: c.reasons }))),
+  };
+}
+
+function renderPrune(p: RepoPrunePlan, dryRun: boolean): string {
+  const lines = [`repository retention (${p.plan.policy.join('; ')}):`];
+  for (const d of p.plan.domains) {
+    for (const c of d.keep) lines.push(`  keep ${d.domain} ${c.id}: ${c.reasons.join('; ')}`);
+    for (const c of d.remove) lines.push(`  ${dryRun ? 'would forget' : 'forgot'} ${d.domain} ${c.id} (${p.forget.find((f) => f.domain === d.domain && f.chain === c.id)?.snapshots.length ?? 0} snapshots): ${c.reasons.join('; ')}`);
+  }
+  for (const w of p.plan.warnings) lines.push(`  warning: ${w}`);
+  return `${lines.join('\n')}\n`;
 }
 
 function documentOf(repository: string, dryRun: boolean, plan: ReplicationPlan, sent: readonly SentPoint[], notFound: readonly string[]) {
@@ -135,7 +184,7 @@ function documentOf(repository: string, dryRun: boolean, plan: ReplicationPlan, 
     ...(dryRun ? { toSend: plan.send.map((s) => ({ ...id(s.point), files: s.files.length })) } : { sent }),
     notSent: dryRun ? [] : plan.send.filter((s) => !sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`)).map((s) => id(s.point)),
     present: plan.present.map((p) => ({ ...id(p.point), snapshot: p.snapshot })),
-    skipped: plan.skipped.map((s) => ({ host: s.point.host, domain: s.point.domain, chain: s.point.chain, reason: s.reason })),
+    skipped: plan.skipped.map((s) => ({ host: s.point.host, domain: s.point.domain, chain: s.point.chain, ...('checkpoint' in s.point ? { checkpoint: s.point.checkpoint } : {}), reason: s.reason })),
     notFound,
   };
 }

@@ -50,7 +50,7 @@ interface ReplicateDoc {
   repository: string;
   sent: Array<{ id: string; domain: string; snapshot: string; bytesAdded: number }>;
   present: Array<{ id: string }>;
-  skipped: unknown[];
+  skipped: Array<{ reason: string }>;
 }
 
 function replicate(r: Repo, extra: string[] = []) {
@@ -153,6 +153,40 @@ describe('replicate to restic', () => {
     expect(sawRestic).toBeGreaterThan(0);
     expect(leaks).toEqual([]);
     ids = parseJsonOutput<{ domains: Array<{ points: Array<{ id: string }> }> }>(await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json'])).domains[0]!.points.map((p) => p.id);
+  });
+
+  it('--prune on the REST repository: the older chain is forgotten whole, the new one stays and restores, and is not sent again', async () => {
+    const later = '2027-01-05T03:00:00Z';
+    // A new period: the next backup starts a new chain (a full).
+    await writeGuestData(dom, 'vda', { pattern: 0x55, offset: 30 * MiB, length: 2 * MiB });
+    const ref = path.join(work, 'ref-next-chain.qcow2');
+    await referenceCopy(dom, 'vda', ref);
+    const b = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir, now: later }));
+    expect(b.results[0]).toMatchObject({ result: 'done', level: 'full' });
+    const oldChain = ids[0]!.split('/')[0]!;
+    const r = repos[2]!;
+    const dry = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--prune', '--keep-last', '1', '--dry-run', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
+    expect(dry.code, dry.stderr).toBe(0);
+    const run = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--prune', '--keep-last', '1', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
+    expect(run.code, run.stderr).toBe(0);
+    const doc = parseJsonOutput<ReplicateDoc & { prune: { removed: Array<{ domain: string; chain: string; snapshots: string[] }> } }>(run);
+    // The 4th point of the old chain went to the REST repository now too; then the whole old chain went.
+    expect(doc.sent.map((s) => s.id)).toEqual([ids[3], `${b.results[0]!.chain}/virtnbdbackup.0`]);
+    expect(doc.prune.removed).toEqual([{ domain: expect.stringMatching(new RegExp(`/${dom.name}$`)), chain: oldChain, snapshots: expect.any(Array) }]);
+    expect(doc.prune.removed[0]!.snapshots).toHaveLength(4);
+    // What remains restores; the pruned chain is not sent again.
+    const again = parseJsonOutput<ReplicateDoc>(
+      await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } }),
+    );
+    expect(again.sent).toEqual([]);
+    expect(again.present.map((p) => p.id)).toEqual([`${b.results[0]!.chain}/virtnbdbackup.0`]);
+    expect(again.skipped.filter((s) => s.reason.includes('pruned there'))).toHaveLength(4);
+    const to = path.join(work, 'from-rest-after-prune');
+    const res = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--to', to, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(res).images[0]!.path, ref)).toBe(true);
+    const gone = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--at', ids[0]!, '--to', path.join(work, 'never')]);
+    expect(gone.code).toBe(64);
   });
 
   it('a corrupted pack in the local repository: verify --from fails and names the affected points', async () => {

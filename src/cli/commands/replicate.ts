@@ -8,7 +8,9 @@ import { patternsForHost } from '../../app/hosts.js';
 import type { ResticRepo } from '../../restic/index.js';
 import { runReplicate, type ReplicateOptions } from '../../replicate/run-replicate.js';
 import type { ReplicationSource } from '../../replicate/read-sources.js';
-import { parseLockWait } from '../parse-values.js';
+import { hasAnyRule } from '../../retention/policy.js';
+import { parseGroupBy, parseLockWait } from '../parse-values.js';
+import { addKeepOptions, policyFrom } from './prune.js';
 import { defineCommand } from './types.js';
 
 /** --password-file, --restic-option: how every command that talks to a restic repository is told about it. */
@@ -48,7 +50,9 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
   name: 'replicate',
   describe: 'copy restore points into a restic repository (one snapshot per point; only what it lacks)',
   builder: (y) =>
-    addRepoOptions(y)
+    addKeepOptions(addRepoOptions(y))
+      .option('prune', { type: 'boolean', default: false, describe: "after sending, apply the --keep-*/-k/--groupBy policy to the repository's chains (whole chains), then restic prune" })
+      .option('groupBy', { type: 'string', describe: "with --prune: VMSnap's period rule for the repository's chains" })
       .option('to', { type: 'string', describe: 'the restic repository' })
       .option('chains', { type: 'string', default: 'all', describe: 'all: every chain, including the new points of a growing one; complete: finished chains only' })
       .option('init', { type: 'boolean', default: false, describe: 'create the repository if it does not exist' })
@@ -59,7 +63,12 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const chains = String(argv['chains']);
     if (chains !== 'all' && chains !== 'complete') throw usageError(`--chains must be all or complete, got ${JSON.stringify(chains)}`);
+    const prune = argv['prune'] === true;
+    const policy = policyFrom(argv, argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']));
+    if (prune && !hasAnyRule(policy)) throw usageError('replicate --prune needs a policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
+    if (!prune && hasAnyRule(policy)) throw usageError('--keep-*, -k and --groupBy go with replicate --prune');
     return Object.freeze({
+      prune: prune ? policy : undefined,
       sources: Object.freeze(replicationSources(resolve(global.output), global.hosts, global.domains)),
       repo: repoFrom(argv, argv['to'], 'replicate --to', process.env),
       chains,

@@ -53,6 +53,16 @@ describe('planReplication', () => {
     ]);
   });
 
+  it('a point the manifest says was sent to this repository, now gone from it, was pruned there: not sent again', () => {
+    const c = chain(2);
+    const pruned = { ...c, points: c.points.map((p) => ({ ...p, replicas: [{ repository: '/r', snapshot: 'abcdef0123' }] })) };
+    const plan = planReplication([pruned], [], { chains: 'all', repository: '/r' });
+    expect(plan.send).toEqual([]);
+    expect(plan.skipped.map((s) => s.reason)).toEqual([expect.stringContaining('pruned there'), expect.stringContaining('pruned there')]);
+    // Another repository still gets them.
+    expect(planReplication([pruned], [], { chains: 'all', repository: '/other' }).send).toHaveLength(2);
+  });
+
   it('properties: sent and present split the eligible points; planning again after sending sends nothing; a point never carries later data', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { maxLength: 30 }), (sizes, have) => {
