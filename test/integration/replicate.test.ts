@@ -118,6 +118,16 @@ describe('replicate to restic', () => {
         fs.rmSync(to, { recursive: true, force: true });
       }
     }
+    // list and status show where each point went.
+    const listed = parseJsonOutput<{ domains: Array<{ points: Array<{ id: string; replicatedTo: string[] }> }> }>(
+      await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json']),
+    );
+    for (const p of listed.domains[0]!.points) expect(p.replicatedTo, p.id).toHaveLength(3);
+    const st = await runVmkeep(['status', '--output', out, '--domains', dom.name, '--json']);
+    expect(st.code, st.stderr).toBe(0);
+    const rep = parseJsonOutput<Record<string, { backups: { replication: Array<{ pointsReplicated: number; pointsNotReplicated: number; lagSeconds: number }> } }>>(st)[dom.name]!.backups.replication;
+    expect(rep).toHaveLength(3);
+    for (const x of rep) expect(x).toMatchObject({ pointsReplicated: 3, pointsNotReplicated: 0, lagSeconds: 0 });
     // A clean repository verifies, restic reading all of its data back.
     const v = await runVmkeep(['verify', '--from', repos[0]!.url, ...repoArgs(repos[0]!), '--read-data-subset', '100%', '--json']);
     expect(v.code, v.stderr).toBe(0);
