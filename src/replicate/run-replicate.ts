@@ -2,8 +2,6 @@
  * `vmkeep replicate`: read the repository's snapshot list once, plan, send each missing restore
  * point as one restic snapshot, record each in its chain's manifest.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
@@ -119,39 +117,32 @@ async function sendPoints(
 ): Promise<{ sent: SentPoint[]; made: ExistingSnapshot[] }> {
   const made: ExistingSnapshot[] = [...existing];
   const sent: SentPoint[] = [];
-  const work = await mkdtemp(join(tmpdir(), 'vmkeep-replicate-'));
-  try {
-    for (const [i, p] of plan.send.entries()) {
-      if (ctx.signal.aborted) break;
-      const parentOf = p.parentOf;
-      const parent = parentOf ? made.find((m) => samePoint(m.point, parentOf))?.id : undefined;
-      const list = join(work, `files-${i}`);
-      await writeFile(list, `${p.files.join('\n')}\n`, { mode: 0o600 });
-      const started = Date.now();
-      try {
-        const summary = await restic.backup({ filesFrom: list, host: p.point.host, tags: pointTags(p.point), time: new Date(p.time), signal: ctx.signal, ...(parent ? { parent } : {}) });
-        await recordReplica(p.chainDir, p.point.checkpoint, { repository, snapshot: summary.snapshotId, time: ctx.now().toISOString() });
-        made.push({ id: summary.snapshotId, point: p.point, time: new Date(p.time).toISOString() });
-        const row: SentPoint = {
-          host: p.point.host,
-          domain: p.point.domain,
-          id: `${p.point.chain}/${p.point.checkpoint}`,
-          snapshot: summary.snapshotId,
-          filesNew: summary.filesNew,
-          filesChanged: summary.filesChanged,
-          filesUnmodified: summary.filesUnmodified,
-          bytesAdded: summary.dataAdded,
-          durationMs: Date.now() - started,
-        };
-        sent.push(row);
-        ctx.log.info(`${describePoint(p.point)}: snapshot ${summary.snapshotId}, ${prettyBytes(summary.dataAdded, { binary: true })} added`);
-      } catch (e) {
-        if (e instanceof VmkeepError && e.code === 'tool-missing') throw e;
-        ctx.log.warn(`${describePoint(p.point)}: not replicated: ${e instanceof Error ? e.message : String(e)}`);
-      }
+  for (const p of plan.send) {
+    if (ctx.signal.aborted) break;
+    const parentOf = p.parentOf;
+    const parent = parentOf ? made.find((m) => samePoint(m.point, parentOf))?.id : undefined;
+    const started = Date.now();
+    try {
+      const summary = await restic.backup({ files: p.files, host: p.point.host, tags: pointTags(p.point), time: new Date(p.time), signal: ctx.signal, ...(parent ? { parent } : {}) });
+      await recordReplica(p.chainDir, p.point.checkpoint, { repository, snapshot: summary.snapshotId, time: ctx.now().toISOString() });
+      made.push({ id: summary.snapshotId, point: p.point, time: new Date(p.time).toISOString() });
+      const row: SentPoint = {
+        host: p.point.host,
+        domain: p.point.domain,
+        id: `${p.point.chain}/${p.point.checkpoint}`,
+        snapshot: summary.snapshotId,
+        filesNew: summary.filesNew,
+        filesChanged: summary.filesChanged,
+        filesUnmodified: summary.filesUnmodified,
+        bytesAdded: summary.dataAdded,
+        durationMs: Date.now() - started,
+      };
+      sent.push(row);
+      ctx.log.info(`${describePoint(p.point)}: snapshot ${summary.snapshotId}, ${prettyBytes(summary.dataAdded, { binary: true })} added`);
+    } catch (e) {
+      if (e instanceof VmkeepError && e.code === 'tool-missing') throw e;
+      ctx.log.warn(`${describePoint(p.point)}: not replicated: ${e instanceof Error ? e.message : String(e)}`);
     }
-  } finally {
-    await rm(work, { recursive: true, force: true });
   }
   return { sent, made };
 }

@@ -35,9 +35,10 @@ export class ResticClient {
     return [...(this.repo.options ?? []).flatMap((o) => ['-o', o]), ...command];
   }
 
-  private run(command: readonly string[], opts: { timeoutMs?: number; okExitCodes?: number[]; signal?: AbortSignal } = {}) {
+  private run(command: readonly string[], opts: { timeoutMs?: number; okExitCodes?: number[]; signal?: AbortSignal; input?: string } = {}) {
     return this.runner.run('restic', this.argv(command), {
       env: this.env(),
+      ...(opts.input !== undefined ? { input: opts.input } : {}),
       timeoutMs: opts.timeoutMs ?? 3_600_000,
       ...(opts.okExitCodes ? { okExitCodes: opts.okExitCodes } : {}),
       ...(opts.signal ? { cancelSignal: opts.signal, killSignal: 'SIGINT' as const } : {}),
@@ -66,12 +67,12 @@ export class ResticClient {
     return parseSnapshots(stdout);
   }
 
-  /** One snapshot of the files listed (one absolute path a line) in `filesFrom`. */
-  async backup(req: { filesFrom: string; host: string; tags: readonly string[]; time: Date; parent?: string; signal?: AbortSignal }): Promise<BackupSummary> {
-    const argv = ['backup', '--json', '--host', req.host, '--time', format(req.time, 'yyyy-MM-dd HH:mm:ss'), '--files-from-verbatim', req.filesFrom];
+  /** One snapshot of exactly these files (absolute paths), handed over on stdin (`--files-from-verbatim -`). */
+  async backup(req: { files: readonly string[]; host: string; tags: readonly string[]; time: Date; parent?: string; signal?: AbortSignal }): Promise<BackupSummary> {
+    const argv = ['backup', '--json', '--host', req.host, '--time', format(req.time, 'yyyy-MM-dd HH:mm:ss'), '--files-from-verbatim', '-'];
     for (const t of req.tags) argv.push('--tag', t);
     if (req.parent) argv.push('--parent', req.parent);
-    const { stdout } = await this.run(argv, { timeoutMs: DAY_MS, ...(req.signal ? { signal: req.signal } : {}) });
+    const { stdout } = await this.run(argv, { timeoutMs: DAY_MS, input: `${req.files.join('\n')}\n`, ...(req.signal ? { signal: req.signal } : {}) });
     return parseBackupSummary(stdout);
   }
 
