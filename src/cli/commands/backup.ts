@@ -52,7 +52,8 @@ export const backupCommand = defineCommand<BackupOptions>({
     });
   },
   run: async (ctx, options, global) => {
-    if (global.hosts.length <= 1) return runBackup(ctx, options);
+    // A remote host's domain locks are its own, alone or with others (see hostLockEnv).
+    if (global.hosts.length <= 1) return runBackup(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
     // One limit for the whole run: --jobs bounds backups at once across all hosts.
     const limit = pLimit(options.jobs);
     const n = global.hosts.length;

@@ -79,7 +79,7 @@ export const scrubCommand = defineCommand<ScrubCliOptions>({
     });
   },
   run: async (ctx, options, global) => {
-    if (global.hosts.length <= 1) return runScrubCommand(ctx, options);
+    if (global.hosts.length <= 1) return runScrubCommand(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
       runScrubCommand(hostCtx, { ...options, domains, env: hostLockEnv(options.env, host) }),
     );
