@@ -108,6 +108,12 @@ describe('remote hypervisor over ssh', () => {
     const only = await runVmkeep(['status', '--connect', remote, '--connect', down, '--domains', `r1/${dom.name}`, '--json'], { env: env() });
     expect(only.code, only.stderr).toBe(0);
     expect(Object.keys(parseJsonOutput<Record<string, unknown>>(only))).toEqual([`r1/${dom.name}`]);
+    // scrub across hosts (a dry run: the chain stays): host/domain keys, the down host one failed key.
+    const sc = await runVmkeep(['scrub', '--connect', remote, '--connect', down, '--domains', dom.name, '--scrubType', 'both', '--dry-run', '--json'], { env: env() });
+    expect(sc.code).toBe(1);
+    const scDoc = parseJsonOutput<Record<string, { ok?: boolean; error?: string; actions?: unknown[] }>>(sc);
+    expect(scDoc[`r1/${dom.name}`]!.actions!.length).toBeGreaterThan(0);
+    expect(scDoc['down']!.error).toContain('host down');
     const typo = await runVmkeep(['status', '--connect', remote, '--connect', down, '--domains', `r9/${dom.name}`], { env: env() });
     expect(typo.code).toBe(64);
     expect(typo.stderr).toContain('no host by that name');
