@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import { createContext, type AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { isRemoteUri, patternsForHost, unknownHostPrefixes, uriHost, type HostSpec } from '../app/hosts.js';
-import { usageError } from '../errors.js';
+import { ToolError, usageError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 
 /** Refuse `--domains h9/web` when no host is called h9: a typo must not silently select nothing. */
@@ -81,11 +81,21 @@ export async function runAcrossHosts(
         try {
           return { host, result: await perHost(createHostContext(ctx, host), host, patterns) };
         } catch (e) {
-          const reason = e instanceof Error ? e.message : String(e);
+          const reason = describeHostFailure(e);
+          if (e instanceof Error && e.message !== reason) ctx.log.debug(`host ${host.name}: ${e.message}`);
           ctx.log.warn(`host ${host.name} (${host.uri}) failed: ${reason}`);
           return { host, error: `host ${host.name} (${host.uri}): ${reason}` };
         }
       }),
     ),
   );
+}
+
+/** A host's failure in vmkeep's words: a virsh that cannot connect means the host is unreachable. */
+export function describeHostFailure(e: unknown): string {
+  if (e instanceof ToolError && e.tool === 'virsh' && /failed to connect|Cannot recv data|Connection refused|No route to host|Could not resolve|Permission denied \(publickey|timed out|Host key verification failed/i.test(`${e.stderr}${e.timedOut ? ' timed out' : ''}`)) {
+    const last = e.stderr.split('\n').map((l) => l.replace(/^error:\s*/, '').trim()).filter(Boolean).at(-1) ?? (e.timedOut ? 'no answer' : 'no reason given');
+    return `unreachable: libvirt could not be reached (${last}); check the URI, the ssh key and that libvirtd runs there`;
+  }
+  return e instanceof Error ? e.message : String(e);
 }

@@ -75,3 +75,17 @@ describe('merging', () => {
     expect(merged.text).toContain('b/*');
   });
 });
+
+describe('describeHostFailure', () => {
+  it("a virsh that cannot connect over ssh (recorded) is 'unreachable' in vmkeep's words; other errors keep their message", async () => {
+    const { describeHostFailure } = await import('../../../src/fleet/run-across-hosts.js');
+    const { ToolError } = await import('../../../src/errors.js');
+    const { fixture } = await import('../../helpers/fixtures.js');
+    const stderr = fixture('fleet/virsh-ssh-connection-refused.stderr');
+    const e = new ToolError({ tool: 'virsh', argv: ['-c', 'qemu+ssh://root@127.0.0.1:1/system', 'list'], exitCode: 1, stderr });
+    const text = describeHostFailure(e);
+    expect(text).toMatch(/^unreachable: libvirt could not be reached \(.*Connection refused.*\); check the URI/);
+    expect(text).not.toContain('virsh -c');
+    expect(describeHostFailure(new Error('output folder /b is locked'))).toBe('output folder /b is locked');
+  });
+});
