@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (it starts libvirtd and creates a throwaway VM)" >&2; exit 1; }
-[[ -f dist/cli/main.js ]] || { echo "demo: build first (npm ci or npm run build)" >&2; exit 1; }
+[[ -f dist/vmkeep.js ]] || { echo "demo: build first (npm ci or npm run build)" >&2; exit 1; }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 vmkeep() { node bin/vmkeep "$@"; }

@@ -37,6 +37,34 @@ else
   say "packages: all present (${PACKAGES[*]})"
 fi
 
+# --- test-only tools ------------------------------------------------------------------------
+# promtool (Debian package prometheus) checks the metrics textfile. The package is large and
+# ships a server: no recommends, and no service start during the install (a policy-rc.d that
+# refuses starts is put in place only when the machine has none, and removed after).
+if ! command -v promtool >/dev/null 2>&1; then
+  say "installing prometheus (for promtool)"
+  export DEBIAN_FRONTEND=noninteractive
+  own_policy=''
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends prometheus >/dev/null || install_failed=1
+  [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+  [[ -z ${install_failed:-} ]] || die "apt-get install prometheus failed"
+  say "promtool: installed ($(promtool --version 2>&1 | head -n 1))"
+else
+  say "promtool: present"
+fi
+# systemd-analyze checks the shipped unit files; installing the package starts nothing where
+# systemd is not PID 1. util-linux `logger` (syslog tests) is in every Debian base system.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  say "installing systemd (for systemd-analyze)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd >/dev/null || die "apt-get install systemd failed"
+fi
+
 # --- daemons --------------------------------------------------------------------------------
 # Prints the pid of a running daemon named $1 (from its pid file, else by exact name), or nothing.
 running_pid() {

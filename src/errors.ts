@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'usage' // bad command line or bad input value
   | 'tool-missing' // a required external tool is not installed
   | 'locked' // another run holds the lock
-  | 'interrupted'; // SIGINT/SIGTERM
+  | 'interrupted' // SIGINT/SIGTERM
+  | 'unknown'; // `vmkeep check` could not judge (Nagios UNKNOWN)
 
 /** The one table from error code to process exit code (documented in README.md). */
 export const EXIT_CODE: Readonly<Record<ErrorCode | 'ok', number>> = Object.freeze({
@@ -24,6 +25,8 @@ export const EXIT_CODE: Readonly<Record<ErrorCode | 'ok', number>> = Object.free
   'tool-missing': 69,
   locked: 75,
   interrupted: 130,
+  // Nagios plugin convention: 0 OK, 1 WARNING (partial), 2 CRITICAL (failure), 3 UNKNOWN.
+  unknown: 3,
 });
 
 export interface VmkeepErrorOptions {
@@ -51,7 +54,7 @@ export function usageError(message: string, detail?: string): VmkeepError {
 }
 
 /** Which Debian package provides each external tool, for the exit-69 message. */
-export const TOOL_PACKAGE: Readonly<Record<string, string>> = Object.freeze({
+const TOOL_PACKAGE: Readonly<Record<string, string>> = Object.freeze({
   virsh: 'libvirt-clients',
   'qemu-img': 'qemu-utils',
   virtnbdbackup: 'virtnbdbackup',
@@ -103,7 +106,7 @@ export class ToolError extends VmkeepError {
 }
 
 /** Collapse whitespace so a message stays on one line. */
-export function oneLine(text: string): string {
+function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 

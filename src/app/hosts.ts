@@ -3,6 +3,7 @@
  * config file lands, from its `hosts:`): each host has a name (for output folders, `host/domain`
  * addresses and messages) and a libvirt URI.
  */
+import { join } from 'node:path';
 import { usageError } from '../errors.js';
 
 export interface HostSpec {
@@ -98,4 +99,15 @@ export function unknownHostPrefixes(patterns: readonly string[] | undefined, hos
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())
     .filter((v) => v.includes('/') && !names.has(v.slice(0, v.indexOf('/'))));
+}
+
+/** Refuse `--domains h9/web` when no host is called h9: a typo must not silently select nothing. */
+export function checkHostPrefixes(domains: readonly string[] | undefined, hosts: readonly HostSpec[]): void {
+  const bad = unknownHostPrefixes(domains, hosts);
+  if (bad.length > 0) throw usageError(`--domains ${bad.join(', ')}: no host by that name (hosts: ${hosts.map((h) => h.name).join(', ')})`);
+}
+
+/** The host's own output folder: `OUTPUT/<host>` when the run has several hosts, else OUTPUT. */
+export function hostOutputDir(output: string, host: HostSpec, hostCount: number): string {
+  return hostCount > 1 ? join(output, host.name) : output;
 }

@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
-import { sha256File } from '../util/sha256.js';
+import { FollowingHasher } from '../util/follow-hash.js';
 import type { BackupEngine } from './engine/types.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestFile } from '../repository/manifest.js';
@@ -36,7 +36,7 @@ export interface ExecutedBackup {
 type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
 
 /** Classify a file virtnbdbackup wrote (for the manifest). */
-export function classifyFile(rel: string): { kind: ManifestFile['kind']; disk?: string } {
+function classifyFile(rel: string): { kind: ManifestFile['kind']; disk?: string } {
   if (rel.endsWith('.data')) return { kind: 'data', disk: rel.split('.')[0] };
   if (rel.startsWith('checkpoints/')) return { kind: 'checkpoint' };
   if (/^vmconfig.*\.xml$/.test(rel)) return { kind: 'config' };
@@ -97,6 +97,9 @@ export async function executeBackup(
   const eligibleDisks = inv.disks.filter((d) => d.eligible).map((d) => d.target);
   const notes: string[] = [];
   const t0 = Date.now();
+  // Data files are hashed while the engine writes them: no second pass over the data afterwards.
+  const hasher = new FollowingHasher(chainDir, (name) => name.endsWith('.data.partial'));
+  hasher.start();
   try {
     const result = await engine.run({
       domain: inv.domain,
@@ -122,7 +125,7 @@ export async function executeBackup(
     for (const rel of result.newFiles) {
       if (isMutable(rel, inv.domain)) continue;
       const path = join(chainDir, rel);
-      files.push({ path: rel, ...classifyFile(rel), size: (await stat(path)).size, sha256: await sha256File(path) });
+      files.push({ path: rel, ...classifyFile(rel), size: (await stat(path)).size, sha256: await hasher.digest(path) });
     }
     // A restore point's time is when its checkpoint was taken: the start of the run.
     const time = startedAt.toISOString();
@@ -170,6 +173,7 @@ export async function executeBackup(
     if (written) markRecorded(thrown);
     throw thrown;
   } finally {
+    await hasher.close();
     await rm(workDir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,6 @@
 /** Carry out the repair steps of a backup plan, in order, saying what was done. */
 import { rm } from 'node:fs/promises';
+import { readDomain } from '../domain/read-domain.js';
 import { join, normalize } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
@@ -146,16 +147,14 @@ async function jobStillActive(ctx: AppContext, domain: string): Promise<boolean>
 
 /** Remove a bitmap: through QMP on a live domain, with qemu-img on a shut-off one. */
 export async function removeBitmap(ctx: AppContext, domain: string, disk: string, name: string): Promise<void> {
-  const state = await ctx.virsh.domainState(domain);
-  const def = await ctx.virsh.domain(domain);
-  const d = def.disks.find((x) => x.target === disk);
-  if (!d?.path) throw new VmkeepError('failure', `disk ${disk} of ${domain} has no local image`);
-  if (state === 'running' || state === 'paused') {
-    const nodes = await ctx.virsh.blockNodes(domain);
-    const node = nodes.find((n) => n.file === d.path && n.bitmaps.some((b) => b.name === name));
-    if (!node) return;
-    await ctx.virsh.removeBitmap(domain, node.nodeName, name);
+  const snap = await readDomain(ctx, domain);
+  const d = snap.disks.find((x) => x.disk.target === disk);
+  if (!d?.disk.path) throw new VmkeepError('failure', `disk ${disk} of ${domain} has no local image`);
+  if (snap.live) {
+    // Already gone (or never there): nothing to remove.
+    if (!d.node || !d.bitmaps?.some((b) => b.name === name)) return;
+    await ctx.virsh.removeBitmap(domain, d.node, name);
   } else {
-    await ctx.qemuImg.removeBitmap(d.path, name);
+    await ctx.qemuImg.removeBitmap(d.disk.path, name);
   }
 }

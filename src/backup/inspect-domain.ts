@@ -3,8 +3,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
+import { readDomain } from '../domain/read-domain.js';
 import type { DomainDisk, DomainState } from '../domain/types.js';
-import { bitmapsForImage } from '../qemu/parse-qmp.js';
 import { readCheckpointFile } from './engine/virtnbdbackup.js';
 import { domainDir, listChains, type ChainView } from '../repository/chains.js';
 
@@ -53,46 +53,46 @@ export interface InspectOptions {
 }
 
 /** Is this disk backed up, given --raw? */
-export function backupEligibility(disk: DomainDisk, raw: boolean): { eligible: boolean; excludedBy: string[] } {
+function backupEligibility(disk: DomainDisk, raw: boolean): { eligible: boolean; excludedBy: string[] } {
   const e = diskEligibility(disk);
   const excludedBy = raw ? e.excludedBy.filter((r) => r !== 'raw') : e.excludedBy;
   return { eligible: excludedBy.length === 0, excludedBy };
 }
 
 export async function inspectDomain(ctx: AppContext, domain: string, options: InspectOptions): Promise<BackupInventory> {
-  const [state, checkpoints, definition] = await Promise.all([
-    ctx.virsh.domainState(domain),
-    ctx.virsh.checkpointNames(domain),
-    ctx.virsh.domain(domain),
-  ]);
-  const live = state === 'running' || state === 'paused';
-  const nodes = live ? await ctx.virsh.blockNodes(domain) : undefined;
-  const disks: DiskInventory[] = [];
-  for (const d of definition.disks) {
-    const { eligible, excludedBy } = backupEligibility(d, options.raw);
-    let bitmaps: string[] | undefined = [];
-    let badBitmaps: string[] = [];
-    if (eligible && d.path !== undefined && d.format !== 'raw') {
-      try {
-        const found = live ? bitmapsForImage(nodes ?? [], d.path) : (await ctx.qemuImg.info(d.path)).bitmaps;
-        bitmaps = found?.map((b) => b.name);
-        badBitmaps = (found ?? []).filter((b) => b.inconsistent).map((b) => b.name);
-      } catch {
-        bitmaps = undefined;
-      }
-    }
-    disks.push({ target: d.target, path: d.path, format: d.format, eligible, excludedBy, bitmaps, badBitmaps });
-  }
-  const chains = await listChains(options.output, domain);
-  const jobActive = live ? await ctx.virsh.jobActive(domain) : false;
+  const [snap, chains] = await Promise.all([readDomain(ctx, domain), listChains(options.output, domain)]);
+  const disks: DiskInventory[] = snap.disks.map((d) => {
+    const { eligible, excludedBy } = backupEligibility(d.disk, options.raw);
+    const readsBitmaps = eligible && d.disk.path !== undefined && d.disk.format !== 'raw';
+    const bitmaps = readsBitmaps ? d.bitmaps : [];
+    return {
+      target: d.disk.target,
+      path: d.disk.path,
+      format: d.disk.format,
+      eligible,
+      excludedBy,
+      bitmaps: bitmaps?.map((b) => b.name),
+      badBitmaps: (bitmaps ?? []).filter((b) => b.inconsistent).map((b) => b.name),
+    };
+  });
   const chainFiles: ChainFiles[] = [];
   for (const c of chains) {
     if (c.legacy) continue;
     const cpt = await readCheckpointFile(c.dir, domain).catch(() => undefined);
     chainFiles.push({ folder: c.folder, cpt: cpt ?? [], cptReadable: cpt !== undefined, files: await listRelative(c.dir) });
   }
-  const pausedByInterruptedRun = state === 'paused' && chains.some((c) => c.manifest?.running?.startedDomain === true);
-  return { domain, uuid: definition.uuid, state, disks, checkpoints, jobActive, pausedByInterruptedRun, chains, chainFiles };
+  const pausedByInterruptedRun = snap.state === 'paused' && chains.some((c) => c.manifest?.running?.startedDomain === true);
+  return {
+    domain,
+    uuid: snap.uuid,
+    state: snap.state,
+    disks,
+    checkpoints: snap.checkpointNames,
+    jobActive: snap.jobActive,
+    pausedByInterruptedRun,
+    chains,
+    chainFiles,
+  };
 }
 
 async function listRelative(dir: string, prefix = ''): Promise<string[]> {

@@ -64,7 +64,7 @@ export type DomainBackupPlan =
     };
 
 /** The newest recorded point over all chains. */
-export function lastRecordedTime(chains: readonly ChainView[]): Date | undefined {
+function lastRecordedTime(chains: readonly ChainView[]): Date | undefined {
   let best: number | undefined;
   for (const c of chains) for (const p of c.points) {
     const t = Date.parse(p.time);
@@ -288,7 +288,7 @@ export function tidyChainFolder(files: ChainFiles, recorded: readonly string[]):
 }
 
 /** The next chain folder for the period of `now`: the period name, or `.N` after existing ones. */
-export function nextFolderName(chains: readonly ChainView[], now: Date, groupBy: GroupBy): string {
+function nextFolderName(chains: readonly ChainView[], now: Date, groupBy: GroupBy): string {
   const key = periodKey(now, groupBy);
   const seqs = chains
     .map((c) => parseChainFolderName(c.folder))

@@ -56,12 +56,18 @@ function barSink(stream: NodeJS.WritableStream): ProgressSink {
     },
     logger(base, verbose) {
       // While bars are drawn, lines go through the bar area, which prints them above the bars.
-      const route = (line: string, direct: () => void) => (drawing && !stopped ? multi.log(`${line}\n`) : direct());
+      // Lines drawn above the bars still reach the log file and syslog (base.sideOnly).
+      const route = (line: string, direct: () => void, side: () => void) => {
+        if (drawing && !stopped) {
+          multi.log(`${line}\n`);
+          side();
+        } else direct();
+      };
       return {
-        info: (m) => route(m, () => base.info(m)),
-        warn: (m) => route(`warning: ${m}`, () => base.warn(m)),
+        info: (m) => route(m, () => base.info(m), () => base.sideOnly?.info(m)),
+        warn: (m) => route(`warning: ${m}`, () => base.warn(m), () => base.sideOnly?.warn(m)),
         debug: (m) => {
-          if (verbose) route(`debug: ${m}`, () => base.debug(m));
+          if (verbose) route(`debug: ${m}`, () => base.debug(m), () => base.sideOnly?.debug(m));
         },
       };
     },
@@ -85,7 +91,9 @@ function lineSink(log: Logger): ProgressSink {
       const now = Date.now();
       const prev = last.get(domain) ?? { at: 0, fraction: -1, started: now };
       const fraction = total > 0 ? done / total : 0;
-      if (now - prev.at < 15_000 && fraction - prev.fraction < 0.25) {
+      // A line every 15 s or 25%, and always the one that says it is all there.
+      const complete = total > 0 && done >= total && prev.fraction < 1;
+      if (!complete && now - prev.at < 15_000 && fraction - prev.fraction < 0.25) {
         if (!last.has(domain)) last.set(domain, prev);
         return;
       }

@@ -59,7 +59,7 @@ export interface DomainResult {
 }
 
 /** Refuse an output path that exists and is not a folder, before anything is created. */
-export async function prepareOutput(output: string, dryRun: boolean): Promise<void> {
+async function prepareOutput(output: string, dryRun: boolean): Promise<void> {
   try {
     const s = await stat(output);
     if (!s.isDirectory()) throw new VmkeepError('failure', `output ${output} exists and is not a directory`);

@@ -4,13 +4,17 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
-import { createExecaRunner, type Runner } from '../runner/runner.js';
-import { createLogger } from '../util/log.js';
-import { createContext } from '../app/context.js';
+import type { AppContext, FaultPoints } from '../app/context.js';
+import type { Runner } from '../runner/runner.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, type GlobalOptions } from './global-options.js';
 import { serialiseDocument, serialiseError } from './output.js';
 import { rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
+import { readVersion } from './version.js';
+import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
+import type { Reporting } from './reporting.js';
+
+const COMMAND_NAMES: readonly string[] = [...COMMAND_SPECS.map((c) => c.name), 'version'];
 import type { CommandSpec } from './commands/types.js';
 
 export interface CliIo {
@@ -20,6 +24,8 @@ export interface CliIo {
   interactive: boolean;
   runner?: Runner;
   signal?: AbortSignal;
+  /** In-process tests only: fault points handed to the commands (see AppContext.faults). */
+  faults?: FaultPoints;
 }
 
 interface Parsed {
@@ -27,73 +33,124 @@ interface Parsed {
   argv: Record<string, unknown>;
 }
 
-function buildParser(args: string[], io: CliIo, chosen: { value?: Parsed }): Argv {
-  let y = addGlobalOptions(
+interface Chosen {
+  value?: Parsed;
+  version?: boolean;
+}
+
+function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
+  let y = addReportingOptions(addGlobalOptions(
     yargs(args)
       .scriptName('vmkeep')
       .usage('$0 <command> [options]')
       .strict()
       .exitProcess(false)
       .help()
-      .version(false)
+      // Answers --get-yargs-completions for the scripts `vmkeep completion` prints (hidden command).
+      .completion('yargs-completion', false)
+      .version(readVersion())
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .fail((msg, err) => {
         throw err instanceof VmkeepError ? err : usageError(msg ?? err?.message ?? 'bad command line');
       }),
-  );
+  ));
   for (const spec of COMMAND_SPECS) {
     y = y.command(spec.name, spec.describe, spec.builder, (argv) => {
       chosen.value = { spec, argv: argv as Record<string, unknown> };
     });
   }
+  y = y.command('version', 'print the version', (v) => v, () => {
+    chosen.version = true;
+  });
   return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
-    'Exit codes: 0 ok, 1 partial, 2 failure, 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
+    'Exit codes: 0 ok, 1 partial, 2 failure, 3 unknown (check), 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
   ).showHelpOnFail(false);
   void io;
 }
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
 export async function main(rawArgs: readonly string[], io: CliIo): Promise<number> {
-  const args = rewriteVmsnapArgv(rawArgs);
+  const args = rewriteVmsnapArgv(rawArgs, COMMAND_NAMES);
   const wantsJson = args.includes('--json') || args.includes('--machine');
   const verbose = args.includes('--verbose') || args.includes('-v');
   let global: GlobalOptions | undefined;
+  let reporting: Reporting | undefined;
+  let ctx: AppContext | undefined;
   try {
-    const chosen: { value?: Parsed } = {};
+    const chosen: Chosen = {};
     let helpText = '';
     const parser = buildParser(args, io, chosen);
     await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (err) throw err instanceof VmkeepError ? err : usageError(err.message);
       helpText = output;
     });
+    if (chosen.version) {
+      io.stdout(`${readVersion()}\n`);
+      return EXIT_CODE.ok;
+    }
     if (!chosen.value) {
-      // --help or an empty command line
+      // --help or --version
       if (helpText) io.stdout(`${helpText}\n`);
       return EXIT_CODE.ok;
     }
     global = buildGlobalOptions(chosen.value.argv);
-    const options = chosen.value.spec.buildOptions(chosen.value.argv, global);
+    const options = await chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
-    const ctx = createContext({
-      runner: io.runner ?? createExecaRunner(),
+    // Tool clients, execa and the parsers load only once a command runs (start-up time).
+    const [{ createContext }, runner, { startReporting }] = await Promise.all([
+      import('../app/context.js'),
+      io.runner ?? import('../runner/runner.js').then((m) => m.createExecaRunner()),
+      import('./reporting.js'),
+    ]);
+    const reportingOptions = buildReportingOptions(chosen.value.argv);
+    // Logging, notifications and the textfile wrap the command; the command knows nothing of them.
+    reporting = await startReporting({
+      command: chosen.value.spec.name.split(' ')[0]!,
+      options: reportingOptions,
+      output: global.output,
+      verbose: global.verbose,
+      stderr: io.stderr,
+      env: io.env,
+      runner,
+    });
+    ctx = createContext({
+      runner,
       uri: global.connect,
       now: clockFromEnv(io.env),
-      log: createLogger(io.stderr, global.verbose, false),
-      interactive: io.interactive,
+      log: reporting.log,
+      // Bars only for a person watching: not with --quiet or JSON log lines.
+      interactive: io.interactive && !reportingOptions.quiet && !reportingOptions.logJson,
       signal,
+      virshSessions: true,
+      ...(io.faults ? { faults: io.faults } : {}),
     });
-    const result = await chosen.value.spec.run(ctx, options, global);
+    // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
+    // until the command has cleaned up (its clean-up talks to libvirt too).
+    await reporting.begin(ctx);
+    let result;
+    try {
+      result = await chosen.value.spec.run(ctx, options, global);
+    } finally {
+      ctx.virsh.close();
+    }
     if (global.format === 'text') {
       if (result.text) io.stdout(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
     } else {
-      io.stdout(serialiseDocument(result.document, global));
+      io.stdout(await serialiseDocument(result.document, global));
     }
-    if (signal.aborted) return EXIT_CODE.interrupted;
-    return EXIT_CODE[result.outcome];
+    const outcome = signal.aborted ? 'interrupted' : result.outcome;
+    await reporting.finish(ctx, { outcome, exitCode: EXIT_CODE[outcome], document: result.document });
+    return EXIT_CODE[outcome];
   } catch (error) {
     const code = exitCodeFor(error);
     io.stderr(serialiseError(error, { json: global ? global.format === 'json' : wantsJson, verbose: global?.verbose ?? verbose }, code));
+    await reporting?.finish(ctx, {
+      outcome: error instanceof VmkeepError ? error.code : 'failure',
+      exitCode: code,
+      document: undefined,
+      error: error instanceof Error ? error.message : String(error),
+    });
     return code;
   }
 }

@@ -1,5 +1,4 @@
 /** Serialise command results and errors for stdout/stderr. */
-import yaml from 'js-yaml';
 import prettyBytes from 'pretty-bytes';
 import { VmkeepError } from '../errors.js';
 
@@ -26,11 +25,15 @@ export function prettifySizes(value: unknown, key = ''): unknown {
 }
 
 /** Document → text for stdout in the chosen format (text format is rendered by the command). */
-export function serialiseDocument(document: unknown, options: OutputOptions): string {
+export async function serialiseDocument(document: unknown, options: OutputOptions): Promise<string> {
   const doc = options.pretty ? prettifySizes(document) : document;
   // Round-trip through JSON so Dates become ISO strings and undefined members disappear in both formats.
   const plain = JSON.parse(JSON.stringify(doc ?? null)) as unknown;
-  if (options.format === 'yaml') return yaml.dump(plain, { noRefs: true, lineWidth: 120 });
+  if (options.format === 'yaml') {
+    // js-yaml loads only for --yaml (start-up time).
+    const { default: yaml } = await import('js-yaml');
+    return yaml.dump(plain, { noRefs: true, lineWidth: 120 });
+  }
   return `${options.machine ? JSON.stringify(plain) : JSON.stringify(plain, null, 2)}\n`;
 }
 

@@ -5,14 +5,36 @@
  */
 import { usageError } from '../errors.js';
 
-export const COMMANDS = ['status', 'backup', 'scrub', 'list', 'restore', 'verify', 'prune', 'protect', 'unprotect'] as const;
 const FLAG_COMMANDS = ['status', 'backup', 'scrub'] as const;
 
-/** `vmkeep --domains=vm1 --status --json` → `vmkeep status --domains=vm1 --json`. */
-export function rewriteVmsnapArgv(argv: readonly string[]): string[] {
-  const first = argv.find((a) => !a.startsWith('-'));
-  const hasCommand = first !== undefined && (COMMANDS as readonly string[]).includes(first);
-  if (hasCommand) return [...argv];
+/** Global options whose value may follow as the next argument (`--output DIR`). */
+const VALUE_OPTIONS = new Set(['--connect', '-c', '--output']);
+/** Array options: yargs gives them every following argument up to the next option. */
+const ARRAY_OPTIONS = new Set(['--domains']);
+/** Arguments that ask yargs itself for something: no default command for them. */
+const SELF_ANSWERED = new Set(['--help', '-h', '--version']);
+
+/** The first argument that is neither an option nor an option's value: the command, if any. */
+function firstPositional(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return argv[i + 1];
+    if (!arg.startsWith('-')) return arg;
+    if (arg.includes('=')) continue;
+    if (VALUE_OPTIONS.has(arg)) i += 1;
+    else if (ARRAY_OPTIONS.has(arg)) while (i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) i += 1;
+  }
+  return undefined;
+}
+
+/**
+ * VMSnap's forms → vmkeep's command form:
+ * - `vmkeep --domains=vm1 --status --json` → `vmkeep status --domains=vm1 --json`;
+ * - no command and no `--backup`/`--scrub`: status, as VMSnap does (`vmkeep --domains=vm1 --json`).
+ */
+export function rewriteVmsnapArgv(argv: readonly string[], commands: readonly string[]): string[] {
+  const first = firstPositional(argv);
+  if (first !== undefined && commands.includes(first)) return [...argv];
   const chosen: string[] = [];
   const rest: string[] = [];
   for (const arg of argv) {
@@ -23,7 +45,11 @@ export function rewriteVmsnapArgv(argv: readonly string[]): string[] {
     }
     rest.push(arg);
   }
-  if (chosen.length === 0) return [...argv];
+  if (chosen.length === 0) {
+    // An unknown word is left for yargs to reject; help and version are yargs's to answer.
+    if (first !== undefined || argv.some((a) => SELF_ANSWERED.has(a))) return [...argv];
+    return ['status', ...rest];
+  }
   // Several flags at once (VMSnap allowed it) run nothing twice: the first wins, the rest is an error upstream.
   return [...chosen.slice(0, 1), ...rest, ...chosen.slice(1).map((c) => `--${c}`)];
 }

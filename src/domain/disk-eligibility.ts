@@ -2,7 +2,7 @@
  * Which disks vmkeep backs up. Each rule is a small named predicate; a disk is eligible when no
  * rule excludes it, and every excluding rule is reported (so status says *why*).
  */
-import type { DomainDisk } from './types.js';
+import type { DomainDisk } from '../domain/types.js';
 
 interface ExclusionRule {
   id: string;

@@ -3,15 +3,11 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { createContext, type AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { isRemoteUri, patternsForHost, unknownHostPrefixes, uriHost, type HostSpec } from '../app/hosts.js';
-import { ToolError, usageError } from '../errors.js';
+import { isRemoteUri, patternsForHost, uriHost, type HostSpec } from '../app/hosts.js';
+import { ToolError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 
-/** Refuse `--domains h9/web` when no host is called h9: a typo must not silently select nothing. */
-export function checkHostPrefixes(domains: readonly string[] | undefined, hosts: readonly HostSpec[]): void {
-  const bad = unknownHostPrefixes(domains, hosts);
-  if (bad.length > 0) throw usageError(`--domains ${bad.join(', ')}: no host by that name (hosts: ${hosts.map((h) => h.name).join(', ')})`);
-}
+export { checkHostPrefixes } from '../app/hosts.js';
 
 export interface HostOutcome {
   host: HostSpec;
@@ -24,10 +20,7 @@ export interface HostOutcome {
 /** Hosts queried at once: each is mostly waiting on its own ssh/libvirt connection. */
 export const HOST_CONCURRENCY = 8;
 
-/** The host's own output folder: `OUTPUT/<host>` when the run has several hosts, else OUTPUT. */
-export function hostOutputDir(output: string, host: HostSpec, hostCount: number): string {
-  return hostCount > 1 ? join(output, host.name) : output;
-}
+export { hostOutputDir } from '../app/hosts.js';
 
 /**
  * Domain locks are per domain name; two hosts may both have a `web`. A remote host's locks live

@@ -3,7 +3,7 @@ import { listBackedUpDomains, listChains, type ChainView } from '../repository/c
 import type { DomainHistory, RetentionChain } from '../retention/types.js';
 
 /** Did the domain's latest backup attempt fail (a failure newer than its newest point)? */
-export function latestBackupFailed(chains: readonly ChainView[]): boolean {
+function latestBackupFailed(chains: readonly ChainView[]): boolean {
   let newestPoint = -Infinity;
   let newestFailure = -Infinity;
   for (const c of chains) {
@@ -15,7 +15,7 @@ export function latestBackupFailed(chains: readonly ChainView[]): boolean {
   return newestFailure > newestPoint;
 }
 
-export function toRetentionChain(c: ChainView): RetentionChain {
+function toRetentionChain(c: ChainView): RetentionChain {
   return {
     id: c.folder,
     domain: c.domain,

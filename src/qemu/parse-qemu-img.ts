@@ -1,6 +1,6 @@
 /** Parsers for `qemu-img` JSON outputs. */
 import { VmkeepError } from '../errors.js';
-import type { DiskBitmap } from '../domain/types.js';
+import type { DiskBitmap } from './types.js';
 
 /** What `qemu-img info --output=json` says about one image. */
 export interface ImageInfo {

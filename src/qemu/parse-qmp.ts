@@ -1,6 +1,6 @@
 /** Parsers for QMP answers obtained through `virsh qemu-monitor-command`. */
 import { VmkeepError } from '../errors.js';
-import type { DiskBitmap } from '../domain/types.js';
+import type { DiskBitmap } from './types.js';
 
 /** One node of `query-named-block-nodes` with what vmkeep needs. */
 export interface BlockNode {
@@ -71,4 +71,9 @@ export function bitmapsForImage(nodes: readonly BlockNode[], path: string): Disk
   const seen = new Map<string, DiskBitmap>();
   for (const n of matches) for (const b of n.bitmaps) if (!seen.has(b.name)) seen.set(b.name, b);
   return [...seen.values()];
+}
+
+/** The qcow2 format node whose file is the image: the node that holds its bitmaps (QMP adds and removes them there). */
+export function formatNodeName(nodes: readonly BlockNode[], path: string): string | undefined {
+  return nodes.find((n) => n.file === path && n.driver === 'qcow2')?.nodeName;
 }

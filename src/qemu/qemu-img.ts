@@ -2,7 +2,7 @@
 import type { Runner } from '../runner/runner.js';
 import { parseImageCheck, parseImageInfo, type ImageCheck, type ImageInfo } from './parse-qemu-img.js';
 
-export const qemuImgArgv = {
+const qemuImgArgv = {
   info: (path: string) => ['info', '--output=json', '--force-share', path],
   // `--` so a path or bitmap name starting with '-' is never read as an option.
   removeBitmap: (path: string, bitmap: string) => ['bitmap', '--remove', '--', path, bitmap],

@@ -13,6 +13,8 @@
  * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
  * - restore point: a checkpoint a finished run recorded in the manifest.
  * - replica: a restore point copied into a restic repository, recorded on the point (`replicas`).
+ * - run history: a domain's last run, last success and last verify, read from its chains'
+ *   points and failure events (summarizeRunHistory).
  */
 export { domainDir, listBackedUpDomains, listChains, readChain, type ChainView, type PointView } from './chains.js';
 export {
@@ -22,7 +24,6 @@ export {
   readManifest,
   writeManifest,
   recordReplica,
-  latestPoint,
   type ChainManifest,
   type ChainEvent,
   type ManifestFile,
@@ -32,3 +33,4 @@ export {
 } from './manifest.js';
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 export { lockOutputForReading } from './output-lock.js';
+export { summarizeRunHistory, type RunHistory, type RunResult } from './run-history.js';

@@ -16,7 +16,7 @@ export const MANIFEST_FORMAT = 'vmkeep-chain/1';
 
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO time');
 
-export const ManifestFileSchema = z.object({
+const ManifestFileSchema = z.object({
   /** Path relative to the chain folder. */
   path: z.string(),
   /** Disk target for data files; undefined for config/checkpoint files. */
@@ -27,7 +27,7 @@ export const ManifestFileSchema = z.object({
 });
 
 /** One copy of a restore point in a restic repository (`vmkeep replicate`). */
-export const ReplicaRecordSchema = z.object({
+const ReplicaRecordSchema = z.object({
   /** The repository, credentials removed. */
   repository: z.string(),
   /** restic's snapshot id (64 hex). */
@@ -35,7 +35,7 @@ export const ReplicaRecordSchema = z.object({
   time: isoTime,
 });
 
-export const RestorePointSchema = z.object({
+const RestorePointSchema = z.object({
   /** Checkpoint name (virtnbdbackup.N): the point's id within its chain. */
   checkpoint: z.string(),
   parent: z.string().optional(),
@@ -51,20 +51,20 @@ export const RestorePointSchema = z.object({
   replicas: z.array(ReplicaRecordSchema).optional(),
 });
 
-export const ChainEventSchema = z.object({
+const ChainEventSchema = z.object({
   time: isoTime,
   kind: z.enum(['started', 'repaired', 'interrupted', 'failed', 'broken', 'protected', 'unprotected', 'verified']),
   message: z.string(),
 });
 
-export const VerifyRecordSchema = z.object({
+const VerifyRecordSchema = z.object({
   time: isoTime,
   result: z.enum(['ok', 'failed']),
   deep: z.boolean(),
   problems: z.array(z.string()),
 });
 
-export const ChainManifestSchema = z.object({
+const ChainManifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   domain: z.string(),
   domainUuid: z.string().optional(),
@@ -139,11 +139,6 @@ export async function readManifest(chainDir: string): Promise<ChainManifest | un
 export async function writeManifest(chainDir: string, manifest: ChainManifest): Promise<void> {
   const checked = ChainManifestSchema.parse(manifest);
   await writeFileAtomic(join(chainDir, MANIFEST_FILE), `${JSON.stringify(checked, null, 2)}\n`);
-}
-
-/** The newest point of a chain, if any. */
-export function latestPoint(manifest: ChainManifest): RestorePoint | undefined {
-  return manifest.points.at(-1);
 }
 
 /**

@@ -55,7 +55,7 @@ async function fromLegacyFolder(view: ChainView): Promise<RestoreChain> {
 }
 
 /** A VMSnap folder as restore sees it: points from `<domain>.cpt`, files by virtnbdbackup's names (pure). */
-export function legacyChain(
+function legacyChain(
   view: Pick<ChainView, 'domain' | 'folder' | 'dir' | 'state' | 'stateReason' | 'points'>,
   folder: BackupFolder,
   sources: ReadonlyMap<string, { path?: string | undefined; format?: string | undefined }>,

@@ -2,9 +2,8 @@
  * Carry out an in-place restore plan (steps 2-8 of plan-in-place.ts; the caller has run the
  * "before-restore" backup and holds the output and domain locks).
  *
- * Test hook: VMKEEP_TEST_FAIL_AFTER=<step> makes this executor fail right after that step, to
- * prove the rollback on a real domain. Steps: restore-disk (after the first disk is restored),
- * stop-domain, swap-disk (after the first disk is swapped), start-domain. Nothing else reads it.
+ * Fault points (ctx.faults, set only by tests): restore-disk (after the first disk is restored),
+ * stop-domain, swap-disk (after the first disk is swapped), start-domain.
  */
 import { chmod, chown, lstat, rename, rm, stat } from 'node:fs/promises';
 import type { AppContext } from '../app/context.js';
@@ -16,7 +15,6 @@ import { readScrubState } from '../scrub/read-scrub-state.js';
 import { checkPlanFiles, restoreDiskImages } from './execute-restore.js';
 import type { InPlacePlan } from './plan-in-place.js';
 
-export const TEST_FAIL_AFTER_ENV = 'VMKEEP_TEST_FAIL_AFTER';
 export type InPlaceStep = 'restore-disk' | 'stop-domain' | 'swap-disk' | 'start-domain';
 
 export interface InPlaceResult {
@@ -31,12 +29,9 @@ export interface InPlaceResult {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Run the plan; on failure in the middle, put the originals back and the domain as it was. */
-export async function executeInPlace(ctx: AppContext, plan: InPlacePlan, env: NodeJS.ProcessEnv): Promise<InPlaceResult> {
+export async function executeInPlace(ctx: AppContext, plan: InPlacePlan): Promise<InPlaceResult> {
   const t0 = Date.now();
-  const failAfter = env[TEST_FAIL_AFTER_ENV];
-  const hook = (step: InPlaceStep) => {
-    if (failAfter === step) throw new VmkeepError('failure', `test hook ${TEST_FAIL_AFTER_ENV}=${step}: failing after ${step}`);
-  };
+  const hook = (step: InPlaceStep) => ctx.faults?.after(step);
   const domain = plan.domain;
 
   for (const d of plan.disks) {

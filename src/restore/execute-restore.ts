@@ -34,7 +34,7 @@ export interface DirectoryRestoreResult {
 }
 
 /** Refuse bad files with one error that names each of them (exit 2). */
-export function badFilesError(plan: RestorePlan, problems: readonly FileProblem[]): VmkeepError {
+function badFilesError(plan: RestorePlan, problems: readonly FileProblem[]): VmkeepError {
   const files = [...new Set(problems.map((p) => p.file))];
   const more = files.length > 1 ? `; bad files: ${files.join(', ')}` : problems.length > 1 ? `; ${problems.length - 1} more problem(s)` : '';
   return new VmkeepError('failure', `refusing to restore ${plan.point.id}: ${describeFileProblem(problems[0]!)}${more}`, {
@@ -50,7 +50,7 @@ export async function checkPlanFiles(ctx: AppContext, plan: RestorePlan): Promis
 }
 
 /** Is `dir` absent or an empty folder? Throws a usage error otherwise. */
-export async function assertEmptyTarget(dir: string): Promise<'absent' | 'empty'> {
+async function assertEmptyTarget(dir: string): Promise<'absent' | 'empty'> {
   let entries: string[];
   try {
     const s = await stat(dir);
@@ -65,7 +65,7 @@ export async function assertEmptyTarget(dir: string): Promise<'absent' | 'empty'
 }
 
 /** Refuse early when the target file system cannot even hold the full backups' data. */
-export async function checkFreeSpace(ctx: AppContext, plan: RestorePlan, dir: string): Promise<void> {
+async function checkFreeSpace(ctx: AppContext, plan: RestorePlan, dir: string): Promise<void> {
   let free: number;
   try {
     const s = await statfs(dir);

@@ -127,7 +127,7 @@ export function nearestPoints(points: readonly RestorePointRef[], wanted: string
 }
 
 /** Levenshtein distance (small strings only: ids and names). */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];

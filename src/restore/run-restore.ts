@@ -3,6 +3,7 @@
  * folder (--to) or in place under the existing domain (--in-place).
  */
 import type { AppContext } from '../app/context.js';
+import { readDomain } from '../domain/read-domain.js';
 import type { CommandResult } from '../app/command-result.js';
 import { runBackup, type DomainResult } from '../backup/run-backup.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
@@ -96,12 +97,9 @@ async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan
 
 async function readFacts(ctx: AppContext, domain: string): Promise<InPlaceFacts> {
   try {
-    const [state, checkpoints, definition] = await Promise.all([
-      ctx.virsh.domainState(domain),
-      ctx.virsh.checkpointNames(domain),
-      ctx.virsh.domain(domain, true),
-    ]);
-    return { state, checkpoints, disks: definition.disks };
+    // The persistent definition: its disks are the ones an in-place restore replaces.
+    const snap = await readDomain(ctx, domain, { definition: 'inactive' });
+    return { state: snap.state, checkpoints: snap.checkpointNames, disks: snap.definition.disks };
   } catch (e) {
     if (isNoSuchDomain(e)) throw new VmkeepError('failure', `domain ${domain} is not defined in libvirt: restore it with --to DIR (and --define NAME)`, { cause: e });
     throw e;
@@ -140,7 +138,7 @@ async function restoreInPlace(
     // Plan again under the locks, for the same point: the backup above may have added one.
     const again = planRestore(await readChainsOrRefuse(options), options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now());
     plan = planInPlace(again, await readFacts(ctx, options.domain), request, ctx.now());
-    result = await executeInPlace(ctx, plan, options.env);
+    result = await executeInPlace(ctx, plan);
   } finally {
     domLock?.release();
     outLock?.release();

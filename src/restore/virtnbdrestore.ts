@@ -21,6 +21,8 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError, VmkeepError } from '../errors.js';
 import type { Runner } from '../runner/runner.js';
+import { buildRestoreArgv } from '../virtnbd/argv.js';
+import { installedToolVersion } from '../virtnbd/tool-version.js';
 
 export interface VirtnbdrestoreRun {
   /** Folder holding the data files (the staging folder). */
@@ -32,32 +34,6 @@ export interface VirtnbdrestoreRun {
   socketFile: string;
   logFile: string;
   uri: string;
-}
-
-/** argv for restoring one disk from an explicit sequence. */
-export function virtnbdrestoreArgv(run: VirtnbdrestoreRun): string[] {
-  const bad = run.sequence.find((f) => f.includes(','));
-  if (bad !== undefined) throw new VmkeepError('failure', `data file name ${JSON.stringify(bad)} contains a comma, which --sequence cannot carry`);
-  return [
-    '--input',
-    run.input,
-    '--output',
-    run.output,
-    '--sequence',
-    run.sequence.join(','),
-    '--socketfile',
-    run.socketFile,
-    '--logfile',
-    run.logFile,
-    '--noprogress',
-    '--uri',
-    run.uri,
-  ];
-}
-
-/** argv of the checksum verify of virtnbdrestore 1.9.40+ (adler32 `.chksum` files written by the backup). */
-export function virtnbdrestoreVerifyArgv(input: string, output: string): string[] {
-  return ['--action', 'verify', '--input', input, '--output', output, '--noprogress'];
 }
 
 /** First version of virtnbdbackup whose restore tool has `--action verify`. */
@@ -111,7 +87,19 @@ export interface RestoreRunOptions {
 
 /** Run virtnbdrestore for one disk. */
 export async function runVirtnbdrestore(runner: Runner, run: VirtnbdrestoreRun, options: RestoreRunOptions): Promise<void> {
-  await runner.run('virtnbdrestore', virtnbdrestoreArgv(run), {
+  const argv = buildRestoreArgv(
+    {
+      inputDir: run.input,
+      outputDir: run.output,
+      sequence: run.sequence,
+      socketFile: run.socketFile,
+      logFile: run.logFile,
+      uri: run.uri,
+      noProgress: true,
+    },
+    await installedToolVersion(runner, 'virtnbdrestore'),
+  );
+  await runner.run('virtnbdrestore', argv, {
     timeoutMs: 24 * 3_600_000,
     env: { TMPDIR: options.workDir },
     cwd: options.workDir,

@@ -33,7 +33,7 @@ export function parseDuration(text: string, what = 'duration'): Duration {
 }
 
 /** Build a frozen duration with its normalised spelling. */
-export function makeDuration(parts: Partial<Omit<Duration, 'text'>>): Duration {
+function makeDuration(parts: Partial<Omit<Duration, 'text'>>): Duration {
   const values = {
     years: parts.years ?? 0,
     months: parts.months ?? 0,

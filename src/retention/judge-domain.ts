@@ -222,7 +222,7 @@ function newestTime({ times, periodStartMs }: PreparedChain): number {
 }
 
 /** Sort chains (oldest first, then by id) and their points, so input order never matters. */
-export function prepareChains(
+function prepareChains(
   history: DomainHistory,
   policy: RetentionPolicy,
   cache?: PreparedChainCache,

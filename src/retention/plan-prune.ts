@@ -49,7 +49,7 @@ function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, 
 }
 
 /** Put a chain verdict into the plan's words. */
-export function describeChain(prepared: PreparedChain, verdict: ChainVerdict): ChainDecision {
+function describeChain(prepared: PreparedChain, verdict: ChainVerdict): ChainDecision {
   const { chain, points } = prepared;
   const action = verdict.keep ? 'keep' : 'remove';
   const keptBy = listKeptBy(prepared, verdict);

@@ -58,7 +58,7 @@ export function renderSimulation(result: SimulationResult): string {
 }
 
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
-export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string[] {
+function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

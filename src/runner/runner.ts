@@ -32,9 +32,31 @@ export interface RunResult {
   exitCode: number;
 }
 
+/** A long-lived tool process that reads requests on stdin (virsh's interactive mode). */
+export interface InteractiveProcess {
+  readonly pid: number | undefined;
+  /** Write text to the process's stdin. */
+  write(text: string): void;
+  /** Register the receiver of stdout and stderr chunks (decoded as UTF-8, in order). */
+  onOutput(stdout: (chunk: string) => void, stderr: (chunk: string) => void): void;
+  /** Settles when the process has exited, for whatever reason. */
+  readonly exited: Promise<{ exitCode: number | undefined; signal: string | undefined }>;
+  /** Stop the process (closes stdin, then SIGTERM; SIGKILL after a grace period). */
+  close(): void;
+}
+
+export interface OpenOptions {
+  env?: Readonly<Record<string, string>>;
+}
+
 /** What the rest of vmkeep sees of external tools. */
 export interface Runner {
   run(tool: string, argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * Start a tool that takes requests on stdin. Optional: a runner without it (the fake runner
+   * of the unit tests) makes clients fall back to one process per request.
+   */
+  open?(tool: string, argv: readonly string[], options?: OpenOptions): InteractiveProcess;
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -100,6 +122,50 @@ export function createExecaRunner(): Runner {
         }
       }
       return { stdout, stderr, exitCode: result.exitCode ?? 0 };
+    },
+
+    open(tool, argv, options = {}) {
+      let child: ResultPromise;
+      try {
+        child = execa(tool, [...argv], {
+          shell: false,
+          reject: false,
+          buffer: false,
+          env: { LC_ALL: 'C', ...options.env },
+          extendEnv: true,
+          stdin: 'pipe',
+          stdout: 'pipe',
+          stderr: 'pipe',
+          killSignal: 'SIGTERM',
+          forceKillAfterDelay: 5_000,
+          cleanup: true,
+        });
+      } catch (cause) {
+        throw new ToolError({ tool, argv, missing: isMissing(cause), cause });
+      }
+      // Writes to a process that just died must not crash vmkeep: the exit is reported instead.
+      child.stdin?.on('error', () => undefined);
+      const exited = child.then(
+        (r) => ({ exitCode: r.exitCode, signal: r.signal }),
+        () => ({ exitCode: undefined, signal: undefined }),
+      );
+      return {
+        pid: child.pid,
+        write(text) {
+          if (child.stdin && !child.stdin.destroyed) child.stdin.write(text);
+        },
+        onOutput(onStdout, onStderr) {
+          child.stdout?.setEncoding('utf8');
+          child.stderr?.setEncoding('utf8');
+          child.stdout?.on('data', (chunk: string) => onStdout(chunk));
+          child.stderr?.on('data', (chunk: string) => onStderr(chunk));
+        },
+        exited,
+        close() {
+          child.stdin?.end();
+          child.kill('SIGTERM');
+        },
+      };
     },
   };
 }

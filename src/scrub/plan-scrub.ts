@@ -5,6 +5,7 @@
  */
 import { VmkeepError } from '../errors.js';
 import { isOwnedName } from '../domain/owned-names.js';
+import { isLive } from '../domain/state.js';
 import type { DomainState } from '../domain/types.js';
 
 /** What to scrub: libvirt checkpoints, dirty bitmaps, or both ('*' is VMSnap's spelling of both). */
@@ -84,11 +85,6 @@ export interface ScrubPlan {
   state: DomainState;
   actions: ScrubAction[];
   wanted: ScrubWanted;
-}
-
-/** Does QEMU hold the disks (checkpoint-delete and QMP work), or only the image files? */
-export function isLive(state: DomainState): boolean {
-  return state === 'running' || state === 'paused';
 }
 
 const NOT_OWNED = 'not a vmkeep-owned name (use --force)';

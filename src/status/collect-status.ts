@@ -1,9 +1,7 @@
-/** Gather what libvirt, QEMU and the images say about a domain, for `vmkeep status`. */
-import pLimit from 'p-limit';
+/** `vmkeep status`'s view of a domain, made from the one domain reader's snapshot. */
 import type { AppContext } from '../app/context.js';
-import { diskEligibility } from '../domain/disk-eligibility.js';
-import type { Checkpoint, DiskBitmap, DomainDisk, DomainState } from '../domain/types.js';
-import { bitmapsForImage, type BlockNode } from '../qemu/parse-qmp.js';
+import { readDomain, type DiskSnapshot } from '../domain/read-domain.js';
+import type { Checkpoint, DiskBitmap, DomainState } from '../domain/types.js';
 import { judgeConsistency, type Verdict } from './verdict.js';
 
 export interface DiskStatus {
@@ -46,31 +44,12 @@ export interface DomainStatus {
 
 /** Collect one domain's status. Throws only when the domain itself cannot be read. */
 export async function collectDomainStatus(ctx: AppContext, name: string): Promise<DomainStatus> {
-  const [state, checkpointNames] = await Promise.all([ctx.virsh.domainState(name), ctx.virsh.checkpointNames(name)]);
-  const live = state === 'running' || state === 'paused';
-  // The live XML carries aliases and the paths QEMU really opened.
-  const definition = await ctx.virsh.domain(name, false);
-  const latest = checkpointNames.at(-1);
-  const limit = pLimit(4);
-  const checkpoints = await Promise.all(
-    checkpointNames.map((cp) => limit(() => ctx.virsh.checkpoint(name, cp, live && cp === latest))),
-  );
-  let nodes: BlockNode[] | undefined;
-  let nodesError: string | undefined;
-  if (live) {
-    try {
-      nodes = await ctx.virsh.blockNodes(name);
-    } catch (e) {
-      nodesError = e instanceof Error ? e.message : String(e);
-    }
-  }
-  const latestCp = checkpoints.at(-1);
-  const disks = await Promise.all(
-    definition.disks.map((d) => limit(() => collectDisk(ctx, d, live, nodes, nodesError, latestCp))),
-  );
+  const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true });
+  const latest = snap.checkpoints.at(-1);
+  const disks = snap.disks.map((d) => toDiskStatus(d, latest));
   const consistency = judgeConsistency(
     name,
-    checkpoints,
+    snap.checkpoints,
     disks.map((d) => ({
       disk: d.disk,
       eligible: d.eligible,
@@ -79,9 +58,9 @@ export async function collectDomainStatus(ctx: AppContext, name: string): Promis
   );
   return {
     name,
-    state,
-    checkpoints: checkpoints.map((c) => c.name),
-    checkpointDetails: checkpoints.map(toCheckpointStatus),
+    state: snap.state,
+    checkpoints: snap.checkpoints.map((c) => c.name),
+    checkpointDetails: snap.checkpoints.map(toCheckpointStatus),
     disks,
     consistency,
     overallStatus: consistency.consistent ? 0 : 1,
@@ -97,57 +76,23 @@ function toCheckpointStatus(c: Checkpoint): CheckpointStatus {
   };
 }
 
-async function collectDisk(
-  ctx: AppContext,
-  disk: DomainDisk,
-  live: boolean,
-  nodes: BlockNode[] | undefined,
-  nodesError: string | undefined,
-  latest: Checkpoint | undefined,
-): Promise<DiskStatus> {
-  const eligibility = diskEligibility(disk);
-  const errors: string[] = [];
-  let virtualSize: number | undefined;
-  let actualSize: number | undefined;
-  let bitmaps: DiskBitmap[] = [];
-  let bitmapSource: DiskStatus['bitmapSource'] = 'none';
-  if (disk.path !== undefined && disk.sourceType !== 'network') {
-    try {
-      const info = await ctx.qemuImg.info(disk.path);
-      virtualSize = info.virtualSize;
-      actualSize = info.actualSize;
-      if (!live) {
-        bitmaps = info.bitmaps;
-        bitmapSource = 'image';
-      }
-    } catch (e) {
-      errors.push(e instanceof Error ? e.message : String(e));
-    }
-    if (live) {
-      const fromQemu = nodes ? bitmapsForImage(nodes, disk.path) : undefined;
-      if (fromQemu) {
-        bitmaps = fromQemu;
-        bitmapSource = 'qemu';
-      } else if (eligibility.eligible) {
-        errors.push(nodesError ?? `QEMU has no block node for ${disk.path}`);
-      }
-    }
-  }
-  const cpDisk = latest?.disks.find((d) => d.name === disk.target);
+function toDiskStatus(d: DiskSnapshot, latest: Checkpoint | undefined): DiskStatus {
+  const bitmaps = d.bitmaps ?? [];
+  const cpDisk = latest?.disks.find((c) => c.name === d.disk.target);
   return {
-    disk: disk.target,
-    device: disk.device,
-    sourceType: disk.sourceType,
-    path: disk.path,
-    format: disk.format,
-    virtualSize,
-    actualSize,
-    eligible: eligibility.eligible,
-    excludedBy: eligibility.excludedBy,
+    disk: d.disk.target,
+    device: d.disk.device,
+    sourceType: d.disk.sourceType,
+    path: d.disk.path,
+    format: d.disk.format,
+    virtualSize: d.virtualSize,
+    actualSize: d.actualSize,
+    eligible: d.eligibility.eligible,
+    excludedBy: d.eligibility.excludedBy,
     bitmaps: bitmaps.map((b) => b.name),
     bitmapDetails: bitmaps,
-    bitmapSource,
+    bitmapSource: d.bitmaps === undefined ? 'none' : d.bitmapSource,
     changedSinceLatestCheckpoint: cpDisk?.size,
-    errors,
+    errors: d.errors,
   };
 }

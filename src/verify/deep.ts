@@ -10,7 +10,8 @@ import { messageOf } from '../scrub/execute-scrub.js';
 import { restoreDiskImages } from '../restore/execute-restore.js';
 import { planRestore } from '../restore/plan-restore.js';
 import type { RestoreChain } from '../restore/types.js';
-import { CHECKSUM_VERIFY_SINCE, compareVersions, virtnbdrestoreVerifyArgv } from '../restore/virtnbdrestore.js';
+import { CHECKSUM_VERIFY_SINCE, compareVersions } from '../restore/virtnbdrestore.js';
+import { buildRestoreVerifyArgv } from '../virtnbd/argv.js';
 import type { VerifyProblem } from './broken-points.js';
 
 export interface DeepPointResult {
@@ -89,7 +90,7 @@ async function deepCheckPoint(ctx: AppContext, chain: RestoreChain, checkpoint: 
 async function checksumVerifyChain(ctx: AppContext, chain: RestoreChain, scratchRoot: string, problems: VerifyProblem[]): Promise<'ok' | 'failed'> {
   const scratch = await mkdtemp(join(scratchRoot, 'chksum-'));
   try {
-    await ctx.runner.run('virtnbdrestore', virtnbdrestoreVerifyArgv(chain.dir, join(scratch, 'verify')), {
+    await ctx.runner.run('virtnbdrestore', buildRestoreVerifyArgv(chain.dir, join(scratch, 'verify')), {
       timeoutMs: 24 * 3_600_000,
       env: { TMPDIR: scratch },
       cwd: scratch,

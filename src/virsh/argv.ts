@@ -1,7 +1,5 @@
 /** argv builders for virsh. Every command names the connection URI explicitly. */
 
-export type DomainStateWord = 'running' | 'paused' | 'shut off' | 'idle' | 'in shutdown' | 'crashed' | 'pmsuspended' | 'unknown';
-
 const base = (uri: string): string[] => ['-c', uri];
 
 export const virshArgv = {

@@ -1,14 +1,16 @@
 /** A thin virsh client: argv builders + parsers joined through the Runner. */
-import { ToolError, VmkeepError } from '../errors.js';
-import type { Runner } from '../runner/runner.js';
-import type { Checkpoint, DomainDefinition, DomainState } from '../domain/types.js';
+import { ToolError } from '../errors.js';
+import { DEFAULT_TIMEOUT_MS, type Runner } from '../runner/runner.js';
+import { isSessionSafeArg } from './session.js';
+import type { VirshSessionPool } from './session-pool.js';
+import type { Checkpoint, DomainDefinition, DomainState } from './types.js';
 import { virshArgv } from './argv.js';
 import { parseCheckpointXml } from './parse-checkpoint-xml.js';
 import { parseDomainXml } from './parse-domain-xml.js';
 import { jobIsActive, parseDomState, parseJobInfo, parseNameList, parseUuidNameList } from './parse-lists.js';
 import { parseNamedBlockNodes, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
 
-export const DEFAULT_URI = 'qemu:///system';
+const DEFAULT_URI = 'qemu:///system';
 
 /** Is this virsh failure "the domain does not exist"? */
 export function isNoSuchDomain(error: unknown): boolean {
@@ -27,10 +29,20 @@ export class VirshClient {
    */
   private readonly uuids = new Map<string, string>();
 
+  /**
+   * @param sessions long-lived virsh sessions for this URI (the CLI's choice); without them every
+   *   command is its own virsh process (unit tests with the fake runner).
+   */
   constructor(
     private readonly runner: Runner,
     readonly uri: string = DEFAULT_URI,
+    private readonly sessions?: VirshSessionPool,
   ) {}
+
+  /** End the sessions (the CLI calls this once the command is done). */
+  close(): void {
+    this.sessions?.shutdown();
+  }
 
   /** The unambiguous virsh argument for a domain name (its UUID once known). */
   ref(domain: string): string {
@@ -38,6 +50,11 @@ export class VirshClient {
   }
 
   private async virsh(argv: string[], timeoutMs?: number): Promise<string> {
+    const [flag, uri, ...command] = argv;
+    // A command whose arguments a session's line cannot carry literally runs as its own process.
+    if (this.sessions && flag === '-c' && uri === this.sessions.uri && command.every(isSessionSafeArg)) {
+      return (await this.sessions.exec(command, argv, timeoutMs ?? DEFAULT_TIMEOUT_MS)).stdout;
+    }
     const { stdout } = await this.runner.run('virsh', argv, timeoutMs === undefined ? {} : { timeoutMs });
     return stdout;
   }
@@ -139,7 +156,3 @@ export class VirshClient {
   }
 }
 
-/** Turn "virsh could not find it" into a VmkeepError that names the domain. */
-export function unknownDomainError(domain: string): VmkeepError {
-  return new VmkeepError('failure', `unknown domain: ${JSON.stringify(domain)}`);
-}

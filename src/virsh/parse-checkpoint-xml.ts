@@ -1,6 +1,6 @@
 /** Parse `virsh checkpoint-dumpxml` output into a Checkpoint. */
 import { VmkeepError } from '../errors.js';
-import type { Checkpoint } from '../domain/types.js';
+import type { Checkpoint } from './types.js';
 import { attr, child, children, parseXml, textOf } from '../util/xml.js';
 
 /** Checkpoint XML → typed record. Sizes appear only when dumped with `--size`. */

@@ -1,6 +1,6 @@
 /** Parse `virsh dumpxml` output into a DomainDefinition. */
 import { VmkeepError } from '../errors.js';
-import type { DiskSourceType, DomainDefinition, DomainDisk } from '../domain/types.js';
+import type { DiskSourceType, DomainDefinition, DomainDisk } from './types.js';
 import { attr, child, children, hasChild, parseXml, textOf } from '../util/xml.js';
 
 const SOURCE_TYPES: readonly DiskSourceType[] = ['file', 'block', 'network', 'volume', 'dir', 'nvme', 'vhostuser'];

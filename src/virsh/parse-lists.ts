@@ -1,5 +1,5 @@
 /** Parsers for virsh's line-oriented outputs. */
-import type { DomainState } from '../domain/types.js';
+import type { DomainState } from './types.js';
 
 /** `virsh list --all --name` / `checkpoint-list --name`: one name a line, blank lines dropped. */
 export function parseNameList(stdout: string): string[] {

@@ -160,6 +160,11 @@ export function buildRestoreArgv(args: RestoreArgs, version: ToolVersion): strin
   return argv;
 }
 
+/** argv of the checksum verify of virtnbdrestore 1.9.40+ (adler32 `.chksum` files written by the backup). */
+export function buildRestoreVerifyArgv(inputDir: string, outputDir: string): string[] {
+  return ['--action', 'verify', '--input', inputDir, '--output', outputDir, '--noprogress'];
+}
+
 function checkDisk(disk: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(disk)) throw usageError(`not a disk target name: ${JSON.stringify(disk)}`);
   return disk;

@@ -312,7 +312,7 @@ export function planChainFiles(
 }
 
 /** The checkpoint a data file brings the disk to, when known. */
-export function resolveCheckpoint(file: DataFileRecord, folder: Pick<BackupFolder, 'checkpoints'>): string | null {
+function resolveCheckpoint(file: DataFileRecord, folder: Pick<BackupFolder, 'checkpoints'>): string | null {
   if (file.level === 'inc') return file.checkpoint;
   if (file.level === 'full') return file.meta?.checkpointName ?? folder.checkpoints?.[0] ?? null;
   return null; // copy creates no checkpoint; a diff's meta names one that does not exist

@@ -37,8 +37,6 @@ export interface Lz4FrameReport {
   fatal: boolean;
 }
 
-/** The LZ4 frame magic number, as it appears in the file (little endian 0x184D2204). */
-export const LZ4_FRAME_MAGIC = Uint8Array.of(0x04, 0x22, 0x4d, 0x18);
 
 const BLOCK_MAX: Readonly<Record<number, number>> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 };
 const WINDOW = 64 << 10;

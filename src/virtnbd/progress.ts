@@ -77,7 +77,7 @@ export function parseLogLine(text: string): VirtnbdLogLine | null {
  * Split stderr text into lines: on \r and \n (tqdm redraws with \r), and where a log line was
  * written right after an unterminated progress bar ("...[00:00<?, ?B/s][2026-11-22 01:52:12] ERROR...").
  */
-export function splitStderr(text: string): string[] {
+function splitStderr(text: string): string[] {
   const out: string[] = [];
   for (const piece of stripAnsi(text).split(/\r\n|\r|\n/)) {
     let rest = piece;

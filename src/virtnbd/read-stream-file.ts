@@ -5,7 +5,7 @@
 import { open } from 'node:fs/promises';
 
 /** Default chunk size: large enough for few syscalls, small enough to stay cache friendly. */
-export const DEFAULT_CHUNK_SIZE = 1 << 20;
+const DEFAULT_CHUNK_SIZE = 1 << 20;
 
 /** Options for readFileChunks. */
 export interface ReadChunksOptions {
@@ -42,19 +42,3 @@ export async function* readFileChunks(path: string, options: ReadChunksOptions =
   }
 }
 
-/** The first `maxBytes` bytes of a file (fewer if the file is shorter). */
-export async function readFileHead(path: string, maxBytes: number): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = new Uint8Array(maxBytes);
-    let filled = 0;
-    while (filled < maxBytes) {
-      const { bytesRead } = await handle.read(buffer, filled, maxBytes - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return buffer.subarray(0, filled);
-  } finally {
-    await handle.close();
-  }
-}

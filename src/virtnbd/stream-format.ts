@@ -18,18 +18,18 @@ import { Lz4Decoder, readLz4Frame, type Lz4CheckLevel } from './lz4-frame.js';
 import { readFileChunks } from './read-stream-file.js';
 
 /** Every frame header is `kind start length\r\n` with 16 lowercase hex digits each: 40 bytes. */
-export const FRAME_HEADER_LENGTH = 40;
+const FRAME_HEADER_LENGTH = 40;
 /** The terminator after the meta JSON, after each data payload and after the trailer JSON. */
 export const TERM = Uint8Array.of(0x0d, 0x0a);
 /** Larger meta JSON is treated as corruption rather than read into memory. */
-export const MAX_META_LENGTH = 1 << 20;
+const MAX_META_LENGTH = 1 << 20;
 /** Same for the compression trailer (about 10 bytes per data frame; this allows millions). */
-export const MAX_TRAILER_LENGTH = 64 << 20;
+const MAX_TRAILER_LENGTH = 64 << 20;
 
 /** The five frame kinds (`types.py:SparseStreamTypes`). */
 export type FrameKind = 'meta' | 'data' | 'zero' | 'stop' | 'comp';
 /** All frame kinds, in the order a stream uses them. */
-export const FRAME_KINDS: readonly FrameKind[] = ['meta', 'data', 'zero', 'stop', 'comp'];
+const FRAME_KINDS: readonly FrameKind[] = ['meta', 'data', 'zero', 'stop', 'comp'];
 
 /** One parsed frame header. */
 export interface FrameHeader {
@@ -153,7 +153,7 @@ export function parseFrameHeader(bytes: Uint8Array): FrameHeader | string {
 }
 
 /** Validate and type a meta header JSON value. */
-export function parseStreamMeta(value: unknown): { meta: StreamMeta | null; problems: string[] } {
+function parseStreamMeta(value: unknown): { meta: StreamMeta | null; problems: string[] } {
   const problems: string[] = [];
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { meta: null, problems: ['meta header is not a JSON object'] };
@@ -222,7 +222,7 @@ export function parseStreamMeta(value: unknown): { meta: StreamMeta | null; prob
 }
 
 /** Parse the compression trailer JSON; a string is the reason it is not one. */
-export function parseCompressionTrailer(value: unknown): TrailerEntry[] | string {
+function parseCompressionTrailer(value: unknown): TrailerEntry[] | string {
   if (!Array.isArray(value)) return 'compression trailer is not a JSON list';
   const entries: TrailerEntry[] = [];
   for (const [i, item] of value.entries()) {
@@ -425,12 +425,6 @@ export async function readStreamMeta(path: string): Promise<{ meta: StreamMeta |
   } finally {
     await src.close();
   }
-}
-
-/** Parse the meta header from the first bytes of a data file (pure). */
-export async function parseStreamHead(bytes: Uint8Array): Promise<{ meta: StreamMeta | null; problems: string[] }> {
-  const head = await readMetaFrame(new ByteSource([bytes]));
-  return { meta: head.meta, problems: head.problems };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import {
   cleanupAll,
   createTestDomain,
@@ -295,11 +296,24 @@ describe('vmkeep restore of a two-disk domain', () => {
     await referenceCopy(two, 'vdb', nowB);
     const filesBefore = fs.readdirSync(two.dir).sort();
 
-    // Fails right after the first disk (vda) was swapped, with the domain shut down.
-    const r = await vmkeepJson<{ error: { code: string; message: string } }>(
-      ['restore', '--domain', two.name, '--output', out, '--in-place', '--at', 'virtnbdbackup.0', '--force', '--shutdown-timeout', '1'],
-      { VMKEEP_TEST_FAIL_AFTER: 'swap-disk' },
+    // Fails right after the first disk (vda) was swapped, with the domain shut down. The CLI runs
+    // in-process, on the real runner and libvirt, so the test can own the fault point.
+    const err: string[] = [];
+    const code = await main(
+      ['restore', '--domain', two.name, '--output', out, '--in-place', '--at', 'virtnbdbackup.0', '--force', '--shutdown-timeout', '1', '--json'],
+      {
+        stdout: () => undefined,
+        stderr: (t) => err.push(t),
+        env: process.env,
+        interactive: false,
+        faults: {
+          after(step) {
+            if (step === 'swap-disk') throw new Error('fault injected by the test after swap-disk');
+          },
+        },
+      },
     );
+    const r = { code, doc: JSON.parse(err.join('').trim().split('\n').at(-1)!) as { error: { code: string; message: string } } };
     expect(r.code).toBe(2);
     expect(r.doc.error.message).toContain('failed while swapping vda');
     expect(r.doc.error.message).toContain('rolled back');

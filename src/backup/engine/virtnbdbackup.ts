@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { isRemoteUri, uriHost, uriUser } from '../../app/hosts.js';
 import { VmkeepError } from '../../errors.js';
 import type { Runner } from '../../runner/runner.js';
+import { installedToolVersion } from '../../virtnbd/tool-version.js';
 import { buildBackupArgv, parseToolVersion, type RemoteArgs, type ToolVersion } from '../../virtnbd/argv.js';
 import { parseCheckpointList } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
@@ -55,7 +56,7 @@ export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion, slot
 }
 
 /** "… bytes of data extents to backup" (1.9 and 2.x forms) → the bytes, one line per disk. */
-export function parseAnnouncedBytes(line: string): number | undefined {
+function parseAnnouncedBytes(line: string): number | undefined {
   const event = parseStderrLine(line);
   return event.kind === 'data-size' ? event.bytes : undefined;
 }
@@ -124,14 +125,10 @@ export class VirtnbdbackupEngine implements BackupEngine {
     return (await this.readVersion()).text;
   }
 
-  /** `--version` once per engine: the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
+  /** The version once per engine (cached between runs): the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
   private async readVersion(): Promise<ToolVersion> {
-    if (this.toolVersion) return this.toolVersion;
-    const { stdout, stderr } = await this.runner.run('virtnbdbackup', ['--version'], { timeoutMs: 30_000 });
-    const parsed = parseToolVersion(stdout.trim()) ?? parseToolVersion(stderr.trim());
-    if (!parsed) throw new VmkeepError('failure', `cannot read the virtnbdbackup version from ${JSON.stringify(`${stdout}${stderr}`.trim())}`);
-    this.toolVersion = parsed;
-    return parsed;
+    this.toolVersion ??= await installedToolVersion(this.runner, 'virtnbdbackup');
+    return this.toolVersion;
   }
 
   async run(req: EngineRequest): Promise<EngineResult> {

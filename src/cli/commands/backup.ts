@@ -1,7 +1,5 @@
-import pLimit from 'p-limit';
-import { runBackup, type BackupOptions } from '../../backup/run-backup.js';
-import { VirtnbdbackupEngine } from '../../backup/engine/virtnbdbackup.js';
-import { checkHostPrefixes, hostLockEnv, hostOutputDir, mergeBackup, runAcrossHosts } from '../../fleet/index.js';
+import { checkHostPrefixes } from '../../app/hosts.js';
+import type { BackupOptions } from '../../backup/run-backup.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
@@ -27,7 +25,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
       .option('label', { type: 'string', describe: 'label stored with the new restore points' }),
-  buildOptions: (argv, global) => {
+  buildOptions: async (argv, global) => {
     if (!global.output) throw usageError('backup needs --output DIR');
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const jobs = Number(argv['jobs']);
@@ -39,7 +37,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       groupBy: parseGroupBy(argv['groupBy']),
       prune: parseBooleanFlag(argv['prune']),
       // The same policy `vmkeep prune --groupBy G [--keep-*]` applies.
-      prunePolicy: policyFrom(argv, parseGroupBy(argv['groupBy'])),
+      prunePolicy: await policyFrom(argv, parseGroupBy(argv['groupBy'])),
       raw: argv['raw'] === true,
       compress: argv['compress'] === true,
       jobs,
@@ -52,8 +50,11 @@ export const backupCommand = defineCommand<BackupOptions>({
     });
   },
   run: async (ctx, options, global) => {
+    const { runBackup } = await import('../../backup/run-backup.js');
+    const { hostLockEnv, hostOutputDir, mergeBackup, runAcrossHosts } = await import('../../fleet/index.js');
     // A remote host's domain locks are its own, alone or with others (see hostLockEnv).
     if (global.hosts.length <= 1) return runBackup(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
+    const [{ default: pLimit }, { VirtnbdbackupEngine }] = await Promise.all([import('p-limit'), import('../../backup/engine/virtnbdbackup.js')]);
     // One limit for the whole run: --jobs bounds backups at once across all hosts.
     const limit = pLimit(options.jobs);
     const n = global.hosts.length;

@@ -7,6 +7,8 @@ import { verifyCommand } from './verify.js';
 import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
+import { checkCommand } from './check.js';
 import { replicateCommand } from './replicate.js';
+import { completionCommand } from './completion.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, replicateCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, replicateCommand, checkCommand, completionCommand];

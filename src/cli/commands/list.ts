@@ -1,6 +1,6 @@
-import { runList, type ListOptions } from '../../restore/run-list.js';
+import { checkHostPrefixes } from '../../app/hosts.js';
+import type { ListOptions } from '../../restore/run-list.js';
 import { usageError } from '../../errors.js';
-import { checkHostPrefixes, hostOutputDir, mergeList, runAcrossHosts } from '../../fleet/index.js';
 import { defineCommand } from './types.js';
 
 export const listCommand = defineCommand<ListOptions>({
@@ -13,8 +13,10 @@ export const listCommand = defineCommand<ListOptions>({
     return Object.freeze({ output: global.output, domains: global.domains });
   },
   run: async (ctx, options, global) => {
+    const { runList } = await import('../../restore/run-list.js');
     if (global.hosts.length <= 1) return runList(ctx, options);
     // list reads files only: each host's folder, no libvirt connection.
+    const { hostOutputDir, mergeList, runAcrossHosts } = await import('../../fleet/index.js');
     const n = global.hosts.length;
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
       runList(hostCtx, { domains, output: hostOutputDir(options.output, host, n) }),

@@ -1,15 +1,14 @@
 import type { Argv } from 'yargs';
 import { usageError } from '../../errors.js';
-import { runProtect, type ProtectOptions } from '../../prune/protect.js';
-import { runPrune, runSimulation, type PruneOptions, type SimulateOptions } from '../../prune/run-prune.js';
+import type { ProtectOptions } from '../../prune/protect.js';
+import type { PruneOptions, SimulateOptions } from '../../prune/run-prune.js';
 import { parseDuration } from '../../retention/duration.js';
-import { hasAnyRule, parsePolicy } from '../../retention/policy.js';
 import type { RetentionPolicy } from '../../retention/types.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 /** The retention policy options, shared by prune and simulate. */
-export function addPolicyOptions(y: Argv): Argv {
+function addPolicyOptions(y: Argv): Argv {
   return addKeepOptions(
     y.option('groupBy', { type: 'string', describe: "VMSnap's period rule: drop the previous period once the current one is 15/45/90/180 days old" }),
   );
@@ -29,15 +28,18 @@ export function addKeepOptions(y: Argv): Argv {
 }
 
 /** argv → a validated, frozen policy (usage error when none is given: pruning needs a rule). */
-export function buildPolicy(argv: Record<string, unknown>): RetentionPolicy {
+async function buildPolicy(argv: Record<string, unknown>): Promise<RetentionPolicy> {
   const groupBy = argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']);
-  const policy = policyFrom(argv, groupBy);
+  const policy = await policyFrom(argv, groupBy);
+  const { hasAnyRule } = await import('../../retention/policy.js');
   if (!hasAnyRule(policy)) throw usageError('name a retention policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
   return policy;
 }
 
 /** VMSnap's period rule for `groupBy` (when given) plus the keep-* and tier options. */
-export function policyFrom(argv: Record<string, unknown>, groupBy: RetentionPolicy['groupBy']): RetentionPolicy {
+export async function policyFrom(argv: Record<string, unknown>, groupBy: RetentionPolicy['groupBy']): Promise<RetentionPolicy> {
+  // The policy schema (zod) loads only for the commands that take a policy.
+  const { parsePolicy } = await import('../../retention/policy.js');
   return parsePolicy({
     groupBy,
     vmsnapRule: groupBy !== undefined,
@@ -64,8 +66,8 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
       .option('simulate', { type: 'string', describe: 'INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed)' })
       .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' }),
-  buildOptions: (argv, global) => {
-    const policy = buildPolicy(argv);
+  buildOptions: async (argv, global) => {
+    const policy = await buildPolicy(argv);
     const sim = argv['simulate'];
     if (sim !== undefined) {
       const m = /^([^:]+):([^:]+)$/.exec(String(sim));
@@ -96,7 +98,10 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
       }),
     });
   },
-  run: async (ctx, options) => (options.kind === 'simulate' ? runSimulation(ctx, options.simulate) : runPrune(ctx, options.prune)),
+  run: async (ctx, options) => {
+    const { runPrune, runSimulation } = await import('../../prune/run-prune.js');
+    return options.kind === 'simulate' ? runSimulation(ctx, options.simulate) : runPrune(ctx, options.prune);
+  },
 });
 
 function protectSpec(protect: boolean) {
@@ -122,7 +127,7 @@ function protectSpec(protect: boolean) {
         lockWaitMs: parseLockWait(argv['lock-wait']),
       });
     },
-    run: (ctx, options) => runProtect(ctx, options),
+    run: async (ctx, options) => (await import('../../prune/protect.js')).runProtect(ctx, options),
   });
 }
 

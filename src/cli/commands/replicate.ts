@@ -1,14 +1,11 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import type { HostSpec } from '../../app/hosts.js';
+import { checkHostPrefixes, hostOutputDir, patternsForHost, type HostSpec } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
-import { checkHostPrefixes, hostOutputDir } from '../../fleet/index.js';
-import { patternsForHost } from '../../app/hosts.js';
-import type { ResticRepo } from '../../restic/index.js';
-import { runReplicate, type ReplicateOptions } from '../../replicate/run-replicate.js';
+import type { ResticRepo } from '../../restic/client.js';
+import type { ReplicateOptions } from '../../replicate/run-replicate.js';
 import type { ReplicationSource } from '../../replicate/read-sources.js';
-import { hasAnyRule } from '../../retention/policy.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { addKeepOptions, policyFrom } from './prune.js';
 import { defineCommand } from './types.js';
@@ -58,13 +55,14 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
       .option('init', { type: 'boolean', default: false, describe: 'create the repository if it does not exist' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be sent and send nothing' })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
-  buildOptions: (argv, global) => {
+  buildOptions: async (argv, global) => {
     if (!global.output) throw usageError('replicate needs --output DIR (the backup folder)');
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const chains = String(argv['chains']);
     if (chains !== 'all' && chains !== 'complete') throw usageError(`--chains must be all or complete, got ${JSON.stringify(chains)}`);
     const prune = argv['prune'] === true;
-    const policy = policyFrom(argv, argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']));
+    const { hasAnyRule } = await import('../../retention/policy.js');
+    const policy = await policyFrom(argv, argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']));
     if (prune && !hasAnyRule(policy)) throw usageError('replicate --prune needs a policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
     if (!prune && hasAnyRule(policy)) throw usageError('--keep-*, -k and --groupBy go with replicate --prune');
     return Object.freeze({
@@ -77,5 +75,5 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
       lockWaitMs: parseLockWait(argv['lock-wait']),
     });
   },
-  run: (ctx, options) => runReplicate(ctx, options),
+  run: async (ctx, options) => (await import('../../replicate/run-replicate.js')).runReplicate(ctx, options),
 });

@@ -1,14 +1,14 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../restore/points.js';
-import { runRestore, type RestoreMode, type RestoreOptions } from '../../restore/run-restore.js';
-import { runRestoreFrom, type RestoreFromOptions } from '../../replicate/restore-from.js';
+import type { RestoreMode, RestoreOptions } from '../../restore/run-restore.js';
+import type { RestoreFromOptions } from '../../replicate/restore-from.js';
 import { addRepoOptions, repoFrom } from './replicate.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
 /** --disk vda --disk vdb, or --disk vda,vdb → ['vda', 'vdb']; undefined → every disk. */
-export function parseDiskList(value: unknown): string[] | undefined {
+function parseDiskList(value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   const list = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
   if (list.length === 0) throw usageError('--disk needs a disk target such as vda');
@@ -16,7 +16,7 @@ export function parseDiskList(value: unknown): string[] | undefined {
 }
 
 /** --shutdown-timeout SECONDS → ms. */
-export function parseShutdownTimeout(value: unknown): number {
+function parseShutdownTimeout(value: unknown): number {
   const n = Number(value ?? 120);
   if (!Number.isFinite(n) || n < 0 || n > 86_400) throw usageError(`--shutdown-timeout needs seconds from 0 to 86400, got ${JSON.stringify(value)}`);
   return Math.round(n * 1000);
@@ -101,5 +101,8 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
     if (domain.includes('/')) throw usageError(`--domain ${domain}: HOST/DOMAIN is for --from; with several hosts give --output DIR/HOST`);
     return Object.freeze({ kind: 'local' as const, options: Object.freeze({ ...common, domain, output: resolve(global.output!), selector }) });
   },
-  run: (ctx, o) => (o.kind === 'repo' ? runRestoreFrom(ctx, o.options) : runRestore(ctx, o.options)),
+  run: async (ctx, o) =>
+    o.kind === 'repo'
+      ? (await import('../../replicate/restore-from.js')).runRestoreFrom(ctx, o.options)
+      : (await import('../../restore/run-restore.js')).runRestore(ctx, o.options),
 });

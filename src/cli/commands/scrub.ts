@@ -1,57 +1,11 @@
-import { resolveDomains } from '../../domain/resolve-domains.js';
+import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
-import { runScrub } from '../../scrub/index.js';
-import { SCRUB_TYPES, type ScrubType } from '../../scrub/index.js';
-import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../../util/lock.js';
-import type { AppContext } from '../../app/context.js';
-import type { CommandResult } from '../../app/command-result.js';
-import { checkHostPrefixes, hostLockEnv, mergeByDomainKey, runAcrossHosts } from '../../fleet/index.js';
+import { SCRUB_TYPES, type ScrubType } from '../../scrub/plan-scrub.js';
+import type { ScrubCommandOptions } from '../../scrub/run-scrub-command.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
-export interface ScrubCliOptions {
-  domains: readonly string[] | undefined;
-  scrubType: ScrubType;
-  checkpointName: string | undefined;
-  dryRun: boolean;
-  force: boolean;
-  lockWaitMs: number;
-  env: NodeJS.ProcessEnv;
-}
-
-/** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
-async function runScrubCommand(ctx: AppContext, options: ScrubCliOptions): Promise<CommandResult> {
-  const selection = await resolveDomains(ctx, options.domains);
-  const locks: HeldLock[] = [];
-  try {
-    if (!options.dryRun) {
-      for (const d of selection.selected) {
-        locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
-      }
-    }
-    const result = await runScrub(ctx, {
-      domains: selection.selected,
-      scrubType: options.scrubType,
-      ...(options.checkpointName === undefined ? {} : { checkpointName: options.checkpointName }),
-      dryRun: options.dryRun,
-      force: options.force,
-    });
-    const missing = [...selection.unknown, ...selection.emptyPatterns];
-    if (missing.length === 0) return result;
-    const document = { ...(result.document as Record<string, unknown>) };
-    for (const m of missing) document[m] = { state: 'unknown', ok: false, error: 'unknown domain', actions: [], remaining: null, dryRun: options.dryRun };
-    const anyOk = Object.values(document).some((r) => (r as { ok?: boolean }).ok === true);
-    return {
-      document,
-      text: `${result.text}${missing.map((m) => `${m}: error: unknown domain`).join('\n')}\n`,
-      outcome: result.outcome === 'interrupted' ? 'interrupted' : anyOk ? 'partial' : 'failure',
-    };
-  } finally {
-    for (const l of locks.reverse()) l.release();
-  }
-}
-
-export const scrubCommand = defineCommand<ScrubCliOptions>({
+export const scrubCommand = defineCommand<ScrubCommandOptions>({
   name: 'scrub',
   describe: "remove vmkeep's checkpoints and/or bitmaps from domains (running or shut off)",
   builder: (y) =>
@@ -79,9 +33,11 @@ export const scrubCommand = defineCommand<ScrubCliOptions>({
     });
   },
   run: async (ctx, options, global) => {
+    const { runScrubCommand } = await import('../../scrub/run-scrub-command.js');
+    const { hostLockEnv, mergeByDomainKey, runAcrossHosts } = await import('../../fleet/index.js');
     if (global.hosts.length <= 1) return runScrubCommand(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
-      runScrubCommand(hostCtx, { ...options, domains, env: hostLockEnv(options.env, host) }),
+      runScrubCommand(hostCtx, { ...options, domains: domains ?? options.domains, env: hostLockEnv(options.env, host) }),
     );
     return mergeByDomainKey(outcomes, { ok: false });
   },

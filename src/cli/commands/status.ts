@@ -1,5 +1,5 @@
-import { checkHostPrefixes, hostOutputDir, mergeStatus, runAcrossHosts } from '../../fleet/index.js';
-import { runStatus, type StatusOptions } from '../../status/run-status.js';
+import { checkHostPrefixes } from '../../app/hosts.js';
+import type { StatusOptions } from '../../status/run-status.js';
 import { defineCommand } from './types.js';
 
 export const statusCommand = defineCommand<StatusOptions>({
@@ -11,7 +11,9 @@ export const statusCommand = defineCommand<StatusOptions>({
     return Object.freeze({ domains: global.domains, output: global.output, colour: process.stdout.isTTY === true && global.format === 'text' });
   },
   run: async (ctx, options, global) => {
+    const { runStatus } = await import('../../status/run-status.js');
     if (global.hosts.length <= 1) return runStatus(ctx, options);
+    const { hostOutputDir, mergeStatus, runAcrossHosts } = await import('../../fleet/index.js');
     const n = global.hosts.length;
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
       runStatus(hostCtx, { ...options, domains, output: options.output === undefined ? undefined : hostOutputDir(options.output, host, n) }),

@@ -9,8 +9,11 @@ export interface CommandSpec<O> {
   describe: string;
   /** Adds the command's own options to yargs. */
   builder: (y: Argv) => Argv;
-  /** Parsed argv → a frozen options object (throws usageError on bad values). */
-  buildOptions: (argv: Record<string, unknown>, global: GlobalOptions) => O;
+  /**
+   * Parsed argv → a frozen options object (throws usageError on bad values). May be async so
+   * that heavy validators load only for the command that needs them.
+   */
+  buildOptions: (argv: Record<string, unknown>, global: GlobalOptions) => O | Promise<O>;
   run: (ctx: AppContext, options: O, global: GlobalOptions) => Promise<CommandResult>;
 }
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
-import { runVerifyFrom, type VerifyFromOptions } from '../../replicate/verify-from.js';
-import { runVerify, type VerifyOptions } from '../../verify/run-verify.js';
+import type { VerifyFromOptions } from '../../replicate/verify-from.js';
+import type { VerifyOptions } from '../../verify/run-verify.js';
 import { parseLockWait } from '../parse-values.js';
 import { addRepoOptions, repoFrom } from './replicate.js';
 import { defineCommand } from './types.js';
@@ -63,5 +63,8 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       }),
     });
   },
-  run: (ctx, o) => (o.kind === 'repo' ? runVerifyFrom(ctx, o.options) : runVerify(ctx, o.options)),
+  run: async (ctx, o) =>
+    o.kind === 'repo'
+      ? (await import('../../replicate/verify-from.js')).runVerifyFrom(ctx, o.options)
+      : (await import('../../verify/run-verify.js')).runVerify(ctx, o.options),
 });

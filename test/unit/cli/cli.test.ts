@@ -5,6 +5,10 @@ import { parseBooleanFlag, rewriteVmsnapArgv } from '../../../src/cli/vmsnap-com
 import { EXIT_CODE, ToolError } from '../../../src/errors.js';
 import type { Runner } from '../../../src/runner/runner.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';
+import { COMMAND_SPECS } from '../../../src/cli/commands/index.js';
+import { readVersion } from '../../../src/cli/version.js';
+
+const NAMES = [...COMMAND_SPECS.map((c) => c.name), 'version'];
 
 function io(runner: Runner, env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -15,15 +19,29 @@ function io(runner: Runner, env: NodeJS.ProcessEnv = {}) {
 
 describe("VMSnap's flag form", () => {
   it('maps --status/--backup/--scrub to commands and keeps every other argument', () => {
-    expect(rewriteVmsnapArgv(['--domains=vm1', '--status', '--json', '--machine'])).toEqual(['status', '--domains=vm1', '--json', '--machine']);
-    expect(rewriteVmsnapArgv(['--domains=vm1', '--output=/b', '--backup', '--groupBy', 'month', '--prune'])).toEqual([
+    expect(rewriteVmsnapArgv(['--domains=vm1', '--status', '--json', '--machine'], NAMES)).toEqual(['status', '--domains=vm1', '--json', '--machine']);
+    expect(rewriteVmsnapArgv(['--domains=vm1', '--output=/b', '--backup', '--groupBy', 'month', '--prune'], NAMES)).toEqual([
       'backup', '--domains=vm1', '--output=/b', '--groupBy', 'month', '--prune',
     ]);
-    expect(rewriteVmsnapArgv(['--scrub', '--scrubType=both'])).toEqual(['scrub', '--scrubType=both']);
+    expect(rewriteVmsnapArgv(['--scrub', '--scrubType=both'], NAMES)).toEqual(['scrub', '--scrubType=both']);
   });
 
   it('leaves an argv that already names a command alone', () => {
-    expect(rewriteVmsnapArgv(['status', '--status'])).toEqual(['status', '--status']);
+    expect(rewriteVmsnapArgv(['status', '--status'], NAMES)).toEqual(['status', '--status']);
+    expect(rewriteVmsnapArgv(['--output', '/b', 'list'], NAMES)).toEqual(['--output', '/b', 'list']);
+  });
+
+  it('runs status when no command and none of --backup/--scrub is given, as VMSnap does', () => {
+    expect(rewriteVmsnapArgv(['--domains=vm1', '--json', '--machine'], NAMES)).toEqual(['status', '--domains=vm1', '--json', '--machine']);
+    expect(rewriteVmsnapArgv(['--domains', 'vm1', 'vm2', '--json'], NAMES)).toEqual(['status', '--domains', 'vm1', 'vm2', '--json']);
+    expect(rewriteVmsnapArgv(['-c', 'qemu:///session', '--output', '/b'], NAMES)).toEqual(['status', '-c', 'qemu:///session', '--output', '/b']);
+    expect(rewriteVmsnapArgv([], NAMES)).toEqual(['status']);
+  });
+
+  it('leaves --help, --version and unknown words to yargs', () => {
+    expect(rewriteVmsnapArgv(['--help'], NAMES)).toEqual(['--help']);
+    expect(rewriteVmsnapArgv(['--version'], NAMES)).toEqual(['--version']);
+    expect(rewriteVmsnapArgv(['bakup', '--output', '/b'], NAMES)).toEqual(['bakup', '--output', '/b']);
   });
 
   it('reads --prune=false as false (VMSnap pruned on it), and refuses nonsense', () => {
@@ -35,10 +53,10 @@ describe("VMSnap's flag form", () => {
 });
 
 describe('output', () => {
-  it('prints compact JSON with --machine and indented otherwise, sizes as numbers', () => {
+  it('prints compact JSON with --machine and indented otherwise, sizes as numbers', async () => {
     const doc = { d: { virtualSize: 1073741824, name: 'x' } };
-    expect(serialiseDocument(doc, { format: 'json', machine: true, pretty: false })).toBe('{"d":{"virtualSize":1073741824,"name":"x"}}\n');
-    expect(serialiseDocument(doc, { format: 'json', machine: false, pretty: false })).toContain('\n  "d": {');
+    expect(await serialiseDocument(doc, { format: 'json', machine: true, pretty: false })).toBe('{"d":{"virtualSize":1073741824,"name":"x"}}\n');
+    expect(await serialiseDocument(doc, { format: 'json', machine: false, pretty: false })).toContain('\n  "d": {');
   });
 
   it('turns size fields into human strings with --pretty only', () => {
@@ -49,12 +67,28 @@ describe('output', () => {
     });
   });
 
-  it('prints YAML', () => {
-    expect(serialiseDocument({ a: [1, 2] }, { format: 'yaml', machine: false, pretty: false })).toBe('a:\n  - 1\n  - 2\n');
+  it('prints YAML', async () => {
+    expect(await serialiseDocument({ a: [1, 2] }, { format: 'yaml', machine: false, pretty: false })).toBe('a:\n  - 1\n  - 2\n');
   });
 });
 
 describe('main: exit codes and error shapes', () => {
+  it('prints the version with --version and with the version command, exit 0', async () => {
+    expect(readVersion()).toMatch(/^\d+\.\d+\.\d+/);
+    for (const argv of [['--version'], ['version']]) {
+      const t = io(new FakeRunner());
+      expect(await main(argv, t.value)).toBe(EXIT_CODE.ok);
+      expect(t.out.join('')).toBe(`${readVersion()}\n`);
+    }
+  });
+
+  it('runs status for the VMSnap form without a command: vmkeep --domains=vm1 --json --machine', async () => {
+    const runner = new FakeRunner().expect({ tool: 'virsh', argv: ['-c', 'qemu:///system', 'list', '--all', '--uuid', '--name'], result: { stdout: '' } });
+    const t = io(runner);
+    expect(await main(['--domains=vm1', '--json', '--machine'], t.value)).toBe(EXIT_CODE.partial);
+    expect(JSON.parse(t.out.join(''))).toEqual({ vm1: { name: 'vm1', error: 'unknown domain', overallStatus: 1 } });
+  });
+
   it('exits 64 with one line on an unknown option', async () => {
     const t = io(new FakeRunner());
     expect(await main(['status', '--bogus'], t.value)).toBe(EXIT_CODE.usage);
@@ -114,13 +148,13 @@ describe('backup --prune takes the same policy as vmkeep prune', () => {
   it("combines VMSnap's period rule for --groupBy with --keep-* and -k", async () => {
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
     const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
-    const options = backupCommand.buildOptions(
+    const options = (await backupCommand.buildOptions(
       { groupBy: 'quarter', prune: true, 'keep-daily': 7, 'keep-tier': ['1w:1m'], jobs: 1, 'lock-wait': 0 },
       global,
-    ) as { prune: boolean; prunePolicy: { groupBy: string; vmsnapRule: boolean; keepDaily: number; keepTiers: unknown[] } };
+    )) as { prune: boolean; prunePolicy: { groupBy: string; vmsnapRule: boolean; keepDaily: number; keepTiers: unknown[] } };
     expect(options.prune).toBe(true);
     expect(options.prunePolicy).toMatchObject({ groupBy: 'quarter', vmsnapRule: true, keepDaily: 7 });
     expect(options.prunePolicy.keepTiers).toHaveLength(1);
-    expect(() => backupCommand.buildOptions({ groupBy: 'month', 'keep-daily': -1, jobs: 1, 'lock-wait': 0 }, global)).toThrow();
+    await expect(async () => backupCommand.buildOptions({ groupBy: 'month', 'keep-daily': -1, jobs: 1, 'lock-wait': 0 }, global)).rejects.toThrow();
   });
 });

@@ -8,45 +8,19 @@ import {
   STUB_CONFIG,
   compareVersions,
   stageInput,
-  virtnbdrestoreArgv,
-  virtnbdrestoreVerifyArgv,
 } from '../../../src/restore/virtnbdrestore.js';
+import { buildRestoreVerifyArgv } from '../../../src/virtnbd/argv.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'vmkeep-virtnbdrestore-unit-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-describe('virtnbdrestore argv', () => {
-  it('long options only, an explicit sequence, its own socket and log file, no progress bar', () => {
-    expect(
-      virtnbdrestoreArgv({
-        input: '/w/in-vda',
-        output: '/t/out vda',
-        sequence: ['vda.full.data', 'vda.inc.virtnbdbackup.1.data'],
-        socketFile: '/w/vda.sock',
-        logFile: '/w/vda.log',
-        uri: 'qemu:///system',
-      }),
-    ).toEqual([
-      '--input', '/w/in-vda',
-      '--output', '/t/out vda',
-      '--sequence', 'vda.full.data,vda.inc.virtnbdbackup.1.data',
-      '--socketfile', '/w/vda.sock',
-      '--logfile', '/w/vda.log',
-      '--noprogress',
-      '--uri', 'qemu:///system',
-    ]);
-  });
-
-  it('refuses a file name --sequence cannot carry', () => {
-    expect(() => virtnbdrestoreArgv({ input: 'i', output: 'o', sequence: ['a,b.full.data'], socketFile: 's', logFile: 'l', uri: 'u' })).toThrow(/comma/);
-  });
-
+describe('virtnbdrestore versions', () => {
   it('checksum verify exists from 1.9.40 on', () => {
     expect(compareVersions('1.9.15', CHECKSUM_VERIFY_SINCE)).toBe(-1);
     expect(compareVersions('1.9.40', CHECKSUM_VERIFY_SINCE)).toBe(0);
     expect(compareVersions('2.28.1', CHECKSUM_VERIFY_SINCE)).toBe(1);
     expect(compareVersions('1.10', '1.9.40')).toBe(1);
-    expect(virtnbdrestoreVerifyArgv('/c', '/s/v')).toEqual(['--action', 'verify', '--input', '/c', '--output', '/s/v', '--noprogress']);
+    expect(buildRestoreVerifyArgv('/c', '/s/v')).toEqual(['--action', 'verify', '--input', '/c', '--output', '/s/v', '--noprogress']);
   });
 });
 

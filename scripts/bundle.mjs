@@ -1,0 +1,23 @@
+// Bundle the CLI with esbuild: one entry file plus a chunk per lazily loaded command, so a
+// start-up reads a handful of files instead of hundreds and loads a command's code (execa, the
+// XML parser, zod...) only when that command runs. Type checking stays with tsc (npm run build).
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+await build({
+  entryPoints: { vmkeep: 'src/cli/main.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  chunkNames: 'chunks/[name]-[hash]',
+  sourcemap: true,
+  // fs-ext is a native addon: it is loaded from node_modules at run time, never bundled.
+  external: ['fs-ext'],
+  // CommonJS dependencies bundled into ES modules still call require() for Node's built-ins.
+  banner: { js: "import { createRequire as vmkeepCreateRequire } from 'node:module'; const require = vmkeepCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});

@@ -1,0 +1,126 @@
+/**
+ * The Nagios/Icinga verdict: pure, from each domain's run history and consistency, the
+ * thresholds and `now`. One line for the monitoring system, perfdata after the `|`.
+ */
+import type { RunHistory } from '../repository/run-history.js';
+import { subtractDuration } from '../retention/duration.js';
+import type { Duration } from '../retention/types.js';
+
+export type CheckState = 0 | 1 | 2 | 3;
+export const STATE_WORD: Readonly<Record<CheckState, string>> = { 0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN' };
+
+export interface CheckThresholds {
+  warning: Duration;
+  critical: Duration;
+  /** Verify older than this (or none at all) is a warning. */
+  verifyWarning: Duration | undefined;
+  verifyCritical: Duration | undefined;
+}
+
+export interface DomainCheckInput {
+  domain: string;
+  /** Undefined when the repository could not be read for it (then `error` says why). */
+  history: RunHistory | undefined;
+  /** libvirt consistency; undefined when it could not be read. */
+  consistent: boolean | undefined;
+  error: string | undefined;
+}
+
+export interface DomainVerdict {
+  domain: string;
+  state: CheckState;
+  /** Why it is not OK (empty when OK). */
+  problems: string[];
+  ageSeconds: number | undefined;
+}
+
+export interface CheckVerdict {
+  state: CheckState;
+  /** The first line, with perfdata. */
+  line: string;
+  domains: DomainVerdict[];
+}
+
+const secondsBetween = (a: Date, b: Date) => Math.round((a.getTime() - b.getTime()) / 1000);
+
+/** Seconds a duration spans back from now (months and years follow the calendar). */
+function spanSeconds(now: Date, d: Duration): number {
+  return secondsBetween(now, subtractDuration(now, d));
+}
+
+/** A short age: 45s, 5h, 3d. */
+export function formatAge(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 2 * 3600) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 2 * 86400) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86400)}d`;
+}
+
+function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): DomainVerdict {
+  const problems: Array<[CheckState, string]> = [];
+  const h = d.history;
+  if (d.error !== undefined || !h) {
+    return { domain: d.domain, state: 3, problems: [`cannot judge: ${d.error ?? 'no history'}`], ageSeconds: undefined };
+  }
+  let ageSeconds: number | undefined;
+  if (!h.lastSuccess) problems.push([2, 'no backup at all']);
+  else {
+    ageSeconds = secondsBetween(now, new Date(h.lastSuccess.time));
+    const when = `last backup ${formatAge(ageSeconds)} ago`;
+    if (ageSeconds > spanSeconds(now, t.critical)) problems.push([2, `${when} (critical ${t.critical.text})`]);
+    else if (ageSeconds > spanSeconds(now, t.warning)) problems.push([1, `${when} (warning ${t.warning.text})`]);
+  }
+  if (h.lastRun && h.lastRun.result !== 'success') problems.push([1, `last run ${h.lastRun.result === 'failure' ? 'failed' : 'was interrupted'} at ${h.lastRun.time}`]);
+  if (h.unhealthyChains > 0) problems.push([1, `${h.unhealthyChains} chain(s) broken or unfinished`]);
+  if (d.consistent === false) problems.push([1, 'checkpoints and bitmaps disagree (see vmkeep status)']);
+  if (d.consistent === undefined) problems.push([3, 'consistency unknown: libvirt could not be asked']);
+  if (h.lastVerify && !h.lastVerify.ok) problems.push([2, `last verify failed (${h.lastVerify.chain})`]);
+  if (t.verifyWarning || t.verifyCritical) {
+    if (!h.lastVerify) problems.push([t.verifyCritical ? 2 : 1, 'never verified']);
+    else {
+      const vAge = secondsBetween(now, new Date(h.lastVerify.time));
+      if (t.verifyCritical && vAge > spanSeconds(now, t.verifyCritical)) problems.push([2, `last verify ${formatAge(vAge)} ago (critical ${t.verifyCritical.text})`]);
+      else if (t.verifyWarning && vAge > spanSeconds(now, t.verifyWarning)) problems.push([1, `last verify ${formatAge(vAge)} ago (warning ${t.verifyWarning.text})`]);
+    }
+  }
+  return { domain: d.domain, state: worst(problems.map(([s]) => s)), problems: problems.map(([, p]) => p), ageSeconds };
+}
+
+/** CRITICAL beats WARNING beats UNKNOWN beats OK: a known problem is more urgent than a blind spot. */
+export function worst(states: readonly CheckState[]): CheckState {
+  for (const s of [2, 1, 3] as const) if (states.includes(s)) return s;
+  return 0;
+}
+
+/** Nagios perfdata label: quoted when it holds anything but word characters, ' doubled. */
+function perfLabel(raw: string): string {
+  // '|' would end the perfdata and '=' the label: neither may appear, even quoted.
+  const label = raw.replace(/[|=\n]/g, '_');
+  return /^[A-Za-z0-9_.-]+$/.test(label) ? label : `'${label.replace(/'/g, "''")}'`;
+}
+
+/** Judge every domain and render the plugin line. */
+export function judgeCheck(domains: readonly DomainCheckInput[], t: CheckThresholds, now: Date, extraUnknown: readonly string[] = []): CheckVerdict {
+  const verdicts = domains.map((d) => judgeDomain(d, t, now));
+  const state = worst([...verdicts.map((v) => v.state), ...(extraUnknown.length > 0 ? [3 as const] : [])]);
+  const word = STATE_WORD[state];
+  const ages = verdicts.map((v) => v.ageSeconds).filter((a): a is number => a !== undefined);
+  let text: string;
+  if (domains.length === 0 && extraUnknown.length === 0) text = 'no domains selected';
+  else if (state === 0) {
+    text = `${domains.length} domain${domains.length === 1 ? '' : 's'}, newest backup ${formatAge(Math.min(...ages))} ago, oldest ${formatAge(Math.max(...ages))} ago`;
+  } else {
+    const bad = verdicts.filter((v) => v.state !== 0);
+    const parts = [...extraUnknown, ...bad.map((v) => `${v.domain}: ${v.problems.join(', ')}`)];
+    text = `${bad.length + extraUnknown.length} of ${domains.length + extraUnknown.length} domains need attention: ${parts.join('; ')}`;
+  }
+  const warnS = spanSeconds(now, t.warning);
+  const critS = spanSeconds(now, t.critical);
+  const perf = verdicts
+    .filter((v) => v.ageSeconds !== undefined)
+    .map((v) => `${perfLabel(`age_${v.domain}`)}=${v.ageSeconds}s;${warnS};${critS};0;`)
+    .join(' ');
+  // Plugin output must stay on one line; a domain name with | would cut the perfdata short.
+  const line = `VMKEEP ${word} - ${text.replace(/[|\n]/g, ' ')}${perf ? ` | ${perf}` : ''}`;
+  return { state, line, domains: verdicts };
+}

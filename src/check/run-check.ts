@@ -1,0 +1,66 @@
+/** `vmkeep check`: the Nagios/Icinga plugin. Reads the repository and libvirt, judges, one line out. */
+import { stat } from 'node:fs/promises';
+import pLimit from 'p-limit';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { resolveDomains } from '../domain/resolve-domains.js';
+import { listChains } from '../repository/chains.js';
+import { summarizeRunHistory } from '../repository/run-history.js';
+import { collectDomainStatus } from '../status/collect-status.js';
+import { judgeCheck, STATE_WORD, type CheckState, type CheckThresholds, type DomainCheckInput } from './judge-check.js';
+
+export interface CheckOptions {
+  domains: readonly string[] | undefined;
+  output: string;
+  thresholds: CheckThresholds;
+}
+
+const OUTCOME: Readonly<Record<CheckState, CommandResult['outcome']>> = { 0: 'ok', 1: 'partial', 2: 'failure', 3: 'unknown' };
+
+export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<CommandResult> {
+  const now = ctx.now();
+  try {
+    const s = await stat(options.output);
+    if (!s.isDirectory()) return unknown(`output ${options.output} is not a folder`);
+  } catch (e) {
+    return unknown(`cannot read output folder ${options.output}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let selection;
+  try {
+    selection = await resolveDomains(ctx, options.domains);
+  } catch (e) {
+    return unknown(`cannot list domains: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const limit = pLimit(8);
+  const inputs = await Promise.all(
+    selection.selected.map((domain) =>
+      limit(async (): Promise<DomainCheckInput> => {
+        let consistent: boolean | undefined;
+        try {
+          consistent = (await collectDomainStatus(ctx, domain)).overallStatus === 0;
+        } catch {
+          consistent = undefined;
+        }
+        try {
+          return { domain, history: summarizeRunHistory(domain, await listChains(options.output, domain)), consistent, error: undefined };
+        } catch (e) {
+          return { domain, history: undefined, consistent, error: e instanceof Error ? e.message : String(e) };
+        }
+      }),
+    ),
+  );
+  const extra = [...selection.unknown.map((n) => `${n}: unknown domain`), ...selection.emptyPatterns.map((p) => `${p}: no domain matches`)];
+  const verdict = judgeCheck(inputs, options.thresholds, now, extra);
+  const details = verdict.domains.map((d) => `${d.domain}: ${STATE_WORD[d.state]}${d.problems.length > 0 ? ` - ${d.problems.join(', ')}` : ''}`);
+  return {
+    document: { state: verdict.state, status: STATE_WORD[verdict.state], line: verdict.line, domains: verdict.domains, unknown: extra },
+    // Nagios reads the first line; the rest is the plugin's long text.
+    text: [verdict.line, ...details].join('\n'),
+    outcome: OUTCOME[verdict.state],
+  };
+}
+
+function unknown(reason: string): CommandResult {
+  const line = `VMKEEP UNKNOWN - ${reason.replace(/[|\n]/g, ' ')}`;
+  return { document: { state: 3, status: 'UNKNOWN', line, domains: [], unknown: [reason] }, text: line, outcome: 'unknown' };
+}

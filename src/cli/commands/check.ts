@@ -1,0 +1,31 @@
+import type { CheckOptions } from '../../check/run-check.js';
+import { usageError } from '../../errors.js';
+import { parseDuration } from '../../retention/duration.js';
+import { defineCommand } from './types.js';
+
+const optionalDuration = (v: unknown, what: string) => (v === undefined ? undefined : parseDuration(String(v), what));
+
+export const checkCommand = defineCommand<CheckOptions>({
+  name: 'check',
+  describe: 'Nagios/Icinga plugin: one status line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN',
+  builder: (y) =>
+    y
+      .option('warning', { type: 'string', demandOption: true, describe: 'WARNING when the newest backup is older than this (e.g. 26h)' })
+      .option('critical', { type: 'string', demandOption: true, describe: 'CRITICAL when the newest backup is older than this (e.g. 50h)' })
+      .option('verify-warning', { type: 'string', describe: 'WARNING when the last verify is older than this, or there is none' })
+      .option('verify-critical', { type: 'string', describe: 'CRITICAL when the last verify is older than this, or there is none' }),
+  buildOptions: (argv, global) => {
+    if (!global.output) throw usageError('check needs --output DIR');
+    return Object.freeze({
+      domains: global.domains,
+      output: global.output,
+      thresholds: Object.freeze({
+        warning: parseDuration(String(argv['warning']), '--warning'),
+        critical: parseDuration(String(argv['critical']), '--critical'),
+        verifyWarning: optionalDuration(argv['verify-warning'], '--verify-warning'),
+        verifyCritical: optionalDuration(argv['verify-critical'], '--verify-critical'),
+      }),
+    });
+  },
+  run: async (ctx, options) => (await import('../../check/run-check.js')).runCheck(ctx, options),
+});

@@ -1,0 +1,19 @@
+/**
+ * The domain: what libvirt and QEMU say about one VM, read in one place.
+ *
+ * Words:
+ * - snapshot: readDomain's record of a domain at one moment: state, definition, disks with
+ *   eligibility, checkpoints, bitmaps per disk and any active job. Every command reads it.
+ * - live: running or paused; QEMU holds the disks, so bitmaps are read from QEMU, not the file.
+ * - eligible disk: a disk vmkeep backs up (not a cdrom, floppy, lun, read-only, shareable,
+ *   network-backed, empty or raw disk); each exclusion has a named rule and a reason.
+ * - owned name: a checkpoint or bitmap name one of vmkeep's engines makes (`virtnbdbackup.N`,
+ *   `vmkeep.*`); other names are someone else's.
+ * - selection: the domains `--domains` patterns (names, comma lists, globs) pick from libvirt's list.
+ */
+export { readDomain, type DomainSnapshot, type DiskSnapshot, type ReadDomainOptions } from './read-domain.js';
+export { isLive } from './state.js';
+export { isOwnedName, nameFamily, type NameFamily } from './owned-names.js';
+export { diskEligibility, eligibleDisks, EXCLUSION_RULES, type Eligibility } from './disk-eligibility.js';
+export { resolveDomains } from './resolve-domains.js';
+export type * from './types.js';

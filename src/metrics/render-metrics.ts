@@ -1,0 +1,84 @@
+/** The Prometheus text exposition format for node_exporter's textfile collector. Pure. */
+import type { RunHistory, RunResult } from '../repository/run-history.js';
+
+/** node_exporter's textfile collector reads *.prom files. */
+export const DEFAULT_TEXTFILE_NAME = 'vmkeep.prom';
+
+export interface MetricsInput {
+  host: string;
+  /** When the file was made (vmkeep's clock). */
+  now: Date;
+  domains: readonly RunHistory[];
+  /** libvirt consistency per domain (status's verdict); domains libvirt does not know are absent. */
+  consistent: ReadonlyMap<string, boolean>;
+}
+
+/** Label values: backslash, double quote and newline escaped, as the format requires. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function labels(pairs: Record<string, string>): string {
+  return `{${Object.entries(pairs)
+    .map(([k, v]) => `${k}="${escapeLabelValue(v)}"`)
+    .join(',')}}`;
+}
+
+function num(n: number): string {
+  return Number.isInteger(n) ? String(n) : String(Math.round(n * 1000) / 1000);
+}
+
+const seconds = (iso: string) => Date.parse(iso) / 1000;
+const RESULTS: readonly RunResult[] = ['success', 'failure', 'interrupted'];
+
+interface Family {
+  name: string;
+  help: string;
+  rows: Array<[Record<string, string>, number]>;
+}
+
+/** Render every family with HELP and TYPE (all gauges); a family with no samples is left out. */
+export function renderMetrics(input: MetricsInput): string {
+  const fam = (name: string, help: string): Family => ({ name, help, rows: [] });
+  const f = {
+    lastSuccess: fam('vmkeep_last_success_timestamp_seconds', 'Start time of the newest successful backup run of the domain (its newest restore point).'),
+    lastRun: fam('vmkeep_last_run_timestamp_seconds', 'Time of the newest backup run of the domain, successful or not.'),
+    lastRunDuration: fam('vmkeep_last_run_duration_seconds', 'How long the newest backup run took (only when it succeeded; a failed run records no duration).'),
+    lastRunBytes: fam('vmkeep_last_run_bytes', 'Guest data bytes the newest backup run copied (0 when it failed).'),
+    lastRunResult: fam('vmkeep_last_run_result', 'Result of the newest backup run: 1 for its result, 0 for the others.'),
+    points: fam('vmkeep_restore_points', 'Restore points of the domain in the output folder.'),
+    chains: fam('vmkeep_chains', 'Backup chains (a full and its incrementals) of the domain in the output folder.'),
+    repoBytes: fam('vmkeep_repository_bytes', 'Bytes on disk of the domain\'s chains in the output folder.'),
+    consistent: fam('vmkeep_consistent', '1 when libvirt checkpoints and QEMU bitmaps agree (vmkeep status), else 0.'),
+    lastVerify: fam('vmkeep_last_verify_timestamp_seconds', 'Time of the newest vmkeep verify of any chain of the domain.'),
+    lastVerifyOk: fam('vmkeep_last_verify_ok', '1 when the newest verify found the chain sound, else 0.'),
+    written: fam('vmkeep_textfile_timestamp_seconds', 'When vmkeep wrote this file.'),
+  };
+  for (const d of [...input.domains].sort((a, b) => a.domain.localeCompare(b.domain))) {
+    const l = { host: input.host, domain: d.domain };
+    if (d.lastSuccess) f.lastSuccess.rows.push([l, seconds(d.lastSuccess.time)]);
+    if (d.lastRun) {
+      f.lastRun.rows.push([l, seconds(d.lastRun.time)]);
+      if (d.lastRun.durationSeconds !== undefined) f.lastRunDuration.rows.push([l, d.lastRun.durationSeconds]);
+      f.lastRunBytes.rows.push([l, d.lastRun.bytes ?? 0]);
+      for (const r of RESULTS) f.lastRunResult.rows.push([{ ...l, result: r }, d.lastRun.result === r ? 1 : 0]);
+    }
+    f.points.rows.push([l, d.restorePoints]);
+    f.chains.rows.push([l, d.chains]);
+    f.repoBytes.rows.push([l, d.repositoryBytes]);
+    const c = input.consistent.get(d.domain);
+    if (c !== undefined) f.consistent.rows.push([l, c ? 1 : 0]);
+    if (d.lastVerify) {
+      f.lastVerify.rows.push([l, seconds(d.lastVerify.time)]);
+      f.lastVerifyOk.rows.push([l, d.lastVerify.ok ? 1 : 0]);
+    }
+  }
+  f.written.rows.push([{ host: input.host }, input.now.getTime() / 1000]);
+  const out: string[] = [];
+  for (const family of Object.values(f)) {
+    if (family.rows.length === 0) continue;
+    out.push(`# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${family.name} gauge`);
+    for (const [l, v] of family.rows) out.push(`${family.name}${labels(l)} ${num(v)}`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,118 @@
+/** What a notification says about a finished run: pure, built from the command's result document. */
+import type { NotifyOutcome } from './schema.js';
+
+export interface RunReport {
+  /** Format marker for receivers. */
+  vmkeep: 'run-report/1';
+  command: string;
+  host: string;
+  /** Random UUID of this run; also on every log line and in healthchecks' `rid`. */
+  runId: string;
+  outcome: NotifyOutcome;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  /** One line for people: subject of a mail, title of a push message, body of a failure ping. */
+  summary: string;
+  /** One line per item that did not simply succeed (and per success when there are few). */
+  details: string[];
+  /** The command's result document, as `--json` prints it; null when the command could not run. */
+  result: unknown;
+  /** The error that ended the run before it produced a document. */
+  error?: string;
+}
+
+export interface ReportInput {
+  command: string;
+  host: string;
+  runId: string;
+  /** The CLI's outcome word: 'ok' or an error code. */
+  outcome: string;
+  exitCode: number;
+  startedAt: Date;
+  finishedAt: Date;
+  document: unknown;
+  error?: string;
+}
+
+/** 'ok' → success, 'partial' → partial, anything else (failure, locked, tool missing, interrupted) → failure. */
+export function notifyOutcomeOf(outcome: string): NotifyOutcome {
+  if (outcome === 'ok') return 'success';
+  if (outcome === 'partial') return 'partial';
+  return 'failure';
+}
+
+interface ItemLine {
+  name: string;
+  state: string;
+  reason: string | undefined;
+}
+
+/** Per-domain (or per-chain) results a document carries: backup's `results`, verify's `chains`/`failures`. */
+function itemsOf(document: unknown): ItemLine[] | undefined {
+  if (!document || typeof document !== 'object') return undefined;
+  const d = document as Record<string, unknown>;
+  if (Array.isArray(d['results'])) {
+    return (d['results'] as Array<Record<string, unknown>>).map((r) => ({
+      name: String(r['domain'] ?? '?'),
+      state: String(r['result'] ?? '?'),
+      reason: r['result'] === 'done' ? (r['level'] ? `${String(r['level'])} into ${String(r['chain'] ?? '?')}` : undefined) : strOrUndef(r['reason']),
+    }));
+  }
+  if (Array.isArray(d['chains'])) {
+    const chains = (d['chains'] as Array<Record<string, unknown>>).map((c) => ({
+      name: `${String(c['domain'] ?? '?')}/${String(c['chain'] ?? '?')}`,
+      state: String(c['result'] ?? '?'),
+      reason: Array.isArray(c['problems']) && c['problems'].length > 0 ? `${c['problems'].length} problem(s)` : undefined,
+    }));
+    const failures = Array.isArray(d['failures'])
+      ? (d['failures'] as Array<Record<string, unknown>>).map((f) => ({ name: String(f['domain'] ?? '?'), state: 'failed', reason: strOrUndef(f['reason']) }))
+      : [];
+    return [...chains, ...failures];
+  }
+  return undefined;
+}
+
+function strOrUndef(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+const OK_STATES = new Set(['done', 'ok', 'skipped', 'planned']);
+
+/** Build the report a notifier sends. */
+export function buildRunReport(input: ReportInput): RunReport {
+  const outcome = notifyOutcomeOf(input.outcome);
+  const items = itemsOf(input.document);
+  let counts = '';
+  const details: string[] = [];
+  if (items) {
+    const byState = new Map<string, number>();
+    for (const i of items) byState.set(i.state, (byState.get(i.state) ?? 0) + 1);
+    counts = [...byState].map(([s, n]) => `${n} ${s}`).join(', ');
+    const troubled = items.filter((i) => !OK_STATES.has(i.state));
+    const shown = troubled.length > 0 || items.length > 20 ? troubled : items;
+    for (const i of shown) details.push(`${i.name}: ${i.state}${i.reason ? `: ${i.reason}` : ''}`);
+  }
+  if (input.error) details.unshift(input.error);
+  const word = outcome === 'success' ? 'succeeded' : outcome === 'partial' ? 'partly failed' : 'FAILED';
+  const summary = `vmkeep ${input.command} on ${input.host} ${word}${counts ? ` (${counts})` : input.error ? `: ${input.error}` : ''}`;
+  return {
+    vmkeep: 'run-report/1',
+    command: input.command,
+    host: input.host,
+    runId: input.runId,
+    outcome,
+    exitCode: input.exitCode,
+    startedAt: input.startedAt.toISOString(),
+    finishedAt: input.finishedAt.toISOString(),
+    summary,
+    details,
+    result: input.document === undefined ? null : input.document,
+    ...(input.error ? { error: input.error } : {}),
+  };
+}
+
+/** The report as plain text: the summary, then the detail lines. */
+export function renderReportText(report: RunReport): string {
+  return [report.summary, '', ...report.details, '', `run ${report.runId}, ${report.startedAt} to ${report.finishedAt}, exit ${report.exitCode}`].join('\n');
+}

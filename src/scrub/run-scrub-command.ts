@@ -1,0 +1,50 @@
+/** `vmkeep scrub` as a command: resolve --domains, hold each domain's lock, then scrub. */
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { resolveDomains } from '../domain/resolve-domains.js';
+import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
+import type { ScrubType } from './plan-scrub.js';
+import { runScrub } from './run-scrub.js';
+
+export interface ScrubCommandOptions {
+  domains: readonly string[] | undefined;
+  scrubType: ScrubType;
+  checkpointName: string | undefined;
+  dryRun: boolean;
+  force: boolean;
+  lockWaitMs: number;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
+export async function runScrubCommand(ctx: AppContext, options: ScrubCommandOptions): Promise<CommandResult> {
+  const selection = await resolveDomains(ctx, options.domains);
+  const locks: HeldLock[] = [];
+  try {
+    if (!options.dryRun) {
+      for (const d of selection.selected) {
+        locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
+      }
+    }
+    const result = await runScrub(ctx, {
+      domains: selection.selected,
+      scrubType: options.scrubType,
+      ...(options.checkpointName === undefined ? {} : { checkpointName: options.checkpointName }),
+      dryRun: options.dryRun,
+      force: options.force,
+    });
+    const missing = [...selection.unknown, ...selection.emptyPatterns];
+    if (missing.length === 0) return result;
+    const document = { ...(result.document as Record<string, unknown>) };
+    for (const m of missing) document[m] = { state: 'unknown', ok: false, error: 'unknown domain', actions: [], remaining: null, dryRun: options.dryRun };
+    const anyOk = Object.values(document).some((r) => (r as { ok?: boolean }).ok === true);
+    return {
+      document,
+      text: `${result.text}${missing.map((m) => `${m}: error: unknown domain`).join('\n')}\n`,
+      outcome: result.outcome === 'interrupted' ? 'interrupted' : anyOk ? 'partial' : 'failure',
+    };
+  } finally {
+    for (const l of locks.reverse()) l.release();
+  }
+}
+

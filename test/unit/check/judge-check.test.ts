@@ -1,0 +1,80 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { judgeCheck, worst, type CheckState, type CheckThresholds, type DomainCheckInput } from '../../../src/check/judge-check.js';
+import type { RunHistory } from '../../../src/repository/run-history.js';
+import { parseDuration } from '../../../src/retention/duration.js';
+
+const now = new Date('2026-11-30T12:00:00Z');
+const t: CheckThresholds = { warning: parseDuration('1d'), critical: parseDuration('2d'), verifyWarning: undefined, verifyCritical: undefined };
+const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
+
+function history(fields: Partial<RunHistory> & { ageHours?: number } = {}): RunHistory {
+  const time = hoursAgo(fields.ageHours ?? 5);
+  return {
+    domain: 'vm1',
+    chains: 1,
+    unhealthyChains: 0,
+    restorePoints: 3,
+    repositoryBytes: 1000,
+    lastSuccess: { time, durationSeconds: 2, bytes: 10, chain: 'c', checkpoint: 'virtnbdbackup.2' },
+    lastRun: { time, result: 'success', durationSeconds: 2, bytes: 10, message: undefined },
+    lastVerify: undefined,
+    ...fields,
+  };
+}
+const input = (h: RunHistory | undefined, extra: Partial<DomainCheckInput> = {}): DomainCheckInput => ({ domain: h?.domain ?? 'vm1', history: h, consistent: true, error: undefined, ...extra });
+
+describe('judgeCheck', () => {
+  it('OK with ages and perfdata', () => {
+    const v = judgeCheck([input(history()), input(history({ domain: 'web 1', ageHours: 20 }))], t, now);
+    expect(v.state).toBe(0);
+    expect(v.line).toBe("VMKEEP OK - 2 domains, newest backup 5h ago, oldest 20h ago | age_vm1=18000s;86400;172800;0; 'age_web 1'=72000s;86400;172800;0;");
+  });
+
+  it('WARNING past --warning, CRITICAL past --critical, CRITICAL with no backup', () => {
+    expect(judgeCheck([input(history({ ageHours: 25 }))], t, now).state).toBe(1);
+    expect(judgeCheck([input(history({ ageHours: 49 }))], t, now).state).toBe(2);
+    const none = judgeCheck([input(history({ lastSuccess: undefined, lastRun: undefined, restorePoints: 0 }))], t, now);
+    expect(none.state).toBe(2);
+    expect(none.line).toBe('VMKEEP CRITICAL - 1 of 1 domains need attention: vm1: no backup at all');
+  });
+
+  it('a failed last run, a broken chain or an inconsistent domain is a WARNING while the backup is young', () => {
+    expect(judgeCheck([input(history({ lastRun: { time: hoursAgo(1), result: 'failure', durationSeconds: undefined, bytes: undefined, message: 'x' } }))], t, now).line).toContain(
+      'last run failed at',
+    );
+    expect(judgeCheck([input(history({ unhealthyChains: 1 }))], t, now).state).toBe(1);
+    expect(judgeCheck([input(history(), { consistent: false })], t, now).state).toBe(1);
+  });
+
+  it('verify: a failed one is CRITICAL; none or an old one is judged only when asked', () => {
+    const failed = history({ lastVerify: { time: hoursAgo(2), ok: false, chain: 'c' } });
+    expect(judgeCheck([input(failed)], t, now).state).toBe(2);
+    expect(judgeCheck([input(history())], t, now).state).toBe(0);
+    const asked = { ...t, verifyWarning: parseDuration('8d'), verifyCritical: parseDuration('15d') };
+    expect(judgeCheck([input(history())], asked, now).line).toContain('never verified');
+    expect(judgeCheck([input(history())], asked, now).state).toBe(2);
+    expect(judgeCheck([input(history({ lastVerify: { time: hoursAgo(24 * 9), ok: true, chain: 'c' } }))], asked, now).state).toBe(1);
+    expect(judgeCheck([input(history({ lastVerify: { time: hoursAgo(24 * 3), ok: true, chain: 'c' } }))], asked, now).state).toBe(0);
+  });
+
+  it('UNKNOWN when a domain cannot be read, or is unknown; a pipe in a name cannot cut the perfdata', () => {
+    expect(judgeCheck([input(undefined, { error: 'manifest is not valid JSON' })], t, now).state).toBe(3);
+    expect(judgeCheck([input(history())], t, now, ['vm9: unknown domain']).state).toBe(3);
+    const piped = judgeCheck([input(history({ domain: 'a|b', ageHours: 30 }))], t, now);
+    expect(piped.line.split('|')).toHaveLength(2);
+  });
+
+  it('the overall state is the worst of the domains (CRITICAL > WARNING > UNKNOWN > OK)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom<CheckState>(0, 1, 2, 3), { minLength: 1, maxLength: 8 }), (states) => {
+        const w = worst(states);
+        expect(states).toContain(w);
+        if (states.includes(2)) expect(w).toBe(2);
+        else if (states.includes(1)) expect(w).toBe(1);
+        else if (states.includes(3)) expect(w).toBe(3);
+        else expect(w).toBe(0);
+      }),
+    );
+  });
+});

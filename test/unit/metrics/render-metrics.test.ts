@@ -1,0 +1,74 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { escapeLabelValue, renderMetrics } from '../../../src/metrics/render-metrics.js';
+import type { RunHistory } from '../../../src/repository/run-history.js';
+
+const ok: RunHistory = {
+  domain: 'vm1',
+  chains: 2,
+  unhealthyChains: 0,
+  restorePoints: 5,
+  repositoryBytes: 123456,
+  lastSuccess: { time: '2026-11-30T01:30:00.000Z', durationSeconds: 12.5, bytes: 4096, chain: 'c', checkpoint: 'virtnbdbackup.4' },
+  lastRun: { time: '2026-11-30T01:30:00.000Z', result: 'success', durationSeconds: 12.5, bytes: 4096, message: undefined },
+  lastVerify: { time: '2026-11-29T03:00:00.000Z', ok: true, chain: 'c' },
+};
+const failed: RunHistory = {
+  domain: 'we"ird\\vm\nname',
+  chains: 1,
+  unhealthyChains: 1,
+  restorePoints: 0,
+  repositoryBytes: 0,
+  lastSuccess: undefined,
+  lastRun: { time: '2026-11-30T02:00:00.000Z', result: 'failure', durationSeconds: undefined, bytes: undefined, message: 'x' },
+  lastVerify: undefined,
+};
+
+function promtool(text: string): { ok: boolean; out: string } {
+  try {
+    return { ok: true, out: execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }) };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string };
+    return { ok: false, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
+  }
+}
+
+describe('renderMetrics', () => {
+  const text = renderMetrics({ host: 'hv1', now: new Date('2026-11-30T06:00:00Z'), domains: [ok, failed], consistent: new Map([['vm1', true]]) });
+
+  it('has HELP and TYPE for each family and the expected samples', () => {
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toContain('# TYPE vmkeep_last_success_timestamp_seconds gauge');
+    expect(lines).toContain('vmkeep_last_success_timestamp_seconds{host="hv1",domain="vm1"} 1796002200');
+    expect(lines).toContain('vmkeep_last_run_duration_seconds{host="hv1",domain="vm1"} 12.5');
+    expect(lines).toContain('vmkeep_last_run_result{host="hv1",domain="vm1",result="success"} 1');
+    expect(lines).toContain('vmkeep_last_run_result{host="hv1",domain="vm1",result="failure"} 0');
+    expect(lines).toContain('vmkeep_last_run_result{host="hv1",domain="we\\"ird\\\\vm\\nname",result="failure"} 1');
+    expect(lines).toContain('vmkeep_last_run_bytes{host="hv1",domain="we\\"ird\\\\vm\\nname"} 0');
+    expect(lines).toContain('vmkeep_consistent{host="hv1",domain="vm1"} 1');
+    expect(lines).toContain('vmkeep_last_verify_ok{host="hv1",domain="vm1"} 1');
+    expect(lines).toContain('vmkeep_textfile_timestamp_seconds{host="hv1"} 1796018400');
+    // no consistency known, no verify, no success: no sample rather than a made-up one
+    expect(lines.filter((l) => l.startsWith('vmkeep_consistent{'))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('vmkeep_last_success_timestamp_seconds{'))).toHaveLength(1);
+    // every TYPE line follows the HELP line of the same family
+    lines.forEach((l, i) => {
+      if (l.startsWith('# TYPE ')) expect(lines[i - 1]).toMatch(new RegExp(`^# HELP ${l.split(' ')[2]} \\S`));
+    });
+  });
+
+  it('passes promtool check metrics', () => {
+    const r = promtool(text);
+    expect(r.out).toBe('');
+    expect(r.ok).toBe(true);
+  });
+
+  it('promtool does catch a broken file (the check can fail)', () => {
+    const r = promtool(`${text}vmkeep_bad{domain="x} 1\n`);
+    expect(r.ok).toBe(false);
+  });
+
+  it('escapes label values', () => {
+    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
+  });
+});

@@ -1,0 +1,56 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FollowingHasher } from '../../../src/util/follow-hash.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmkeep-follow-hash-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const isPartial = (n: string) => n.endsWith('.data.partial');
+
+describe('FollowingHasher', () => {
+  it('hashes a file while it grows, through its rename, without reading it again', async () => {
+    const sub = mkdtempSync(join(dir, 'grow-'));
+    const hasher = new FollowingHasher(sub, isPartial, 5);
+    hasher.start();
+    const partial = join(sub, 'vda.full.data.partial');
+    const parts = Array.from({ length: 20 }, () => randomBytes(64 * 1024 + 17));
+    writeFileSync(partial, '');
+    for (const p of parts) {
+      appendFileSync(partial, p);
+      await sleep(8);
+    }
+    const followedWhileWriting = hasher.bytesFollowed;
+    renameSync(partial, join(sub, 'vda.full.data'));
+    const digest = await hasher.digest(join(sub, 'vda.full.data'));
+    await hasher.close();
+    expect(digest).toBe(sha(Buffer.concat(parts)));
+    // Most of it was read while the writer was still at work.
+    expect(followedWhileWriting).toBeGreaterThan((parts.length * 64 * 1024) / 2);
+  });
+
+  it('rehashes a file it never followed, and one that shrank behind its back', async () => {
+    const sub = mkdtempSync(join(dir, 'other-'));
+    const hasher = new FollowingHasher(sub, isPartial, 5);
+    hasher.start();
+    const plain = randomBytes(3000);
+    writeFileSync(join(sub, 'vda.virtnbdbackup.0.qcow.json'), plain);
+    const partial = join(sub, 'vdb.full.data.partial');
+    const first = randomBytes(50_000);
+    writeFileSync(partial, first);
+    await sleep(40);
+    expect(hasher.bytesFollowed).toBeGreaterThanOrEqual(first.length);
+    // The writer starts over: truncate and write other bytes.
+    truncateSync(partial, 0);
+    const second = randomBytes(20_000);
+    writeFileSync(partial, second);
+    renameSync(partial, join(sub, 'vdb.full.data'));
+    expect(await hasher.digest(join(sub, 'vdb.full.data'))).toBe(sha(second));
+    expect(await hasher.digest(join(sub, 'vda.virtnbdbackup.0.qcow.json'))).toBe(sha(plain));
+    await hasher.close();
+  });
+});
