@@ -34,3 +34,4 @@ export {
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 export { lockOutputForReading } from './output-lock.js';
 export { summarizeRunHistory, type RunHistory, type RunResult } from './run-history.js';
+export { summarizeReplication, type ReplicationSummary } from './replication.js';

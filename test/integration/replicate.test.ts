@@ -123,11 +123,18 @@ describe('replicate to restic', () => {
       await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json']),
     );
     for (const p of listed.domains[0]!.points) expect(p.replicatedTo, p.id).toHaveLength(3);
-    const st = await runVmkeep(['status', '--output', out, '--domains', dom.name, '--json']);
+    const promDir = path.join(work, 'textfile');
+    fs.mkdirSync(promDir);
+    const st = await runVmkeep(['status', '--output', out, '--domains', dom.name, '--json', '--textfile', promDir]);
     expect(st.code, st.stderr).toBe(0);
     const rep = parseJsonOutput<Record<string, { backups: { replication: Array<{ pointsReplicated: number; pointsNotReplicated: number; lagSeconds: number }> } }>>(st)[dom.name]!.backups.replication;
     expect(rep).toHaveLength(3);
     for (const x of rep) expect(x).toMatchObject({ pointsReplicated: 3, pointsNotReplicated: 0, lagSeconds: 0 });
+    // The metrics textfile carries the same: one lag series per repository, all up to date.
+    const prom = fs.readFileSync(path.join(promDir, 'vmkeep.prom'), 'utf8');
+    const lags = prom.split('\n').filter((l) => l.startsWith('vmkeep_replication_lag_seconds{') && l.includes(`domain="${dom.name}"`));
+    expect(lags).toHaveLength(3);
+    for (const l of lags) expect(l.endsWith(' 0')).toBe(true);
     // A clean repository verifies, restic reading all of its data back.
     const v = await runVmkeep(['verify', '--from', repos[0]!.url, ...repoArgs(repos[0]!), '--read-data-subset', '100%', '--json']);
     expect(v.code, v.stderr).toBe(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarizeReplication } from '../../../src/status/backup-summary.js';
+import { summarizeReplication } from '../../../src/repository/replication.js';
 
 describe('summarizeReplication', () => {
   it('per repository: points sent, points not sent, lag behind the newest local point', () => {
