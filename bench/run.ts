@@ -12,6 +12,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runProductBench } from './product.bench.js';
 import { runPushEngineBench } from './push-engine.bench.js';
+import { runReplicateBench } from './replicate.bench.js';
 import { runRetentionBench } from './retention.bench.js';
 import type { BenchRow } from './row.js';
 import { runStatusBench } from './status.bench.js';
@@ -27,7 +28,7 @@ function tool(args: string[]): string {
 }
 
 const rows: BenchRow[] = [];
-if (!codeOnly) rows.push(...(await runProductBench()), ...(await runPushEngineBench(3)));
+if (!codeOnly) rows.push(...(await runProductBench()), ...(await runPushEngineBench(3)), ...(await runReplicateBench()));
 rows.push(...(await runRetentionBench()), ...(await runStatusBench()));
 
 const libvirt = /library: libvirt ([\d.]+)/.exec(tool(['virsh', '-c', 'qemu:///system', 'version']))?.[1] ?? 'not available';

@@ -8,8 +8,10 @@
 set -euo pipefail
 
 # e2fsprogs (mkfs.ext4) and mount (losetup, mount) for vmkeep mount and its tests; qemu-storage-daemon
-# comes with qemu-system-x86 (package qemu-system-common).
-readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup e2fsprogs mount)
+# comes with qemu-system-x86 (package qemu-system-common). restic, rclone, openssh-server:
+# replication and remote-host tests (a private sshd on 127.0.0.1, `rclone serve restic`); rsync:
+# the replicate benchmark baseline.
+readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup e2fsprogs mount restic rclone openssh-server rsync)
 readonly URI='qemu:///system'
 readonly WAIT_SECONDS="${VMKEEP_LIBVIRT_WAIT_SECONDS:-30}"
 

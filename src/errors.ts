@@ -59,6 +59,7 @@ const TOOL_PACKAGE: Readonly<Record<string, string>> = Object.freeze({
   'qemu-img': 'qemu-utils',
   virtnbdbackup: 'virtnbdbackup',
   virtnbdrestore: 'virtnbdbackup',
+  restic: 'restic',
 });
 
 /** A failed external tool call: what was run, how it ended, and the tail of its stderr. */

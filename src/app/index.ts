@@ -5,8 +5,10 @@
  *
  * Words:
  * - context: AppContext, built once per run by the CLI (or by a test around a fake runner).
+ * - host: HostSpec, one hypervisor of the run (a name and a libvirt URI); `--connect` may repeat.
  * - result: CommandResult, a document for --json/--yaml, text for people, and an outcome whose
  *   exit code only the CLI sets.
  */
 export { createContext, type AppContext } from './context.js';
 export { outcomeOf, type CommandResult } from './command-result.js';
+export { parseHostList, patternsForHost, isRemoteUri, uriHost, uriUser, type HostSpec } from './hosts.js';

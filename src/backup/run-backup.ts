@@ -4,7 +4,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
@@ -126,7 +126,16 @@ export function createEngine(ctx: AppContext, name: EngineName): BackupEngine {
   return name === 'push' ? new PushEngine(ctx.virsh, ctx.qemuImg) : new VirtnbdbackupEngine(ctx.runner);
 }
 
-export async function runBackup(ctx: AppContext, options: BackupOptions, engine: BackupEngine = createEngine(ctx, options.engine ?? 'virtnbdbackup')): Promise<CommandResult> {
+/**
+ * Back up the selected domains of one host. `limit` bounds the backups running at once; several
+ * hosts in one run share one, so --jobs bounds the whole run.
+ */
+export async function runBackup(
+  ctx: AppContext,
+  options: BackupOptions,
+  engine: BackupEngine = createEngine(ctx, options.engine ?? 'virtnbdbackup'),
+  limit: LimitFunction = pLimit(Math.max(1, options.jobs)),
+): Promise<CommandResult> {
   await prepareOutput(options.output, options.dryRun);
   const outputLockFile = join(options.output, '.vmkeep.lock');
   if (options.dryRun) {
@@ -164,7 +173,6 @@ export async function runBackup(ctx: AppContext, options: BackupOptions, engine:
     }
     const progress = createProgressSink(ctx.interactive && !options.dryRun, ctx.log);
     const runCtx: AppContext = { ...ctx, log: progress.logger(ctx.log, options.verbose ?? false) };
-    const limit = pLimit(Math.max(1, options.jobs));
     let results: DomainResult[];
     try {
       results = await Promise.all(

@@ -1,11 +1,15 @@
 /** Options every command shares, built once from argv and frozen. */
 import type { Argv } from 'yargs';
 import { usageError } from '../errors.js';
+import { parseHostList, type HostSpec } from '../app/hosts.js';
 import type { OutputOptions } from './output.js';
 import type { LoadedConfig } from '../config/load-config.js';
 
 export interface GlobalOptions extends OutputOptions {
+  /** The first host's URI (the only one unless --connect is repeated). */
   connect: string;
+  /** Every --connect (`URI` or `NAME=URI`), in order; one `local` host by default. */
+  hosts: readonly HostSpec[];
   verbose: boolean;
   /** Patterns from --domains (names, comma lists, globs); empty → all. */
   domains: readonly string[] | undefined;
@@ -16,7 +20,9 @@ export interface GlobalOptions extends OutputOptions {
 
 export function addGlobalOptions(y: Argv): Argv {
   return y
-    .option('connect', { alias: 'c', type: 'string', describe: 'libvirt connection URI (default: the config file\'s, else qemu:///system)', global: true })
+    // Repeated --connect gives a list (yargs collects duplicates); not an array option, which would
+    // swallow the command word after it.
+    .option('connect', { alias: 'c', type: 'string', describe: 'libvirt URI, or NAME=URI; repeat for several hosts (default: the config file\'s, else qemu:///system)', global: true })
     .option('config', { type: 'string', describe: 'config file (default: VMKEEP_CONFIG, else /etc/vmkeep/config.yaml if it exists); - reads JSON from stdin', global: true })
     .option('domains', { type: 'string', array: true, describe: 'domain names, comma lists or globs (default: all)', global: true })
     .option('output', { type: 'string', describe: 'backup folder', global: true })
@@ -37,8 +43,14 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
     throw usageError('--output needs a folder path');
   }
   const domains = argv['domains'] as string[] | undefined;
+  const connect = argv['connect'];
+  const given = connect === undefined ? [] : (Array.isArray(connect) ? connect : [connect]).map(String);
+  const fromConfig = config?.config.defaults?.connect;
+  // Flags win over the config file's connect; nothing given means qemu:///system.
+  const hosts = parseHostList(given.length > 0 ? given : fromConfig === undefined ? [] : [fromConfig]);
   return Object.freeze({
-    connect: String(argv['connect'] ?? config?.config.defaults?.connect ?? 'qemu:///system'),
+    connect: hosts[0]!.uri,
+    hosts,
     verbose: argv['verbose'] === true,
     domains: domains ? Object.freeze(domains.map(String)) : undefined,
     output: output as string | undefined,

@@ -52,6 +52,9 @@ export function renderMetrics(input: MetricsInput): string {
     consistent: fam('vmkeep_consistent', '1 when libvirt checkpoints and QEMU bitmaps agree (vmkeep status), else 0.'),
     lastVerify: fam('vmkeep_last_verify_timestamp_seconds', 'Time of the newest vmkeep verify of any chain of the domain.'),
     lastVerifyOk: fam('vmkeep_last_verify_ok', '1 when the newest verify found the chain sound, else 0.'),
+    replicated: fam('vmkeep_replication_last_timestamp_seconds', 'When the newest restore point held by this restic repository was sent (vmkeep replicate).'),
+    replicationLag: fam('vmkeep_replication_lag_seconds', 'How far the repository trails: newest local point time minus newest replicated point time (0: up to date).'),
+    notReplicated: fam('vmkeep_replication_points_not_sent', 'Local restore points of the domain never sent to this repository.'),
     written: fam('vmkeep_textfile_timestamp_seconds', 'When vmkeep wrote this file.'),
   };
   for (const d of [...input.domains].sort((a, b) => a.domain.localeCompare(b.domain))) {
@@ -71,6 +74,12 @@ export function renderMetrics(input: MetricsInput): string {
     if (d.lastVerify) {
       f.lastVerify.rows.push([l, seconds(d.lastVerify.time)]);
       f.lastVerifyOk.rows.push([l, d.lastVerify.ok ? 1 : 0]);
+    }
+    for (const r of d.replication ?? []) {
+      const rl = { ...l, repository: r.repository };
+      f.replicated.rows.push([rl, seconds(r.lastReplicated)]);
+      f.replicationLag.rows.push([rl, r.lagSeconds]);
+      f.notReplicated.rows.push([rl, r.pointsNotReplicated]);
     }
   }
   f.written.rows.push([{ host: input.host }, input.now.getTime() / 1000]);

@@ -12,6 +12,7 @@
  *   restore points with per-file size and sha256, state, events, protection, last verify.
  * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
  * - restore point: a checkpoint a finished run recorded in the manifest.
+ * - replica: a restore point copied into a restic repository, recorded on the point (`replicas`).
  * - run history: a domain's last run, last success and last verify, read from its chains'
  *   points and failure events (summarizeRunHistory).
  */
@@ -22,12 +23,15 @@ export {
   parseManifest,
   readManifest,
   writeManifest,
+  recordReplica,
   type ChainManifest,
   type ChainEvent,
   type ManifestFile,
   type RestorePoint,
   type VerifyRecord,
+  type ReplicaRecord,
 } from './manifest.js';
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 export { lockOutputForReading } from './output-lock.js';
 export { summarizeRunHistory, type RunHistory, type RunResult } from './run-history.js';
+export { summarizeReplication, type ReplicationSummary } from './replication.js';

@@ -26,6 +26,15 @@ const ManifestFileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
+/** One copy of a restore point in a restic repository (`vmkeep replicate`). */
+const ReplicaRecordSchema = z.object({
+  /** The repository, credentials removed. */
+  repository: z.string(),
+  /** restic's snapshot id (64 hex). */
+  snapshot: z.string(),
+  time: isoTime,
+});
+
 const RestorePointSchema = z.object({
   /** Checkpoint name (virtnbdbackup.N): the point's id within its chain. */
   checkpoint: z.string(),
@@ -42,6 +51,8 @@ const RestorePointSchema = z.object({
   dataBytes: z.number().int().nonnegative(),
   durationMs: z.number().nonnegative(),
   files: z.array(ManifestFileSchema),
+  /** Where this point was replicated, and when (absent: never). */
+  replicas: z.array(ReplicaRecordSchema).optional(),
 });
 
 const ChainEventSchema = z.object({
@@ -97,6 +108,7 @@ export type RestorePoint = z.infer<typeof RestorePointSchema>;
 export type ChainEvent = z.infer<typeof ChainEventSchema>;
 export type ChainManifest = z.infer<typeof ChainManifestSchema>;
 export type VerifyRecord = z.infer<typeof VerifyRecordSchema>;
+export type ReplicaRecord = z.infer<typeof ReplicaRecordSchema>;
 
 /** Parse manifest text; a manifest that does not match the schema is an error naming the file. */
 export function parseManifest(text: string, where = MANIFEST_FILE): ChainManifest {
@@ -133,3 +145,15 @@ export async function writeManifest(chainDir: string, manifest: ChainManifest): 
   await writeFileAtomic(join(chainDir, MANIFEST_FILE), `${JSON.stringify(checked, null, 2)}\n`);
 }
 
+/**
+ * Record that a point now has a copy in a repository (replacing an older record for the same
+ * repository). Read, change, write atomically: the manifest on disk is the truth, not a copy in memory.
+ */
+export async function recordReplica(chainDir: string, checkpoint: string, record: ReplicaRecord): Promise<void> {
+  const manifest = await readManifest(chainDir);
+  if (!manifest) throw new VmkeepError('failure', `${join(chainDir, MANIFEST_FILE)} is gone: cannot record the replica of ${checkpoint}`);
+  const point = manifest.points.find((p) => p.checkpoint === checkpoint);
+  if (!point) throw new VmkeepError('failure', `${join(chainDir, MANIFEST_FILE)} has no point ${checkpoint}: cannot record its replica`);
+  point.replicas = [...(point.replicas ?? []).filter((r) => r.repository !== record.repository), record];
+  await writeManifest(chainDir, manifest);
+}

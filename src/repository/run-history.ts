@@ -4,6 +4,7 @@
  * Status, the Prometheus textfile and `vmkeep check` all read runs through here.
  */
 import type { ChainView } from './chains.js';
+import { summarizeReplication, type ReplicationSummary } from './replication.js';
 
 export type RunResult = 'success' | 'failure' | 'interrupted';
 
@@ -19,6 +20,8 @@ export interface RunHistory {
   /** The newest run of any result; a failure is known by its event, which has no duration or size. */
   lastRun: { time: string; result: RunResult; durationSeconds: number | undefined; bytes: number | undefined; message: string | undefined } | undefined;
   lastVerify: { time: string; ok: boolean; chain: string } | undefined;
+  /** Per restic repository the manifests name: points sent, not sent, last send, lag (`vmkeep replicate`). */
+  replication?: ReplicationSummary[];
 }
 
 /** Fold a domain's chains into its run history. */
@@ -66,5 +69,6 @@ export function summarizeRunHistory(domain: string, chains: readonly ChainView[]
     lastSuccess,
     lastRun,
     lastVerify,
+    replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
   };
 }

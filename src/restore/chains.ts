@@ -46,6 +46,7 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
       protected: p.protected,
       dataBytes: p.dataBytes,
       files: p.files.map((f) => ({ path: f.path, disk: f.disk, kind: f.kind, size: f.size, sha256: f.sha256 })),
+      replicas: (p.replicas ?? []).map((r) => r.repository),
     })),
   };
 }

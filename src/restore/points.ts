@@ -30,6 +30,8 @@ export interface RestorePointRef {
   protected: boolean;
   /** No manifest: no checksums recorded. */
   legacy: boolean;
+  /** Repositories holding a copy of the point (`vmkeep replicate`). */
+  replicas?: string[] | undefined;
 }
 
 /** How the user named the point. */
@@ -61,6 +63,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       state: c.state,
       protected: p.protected || c.protected,
       legacy: c.legacy,
+      replicas: p.replicas,
     })),
   );
 }

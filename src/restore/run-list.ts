@@ -31,6 +31,8 @@ export interface ListedPoint {
   protected: boolean;
   /** False for VMSnap folders: no checksums recorded. */
   checksums: boolean;
+  /** restic repositories holding a copy (`vmkeep replicate`). */
+  replicatedTo: string[];
 }
 
 export interface ListDocument {
@@ -75,6 +77,7 @@ function toListed(p: RestorePointRef): ListedPoint {
     state: p.state,
     protected: p.protected,
     checksums: !p.legacy,
+    replicatedTo: p.replicas ?? [],
   };
 }
 
@@ -92,7 +95,9 @@ export function renderList(doc: ListDocument): string {
       p.dataBytes === null ? '-' : prettyBytes(p.dataBytes, { binary: true }),
       [p.name, p.label].filter((x) => x !== null).join(' / '),
       p.quiesced === null ? '-' : p.quiesced ? 'yes' : 'no',
-      [p.state, p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums'].filter(Boolean).join(', '),
+      [p.state, p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums', p.replicatedTo.length > 0 ? `replicated to ${p.replicatedTo.length}` : '']
+        .filter(Boolean)
+        .join(', '),
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`;

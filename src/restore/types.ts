@@ -29,6 +29,8 @@ export interface ChainPoint {
   protected: boolean;
   dataBytes: number | undefined;
   files: ChainFile[];
+  /** Repositories holding a copy (`vmkeep replicate`), from the manifest. */
+  replicas?: string[] | undefined;
 }
 
 /** A chain folder: a full and its incrementals, oldest first. */

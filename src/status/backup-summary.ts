@@ -1,6 +1,9 @@
 /** What a backup folder holds for a domain, for `vmkeep status --output`. */
 import { formatDistanceStrict } from 'date-fns';
 import { listChains } from '../repository/chains.js';
+import { summarizeReplication, type ReplicationSummary } from '../repository/replication.js';
+
+export type { ReplicationSummary };
 
 export interface BackupSummary {
   directory: string;
@@ -9,6 +12,8 @@ export interface BackupSummary {
   sizeOnDisk: number;
   lastBackup: { time: string; age: string; ageSeconds: number; chain: string; checkpoint: string; label: string | null; quiesced: boolean | null } | undefined;
   lastVerify: { time: string; result: string; chain: string } | undefined;
+  /** Per restic repository the manifests name: how far its copy trails the local points. */
+  replication: ReplicationSummary[];
 }
 
 /** Summarise a domain's chains in `output`. */
@@ -49,5 +54,6 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     sizeOnDisk: chains.reduce((n, c) => n + c.sizeOnDisk, 0),
     lastBackup: last,
     lastVerify,
+    replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
   };
 }

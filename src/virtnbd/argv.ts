@@ -43,6 +43,22 @@ export interface BackupArgs {
   /** Only log "Estimated checkpoint backup size" for an inc/diff and exit 0. */
   printOnly?: boolean;
   verbose?: boolean;
+  /** Remote mode (a `qemu+ssh://` URI to another machine): how the remote side is reached. */
+  remote?: RemoteArgs;
+}
+
+/**
+ * virtnbdbackup's remote mode (same options in 1.9.15 and 2.x). It is remote only when libvirtd's
+ * hostname differs from the local one; then QEMU serves NBD on TCP (one port per concurrent
+ * backup job; an offline backup takes port+1.. per disk) and files are copied over ssh (port 22).
+ */
+export interface RemoteArgs {
+  /** User for virtnbdbackup's own ssh session (default root). */
+  sshUser: string;
+  /** The TCP port QEMU's NBD server listens on for this run: unique per concurrent job on a host. */
+  nbdPort: number;
+  /** Address QEMU binds NBD to and vmkeep connects to (default: the hostname libvirtd reports). */
+  nbdIp?: string;
 }
 
 /** argv (after the program name) for one virtnbdbackup run. */
@@ -78,6 +94,12 @@ export function buildBackupArgv(args: BackupArgs, version: ToolVersion): string[
   if (args.noProgress) argv.push('--noprogress');
   if (args.printOnly) argv.push('--printonly');
   if (args.verbose) argv.push('--verbose');
+  if (args.remote) {
+    const { sshUser, nbdPort, nbdIp } = args.remote;
+    if (!Number.isInteger(nbdPort) || nbdPort < 1 || nbdPort > 65535) throw usageError(`NBD port must be 1..65535, got ${nbdPort}`);
+    argv.push('--ssh-user', sshUser, '--nbd-port', String(nbdPort));
+    if (nbdIp !== undefined) argv.push('--nbd-ip', nbdIp);
+  }
   if (version.major >= 2) argv.push('--nocolor');
   return argv;
 }

@@ -5,16 +5,38 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isIP } from 'node:net';
+import { isRemoteUri, uriHost, uriUser } from '../../app/hosts.js';
 import { VmkeepError } from '../../errors.js';
 import type { Runner } from '../../runner/runner.js';
 import { installedToolVersion } from '../../virtnbd/tool-version.js';
-import { buildBackupArgv, parseToolVersion, type ToolVersion } from '../../virtnbd/argv.js';
+import { buildBackupArgv, parseToolVersion, type RemoteArgs, type ToolVersion } from '../../virtnbd/argv.js';
 import { parseCheckpointList } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 
+/** virtnbdbackup's default NBD port; concurrent jobs on one host get base + slot * NBD_PORT_STRIDE. */
+export const NBD_PORT_BASE = 10809;
+/** Room per job: an offline backup of a shut-off domain uses one port per disk from its base. */
+export const NBD_PORT_STRIDE = 16;
+
+/**
+ * Remote-mode options for a URI that names another machine: ssh user from the URI (root by
+ * default), the job's own NBD port, and the URI's host as NBD address when it is an IP literal
+ * (a name may resolve to a loopback address on the hypervisor itself; then libvirtd's default is safer).
+ */
+export function remoteArgsFor(uri: string, slot: number): RemoteArgs | undefined {
+  if (!isRemoteUri(uri)) return undefined;
+  const host = uriHost(uri)!;
+  return {
+    sshUser: uriUser(uri) ?? 'root',
+    nbdPort: NBD_PORT_BASE + slot * NBD_PORT_STRIDE,
+    ...(isIP(host) !== 0 ? { nbdIp: host } : {}),
+  };
+}
+
 /** argv for one run, built by the one virtnbdbackup argv builder (long options only). */
-function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): string[] {
+export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion, slot = 0): string[] {
   return buildBackupArgv(
     {
       uri: req.uri,
@@ -27,6 +49,7 @@ function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion): string[] {
       exclude: req.excludeDisks,
       compress: req.compress,
       raw: req.raw,
+      remote: remoteArgsFor(req.uri, slot),
     },
     version,
   );
@@ -96,6 +119,9 @@ export class VirtnbdbackupEngine implements BackupEngine {
 
   private toolVersion: ToolVersion | undefined;
 
+  /** NBD port slots in use by this engine's concurrent runs (remote mode: one port range each). */
+  private readonly busySlots = new Set<number>();
+
   constructor(private readonly runner: Runner) {}
 
   async version(): Promise<string> {
@@ -122,8 +148,11 @@ export class VirtnbdbackupEngine implements BackupEngine {
         req.onProgress?.({ totalBytes, doneBytes });
       });
     }, 500);
+    let slot = 0;
+    while (this.busySlots.has(slot)) slot += 1;
+    this.busySlots.add(slot);
     try {
-      await this.runner.run('virtnbdbackup', virtnbdbackupArgv(req, await this.readVersion()), {
+      await this.runner.run('virtnbdbackup', virtnbdbackupArgv(req, await this.readVersion(), slot), {
         timeoutMs: 24 * 3_600_000,
         // virtnbdbackup writes logs and qemu-*.log files into TMPDIR: keep them in the run's folder.
         env: { TMPDIR: req.workDir },
@@ -137,6 +166,7 @@ export class VirtnbdbackupEngine implements BackupEngine {
         },
       });
     } finally {
+      this.busySlots.delete(slot);
       clearInterval(timer);
       finished = true;
     }

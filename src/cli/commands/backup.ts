@@ -1,3 +1,4 @@
+import { checkHostPrefixes } from '../../app/hosts.js';
 import type { BackupOptions } from '../../backup/run-backup.js';
 import type { DomainOverrides, HookSpec } from '../../config/schema.js';
 import { usageError } from '../../errors.js';
@@ -82,6 +83,7 @@ export const backupCommand = defineCommand<BackupOptions>({
     const config = global.config?.config;
     const defaults = config?.defaults ?? {};
     const jobs = Number(argv['jobs'] ?? defaults.jobs ?? 1);
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
     const stopFlags = ['stop', 'stop-force', 'require-stopped'].filter((f) => argv[f] === true);
     if (stopFlags.length > 1) throw usageError(`--${stopFlags[0]} and --${stopFlags[1]} cannot be used together`);
@@ -101,6 +103,10 @@ export const backupCommand = defineCommand<BackupOptions>({
     if (engine !== 'virtnbdbackup' && engine !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engine}`);
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
     if (engine === 'push' && optionalBool(argv['compress']) === true) throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
+    // QEMU writes a push backup on the hypervisor, into the folder it is given: local libvirt only.
+    if (engine === 'push' && global.hosts.some((h) => !h.uri.startsWith('qemu:///'))) {
+      throw usageError('--engine push works with a local libvirt only (qemu:///system): QEMU writes the backup files on the hypervisor itself; back up remote hosts with --engine virtnbdbackup');
+    }
     if (engine === 'push' && optionalBool(argv['raw']) === true) throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
     if (ifOlder !== undefined) parseDuration(String(ifOlder), '--if-older-than');
     // The flags are the top layer over the config's defaults, tag and domain sections.
@@ -154,5 +160,25 @@ export const backupCommand = defineCommand<BackupOptions>({
     });
   },
   libvirt: true,
-  run: async (ctx, options) => (await import('../../backup/run-backup.js')).runBackup(ctx, options),
+  run: async (ctx, options, global) => {
+    const { runBackup, createEngine } = await import('../../backup/run-backup.js');
+    const { hostLockEnv, hostOutputDir, mergeBackup, runAcrossHosts } = await import('../../fleet/index.js');
+    // A remote host's domain locks are its own, alone or with others (see hostLockEnv).
+    if (global.hosts.length <= 1) return runBackup(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
+    const { default: pLimit } = await import('p-limit');
+    // One limit for the whole run: --jobs bounds backups at once across all hosts.
+    const limit = pLimit(options.jobs);
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, async (hostCtx, host, domains) => {
+      // An unreachable host gets no output folder: ask libvirtd before anything is created.
+      if (!options.dryRun) await hostCtx.virsh.ping();
+      return runBackup(
+        hostCtx,
+        { ...options, domains, output: hostOutputDir(options.output, host, n), env: hostLockEnv(options.env, host) },
+        createEngine(hostCtx, options.engine ?? 'virtnbdbackup'),
+        limit,
+      );
+    });
+    return mergeBackup(outcomes, { dryRun: options.dryRun, output: options.output, groupBy: options.groupBy });
+  },
 });

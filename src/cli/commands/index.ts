@@ -10,8 +10,9 @@ import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
 import { checkCommand } from './check.js';
+import { replicateCommand } from './replicate.js';
 import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
 import { tagCommand } from './tag.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand, mountCommand, umountCommand, checkCommand, completionCommand, tagCommand, configCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand, mountCommand, umountCommand, checkCommand, completionCommand, tagCommand, configCommand, replicateCommand];

@@ -1,3 +1,4 @@
+import { checkHostPrefixes } from '../../app/hosts.js';
 import type { ListOptions } from '../../restore/run-list.js';
 import { usageError } from '../../errors.js';
 import { defineCommand } from './types.js';
@@ -8,7 +9,18 @@ export const listCommand = defineCommand<ListOptions>({
   builder: (y) => y,
   buildOptions: (_argv, global) => {
     if (!global.output) throw usageError('list needs --output DIR');
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     return Object.freeze({ output: global.output, domains: global.domains });
   },
-  run: async (ctx, options) => (await import('../../restore/run-list.js')).runList(ctx, options),
+  run: async (ctx, options, global) => {
+    const { runList } = await import('../../restore/run-list.js');
+    if (global.hosts.length <= 1) return runList(ctx, options);
+    // list reads files only: each host's folder, no libvirt connection.
+    const { hostOutputDir, mergeList, runAcrossHosts } = await import('../../fleet/index.js');
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runList(hostCtx, { domains, output: hostOutputDir(options.output, host, n) }),
+    );
+    return mergeList(outcomes, options.output);
+  },
 });

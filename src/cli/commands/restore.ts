@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../restore/points.js';
 import type { RestoreMode, RestoreOptions } from '../../restore/run-restore.js';
+import type { RestoreFromOptions } from '../../replicate/restore-from.js';
+import { addRepoOptions, repoFrom } from './replicate.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 
@@ -27,12 +29,17 @@ function optionalString(argv: Record<string, unknown>, name: string): string | u
   return v;
 }
 
-export const restoreCommand = defineCommand<RestoreOptions>({
+/** A restore from a local backup folder, or (--from) from a restic repository. */
+export type RestoreCliOptions = { kind: 'local'; options: RestoreOptions } | { kind: 'repo'; options: RestoreFromOptions };
+
+export const restoreCommand = defineCommand<RestoreCliOptions>({
   name: 'restore',
   describe: 'restore a domain at a restore point: into a folder (--to), or in place under the existing domain (--in-place)',
   builder: (y) =>
-    y
-      .option('domain', { type: 'string', describe: 'the domain whose backups to restore' })
+    addRepoOptions(y)
+      .option('from', { type: 'string', describe: 'restore from this restic repository (see vmkeep replicate) instead of --output' })
+      .option('scratch-dir', { type: 'string', default: '/var/tmp', describe: 'with --from: where the chain files are restored before use' })
+      .option('domain', { type: 'string', describe: 'the domain whose backups to restore (with --from: HOST/DOMAIN when hosts share the name)' })
       .option('to', { type: 'string', describe: 'empty or new folder for the images and the adjusted domain XML' })
       .option('in-place', { type: 'boolean', default: false, describe: "replace the existing domain's disks with the restored ones" })
       .option('at', { type: 'string', describe: 'restore point: <chain>/<checkpoint> (see vmkeep list), a checkpoint name, a label, or latest (default)' })
@@ -47,7 +54,9 @@ export const restoreCommand = defineCommand<RestoreOptions>({
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
-    if (!global.output) throw usageError('restore needs --output DIR (the backup folder)');
+    const from = argv['from'];
+    if (from !== undefined && global.output) throw usageError('restore takes --output DIR or --from REPO, not both');
+    if (from === undefined && !global.output) throw usageError('restore needs --output DIR (the backup folder) or --from REPO (a restic repository)');
     const domain = optionalString(argv, 'domain');
     if (!domain) throw usageError('restore needs --domain NAME');
     const to = optionalString(argv, 'to');
@@ -70,16 +79,32 @@ export const restoreCommand = defineCommand<RestoreOptions>({
         shutdownTimeoutMs: parseShutdownTimeout(argv['shutdown-timeout']),
       };
     }
-    return Object.freeze({
-      domain,
-      output: resolve(global.output),
+    const selector = parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time'));
+    const common = {
       mode: Object.freeze(mode),
-      selector: parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time')),
       disks: parseDiskList(argv['disk']),
       dryRun: argv['dry-run'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait']),
       env: process.env,
-    });
+    };
+    if (from !== undefined) {
+      if (mode.kind === 'in-place') throw usageError('--from restores into a folder (--to DIR); restore in place from a local backup folder');
+      return Object.freeze({
+        kind: 'repo' as const,
+        options: Object.freeze({
+          repo: repoFrom(argv, from, 'restore --from', process.env),
+          domain,
+          selector,
+          scratchDir: resolve(String(argv['scratch-dir'] ?? '/var/tmp')),
+          restore: Object.freeze(common),
+        }),
+      });
+    }
+    if (domain.includes('/')) throw usageError(`--domain ${domain}: HOST/DOMAIN is for --from; with several hosts give --output DIR/HOST`);
+    return Object.freeze({ kind: 'local' as const, options: Object.freeze({ ...common, domain, output: resolve(global.output!), selector }) });
   },
-  run: async (ctx, options) => (await import('../../restore/run-restore.js')).runRestore(ctx, options),
+  run: async (ctx, o) =>
+    o.kind === 'repo'
+      ? (await import('../../replicate/restore-from.js')).runRestoreFrom(ctx, o.options)
+      : (await import('../../restore/run-restore.js')).runRestore(ctx, o.options),
 });

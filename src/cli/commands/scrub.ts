@@ -1,3 +1,4 @@
+import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import { SCRUB_TYPES, type ScrubType } from '../../scrub/plan-scrub.js';
 import type { ScrubCommandOptions } from '../../scrub/run-scrub-command.js';
@@ -20,6 +21,7 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
     if (t === undefined) throw usageError(`scrub needs --scrubType (${SCRUB_TYPES.join(', ')})`);
     if (!(SCRUB_TYPES as readonly string[]).includes(String(t))) throw usageError(`--scrubType must be one of ${SCRUB_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
     if (global.domains === undefined) throw usageError("scrub needs --domains (use --domains '*' for every domain)");
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const cp = argv['checkpointName'];
     return Object.freeze({
       domains: global.domains,
@@ -33,5 +35,13 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
     });
   },
   libvirt: true,
-  run: async (ctx, options) => (await import('../../scrub/run-scrub-command.js')).runScrubCommand(ctx, options),
+  run: async (ctx, options, global) => {
+    const { runScrubCommand } = await import('../../scrub/run-scrub-command.js');
+    const { hostLockEnv, mergeByDomainKey, runAcrossHosts } = await import('../../fleet/index.js');
+    if (global.hosts.length <= 1) return runScrubCommand(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runScrubCommand(hostCtx, { ...options, domains: domains ?? options.domains, env: hostLockEnv(options.env, host) }),
+    );
+    return mergeByDomainKey(outcomes, { ok: false });
+  },
 });

@@ -1,3 +1,4 @@
+import { checkHostPrefixes } from '../../app/hosts.js';
 import type { StatusOptions } from '../../status/run-status.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
@@ -6,13 +7,24 @@ export const statusCommand = defineCommand<StatusOptions>({
   name: 'status',
   describe: 'show domains, disks, checkpoints, bitmaps and their consistency (and backups with --output)',
   builder: (y) => addSelectionOptions(y),
-  buildOptions: (argv, global) =>
-    Object.freeze({
+  buildOptions: (argv, global) => {
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
+    return Object.freeze({
       domains: global.domains,
       output: global.output,
       colour: process.stdout.isTTY === true && global.format === 'text',
       selection: buildSelection(argv, global),
-    }),
+    });
+  },
   libvirt: true,
-  run: async (ctx, options) => (await import('../../status/run-status.js')).runStatus(ctx, options),
+  run: async (ctx, options, global) => {
+    const { runStatus } = await import('../../status/run-status.js');
+    if (global.hosts.length <= 1) return runStatus(ctx, options);
+    const { hostOutputDir, mergeStatus, runAcrossHosts } = await import('../../fleet/index.js');
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runStatus(hostCtx, { ...options, domains, output: options.output === undefined ? undefined : hostOutputDir(options.output, host, n) }),
+    );
+    return mergeStatus(outcomes);
+  },
 });

@@ -1,31 +1,70 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
+import type { VerifyFromOptions } from '../../replicate/verify-from.js';
 import type { VerifyOptions } from '../../verify/run-verify.js';
 import { parseLockWait } from '../parse-values.js';
+import { addRepoOptions, repoFrom } from './replicate.js';
 import { defineCommand } from './types.js';
 
-export const verifyCommand = defineCommand<VerifyOptions>({
+/** A local backup folder, or (--from) a restic repository. */
+export type VerifyCliOptions = { kind: 'local'; options: VerifyOptions } | { kind: 'repo'; options: VerifyFromOptions };
+
+/** `10%`, `2.5%`, `1/5`, `500M`: what restic's --read-data-subset takes. */
+export function parseReadDataSubset(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const v = String(value).trim();
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(v);
+  if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100) return v;
+  const part = /^(\d+)\/(\d+)$/.exec(v);
+  if (part && Number(part[1]) >= 1 && Number(part[1]) <= Number(part[2])) return v;
+  if (/^\d+[kKmMgGtT]$/.test(v)) return v;
+  throw usageError(`--read-data-subset takes a share like 10%, a part like 1/5, or a size like 500M; got ${JSON.stringify(v)}`);
+}
+
+export const verifyCommand = defineCommand<VerifyCliOptions>({
   name: 'verify',
-  describe: 'check every chain (files, checksums, stream structure, checkpoint links); --deep also restores and checks images',
+  describe: 'check every chain (files, checksums, stream structure, checkpoint links); --deep also restores and checks images; --from checks a restic repository',
   builder: (y) =>
-    y
+    addRepoOptions(y)
       .option('deep', { type: 'boolean', default: false, describe: 'restore the newest point of each chain into a scratch folder and qemu-img check it' })
       .option('all-points', { type: 'boolean', default: false, describe: 'with --deep: restore and check every point (implies --deep)' })
       .option('scratch-dir', { type: 'string', default: '/var/tmp', describe: 'where --deep restores (a private folder inside, removed afterwards)' })
+      .option('from', { type: 'string', describe: 'check this restic repository (restic check, then a sample restored and checked by vmkeep)' })
+      .option('read-data-subset', { type: 'string', describe: "with --from: read back this share of the repository's data (10%, 1/5, 500M; 100% = all)" })
+      .option('sample', { type: 'boolean', default: true, describe: 'with --from: also restore the newest point of each domain and check it against its manifest (--no-sample: restic check only)' })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
-    if (!global.output) throw usageError('verify needs --output DIR');
     const scratch = argv['scratch-dir'];
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
+    if (argv['from'] !== undefined) {
+      if (global.output) throw usageError('verify takes --output DIR or --from REPO, not both');
+      return Object.freeze({
+        kind: 'repo' as const,
+        options: Object.freeze({
+          repo: repoFrom(argv, argv['from'], 'verify --from', process.env),
+          readDataSubset: parseReadDataSubset(argv['read-data-subset']),
+          scratchDir: resolve(scratch),
+          sample: argv['sample'] !== false,
+        }),
+      });
+    }
+    if (argv['read-data-subset'] !== undefined) throw usageError('--read-data-subset goes with --from REPO');
+    if (!global.output) throw usageError('verify needs --output DIR or --from REPO');
     const allPoints = argv['all-points'] === true;
     return Object.freeze({
-      output: resolve(global.output),
-      domains: global.domains,
-      deep: argv['deep'] === true || allPoints,
-      allPoints,
-      scratchDir: resolve(scratch),
-      lockWaitMs: parseLockWait(argv['lock-wait']),
+      kind: 'local' as const,
+      options: Object.freeze({
+        output: resolve(global.output),
+        domains: global.domains,
+        deep: argv['deep'] === true || allPoints,
+        allPoints,
+        scratchDir: resolve(scratch),
+        lockWaitMs: parseLockWait(argv['lock-wait']),
+      }),
     });
   },
-  run: async (ctx, options) => (await import('../../verify/run-verify.js')).runVerify(ctx, options),
+  run: async (ctx, o) =>
+    o.kind === 'repo'
+      ? (await import('../../replicate/verify-from.js')).runVerifyFrom(ctx, o.options)
+      : (await import('../../verify/run-verify.js')).runVerify(ctx, o.options),
 });

@@ -22,6 +22,9 @@ const LAYER: Record<string, number> = {
   boot: 5,
   mount: 5,
   check: 5,
+  // several hosts in one run (runs other commands per host), and restic replication
+  fleet: 5,
+  replicate: 5,
   // reporting around a command: notifications and the metrics textfile (the CLI calls them)
   notify: 5,
   metrics: 5,
@@ -38,6 +41,7 @@ const LAYER: Record<string, number> = {
   virsh: 2,
   qemu: 2,
   virtnbd: 2,
+  restic: 2,
   // the one door to external tools
   runner: 1,
   errors: 0,

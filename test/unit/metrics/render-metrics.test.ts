@@ -72,3 +72,19 @@ describe('renderMetrics', () => {
     expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
   });
 });
+
+describe('renderMetrics: replication', () => {
+  it('one series per domain and repository: last send, lag, points not sent; promtool accepts it', () => {
+    const withCopies: RunHistory = {
+      ...ok,
+      replication: [{ repository: 'rest:http://vault:8000/', lastReplicated: '2026-11-30T03:00:00.000Z', pointsReplicated: 4, pointsNotReplicated: 1, lagSeconds: 86_400 }],
+    };
+    const text = renderMetrics({ host: 'hv1', now: new Date('2026-11-30T06:00:00Z'), domains: [withCopies], consistent: new Map() });
+    const l = '{host="hv1",domain="vm1",repository="rest:http://vault:8000/"}';
+    expect(text).toContain(`vmkeep_replication_last_timestamp_seconds${l} ${Date.parse('2026-11-30T03:00:00Z') / 1000}`);
+    expect(text).toContain(`vmkeep_replication_lag_seconds${l} 86400`);
+    expect(text).toContain(`vmkeep_replication_points_not_sent${l} 1`);
+    const checked = promtool(text);
+    expect(checked.ok, checked.out).toBe(true);
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * `vmkeep replicate`: read the repository's snapshot list once, plan, send each missing restore
+ * point as one restic snapshot, record each in its chain's manifest.
+ */
+import { join } from 'node:path';
+import prettyBytes from 'pretty-bytes';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { VmkeepError } from '../errors.js';
+import { recordReplica } from '../repository/index.js';
+import { ResticClient, pointTags, readPointTags, redactRepository, type ResticRepo } from '../restic/index.js';
+import type { ResticSnapshot } from '../restic/parse.js';
+import type { PointTags } from '../restic/tags.js';
+import { acquireLock, type HeldLock } from '../util/lock.js';
+import type { RetentionPolicy } from '../retention/types.js';
+import { planRepoPrune, type RepoPrunePlan } from './plan-repo-prune.js';
+import { planReplication, samePoint, type ChainsOption, type ExistingSnapshot, type ReplicationPlan } from './plan-replicate.js';
+import { readSourceChains, type ReplicationSource } from './read-sources.js';
+
+export interface ReplicateOptions {
+  sources: readonly ReplicationSource[];
+  repo: ResticRepo;
+  chains: ChainsOption;
+  /** Create the repository when it does not exist yet. */
+  init: boolean;
+  dryRun: boolean;
+  lockWaitMs: number;
+  /** --prune: repository-side retention after sending (whole chains, then `restic prune`). */
+  prune?: RetentionPolicy | undefined;
+}
+
+export interface SentPoint {
+  host: string;
+  domain: string;
+  id: string;
+  snapshot: string;
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  bytesAdded: number;
+  durationMs: number;
+}
+
+/** `host/domain chain/checkpoint`, how points are named in messages. */
+export function describePoint(p: PointTags): string {
+  return `${p.host}/${p.domain} ${p.chain}/${p.checkpoint}`;
+}
+
+/** The repository's vmkeep snapshots, each with the point its tags name. */
+export function existingPoints(snapshots: readonly ResticSnapshot[]): ExistingSnapshot[] {
+  return snapshots.flatMap((s) => {
+    const point = readPointTags(s.tags);
+    return point ? [{ id: s.id, point, time: s.time }] : [];
+  });
+}
+
+export async function runReplicate(ctx: AppContext, options: ReplicateOptions): Promise<CommandResult> {
+  const restic = new ResticClient(ctx.runner, options.repo);
+  const repository = redactRepository(options.repo.repository);
+  const locks: HeldLock[] = [];
+  try {
+    // Manifests are written: no backup or prune may change the chains meanwhile.
+    if (!options.dryRun) {
+      for (const s of options.sources) {
+        locks.push(await acquireLock(join(s.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${s.output}`, signal: ctx.signal }));
+      }
+    }
+    const read = await Promise.all(options.sources.map((s) => readSourceChains(s)));
+    const chains = read.flatMap((r) => r.chains);
+    const notFound = read.flatMap((r, i) => r.notFound.map((n) => `${options.sources[i]!.host}/${n}`));
+    if (options.init && !options.dryRun && (await restic.initIfMissing()) === 'created') ctx.log.info(`created restic repository ${repository}`);
+    // The snapshot list, once per run: everything else is decided from it.
+    const existing = existingPoints(await restic.vmkeepSnapshots());
+    const plan = planReplication(chains, existing, { chains: options.chains, repository });
+    for (const s of plan.skipped) ctx.log.info(`${s.point.host}/${s.point.domain} ${s.point.chain}${'checkpoint' in s.point ? `/${s.point.checkpoint}` : ''}: skipped: ${s.reason}`);
+    if (options.dryRun) {
+      const after = [...existing, ...plan.send.map((s) => ({ id: '(new)', point: s.point, time: new Date(s.time).toISOString() }))];
+      const prune = options.prune ? planRepoPrune(after, options.prune, ctx.now()) : undefined;
+      return {
+        document: { ...documentOf(repository, true, plan, [], notFound), ...(prune ? { prune: pruneDocument(prune) } : {}) },
+        text: renderPlan(repository, plan) + (prune ? renderPrune(prune, true) : ''),
+        outcome: notFound.length > 0 ? 'partial' : 'ok',
+      };
+    }
+    const { sent, made } = await sendPoints(ctx, restic, repository, plan, existing);
+    const failed = plan.send.length - sent.length;
+    let prune: RepoPrunePlan | undefined;
+    // Retention only after a clean send: a chain must not lose its copy while its newer points failed to arrive.
+    if (options.prune && failed === 0 && !ctx.signal.aborted) {
+      prune = planRepoPrune(made, options.prune, ctx.now());
+      const ids = prune.forget.flatMap((f) => f.snapshots);
+      if (ids.length > 0) {
+        ctx.log.info(`forgetting ${prune.forget.length} chains (${ids.length} snapshots) in ${repository}, then restic prune`);
+        await restic.forget(ids);
+        await restic.prune();
+      }
+    } else if (options.prune && failed > 0) {
+      ctx.log.warn(`${failed} points were not sent: nothing pruned in ${repository}`);
+    }
+    const doc = { ...documentOf(repository, false, plan, sent, notFound), ...(prune ? { prune: pruneDocument(prune) } : {}) };
+    return {
+      document: doc,
+      text: renderResult(repository, plan, sent) + (prune ? renderPrune(prune, false) : ''),
+      outcome: ctx.signal.aborted ? 'interrupted' : failed > 0 || notFound.length > 0 ? (sent.length + plan.present.length > 0 ? 'partial' : 'failure') : 'ok',
+    };
+  } finally {
+    for (const l of locks.reverse()) l.release();
+  }
+}
+
+async function sendPoints(
+  ctx: AppContext,
+  restic: ResticClient,
+  repository: string,
+  plan: ReplicationPlan,
+  existing: readonly ExistingSnapshot[],
+): Promise<{ sent: SentPoint[]; made: ExistingSnapshot[] }> {
+  const made: ExistingSnapshot[] = [...existing];
+  const sent: SentPoint[] = [];
+  for (const p of plan.send) {
+    if (ctx.signal.aborted) break;
+    const parentOf = p.parentOf;
+    const parent = parentOf ? made.find((m) => samePoint(m.point, parentOf))?.id : undefined;
+    const started = Date.now();
+    try {
+      const summary = await restic.backup({ files: p.files, host: p.point.host, tags: pointTags(p.point), time: new Date(p.time), signal: ctx.signal, ...(parent ? { parent } : {}) });
+      await recordReplica(p.chainDir, p.point.checkpoint, { repository, snapshot: summary.snapshotId, time: ctx.now().toISOString() });
+      made.push({ id: summary.snapshotId, point: p.point, time: new Date(p.time).toISOString() });
+      const row: SentPoint = {
+        host: p.point.host,
+        domain: p.point.domain,
+        id: `${p.point.chain}/${p.point.checkpoint}`,
+        snapshot: summary.snapshotId,
+        filesNew: summary.filesNew,
+        filesChanged: summary.filesChanged,
+        filesUnmodified: summary.filesUnmodified,
+        bytesAdded: summary.dataAdded,
+        durationMs: Date.now() - started,
+      };
+      sent.push(row);
+      ctx.log.info(`${describePoint(p.point)}: snapshot ${summary.snapshotId}, ${prettyBytes(summary.dataAdded, { binary: true })} added`);
+    } catch (e) {
+      if (e instanceof VmkeepError && e.code === 'tool-missing') throw e;
+      ctx.log.warn(`${describePoint(p.point)}: not replicated: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { sent, made };
+}
+
+function pruneDocument(p: RepoPrunePlan) {
+  return {
+    policy: p.plan.policy,
+    warnings: p.plan.warnings,
+    removed: p.forget,
+    kept: p.plan.domains.flatMap((d) => d.keep.map((c) => ({ domain: d.domain, chain: c.id, reasons: c.reasons }))),
+    removedReasons: p.plan.domains.flatMap((d) => d.remove.map((c) => ({ domain: d.domain, chain: c.id, reasons: c.reasons }))),
+  };
+}
+
+function renderPrune(p: RepoPrunePlan, dryRun: boolean): string {
+  const lines = [`repository retention (${p.plan.policy.join('; ')}):`];
+  for (const d of p.plan.domains) {
+    for (const c of d.keep) lines.push(`  keep ${d.domain} ${c.id}: ${c.reasons.join('; ')}`);
+    for (const c of d.remove) lines.push(`  ${dryRun ? 'would forget' : 'forgot'} ${d.domain} ${c.id} (${p.forget.find((f) => f.domain === d.domain && f.chain === c.id)?.snapshots.length ?? 0} snapshots): ${c.reasons.join('; ')}`);
+  }
+  for (const w of p.plan.warnings) lines.push(`  warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function documentOf(repository: string, dryRun: boolean, plan: ReplicationPlan, sent: readonly SentPoint[], notFound: readonly string[]) {
+  const id = (p: PointTags) => ({ host: p.host, domain: p.domain, id: `${p.chain}/${p.checkpoint}` });
+  return {
+    repository,
+    dryRun,
+    ...(dryRun ? { toSend: plan.send.map((s) => ({ ...id(s.point), files: s.files.length })) } : { sent }),
+    notSent: dryRun ? [] : plan.send.filter((s) => !sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`)).map((s) => id(s.point)),
+    present: plan.present.map((p) => ({ ...id(p.point), snapshot: p.snapshot })),
+    skipped: plan.skipped.map((s) => ({ host: s.point.host, domain: s.point.domain, chain: s.point.chain, ...('checkpoint' in s.point ? { checkpoint: s.point.checkpoint } : {}), reason: s.reason })),
+    notFound,
+  };
+}
+
+function renderPlan(repository: string, plan: ReplicationPlan): string {
+  const lines = [`replicate to ${repository} (dry run): ${plan.send.length} to send, ${plan.present.length} already there, ${plan.skipped.length} chains skipped`];
+  for (const s of plan.send) lines.push(`  send ${describePoint(s.point)} (${s.files.length} files)`);
+  for (const s of plan.skipped) lines.push(`  skip ${s.point.host}/${s.point.domain} ${s.point.chain}: ${s.reason}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function renderResult(repository: string, plan: ReplicationPlan, sent: readonly SentPoint[]): string {
+  const added = sent.reduce((n, s) => n + s.bytesAdded, 0);
+  const lines = [`replicate to ${repository}: ${sent.length} of ${plan.send.length} sent (${prettyBytes(added, { binary: true })} added), ${plan.present.length} already there`];
+  for (const s of sent) lines.push(`  ${s.host}/${s.domain} ${s.id}: snapshot ${s.snapshot}`);
+  for (const s of plan.send) {
+    if (!sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`)) lines.push(`  ${describePoint(s.point)}: NOT sent (see the warning above)`);
+  }
+  for (const s of plan.skipped) lines.push(`  skipped ${s.point.host}/${s.point.domain} ${s.point.chain}: ${s.reason}`);
+  return `${lines.join('\n')}\n`;
+}

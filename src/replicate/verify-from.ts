@@ -1,0 +1,111 @@
+/**
+ * `vmkeep verify --from REPO`: restic's own check (with `--read-data-subset` it reads that share
+ * of the data back), damaged packs traced to the restore points they hold, and vmkeep's own
+ * check on a sample: the newest point of each domain restored from the repository into a
+ * scratch folder and every file it needs compared with the manifest (size, sha256, stream structure).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { readManifest } from '../repository/index.js';
+import { ResticClient, redactRepository, type ResticRepo } from '../restic/index.js';
+import type { ResticSnapshot } from '../restic/parse.js';
+import { readPointTags, type PointTags } from '../restic/tags.js';
+import { checkChainFiles, describeFileProblem } from '../restore/check-files.js';
+import { chainDirOf } from './restore-from.js';
+import { describePoint } from './run-replicate.js';
+
+export interface VerifyFromOptions {
+  repo: ResticRepo;
+  /** restic's `--read-data-subset` (`10%`, `1/5`, `500M`); `100%` reads everything; undefined: structure only. */
+  readDataSubset: string | undefined;
+  scratchDir: string;
+  /** Skip vmkeep's own sample restore (restic's check only). */
+  sample: boolean;
+}
+
+interface PointRow {
+  host: string;
+  domain: string;
+  id: string;
+  snapshot: string;
+}
+
+function row(p: PointTags, snapshot: string): PointRow {
+  return { host: p.host, domain: p.domain, id: `${p.chain}/${p.checkpoint}`, snapshot };
+}
+
+/** The newest point of each host/domain: the sample vmkeep restores and checks itself. */
+export function pickSample(snapshots: readonly ResticSnapshot[]): Array<{ snapshot: ResticSnapshot; point: PointTags }> {
+  const newest = new Map<string, { snapshot: ResticSnapshot; point: PointTags }>();
+  for (const s of snapshots) {
+    const point = readPointTags(s.tags);
+    if (!point) continue;
+    const key = `${point.host}/${point.domain}`;
+    const seen = newest.get(key);
+    if (!seen || Date.parse(s.time) > Date.parse(seen.snapshot.time)) newest.set(key, { snapshot: s, point });
+  }
+  return [...newest.values()];
+}
+
+export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions): Promise<CommandResult> {
+  const restic = new ResticClient(ctx.runner, options.repo);
+  const repository = redactRepository(options.repo.repository);
+  const snapshots = await restic.vmkeepSnapshots();
+  const byId = new Map(snapshots.map((s) => [s.id, s]));
+  ctx.log.info(`restic check of ${repository}${options.readDataSubset ? ` reading ${options.readDataSubset} of the data` : ''}`);
+  const check = await restic.check(options.readDataSubset);
+  const affected: PointRow[] = [];
+  for (const pack of check.damagedPacks) {
+    for (const id of await restic.snapshotsUsingPack(pack)) {
+      const s = byId.get(id);
+      const point = s ? readPointTags(s.tags) : undefined;
+      if (point && !affected.some((a) => a.snapshot === id)) affected.push(row(point, id));
+    }
+  }
+  const sample: Array<PointRow & { ok: boolean; problems: string[] }> = [];
+  if (options.sample) {
+    for (const { snapshot, point } of pickSample(snapshots)) {
+      if (ctx.signal.aborted) break;
+      sample.push({ ...row(point, snapshot.id), ...(await checkSnapshot(ctx, restic, snapshot, point, options.scratchDir)) });
+    }
+  }
+  const failedSample = sample.filter((s) => !s.ok);
+  const ok = check.ok && failedSample.length === 0;
+  const document = {
+    repository,
+    ok,
+    restic: { ok: check.ok, readDataSubset: options.readDataSubset ?? null, damagedPacks: check.damagedPacks },
+    affectedPoints: affected,
+    sample,
+    ...(check.ok ? {} : { resticOutput: check.output.trim().split('\n').slice(-20) }),
+  };
+  const lines = [`verify ${repository}: ${ok ? 'ok' : 'FAILED'}`];
+  lines.push(`  restic check${options.readDataSubset ? ` (read ${options.readDataSubset})` : ''}: ${check.ok ? 'ok' : `errors${check.damagedPacks.length > 0 ? `, damaged packs ${check.damagedPacks.map((p) => p.slice(0, 8)).join(', ')}` : ''}`}`);
+  if (!check.ok && affected.length === 0) lines.push('  restic reported errors that vmkeep could not trace to restore points (see --json resticOutput)');
+  for (const a of affected) lines.push(`  damaged: ${a.host}/${a.domain} ${a.id} (snapshot ${a.snapshot.slice(0, 8)}) would not restore`);
+  for (const s of sample) lines.push(`  sample ${s.host}/${s.domain} ${s.id}: ${s.ok ? 'restored and matches its manifest' : s.problems.join('; ')}`);
+  return { document, text: `${lines.join('\n')}\n`, outcome: ok ? 'ok' : 'failure' };
+}
+
+/** Restore one snapshot into scratch and check the files of its point against the manifest. */
+async function checkSnapshot(ctx: AppContext, restic: ResticClient, snapshot: ResticSnapshot, point: PointTags, scratchDir: string): Promise<{ ok: boolean; problems: string[] }> {
+  const scratch = await mkdtemp(join(scratchDir, 'vmkeep-verify-repo-'));
+  try {
+    ctx.log.info(`${describePoint(point)}: restoring snapshot ${snapshot.short_id ?? snapshot.id} to check it`);
+    await restic.restore(snapshot.id, scratch, ctx.signal);
+    const chainDir = join(scratch, chainDirOf(snapshot));
+    const manifest = await readManifest(chainDir);
+    if (!manifest) return { ok: false, problems: ['the snapshot holds no manifest'] };
+    const upTo = manifest.points.findIndex((p) => p.checkpoint === point.checkpoint);
+    if (upTo < 0) return { ok: false, problems: [`the manifest in the snapshot has no point ${point.checkpoint}`] };
+    const files = manifest.points.slice(0, upTo + 1).flatMap((p) => p.files);
+    const problems = await checkChainFiles(chainDir, files, { structure: true, signal: ctx.signal });
+    return { ok: problems.length === 0, problems: problems.map(describeFileProblem) };
+  } catch (e) {
+    return { ok: false, problems: [`could not restore it: ${e instanceof Error ? e.message : String(e)}`] };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
