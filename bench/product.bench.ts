@@ -46,6 +46,16 @@ async function fill(dom: TestDomain, offsetMiB: number, mib: number, pattern: nu
   }
 }
 
+/** Run both sides of a round, the order flipped every round; returns [first side's ms, second's]. */
+async function interleaved(round: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number, number]> {
+  if (round % 2 === 0) {
+    const x = await a();
+    return [x, await b()];
+  }
+  const y = await b();
+  return [await a(), y];
+}
+
 const fmtMs = (ms: number) => `${ms.toFixed(0)} ms`;
 const fmtRatio = (r: number) => `${r.toFixed(3)}×`;
 
@@ -119,15 +129,7 @@ async function fullRows(rounds: number): Promise<BenchRow[]> {
       return r.ms;
     };
     const runB = async () => (await timed('virtnbdbackup', ['-d', dom.name, '-l', 'full', '-o', join(outB, 'chain')])).ms;
-    let v: number;
-    let b: number;
-    if (round % 2 === 0) {
-      v = await runV();
-      b = await runB();
-    } else {
-      b = await runB();
-      v = await runV();
-    }
+    const [v, b] = await interleaved(round, runV, runB);
     ours.push(v);
     theirs.push(b);
     ratios.push(v / b);
@@ -176,15 +178,7 @@ async function incRows(rounds: number): Promise<BenchRow[]> {
       return r.ms;
     };
     const runB = async () => (await timed('virtnbdbackup', ['-d', domB.name, '-l', 'inc', '-o', outB])).ms;
-    let v: number;
-    let b: number;
-    if (round % 2 === 0) {
-      v = await runV();
-      b = await runB();
-    } else {
-      b = await runB();
-      v = await runV();
-    }
+    const [v, b] = await interleaved(round, runV, runB);
     ours.push(v);
     theirs.push(b);
     ratios.push(v / b);
@@ -223,13 +217,9 @@ async function jobsRows(rounds: number): Promise<BenchRow[]> {
       rmSync(out, { recursive: true, force: true });
       return r.ms;
     };
-    if (round % 2 === 0) {
-      one.push(await run(1));
-      two.push(await run(2));
-    } else {
-      two.push(await run(2));
-      one.push(await run(1));
-    }
+    const [x, y] = await interleaved(round, () => run(1), () => run(2));
+    one.push(x);
+    two.push(y);
   }
   await cleanupAll();
   const r = median(two) / median(one);

@@ -128,14 +128,9 @@ async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, bad: R
 
 /** Manifest order vs the data files' own headers and virtnbdbackup's `.cpt`. */
 function linkProblems(chain: RestoreChain, folder: BackupFolder): VerifyProblem[] {
-  const out: VerifyProblem[] = [];
+  const out: VerifyProblem[] = orderProblems(chain);
   chain.points.forEach((p, i) => {
     const expectedParent = i === 0 ? undefined : chain.points[i - 1]!.checkpoint;
-    if (i === 0 && p.level !== 'full') out.push({ kind: 'link', checkpoint: p.checkpoint, message: `the chain starts with ${p.checkpoint}, a ${p.level} backup` });
-    if (i > 0 && p.level !== 'inc') out.push({ kind: 'link', checkpoint: p.checkpoint, message: `${p.checkpoint} is a ${p.level} backup in the middle of the chain` });
-    if (p.parent !== expectedParent) {
-      out.push({ kind: 'link', checkpoint: p.checkpoint, message: `${p.checkpoint} records parent ${p.parent ?? '(none)'}, but the point before it is ${expectedParent ?? '(none)'}` });
-    }
     for (const f of p.files.filter((x) => x.kind === 'data')) {
       const meta = folder.dataFiles.find((d) => d.name === f.path)?.meta;
       if (!meta) continue; // missing or unreadable: already a file problem
