@@ -9,12 +9,15 @@ import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { resolveDomains } from '../domain/resolve-domains.js';
-import { VmkeepError } from '../errors.js';
+import { ToolError, VmkeepError } from '../errors.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
 import type { BackupEngine } from './engine/types.js';
 import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
-import { executeBackup, failureRecorded, recordFailureOnNewestChain } from './execute-backup.js';
+import { executeBackup } from './execute-backup.js';
+import { failureRecorded, recordFailureOnNewestChain } from './record-failure.js';
+import { explainFailure } from './classify-failure.js';
+import { estimateSpace, isClearlyShort, notEnoughSpaceError } from './estimate-space.js';
 import { listChains } from '../repository/chains.js';
 import { describeRepair } from './execute-repairs.js';
 import { inspectDomain } from './inspect-domain.js';
@@ -51,6 +54,8 @@ export interface DomainResult {
   durationMs?: number;
   throughputBytesPerSecond?: number;
   reason?: string;
+  /** A failure's tool output (argv, stderr): --json and --verbose only. */
+  detail?: string;
   reasons?: string[];
   repairs?: string[];
   /** Anything else the run had to do or wants said (a stuck libvirt job it ended...). */
@@ -70,22 +75,25 @@ export async function prepareOutput(output: string, dryRun: boolean): Promise<vo
 }
 
 export async function runBackup(ctx: AppContext, options: BackupOptions, engine: BackupEngine = new VirtnbdbackupEngine(ctx.runner)): Promise<CommandResult> {
-  await prepareOutput(options.output, options.dryRun);
+  // Checked before anything is created; created only once a requested domain exists.
+  await prepareOutput(options.output, true);
+  // Both take a moment (virtnbdbackup is a Python program): ask at once.
+  const [selection, toolVersions] = await Promise.all([
+    resolveDomains(ctx, options.domains),
+    options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ virtnbdbackup: v })),
+  ]);
+  if (selection.selected.length > 0) await prepareOutput(options.output, options.dryRun);
   const outputLockFile = join(options.output, '.vmkeep.lock');
   if (options.dryRun) {
     // A plan made while another run works would show that run's work in progress as leftovers to repair.
     const holder = lockHolder(outputLockFile);
     if (holder) throw new VmkeepError('locked', `output folder ${options.output} is locked by another vmkeep run (pid ${holder}): a plan now would show its work in progress as leftovers; try again when it is done`);
   }
-  const outputLock = options.dryRun
+  // No lock file for a run that selected nothing: it would write into a folder it has no business in.
+  const outputLock = options.dryRun || selection.selected.length === 0
     ? undefined
     : await acquireLock(outputLockFile, { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
   try {
-    // Both take a moment (virtnbdbackup is a Python program): ask at once.
-    const [selection, toolVersions] = await Promise.all([
-      resolveDomains(ctx, options.domains),
-      options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ virtnbdbackup: v })),
-    ]);
     const progress = createProgressSink(ctx.interactive && !options.dryRun, ctx.log);
     const runCtx: AppContext = { ...ctx, log: progress.logger(ctx.log, options.verbose ?? false) };
     const limit = pLimit(Math.max(1, options.jobs));
@@ -153,7 +161,10 @@ async function backupOneDomain(
       if (plan.action === 'refuse') throw new VmkeepError('failure', plan.reason);
     }
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
+    const spaceEstimate = await estimateSpace(ctx, inv, plan, options.output, options.compress);
+    if (spaceEstimate && isClearlyShort(spaceEstimate)) throw notEnoughSpaceError(domain, plan.level, join(options.output, domain), spaceEstimate);
     const done = await executeBackup(ctx, engine, inv, plan, {
+      spaceEstimate,
       output: options.output,
       compress: options.compress,
       raw: options.raw,
@@ -178,15 +189,21 @@ async function backupOneDomain(
     };
     if (options.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, options.groupBy, options.prunePolicy);
     return result;
-  } catch (error) {
+  } catch (caught) {
+    // A tool's or the file system's own words become vmkeep's; the tool's text stays as detail.
+    const error = caught instanceof ToolError || !(caught instanceof VmkeepError)
+      ? explainFailure(caught, { domain, level: 'full', folder: join(options.output, domain) })
+      : caught;
     const reason = error instanceof Error ? error.message : String(error);
+    const detail = error instanceof VmkeepError ? error.detail : undefined;
     ctx.log.warn(`${domain}: backup failed: ${reason}`);
+    if (detail) ctx.log.debug(`${domain}: ${detail}`);
     // A lock held by another run or an interruption before the start is no failed backup.
     const notAFailure = error instanceof VmkeepError && (error.code === 'locked' || error.code === 'interrupted');
     if (!options.dryRun && lock && !notAFailure && !failureRecorded(error)) {
       await recordFailureOnNewestChain(await listChains(options.output, domain).catch(() => []), ctx.now(), `backup: ${reason}`);
     }
-    return { domain, result: 'failed', reason };
+    return { domain, result: 'failed', reason, ...(detail ? { detail } : {}) };
   } finally {
     if (startedByUs) await putBack(ctx, domain);
     lock?.release();
