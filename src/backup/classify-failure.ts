@@ -28,7 +28,7 @@ const PATTERNS: ReadonlyArray<readonly [Exclude<FailureKind, 'other' | 'domain-g
 ];
 
 /** Text that says the domain or its QEMU went away (checked after the patterns above). */
-const DOMAIN_GONE = /Domain not found|domain is not running|no domain with matching|QEMU.*(exited|terminated|unexpectedly closed)|monitor.*(closed|EOF)|Connection reset by peer|Broken pipe|Unable to connect to NBD|Failed to connect to NBD/i;
+const DOMAIN_GONE = /Domain not found|domain is not running|no domain with matching|failed to get domain|qemu unexpectedly closed the monitor|monitor (was )?closed|End of file while reading data|Connection reset by peer|Broken pipe|Unable to connect to NBD|Failed to connect to NBD/i;
 
 /** Classify a failure from the text it left (stderr and message). Pure. */
 export function classifyFailureText(text: string): FailureKind {
@@ -42,9 +42,10 @@ export function failureText(error: unknown): string {
   const parts: string[] = [];
   let e: unknown = error;
   for (let depth = 0; e !== undefined && e !== null && depth < 5; depth += 1) {
+    // A tool's message repeats its argv (URIs, domain and folder names): classify its stderr only.
     if (e instanceof ToolError) parts.push(e.stderr);
     if (e instanceof Error) {
-      parts.push(e.message);
+      if (!(e instanceof ToolError)) parts.push(e.message);
       const code = (e as NodeJS.ErrnoException).code;
       if (typeof code === 'string') parts.push(code);
       e = e.cause;
@@ -109,7 +110,7 @@ export function explainFailure(error: unknown, facts: FailureFacts): VmkeepError
       message = `${what} failed: the installed virtnbdbackup does not accept the options vmkeep passes (too old or too new?); vmkeep supports 1.9.x and 2.x, see --verbose for what it said`;
       break;
     case 'permission':
-      message = `${what} failed: permission denied writing ${facts.folder} or reaching the domain's disks; run vmkeep as root and check that the folder is writable`;
+      message = `${what} failed: cannot write ${facts.folder} or reach the domain's disks (permission denied or a read-only file system); run vmkeep as root and check that the folder is writable`;
       break;
     case 'timeout':
       message = `${what} failed: it timed out; the domain or libvirt did not answer in time`;
@@ -120,7 +121,7 @@ export function explainFailure(error: unknown, facts: FailureFacts): VmkeepError
     default:
       if (kind === 'domain-gone' || stopped) {
         const now = facts.stateNow === undefined ? 'in an unknown state' : facts.stateNow === 'missing' ? 'no longer defined in libvirt' : `now ${facts.stateNow}`;
-        message = `domain ${facts.domain} stopped during ${what.slice(4)} (its QEMU process exited or it was shut down); it is ${now}. Recorded points are intact; run the backup again once the domain is back`;
+        message = `domain ${facts.domain} stopped during ${what} (its QEMU process exited or it was shut down); it is ${now}. Recorded points are intact; run the backup again once the domain is back`;
       } else {
         message = `${what} failed: ${base}`;
       }
