@@ -10,6 +10,7 @@ import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { resolveDomains } from '../domain/resolve-domains.js';
 import { ToolError, VmkeepError } from '../errors.js';
+import { printable } from '../util/printable.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
 import type { BackupEngine } from './engine/types.js';
@@ -245,13 +246,13 @@ function planned(plan: DomainBackupPlan): DomainResult {
 /** The summary table printed at the end of a run. */
 export function renderSummary(results: readonly DomainResult[], dryRun: boolean): string {
   const rows = results.map((r) => [
-    r.domain,
+    printable(r.domain),
     r.result,
     r.level ?? '-',
     r.dataBytes === undefined ? '-' : prettyBytes(r.dataBytes, { binary: true }),
     r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(1)} s`,
     r.throughputBytesPerSecond === undefined ? '-' : `${prettyBytes(r.throughputBytesPerSecond, { binary: true })}/s`,
-    r.result === 'done' ? r.chain ?? '' : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : r.reason ?? '',
+    printable(r.result === 'done' ? r.chain ?? '' : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : r.reason ?? ''),
   ]);
   const head = ['domain', 'result', 'level', 'data', 'time', 'speed', dryRun ? 'plan' : 'chain / reason'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
