@@ -2,8 +2,9 @@
  * `vmkeep backup`: every selected domain gets a result (done, skipped, failed); one domain's
  * failure never stops the others; exit 0 only when every requested domain succeeded.
  */
-import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
@@ -64,14 +65,30 @@ export interface DomainResult {
   prune?: PruneOutcome;
 }
 
-/** Refuse an output path that exists and is not a folder, before anything is created. */
+/**
+ * Refuse an output path that exists and is not a writable folder, before anything is created.
+ * A missing output folder is created, but only inside an existing parent: a missing parent is
+ * most often a backup disk that is not mounted, and vmkeep must not fill the root file system.
+ */
 export async function prepareOutput(output: string, dryRun: boolean): Promise<void> {
+  let s;
   try {
-    const s = await stat(output);
-    if (!s.isDirectory()) throw new VmkeepError('failure', `output ${output} exists and is not a directory`);
+    s = await stat(output);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    if (!dryRun) await mkdir(output, { recursive: true, mode: 0o700 });
+    const parent = dirname(resolve(output));
+    const parentStat = await stat(parent).catch(() => undefined);
+    if (!parentStat) throw new VmkeepError('usage', `output ${output} cannot be created: its parent folder ${parent} does not exist (is the backup disk mounted?)`);
+    if (!parentStat.isDirectory()) throw new VmkeepError('usage', `output ${output} cannot be created: ${parent} is not a folder`);
+    if (!dryRun) await mkdir(output, { mode: 0o700 });
+    return;
+  }
+  if (!s.isDirectory()) throw new VmkeepError('failure', `output ${output} exists and is not a directory`);
+  try {
+    await access(output, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new VmkeepError('failure', `output folder ${output} is not writable (${code === 'EROFS' ? 'a read-only file system' : 'permission denied'}): nothing was backed up`);
   }
 }
 

@@ -19,15 +19,15 @@ export const backupCommand = defineCommand<BackupOptions>({
       })
       .option('raw', { type: 'boolean', default: false, describe: 'include raw-format disks (copied whole every time)' })
       .option('compress', { type: 'boolean', default: false, describe: 'lz4-compress the backup streams' })
-      .option('jobs', { type: 'number', default: 1, describe: 'domains backed up at once' })
+      .option('jobs', { type: 'string', default: '1', describe: 'domains backed up at once' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
+      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
       .option('label', { type: 'string', describe: 'label stored with the new restore points' }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('backup needs --output DIR');
-    const jobs = Number(argv['jobs']);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
+    const jobs = /^\s*\d+\s*$/.test(String(argv['jobs'])) ? Number(argv['jobs']) : NaN;
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${JSON.stringify(argv['jobs'])}`);
     const ifOlder = argv['if-older-than'];
     return Object.freeze({
       domains: global.domains,

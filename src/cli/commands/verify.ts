@@ -12,7 +12,7 @@ export const verifyCommand = defineCommand<VerifyOptions>({
       .option('deep', { type: 'boolean', default: false, describe: 'restore the newest point of each chain into a scratch folder and qemu-img check it' })
       .option('all-points', { type: 'boolean', default: false, describe: 'with --deep: restore and check every point (implies --deep)' })
       .option('scratch-dir', { type: 'string', default: '/var/tmp', describe: 'where --deep restores (a private folder inside, removed afterwards)' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('verify needs --output DIR');
     const scratch = argv['scratch-dir'];
