@@ -58,6 +58,8 @@ export interface DomainResult {
   reason?: string;
   /** A failure's tool output (argv, stderr): --json and --verbose only. */
   detail?: string;
+  /** Failed only because another vmkeep run holds the domain's lock. */
+  locked?: boolean;
   reasons?: string[];
   repairs?: string[];
   /** Anything else the run had to do or wants said (a stuck libvirt job it ended...). */
@@ -127,10 +129,12 @@ export async function runBackup(ctx: AppContext, options: BackupOptions, engine:
     for (const p of selection.emptyPatterns) results.push({ domain: p, result: 'failed', reason: 'no domain matches this pattern' });
     const ok = results.filter((r) => r.result !== 'failed').length;
     const interrupted = ctx.signal.aborted;
+    // Nothing done only because other runs hold the locks: "locked" (75), as for the output lock.
+    const onlyLocked = ok === 0 && results.some((r) => r.locked) && results.every((r) => r.result !== 'failed' || r.locked);
     return {
       document: { dryRun: options.dryRun, output: options.output, groupBy: options.groupBy, results },
       text: renderSummary(results, options.dryRun),
-      outcome: interrupted ? 'interrupted' : outcomeOf(ok, results.length),
+      outcome: interrupted ? 'interrupted' : onlyLocked ? 'locked' : outcomeOf(ok, results.length),
     };
   } finally {
     outputLock?.release();
@@ -221,7 +225,7 @@ async function backupOneDomain(
     if (!options.dryRun && lock && !notAFailure && !failureRecorded(error)) {
       await recordFailureOnNewestChain(await listChains(options.output, domain).catch(() => []), ctx.now(), `backup: ${reason}`);
     }
-    return { domain, result: 'failed', reason, ...(detail ? { detail } : {}) };
+    return { domain, result: 'failed', reason, ...(detail ? { detail } : {}), ...(notAFailure && error.code === 'locked' ? { locked: true } : {}) };
   } finally {
     if (startedByUs) await putBack(ctx, domain);
     lock?.release();

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { PointBook, expectNothingLeft, expectVerifyPasses } from '../helpers/fault-checks.js';
 import { cleanupAll, createTestDomain, destroyDomain, domainState, qmp, referenceCopy, startDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
-import { startVmkeep, waitForPartial } from '../helpers/vmkeep-process.js';
+import { startVmkeep, waitForLockHolder, waitForPartial } from '../helpers/vmkeep-process.js';
+import { acquireLock, domainLockFile } from '../../src/util/lock.js';
 
 let lockDir: string;
 beforeAll(() => {
@@ -27,6 +28,14 @@ afterAll(async () => {
 });
 
 const env = () => ({ VMKEEP_LOCK_DIR: lockDir });
+
+async function waitForPid(file: string, pid: number): Promise<void> {
+  for (let i = 0; i < 600; i += 1) {
+    if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() === String(pid)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${file} never named pid ${pid}`);
+}
 
 async function killQemu(dom: TestDomain): Promise<void> {
   const pid = Number(fs.readFileSync(`/run/libvirt/qemu/${dom.name}.pid`, 'utf8').trim());
@@ -40,10 +49,10 @@ async function waitShutOff(dom: TestDomain): Promise<void> {
 }
 
 /** The next run, unaided, then every check; the domain is left in `state`. */
-async function recoverAndCheck(dom: TestDomain, out: string, book: PointBook, state: 'running' | 'shut off'): Promise<string> {
+async function recoverAndCheck(dom: TestDomain, out: string, book: PointBook, state: 'running' | 'shut off', now?: string): Promise<string> {
   const ref = path.join(dom.dir, `ref-${book.size}-${Date.now()}.qcow2`);
   await referenceCopy(dom, 'vda', ref);
-  const next = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir }));
+  const next = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir, ...(now ? { now } : {}) }));
   expect(next.results).toMatchObject([{ result: 'done' }]);
   await expectNothingLeft(dom, out, state);
   await expectVerifyPasses(out, env());
@@ -53,13 +62,14 @@ async function recoverAndCheck(dom: TestDomain, out: string, book: PointBook, st
 
 describe('slow faults: the domain goes away mid-run', () => {
   it('QEMU killed during a full, during an incremental and between runs; the guest shuts down mid-run; destroy mid-full', async () => {
-    const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
+    const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 256 }], start: true });
     const out = path.join(dom.dir, 'out');
     const book = new PointBook(dom, out);
     const args = ['backup', '--domains', dom.name, '--output', out, '--json'];
 
     // QEMU killed during a full: the run fails in vmkeep's words, naming the state now.
-    await writeGuestData(dom, 'vda', { pattern: 0x61, offset: 0, length: 32 * MiB });
+    // Enough data that QEMU dies while virtnbdbackup still copies.
+    await writeGuestData(dom, 'vda', { pattern: 0x61, offset: 0, length: 160 * MiB });
     let run = startVmkeep(args, { env: env() });
     await waitForPartial(out, 256 * 1024, run);
     await killQemu(dom);
@@ -71,7 +81,7 @@ describe('slow faults: the domain goes away mid-run', () => {
 
     // QEMU killed during an incremental.
     await startDomain(dom);
-    await writeGuestData(dom, 'vda', { pattern: 0x62, offset: 40 * MiB, length: 32 * MiB });
+    await writeGuestData(dom, 'vda', { pattern: 0x62, offset: 40 * MiB, length: 128 * MiB });
     run = startVmkeep(args, { env: env() });
     await waitForPartial(out, 256 * 1024, run);
     await killQemu(dom);
@@ -89,7 +99,7 @@ describe('slow faults: the domain goes away mid-run', () => {
 
     // The guest shuts itself down mid-run (QEMU quits cleanly).
     await startDomain(dom);
-    await writeGuestData(dom, 'vda', { pattern: 0x64, offset: 8 * MiB, length: 32 * MiB });
+    await writeGuestData(dom, 'vda', { pattern: 0x64, offset: 8 * MiB, length: 128 * MiB });
     run = startVmkeep(args, { env: env() });
     await waitForPartial(out, 256 * 1024, run);
     await qmp(dom, 'quit').catch(() => undefined);
@@ -101,13 +111,13 @@ describe('slow faults: the domain goes away mid-run', () => {
 
     // virsh destroy mid-full (a new month starts a new chain).
     await startDomain(dom);
-    await writeGuestData(dom, 'vda', { pattern: 0x65, offset: 50 * MiB, length: 32 * MiB });
+    await writeGuestData(dom, 'vda', { pattern: 0x65, offset: 50 * MiB, length: 128 * MiB });
     run = startVmkeep(args, { env: { ...env(), VMKEEP_NOW: '2027-01-15T12:00:00Z' } });
     await waitForPartial(out, 256 * 1024, run);
     await destroyDomain(dom);
     failed = await run.finished;
     expect(failed.code, failed.stderr).toBe(2);
-    await recoverAndCheck(dom, out, book, 'shut off');
+    await recoverAndCheck(dom, out, book, 'shut off', '2027-01-15T12:00:00Z');
 
     await book.restoreAll();
   });
@@ -126,11 +136,18 @@ describe('slow faults: concurrent runs', () => {
     const refA0 = path.join(a.dir, 'ref-a0.qcow2');
     await referenceCopy(a, 'vda', refA0);
 
-    // Three at once on one domain and output: one backs up, the others exit 75 naming its pid.
-    const three = [0, 1, 2].map(() => startVmkeep(['backup', '--domains', a.name, '--output', outA, '--json'], { env: env() }));
-    const results = await Promise.all(three.map((r) => r.finished));
-    expect(results.map((r) => r.code).sort()).toEqual([0, 75, 75]);
-    for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/is locked by another vmkeep run \(pid \d+\)/);
+    // Three at once on one domain and output. The test holds the domain's lock so the three
+    // overlap for sure: the first takes the output folder's lock and waits (--lock-wait), the
+    // other two exit 75 naming its pid; then the first backs up.
+    fs.mkdirSync(lockDir, { recursive: true });
+    const held = await acquireLock(domainLockFile(lockDir, a.name), { waitMs: 0, what: 'test' });
+    const first = startVmkeep(['backup', '--domains', a.name, '--output', outA, '--json', '--lock-wait', '120'], { env: env() });
+    expect(await waitForLockHolder(path.join(outA, '.vmkeep.lock'))).toBe(first.pid);
+    const others = await Promise.all([0, 1].map(() => startVmkeep(['backup', '--domains', a.name, '--output', outA, '--json'], { env: env() }).finished));
+    held.release();
+    const results = [await first.finished, ...others];
+    expect(results.map((r) => r.code), results.map((r) => r.stderr).join('\n')).toEqual([0, 75, 75]);
+    for (const r of others) expect(r.stderr).toMatch(new RegExp(`output folder \\S+ is locked by another vmkeep run \\(pid ${first.pid}\\)`));
     await expectNothingLeft(a, outA);
     await bookA.checkNewPoints(refA0);
     await recoverAndCheck(a, outA, bookA, 'running');
@@ -153,16 +170,21 @@ describe('slow faults: concurrent runs', () => {
     await recoverAndCheck(a, outA, bookA, 'running');
     await recoverAndCheck(b, outB, bookB, 'running');
 
-    // One domain into two outputs at once: the domain lock lets one through.
+    // One domain into two outputs at once: the domain's lock lets one through (the test holds it
+    // first so the two overlap for sure; the waiting one goes once it is free).
+    await writeGuestData(a, 'vda', { pattern: 0x85, offset: 0, length: 8 * MiB });
     const outA2 = path.join(a.dir, 'out2');
-    const same = [
-      startVmkeep(['backup', '--domains', a.name, '--output', outA, '--json'], { env: env() }),
-      startVmkeep(['backup', '--domains', a.name, '--output', outA2, '--json'], { env: env() }),
-    ];
-    const sameDone = await Promise.all(same.map((r) => r.finished));
-    expect(sameDone.map((r) => r.code).sort()).toEqual([0, 75]);
-    expect(sameDone.find((r) => r.code === 75)!.stderr).toMatch(new RegExp(`domain ${a.name} is locked by another vmkeep run`));
-    // Whichever won, the next run into the first output goes on unaided.
+    const held2 = await acquireLock(domainLockFile(lockDir, a.name), { waitMs: 0, what: 'test' });
+    const waiting = startVmkeep(['backup', '--domains', a.name, '--output', outA, '--json', '--lock-wait', '120'], { env: env() });
+    // The lock file still names the last holder until the new one writes its pid.
+    await waitForPid(path.join(outA, '.vmkeep.lock'), waiting.pid);
+    const blocked = await startVmkeep(['backup', '--domains', a.name, '--output', outA2, '--json'], { env: env() }).finished;
+    held2.release();
+    expect(blocked.code, blocked.stdout + blocked.stderr).toBe(75);
+    expect(JSON.parse(blocked.stdout).results[0].reason).toMatch(new RegExp(`^domain ${a.name} is locked by another vmkeep run \\(pid ${process.pid}\\)`));
+    expect((await waiting.finished).code).toBe(0);
+    expect(fs.readdirSync(outA2).filter((f) => !f.startsWith('.'))).toEqual([]);
+    // The next run into the first output goes on unaided.
     await recoverAndCheck(a, outA, bookA, 'running');
     await bookA.restoreAll();
     await bookB.restoreAll();
