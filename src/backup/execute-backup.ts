@@ -6,10 +6,11 @@ import { VmkeepError } from '../errors.js';
 import { FollowingHasher } from '../util/follow-hash.js';
 import type { BackupEngine } from './engine/types.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
+import { chainFilesNow, markRecorded, recordEvent, recordFailedRun } from './record-failure.js';
+import type { SpaceEstimate } from './estimate-space.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestFile } from '../repository/manifest.js';
 import type { BackupInventory } from './inspect-domain.js';
 import type { DomainBackupPlan } from './plan-backup.js';
-import type { ChainView } from '../repository/chains.js';
 
 export interface ExecuteBackupOptions {
   output: string;
@@ -20,6 +21,8 @@ export interface ExecuteBackupOptions {
   /** vmkeep started the domain paused for this run (recorded, so a run after a kill shuts it off). */
   startedDomain: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** The space estimate made before the run (named in a no-space failure). */
+  spaceEstimate?: SpaceEstimate;
 }
 
 export interface ExecutedBackup {
@@ -70,9 +73,8 @@ export async function executeBackup(
     throw error;
   }
   throwIfInterrupted(ctx, inv.domain);
+  // Folders vmkeep creates are 0700; folders it finds (a VMSnap tree's) keep their mode.
   await mkdir(chainDir, { recursive: true, mode: 0o700 });
-  await chmod(domainFolder, 0o700);
-  await chmod(chainDir, 0o700);
 
   const startedAt = ctx.now();
   const existing = await readManifest(chainDir);
@@ -96,6 +98,7 @@ export async function executeBackup(
   await chmod(workDir, 0o1733);
   const eligibleDisks = inv.disks.filter((d) => d.eligible).map((d) => d.target);
   const notes: string[] = [];
+  const filesBefore = await chainFilesNow(chainDir);
   const t0 = Date.now();
   // Data files are hashed while the engine writes them: no second pass over the data afterwards.
   const hasher = new FollowingHasher(chainDir, (name) => name.endsWith('.data.partial'));
@@ -155,64 +158,11 @@ export async function executeBackup(
     await writeManifest(chainDir, finished);
     return { level: plan.level, folder: plan.folder, checkpoint: result.checkpoint, dataBytes: result.dataBytes, durationMs, repairs, notes };
   } catch (error) {
-    const interrupted = ctx.signal.aborted;
-    const message = interrupted ? 'interrupted (SIGINT/SIGTERM)' : error instanceof Error ? error.message : String(error);
-    // Leave the domain without a job where possible; the next run repairs whatever else is left.
-    const ended = await endBackupJob(ctx, inv.domain, eligibleDisks, { graceMs: 3_000 }).catch((e: unknown) => `could not end it: ${e instanceof Error ? e.message : String(e)}`);
-    if (ended) ctx.log.warn(`${inv.domain}: the backup job stayed active after the failed run: ${ended}`);
-    const time = ctx.now().toISOString();
-    const failed: ChainManifest = {
-      ...manifest,
-      running: undefined,
-      updatedAt: time,
-      // A chain with recorded points stays usable: those points restore as before.
-      state: manifest.points.length > 0 ? 'complete' : 'broken',
-      stateReason: manifest.points.length > 0 ? undefined : `the full backup did not finish: ${message}`,
-      events: [...manifest.events, { time, kind: interrupted ? 'interrupted' : 'failed', message: `${plan.level} backup: ${message}` }],
-    };
-    const written = await writeManifest(chainDir, failed).then(() => true, () => false);
-    const thrown = interrupted ? new VmkeepError('interrupted', `backup of ${inv.domain} interrupted`, { cause: error }) : error;
-    if (written) markRecorded(thrown);
-    throw thrown;
+    throw await recordFailedRun(ctx, { domain: inv.domain, level: plan.level, chainDir, manifest, filesBefore, eligibleDisks, stateBefore: inv.state, estimate: options.spaceEstimate }, error);
   } finally {
     await hasher.close();
     await rm(workDir, { recursive: true, force: true });
   }
-}
-
-/** Errors whose failure is already an event in a manifest. */
-const recorded = new WeakSet<object>();
-
-function markRecorded(error: unknown): void {
-  if (typeof error === 'object' && error !== null) recorded.add(error);
-}
-
-/** Did executeBackup put this failure on record in a chain manifest? */
-export function failureRecorded(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && recorded.has(error);
-}
-
-/** Append an event to a chain's manifest, if the chain has one; true when written. Never throws. */
-async function recordEvent(chainDir: string, time: Date, kind: 'failed' | 'interrupted', message: string): Promise<boolean> {
-  try {
-    const manifest = await readManifest(chainDir);
-    if (!manifest) return false;
-    await writeManifest(chainDir, { ...manifest, updatedAt: time.toISOString(), events: [...manifest.events, { time: time.toISOString(), kind, message }] });
-    return true;
-  } catch {
-    // the failure itself is reported by the caller
-    return false;
-  }
-}
-
-/**
- * Record a backup failure that happened before a chain folder was chosen (a refused plan, a
- * domain that would not start...) in the domain's newest vmkeep chain, so that prune, status and
- * the next run see that the latest backup failed. Nothing to do for a domain without chains.
- */
-export async function recordFailureOnNewestChain(chains: readonly ChainView[], time: Date, message: string): Promise<void> {
-  const newest = [...chains].reverse().find((c) => c.manifest !== undefined);
-  if (newest) await recordEvent(newest.dir, time, 'failed', message);
 }
 
 function throwIfInterrupted(ctx: AppContext, domain: string): void {

@@ -14,6 +14,11 @@
  *   is a leftover, and the next run removes it.
  * - repair: a step planBackup adds, with its reason, to undo what an interrupted run or a crashed
  *   QEMU left behind (a running job, an orphan checkpoint, a bitmap in the way) before backing up.
+ * - failure record: a failed run's event in its chain's manifest, in vmkeep's words (classified:
+ *   no space, domain gone, permission, timeout, lock, engine missing or too old), written after the
+ *   run's unrecorded files and checkpoint are removed; the next run says "the previous run failed".
+ * - space estimate: what a run will write (a full: the disks' allocated size; an inc: the dirty
+ *   bytes of the last checkpoint's bitmap); a run clearly short of space fails before it starts.
  * - plan: planBackup's pure decision for one domain (skip, refuse, or back up at a level into a
  *   folder after repairs); --dry-run prints it, executeBackup carries it out.
  */
@@ -22,3 +27,6 @@ export { planBackup, tidyChainFolder, type BackupRequest, type DomainBackupPlan,
 export { executeBackup, type ExecuteBackupOptions, type ExecutedBackup } from './execute-backup.js';
 export { describeRepair, endBackupJob, executeRepairs } from './execute-repairs.js';
 export { inspectDomain, type BackupInventory } from './inspect-domain.js';
+export { classifyFailure, explainFailure, type FailureKind } from './classify-failure.js';
+export { estimateSpace, isClearlyShort, type SpaceEstimate } from './estimate-space.js';
+export { failureRecorded, recordFailedRun } from './record-failure.js';

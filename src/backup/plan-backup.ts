@@ -131,6 +131,9 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
     });
   }
 
+  const previous = previousRunFailure(inv.chains);
+  if (previous) reasons.push(previous);
+
   const recorded = current && !current.legacy ? current.points.map((p) => p.checkpoint) : [];
   const continuation = current ? whyNotContinue(inv, current, recorded, engine) : 'no chain for this period yet';
   const excluded = inv.disks.filter((d) => !d.eligible).map((d) => ({ disk: d.target, why: d.excludedBy }));
@@ -190,6 +193,27 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   };
 }
 
+
+/**
+ * "the previous run failed: …" when the newest run on record failed or was interrupted: the
+ * latest failure event is newer than every recorded point (a tie counts as the point's).
+ */
+export function previousRunFailure(chains: readonly ChainView[]): string | undefined {
+  const last = lastRecordedTime(chains)?.getTime() ?? -Infinity;
+  let newest: { time: number; kind: string; message: string } | undefined;
+  for (const c of chains) {
+    for (const e of c.manifest?.events ?? []) {
+      if (e.kind !== 'failed' && e.kind !== 'interrupted') continue;
+      const t = Date.parse(e.time);
+      if (t > last && (!newest || t >= newest.time)) newest = { time: t, kind: e.kind, message: e.message };
+    }
+  }
+  if (!newest) return undefined;
+  // Events read "<level> backup: <what happened>"; say what happened, then which run it was.
+  const m = /^(full|inc) backup: (.*)$/s.exec(newest.message);
+  const what = m ? `${m[2]} (${m[1]} backup at ${new Date(newest.time).toISOString()})` : `${newest.message} (at ${new Date(newest.time).toISOString()})`;
+  return newest.kind === 'failed' ? `the previous run failed: ${what}` : `the previous run was interrupted: ${what}`;
+}
 
 const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(name) ?? false) && !d.badBitmaps.includes(name);
 

@@ -2,19 +2,24 @@
  * `vmkeep backup`: every selected domain gets a result (done, skipped, failed); one domain's
  * failure never stops the others; exit 0 only when every requested domain succeeded.
  */
-import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
-import { VmkeepError } from '../errors.js';
+import { ToolError, VmkeepError } from '../errors.js';
+import { printable } from '../util/printable.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
 import type { BackupEngine, EngineName } from './engine/types.js';
 import { PushEngine } from './engine/push.js';
 import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
-import { executeBackup, failureRecorded, recordFailureOnNewestChain } from './execute-backup.js';
+import { executeBackup } from './execute-backup.js';
+import { failureRecorded, recordFailureOnNewestChain } from './record-failure.js';
+import { explainFailure } from './classify-failure.js';
+import { estimateSpace, isClearlyShort, notEnoughSpaceError } from './estimate-space.js';
 import { listChains } from '../repository/chains.js';
 import { describeRepair } from './execute-repairs.js';
 import { inspectDomain } from './inspect-domain.js';
@@ -91,6 +96,10 @@ export interface DomainResult {
   durationMs?: number;
   throughputBytesPerSecond?: number;
   reason?: string;
+  /** A failure's tool output (argv, stderr): --json and --verbose only. */
+  detail?: string;
+  /** Failed only because another vmkeep run holds the domain's lock. */
+  locked?: boolean;
   reasons?: string[];
   repairs?: string[];
   /** Anything else the run had to do or wants said (a stuck libvirt job it ended...). */
@@ -110,14 +119,30 @@ export interface DomainResult {
   layers?: readonly string[];
 }
 
-/** Refuse an output path that exists and is not a folder, before anything is created. */
-async function prepareOutput(output: string, dryRun: boolean): Promise<void> {
+/**
+ * Refuse an output path that exists and is not a writable folder, before anything is created.
+ * A missing output folder is created, but only inside an existing parent: a missing parent is
+ * most often a backup disk that is not mounted, and vmkeep must not fill the root file system.
+ */
+export async function prepareOutput(output: string, dryRun: boolean): Promise<void> {
+  let s;
   try {
-    const s = await stat(output);
-    if (!s.isDirectory()) throw new VmkeepError('failure', `output ${output} exists and is not a directory`);
+    s = await stat(output);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    if (!dryRun) await mkdir(output, { recursive: true, mode: 0o700 });
+    const parent = dirname(resolve(output));
+    const parentStat = await stat(parent).catch(() => undefined);
+    if (!parentStat) throw new VmkeepError('usage', `output ${output} cannot be created: its parent folder ${parent} does not exist (is the backup disk mounted?)`);
+    if (!parentStat.isDirectory()) throw new VmkeepError('usage', `output ${output} cannot be created: ${parent} is not a folder`);
+    if (!dryRun) await mkdir(output, { mode: 0o700 });
+    return;
+  }
+  if (!s.isDirectory()) throw new VmkeepError('failure', `output ${output} exists and is not a directory`);
+  try {
+    await access(output, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new VmkeepError('failure', `output folder ${output} is not writable (${code === 'EROFS' ? 'a read-only file system' : 'permission denied'}): nothing was backed up`);
   }
 }
 
@@ -136,23 +161,26 @@ export async function runBackup(
   engine: BackupEngine = createEngine(ctx, options.engine ?? 'virtnbdbackup'),
   limit: LimitFunction = pLimit(Math.max(1, options.jobs)),
 ): Promise<CommandResult> {
-  await prepareOutput(options.output, options.dryRun);
+  // Checked before anything is created; created only once a requested domain exists.
+  await prepareOutput(options.output, true);
+  // Both take a moment (virtnbdbackup is a Python program): ask at once.
+  const request: SelectionRequest = options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] };
+  const [selection, toolVersions] = await Promise.all([
+    resolveSelection(ctx, request, options.needTags ?? false),
+    options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ [engine.name]: v })),
+  ]);
+  if (selection.selected.length > 0) await prepareOutput(options.output, options.dryRun);
   const outputLockFile = join(options.output, '.vmkeep.lock');
   if (options.dryRun) {
     // A plan made while another run works would show that run's work in progress as leftovers to repair.
     const holder = lockHolder(outputLockFile);
     if (holder) throw new VmkeepError('locked', `output folder ${options.output} is locked by another vmkeep run (pid ${holder}): a plan now would show its work in progress as leftovers; try again when it is done`);
   }
-  const outputLock = options.dryRun
+  // No lock file for a run that selected nothing: it would write into a folder it has no business in.
+  const outputLock = options.dryRun || selection.selected.length === 0
     ? undefined
     : await acquireLock(outputLockFile, { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
   try {
-    // Both take a moment (virtnbdbackup is a Python program): ask at once.
-    const request: SelectionRequest = options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] };
-    const [selection, toolVersions] = await Promise.all([
-      resolveSelection(ctx, request, options.needTags ?? false),
-      options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ [engine.name]: v })),
-    ]);
     // One id for the run: the one log lines and notifications carry (a fresh one outside the CLI).
     const runId = ctx.runId ?? randomUUID();
     const settingsFor = options.settingsFor ?? (() => settingsFromOptions(options));
@@ -207,6 +235,8 @@ export async function runBackup(
       }));
       runHookOutcomes.push(post);
     }
+    // Nothing done only because other runs hold the locks: "locked" (75), as for the output lock.
+    const onlyLocked = ok === 0 && results.some((r) => r.locked) && results.every((r) => r.result !== 'failed' || r.locked);
     return {
       document: {
         dryRun: options.dryRun,
@@ -217,7 +247,7 @@ export async function runBackup(
         results,
       },
       text: renderSummary(results, options.dryRun),
-      outcome: interrupted ? 'interrupted' : outcomeOf(ok, results.length),
+      outcome: interrupted ? 'interrupted' : onlyLocked ? 'locked' : outcomeOf(ok, results.length),
     };
   } finally {
     outputLock?.release();
@@ -412,9 +442,12 @@ async function backupDomainCore(
     }
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
     onChain(join(options.output, domain, plan.folder), plan.level);
+    const spaceEstimate = await estimateSpace(ctx, inv, plan, options.output, options.compress);
+    if (spaceEstimate && isClearlyShort(spaceEstimate)) throw notEnoughSpaceError(domain, plan.level, join(options.output, domain), spaceEstimate);
     // virtnbdbackup freezes the guest's filesystems for the checkpoint itself; its log says whether it could.
     const freeze = watchFreeze(ctx.log);
     const done = await executeBackup({ ...ctx, log: freeze.log }, engine, inv, plan, {
+      spaceEstimate,
       output: options.output,
       compress: settings.compress,
       raw: settings.raw,
@@ -453,15 +486,21 @@ async function backupDomainCore(
     };
     if (settings.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, settings.groupBy, settings.prunePolicy);
     return result;
-  } catch (error) {
+  } catch (caught) {
+    // A tool's or the file system's own words become vmkeep's; the tool's text stays as detail.
+    const error = caught instanceof ToolError || !(caught instanceof VmkeepError)
+      ? explainFailure(caught, { domain, level: 'full', folder: join(options.output, domain) })
+      : caught;
     const reason = error instanceof Error ? error.message : String(error);
+    const detail = error instanceof VmkeepError ? error.detail : undefined;
     ctx.log.warn(`${domain}: backup failed: ${reason}`);
+    if (detail) ctx.log.debug(`${domain}: ${detail}`);
     // A lock held by another run or an interruption before the start is no failed backup.
     const notAFailure = error instanceof VmkeepError && (error.code === 'locked' || error.code === 'interrupted');
     if (!options.dryRun && lock && !notAFailure && !failureRecorded(error)) {
       await recordFailureOnNewestChain(await listChains(options.output, domain).catch(() => []), ctx.now(), `backup: ${reason}`);
     }
-    return { domain, result: 'failed', reason };
+    return { domain, result: 'failed', reason, ...(detail ? { detail } : {}), ...(notAFailure && error.code === 'locked' ? { locked: true } : {}) };
   } finally {
     if (startedByUs) await putBack(ctx, domain);
     if (stop.how) stop.restarted = await restartAfterStop(ctx, domain);
@@ -510,13 +549,13 @@ function planned(plan: DomainBackupPlan): DomainResult {
 /** The summary table printed at the end of a run. */
 export function renderSummary(results: readonly DomainResult[], dryRun: boolean): string {
   const rows = results.map((r) => [
-    r.domain,
+    printable(r.domain),
     r.result,
     r.level ?? '-',
     r.dataBytes === undefined ? '-' : prettyBytes(r.dataBytes, { binary: true }),
     r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(1)} s`,
     r.throughputBytesPerSecond === undefined ? '-' : `${prettyBytes(r.throughputBytesPerSecond, { binary: true })}/s`,
-    r.result === 'done' ? r.chain ?? '' : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : r.reason ?? '',
+    printable(r.result === 'done' ? r.chain ?? '' : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : r.reason ?? ''),
   ]);
   const head = ['domain', 'result', 'level', 'data', 'time', 'speed', dryRun ? 'plan' : 'chain / reason'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

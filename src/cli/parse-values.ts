@@ -3,10 +3,13 @@ import { usageError } from '../errors.js';
 import { GROUP_BY_VALUES } from '../retention/periods.js';
 import type { GroupBy } from '../retention/types.js';
 
+const MAX_LOCK_WAIT_S = 604_800;
+
 /** --lock-wait SECONDS → ms. */
 export function parseLockWait(value: unknown): number {
-  const n = Number(value ?? 0);
-  if (!Number.isFinite(n) || n < 0) throw usageError(`--lock-wait needs a number of seconds, got ${JSON.stringify(value)}`);
+  const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value ?? 0);
+  // A week at most: longer is a typo, and timers past 24.8 days fire at once.
+  if (!Number.isFinite(n) || n < 0 || n > MAX_LOCK_WAIT_S) throw usageError(`--lock-wait needs seconds from 0 to ${MAX_LOCK_WAIT_S}, got ${JSON.stringify(value)}`);
   return Math.round(n * 1000);
 }
 

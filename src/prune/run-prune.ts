@@ -1,5 +1,7 @@
 /** `vmkeep prune`: plan with the pure retention planner, print the plan, then remove whole chains. */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { usageError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains } from '../repository/chains.js';
@@ -31,12 +33,19 @@ export interface SimulateOptions {
 }
 
 export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<CommandResult> {
+  // A missing output folder is a typo, not an empty repository: nothing is created for it.
+  try {
+    if (!(await stat(options.output)).isDirectory()) throw usageError(`--output ${options.output} is not a folder`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError(`--output ${options.output} does not exist`);
+    throw e;
+  }
   const existing = await listBackedUpDomains(options.output);
   const selection = selectDomains(splitDomainPatterns(options.domains), existing);
   for (const name of selection.unknown) ctx.log.warn(`no backups of ${JSON.stringify(name)} in ${options.output}`);
   const locks: HeldLock[] = [];
   try {
-    if (!options.dryRun) {
+    if (!options.dryRun && selection.selected.length > 0) {
       locks.push(await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }));
       for (const d of selection.selected) {
         locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));

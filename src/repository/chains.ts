@@ -5,6 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmkeepError } from '../errors.js';
+import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 import { MANIFEST_FILE, readManifest, type ChainManifest } from './manifest.js';
 import { parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 
@@ -129,7 +130,10 @@ async function readLegacyChain(
   for (const [i, cp] of checkpoints.entries()) {
     const level = i === 0 ? 'full' : 'inc';
     const file = i === 0 ? dataFiles.find((f) => /\.(full|copy)\.data$/.test(f)) : dataFiles.find((f) => f.endsWith(`.inc.${cp}.data`));
-    const time = file ? (await stat(join(dir, file))).mtime.toISOString() : new Date(0).toISOString();
+    // A point's time is when its checkpoint was taken (the start of its run), as for vmkeep's own
+    // points; the data file's mtime (the end of the run) only where the checkpoint XML is missing.
+    const created = await checkpointCreationTime(dir, cp);
+    const time = created ?? (file ? (await stat(join(dir, file))).mtime.toISOString() : new Date(0).toISOString());
     points.push({ checkpoint: cp, time, level, label: undefined, dataBytes: undefined, protected: false });
   }
   const partial = names.some((n) => n.endsWith('.partial'));
@@ -146,6 +150,16 @@ async function readLegacyChain(
     points,
     sizeOnDisk,
   };
+}
+
+/** `creationTime` of checkpoints/<name>.xml in a chain folder (virtnbdbackup keeps a copy there). */
+async function checkpointCreationTime(dir: string, name: string): Promise<string | undefined> {
+  if (name.includes('/') || name.startsWith('.')) return undefined;
+  try {
+    return parseCheckpointXml(await readFile(join(dir, 'checkpoints', `${name}.xml`), 'utf8')).creationTime?.toISOString();
+  } catch {
+    return undefined;
+  }
 }
 
 async function folderSize(dir: string): Promise<number> {

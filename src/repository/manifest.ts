@@ -16,9 +16,23 @@ export const MANIFEST_FORMAT = 'vmkeep-chain/1';
 
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO time');
 
+/**
+ * A path inside the chain folder: relative, no `..` or `.` segment, no empty segment. A manifest
+ * naming `../../etc/passwd` is refused as a whole, so no reader ever opens or deletes such a file.
+ */
+const chainRelativePath = z
+  .string()
+  .refine(
+    (p) => p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'),
+    'must be a path inside the chain folder',
+  );
+
+/** A checkpoint name is also a file name (checkpoints/<name>.xml): no separators, no dot names. */
+const checkpointName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'is not a checkpoint name');
+
 const ManifestFileSchema = z.object({
   /** Path relative to the chain folder. */
-  path: z.string(),
+  path: chainRelativePath,
   /** Disk target for data files; undefined for config/checkpoint files. */
   disk: z.string().optional(),
   kind: z.enum(['data', 'config', 'checkpoint', 'meta']),
@@ -37,8 +51,8 @@ const ReplicaRecordSchema = z.object({
 
 const RestorePointSchema = z.object({
   /** Checkpoint name (virtnbdbackup.N): the point's id within its chain. */
-  checkpoint: z.string(),
-  parent: z.string().optional(),
+  checkpoint: checkpointName,
+  parent: checkpointName.optional(),
   time: isoTime,
   level: z.enum(['full', 'inc']),
   label: z.string().optional(),

@@ -161,16 +161,35 @@ async function rollBack(
   return { done, failures };
 }
 
-/** Shut the domain down: graceful first (running only), destroy after the timeout. */
+/** How often a shutdown wait says it is still waiting. */
+const SHUTDOWN_REPORT_MS = 10_000;
+
+/**
+ * Shut the domain down: graceful first (running only), destroy after the timeout; a timeout of 0
+ * destroys at once. The wait is reported every 10 s: a guest without ACPI support or a guest
+ * agent never acts on the request, and the admin should see why nothing happens.
+ */
 async function stopDomain(ctx: AppContext, domain: string, state: DomainState, timeoutMs: number): Promise<void> {
-  if (state === 'running') {
-    ctx.log.info(`${domain}: shutting down (up to ${Math.round(timeoutMs / 1000)} s, then destroy)`);
+  if (state === 'running' && timeoutMs > 0) {
+    const total = Math.round(timeoutMs / 1000);
+    ctx.log.info(`${domain}: shutting down (up to ${total} s, then destroy)`);
     try {
       await ctx.virsh.shutdown(domain);
-      if (await waitForState(ctx, domain, 'shut off', timeoutMs)) return;
+      const started = Date.now();
+      let nextReport = started + SHUTDOWN_REPORT_MS;
+      const done = await waitForState(ctx, domain, 'shut off', timeoutMs, () => {
+        if (Date.now() < nextReport) return;
+        nextReport += SHUTDOWN_REPORT_MS;
+        const waited = Math.round((Date.now() - started) / 1000);
+        ctx.log.info(`${domain}: still waiting for the guest to shut down (${waited} s of ${total} s; a guest without ACPI or a guest agent ignores the request and is destroyed at ${total} s)`);
+      });
+      if (done) return;
+      ctx.log.warn(`${domain}: the guest did not shut down within ${total} s`);
     } catch (e) {
       ctx.log.warn(`${domain}: graceful shutdown failed: ${messageOf(e)}`);
     }
+  } else if (state === 'running') {
+    ctx.log.info(`${domain}: --shutdown-timeout 0: destroying it at once, without a graceful shutdown`);
   }
   if ((await ctx.virsh.domainState(domain)) !== 'shut off') {
     ctx.log.info(`${domain}: destroying`);
@@ -181,11 +200,12 @@ async function stopDomain(ctx: AppContext, domain: string, state: DomainState, t
   }
 }
 
-async function waitForState(ctx: AppContext, domain: string, want: DomainState, timeoutMs: number): Promise<boolean> {
+async function waitForState(ctx: AppContext, domain: string, want: DomainState, timeoutMs: number, onTick?: () => void): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if ((await ctx.virsh.domainState(domain)) === want) return true;
     if (Date.now() >= deadline) return false;
+    onTick?.();
     await sleep(250);
   }
 }

@@ -34,11 +34,10 @@ export interface DirectoryRestoreResult {
   durationMs: number;
 }
 
-/** Refuse bad files with one error that names each of them (exit 2). */
-function badFilesError(plan: RestorePlan, problems: readonly FileProblem[]): VmkeepError {
-  const files = [...new Set(problems.map((p) => p.file))];
-  const more = files.length > 1 ? `; bad files: ${files.join(', ')}` : problems.length > 1 ? `; ${problems.length - 1} more problem(s)` : '';
-  return new VmkeepError('failure', `refusing to restore ${plan.point.id}: ${describeFileProblem(problems[0]!)}${more}`, {
+/** Refuse bad files with one error that lists every problem found (exit 2). */
+export function badFilesError(plan: Pick<RestorePlan, 'point'>, problems: readonly FileProblem[]): VmkeepError {
+  const listed = problems.length === 1 ? describeFileProblem(problems[0]!) : `${problems.length} problems: ${problems.map(describeFileProblem).join('; ')}`;
+  return new VmkeepError('failure', `refusing to restore ${plan.point.id}: ${listed}`, {
     detail: problems.map(describeFileProblem).join('\n'),
   });
 }

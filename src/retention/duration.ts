@@ -29,6 +29,9 @@ export function parseDuration(text: string, what = 'duration'): Duration {
   if (![years, months, weeks, days, hours].every(Number.isSafeInteger)) {
     throw usageError(`bad ${what} ${JSON.stringify(text)}: the number is too large`);
   }
+  // Past 1000 years dates overflow and comparisons quietly fail: a typo, not a policy.
+  const approxHours = years * 8766 + months * 730.5 + weeks * 168 + days * 24 + hours;
+  if (approxHours > 1000 * 8766) throw usageError(`bad ${what} ${JSON.stringify(text)}: longer than 1000 years`);
   return makeDuration({ years, months, weeks, days, hours });
 }
 

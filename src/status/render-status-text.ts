@@ -1,4 +1,5 @@
 /** Render `vmkeep status` for people. Colour only when asked (stdout is a terminal). */
+import { printable } from '../util/printable.js';
 import prettyBytes from 'pretty-bytes';
 import type { DomainStatus } from './collect-status.js';
 import type { BackupSummary } from './backup-summary.js';
@@ -19,7 +20,7 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
   const out: string[] = [];
   for (const [name, entry] of entries) {
     if (!entry.status) {
-      out.push(`${name}: ${paint(31, `error: ${entry.error ?? 'unknown'}`)}`, '');
+      out.push(`${printable(name)}: ${paint(31, `error: ${entry.error ?? 'unknown'}`)}`, '');
       continue;
     }
     const s = entry.status;

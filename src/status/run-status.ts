@@ -40,7 +40,8 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   );
   for (const [name, entry] of results) entries.set(name, entry);
   for (const name of selection.unknown) entries.set(name, { error: 'unknown domain' });
-  for (const pattern of selection.emptyPatterns) ctx.log.warn(`no domain matches ${JSON.stringify(pattern)}`);
+  // A pattern that matches nothing is a question without an answer: monitoring must see it (exit 1).
+  for (const pattern of selection.emptyPatterns) entries.set(pattern, { error: 'no domain matches this pattern' });
 
   const document: Record<string, unknown> = {};
   for (const [name, e] of entries) {

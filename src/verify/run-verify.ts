@@ -20,6 +20,7 @@ import { messageOf } from '../scrub/execute-scrub.js';
 import { brokenPoints, type VerifyProblem } from './broken-points.js';
 import { checkChain } from './check-chain.js';
 import { deepCheckChain, type DeepChainResult } from './deep.js';
+import { ADOPT_NOTE, adoptChain } from './adopt-chain.js';
 
 export interface VerifyOptions {
   output: string;
@@ -31,6 +32,8 @@ export interface VerifyOptions {
   /** Where deep restores go (a private folder is made inside and removed). */
   scratchDir: string;
   lockWaitMs: number;
+  /** VMSnap chains that pass a deep check of every point get a manifest with checksums. */
+  adopt?: boolean;
 }
 
 export interface ChainVerifyReport {
@@ -48,6 +51,8 @@ export interface ChainVerifyReport {
   notes: string[];
   /** Was the result stored in the chain's manifest? */
   recorded: boolean;
+  /** --adopt wrote a manifest for this VMSnap chain. */
+  adopted: boolean;
 }
 
 export interface VerifyDocument {
@@ -96,6 +101,7 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
         ctx.signal.throwIfAborted();
         ctx.log.info(`${domain}: verifying ${chain.folder}`);
         const report = await verifyChain(ctx, chain, options, scratch, version);
+        if (options.adopt && chain.legacy) await adopt(ctx, chain, report, now);
         report.recorded = await recordResult(ctx, chain, report, options.deep, now);
         chains.push(report);
       }
@@ -142,12 +148,30 @@ async function verifyChain(
     deep,
     notes: checked.notes,
     recorded: false,
+    adopted: false,
   };
+}
+
+/** --adopt: a VMSnap chain whose every point restored and passed gets a manifest with checksums. */
+async function adopt(ctx: AppContext, chain: RestoreChain, report: ChainVerifyReport, now: Date): Promise<void> {
+  const allRestored = report.deep !== null && report.deep.points.length === chain.points.length && report.deep.points.every((p) => p.result === 'ok');
+  if (report.result !== 'ok' || !allRestored || chain.points.length === 0) {
+    report.notes.push('not adopted: every point must restore and pass qemu-img check first');
+    return;
+  }
+  try {
+    await adoptChain(chain, now);
+    report.adopted = true;
+    report.notes.push(`adopted: ${ADOPT_NOTE}`);
+    ctx.log.info(`${chain.domain}: adopted ${chain.folder}: ${ADOPT_NOTE}`);
+  } catch (e) {
+    report.notes.push(`not adopted: ${messageOf(e)}`);
+  }
 }
 
 /** Store the outcome as the manifest's lastVerify (re-read under the lock, written atomically). */
 async function recordResult(ctx: AppContext, chain: RestoreChain, report: ChainVerifyReport, deep: boolean, now: Date): Promise<boolean> {
-  if (chain.legacy) return false;
+  if (chain.legacy && !report.adopted) return false;
   try {
     const manifest = await readManifest(chain.dir);
     if (!manifest) return false;

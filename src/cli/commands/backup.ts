@@ -49,9 +49,9 @@ export const backupCommand = defineCommand<BackupOptions>({
       })
       .option('raw', { type: 'boolean', describe: 'include raw-format disks (copied whole every time)' })
       .option('compress', { type: 'boolean', describe: 'lz4-compress the backup streams' })
-      .option('jobs', { type: 'number', describe: 'domains backed up at once (default 1)' })
+      .option('jobs', { type: 'string', describe: 'domains backed up at once (default 1)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
-      .option('lock-wait', { type: 'number', describe: 'seconds to wait for another run to finish (default 0)' })
+      .option('lock-wait', { type: 'string', describe: 'seconds to wait for another run to finish (default 0)' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
       .option('name', { type: 'string', describe: 'a name for the new restore point, unique per domain (restore --at NAME)' })
       .option('label', { type: 'string', describe: 'label stored with the new restore points (restore --at LABEL finds them)' })
@@ -82,9 +82,11 @@ export const backupCommand = defineCommand<BackupOptions>({
     if (!global.output) throw usageError('backup needs --output DIR (or defaults.output in the config file)');
     const config = global.config?.config;
     const defaults = config?.defaults ?? {};
-    const jobs = Number(argv['jobs'] ?? defaults.jobs ?? 1);
+    // Read as text, so `--jobs 2x` and `--jobs ''` are refused instead of becoming NaN or 0.
+    const rawJobs = argv['jobs'] ?? defaults.jobs ?? 1;
+    const jobs = typeof rawJobs === 'number' ? rawJobs : /^\s*\d+\s*$/.test(String(rawJobs)) ? Number(rawJobs) : NaN;
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${String(argv['jobs'])}`);
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${JSON.stringify(rawJobs)}`);
     const stopFlags = ['stop', 'stop-force', 'require-stopped'].filter((f) => argv[f] === true);
     if (stopFlags.length > 1) throw usageError(`--${stopFlags[0]} and --${stopFlags[1]} cannot be used together`);
     const hookTimeout = argv['hook-timeout'] === undefined ? undefined : Number(argv['hook-timeout']);

@@ -63,7 +63,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
     addPolicyOptions(y)
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'prune even a domain whose latest backup failed' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' })
+      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' })
       .option('simulate', { type: 'string', describe: 'INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed)' })
       .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' }),
   buildOptions: async (argv, global) => {
@@ -114,7 +114,7 @@ function protectSpec(protect: boolean) {
       y
         .positional('target', { type: 'string', describe: 'FOLDER, FOLDER/CHECKPOINT (see vmkeep list) or a LABEL' })
         .option('domain', { type: 'string', describe: 'the domain whose backup it is' })
-        .option('lock-wait', { type: 'number', default: 0 }),
+        .option('lock-wait', { type: 'string', default: '0' }),
     buildOptions: (argv, global) => {
       if (!global.output) throw usageError(`${protect ? 'protect' : 'unprotect'} needs --output DIR`);
       const domain = argv['domain'] ?? (global.domains?.length === 1 && !global.domains[0]!.includes(',') ? global.domains[0] : undefined);

@@ -17,7 +17,7 @@ function parseDiskList(value: unknown): string[] | undefined {
 
 /** --shutdown-timeout SECONDS → ms. */
 function parseShutdownTimeout(value: unknown): number {
-  const n = Number(value ?? 120);
+  const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value ?? 120);
   if (!Number.isFinite(n) || n < 0 || n > 86_400) throw usageError(`--shutdown-timeout needs seconds from 0 to 86400, got ${JSON.stringify(value)}`);
   return Math.round(n * 1000);
 }
@@ -50,9 +50,9 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       .option('force', { type: 'boolean', default: false, describe: 'with --in-place: shut a running domain down for the swap (and start it again)' })
       .option('checkpoint-current', { type: 'boolean', default: false, describe: 'with --in-place: back up the current state first (label before-restore)' })
       .option('discard-old', { type: 'boolean', default: false, describe: 'with --in-place: delete the replaced images instead of keeping them' })
-      .option('shutdown-timeout', { type: 'number', default: 120, describe: 'with --in-place --force: seconds to wait for a graceful shutdown before destroy' })
+      .option('shutdown-timeout', { type: 'string', default: '120', describe: 'with --in-place --force: seconds to wait for a graceful shutdown before destroy' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
     const from = argv['from'];
     if (from !== undefined && global.output) throw usageError('restore takes --output DIR or --from REPO, not both');

@@ -15,7 +15,7 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
       .option('checkpointName', { type: 'string', describe: 'only this checkpoint (and its bitmap)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'also remove names vmkeep does not own' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for a running backup of the domain' }),
+      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for a running backup of the domain' }),
   buildOptions: (argv, global) => {
     const t = argv['scrubType'];
     if (t === undefined) throw usageError(`scrub needs --scrubType (${SCRUB_TYPES.join(', ')})`);

@@ -32,7 +32,8 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       .option('from', { type: 'string', describe: 'check this restic repository (restic check, then a sample restored and checked by vmkeep)' })
       .option('read-data-subset', { type: 'string', describe: "with --from: read back this share of the repository's data (10%, 1/5, 500M; 100% = all)" })
       .option('sample', { type: 'boolean', default: true, describe: 'with --from: also restore the newest point of each domain and check it against its manifest (--no-sample: restic check only)' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
+      .option('adopt', { type: 'boolean', default: false, describe: 'VMSnap chains: restore and check every point, then record sha256 checksums in a new manifest (implies --all-points)' })
+      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
     const scratch = argv['scratch-dir'];
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
@@ -50,7 +51,8 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
     }
     if (argv['read-data-subset'] !== undefined) throw usageError('--read-data-subset goes with --from REPO');
     if (!global.output) throw usageError('verify needs --output DIR or --from REPO');
-    const allPoints = argv['all-points'] === true;
+    const adopt = argv['adopt'] === true;
+    const allPoints = argv['all-points'] === true || adopt;
     return Object.freeze({
       kind: 'local' as const,
       options: Object.freeze({
@@ -60,6 +62,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
         allPoints,
         scratchDir: resolve(scratch),
         lockWaitMs: parseLockWait(argv['lock-wait']),
+        adopt,
       }),
     });
   },
