@@ -20,7 +20,8 @@ import { constants } from 'node:fs';
 import { copyFile, chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QemuImgClient } from '../qemu/qemu-img.js';
-import { readManifest, writeManifest, type ChainManifest, type ManifestFile } from '../repository/manifest.js';
+import { readManifest, writeManifest, type ManifestFile } from '../repository/manifest.js';
+import { applyMerge, type MergingRecord } from '../repository/merge-record.js';
 import type { ChainView } from '../repository/chains.js';
 import type { PointMerge, PrunePlan } from '../retention/types.js';
 import type { Logger } from '../util/log.js';
@@ -44,7 +45,6 @@ export interface MergeExecution {
   failed: Array<{ chain: string; error: string }>;
 }
 
-type MergingRecord = NonNullable<ChainManifest['merging']>;
 
 /** Carry out the plan's merges, chain by chain, oldest merge first; a failed merge stops its chain. */
 export async function executeMerges(tools: MergeTools, plan: PrunePlan, chains: ReadonlyMap<string, readonly ChainView[]>): Promise<MergeExecution> {
@@ -139,33 +139,6 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
   const { next, remove } = applyMerge(manifest, record, tools.now());
   await writeManifest(dir, next);
   for (const path of remove) await rm(join(dir, path), { force: true });
-}
-
-/** The manifest after a merge (pure), and the files of the dropped points to delete. */
-export function applyMerge(manifest: ChainManifest, record: MergingRecord, now: Date): { next: ChainManifest; remove: string[] } {
-  const dropped = new Set(record.dropped);
-  const newFiles = new Map(record.files.map((f) => [f.path, f]));
-  const points = manifest.points
-    .filter((p) => !dropped.has(p.checkpoint))
-    .map((p) => {
-      if (p.checkpoint !== record.into) return p;
-      const { parent: _old, ...rest } = p;
-      return {
-        ...rest,
-        ...(record.newParent ? { parent: record.newParent } : {}),
-        level: record.newParent ? p.level : ('full' as const),
-        files: p.files.map((f) => {
-          const n = newFiles.get(f.path);
-          return n ? { ...f, size: n.size, sha256: n.sha256 } : f;
-        }),
-      };
-    });
-  const kept = new Set(points.flatMap((p) => p.files.map((f) => f.path)));
-  const remove = manifest.points.filter((p) => dropped.has(p.checkpoint)).flatMap((p) => p.files.map((f) => f.path)).filter((f) => !kept.has(f));
-  const time = now.toISOString();
-  const { merging: _done, ...rest } = manifest;
-  const message = `merged ${record.dropped.join(', ')} into ${record.into}${record.newParent ? `, which now rests on ${record.newParent}` : ', which is now the full'}`;
-  return { next: { ...rest, points, updatedAt: time, events: [...manifest.events, { time, kind: 'merged', message }] }, remove };
 }
 
 /**
