@@ -129,8 +129,11 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
     try {
       await rename(join(dir, f.temp), join(dir, f.path));
     } catch (e) {
-      // Renamed before a crash: the temp is gone and the image holds the merged content.
+      // Renamed before a crash: the temp is gone and the image must hold the merged content.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if ((await sha256File(join(dir, f.path))) !== f.sha256) {
+        throw new VmkeepError('failure', `${f.path}: neither the merged copy ${f.temp} nor the merged image is there; the merge cannot be finished (run vmkeep verify)`);
+      }
     }
   }
   await fsyncPath(dir);
