@@ -32,6 +32,8 @@ export interface SimulateOptions {
   policy: RetentionPolicy;
   ifOlderThan: Duration | undefined;
   groupBy: GroupBy | undefined;
+  /** Model point-level prune of push chains. */
+  mergePoints: boolean;
 }
 
 export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<CommandResult> {
@@ -92,6 +94,7 @@ export function runSimulation(ctx: AppContext, options: SimulateOptions): Comman
     policy: options.policy,
     ifOlderThan: options.ifOlderThan,
     groupBy: options.groupBy,
+    mergePoints: options.mergePoints,
     start: ctx.now(),
   });
   return { document: result, text: renderSimulation(result), outcome: 'ok' };

@@ -51,7 +51,8 @@ export function renderSimulation(result: SimulationResult): string {
   return [
     `Simulated ${schedule} (${grouping}), ${showTime(result.start)} to ${showTime(result.end)}`,
     `${count(result.runs, 'run')}: ${count(result.backups, 'backup')}, ${result.skippedBackups} skipped; ` +
-      `pruned ${count(result.removedChains, 'chain')} (${count(result.removedPoints, 'point')})`,
+      `pruned ${count(result.removedChains, 'chain')} (${count(result.removedPoints, 'point')})` +
+      (result.mergedPoints > 0 ? `, of them ${count(result.mergedPoints, 'point')} merged into their child` : ''),
     ...indentedSection('Policy:', result.policy),
     '',
     ...renderTable(['TIME', 'CHAIN', 'POINT', 'WHY'], rows),

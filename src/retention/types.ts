@@ -194,6 +194,8 @@ export interface SimulationRequest {
   /** Chain grouping; defaults to the policy's groupBy; none = one chain per backup. */
   readonly groupBy?: GroupBy | undefined;
   readonly start: Date;
+  /** Model point-level prune: every simulated chain is a push chain whose points merge. */
+  readonly mergePoints?: boolean | undefined;
 }
 
 /** A point still present at the end of a simulation. */
@@ -220,6 +222,8 @@ export interface SimulationResult {
   readonly skippedBackups: number;
   readonly removedChains: number;
   readonly removedPoints: number;
+  /** Of removedPoints, those merged into their child (with mergePoints). */
+  readonly mergedPoints: number;
   /** Oldest first. */
   readonly surviving: readonly SimulatedPoint[];
   readonly warnings: readonly string[];

@@ -82,6 +82,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
           policy,
           ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
           groupBy: policy.groupBy,
+          mergePoints: argv['merge-points'] === true,
         }),
       });
     }
