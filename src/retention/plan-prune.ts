@@ -3,7 +3,7 @@
  * every chain and point whether it stays and why. No fs, no runner, no clock.
  */
 import { compareText, judgeDomain, listKeptBy, type ChainVerdict, type PreparedChain } from './judge-domain.js';
-import { findPolicyWarnings, hasAnyRule, policyLines } from './policy.js';
+import { findPolicyWarnings, hasAnyRule, hasPointRules, policyLines } from './policy.js';
 import type {
   ChainDecision,
   DomainHistory,
@@ -45,7 +45,7 @@ function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, 
   const merges: PointMerge[] = [];
   const decisions = chains.map((prepared, c) => {
     const verdict = verdicts[c]!;
-    const chainMerges = mergePoints && !held ? planMerges(prepared, verdict) : [];
+    const chainMerges = mergePoints && !held ? planMerges(prepared, verdict, hasPointRules(policy)) : [];
     merges.push(...chainMerges);
     return markMerged(describeChain(prepared, verdict), chainMerges);
   });
@@ -61,12 +61,13 @@ function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, 
 /**
  * Point-level retention inside a kept push chain: runs of points no rule selected, each merged
  * into the next point. Never the newest point (the next incremental builds on its checkpoint and
- * image), never a protected point, nothing of a chain that is in progress, broken, protected or
- * kept whole by the period rule.
+ * image), never a protected point, nothing of a chain that is in progress, broken or protected.
+ * The period rule keeps chains, not points: with point rules beside it, a chain it keeps still
+ * loses the points they do not select; without any, its chains stay whole.
  */
-export function planMerges({ chain, points }: PreparedChain, verdict: ChainVerdict): PointMerge[] {
+export function planMerges({ chain, points }: PreparedChain, verdict: ChainVerdict, pointRules: boolean): PointMerge[] {
   if (!chain.mergeable || !verdict.keep || chain.state !== 'complete' || chain.protected) return [];
-  if (verdict.period !== undefined && 'keep' in verdict.period) return [];
+  if (!pointRules) return [];
   const last = points.length - 1;
   const droppable = (p: number) => p < last && !points[p]!.protected && !verdict.pointReasons.has(p);
   const merges: PointMerge[] = [];

@@ -11,7 +11,7 @@ import { addDuration, nominalHours, parseDuration } from './duration.js';
 import { judgeDomain, type PreparedChainCache } from './judge-domain.js';
 import { describePoint, planMerges } from './plan-prune.js';
 import { periodAdjective, periodLabel, startOfPeriod } from './periods.js';
-import { findPolicyWarnings, hasAnyRule, policyLines } from './policy.js';
+import { findPolicyWarnings, hasAnyRule, hasPointRules, policyLines } from './policy.js';
 import type {
   Duration,
   GroupBy,
@@ -172,7 +172,7 @@ function prune(state: SimState, policy: RetentionPolicy, now: Date): void {
     if (!verdicts[c]!.keep) return;
     keep.add(prepared.chain);
     // Point-level prune (push chains): the merged points leave the kept chain.
-    const merges = state.mergePoints && hasAnyRule(policy) ? planMerges(prepared, verdicts[c]!) : [];
+    const merges = state.mergePoints && hasAnyRule(policy) ? planMerges(prepared, verdicts[c]!, hasPointRules(policy)) : [];
     const dropped = new Set(merges.flatMap((m) => m.dropped));
     if (dropped.size === 0) return;
     const chain = prepared.chain as SimChain;

@@ -140,3 +140,14 @@ describe('simulate with mergePoints (push chains)', () => {
     expect(merged.surviving.at(-1)!.time).toBe(merged.end);
   });
 });
+
+describe('simulate with mergePoints and the period rule (as the CLI builds it from --groupBy)', () => {
+  it('chains the period rule keeps still lose the points no point rule selects; the period rule alone merges nothing', () => {
+    const request: SimulationRequest = { every: d('1d'), over: d('2m'), policy: parsePolicy({ groupBy: 'month', vmsnapRule: true, keepLast: 2 }), start: at('2026-05-01T01:00'), mergePoints: true };
+    const merged = simulate(request);
+    expect(merged.mergedPoints).toBeGreaterThan(0);
+    expect(merged.surviving.every((s) => s.chain.startsWith('vmsnap-backup-monthly-'))).toBe(true);
+    const periodOnly = simulate({ ...request, policy: parsePolicy({ groupBy: 'month', vmsnapRule: true }) });
+    expect(periodOnly.mergedPoints).toBe(0);
+  });
+});
