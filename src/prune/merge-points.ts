@@ -11,8 +11,8 @@
  *    into the parent; the newest point is never dropped, so the next incremental's stays);
  * 4. write the manifest with a `merging` record (the temp names and their hashes);
  * 5. rename each temp over c's image, fsync the folder;
- * 6. write the manifest without the dropped points: c's files get their new size and sha256, c's
- *    parent is k-1 (or c becomes the full), a `merged` event; then delete the dropped files.
+ * 6. delete the dropped points' files, then write the manifest without them: c's files get
+ *    their new size and sha256, c's parent is k-1 (or c becomes the full), a `merged` event.
  * A crash leaves each recorded point restorable except in the short window inside step 5 (see
  * docs/RETENTION.md); finishInterruptedMerges, run by the next prune, completes it.
  */
@@ -140,8 +140,10 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
   const manifest = await readManifest(dir);
   if (!manifest) throw new VmkeepError('failure', `${dir} lost its manifest during a merge`);
   const { next, remove } = applyMerge(manifest, record, tools.now());
-  await writeManifest(dir, next);
+  // Readers already see the merged chain (no temp left, see resolvePendingMerge), so the dropped
+  // files can go before the record does: a crash in between leaves nothing unrecorded behind.
   for (const path of remove) await rm(join(dir, path), { force: true });
+  await writeManifest(dir, next);
 }
 
 /**

@@ -184,6 +184,25 @@ describe('crash states', () => {
     expect(existsSync(join(dir, img(1)))).toBe(false);
   });
 
+  it('within step 6 (some dropped files deleted, the record still there): readers see the merged chain; the next prune finishes', async () => {
+    await crashAfterRecord(true);
+    rmSync(join(dir, img(1)));
+    expect((await readChain(DOM, 'c1', dir))!.points.map((p) => p.checkpoint)).toEqual([CP[0], CP[2]]);
+    const { ctx } = setup();
+    await finishInterruptedMerges(ctx, dir);
+    expect((await readManifest(dir))!.merging).toBeUndefined();
+    expect(readdirSync(dir).sort()).toEqual([img(0), img(2), `vmconfig.${CP[0]}.xml`, `vmconfig.${CP[2]}.xml`, 'vmkeep-manifest.json']);
+  });
+
+  it('a record whose temp is gone but whose image is not the merged one: refused, nothing changed', async () => {
+    await crashAfterRecord(false);
+    rmSync(temp(2));
+    const { ctx } = setup();
+    await expect(finishInterruptedMerges(ctx, dir)).rejects.toThrow(/the merge cannot be finished/);
+    expect((await readManifest(dir))!.points).toHaveLength(3);
+    expect(existsSync(join(dir, img(1)))).toBe(true);
+  });
+
   it('a temp without a record (crash before step 4): removed; the chain untouched', async () => {
     writeFileSync(temp(2), 'half');
     const { ctx } = setup();
