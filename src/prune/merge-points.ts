@@ -13,12 +13,15 @@
  * 5. rename each temp over c's image, fsync the folder;
  * 6. delete the dropped points' files, then write the manifest without them: c's files get
  *    their new size and sha256, c's parent is k-1 (or c becomes the full), a `merged` event.
- * A crash leaves each recorded point restorable except in the short window inside step 5 (see
- * docs/RETENTION.md); finishInterruptedMerges, run by the next prune, completes it.
+ * A crash leaves each recorded point restorable, except between the renames of a multi-disk
+ * merge (see docs/RETENTION.md); finishInterruptedMerges, run by the next prune, completes it.
+ * Fault points (tools.faults, tests only): merge-verified (after step 2), merge-recorded (after
+ * step 4), merge-renamed (after step 5).
  */
 import { constants } from 'node:fs';
 import { copyFile, chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FaultPoints } from '../app/context.js';
 import type { QemuImgClient } from '../qemu/qemu-img.js';
 import { readManifest, writeManifest, type ManifestFile } from '../repository/manifest.js';
 import { applyMerge, type MergingRecord } from '../repository/merge-record.js';
@@ -37,6 +40,8 @@ export interface MergeTools {
   virsh: VirshClient;
   log: Logger;
   now: () => Date;
+  /** Tests only: `merge-verified`, `merge-recorded`, `merge-renamed` (see AppContext.faults). */
+  faults?: FaultPoints;
 }
 
 export interface MergeExecution {
@@ -92,12 +97,15 @@ export async function mergePoints(tools: MergeTools, dir: string, merge: PointMe
       if (parent && !base) throw new VmkeepError('failure', `${parent.checkpoint} has no image of disk ${file.disk ?? '?'}`);
       record.files.push(await writeMergedImage(tools.qemuImg, dir, file, base?.path));
     }
+    tools.faults?.after('merge-verified');
     await deleteCheckpoints(tools, manifest.domain, merge.dropped);
-    await writeManifest(dir, { ...manifest, merging: record });
   } catch (e) {
     for (const f of images) await rm(join(dir, tempName(f.path)), { force: true });
     throw e;
   }
+  // From here on the temps are the merge's: a failure leaves them for the next prune to finish.
+  await writeManifest(dir, { ...manifest, merging: record });
+  tools.faults?.after('merge-recorded');
   await finishMerge(tools, dir, record);
 }
 
@@ -137,6 +145,7 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
     }
   }
   await fsyncPath(dir);
+  tools.faults?.after('merge-renamed');
   const manifest = await readManifest(dir);
   if (!manifest) throw new VmkeepError('failure', `${dir} lost its manifest during a merge`);
   const { next, remove } = applyMerge(manifest, record, tools.now());

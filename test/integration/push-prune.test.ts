@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, checkpointNames, expectDocument, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { cleanupAll, createTestDomain, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { main } from '../../src/cli/main.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
@@ -141,5 +142,66 @@ describe('vmkeep prune --merge-points on a push chain', () => {
     // And one more incremental after that, restorable.
     await backupAndReference(5, { pattern: 0x66, offset: 0, length: 1 * MiB });
     await expectPoints([3, 4, 5]);
+  });
+
+  describe('a prune that stops mid-merge (in-process, fault points on the real tools)', () => {
+    /** A copy of the repository (points 3, 4, 5), pruned in-process with --keep-last 1 until `step`. */
+    async function pruneCopyUntil(name: string, step: string): Promise<{ copy: string; dir: string }> {
+      const copy = path.join(dom.dir, name);
+      await runner.run('cp', ['-a', '--', out, copy]);
+      const err: string[] = [];
+      const code = await main(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], {
+        stdout: () => undefined,
+        stderr: (t) => err.push(t),
+        env: { ...process.env, VMKEEP_LOCK_DIR: lockDir },
+        interactive: false,
+        faults: {
+          after(s) {
+            if (s === step) throw new Error(`fault injected by the test after ${step}`);
+          },
+        },
+      });
+      expect(code, err.join('')).not.toBe(0);
+      return { copy, dir: path.join(copy, dom.name, chain) };
+    }
+
+    async function restoresFrom(copy: string, i: number): Promise<boolean> {
+      const to = path.join(dom.dir, `restore-copy-${i}-${Date.now()}`);
+      const r = await runVmkeep(['restore', '--domain', dom.name, '--output', copy, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], { env: env(), timeoutMs: 600_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const same = await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path, refs[i]!);
+      fs.rmSync(to, { recursive: true, force: true });
+      return same;
+    }
+
+    async function finishAndCheck(copy: string, dir: string): Promise<void> {
+      const again = await runVmkeep(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], { env: env(), timeoutMs: 600_000 });
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(parseJsonOutput<PruneDoc>(again).repaired).toEqual([`${dom.name}/${chain}: finished merging ${cps[3]}, ${cps[4]} into ${cps[5]}`]);
+      expect(readManifestJson(dir).points.map((p) => [p.checkpoint, p.level])).toEqual([[cps[5], 'full']]);
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith('.qcow2') || f.startsWith('.vmkeep-merge'))).toEqual([`vda.${cps[5]}.qcow2`]);
+      expect(await restoresFrom(copy, 5)).toBe(true);
+      const v = await runVmkeep(['verify', '--output', copy, '--domains', dom.name, '--json'], { env: env(), timeoutMs: 600_000 });
+      expect(v.code, v.stdout).toBe(0);
+    }
+
+    it('stopped after the merging record (temps verified, not renamed): every recorded point still restores; the next prune finishes', async () => {
+      const { copy, dir } = await pruneCopyUntil('crash-recorded', 'merge-recorded');
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith('.vmkeep-merge'))).toEqual([`.vmkeep-merge.vda.${cps[5]}.qcow2.partial`]);
+      for (const i of [3, 4, 5]) expect(await restoresFrom(copy, i), `point ${i}`).toBe(true);
+      await finishAndCheck(copy, dir);
+    });
+
+    it('stopped after the rename, before the manifest: readers see the merged chain and it restores; the next prune finishes', async () => {
+      const { copy, dir } = await pruneCopyUntil('crash-renamed', 'merge-renamed');
+      expect(readManifestJson(dir).points).toHaveLength(3);
+      const list = await runVmkeep(['list', '--output', copy, '--domains', dom.name, '--json'], { env: env() });
+      expect(list.code, list.stderr).toBe(0);
+      expect(list.stdout).toContain(cps[5]);
+      expect(list.stdout).not.toContain(cps[3]);
+      expect(list.stdout).not.toContain(cps[4]);
+      expect(await restoresFrom(copy, 5)).toBe(true);
+      await finishAndCheck(copy, dir);
+    });
   });
 });
