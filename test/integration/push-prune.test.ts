@@ -128,6 +128,11 @@ describe('vmkeep prune --merge-points on a push chain', () => {
     expect(u.code, u.stderr).toBe(0);
     // A temp file left by a crashed merge: the next prune removes it and says so.
     fs.writeFileSync(path.join(chainDir, `.vmkeep-merge.vda.${cps[3]}.qcow2.partial`), 'left over');
+    // verify names it (and no point breaks over it)...
+    const v = await runVmkeep(['verify', '--output', out, '--domains', dom.name, '--json'], { env: env(), timeoutMs: 600_000 });
+    const vdoc = parseJsonOutput<{ chains: Array<{ problems: Array<{ kind: string; file?: string }>; brokenPoints: string[] }> }>(v);
+    expect(vdoc.chains[0]!.problems).toEqual([expect.objectContaining({ kind: 'leftover', file: `.vmkeep-merge.vda.${cps[3]}.qcow2.partial` })]);
+    expect(vdoc.chains[0]!.brokenPoints).toEqual([]);
 
     const run = await prune(['--keep-last', '2']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
