@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hasPointRules } from '../../../src/retention/policy.js';
-import { parsePolicy, planPrune, type DomainHistory, type PointMerge, type RetentionChain } from '../../../src/retention/index.js';
+import { parseDuration, parsePolicy, planPrune, simulate, type DomainHistory, type PointMerge, type RetentionChain } from '../../../src/retention/index.js';
 import { historiesArbitrary, NOW, rawPolicyArbitrary } from './arbitraries.js';
 
 /** The same histories, every chain a push chain. */
@@ -157,5 +157,26 @@ describe('planPrune with mergePoints: examples', () => {
     expect(one(pushChain('c1', 3, { state: 'in-progress' }))).toEqual([]);
     expect(one(pushChain('c1', 3), true)).toEqual([]);
     expect(one(pushChain('c1', 3))).toHaveLength(1);
+  });
+});
+
+describe('simulate with mergePoints: properties', { timeout: 60_000 }, () => {
+  it('the newest backup always survives; every surviving point is selected by a rule or is its chain\'s newest; counts add up', () => {
+    fc.assert(
+      fc.property(rawPolicyArbitrary, fc.constantFrom('12h', '1d', '3d'), (raw, every) => {
+        const policy = parsePolicy(raw);
+        fc.pre(hasPointRules(policy));
+        const result = simulate({ every: parseDuration(every), over: parseDuration('1m'), groupBy: 'month', policy, start: new Date('2026-05-03T01:00:00'), mergePoints: true });
+        expect(result.surviving.at(-1)!.time).toBe(result.end);
+        expect(result.removedPoints + result.surviving.length).toBe(result.backups);
+        expect(result.mergedPoints).toBeLessThanOrEqual(result.removedPoints);
+        const newestOfChain = new Map(result.surviving.map((s) => [s.chain, s.point]));
+        for (const s of result.surviving) {
+          const selected = s.reasons.some((r) => !r.startsWith('kept with its chain'));
+          expect(selected || newestOfChain.get(s.chain) === s.point, `${s.chain}/${s.point}: ${s.reasons.join('; ')}`).toBe(true);
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });
