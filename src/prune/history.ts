@@ -22,6 +22,7 @@ function toRetentionChain(c: ChainView): RetentionChain {
     periodStart: c.period?.start,
     state: c.state,
     protected: c.protected,
+    mergeable: c.manifest?.engine === 'push',
     points: c.points.map((p) => ({ id: p.checkpoint, time: new Date(p.time), protected: p.protected })),
   };
 }

@@ -11,8 +11,10 @@ import { renderPrunePlan, renderSimulation } from '../retention/render.js';
 import { simulate } from '../retention/simulate.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
+import { listChains } from '../repository/chains.js';
 import { executePrune } from './execute-prune.js';
 import { readHistories } from './history.js';
+import { executeMerges, finishInterruptedMerges } from './merge-points.js';
 
 export interface PruneOptions {
   output: string;
@@ -20,6 +22,8 @@ export interface PruneOptions {
   policy: RetentionPolicy;
   dryRun: boolean;
   force: boolean;
+  /** Drop single points of push chains by merging them into their child. */
+  mergePoints: boolean;
   lockWaitMs: number;
   env: NodeJS.ProcessEnv;
 }
@@ -30,6 +34,8 @@ export interface SimulateOptions {
   policy: RetentionPolicy;
   ifOlderThan: Duration | undefined;
   groupBy: GroupBy | undefined;
+  /** Model point-level prune of push chains. */
+  mergePoints: boolean;
 }
 
 export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<CommandResult> {
@@ -51,18 +57,36 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
         locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
       }
     }
+    const repaired: string[] = [];
+    if (!options.dryRun) {
+      for (const d of selection.selected) {
+        for (const view of await listChains(options.output, d)) {
+          for (const line of await finishInterruptedMerges(ctx, view.dir)) repaired.push(`${d}/${view.folder}: ${line}`);
+        }
+      }
+      for (const line of repaired) ctx.log.info(line);
+    }
     // Read the tree only once the locks are held: a backup finishing meanwhile is then seen.
     const { histories, chains } = await readHistories(options.output, selection.selected);
-    const plan = planPrune(histories, options.policy, ctx.now(), { force: options.force });
+    const plan = planPrune(histories, options.policy, ctx.now(), { force: options.force, mergePoints: options.mergePoints });
     const planText = renderPrunePlan(plan);
     if (options.dryRun) {
       return { document: { dryRun: true, plan, unknown: selection.unknown }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
     }
-    const done = await executePrune(plan, chains, ctx.log);
-    const lines = [planText, ...done.removed.map((r) => `removed ${r}`), ...done.failed.map((f) => `FAILED to remove ${f.chain}: ${f.error}`)];
+    const removal = await executePrune(plan, chains, ctx.log);
+    const merging = await executeMerges(ctx, plan, chains);
+    const done = { removed: removal.removed, merged: merging.merged, failed: [...removal.failed, ...merging.failed] };
+    const lines = [
+      ...repaired,
+      planText,
+      ...done.removed.map((r) => `removed ${r}`),
+      ...done.merged.map((m) => `merged ${m} into its child`),
+      ...removal.failed.map((f) => `FAILED to remove ${f.chain}: ${f.error}`),
+      ...merging.failed.map((f) => `FAILED in ${f.chain}: ${f.error}`),
+    ];
     const failed = done.failed.length > 0 || selection.unknown.length > 0;
     return {
-      document: { dryRun: false, plan, removed: done.removed, failed: done.failed, unknown: selection.unknown },
+      document: { dryRun: false, plan, removed: done.removed, merged: done.merged, repaired, failed: done.failed, unknown: selection.unknown },
       text: lines.join('\n'),
       outcome: failed ? (done.removed.length > 0 || selection.selected.length > 0 ? 'partial' : 'failure') : 'ok',
     };
@@ -79,6 +103,7 @@ export function runSimulation(ctx: AppContext, options: SimulateOptions): Comman
     policy: options.policy,
     ifOlderThan: options.ifOlderThan,
     groupBy: options.groupBy,
+    mergePoints: options.mergePoints,
     start: ctx.now(),
   });
   return { document: result, text: renderSimulation(result), outcome: 'ok' };

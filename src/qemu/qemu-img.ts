@@ -16,6 +16,8 @@ const qemuImgArgv = {
   map: (path: string) => ['map', '--output=json', '--force-share', path],
   /** Flatten an image with its backing chain into one standalone image. */
   convert: (source: string, target: string, format: 'qcow2' | 'raw') => ['convert', '-q', '-O', format, source, target],
+  /** Safe rebase: the image gets every cluster where its old and new backing differ (names resolve against its folder). */
+  rebase: (path: string, backing: string) => ['rebase', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, path],
 };
 
 export class QemuImgClient {
@@ -69,5 +71,13 @@ export class QemuImgClient {
   /** Make an image no VM holds stand alone: its backing chain's data is copied into it. */
   async flatten(path: string): Promise<void> {
     await this.runner.run('qemu-img', qemuImgArgv.flatten(path), { timeoutMs: 24 * 3_600_000 });
+  }
+
+  /**
+   * Put an image no VM holds on a new backing file (`backing` as stored, e.g. a relative name),
+   * copying in the data its old backing chain gave that the new one does not.
+   */
+  async rebase(path: string, backing: string): Promise<void> {
+    await this.runner.run('qemu-img', qemuImgArgv.rebase(path, backing), { timeoutMs: 24 * 3_600_000 });
   }
 }

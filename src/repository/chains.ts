@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { VmkeepError } from '../errors.js';
 import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 import { MANIFEST_FILE, readManifest, type ChainManifest } from './manifest.js';
+import { resolvePendingMerge } from './merge-record.js';
 import { parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 
 export interface PointView {
@@ -73,7 +74,9 @@ function compareChains(a: ChainView, b: ChainView): number {
 
 /** One chain folder; undefined when the folder holds neither a manifest nor virtnbdbackup data. */
 export async function readChain(domain: string, folder: string, dir: string): Promise<ChainView | undefined> {
-  const manifest = await readManifest(dir);
+  const recorded = await readManifest(dir);
+  // A merge a crashed prune left half done: show the chain as its files are (the next prune finishes it).
+  const manifest = recorded && (await resolvePendingMerge(dir, recorded));
   const sizeOnDisk = await folderSize(dir);
   const period = parseChainFolderName(folder);
   if (manifest) {

@@ -13,6 +13,8 @@
  * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
  * - restore point: a checkpoint a finished run recorded in the manifest.
  * - replica: a restore point copied into a restic repository, recorded on the point (`replicas`).
+ * - merge: a push chain's point dropped by merging it into its child's image (prune
+ *   --merge-points); a `merging` record in the manifest marks one a crash left half done.
  * - run history: a domain's last run, last success and last verify, read from its chains'
  *   points and failure events (summarizeRunHistory).
  */
@@ -31,6 +33,7 @@ export {
   type VerifyRecord,
   type ReplicaRecord,
 } from './manifest.js';
+export { applyMerge, resolvePendingMerge, type MergingRecord } from './merge-record.js';
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 export { lockOutputForReading } from './output-lock.js';
 export { summarizeRunHistory, type RunHistory, type RunResult } from './run-history.js';

@@ -71,7 +71,7 @@ const RestorePointSchema = z.object({
 
 const ChainEventSchema = z.object({
   time: isoTime,
-  kind: z.enum(['started', 'repaired', 'interrupted', 'failed', 'broken', 'protected', 'unprotected', 'verified']),
+  kind: z.enum(['started', 'repaired', 'interrupted', 'failed', 'broken', 'protected', 'unprotected', 'verified', 'merged']),
   message: z.string(),
 });
 
@@ -114,6 +114,19 @@ const ChainManifestSchema = z.object({
     })
     .optional(),
   events: z.array(ChainEventSchema).default([]),
+  /**
+   * A point-level prune (push chains) between its two manifest writes: the verified new images
+   * are in place under `temp` names or already renamed over `path`. Whoever finds it (the next
+   * prune) finishes the merge; see docs/RETENTION.md for the crash states.
+   */
+  merging: z
+    .object({
+      dropped: z.array(z.string()),
+      into: z.string(),
+      newParent: z.string().optional(),
+      files: z.array(z.object({ path: z.string(), temp: z.string(), size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+    })
+    .optional(),
   lastVerify: VerifyRecordSchema.optional(),
 });
 

@@ -3,13 +3,14 @@
  * every chain and point whether it stays and why. No fs, no runner, no clock.
  */
 import { compareText, judgeDomain, listKeptBy, type ChainVerdict, type PreparedChain } from './judge-domain.js';
-import { findPolicyWarnings, policyLines } from './policy.js';
+import { findPolicyWarnings, hasAnyRule, hasPointRules, policyLines } from './policy.js';
 import type {
   ChainDecision,
   DomainHistory,
   DomainPlan,
   PlanPruneOptions,
   PointDecision,
+  PointMerge,
   PrunePlan,
   PruneTotals,
   RetentionPolicy,
@@ -23,7 +24,8 @@ export function planPrune(
   options: PlanPruneOptions = {},
 ): PrunePlan {
   const force = options.force ?? false;
-  const domains = mergeByDomain(histories).map((history) => planDomain(history, policy, now, force));
+  const mergePoints = options.mergePoints ?? false;
+  const domains = mergeByDomain(histories).map((history) => planDomain(history, policy, now, force, mergePoints));
   const held = domains
     .filter((d) => d.lastBackupFailed && !force)
     .map((d) => `${d.domain}: latest backup failed, nothing pruned (force to prune anyway)`);
@@ -37,14 +39,66 @@ export function planPrune(
   };
 }
 
-function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, force: boolean): DomainPlan {
+function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, force: boolean, mergePoints: boolean): DomainPlan {
   const { chains, verdicts } = judgeDomain(history, policy, now, force);
-  const decisions = chains.map((prepared, c) => describeChain(prepared, verdicts[c]!));
+  const held = (history.lastBackupFailed && !force) || !hasAnyRule(policy);
+  const merges: PointMerge[] = [];
+  const decisions = chains.map((prepared, c) => {
+    const verdict = verdicts[c]!;
+    const chainMerges = mergePoints && !held ? planMerges(prepared, verdict, hasPointRules(policy)) : [];
+    merges.push(...chainMerges);
+    return markMerged(describeChain(prepared, verdict), chainMerges);
+  });
   return {
     domain: history.domain,
     lastBackupFailed: history.lastBackupFailed,
     keep: decisions.filter((d) => d.action === 'keep'),
     remove: decisions.filter((d) => d.action === 'remove'),
+    merges,
+  };
+}
+
+/**
+ * Point-level retention inside a kept push chain: runs of points no rule selected, each merged
+ * into the next point. Never the newest point (the next incremental builds on its checkpoint and
+ * image), never a protected point, nothing of a chain that is in progress, broken or protected.
+ * The period rule keeps chains, not points: with point rules beside it, a chain it keeps still
+ * loses the points they do not select; without any, its chains stay whole.
+ */
+export function planMerges({ chain, points }: PreparedChain, verdict: ChainVerdict, pointRules: boolean): PointMerge[] {
+  if (!chain.mergeable || !verdict.keep || chain.state !== 'complete' || chain.protected) return [];
+  if (!pointRules) return [];
+  const last = points.length - 1;
+  const droppable = (p: number) => p < last && !points[p]!.protected && !verdict.pointReasons.has(p);
+  const merges: PointMerge[] = [];
+  for (let p = 0; p < last; p++) {
+    if (!droppable(p)) continue;
+    const first = p;
+    while (droppable(p + 1)) p++;
+    // p + 1 is kept: the newest point, a protected one or one a rule selected.
+    const into = points[p + 1]!.id;
+    merges.push({
+      chain: chain.id,
+      dropped: points.slice(first, p + 1).map((x) => x.id),
+      into,
+      newParent: first === 0 ? undefined : points[first - 1]!.id,
+      reasons: [`not selected by any rule: merged into ${into}${first === 0 ? ', which becomes the full' : ''}`],
+    });
+  }
+  return merges;
+}
+
+/** The merged points of a kept chain are removed, with the merge as their reason. */
+function markMerged(decision: ChainDecision, merges: readonly PointMerge[]): ChainDecision {
+  if (merges.length === 0) return decision;
+  const into = new Map<string, string>();
+  for (const m of merges) for (const id of m.dropped) into.set(id, m.into);
+  return {
+    ...decision,
+    points: decision.points.map((p) => {
+      const target = into.get(p.id);
+      return target === undefined ? p : { id: p.id, action: 'remove' as const, reasons: ['not selected by any rule', `merged into ${target}`] };
+    }),
   };
 }
 
@@ -110,10 +164,12 @@ function mergeByDomain(histories: readonly DomainHistory[]): DomainHistory[] {
 
 function countTotals(domains: readonly DomainPlan[]): PruneTotals {
   const sumPoints = (chains: readonly ChainDecision[]) => chains.reduce((n, c) => n + c.points.length, 0);
+  const merged = domains.reduce((n, d) => n + d.merges.reduce((k, m) => k + m.dropped.length, 0), 0);
   return {
     keptChains: domains.reduce((n, d) => n + d.keep.length, 0),
     removedChains: domains.reduce((n, d) => n + d.remove.length, 0),
-    keptPoints: domains.reduce((n, d) => n + sumPoints(d.keep), 0),
-    removedPoints: domains.reduce((n, d) => n + sumPoints(d.remove), 0),
+    keptPoints: domains.reduce((n, d) => n + sumPoints(d.keep), 0) - merged,
+    removedPoints: domains.reduce((n, d) => n + sumPoints(d.remove), 0) + merged,
+    mergedPoints: merged,
   };
 }

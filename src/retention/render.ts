@@ -18,7 +18,8 @@ export function renderPrunePlan(plan: PrunePlan): string {
     ...plan.domains.flatMap(renderDomain),
     '',
     `Total: keep ${count(totals.keptChains, 'chain')} (${count(totals.keptPoints, 'point')}), ` +
-      `remove ${count(totals.removedChains, 'chain')} (${count(totals.removedPoints, 'point')})`,
+      `remove ${count(totals.removedChains, 'chain')} (${count(totals.removedPoints, 'point')})` +
+      (totals.mergedPoints > 0 ? `, of them ${count(totals.mergedPoints, 'point')} merged into their child` : ''),
   ].join('\n');
 }
 
@@ -35,7 +36,10 @@ function renderDomain(domain: DomainPlan): string[] {
     shortenReasons(c.reasons),
   ]);
   const table = renderTable(['CHAIN', 'STATE', 'POINTS', 'NEWEST', 'ACTION', 'REASONS'], rows);
-  return ['', header, ...table.map((l) => `  ${l}`)];
+  const merges = domain.merges.map(
+    (m) => `  merge ${m.chain}: ${m.dropped.join(', ')} into ${m.into} (${m.newParent ? `which then rests on ${m.newParent}` : 'which becomes the full'})`,
+  );
+  return ['', header, ...table.map((l) => `  ${l}`), ...merges];
 }
 
 /** The simulation as text: settings, the surviving points with why they survive, warnings. */
@@ -47,7 +51,8 @@ export function renderSimulation(result: SimulationResult): string {
   return [
     `Simulated ${schedule} (${grouping}), ${showTime(result.start)} to ${showTime(result.end)}`,
     `${count(result.runs, 'run')}: ${count(result.backups, 'backup')}, ${result.skippedBackups} skipped; ` +
-      `pruned ${count(result.removedChains, 'chain')} (${count(result.removedPoints, 'point')})`,
+      `pruned ${count(result.removedChains, 'chain')} (${count(result.removedPoints, 'point')})` +
+      (result.mergedPoints > 0 ? `, of them ${count(result.mergedPoints, 'point')} merged into their child` : ''),
     ...indentedSection('Policy:', result.policy),
     '',
     ...renderTable(['TIME', 'CHAIN', 'POINT', 'WHY'], rows),

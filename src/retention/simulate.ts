@@ -9,9 +9,9 @@
 import { usageError } from '../errors.js';
 import { addDuration, nominalHours, parseDuration } from './duration.js';
 import { judgeDomain, type PreparedChainCache } from './judge-domain.js';
-import { describePoint } from './plan-prune.js';
+import { describePoint, planMerges } from './plan-prune.js';
 import { periodAdjective, periodLabel, startOfPeriod } from './periods.js';
-import { findPolicyWarnings, policyLines } from './policy.js';
+import { findPolicyWarnings, hasAnyRule, hasPointRules, policyLines } from './policy.js';
 import type {
   Duration,
   GroupBy,
@@ -30,8 +30,10 @@ const DOMAIN = 'simulated';
 
 /** A chain the simulation owns and appends to. */
 interface SimChain extends RetentionChain {
-  readonly points: RetentionPoint[];
+  points: RetentionPoint[];
   readonly periodStartMs: number | undefined;
+  /** Number of the next point: merges remove points, so the count is no name. */
+  nextPoint: number;
 }
 
 interface SimState {
@@ -43,6 +45,8 @@ interface SimState {
   skippedBackups: number;
   removedChains: number;
   removedPoints: number;
+  mergedPoints: number;
+  mergePoints: boolean;
 }
 
 /** Parse do-snapshot's `--simulate INTERVAL:DURATION` (e.g. `4h:3m`). */
@@ -69,6 +73,8 @@ export function simulate(request: SimulationRequest): SimulationResult {
     skippedBackups: 0,
     removedChains: 0,
     removedPoints: 0,
+    mergedPoints: 0,
+    mergePoints: request.mergePoints ?? false,
   };
   for (const now of times) {
     backUp(state, now, request.ifOlderThan, groupBy);
@@ -88,6 +94,7 @@ export function simulate(request: SimulationRequest): SimulationResult {
     skippedBackups: state.skippedBackups,
     removedChains: state.removedChains,
     removedPoints: state.removedPoints,
+    mergedPoints: state.mergedPoints,
     surviving: listSurvivors(state.chains, request.policy, end),
     warnings: [...findPolicyWarnings(request.policy), ...findScheduleWarnings(request)],
   };
@@ -126,7 +133,7 @@ function backUp(state: SimState, now: Date, ifOlderThan: Duration | undefined, g
   const periodStart = groupBy ? startOfPeriod(now, groupBy) : undefined;
   const current = state.chains.at(-1);
   if (groupBy && current && current.periodStartMs === periodStart?.getTime()) {
-    current.points.push(makePoint(current.points.length, now));
+    current.points.push(makePoint(current.nextPoint++, now));
     state.prepared.delete(current);
     return;
   }
@@ -137,7 +144,9 @@ function backUp(state: SimState, now: Date, ifOlderThan: Duration | undefined, g
     periodStartMs: periodStart?.getTime(),
     state: 'complete',
     protected: false,
+    mergeable: state.mergePoints,
     points: [makePoint(0, now)],
+    nextPoint: 1,
   });
 }
 
@@ -160,7 +169,17 @@ function prune(state: SimState, policy: RetentionPolicy, now: Date): void {
   const { chains, verdicts } = judgeDomain(history, policy, now, false, state.prepared);
   const keep = new Set<RetentionChain>();
   chains.forEach((prepared, c) => {
-    if (verdicts[c]!.keep) keep.add(prepared.chain);
+    if (!verdicts[c]!.keep) return;
+    keep.add(prepared.chain);
+    // Point-level prune (push chains): the merged points leave the kept chain.
+    const merges = state.mergePoints && hasAnyRule(policy) ? planMerges(prepared, verdicts[c]!, hasPointRules(policy)) : [];
+    const dropped = new Set(merges.flatMap((m) => m.dropped));
+    if (dropped.size === 0) return;
+    const chain = prepared.chain as SimChain;
+    chain.points = chain.points.filter((p) => !dropped.has(p.id));
+    state.prepared.delete(chain);
+    state.mergedPoints += dropped.size;
+    state.removedPoints += dropped.size;
   });
   for (const chain of state.chains) {
     if (keep.has(chain)) continue;

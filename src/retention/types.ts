@@ -25,6 +25,11 @@ export interface RetentionChain {
   readonly periodStart: Date | undefined;
   readonly state: ChainState;
   readonly protected: boolean;
+  /**
+   * A chain of qcow2 point images (push engine): a single point can be dropped by merging it
+   * into its child. Other chains are deleted whole or not at all.
+   */
+  readonly mergeable?: boolean | undefined;
   /** Oldest first. */
   readonly points: readonly RetentionPoint[];
 }
@@ -124,12 +129,28 @@ export interface ChainDecision {
   readonly points: readonly PointDecision[];
 }
 
+/**
+ * Points of a kept push chain that go by merging them into the next kept point (`into`): its
+ * image is rewritten to hold their data where it did not change it, and rests on `newParent`
+ * afterwards (none: it becomes the chain's full).
+ */
+export interface PointMerge {
+  readonly chain: string;
+  /** Consecutive points, oldest first, ending right before `into`. */
+  readonly dropped: readonly string[];
+  readonly into: string;
+  readonly newParent: string | undefined;
+  readonly reasons: readonly string[];
+}
+
 /** One domain's part of a prune plan. */
 export interface DomainPlan {
   readonly domain: string;
   readonly lastBackupFailed: boolean;
   readonly keep: readonly ChainDecision[];
   readonly remove: readonly ChainDecision[];
+  /** Point-level drops inside kept chains (only with `mergePoints`), oldest first per chain. */
+  readonly merges: readonly PointMerge[];
 }
 
 /** The pure answer of planPrune: what an executor deletes, and what `--dry-run` prints. */
@@ -148,12 +169,17 @@ export interface PruneTotals {
   readonly keptChains: number;
   readonly removedChains: number;
   readonly keptPoints: number;
+  /** Points removed with their chain or merged into their child. */
   readonly removedPoints: number;
+  /** Of removedPoints, those merged into their child (kept chains). */
+  readonly mergedPoints: number;
 }
 
 export interface PlanPruneOptions {
   /** Prune even a domain whose latest backup failed. */
   readonly force?: boolean;
+  /** Drop single points of mergeable (push) chains by merging them into their child. */
+  readonly mergePoints?: boolean;
 }
 
 /** Input of a do-snapshot style `--simulate`. */
@@ -168,6 +194,8 @@ export interface SimulationRequest {
   /** Chain grouping; defaults to the policy's groupBy; none = one chain per backup. */
   readonly groupBy?: GroupBy | undefined;
   readonly start: Date;
+  /** Model point-level prune: every simulated chain is a push chain whose points merge. */
+  readonly mergePoints?: boolean | undefined;
 }
 
 /** A point still present at the end of a simulation. */
@@ -194,6 +222,8 @@ export interface SimulationResult {
   readonly skippedBackups: number;
   readonly removedChains: number;
   readonly removedPoints: number;
+  /** Of removedPoints, those merged into their child (with mergePoints). */
+  readonly mergedPoints: number;
   /** Oldest first. */
   readonly surviving: readonly SimulatedPoint[];
   readonly warnings: readonly string[];

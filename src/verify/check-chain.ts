@@ -41,8 +41,13 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
     if (qemuImg) problems.push(...(await imageProblems(chain, qemuImg, new Set(fileProblems.filter((f) => f.kind === 'missing' || f.kind === 'unreadable').map((f) => f.file)))));
     else notes.push('qemu-img checks of the images were not run');
     const recorded = new Set(files.map((f) => f.path));
-    for (const name of (await readdir(chain.dir)).filter(isImageFile)) {
+    const names = await readdir(chain.dir);
+    for (const name of names.filter(isImageFile)) {
       if (!recorded.has(name)) problems.push({ kind: 'unrecorded', file: name, message: `${name} belongs to no recorded restore point (a run that did not finish)` });
+    }
+    // Temp names of prune --merge-points (src/prune/merge-points.ts): a merge that did not finish.
+    for (const name of names.filter((n) => n.startsWith('.vmkeep-merge.'))) {
+      problems.push({ kind: 'leftover', file: name, message: `${name} is left by an interrupted prune --merge-points (the next prune finishes or removes it)` });
     }
     if (chain.state === 'broken') problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
     if (chain.state === 'in-progress') problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });

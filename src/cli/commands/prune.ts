@@ -63,6 +63,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
     addPolicyOptions(y)
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'prune even a domain whose latest backup failed' })
+      .option('merge-points', { type: 'boolean', default: false, describe: 'push chains: drop single points no rule keeps by merging each into its child' })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' })
       .option('simulate', { type: 'string', describe: 'INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed)' })
       .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' }),
@@ -81,6 +82,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
           policy,
           ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
           groupBy: policy.groupBy,
+          mergePoints: argv['merge-points'] === true,
         }),
       });
     }
@@ -93,6 +95,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
         policy,
         dryRun: argv['dry-run'] === true,
         force: argv['force'] === true,
+        mergePoints: argv['merge-points'] === true,
         lockWaitMs: parseLockWait(argv['lock-wait']),
         env: process.env,
       }),

@@ -300,7 +300,7 @@ describe('plan shape', () => {
       chain('b', timesEvery(at('2026-11-10T03:00'), 3, 24)),
     ];
     const p = plan(chains, { keepLast: 1 });
-    expect(p.totals).toEqual({ keptChains: 1, removedChains: 1, keptPoints: 3, removedPoints: 4 });
+    expect(p.totals).toEqual({ keptChains: 1, removedChains: 1, keptPoints: 3, removedPoints: 4, mergedPoints: 0 });
     expect(p.now).toBe(NOW.toISOString());
     expect(p.force).toBe(false);
     expect(p.policy[0]).toBe('keep-last 1: the newest point');

@@ -63,3 +63,14 @@ describe('renderSimulation', () => {
     expect(result.warnings.length).toBeGreaterThan(0);
   });
 });
+
+describe('renderPrunePlan with merges', () => {
+  it('prints one line per merge under the domain table and counts merged points in the total', () => {
+    const now = at('2026-11-20T12:00');
+    const push = { ...chain('c1', timesEvery(at('2026-11-10T03:00'), 5, 24), { domain: 'web01' }), mergeable: true };
+    const plan = planPrune([history([push], { domain: 'web01' })], parsePolicy({ keepLast: 2 }), now, { mergePoints: true });
+    const lines = renderPrunePlan(plan).split('\n');
+    expect(lines).toContain('  merge c1: virtnbdbackup.0, virtnbdbackup.1, virtnbdbackup.2 into virtnbdbackup.3 (which becomes the full)');
+    expect(lines.at(-1)).toBe('Total: keep 1 chain (2 points), remove 0 chains (3 points), of them 3 points merged into their child');
+  });
+});

@@ -111,3 +111,43 @@ describe('simulate', () => {
     expect(() => simulate({ ...request, every: d('1h'), over: d('30y') })).toThrow(/needs over 200000 runs/);
   });
 });
+
+describe('simulate with mergePoints (push chains)', () => {
+  const base: SimulationRequest = {
+    every: d('1d'),
+    over: d('2m'),
+    groupBy: 'month',
+    policy: parsePolicy({ keepLast: 3, keepWeekly: 2 }),
+    start: at('2026-05-01T01:00'),
+  };
+
+  it('points no rule keeps are merged away inside the kept chain; without it the whole chain survives', () => {
+    const whole = simulate(base);
+    const merged = simulate({ ...base, mergePoints: true });
+    expect(whole.mergedPoints).toBe(0);
+    // The chain of the last month survives whole: one point per day of it.
+    expect(whole.surviving.length).toBeGreaterThan(20);
+    // With merging only the rule-selected points survive: 3 newest plus the newest of 2 weeks.
+    expect(merged.surviving.length).toBeLessThanOrEqual(5);
+    expect(merged.surviving.length).toBeGreaterThanOrEqual(3);
+    expect(merged.surviving.every((s) => s.reasons.some((r) => /^keep-(last|weekly) /.test(r)))).toBe(true);
+    expect(merged.mergedPoints).toBeGreaterThan(0);
+    expect(merged.removedPoints).toBe(merged.backups - merged.surviving.length);
+    // Point names stay unique after merges (no name is reused for a later point).
+    const names = merged.surviving.map((s) => `${s.chain}/${s.point}`);
+    expect(new Set(names).size).toBe(names.length);
+    // The newest backup is always among the survivors.
+    expect(merged.surviving.at(-1)!.time).toBe(merged.end);
+  });
+});
+
+describe('simulate with mergePoints and the period rule (as the CLI builds it from --groupBy)', () => {
+  it('chains the period rule keeps still lose the points no point rule selects; the period rule alone merges nothing', () => {
+    const request: SimulationRequest = { every: d('1d'), over: d('2m'), policy: parsePolicy({ groupBy: 'month', vmsnapRule: true, keepLast: 2 }), start: at('2026-05-01T01:00'), mergePoints: true };
+    const merged = simulate(request);
+    expect(merged.mergedPoints).toBeGreaterThan(0);
+    expect(merged.surviving.every((s) => s.chain.startsWith('vmsnap-backup-monthly-'))).toBe(true);
+    const periodOnly = simulate({ ...request, policy: parsePolicy({ groupBy: 'month', vmsnapRule: true }) });
+    expect(periodOnly.mergedPoints).toBe(0);
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * Point-level prune of a push chain (`vmkeep prune --merge-points`) through the built CLI against
+ * the real libvirtd: a running domain, a full and three incrementals with different data written
+ * between them (reference copies taken at each point). A protected full keeps the first merge in
+ * the middle (two points merged into the newest, which then rests on the full); a second prune
+ * after one more backup merges the full itself into its child, which becomes the new full. After
+ * each prune every remaining point equals its reference (read through the chain by QEMU, and
+ * restored by `vmkeep restore --to`), verify passes, libvirt lost exactly the dropped checkpoints,
+ * and the next incremental still works and restores.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MiB, backupCli, checkpointNames, expectDocument, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
+import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
+import { cleanupAll, createTestDomain, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { main } from '../../src/cli/main.js';
+import { createExecaRunner } from '../../src/runner/runner.js';
+
+const runner = createExecaRunner();
+let lockDir: string;
+let dom: TestDomain;
+let out: string;
+let chain: string;
+let chainDir: string;
+const refs: string[] = [];
+const cps: string[] = [];
+
+interface PruneDoc {
+  plan: { domains: Array<{ merges: Array<{ chain: string; dropped: string[]; into: string; newParent?: string; reasons: string[] }> }>; totals: { mergedPoints: number } };
+  merged?: string[];
+  repaired?: string[];
+  failed?: unknown[];
+}
+
+const env = () => ({ VMKEEP_LOCK_DIR: lockDir });
+
+function prune(args: string[]) {
+  return runVmkeep(['prune', '--output', out, '--domains', dom.name, '--json', '--merge-points', ...args], { env: env(), timeoutMs: 600_000 });
+}
+
+async function backupAndReference(i: number, write: { pattern: number; offset: number; length: number }): Promise<void> {
+  await writeGuestData(dom, 'vda', write);
+  const ref = path.join(dom.dir, `ref${i}.qcow2`);
+  await referenceCopy(dom, 'vda', ref);
+  refs[i] = ref;
+  const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', '--engine', 'push'], { lockDir }));
+  expect(doc.results[0]).toMatchObject({ result: 'done', level: i === 0 ? 'full' : 'inc' });
+  chain = doc.results[0]!.chain!;
+  cps[i] = doc.results[0]!.checkpoint!;
+}
+
+async function backingOf(file: string): Promise<string | undefined> {
+  const { stdout } = await runner.run('qemu-img', ['info', '--output=json', '-U', file]);
+  return (JSON.parse(stdout) as { 'backing-filename'?: string })['backing-filename'];
+}
+
+const image = (i: number) => path.join(chainDir, `vda.${cps[i]}.qcow2`);
+
+/** The remaining points, in order: each one's image (through its backing chain) and a restore equal its reference. */
+async function expectPoints(remaining: number[]): Promise<void> {
+  expect(readManifestJson(chainDir).points.map((p) => p.checkpoint)).toEqual(remaining.map((i) => cps[i]));
+  for (const [k, i] of remaining.entries()) {
+    expect(await backingOf(image(i))).toBe(k === 0 ? undefined : `vda.${cps[remaining[k - 1]!]}.qcow2`);
+    expect(await imagesIdentical(refs[i]!, image(i)), `point ${i} read through its chain`).toBe(true);
+    const to = path.join(dom.dir, `restore-${i}-${Date.now()}`);
+    const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], { env: env(), timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const restored = parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path;
+    expect(await imagesIdentical(restored, refs[i]!), `point ${i} restored`).toBe(true);
+    fs.rmSync(to, { recursive: true, force: true });
+  }
+  const v = await runVmkeep(['verify', '--output', out, '--domains', dom.name, '--json'], { env: env(), timeoutMs: 600_000 });
+  expect(v.code, v.stdout).toBe(0);
+}
+
+beforeAll(async () => {
+  lockDir = makeLockDir();
+  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
+  out = path.join(dom.dir, 'backups');
+  await backupAndReference(0, { pattern: 0x11, offset: 0, length: 8 * MiB });
+  await backupAndReference(1, { pattern: 0x22, offset: 4 * MiB, length: 2 * MiB });
+  await backupAndReference(2, { pattern: 0x33, offset: 64 * MiB, length: 1 * MiB });
+  await backupAndReference(3, { pattern: 0x44, offset: 5 * MiB, length: 1 * MiB });
+  chainDir = path.join(out, dom.name, chain);
+}, 600_000);
+afterAll(async () => {
+  await cleanupAll();
+  fs.rmSync(lockDir, { recursive: true, force: true });
+});
+
+describe('vmkeep prune --merge-points on a push chain', () => {
+  it('a protected full: the middle points merge into the newest, which then rests on the full', async () => {
+    const p = await runVmkeep(['protect', `${chain}/${cps[0]}`, '--domain', dom.name, '--output', out], { env: env() });
+    expect(p.code, p.stderr).toBe(0);
+
+    const dry = await prune(['--keep-last', '1', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = parseJsonOutput<PruneDoc>(dry).plan;
+    expect(plan.domains[0]!.merges).toEqual([
+      { chain, dropped: [cps[1], cps[2]], into: cps[3], newParent: cps[0], reasons: [`not selected by any rule: merged into ${cps[3]}`] },
+    ]);
+    const text = await runVmkeep(['prune', '--output', out, '--domains', dom.name, '--merge-points', '--keep-last', '1', '--dry-run'], { env: env() });
+    expect(text.stdout).toContain(`merge ${chain}: ${cps[1]}, ${cps[2]} into ${cps[3]} (which then rests on ${cps[0]})`);
+    // The dry run changed nothing.
+    expect(readManifestJson(chainDir).points).toHaveLength(4);
+
+    const run = await prune(['--keep-last', '1']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(parseJsonOutput<PruneDoc>(run).merged).toEqual([`${dom.name}/${chain}/${cps[1]}`, `${dom.name}/${chain}/${cps[2]}`]);
+    expect(fs.existsSync(image(1))).toBe(false);
+    expect(fs.existsSync(image(2))).toBe(false);
+    expect(fs.existsSync(path.join(chainDir, `vmconfig.${cps[1]}.xml`))).toBe(false);
+    expect(fs.readdirSync(chainDir).filter((f) => f.startsWith('.vmkeep-merge'))).toEqual([]);
+    expect(fs.statSync(image(3)).mode & 0o777).toBe(0o600);
+    expect(readManifestJson(chainDir).events.at(-1)).toMatchObject({ kind: 'merged' });
+    await expectPoints([0, 3]);
+    // libvirt lost the dropped checkpoints; the next incremental's is still there.
+    expect(await checkpointNames(dom)).toEqual([cps[0], cps[3]]);
+  });
+
+  it('the next incremental builds on the merged point; then the full merges into its child, which becomes the full', async () => {
+    await backupAndReference(4, { pattern: 0x55, offset: 100 * MiB, length: 2 * MiB });
+    expect(cps[4]).toBe(cps[3]!.replace(/\.3$/, '.4'));
+    await expectPoints([0, 3, 4]);
+
+    const u = await runVmkeep(['unprotect', `${chain}/${cps[0]}`, '--domain', dom.name, '--output', out], { env: env() });
+    expect(u.code, u.stderr).toBe(0);
+    // A temp file left by a crashed merge: the next prune removes it and says so.
+    fs.writeFileSync(path.join(chainDir, `.vmkeep-merge.vda.${cps[3]}.qcow2.partial`), 'left over');
+    // verify names it (and no point breaks over it)...
+    const v = await runVmkeep(['verify', '--output', out, '--domains', dom.name, '--json'], { env: env(), timeoutMs: 600_000 });
+    const vdoc = parseJsonOutput<{ chains: Array<{ problems: Array<{ kind: string; file?: string }>; brokenPoints: string[] }> }>(v);
+    expect(vdoc.chains[0]!.problems).toEqual([expect.objectContaining({ kind: 'leftover', file: `.vmkeep-merge.vda.${cps[3]}.qcow2.partial` })]);
+    expect(vdoc.chains[0]!.brokenPoints).toEqual([]);
+
+    const run = await prune(['--keep-last', '2']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const doc = parseJsonOutput<PruneDoc>(run);
+    expect(doc.repaired).toEqual([`${dom.name}/${chain}: removed .vmkeep-merge.vda.${cps[3]}.qcow2.partial, left by an interrupted merge`]);
+    expect(doc.plan.domains[0]!.merges).toMatchObject([{ dropped: [cps[0]], into: cps[3] }]);
+    expect(doc.merged).toEqual([`${dom.name}/${chain}/${cps[0]}`]);
+    expect(readManifestJson(chainDir).points.map((p) => p.level)).toEqual(['full', 'inc']);
+    await expectPoints([3, 4]);
+    expect(await checkpointNames(dom)).toEqual([cps[3], cps[4]]);
+
+    // And one more incremental after that, restorable.
+    await backupAndReference(5, { pattern: 0x66, offset: 0, length: 1 * MiB });
+    await expectPoints([3, 4, 5]);
+  });
+
+  describe('a prune that stops mid-merge (in-process, fault points on the real tools)', () => {
+    /** A copy of the repository (points 3, 4, 5), pruned in-process with --keep-last 1 until `step`. */
+    async function pruneCopyUntil(name: string, step: string): Promise<{ copy: string; dir: string }> {
+      const copy = path.join(dom.dir, name);
+      await runner.run('cp', ['-a', '--', out, copy]);
+      const err: string[] = [];
+      const code = await main(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], {
+        stdout: () => undefined,
+        stderr: (t) => err.push(t),
+        env: { ...process.env, VMKEEP_LOCK_DIR: lockDir },
+        interactive: false,
+        faults: {
+          after(s) {
+            if (s === step) throw new Error(`fault injected by the test after ${step}`);
+          },
+        },
+      });
+      expect(code, err.join('')).not.toBe(0);
+      return { copy, dir: path.join(copy, dom.name, chain) };
+    }
+
+    async function restoresFrom(copy: string, i: number): Promise<boolean> {
+      const to = path.join(dom.dir, `restore-copy-${i}-${Date.now()}`);
+      const r = await runVmkeep(['restore', '--domain', dom.name, '--output', copy, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], { env: env(), timeoutMs: 600_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const same = await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path, refs[i]!);
+      fs.rmSync(to, { recursive: true, force: true });
+      return same;
+    }
+
+    async function finishAndCheck(copy: string, dir: string): Promise<void> {
+      const again = await runVmkeep(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], { env: env(), timeoutMs: 600_000 });
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(parseJsonOutput<PruneDoc>(again).repaired).toEqual([`${dom.name}/${chain}: finished merging ${cps[3]}, ${cps[4]} into ${cps[5]}`]);
+      expect(readManifestJson(dir).points.map((p) => [p.checkpoint, p.level])).toEqual([[cps[5], 'full']]);
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith('.qcow2') || f.startsWith('.vmkeep-merge'))).toEqual([`vda.${cps[5]}.qcow2`]);
+      expect(await restoresFrom(copy, 5)).toBe(true);
+      const v = await runVmkeep(['verify', '--output', copy, '--domains', dom.name, '--json'], { env: env(), timeoutMs: 600_000 });
+      expect(v.code, v.stdout).toBe(0);
+    }
+
+    it('stopped after the merging record (temps verified, not renamed): every recorded point still restores; the next prune finishes', async () => {
+      const { copy, dir } = await pruneCopyUntil('crash-recorded', 'merge-recorded');
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith('.vmkeep-merge'))).toEqual([`.vmkeep-merge.vda.${cps[5]}.qcow2.partial`]);
+      for (const i of [3, 4, 5]) expect(await restoresFrom(copy, i), `point ${i}`).toBe(true);
+      await finishAndCheck(copy, dir);
+    });
+
+    it('stopped after the rename, before the manifest: readers see the merged chain and it restores; the next prune finishes', async () => {
+      const { copy, dir } = await pruneCopyUntil('crash-renamed', 'merge-renamed');
+      expect(readManifestJson(dir).points).toHaveLength(3);
+      const list = await runVmkeep(['list', '--output', copy, '--domains', dom.name, '--json'], { env: env() });
+      expect(list.code, list.stderr).toBe(0);
+      expect(list.stdout).toContain(cps[5]);
+      expect(list.stdout).not.toContain(cps[3]);
+      expect(list.stdout).not.toContain(cps[4]);
+      expect(await restoresFrom(copy, 5)).toBe(true);
+      await finishAndCheck(copy, dir);
+    });
+  });
+});
