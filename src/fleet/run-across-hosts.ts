@@ -92,3 +92,14 @@ export function describeHostFailure(e: unknown): string {
   }
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * A command's options for one host: the host's own domain names (`--domains h1/web` becomes
+ * `web` on h1), in the plain list and in the tag selection built from it alike.
+ */
+export function optionsForHost<O extends { domains: readonly string[] | undefined; selection?: { domains: readonly string[] | undefined } | undefined }>(
+  options: O,
+  domains: readonly string[] | undefined,
+): O {
+  return { ...options, domains, ...(options.selection ? { selection: { ...options.selection, domains } } : {}) };
+}

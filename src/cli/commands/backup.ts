@@ -164,7 +164,7 @@ export const backupCommand = defineCommand<BackupOptions>({
   libvirt: true,
   run: async (ctx, options, global) => {
     const { runBackup, createEngine } = await import('../../backup/run-backup.js');
-    const { hostLockEnv, hostOutputDir, mergeBackup, runAcrossHosts } = await import('../../fleet/index.js');
+    const { hostLockEnv, hostOutputDir, mergeBackup, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     // A remote host's domain locks are its own, alone or with others (see hostLockEnv).
     if (global.hosts.length <= 1) return runBackup(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
     const { default: pLimit } = await import('p-limit');
@@ -176,7 +176,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       if (!options.dryRun) await hostCtx.virsh.ping();
       return runBackup(
         hostCtx,
-        { ...options, domains, output: hostOutputDir(options.output, host, n), env: hostLockEnv(options.env, host) },
+        { ...optionsForHost(options, domains), output: hostOutputDir(options.output, host, n), env: hostLockEnv(options.env, host) },
         createEngine(hostCtx, options.engine ?? 'virtnbdbackup'),
         limit,
       );

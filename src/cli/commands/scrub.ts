@@ -37,10 +37,10 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
   libvirt: true,
   run: async (ctx, options, global) => {
     const { runScrubCommand } = await import('../../scrub/run-scrub-command.js');
-    const { hostLockEnv, mergeByDomainKey, runAcrossHosts } = await import('../../fleet/index.js');
+    const { hostLockEnv, mergeByDomainKey, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     if (global.hosts.length <= 1) return runScrubCommand(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
-      runScrubCommand(hostCtx, { ...options, domains: domains ?? options.domains, env: hostLockEnv(options.env, host) }),
+      runScrubCommand(hostCtx, { ...optionsForHost(options, domains ?? options.domains), env: hostLockEnv(options.env, host) }),
     );
     return mergeByDomainKey(outcomes, { ok: false });
   },

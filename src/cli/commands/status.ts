@@ -20,10 +20,10 @@ export const statusCommand = defineCommand<StatusOptions>({
   run: async (ctx, options, global) => {
     const { runStatus } = await import('../../status/run-status.js');
     if (global.hosts.length <= 1) return runStatus(ctx, options);
-    const { hostOutputDir, mergeStatus, runAcrossHosts } = await import('../../fleet/index.js');
+    const { hostOutputDir, mergeStatus, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     const n = global.hosts.length;
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
-      runStatus(hostCtx, { ...options, domains, output: options.output === undefined ? undefined : hostOutputDir(options.output, host, n) }),
+      runStatus(hostCtx, { ...optionsForHost(options, domains), output: options.output === undefined ? undefined : hostOutputDir(options.output, host, n) }),
     );
     return mergeStatus(outcomes);
   },

@@ -97,3 +97,12 @@ describe('virtnbdbackup remote mode', () => {
     expect(argv.slice(argv.indexOf('--ssh-user'))).toEqual(['--ssh-user', 'root', '--nbd-port', String(NBD_PORT_BASE + NBD_PORT_STRIDE), '--nbd-ip', '127.0.0.1']);
   });
 });
+
+describe('optionsForHost', () => {
+  it("gives a host its own domain names in the plain list and in the tag selection", async () => {
+    const { optionsForHost } = await import('../../../src/fleet/index.js');
+    const options = { domains: ['h1/web'], selection: { domains: ['h1/web'], tags: ['prod'], tagAny: false, exclude: [] }, output: '/b' };
+    expect(optionsForHost(options, ['web'])).toEqual({ domains: ['web'], selection: { domains: ['web'], tags: ['prod'], tagAny: false, exclude: [] }, output: '/b' });
+    expect(optionsForHost({ domains: undefined, output: '/b' }, undefined)).toEqual({ domains: undefined, output: '/b' });
+  });
+});
