@@ -81,6 +81,7 @@ export function settingsFromOptions(options: BackupOptions): DomainSettings {
     stopTimeoutMs: 120_000,
     label: options.label,
     quiesce: false,
+    engine: options.engine ?? 'virtnbdbackup',
     hooks: {},
     layers: [],
   });
@@ -214,7 +215,13 @@ export async function runBackup(
               // Layers that are each valid can still combine into a policy the validator refuses.
               return { domain, result: 'failed', reason: `settings: ${e instanceof Error ? e.message : String(e)}` };
             }
-            const r = await backupOneDomain(runCtx, engine, domain, options, settings, toolVersions, progress, runEnv);
+            // The config may name another engine for this domain (engine: push under a tag or domain).
+            if (settings.engine === 'push' && (settings.compress || settings.raw)) {
+              return { domain, result: 'failed', reason: `settings: engine push writes plain qcow2 images of qcow2 disks; it goes with neither compress nor raw` };
+            }
+            const domainEngine = settings.engine === engine.name ? engine : createEngine(ctx, settings.engine);
+            const versions = domainEngine === engine || options.dryRun ? toolVersions : { ...toolVersions, [domainEngine.name]: await domainEngine.version() };
+            const r = await backupOneDomain(runCtx, domainEngine, domain, options, settings, versions, progress, runEnv);
             return { ...r, ...(tags === undefined ? {} : { tags }) };
           }),
         ),

@@ -80,6 +80,8 @@ const OVERRIDE_SHAPE = {
   label: nonEmptyText.optional(),
   quiesce: z.boolean({ error: 'expected true or false' }).optional(),
   hooks: z.strictObject(DOMAIN_HOOKS).optional(),
+  /** What writes the backup: virtnbdbackup (stream files) or push (libvirt's push mode, qcow2 chains). */
+  engine: z.enum(['virtnbdbackup', 'push'], { error: 'expected virtnbdbackup or push' }).optional(),
 };
 
 export const DomainOverridesSchema = z.strictObject(OVERRIDE_SHAPE);

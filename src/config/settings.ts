@@ -30,6 +30,8 @@ export interface DomainSettings {
   /** Warn when the guest's filesystems could not be frozen for the checkpoint. */
   quiesce: boolean;
   hooks: { preDomain?: HookSpec; postDomain?: HookSpec; onError?: HookSpec };
+  /** What writes the backup (--engine, or the config's engine for this domain). */
+  engine: 'virtnbdbackup' | 'push';
   /** The layers that applied, in order ("defaults", "tag prod", "domain web-*", "flags"). */
   layers: readonly string[];
 }
@@ -90,6 +92,7 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
       stopTimeoutMs: Math.round((m.stopTimeout ?? BUILTIN_SETTINGS.stopTimeout) * 1000),
       label: m.label,
       quiesce: m.quiesce ?? false,
+      engine: m.engine ?? 'virtnbdbackup',
       hooks: Object.freeze({
         ...(runHooks.preDomain === undefined ? {} : { preDomain: runHooks.preDomain }),
         ...(runHooks.postDomain === undefined ? {} : { postDomain: runHooks.postDomain }),

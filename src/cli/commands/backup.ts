@@ -70,7 +70,6 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('hook-timeout', { type: 'number', describe: 'seconds before a hook given on the command line is killed (default 300)' })
       .option('engine', {
         type: 'string',
-        default: 'virtnbdbackup',
         describe: "what writes the backup: virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
       }),
   buildOptions: async (argv, global) => {
@@ -101,8 +100,9 @@ export const backupCommand = defineCommand<BackupOptions>({
     const stopTimeout = argv['stop-timeout'];
     if (stopTimeout !== undefined && !(Number(stopTimeout) >= 0)) throw usageError('--stop-timeout needs a number of seconds');
     const ifOlder = argv['if-older-than'];
-    const engine = argv['engine'] === undefined ? 'virtnbdbackup' : String(argv['engine']);
-    if (engine !== 'virtnbdbackup' && engine !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engine}`);
+    const engineFlag = argv['engine'] === undefined ? undefined : String(argv['engine']);
+    if (engineFlag !== undefined && engineFlag !== 'virtnbdbackup' && engineFlag !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engineFlag}`);
+    const engine = engineFlag ?? 'virtnbdbackup';
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
     if (engine === 'push' && optionalBool(argv['compress']) === true) throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
     // QEMU writes a push backup on the hypervisor, into the folder it is given: local libvirt only.
@@ -127,6 +127,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
       ...(argv['label'] === undefined ? {} : { label: String(argv['label']) }),
       ...(optionalBool(argv['quiesce']) === undefined ? {} : { quiesce: optionalBool(argv['quiesce'])! }),
+      ...(engineFlag === undefined ? {} : { engine: engineFlag as 'virtnbdbackup' | 'push' }),
       hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),
     };
     const settingsFor = createSettingsResolver(config, flags);
@@ -151,7 +152,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       lockWaitMs: parseLockWait(argv['lock-wait'] ?? defaults.lockWait ?? 0),
       ifOlderThan: base.ifOlderThan,
       label: base.label,
-      engine,
+      engine: base.engine,
       verbose: global.verbose,
       env: process.env,
       settingsFor,

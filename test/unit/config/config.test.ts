@@ -155,3 +155,16 @@ describe('the notify section', () => {
     expect(shown).toContain('/etc/vmkeep/hc-url');
   });
 });
+
+describe('engine per domain', () => {
+  it('defaults to virtnbdbackup; a tag or domain section may name push; --engine wins', () => {
+    const config = parseConfigText('defaults:\n  engine: virtnbdbackup\ntags:\n  fast: {engine: push}\ndomains:\n  "db-*": {engine: virtnbdbackup}\n', 'c.yaml');
+    const resolve = createSettingsResolver(config, {});
+    expect(resolve('web-1', []).engine).toBe('virtnbdbackup');
+    expect(resolve('web-1', ['fast']).engine).toBe('push');
+    expect(resolve('db-1', ['fast']).engine).toBe('virtnbdbackup');
+    expect(createSettingsResolver(config, { engine: 'push' })('db-1', []).engine).toBe('push');
+    expect(createSettingsResolver(undefined, {})('x', []).engine).toBe('virtnbdbackup');
+    expect(usageMessage(() => parseConfigText('defaults:\n  engine: rsync\n', 'c.yaml'))).toBe('config c.yaml:2:11: defaults.engine: expected virtnbdbackup or push');
+  });
+});
