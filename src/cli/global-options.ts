@@ -46,8 +46,12 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
   const connect = argv['connect'];
   const given = connect === undefined ? [] : (Array.isArray(connect) ? connect : [connect]).map(String);
   const fromConfig = config?.config.defaults?.connect;
-  // Flags win over the config file's connect; nothing given means qemu:///system.
-  const hosts = parseHostList(given.length > 0 ? given : fromConfig === undefined ? [] : [fromConfig]);
+  const configHosts = Object.entries(config?.config.hosts ?? {}).map(([name, uri]) => `${name}=${uri}`);
+  if (fromConfig !== undefined && configHosts.length > 0) {
+    throw usageError(`config ${config?.source}: give either defaults.connect or hosts, not both`);
+  }
+  // Flags win over the config file's hosts or connect; nothing given means qemu:///system.
+  const hosts = parseHostList(given.length > 0 ? given : configHosts.length > 0 ? configHosts : fromConfig === undefined ? [] : [fromConfig]);
   return Object.freeze({
     connect: hosts[0]!.uri,
     hosts,

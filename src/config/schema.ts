@@ -110,8 +110,25 @@ export const CONFIG_SECTIONS = {
   domains: sectionMap('domain names or globs').optional(),
 };
 
+/** Host name → libvirt URI: the hypervisors one vmkeep serves (as repeated --connect NAME=URI). */
+const HostsSchema = z.record(
+  z.string().regex(/^[A-Za-z0-9._-]+$/, "host names are letters, digits, '.', '_' or '-'"),
+  nonEmptyText,
+  { error: 'expected a map of host names to libvirt URIs' },
+);
+
+/** Where `vmkeep replicate`, `restore --from` and `verify --from` find the restic repository. */
+const ResticSchema = z.strictObject({
+  /** The repository (a path, sftp:..., rest:..., s3:..., rclone:...); --to / --from win. */
+  repository: nonEmptyText.optional(),
+  /** A file holding the repository password (never the password itself); --password-file wins. */
+  passwordFile: nonEmptyText.optional(),
+});
+
 export const ConfigSchema = z.strictObject({
   ...CONFIG_SECTIONS,
+  hosts: HostsSchema.optional(),
+  restic: ResticSchema.optional(),
   /** Where to tell how a run ended (docs/MONITORING.md): the same section a --notify-config file holds. */
   notify: NotifySettingsSchema.optional(),
 });

@@ -18,11 +18,19 @@ export function addRepoOptions(y: Argv): Argv {
 }
 
 /** The repository as restic gets it: the password only as a file name, from the option or RESTIC_PASSWORD_FILE. */
-export function repoFrom(argv: Record<string, unknown>, repository: unknown, flag: string, env: NodeJS.ProcessEnv): ResticRepo {
-  if (typeof repository !== 'string' || repository.trim() === '') throw usageError(`${flag} needs a restic repository (a path, sftp:..., rest:..., s3:..., rclone:...)`);
-  const pw = argv['password-file'] ?? env['RESTIC_PASSWORD_FILE'];
+export function repoFrom(
+  argv: Record<string, unknown>,
+  given: unknown,
+  flag: string,
+  env: NodeJS.ProcessEnv,
+  config?: { repository?: string | undefined; passwordFile?: string | undefined },
+): ResticRepo {
+  // Flags first, then the environment, then the config file's restic section.
+  const repository = given ?? config?.repository;
+  if (typeof repository !== 'string' || repository.trim() === '') throw usageError(`${flag} needs a restic repository (a path, sftp:..., rest:..., s3:..., rclone:...), or restic.repository in the config file`);
+  const pw = argv['password-file'] ?? env['RESTIC_PASSWORD_FILE'] ?? config?.passwordFile;
   if (typeof pw !== 'string' || pw.trim() === '') {
-    throw usageError(`${flag} needs the repository password in a file: --password-file FILE or RESTIC_PASSWORD_FILE (vmkeep never takes a password on the command line)`);
+    throw usageError(`${flag} needs the repository password in a file: --password-file FILE, RESTIC_PASSWORD_FILE or restic.passwordFile in the config file (vmkeep never takes a password on the command line)`);
   }
   const options = ((argv['restic-option'] as unknown[] | undefined) ?? []).map(String);
   for (const o of options) if (!/^[\w.-]+=/.test(o)) throw usageError(`--restic-option ${JSON.stringify(o)} is not key=value`);
@@ -68,7 +76,7 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
     return Object.freeze({
       prune: prune ? policy : undefined,
       sources: Object.freeze(replicationSources(resolve(global.output), global.hosts, global.domains)),
-      repo: repoFrom(argv, argv['to'], 'replicate --to', process.env),
+      repo: repoFrom(argv, argv['to'], 'replicate --to', process.env, global.config?.config.restic),
       chains,
       init: argv['init'] === true,
       dryRun: argv['dry-run'] === true,

@@ -92,7 +92,7 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       return Object.freeze({
         kind: 'repo' as const,
         options: Object.freeze({
-          repo: repoFrom(argv, from, 'restore --from', process.env),
+          repo: repoFrom(argv, from, 'restore --from', process.env, global.config?.config.restic),
           domain,
           selector,
           scratchDir: resolve(String(argv['scratch-dir'] ?? '/var/tmp')),

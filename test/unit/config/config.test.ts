@@ -168,3 +168,32 @@ describe('engine per domain', () => {
     expect(usageMessage(() => parseConfigText('defaults:\n  engine: rsync\n', 'c.yaml'))).toBe('config c.yaml:2:11: defaults.engine: expected virtnbdbackup or push');
   });
 });
+
+describe('hosts and restic in the config file', () => {
+  it('hosts: name → URI stands for repeated --connect NAME=URI; a --connect flag wins; not together with defaults.connect', async () => {
+    const { buildGlobalOptions } = await import('../../../src/cli/global-options.js');
+    const config = parseConfigText('hosts:\n  hv1: qemu+ssh://root@hv1/system\n  hv2: qemu+ssh://root@hv2/system\n', 'c.yaml');
+    const loaded = { source: 'c.yaml', config };
+    expect(buildGlobalOptions({}, loaded).hosts).toEqual([
+      { name: 'hv1', uri: 'qemu+ssh://root@hv1/system' },
+      { name: 'hv2', uri: 'qemu+ssh://root@hv2/system' },
+    ]);
+    expect(buildGlobalOptions({ connect: ['qemu:///system'] }, loaded).hosts.map((h) => h.uri)).toEqual(['qemu:///system']);
+    const both = { source: 'c.yaml', config: parseConfigText('defaults:\n  connect: qemu:///system\nhosts:\n  hv1: qemu+ssh://root@hv1/system\n', 'c.yaml') };
+    expect(usageMessage(() => buildGlobalOptions({}, both))).toBe('config c.yaml: give either defaults.connect or hosts, not both');
+    expect(usageMessage(() => parseConfigText('hosts:\n  "bad name": qemu:///system\n', 'c.yaml'))).toMatch(/^config c\.yaml:2:\d+: hosts/);
+  });
+
+  it('restic: the repository and the password file for replicate, restore --from and verify --from; flags and RESTIC_PASSWORD_FILE win', async () => {
+    const { repoFrom } = await import('../../../src/cli/commands/replicate.js');
+    const restic = parseConfigText('restic:\n  repository: /srv/restic\n  passwordFile: /etc/vmkeep/restic-pw\n', 'c.yaml').restic;
+    expect(repoFrom({}, undefined, 'replicate --to', {}, restic)).toMatchObject({ repository: '/srv/restic', passwordFile: '/etc/vmkeep/restic-pw' });
+    expect(repoFrom({ 'password-file': '/root/pw' }, 'rest:http://127.0.0.1:8000/', 'replicate --to', { RESTIC_PASSWORD_FILE: '/env/pw' }, restic)).toMatchObject({
+      repository: 'rest:http://127.0.0.1:8000/',
+      passwordFile: '/root/pw',
+    });
+    expect(repoFrom({}, undefined, 'replicate --to', { RESTIC_PASSWORD_FILE: '/env/pw' }, restic).passwordFile).toBe('/env/pw');
+    expect(usageMessage(() => repoFrom({}, undefined, 'replicate --to', {}, undefined))).toMatch(/^replicate --to needs a restic repository/);
+    expect(usageMessage(() => parseConfigText('restic:\n  password: hunter2\n', 'c.yaml'))).toMatch(/restic\.password: unknown key/);
+  });
+});
