@@ -23,6 +23,8 @@ export interface ExecuteBackupOptions {
   onProgress?: (done: number, total: number) => void;
   /** The space estimate made before the run (named in a no-space failure). */
   spaceEstimate?: SpaceEstimate;
+  /** Where a failure the manifest cannot take is noted for the next run (recordFailedRun). */
+  failureNoteFile?: string;
 }
 
 export interface ExecutedBackup {
@@ -158,7 +160,7 @@ export async function executeBackup(
     await writeManifest(chainDir, finished);
     return { level: plan.level, folder: plan.folder, checkpoint: result.checkpoint, dataBytes: result.dataBytes, durationMs, repairs, notes };
   } catch (error) {
-    throw await recordFailedRun(ctx, { domain: inv.domain, level: plan.level, chainDir, manifest, filesBefore, eligibleDisks, stateBefore: inv.state, estimate: options.spaceEstimate }, error);
+    throw await recordFailedRun(ctx, { domain: inv.domain, level: plan.level, chainDir, manifest, filesBefore, eligibleDisks, stateBefore: inv.state, estimate: options.spaceEstimate, failureNoteFile: options.failureNoteFile }, error);
   } finally {
     await hasher.close();
     await rm(workDir, { recursive: true, force: true });

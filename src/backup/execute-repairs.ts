@@ -84,7 +84,7 @@ async function closeInterruptedRun(chainDir: string, step: Extract<RepairStep, {
     running: undefined,
     state: complete ? 'complete' : 'broken',
     stateReason: complete ? undefined : `the full backup did not finish: ${step.reason}`,
-    events: [...manifest.events, { time: step.startedAt, kind: 'interrupted', message: `${manifest.running.level} backup: ${step.reason}` }],
+    events: [...manifest.events, { time: step.startedAt, kind: step.failed ? 'failed' : 'interrupted', message: `${manifest.running.level} backup: ${step.reason}` }],
   });
 }
 

@@ -1,5 +1,6 @@
 /** Read everything planBackup needs about one domain and its chains (read-only). */
 import { readdir } from 'node:fs/promises';
+import { readFailureNote, type FailureNote } from './record-failure.js';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
@@ -44,6 +45,8 @@ export interface BackupInventory {
   chains: ChainView[];
   /** Files of every non-legacy chain folder, for repair. */
   chainFiles: ChainFiles[];
+  /** A failure an earlier run could not record in its manifest (recordFailedRun's note). */
+  failureNote?: FailureNote | undefined;
 }
 
 export interface InspectOptions {
@@ -54,6 +57,8 @@ export interface InspectOptions {
   disks?: readonly string[] | undefined;
   /** Never these disk targets (--exclude-disks / config `excludeDisks`). */
   excludeDisks?: readonly string[];
+  /** Where an earlier run may have left a failure note. */
+  failureNoteFile?: string;
 }
 
 /** Is this disk backed up, given --raw? */
@@ -103,6 +108,7 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
     pausedByInterruptedRun,
     chains,
     chainFiles,
+    ...(options.failureNoteFile ? { failureNote: await readFailureNote(options.failureNoteFile) } : {}),
   };
 }
 

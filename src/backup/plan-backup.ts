@@ -45,7 +45,7 @@ export type RepairStep =
   | { kind: 'delete-checkpoint'; name: string; metadataOnly: boolean; reason: string }
   | { kind: 'remove-bitmap'; disk: string; name: string; reason: string }
   /** Record in the chain's manifest that a run marked as running there ended without finishing. */
-  | { kind: 'close-run'; folder: string; startedAt: string; pid: number; reason: string };
+  | { kind: 'close-run'; folder: string; startedAt: string; pid: number; reason: string; failed?: boolean };
 
 export type DomainBackupPlan =
   | { domain: string; action: 'skip'; reason: string }
@@ -122,13 +122,19 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   for (const c of inv.chains) {
     const running = c.manifest?.running;
     if (!running) continue;
+    // A run that failed but could not write that into the manifest left a note: say what it was.
+    const note = inv.failureNote;
+    const noted = note && note.folder === c.folder && note.pid === running.pid && note.startedAt === running.startedAt ? note : undefined;
     repairs.push({
       kind: 'close-run',
       folder: c.folder,
       startedAt: running.startedAt,
       pid: running.pid,
-      reason: `the ${running.level} run started at ${running.startedAt} (pid ${running.pid}) ended without finishing: killed or crashed`,
+      ...(noted
+        ? { failed: true, reason: `the previous run failed: ${noted.message} (${running.level} backup started at ${running.startedAt}; its manifest could not take the record then)` }
+        : { reason: `the ${running.level} run started at ${running.startedAt} (pid ${running.pid}) ended without finishing: killed or crashed` }),
     });
+    if (noted) reasons.push(`the previous run failed: ${noted.message}`);
   }
 
   const previous = previousRunFailure(inv.chains);

@@ -6,8 +6,8 @@
  * The clean-up comes first because on a full disk it frees the space the record needs. When the
  * record still cannot be written, the error says so.
  */
-import { readdir, rm } from 'node:fs/promises';
-import { join, normalize } from 'node:path';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { basename, join, normalize } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { isOwnedName } from '../domain/owned-names.js';
 import { VmkeepError } from '../errors.js';
@@ -32,6 +32,20 @@ export interface FailedRun {
   /** The domain's state when the run started. */
   stateBefore: string;
   estimate?: SpaceEstimate | undefined;
+  /**
+   * Where to leave a note when the manifest cannot take the record (beside the domain's lock, on
+   * another file system): the next run reads it and says why this run failed.
+   */
+  failureNoteFile?: string | undefined;
+}
+
+/** The note a failed run leaves when its manifest could not take the failure record. */
+export interface FailureNote {
+  folder: string;
+  startedAt: string;
+  pid: number;
+  level: 'full' | 'inc';
+  message: string;
 }
 
 /** Errors whose failure is already an event in a manifest. */
@@ -101,6 +115,13 @@ export async function recordFailedRun(ctx: AppContext, run: FailedRun, error: un
   } catch (writeError) {
     const why = writeError instanceof Error ? writeError.message : String(writeError);
     ctx.log.warn(`${run.domain}: the failure could not be recorded in ${join(run.chainDir, MANIFEST_FILE)}: ${why}`);
+    const running = run.manifest.running;
+    if (run.failureNoteFile && running) {
+      const note: FailureNote = { folder: basename(run.chainDir), startedAt: running.startedAt, pid: running.pid, level: run.level, message };
+      await writeFileAtomic(run.failureNoteFile, `${JSON.stringify(note)}\n`).catch((e: unknown) =>
+        ctx.log.warn(`${run.domain}: nor in ${run.failureNoteFile}: ${e instanceof Error ? e.message : String(e)}`),
+      );
+    }
     return new VmkeepError(explained.code, `${explained.message} (and the failure could not be recorded in ${join(run.chainDir, MANIFEST_FILE)}: ${why})`, {
       detail: explained.detail,
       cause: error,
@@ -213,4 +234,20 @@ export async function recordEvent(chainDir: string, time: Date, kind: 'failed' |
 export async function recordFailureOnNewestChain(chains: readonly ChainView[], time: Date, message: string): Promise<void> {
   const newest = [...chains].reverse().find((c) => c.manifest !== undefined);
   if (newest) await recordEvent(newest.dir, time, 'failed', message);
+}
+
+/** The file beside a domain's lock that holds a failure its manifest could not take. */
+export function failureNoteFileFor(domainLock: string): string {
+  return `${domainLock.replace(/\.lock$/, '')}.failure.json`;
+}
+
+/** A failure note left by an earlier run, if any (an unreadable one counts as none). */
+export async function readFailureNote(file: string): Promise<FailureNote | undefined> {
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as Partial<FailureNote>;
+    if (typeof v.folder !== 'string' || typeof v.startedAt !== 'string' || typeof v.pid !== 'number' || typeof v.message !== 'string') return undefined;
+    return { folder: v.folder, startedAt: v.startedAt, pid: v.pid, level: v.level === 'inc' ? 'inc' : 'full', message: v.message };
+  } catch {
+    return undefined;
+  }
 }

@@ -3,7 +3,7 @@
  * failure never stops the others; exit 0 only when every requested domain succeeded.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, stat } from 'node:fs/promises';
+import { access, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import prettyBytes from 'pretty-bytes';
@@ -17,7 +17,7 @@ import type { BackupEngine, EngineName } from './engine/types.js';
 import { PushEngine } from './engine/push.js';
 import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
 import { executeBackup } from './execute-backup.js';
-import { failureRecorded, recordFailureOnNewestChain } from './record-failure.js';
+import { failureNoteFileFor, failureRecorded, recordFailureOnNewestChain } from './record-failure.js';
 import { explainFailure } from './classify-failure.js';
 import { estimateSpace, isClearlyShort, notEnoughSpaceError } from './estimate-space.js';
 import { listChains } from '../repository/chains.js';
@@ -422,7 +422,9 @@ async function backupDomainCore(
       }
     }
     const request = { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine };
-    const inspectOpts = { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks };
+    // A failure an earlier run could not record in its manifest waits beside the domain's lock.
+    const failureNoteFile = failureNoteFileFor(domainLock);
+    const inspectOpts = { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks, failureNoteFile };
     let inv = await inspectDomain(ctx, domain, inspectOpts);
     if (options.name !== undefined) {
       const taken = nameTakenBy(inv.chains, options.name);
@@ -462,8 +464,11 @@ async function backupDomainCore(
       toolVersions,
       startedDomain: startedByUs,
       onProgress: (d, t) => progress.update(domain, d, t),
+      failureNoteFile,
     });
     progress.finish(domain);
+    // Its repairs put an earlier run's note on record (close-run); a note is for one next run only.
+    if (inv.failureNote) await rm(failureNoteFile, { force: true });
     const frozen = freeze.event();
     const quiesceNotes: string[] = [];
     if (frozen || options.name !== undefined) {

@@ -142,3 +142,55 @@ describe('a failed backup run', () => {
     expect(runner.unmet()).toEqual([]);
   });
 });
+
+describe('a failure the manifest cannot take', () => {
+  it('is noted beside the domain lock, and the next plan says the previous run failed (not "killed")', async () => {
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: v('domjobinfo', '--domain', 'vm1'), result: { stdout: NO_JOB } })
+      .expect({ tool: 'virsh', argv: v('domstate', '--domain', 'vm1'), result: { stdout: fx('virsh/domstate-running.txt') } })
+      .expect({ tool: 'virsh', argv: v('checkpoint-list', '--domain', 'vm1', '--name', '--topological'), result: { stdout: '' } });
+    const { ctx, inv, plan, options } = setup(runner);
+    const noteFile = join(output, 'domain-vm1.failure.json');
+    const noSpace = new ToolError({ tool: 'virtnbdbackup', argv: ['--domain', 'vm1'], exitCode: 1, stderr: fx('faults/virtnbdbackup-full-no-space.stderr') });
+    // The manifest's place is taken by a folder: every write of the record fails, as on a dead disk.
+    const blockManifest: Step = (req) => {
+      rmSync(join(req.chainDir, 'vmkeep-manifest.json'));
+      mkdirSync(join(req.chainDir, 'vmkeep-manifest.json', 'x'), { recursive: true });
+    };
+    const error = (await executeBackup(ctx, new ScriptedEngine([blockManifest], noSpace), inv, plan, { ...options, failureNoteFile: noteFile }).catch((e: unknown) => e)) as VmkeepError;
+    expect(error.message).toMatch(/^no space left in .*\(and the failure could not be recorded in .*vmkeep-manifest\.json: /);
+    expect(failureRecorded(error)).toBe(false);
+    const note = JSON.parse(readFileSync(noteFile, 'utf8')) as { folder: string; message: string; pid: number };
+    expect(note).toMatchObject({ folder: 'vmsnap-backup-monthly-2026-03', pid: process.pid });
+    expect(note.message).toMatch(/^no space left in /);
+
+    // The next run: the chain still says "running" (pid of the dead run), and the note explains it.
+    const { readFailureNote } = await import('../../../src/backup/record-failure.js');
+    const noted = (await readFailureNote(noteFile))!;
+    const next = inventory({
+      disks: [disk('vda', [])],
+      failureNote: noted,
+      chains: [
+        {
+          domain: 'vm1',
+          folder: note.folder,
+          dir: chainDir(),
+          legacy: false,
+          period: { groupBy: 'month', key: '2026-03', sequence: 1 },
+          state: 'in-progress',
+          stateReason: undefined,
+          protected: false,
+          points: [],
+          sizeOnDisk: 0,
+          // Only what the planner reads of the dead run's manifest: its running mark.
+          manifest: { running: { pid: noted.pid, level: 'full', startedAt: noted.startedAt } } as never,
+        } as never,
+      ],
+    });
+    const nextPlan = planBackup(next, { groupBy: 'month', ifOlderThan: undefined }, now) as Extract<DomainBackupPlan, { action: 'backup' }>;
+    const close = nextPlan.repairs.find((r) => r.kind === 'close-run');
+    expect(close).toMatchObject({ kind: 'close-run', failed: true, reason: expect.stringMatching(/^the previous run failed: no space left in /) });
+    expect(nextPlan.reasons.some((r) => /^the previous run failed: no space left/.test(r))).toBe(true);
+    expect(nextPlan.reasons.join(' ')).not.toContain('killed');
+  });
+});
