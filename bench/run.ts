@@ -28,8 +28,23 @@ function tool(args: string[]): string {
 }
 
 const rows: BenchRow[] = [];
-if (!codeOnly) rows.push(...(await runProductBench()), ...(await runPushEngineBench(3)), ...(await runReplicateBench()));
-rows.push(...(await runRetentionBench()), ...(await runStatusBench()));
+/** One group's rows; a group that fails becomes a row that says so, and the others still run. */
+async function group(name: string, run: () => Promise<BenchRow[]>): Promise<void> {
+  try {
+    rows.push(...(await run()));
+  } catch (e) {
+    process.stderr.write(`bench: ${name} failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+    rows.push({ name: `${name}: did not finish`, measured: e instanceof Error ? e.message.split('\n')[0]! : String(e), target: '', met: false, source: 'real libvirt' });
+  }
+}
+// The code benchmarks first: they take seconds, and a failure of a long group loses nothing else.
+await group('retention', runRetentionBench);
+await group('status fan-out', runStatusBench);
+if (!codeOnly) {
+  await group('product', runProductBench);
+  await group('push engine', () => runPushEngineBench(3));
+  await group('replicate', runReplicateBench);
+}
 
 const libvirt = /library: libvirt ([\d.]+)/.exec(tool(['virsh', '-c', 'qemu:///system', 'version']))?.[1] ?? 'not available';
 const qemu = /version ([\d.]+)/.exec(tool(['qemu-system-x86_64', '--version']))?.[1] ?? 'not available';

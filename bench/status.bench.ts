@@ -3,7 +3,9 @@
  * after a fixed latency (as a busy libvirtd does) stands in for the tools, so the figure measures
  * vmkeep's concurrency, not this machine's libvirtd.
  */
+import { readFileSync } from 'node:fs';
 import { createContext } from '../src/app/context.js';
+import { ToolError } from '../src/errors.js';
 import type { RunOptions, RunResult, Runner } from '../src/runner/runner.js';
 import { runStatus } from '../src/status/run-status.js';
 import { createMemoryLogger } from '../src/util/log.js';
@@ -11,6 +13,7 @@ import { toRow } from './retention.bench.js';
 import type { BenchRow } from './row.js';
 
 const LATENCY_MS = 20;
+const NO_METADATA = readFileSync(new URL('../../fixtures/virsh/metadata-none.stderr', import.meta.url), 'utf8');
 
 function slowRunner(domains: string[]): Runner {
   return {
@@ -25,6 +28,8 @@ function slowRunner(domains: string[]): Runner {
         const name = domains[Number(uuid.slice(-12))]!;
         return ok(`<domain type='kvm'><name>${name}</name><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/images/${name}.qcow2'/><target dev='vda' bus='virtio'/></disk></devices></domain>`);
       }
+      // No tags on these domains: virsh's recorded answer (fixtures/virsh/metadata-none.stderr).
+      if (argv.includes('metadata')) throw new ToolError({ tool: _tool, argv, exitCode: 1, stderr: NO_METADATA });
       if (argv[0] === 'info') return ok(JSON.stringify({ filename: argv.at(-1), format: 'qcow2', 'virtual-size': 1 << 30, 'actual-size': 1 << 20 }));
       throw new Error(`unexpected call ${argv.join(' ')}`);
     },
