@@ -35,6 +35,13 @@ export function parseImageInfo(stdout: string): ImageInfo {
   } catch (cause) {
     throw new VmkeepError('failure', `qemu-img info output is not JSON: ${stdout.slice(0, 120)}`, { cause });
   }
+  if (typeof raw !== 'object' || raw === null) throw new VmkeepError('failure', `qemu-img info output is not a JSON object: ${stdout.slice(0, 120)}`);
+  for (const key of ['virtual-size', 'actual-size'] as const) {
+    const v = raw[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new VmkeepError('failure', `qemu-img info gave ${key} ${JSON.stringify(v)}, not a size in bytes`);
+    }
+  }
   const data = raw['format-specific']?.data;
   return {
     filename: raw.filename ?? '',

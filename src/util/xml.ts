@@ -1,5 +1,6 @@
 /** One configured XML parser for libvirt's documents (fast-xml-parser). */
-import { XMLParser } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { VmkeepError } from '../errors.js';
 
 // Elements that libvirt may repeat; always parsed as arrays so callers never branch on shape.
 const ALWAYS_ARRAY = new Set([
@@ -20,8 +21,16 @@ const parser = new XMLParser({
   isArray: (_name, jpath) => ALWAYS_ARRAY.has(String(jpath)),
 });
 
-/** Parse an XML document into plain objects: attributes as `@name`, text as `#text`. */
-export function parseXml(text: string): Record<string, unknown> {
+/**
+ * Parse an XML document into plain objects: attributes as `@name`, text as `#text`. A document
+ * that is not well-formed (cut short, not XML) is an error naming `what` and where it breaks:
+ * the parser alone would return what it could make of the first part.
+ */
+export function parseXml(text: string, what = 'XML document'): Record<string, unknown> {
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) {
+    throw new VmkeepError('failure', `${what} is not well-formed (line ${valid.err.line}, column ${valid.err.col}: ${valid.err.msg.replace(/\.$/, '')})`);
+  }
   return parser.parse(text) as Record<string, unknown>;
 }
 

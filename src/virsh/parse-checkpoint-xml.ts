@@ -5,7 +5,7 @@ import { attr, child, children, parseXml, textOf } from '../util/xml.js';
 
 /** Checkpoint XML → typed record. Sizes appear only when dumped with `--size`. */
 export function parseCheckpointXml(xml: string): Checkpoint {
-  const doc = parseXml(xml);
+  const doc = parseXml(xml, 'checkpoint XML from libvirt');
   const cp = child(doc, 'domaincheckpoint');
   if (!cp) throw new VmkeepError('failure', 'not a libvirt checkpoint XML document (no <domaincheckpoint>)');
   const name = textOf(cp['name']);

@@ -7,7 +7,7 @@ const SOURCE_TYPES: readonly DiskSourceType[] = ['file', 'block', 'network', 'vo
 
 /** Domain XML → typed record; throws a VmkeepError when it is not a domain document. */
 export function parseDomainXml(xml: string): DomainDefinition {
-  const doc = parseXml(xml);
+  const doc = parseXml(xml, 'domain XML from libvirt');
   const domain = child(doc, 'domain');
   if (!domain) throw new VmkeepError('failure', 'not a libvirt domain XML document (no <domain> element)');
   const name = textOf(domain['name']);

@@ -25,7 +25,7 @@ export function buildTagsXml(tags: readonly string[]): string {
 /** Tags from `virsh metadata --uri NS` output (the element, with or without a prefix). */
 export function parseTagsXml(xml: string): string[] {
   if (xml.trim() === '') return [];
-  const doc = parseXml(xml);
+  const doc = parseXml(xml, 'vmkeep tag metadata');
   const root = Object.entries(doc).find(([k]) => k === 'tags' || k.endsWith(':tags'))?.[1];
   if (root === undefined || root === null || typeof root !== 'object') return [];
   const entry = Object.entries(root as Record<string, unknown>).find(([k]) => k === 'tag' || k.endsWith(':tag'))?.[1];
