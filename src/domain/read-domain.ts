@@ -13,7 +13,7 @@
  * Independent calls run concurrently; through a virsh session each costs about a millisecond.
  */
 import type { AppContext } from '../app/context.js';
-import { bitmapsForImage, formatNodeName, type BlockNode } from '../qemu/parse-qmp.js';
+import { bitmapsForImage, formatNodeName, imageSizesFromNodes, type BlockNode } from '../qemu/parse-qmp.js';
 import { isNoSuchCheckpoint } from '../virsh/client.js';
 import { diskEligibility, type Eligibility } from './disk-eligibility.js';
 import { isLive } from './state.js';
@@ -114,7 +114,13 @@ async function readDisk(
   if (disk.path === undefined || disk.sourceType === 'network') return snapshot;
   // Bitmaps matter on any disk that could carry them: a raw disk backed up with --raw has none.
   const mayHoldBitmaps = disk.format !== 'raw' && diskEligibility({ ...disk, format: 'qcow2' }).eligible;
-  if (options.imageSizes || (!live && mayHoldBitmaps)) {
+  // A running domain's image sizes come with QEMU's block nodes: no qemu-img process per disk.
+  const fromQemu = live && nodes && 'nodes' in nodes ? imageSizesFromNodes(nodes.nodes, disk.path) : undefined;
+  if (fromQemu) {
+    snapshot.virtualSize = fromQemu.virtualSize;
+    snapshot.actualSize = fromQemu.actualSize;
+  }
+  if ((options.imageSizes && !fromQemu) || (!live && mayHoldBitmaps)) {
     try {
       const info = await ctx.qemuImg.info(disk.path);
       snapshot.virtualSize = info.virtualSize;

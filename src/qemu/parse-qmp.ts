@@ -8,6 +8,9 @@ export interface BlockNode {
   driver: string;
   file: string;
   bitmaps: DiskBitmap[];
+  /** The image behind the node as QEMU sees it (query-named-block-nodes' `image`), when given. */
+  virtualSize?: number | undefined;
+  actualSize?: number | undefined;
 }
 
 /** The `return` member of a QMP reply; throws when QEMU answered with an error. */
@@ -41,7 +44,10 @@ interface RawNode {
   drv?: string;
   file?: string;
   'dirty-bitmaps'?: RawBitmap[];
+  image?: { 'virtual-size'?: unknown; 'actual-size'?: unknown };
 }
+
+const size = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
 /** `query-named-block-nodes` (flat) → nodes with their dirty bitmaps. */
 export function parseNamedBlockNodes(stdout: string): BlockNode[] {
@@ -51,6 +57,8 @@ export function parseNamedBlockNodes(stdout: string): BlockNode[] {
     nodeName: n['node-name'] ?? '',
     driver: n.drv ?? '',
     file: n.file ?? '',
+    virtualSize: size(n.image?.['virtual-size']),
+    actualSize: size(n.image?.['actual-size']),
     bitmaps: (n['dirty-bitmaps'] ?? []).map((b) => ({
       name: b.name ?? '',
       count: typeof b.count === 'number' ? b.count : undefined,
@@ -76,4 +84,13 @@ export function bitmapsForImage(nodes: readonly BlockNode[], path: string): Disk
 /** The qcow2 format node whose file is the image: the node that holds its bitmaps (QMP adds and removes them there). */
 export function formatNodeName(nodes: readonly BlockNode[], path: string): string | undefined {
   return nodes.find((n) => n.file === path && n.driver === 'qcow2')?.nodeName;
+}
+
+/**
+ * The image's virtual and allocated size as QEMU reports them for the format node of `path`:
+ * the same figures `qemu-img info` gives (QEMU computes both the same way), without a process.
+ */
+export function imageSizesFromNodes(nodes: readonly BlockNode[], path: string): { virtualSize: number; actualSize: number | undefined } | undefined {
+  const n = nodes.find((x) => x.file === path && x.driver !== 'file' && x.driver !== 'host_device' && x.virtualSize !== undefined);
+  return n && n.virtualSize !== undefined ? { virtualSize: n.virtualSize, actualSize: n.actualSize } : undefined;
 }
