@@ -51,8 +51,8 @@ export function startVmkeep(args: readonly string[], options: { env?: Record<str
 }
 
 /** All files under `dir` ending in `.partial`, with sizes and inode numbers. */
-export function partialFiles(dir: string): Array<{ file: string; size: number; ino: number }> {
-  const out: Array<{ file: string; size: number; ino: number }> = [];
+export function partialFiles(dir: string): Array<{ file: string; size: number; ino: number; id: string }> {
+  const out: Array<{ file: string; size: number; ino: number; id: string }> = [];
   const walk = (d: string) => {
     let entries: fs.Dirent[];
     try {
@@ -66,7 +66,8 @@ export function partialFiles(dir: string): Array<{ file: string; size: number; i
       else if (e.name.endsWith('.partial')) {
         try {
           const st = fs.statSync(p);
-          out.push({ file: p, size: st.size, ino: st.ino });
+          // A new file may get the inode number of one just deleted: its birth time tells them apart.
+          out.push({ file: p, size: st.size, ino: st.ino, id: `${p}:${st.ino}:${st.birthtimeMs || st.ctimeMs}` });
         } catch {
           // renamed meanwhile
         }
@@ -79,19 +80,19 @@ export function partialFiles(dir: string): Array<{ file: string; size: number; i
 
 /**
  * Wait until a new `.partial` data file under `dir` has grown past `minBytes` (the run is
- * copying data), polling every 20 ms. Files left by an earlier interrupted run do not count,
+ * copying data), polling every 5 ms. Files left by an earlier interrupted run do not count,
  * even when the new run's file has the same name. Fails if `run` ends first or after `timeoutMs`.
  */
 export async function waitForPartial(dir: string, minBytes: number, run: RunningVmkeep, timeoutMs = 60_000): Promise<string> {
   let ended: FinishedRun | undefined;
   void run.finished.then((r) => (ended = r));
-  const old = new Set(partialFiles(dir).map((p) => `${p.file}:${p.ino}`));
+  const old = new Set(partialFiles(dir).map((p) => p.id));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const hit = partialFiles(dir).find((p) => p.size >= minBytes && !old.has(`${p.file}:${p.ino}`));
+    const hit = partialFiles(dir).find((p) => p.size >= minBytes && !old.has(p.id));
     if (hit) return hit.file;
     if (ended) throw new Error(`vmkeep ended (exit ${ended.code}) before a .partial file reached ${minBytes} bytes:\n${ended.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`no .partial file under ${dir} reached ${minBytes} bytes within ${timeoutMs} ms`);
 }

@@ -181,7 +181,7 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['--if-older-than 99999999999y', () => [...B(), '--if-older-than', '99999999999y'], /^vmkeep: bad --if-older-than "99999999999y": longer than 1000 years$/],
   ['--if-older-than 1x', () => [...B(), '--if-older-than', '1x'], /^vmkeep: bad --if-older-than "1x": use a number and a unit/],
   ['--output empty', () => ['backup', '--domains', 'vmkeep-nx-none', '--output', ''], /^vmkeep: --output needs a folder path$/],
-  ['backup without --output', () => ['backup', '--domains', 'vmkeep-nx-none'], /^vmkeep: backup needs --output DIR$/],
+  ['backup without --output', () => ['backup', '--domains', 'vmkeep-nx-none'], /^vmkeep: backup needs --output DIR \(or defaults\.output in the config file\)$/],
   ['unknown option', () => [...B(), '--frobnicate'], /^vmkeep: Unknown argument: frobnicate$/],
   ['unknown command', () => ['frobnicate'], /^vmkeep: Unknown argument: frobnicate$/],
   ['prune --keep-last -1', () => ['prune', '--output', out(), '--keep-last', '-1'], /^vmkeep: bad retention option keepLast: must not be negative$/],

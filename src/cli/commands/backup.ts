@@ -164,7 +164,7 @@ export const backupCommand = defineCommand<BackupOptions>({
   },
   libvirt: true,
   run: async (ctx, options, global) => {
-    const { runBackup, createEngine } = await import('../../backup/run-backup.js');
+    const { runBackup, createEngine, prepareOutput } = await import('../../backup/run-backup.js');
     const { hostLockEnv, hostOutputDir, mergeBackup, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     // A remote host's domain locks are its own, alone or with others (see hostLockEnv).
     if (global.hosts.length <= 1) return runBackup(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
@@ -172,6 +172,9 @@ export const backupCommand = defineCommand<BackupOptions>({
     // One limit for the whole run: --jobs bounds backups at once across all hosts.
     const limit = pLimit(options.jobs);
     const n = global.hosts.length;
+    // Each host writes into OUTPUT/<host>: OUTPUT itself must be there first (only inside an
+    // existing parent, as for one host).
+    await prepareOutput(options.output, options.dryRun);
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, async (hostCtx, host, domains) => {
       // An unreachable host gets no output folder: ask libvirtd before anything is created.
       if (!options.dryRun) await hostCtx.virsh.ping();
