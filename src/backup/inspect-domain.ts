@@ -1,13 +1,12 @@
 /** Read everything planBackup needs about one domain and its chains (read-only). */
-import { readdir } from 'node:fs/promises';
-import { readFailureNote, type FailureNote } from './record-failure.js';
-import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
 import { readDomain } from '../domain/read-domain.js';
 import type { DomainDisk, DomainState } from '../domain/types.js';
 import { readCheckpointFile } from './engine/virtnbdbackup.js';
 import { domainDir, listChains, type ChainView } from '../repository/chains.js';
+import { listFilesRelative } from '../util/list-files.js';
+import { readFailureNote, type FailureNote } from './record-failure.js';
 
 export interface DiskInventory {
   target: string;
@@ -95,7 +94,7 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
   for (const c of chains) {
     if (c.legacy) continue;
     const cpt = await readCheckpointFile(c.dir, domain).catch(() => undefined);
-    chainFiles.push({ folder: c.folder, cpt: cpt ?? [], cptReadable: cpt !== undefined, files: await listRelative(c.dir) });
+    chainFiles.push({ folder: c.folder, cpt: cpt ?? [], cptReadable: cpt !== undefined, files: await listFilesRelative(c.dir) });
   }
   const pausedByInterruptedRun = snap.state === 'paused' && chains.some((c) => c.manifest?.running?.startedDomain === true);
   return {
@@ -110,16 +109,6 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
     chainFiles,
     ...(options.failureNoteFile ? { failureNote: await readFailureNote(options.failureNoteFile) } : {}),
   };
-}
-
-async function listRelative(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listRelative(join(dir, e.name), rel)));
-    else out.push(rel);
-  }
-  return out.sort();
 }
 
 export { domainDir };

@@ -7,6 +7,7 @@
  * record still cannot be written, the error says so.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { listFilesRelative } from '../util/list-files.js';
 import { basename, join, normalize } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { isOwnedName } from '../domain/owned-names.js';
@@ -142,7 +143,7 @@ async function cleanUpFailedRun(ctx: AppContext, run: FailedRun, live: boolean):
   const left: string[] = [];
   const recordedPoints = run.manifest.points.map((p) => p.checkpoint);
   try {
-    const now = await listRelative(run.chainDir);
+    const now = await listFilesRelative(run.chainDir);
     const fresh = now.filter((f) => !run.filesBefore.has(f) && f !== MANIFEST_FILE);
     const cptName = `${run.domain}.cpt`;
     for (const rel of fresh) {
@@ -189,16 +190,6 @@ function summarize(files: readonly string[]): string {
   return files.length <= 4 ? files.join(', ') : `${files.slice(0, 3).join(', ')} …`;
 }
 
-async function listRelative(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listRelative(join(dir, e.name), rel)));
-    else out.push(rel);
-  }
-  return out.sort();
-}
-
 /** The chain folder's own sub-folders (checkpoints/) left empty by the clean-up. */
 async function removeEmptyFolders(dir: string): Promise<void> {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -210,7 +201,7 @@ async function removeEmptyFolders(dir: string): Promise<void> {
 
 /** The chain files before the engine runs: what a failed run's clean-up must keep. */
 export async function chainFilesNow(chainDir: string): Promise<Set<string>> {
-  return new Set(await listRelative(chainDir).catch(() => []));
+  return new Set(await listFilesRelative(chainDir).catch(() => []));
 }
 
 /** Append an event to a chain's manifest, if the chain has one; true when written. Never throws. */

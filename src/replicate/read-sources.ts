@@ -1,25 +1,14 @@
 /** The chains of an output folder as the replication planner wants them (reads files only). */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { listBackedUpDomains, listChains } from '../repository/index.js';
 import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
 import type { SourceChain } from './plan-replicate.js';
+import { listFilesRelative } from '../util/list-files.js';
 
 /** Where one host's backups are and what to call the host in the repository. */
 export interface ReplicationSource {
   host: string;
   output: string;
   domains: readonly string[] | undefined;
-}
-
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listFiles(join(dir, e.name), rel)));
-    else if (e.isFile()) out.push(rel);
-  }
-  return out;
 }
 
 /** Every chain of the selected domains, oldest first per domain; names that match nothing come back too. */
@@ -38,7 +27,7 @@ export async function readSourceChains(source: ReplicationSource): Promise<{ cha
         state: v.state,
         newest: i === views.length - 1,
         hasManifest: v.manifest !== undefined,
-        files: await listFiles(v.dir),
+        files: await listFilesRelative(v.dir, { regularOnly: true }),
         points: (v.manifest?.points ?? []).map((p) => ({
           checkpoint: p.checkpoint,
           time: p.time,

@@ -3,14 +3,15 @@
  * --scratchdir in 1.9 and --start-domain in 2.x. The level is always explicit (never `auto`).
  * Cancelling sends SIGINT, on which virtnbdbackup aborts its libvirt job cleanly.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { isRemoteUri, uriHost, uriUser } from '../../app/hosts.js';
 import { VmkeepError } from '../../errors.js';
 import type { Runner } from '../../runner/runner.js';
 import { installedToolVersion } from '../../virtnbd/tool-version.js';
-import { buildBackupArgv, parseToolVersion, type RemoteArgs, type ToolVersion } from '../../virtnbd/argv.js';
+import { buildBackupArgv, type RemoteArgs, type ToolVersion } from '../../virtnbd/argv.js';
+import { listFilesRelative } from '../../util/list-files.js';
 import { parseCheckpointList } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
@@ -77,30 +78,13 @@ export async function readCheckpointFile(chainDir: string, domain: string): Prom
   return parsed;
 }
 
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  for (const e of entries) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listFiles(join(dir, e.name), rel)));
-    else if (e.isFile()) out.push(rel);
-  }
-  return out;
-}
-
 /**
  * Bytes this run has written so far: its `.data.partial` files and the `.data` files they were
  * renamed to (a disk that finished must not make the count drop back).
  */
 async function writtenBytes(dir: string, before: ReadonlySet<string>): Promise<number> {
   let total = 0;
-  for (const f of await listFiles(dir)) {
+  for (const f of await listFilesRelative(dir, { regularOnly: true, missingOk: true })) {
     if (before.has(f) || !(f.endsWith('.data') || f.endsWith('.data.partial'))) continue;
     try {
       total += (await stat(join(dir, f))).size;
@@ -135,7 +119,7 @@ export class VirtnbdbackupEngine implements BackupEngine {
   }
 
   async run(req: EngineRequest): Promise<EngineResult> {
-    const before = new Set(await listFiles(req.chainDir));
+    const before = new Set(await listFilesRelative(req.chainDir, { regularOnly: true, missingOk: true }));
     const cptBefore = req.level === 'full' ? [] : await readCheckpointFile(req.chainDir, req.domain);
     let totalBytes = 0;
     let doneBytes = 0;
@@ -170,7 +154,7 @@ export class VirtnbdbackupEngine implements BackupEngine {
       clearInterval(timer);
       finished = true;
     }
-    const after = await listFiles(req.chainDir);
+    const after = await listFilesRelative(req.chainDir, { regularOnly: true, missingOk: true });
     const newFiles = after.filter((f) => !before.has(f) && !f.endsWith('.partial')).sort();
     const checkpoints = await readCheckpointFile(req.chainDir, req.domain);
     const checkpoint = checkpoints.at(-1);
