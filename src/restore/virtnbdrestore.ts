@@ -50,14 +50,6 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** `virtnbdrestore --version` → "1.9.15". */
-export async function virtnbdrestoreVersion(runner: Runner): Promise<string> {
-  const { stdout, stderr } = await runner.run('virtnbdrestore', ['--version'], { timeoutMs: 30_000 });
-  const m = /(\d+\.\d+\.\d+)/.exec(`${stdout}\n${stderr}`);
-  if (!m) throw new VmkeepError('failure', `cannot read the virtnbdrestore version from ${JSON.stringify(stdout.trim())}`);
-  return m[1]!;
-}
-
 /** The stub domain XML given to virtnbdrestore: no <os>, so no boot files are copied anywhere. */
 export const STUB_CONFIG = '<domain type="kvm"><name>vmkeep-restore-input</name></domain>\n';
 

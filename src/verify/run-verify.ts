@@ -15,7 +15,7 @@ import { readRestoreChains } from '../restore/chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
 import { pointId } from '../restore/points.js';
 import type { RestoreChain } from '../restore/types.js';
-import { virtnbdrestoreVersion } from '../restore/virtnbdrestore.js';
+import { installedToolVersion } from '../virtnbd/tool-version.js';
 import { messageOf } from '../scrub/execute-scrub.js';
 import { brokenPoints, type VerifyProblem } from './broken-points.js';
 import { checkChain } from './check-chain.js';
@@ -87,7 +87,7 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     if (options.deep) {
       await mkdir(options.scratchDir, { recursive: true });
       scratch = await mkdtemp(join(options.scratchDir, 'vmkeep-verify-'));
-      version = await virtnbdrestoreVersion(ctx.runner).catch(() => undefined);
+      version = await installedToolVersion(ctx.runner, 'virtnbdrestore').then((v) => v.text, () => undefined);
     }
     for (const domain of selection.selected) {
       let list: RestoreChain[];
