@@ -20,6 +20,8 @@ export interface ExecuteBackupOptions {
   toolVersions: Record<string, string>;
   /** vmkeep started the domain paused for this run (recorded, so a run after a kill shuts it off). */
   startedDomain: boolean;
+  /** --stop shut the running domain down for this run (recorded, so a run after a kill resumes it). */
+  stoppedDomain?: boolean;
   onProgress?: (done: number, total: number) => void;
   /** The space estimate made before the run (named in a no-space failure). */
   spaceEstimate?: SpaceEstimate;
@@ -85,7 +87,7 @@ export async function executeBackup(
   manifest = {
     ...manifest,
     toolVersions: { ...manifest.toolVersions, ...options.toolVersions },
-    running: { pid: process.pid, startedAt: startedAt.toISOString(), level: plan.level, ...(options.startedDomain ? { startedDomain: true } : {}) },
+    running: { pid: process.pid, startedAt: startedAt.toISOString(), level: plan.level, ...(options.startedDomain ? { startedDomain: true } : {}), ...(options.stoppedDomain ? { stoppedDomain: true } : {}) },
     updatedAt: startedAt.toISOString(),
     events: [
       ...manifest.events,

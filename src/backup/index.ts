@@ -19,6 +19,10 @@
  *   run's unrecorded files and checkpoint are removed; the next run says "the previous run failed".
  * - space estimate: what a run will write (a full: the disks' allocated size; an inc: the dirty
  *   bytes of the last checkpoint's bitmap); a run clearly short of space fails before it starts.
+ * - offline point: one taken while the guest did not run (a shut-off domain, or --stop): the
+ *   domain is started paused for the checkpoint and the plan is made from the images; after the
+ *   run a domain vmkeep only started is shut off again, one --stop shut down is resumed
+ *   (domain-power.ts).
  * - plan: planBackup's pure decision for one domain (skip, refuse, or back up at a level into a
  *   folder after repairs); --dry-run prints it, executeBackup carries it out.
  */

@@ -41,6 +41,8 @@ export interface BackupInventory {
   jobActive: boolean;
   /** Paused, and a chain's manifest says an interrupted run started it paused for a backup. */
   pausedByInterruptedRun: boolean;
+  /** Paused, and a chain's manifest says an interrupted --stop run shut it down: it ran before. */
+  pausedByInterruptedStop: boolean;
   chains: ChainView[];
   /** Files of every non-legacy chain folder, for repair. */
   chainFiles: ChainFiles[];
@@ -97,6 +99,7 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
     chainFiles.push({ folder: c.folder, cpt: cpt ?? [], cptReadable: cpt !== undefined, files: await listFilesRelative(c.dir) });
   }
   const pausedByInterruptedRun = snap.state === 'paused' && chains.some((c) => c.manifest?.running?.startedDomain === true);
+  const pausedByInterruptedStop = snap.state === 'paused' && chains.some((c) => c.manifest?.running?.stoppedDomain === true);
   return {
     domain,
     uuid: snap.uuid,
@@ -105,6 +108,7 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
     checkpoints: snap.checkpointNames,
     jobActive: snap.jobActive,
     pausedByInterruptedRun,
+    pausedByInterruptedStop,
     chains,
     chainFiles,
     ...(options.failureNoteFile ? { failureNote: await readFailureNote(options.failureNoteFile) } : {}),

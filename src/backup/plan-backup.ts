@@ -67,6 +67,8 @@ export type DomainBackupPlan =
       startPaused: boolean;
       /** Shut the domain off again after the run (it was started for it, now or by an interrupted run). */
       shutOffAfter: boolean;
+      /** Resume the domain after the run: an interrupted --stop run left it paused, and it ran before. */
+      resumeAfter: boolean;
     };
 
 /** The newest recorded point over all chains. */
@@ -145,8 +147,11 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   const excluded = inv.disks.filter((d) => !d.eligible).map((d) => ({ disk: d.target, why: d.excludedBy }));
   const periodInfo = { groupBy: request.groupBy, key, start: startOfPeriod(now, request.groupBy) };
   const startPaused = inv.state === 'shut off';
-  const shutOffAfter = startPaused || inv.pausedByInterruptedRun;
-  if (inv.pausedByInterruptedRun) {
+  const resumeAfter = inv.pausedByInterruptedStop;
+  const shutOffAfter = !resumeAfter && (startPaused || inv.pausedByInterruptedRun);
+  if (resumeAfter) {
+    reasons.push('the domain is paused because an interrupted vmkeep --stop run shut it down for a backup: it is resumed afterwards');
+  } else if (inv.pausedByInterruptedRun) {
     reasons.push('the domain is paused because an interrupted vmkeep run started it for a backup: it is shut off again afterwards');
   }
 
@@ -177,6 +182,7 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
       excluded,
       startPaused,
       shutOffAfter,
+      resumeAfter,
     };
   }
 
@@ -196,6 +202,7 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
     excluded,
     startPaused,
     shutOffAfter,
+    resumeAfter,
   };
 }
 

@@ -33,6 +33,7 @@ import { resolveSelection, type SelectionRequest } from '../domain/select-by-tag
 import { runHook, type HookEnv, type HookOutcome } from '../hooks/run-hook.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
 import { watchFreeze } from './quiesce.js';
+import { putBack, restartAfterStop, resumeInterruptedStop, stopForBackup, type StopRecord } from './domain-power.js';
 import { nameTakenBy } from './point-name.js';
 
 export interface BackupOptions {
@@ -116,6 +117,8 @@ export interface DomainResult {
   name?: string;
   /** Were the guest's filesystems frozen for the checkpoint (from virtnbdbackup's log)? */
   quiesced?: boolean;
+  /** The guest was not running while the point was taken (shut off, or --stop): consistent on disk. */
+  offline?: boolean;
   /** Which config layers applied. */
   layers?: readonly string[];
 }
@@ -221,7 +224,7 @@ export async function runBackup(
             }
             const domainEngine = settings.engine === engine.name ? engine : createEngine(ctx, settings.engine);
             const versions = domainEngine === engine || options.dryRun ? toolVersions : { ...toolVersions, [domainEngine.name]: await domainEngine.version() };
-            const r = await backupOneDomain(runCtx, domainEngine, domain, options, settings, versions, progress, runEnv);
+            const r = await backupOneDomain({ ctx: runCtx, engine: domainEngine, domain, options, settings, toolVersions: versions, progress }, runEnv);
             return { ...r, ...(tags === undefined ? {} : { tags }) };
           }),
         ),
@@ -261,16 +264,19 @@ export async function runBackup(
   }
 }
 
-async function backupOneDomain(
-  ctx: AppContext,
-  engine: BackupEngine,
-  domain: string,
-  options: BackupOptions,
-  settings: DomainSettings,
-  toolVersions: Record<string, string>,
-  progress: ProgressSink,
-  runEnv: (phase: HookEnv['phase'], extra?: Partial<HookEnv>) => HookEnv,
-): Promise<DomainResult> {
+/** One domain's part of a run: what backupOneDomain and backupDomainCore both work with. */
+interface DomainRun {
+  ctx: AppContext;
+  engine: BackupEngine;
+  domain: string;
+  options: BackupOptions;
+  settings: DomainSettings;
+  toolVersions: Record<string, string>;
+  progress: ProgressSink;
+}
+
+async function backupOneDomain(run: DomainRun, runEnv: (phase: HookEnv['phase'], extra?: Partial<HookEnv>) => HookEnv): Promise<DomainResult> {
+  const { ctx, domain, options, settings } = run;
   if (ctx.signal.aborted) return { domain, result: 'failed', reason: 'not started: interrupted' };
   const hooks: HookOutcome[] = [];
   const extra: Partial<DomainResult> = settings.layers.length > 0 ? { layers: settings.layers } : {};
@@ -288,7 +294,7 @@ async function backupOneDomain(
     }
   }
   const stop: StopRecord = {};
-  result = await backupDomainCore(ctx, engine, domain, options, settings, toolVersions, progress, stop, (dir, lvl) => {
+  result = await backupDomainCore(run, stop, (dir, lvl) => {
     chainDir = dir;
     level = lvl;
   });
@@ -298,16 +304,10 @@ async function backupOneDomain(
 }
 
 /** Record on the new point whether its checkpoint was taken with frozen filesystems, and its --name. */
-async function recordPointFields(chainDir: string, checkpoint: string, fields: { quiesced?: boolean; name?: string }): Promise<void> {
+async function recordPointFields(chainDir: string, checkpoint: string, fields: { quiesced?: boolean; offline?: boolean; name?: string }): Promise<void> {
   const manifest = await readManifest(chainDir);
   if (!manifest) return;
   await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, ...fields } : p)) });
-}
-
-/** What --stop did to a domain (filled in as it happens, read after the finally blocks ran). */
-interface StopRecord {
-  how?: 'graceful' | 'forced';
-  restarted?: boolean;
 }
 
 /** post-domain (always) and on-error (when it failed) hooks; a failing one is a warning on the domain. */
@@ -340,63 +340,11 @@ async function afterDomain(
   }
 }
 
-/** Shut a running domain down for --stop: graceful with a timeout, then destroy with --stop-force. */
-async function stopForBackup(ctx: AppContext, domain: string, settings: DomainSettings): Promise<'graceful' | 'forced'> {
-  ctx.log.info(`${domain}: shutting it down for an offline backup (up to ${settings.stopTimeoutMs / 1000} s)`);
-  try {
-    await ctx.virsh.shutdown(domain);
-  } catch (e) {
-    ctx.log.warn(`${domain}: graceful shutdown request failed: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  if (await waitForShutOff(ctx, domain, settings.stopTimeoutMs)) return 'graceful';
-  if (settings.stop !== 'stop-force') {
-    throw new VmkeepError(
-      'failure',
-      `domain ${domain} did not shut down within ${settings.stopTimeoutMs / 1000} s (does the guest answer ACPI shutdown?); it is left running and not backed up; use --stop-force to power it off, or a longer --stop-timeout`,
-    );
-  }
-  ctx.log.warn(`${domain}: no graceful shutdown within ${settings.stopTimeoutMs / 1000} s: powering it off (--stop-force)`);
-  await ctx.virsh.destroy(domain);
-  if (!(await waitForShutOff(ctx, domain, 30_000))) throw new VmkeepError('failure', `domain ${domain} is still not shut off after destroy`);
-  return 'forced';
-}
-
-async function waitForShutOff(ctx: AppContext, domain: string, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if ((await ctx.virsh.domainState(domain)) === 'shut off') return true;
-    if (Date.now() >= until || ctx.signal.aborted) return false;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Start a domain --stop shut down again; whatever happened to the backup. */
-async function restartAfterStop(ctx: AppContext, domain: string): Promise<boolean> {
-  try {
-    const state = await ctx.virsh.domainState(domain);
-    if (state === 'paused') await ctx.virsh.resume(domain);
-    else if (state === 'shut off') await ctx.virsh.start(domain);
-    ctx.log.info(`${domain}: started again after the offline backup`);
-    return true;
-  } catch (e) {
-    ctx.log.warn(`${domain}: could not start it again after the backup: ${e instanceof Error ? e.message : String(e)}; start it by hand (virsh start)`);
-    return false;
-  }
-}
-
-async function backupDomainCore(
-  ctx: AppContext,
-  engine: BackupEngine,
-  domain: string,
-  options: BackupOptions,
-  settings: DomainSettings,
-  toolVersions: Record<string, string>,
-  progress: ProgressSink,
-  stop: StopRecord,
-  onChain: (chainDir: string, level: string) => void,
-): Promise<DomainResult> {
+async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chainDir: string, level: string) => void): Promise<DomainResult> {
+  const { ctx, engine, domain, options, settings, toolVersions, progress } = run;
   let lock: HeldLock | undefined;
   let startedByUs = false;
+  let resumeAfter = false;
   try {
     const domainLock = domainLockFile(domainLockDir(options.env), domain);
     if (!options.dryRun) {
@@ -439,15 +387,17 @@ async function backupDomainCore(
     if (plan.action === 'refuse') throw new VmkeepError('failure', plan.reason);
     if (inv.state === 'other') throw new VmkeepError('failure', `domain ${domain} is in a state vmkeep cannot back up`);
     startedByUs = plan.shutOffAfter;
+    resumeAfter = plan.resumeAfter;
+    // The guest does not run while its point is taken: the point is offline, consistent on disk.
+    const offline = plan.startPaused;
     if (plan.startPaused) {
       // A shut-off domain has no QEMU to run the job; started paused it gets a real checkpoint.
+      // The plan stands as made: its bitmaps were read from the images while the domain was shut
+      // off (qemu-img), and a paused guest writes nothing, so no live bitmap query is needed.
       ctx.log.info(`${domain}: shut off, starting it paused for the backup`);
       await ctx.virsh.start(domain, true);
       startedByUs = true;
-      inv = await inspectDomain(ctx, domain, inspectOpts);
-      plan = planBackup(inv, request, ctx.now());
-      if (plan.action === 'skip') return { domain, result: 'skipped', reason: plan.reason };
-      if (plan.action === 'refuse') throw new VmkeepError('failure', plan.reason);
+      inv = { ...inv, state: 'paused' };
     }
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
     onChain(join(options.output, domain, plan.folder), plan.level);
@@ -462,22 +412,26 @@ async function backupDomainCore(
       raw: settings.raw,
       label: settings.label,
       toolVersions,
-      startedDomain: startedByUs,
+      // A domain --stop shut down goes back to running, never to shut off (a run after a kill too).
+      startedDomain: startedByUs && stop.how === undefined,
+      stoppedDomain: stop.how !== undefined,
       onProgress: (d, t) => progress.update(domain, d, t),
       failureNoteFile,
     });
     progress.finish(domain);
     // Its repairs put an earlier run's note on record (close-run); a note is for one next run only.
     if (inv.failureNote) await rm(failureNoteFile, { force: true });
-    const frozen = freeze.event();
+    // No guest agent answers in a paused guest, and an offline point needs no freeze.
+    const frozen = offline ? undefined : freeze.event();
     const quiesceNotes: string[] = [];
-    if (frozen || options.name !== undefined) {
+    if (frozen || offline || options.name !== undefined) {
       await recordPointFields(join(options.output, domain, done.folder), done.checkpoint, {
         ...(frozen ? { quiesced: frozen.frozen } : {}),
+        ...(offline ? { offline: true } : {}),
         ...(options.name !== undefined ? { name: options.name } : {}),
       });
     }
-    if (settings.quiesce && frozen?.frozen !== true) {
+    if (settings.quiesce && !offline && frozen?.frozen !== true) {
       quiesceNotes.push(`not quiesced: ${frozen && !frozen.frozen ? frozen.reason : 'no freeze reported'}; the point is crash-consistent`);
       ctx.log.warn(`${domain}: ${quiesceNotes[0]!}`);
     }
@@ -494,6 +448,7 @@ async function backupDomainCore(
       reasons: plan.reasons,
       repairs: done.repairs,
       ...(frozen ? { quiesced: frozen.frozen } : {}),
+      ...(offline ? { offline: true } : {}),
       ...(done.notes.length + quiesceNotes.length > 0 ? { notes: [...done.notes, ...quiesceNotes] } : {}),
     };
     if (settings.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, settings.groupBy, settings.prunePolicy);
@@ -514,8 +469,10 @@ async function backupDomainCore(
     }
     return { domain, result: 'failed', reason, ...(detail ? { detail } : {}), ...(notAFailure && error.code === 'locked' ? { locked: true } : {}) };
   } finally {
-    if (startedByUs) await putBack(ctx, domain);
+    // A domain --stop shut down is resumed from the paused start: it boots once, not twice.
     if (stop.how) stop.restarted = await restartAfterStop(ctx, domain);
+    else if (resumeAfter) await resumeInterruptedStop(ctx, domain);
+    else if (startedByUs) await putBack(ctx, domain);
     lock?.release();
   }
 }
@@ -524,20 +481,6 @@ async function backupDomainCore(
 async function planOnly(ctx: AppContext, domain: string, options: BackupOptions, settings: DomainSettings): Promise<DomainResult> {
   const inv = await inspectDomain(ctx, domain, { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks });
   return planned(planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan }, ctx.now()));
-}
-
-/**
- * Return a domain we started paused to shut off, also after a failure. Only while it is still
- * paused: someone who resumed it meanwhile is running a guest that must not be pulled.
- */
-async function putBack(ctx: AppContext, domain: string): Promise<void> {
-  try {
-    const state = await ctx.virsh.domainState(domain);
-    if (state === 'paused') await ctx.virsh.destroy(domain);
-    else if (state !== 'shut off') ctx.log.warn(`${domain}: started paused for the backup, but resumed meanwhile: left ${state}`);
-  } catch (e) {
-    ctx.log.warn(`${domain}: could not shut it off again after the backup: ${e instanceof Error ? e.message : String(e)}`);
-  }
 }
 
 function planned(plan: DomainBackupPlan): DomainResult {

@@ -17,6 +17,8 @@ export interface PointView {
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
   quiesced?: boolean | undefined;
+  /** The guest was not running while the point was taken; undefined when not recorded. */
+  offline?: boolean | undefined;
   /** backup --name. */
   name?: string | undefined;
   dataBytes: number | undefined;
@@ -98,6 +100,7 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
         level: p.level,
         label: p.label,
         quiesced: p.quiesced,
+        offline: p.offline,
         name: p.name,
         dataBytes: p.dataBytes,
         protected: p.protected,

@@ -60,6 +60,8 @@ const RestorePointSchema = z.object({
   name: z.string().optional(),
   /** Did the guest agent freeze the filesystems for this point's checkpoint? (absent: not recorded) */
   quiesced: z.boolean().optional(),
+  /** The guest was not running while the point was taken (shut off, or --stop): consistent on disk. */
+  offline: z.boolean().optional(),
   protected: z.boolean().default(false),
   /** Guest data bytes the run copied (sum of data extents). */
   dataBytes: z.number().int().nonnegative(),
@@ -111,6 +113,8 @@ const ChainManifestSchema = z.object({
       level: z.enum(['full', 'inc']),
       /** The run started the (shut-off) domain paused: a run that finds it still paused shuts it off. */
       startedDomain: z.boolean().optional(),
+      /** --stop shut the running domain down and started it paused: a run that finds it still paused resumes it. */
+      stoppedDomain: z.boolean().optional(),
     })
     .optional(),
   events: z.array(ChainEventSchema).default([]),

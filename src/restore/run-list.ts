@@ -24,6 +24,8 @@ export interface ListedPoint {
   label: string | null;
   /** Filesystems frozen for the checkpoint (guest agent); null when not recorded. */
   quiesced: boolean | null;
+  /** The guest was not running while the point was taken (shut off, or backup --stop). */
+  offline: boolean;
   /** backup --name; null when the point has none. */
   name: string | null;
   dataBytes: number | null;
@@ -72,6 +74,7 @@ function toListed(p: RestorePointRef): ListedPoint {
     level: p.level,
     label: p.label ?? null,
     quiesced: p.quiesced ?? null,
+    offline: p.offline === true,
     name: p.name ?? null,
     dataBytes: p.dataBytes ?? null,
     state: p.state,
@@ -94,7 +97,7 @@ export function renderList(doc: ListDocument): string {
       p.level,
       p.dataBytes === null ? '-' : prettyBytes(p.dataBytes, { binary: true }),
       [p.name, p.label].filter((x) => x !== null).join(' / '),
-      p.quiesced === null ? '-' : p.quiesced ? 'yes' : 'no',
+      p.offline ? 'offline' : p.quiesced === null ? '-' : p.quiesced ? 'yes' : 'no',
       [p.state, p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums', p.replicatedTo.length > 0 ? `replicated to ${p.replicatedTo.length}` : '']
         .filter(Boolean)
         .join(', '),

@@ -4,7 +4,8 @@
  * when nothing else uses libvirtd), and only where the test host started libvirtd by hand
  * (`libvirtd -d`, pid in /run/libvirtd.pid, no init system as PID 1): a libvirtd an init system
  * manages is never touched. After the restart the next backup runs unaided and succeeds,
- * `verify` passes, every point restores byte-identically and nothing vmkeep made is left.
+ * `verify` passes, every point restores byte-identically and nothing vmkeep made is left. And
+ * tags set with `vmkeep tag` (libvirt metadata) are still there after a clean restart.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +14,7 @@ import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-r
 import { PointBook, expectNothingLeft, expectVerifyPasses } from '../helpers/fault-checks.js';
 import { cleanupAll, createTestDomain, referenceCopy, virsh, writeGuestData } from '../helpers/libvirt.js';
 import { startVmkeep, waitForPartial } from '../helpers/vmkeep-process.js';
+import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const PID_FILE = '/run/libvirtd.pid';
@@ -75,6 +77,34 @@ describe.skipIf(skipReason !== undefined)(`slow faults: libvirtd killed and rest
     await expectNothingLeft(dom, out, 'running', [run.pid]);
     await expectVerifyPasses(out, { VMKEEP_LOCK_DIR: lockDir });
     await book.checkNewPoints(ref);
+  });
+});
+
+describe.skipIf(skipReason !== undefined)(`tags across a libvirtd restart${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('tags set with vmkeep tag are still there after libvirtd restarts: tag --list, dumpxml and --tag selection', async () => {
+    const running = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 16 }], start: true });
+    const off = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 16 }] });
+    const plain = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 16 }] });
+    const names = `${running.name},${off.name},${plain.name}`;
+    expect((await runVmkeep(['tag', '--domains', `${running.name},${off.name}`, '--add', 'prod,db'])).code).toBe(0);
+    expect((await runVmkeep(['tag', '--domains', off.name, '--remove', 'db'])).code).toBe(0);
+
+    // A clean restart, the way an admin's init would: SIGTERM, wait, start again.
+    const pid = Number(fs.readFileSync(PID_FILE, 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+    await waitFor(async () => !fs.existsSync(`/proc/${pid}`), 30_000, 'libvirtd to exit');
+    await runner.run('libvirtd', ['-d']);
+    await waitFor(async () => (await virsh(['version']).then(() => true, () => false)), 30_000, 'libvirtd to answer');
+
+    const listed = parseJsonOutput<Record<string, { tags: string[] }>>(await runVmkeep(['tag', '--domains', names, '--list', '--json']));
+    expect(listed).toEqual({ [running.name]: { tags: ['db', 'prod'] }, [off.name]: { tags: ['prod'] }, [plain.name]: { tags: [] } });
+    // libvirt's own view: the running domain's live XML and the shut-off one's definition.
+    expect(await virsh(['dumpxml', running.name])).toMatch(/<vmkeep:tag>db<\/vmkeep:tag>\s*<vmkeep:tag>prod<\/vmkeep:tag>/);
+    expect(await virsh(['dumpxml', '--inactive', running.name])).toMatch(/<vmkeep:tag>prod<\/vmkeep:tag>/);
+    expect(await virsh(['dumpxml', off.name])).toMatch(/<vmkeep:tag>prod<\/vmkeep:tag>/);
+    expect(await virsh(['dumpxml', off.name])).not.toMatch(/<vmkeep:tag>db</);
+    const selected = parseJsonOutput<Record<string, unknown>>(await runVmkeep(['status', '--domains', names, '--tag', 'prod', '--json']));
+    expect(Object.keys(selected).sort()).toEqual([running.name, off.name].sort());
   });
 });
 

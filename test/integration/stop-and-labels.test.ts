@@ -12,6 +12,7 @@ import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { MiB, backupCli, chainFolders, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { cleanupAll, createTestDomain, domainState, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
+import { startVmkeep, waitForPartial } from '../helpers/vmkeep-process.js';
 
 let lockDir: string;
 beforeAll(() => {
@@ -26,6 +27,26 @@ type StopResult = { domain: string; result: string; reason?: string; level?: str
 
 function qemuPid(dom: TestDomain): string {
   return fs.readFileSync(`/run/libvirt/qemu/${dom.name}.pid`, 'utf8').trim();
+}
+
+/**
+ * A `virsh` first on PATH that writes down what vmkeep asks the real one (its argv, and for a
+ * session the command lines it sends), so a test can see which questions a run put to libvirt.
+ */
+function recordingVirsh(dir: string): { env: Record<string, string>; commands: () => string } {
+  const bin = path.join(dir, 'recording-bin');
+  const log = path.join(dir, 'virsh-commands.log');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, 'virsh'), '#!/bin/sh\nprintf "ARGV %s\\n" "$*" >> "$VIRSH_LOG"\ntee -a "$VIRSH_LOG" | /usr/bin/virsh "$@"\n', { mode: 0o755 });
+  fs.writeFileSync(log, '');
+  return {
+    env: { PATH: `${bin}:${process.env['PATH'] ?? ''}`, VIRSH_LOG: log },
+    commands: () => {
+      const text = fs.readFileSync(log, 'utf8');
+      fs.writeFileSync(log, '');
+      return text;
+    },
+  };
 }
 
 describe('backup --stop', () => {
@@ -44,18 +65,33 @@ describe('backup --stop', () => {
     expect(chainFolders(out, dom.name).every((f) => !fs.readdirSync(path.join(out, dom.name, f)).some((x) => x.endsWith('.data')))).toBe(true);
   });
 
-  it('--stop-force: shut off, backed up while the guest is not running, started again; the points restore byte-identically', async () => {
+  it('--stop-force: shut off, backed up offline without a live bitmap query, resumed; the points restore byte-identically', async () => {
     const out = path.join(dom.dir, 'forced');
+    const recorder = recordingVirsh(dom.dir);
+    // The recorder sees a live backup's bitmap query: its silence below is not blindness.
+    const live = path.join(dom.dir, 'live');
+    expectDocument(await backupCli(['--domains', dom.name, '--output', live, '--json'], { lockDir, extra: recorder.env }));
+    expect(recorder.commands()).toMatch(/qemu-monitor-command/);
+
     await writeGuestData(dom, 'vda', { pattern: 0x5a, offset: 1 * MiB, length: 4 * MiB });
     const ref0 = path.join(dom.dir, 'ref0.qcow2');
     await referenceCopy(dom, 'vda', ref0);
     const pidBefore = qemuPid(dom);
-    const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], { lockDir }));
-    const r = doc.results[0] as StopResult;
-    expect(r).toMatchObject({ result: 'done', level: 'full', stopped: { how: 'forced', restarted: true } });
+    const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], { lockDir, extra: recorder.env }));
+    const r = doc.results[0] as StopResult & { offline?: boolean };
+    expect(r).toMatchObject({ result: 'done', level: 'full', offline: true, stopped: { how: 'forced', restarted: true } });
     expect(await domainState(dom)).toBe('running');
     // A new QEMU process: the domain was really shut off and started again.
     expect(qemuPid(dom)).not.toBe(pidBefore);
+    // Offline: the plan came from the images; libvirt was asked to stop, start paused and resume
+    // the domain, never for a running QEMU's bitmaps; and the guest booted once (no second start).
+    const asked = recorder.commands();
+    expect(asked).not.toMatch(/qemu-monitor-command/);
+    // Session lines quote every word: 'start' 'UUID' '--paused'.
+    expect(asked).toMatch(/'destroy'/);
+    expect(asked).toMatch(/'start' [^\n]*'--paused'/);
+    expect(asked).toMatch(/'resume'/);
+    expect(asked.match(/'start'/g) ?? []).toHaveLength(1);
     const chainDir = path.join(out, dom.name, r.chain!);
     await expectPointRestores(chainDir, 'virtnbdbackup.0', ref0, { scratchDir: dom.dir });
 
@@ -63,11 +99,45 @@ describe('backup --stop', () => {
     await writeGuestData(dom, 'vda', { pattern: 0x6b, offset: 8 * MiB, length: 2 * MiB });
     const ref1 = path.join(dom.dir, 'ref1.qcow2');
     await referenceCopy(dom, 'vda', ref1);
-    const inc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], { lockDir }));
-    expect(inc.results[0]).toMatchObject({ result: 'done', level: 'inc', chain: r.chain, stopped: { how: 'forced', restarted: true } });
+    const inc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--quiesce', '--json'], { lockDir, extra: recorder.env }));
+    // An offline point needs no freeze: --quiesce does not warn about it.
+    expect(inc.results[0]).toMatchObject({ result: 'done', level: 'inc', chain: r.chain, offline: true, stopped: { how: 'forced', restarted: true } });
+    expect(inc.results[0]!.notes ?? []).toEqual([]);
+    // Planned from the images too; only the space estimate asks the paused QEMU how many bytes
+    // the bitmap marks (qemu-img cannot count them), once the guest can no longer write.
+    const [beforeStart, afterStart] = recorder.commands().split(/'start' [^\n]*'--paused'/);
+    expect(afterStart).toBeDefined();
+    expect(beforeStart).not.toMatch(/qemu-monitor-command/);
+    expect(afterStart!.match(/qemu-monitor-command/g) ?? []).toHaveLength(1);
     expect(await domainState(dom)).toBe('running');
     await expectPointRestores(chainDir, 'virtnbdbackup.1', ref1, { scratchDir: dom.dir });
     expect(await imagesIdentical(ref0, ref1)).toBe(false);
+    const list = parseJsonOutput<{ domains: Array<{ points: Array<{ offline: boolean; quiesced: boolean | null }> }> }>(
+      await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']),
+    );
+    expect(list.domains[0]!.points.map((p) => [p.offline, p.quiesced])).toEqual([
+      [true, null],
+      [true, null],
+    ]);
+  });
+
+  it('kill -9 during a --stop backup: the domain is left paused; the next run backs it up and resumes it', async () => {
+    const big = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
+    const out = path.join(big.dir, 'killed');
+    await writeGuestData(big, 'vda', { pattern: 0x3c, offset: 0, length: 64 * MiB });
+    const run = startVmkeep(['backup', '--domains', big.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
+    await waitForPartial(out, 256 * 1024, run);
+    run.killGroup();
+    await run.finished;
+    expect(await domainState(big)).toBe('paused');
+    const ref = path.join(big.dir, 'ref.qcow2');
+    await referenceCopy(big, 'vda', ref);
+    const next = expectDocument(await backupCli(['--domains', big.name, '--output', out, '--json'], { lockDir }));
+    const r = next.results[0]!;
+    expect(r).toMatchObject({ result: 'done' });
+    expect(r.reasons!.join('\n')).toMatch(/interrupted vmkeep --stop run shut it down for a backup: it is resumed afterwards/);
+    expect(await domainState(big)).toBe('running');
+    await expectPointRestores(path.join(out, big.name, r.chain!), r.checkpoint!, ref, { scratchDir: big.dir });
   });
 
   it('a backup that fails after the stop still starts the domain again', async () => {

@@ -102,6 +102,7 @@ export function inventory(overrides: Partial<BackupInventory> = {}): BackupInven
     checkpoints: [],
     jobActive: false,
     pausedByInterruptedRun: false,
+    pausedByInterruptedStop: false,
     chains: [],
     chainFiles: [],
     ...overrides,

@@ -247,6 +247,25 @@ describe('planBackup: after a kill -9', () => {
     expect(plan).toMatchObject({ level: 'inc', startPaused: false, shutOffAfter: true });
     expect(plan.reasons[0]).toMatch(/paused because an interrupted vmkeep run started it/);
   });
+
+  it('resumes afterwards, never shuts off, a domain an interrupted --stop run left paused (it ran before)', () => {
+    const inv = inventory({
+      state: 'paused',
+      pausedByInterruptedStop: true,
+      checkpoints: cps(0),
+      disks: [disk('vda', cps(0))],
+      chains: [chain(MARCH, cps(0))],
+      chainFiles: [finishedFiles(MARCH, cps(0))],
+    });
+    const plan = backupPlan(planBackup(inv, request, now));
+    expect(plan).toMatchObject({ level: 'inc', startPaused: false, shutOffAfter: false, resumeAfter: true });
+    expect(plan.reasons[0]).toMatch(/interrupted vmkeep --stop run shut it down for a backup: it is resumed afterwards/);
+  });
+
+  it('a shut-off domain is started paused and shut off again; nothing is resumed', () => {
+    const inv = inventory({ state: 'shut off', checkpoints: cps(0), disks: [disk('vda', cps(0))], chains: [chain(MARCH, cps(0))], chainFiles: [finishedFiles(MARCH, cps(0))] });
+    expect(backupPlan(planBackup(inv, request, now))).toMatchObject({ level: 'inc', startPaused: true, shutOffAfter: true, resumeAfter: false });
+  });
 });
 
 describe('planBackup: bitmaps', () => {

@@ -1,0 +1,81 @@
+/**
+ * The domain's power state around a backup: --stop's shutdown and restart, and putting back a
+ * domain vmkeep started paused. Each step says in vmkeep's words what it did to which domain.
+ */
+import type { AppContext } from '../app/context.js';
+import { VmkeepError } from '../errors.js';
+import type { DomainSettings } from '../config/settings.js';
+
+/** What --stop did to a domain (filled in as it happens, read after the finally blocks ran). */
+export interface StopRecord {
+  how?: 'graceful' | 'forced';
+  restarted?: boolean;
+}
+
+/** Shut a running domain down for --stop: graceful with a timeout, then destroy with --stop-force. */
+export async function stopForBackup(ctx: AppContext, domain: string, settings: DomainSettings): Promise<'graceful' | 'forced'> {
+  ctx.log.info(`${domain}: shutting it down for an offline backup (up to ${settings.stopTimeoutMs / 1000} s)`);
+  try {
+    await ctx.virsh.shutdown(domain);
+  } catch (e) {
+    ctx.log.warn(`${domain}: graceful shutdown request failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (await waitForShutOff(ctx, domain, settings.stopTimeoutMs)) return 'graceful';
+  if (settings.stop !== 'stop-force') {
+    throw new VmkeepError(
+      'failure',
+      `domain ${domain} did not shut down within ${settings.stopTimeoutMs / 1000} s (does the guest answer ACPI shutdown?); it is left running and not backed up; use --stop-force to power it off, or a longer --stop-timeout`,
+    );
+  }
+  ctx.log.warn(`${domain}: no graceful shutdown within ${settings.stopTimeoutMs / 1000} s: powering it off (--stop-force)`);
+  await ctx.virsh.destroy(domain);
+  if (!(await waitForShutOff(ctx, domain, 30_000))) throw new VmkeepError('failure', `domain ${domain} is still not shut off after destroy`);
+  return 'forced';
+}
+
+async function waitForShutOff(ctx: AppContext, domain: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await ctx.virsh.domainState(domain)) === 'shut off') return true;
+    if (Date.now() >= until || ctx.signal.aborted) return false;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Start a domain --stop shut down again; whatever happened to the backup. */
+export async function restartAfterStop(ctx: AppContext, domain: string): Promise<boolean> {
+  try {
+    const state = await ctx.virsh.domainState(domain);
+    if (state === 'paused') await ctx.virsh.resume(domain);
+    else if (state === 'shut off') await ctx.virsh.start(domain);
+    ctx.log.info(`${domain}: started again after the offline backup`);
+    return true;
+  } catch (e) {
+    ctx.log.warn(`${domain}: could not start it again after the backup: ${e instanceof Error ? e.message : String(e)}; start it by hand (virsh start)`);
+    return false;
+  }
+}
+
+/** An interrupted --stop run left the domain paused: it ran before, so it runs again. */
+export async function resumeInterruptedStop(ctx: AppContext, domain: string): Promise<void> {
+  try {
+    if ((await ctx.virsh.domainState(domain)) === 'paused') await ctx.virsh.resume(domain);
+    ctx.log.info(`${domain}: resumed (an interrupted --stop run had left it paused)`);
+  } catch (e) {
+    ctx.log.warn(`${domain}: could not resume it after the backup: ${e instanceof Error ? e.message : String(e)}; resume it by hand (virsh resume)`);
+  }
+}
+
+/**
+ * Return a domain we started paused to shut off, also after a failure. Only while it is still
+ * paused: someone who resumed it meanwhile is running a guest that must not be pulled.
+ */
+export async function putBack(ctx: AppContext, domain: string): Promise<void> {
+  try {
+    const state = await ctx.virsh.domainState(domain);
+    if (state === 'paused') await ctx.virsh.destroy(domain);
+    else if (state !== 'shut off') ctx.log.warn(`${domain}: started paused for the backup, but resumed meanwhile: left ${state}`);
+  } catch (e) {
+    ctx.log.warn(`${domain}: could not shut it off again after the backup: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
