@@ -26,6 +26,7 @@ import { inspectDomain } from './inspect-domain.js';
 import { planBackup, type DomainBackupPlan } from './plan-backup.js';
 import { createProgressSink, type ProgressSink } from './progress.js';
 import { pruneAfterBackup, type PruneOutcome } from '../prune/prune-after-backup.js';
+import { finishInterruptedMerges } from '../prune/merge-points.js';
 import { randomUUID } from 'node:crypto';
 import type { DomainSettings, SettingsFor } from '../config/settings.js';
 import type { HookSpec } from '../config/schema.js';
@@ -369,6 +370,9 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
         stop.how = await stopForBackup(ctx, domain, settings);
       }
     }
+    // A point-level prune a crash cut off between two disks' renames leaves points that refuse to
+    // restore until it is finished: with the locks held, this run finishes it first.
+    const mergeRepairs = options.dryRun ? [] : await finishMerges(ctx, options.output, domain);
     const request = { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine };
     // A failure an earlier run could not record in its manifest waits beside the domain's lock.
     const failureNoteFile = failureNoteFileFor(domainLock);
@@ -446,7 +450,7 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       durationMs: done.durationMs,
       throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),
       reasons: plan.reasons,
-      repairs: done.repairs,
+      repairs: [...mergeRepairs, ...done.repairs],
       ...(frozen ? { quiesced: frozen.frozen } : {}),
       ...(offline ? { offline: true } : {}),
       ...(done.notes.length + quiesceNotes.length > 0 ? { notes: [...done.notes, ...quiesceNotes] } : {}),
@@ -475,6 +479,17 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     else if (startedByUs) await putBack(ctx, domain);
     lock?.release();
   }
+}
+
+/** Finish the merges an interrupted `prune --merge-points` left in the domain's push chains. */
+async function finishMerges(ctx: AppContext, output: string, domain: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const view of await listChains(output, domain)) {
+    if (view.manifest?.engine !== 'push') continue;
+    for (const line of await finishInterruptedMerges(ctx, view.dir)) done.push(`${view.folder}: ${line}`);
+  }
+  for (const line of done) ctx.log.info(`${domain}: ${line}`);
+  return done;
 }
 
 /** A dry-run plan for a domain --stop would shut down: planned as if it were shut off. */

@@ -14,9 +14,10 @@
  * 6. delete the dropped points' files, then write the manifest without them: c's files get
  *    their new size and sha256, c's parent is k-1 (or c becomes the full), a `merged` event.
  * A crash leaves each recorded point restorable, except between the renames of a multi-disk
- * merge (see docs/RETENTION.md); finishInterruptedMerges, run by the next prune, completes it.
- * Fault points (tools.faults, tests only): merge-verified (after step 2), merge-recorded (after
- * step 4), merge-renamed (after step 5).
+ * merge (see docs/RETENTION.md); finishInterruptedMerges, run by the next prune or backup of the
+ * domain, completes it. Fault points (tools.faults, tests only): merge-verified (after step 2),
+ * merge-recorded (after step 4), merge-renamed-first (in step 5, one of several disks renamed),
+ * merge-renamed (after step 5).
  */
 import { constants } from 'node:fs';
 import { copyFile, chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -40,7 +41,7 @@ export interface MergeTools {
   virsh: VirshClient;
   log: Logger;
   now: () => Date;
-  /** Tests only: `merge-verified`, `merge-recorded`, `merge-renamed` (see AppContext.faults). */
+  /** Tests only: `merge-verified`, `merge-recorded`, `merge-renamed-first` (one disk of several renamed), `merge-renamed` (see AppContext.faults). */
   faults?: FaultPoints;
 }
 
@@ -133,7 +134,8 @@ async function writeMergedImage(qemuImg: QemuImgClient, dir: string, file: Manif
 
 /** Steps 5 and 6: temps over the child's images, the manifest without the dropped points, their files gone. */
 async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord): Promise<void> {
-  for (const f of record.files) {
+  for (const [i, f] of record.files.entries()) {
+    if (i === 1) tools.faults?.after('merge-renamed-first');
     try {
       await rename(join(dir, f.temp), join(dir, f.path));
     } catch (e) {

@@ -11,6 +11,7 @@ import { VmkeepError, usageError } from '../errors.js';
 import { checkChainFiles, describeFileProblem, isImageFile, type FileProblem } from './check-files.js';
 import { adjustDomainXml } from './domain-xml.js';
 import { openChainToQemu } from '../repository/qemu-access.js';
+import { readManifest } from '../repository/manifest.js';
 import type { RestorePlan } from './plan-restore.js';
 import { runVirtnbdrestore, stageInput, waitForImageRelease } from './virtnbdrestore.js';
 
@@ -45,7 +46,18 @@ export function badFilesError(plan: Pick<RestorePlan, 'point'>, problems: readon
 /** Check every file the plan reads; throws badFilesError when one does not match. */
 export async function checkPlanFiles(ctx: AppContext, plan: RestorePlan): Promise<number> {
   const problems = await checkChainFiles(plan.chainDir, plan.check, { structure: plan.legacy, signal: ctx.signal });
-  if (problems.length > 0) throw badFilesError(plan, problems);
+  if (problems.length > 0) {
+    // Not damage: a merge a crashed prune left between two disks' renames (docs/RETENTION.md).
+    const merging = plan.legacy ? undefined : (await readManifest(plan.chainDir).catch(() => undefined))?.merging;
+    if (merging) {
+      throw new VmkeepError(
+        'failure',
+        `refusing to restore ${plan.point.id} for now: an interrupted prune left ${merging.dropped.join(', ')} half merged into ${merging.into} in ${plan.chainDir}; nothing is lost: run vmkeep prune --merge-points (or the next vmkeep backup) for ${plan.point.domain} to finish the merge, then restore`,
+        { detail: problems.map(describeFileProblem).join('\n') },
+      );
+    }
+    throw badFilesError(plan, problems);
+  }
   return new Set(plan.check.map((f) => f.path)).size;
 }
 

@@ -197,6 +197,55 @@ describe('vmkeep prune --merge-points on a push chain', () => {
       await finishAndCheck(copy, dir);
     });
 
+    it('two disks, stopped between their renames: restore says why it waits, the next backup finishes the merge, every point restores', async () => {
+      const two = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 32 }, { target: 'vdb', sizeMiB: 32 }], start: true });
+      const repo = path.join(two.dir, 'backups');
+      const refs2: Array<Record<string, string>> = [];
+      const points: string[] = [];
+      let chain2 = '';
+      for (const [i, at] of [0, 4, 8].entries()) {
+        for (const disk of ['vda', 'vdb']) await writeGuestData(two, disk, { pattern: 0x60 + i, offset: at * MiB, length: 2 * MiB });
+        refs2[i] = {};
+        for (const disk of ['vda', 'vdb']) {
+          refs2[i]![disk] = path.join(two.dir, `ref${i}-${disk}.qcow2`);
+          await referenceCopy(two, disk, refs2[i]![disk]!);
+        }
+        const doc = expectDocument(await backupCli(['--domains', two.name, '--output', repo, '--json', '--engine', 'push'], { lockDir }));
+        chain2 = doc.results[0]!.chain!;
+        points.push(doc.results[0]!.checkpoint!);
+      }
+      const dir = path.join(repo, two.name, chain2);
+      const err: string[] = [];
+      const code = await main(['prune', '--output', repo, '--domains', two.name, '--keep-last', '1', '--merge-points', '--json'], {
+        stdout: () => undefined,
+        stderr: (t) => err.push(t),
+        env: { ...process.env, VMKEEP_LOCK_DIR: lockDir },
+        interactive: false,
+        faults: {
+          after(s) {
+            if (s === 'merge-renamed-first') throw new Error('fault injected by the test between two renames');
+          },
+        },
+      });
+      expect(code, err.join('')).not.toBe(0);
+      // One disk's merged image is in place, the other's is still a temp.
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith('.vmkeep-merge'))).toHaveLength(1);
+      const refused = await runVmkeep(['restore', '--domain', two.name, '--output', repo, '--at', `${chain2}/${points[2]}`, '--to', path.join(two.dir, 'never')], { env: env() });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/interrupted prune left .* half merged into .*nothing is lost: run vmkeep prune --merge-points \(or the next vmkeep backup\)/);
+
+      // The next backup holds the locks: it finishes the merge first, then backs up.
+      await writeGuestData(two, 'vda', { pattern: 0x6f, offset: 12 * MiB, length: 1 * MiB });
+      const next = expectDocument(await backupCli(['--domains', two.name, '--output', repo, '--json', '--engine', 'push'], { lockDir }));
+      expect(next.results[0]!.repairs).toContain(`${chain2}: finished merging ${points[0]}, ${points[1]} into ${points[2]}`);
+      expect(readManifestJson(dir).points.map((p) => p.checkpoint)).toEqual([points[2], next.results[0]!.checkpoint]);
+      const r = await runVmkeep(['restore', '--domain', two.name, '--output', repo, '--at', `${chain2}/${points[2]}`, '--to', path.join(two.dir, 'restored'), '--json'], { env: env(), timeoutMs: 600_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const images = parseJsonOutput<{ images: Array<{ path: string; target: string }> }>(r).images;
+      expect(images.map((x) => x.target).sort()).toEqual(['vda', 'vdb']);
+      for (const img of images) expect(await imagesIdentical(img.path, refs2[2]![img.target]!), `${img.target} of the merged point`).toBe(true);
+    });
+
     it('stopped after the rename, before the manifest: readers see the merged chain and it restores; the next prune finishes', async () => {
       const { copy, dir } = await pruneCopyUntil('crash-renamed', 'merge-renamed');
       expect(readManifestJson(dir).points).toHaveLength(3);
