@@ -150,23 +150,28 @@ describe('vmkeep prune --merge-points on a push chain', () => {
   });
 
   describe('a prune that stops mid-merge (in-process, fault points on the real tools)', () => {
-    /** A copy of the repository (points 3, 4, 5), pruned in-process with --keep-last 1 until `step`. */
-    async function pruneCopyUntil(name: string, step: string): Promise<{ copy: string; dir: string }> {
-      const copy = path.join(dom.dir, name);
-      await runner.run('cp', ['-a', '--', out, copy]);
+    /** `prune --keep-last 1 --merge-points` of one domain, in-process, failing at fault point `step`. */
+    async function pruneInProcessUntil(repo: string, domain: string, step: string): Promise<void> {
       const err: string[] = [];
-      const code = await main(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], {
+      const code = await main(['prune', '--output', repo, '--domains', domain, '--keep-last', '1', '--merge-points', '--json'], {
         stdout: () => undefined,
         stderr: (t) => err.push(t),
         env: { ...process.env, VMKEEP_LOCK_DIR: lockDir },
         interactive: false,
         faults: {
           after(s) {
-            if (s === step) throw new Error(`fault injected by the test after ${step}`);
+            if (s === step) throw new Error(`fault injected by the test at ${step}`);
           },
         },
       });
       expect(code, err.join('')).not.toBe(0);
+    }
+
+    /** A copy of the repository (points 3, 4, 5), pruned in-process with --keep-last 1 until `step`. */
+    async function pruneCopyUntil(name: string, step: string): Promise<{ copy: string; dir: string }> {
+      const copy = path.join(dom.dir, name);
+      await runner.run('cp', ['-a', '--', out, copy]);
+      await pruneInProcessUntil(copy, dom.name, step);
       return { copy, dir: path.join(copy, dom.name, chain) };
     }
 
@@ -215,19 +220,7 @@ describe('vmkeep prune --merge-points on a push chain', () => {
         points.push(doc.results[0]!.checkpoint!);
       }
       const dir = path.join(repo, two.name, chain2);
-      const err: string[] = [];
-      const code = await main(['prune', '--output', repo, '--domains', two.name, '--keep-last', '1', '--merge-points', '--json'], {
-        stdout: () => undefined,
-        stderr: (t) => err.push(t),
-        env: { ...process.env, VMKEEP_LOCK_DIR: lockDir },
-        interactive: false,
-        faults: {
-          after(s) {
-            if (s === 'merge-renamed-first') throw new Error('fault injected by the test between two renames');
-          },
-        },
-      });
-      expect(code, err.join('')).not.toBe(0);
+      await pruneInProcessUntil(repo, two.name, 'merge-renamed-first');
       // One disk's merged image is in place, the other's is still a temp.
       expect(fs.readdirSync(dir).filter((f) => f.startsWith('.vmkeep-merge'))).toHaveLength(1);
       const refused = await runVmkeep(['restore', '--domain', two.name, '--output', repo, '--at', `${chain2}/${points[2]}`, '--to', path.join(two.dir, 'never')], { env: env() });
