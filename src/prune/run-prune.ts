@@ -5,7 +5,7 @@ import { usageError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains } from '../repository/chains.js';
-import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
 import { simulate } from '../retention/simulate.js';
@@ -19,6 +19,8 @@ import { executeMerges, finishInterruptedMerges } from './merge-points.js';
 export interface PruneOptions {
   output: string;
   domains: readonly string[] | undefined;
+  /** --tag / --tag-any / --exclude over `domains`. */
+  selection?: SelectionRequest;
   policy: RetentionPolicy;
   dryRun: boolean;
   force: boolean;
@@ -47,7 +49,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     throw e;
   }
   const existing = await listBackedUpDomains(options.output);
-  const selection = selectDomains(splitDomainPatterns(options.domains), existing);
+  const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains));
   for (const name of selection.unknown) ctx.log.warn(`no backups of ${JSON.stringify(name)} in ${options.output}`);
   const locks: HeldLock[] = [];
   try {
@@ -71,7 +73,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     const plan = planPrune(histories, options.policy, ctx.now(), { force: options.force, mergePoints: options.mergePoints });
     const planText = renderPrunePlan(plan);
     if (options.dryRun) {
-      return { document: { dryRun: true, plan, unknown: selection.unknown }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
+      return { document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
     }
     const removal = await executePrune(plan, chains, ctx.log);
     const merging = await executeMerges(ctx, plan, chains);
@@ -86,7 +88,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     ];
     const failed = done.failed.length > 0 || selection.unknown.length > 0;
     return {
-      document: { dryRun: false, plan, removed: done.removed, merged: done.merged, repaired, failed: done.failed, unknown: selection.unknown },
+      document: { dryRun: false, plan, removed: done.removed, merged: done.merged, repaired, failed: done.failed, unknown: selection.unknown, filteredOut: selection.filteredOut },
       text: lines.join('\n'),
       outcome: failed ? (done.removed.length > 0 || selection.selected.length > 0 ? 'partial' : 'failure') : 'ok',
     };

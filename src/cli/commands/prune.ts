@@ -5,6 +5,7 @@ import type { PruneOptions, SimulateOptions } from '../../prune/run-prune.js';
 import { parseDuration } from '../../retention/duration.js';
 import type { RetentionPolicy } from '../../retention/types.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
+import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
 /** The retention policy options, shared by prune and simulate. */
@@ -60,7 +61,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
   name: 'prune',
   describe: 'remove old chains by retention policy (--dry-run shows the plan; --simulate runs a schedule in memory)',
   builder: (y) =>
-    addPolicyOptions(y)
+    addSelectionOptions(addPolicyOptions(y))
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'prune even a domain whose latest backup failed' })
       .option('merge-points', { type: 'boolean', default: false, describe: 'push chains: drop single points no rule keeps by merging each into its child' })
@@ -87,11 +88,14 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
       });
     }
     if (!global.output) throw usageError('prune needs --output DIR (or --simulate INTERVAL:DURATION)');
+    const selection = buildSelection(argv, global);
+    refuseTagsAcrossHosts(selection, global, 'prune');
     return Object.freeze({
       kind: 'prune' as const,
       prune: Object.freeze({
         output: global.output,
         domains: global.domains,
+        selection,
         policy,
         dryRun: argv['dry-run'] === true,
         force: argv['force'] === true,
