@@ -9,7 +9,8 @@ import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
 import { simulate } from '../retention/simulate.js';
-import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
+import type { Duration, GroupBy, PolicyFor, RetentionPolicy } from '../retention/types.js';
+import type { SettingsFor } from '../config/settings.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { listChains } from '../repository/chains.js';
 import { executePrune } from './execute-prune.js';
@@ -21,7 +22,17 @@ export interface PruneOptions {
   domains: readonly string[] | undefined;
   /** --tag / --tag-any / --exclude over `domains`. */
   selection?: SelectionRequest;
-  policy: RetentionPolicy;
+  /**
+   * The policy flags, the whole policy for every domain; undefined: each domain's own policy
+   * from the config file (`settingsFor`), as backup --prune would apply it.
+   */
+  policy: RetentionPolicy | undefined;
+  /** Each domain's settings from the config layers (used when `policy` is undefined). */
+  settingsFor?: SettingsFor;
+  /** The config file has tag sections: read the domains' tags to pick them. */
+  needTags?: boolean;
+  /** Where the config came from, for the advice to a domain without a policy. */
+  configSource?: string;
   dryRun: boolean;
   force: boolean;
   /** Drop single points of push chains by merging them into their child. */
@@ -49,7 +60,9 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     throw e;
   }
   const existing = await listBackedUpDomains(options.output);
-  const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains));
+  const fromConfig = options.policy === undefined;
+  const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains), { needTags: fromConfig && options.needTags === true });
+  const policy = options.policy ?? configPolicies(options, selection.tagsOf);
   for (const name of selection.unknown) ctx.log.warn(`no backups of ${JSON.stringify(name)} in ${options.output}`);
   const locks: HeldLock[] = [];
   try {
@@ -70,7 +83,11 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     }
     // Read the tree only once the locks are held: a backup finishing meanwhile is then seen.
     const { histories, chains } = await readHistories(options.output, selection.selected);
-    const plan = planPrune(histories, options.policy, ctx.now(), { force: options.force, mergePoints: options.mergePoints });
+    const plan = planPrune(histories, policy, ctx.now(), {
+      force: options.force,
+      mergePoints: options.mergePoints,
+      noPolicyHint: `set retention (or groupBy) for it in the config file${options.configSource ? ` ${options.configSource}` : ''}, or give --keep-*/--groupBy`,
+    });
     const planText = renderPrunePlan(plan);
     if (options.dryRun) {
       return { document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
@@ -95,6 +112,19 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
   } finally {
     for (const l of locks.reverse()) l.release();
   }
+}
+
+/**
+ * Each domain's policy from the config layers (defaults < tag sections < domain sections): the
+ * one backup --prune applies. A domain no layer says anything about retention for gets none.
+ */
+function configPolicies(options: PruneOptions, tagsOf: ReadonlyMap<string, readonly string[]>): PolicyFor {
+  const settingsFor = options.settingsFor;
+  if (settingsFor === undefined) throw new Error('prune: neither a policy nor the config settings were given');
+  return (domain) => {
+    const settings = settingsFor(domain, tagsOf.get(domain) ?? []);
+    return settings.retentionSet === true ? settings.prunePolicy : undefined;
+  };
 }
 
 /** do-snapshot's --simulate: backup + prune every INTERVAL over DURATION, in memory. */
