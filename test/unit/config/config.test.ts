@@ -38,6 +38,8 @@ describe('examples/config.yaml', () => {
     const appliance = settingsFor('fw', ['appliance']);
     expect([appliance.stop, appliance.stopTimeoutMs]).toEqual(['stop-force', 300_000]);
     expect(settingsFor('mail', []).label).toBe('mail-nightly');
+    // defaults set retention: `vmkeep prune` without flags has a policy for every domain.
+    expect(settingsFor('mail', []).retentionSet).toBe(true);
   });
 });
 
