@@ -1,7 +1,7 @@
 /** `vmkeep prune`: plan with the pure retention planner, print the plan, then remove whole chains. */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { usageError } from '../errors.js';
+import { VmkeepError, usageError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains } from '../repository/chains.js';
@@ -120,7 +120,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
  */
 function configPolicies(options: PruneOptions, tagsOf: ReadonlyMap<string, readonly string[]>): PolicyFor {
   const settingsFor = options.settingsFor;
-  if (settingsFor === undefined) throw new Error('prune: neither a policy nor the config settings were given');
+  if (settingsFor === undefined) throw new VmkeepError('failure', 'prune was given neither a policy nor the config file\'s settings');
   return (domain) => {
     const settings = settingsFor(domain, tagsOf.get(domain) ?? []);
     return settings.retentionSet === true ? settings.prunePolicy : undefined;
