@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { resolveDomains } from '../domain/resolve-domains.js';
+import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { listChains } from '../repository/chains.js';
 import { summarizeRunHistory } from '../repository/run-history.js';
 import { collectDomainStatus } from '../status/collect-status.js';
@@ -11,6 +11,8 @@ import { judgeCheck, STATE_WORD, type CheckState, type CheckThresholds, type Dom
 
 export interface CheckOptions {
   domains: readonly string[] | undefined;
+  /** --tag / --tag-any / --exclude over `domains`. */
+  selection?: SelectionRequest;
   output: string;
   thresholds: CheckThresholds;
 }
@@ -27,7 +29,7 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
   }
   let selection;
   try {
-    selection = await resolveDomains(ctx, options.domains);
+    selection = await resolveSelection(ctx, options.selection ?? namesOnly(options.domains));
   } catch (e) {
     return unknown(`cannot list domains: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -53,7 +55,7 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
   const verdict = judgeCheck(inputs, options.thresholds, now, extra);
   const details = verdict.domains.map((d) => `${d.domain}: ${STATE_WORD[d.state]}${d.problems.length > 0 ? ` - ${d.problems.join(', ')}` : ''}`);
   return {
-    document: { state: verdict.state, status: STATE_WORD[verdict.state], line: verdict.line, domains: verdict.domains, unknown: extra },
+    document: { state: verdict.state, status: STATE_WORD[verdict.state], line: verdict.line, domains: verdict.domains, unknown: extra, filteredOut: selection.filteredOut },
     // Nagios reads the first line; the rest is the plugin's long text.
     text: [verdict.line, ...details].join('\n'),
     outcome: OUTCOME[verdict.state],

@@ -9,6 +9,8 @@
  * - layer: one source of settings for a domain: the defaults, a tag section, a domain section
  *   (name or glob), the command-line flags. Later layers win: flags > domain > tag > defaults.
  * - settings: what one domain's backup uses once every layer is applied (DomainSettings).
+ * - retention set: some layer says retention, groupBy or `prune: true` for the domain; only then
+ *   does `vmkeep prune` without policy flags prune it (with the policy backup --prune applies).
  */
 export { CONFIG_SECTIONS, ConfigSchema, type VmkeepConfig, type DomainOverrides, type HookSpec } from './schema.js';
 export { loadConfig, parseConfigText, DEFAULT_CONFIG_PATH, type LoadedConfig } from './load-config.js';

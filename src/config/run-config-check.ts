@@ -40,6 +40,8 @@ export function settingsDocument(s: DomainSettings): Record<string, unknown> {
     prune: s.prune,
     retention: retentionDocument(s.prunePolicy),
     policy: policyLines(s.prunePolicy),
+    // Does `vmkeep prune` (no policy flags) prune this domain? Only when a layer speaks of retention.
+    retentionSet: s.retentionSet === true,
     disks: s.disks ?? null,
     excludeDisks: s.excludeDisks,
     stop: s.stop,
@@ -91,6 +93,7 @@ export async function runConfigCheck(ctx: AppContext, options: ConfigCheckOption
   for (const { name, tags, s: d } of resolved) {
     lines.push(
       `${name} [${tags.join(', ')}] (${d.layers.join(' < ') || 'built-in'}): groupBy ${d.groupBy}, ${policyLines(d.prunePolicy).join('; ')}` +
+        `${d.retentionSet === true ? '' : ' (no retention set: vmkeep prune without policy flags leaves it alone)'}` +
         `${d.excludeDisks.length > 0 ? `, excludeDisks ${d.excludeDisks.join(',')}` : ''}${d.disks ? `, disks ${d.disks.join(',')}` : ''}` +
         `${d.stop !== 'live' ? `, stop ${d.stop}` : ''}${d.compress ? ', compress' : ''}${d.ifOlderThan ? `, ifOlderThan ${d.ifOlderThan.text}` : ''}` +
         `${Object.keys(d.hooks).length > 0 ? `, hooks ${Object.keys(d.hooks).join(',')}` : ''}`,

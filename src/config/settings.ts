@@ -20,6 +20,12 @@ export interface DomainSettings {
   prune: boolean;
   /** What --prune applies: VMSnap's period rule for groupBy plus the retention keep-* rules. */
   prunePolicy: RetentionPolicy;
+  /**
+   * Did a layer (or a flag) say anything about retention: a retention block, groupBy, or
+   * `prune: true`? Without that, `vmkeep prune` with no policy flags leaves the domain alone.
+   * Absent (not set) where settings are built from flags alone, without the resolver.
+   */
+  retentionSet?: boolean;
   /** Only these disk targets (undefined: every eligible disk). */
   disks: readonly string[] | undefined;
   /** Never these disk targets. */
@@ -71,6 +77,11 @@ export function mergeOverrides(layers: readonly DomainOverrides[]): DomainOverri
   return { ...merged, hooks } as DomainOverrides;
 }
 
+/** Does a layer say anything about retention (a retention block, groupBy, or prune: true)? */
+export function saysRetention(layer: DomainOverrides): boolean {
+  return layer.retention !== undefined || layer.groupBy !== undefined || layer.prune === true;
+}
+
 /** settingsFor(domain, tags) over a validated config and the flags given on the command line. */
 export function createSettingsResolver(config: VmkeepConfig | undefined, flags: DomainOverrides): SettingsFor {
   return (domain, tags) => {
@@ -86,6 +97,7 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
       raw: m.raw ?? false,
       prune: m.prune ?? false,
       prunePolicy: parsePolicy({ ...(m.retention ?? {}), groupBy, vmsnapRule: true }),
+      retentionSet: [...layers.map((l) => l.values), flags].some(saysRetention),
       disks: m.disks === undefined ? undefined : Object.freeze([...m.disks]),
       excludeDisks: Object.freeze([...(m.excludeDisks ?? [])]),
       stop: m.stop ?? BUILTIN_SETTINGS.stop,

@@ -9,11 +9,14 @@
  *   network-backed, empty or raw disk); each exclusion has a named rule and a reason.
  * - owned name: a checkpoint or bitmap name one of vmkeep's engines makes (`virtnbdbackup.N`,
  *   `vmkeep.*`); other names are someone else's.
- * - selection: the domains `--domains` patterns (names, comma lists, globs) pick from libvirt's list.
+ * - selection: the domains `--domains` patterns (names, comma lists, globs) pick from candidate
+ *   names (libvirt's list, or the domains a repository has backups of), less those `--exclude`
+ *   names and those whose tags (libvirt metadata) fail `--tag`. A domain libvirt does not define
+ *   has no tags.
  */
 export { readDomain, type DomainSnapshot, type DiskSnapshot, type ReadDomainOptions } from './read-domain.js';
 export { isLive } from './state.js';
 export { isOwnedName, nameFamily, type NameFamily } from './owned-names.js';
 export { diskEligibility, eligibleDisks, EXCLUSION_RULES, type Eligibility } from './disk-eligibility.js';
-export { resolveDomains } from './resolve-domains.js';
+export { namesOnly, resolveSelection, selectAmong, type SelectionRequest, type TaggedSelection } from './select-by-tags.js';
 export type * from './types.js';

@@ -1,11 +1,12 @@
 /**
  * Selection beyond `--domains`: `--tag` (all must match, or any with `--tag-any`) and
- * `--exclude GLOB`. The filter is pure; resolveSelection reads the tags it needs from libvirt.
+ * `--exclude GLOB`, among candidate names that come from libvirt (status, backup, scrub, tag,
+ * check, config check) or from a repository (list, prune, verify). The filter is pure;
+ * selectAmong reads the tags it needs from libvirt, and only when they are needed.
  */
 import picomatch from 'picomatch';
 import type { AppContext } from '../app/context.js';
-import { resolveDomains } from './resolve-domains.js';
-import type { DomainSelection } from './select-domains.js';
+import { selectDomains, splitDomainPatterns, type DomainSelection } from './select-domains.js';
 
 export interface SelectionRequest {
   /** --domains patterns (undefined: all). */
@@ -19,8 +20,10 @@ export interface SelectionRequest {
 }
 
 export interface TaggedSelection extends DomainSelection {
-  /** Tags of the domains read (every listed domain when tags were needed). */
+  /** Tags of the domains read (every selected domain libvirt defines, when tags were needed). */
   tagsOf: ReadonlyMap<string, readonly string[]>;
+  /** Selected by name but not defined in libvirt (a repository's domain), when tags were needed. */
+  notInLibvirt: readonly string[];
   /** Domains the pattern selected but a tag or --exclude left out, with why. */
   filteredOut: Array<{ domain: string; why: string }>;
 }
@@ -36,11 +39,18 @@ export function isExcluded(name: string, exclude: readonly string[]): string | u
   return exclude.find((g) => g === name || picomatch(g, { dot: true, nobrace: true, noextglob: true })(name));
 }
 
-/** Apply the tag filter and the exclusions to an already pattern-selected list. Pure. */
+/** The reason a domain without a libvirt definition fails a tag filter. */
+export const NO_TAGS_OUTSIDE_LIBVIRT = 'not defined in libvirt, so it has no tags';
+
+/**
+ * Apply the exclusions (by name) and the tag filter to an already pattern-selected list. A name
+ * in `notInLibvirt` has no tags: any tag filter leaves it out. Pure.
+ */
 export function filterSelection(
   selected: readonly string[],
   tagsOf: ReadonlyMap<string, readonly string[]>,
   request: Pick<SelectionRequest, 'tags' | 'tagAny' | 'exclude'>,
+  notInLibvirt: ReadonlySet<string> = new Set(),
 ): { kept: string[]; filteredOut: Array<{ domain: string; why: string }> } {
   const kept: string[] = [];
   const filteredOut: Array<{ domain: string; why: string }> = [];
@@ -48,6 +58,10 @@ export function filterSelection(
     const glob = isExcluded(name, request.exclude);
     if (glob !== undefined) {
       filteredOut.push({ domain: name, why: `excluded by ${glob}` });
+      continue;
+    }
+    if (request.tags.length > 0 && notInLibvirt.has(name)) {
+      filteredOut.push({ domain: name, why: NO_TAGS_OUTSIDE_LIBVIRT });
       continue;
     }
     const has = tagsOf.get(name) ?? [];
@@ -60,14 +74,39 @@ export function filterSelection(
   return { kept, filteredOut };
 }
 
-/** Resolve --domains, read tags when a filter or `needTags` asks, then filter. */
-export async function resolveSelection(ctx: AppContext, request: SelectionRequest, needTags = false): Promise<TaggedSelection> {
-  const base = await resolveDomains(ctx, request.domains);
+/**
+ * Select among candidate names (libvirt's domains, or the domains a repository has backups of):
+ * --domains patterns first, then --exclude and the tag filter. Tags are read from libvirt only
+ * when a tag filter or `needTags` asks, and only for selected domains libvirt defines (for
+ * libvirt's own candidates that is every one; for a repository's, libvirt is asked which).
+ */
+export async function selectAmong(
+  ctx: AppContext,
+  candidates: readonly string[],
+  request: SelectionRequest,
+  options: { needTags?: boolean; fromLibvirt?: boolean } = {},
+): Promise<TaggedSelection> {
+  const base = selectDomains(splitDomainPatterns(request.domains), candidates);
   const tagsOf = new Map<string, readonly string[]>();
-  if (needTags || request.tags.length > 0) {
-    const read = await Promise.all(base.selected.map(async (d) => [d, await ctx.virsh.domainTags(d)] as const));
+  const notInLibvirt: string[] = [];
+  if (options.needTags === true || request.tags.length > 0) {
+    const defined = options.fromLibvirt === true ? undefined : new Set(await ctx.virsh.listDomainNames());
+    // Excluded names are out whatever their tags: no libvirt call for them.
+    const withTags = base.selected.filter((d) => (defined === undefined || defined.has(d)) && isExcluded(d, request.exclude) === undefined);
+    if (defined !== undefined) notInLibvirt.push(...base.selected.filter((d) => !defined.has(d)));
+    const read = await Promise.all(withTags.map(async (d) => [d, await ctx.virsh.domainTags(d)] as const));
     for (const [d, t] of read) tagsOf.set(d, t);
   }
-  const { kept, filteredOut } = filterSelection(base.selected, tagsOf, request);
-  return { ...base, selected: kept, tagsOf, filteredOut };
+  const { kept, filteredOut } = filterSelection(base.selected, tagsOf, request, new Set(notInLibvirt));
+  return { ...base, selected: kept, tagsOf, notInLibvirt, filteredOut };
+}
+
+/** Select among libvirt's domains: resolve --domains, read tags when a filter or `needTags` asks, then filter. */
+export async function resolveSelection(ctx: AppContext, request: SelectionRequest, needTags = false): Promise<TaggedSelection> {
+  return selectAmong(ctx, await ctx.virsh.listDomainNames(), request, { needTags, fromLibvirt: true });
+}
+
+/** A request that selects by --domains alone (callers without tag options). */
+export function namesOnly(domains: readonly string[] | undefined): SelectionRequest {
+  return { domains, tags: [], tagAny: false, exclude: [] };
 }

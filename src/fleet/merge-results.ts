@@ -74,6 +74,7 @@ export function mergeBackup(outcomes: readonly HostOutcome[], base: { dryRun: bo
 export function mergeList(outcomes: readonly HostOutcome[], output: string): CommandResult {
   const domains: Array<ListDocument['domains'][number] & { host: string; address: string; output: string }> = [];
   const notFound: string[] = [];
+  const filteredOut: ListDocument['filteredOut'] = [];
   const errors: Array<{ host: string; error: string }> = [];
   for (const o of outcomes) {
     if (o.error !== undefined) {
@@ -83,10 +84,11 @@ export function mergeList(outcomes: readonly HostOutcome[], output: string): Com
     const doc = o.result!.document as ListDocument;
     for (const d of doc.domains) domains.push({ ...d, host: o.host.name, address: `${o.host.name}/${d.domain}`, output: doc.output });
     notFound.push(...doc.notFound.map((n) => `${o.host.name}/${n}`));
+    filteredOut.push(...doc.filteredOut.map((f) => ({ ...f, domain: `${o.host.name}/${f.domain}` })));
   }
   const allOk = errors.length === 0 && outcomes.every((o) => o.result?.outcome === 'ok');
   return {
-    document: { output, domains, notFound, ...(errors.length > 0 ? { errors } : {}) },
+    document: { output, domains, notFound, filteredOut, ...(errors.length > 0 ? { errors } : {}) },
     text: outcomes.map(hostText).join('\n'),
     outcome: allOk ? 'ok' : domains.length === 0 ? 'failure' : 'partial',
   };

@@ -1,15 +1,16 @@
 /** `vmkeep prune`: plan with the pure retention planner, print the plan, then remove whole chains. */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { usageError } from '../errors.js';
+import { VmkeepError, usageError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains } from '../repository/chains.js';
-import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
 import { simulate } from '../retention/simulate.js';
-import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
+import type { Duration, GroupBy, PolicyFor, RetentionPolicy } from '../retention/types.js';
+import type { SettingsFor } from '../config/settings.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { listChains } from '../repository/chains.js';
 import { executePrune } from './execute-prune.js';
@@ -19,7 +20,19 @@ import { executeMerges, finishInterruptedMerges } from './merge-points.js';
 export interface PruneOptions {
   output: string;
   domains: readonly string[] | undefined;
-  policy: RetentionPolicy;
+  /** --tag / --tag-any / --exclude over `domains`. */
+  selection?: SelectionRequest;
+  /**
+   * The policy flags, the whole policy for every domain; undefined: each domain's own policy
+   * from the config file (`settingsFor`), as backup --prune would apply it.
+   */
+  policy: RetentionPolicy | undefined;
+  /** Each domain's settings from the config layers (used when `policy` is undefined). */
+  settingsFor?: SettingsFor;
+  /** The config file has tag sections: read the domains' tags to pick them. */
+  needTags?: boolean;
+  /** Where the config came from, for the advice to a domain without a policy. */
+  configSource?: string;
   dryRun: boolean;
   force: boolean;
   /** Drop single points of push chains by merging them into their child. */
@@ -47,7 +60,9 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     throw e;
   }
   const existing = await listBackedUpDomains(options.output);
-  const selection = selectDomains(splitDomainPatterns(options.domains), existing);
+  const fromConfig = options.policy === undefined;
+  const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains), { needTags: fromConfig && options.needTags === true });
+  const policy = options.policy ?? configPolicies(options, selection.tagsOf);
   for (const name of selection.unknown) ctx.log.warn(`no backups of ${JSON.stringify(name)} in ${options.output}`);
   const locks: HeldLock[] = [];
   try {
@@ -68,10 +83,14 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     }
     // Read the tree only once the locks are held: a backup finishing meanwhile is then seen.
     const { histories, chains } = await readHistories(options.output, selection.selected);
-    const plan = planPrune(histories, options.policy, ctx.now(), { force: options.force, mergePoints: options.mergePoints });
+    const plan = planPrune(histories, policy, ctx.now(), {
+      force: options.force,
+      mergePoints: options.mergePoints,
+      noPolicyHint: `set retention (or groupBy) for it in the config file${options.configSource ? ` ${options.configSource}` : ''}, or give --keep-*/--groupBy`,
+    });
     const planText = renderPrunePlan(plan);
     if (options.dryRun) {
-      return { document: { dryRun: true, plan, unknown: selection.unknown }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
+      return { document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
     }
     const removal = await executePrune(plan, chains, ctx.log);
     const merging = await executeMerges(ctx, plan, chains);
@@ -86,13 +105,26 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     ];
     const failed = done.failed.length > 0 || selection.unknown.length > 0;
     return {
-      document: { dryRun: false, plan, removed: done.removed, merged: done.merged, repaired, failed: done.failed, unknown: selection.unknown },
+      document: { dryRun: false, plan, removed: done.removed, merged: done.merged, repaired, failed: done.failed, unknown: selection.unknown, filteredOut: selection.filteredOut },
       text: lines.join('\n'),
       outcome: failed ? (done.removed.length > 0 || selection.selected.length > 0 ? 'partial' : 'failure') : 'ok',
     };
   } finally {
     for (const l of locks.reverse()) l.release();
   }
+}
+
+/**
+ * Each domain's policy from the config layers (defaults < tag sections < domain sections): the
+ * one backup --prune applies. A domain no layer says anything about retention for gets none.
+ */
+function configPolicies(options: PruneOptions, tagsOf: ReadonlyMap<string, readonly string[]>): PolicyFor {
+  const settingsFor = options.settingsFor;
+  if (settingsFor === undefined) throw new VmkeepError('failure', 'prune was given neither a policy nor the config file\'s settings');
+  return (domain) => {
+    const settings = settingsFor(domain, tagsOf.get(domain) ?? []);
+    return settings.retentionSet === true ? settings.prunePolicy : undefined;
+  };
 }
 
 /** do-snapshot's --simulate: backup + prune every INTERVAL over DURATION, in memory. */

@@ -1,10 +1,13 @@
-/** `vmkeep list`: the restore points of each domain in an output folder (reads files only, no libvirt). */
+/**
+ * `vmkeep list`: the restore points of each domain in an output folder. Reads files only; libvirt
+ * only when `--tag` asks for the domains' tags.
+ */
 import { stat } from 'node:fs/promises';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains } from '../repository/chains.js';
-import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { usageError } from '../errors.js';
 import { readRestoreChains } from './chains.js';
 import { listRestorePoints, type RestorePointRef } from './points.js';
@@ -12,6 +15,8 @@ import { listRestorePoints, type RestorePointRef } from './points.js';
 export interface ListOptions {
   output: string;
   domains: readonly string[] | undefined;
+  /** --tag / --tag-any / --exclude over `domains`. */
+  selection?: SelectionRequest;
 }
 
 /** One row of `list`. */
@@ -42,9 +47,11 @@ export interface ListDocument {
   domains: Array<{ domain: string; points: ListedPoint[] }>;
   /** Requested names or patterns with no backups in the output folder. */
   notFound: string[];
+  /** Backed-up domains --exclude or --tag left out, with why. */
+  filteredOut: Array<{ domain: string; why: string }>;
 }
 
-export async function runList(_ctx: AppContext, options: ListOptions): Promise<CommandResult> {
+export async function runList(ctx: AppContext, options: ListOptions): Promise<CommandResult> {
   try {
     if (!(await stat(options.output)).isDirectory()) throw usageError(`--output ${options.output} is not a folder`);
   } catch (e) {
@@ -52,15 +59,14 @@ export async function runList(_ctx: AppContext, options: ListOptions): Promise<C
     throw e;
   }
   const existing = await listBackedUpDomains(options.output);
-  const patterns = splitDomainPatterns(options.domains);
-  const selection = selectDomains(patterns, existing);
+  const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains));
   const notFound = [...selection.unknown, ...selection.emptyPatterns];
   const domains: ListDocument['domains'] = [];
   for (const domain of selection.selected) {
     const points = listRestorePoints(await readRestoreChains(options.output, domain));
     domains.push({ domain, points: points.map(toListed) });
   }
-  const document: ListDocument = { output: options.output, domains, notFound };
+  const document: ListDocument = { output: options.output, domains, notFound, filteredOut: selection.filteredOut };
   const requested = options.domains === undefined ? domains.length : domains.length + notFound.length;
   return { document, text: renderList(document), outcome: outcomeOf(domains.length, requested) };
 }
@@ -107,6 +113,6 @@ export function renderList(doc: ListDocument): string {
     out.push(line(head), ...rows.map(line));
   }
   for (const n of doc.notFound) out.push(`${n}: no backups in ${doc.output}`);
-  if (out.length === 0) out.push(`no backups in ${doc.output}`);
+  if (out.length === 0) out.push(doc.filteredOut.length > 0 ? `no backed-up domain in ${doc.output} passes --tag/--exclude` : `no backups in ${doc.output}`);
   return `${out.join('\n')}\n`;
 }

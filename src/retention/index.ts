@@ -19,6 +19,8 @@
  *   from the oldest; tiers run youngest AGE first, each thinning what the previous left, so an
  *   older tier can never keep more often than a younger one (findPolicyWarnings says so).
  *   `0d:AGE` keeps nothing older than AGE. Points younger than every AGE are not thinned.
+ * - policy per domain: planPrune takes one policy for every domain, or a function giving each
+ *   domain its own (`vmkeep prune` with the config file); a domain it gives none is held.
  * - reason: the words on every decision ("keep-daily 3/7", "newest complete chain"...).
  * - safety rules: never removed whatever the policy: the newest complete chain, chains in
  *   progress, protected chains and chains holding a protected point, and every chain of a
@@ -47,6 +49,8 @@ export type {
   PointDecision,
   PointMerge,
   PointReason,
+  PolicyFor,
+  PolicyGroup,
   PruneAction,
   PrunePlan,
   PruneTotals,
@@ -60,7 +64,7 @@ export type {
 } from './types.js';
 export { parseDuration, addDuration, subtractDuration } from './duration.js';
 export { GRACE_DAYS, GROUP_BY_VALUES, startOfPeriod } from './periods.js';
-export { describePolicy, findPolicyWarnings, hasAnyRule, parsePolicy, parseTier } from './policy.js';
+export { describePolicy, findPolicyWarnings, hasAnyRule, parsePolicy, parseTier, policyLines, ruleLines } from './policy.js';
 export { planPrune } from './plan-prune.js';
 export { MAX_SIMULATION_RUNS, parseSimulateOption, simulate } from './simulate.js';
 export { renderPrunePlan, renderSimulation } from './render.js';

@@ -1,9 +1,10 @@
 /**
- * planPrune: the pure retention planner. Histories and a policy in, a plan out that says for
- * every chain and point whether it stays and why. No fs, no runner, no clock.
+ * planPrune: the pure retention planner. Histories and a policy (one for every domain, or one
+ * per domain) in, a plan out that says for every chain and point whether it stays and why.
+ * No fs, no runner, no clock.
  */
 import { compareText, judgeDomain, listKeptBy, type ChainVerdict, type PreparedChain } from './judge-domain.js';
-import { findPolicyWarnings, hasAnyRule, hasPointRules, policyLines } from './policy.js';
+import { POLICY_FOOTER, findPolicyWarnings, hasAnyRule, hasPointRules, policyLines, ruleLines } from './policy.js';
 import type {
   ChainDecision,
   DomainHistory,
@@ -11,32 +12,81 @@ import type {
   PlanPruneOptions,
   PointDecision,
   PointMerge,
+  PolicyFor,
+  PolicyGroup,
   PrunePlan,
   PruneTotals,
   RetentionPolicy,
 } from './types.js';
 
-/** Decide which chains of each domain to keep and which to remove, and why. */
+/** A domain no policy applies to is judged by this one: no rule, so nothing of it goes. */
+const NO_POLICY: RetentionPolicy = Object.freeze({});
+const NO_POLICY_LINE = 'no retention policy applies: nothing is pruned';
+
+/**
+ * Decide which chains of each domain to keep and which to remove, and why. `policy` is the one
+ * policy for every domain, or a function that gives each domain its own (undefined: none
+ * applies, the domain is held and a warning names it).
+ */
 export function planPrune(
   histories: readonly DomainHistory[],
-  policy: RetentionPolicy,
+  policy: RetentionPolicy | PolicyFor,
   now: Date,
   options: PlanPruneOptions = {},
 ): PrunePlan {
   const force = options.force ?? false;
   const mergePoints = options.mergePoints ?? false;
-  const domains = mergeByDomain(histories).map((history) => planDomain(history, policy, now, force, mergePoints));
+  const perDomain = typeof policy === 'function';
+  const merged = mergeByDomain(histories);
+  const policyOf = new Map(merged.map((h) => [h.domain, perDomain ? policy(h.domain) : policy]));
+  const domains = merged.map((history) => {
+    const own = policyOf.get(history.domain);
+    const plan = planDomain(history, own ?? NO_POLICY, now, force, mergePoints);
+    return own === undefined ? { ...plan, noPolicy: true as const } : plan;
+  });
   const held = domains
     .filter((d) => d.lastBackupFailed && !force)
     .map((d) => `${d.domain}: latest backup failed, nothing pruned (force to prune anyway)`);
+  const unpoliced = domains
+    .filter((d) => d.noPolicy === true)
+    .map((d) => `${d.domain}: no retention policy applies to it, nothing pruned${options.noPolicyHint ? ` (${options.noPolicyHint})` : ''}`);
+  const groups = perDomain ? groupByPolicy(policyOf) : [{ domains: merged.map((h) => h.domain), policy }];
   return {
     now: now.toISOString(),
     force,
-    policy: policyLines(policy),
-    warnings: [...findPolicyWarnings(policy), ...held],
+    policy: perDomain ? groupedPolicyLines(groups) : policyLines(policy),
+    policies: groups.map(({ domains: names, policy: p }) => ({ domains: names, lines: p === undefined ? [NO_POLICY_LINE] : policyLines(p) })),
+    warnings: [
+      ...groups.flatMap(({ domains: names, policy: p }) =>
+        findPolicyWarnings(p ?? NO_POLICY).map((w) => (perDomain ? `${names.join(', ')}: ${w}` : w)),
+      ),
+      ...unpoliced,
+      ...held,
+    ],
     domains,
     totals: countTotals(domains),
   };
+}
+
+/** Domains by the policy they get, in the order each policy is first met; equal words, one group. */
+function groupByPolicy(policyOf: ReadonlyMap<string, RetentionPolicy | undefined>): Array<{ domains: string[]; policy: RetentionPolicy | undefined }> {
+  const groups = new Map<string, { domains: string[]; policy: RetentionPolicy | undefined }>();
+  for (const [domain, p] of policyOf) {
+    const key = p === undefined ? '' : ruleLines(p).join('\n');
+    const group = groups.get(key) ?? { domains: [], policy: p };
+    group.domains.push(domain);
+    groups.set(key, group);
+  }
+  return [...groups.values()];
+}
+
+/** `for D1, D2:` with that policy's rules below it, per group; the footer every policy shares once. */
+function groupedPolicyLines(groups: ReadonlyArray<{ domains: readonly string[]; policy: RetentionPolicy | undefined }>): string[] {
+  const lines = groups.flatMap(({ domains, policy }) => [
+    `for ${domains.join(', ')}:`,
+    ...(policy === undefined ? [NO_POLICY_LINE] : ruleLines(policy)).map((l) => `  ${l}`),
+  ]);
+  return groups.some((g) => g.policy !== undefined && hasAnyRule(g.policy)) ? [...lines, ...POLICY_FOOTER] : lines;
 }
 
 function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, force: boolean, mergePoints: boolean): DomainPlan {

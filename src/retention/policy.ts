@@ -151,10 +151,23 @@ export function describePolicy(policy: RetentionPolicy): string {
   return policyLines(policy).join('\n');
 }
 
+/** What every policy also does, whatever its rules (said once under a plan's policies). */
+export const POLICY_FOOTER: readonly string[] = Object.freeze([
+  'a chain stays if any rule keeps one of its points (rules are ORed, as in restic)',
+  'always kept: the newest complete chain, chains in progress, protected chains and points, ' +
+    'and every chain of a domain whose latest backup failed',
+]);
+
 /** describePolicy as separate lines (what plans and simulation results carry). */
 export function policyLines(policy: RetentionPolicy): string[] {
+  if (!hasAnyRule(policy)) return ruleLines(policy);
+  return [...ruleLines(policy), ...POLICY_FOOTER, ...findPolicyWarnings(policy).map((w) => `warning: ${w}`)];
+}
+
+/** The policy's own rules, one a line, without the footer every policy shares or the warnings. */
+export function ruleLines(policy: RetentionPolicy): string[] {
   if (!hasAnyRule(policy)) return ['no retention rule: nothing is pruned'];
-  const lines = [
+  return [
     ...periodLines(policy),
     ...COUNT_RULES.flatMap(({ key, name, unit }) => {
       const n = policy[key] ?? 0;
@@ -164,11 +177,7 @@ export function policyLines(policy: RetentionPolicy): string[] {
     }),
     ...(policy.keepWithin ? [describeWithin(policy.keepWithin.text)] : []),
     ...(policy.keepTiers ?? []).map(describeTier),
-    'a chain stays if any rule keeps one of its points (rules are ORed, as in restic)',
-    'always kept: the newest complete chain, chains in progress, protected chains and points, ' +
-      'and every chain of a domain whose latest backup failed',
   ];
-  return [...lines, ...findPolicyWarnings(policy).map((w) => `warning: ${w}`)];
 }
 
 function periodLines(policy: RetentionPolicy): string[] {

@@ -25,7 +25,8 @@ export function renderPrunePlan(plan: PrunePlan): string {
 
 function renderDomain(domain: DomainPlan): string[] {
   const chains = [...domain.keep, ...domain.remove].sort(byOldest);
-  const header = `Domain ${domain.domain}${domain.lastBackupFailed ? ' (latest backup failed)' : ''}`;
+  const notes = [...(domain.lastBackupFailed ? ['latest backup failed'] : []), ...(domain.noPolicy ? ['no retention policy'] : [])];
+  const header = `Domain ${domain.domain}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
   if (chains.length === 0) return ['', header, '  no chains'];
   const rows = chains.map((c) => [
     c.id,

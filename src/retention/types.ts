@@ -81,6 +81,18 @@ export interface RetentionPolicy {
   readonly keepTiers?: readonly KeepTier[] | undefined;
 }
 
+/**
+ * Each domain's own policy (from the config file's layers); undefined: no policy applies to the
+ * domain, and nothing of it is pruned.
+ */
+export type PolicyFor = (domain: string) => RetentionPolicy | undefined;
+
+/** Domains that share one policy, and that policy in words (as `PrunePlan.policy` says it). */
+export interface PolicyGroup {
+  readonly domains: readonly string[];
+  readonly lines: readonly string[];
+}
+
 /** The raw retention options as the CLI or a config file gives them (validated by parsePolicy). */
 export interface RawRetentionOptions {
   groupBy?: unknown;
@@ -151,6 +163,8 @@ export interface DomainPlan {
   readonly remove: readonly ChainDecision[];
   /** Point-level drops inside kept chains (only with `mergePoints`), oldest first per chain. */
   readonly merges: readonly PointMerge[];
+  /** No policy applies to this domain (a per-domain policy said none): nothing of it is pruned. */
+  readonly noPolicy?: true;
 }
 
 /** The pure answer of planPrune: what an executor deletes, and what `--dry-run` prints. */
@@ -158,8 +172,13 @@ export interface PrunePlan {
   /** ISO 8601 of the `now` the plan was made for. */
   readonly now: string;
   readonly force: boolean;
-  /** describePolicy's lines, so a printed plan says which policy made it. */
+  /**
+   * describePolicy's lines, so a printed plan says which policy made it. With a policy per
+   * domain: `for D1, D2:` and that policy's rules indented below it, per distinct policy.
+   */
   readonly policy: readonly string[];
+  /** Which domains each distinct policy applies to (one group when one policy is for all). */
+  readonly policies: readonly PolicyGroup[];
   readonly warnings: readonly string[];
   readonly domains: readonly DomainPlan[];
   readonly totals: PruneTotals;
@@ -180,6 +199,8 @@ export interface PlanPruneOptions {
   readonly force?: boolean;
   /** Drop single points of mergeable (push) chains by merging them into their child. */
   readonly mergePoints?: boolean;
+  /** What the warning about a domain without a policy tells the user to do. */
+  readonly noPolicyHint?: string;
 }
 
 /** Input of a do-snapshot style `--simulate`. */

@@ -1,7 +1,7 @@
 /** `vmkeep scrub` as a command: resolve --domains, hold each domain's lock, then scrub. */
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
+import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import type { ScrubType } from './plan-scrub.js';
 import { runScrub } from './run-scrub.js';
@@ -20,7 +20,7 @@ export interface ScrubCommandOptions {
 
 /** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
 export async function runScrubCommand(ctx: AppContext, options: ScrubCommandOptions): Promise<CommandResult> {
-  const selection = await resolveSelection(ctx, options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] });
+  const selection = await resolveSelection(ctx, options.selection ?? namesOnly(options.domains));
   const locks: HeldLock[] = [];
   try {
     if (!options.dryRun) {

@@ -2,7 +2,7 @@
 import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
+import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { collectDomainStatus } from './collect-status.js';
 import { summarizeBackups } from './backup-summary.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
@@ -20,7 +20,7 @@ export interface StatusOptions {
 export const STATUS_CONCURRENCY = 8;
 
 export async function runStatus(ctx: AppContext, options: StatusOptions): Promise<CommandResult> {
-  const request = options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] };
+  const request = options.selection ?? namesOnly(options.domains);
   // Tags are shown, so always read (one small virsh call per domain).
   const selection = await resolveSelection(ctx, request, true);
   const entries = new Map<string, StatusEntry>();

@@ -9,7 +9,7 @@ import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
 import { listBackedUpDomains } from '../repository/chains.js';
-import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { usageError } from '../errors.js';
 import { readRestoreChains } from '../restore/chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
@@ -25,6 +25,8 @@ import { ADOPT_NOTE, adoptChain } from './adopt-chain.js';
 export interface VerifyOptions {
   output: string;
   domains: readonly string[] | undefined;
+  /** --tag / --tag-any / --exclude over `domains`. */
+  selection?: SelectionRequest;
   /** Restore points for real into a scratch folder and qemu-img check them. */
   deep: boolean;
   /** With deep: every point, not only the newest of each chain. */
@@ -63,6 +65,8 @@ export interface VerifyDocument {
   chains: ChainVerifyReport[];
   /** Domains that could not be verified at all (unknown, unreadable manifests). */
   failures: Array<{ domain: string; reason: string }>;
+  /** Backed-up domains --exclude or --tag left out, with why. */
+  filteredOut: Array<{ domain: string; why: string }>;
 }
 
 export async function runVerify(ctx: AppContext, options: VerifyOptions): Promise<CommandResult> {
@@ -73,7 +77,7 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     throw e;
   }
   const now = ctx.now();
-  const selection = selectDomains(splitDomainPatterns(options.domains), await listBackedUpDomains(options.output));
+  const selection = await selectAmong(ctx, await listBackedUpDomains(options.output), options.selection ?? namesOnly(options.domains));
   const failures: VerifyDocument['failures'] = [
     ...selection.unknown.map((d) => ({ domain: d, reason: `no backups in ${options.output}` })),
     ...selection.emptyPatterns.map((d) => ({ domain: d, reason: `no backed-up domain matches in ${options.output}` })),
@@ -110,7 +114,15 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     if (scratch) await rm(scratch, { recursive: true, force: true });
     lock?.release();
   }
-  const document: VerifyDocument = { output: options.output, time: now.toISOString(), deep: options.deep, allPoints: options.allPoints, chains, failures };
+  const document: VerifyDocument = {
+    output: options.output,
+    time: now.toISOString(),
+    deep: options.deep,
+    allPoints: options.allPoints,
+    chains,
+    failures,
+    filteredOut: selection.filteredOut,
+  };
   const ok = chains.filter((c) => c.result === 'ok').length;
   return {
     document,
@@ -205,6 +217,6 @@ export function renderVerify(doc: VerifyDocument): string {
     for (const n of c.notes) out.push(`  note: ${n}`);
   }
   for (const f of doc.failures) out.push(`${f.domain}: not verified: ${f.reason}`);
-  if (out.length === 0) out.push(`no backups in ${doc.output}`);
+  if (out.length === 0) out.push(doc.filteredOut.length > 0 ? `no backed-up domain in ${doc.output} passes --tag/--exclude` : `no backups in ${doc.output}`);
   return `${out.join('\n')}\n`;
 }

@@ -1,8 +1,10 @@
 /**
  * One config for a fleet, against the real libvirtd and virtnbdbackup: tags kept in the domains'
  * own metadata, a config file with defaults, a per-tag policy and a per-domain disk exclusion
- * driving one backup of several domains, --tag/--exclude selection in status, backup and scrub,
- * and hooks (a failing pre-domain hook, the environment, a timeout, no shell unless asked).
+ * driving one backup of several domains, --tag/--exclude selection in status, backup, scrub,
+ * list, prune, verify and check (a domain with backups that libvirt no longer defines has no
+ * tags), `vmkeep prune` taking each domain's retention from the config file, and hooks (a
+ * failing pre-domain hook, the environment, a timeout, no shell unless asked).
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -10,7 +12,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VMKEEP_BIN, parseJsonOutput, runVmkeep, type CliRun } from '../helpers/cli.js';
 import { MiB, backupCli, chainFolders, expectDocument, makeLockDir } from '../helpers/backup-run.js';
-import { TEST_DOMAIN_PREFIX, cleanupAll, createTestDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { TEST_DOMAIN_PREFIX, cleanupAll, createTestDomain, removeTestDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 
 let lockDir: string;
 let scratch: string;
@@ -183,6 +185,131 @@ describe('a config file drives a fleet backup', () => {
     const doc = expectDocument(await backupCli(['--config', configFile, '--domains', all(), '--tag', 'prod', '--exclude', '*web*', '--json'], { lockDir }));
     expect(doc.results.map((r) => r.domain)).toEqual([db.name]);
     expect(doc.results[0]).toMatchObject({ result: 'done', level: 'inc' });
+  });
+
+  it("list, prune --dry-run, verify and check select with --tag prod --exclude '*web*'; a domain only the repository knows is left out by --tag, listed without it", async () => {
+    // A prod domain backed up into the same folder, then undefined: its backups stay, its tags go.
+    const gone = await createTestDomain({ name: `${prefix}gone-1`, disks: [{ target: 'vda', sizeMiB: 16 }] });
+    json(await vmkeep(['tag', '--domains', gone.name, '--add', 'prod', '--json']));
+    expectDocument(await backupCli(['--output', out, '--domains', gone.name, '--json'], { lockDir, extra: { VMKEEP_CONFIG: '' } }));
+    await removeTestDomain(gone);
+    const select = ['--output', out, '--domains', all(), '--tag', 'prod', '--exclude', '*web*', '--json'];
+    type Left = Array<{ domain: string; why: string }>;
+
+    const list = json<{ domains: Array<{ domain: string }>; filteredOut: Left }>(await vmkeep(['list', ...select]));
+    expect(list.domains.map((d) => d.domain)).toEqual([db.name]);
+    expect(list.filteredOut).toEqual(
+      expect.arrayContaining([
+        { domain: web.name, why: 'excluded by *web*' },
+        { domain: dev.name, why: 'tags [dev] do not match all of prod' },
+        { domain: gone.name, why: 'not defined in libvirt, so it has no tags' },
+      ]),
+    );
+    expect(list.filteredOut).toHaveLength(3);
+    // Without --tag the repository's domain is listed, and libvirt is not asked at all: an
+    // unreachable libvirt URI does not matter to list (it does to list --tag).
+    const deadUri = ['--connect', 'qemu+tcp://127.0.0.1:9/system'];
+    const plain = json<{ domains: Array<{ domain: string }> }>(await vmkeep(['list', '--output', out, '--domains', all(), '--exclude', '*web*', ...deadUri, '--json']));
+    expect(plain.domains.map((d) => d.domain).sort()).toEqual([db.name, dev.name, gone.name].sort());
+    expect((await vmkeep(['list', ...select, ...deadUri])).code).not.toBe(0);
+
+    const prune = json<{ plan: { domains: Array<{ domain: string }> }; filteredOut: Left }>(await vmkeep(['prune', ...select, '--keep-last', '1', '--dry-run']));
+    expect(prune.plan.domains.map((d) => d.domain)).toEqual([db.name]);
+    expect(prune.filteredOut.map((f) => f.domain).sort()).toEqual([web.name, dev.name, gone.name].sort());
+    // --exclude alone is by name: the repository's domain is pruned like any other.
+    const byName = json<{ plan: { domains: Array<{ domain: string }> } }>(
+      await vmkeep(['prune', '--output', out, '--domains', all(), '--exclude', '*web*', '--keep-last', '1', '--dry-run', '--json']),
+    );
+    expect(byName.plan.domains.map((d) => d.domain).sort()).toEqual([db.name, dev.name, gone.name].sort());
+
+    const verify = json<{ chains: Array<{ domain: string; result: string }>; filteredOut: Left }>(await vmkeep(['verify', ...select]));
+    expect([...new Set(verify.chains.map((c) => c.domain))]).toEqual([db.name]);
+    expect(verify.chains.every((c) => c.result === 'ok')).toBe(true);
+    expect(verify.filteredOut.find((f) => f.domain === gone.name)?.why).toBe('not defined in libvirt, so it has no tags');
+
+    const check = json<{ domains: Array<{ domain: string }>; filteredOut: Left }>(await vmkeep(['check', ...select, '--warning', '1d', '--critical', '2d']));
+    expect(check.domains.map((d) => d.domain)).toEqual([db.name]);
+    expect(check.filteredOut.map((f) => f.domain).sort()).toEqual([web.name, dev.name].sort());
+  });
+});
+
+describe('vmkeep prune takes each domain\'s retention from the config file', () => {
+  it('a per-tag and a per-domain retention: with no policy flags each domain gets its own policy; a domain with none is held', async () => {
+    const out = path.join(scratch, 'retention-out');
+    const config = path.join(scratch, 'retention.yaml');
+    fs.writeFileSync(
+      config,
+      [
+        'defaults:',
+        `  output: ${out}`,
+        'tags:',
+        '  prod:',
+        '    retention: {keepLast: 2}',
+        'domains:',
+        `  "${db.name}":`,
+        '    retention: {keepLast: 1}',
+        '',
+      ].join('\n'),
+    );
+    // Three monthly chains of each domain (VMKEEP_NOW places the backups in time).
+    for (const now of ['2026-08-10T03:00:00Z', '2026-09-10T03:00:00Z', '2026-10-10T03:00:00Z']) {
+      const doc = expectDocument(await backupCli(['--output', out, '--domains', `${web.name},${db.name},${dev.name}`, '--jobs', '2', '--json'], { lockDir, now, extra: { VMKEEP_CONFIG: '' } }));
+      expect(doc.results.map((r) => r.result)).toEqual(['done', 'done', 'done']);
+    }
+    const months = ['vmsnap-backup-monthly-2026-08', 'vmsnap-backup-monthly-2026-09', 'vmsnap-backup-monthly-2026-10'];
+    for (const d of [web, db, dev]) expect(chainFolders(out, d.name)).toEqual(months);
+
+    const at = { VMKEEP_LOCK_DIR: lockDir, VMKEEP_CONFIG: config, VMKEEP_NOW: '2026-10-20T03:00:00Z' };
+    type Plan = {
+      plan: {
+        policy: string[];
+        policies: Array<{ domains: string[]; lines: string[] }>;
+        warnings: string[];
+        domains: Array<{ domain: string; noPolicy?: boolean; remove: Array<{ id: string }>; keep: Array<{ id: string; reasons: string[] }> }>;
+      };
+      removed?: string[];
+    };
+    const dry = await runVmkeep(['prune', '--domains', all(), '--dry-run', '--json'], { env: at });
+    const planned = json<Plan>(dry).plan;
+    const removeOf = (d: TestDomain) => planned.domains.find((x) => x.domain === d.name)!.remove.map((c) => c.id);
+    expect(removeOf(web)).toEqual([months[0]]); // tag prod: keepLast 2
+    expect(removeOf(db)).toEqual([months[0], months[1]]); // its own section: keepLast 1 beats the tag's
+    expect(removeOf(dev)).toEqual([]); // no layer speaks of retention: held
+    expect(planned.domains.find((x) => x.domain === dev.name)!.noPolicy).toBe(true);
+    expect(planned.policies.map((g) => [g.domains, g.lines[0]])).toEqual(
+      expect.arrayContaining([
+        [[db.name], 'vmsnap-rule (monthly): keep the current month\'s chains; earlier monthly chains go once the current month is 15 days old and has a complete chain'],
+        [[web.name], expect.stringMatching(/^vmsnap-rule/)],
+        [[dev.name], 'no retention policy applies: nothing is pruned'],
+      ]),
+    );
+    expect(planned.policies.find((g) => g.domains[0] === web.name)!.lines).toContain('keep-last 2: the 2 newest points');
+    expect(planned.policies.find((g) => g.domains[0] === db.name)!.lines).toContain('keep-last 1: the newest point');
+    expect(planned.warnings).toContain(`${dev.name}: no retention policy applies to it, nothing pruned (set retention (or groupBy) for it in the config file ${config}, or give --keep-*/--groupBy)`);
+    for (const d of [web, db, dev]) expect(chainFolders(out, d.name)).toEqual(months);
+    // The text plan says which domains each policy is for.
+    const text = await runVmkeep(['prune', '--domains', all(), '--dry-run'], { env: at });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`  for ${db.name}:\n    vmsnap-rule (monthly)`);
+    expect(text.stdout).toContain(`Domain ${dev.name} (no retention policy)`);
+
+    const run = json<Plan>(await runVmkeep(['prune', '--domains', all(), '--json'], { env: at }));
+    expect(run.removed!.sort()).toEqual([`${web.name}/${months[0]}`, `${db.name}/${months[0]}`, `${db.name}/${months[1]}`].sort());
+    expect(chainFolders(out, web.name)).toEqual(months.slice(1));
+    expect(chainFolders(out, db.name)).toEqual(months.slice(2));
+    expect(chainFolders(out, dev.name)).toEqual(months);
+
+    // Policy flags are the whole policy for every domain, config or not.
+    const flags = json<Plan>(await runVmkeep(['prune', '--domains', all(), '--keep-last', '1', '--dry-run', '--json'], { env: at }));
+    expect(flags.plan.domains.find((x) => x.domain === dev.name)!.remove.map((c) => c.id)).toEqual([months[0], months[1]]);
+    expect(flags.plan.policies).toHaveLength(1);
+    // No flags and no config: a usage error, as before; --simulate never reads the config.
+    const none = await runVmkeep(['prune', '--output', out, '--dry-run'], { env: { ...at, VMKEEP_CONFIG: '' } });
+    expect(none.code).toBe(64);
+    expect(none.stderr).toMatch(/^vmkeep: name a retention policy: .*or set retention in the config file/);
+    const sim = await runVmkeep(['prune', '--simulate', '1d:1m'], { env: at });
+    expect(sim.code).toBe(64);
+    expect(sim.stderr).toMatch(/--simulate takes its policy from the command line only/);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { CheckOptions } from '../../check/run-check.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
+import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
 const optionalDuration = (v: unknown, what: string) => (v === undefined ? undefined : parseDuration(String(v), what));
@@ -9,15 +10,18 @@ export const checkCommand = defineCommand<CheckOptions>({
   name: 'check',
   describe: 'Nagios/Icinga plugin: one status line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN',
   builder: (y) =>
-    y
+    addSelectionOptions(y)
       .option('warning', { type: 'string', demandOption: true, describe: 'WARNING when the newest backup is older than this (e.g. 26h)' })
       .option('critical', { type: 'string', demandOption: true, describe: 'CRITICAL when the newest backup is older than this (e.g. 50h)' })
       .option('verify-warning', { type: 'string', describe: 'WARNING when the last verify is older than this, or there is none' })
       .option('verify-critical', { type: 'string', describe: 'CRITICAL when the last verify is older than this, or there is none' }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('check needs --output DIR');
+    const selection = buildSelection(argv, global);
+    refuseTagsAcrossHosts(selection, global, 'check');
     return Object.freeze({
       domains: global.domains,
+      selection,
       output: global.output,
       thresholds: Object.freeze({
         warning: parseDuration(String(argv['warning']), '--warning'),

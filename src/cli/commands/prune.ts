@@ -5,6 +5,9 @@ import type { PruneOptions, SimulateOptions } from '../../prune/run-prune.js';
 import { parseDuration } from '../../retention/duration.js';
 import type { RetentionPolicy } from '../../retention/types.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
+import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
+import type { GlobalOptions } from '../global-options.js';
+import type { LoadedConfig } from '../../config/load-config.js';
 import { defineCommand } from './types.js';
 
 /** The retention policy options, shared by prune and simulate. */
@@ -27,12 +30,19 @@ export function addKeepOptions(y: Argv): Argv {
     .option('keep-tier', { alias: 'k', type: 'string', array: true, describe: "do-snapshot tier INTERVAL:AGE (repeatable), e.g. -k 1w:1m" });
 }
 
-/** argv → a validated, frozen policy (usage error when none is given: pruning needs a rule). */
-async function buildPolicy(argv: Record<string, unknown>): Promise<RetentionPolicy> {
+const POLICY_FLAGS = ['groupBy', 'keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'keep-within', 'keep-tier'];
+const NAME_A_POLICY = '--groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE';
+
+/**
+ * argv → a validated, frozen policy from the policy flags; undefined when none is given (then
+ * each domain's policy comes from the config file). Flags given: they are the whole policy.
+ */
+async function buildPolicy(argv: Record<string, unknown>): Promise<RetentionPolicy | undefined> {
+  if (POLICY_FLAGS.every((f) => argv[f] === undefined)) return undefined;
   const groupBy = argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']);
   const policy = await policyFrom(argv, groupBy);
   const { hasAnyRule } = await import('../../retention/policy.js');
-  if (!hasAnyRule(policy)) throw usageError('name a retention policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
+  if (!hasAnyRule(policy)) throw usageError(`name a retention policy: ${NAME_A_POLICY}`);
   return policy;
 }
 
@@ -54,13 +64,24 @@ export async function policyFrom(argv: Record<string, unknown>, groupBy: Retenti
   });
 }
 
+/** The config's settings resolver for prune (no flags: prune takes no per-domain setting flags). */
+async function configPolicySettings(config: LoadedConfig, global: GlobalOptions): Promise<Pick<PruneOptions, 'settingsFor' | 'needTags' | 'configSource'>> {
+  const tagSections = Object.keys(config.config.tags ?? {}).length > 0;
+  // Tag sections need each domain's tags, from the one libvirt prune talks to.
+  if (tagSections && global.hosts.length > 1) {
+    throw usageError(`prune with the config's tag sections reads tags from one host: give one --connect (the host whose backups these are) with --output OUTPUT/HOST, or give the policy as flags`);
+  }
+  const { createSettingsResolver } = await import('../../config/settings.js');
+  return { settingsFor: createSettingsResolver(config.config, {}), needTags: tagSections, configSource: config.source };
+}
+
 type PruneOrSimulate = { kind: 'prune'; prune: PruneOptions } | { kind: 'simulate'; simulate: SimulateOptions };
 
 export const pruneCommand = defineCommand<PruneOrSimulate>({
   name: 'prune',
   describe: 'remove old chains by retention policy (--dry-run shows the plan; --simulate runs a schedule in memory)',
   builder: (y) =>
-    addPolicyOptions(y)
+    addSelectionOptions(addPolicyOptions(y))
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'prune even a domain whose latest backup failed' })
       .option('merge-points', { type: 'boolean', default: false, describe: 'push chains: drop single points no rule keeps by merging each into its child' })
@@ -71,6 +92,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
     const policy = await buildPolicy(argv);
     const sim = argv['simulate'];
     if (sim !== undefined) {
+      if (policy === undefined) throw usageError(`--simulate takes its policy from the command line only (not from the config file): name one with ${NAME_A_POLICY}`);
       const m = /^([^:]+):([^:]+)$/.exec(String(sim));
       if (!m) throw usageError(`--simulate needs INTERVAL:DURATION (e.g. 4h:3m), got ${JSON.stringify(sim)}`);
       const ifOlder = argv['if-older-than'];
@@ -87,12 +109,22 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
       });
     }
     if (!global.output) throw usageError('prune needs --output DIR (or --simulate INTERVAL:DURATION)');
+    const selection = buildSelection(argv, global);
+    refuseTagsAcrossHosts(selection, global, 'prune');
+    const config = global.config;
+    if (policy === undefined && config === undefined) {
+      throw usageError(`name a retention policy: ${NAME_A_POLICY}, or set retention in the config file (docs/CONFIG.md)`);
+    }
+    // No policy flags: each domain gets the policy its config layers give it (as backup --prune).
+    const fromConfig = policy === undefined ? await configPolicySettings(config!, global) : {};
     return Object.freeze({
       kind: 'prune' as const,
       prune: Object.freeze({
         output: global.output,
         domains: global.domains,
+        selection,
         policy,
+        ...fromConfig,
         dryRun: argv['dry-run'] === true,
         force: argv['force'] === true,
         mergePoints: argv['merge-points'] === true,

@@ -4,6 +4,7 @@ import type { VerifyFromOptions } from '../../replicate/verify-from.js';
 import type { VerifyOptions } from '../../verify/run-verify.js';
 import { parseLockWait } from '../parse-values.js';
 import { addRepoOptions, repoFrom } from './replicate.js';
+import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
 /** A local backup folder, or (--from) a restic repository. */
@@ -25,7 +26,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
   name: 'verify',
   describe: 'check every chain (files, checksums, stream structure, checkpoint links); --deep also restores and checks images; --from checks a restic repository',
   builder: (y) =>
-    addRepoOptions(y)
+    addSelectionOptions(addRepoOptions(y))
       .option('deep', { type: 'boolean', default: false, describe: 'restore the newest point of each chain into a scratch folder and qemu-img check it' })
       .option('all-points', { type: 'boolean', default: false, describe: 'with --deep: restore and check every point (implies --deep)' })
       .option('scratch-dir', { type: 'string', default: '/var/tmp', describe: 'where --deep restores (a private folder inside, removed afterwards)' })
@@ -37,8 +38,10 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
   buildOptions: (argv, global) => {
     const scratch = argv['scratch-dir'];
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
+    const selection = buildSelection(argv, global);
     if (argv['from'] !== undefined) {
       if (global.output) throw usageError('verify takes --output DIR or --from REPO, not both');
+      if (selection.tags.length > 0 || selection.exclude.length > 0) throw usageError('--tag and --exclude go with verify --output DIR (verify --from checks the whole repository)');
       return Object.freeze({
         kind: 'repo' as const,
         options: Object.freeze({
@@ -51,6 +54,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
     }
     if (argv['read-data-subset'] !== undefined) throw usageError('--read-data-subset goes with --from REPO');
     if (!global.output) throw usageError('verify needs --output DIR or --from REPO');
+    refuseTagsAcrossHosts(selection, global, 'verify');
     const adopt = argv['adopt'] === true;
     const allPoints = argv['all-points'] === true || adopt;
     return Object.freeze({
@@ -58,6 +62,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       options: Object.freeze({
         output: resolve(global.output),
         domains: global.domains,
+        selection,
         deep: argv['deep'] === true || allPoints,
         allPoints,
         scratchDir: resolve(scratch),

@@ -199,3 +199,49 @@ describe('backup options: flags over the config file over built-in defaults', ()
     await expect(async () => backupCommand.buildOptions({ stop: true, 'require-stopped': true }, global)).rejects.toThrow('--stop and --require-stopped cannot be used together');
   });
 });
+
+describe('prune options: policy flags, or each domain\'s policy from the config file', () => {
+  const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
+  type Built = {
+    kind: string;
+    prune: {
+      policy: unknown;
+      needTags?: boolean;
+      configSource?: string;
+      settingsFor?: (d: string, t: readonly string[]) => { retentionSet?: boolean; prunePolicy: Record<string, unknown> };
+      selection: { tags: readonly string[]; exclude: readonly string[] };
+    };
+  };
+  const config = async (text: string) => {
+    const { parseConfigText } = await import('../../../src/config/load-config.js');
+    return { source: 'c.yaml', config: parseConfigText(text, 'c.yaml') };
+  };
+
+  it('no flags: the config gives the policy (tags read only when it has tag sections); flags are the whole policy', async () => {
+    const { pruneCommand } = await import('../../../src/cli/commands/prune.js');
+    const withConfig = { ...global, config: await config('tags:\n  prod: {retention: {keepLast: 2}}\ndomains:\n  "db-*": {retention: {keepLast: 1}}\n') };
+    const o = (await pruneCommand.buildOptions({ tag: ['prod'], exclude: ['web-*'] }, withConfig)) as Built;
+    expect(o.kind).toBe('prune');
+    expect([o.prune.policy, o.prune.needTags, o.prune.configSource]).toEqual([undefined, true, 'c.yaml']);
+    expect(o.prune.selection).toMatchObject({ tags: ['prod'], exclude: ['web-*'] });
+    expect(o.prune.settingsFor!('db-1', ['prod'])).toMatchObject({ retentionSet: true, prunePolicy: { keepLast: 1 } });
+    expect(o.prune.settingsFor!('dev-1', ['dev']).retentionSet).toBe(false);
+    const noTags = (await pruneCommand.buildOptions({}, { ...global, config: await config('defaults: {groupBy: year}\n') })) as Built;
+    expect(noTags.prune.needTags).toBe(false);
+    const flags = (await pruneCommand.buildOptions({ 'keep-last': 3 }, withConfig)) as Built;
+    expect(flags.prune.policy).toMatchObject({ keepLast: 3 });
+    expect(flags.prune.settingsFor).toBeUndefined();
+  });
+
+  it('no flags and no config, --simulate without flags, and --tag or tag sections with several hosts are usage errors', async () => {
+    const { pruneCommand } = await import('../../../src/cli/commands/prune.js');
+    await expect(async () => pruneCommand.buildOptions({}, global)).rejects.toThrow(/^name a retention policy: .*or set retention in the config file/);
+    const withConfig = { ...global, config: await config('tags:\n  prod: {retention: {keepLast: 2}}\n') };
+    await expect(async () => pruneCommand.buildOptions({ simulate: '1d:1m' }, withConfig)).rejects.toThrow(/--simulate takes its policy from the command line only/);
+    const hosts = [{ name: 'a', uri: 'qemu:///system' }, { name: 'b', uri: 'qemu+ssh://root@b/system' }];
+    await expect(async () => pruneCommand.buildOptions({ 'keep-last': 1, tag: ['prod'] }, { ...global, hosts })).rejects.toThrow(/prune --tag reads tags from one host/);
+    await expect(async () => pruneCommand.buildOptions({}, { ...withConfig, hosts })).rejects.toThrow(/tag sections reads tags from one host/);
+    // Names alone work with several hosts.
+    expect(((await pruneCommand.buildOptions({ 'keep-last': 1, exclude: ['x'] }, { ...global, hosts })) as Built).kind).toBe('prune');
+  });
+});

@@ -38,6 +38,8 @@ describe('examples/config.yaml', () => {
     const appliance = settingsFor('fw', ['appliance']);
     expect([appliance.stop, appliance.stopTimeoutMs]).toEqual(['stop-force', 300_000]);
     expect(settingsFor('mail', []).label).toBe('mail-nightly');
+    // defaults set retention: `vmkeep prune` without flags has a policy for every domain.
+    expect(settingsFor('mail', []).retentionSet).toBe(true);
   });
 });
 
@@ -118,6 +120,24 @@ describe('settings precedence: flags > domain > tag > defaults', () => {
     const config = ConfigSchema.parse({ defaults: { hooks: { preDomain: 'a', postDomain: 'b' } }, tags: { db: { hooks: { preDomain: 'c' } } } });
     expect(createSettingsResolver(config, {})('x', ['db']).hooks).toEqual({ preDomain: 'c', postDomain: 'b' });
     expect(createSettingsResolver(config, { hooks: { postDomain: 'd' } })('x', ['db']).hooks).toEqual({ preDomain: 'c', postDomain: 'd' });
+  });
+
+  it('retentionSet: only a layer that says retention, groupBy or prune: true gives vmkeep prune a policy', () => {
+    const config = ConfigSchema.parse({
+      defaults: { output: '/srv', jobs: 2, prune: false },
+      tags: { prod: { retention: { keepDaily: 7 } }, web: { groupBy: 'quarter' }, nightly: { prune: true } },
+      domains: { 'db-*': { retention: { keepLast: 2 } }, 'tmp-*': { label: 'x' } },
+    });
+    const resolve = createSettingsResolver(config, {});
+    expect(resolve('tmp-1', []).retentionSet).toBe(false);
+    expect(resolve('other', ['dev']).retentionSet).toBe(false);
+    expect(resolve('other', ['prod'])).toMatchObject({ retentionSet: true, prunePolicy: { keepDaily: 7, groupBy: 'month', vmsnapRule: true } });
+    expect(resolve('other', ['web'])).toMatchObject({ retentionSet: true, prunePolicy: { groupBy: 'quarter', vmsnapRule: true } });
+    expect(resolve('other', ['nightly']).retentionSet).toBe(true);
+    // The domain section's retention block replaces the tag's (the layers' usual precedence).
+    const db = resolve('db-1', ['prod']);
+    expect([db.retentionSet, db.prunePolicy.keepLast, db.prunePolicy.keepDaily]).toEqual([true, 2, undefined]);
+    expect(createSettingsResolver(undefined, {})('x', []).retentionSet).toBe(false);
   });
 
   it('domain sections match names literally and globs as globs', () => {

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { editTags } from '../../../src/domain/run-tag.js';
-import { filterSelection, matchesTags } from '../../../src/domain/select-by-tags.js';
+import { createContext } from '../../../src/app/context.js';
+import { NO_TAGS_OUTSIDE_LIBVIRT, filterSelection, matchesTags, namesOnly, selectAmong } from '../../../src/domain/select-by-tags.js';
+import { createMemoryLogger } from '../../../src/util/log.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 import { virshArgv } from '../../../src/virsh/argv.js';
 import { TAGS_NAMESPACE, buildTagsXml, checkTag, isNoMetadata, parseTagsXml } from '../../../src/virsh/tags-xml.js';
 import { fixture } from '../../helpers/fixtures.js';
@@ -61,7 +64,54 @@ describe('selection by tags and exclusions', () => {
     );
   });
 
+  it('a domain libvirt does not define (backups only) has no tags: any tag filter leaves it out, names still select it', () => {
+    const gone = new Set(['old-1']);
+    const names = [...all, 'old-1'];
+    const tagged = filterSelection(names, tagsOf, { tags: ['prod'], tagAny: true, exclude: [] }, gone);
+    expect(tagged.kept).toEqual(['web-1', 'web-2', 'db-1']);
+    expect(tagged.filteredOut).toContainEqual({ domain: 'old-1', why: NO_TAGS_OUTSIDE_LIBVIRT });
+    expect(NO_TAGS_OUTSIDE_LIBVIRT).toBe('not defined in libvirt, so it has no tags');
+    expect(filterSelection(names, tagsOf, { tags: [], tagAny: false, exclude: ['web-*'] }, gone).kept).toEqual(['db-1', 'dev-1', 'old-1']);
+    // --exclude is by name alone: it names the glob, defined in libvirt or not.
+    expect(filterSelection(names, tagsOf, { tags: ['prod'], tagAny: false, exclude: ['old-*'] }, gone).filteredOut).toContainEqual({ domain: 'old-1', why: 'excluded by old-*' });
+  });
+
   it('editTags adds, removes, sorts', () => {
     expect(editTags(['prod', 'db'], ['web', 'db'], ['prod'])).toEqual(['db', 'web']);
+  });
+});
+
+describe('selectAmong: a repository\'s domains, tags from libvirt only when asked (fake runner, recorded output)', () => {
+  const URI = 'qemu:///system';
+  const setup = () => {
+    const runner = new FakeRunner();
+    const ctx = createContext({ runner, uri: URI, now: () => new Date(0), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
+    return { runner, ctx };
+  };
+  // In the recorded list; `gone-1` has backups only.
+  const run = 'vmkeep-scratch-fixtures-run';
+  const off = 'vmkeep-scratch-fixtures-off';
+  const backedUp = [off, run, 'gone-1'];
+
+  it('without a tag filter it asks libvirt nothing (list stays libvirt-free)', async () => {
+    const { runner, ctx } = setup();
+    const s = await selectAmong(ctx, backedUp, { ...namesOnly(undefined), exclude: ['*-off'] });
+    expect(s.selected).toEqual([run, 'gone-1']);
+    expect(s.filteredOut).toEqual([{ domain: off, why: 'excluded by *-off' }]);
+    expect(runner.calls).toEqual([]);
+  });
+
+  it('with --tag it lists libvirt, reads tags of defined, not excluded domains only, and leaves out the undefined one', async () => {
+    const { runner, ctx } = setup();
+    runner.expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } });
+    runner.expect({ tool: 'virsh', argv: ['-c', URI, 'metadata', '--domain', '00000000-0000-4000-8000-00000000f001', '--uri', TAGS_NAMESPACE, '--config'], result: { stdout: fixture('virsh/metadata-tags.xml') } });
+    const s = await selectAmong(ctx, backedUp, { domains: undefined, tags: ['prod'], tagAny: false, exclude: ['*-off'] });
+    expect(s.selected).toEqual([run]);
+    expect(s.notInLibvirt).toEqual(['gone-1']);
+    expect(s.filteredOut).toEqual([
+      { domain: off, why: 'excluded by *-off' },
+      { domain: 'gone-1', why: NO_TAGS_OUTSIDE_LIBVIRT },
+    ]);
+    expect(runner.unmet()).toEqual([]);
   });
 });

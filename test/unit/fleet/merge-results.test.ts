@@ -89,3 +89,59 @@ describe('describeHostFailure', () => {
     expect(describeHostFailure(new Error('output folder /b is locked'))).toBe('output folder /b is locked');
   });
 });
+
+describe('list across hosts with --tag (the CLI, a fake runner with recorded virsh output)', () => {
+  it("reads each host's tags from that host's libvirt; a domain only the host's folder knows is left out by --tag", async () => {
+    const { mkdtempSync, mkdirSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { main } = await import('../../../src/cli/main.js');
+    const { fixture } = await import('../../helpers/fixtures.js');
+    const { TAGS_NAMESPACE } = await import('../../../src/virsh/tags-xml.js');
+    const out = mkdtempSync(join(tmpdir(), 'vmkeep-unit-list-hosts-'));
+    try {
+      for (const d of ['a/web-1', 'a/db-1', 'b/web-1', 'b/old-1']) mkdirSync(join(out, d), { recursive: true });
+      const A = 'qemu:///system';
+      const B = 'qemu:///session';
+      const list = (uri: string, names: string[]) => ({
+        tool: 'virsh',
+        argv: ['-c', uri, 'list', '--all', '--uuid', '--name'],
+        result: { stdout: names.map((n, i) => `00000000-0000-4000-8000-00000000000${i} ${n}\n`).join('') },
+      });
+      const tags = (uri: string, uuid: string, result: { stdout?: string; stderr?: string; exitCode?: number }) => ({
+        tool: 'virsh',
+        argv: ['-c', uri, 'metadata', '--domain', uuid, '--uri', TAGS_NAMESPACE, '--config'],
+        result,
+      });
+      const runner = new FakeRunner()
+        .expect(list(A, ['db-1', 'web-1']))
+        .expect(tags(A, '00000000-0000-4000-8000-000000000000', { stdout: '<tags><tag>dev</tag></tags>' }))
+        .expect(tags(A, '00000000-0000-4000-8000-000000000001', { stdout: fixture('virsh/metadata-tags.xml') }))
+        .expect(list(B, ['web-1']))
+        .expect(tags(B, '00000000-0000-4000-8000-000000000000', { stderr: fixture('virsh/metadata-none.stderr'), exitCode: 1 }));
+      const stdout: string[] = [];
+      const stderr: string[] = [];
+      const code = await main(['list', '--output', out, '--connect', `a=${A}`, '--connect', `b=${B}`, '--tag', 'prod', '--json'], {
+        stdout: (t) => stdout.push(t),
+        stderr: (t) => stderr.push(t),
+        env: { VMKEEP_CONFIG: '' },
+        interactive: false,
+        runner,
+      });
+      expect(code, stderr.join('')).toBe(0);
+      const doc = JSON.parse(stdout.join('')) as { domains: Array<{ address: string }>; filteredOut: Array<{ domain: string; why: string }> };
+      expect(doc.domains.map((d) => d.address)).toEqual(['a/web-1']);
+      expect(doc.filteredOut).toEqual(
+        expect.arrayContaining([
+          { domain: 'a/db-1', why: 'tags [dev] do not match all of prod' },
+          { domain: 'b/web-1', why: 'tags [] do not match all of prod' },
+          { domain: 'b/old-1', why: 'not defined in libvirt, so it has no tags' },
+        ]),
+      );
+      expect(doc.filteredOut).toHaveLength(3);
+      expect(runner.unmet()).toEqual([]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

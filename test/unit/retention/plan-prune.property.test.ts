@@ -138,4 +138,30 @@ describe('planPrune properties', { timeout: 30_000 }, () => {
       }),
     );
   });
+
+  it('a policy per domain decides each domain exactly as that policy alone would; no policy removes nothing', () => {
+    const ownPolicy = fc.option(rawPolicyArbitrary, { nil: undefined });
+    fc.assert(
+      fc.property(historiesArbitrary, fc.tuple(ownPolicy, ownPolicy, ownPolicy), forceArbitrary, (histories, raws, force) => {
+        const names = ['alpha', 'beta', 'gamma'];
+        const policyFor = (d: string) => {
+          const raw = raws[names.indexOf(d)];
+          return raw === undefined ? undefined : parsePolicy(raw);
+        };
+        const plan = planPrune(histories, policyFor, NOW, { force });
+        for (const domain of plan.domains) {
+          const own = policyFor(domain.domain);
+          if (own === undefined) {
+            expect(domain.remove).toEqual([]);
+            expect(domain.noPolicy).toBe(true);
+            continue;
+          }
+          const alone = planPrune(histories.filter((h) => h.domain === domain.domain), own, NOW, { force });
+          expect({ ...domain }).toEqual(alone.domains[0]);
+        }
+        // Every domain is in exactly one policy group.
+        expect(plan.policies.flatMap((g) => g.domains).sort()).toEqual(plan.domains.map((d) => d.domain).sort());
+      }),
+    );
+  });
 });

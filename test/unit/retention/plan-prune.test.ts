@@ -1,7 +1,7 @@
 import { addDays, getHours } from 'date-fns';
 import { describe, expect, it } from 'vitest';
 import { VmkeepError } from '../../../src/errors.js';
-import { parsePolicy, planPrune, type RawRetentionOptions } from '../../../src/retention/index.js';
+import { parsePolicy, planPrune, policyLines, type RawRetentionOptions } from '../../../src/retention/index.js';
 import {
   at,
   chain,
@@ -315,3 +315,65 @@ describe('plan shape', () => {
     expect(() => planPrune([history([a!, a!])], parsePolicy({ keepLast: 1 }), NOW)).toThrow(VmkeepError);
   });
 });
+
+describe('a policy per domain (vmkeep prune with the config file)', () => {
+  const days = (domain: string) => singlePointChains(timesEvery(at('2026-11-15T03:00'), 5, 24), domain);
+  const histories = [history(days('web')), history(days('db')), history(days('old'))];
+  const own: Record<string, RawRetentionOptions | undefined> = { web: { keepLast: 1 }, db: { keepLast: 3 }, old: undefined };
+  const policyFor = (d: string) => (own[d] === undefined ? undefined : parsePolicy(own[d]!));
+
+  it('judges each domain by its own policy; a domain without one is held, named in a warning with what to do', () => {
+    const p = planPrune(histories, policyFor, NOW, { noPolicyHint: 'set retention for it in the config file' });
+    const removedOf = (d: string) => p.domains.find((x) => x.domain === d)!.remove.map((c) => c.id);
+    expect(removedOf('web')).toEqual(['c-000', 'c-001', 'c-002', 'c-003']);
+    expect(removedOf('db')).toEqual(['c-000', 'c-001']);
+    expect(removedOf('old')).toEqual([]);
+    const old = p.domains.find((x) => x.domain === 'old')!;
+    expect(old.noPolicy).toBe(true);
+    expect(old.keep[0]!.reasons).toContain('no retention rule configured: nothing pruned');
+    expect(p.domains.find((x) => x.domain === 'web')!.noPolicy).toBeUndefined();
+    expect(p.warnings).toEqual(['old: no retention policy applies to it, nothing pruned (set retention for it in the config file)']);
+  });
+
+  it('says which domains each distinct policy applies to, in the plan and its groups', () => {
+    const p = planPrune(histories, policyFor, NOW);
+    // Domains come sorted by name: db, old, web.
+    expect(p.policies).toEqual([
+      { domains: ['db'], lines: parsePolicyLines({ keepLast: 3 }) },
+      { domains: ['old'], lines: ['no retention policy applies: nothing is pruned'] },
+      { domains: ['web'], lines: parsePolicyLines({ keepLast: 1 }) },
+    ]);
+    expect(p.policy.slice(0, 6)).toEqual([
+      'for db:',
+      '  keep-last 3: the 3 newest points',
+      'for old:',
+      '  no retention policy applies: nothing is pruned',
+      'for web:',
+      '  keep-last 1: the newest point',
+    ]);
+    // The rules every policy shares are said once, after the groups.
+    expect(p.policy.filter((l) => l.startsWith('always kept:'))).toHaveLength(1);
+    // Equal policies (equal words) make one group.
+    const same = planPrune(histories, (d) => (d === 'old' ? undefined : parsePolicy({ keepLast: 2 })), NOW);
+    expect(same.policies.map((g) => g.domains)).toEqual([['db', 'web'], ['old']]);
+    expect(same.policy[0]).toBe('for db, web:');
+  });
+
+  it('a policy warning names the domains whose policy it is about', () => {
+    const p = planPrune(histories, (d) => (d === 'db' ? parsePolicy({ keepTiers: ['0d:1w', '1d:1m'] }) : parsePolicy({ keepLast: 1 })), NOW);
+    expect(p.warnings.some((w) => w.startsWith('db: tier 1d:1m never sees a point'))).toBe(true);
+    expect(p.warnings.filter((w) => w.includes('never sees a point'))).toHaveLength(1);
+  });
+
+  it('one policy for every domain keeps the plan as before: its lines, unprefixed warnings, one group of all domains', () => {
+    const policy = parsePolicy({ keepLast: 1 });
+    const p = planPrune(histories, policy, NOW);
+    expect(p.policy).toEqual(parsePolicyLines({ keepLast: 1 }));
+    expect(p.policies).toEqual([{ domains: ['db', 'old', 'web'], lines: p.policy }]);
+    expect(p.domains.every((d) => d.noPolicy === undefined)).toBe(true);
+  });
+});
+
+function parsePolicyLines(raw: RawRetentionOptions): string[] {
+  return policyLines(parsePolicy(raw));
+}
