@@ -1,6 +1,7 @@
 /** The chains of an output folder as the replication planner wants them (reads files only). */
 import { listBackedUpDomains, listChains } from '../repository/index.js';
-import { selectDomains, splitDomainPatterns } from '../domain/select-domains.js';
+import type { AppContext } from '../app/context.js';
+import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import type { SourceChain } from './plan-replicate.js';
 import { listFilesRelative } from '../util/list-files.js';
 
@@ -9,12 +10,17 @@ export interface ReplicationSource {
   host: string;
   output: string;
   domains: readonly string[] | undefined;
+  /** --tag / --tag-any / --exclude over `domains` (tags are read from the one libvirt connected). */
+  selection?: SelectionRequest;
 }
 
 /** Every chain of the selected domains, oldest first per domain; names that match nothing come back too. */
-export async function readSourceChains(source: ReplicationSource): Promise<{ chains: SourceChain[]; notFound: string[] }> {
+export async function readSourceChains(
+  ctx: AppContext,
+  source: ReplicationSource,
+): Promise<{ chains: SourceChain[]; notFound: string[]; filteredOut: Array<{ domain: string; why: string }> }> {
   const existing = await listBackedUpDomains(source.output);
-  const selection = selectDomains(splitDomainPatterns(source.domains), existing);
+  const selection = await selectAmong(ctx, existing, { ...(source.selection ?? namesOnly(source.domains)), domains: source.domains });
   const chains: SourceChain[] = [];
   for (const domain of selection.selected) {
     const views = await listChains(source.output, domain);
@@ -37,5 +43,5 @@ export async function readSourceChains(source: ReplicationSource): Promise<{ cha
       });
     }
   }
-  return { chains, notFound: [...selection.unknown, ...selection.emptyPatterns] };
+  return { chains, notFound: [...selection.unknown, ...selection.emptyPatterns], filteredOut: selection.filteredOut.map((f) => ({ domain: `${source.host}/${f.domain}`, why: f.why })) };
 }

@@ -65,7 +65,9 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
         locks.push(await acquireLock(join(s.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${s.output}`, signal: ctx.signal }));
       }
     }
-    const read = await Promise.all(options.sources.map((s) => readSourceChains(s)));
+    const read = await Promise.all(options.sources.map((s) => readSourceChains(ctx, s)));
+    const filteredOut = read.flatMap((r) => r.filteredOut);
+    for (const f of filteredOut) ctx.log.info(`${f.domain}: left out: ${f.why}`);
     const chains = read.flatMap((r) => r.chains);
     const notFound = read.flatMap((r, i) => r.notFound.map((n) => `${options.sources[i]!.host}/${n}`));
     if (options.init && !options.dryRun && (await restic.initIfMissing()) === 'created') ctx.log.info(`created restic repository ${repository}`);
@@ -77,7 +79,7 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
       const after = [...existing, ...plan.send.map((s) => ({ id: '(new)', point: s.point, time: new Date(s.time).toISOString() }))];
       const prune = options.prune ? planRepoPrune(after, options.prune, ctx.now()) : undefined;
       return {
-        document: { ...documentOf(repository, true, plan, [], notFound), ...(prune ? { prune: pruneDocument(prune) } : {}) },
+        document: { ...documentOf(repository, true, plan, [], notFound), ...(filteredOut.length > 0 ? { filteredOut } : {}), ...(prune ? { prune: pruneDocument(prune) } : {}) },
         text: renderPlan(repository, plan) + (prune ? renderPrune(prune, true) : ''),
         outcome: notFound.length > 0 ? 'partial' : 'ok',
       };
@@ -97,7 +99,7 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
     } else if (options.prune && failed > 0) {
       ctx.log.warn(`${failed} points were not sent: nothing pruned in ${repository}`);
     }
-    const doc = { ...documentOf(repository, false, plan, sent, notFound), ...(prune ? { prune: pruneDocument(prune) } : {}) };
+    const doc = { ...documentOf(repository, false, plan, sent, notFound), ...(filteredOut.length > 0 ? { filteredOut } : {}), ...(prune ? { prune: pruneDocument(prune) } : {}) };
     return {
       document: doc,
       text: renderResult(repository, plan, sent) + (prune ? renderPrune(prune, false) : ''),

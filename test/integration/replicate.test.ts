@@ -6,6 +6,7 @@
  * compared byte for byte with a reference copy taken at that point.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +205,25 @@ describe('replicate to restic', () => {
     expect(await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(res).images[0]!.path, ref)).toBe(true);
     const gone = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--at', ids[0]!, '--to', path.join(work, 'never')]);
     expect(gone.code).toBe(64);
+  });
+
+  it('--tag and --exclude pick the domains replicated (tags from libvirt; a left-out domain says why)', async () => {
+    type Picked = { present: Array<{ domain: string }>; toSend: Array<{ domain: string }>; filteredOut?: Array<{ domain: string; why: string }> };
+    const picked = async (extra: string[]) => {
+      const r = await replicate(repos[0]!, ['--dry-run', '--domains', dom.name, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = parseJsonOutput<Picked>(r);
+      return { domains: [...new Set([...doc.present, ...doc.toSend].map((p) => p.domain))], filteredOut: doc.filteredOut ?? [] };
+    };
+    expect((await picked([])).domains).toEqual([dom.name]);
+    const excluded = await picked(['--exclude', 'vmkeep-test-*']);
+    expect(excluded.domains).toEqual([]);
+    expect(excluded.filteredOut).toEqual([{ domain: `${hostname()}/${dom.name}`, why: 'excluded by vmkeep-test-*' }]);
+    const untagged = await picked(['--tag', 'offsite']);
+    expect(untagged.domains).toEqual([]);
+    expect(untagged.filteredOut[0]!.why).toMatch(/do not match all of offsite/);
+    expect((await runVmkeep(['tag', '--domains', dom.name, '--add', 'offsite'])).code).toBe(0);
+    expect((await picked(['--tag', 'offsite'])).domains).toEqual([dom.name]);
   });
 
   it('a corrupted pack in the local repository: verify --from fails and names the affected points', async () => {

@@ -8,6 +8,7 @@ import type { ReplicateOptions } from '../../replicate/run-replicate.js';
 import type { ReplicationSource } from '../../replicate/read-sources.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { addKeepOptions, policyFrom } from './prune.js';
+import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
 /** --password-file, --restic-option: how every command that talks to a restic repository is told about it. */
@@ -55,7 +56,7 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
   name: 'replicate',
   describe: 'copy restore points into a restic repository (one snapshot per point; only what it lacks)',
   builder: (y) =>
-    addKeepOptions(addRepoOptions(y))
+    addSelectionOptions(addKeepOptions(addRepoOptions(y)))
       .option('prune', { type: 'boolean', default: false, describe: "after sending, apply the --keep-*/-k/--groupBy policy to the repository's chains (whole chains), then restic prune" })
       .option('groupBy', { type: 'string', describe: "with --prune: VMSnap's period rule for the repository's chains" })
       .option('to', { type: 'string', describe: 'the restic repository' })
@@ -73,9 +74,11 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
     const policy = await policyFrom(argv, argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']));
     if (prune && !hasAnyRule(policy)) throw usageError('replicate --prune needs a policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
     if (!prune && hasAnyRule(policy)) throw usageError('--keep-*, -k and --groupBy go with replicate --prune');
+    const selection = buildSelection(argv, global);
+    refuseTagsAcrossHosts(selection, global, 'replicate');
     return Object.freeze({
       prune: prune ? policy : undefined,
-      sources: Object.freeze(replicationSources(resolve(global.output), global.hosts, global.domains)),
+      sources: Object.freeze(replicationSources(resolve(global.output), global.hosts, global.domains).map((src) => ({ ...src, selection: { ...selection, domains: src.domains } }))),
       repo: repoFrom(argv, argv['to'], 'replicate --to', process.env, global.config?.config.restic),
       chains,
       init: argv['init'] === true,
