@@ -35,6 +35,7 @@ REF="$SCRATCH/ref"
 RUNS="$SCRATCH/runs"
 SOCK="$SCRATCH/run/nbd.sock"
 
+source "$REPO/scripts/lib/scratch-domain.sh"
 die() { echo "capture: $*" >&2; exit 1; }
 say() { echo "== $*" >&2; }
 vsh() { virsh -c "$URI" "$@"; }
@@ -46,10 +47,7 @@ done
 vsh version >/dev/null || die "libvirtd does not answer on $URI"
 
 teardown() {
-  if vsh dominfo "$DOM" >/dev/null 2>&1; then
-    vsh destroy "$DOM" >/dev/null 2>&1 || true
-    vsh undefine "$DOM" --checkpoints-metadata --nvram >/dev/null 2>&1 || true
-  fi
+  scratch_remove "$URI" "$DOM"
   if [ "$KEEP_SCRATCH" != 1 ]; then rm -rf "$SCRATCH"; fi
 }
 trap teardown EXIT
@@ -71,30 +69,7 @@ qemu-img create -q -f qcow2 "$SCRATCH/img/vdb.qcow2" 16M
 /usr/bin/python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(2).randbytes(65536))' >"$SCRATCH/img/rand-64k.bin"
 chmod 644 "$SCRATCH"/img/rand-*.bin
 
-DOMTYPE=qemu
-if [ -r /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = kvm ]; then DOMTYPE=kvm; fi
-cat >"$SCRATCH/domain.xml" <<EOF
-<domain type='$DOMTYPE'>
-  <name>$DOM</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$SCRATCH/img/vda.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$SCRATCH/img/vdb.qcow2'/>
-      <target dev='vdb' bus='virtio'/>
-    </disk>
-    <console type='pty'/>
-  </devices>
-</domain>
-EOF
-vsh define "$SCRATCH/domain.xml" >/dev/null
+scratch_define "$URI" "$DOM" "$SCRATCH/domain.xml" "vda=$SCRATCH/img/vda.qcow2" "vdb=$SCRATCH/img/vdb.qcow2"
 vsh start "$DOM" >/dev/null
 
 hmp() { vsh qemu-monitor-command "$DOM" --hmp "$1"; }

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (it starts libvirtd and creates a throwaway VM)" >&2; exit 1; }
 [[ -f dist/vmkeep.js ]] || { echo "demo: build first (npm ci or npm run build)" >&2; exit 1; }
 
+source scripts/lib/scratch-domain.sh
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 vmkeep() { node bin/vmkeep "$@"; }
 
@@ -24,41 +25,19 @@ URI=qemu:///system
 
 cleanup() {
   set +e
-  virsh -c "$URI" destroy "$DOM" >/dev/null 2>&1
-  virsh -c "$URI" undefine "$DOM" --checkpoints-metadata --nvram >/dev/null 2>&1
+  scratch_remove "$URI" "$DOM"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 mkdir -p "$WORK/images" "$WORK/refs" && chmod 711 "$WORK" "$WORK/images"
 qemu-img create -q -f qcow2 "$DISK" 256M
-TYPE=qemu
-if [[ -c /dev/kvm ]] && [[ $(stat -c %G /dev/kvm) == kvm ]]; then TYPE=kvm; fi
-cat >"$WORK/domain.xml" <<XML
-<domain type='$TYPE'>
-  <name>$DOM</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$DISK'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <console type='pty'/>
-  </devices>
-</domain>
-XML
-step "throwaway domain $DOM (type $TYPE), disk: $DISK"
-virsh -c "$URI" define "$WORK/domain.xml" >/dev/null
+step "throwaway domain $DOM (type $(scratch_domain_type)), disk: $DISK"
+scratch_define "$URI" "$DOM" "$WORK/domain.xml" "vda=$DISK"
 virsh -c "$URI" start "$DOM" >/dev/null
 
 # Guest writes through the QEMU monitor: tracked by dirty bitmaps exactly like writes of a guest OS.
-guest_write() { # pattern offset length
-  virsh -c "$URI" qemu-monitor-command "$DOM" --hmp "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend \"write -P $1 $2 $3\"" >/dev/null
-  virsh -c "$URI" qemu-monitor-command "$DOM" --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"' >/dev/null
-}
+guest_write() { scratch_guest_write "$URI" "$DOM" 0 "$@"; } # pattern offset length
 reference() { qemu-img convert -U -O qcow2 "$DISK" "$WORK/refs/$1.qcow2"; }
 
 step "write 32 MiB into the running guest, full backup"
