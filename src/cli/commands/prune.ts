@@ -79,7 +79,7 @@ type PruneOrSimulate = { kind: 'prune'; prune: PruneOptions } | { kind: 'simulat
 
 export const pruneCommand = defineCommand<PruneOrSimulate>({
   name: 'prune',
-  describe: 'remove old chains by retention policy (--dry-run shows the plan; --simulate runs a schedule in memory)',
+  describe: 'remove old chains by retention policy: the --keep-*/-k/--groupBy flags, or without them each domain\'s policy from the config file (--dry-run shows the plan; --simulate runs a schedule in memory)',
   builder: (y) =>
     addSelectionOptions(addPolicyOptions(y))
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
