@@ -4,6 +4,7 @@ import { usageError } from '../errors.js';
 import { parseHostList, type HostSpec } from '../app/hosts.js';
 import type { OutputOptions } from './output.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import { splitDomainPatterns } from '../domain/select-domains.js';
 
 export interface GlobalOptions extends OutputOptions {
   /** The first host's URI (the only one unless --connect is repeated). */
@@ -11,7 +12,7 @@ export interface GlobalOptions extends OutputOptions {
   /** Every --connect (`URI` or `NAME=URI`), in order; one `local` host by default. */
   hosts: readonly HostSpec[];
   verbose: boolean;
-  /** Patterns from --domains (names, comma lists, globs); empty → all. */
+  /** Patterns from --domains (names, comma lists, globs); undefined → all (an empty --domains is refused). */
   domains: readonly string[] | undefined;
   output: string | undefined;
   /** The validated config file, if any (--config FILE, VMKEEP_CONFIG, /etc/vmkeep/config.yaml). */
@@ -42,7 +43,10 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
   if (output !== undefined && (typeof output !== 'string' || output.trim() === '')) {
     throw usageError('--output needs a folder path');
   }
-  const domains = argv['domains'] as string[] | undefined;
+  const rawDomains = argv['domains'];
+  const domains = rawDomains === undefined ? undefined : (Array.isArray(rawDomains) ? rawDomains : [rawDomains]).map(String);
+  // Refuse `--domains ""` here, once, before any command reads the list as "all".
+  if (domains !== undefined) splitDomainPatterns(domains);
   const connect = argv['connect'];
   const given = connect === undefined ? [] : (Array.isArray(connect) ? connect : [connect]).map(String);
   const fromConfig = config?.config.defaults?.connect;
@@ -56,7 +60,7 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
     connect: hosts[0]!.uri,
     hosts,
     verbose: argv['verbose'] === true,
-    domains: domains ? Object.freeze(domains.map(String)) : undefined,
+    domains: domains ? Object.freeze(domains) : undefined,
     output: output as string | undefined,
     format: json || (argv['machine'] === true && !yamlOut) ? 'json' : yamlOut ? 'yaml' : 'text',
     // --machine alone (VMSnap habit) means machine-readable JSON.

@@ -1,5 +1,6 @@
 /** Turn a `--domains` list (names, comma lists, globs) into the domains to work on. */
 import picomatch from 'picomatch';
+import { usageError } from '../errors.js';
 
 export interface DomainSelection {
   /** Existing domains selected, in the order libvirt listed them, without duplicates. */
@@ -12,10 +13,19 @@ export interface DomainSelection {
 
 const GLOB_CHARS = /[*?[\]]/;
 
-/** Split repeated/comma-separated `--domains` values into patterns; empty → all. */
+/** What an empty `--domains` value says: never "every domain" (a cron line's unset `$VMS`). */
+export const EMPTY_DOMAINS_MESSAGE = "--domains is empty: name domains (a,b or 'web-*'), or --domains '*' for every domain";
+
+/**
+ * Split repeated/comma-separated `--domains` values into patterns; no --domains at all → all.
+ * A --domains that was given but holds no pattern (`""`, `,`, `" , "`) is a usage error: read
+ * as "all", an unset shell variable would scrub or stop every domain.
+ */
 export function splitDomainPatterns(values: readonly string[] | undefined): string[] {
-  const out = (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
-  return out.length === 0 ? ['*'] : out;
+  if (values === undefined) return ['*'];
+  const out = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  if (out.length === 0) throw usageError(EMPTY_DOMAINS_MESSAGE);
+  return out;
 }
 
 /** Match patterns against existing domain names. A name is literal unless it has glob characters. */

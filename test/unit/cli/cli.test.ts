@@ -120,6 +120,23 @@ describe('main: exit codes and error shapes', () => {
     expect(t.err.join('')).toMatch(/VMKEEP_NOW is not an ISO 8601 time/);
   });
 
+  it('refuses an empty --domains with one line and exit 64, before any tool runs', async () => {
+    const cases = [
+      ['tag', '--domains', '', '--add', 'foo'],
+      ['scrub', '--domains', '', '--scrubType', 'both'],
+      ['scrub', '--domains', ',', '--scrubType', 'both'],
+      ['backup', '--domains', ' , ', '--output', '/tmp'],
+      ['status', '--domains=', '--domains', ','],
+      ['status', '--domains'],
+    ];
+    for (const argv of cases) {
+      // A FakeRunner with no expectations throws on any call: nothing may be asked of virsh.
+      const t = io(new FakeRunner());
+      expect(await main(argv, t.value), argv.join(' ')).toBe(EXIT_CODE.usage);
+      expect(t.err.join('')).toBe(`vmkeep: --domains is empty: name domains (a,b or 'web-*'), or --domains '*' for every domain\n`);
+    }
+  });
+
   it('requires --output for backup', async () => {
     const t = io(new FakeRunner());
     expect(await main(['--backup', '--domains=vm1'], t.value)).toBe(EXIT_CODE.usage);

@@ -44,6 +44,13 @@ describe('--domains selection', () => {
     expect(selectDomains(splitDomainPatterns(undefined), existing).selected).toEqual(existing);
   });
 
+  it('refuses a --domains that holds no pattern instead of reading it as every domain', () => {
+    for (const values of [[], [''], [','], [' , ', ''], ['\t']]) {
+      expect(() => splitDomainPatterns(values), JSON.stringify(values)).toThrow(expect.objectContaining({ code: 'usage', message: expect.stringMatching(/^--domains is empty: /) }));
+    }
+    expect(splitDomainPatterns(['', 'web-1,'])).toEqual(['web-1']);
+  });
+
   it('takes comma lists, repeated values and globs, without duplicates, in libvirt order', () => {
     const s = selectDomains(splitDomainPatterns(['mail,web-*', 'db-?', 'web-1']), existing);
     expect(s.selected).toEqual(['web-1', 'web-2', 'db-a', 'db-b', 'mail']);
