@@ -5,6 +5,7 @@ import { join, normalize } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
 import type { RepairStep } from './plan-backup.js';
 
@@ -130,7 +131,7 @@ export async function endBackupJob(ctx: AppContext, domain: string, disks: reado
   throw new VmkeepError(
     'failure',
     `the backup job on ${domain} does not end (tried virsh domjobabort and virsh blockjob --abort on ${disks.join(', ') || 'no disk'}); ` +
-      `check virsh domjobinfo ${domain}: restarting libvirtd or the domain ends it`,
+      `check ${formatShellCommand(['virsh', 'domjobinfo', domain])}: restarting libvirtd or the domain ends it`,
   );
 }
 

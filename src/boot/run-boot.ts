@@ -20,6 +20,7 @@ import { assertEmptyTarget, checkPlanFiles } from '../restore/execute-restore.js
 import { planRestore } from '../restore/plan-restore.js';
 import type { PointSelector } from '../restore/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 
 export const BOOT_RECORD = 'vmkeep-boot.json';
 
@@ -95,7 +96,7 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
     const document = { action: 'boot', name: o.name, domain: o.domain, point: plan.point.id, dir, disks, notes: adjusted.notes, durationMs: Date.now() - t0 };
     const lines = [`${o.name} runs from ${plan.point.id} of ${o.domain} in ${((Date.now() - t0) / 1000).toFixed(1)} s`];
     for (const d of disks) lines.push(`  ${d.target}: ${d.overlay} (on ${d.backing})`);
-    lines.push(`  keep it: vmkeep boot --finish ${o.name}; drop it: vmkeep boot --discard ${o.name}`);
+    lines.push(`  keep it: ${formatShellCommand(['vmkeep', 'boot', '--finish', o.name])}; drop it: ${formatShellCommand(['vmkeep', 'boot', '--discard', o.name])}`);
     return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
   } catch (error) {
     if (defined) {

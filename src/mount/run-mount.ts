@@ -26,6 +26,7 @@ import { checkPlanFiles, restoreDiskImages } from '../restore/execute-restore.js
 import { planRestore } from '../restore/plan-restore.js';
 import type { PointSelector } from '../restore/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 import {
   isMountedIn,
   losetupAttachArgv,
@@ -78,7 +79,7 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
   const mountpoint = resolve(o.mountpoint);
   const st = await stat(mountpoint).catch(() => undefined);
   if (!st?.isDirectory()) throw usageError(`mount point ${mountpoint} is not an existing folder`);
-  if (isMountedIn(await mountinfo(), mountpoint)) throw usageError(`${mountpoint} is mounted already (vmkeep umount ${mountpoint} if vmkeep mounted it)`);
+  if (isMountedIn(await mountinfo(), mountpoint)) throw usageError(`${mountpoint} is mounted already (${formatShellCommand(['vmkeep', 'umount', mountpoint])} if vmkeep mounted it)`);
   if ((await readdir(mountpoint)).length > 0) throw usageError(`mount point ${mountpoint} is not empty`);
 
   const chains = await readRestoreChains(o.output, o.domain);
@@ -140,7 +141,7 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
   }
   const how = viaChain ? 'the chain, read-only through a qemu-storage-daemon FUSE export' : 'a scratch restore, exported read-only through qemu-storage-daemon FUSE';
   const document = { action: 'mount', mountpoint, domain: o.domain, point: plan.point.id, disk, partition: o.partition ?? null, via: record.via, cleanedUp: cleaned };
-  return { document, text: `${plan.point.id} ${disk}${o.partition ? ` partition ${o.partition}` : ''} of ${o.domain} is mounted read-only on ${mountpoint} (from ${how}); vmkeep umount ${mountpoint} undoes it\n`, outcome: 'ok' };
+  return { document, text: `${plan.point.id} ${disk}${o.partition ? ` partition ${o.partition}` : ''} of ${o.domain} is mounted read-only on ${mountpoint} (from ${how}); ${formatShellCommand(['vmkeep', 'umount', mountpoint])} undoes it\n`, outcome: 'ok' };
 }
 
 /** `ro,...,noload` first (ext3/4 without journal replay); filesystems that do not know noload without it. */

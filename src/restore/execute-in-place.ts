@@ -12,6 +12,7 @@ import { VmkeepError } from '../errors.js';
 import { executeScrubPlan, messageOf } from '../scrub/execute-scrub.js';
 import { planScrub } from '../scrub/plan-scrub.js';
 import { readScrubState } from '../scrub/read-scrub-state.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 import { checkPlanFiles, restoreDiskImages } from './execute-restore.js';
 import type { InPlacePlan } from './plan-in-place.js';
 
@@ -92,7 +93,7 @@ export async function executeInPlace(ctx: AppContext, plan: InPlacePlan): Promis
   for (const d of plan.disks) await rm(d.tempDir, { recursive: true, force: true }).catch(() => undefined);
   const warnings: string[] = [];
   const scrubbed = await scrubCheckpoints(ctx, domain, warnings);
-  for (const c of plan.foreign) warnings.push(`checkpoint ${c} is not vmkeep's and was left; its bitmaps are gone with the replaced images (vmkeep scrub --force removes it)`);
+  for (const c of plan.foreign) warnings.push(`checkpoint ${c} is not vmkeep's and was left; its bitmaps are gone with the replaced images (${formatShellCommand(['vmkeep', 'scrub', '--domains', domain, '--scrubType', 'checkpoint', '--checkpointName', c, '--force'])} removes it)`);
   if (plan.discardOld) {
     for (const d of plan.disks) {
       await rm(d.replacedPath, { force: true }).catch((e: unknown) => warnings.push(`could not delete ${d.replacedPath}: ${messageOf(e)}`));

@@ -10,6 +10,7 @@ import { parseChainFolderName } from '../repository/period-folders.js';
 import type { GroupBy } from '../retention/types.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 import { isNoSuchDomain } from '../virsh/client.js';
 import { readRestoreChains } from './chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
@@ -226,7 +227,7 @@ function renderDirectoryPlan(plan: RestorePlan): string {
 function renderDirectoryResult(plan: RestorePlan, r: DirectoryRestoreResult): string {
   const lines = [`restored ${plan.point.id} of ${plan.domain} in ${(r.durationMs / 1000).toFixed(1)} s (${r.checkedFiles} files checked)`];
   for (const i of r.images) lines.push(`  ${i.target}: ${i.path}`);
-  if (r.xml) lines.push(`  domain XML: ${r.xml}${r.defined ? ` (defined as ${r.defined})` : ` (virsh define ${r.xml})`}`);
+  if (r.xml) lines.push(`  domain XML: ${r.xml}${r.defined ? ` (defined as ${r.defined})` : ` (${formatShellCommand(['virsh', 'define', r.xml])})`}`);
   for (const n of r.notes) lines.push(`  ${n}`);
   return `${lines.join('\n')}\n`;
 }

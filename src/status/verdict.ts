@@ -7,6 +7,7 @@
  */
 import type { Checkpoint, DiskBitmap } from '../domain/types.js';
 import { isOwnedName } from '../domain/owned-names.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 
 export interface DiskBitmapView {
   disk: string;
@@ -39,7 +40,9 @@ export interface Verdict {
 /** Compare checkpoints with bitmaps on every eligible disk. */
 export function judgeConsistency(domain: string, checkpoints: readonly Checkpoint[], disks: readonly DiskBitmapView[]): Verdict {
   const problems: ConsistencyProblem[] = [];
-  const q = JSON.stringify(domain);
+  // Fixes are pasted into a shell: every word quoted (a domain may be called `a;$(id)`).
+  const vmkeep = (...words: string[]) => formatShellCommand(['vmkeep', ...words]);
+  const scrubAll = `${vmkeep('scrub', '--domains', domain, '--scrubType', 'both')}, then the next backup starts a new full chain`;
   for (const disk of disks) {
     if (!disk.eligible) continue;
     if (disk.bitmaps === undefined) {
@@ -48,7 +51,7 @@ export function judgeConsistency(domain: string, checkpoints: readonly Checkpoin
         disk: disk.disk,
         name: undefined,
         message: `bitmaps of ${disk.disk} could not be read`,
-        fix: `check the disk image and run: vmkeep status --domains ${q} --verbose`,
+        fix: `check the disk image and run: ${vmkeep('status', '--domains', domain, '--verbose')}`,
       });
       continue;
     }
@@ -65,7 +68,7 @@ export function judgeConsistency(domain: string, checkpoints: readonly Checkpoin
           disk: disk.disk,
           name: bitmap,
           message: `checkpoint ${cp.name} expects bitmap ${bitmap} on ${disk.disk}, but ${disk.disk} has no such bitmap`,
-          fix: `vmkeep scrub --domains ${q} --scrubType both, then the next backup starts a new full chain`,
+          fix: scrubAll,
         });
       }
     }
@@ -76,9 +79,7 @@ export function judgeConsistency(domain: string, checkpoints: readonly Checkpoin
           disk: disk.disk,
           name: b.name,
           message: `bitmap ${b.name} on ${disk.disk} belongs to no checkpoint`,
-          fix: isOwnedName(b.name)
-            ? `vmkeep scrub --domains ${q} --scrubType bitmap`
-            : `not a vmkeep bitmap; remove it only if nothing else uses it: vmkeep scrub --domains ${q} --scrubType bitmap --force`,
+          fix: orphanFix(domain, b.name, checkpoints),
         });
       } else if (b.inconsistent) {
         problems.push({
@@ -86,10 +87,25 @@ export function judgeConsistency(domain: string, checkpoints: readonly Checkpoin
           disk: disk.disk,
           name: b.name,
           message: `bitmap ${b.name} on ${disk.disk} is marked inconsistent (not saved cleanly)`,
-          fix: `vmkeep scrub --domains ${q} --scrubType both, then the next backup starts a new full chain`,
+          fix: scrubAll,
         });
       }
     }
   }
   return { consistent: problems.length === 0, problems };
+}
+
+/**
+ * The fix for one orphan bitmap: scrub that name only. A plain `--scrubType bitmap` would be far
+ * wider: it removes every bitmap and, since a checkpoint must not outlive its bitmap, every
+ * checkpoint with one, ending the chain. `--checkpointName NAME` limits the scrub to orphan
+ * bitmaps of that name (on any disk) and a checkpoint of that name, if one exists (say so).
+ */
+function orphanFix(domain: string, bitmap: string, checkpoints: readonly Checkpoint[]): string {
+  const owned = isOwnedName(bitmap);
+  const command = formatShellCommand(['vmkeep', 'scrub', '--domains', domain, '--scrubType', 'bitmap', '--checkpointName', bitmap, ...(owned ? [] : ['--force'])]);
+  const alsoCheckpoint = checkpoints.some((c) => c.name === bitmap)
+    ? `; this also deletes checkpoint ${bitmap} (its bitmaps on other disks), then the next backup starts a new full chain`
+    : '';
+  return owned ? `${command}${alsoCheckpoint}` : `not a vmkeep bitmap; remove it only if nothing else uses it: ${command}${alsoCheckpoint}`;
 }

@@ -25,14 +25,32 @@ describe('judgeConsistency', () => {
     const kinds = v.problems.map((p) => [p.kind, p.disk, p.name]);
     expect(kinds).toContainEqual(['missing-bitmap', 'vdb', 'virtnbdbackup.1']);
     expect(kinds).toContainEqual(['orphan-bitmap', 'vdb', 'virtnbdbackup.x']);
-    expect(v.problems.find((p) => p.kind === 'missing-bitmap')!.fix).toMatch(/vmkeep scrub --domains "d" --scrubType both/);
+    expect(v.problems.find((p) => p.kind === 'missing-bitmap')!.fix).toBe('vmkeep scrub --domains d --scrubType both, then the next backup starts a new full chain');
   });
 
   it('reports a bitmap no checkpoint refers to, and suggests --force only for foreign names', () => {
     const v = judgeConsistency('d', [], [disk('vda', [bm('virtnbdbackup.3'), bm('someone-else')])]);
     const fixes = Object.fromEntries(v.problems.map((p) => [p.name, p.fix]));
-    expect(fixes['virtnbdbackup.3']).not.toMatch(/--force/);
-    expect(fixes['someone-else']).toMatch(/--force/);
+    expect(fixes['virtnbdbackup.3']).toBe('vmkeep scrub --domains d --scrubType bitmap --checkpointName virtnbdbackup.3');
+    expect(fixes['someone-else']).toBe('not a vmkeep bitmap; remove it only if nothing else uses it: vmkeep scrub --domains d --scrubType bitmap --checkpointName someone-else --force');
+  });
+
+  it('says when the named scrub of an orphan also takes the checkpoint of that name (bitmap kept on another disk)', () => {
+    const v = judgeConsistency('d', [cp('virtnbdbackup.0', ['vda'])], [disk('vda', [bm('virtnbdbackup.0')]), disk('vdb', [bm('virtnbdbackup.0')])]);
+    expect(v.problems.map((p) => [p.kind, p.disk, p.fix])).toEqual([
+      ['orphan-bitmap', 'vdb', 'vmkeep scrub --domains d --scrubType bitmap --checkpointName virtnbdbackup.0; this also deletes checkpoint virtnbdbackup.0 (its bitmaps on other disks), then the next backup starts a new full chain'],
+    ]);
+  });
+
+  it('quotes a hostile domain name for a POSIX shell in every fix', () => {
+    const name = "trial-odd name;$(id)`id`'q&x";
+    const v = judgeConsistency(name, [cp('virtnbdbackup.0', ['vda'])], [disk('vda', [bm('virtnbdbackup.1')]), disk('vdb', undefined)]);
+    const quoted = "'trial-odd name;$(id)`id`'\\''q&x'";
+    expect(v.problems.map((p) => p.fix)).toEqual([
+      `vmkeep scrub --domains ${quoted} --scrubType both, then the next backup starts a new full chain`,
+      `vmkeep scrub --domains ${quoted} --scrubType bitmap --checkpointName virtnbdbackup.1`,
+      `check the disk image and run: vmkeep status --domains ${quoted} --verbose`,
+    ]);
   });
 
   it('reports an inconsistent bitmap', () => {
