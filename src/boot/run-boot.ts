@@ -23,6 +23,8 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 
 export const BOOT_RECORD = 'vmkeep-boot.json';
+/** Where boot puts a new domain's overlays without --dir: DEFAULT_BOOT_ROOT/NAME. */
+export const DEFAULT_BOOT_ROOT = '/var/lib/libvirt/images/vmkeep-boot';
 
 const BootRecordSchema = z.object({
   format: z.literal('vmkeep-boot/1'),
@@ -57,7 +59,9 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
   if (!plan.config) throw new VmkeepError('failure', `${plan.point.id} has no saved domain XML to boot from`);
   if ((await ctx.virsh.listDomainNames()).includes(o.name)) throw usageError(`a domain named ${o.name} already exists: choose another --name`);
   const dir = resolve(o.dir);
-  const existed = (await assertEmptyTarget(dir)) === 'empty';
+  // The default folder's parent (vmkeep-boot) is vmkeep's own and made on first use; any other
+  // --dir is created only inside an existing folder.
+  const existed = (await assertEmptyTarget(dir, { flag: '--dir', parent: dirname(dir) === DEFAULT_BOOT_ROOT ? dirname(DEFAULT_BOOT_ROOT) : dirname(dir) })) === 'empty';
 
   const lock = await lockOutputForReading(ctx, o.output, o.lockWaitMs);
   let defined = false;

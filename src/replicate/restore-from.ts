@@ -13,6 +13,7 @@ import { ResticClient, redactRepository, type ResticRepo } from '../restic/index
 import { readPointTags, type PointTags } from '../restic/tags.js';
 import type { ResticSnapshot } from '../restic/parse.js';
 import { findRestorePoint, type PointSelector, type RestorePointRef } from '../restore/points.js';
+import { assertEmptyTarget } from '../restore/execute-restore.js';
 import { runRestore, type RestoreOptions } from '../restore/run-restore.js';
 
 export interface RestoreFromOptions {
@@ -77,6 +78,8 @@ export async function runRestoreFrom(ctx: AppContext, options: RestoreFromOption
   const chosen = findRestorePoint(asRestorePoints(domain, points), options.selector, `${host}/${domain}`);
   const repoPoint = points.find((p) => `${p.point.chain}/${p.point.checkpoint}` === chosen.id)!;
   const from = { repository: redactRepository(options.repo.repository), snapshot: repoPoint.snapshot.id, host, domain, point: chosen.id };
+  // Refuse a bad --to before restic copies the whole chain into scratch.
+  if (options.restore.mode.kind === 'directory') await assertEmptyTarget(options.restore.mode.dir);
   if (options.restore.dryRun) {
     return {
       document: { dryRun: true, from },

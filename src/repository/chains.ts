@@ -178,6 +178,19 @@ async function folderSize(dir: string): Promise<number> {
   return total;
 }
 
+/**
+ * Refuse an output folder that is missing or not a folder (exit 64): for a reader, a missing
+ * folder is an unmounted backup disk or a typo, never "no backups yet". Nothing is created.
+ */
+export async function requireOutputFolder(output: string): Promise<void> {
+  try {
+    if (!(await stat(output)).isDirectory()) throw new VmkeepError('usage', `--output ${output} is not a folder`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new VmkeepError('usage', `--output ${output} does not exist`);
+    throw e;
+  }
+}
+
 async function readdirOrEmpty(dir: string) {
   try {
     return await readdir(dir, { withFileTypes: true });

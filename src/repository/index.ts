@@ -18,7 +18,7 @@
  * - run history: a domain's last run, last success and last verify, read from its chains'
  *   points and failure events (summarizeRunHistory).
  */
-export { domainDir, listBackedUpDomains, listChains, readChain, type ChainView, type PointView } from './chains.js';
+export { domainDir, listBackedUpDomains, requireOutputFolder, listChains, readChain, type ChainView, type PointView } from './chains.js';
 export {
   MANIFEST_FILE,
   MANIFEST_FORMAT,

@@ -61,18 +61,28 @@ export async function checkPlanFiles(ctx: AppContext, plan: RestorePlan): Promis
   return new Set(plan.check.map((f) => f.path)).size;
 }
 
-/** Is `dir` absent or an empty folder? Throws a usage error otherwise. */
-export async function assertEmptyTarget(dir: string): Promise<'absent' | 'empty'> {
+/**
+ * Is `dir` an empty folder, or absent inside an existing folder (`parent`, by default the one
+ * above it)? Throws a usage error otherwise. Only the last folder is ever created: a missing
+ * parent is a typo or an unmounted disk, and writing images under / would fill the root file system.
+ */
+export async function assertEmptyTarget(dir: string, options: { flag?: string; parent?: string } = {}): Promise<'absent' | 'empty'> {
+  const flag = options.flag ?? '--to';
   let entries: string[];
   try {
     const s = await stat(dir);
-    if (!s.isDirectory()) throw usageError(`--to ${dir} exists and is not a folder`);
+    if (!s.isDirectory()) throw usageError(`${flag} ${dir} exists and is not a folder`);
     entries = await readdir(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+    const parent = options.parent ?? dirname(dir);
+    const p = await stat(parent).catch(() => undefined);
+    if (!p) throw usageError(`${flag} ${dir} cannot be created: its parent folder ${parent} does not exist (vmkeep creates only the last folder; is the disk mounted?)`);
+    if (!p.isDirectory()) throw usageError(`${flag} ${dir} cannot be created: ${parent} is not a folder`);
+    return 'absent';
   }
-  if (entries.length > 0) throw usageError(`--to ${dir} is not empty (${entries.length} entries): restore never overwrites, give an empty or new folder`);
+  if (entries.length > 0) throw usageError(`${flag} ${dir} is not empty (${entries.length} entries): restore never overwrites, give an empty or new folder`);
   return 'empty';
 }
 
@@ -195,8 +205,9 @@ export async function executeDirectoryRestore(ctx: AppContext, plan: RestorePlan
   try {
     if (!existed) {
       // 0711: QEMU (libvirt-qemu) must reach the images of a defined domain, not list the folder.
-      const first = await mkdir(dir, { recursive: true, mode: 0o711 });
-      created.push(first ?? dir);
+      // Not recursive: assertEmptyTarget saw the parent folder.
+      await mkdir(dir, { mode: 0o711 });
+      created.push(dir);
     }
     await checkFreeSpace(ctx, plan, dir);
     tempDir = await mkdtemp(join(dir, '.vmkeep-restore-'));

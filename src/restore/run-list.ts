@@ -2,13 +2,11 @@
  * `vmkeep list`: the restore points of each domain in an output folder. Reads files only; libvirt
  * only when `--tag` asks for the domains' tags.
  */
-import { stat } from 'node:fs/promises';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
-import { listBackedUpDomains } from '../repository/chains.js';
+import { listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
-import { usageError } from '../errors.js';
 import { readRestoreChains } from './chains.js';
 import { listRestorePoints, type RestorePointRef } from './points.js';
 
@@ -52,12 +50,7 @@ export interface ListDocument {
 }
 
 export async function runList(ctx: AppContext, options: ListOptions): Promise<CommandResult> {
-  try {
-    if (!(await stat(options.output)).isDirectory()) throw usageError(`--output ${options.output} is not a folder`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError(`--output ${options.output} does not exist`);
-    throw e;
-  }
+  await requireOutputFolder(options.output);
   const existing = await listBackedUpDomains(options.output);
   const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains));
   const notFound = [...selection.unknown, ...selection.emptyPatterns];

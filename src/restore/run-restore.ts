@@ -14,7 +14,7 @@ import { formatShellCommand } from '../util/shell-quote.js';
 import { isNoSuchDomain } from '../virsh/client.js';
 import { readRestoreChains } from './chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
-import { executeDirectoryRestore, type DirectoryRestoreResult } from './execute-restore.js';
+import { assertEmptyTarget, executeDirectoryRestore, type DirectoryRestoreResult } from './execute-restore.js';
 import { executeInPlace, type InPlaceResult } from './execute-in-place.js';
 import { planInPlace, type InPlaceFacts, type InPlacePlan, type InPlaceRequest } from './plan-in-place.js';
 import { planRestore, type RestorePlan } from './plan-restore.js';
@@ -66,6 +66,8 @@ function requestOf(options: RestoreOptions, selector: PointSelector = options.se
 
 
 async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan: RestorePlan): Promise<CommandResult> {
+  // A dry run refuses what the real run would: a non-empty --to, or one whose parent is missing.
+  await assertEmptyTarget(plan.directory!.dir);
   if (options.dryRun) {
     const document = { dryRun: true, mode: 'directory', ...describePlan(plan) };
     return { document, text: renderDirectoryPlan(plan), outcome: 'ok' };

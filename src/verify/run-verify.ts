@@ -3,14 +3,13 @@
  * points it breaks, optionally restore points for real (--deep), and record the outcome in each
  * chain's manifest (`lastVerify`). Exit 0 only when every chain is sound.
  */
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
-import { listBackedUpDomains } from '../repository/chains.js';
+import { listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
-import { usageError } from '../errors.js';
 import { readRestoreChains } from '../restore/chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
 import { pointId } from '../restore/points.js';
@@ -70,12 +69,7 @@ export interface VerifyDocument {
 }
 
 export async function runVerify(ctx: AppContext, options: VerifyOptions): Promise<CommandResult> {
-  try {
-    if (!(await stat(options.output)).isDirectory()) throw usageError(`--output ${options.output} is not a folder`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError(`--output ${options.output} does not exist`);
-    throw e;
-  }
+  await requireOutputFolder(options.output);
   const now = ctx.now();
   const selection = await selectAmong(ctx, await listBackedUpDomains(options.output), options.selection ?? namesOnly(options.domains));
   const failures: VerifyDocument['failures'] = [

@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
-import { runBoot, type BootOptions } from '../../boot/run-boot.js';
+import { join, resolve } from 'node:path';
+import { DEFAULT_BOOT_ROOT, runBoot, type BootOptions } from '../../boot/run-boot.js';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../restore/points.js';
 import { parseLockWait } from '../parse-values.js';
@@ -21,7 +21,7 @@ export const bootCommand = defineCommand<BootOptions>({
       .option('at', { type: 'string', describe: 'restore point: <chain>/<checkpoint>, a checkpoint name, or latest (default)' })
       .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })
       .option('name', { type: 'string', describe: 'name of the new domain' })
-      .option('dir', { type: 'string', describe: 'empty or new folder for the overlays (default /var/lib/libvirt/images/vmkeep-boot/NAME)' })
+      .option('dir', { type: 'string', describe: `empty or new folder (in an existing one) for the overlays (default ${DEFAULT_BOOT_ROOT}/NAME)` })
       .option('finish', { type: 'string', describe: 'NAME: copy the backup data into its overlays so it stands alone' })
       .option('discard', { type: 'string', describe: 'NAME: destroy and undefine it and remove its overlays' })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
@@ -43,7 +43,7 @@ export const bootCommand = defineCommand<BootOptions>({
       output: resolve(global.output),
       selector: parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time')),
       name,
-      dir: resolve(optionalString(argv, 'dir') ?? `/var/lib/libvirt/images/vmkeep-boot/${name}`),
+      dir: resolve(optionalString(argv, 'dir') ?? join(DEFAULT_BOOT_ROOT, name)),
       lockWaitMs: parseLockWait(argv['lock-wait']),
     });
   },

@@ -40,7 +40,7 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       .option('from', { type: 'string', describe: 'restore from this restic repository (see vmkeep replicate) instead of --output' })
       .option('scratch-dir', { type: 'string', default: '/var/tmp', describe: 'with --from: where the chain files are restored before use' })
       .option('domain', { type: 'string', describe: 'the domain whose backups to restore (with --from: HOST/DOMAIN when hosts share the name)' })
-      .option('to', { type: 'string', describe: 'empty or new folder for the images and the adjusted domain XML' })
+      .option('to', { type: 'string', describe: 'empty folder, or a new one inside an existing folder, for the images and the adjusted domain XML' })
       .option('in-place', { type: 'boolean', default: false, describe: "replace the existing domain's disks with the restored ones" })
       .option('at', { type: 'string', describe: 'restore point: <chain>/<checkpoint> (see vmkeep list), a checkpoint name, a label, or latest (default)' })
       .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })

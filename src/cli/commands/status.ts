@@ -19,6 +19,8 @@ export const statusCommand = defineCommand<StatusOptions>({
   libvirt: true,
   run: async (ctx, options, global) => {
     const { runStatus } = await import('../../status/run-status.js');
+    // An unmounted backup disk must not read as "never backed up": a missing --output is exit 64.
+    if (options.output !== undefined) await (await import('../../repository/chains.js')).requireOutputFolder(options.output);
     if (global.hosts.length <= 1) return runStatus(ctx, options);
     const { hostOutputDir, mergeStatus, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     const n = global.hosts.length;
