@@ -8,6 +8,7 @@ import { parseDuration } from '../retention/duration.js';
 import { parsePolicy } from '../retention/policy.js';
 import { GROUP_BY_VALUES } from '../retention/periods.js';
 import type { GroupBy } from '../retention/types.js';
+import { hasControlCharacter } from '../util/printable.js';
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -77,7 +78,7 @@ const OVERRIDE_SHAPE = {
   excludeDisks: diskList.optional(),
   stop: z.enum(STOP_MODES, { error: `expected one of ${STOP_MODES.join(', ')}` }).optional(),
   stopTimeout: z.number({ error: 'expected seconds' }).min(0).max(86_400).optional(),
-  label: nonEmptyText.optional(),
+  label: nonEmptyText.refine((v) => !hasControlCharacter(v), { error: 'must be one line without control characters' }).optional(),
   quiesce: z.boolean({ error: 'expected true or false' }).optional(),
   hooks: z.strictObject(DOMAIN_HOOKS).optional(),
   /** What writes the backup: virtnbdbackup (stream files) or push (libvirt's push mode, qcow2 chains). */

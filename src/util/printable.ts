@@ -1,7 +1,14 @@
 /** Names as they come (domain names, paths) may hold newlines or terminal escapes. */
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Does the text hold a newline, tab, escape or other control character? */
+export function hasControlCharacter(text: string): boolean {
+  return CONTROL.test(text);
+}
+
 /** Show a name on one line: control characters become JSON escapes (the name in quotes). */
 export function printable(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f-\u009f]/.test(name) ? JSON.stringify(name) : name;
+  return hasControlCharacter(name) ? JSON.stringify(name) : name;
 }

@@ -1,6 +1,6 @@
 import { checkHostPrefixes } from '../../app/hosts.js';
 import type { BackupOptions } from '../../backup/run-backup.js';
-import type { DomainOverrides, HookSpec } from '../../config/schema.js';
+import type { DomainOverrides, HookSpec, VmkeepConfig } from '../../config/schema.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
@@ -8,6 +8,7 @@ import { addKeepOptions } from './prune.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
+import { hasControlCharacter } from '../../util/printable.js';
 
 const HOOK_FLAGS = [
   ['hook-pre-run', 'preRun'],
@@ -16,6 +17,12 @@ const HOOK_FLAGS = [
   ['hook-post-domain', 'postDomain'],
   ['hook-on-error', 'onError'],
 ] as const;
+
+/** Does the config file stop domains anywhere (defaults, a tag or a domain section)? Then --stop-timeout means something. */
+function configStops(config: VmkeepConfig | undefined): boolean {
+  const sections = [config?.defaults, ...Object.values(config?.tags ?? {}), ...Object.values(config?.domains ?? {})];
+  return sections.some((s) => s?.stop === 'stop' || s?.stop === 'stop-force');
+}
 
 /** The keep-* flags as a config `retention` block (undefined when none is given). */
 function retentionFlags(argv: Record<string, unknown>): DomainOverrides['retention'] {
@@ -99,6 +106,12 @@ export const backupCommand = defineCommand<BackupOptions>({
     const hooks = Object.fromEntries(HOOK_FLAGS.map(([flag, key]) => [key, hookFlag(flag)]).filter(([, v]) => v !== undefined));
     const stopTimeout = argv['stop-timeout'];
     if (stopTimeout !== undefined && !(Number(stopTimeout) >= 0)) throw usageError('--stop-timeout needs a number of seconds');
+    // Alone it changes nothing, so it is most likely a --stop that fell off the line.
+    if (stopTimeout !== undefined && stopFlags[0] !== 'stop' && stopFlags[0] !== 'stop-force' && !configStops(config)) {
+      throw usageError('--stop-timeout goes with --stop or --stop-force (or a config file that sets stop): alone it changes nothing');
+    }
+    const label = argv['label'] === undefined ? undefined : String(argv['label']);
+    if (label !== undefined && hasControlCharacter(label)) throw usageError(`--label ${JSON.stringify(label)} holds a newline or control character: give one line of text`);
     const ifOlder = argv['if-older-than'];
     const engineFlag = argv['engine'] === undefined ? undefined : String(argv['engine']);
     if (engineFlag !== undefined && engineFlag !== 'virtnbdbackup' && engineFlag !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engineFlag}`);
@@ -125,7 +138,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(argv['stop-force'] === true ? { stop: 'stop-force' as const } : {}),
       ...(argv['require-stopped'] === true ? { stop: 'require-stopped' as const } : {}),
       ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
-      ...(argv['label'] === undefined ? {} : { label: String(argv['label']) }),
+      ...(label === undefined ? {} : { label }),
       ...(optionalBool(argv['quiesce']) === undefined ? {} : { quiesce: optionalBool(argv['quiesce'])! }),
       ...(engineFlag === undefined ? {} : { engine: engineFlag as 'virtnbdbackup' | 'push' }),
       hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),

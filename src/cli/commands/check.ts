@@ -1,10 +1,18 @@
 import type { CheckOptions } from '../../check/run-check.js';
 import { usageError } from '../../errors.js';
-import { parseDuration } from '../../retention/duration.js';
+import { nominalHours, parseDuration } from '../../retention/duration.js';
+import type { Duration } from '../../retention/types.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
 const optionalDuration = (v: unknown, what: string) => (v === undefined ? undefined : parseDuration(String(v), what));
+
+/** A warning age at or past the critical one could never show WARNING: surely swapped flags. */
+function refuseSwapped(warning: Duration | undefined, critical: Duration | undefined, flag: string): void {
+  if (warning && critical && nominalHours(warning) >= nominalHours(critical)) {
+    throw usageError(`--${flag}warning ${warning.text} must be shorter than --${flag}critical ${critical.text} (swapped?)`);
+  }
+}
 
 export const checkCommand = defineCommand<CheckOptions>({
   name: 'check',
@@ -19,17 +27,15 @@ export const checkCommand = defineCommand<CheckOptions>({
     if (!global.output) throw usageError('check needs --output DIR');
     const selection = buildSelection(argv, global);
     refuseTagsAcrossHosts(selection, global, 'check');
-    return Object.freeze({
-      domains: global.domains,
-      selection,
-      output: global.output,
-      thresholds: Object.freeze({
-        warning: parseDuration(String(argv['warning']), '--warning'),
-        critical: parseDuration(String(argv['critical']), '--critical'),
-        verifyWarning: optionalDuration(argv['verify-warning'], '--verify-warning'),
-        verifyCritical: optionalDuration(argv['verify-critical'], '--verify-critical'),
-      }),
+    const thresholds = Object.freeze({
+      warning: parseDuration(String(argv['warning']), '--warning'),
+      critical: parseDuration(String(argv['critical']), '--critical'),
+      verifyWarning: optionalDuration(argv['verify-warning'], '--verify-warning'),
+      verifyCritical: optionalDuration(argv['verify-critical'], '--verify-critical'),
     });
+    refuseSwapped(thresholds.warning, thresholds.critical, '');
+    refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');
+    return Object.freeze({ domains: global.domains, selection, output: global.output, thresholds });
   },
   run: async (ctx, options) => (await import('../../check/run-check.js')).runCheck(ctx, options),
 });

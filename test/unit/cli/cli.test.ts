@@ -180,7 +180,7 @@ describe('backup options: flags over the config file over built-in defaults', ()
   const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
   type Built = {
     groupBy: string; compress: boolean; raw: boolean; prune: boolean; jobs: number; lockWaitMs: number; label: string | undefined;
-    settingsFor: (d: string, t: readonly string[]) => { groupBy: string; compress: boolean; stop: string; excludeDisks: readonly string[]; hooks: Record<string, unknown>; layers: readonly string[] };
+    settingsFor: (d: string, t: readonly string[]) => { groupBy: string; compress: boolean; stop: string; stopTimeoutMs: number; excludeDisks: readonly string[]; hooks: Record<string, unknown>; layers: readonly string[] };
     runHooks: Record<string, unknown>; selection: { tags: readonly string[]; exclude: readonly string[] }; needTags: boolean;
   };
 
@@ -214,6 +214,34 @@ describe('backup options: flags over the config file over built-in defaults', ()
   it('refuses contradicting stop flags', async () => {
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
     await expect(async () => backupCommand.buildOptions({ stop: true, 'require-stopped': true }, global)).rejects.toThrow('--stop and --require-stopped cannot be used together');
+  });
+
+  it('refuses --stop-timeout without --stop/--stop-force, unless the config file stops some domain', async () => {
+    const { backupCommand } = await import('../../../src/cli/commands/backup.js');
+    const { parseConfigText } = await import('../../../src/config/load-config.js');
+    const alone = '--stop-timeout goes with --stop or --stop-force (or a config file that sets stop): alone it changes nothing';
+    await expect(async () => backupCommand.buildOptions({ 'stop-timeout': 30 }, global)).rejects.toThrow(alone);
+    await expect(async () => backupCommand.buildOptions({ 'stop-timeout': 30, 'require-stopped': true }, global)).rejects.toThrow(alone);
+    const stops = (await backupCommand.buildOptions({ 'stop-timeout': 30, stop: true }, global)) as Built;
+    expect(stops.settingsFor('vm1', [])).toMatchObject({ stop: 'stop', stopTimeoutMs: 30_000 });
+    expect(((await backupCommand.buildOptions({ 'stop-timeout': 5, 'stop-force': true }, global)) as Built).settingsFor('vm1', [])).toMatchObject({ stopTimeoutMs: 5000 });
+    const config = parseConfigText(['tags:', '  appliance: {stop: stop-force}', ''].join('\n'), 'c.yaml');
+    const fromConfig = (await backupCommand.buildOptions({ 'stop-timeout': 60 }, { ...global, config: { source: 'c.yaml', config } })) as Built;
+    expect(fromConfig.settingsFor('vm1', ['appliance'])).toMatchObject({ stop: 'stop-force', stopTimeoutMs: 60_000 });
+    const live = parseConfigText(['defaults:', '  stop: live', ''].join('\n'), 'c.yaml');
+    await expect(async () => backupCommand.buildOptions({ 'stop-timeout': 60 }, { ...global, config: { source: 'c.yaml', config: live } })).rejects.toThrow(alone);
+  });
+
+  it('refuses a --label with a newline or control character (it would split the list table), in the config file too', async () => {
+    const { backupCommand } = await import('../../../src/cli/commands/backup.js');
+    const { parseConfigText } = await import('../../../src/config/load-config.js');
+    for (const label of ['two\nlines', 'tab\there', 'esc\u001b[31m', 'cr\r', 'del\u007f']) {
+      await expect(async () => backupCommand.buildOptions({ label }, global), JSON.stringify(label)).rejects.toThrow(
+        expect.objectContaining({ code: 'usage', message: `--label ${JSON.stringify(label)} holds a newline or control character: give one line of text` }),
+      );
+    }
+    expect(((await backupCommand.buildOptions({ label: 'before upgrade ü' }, global)) as Built).label).toBe('before upgrade ü');
+    expect(() => parseConfigText(['defaults:', '  label: "a\\nb"', ''].join('\n'), 'c.yaml')).toThrow(/label.*one line without control characters/);
   });
 });
 
@@ -260,5 +288,20 @@ describe('prune options: policy flags, or each domain\'s policy from the config 
     await expect(async () => pruneCommand.buildOptions({}, { ...withConfig, hosts })).rejects.toThrow(/tag sections reads tags from one host/);
     // Names alone work with several hosts.
     expect(((await pruneCommand.buildOptions({ 'keep-last': 1, exclude: ['x'] }, { ...global, hosts })) as Built).kind).toBe('prune');
+  });
+});
+
+describe('check options', () => {
+  const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
+  type Built = { thresholds: { warning: { text: string }; critical: { text: string } } };
+
+  it('refuses a warning age at or past the critical one (WARNING could never show), for verify ages too', async () => {
+    const { checkCommand } = await import('../../../src/cli/commands/check.js');
+    const build = (argv: Record<string, unknown>) => checkCommand.buildOptions(argv, global);
+    await expect(async () => build({ warning: '50h', critical: '26h' })).rejects.toThrow(expect.objectContaining({ code: 'usage', message: '--warning 50h must be shorter than --critical 26h (swapped?)' }));
+    await expect(async () => build({ warning: '2d', critical: '48h' })).rejects.toThrow('--warning 2d must be shorter than --critical 48h (swapped?)');
+    await expect(async () => build({ warning: '26h', critical: '50h', 'verify-warning': '2w', 'verify-critical': '8d' })).rejects.toThrow('--verify-warning 2w must be shorter than --verify-critical 8d (swapped?)');
+    const ok = (await build({ warning: '26h', critical: '50h', 'verify-warning': '8d' })) as Built;
+    expect([ok.thresholds.warning.text, ok.thresholds.critical.text]).toEqual(['26h', '50h']);
   });
 });
