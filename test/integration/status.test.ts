@@ -1,9 +1,12 @@
 /**
  * `vmkeep status` against a real libvirtd: real domains, real checkpoints and bitmaps.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
+import { parseJsonOutput, runVmkeep, VMKEEP_BIN } from '../helpers/cli.js';
 import { cleanupAll, createTestDomain, destroyDomain, shutoffBitmaps, virsh, writeGuestData } from '../helpers/libvirt.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
@@ -100,6 +103,54 @@ describe('status on real domains', () => {
     const doc = parseJsonOutput<StatusDoc>(run);
     expect(doc[`x;touch ${canary};#`]).toMatchObject({ error: 'unknown domain', overallStatus: 1 });
     expect(doc[dom.name]!.overallStatus).toBe(0);
+  });
+
+  it('prints a fix for an orphan bitmap that a real sh runs as printed: only that bitmap goes, the chain stays', async () => {
+    const canary = 'vmkeep-st-fix-canary';
+    rmSync(canary, { force: true });
+    const dom = await createTestDomain({ start: true, name: `vmkeep-test-fix;$(touch ${canary}) \`touch ${canary}\` 'q'&x`, disks: [{ target: 'vda', sizeMiB: 32 }] });
+    await checkpoint(dom.uuid, 'virtnbdbackup.0');
+    await destroyDomain(dom);
+    await createExecaRunner().run('qemu-img', ['bitmap', '--add', dom.disks[0]!.path, 'virtnbdbackup.7']);
+
+    const text = await runVmkeep(['status', '--domains', dom.name]);
+    expect(text.code).toBe(1);
+    const fix = text.stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('fix: '))?.slice('fix: '.length);
+    expect(fix).toBe(`vmkeep scrub --domains 'vmkeep-test-fix;$(touch ${canary}) \`touch ${canary}\` '\\''q'\\''&x' --scrubType bitmap --checkpointName virtnbdbackup.7`);
+
+    // Paste it into a real shell, with `vmkeep` on PATH as the built CLI.
+    const bin = mkdtempSync(join(tmpdir(), 'vmkeep-test-fix-bin-'));
+    try {
+      writeFileSync(join(bin, 'vmkeep'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(VMKEEP_BIN)} "$@"\n`, { mode: 0o755 });
+      execFileSync('/bin/sh', ['-c', fix!], { env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` }, stdio: 'pipe' });
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+    expect(existsSync(canary)).toBe(false);
+    expect((await shutoffBitmaps(dom.disks[0]!.path)).map((b) => b.name)).toEqual(['virtnbdbackup.0']);
+    expect((await virsh(['checkpoint-list', '--domain', dom.uuid, '--name'])).trim()).toBe('virtnbdbackup.0');
+    const after = await runVmkeep(['status', '--domains', dom.name, '--json']);
+    expect(after.code).toBe(0);
+    expect(parseJsonOutput<StatusDoc>(after)[dom.name]!.consistency!.consistent).toBe(true);
+  });
+
+  it('refuses a missing --output folder (an unmounted backup disk is not "never backed up"), exit 64', async () => {
+    const dom = await createTestDomain({ start: false });
+    const missing = join(tmpdir(), `vmkeep-test-nosuch-${process.pid}`);
+    const run = await runVmkeep(['status', '--domains', dom.name, '--output', missing, '--json']);
+    expect(run.code).toBe(64);
+    expect(JSON.parse(run.stderr)).toMatchObject({ error: { code: 'usage', message: `--output ${missing} does not exist` } });
+    expect(run.stdout).toBe('');
+    expect(existsSync(missing)).toBe(false);
+    // An existing, empty folder is still "no backups": exit 0.
+    const empty = mkdtempSync(join(tmpdir(), 'vmkeep-test-empty-out-'));
+    try {
+      const ok = await runVmkeep(['status', '--domains', dom.name, '--output', empty, '--json']);
+      expect(ok.code).toBe(0);
+      expect(parseJsonOutput<StatusDoc>(ok)[dom.name]!.overallStatus).toBe(0);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('addresses a domain with shell metacharacters in its name', async () => {
