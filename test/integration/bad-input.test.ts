@@ -160,6 +160,7 @@ for (const [label, raw] of globNames) {
 
 // --- options: wrong types, negative, zero, huge, unknown values --------------------------------
 const B = () => ['backup', '--domains', 'vmkeep-nx-none', '--output', out()];
+const EMPTY_DOMAINS = /^vmkeep: --domains is empty: name domains \(a,b or 'web-\*'\), or --domains '\*' for every domain$/;
 const flagCases: Array<[string, () => string[], RegExp]> = [
   ['--jobs abc', () => [...B(), '--jobs', 'abc'], /^vmkeep: --jobs must be a whole number from 1 to 64, got "abc"$/],
   ['--jobs 0', () => [...B(), '--jobs', '0'], /^vmkeep: --jobs must be a whole number from 1 to 64, got "0"$/],
@@ -209,6 +210,23 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['verify --output missing', () => ['verify', '--output', path.join(sandbox, 'missing')], /^vmkeep: --output \S+ does not exist$/],
   ['list --output missing', () => ['list', '--output', path.join(sandbox, 'missing')], /^vmkeep: --output \S+ does not exist$/],
   ['prune --output missing', () => ['prune', '--output', path.join(sandbox, 'missing'), '--keep-last', '1'], /^vmkeep: --output \S+ does not exist$/],
+  // An empty --domains (an unset $VMS in a cron line) is never "every domain".
+  ['tag --domains empty', () => ['tag', '--domains', '', '--add', 'foo'], EMPTY_DOMAINS],
+  ['scrub --domains empty', () => ['scrub', '--domains', '', '--scrubType', 'both'], EMPTY_DOMAINS],
+  ['scrub --domains ,', () => ['scrub', '--domains', ',', '--scrubType', 'both'], EMPTY_DOMAINS],
+  ['backup --domains empty', () => ['backup', '--domains', '', '--output', out()], EMPTY_DOMAINS],
+  ['backup --domains " , "', () => ['backup', '--domains', ' , ', '--output', out(), '--stop'], EMPTY_DOMAINS],
+  ['status --domains=', () => ['status', '--domains='], EMPTY_DOMAINS],
+  ['restore --domain empty', () => ['restore', '--domain', '', '--output', out(), '--to', path.join(sandbox, 'r')], /^vmkeep: --domain needs a value$/],
+  ['boot --domain empty', () => ['boot', '--domain', '', '--output', out(), '--name', 'vmkeep-test-nx-boot'], /^vmkeep: --domain needs a value$/],
+  ['mount --domain empty', () => ['mount', '--domain', '', '--output', out(), path.join(sandbox, 'out')], /^vmkeep: --domain needs a value$/],
+  ['status --output missing', () => ['status', '--domains', 'vmkeep-nx', '--output', path.join(sandbox, 'missing')], /^vmkeep: --output \S+ does not exist$/],
+  ['status --output a file', () => ['status', '--domains', 'vmkeep-nx', '--output', path.join(sandbox, 'a-file')], /^vmkeep: --output \S+\/a-file is not a folder$/],
+  ['check --warning 50h --critical 26h', () => ['check', '--output', out(), '--warning', '50h', '--critical', '26h'], /^vmkeep: --warning 50h must be shorter than --critical 26h \(swapped\?\)$/],
+  ['check --verify-warning 8d --verify-critical 8d', () => ['check', '--output', out(), '--warning', '26h', '--critical', '50h', '--verify-warning', '8d', '--verify-critical', '8d'], /^vmkeep: --verify-warning 8d must be shorter than --verify-critical 8d/],
+  ['backup --stop-timeout without --stop', () => [...B(), '--stop-timeout', '30'], /^vmkeep: --stop-timeout goes with --stop or --stop-force/],
+  ['backup --label with a newline', () => [...B(), '--label', 'before\nupgrade'], /^vmkeep: --label "before\\nupgrade" holds a newline or control character: give one line of text$/],
+  ['backup --label with an escape', () => [...B(), '--label', 'x\u001b[31m'], /^vmkeep: --label "x\\u001b\[31m" holds a newline or control character/],
   // Still the tool's words (the domain reader is being rewritten; see the report).
   ['--connect to nowhere', () => ['status', '--connect', 'qemu+unix:///system?socket=/nonexistent/sock', '--domains', 'x'], /^vmkeep: virsh -c \S+ list --all --uuid --name exited 1: error: Failed to connect socket to '\/nonexistent\/sock'/],
 ];
@@ -225,6 +243,7 @@ interface PathCase extends Case {
 }
 const backupDom = (output: string) => ['backup', '--domains', dom.name, '--output', output, '--json'];
 let linkTarget: string;
+const HOSTILE_TO = "to x;$(touch vmkeep-to-canary)`touch vmkeep-to-canary`'q'";
 const pathCases: PathCase[] = [
   {
     name: 'output with spaces: backed up there',
@@ -287,6 +306,41 @@ const pathCases: PathCase[] = [
     code: 2,
     first: /^output folder \S+\/ro is not writable \(a read-only file system\): nothing was backed up$/,
     may: [],
+  },
+  {
+    name: 'restore --to whose parent is missing: refused, nothing created',
+    args: () => ['restore', '--domain', dom.name, '--output', path.join(sandbox, 'real'), '--to', path.join(sandbox, 'nosuch', 'deep', 'dir')],
+    code: 64,
+    first: /^vmkeep: --to \S+\/nosuch\/deep\/dir cannot be created: its parent folder \S+\/nosuch\/deep does not exist/,
+    may: [],
+  },
+  {
+    name: 'restore --dry-run --to whose parent is missing: refused like the real run',
+    args: () => ['restore', '--domain', dom.name, '--output', path.join(sandbox, 'real'), '--to', path.join(sandbox, 'nosuch', 'dir'), '--dry-run'],
+    code: 64,
+    first: /^vmkeep: --to \S+\/nosuch\/dir cannot be created: its parent folder \S+\/nosuch does not exist/,
+    may: [],
+  },
+  {
+    name: 'restore --to a hostile new folder: restored there, the printed virsh define line round-trips through sh',
+    args: () => ['restore', '--domain', dom.name, '--output', path.join(sandbox, 'real'), '--to', path.join(sandbox, HOSTILE_TO)],
+    code: 0,
+    first: /./,
+    may: [HOSTILE_TO, 'real', 'locks'],
+    after: (run) => {
+      const xmls = fs.readdirSync(path.join(sandbox, HOSTILE_TO)).filter((f) => f.endsWith('.xml'));
+      expect(xmls).toHaveLength(1);
+      const xml = path.join(sandbox, HOSTILE_TO, xmls[0]!);
+      const line = run.stdout.split('\n').find((l) => l.trim().startsWith('domain XML: '));
+      const printed = /\((virsh define .*)\)$/.exec(line ?? '')?.[1];
+      expect(printed, run.stdout).toBeDefined();
+      // What a shell makes of the printed command, word by word (printf instead of virsh).
+      const words = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${printed!}`], { encoding: 'utf8' }).split('\0').slice(0, -1);
+      expect(words).toEqual(['virsh', 'define', xml]);
+      expect(fs.existsSync(xml)).toBe(true);
+      expect(fs.existsSync(path.join(sandbox, 'vmkeep-to-canary'))).toBe(false);
+      expect(fs.existsSync('vmkeep-to-canary')).toBe(false);
+    },
   },
   {
     name: 'output whose parent is missing (an unmounted backup disk?)',
