@@ -114,6 +114,17 @@ describe('vmkeep boot', () => {
     expect(repositoryDigests()).toEqual(before);
   });
 
+  it('refuses a --dir whose parent folder is missing (exit 64), creating nothing and defining nothing', async () => {
+    const name = `vmkeep-test-boot-${crypto.randomBytes(3).toString('hex')}`;
+    const dir = path.join(dom.dir, 'nosuch', 'deep', 'boot-d');
+    trackTestDomain({ name }, { dir });
+    const run = await boot(['--output', out, '--domain', dom.name, '--name', name, '--dir', dir]);
+    expect(run.code, run.stderr).toBe(64);
+    expect(JSON.parse(run.stderr)).toMatchObject({ error: { code: 'usage', message: `--dir ${dir} cannot be created: its parent folder ${path.dirname(dir)} does not exist (vmkeep creates only the last folder; is the disk mounted?)` } });
+    expect(fs.existsSync(path.join(dom.dir, 'nosuch'))).toBe(false);
+    expect(await domainNames()).not.toContain(name);
+  });
+
   it('refuses a name that exists, creating nothing', async () => {
     const dir = path.join(dom.dir, 'boot-c');
     const taken = await boot(['--output', out, '--domain', dom.name, '--name', dom.name, '--dir', dir]);
