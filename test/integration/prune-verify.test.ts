@@ -132,4 +132,21 @@ describe('a chain verify failed, beside sound ones, on a real repository', () =>
     expect(again.removed).toEqual([]);
     expect(chainFolders(out, dom.name)).toEqual([SOUND, FAILED]);
   });
+
+  it('backup --prune --keep-last 1 in the next month, past the grace days: the new chain is the anchor, .2 goes by the rules, .3 is still held', async () => {
+    await writeGuestData(dom, 'vda', { pattern: 0x61, offset: 12 * MiB, length: MiB });
+    const ref = path.join(dom.dir, 'ref-december.qcow2');
+    await referenceCopy(dom, 'vda', ref);
+    const december = 'vmsnap-backup-monthly-2026-12';
+    const doc = expectDocument(await runVmkeep(['backup', '--domains', dom.name, '--output', out, '--prune', '--keep-last', '1', '--json'], { env: env('2026-12-20T03:00:00Z') }));
+    expect(doc.results[0]).toMatchObject({ result: 'done', level: 'full', chain: december });
+    // The same planner as prune: the period rule and keep-last 1 would take both November chains;
+    // the sound one goes (a newer chain verify did not fail exists now), the failed one is held.
+    expect(doc.results[0]!.prune?.removed).toEqual([`${dom.name}/${SOUND}`]);
+    expect(chainFolders(out, dom.name)).toEqual([FAILED, december]);
+    const to = path.join(dom.dir, 'restore-december');
+    const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', `${december}/virtnbdbackup.0`, '--to', to, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path, ref)).toBe(true);
+  });
 });
