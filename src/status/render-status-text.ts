@@ -29,7 +29,7 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
     if (entry.tags !== undefined) out.push(`  tags: ${entry.tags.length === 0 ? 'none' : entry.tags.join(', ')}`);
     out.push(`  checkpoints: ${s.checkpoints.length === 0 ? 'none' : s.checkpoints.join(', ')}`);
     for (const d of s.disks) {
-      const what = d.eligible ? 'backed up' : `skipped: ${d.excludedBy.join(', ')}`;
+      const what = d.eligible ? 'eligible for backup' : `skipped: ${d.excludedBy.join(', ')}`;
       out.push(
         `  disk ${d.disk}: ${d.format ?? '?'} ${size(d.virtualSize)} virtual, ${size(d.actualSize)} on disk, ${what}`,
       );
