@@ -7,6 +7,9 @@ import { readCheckpointFile } from './engine/virtnbdbackup.js';
 import { domainDir, listChains, type ChainView } from '../repository/chains.js';
 import { listFilesRelative } from '../util/list-files.js';
 import { readFailureNote, type FailureNote } from './record-failure.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 
 export interface DiskInventory {
   target: string;
@@ -28,6 +31,11 @@ export interface ChainFiles {
   cptReadable?: boolean;
   /** Every file, relative to the chain folder. */
   files: string[];
+  /**
+   * creationTime (epoch seconds) of the chain's last recorded checkpoint, from the XML the engine
+   * saved in `checkpoints/` (undefined when there is none to read).
+   */
+  lastCheckpointCreated?: number | undefined;
 }
 
 /** One domain's facts, as planBackup reads them. */
@@ -48,6 +56,11 @@ export interface BackupInventory {
   chainFiles: ChainFiles[];
   /** A failure an earlier run could not record in its manifest (recordFailedRun's note). */
   failureNote?: FailureNote | undefined;
+  /**
+   * libvirt's creationTime (epoch seconds) of each checkpoint that is some chain's last recorded
+   * point: a checkpoint of the same name made for another chain has another time.
+   */
+  checkpointCreated?: Readonly<Record<string, number | undefined>>;
 }
 
 export interface InspectOptions {
@@ -96,8 +109,26 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
   for (const c of chains) {
     if (c.legacy) continue;
     const cpt = await readCheckpointFile(c.dir, domain).catch(() => undefined);
-    chainFiles.push({ folder: c.folder, cpt: cpt ?? [], cptReadable: cpt !== undefined, files: await listFilesRelative(c.dir) });
+    const last = c.manifest?.points.at(-1)?.checkpoint;
+    chainFiles.push({
+      folder: c.folder,
+      cpt: cpt ?? [],
+      cptReadable: cpt !== undefined,
+      files: await listFilesRelative(c.dir),
+      lastCheckpointCreated: last === undefined ? undefined : await savedCheckpointCreated(c.dir, last),
+    });
   }
+  // One libvirt question per distinct name: virtnbdbackup names every chain's points alike.
+  const lastNames = [...new Set(chains.map((c) => c.manifest?.points.at(-1)?.checkpoint))].filter(
+    (n): n is string => n !== undefined && snap.checkpointNames.includes(n),
+  );
+  const checkpointCreated: Record<string, number | undefined> = {};
+  await Promise.all(
+    lastNames.map(async (n) => {
+      const cp = await ctx.virsh.checkpoint(domain, n).catch(() => undefined);
+      checkpointCreated[n] = cp?.creationTime === undefined ? undefined : cp.creationTime.getTime() / 1000;
+    }),
+  );
   const pausedByInterruptedRun = snap.state === 'paused' && chains.some((c) => c.manifest?.running?.startedDomain === true);
   const pausedByInterruptedStop = snap.state === 'paused' && chains.some((c) => c.manifest?.running?.stoppedDomain === true);
   return {
@@ -111,8 +142,19 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
     pausedByInterruptedStop,
     chains,
     chainFiles,
+    checkpointCreated,
     ...(options.failureNoteFile ? { failureNote: await readFailureNote(options.failureNoteFile) } : {}),
   };
+}
+
+/** creationTime (epoch seconds) in `checkpoints/<name>.xml` of a chain folder; undefined when absent or unreadable. */
+async function savedCheckpointCreated(dir: string, name: string): Promise<number | undefined> {
+  try {
+    const cp = parseCheckpointXml(await readFile(join(dir, 'checkpoints', `${name}.xml`), 'utf8'));
+    return cp.creationTime === undefined ? undefined : cp.creationTime.getTime() / 1000;
+  } catch {
+    return undefined;
+  }
 }
 
 export { domainDir };

@@ -228,6 +228,8 @@ export function previousRunFailure(chains: readonly ChainView[]): string | undef
   return newest.kind === 'failed' ? `the previous run failed: ${what}` : `the previous run was interrupted: ${what}`;
 }
 
+const isoSeconds = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString().replace('.000Z', 'Z');
+
 const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(name) ?? false) && !d.badBitmaps.includes(name);
 
 /** Why the current chain cannot take an incremental (undefined: it can). */
@@ -238,6 +240,16 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
   if (!last) return `chain ${chain.folder} has no recorded restore point (its full did not finish)`;
   if (nameFamily(last) !== engine.checkpointFamily) return `chain ${chain.folder} was written by the other engine (its last point is ${last}): this engine starts a chain of its own`;
   if (!inv.checkpoints.includes(last)) return `checkpoint ${last} of chain ${chain.folder} is no longer known to libvirt`;
+  // Same name, other checkpoint: virtnbdbackup names every chain's points virtnbdbackup.N, so a
+  // chain in another output folder (or under another --groupBy) can have made a new one since.
+  const recordedAt = inv.chainFiles.find((f) => f.folder === chain.folder)?.lastCheckpointCreated;
+  const libvirtAt = inv.checkpointCreated?.[last];
+  if (recordedAt !== undefined && libvirtAt !== undefined && recordedAt !== libvirtAt) {
+    return `checkpoint ${last} in libvirt is not the one chain ${chain.folder} recorded (made ${isoSeconds(libvirtAt)}, the chain's ${isoSeconds(recordedAt)}): another chain of this domain (another output folder or --groupBy) took the name, so the changes since this chain's point are unknown`;
+  }
+  if (chain.manifest?.lastVerify?.result === 'failed') {
+    return `chain ${chain.folder} failed its last verify (${chain.manifest.lastVerify.time}): nothing more is added to it`;
+  }
   const eligible = inv.disks.filter((d) => d.eligible);
   const chainDisks = (chain.manifest?.disks ?? []).map((d) => d.target).sort();
   const nowDisks = eligible.map((d) => d.target).sort();

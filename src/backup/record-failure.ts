@@ -95,7 +95,7 @@ export async function recordFailedRun(ctx: AppContext, run: FailedRun, error: un
 
   const time = ctx.now().toISOString();
   const manifest = run.manifest;
-  const message = interrupted ? 'interrupted (SIGINT/SIGTERM)' : explained.message;
+  const message = interrupted ? 'stopped by SIGINT/SIGTERM' : explained.message;
   const failed: ChainManifest = {
     ...manifest,
     running: undefined,

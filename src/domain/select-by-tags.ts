@@ -17,6 +17,12 @@ export interface SelectionRequest {
   tagAny: boolean;
   /** --exclude globs (names or globs), applied last. */
   exclude: readonly string[];
+  /**
+   * One host of several: a filter that leaves none of this host's domains is no mistake (another
+   * host may have them). Alone, a filter that leaves nothing is reported like a pattern that
+   * matches nothing: most often a typo in a cron line.
+   */
+  emptyIsFine?: boolean;
 }
 
 export interface TaggedSelection extends DomainSelection {
@@ -98,7 +104,16 @@ export async function selectAmong(
     for (const [d, t] of read) tagsOf.set(d, t);
   }
   const { kept, filteredOut } = filterSelection(base.selected, tagsOf, request, new Set(notInLibvirt));
-  return { ...base, selected: kept, tagsOf, notInLibvirt, filteredOut };
+  const filters = describeFilters(request);
+  const emptyPatterns = kept.length === 0 && base.selected.length > 0 && filters !== '' && request.emptyIsFine !== true ? [...base.emptyPatterns, filters] : base.emptyPatterns;
+  return { ...base, emptyPatterns, selected: kept, tagsOf, notInLibvirt, filteredOut };
+}
+
+/** `--tag prod,db --exclude web-*` as the user wrote it ('' when no filter is given). */
+export function describeFilters(request: Pick<SelectionRequest, 'tags' | 'tagAny' | 'exclude'>): string {
+  const parts = request.tags.length === 0 ? [] : [`--tag ${request.tags.join(',')}${request.tagAny ? ' --tag-any' : ''}`];
+  for (const e of request.exclude) parts.push(`--exclude ${e}`);
+  return parts.join(' ');
 }
 
 /** Select among libvirt's domains: resolve --domains, read tags when a filter or `needTags` asks, then filter. */

@@ -101,5 +101,5 @@ export function optionsForHost<O extends { domains: readonly string[] | undefine
   options: O,
   domains: readonly string[] | undefined,
 ): O {
-  return { ...options, domains, ...(options.selection ? { selection: { ...options.selection, domains } } : {}) };
+  return { ...options, domains, ...(options.selection ? { selection: { ...options.selection, domains, emptyIsFine: true } } : {}) };
 }

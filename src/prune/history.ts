@@ -23,6 +23,7 @@ function toRetentionChain(c: ChainView): RetentionChain {
     state: c.state,
     protected: c.protected,
     mergeable: c.manifest?.engine === 'push',
+    verifyFailedAt: c.manifest?.lastVerify?.result === 'failed' ? new Date(c.manifest.lastVerify.time) : undefined,
     points: c.points.map((p) => ({ id: p.checkpoint, time: new Date(p.time), protected: p.protected })),
   };
 }

@@ -17,6 +17,8 @@
  *   --merge-points); a `merging` record in the manifest marks one a crash left half done.
  * - run history: a domain's last run, last success and last verify, read from its chains'
  *   points and failure events (summarizeRunHistory).
+ * - domain verify verdict: failed while any chain still present failed its own last verify,
+ *   whatever other chains passed (pickDomainVerify); status, check and metrics use it.
  */
 export { domainDir, listBackedUpDomains, requireOutputFolder, listChains, readChain, type ChainView, type PointView } from './chains.js';
 export {
@@ -36,5 +38,5 @@ export {
 export { applyMerge, resolvePendingMerge, type MergingRecord } from './merge-record.js';
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 export { lockOutputForReading } from './output-lock.js';
-export { summarizeRunHistory, type RunHistory, type RunResult } from './run-history.js';
+export { pickDomainVerify, summarizeRunHistory, type DomainVerify, type RunHistory, type RunResult } from './run-history.js';
 export { summarizeReplication, type ReplicationSummary } from './replication.js';

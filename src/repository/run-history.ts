@@ -1,6 +1,6 @@
 /**
  * What a domain's chains say about its runs: the last run (a recorded point or a recorded
- * failure, whichever is newer), the last success, the last verify. Pure: chains in, facts out.
+ * failure, whichever is newer), the last success, the verify that decides its verdict. Pure: chains in, facts out.
  * Status, the Prometheus textfile and `vmkeep check` all read runs through here.
  */
 import type { ChainView } from './chains.js';
@@ -19,16 +19,43 @@ export interface RunHistory {
   lastSuccess: { time: string; durationSeconds: number | undefined; bytes: number | undefined; chain: string; checkpoint: string } | undefined;
   /** The newest run of any result; a failure is known by its event, which has no duration or size. */
   lastRun: { time: string; result: RunResult; durationSeconds: number | undefined; bytes: number | undefined; message: string | undefined } | undefined;
+  /** The verify that decides the domain's verdict (see pickDomainVerify). */
   lastVerify: { time: string; ok: boolean; chain: string } | undefined;
   /** Per restic repository the manifests name: points sent, not sent, last send, lag (`vmkeep replicate`). */
   replication?: ReplicationSummary[];
+}
+
+/** One chain's last verify, as the domain's verdict names it. */
+export interface DomainVerify {
+  time: string;
+  result: 'ok' | 'failed';
+  chain: string;
+}
+
+/**
+ * The verify that decides a domain's verdict: the newest failed one among the chains still on
+ * disk, else the newest one. A chain's own last verify is its current word (a later ok verify of
+ * the same chain clears its failure); one verify run stamps every chain with the same time, so
+ * "the newest" alone would let another chain's ok hide a failure. On equal times the later chain
+ * (chains come oldest first) wins.
+ */
+export function pickDomainVerify(chains: readonly ChainView[]): DomainVerify | undefined {
+  let newest: DomainVerify | undefined;
+  let newestFailed: DomainVerify | undefined;
+  for (const c of chains) {
+    const v = c.manifest?.lastVerify;
+    if (!v) continue;
+    const found = { time: v.time, result: v.result, chain: c.folder };
+    if (!newest || Date.parse(v.time) >= Date.parse(newest.time)) newest = found;
+    if (v.result === 'failed' && (!newestFailed || Date.parse(v.time) >= Date.parse(newestFailed.time))) newestFailed = found;
+  }
+  return newestFailed ?? newest;
 }
 
 /** Fold a domain's chains into its run history. */
 export function summarizeRunHistory(domain: string, chains: readonly ChainView[]): RunHistory {
   let lastSuccess: RunHistory['lastSuccess'];
   let lastFailure: { time: string; result: RunResult; message: string } | undefined;
-  let lastVerify: RunHistory['lastVerify'];
   for (const c of chains) {
     const manifestPoints = new Map((c.manifest?.points ?? []).map((p) => [p.checkpoint, p]));
     for (const p of c.points) {
@@ -49,9 +76,9 @@ export function summarizeRunHistory(domain: string, chains: readonly ChainView[]
         lastFailure = { time: e.time, result: e.kind === 'failed' ? 'failure' : 'interrupted', message: e.message };
       }
     }
-    const v = c.manifest?.lastVerify;
-    if (v && (!lastVerify || Date.parse(v.time) > Date.parse(lastVerify.time))) lastVerify = { time: v.time, ok: v.result === 'ok', chain: c.folder };
   }
+  const verify = pickDomainVerify(chains);
+  const lastVerify = verify && { time: verify.time, ok: verify.result === 'ok', chain: verify.chain };
   // A failure event is written when its run ends, a point carries its run's start: a failure
   // newer than the newest point's start belongs to a later run.
   const failureIsLast = lastFailure !== undefined && (!lastSuccess || Date.parse(lastFailure.time) > Date.parse(lastSuccess.time));

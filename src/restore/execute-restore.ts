@@ -4,7 +4,7 @@
  * everything into place without overwriting anything, and define the domain when asked.
  * On any failure, everything this run created is removed again.
  */
-import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError, usageError } from '../errors.js';
@@ -218,6 +218,9 @@ export async function executeDirectoryRestore(ctx: AppContext, plan: RestorePlan
     const images: RestoredImage[] = [];
     for (const r of restored) {
       const final = dest.images.find((i) => i.target === r.target)!.path;
+      // A guest's disk: readable by root only, as the backups are (libvirt's dynamic ownership
+      // hands it to QEMU when a domain defined on it starts).
+      await chmod(r.path, 0o600);
       moves.push({ from: r.path, to: final });
       images.push({ ...r, path: final });
     }

@@ -22,10 +22,14 @@
  * - policy per domain: planPrune takes one policy for every domain, or a function giving each
  *   domain its own (`vmkeep prune` with the config file); a domain it gives none is held.
  * - reason: the words on every decision ("keep-daily 3/7", "newest complete chain"...).
- * - safety rules: never removed whatever the policy: the newest complete chain, chains in
+ * - verify-failed chain: one whose last `vmkeep verify` failed (`verifyFailedAt`). It is never
+ *   the anchor, its points count toward no rule, and prune never removes it (even with `force`):
+ *   its earlier points may still restore, so a person inspects it and removes it by hand.
+ * - anchor: the newest complete chain verify did not fail; it is never removed.
+ * - safety rules: never removed whatever the policy: the anchor, verify-failed chains, chains in
  *   progress, protected chains and chains holding a protected point, and every chain of a
  *   domain whose latest backup failed (unless `force`). Protected points and points of broken
- *   chains do not count toward keep-N.
+ *   or verify-failed chains do not count toward keep-N.
  *
  * How rules combine: they are ORed, as in restic (not consumed in order, as in Proxmox Backup
  * Server and borg). Each rule picks its points on its own from the same candidates and a chain

@@ -66,42 +66,63 @@ export function judgeDomain(
   const groupBy = policy.vmsnapRule ? policy.groupBy : undefined;
   const periods = groupBy ? judgeByPeriod(periodChains(chains), groupBy, now) : [];
   const newest = findNewestComplete(chains);
+  const anchorReason = newest !== undefined && hasNewerFailedChain(chains, newest) ? ANCHOR_PAST_FAILED : ANCHOR;
   const held = [
     ...(history.lastBackupFailed && !force ? ['latest backup failed: nothing pruned'] : []),
     ...(hasAnyRule(policy) ? [] : ['no retention rule configured: nothing pruned']),
   ];
   const pointRules = hasPointRules(policy);
   const verdicts = chains.map((prepared, c) =>
-    judgeChain(prepared, c === newest, held, periods[c], pointReasons[c] ?? NO_REASONS, pointRules),
+    judgeChain(prepared, c === newest ? anchorReason : undefined, held, periods[c], pointReasons[c] ?? NO_REASONS, pointRules),
   );
   return { chains, verdicts };
 }
 
+const ANCHOR = 'newest complete chain';
+const ANCHOR_PAST_FAILED = 'newest complete chain that passed or was not yet failed by verify';
+
+/** Did verify fail a complete chain at least as new as the anchor (so the anchor stepped past it)? */
+function hasNewerFailedChain(chains: readonly PreparedChain[], anchor: number): boolean {
+  const anchorTime = newestTime(chains[anchor]!);
+  return chains.some((c) => isVerifyFailed(c) && c.chain.state === 'complete' && newestTime(c) >= anchorTime);
+}
+
+function isVerifyFailed({ chain }: PreparedChain): boolean {
+  return chain.verifyFailedAt !== undefined;
+}
+
+/** A chain verify failed is no complete chain to the period rule: it must not let older periods go. */
 function periodChains(chains: readonly PreparedChain[]) {
-  return chains.map((c) => ({ state: c.chain.state, periodStartMs: c.periodStartMs }));
+  return chains.map((c) => ({ state: isVerifyFailed(c) ? ('broken' as const) : c.chain.state, periodStartMs: c.periodStartMs }));
 }
 
 function judgeChain(
   prepared: PreparedChain,
-  isNewestComplete: boolean,
+  anchorReason: string | undefined,
   held: readonly string[],
   period: PeriodVerdict,
   pointReasons: PointReasons,
   pointRules: boolean,
 ): ChainVerdict {
-  const safety = [...held, ...safetyReasons(prepared, isNewestComplete)];
+  const safety = [...held, ...safetyReasons(prepared, anchorReason)];
   const keep = safety.length > 0 || (period !== undefined && 'keep' in period) || pointReasons.size > 0;
   const removal = keep ? [] : removalReasons(prepared, period, pointRules);
   return { keep, safety, period, pointReasons, removal };
 }
 
-function safetyReasons({ chain, protectedReasons }: PreparedChain, isNewestComplete: boolean): string[] {
+function safetyReasons({ chain, protectedReasons }: PreparedChain, anchorReason: string | undefined): string[] {
   return [
-    ...(isNewestComplete ? ['newest complete chain'] : []),
+    ...(chain.verifyFailedAt ? [verifyFailedReason(chain.verifyFailedAt)] : []),
+    ...(anchorReason !== undefined ? [anchorReason] : []),
     ...(chain.state === 'in-progress' ? ['in progress'] : []),
     ...(chain.protected ? ['protected'] : []),
     ...protectedReasons,
   ];
+}
+
+/** Why prune holds a chain verify failed: its earlier points may still restore, a person decides. */
+export function verifyFailedReason(time: Date): string {
+  return `failed its last verify on ${time.toISOString()}: kept for inspection; remove it by hand after checking`;
 }
 
 /** The points whose selection keeps a chain, newest first, with each rule's reason. */
@@ -119,8 +140,8 @@ function removalReasons({ chain }: PreparedChain, period: PeriodVerdict, pointRu
 
 /**
  * Point rules see every point of chains that are not broken, except protected points (kept
- * anyway, and they must not use up a keep-N slot). A broken chain's points are not restore
- * points anyone should count on, so they take no slot either.
+ * anyway, and they must not use up a keep-N slot). The points of a broken chain, or of one
+ * verify failed, are not restore points anyone should count on, so they take no slot either.
  */
 function selectChainPoints(
   chains: readonly PreparedChain[],
@@ -203,11 +224,12 @@ function sortCandidates(chains: readonly PreparedChain[]): IndexedCandidates {
 }
 
 /**
- * The complete chain holding the newest point. A complete chain without points holds no restore
- * point, so it counts only when no complete chain has any (then by its period).
+ * The complete chain holding the newest point, among those verify did not fail (a failed one is
+ * no restore anyone should count on). A complete chain without points holds no restore point, so
+ * it counts only when no complete chain has any (then by its period).
  */
 function findNewestComplete(chains: readonly PreparedChain[]): number | undefined {
-  const complete = chains.flatMap((c, i) => (c.chain.state === 'complete' ? [i] : []));
+  const complete = chains.flatMap((c, i) => (c.chain.state === 'complete' && !isVerifyFailed(c) ? [i] : []));
   const withPoints = complete.filter((i) => chains[i]!.times.length > 0);
   const pool = withPoints.length > 0 ? withPoints : complete;
   // Chains are sorted, so on a tie the later one in that order wins: deterministic.
@@ -256,7 +278,7 @@ function prepareChain(chain: RetentionChain, policy: RetentionPolicy): PreparedC
   }
   const anchor = chain.periodStart ?? points[0]?.time;
   const periodStartMs = policy.groupBy && anchor ? startOfPeriod(anchor, policy.groupBy).getTime() : undefined;
-  const usable = chain.state === 'broken' ? 0 : points.length - protectedReasons.length;
+  const usable = chain.state === 'broken' || chain.verifyFailedAt ? 0 : points.length - protectedReasons.length;
   const candidates = listChainCandidates(points, times, usable);
   return { chain, points, times, periodStartMs, protectedReasons, ...candidates };
 }

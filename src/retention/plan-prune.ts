@@ -3,7 +3,7 @@
  * per domain) in, a plan out that says for every chain and point whether it stays and why.
  * No fs, no runner, no clock.
  */
-import { compareText, judgeDomain, listKeptBy, type ChainVerdict, type PreparedChain } from './judge-domain.js';
+import { compareText, judgeDomain, listKeptBy, verifyFailedReason, type ChainVerdict, type PreparedChain } from './judge-domain.js';
 import { POLICY_FOOTER, findPolicyWarnings, hasAnyRule, hasPointRules, policyLines, ruleLines } from './policy.js';
 import type {
   ChainDecision,
@@ -50,6 +50,12 @@ export function planPrune(
   const unpoliced = domains
     .filter((d) => d.noPolicy === true)
     .map((d) => `${d.domain}: no retention policy applies to it, nothing pruned${options.noPolicyHint ? ` (${options.noPolicyHint})` : ''}`);
+  const verifyFailed = merged.flatMap((h) =>
+    h.chains
+      .filter((c) => c.verifyFailedAt !== undefined)
+      .sort((a, b) => compareText(a.id, b.id))
+      .map((c) => `${h.domain}: ${c.id} ${verifyFailedReason(c.verifyFailedAt!)}`),
+  );
   const groups = perDomain ? groupByPolicy(policyOf) : [{ domains: merged.map((h) => h.domain), policy }];
   return {
     now: now.toISOString(),
@@ -62,6 +68,7 @@ export function planPrune(
       ),
       ...unpoliced,
       ...held,
+      ...verifyFailed,
     ],
     domains,
     totals: countTotals(domains),
@@ -111,12 +118,13 @@ function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, 
 /**
  * Point-level retention inside a kept push chain: runs of points no rule selected, each merged
  * into the next point. Never the newest point (the next incremental builds on its checkpoint and
- * image), never a protected point, nothing of a chain that is in progress, broken or protected.
+ * image), never a protected point, nothing of a chain that is in progress, broken, protected or
+ * failed by verify (it is held as it is, for a person to inspect).
  * The period rule keeps chains, not points: with point rules beside it, a chain it keeps still
  * loses the points they do not select; without any, its chains stay whole.
  */
 export function planMerges({ chain, points }: PreparedChain, verdict: ChainVerdict, pointRules: boolean): PointMerge[] {
-  if (!chain.mergeable || !verdict.keep || chain.state !== 'complete' || chain.protected) return [];
+  if (!chain.mergeable || !verdict.keep || chain.state !== 'complete' || chain.protected || chain.verifyFailedAt) return [];
   if (!pointRules) return [];
   const last = points.length - 1;
   const droppable = (p: number) => p < last && !points[p]!.protected && !verdict.pointReasons.has(p);

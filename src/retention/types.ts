@@ -30,6 +30,12 @@ export interface RetentionChain {
    * into its child. Other chains are deleted whole or not at all.
    */
   readonly mergeable?: boolean | undefined;
+  /**
+   * When the chain's last `vmkeep verify` failed (the manifest's lastVerify); undefined when it
+   * passed or was never verified. Such a chain is neither the safety anchor nor a rule's pick,
+   * and prune never removes it: a person decides what of it is still worth keeping.
+   */
+  readonly verifyFailedAt?: Date | undefined;
   /** Oldest first. */
   readonly points: readonly RetentionPoint[];
 }

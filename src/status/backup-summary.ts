@@ -2,6 +2,7 @@
 import { formatDistanceStrict } from 'date-fns';
 import { listChains } from '../repository/chains.js';
 import { summarizeReplication, type ReplicationSummary } from '../repository/replication.js';
+import { pickDomainVerify } from '../repository/run-history.js';
 
 export type { ReplicationSummary };
 
@@ -11,6 +12,7 @@ export interface BackupSummary {
   restorePoints: number;
   sizeOnDisk: number;
   lastBackup: { time: string; age: string; ageSeconds: number; chain: string; checkpoint: string; label: string | null; quiesced: boolean | null } | undefined;
+  /** The verify that decides the domain's verdict: a failed one of a chain still present wins (pickDomainVerify). */
   lastVerify: { time: string; result: string; chain: string } | undefined;
   /** Per restic repository the manifests name: how far its copy trails the local points. */
   replication: ReplicationSummary[];
@@ -20,7 +22,6 @@ export interface BackupSummary {
 export async function summarizeBackups(output: string, domain: string, now: Date): Promise<BackupSummary> {
   const chains = await listChains(output, domain);
   let last: BackupSummary['lastBackup'];
-  let lastVerify: BackupSummary['lastVerify'];
   for (const c of chains) {
     const p = c.points.at(-1);
     if (p && (!last || Date.parse(p.time) > Date.parse(last.time))) {
@@ -34,10 +35,6 @@ export async function summarizeBackups(output: string, domain: string, now: Date
         label: p.label ?? null,
         quiesced: p.quiesced ?? null,
       };
-    }
-    const v = c.manifest?.lastVerify;
-    if (v && (!lastVerify || Date.parse(v.time) > Date.parse(lastVerify.time))) {
-      lastVerify = { time: v.time, result: v.result, chain: c.folder };
     }
   }
   return {
@@ -53,7 +50,7 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     restorePoints: chains.reduce((n, c) => n + c.points.length, 0),
     sizeOnDisk: chains.reduce((n, c) => n + c.sizeOnDisk, 0),
     lastBackup: last,
-    lastVerify,
+    lastVerify: pickDomainVerify(chains),
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
   };
 }

@@ -29,7 +29,7 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
     if (entry.tags !== undefined) out.push(`  tags: ${entry.tags.length === 0 ? 'none' : entry.tags.join(', ')}`);
     out.push(`  checkpoints: ${s.checkpoints.length === 0 ? 'none' : s.checkpoints.join(', ')}`);
     for (const d of s.disks) {
-      const what = d.eligible ? 'backed up' : `skipped: ${d.excludedBy.join(', ')}`;
+      const what = d.eligible ? 'eligible for backup' : `skipped: ${d.excludedBy.join(', ')}`;
       out.push(
         `  disk ${d.disk}: ${d.format ?? '?'} ${size(d.virtualSize)} virtual, ${size(d.actualSize)} on disk, ${what}`,
       );
@@ -63,7 +63,7 @@ function renderBackups(b: BackupSummary): string[] {
   for (const c of b.chains) {
     lines.push(`    ${c.folder}: ${c.state}, ${c.points} point(s), ${size(c.sizeOnDisk)}${c.note ? ` (${c.note})` : ''}`);
   }
-  if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time}`);
+  if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time} (${b.lastVerify.chain})`);
   for (const r of b.replication ?? []) {
     const lag = r.lagSeconds === 0 ? 'up to date' : `${Math.round(r.lagSeconds / 3600)} h behind`;
     lines.push(`    replicated to ${r.repository}: ${r.pointsReplicated} points, last sent ${r.lastReplicated}, ${lag}${r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : ''}`);

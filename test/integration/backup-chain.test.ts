@@ -169,6 +169,33 @@ describe('vmkeep backup: chains', () => {
     await expectRestores(dom, out, 'vmsnap-backup-monthly-2026-02', 'virtnbdbackup.1', refFeb);
   });
 
+  it('two output folders: a chain never continues from a checkpoint of the same name the other folder made; every latest point restores', async () => {
+    // virtnbdbackup names every chain's checkpoints virtnbdbackup.N: after two runs into B, libvirt
+    // again has a virtnbdbackup.1, but not A's. Continuing A from it would silently miss data.
+    const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }], start: true });
+    const [a, b] = [path.join(dom.dir, 'nas'), path.join(dom.dir, 'usb')];
+    const run = async (out: string, pattern: number, offset: number) => {
+      await writeGuestData(dom, 'vda', { pattern, offset: offset * MiB, length: 1 * MiB });
+      const ref = path.join(dom.dir, `ref-${pattern}.qcow2`);
+      await referenceCopy(dom, 'vda', ref);
+      const r = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir })).results[0]!;
+      expect(r.result).toBe('done');
+      return { ...r, ref };
+    };
+    await run(a, 0x01, 0);
+    expect((await run(a, 0x02, 1)).level).toBe('inc');
+    await run(b, 0x03, 2);
+    expect((await run(b, 0x04, 3)).checkpoint).toBe('virtnbdbackup.1');
+    const again = await run(a, 0x05, 4);
+    expect(again.level).toBe('full');
+    expect(again.reasons!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1 in libvirt is not the one chain .* recorded .*another chain of this domain \(another output folder or --groupBy\) took the name/);
+    await expectRestores(dom, a, again.chain!, again.checkpoint!, again.ref);
+    // And back: B's chain notices A's new checkpoint the same way.
+    const back = await run(b, 0x06, 5);
+    expect(back.level).toBe('full');
+    await expectRestores(dom, b, back.chain!, back.checkpoint!, back.ref);
+  });
+
   it('a domain name with shell metacharacters and a disk path with a space back up and restore', async () => {
     const tag = `vmkeep-pwned-${Math.random().toString(16).slice(2, 8)}`;
     // Run through a shell, `$(cd;touch TAG)` would leave TAG in root's home folder.

@@ -187,6 +187,15 @@ describe('a config file drives a fleet backup', () => {
     expect(doc.results[0]).toMatchObject({ result: 'done', level: 'inc' });
   });
 
+  it('a tag nobody carries (a typo in a cron line) backs up nothing and fails, as a pattern that matches nothing does', async () => {
+    const typo = await backupCli(['--config', configFile, '--domains', all(), '--tag', 'prdo', '--json'], { lockDir });
+    const doc = expectDocument(typo, 2);
+    expect(doc.results).toEqual([{ domain: '--tag prdo', result: 'failed', reason: 'no domain matches this pattern' }]);
+    const status = await vmkeep(['status', '--domains', all(), '--tag', 'prdo', '--json']);
+    expect(status.code).toBe(1);
+    expect(json<Record<string, { error?: string }>>(status, 1)['--tag prdo']).toMatchObject({ error: 'no domain matches this pattern' });
+  });
+
   it("list, prune --dry-run, verify and check select with --tag prod --exclude '*web*'; a domain only the repository knows is left out by --tag, listed without it", async () => {
     // A prod domain backed up into the same folder, then undefined: its backups stay, its tags go.
     const gone = await createTestDomain({ name: `${prefix}gone-1`, disks: [{ target: 'vda', sizeMiB: 16 }] });

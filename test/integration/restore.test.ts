@@ -269,6 +269,8 @@ describe('vmkeep restore of a two-disk domain', () => {
     ]);
     expect(await imagesIdentical(r.doc.images[0]!.path, refA)).toBe(true);
     expect(await imagesIdentical(r.doc.images[1]!.path, refB)).toBe(true);
+    // A guest's disk is root's alone, like the backups (libvirt hands it to QEMU at start).
+    for (const i of r.doc.images) expect(fs.statSync(i.path).mode & 0o777).toBe(0o600);
 
     const xml = fs.readFileSync(r.doc.xml, 'utf8');
     expect(xml).toContain(`file="${path.join(to, 'vda.qcow2')}"`);

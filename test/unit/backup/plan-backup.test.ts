@@ -43,6 +43,41 @@ describe('planBackup: chains', () => {
     expect(plan.reasons).toEqual([`continue chain ${MARCH} after virtnbdbackup.1`]);
   });
 
+  it('continues when libvirt\'s checkpoint is the one the chain recorded (same creation time)', () => {
+    const inv = inventory({
+      checkpoints: cps(0, 1),
+      disks: [disk('vda', cps(0, 1))],
+      chains: [chain(MARCH, cps(0, 1))],
+      chainFiles: [{ ...finishedFiles(MARCH, cps(0, 1)), lastCheckpointCreated: 1_795_000_100 }],
+      checkpointCreated: { [cp(1)]: 1_795_000_100 },
+    });
+    expect(backupPlan(planBackup(inv, request, now))).toMatchObject({ level: 'inc', folder: MARCH });
+  });
+
+  it('starts a new full when libvirt\'s checkpoint of that name was made for another chain (another folder or --groupBy)', () => {
+    const inv = inventory({
+      checkpoints: cps(0, 1),
+      disks: [disk('vda', cps(0, 1))],
+      chains: [chain(MARCH, cps(0, 1))],
+      chainFiles: [{ ...finishedFiles(MARCH, cps(0, 1)), lastCheckpointCreated: 1_795_000_100 }],
+      checkpointCreated: { [cp(1)]: 1_795_000_400 },
+    });
+    const plan = backupPlan(planBackup(inv, request, now));
+    expect(plan).toMatchObject({ level: 'full' });
+    expect(plan.reasons[0]).toBe(
+      `checkpoint virtnbdbackup.1 in libvirt is not the one chain ${MARCH} recorded (made 2026-11-18T11:13:20Z, the chain's 2026-11-18T11:08:20Z): another chain of this domain (another output folder or --groupBy) took the name, so the changes since this chain's point are unknown`,
+    );
+  });
+
+  it('adds nothing to a chain that failed its last verify: a new full starts', () => {
+    const failed = chain(MARCH, cps(0, 1));
+    failed.manifest = { ...failed.manifest!, lastVerify: { time: '2026-03-10T00:00:00.000Z', result: 'failed', deep: false, problems: ['vda.full.data has sha256 …'] } };
+    const inv = inventory({ checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))], chains: [failed], chainFiles: [finishedFiles(MARCH, cps(0, 1))] });
+    const plan = backupPlan(planBackup(inv, request, now));
+    expect(plan).toMatchObject({ level: 'full' });
+    expect(plan.reasons[0]).toBe(`chain ${MARCH} failed its last verify (2026-03-10T00:00:00.000Z): nothing more is added to it`);
+  });
+
   it('rolls over to a new full chain in a new period, removing the old checkpoints newest first', () => {
     const inv = inventory({
       checkpoints: cps(0, 1, 2),

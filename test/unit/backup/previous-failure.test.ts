@@ -24,7 +24,7 @@ describe('previousRunFailure', () => {
   });
 
   it('an interruption is told as one; repairs are not failures', () => {
-    expect(previousRunFailure([withEvents(base, [{ time: T(4), kind: 'interrupted', message: 'inc backup: interrupted (SIGINT/SIGTERM)' }])])).toMatch(/^the previous run was interrupted: interrupted/);
+    expect(previousRunFailure([withEvents(base, [{ time: T(4), kind: 'interrupted', message: 'inc backup: stopped by SIGINT/SIGTERM' }])])).toBe(`the previous run was interrupted: stopped by SIGINT/SIGTERM (inc backup at ${new Date(T(4)).toISOString()})`);
     expect(previousRunFailure([withEvents(base, [{ time: T(4), kind: 'repaired', message: 'x' }])])).toBeUndefined();
   });
 

@@ -113,5 +113,17 @@ describe('selectAmong: a repository\'s domains, tags from libvirt only when aske
       { domain: 'gone-1', why: NO_TAGS_OUTSIDE_LIBVIRT },
     ]);
     expect(runner.unmet()).toEqual([]);
+    expect(s.emptyPatterns).toEqual([]);
+  });
+
+  it('a filter that leaves nothing is reported like a pattern that matches nothing (a typo in a cron line), unless one host of several', async () => {
+    const { ctx } = setup();
+    const s = await selectAmong(ctx, backedUp, { ...namesOnly(undefined), exclude: ['*'] });
+    expect(s.selected).toEqual([]);
+    expect(s.emptyPatterns).toEqual(['--exclude *']);
+    const fleet = await selectAmong(ctx, backedUp, { ...namesOnly(undefined), exclude: ['*'], emptyIsFine: true });
+    expect(fleet.emptyPatterns).toEqual([]);
+    // Nothing to filter in the first place: said as before (the default pattern matched nothing), not twice.
+    expect((await selectAmong(ctx, [], { ...namesOnly(undefined), exclude: ['*'] })).emptyPatterns).toEqual(['*']);
   });
 });

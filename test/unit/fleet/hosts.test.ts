@@ -99,10 +99,10 @@ describe('virtnbdbackup remote mode', () => {
 });
 
 describe('optionsForHost', () => {
-  it("gives a host its own domain names in the plain list and in the tag selection", async () => {
+  it("gives a host its own domain names in the plain list and in the tag selection (a filter may leave one host empty)", async () => {
     const { optionsForHost } = await import('../../../src/fleet/index.js');
     const options = { domains: ['h1/web'], selection: { domains: ['h1/web'], tags: ['prod'], tagAny: false, exclude: [] }, output: '/b' };
-    expect(optionsForHost(options, ['web'])).toEqual({ domains: ['web'], selection: { domains: ['web'], tags: ['prod'], tagAny: false, exclude: [] }, output: '/b' });
+    expect(optionsForHost(options, ['web'])).toEqual({ domains: ['web'], selection: { domains: ['web'], tags: ['prod'], tagAny: false, exclude: [], emptyIsFine: true }, output: '/b' });
     expect(optionsForHost({ domains: undefined, output: '/b' }, undefined)).toEqual({ domains: undefined, output: '/b' });
   });
 });

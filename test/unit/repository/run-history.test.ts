@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ChainView } from '../../../src/repository/chains.js';
 import type { ChainManifest } from '../../../src/repository/manifest.js';
-import { summarizeRunHistory } from '../../../src/repository/run-history.js';
+import { judgeCheck } from '../../../src/check/judge-check.js';
+import { pickDomainVerify, summarizeRunHistory } from '../../../src/repository/run-history.js';
+import { parseDuration } from '../../../src/retention/duration.js';
 
 /** A chain view as listChains returns it, built in memory. */
 function chain(folder: string, points: Array<{ cp: string; time: string; bytes: number; ms: number }>, events: ChainManifest['events'] = [], extra: Partial<ChainManifest> = {}): ChainView {
@@ -69,9 +71,43 @@ describe('summarizeRunHistory', () => {
     expect(h.unhealthyChains).toBe(1);
   });
 
-  it('the newest verify of any chain wins', () => {
-    const a = chain('a', [], [], { lastVerify: { time: '2026-11-05T00:00:00.000Z', result: 'failed', deep: false, problems: ['x'] } });
-    const b = chain('b', [], [], { lastVerify: { time: '2026-11-08T00:00:00.000Z', result: 'ok', deep: true, problems: [] } });
+  const verified = (folder: string, time: string, result: 'ok' | 'failed') =>
+    chain(folder, [], [], { lastVerify: { time, result, deep: false, problems: result === 'ok' ? [] : ['x'] } });
+
+  it('with every chain passing, the newest verify of any chain is the last one', () => {
+    const a = verified('a', '2026-11-05T00:00:00.000Z', 'ok');
+    const b = verified('b', '2026-11-08T00:00:00.000Z', 'ok');
     expect(summarizeRunHistory('vm1', [a, b]).lastVerify).toEqual({ time: '2026-11-08T00:00:00.000Z', ok: true, chain: 'b' });
+  });
+
+  it("a chain still present whose own last verify failed decides, whatever other chains' newer ok verifies say", () => {
+    const a = verified('a', '2026-11-05T00:00:00.000Z', 'failed');
+    const b = verified('b', '2026-11-08T00:00:00.000Z', 'ok');
+    expect(summarizeRunHistory('vm1', [a, b]).lastVerify).toEqual({ time: '2026-11-05T00:00:00.000Z', ok: false, chain: 'a' });
+    // Once the failed chain is gone (removed by hand) or verified ok again, the domain is ok.
+    expect(summarizeRunHistory('vm1', [b]).lastVerify?.ok).toBe(true);
+    expect(summarizeRunHistory('vm1', [verified('a', '2026-11-09T00:00:00.000Z', 'ok'), b]).lastVerify).toEqual({ time: '2026-11-09T00:00:00.000Z', ok: true, chain: 'a' });
+  });
+
+  it('one verify run stamps every chain with the same time: the failed chain wins in any order, and check says CRITICAL naming it', () => {
+    // The review's repro: status said ok for .2 although .3 failed at the identical time.
+    const time = '2026-11-30T09:00:00.000Z';
+    const chains = [verified('m', time, 'ok'), verified('m.2', time, 'ok'), verified('m.3', time, 'failed')];
+    for (const order of [chains, [...chains].reverse(), [chains[2]!, chains[0]!, chains[1]!]]) {
+      expect(pickDomainVerify(order)).toEqual({ time, result: 'failed', chain: 'm.3' });
+    }
+    const history = summarizeRunHistory('vm1', chains);
+    const thresholds = { warning: parseDuration('1y'), critical: parseDuration('2y'), verifyWarning: undefined, verifyCritical: undefined };
+    const verdict = judgeCheck([{ domain: 'vm1', history, consistent: true, error: undefined }], thresholds, new Date(time));
+    expect(verdict.state).toBe(2);
+    expect(verdict.line).toBe('VMKEEP CRITICAL - 1 of 1 domains need attention: vm1: no backup at all, last verify failed (m.3)');
+  });
+
+  it('two failed chains: the newer failure names the domain verdict; on a tie the later chain', () => {
+    const a = verified('a', '2026-11-05T00:00:00.000Z', 'failed');
+    const b = verified('b', '2026-11-04T00:00:00.000Z', 'failed');
+    expect(pickDomainVerify([a, b])).toEqual({ time: '2026-11-05T00:00:00.000Z', result: 'failed', chain: 'a' });
+    expect(pickDomainVerify([a, verified('b', '2026-11-05T00:00:00.000Z', 'failed')])?.chain).toBe('b');
+    expect(pickDomainVerify([chain('none', [])])).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 /**
  * fast-check arbitraries for retention property tests: random histories (chains of any state,
- * protected chains and points, failed last backups) and random raw policies.
+ * protected chains and points, chains verify failed, failed last backups) and random raw policies.
  */
 import fc from 'fast-check';
 import type {
@@ -20,17 +20,20 @@ const pointOffsets = fc.uniqueArray(fc.integer({ min: -SPAN_HOURS, max: 6 }), { 
 interface ChainShape {
   state: ChainState;
   protected: boolean;
+  /** The chain's last verify failed (at NOW). */
+  verifyFailed: boolean;
   hasPeriodStart: boolean;
   offsets: number[];
   protectedPoints: boolean[];
 }
 
-/** Rare things (protection) come up about one time in ten. */
+/** Rare things (protection, a failed verify) come up about one time in ten. */
 const rarely = fc.integer({ min: 0, max: 9 }).map((n) => n === 0);
 
 const chainShape: fc.Arbitrary<ChainShape> = fc.record({
   state: fc.constantFrom<ChainState>('complete', 'complete', 'complete', 'in-progress', 'broken'),
   protected: rarely,
+  verifyFailed: rarely,
   hasPeriodStart: fc.boolean(),
   offsets: pointOffsets,
   protectedPoints: fc.array(rarely, { minLength: 8, maxLength: 8 }),
@@ -46,6 +49,7 @@ function buildChain(domain: string, index: number, s: ChainShape): RetentionChai
     periodStart: s.hasPeriodStart ? monthStart(first ?? NOW) : undefined,
     state: s.state,
     protected: s.protected,
+    ...(s.verifyFailed ? { verifyFailedAt: NOW } : {}),
     points: times.map((time, i) => ({ id: `virtnbdbackup.${i}`, time, protected: s.protectedPoints[i] ?? false })),
   };
 }

@@ -24,6 +24,8 @@ export interface ChainOptions {
   periodStart?: Date;
   /** Indexes of points to mark protected. */
   protectedPoints?: readonly number[];
+  /** When the chain's last verify failed. */
+  verifyFailedAt?: Date;
 }
 
 /** A chain whose points are `virtnbdbackup.0..n-1` at the given times (oldest first). */
@@ -39,6 +41,7 @@ export function chain(id: string, times: readonly Date[], options: ChainOptions 
     periodStart: options.periodStart,
     state: options.state ?? 'complete',
     protected: options.protected ?? false,
+    ...(options.verifyFailedAt ? { verifyFailedAt: options.verifyFailedAt } : {}),
     points,
   };
 }

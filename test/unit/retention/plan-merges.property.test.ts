@@ -47,7 +47,7 @@ function applyMerges(images: readonly Image[], merges: readonly PointMerge[]): I
 }
 
 describe('planPrune with mergePoints: properties', { timeout: 60_000 }, () => {
-  it('never drops the newest point of a chain, a protected point, or anything of a chain in progress, broken, protected, removed, or of a held domain', () => {
+  it('never drops the newest point of a chain, a protected point, or anything of a chain in progress, broken, protected, verify failed, removed, or of a held domain', () => {
     fc.assert(
       fc.property(mergeableHistories, rawPolicyArbitrary, fc.boolean(), (histories, raw, force) => {
         const policy = parsePolicy(raw);
@@ -61,6 +61,7 @@ describe('planPrune with mergePoints: properties', { timeout: 60_000 }, () => {
             const chain = chainOf(histories, domain.domain, m.chain);
             expect(chain.state).toBe('complete');
             expect(chain.protected).toBe(false);
+            expect(chain.verifyFailedAt).toBeUndefined();
             expect(domain.keep.map((c) => c.id)).toContain(m.chain);
             expect(m.dropped).not.toContain(chain.points.at(-1)!.id);
             for (const id of m.dropped) expect(chain.points.find((p) => p.id === id)!.protected).toBe(false);
@@ -149,13 +150,14 @@ describe('planPrune with mergePoints: examples', () => {
     expect(plan.domains[0]!.merges).toMatchObject([{ dropped: ['vmkeep.0a0b0c0d.1', 'vmkeep.0a0b0c0d.2'], into: 'vmkeep.0a0b0c0d.3', newParent: 'vmkeep.0a0b0c0d.0' }]);
   });
 
-  it('nothing merges without mergePoints, in a virtnbdbackup chain, in progress, or after a failed backup', () => {
+  it('nothing merges without mergePoints, in a virtnbdbackup chain, in progress, verify failed, or after a failed backup', () => {
     const policy = parsePolicy({ keepLast: 1 });
     const one = (c: RetentionChain, failed = false) => planPrune([{ domain: 'vm1', chains: [c], lastBackupFailed: failed }], policy, NOW, { mergePoints: true }).domains[0]!.merges;
     expect(planPrune([{ domain: 'vm1', chains: [pushChain('c1', 3)], lastBackupFailed: false }], policy, NOW).domains[0]!.merges).toEqual([]);
     expect(one(pushChain('c1', 3, { mergeable: false }))).toEqual([]);
     expect(one(pushChain('c1', 3, { state: 'in-progress' }))).toEqual([]);
     expect(one(pushChain('c1', 3), true)).toEqual([]);
+    expect(one(pushChain('c1', 3, { verifyFailedAt: NOW }))).toEqual([]);
     expect(one(pushChain('c1', 3))).toHaveLength(1);
   });
 });

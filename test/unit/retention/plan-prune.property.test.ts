@@ -51,7 +51,7 @@ describe('planPrune properties', { timeout: 30_000 }, () => {
     );
   });
 
-  it('never removes the newest complete chain, chains in progress or protected, or after a failed backup', () => {
+  it('never removes the newest complete chain, chains in progress, protected or verify failed, or after a failed backup', () => {
     fc.assert(
       fc.property(historiesArbitrary, rawPolicyArbitrary, forceArbitrary, (histories, raw, force) => {
         const plan = planPrune(histories, parsePolicy(raw), NOW, { force });
@@ -62,8 +62,11 @@ describe('planPrune properties', { timeout: 30_000 }, () => {
           for (const chain of history.chains) {
             const guarded = chain.protected || chain.points.some((p) => p.protected);
             if (chain.state === 'in-progress' || guarded) expect(removed.has(chain.id)).toBe(false);
+            // Even forced: a chain verify failed is a person's to remove.
+            if (chain.verifyFailedAt) expect(removed.has(chain.id)).toBe(false);
           }
-          const complete = history.chains.filter((c) => c.state === 'complete');
+          // The anchor: the newest complete chain that verify did not fail stays, whatever newer failed ones exist.
+          const complete = history.chains.filter((c) => c.state === 'complete' && !c.verifyFailedAt);
           if (complete.length > 0) expect(complete.some((c) => !removed.has(c.id))).toBe(true);
           const withPoints = complete.filter((c) => c.points.length > 0);
           if (withPoints.length > 0) {
@@ -88,7 +91,7 @@ describe('planPrune properties', { timeout: 30_000 }, () => {
     );
   });
 
-  it('lets keep-N rules pick at most N points, never a protected point or one of a broken chain', () => {
+  it('lets keep-N rules pick at most N points, never a protected point or one of a broken or verify-failed chain', () => {
     fc.assert(
       fc.property(historiesArbitrary, rawPolicyArbitrary, (histories, raw) => {
         const plan = planPrune(histories, parsePolicy(raw), NOW);
@@ -100,7 +103,7 @@ describe('planPrune properties', { timeout: 30_000 }, () => {
             decision.points.forEach((p) => {
               const picked = p.reasons.some((r) => RULE_REASON.test(r));
               const isProtected = chain.points.find((pt) => pt.id === p.id)!.protected;
-              if (chain.state === 'broken' || isProtected) expect(picked).toBe(false);
+              if (chain.state === 'broken' || chain.verifyFailedAt || isProtected) expect(picked).toBe(false);
             });
           }
           for (const [rule, key] of COUNT_RULES) {

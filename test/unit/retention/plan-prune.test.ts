@@ -286,6 +286,50 @@ describe('safety rules', () => {
     expect(forced.warnings).toEqual([]);
   });
 
+  describe('a chain whose last verify failed', () => {
+    const failedAt = at('2026-11-20T10:00');
+    const held = `failed its last verify on ${failedAt.toISOString()}: kept for inspection; remove it by hand after checking`;
+
+    it('is no anchor and no keep-N pick: the newest chain verify did not fail stays, and the failed one is held', () => {
+      // The review's repro: .2 sound, .3 newest but failed; keep-last 1 removed .2 before.
+      const two = chain('chain.2', [at('2026-11-18T03:00'), at('2026-11-19T03:00')]);
+      const three = chain('chain.3', [at('2026-11-20T03:00')], { verifyFailedAt: failedAt });
+      const p = plan([...old, two, three], { keepLast: 1 });
+      expect(decisionFor(p, 'chain.3')).toMatchObject({ action: 'keep', reasons: [held], keptBy: [] });
+      expect(decisionFor(p, 'chain.3').points[0]!.reasons).toEqual(['kept with its chain']);
+      expect(decisionFor(p, 'chain.2').reasons).toEqual([
+        'newest complete chain that passed or was not yet failed by verify',
+        'virtnbdbackup.1: keep-last 1/1',
+      ]);
+      expect(removedIds(p)).toEqual(['c-000', 'c-001', 'c-002']);
+      expect(p.warnings).toEqual([`vm1: chain.3 ${held}`]);
+    });
+
+    it('keeps the plain anchor words when the failed chain is older than the anchor', () => {
+      const failedOld = chain('failed-old', [at('2026-10-01T03:00')], { verifyFailedAt: failedAt });
+      const p = plan([failedOld, ...old], { keepLast: 1 });
+      expect(decisionFor(p, 'c-002').reasons).toEqual(['newest complete chain', 'virtnbdbackup.0: keep-last 1/1']);
+      expect(decisionFor(p, 'failed-old').reasons).toEqual([held]);
+    });
+
+    it('is never removed, not by the period rule, not when forced, not when every chain failed', () => {
+      const failedOnly = [chain('a', [at('2026-09-01T03:00')], { verifyFailedAt: failedAt }), chain('b', [at('2026-11-19T03:00')], { verifyFailedAt: failedAt })];
+      const forced = planPrune([history(failedOnly, { lastBackupFailed: true })], parsePolicy({ keepLast: 1, groupBy: 'month', vmsnapRule: true }), NOW, { force: true });
+      expect(removedIds(forced)).toEqual([]);
+      expect(decisionFor(forced, 'a').reasons).toEqual([held, 'no complete chain in the current monthly period yet']);
+      expect(decisionFor(forced, 'b').reasons).toEqual([held, 'current monthly period']);
+    });
+
+    it('does not count as the complete chain of the current period: the older period stays', () => {
+      const october = chain('2026-10', [at('2026-10-05T03:00')], { periodStart: at('2026-10-01T00:00') });
+      const olderStill = chain('2026-09', [at('2026-09-05T03:00')], { periodStart: at('2026-09-01T00:00') });
+      const november = chain('2026-11', [at('2026-11-19T03:00')], { periodStart: at('2026-11-01T00:00'), verifyFailedAt: failedAt });
+      const p = plan([olderStill, october, november], { groupBy: 'month', vmsnapRule: true });
+      expect(keptIds(p)).toEqual(['2026-09', '2026-10', '2026-11']);
+      expect(decisionFor(p, '2026-09').reasons).toEqual(['no complete chain in the current monthly period yet']);
+    });
+  });
+
   it('prunes nothing without any rule', () => {
     const p = plan(old, {});
     expect(removedIds(p)).toEqual([]);
