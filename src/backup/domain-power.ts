@@ -5,6 +5,7 @@
 import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
 import type { DomainSettings } from '../config/settings.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 
 /** What --stop did to a domain (filled in as it happens, read after the finally blocks ran). */
 export interface StopRecord {
@@ -51,7 +52,7 @@ export async function restartAfterStop(ctx: AppContext, domain: string): Promise
     ctx.log.info(`${domain}: started again after the offline backup`);
     return true;
   } catch (e) {
-    ctx.log.warn(`${domain}: could not start it again after the backup: ${e instanceof Error ? e.message : String(e)}; start it by hand (virsh start)`);
+    ctx.log.warn(`${domain}: could not start it again after the backup: ${e instanceof Error ? e.message : String(e)}; start it by hand: ${formatShellCommand(['virsh', 'start', domain])}`);
     return false;
   }
 }
@@ -62,7 +63,7 @@ export async function resumeInterruptedStop(ctx: AppContext, domain: string): Pr
     if ((await ctx.virsh.domainState(domain)) === 'paused') await ctx.virsh.resume(domain);
     ctx.log.info(`${domain}: resumed (an interrupted --stop run had left it paused)`);
   } catch (e) {
-    ctx.log.warn(`${domain}: could not resume it after the backup: ${e instanceof Error ? e.message : String(e)}; resume it by hand (virsh resume)`);
+    ctx.log.warn(`${domain}: could not resume it after the backup: ${e instanceof Error ? e.message : String(e)}; resume it by hand: ${formatShellCommand(['virsh', 'resume', domain])}`);
   }
 }
 
