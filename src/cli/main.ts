@@ -58,6 +58,16 @@ interface Chosen {
   version?: boolean;
 }
 
+/** Options people type for their neighbours: backup/status/... take --domains, restore/boot/mount --domain. */
+const NEAR_MISSES: Readonly<Record<string, string>> = { domain: '--domains', domains: '--domain' };
+
+/** yargs's "Unknown argument: domain" plus the option meant, when it is a known near miss. */
+export function withHint(message: string): string {
+  const m = /^Unknown arguments?: ([\w-]+)$/.exec(message.trim());
+  const meant = m ? NEAR_MISSES[m[1]!] : undefined;
+  return meant ? `${message} (did you mean ${meant}? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)` : message;
+}
+
 function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
   let y = addReportingOptions(addGlobalOptions(
     yargs(args)
@@ -71,7 +81,7 @@ function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
       .version(readVersion())
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .fail((msg, err) => {
-        throw err instanceof VmkeepError ? err : usageError(msg ?? err?.message ?? 'bad command line');
+        throw err instanceof VmkeepError ? err : usageError(withHint(msg ?? err?.message ?? 'bad command line'));
       }),
   ));
   for (const spec of COMMAND_SPECS) {

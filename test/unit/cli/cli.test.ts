@@ -95,6 +95,12 @@ describe('main: exit codes and error shapes', () => {
     expect(t.err.join('')).toMatch(/^vmkeep: Unknown argument: bogus\n$/);
   });
 
+  it('names the option meant when --domain and --domains are mixed up', async () => {
+    const t = io(new FakeRunner());
+    expect(await main(['backup', '--domain', 'vm1', '--output', '/tmp'], t.value)).toBe(EXIT_CODE.usage);
+    expect(t.err.join('')).toBe('vmkeep: Unknown argument: domain (did you mean --domains? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)\n');
+  });
+
   it('writes errors as JSON on stderr with --json', async () => {
     const t = io(new FakeRunner());
     expect(await main(['status', '--json', '--yaml'], t.value)).toBe(EXIT_CODE.usage);
