@@ -27,6 +27,7 @@ import type { BackupLevel, EngineTraits } from './engine/types.js';
 import type { BackupInventory, ChainFiles, DiskInventory } from './inspect-domain.js';
 import { parseChainFolderName, periodFolderName, periodKey } from '../repository/period-folders.js';
 import type { ChainView } from '../repository/chains.js';
+import { verifyFoundDamage } from '../repository/manifest.js';
 
 export interface BackupRequest {
   groupBy: GroupBy;
@@ -247,7 +248,7 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
   if (recordedAt !== undefined && libvirtAt !== undefined && recordedAt !== libvirtAt) {
     return `checkpoint ${last} in libvirt is not the one chain ${chain.folder} recorded (made ${isoSeconds(libvirtAt)}, the chain's ${isoSeconds(recordedAt)}): another chain of this domain (another output folder or --groupBy) took the name, so the changes since this chain's point are unknown`;
   }
-  if (chain.manifest?.lastVerify?.result === 'failed') {
+  if (chain.manifest?.lastVerify && verifyFoundDamage(chain.manifest.lastVerify)) {
     return `chain ${chain.folder} failed its last verify (${chain.manifest.lastVerify.time}): nothing more is added to it`;
   }
   const eligible = inv.disks.filter((d) => d.eligible);

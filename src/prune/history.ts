@@ -1,5 +1,6 @@
 /** Turn the backup tree into the retention planner's input. */
 import { listBackedUpDomains, listChains, type ChainView } from '../repository/chains.js';
+import { verifyFoundDamage } from '../repository/manifest.js';
 import type { DomainHistory, RetentionChain } from '../retention/types.js';
 
 /** Did the domain's latest backup attempt fail (a failure newer than its newest point)? */
@@ -23,7 +24,7 @@ function toRetentionChain(c: ChainView): RetentionChain {
     state: c.state,
     protected: c.protected,
     mergeable: c.manifest?.engine === 'push',
-    verifyFailedAt: c.manifest?.lastVerify?.result === 'failed' ? new Date(c.manifest.lastVerify.time) : undefined,
+    verifyFailedAt: c.manifest?.lastVerify && verifyFoundDamage(c.manifest.lastVerify) ? new Date(c.manifest.lastVerify.time) : undefined,
     points: c.points.map((p) => ({ id: p.checkpoint, time: new Date(p.time), protected: p.protected })),
   };
 }

@@ -82,7 +82,17 @@ const VerifyRecordSchema = z.object({
   result: z.enum(['ok', 'failed']),
   deep: z.boolean(),
   problems: z.array(z.string()),
+  /** Restore points the problems break (absent in records written before it was kept). */
+  brokenPoints: z.array(z.string()).optional(),
 });
+
+/**
+ * Did the chain's last verify find damage to its restore points? A failure that broke none (a
+ * leftover file beside the chain) is not damage; a record without the list counts as damage.
+ */
+export function verifyFoundDamage(lastVerify: ChainManifest['lastVerify']): boolean {
+  return lastVerify?.result === 'failed' && (lastVerify.brokenPoints === undefined || lastVerify.brokenPoints.length > 0);
+}
 
 const ChainManifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),

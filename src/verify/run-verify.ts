@@ -188,6 +188,7 @@ async function recordResult(ctx: AppContext, chain: RestoreChain, report: ChainV
         result: report.result,
         deep,
         problems: report.problems.map((p) => p.message),
+        brokenPoints: report.brokenPoints,
       },
     });
     return true;

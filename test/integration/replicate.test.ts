@@ -208,18 +208,20 @@ describe('replicate to restic', () => {
   });
 
   it('--tag and --exclude pick the domains replicated (tags from libvirt; a left-out domain says why)', async () => {
-    type Picked = { present: Array<{ domain: string }>; toSend: Array<{ domain: string }>; filteredOut?: Array<{ domain: string; why: string }> };
-    const picked = async (extra: string[]) => {
+    type Picked = { present: Array<{ domain: string }>; toSend: Array<{ domain: string }>; notFound: string[]; filteredOut?: Array<{ domain: string; why: string }> };
+    const picked = async (extra: string[], code = 0) => {
       const r = await replicate(repos[0]!, ['--dry-run', '--domains', dom.name, ...extra]);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, r.stderr).toBe(code);
       const doc = parseJsonOutput<Picked>(r);
-      return { domains: [...new Set([...doc.present, ...doc.toSend].map((p) => p.domain))], filteredOut: doc.filteredOut ?? [] };
+      return { domains: [...new Set([...doc.present, ...doc.toSend].map((p) => p.domain))], notFound: doc.notFound, filteredOut: doc.filteredOut ?? [] };
     };
     expect((await picked([])).domains).toEqual([dom.name]);
-    const excluded = await picked(['--exclude', 'vmkeep-test-*']);
+    // A filter that leaves nothing is reported as one that matched nothing (exit 1): a typo must not pass in silence.
+    const excluded = await picked(['--exclude', 'vmkeep-test-*'], 1);
     expect(excluded.domains).toEqual([]);
+    expect(excluded.notFound).toEqual([`${hostname()}/--exclude vmkeep-test-*`]);
     expect(excluded.filteredOut).toEqual([{ domain: `${hostname()}/${dom.name}`, why: 'excluded by vmkeep-test-*' }]);
-    const untagged = await picked(['--tag', 'offsite']);
+    const untagged = await picked(['--tag', 'offsite'], 1);
     expect(untagged.domains).toEqual([]);
     expect(untagged.filteredOut[0]!.why).toMatch(/do not match all of offsite/);
     expect((await runVmkeep(['tag', '--domains', dom.name, '--add', 'offsite'])).code).toBe(0);
