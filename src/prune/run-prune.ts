@@ -1,10 +1,9 @@
 /** `vmkeep prune`: plan with the pure retention planner, print the plan, then remove whole chains. */
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { VmkeepError, usageError } from '../errors.js';
+import { VmkeepError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { listBackedUpDomains } from '../repository/chains.js';
+import { listBackedUpDomains, listChains, requireOutputFolder } from '../repository/chains.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
@@ -12,7 +11,6 @@ import { simulate } from '../retention/simulate.js';
 import type { Duration, GroupBy, PolicyFor, RetentionPolicy } from '../retention/types.js';
 import type { SettingsFor } from '../config/settings.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
-import { listChains } from '../repository/chains.js';
 import { executePrune } from './execute-prune.js';
 import { readHistories } from './history.js';
 import { executeMerges, finishInterruptedMerges } from './merge-points.js';
@@ -53,12 +51,7 @@ export interface SimulateOptions {
 
 export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<CommandResult> {
   // A missing output folder is a typo, not an empty repository: nothing is created for it.
-  try {
-    if (!(await stat(options.output)).isDirectory()) throw usageError(`--output ${options.output} is not a folder`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError(`--output ${options.output} does not exist`);
-    throw e;
-  }
+  await requireOutputFolder(options.output);
   const existing = await listBackedUpDomains(options.output);
   const fromConfig = options.policy === undefined;
   const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains), { needTags: fromConfig && options.needTags === true });

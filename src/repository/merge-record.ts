@@ -4,9 +4,9 @@
  * child's, and the manifest without the dropped points after; readers that find the record in
  * between see the chain as the files on disk are (resolvePendingMerge).
  */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChainManifest } from './manifest.js';
+import { pathExists } from '../util/path-exists.js';
 
 export type MergingRecord = NonNullable<ChainManifest['merging']>;
 
@@ -49,16 +49,8 @@ export function applyMerge(manifest: ChainManifest, record: MergingRecord, now: 
 export async function resolvePendingMerge(dir: string, manifest: ChainManifest): Promise<ChainManifest> {
   const record = manifest.merging;
   if (!record) return manifest;
-  const present = await Promise.all(record.files.map((f) => exists(join(dir, f.temp))));
+  const present = await Promise.all(record.files.map((f) => pathExists(join(dir, f.temp))));
   if (present.some((p) => p)) return manifest;
   return applyMerge(manifest, record, new Date(manifest.updatedAt)).next;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -5,7 +5,7 @@
  * Fault points (ctx.faults, set only by tests): restore-disk (after the first disk is restored),
  * stop-domain, swap-disk (after the first disk is swapped), start-domain.
  */
-import { chmod, chown, lstat, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, rename, rm, stat } from 'node:fs/promises';
 import type { AppContext } from '../app/context.js';
 import type { DomainState } from '../domain/types.js';
 import { VmkeepError } from '../errors.js';
@@ -15,6 +15,7 @@ import { readScrubState } from '../scrub/read-scrub-state.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import { checkPlanFiles, restoreDiskImages } from './execute-restore.js';
 import type { InPlacePlan } from './plan-in-place.js';
+import { pathExists } from '../util/path-exists.js';
 
 export type InPlaceStep = 'restore-disk' | 'stop-domain' | 'swap-disk' | 'start-domain';
 
@@ -37,7 +38,7 @@ export async function executeInPlace(ctx: AppContext, plan: InPlacePlan): Promis
 
   for (const d of plan.disks) {
     for (const p of [d.tempDir, d.replacedPath]) {
-      if (await exists(p)) throw new VmkeepError('failure', `${p} already exists: refusing to overwrite it (left by an earlier restore?)`);
+      if (await pathExists(p)) throw new VmkeepError('failure', `${p} already exists: refusing to overwrite it (left by an earlier restore?)`);
     }
   }
   const checkedFiles = await checkPlanFiles(ctx, plan.restore);
@@ -230,11 +231,3 @@ async function scrubCheckpoints(ctx: AppContext, domain: string, warnings: strin
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

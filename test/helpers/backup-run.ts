@@ -7,13 +7,27 @@ import type { DomainResult } from '../../src/backup/run-backup.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseJsonOutput, runVmkeep, type CliRun } from './cli.js';
-import { liveBitmaps, virsh, type TestDomain } from './libvirt.js';
+import { afterAll } from 'vitest';
+import { cleanupAll, liveBitmaps, virsh, type TestDomain } from './libvirt.js';
 
 export const MiB = 1024 * 1024;
 
 /** A private per-domain lock folder, so tests never meet /run/lock/vmkeep of a real run. */
 export function makeLockDir(): string {
   return fs.mkdtempSync('/var/tmp/vmkeep-test-locks-');
+}
+
+/**
+ * For a test file: a private lock folder for all its runs, removed after its tests together with
+ * every test domain they made (call at the top level of the file).
+ */
+export function useLockDirAndCleanup(): string {
+  const dir = makeLockDir();
+  afterAll(async () => {
+    await cleanupAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
 }
 
 export interface BackupDocument {

@@ -7,19 +7,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MiB,
   backupCli,
   chainFolders,
   checkpointNames,
   expectDocument,
-  makeLockDir,
+  useLockDirAndCleanup,
   qemuBitmapNames,
   readManifestJson,
 } from '../helpers/backup-run.js';
 import {
-  cleanupAll,
   createTestDomain,
   destroyDomain,
   domainState,
@@ -30,14 +29,7 @@ import {
 } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 
-let lockDir: string;
-beforeAll(() => {
-  lockDir = makeLockDir();
-});
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+const lockDir = useLockDirAndCleanup();
 
 /** Restore `checkpoint` of `chain` and expect it to equal `reference`. */
 function expectRestores(dom: TestDomain, output: string, chain: string, checkpoint: string, reference: string, disk = 'vda'): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { acquireLock, domainLockFile } from '../../src/util/lock.js';
 import {
   MiB,
@@ -13,13 +13,12 @@ import {
   chainFolders,
   checkpointNames,
   expectDocument,
-  makeLockDir,
+  useLockDirAndCleanup,
   qemuBitmapNames,
   readManifestJson,
   snapshotTree,
 } from '../helpers/backup-run.js';
 import {
-  cleanupAll,
   createTestDomain,
   destroyDomain,
   domainState,
@@ -32,14 +31,7 @@ import {
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, waitForLockHolder, waitForPartial } from '../helpers/vmkeep-process.js';
 
-let lockDir: string;
-beforeAll(() => {
-  lockDir = makeLockDir();
-});
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+const lockDir = useLockDirAndCleanup();
 
 function expectRestores(dom: TestDomain, chainDir: string, checkpoint: string, reference: string): Promise<void> {
   return expectPointRestores(chainDir, checkpoint, reference, { scratchDir: dom.dir });

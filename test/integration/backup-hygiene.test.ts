@@ -7,19 +7,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB, backupCli, chainFolders, expectDocument, makeLockDir } from '../helpers/backup-run.js';
+import { describe, expect, it } from 'vitest';
+import { MiB, backupCli, chainFolders, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { runVmkeep } from '../helpers/cli.js';
-import { cleanupAll, createTestDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
+import { createTestDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
 
-let lockDir: string;
-beforeAll(() => {
-  lockDir = makeLockDir();
-});
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+const lockDir = useLockDirAndCleanup();
 
 describe('vmkeep backup: nothing written where nothing was selected', () => {
   it('unknown domains only: exit 2, no output folder, no lock file', async () => {

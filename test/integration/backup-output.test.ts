@@ -4,30 +4,22 @@
  * --dry-run, which prints the plan and changes nothing: not the folder, not libvirt, not QEMU.
  */
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VMKEEP_BIN } from '../helpers/cli.js';
 import {
   MiB,
   backupCli,
   checkpointNames,
   expectDocument,
-  makeLockDir,
+  useLockDirAndCleanup,
   qemuBitmapNames,
   snapshotTree,
   type BackupDocument,
 } from '../helpers/backup-run.js';
-import { cleanupAll, createTestDomain, destroyDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
+import { createTestDomain, destroyDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
 
-let lockDir: string;
-beforeAll(() => {
-  lockDir = makeLockDir();
-});
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+const lockDir = useLockDirAndCleanup();
 
 /** Run vmkeep under a pseudo-terminal (python's pty module; argv, no shell) and return what it showed. */
 function runOnTerminal(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; screen: string }> {

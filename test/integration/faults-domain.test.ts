@@ -11,21 +11,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
+import { describe, expect, it } from 'vitest';
+import { MiB, backupCli, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { PointBook, expectNothingLeft, expectVerifyPasses } from '../helpers/fault-checks.js';
-import { cleanupAll, createTestDomain, destroyDomain, domainState, qmp, referenceCopy, startDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { createTestDomain, destroyDomain, domainState, qmp, referenceCopy, startDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { startVmkeep, waitForLockHolder, waitForPartial } from '../helpers/vmkeep-process.js';
 import { acquireLock, domainLockFile } from '../../src/util/lock.js';
 
-let lockDir: string;
-beforeAll(() => {
-  lockDir = makeLockDir();
-});
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+const lockDir = useLockDirAndCleanup();
 
 const env = () => ({ VMKEEP_LOCK_DIR: lockDir });
 

@@ -9,10 +9,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
+import { describe, expect, it } from 'vitest';
+import { MiB, backupCli, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { PointBook, expectNothingLeft, expectVerifyPasses } from '../helpers/fault-checks.js';
-import { cleanupAll, createTestDomain, referenceCopy, virsh, writeGuestData } from '../helpers/libvirt.js';
+import { createTestDomain, referenceCopy, virsh, writeGuestData } from '../helpers/libvirt.js';
 import { startVmkeep, waitForPartial } from '../helpers/vmkeep-process.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
@@ -33,14 +33,7 @@ function whyNot(): string | undefined {
 const skipReason = whyNot();
 
 const runner = createExecaRunner();
-let lockDir: string;
-beforeAll(() => {
-  lockDir = makeLockDir();
-});
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+const lockDir = useLockDirAndCleanup();
 
 async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;

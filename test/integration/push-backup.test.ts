@@ -7,10 +7,9 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB, backupCli, chainFolders, checkpointNames, expectDocument, jobActive, makeLockDir, qemuBitmapNames, readManifestJson } from '../helpers/backup-run.js';
+import { describe, expect, it } from 'vitest';
+import { MiB, backupCli, chainFolders, checkpointNames, expectDocument, jobActive, useLockDirAndCleanup, qemuBitmapNames, readManifestJson } from '../helpers/backup-run.js';
 import {
-  cleanupAll,
   createTestDomain,
   destroyDomain,
   domainState,
@@ -26,14 +25,7 @@ import { startVmkeep, type RunningVmkeep } from '../helpers/vmkeep-process.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
-let lockDir: string;
-beforeAll(() => {
-  lockDir = makeLockDir();
-});
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+const lockDir = useLockDirAndCleanup();
 
 const CP = /^vmkeep\.[0-9a-f]{8}\.(\d+)$/;
 

@@ -10,7 +10,7 @@
  * is a leftover of an interrupted run.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError, VmkeepError } from '../../errors.js';
 import { openChainToQemu } from '../../repository/qemu-access.js';
@@ -18,6 +18,7 @@ import type { QemuImgClient } from '../../qemu/qemu-img.js';
 import type { VirshClient } from '../../virsh/client.js';
 import type { JobStats } from '../../virsh/parse-lists.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
+import { pathExists } from '../../util/path-exists.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -118,7 +119,7 @@ export class PushEngine implements BackupEngine {
     const copied = disks.filter((d) => d.copied);
     if (copied.length === 0) throw new VmkeepError('failure', `${req.domain} has no disk to back up`);
     for (const d of copied) {
-      if (await exists(join(req.chainDir, d.file!))) {
+      if (await pathExists(join(req.chainDir, d.file!))) {
         throw new VmkeepError('failure', `${join(req.chainDir, d.file!)} exists already: an earlier run left it; run the backup again to repair the chain`);
       }
     }
@@ -255,12 +256,6 @@ function explainBeginFailure(req: EngineRequest, error: unknown): unknown {
   return error;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** The job's images are the backup: root's alone once it ends (an overlay made by qemu-img is 0644). */
 async function restrictFiles(chainDir: string, files: readonly string[]): Promise<void> {
