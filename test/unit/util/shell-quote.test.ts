@@ -56,5 +56,7 @@ describe('quoteShellWord / formatShellCommand', () => {
       { numRuns: 60 },
     );
     expect(existsSync(canary)).toBe(false);
-  });
+    // 60 real shell processes: a busy machine (a parallel integration run) can take longer than
+    // vitest's 5 s default without anything being wrong.
+  }, 60_000);
 });
