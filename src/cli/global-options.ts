@@ -6,7 +6,15 @@ import type { OutputOptions } from './output.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { splitDomainPatterns } from '../domain/select-domains.js';
 
+/**
+ * The command name the program was started as. `vmsnap` (installed beside `vmkeep`) is the same
+ * program with VMSnap's defaults, so a VMSnap cron line runs unchanged: its backups are written
+ * by virtnbdbackup, as VMSnap's were, unless --engine says otherwise.
+ */
+export type Persona = 'vmkeep' | 'vmsnap';
+
 export interface GlobalOptions extends OutputOptions {
+  persona: Persona;
   /** The first host's URI (the only one unless --connect is repeated). */
   connect: string;
   /** Every --connect (`URI` or `NAME=URI`), in order; one `local` host by default. */
@@ -28,13 +36,13 @@ export function addGlobalOptions(y: Argv): Argv {
     .option('domains', { type: 'string', array: true, describe: 'domain names, comma lists or globs (default: all)', global: true })
     .option('output', { type: 'string', describe: 'backup folder', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print a JSON document on stdout (errors as JSON on stderr)', global: true })
-    .option('yaml', { type: 'boolean', default: false, describe: 'print a YAML document on stdout', global: true })
-    .option('machine', { type: 'boolean', default: false, describe: 'compact one-line JSON', global: true })
+    .option('yaml', { alias: 'yml', type: 'boolean', default: false, describe: 'print a YAML document on stdout', global: true })
+    .option('machine', { type: 'boolean', default: false, describe: 'with --json: one line; with text: no colour (as VMSnap)', global: true })
     .option('pretty', { type: 'boolean', default: false, describe: 'sizes as human strings in JSON/YAML', global: true })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail, also in errors', global: true });
 }
 
-export function buildGlobalOptions(argv: Record<string, unknown>, config?: LoadedConfig): GlobalOptions {
+export function buildGlobalOptions(argv: Record<string, unknown>, config?: LoadedConfig, persona: Persona = 'vmkeep'): GlobalOptions {
   const json = argv['json'] === true;
   const yamlOut = argv['yaml'] === true;
   if (json && yamlOut) throw usageError('--json and --yaml cannot be used together');
@@ -57,13 +65,14 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
   // Flags win over the config file's hosts or connect; nothing given means qemu:///system.
   const hosts = parseHostList(given.length > 0 ? given : configHosts.length > 0 ? configHosts : fromConfig === undefined ? [] : [fromConfig]);
   return Object.freeze({
+    persona,
     connect: hosts[0]!.uri,
     hosts,
     verbose: argv['verbose'] === true,
     domains: domains ? Object.freeze(domains) : undefined,
     output: output as string | undefined,
-    format: json || (argv['machine'] === true && !yamlOut) ? 'json' : yamlOut ? 'yaml' : 'text',
-    // --machine alone (VMSnap habit) means machine-readable JSON.
+    // As in VMSnap, --machine changes how a format is printed, not which: alone it is the text.
+    format: json ? 'json' : yamlOut ? 'yaml' : 'text',
     machine: argv['machine'] === true,
     pretty: argv['pretty'] === true,
     config,

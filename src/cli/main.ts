@@ -6,11 +6,11 @@ import yargs, { type Argv } from 'yargs';
 import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
 import type { AppContext, FaultPoints } from '../app/context.js';
 import type { Runner } from '../runner/runner.js';
-import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions } from './global-options.js';
+import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions, type Persona } from './global-options.js';
 import { existsSync } from 'node:fs';
 import type { LoadedConfig } from '../config/load-config.js';
 import { serialiseDocument, serialiseError } from './output.js';
-import { rewriteVmsnapArgv } from './vmsnap-compat.js';
+import { dropBackupOnlyForStatus, rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
@@ -30,6 +30,8 @@ export interface CliIo {
   faults?: FaultPoints;
   /** Reads all of stdin (`--config -`); default: the process's stdin. */
   readStdin?: () => Promise<string>;
+  /** Which command name ran the program: `vmsnap` takes VMSnap's defaults (see GlobalOptions.persona). */
+  persona?: Persona;
 }
 
 const DEFAULT_CONFIG = '/etc/vmkeep/config.yaml';
@@ -71,7 +73,7 @@ export function withHint(message: string): string {
 function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
   let y = addReportingOptions(addGlobalOptions(
     yargs(args)
-      .scriptName('vmkeep')
+      .scriptName(io.persona ?? 'vmkeep')
       .usage('$0 <command> [options]')
       .strict()
       .exitProcess(false)
@@ -95,14 +97,14 @@ function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
   return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
     'Exit codes: 0 ok, 1 partial, 2 failure, 3 unknown (check), 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
   ).showHelpOnFail(false);
-  void io;
 }
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
 export async function main(rawArgs: readonly string[], io: CliIo): Promise<number> {
-  const args = joinConfigDash(rewriteVmsnapArgv(rawArgs, COMMAND_NAMES));
-  const wantsJson = args.includes('--json') || args.includes('--machine');
+  const { args, ignored } = dropBackupOnlyForStatus(joinConfigDash(rewriteVmsnapArgv(rawArgs, COMMAND_NAMES)), COMMAND_NAMES);
+  const wantsJson = args.includes('--json');
   const verbose = args.includes('--verbose') || args.includes('-v');
+  if (verbose && ignored.length > 0) io.stderr(`vmkeep: status ignores ${ignored.join(', ')} (backup options; the same line with --backup uses them)\n`);
   let global: GlobalOptions | undefined;
   let reporting: Reporting | undefined;
   let ctx: AppContext | undefined;
@@ -123,7 +125,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       if (helpText) io.stdout(`${helpText}\n`);
       return EXIT_CODE.ok;
     }
-    global = buildGlobalOptions(chosen.value.argv, await loadConfigFor(chosen.value.argv, io));
+    global = buildGlobalOptions(chosen.value.argv, await loadConfigFor(chosen.value.argv, io), io.persona);
     const options = await chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
@@ -189,7 +191,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
 }
 
 /** The process entry used by bin/vmkeep: wires signals and the real stdout/stderr. */
-export async function cliEntry(): Promise<void> {
+export async function cliEntry(persona: Persona = 'vmkeep'): Promise<void> {
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (name: NodeJS.Signals) => {
@@ -209,6 +211,7 @@ export async function cliEntry(): Promise<void> {
     env: process.env,
     interactive: process.stderr.isTTY === true,
     signal: controller.signal,
+    persona,
   });
   process.exitCode = code;
 }

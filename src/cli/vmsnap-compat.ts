@@ -8,7 +8,9 @@ import { usageError } from '../errors.js';
 const FLAG_COMMANDS = ['status', 'backup', 'scrub'] as const;
 
 /** Global options whose value may follow as the next argument (`--output DIR`). */
-const VALUE_OPTIONS = new Set(['--connect', '-c', '--output']);
+const VALUE_OPTIONS = new Set(['--connect', '-c', '--output', '--groupBy', '--scrubType', '--checkpointName', '--config']);
+/** Boolean options VMSnap's lines give a separate value (`--prune true`). */
+const BOOLEAN_VALUE_OPTIONS = new Set(['--prune', '--raw']);
 /** Array options: yargs gives them every following argument up to the next option. */
 const ARRAY_OPTIONS = new Set(['--domains']);
 /** Arguments that ask yargs itself for something: no default command for them. */
@@ -22,6 +24,7 @@ function firstPositional(argv: readonly string[]): string | undefined {
     if (!arg.startsWith('-')) return arg;
     if (arg.includes('=')) continue;
     if (VALUE_OPTIONS.has(arg)) i += 1;
+    else if (BOOLEAN_VALUE_OPTIONS.has(arg) && /^(true|false|1|0|yes|no|on|off)$/i.test(argv[i + 1] ?? '')) i += 1;
     else if (ARRAY_OPTIONS.has(arg)) while (i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) i += 1;
   }
   return undefined;
@@ -52,6 +55,39 @@ export function rewriteVmsnapArgv(argv: readonly string[], commands: readonly st
   }
   // Several flags at once (VMSnap allowed it) run nothing twice: the first wins, the rest is an error upstream.
   return [...chosen.slice(0, 1), ...rest, ...chosen.slice(1).map((c) => `--${c}`)];
+}
+
+/** Backup-only options a VMSnap status line may carry (its README: test with --status, then swap in --backup). */
+const BACKUP_ONLY = new Set(['groupBy', 'prune', 'raw']);
+const BOOLEAN_WORDS = /^(true|false|1|0|yes|no|on|off)$/i;
+
+/**
+ * For `status`, drop the backup-only options (`--groupBy`, `--prune`, `--raw`, with their values)
+ * so that a VMSnap line tried with `--status` runs as it will with `--backup`; returns what was
+ * dropped, for `--verbose` to say. Other commands' argv is returned as it is.
+ */
+export function dropBackupOnlyForStatus(argv: readonly string[], commands: readonly string[]): { args: string[]; ignored: string[] } {
+  if (firstPositional(argv) !== 'status' || !commands.includes('status')) return { args: [...argv], ignored: [] };
+  const args: string[] = [];
+  const ignored: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      args.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--(?:no-)?([A-Za-z-]+)(=.*)?$/.exec(arg);
+    if (!m || !BACKUP_ONLY.has(m[1]!)) {
+      args.push(arg);
+      continue;
+    }
+    ignored.push(`--${m[1]}`);
+    if (m[2] !== undefined || arg.startsWith('--no-')) continue;
+    const next = argv[i + 1];
+    // --groupBy takes a word; --prune/--raw may be followed by true/false (`--prune true`).
+    if (next !== undefined && !next.startsWith('-') && (m[1] === 'groupBy' || BOOLEAN_WORDS.test(next))) i += 1;
+  }
+  return { args, ignored: [...new Set(ignored)] };
 }
 
 /**

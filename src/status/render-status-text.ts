@@ -26,6 +26,8 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
     const s = entry.status;
     const verdict = s.consistency.consistent ? paint(32, 'consistent') : paint(31, 'INCONSISTENT');
     out.push(`${name}  (${s.state})  ${verdict}`);
+    // VMSnap's wording, kept so that scripts grepping VMSnap's status text still match.
+    out.push(`  Overall status: ${s.overallStatus === 0 ? paint(32, 'OK') : paint(31, 'INCONSISTENT')}`);
     if (entry.tags !== undefined) out.push(`  tags: ${entry.tags.length === 0 ? 'none' : entry.tags.join(', ')}`);
     out.push(`  checkpoints: ${s.checkpoints.length === 0 ? 'none' : s.checkpoints.join(', ')}`);
     for (const d of s.disks) {

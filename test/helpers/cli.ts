@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const VMKEEP_BIN = fileURLToPath(new URL('../../bin/vmkeep', import.meta.url));
+/** VMSnap's command name for the same program (package.json bin). */
+export const VMSNAP_BIN = fileURLToPath(new URL('../../bin/vmsnap', import.meta.url));
 
 export interface CliRun {
   code: number;
@@ -11,11 +13,11 @@ export interface CliRun {
 }
 
 /** argv array in, no shell; `env` is merged over the current environment. */
-export function runVmkeep(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runVmkeep(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number; bin?: string } = {}): Promise<CliRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [VMKEEP_BIN, ...args],
+      [options.bin ?? VMKEEP_BIN, ...args],
       { env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;

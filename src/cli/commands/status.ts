@@ -12,7 +12,7 @@ export const statusCommand = defineCommand<StatusOptions>({
     return Object.freeze({
       domains: global.domains,
       output: global.output,
-      colour: process.stdout.isTTY === true && global.format === 'text',
+      colour: process.stdout.isTTY === true && global.format === 'text' && !global.machine,
       selection: buildSelection(argv, global),
     });
   },

@@ -51,8 +51,9 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     // Issue 9 added one field and one line (the domain's tags), nothing else.
     const withoutTags = Object.fromEntries(Object.entries(result.document as Record<string, Record<string, unknown>>).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).filter(([f]) => f !== 'tags'))]));
     expect(`${JSON.stringify(withoutTags, null, 2)}\n`).toBe(fixture('status/golden-running-2-checkpoints.json'));
-    expect(result.text.replace('\n  tags: none\n', '\n')).toBe(fixture('status/golden-running-2-checkpoints.txt'));
-    expect(result.text).toContain('(running)  consistent\n  tags: none\n');
+    // Two lines were added since: the domain's tags, and VMSnap's "Overall status" line (scripts grep it).
+    expect(result.text.replace('\n  Overall status: OK\n', '\n').replace('\n  tags: none\n', '\n')).toBe(fixture('status/golden-running-2-checkpoints.txt'));
+    expect(result.text).toContain('(running)  consistent\n  Overall status: OK\n  tags: none\n');
   });
 
   it('reports an unknown name as unknown without running anything for it, and is partial', async () => {

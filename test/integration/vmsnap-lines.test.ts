@@ -1,0 +1,131 @@
+/**
+ * Every command line of VMSnap's README, as written there (vm1 and /tmp replaced by a test domain
+ * and a temp folder), run unchanged under both command names against real domains: `vmsnap` (the
+ * name a VMSnap cron line calls) and `vmkeep`. What each line printed or wrote is checked, not only
+ * its exit code.
+ */
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseJsonOutput, runVmkeep, VMKEEP_BIN, VMSNAP_BIN, type CliRun } from '../helpers/cli.js';
+import { useLockDirAndCleanup } from '../helpers/backup-run.js';
+import { createTestDomain, liveBitmaps, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+
+const lockDir = useLockDirAndCleanup();
+const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url));
+
+function ok(run: CliRun, line: string): CliRun {
+  if (run.code !== 0) throw new Error(`${line}: exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  return run;
+}
+
+async function checkpoints(dom: TestDomain): Promise<string[]> {
+  return (await virsh(['checkpoint-list', '--domain', dom.uuid, '--name'])).split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+/** `npm run vmsnap -- ARGS` from the checkout: VMSnap's README form for a local checkout. */
+function npmRunVmsnap(args: readonly string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile('npm', ['run', '-s', 'vmsnap', '--', ...args], { cwd: CHECKOUT, env: { ...process.env, VMKEEP_LOCK_DIR: lockDir }, timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+describe.each([
+  ['vmsnap', VMSNAP_BIN],
+  ['vmkeep', VMKEEP_BIN],
+])("VMSnap's README lines under %s", (name, bin) => {
+  it('status, machine output, backup with each option, the status-then-backup swap, and scrub', async () => {
+    const vm1 = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 32 }] });
+    const vm2 = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 32 }] });
+    const out = fs.mkdtempSync(`/var/tmp/vmkeep-test-vmsnap-lines-${name}-`);
+    const run = async (line: string): Promise<CliRun> => {
+      // Split as a shell would split these simple lines (no quotes are needed once names are ours).
+      const args = line.replaceAll('vm1', vm1.name).replaceAll('vm2', vm2.name).replaceAll('/tmp', out).split(' ');
+      return ok(await runVmkeep(args, { bin, env: { VMKEEP_LOCK_DIR: lockDir } }), `${name} ${line}`);
+    };
+    try {
+      // Status, with and without the flag, and the default action.
+      for (const line of ['--domains=vm1 --status', '--domains=vm1']) {
+        const r = await run(line);
+        expect(r.stdout).toContain(vm1.name);
+        expect(r.stdout).toContain('Overall status: OK');
+      }
+      expect((await run('--domains=vm1,vm2 --status')).stdout).toContain(vm2.name);
+
+      // Machine output: one line of JSON keyed by domain, with VMSnap's fields.
+      const machine = await run('--domains=vm1 --machine --json');
+      expect(machine.stdout.trim().split('\n')).toHaveLength(1);
+      const doc = parseJsonOutput<Record<string, { overallStatus: number; checkpoints: string[]; disks: Array<{ disk: string }> }>>(machine);
+      expect(doc[vm1.name]).toMatchObject({ overallStatus: 0, checkpoints: [], disks: [{ disk: 'vda' }] });
+      expect((await run('--domains=vm1 --yml')).stdout).toMatch(new RegExp(`^${vm1.name}:\\n`, 'm'));
+      expect((await run('--domains=vm1 --yaml --machine')).stdout).toContain('overallStatus: 0');
+      // --machine alone is VMSnap's status text, not JSON.
+      expect((await run('--domains=vm1 --machine')).stdout).toContain('Overall status: OK');
+
+      // README: test the line with --status, then swap in --backup.
+      const tried = await run('--domains=vm1 --output=/tmp --status --groupBy=month --prune --raw --verbose');
+      expect(tried.stderr).toContain('status ignores --groupBy, --prune, --raw');
+      await writeGuestData(vm1, 'vda', { pattern: 0x11, offset: 0, length: 2 * 1024 * 1024 });
+      await run('--domains=vm1 --output=/tmp --backup --groupBy=month --prune --raw');
+      const month = fs.readdirSync(path.join(out, vm1.name));
+      expect(month).toHaveLength(1);
+      expect(month[0]).toMatch(/^vmsnap-backup-monthly-\d{4}-\d{2}$/);
+      expect(fs.readdirSync(path.join(out, vm1.name, month[0]!))).toContain('vda.full.data');
+
+      // The plain README backup line continues the chain with an incremental.
+      await writeGuestData(vm1, 'vda', { pattern: 0x22, offset: 4 * 1024 * 1024, length: 1024 * 1024 });
+      await run('--domains=vm1 --output=/tmp --backup');
+      expect(fs.readdirSync(path.join(out, vm1.name, month[0]!)).filter((f) => /^vda\.inc\..*\.data$/.test(f))).toHaveLength(1);
+      expect(await checkpoints(vm1)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
+
+      // --groupBy quarter groups into its own folder; --prune alone is VMSnap's period rule.
+      await run('--domains=vm2 --output=/tmp --backup --groupBy=quarter');
+      expect(fs.readdirSync(path.join(out, vm2.name))[0]).toMatch(/^vmsnap-backup-quarterly-\d{4}-Q[1-4]$/);
+      await run('--domains=vm2 --output=/tmp --backup --prune');
+
+      // Status with --output sees the backups; --pretty prints sizes for people.
+      const withOutput = await run('--domains=vm1 --output=/tmp --status --json --pretty');
+      expect(JSON.stringify(parseJsonOutput(withOutput))).toMatch(/MiB|KiB|kB|MB/);
+
+      // Scrub one bitmap by checkpoint name, then everything.
+      await run('--domains=vm1 --scrub --scrubType=bitmap --checkpointName=virtnbdbackup.1');
+      const bitmapsAfter = (await liveBitmaps(vm1)).flatMap((n) => n.bitmaps.map((b) => b.name));
+      expect(bitmapsAfter).not.toContain('virtnbdbackup.1');
+      await run('--domains=vm1 --scrub --scrubType=*');
+      expect(await checkpoints(vm1)).toEqual([]);
+      expect((await liveBitmaps(vm1)).flatMap((n) => n.bitmaps)).toEqual([]);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the local-checkout form of the README', () => {
+  it('npm run vmsnap -- --domains=vm1,vm2 --status', async () => {
+    const vm1 = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 16 }] });
+    const vm2 = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 16 }] });
+    const r = ok(await npmRunVmsnap([`--domains=${vm1.name},${vm2.name}`, '--status']), 'npm run vmsnap');
+    expect(r.stdout).toContain(`${vm1.name}  (running)`);
+    expect(r.stdout).toContain(`${vm2.name}  (shut off)`);
+  });
+});
+
+describe('the package installs both command names', () => {
+  it('package.json names vmkeep and vmsnap, and npm pack ships both files executable', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(CHECKOUT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(pkg.bin).toEqual({ vmkeep: 'bin/vmkeep', vmsnap: 'bin/vmsnap' });
+    const packed = await new Promise<string>((resolve, reject) =>
+      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: CHECKOUT }, (e, stdout) => (e ? reject(e) : resolve(String(stdout)))),
+    );
+    const files = (JSON.parse(packed) as Array<{ files: Array<{ path: string; mode: number }> }>)[0]!.files;
+    for (const bin of ['bin/vmkeep', 'bin/vmsnap']) {
+      const f = files.find((x) => x.path === bin);
+      expect(f, bin).toBeDefined();
+      expect(f!.mode & 0o111, bin).not.toBe(0);
+    }
+  });
+});
