@@ -63,8 +63,10 @@ export function parseHostList(values: readonly string[]): readonly HostSpec[] {
     const m = NAMED.exec(value);
     const uri = (m ? m[2]! : value).trim();
     const name = m ? m[1]!.trim() : defaultHostName(uri);
-    if (uri === '') throw usageError(`--connect ${JSON.stringify(raw)} has no URI`);
-    if (!uri.includes(':')) throw usageError(`--connect ${JSON.stringify(raw)} is not a libvirt URI (like qemu:///system or qemu+ssh://root@host/system)`);
+    // timewarp's -c is "checkpoint the current state"; vmkeep's -c is --connect: name the likely mix-up.
+    const meant = 'did you mean --checkpoint-current? (-c is --connect here)';
+    if (uri === '') throw usageError(`--connect ${JSON.stringify(raw)} has no URI: ${meant}`);
+    if (!uri.includes(':')) throw usageError(`--connect ${JSON.stringify(raw)} is not a libvirt URI (like qemu:///system or qemu+ssh://root@host/system): ${meant}`);
     if (!HOST_NAME.test(name)) throw usageError(`host name ${JSON.stringify(name)} (from --connect ${JSON.stringify(raw)}) must be letters, digits, '.', '_' or '-'`);
     const sameName = hosts.find((h) => h.name === name);
     if (sameName) throw usageError(`two hosts are named ${name} (${sameName.uri} and ${uri}): give each --connect a name, as NAME=URI`);

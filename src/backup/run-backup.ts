@@ -358,9 +358,11 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       const state = await ctx.virsh.domainState(domain);
       const runs = state === 'running' || state === 'paused';
       if (runs && settings.stop === 'require-stopped') {
-        const reason = `domain is ${state} and --require-stopped backs up shut-off domains only`;
-        ctx.log.info(`${domain}: skipped: ${reason}`);
-        return { domain, result: 'skipped', reason };
+        // A domain left out because it runs is a domain without a backup: a failed item (as
+        // s3snapshot's --stopped), so the run is partial and the notification says so.
+        const reason = `not backed up: domain is ${state} and --require-stopped backs up shut-off domains only; shut it down before the run, or use --stop to let vmkeep shut it down and start it again`;
+        ctx.log.warn(`${domain}: ${reason}`);
+        return { domain, result: 'failed', reason };
       }
       if (state === 'running' && (settings.stop === 'stop' || settings.stop === 'stop-force')) {
         if (options.dryRun) {

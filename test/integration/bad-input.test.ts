@@ -227,6 +227,11 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['backup --stop-timeout without --stop', () => [...B(), '--stop-timeout', '30'], /^vmkeep: --stop-timeout goes with --stop or --stop-force/],
   ['backup --label with a newline', () => [...B(), '--label', 'before\nupgrade'], /^vmkeep: --label "before\\nupgrade" holds a newline or control character: give one line of text$/],
   ['backup --label with an escape', () => [...B(), '--label', 'x\u001b[31m'], /^vmkeep: --label "x\\u001b\[31m" holds a newline or control character/],
+  // do-snapshot's -k prunes by itself; vmkeep's backup prunes only with --prune: say so instead of keeping all.
+  ['backup -k without --prune', () => [...B(), '-k', '1d:1w'], /^vmkeep: backup applies -k\/--keep-tier only with --prune: add --prune, or run vmkeep prune$/],
+  ['backup --keep-daily without --prune', () => [...B(), '--keep-daily', '7'], /^vmkeep: backup applies the --keep-\* options only with --prune: add --prune, or run vmkeep prune$/],
+  // timewarp's -c (checkpoint the current state) is vmkeep's --connect.
+  ['restore -c (timewarp)', () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '-c', 'yes'], /^vmkeep: --connect "yes" is not a libvirt URI .*: did you mean --checkpoint-current\? \(-c is --connect here\)$/],
   // Still the tool's words (the domain reader is being rewritten; see the report).
   ['--connect to nowhere', () => ['status', '--connect', 'qemu+unix:///system?socket=/nonexistent/sock', '--domains', 'x'], /^vmkeep: virsh -c \S+ list --all --uuid --name exited 1: error: Failed to connect socket to '\/nonexistent\/sock'/],
 ];

@@ -13,6 +13,7 @@ import { MiB, backupCli, chainFolders, expectDocument, useLockDirAndCleanup } fr
 import { createTestDomain, domainState, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, waitForPartial } from '../helpers/vmkeep-process.js';
+import { startReceiver } from '../helpers/http-receiver.js';
 
 const lockDir = useLockDirAndCleanup();
 
@@ -143,15 +144,26 @@ describe('backup --stop', () => {
     expect(await domainState(dom)).toBe('running');
   });
 
-  it('--require-stopped skips a running domain with a reason and backs up a shut-off one', async () => {
+  it('--require-stopped counts a running domain as a failed item (it has no backup): exit 1, a partial notification, and what to do; a shut-off one is backed up', async () => {
     const off = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 16 }] });
     const out = path.join(dom.dir, 'required');
-    const run = await backupCli(['--domains', `${dom.name},${off.name}`, '--output', out, '--require-stopped', '--json'], { lockDir });
-    const doc = expectDocument(run, 0);
-    const by = Object.fromEntries(doc.results.map((x) => [x.domain, x]));
-    expect(by[dom.name]).toMatchObject({ result: 'skipped', reason: 'domain is running and --require-stopped backs up shut-off domains only' });
-    expect(by[off.name]).toMatchObject({ result: 'done', level: 'full' });
-    expect(await domainState(off)).toBe('shut off');
+    const receiver = await startReceiver();
+    try {
+      const run = await backupCli(['--domains', `${dom.name},${off.name}`, '--output', out, '--require-stopped', '--notify', `${receiver.url}/n`, '--json'], { lockDir });
+      const doc = expectDocument(run, 1);
+      const by = Object.fromEntries(doc.results.map((x) => [x.domain, x]));
+      expect(by[dom.name]).toMatchObject({ result: 'failed' });
+      expect(by[dom.name]!.reason).toBe(
+        'not backed up: domain is running and --require-stopped backs up shut-off domains only; shut it down before the run, or use --stop to let vmkeep shut it down and start it again',
+      );
+      expect(by[off.name]).toMatchObject({ result: 'done', level: 'full' });
+      expect(await domainState(off)).toBe('shut off');
+      expect(await domainState(dom)).toBe('running');
+      expect(receiver.requests).toHaveLength(1);
+      expect(JSON.parse(receiver.requests[0]!.body)).toMatchObject({ outcome: 'partial', exitCode: 1 });
+    } finally {
+      await receiver.close();
+    }
   });
 });
 

@@ -41,6 +41,12 @@ function retentionFlags(argv: Record<string, unknown>): DomainOverrides['retenti
   return Object.keys(out).length === 0 ? undefined : (out as DomainOverrides['retention']);
 }
 
+/** Does the config file turn pruning on anywhere (defaults, a tag or a domain section)? */
+function configPrunes(config: VmkeepConfig | undefined): boolean {
+  const sections = [config?.defaults, ...Object.values(config?.tags ?? {}), ...Object.values(config?.domains ?? {})];
+  return sections.some((s) => s?.prune === true);
+}
+
 const optionalBool = (v: unknown) => (v === undefined ? undefined : parseBooleanFlag(v));
 
 export const backupCommand = defineCommand<BackupOptions>({
@@ -57,7 +63,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('raw', { type: 'boolean', describe: 'include raw-format disks (copied whole every time)' })
       .option('compress', { type: 'boolean', describe: 'lz4-compress the backup streams' })
       .option('jobs', { type: 'string', describe: 'domains backed up at once (default 1)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
+      .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
       .option('lock-wait', { type: 'string', describe: 'seconds to wait for another run to finish (default 0)' })
       .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
       .option('name', { type: 'string', describe: 'a name for the new restore point, unique per domain (restore --at NAME)' })
@@ -93,7 +99,8 @@ export const backupCommand = defineCommand<BackupOptions>({
     const jobs = typeof rawJobs === 'number' ? rawJobs : /^\s*\d+\s*$/.test(String(rawJobs)) ? Number(rawJobs) : NaN;
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${JSON.stringify(rawJobs)}`);
-    const stopFlags = ['stop', 'stop-force', 'require-stopped'].filter((f) => argv[f] === true);
+    // --stop --stop-force says one thing twice: the force implies the stop.
+    const stopFlags = ['stop', 'stop-force', 'require-stopped'].filter((f) => argv[f] === true && !(f === 'stop' && argv['stop-force'] === true));
     if (stopFlags.length > 1) throw usageError(`--${stopFlags[0]} and --${stopFlags[1]} cannot be used together`);
     const hookTimeout = argv['hook-timeout'] === undefined ? undefined : Number(argv['hook-timeout']);
     if (hookTimeout !== undefined && !(hookTimeout > 0)) throw usageError('--hook-timeout needs a number of seconds above 0');
@@ -113,7 +120,8 @@ export const backupCommand = defineCommand<BackupOptions>({
     const label = argv['label'] === undefined ? undefined : String(argv['label']);
     if (label !== undefined && hasControlCharacter(label)) throw usageError(`--label ${JSON.stringify(label)} holds a newline or control character: give one line of text`);
     const ifOlder = argv['if-older-than'];
-    const engineFlag = argv['engine'] === undefined ? undefined : String(argv['engine']);
+    // `vmsnap` writes what VMSnap wrote (virtnbdbackup streams) unless --engine is given, whatever the config says.
+    const engineFlag = argv['engine'] === undefined ? (global.persona === 'vmsnap' ? 'virtnbdbackup' : undefined) : String(argv['engine']);
     if (engineFlag !== undefined && engineFlag !== 'virtnbdbackup' && engineFlag !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engineFlag}`);
     const engine = engineFlag ?? 'virtnbdbackup';
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
@@ -134,7 +142,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(retentionFlags(argv) === undefined ? {} : { retention: retentionFlags(argv)! }),
       ...(parseDiskTargets(argv['disks'], '--disks') === undefined ? {} : { disks: parseDiskTargets(argv['disks'], '--disks')! }),
       ...(parseDiskTargets(argv['exclude-disks'], '--exclude-disks') === undefined ? {} : { excludeDisks: parseDiskTargets(argv['exclude-disks'], '--exclude-disks')! }),
-      ...(argv['stop'] === true ? { stop: 'stop' as const } : {}),
+      ...(argv['stop'] === true && argv['stop-force'] !== true ? { stop: 'stop' as const } : {}),
       ...(argv['stop-force'] === true ? { stop: 'stop-force' as const } : {}),
       ...(argv['require-stopped'] === true ? { stop: 'require-stopped' as const } : {}),
       ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
@@ -143,6 +151,12 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(engineFlag === undefined ? {} : { engine: engineFlag as 'virtnbdbackup' | 'push' }),
       hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),
     };
+    // A policy on the line without --prune would be read and never applied (do-snapshot's -k
+    // prunes by itself): refuse it instead of keeping everything in silence.
+    if (flags.retention !== undefined && flags.prune !== true && !configPrunes(config)) {
+      const given = Object.keys(flags.retention).length === 1 && flags.retention.keepTiers ? '-k/--keep-tier' : 'the --keep-* options';
+      throw usageError(`backup applies ${given} only with --prune: add --prune, or run vmkeep prune`);
+    }
     const settingsFor = createSettingsResolver(config, flags);
     // Run-wide values: the settings of a domain no tag or domain section names.
     const base = settingsFor('', []);

@@ -27,7 +27,7 @@ export function addKeepOptions(y: Argv): Argv {
     .option('keep-monthly', { type: 'number', describe: 'keep the newest point of each of the N newest months' })
     .option('keep-yearly', { type: 'number', describe: 'keep the newest point of each of the N newest years' })
     .option('keep-within', { type: 'string', describe: 'keep every point younger than this (3d, 2w, 1m)' })
-    .option('keep-tier', { alias: 'k', type: 'string', array: true, describe: "do-snapshot tier INTERVAL:AGE (repeatable), e.g. -k 1w:1m" });
+    .option('keep-tier', { alias: ['k', 'keep'], type: 'string', array: true, describe: "do-snapshot tier INTERVAL:AGE (repeatable), e.g. -k 1w:1m" });
 }
 
 const POLICY_FLAGS = ['groupBy', 'keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'keep-within', 'keep-tier'];
@@ -82,7 +82,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
   describe: 'remove old chains by retention policy: the --keep-*/-k/--groupBy flags, or without them each domain\'s policy from the config file (--dry-run shows the plan; --simulate runs a schedule in memory)',
   builder: (y) =>
     addSelectionOptions(addPolicyOptions(y))
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
+      .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'prune even a domain whose latest backup failed' })
       .option('merge-points', { type: 'boolean', default: false, describe: 'push chains: drop single points no rule keeps by merging each into its child' })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' })

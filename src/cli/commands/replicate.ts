@@ -62,7 +62,7 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
       .option('to', { type: 'string', describe: 'the restic repository' })
       .option('chains', { type: 'string', default: 'all', describe: 'all: every chain, including the new points of a growing one; complete: finished chains only' })
       .option('init', { type: 'boolean', default: false, describe: 'create the repository if it does not exist' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be sent and send nothing' })
+      .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print what would be sent and send nothing' })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
   buildOptions: async (argv, global) => {
     if (!global.output) throw usageError('replicate needs --output DIR (the backup folder)');

@@ -51,7 +51,7 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       .option('checkpoint-current', { type: 'boolean', default: false, describe: 'with --in-place: back up the current state first (label before-restore)' })
       .option('discard-old', { type: 'boolean', default: false, describe: 'with --in-place: delete the replaced images instead of keeping them' })
       .option('shutdown-timeout', { type: 'string', default: '120', describe: 'with --in-place --force: seconds to wait for a graceful shutdown before destroy' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
+      .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan and change nothing' })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
     const from = argv['from'];

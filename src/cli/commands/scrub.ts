@@ -13,7 +13,7 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
     addSelectionOptions(y)
       .option('scrubType', { type: 'string', describe: `what to remove: ${SCRUB_TYPES.join(', ')}` })
       .option('checkpointName', { type: 'string', describe: 'only this checkpoint (and its bitmap)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
+      .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan and change nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'also remove names vmkeep does not own' })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for a running backup of the domain' }),
   buildOptions: (argv, global) => {

@@ -170,7 +170,7 @@ describe('ToolError', () => {
 describe('backup --prune takes the same policy as vmkeep prune', () => {
   it("combines VMSnap's period rule for --groupBy with --keep-* and -k", async () => {
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
-    const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
+    const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
     const options = (await backupCommand.buildOptions(
       { groupBy: 'quarter', prune: true, 'keep-daily': 7, 'keep-tier': ['1w:1m'], jobs: 1, 'lock-wait': 0 },
       global,
@@ -183,7 +183,7 @@ describe('backup --prune takes the same policy as vmkeep prune', () => {
 });
 
 describe('backup options: flags over the config file over built-in defaults', () => {
-  const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
+  const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
   type Built = {
     groupBy: string; compress: boolean; raw: boolean; prune: boolean; jobs: number; lockWaitMs: number; label: string | undefined;
     settingsFor: (d: string, t: readonly string[]) => { groupBy: string; compress: boolean; stop: string; stopTimeoutMs: number; excludeDisks: readonly string[]; hooks: Record<string, unknown>; layers: readonly string[] };
@@ -252,7 +252,7 @@ describe('backup options: flags over the config file over built-in defaults', ()
 });
 
 describe('prune options: policy flags, or each domain\'s policy from the config file', () => {
-  const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
+  const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
   type Built = {
     kind: string;
     prune: {
@@ -298,7 +298,7 @@ describe('prune options: policy flags, or each domain\'s policy from the config 
 });
 
 describe('check options', () => {
-  const global = { connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
+  const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
   type Built = { thresholds: { warning: { text: string }; critical: { text: string } } };
 
   it('refuses a warning age at or past the critical one (WARNING could never show), for verify ages too', async () => {
