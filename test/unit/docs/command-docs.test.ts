@@ -31,7 +31,8 @@ beforeAll(async () => {
   const top = await helpOf([]);
   helps.set('', top);
   for (const name of parseCommandNames(top)) helps.set(name, await helpOf([name]));
-});
+  // About twenty help texts, each loading its command spec: slow on a loaded machine.
+}, 120_000);
 afterAll(() => {
   if (saved.columns) Object.defineProperty(process.stdout, 'columns', saved.columns);
   else delete (process.stdout as { columns?: number }).columns;
