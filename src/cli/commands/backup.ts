@@ -74,7 +74,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('stop-force', { type: 'boolean', describe: 'like --stop, but power the domain off when it does not shut down in time' })
       .option('stop-timeout', { type: 'number', describe: 'seconds to wait for a graceful shutdown (default 120)' })
       .option('quiesce', { type: 'boolean', describe: "warn when the guest agent does not freeze the filesystems for the checkpoint (the point is then crash-consistent)" })
-      .option('require-stopped', { type: 'boolean', describe: 'skip running domains (back up shut-off ones only)' })
+      .option('require-stopped', { type: 'boolean', describe: 'back up shut-off domains only; a running one is not backed up and counts as failed' })
       .option('hook-pre-run', { type: 'string', describe: 'command run before the run (words split without a shell)' })
       .option('hook-post-run', { type: 'string', describe: 'command run after the run' })
       .option('hook-pre-domain', { type: 'string', describe: 'command run before each domain; a failure skips that domain' })
