@@ -26,7 +26,8 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   const selection = await resolveSelection(ctx, request, true);
   const entries = new Map<string, StatusEntry>();
   // Which folder holds which domain (by the UUID its manifests record): a rename leaves the old one behind.
-  const folders = options.output ? await readDomainFolderUuids(options.output) : [];
+  // An unreadable output folder is reported per domain below, as before: not a reason to fail here.
+  const folders = options.output ? await readDomainFolderUuids(options.output).catch(() => []) : [];
   const limit = pLimit(STATUS_CONCURRENCY);
   const results = await Promise.all(
     selection.selected.map((name) =>
