@@ -33,6 +33,7 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
     engine: m.engine,
     state: view.state,
     stateReason: view.stateReason,
+    ...(view.damage ? { damaged: true as const } : {}),
     protected: m.protected,
     disks: m.disks.map((d) => ({ target: d.target, sourcePath: d.sourcePath, format: d.format })),
     points: m.points.map((p) => ({

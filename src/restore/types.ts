@@ -50,6 +50,8 @@ export interface RestoreChain {
   engine?: 'virtnbdbackup' | 'push';
   state: 'complete' | 'in-progress' | 'broken';
   stateReason: string | undefined;
+  /** Broken because recorded files are missing or changed size (the points name which), not by its manifest. */
+  damaged?: true;
   protected: boolean;
   /** Disks the chain holds, with the image path they had when backed up. */
   disks: Array<{ target: string; sourcePath?: string | undefined; format?: string | undefined }>;
