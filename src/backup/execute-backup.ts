@@ -150,6 +150,7 @@ export async function executeBackup(
           checkpoint: result.checkpoint,
           ...(result.parent ? { parent: result.parent } : {}),
           time,
+          ...(plan.sequence !== undefined ? { sequence: plan.sequence } : {}),
           level: plan.level,
           ...(options.label ? { label: options.label } : {}),
           protected: false,

@@ -28,6 +28,7 @@ import type { BackupInventory, ChainFiles, DiskInventory } from './inspect-domai
 import { parseChainFolderName, periodFolderName, periodKey } from '../repository/period-folders.js';
 import type { ChainView } from '../repository/chains.js';
 import { verifyFoundDamage } from '../repository/manifest.js';
+import { findLastRecorded, isDatedInFuture, nextSequence } from '../repository/recording-order.js';
 
 export interface BackupRequest {
   groupBy: GroupBy;
@@ -70,26 +71,48 @@ export type DomainBackupPlan =
       shutOffAfter: boolean;
       /** Resume the domain after the run: an interrupted --stop run left it paused, and it ran before. */
       resumeAfter: boolean;
+      /** The new point's place in the domain's recording order (absent: not numbered). */
+      sequence?: number;
+      /** What the run must say aloud (also in `reasons`): points dated in the future... */
+      warnings?: string[];
     };
 
-/** The newest recorded point over all chains. */
+const pointsOf = (chains: readonly ChainView[]) => chains.flatMap((c) => c.points.map((p) => ({ ...p, chain: c.folder })));
+
+/** The time of the point recorded last over all chains (by recording order, not by date). */
 function lastRecordedTime(chains: readonly ChainView[]): Date | undefined {
-  let best: number | undefined;
-  for (const c of chains) for (const p of c.points) {
-    const t = Date.parse(p.time);
-    if (best === undefined || t > best) best = t;
-  }
-  return best === undefined ? undefined : new Date(best);
+  const last = findLastRecorded(pointsOf(chains));
+  return last === undefined ? undefined : new Date(last.time);
+}
+
+/**
+ * Points dated after `now`: made while the host clock ran ahead. Said on every run until the
+ * clock passes them, because this run's point is dated before them yet recorded after them.
+ */
+function futureDatedWarning(inv: BackupInventory, now: Date): string | undefined {
+  const future = pointsOf(inv.chains).filter((p) => isDatedInFuture(p.time, now));
+  if (future.length === 0) return undefined;
+  const latest = future.reduce((a, b) => (Date.parse(b.time) > Date.parse(a.time) ? b : a));
+  return (
+    `${future.length} point(s) of ${inv.domain} are dated in the future (the latest, ${latest.chain}/${latest.checkpoint}, at ${latest.time}; now is ${now.toISOString()}): ` +
+    `the host clock ran ahead and was put back. This run's point is dated before them but recorded after them; ` +
+    `vmkeep takes the last recorded point as the newest (status, restore, prune, check), whatever its date`
+  );
 }
 
 export function planBackup(inv: BackupInventory, request: BackupRequest, now: Date): DomainBackupPlan {
-  const last = lastRecordedTime(inv.chains);
-  if (request.ifOlderThan && last && addDuration(last, request.ifOlderThan) > now) {
-    return {
-      domain: inv.domain,
-      action: 'skip',
-      reason: `last backup at ${last.toISOString()} is younger than ${request.ifOlderThan.text}`,
-    };
+  const lastPoint = findLastRecorded(pointsOf(inv.chains));
+  const clockWarning = futureDatedWarning(inv, now);
+  if (request.ifOlderThan && lastPoint) {
+    const last = new Date(lastPoint.time);
+    // A date in the future says nothing about how old the backup is: never a reason to skip.
+    if (!isDatedInFuture(lastPoint.time, now) && addDuration(last, request.ifOlderThan) > now) {
+      return {
+        domain: inv.domain,
+        action: 'skip',
+        reason: `last backup at ${last.toISOString()} is younger than ${request.ifOlderThan.text}`,
+      };
+    }
   }
   const engine = request.engine ?? VIRTNBDBACKUP_TRAITS;
   // virtnbdbackup also refuses the other engine's names; a new chain removes those first (cleanSlate).
@@ -142,6 +165,11 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
 
   const previous = previousRunFailure(inv.chains);
   if (previous) reasons.push(previous);
+  if (request.ifOlderThan && lastPoint && isDatedInFuture(lastPoint.time, now)) {
+    reasons.push(`the last backup is dated ${lastPoint.time}, in the future: --if-older-than ${request.ifOlderThan.text} does not skip on a date the clock got wrong`);
+  }
+  if (clockWarning) reasons.push(clockWarning);
+  const sequence = nextSequence(pointsOf(inv.chains));
 
   const recorded = current && !current.legacy ? current.points.map((p) => p.checkpoint) : [];
   const continuation = current ? whyNotContinue(inv, current, recorded, engine) : 'no chain for this period yet';
@@ -184,6 +212,8 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
       startPaused,
       shutOffAfter,
       resumeAfter,
+      sequence,
+      ...(clockWarning ? { warnings: [clockWarning] } : {}),
     };
   }
 
@@ -204,6 +234,8 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
     startPaused,
     shutOffAfter,
     resumeAfter,
+    sequence,
+    ...(clockWarning ? { warnings: [clockWarning] } : {}),
   };
 }
 
@@ -236,6 +268,7 @@ const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(n
 /** Why the current chain cannot take an incremental (undefined: it can). */
 function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readonly string[], engine: EngineTraits): string | undefined {
   if (chain.legacy) return `chain ${chain.folder} is a VMSnap folder without a vmkeep manifest: starting a vmkeep chain beside it`;
+  if (chain.damage) return `chain ${chain.folder} is damaged (${chain.damage.problems.join('; ')}): it is left as it is and a new chain starts`;
   if (chain.state === 'broken') return `chain ${chain.folder} is broken (${chain.stateReason ?? 'no reason recorded'})`;
   const last = recorded.at(-1);
   if (!last) return `chain ${chain.folder} has no recorded restore point (its full did not finish)`;

@@ -406,6 +406,7 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       inv = { ...inv, state: 'paused' };
     }
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
+    for (const w of plan.warnings ?? []) ctx.log.warn(`${domain}: ${w}`);
     onChain(join(options.output, domain, plan.folder), plan.level);
     const spaceEstimate = await estimateSpace(ctx, inv, plan, options.output, options.compress);
     if (spaceEstimate && isClearlyShort(spaceEstimate)) throw notEnoughSpaceError(domain, plan.level, join(options.output, domain), spaceEstimate);
@@ -455,7 +456,7 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       repairs: [...mergeRepairs, ...done.repairs],
       ...(frozen ? { quiesced: frozen.frozen } : {}),
       ...(offline ? { offline: true } : {}),
-      ...(done.notes.length + quiesceNotes.length > 0 ? { notes: [...done.notes, ...quiesceNotes] } : {}),
+      ...(done.notes.length + quiesceNotes.length + (plan.warnings?.length ?? 0) > 0 ? { notes: [...(plan.warnings ?? []), ...done.notes, ...quiesceNotes] } : {}),
     };
     if (settings.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, settings.groupBy, settings.prunePolicy);
     return result;

@@ -2,6 +2,7 @@
  * The Nagios/Icinga verdict: pure, from each domain's run history and consistency, the
  * thresholds and `now`. One line for the monitoring system, perfdata after the `|`.
  */
+import { isDatedInFuture } from '../repository/recording-order.js';
 import type { RunHistory } from '../repository/run-history.js';
 import { subtractDuration } from '../retention/duration.js';
 import type { Duration } from '../retention/types.js';
@@ -65,13 +66,20 @@ function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): Domain
   let ageSeconds: number | undefined;
   if (!h.lastSuccess) problems.push([2, 'no backup at all']);
   else {
-    ageSeconds = secondsBetween(now, new Date(h.lastSuccess.time));
+    // A last point dated after now (the clock went back since) is as fresh as can be, not "-3801907s ago".
+    ageSeconds = Math.max(0, secondsBetween(now, new Date(h.lastSuccess.time)));
     const when = `last backup ${formatAge(ageSeconds)} ago`;
     if (ageSeconds > spanSeconds(now, t.critical)) problems.push([2, `${when} (critical ${t.critical.text})`]);
     else if (ageSeconds > spanSeconds(now, t.warning)) problems.push([1, `${when} (warning ${t.warning.text})`]);
   }
   if (h.lastRun && h.lastRun.result !== 'success') problems.push([1, `last run ${h.lastRun.result === 'failure' ? 'failed' : 'was interrupted'} at ${h.lastRun.time}`]);
-  if (h.unhealthyChains > 0) problems.push([1, `${h.unhealthyChains} chain(s) broken or unfinished`]);
+  if (h.latestDated && isDatedInFuture(h.latestDated.time, now)) {
+    problems.push([1, `${h.latestDated.chain}/${h.latestDated.checkpoint} is dated in the future (${h.latestDated.time}): the host clock ran ahead; the last recorded point counts as the newest`]);
+  }
+  const damaged = h.damagedChains ?? [];
+  if (h.unhealthyChains > damaged.length) problems.push([1, `${h.unhealthyChains - damaged.length} chain(s) broken or unfinished`]);
+  // Its points cannot be restored, whether or not a verify has looked yet.
+  for (const c of damaged) problems.push([2, `chain ${c.chain} is damaged: ${c.problems.join('; ')}`]);
   if (d.consistent === false) problems.push([1, 'checkpoints and bitmaps disagree (see vmkeep status)']);
   if (d.consistent === undefined) problems.push([3, 'consistency unknown: libvirt could not be asked']);
   if (h.lastVerify && !h.lastVerify.ok) problems.push([2, `last verify failed (${h.lastVerify.chain})`]);

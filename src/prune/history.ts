@@ -1,14 +1,16 @@
 /** Turn the backup tree into the retention planner's input. */
 import { listBackedUpDomains, listChains, type ChainView } from '../repository/chains.js';
 import { verifyFoundDamage } from '../repository/manifest.js';
+import { findLastRecorded } from '../repository/recording-order.js';
 import type { DomainHistory, RetentionChain } from '../retention/types.js';
 
 /** Did the domain's latest backup attempt fail (a failure newer than its newest point)? */
 function latestBackupFailed(chains: readonly ChainView[]): boolean {
-  let newestPoint = -Infinity;
+  // The point recorded last, whatever its date: one dated in the future must not hide a failure.
+  const last = findLastRecorded(chains.flatMap((c) => c.points));
+  const newestPoint = last ? Date.parse(last.time) : -Infinity;
   let newestFailure = -Infinity;
   for (const c of chains) {
-    for (const p of c.points) newestPoint = Math.max(newestPoint, Date.parse(p.time));
     for (const e of c.manifest?.events ?? []) {
       if (e.kind === 'failed' || e.kind === 'interrupted') newestFailure = Math.max(newestFailure, Date.parse(e.time));
     }
@@ -24,8 +26,9 @@ function toRetentionChain(c: ChainView): RetentionChain {
     state: c.state,
     protected: c.protected,
     mergeable: c.manifest?.engine === 'push',
+    ...(c.damage ? { damaged: c.damage.problems.join('; ') } : {}),
     verifyFailedAt: c.manifest?.lastVerify && verifyFoundDamage(c.manifest.lastVerify) ? new Date(c.manifest.lastVerify.time) : undefined,
-    points: c.points.map((p) => ({ id: p.checkpoint, time: new Date(p.time), protected: p.protected })),
+    points: c.points.map((p) => ({ id: p.checkpoint, time: new Date(p.time), ...(p.sequence !== undefined ? { sequence: p.sequence } : {}), protected: p.protected })),
   };
 }
 

@@ -4,6 +4,7 @@ import { VmkeepError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains, listChains, requireOutputFolder } from '../repository/chains.js';
+import { findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
@@ -76,11 +77,13 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     }
     // Read the tree only once the locks are held: a backup finishing meanwhile is then seen.
     const { histories, chains } = await readHistories(options.output, selection.selected);
-    const plan = planPrune(histories, policy, ctx.now(), {
+    const planned = planPrune(histories, policy, ctx.now(), {
       force: options.force,
       mergePoints: options.mergePoints,
       noPolicyHint: `set retention (or groupBy) for it in the config file${options.configSource ? ` ${options.configSource}` : ''}, or give --keep-*/--groupBy`,
     });
+    const gone = await goneDomainWarnings(ctx, options.output, selection.selected);
+    const plan = gone.length === 0 ? planned : { ...planned, warnings: [...planned.warnings, ...gone] };
     const planText = renderPrunePlan(plan);
     if (options.dryRun) {
       return { document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
@@ -105,6 +108,29 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
   } finally {
     for (const l of locks.reverse()) l.release();
   }
+}
+
+/**
+ * Say which domains libvirt no longer defines: their folders are pruned by the same policy (the
+ * name's own, from the config layers or the flags), and the newest complete chain stays whatever
+ * it says: after an undefine by mistake it may be the only copy of the domain. Nothing is said
+ * when libvirt cannot be asked (a copy of the repository on another machine).
+ */
+async function goneDomainWarnings(ctx: AppContext, output: string, selected: readonly string[]): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await ctx.virsh.listDomainNames();
+  } catch {
+    return [];
+  }
+  const defined = new Map(names.map((n) => [n, ctx.virsh.knownUuid(n)] as const));
+  return findGoneDomains(await readDomainFolderUuids(output), defined)
+    .filter((g) => selected.includes(g.domain))
+    .map(
+      (g) =>
+        `${g.domain} is no longer defined in libvirt (${g.renamedTo !== undefined ? `renamed to ${g.renamedTo}` : 'renamed or undefined'}): ` +
+        `its backups are pruned by the same rules, and its newest complete chain is kept; remove ${join(output, g.domain)} by hand once it is no longer needed`,
+    );
 }
 
 /**

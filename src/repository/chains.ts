@@ -9,10 +9,13 @@ import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 import { MANIFEST_FILE, readManifest, type ChainManifest } from './manifest.js';
 import { resolvePendingMerge } from './merge-record.js';
 import { parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
+import { checkRecordedFiles, type ChainDamage } from './recorded-files.js';
 
 export interface PointView {
   checkpoint: string;
   time: string;
+  /** Place in the domain's recording order; undefined for points recorded before it was kept. */
+  sequence?: number | undefined;
   level: 'full' | 'inc';
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
@@ -23,6 +26,8 @@ export interface PointView {
   name?: string | undefined;
   dataBytes: number | undefined;
   protected: boolean;
+  /** Why this point cannot be restored: a file it needs is missing or changed size (absent when whole). */
+  damage?: string | undefined;
 }
 
 export interface ChainView {
@@ -38,6 +43,11 @@ export interface ChainView {
   protected: boolean;
   points: PointView[];
   sizeOnDisk: number;
+  /**
+   * Recorded files that are missing or changed size (absent when all are there). Such a chain is
+   * `broken` with the problems as its reason: nothing is added to it, whatever its manifest says.
+   */
+  damage?: ChainDamage | undefined;
 }
 
 /** The folder of a domain's backups. Domain names never contain '/', but '.' and '..' are refused. */
@@ -82,6 +92,8 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
   const sizeOnDisk = await folderSize(dir);
   const period = parseChainFolderName(folder);
   if (manifest) {
+    // A recorded file gone or cut short outranks everything the manifest says about the chain.
+    const damage = await checkRecordedFiles(dir, manifest);
     return {
       domain,
       folder,
@@ -89,14 +101,17 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
       manifest,
       legacy: false,
       period,
-      state: manifest.running ? 'in-progress' : manifest.state,
-      stateReason: manifest.running
-        ? `a run started at ${manifest.running.startedAt} (pid ${manifest.running.pid}) has not finished`
-        : manifest.stateReason,
+      state: damage ? 'broken' : manifest.running ? 'in-progress' : manifest.state,
+      stateReason: damage
+        ? `damaged: ${damage.problems.join('; ')}`
+        : manifest.running
+          ? `a run started at ${manifest.running.startedAt} (pid ${manifest.running.pid}) has not finished`
+          : manifest.stateReason,
       protected: manifest.protected,
       points: manifest.points.map((p) => ({
         checkpoint: p.checkpoint,
         time: p.time,
+        ...(p.sequence !== undefined ? { sequence: p.sequence } : {}),
         level: p.level,
         label: p.label,
         quiesced: p.quiesced,
@@ -104,8 +119,10 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
         name: p.name,
         dataBytes: p.dataBytes,
         protected: p.protected,
+        ...(damage?.byPoint[p.checkpoint] ? { damage: damage.byPoint[p.checkpoint] } : {}),
       })),
       sizeOnDisk,
+      ...(damage ? { damage } : {}),
     };
   }
   return readLegacyChain(domain, folder, dir, period, sizeOnDisk);

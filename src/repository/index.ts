@@ -17,6 +17,12 @@
  *   --merge-points); a `merging` record in the manifest marks one a crash left half done.
  * - run history: a domain's last run, last success and last verify, read from its chains'
  *   points and failure events (summarizeRunHistory).
+ * - recording order: which point is newest: by each point's `sequence` (its place in the
+ *   domain's record), never by its date alone (a clock that ran ahead dates points in the future).
+ * - gone domain: a domain folder whose domain libvirt no longer defines (renamed or undefined);
+ *   the UUID its manifests record names the domain it was renamed to.
+ * - damaged chain: one whose recorded files are not all there with their recorded sizes
+ *   (checkRecordedFiles); read as broken, its damage named, whatever its manifest says.
  * - domain verify verdict: failed while any chain still present failed its own last verify,
  *   whatever other chains passed (pickDomainVerify); status, check and metrics use it.
  */
@@ -37,6 +43,9 @@ export {
 } from './manifest.js';
 export { applyMerge, resolvePendingMerge, type MergingRecord } from './merge-record.js';
 export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
+export { checkRecordedFiles, type ChainDamage } from './recorded-files.js';
+export { compareRecorded, findLastRecorded, nextSequence, isDatedInFuture, FUTURE_SLACK_MS, type RecordedPoint } from './recording-order.js';
+export { readDomainFolderUuids, findFormerNames, findGoneDomains, type DomainFolderIdentity } from './domain-folders.js';
 export { lockOutputForReading } from './output-lock.js';
 export { pickDomainVerify, summarizeRunHistory, type DomainVerify, type RunHistory, type RunResult } from './run-history.js';
 export { summarizeReplication, type ReplicationSummary } from './replication.js';

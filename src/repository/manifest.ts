@@ -54,6 +54,11 @@ const RestorePointSchema = z.object({
   checkpoint: checkpointName,
   parent: checkpointName.optional(),
   time: isoTime,
+  /**
+   * Place in the domain's recording order (1, 2, ... per output folder): which point is newest
+   * when the host clock went wrong. Absent in points recorded before it was kept.
+   */
+  sequence: z.number().int().positive().optional(),
   level: z.enum(['full', 'inc']),
   label: z.string().optional(),
   /** backup --name: unique among the domain's points. */

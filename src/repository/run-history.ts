@@ -4,6 +4,7 @@
  * Status, the Prometheus textfile and `vmkeep check` all read runs through here.
  */
 import type { ChainView } from './chains.js';
+import { findLastRecorded } from './recording-order.js';
 import { summarizeReplication, type ReplicationSummary } from './replication.js';
 
 export type RunResult = 'success' | 'failure' | 'interrupted';
@@ -11,11 +12,13 @@ export type RunResult = 'success' | 'failure' | 'interrupted';
 export interface RunHistory {
   domain: string;
   chains: number;
-  /** Chains whose state is not complete (broken, or a run that never finished). */
+  /** Chains whose state is not complete (broken, damaged, or a run that never finished). */
   unhealthyChains: number;
+  /** Of those, the chains with recorded files missing or changed size, each with what is wrong (see checkRecordedFiles). */
+  damagedChains?: Array<{ chain: string; problems: string[] }>;
   restorePoints: number;
   repositoryBytes: number;
-  /** The newest recorded point: a successful run (its time is when the run started). */
+  /** The point recorded last: a successful run (its time is when the run started). */
   lastSuccess: { time: string; durationSeconds: number | undefined; bytes: number | undefined; chain: string; checkpoint: string } | undefined;
   /** The newest run of any result; a failure is known by its event, which has no duration or size. */
   lastRun: { time: string; result: RunResult; durationSeconds: number | undefined; bytes: number | undefined; message: string | undefined } | undefined;
@@ -23,6 +26,8 @@ export interface RunHistory {
   lastVerify: { time: string; ok: boolean; chain: string } | undefined;
   /** Per restic repository the manifests name: points sent, not sent, last send, lag (`vmkeep replicate`). */
   replication?: ReplicationSummary[];
+  /** The point with the latest date; after lastSuccess only when the host clock ran ahead at some point. */
+  latestDated?: { time: string; chain: string; checkpoint: string };
 }
 
 /** One chain's last verify, as the domain's verdict names it. */
@@ -54,22 +59,20 @@ export function pickDomainVerify(chains: readonly ChainView[]): DomainVerify | u
 
 /** Fold a domain's chains into its run history. */
 export function summarizeRunHistory(domain: string, chains: readonly ChainView[]): RunHistory {
-  let lastSuccess: RunHistory['lastSuccess'];
   let lastFailure: { time: string; result: RunResult; message: string } | undefined;
+  // The newest point is the one recorded last, not the latest date (a clock that ran ahead).
+  const points = chains.flatMap((c) => c.points.map((p) => ({ ...p, chain: c }))) ;
+  const last = findLastRecorded(points);
+  const lastManifestPoint = last?.chain.manifest?.points.find((p) => p.checkpoint === last.checkpoint);
+  const lastSuccess: RunHistory['lastSuccess'] = last && {
+    time: last.time,
+    durationSeconds: lastManifestPoint ? lastManifestPoint.durationMs / 1000 : undefined,
+    bytes: last.dataBytes,
+    chain: last.chain.folder,
+    checkpoint: last.checkpoint,
+  };
+  const latest = points.reduce<(typeof points)[number] | undefined>((a, p) => (!a || Date.parse(p.time) > Date.parse(a.time) ? p : a), undefined);
   for (const c of chains) {
-    const manifestPoints = new Map((c.manifest?.points ?? []).map((p) => [p.checkpoint, p]));
-    for (const p of c.points) {
-      if (!lastSuccess || Date.parse(p.time) > Date.parse(lastSuccess.time)) {
-        const mp = manifestPoints.get(p.checkpoint);
-        lastSuccess = {
-          time: p.time,
-          durationSeconds: mp ? mp.durationMs / 1000 : undefined,
-          bytes: p.dataBytes,
-          chain: c.folder,
-          checkpoint: p.checkpoint,
-        };
-      }
-    }
     for (const e of c.manifest?.events ?? []) {
       if (e.kind !== 'failed' && e.kind !== 'interrupted') continue;
       if (!lastFailure || Date.parse(e.time) > Date.parse(lastFailure.time)) {
@@ -91,11 +94,13 @@ export function summarizeRunHistory(domain: string, chains: readonly ChainView[]
     domain,
     chains: chains.length,
     unhealthyChains: chains.filter((c) => c.state !== 'complete').length,
+    damagedChains: chains.flatMap((c) => (c.damage ? [{ chain: c.folder, problems: c.damage.problems }] : [])),
     restorePoints: chains.reduce((n, c) => n + c.points.length, 0),
     repositoryBytes: chains.reduce((n, c) => n + c.sizeOnDisk, 0),
     lastSuccess,
     lastRun,
     lastVerify,
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
+    ...(latest ? { latestDated: { time: latest.time, chain: latest.chain.folder, checkpoint: latest.checkpoint } } : {}),
   };
 }

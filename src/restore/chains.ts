@@ -24,7 +24,7 @@ export async function chainFromView(view: ChainView): Promise<RestoreChain> {
 }
 
 /** A manifest chain as restore sees it (pure). */
-export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' | 'state' | 'stateReason'>, m: ChainManifest): RestoreChain {
+export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' | 'state' | 'stateReason'> & Partial<Pick<ChainView, 'damage'>>, m: ChainManifest): RestoreChain {
   return {
     domain: view.domain,
     folder: view.folder,
@@ -33,12 +33,14 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
     engine: m.engine,
     state: view.state,
     stateReason: view.stateReason,
+    ...(view.damage ? { damaged: true as const } : {}),
     protected: m.protected,
     disks: m.disks.map((d) => ({ target: d.target, sourcePath: d.sourcePath, format: d.format })),
     points: m.points.map((p) => ({
       checkpoint: p.checkpoint,
       parent: p.parent,
       time: p.time,
+      ...(p.sequence !== undefined ? { sequence: p.sequence } : {}),
       level: p.level,
       label: p.label,
       quiesced: p.quiesced,
@@ -48,6 +50,7 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
       dataBytes: p.dataBytes,
       files: p.files.map((f) => ({ path: f.path, disk: f.disk, kind: f.kind, size: f.size, sha256: f.sha256 })),
       replicas: (p.replicas ?? []).map((r) => r.repository),
+      ...(view.damage?.byPoint[p.checkpoint] ? { damage: view.damage.byPoint[p.checkpoint] } : {}),
     })),
   };
 }

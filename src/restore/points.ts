@@ -6,6 +6,7 @@
  * it, and `latest`.
  */
 import { usageError } from '../errors.js';
+import { findLastRecorded } from '../repository/recording-order.js';
 import type { RestoreChain } from './types.js';
 
 /** A restore point with where it lives, as list prints it and restore selects it. */
@@ -18,6 +19,8 @@ export interface RestorePointRef {
   /** Position in its chain: 0 is the full. */
   index: number;
   time: string;
+  /** Place in the domain's recording order; `latest` is the point recorded last, whatever its date. */
+  sequence?: number | undefined;
   level: 'full' | 'inc';
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
@@ -34,6 +37,8 @@ export interface RestorePointRef {
   legacy: boolean;
   /** Repositories holding a copy of the point (`vmkeep replicate`). */
   replicas?: string[] | undefined;
+  /** Why the point cannot be restored: a file it needs is missing or changed size. */
+  damage?: string | undefined;
 }
 
 /** How the user named the point. */
@@ -57,6 +62,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       checkpoint: p.checkpoint,
       index,
       time: p.time,
+      ...(p.sequence !== undefined ? { sequence: p.sequence } : {}),
       level: p.level,
       label: p.label,
       quiesced: p.quiesced,
@@ -67,6 +73,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       protected: p.protected || c.protected,
       legacy: c.legacy,
       replicas: p.replicas,
+      ...(p.damage ? { damage: p.damage } : {}),
     })),
   );
 }
@@ -98,7 +105,8 @@ function byTime(points: readonly RestorePointRef[]): RestorePointRef[] {
 export function findRestorePoint(points: readonly RestorePointRef[], selector: PointSelector, domain: string): RestorePointRef {
   if (points.length === 0) throw usageError(`no restore points for domain ${domain}`);
   const ordered = byTime(points);
-  if (selector.kind === 'latest') return ordered.at(-1)!;
+  // The point recorded last, not the latest date: a clock that ran ahead dates older data later.
+  if (selector.kind === 'latest') return findLastRecorded(points)!;
   if (selector.kind === 'time') {
     const t = selector.time.getTime();
     const found = [...ordered].reverse().find((p) => Date.parse(p.time) <= t);

@@ -6,6 +6,7 @@ import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
+import { findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { readRestoreChains } from './chains.js';
 import { listRestorePoints, type RestorePointRef } from './points.js';
@@ -38,11 +39,14 @@ export interface ListedPoint {
   checksums: boolean;
   /** restic repositories holding a copy (`vmkeep replicate`). */
   replicatedTo: string[];
+  /** Why the point cannot be restored: a file it needs is missing or changed size (absent when whole). */
+  damage?: string;
 }
 
 export interface ListDocument {
   output: string;
-  domains: Array<{ domain: string; points: ListedPoint[] }>;
+  /** `defined: false`: libvirt no longer defines the domain (renamed, with the name it has now, or undefined). */
+  domains: Array<{ domain: string; defined?: false; renamedTo?: string; points: ListedPoint[] }>;
   /** Requested names or patterns with no backups in the output folder. */
   notFound: string[];
   /** Backed-up domains --exclude or --tag left out, with why. */
@@ -54,14 +58,31 @@ export async function runList(ctx: AppContext, options: ListOptions): Promise<Co
   const existing = await listBackedUpDomains(options.output);
   const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains));
   const notFound = [...selection.unknown, ...selection.emptyPatterns];
+  const gone = await findGone(ctx, options.output);
   const domains: ListDocument['domains'] = [];
   for (const domain of selection.selected) {
     const points = listRestorePoints(await readRestoreChains(options.output, domain));
-    domains.push({ domain, points: points.map(toListed) });
+    const g = gone?.get(domain);
+    domains.push({ domain, ...(g ? { defined: false as const, ...(g.renamedTo !== undefined ? { renamedTo: g.renamedTo } : {}) } : {}), points: points.map(toListed) });
   }
   const document: ListDocument = { output: options.output, domains, notFound, filteredOut: selection.filteredOut };
   const requested = options.domains === undefined ? domains.length : domains.length + notFound.length;
   return { document, text: renderList(document), outcome: outcomeOf(domains.length, requested) };
+}
+
+/**
+ * Backed-up domains libvirt no longer defines, by name. list reads files and works without
+ * libvirt (a copy of the repository on another machine): then nothing is said about them.
+ */
+async function findGone(ctx: AppContext, output: string): Promise<Map<string, { renamedTo: string | undefined }> | undefined> {
+  let names: string[];
+  try {
+    names = await ctx.virsh.listDomainNames();
+  } catch {
+    return undefined;
+  }
+  const defined = new Map(names.map((n) => [n, ctx.virsh.knownUuid(n)] as const));
+  return new Map(findGoneDomains(await readDomainFolderUuids(output), defined).map((g) => [g.domain, { renamedTo: g.renamedTo }]));
 }
 
 function toListed(p: RestorePointRef): ListedPoint {
@@ -80,6 +101,7 @@ function toListed(p: RestorePointRef): ListedPoint {
     protected: p.protected,
     checksums: !p.legacy,
     replicatedTo: p.replicas ?? [],
+    ...(p.damage ? { damage: p.damage } : {}),
   };
 }
 
@@ -87,7 +109,8 @@ function toListed(p: RestorePointRef): ListedPoint {
 export function renderList(doc: ListDocument): string {
   const out: string[] = [];
   for (const d of doc.domains) {
-    out.push(`${d.domain}: ${d.points.length} restore point${d.points.length === 1 ? '' : 's'}`);
+    const gone = d.defined === false ? ` (no longer defined in libvirt${d.renamedTo !== undefined ? `: renamed to ${d.renamedTo}` : ', renamed or undefined'})` : '';
+    out.push(`${d.domain}: ${d.points.length} restore point${d.points.length === 1 ? '' : 's'}${gone}`);
     if (d.points.length === 0) continue;
     const head = ['point', 'time', 'level', 'data', 'name / label', 'frozen', 'state'];
     const rows = d.points.map((p) => [
@@ -97,7 +120,7 @@ export function renderList(doc: ListDocument): string {
       p.dataBytes === null ? '-' : prettyBytes(p.dataBytes, { binary: true }),
       [p.name, p.label].filter((x) => x !== null).join(' / '),
       p.offline ? 'offline' : p.quiesced === null ? '-' : p.quiesced ? 'yes' : 'no',
-      [p.state, p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums', p.replicatedTo.length > 0 ? `replicated to ${p.replicatedTo.length}` : '']
+      [p.state, p.damage ? `damaged: ${p.damage}` : '', p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums', p.replicatedTo.length > 0 ? `replicated to ${p.replicatedTo.length}` : '']
         .filter(Boolean)
         .join(', '),
     ]);

@@ -20,6 +20,8 @@ export interface ChainPoint {
   checkpoint: string;
   parent: string | undefined;
   time: string;
+  /** Place in the domain's recording order (absent: recorded before it was kept, or a VMSnap folder). */
+  sequence?: number | undefined;
   level: 'full' | 'inc';
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
@@ -33,6 +35,8 @@ export interface ChainPoint {
   files: ChainFile[];
   /** Repositories holding a copy (`vmkeep replicate`), from the manifest. */
   replicas?: string[] | undefined;
+  /** Why the point cannot be restored: a file it needs is missing or changed size (absent when whole). */
+  damage?: string | undefined;
 }
 
 /** A chain folder: a full and its incrementals, oldest first. */
@@ -46,6 +50,8 @@ export interface RestoreChain {
   engine?: 'virtnbdbackup' | 'push';
   state: 'complete' | 'in-progress' | 'broken';
   stateReason: string | undefined;
+  /** Broken because recorded files are missing or changed size (the points name which), not by its manifest. */
+  damaged?: true;
   protected: boolean;
   /** Disks the chain holds, with the image path they had when backed up. */
   disks: Array<{ target: string; sourcePath?: string | undefined; format?: string | undefined }>;

@@ -61,7 +61,9 @@ export function judgeDomain(
   cache?: PreparedChainCache,
 ): DomainVerdict {
   if (Number.isNaN(now.getTime())) throw new VmkeepError('failure', 'retention planning needs a valid "now"');
-  const chains = prepareChains(history, policy, cache);
+  const recorded = recordedTimes(history);
+  // Times corrected for the recording order belong to this history alone: no cache then.
+  const chains = prepareChains(history, policy, recorded ? undefined : cache, recorded);
   const pointReasons = selectChainPoints(chains, policy, now);
   const groupBy = policy.vmsnapRule ? policy.groupBy : undefined;
   const periods = groupBy ? judgeByPeriod(periodChains(chains), groupBy, now) : [];
@@ -113,6 +115,7 @@ function judgeChain(
 function safetyReasons({ chain, protectedReasons }: PreparedChain, anchorReason: string | undefined): string[] {
   return [
     ...(chain.verifyFailedAt ? [verifyFailedReason(chain.verifyFailedAt)] : []),
+    ...(chain.damaged !== undefined ? [`damaged (${chain.damaged}): kept for inspection; remove it by hand after checking`] : []),
     ...(anchorReason !== undefined ? [anchorReason] : []),
     ...(chain.state === 'in-progress' ? ['in progress'] : []),
     ...(chain.protected ? ['protected'] : []),
@@ -243,16 +246,52 @@ function newestTime({ times, periodStartMs }: PreparedChain): number {
   return times.at(-1) ?? periodStartMs ?? Number.NEGATIVE_INFINITY;
 }
 
+/** The time the rules see for each point; the point's own date unless the recording order says otherwise. */
+type TimeOf = (point: RetentionPoint) => number;
+
+const dateOf: TimeOf = (point) => point.time.getTime();
+
+/**
+ * Times the rules see when some points carry their place in the recording order: walking back
+ * from the point recorded last, each point is at least a millisecond older than the one recorded
+ * after it. Dates that agree with the order stay as they are; a point dated in the future but
+ * recorded before today's takes a time just before today's, so it never wins a slot over it.
+ * Undefined when no point is numbered (then dates alone decide, as before).
+ */
+function recordedTimes(history: DomainHistory): TimeOf | undefined {
+  const all = history.chains.flatMap((c) => c.points);
+  if (!all.some((p) => p.sequence !== undefined)) return undefined;
+  const order = [...all].sort(compareRecording);
+  const times = new Map<RetentionPoint, number>();
+  let bound = Number.POSITIVE_INFINITY;
+  for (let i = order.length - 1; i >= 0; i--) {
+    const point = order[i]!;
+    const time = Math.min(point.time.getTime(), bound);
+    times.set(point, time);
+    bound = time - 1;
+  }
+  return (point) => times.get(point) ?? point.time.getTime();
+}
+
+/** Recording order: numbered points by number, after every unnumbered one; unnumbered by date. */
+function compareRecording(a: RetentionPoint, b: RetentionPoint): number {
+  if (a.sequence !== undefined && b.sequence !== undefined) return a.sequence - b.sequence || a.time.getTime() - b.time.getTime();
+  if (a.sequence !== undefined) return 1;
+  if (b.sequence !== undefined) return -1;
+  return a.time.getTime() - b.time.getTime() || compareText(a.id, b.id);
+}
+
 /** Sort chains (oldest first, then by id) and their points, so input order never matters. */
 function prepareChains(
   history: DomainHistory,
   policy: RetentionPolicy,
   cache?: PreparedChainCache,
+  timeOf: TimeOf = dateOf,
 ): PreparedChain[] {
   const prepared = history.chains.map((chain) => {
     const cached = cache?.get(chain);
     if (cached) return cached;
-    const fresh = prepareChain(chain, policy);
+    const fresh = prepareChain(chain, policy, timeOf);
     cache?.set(chain, fresh);
     return fresh;
   });
@@ -265,12 +304,12 @@ function prepareChains(
   return prepared;
 }
 
-function prepareChain(chain: RetentionChain, policy: RetentionPolicy): PreparedChain {
-  const points = isSortedByTime(chain.points) ? chain.points : [...chain.points].sort(comparePoints);
+function prepareChain(chain: RetentionChain, policy: RetentionPolicy, timeOf: TimeOf): PreparedChain {
+  const points = isSortedByTime(chain.points, timeOf) ? chain.points : [...chain.points].sort((a, b) => comparePoints(a, b, timeOf));
   const times = new Float64Array(points.length);
   const protectedReasons: string[] = [];
   for (let p = 0; p < points.length; p++) {
-    times[p] = points[p]!.time.getTime();
+    times[p] = timeOf(points[p]!);
     if (Number.isNaN(times[p])) {
       throw new VmkeepError('failure', `chain ${chain.id} has point ${points[p]!.id} with an invalid time`);
     }
@@ -301,18 +340,18 @@ function chainStart(prepared: PreparedChain): number {
   return prepared.times[0] ?? prepared.chain.periodStart?.getTime() ?? Number.POSITIVE_INFINITY;
 }
 
-function isSortedByTime(points: readonly RetentionPoint[]): boolean {
-  let before = points[0]?.time.getTime() ?? 0;
+function isSortedByTime(points: readonly RetentionPoint[], timeOf: TimeOf): boolean {
+  let before = points[0] ? timeOf(points[0]) : 0;
   for (let i = 1; i < points.length; i++) {
-    const time = points[i]!.time.getTime();
+    const time = timeOf(points[i]!);
     if (time < before || (time === before && compareText(points[i - 1]!.id, points[i]!.id) > 0)) return false;
     before = time;
   }
   return true;
 }
 
-function comparePoints(a: RetentionPoint, b: RetentionPoint): number {
-  return a.time.getTime() - b.time.getTime() || compareText(a.id, b.id);
+function comparePoints(a: RetentionPoint, b: RetentionPoint, timeOf: TimeOf): number {
+  return timeOf(a) - timeOf(b) || compareText(a.id, b.id);
 }
 
 /** Locale-free comparison: the same order on every machine. */

@@ -9,6 +9,12 @@ export interface RetentionPoint {
   /** Checkpoint name, e.g. `virtnbdbackup.3`. */
   readonly id: string;
   readonly time: Date;
+  /**
+   * Place in the domain's recording order (absent: recorded before it was kept). Where the order
+   * and the dates disagree (the host clock ran ahead, then was put back), the order wins: a point
+   * recorded later is never older to the rules than one recorded before it.
+   */
+  readonly sequence?: number | undefined;
   /** Kept whatever the policy; does not count toward keep-N. */
   readonly protected: boolean;
 }
@@ -36,6 +42,12 @@ export interface RetentionChain {
    * and prune never removes it: a person decides what of it is still worth keeping.
    */
   readonly verifyFailedAt?: Date | undefined;
+  /**
+   * Recorded files of the chain are missing or changed size (what is wrong, in words). Like a
+   * chain verify failed, it is neither the anchor nor a rule's pick, and prune never removes it:
+   * the points before the damage may still restore, and a person decides.
+   */
+  readonly damaged?: string | undefined;
   /** Oldest first. */
   readonly points: readonly RetentionPoint[];
 }

@@ -3,6 +3,7 @@ import { formatDistanceStrict } from 'date-fns';
 import { listChains } from '../repository/chains.js';
 import { summarizeReplication, type ReplicationSummary } from '../repository/replication.js';
 import { pickDomainVerify } from '../repository/run-history.js';
+import { findLastRecorded, isDatedInFuture } from '../repository/recording-order.js';
 
 export type { ReplicationSummary };
 
@@ -16,27 +17,28 @@ export interface BackupSummary {
   lastVerify: { time: string; result: string; chain: string } | undefined;
   /** Per restic repository the manifests name: how far its copy trails the local points. */
   replication: ReplicationSummary[];
+  /** Points dated after now: made while the host clock ran ahead (absent when there are none). */
+  futureDated?: Array<{ chain: string; checkpoint: string; time: string }>;
+  /** Other folders of the output holding this domain's backups under a name it had before a rename. */
+  formerNames?: string[];
 }
 
 /** Summarise a domain's chains in `output`. */
 export async function summarizeBackups(output: string, domain: string, now: Date): Promise<BackupSummary> {
   const chains = await listChains(output, domain);
-  let last: BackupSummary['lastBackup'];
-  for (const c of chains) {
-    const p = c.points.at(-1);
-    if (p && (!last || Date.parse(p.time) > Date.parse(last.time))) {
-      const t = new Date(p.time);
-      last = {
-        time: p.time,
-        age: formatDistanceStrict(t, now),
-        ageSeconds: Math.round((now.getTime() - t.getTime()) / 1000),
-        chain: c.folder,
-        checkpoint: p.checkpoint,
-        label: p.label ?? null,
-        quiesced: p.quiesced ?? null,
-      };
-    }
-  }
+  const points = chains.flatMap((c) => c.points.map((p) => ({ ...p, chain: c.folder })));
+  // The newest is the point recorded last: a point dated in the future (the clock ran ahead) is not it.
+  const p = findLastRecorded(points);
+  const last: BackupSummary['lastBackup'] = p && {
+    time: p.time,
+    age: formatDistanceStrict(new Date(p.time), now),
+    ageSeconds: Math.round((now.getTime() - Date.parse(p.time)) / 1000),
+    chain: p.chain,
+    checkpoint: p.checkpoint,
+    label: p.label ?? null,
+    quiesced: p.quiesced ?? null,
+  };
+  const futureDated = points.filter((x) => isDatedInFuture(x.time, now)).map((x) => ({ chain: x.chain, checkpoint: x.checkpoint, time: x.time }));
   return {
     directory: output,
     chains: chains.map((c) => ({
@@ -52,5 +54,6 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     lastBackup: last,
     lastVerify: pickDomainVerify(chains),
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
+    ...(futureDated.length > 0 ? { futureDated } : {}),
   };
 }

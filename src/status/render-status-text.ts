@@ -1,5 +1,6 @@
 /** Render `vmkeep status` for people. Colour only when asked (stdout is a terminal). */
 import { printable } from '../util/printable.js';
+import { join } from 'node:path';
 import prettyBytes from 'pretty-bytes';
 import type { DomainStatus } from './collect-status.js';
 import type { BackupSummary } from './backup-summary.js';
@@ -10,6 +11,8 @@ export interface StatusEntry {
   error?: string;
   /** vmkeep tags from the domain's metadata. */
   tags?: readonly string[];
+  /** Backups of a domain libvirt no longer defines (renamed or undefined). */
+  gone?: { renamedTo: string | undefined };
 }
 
 const size = (n: number | undefined) => (n === undefined ? '-' : prettyBytes(n, { binary: true }));
@@ -19,6 +22,13 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
   const paint = (code: number, s: string) => (colour ? `\u001b[${code}m${s}\u001b[0m` : s);
   const out: string[] = [];
   for (const [name, entry] of entries) {
+    if (entry.gone) {
+      const renamed = entry.gone.renamedTo !== undefined ? `, renamed to ${printable(entry.gone.renamedTo)}` : '';
+      out.push(`${printable(name)}  (not defined in libvirt${renamed})`);
+      if (entry.backups) out.push(...renderBackups(entry.backups));
+      out.push(`  note: its backups stay under this name; prune applies the retention rules and always keeps the newest complete chain; remove the folder by hand once it is no longer needed`, '');
+      continue;
+    }
     if (!entry.status) {
       out.push(`${printable(name)}: ${paint(31, `error: ${entry.error ?? 'unknown'}`)}`, '');
       continue;
@@ -55,17 +65,27 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
 }
 
 function renderBackups(b: BackupSummary): string[] {
-  if (b.chains.length === 0) return [`  backups in ${b.directory}: none`];
+  const former = (b.formerNames ?? []).map(
+    (n) => `    backups under its old name ${n} (renamed since): ${join(b.directory, n)}; list them with vmkeep list --domains ${n}`,
+  );
+  if (b.chains.length === 0) return [`  backups in ${b.directory}: none under this name`, ...former];
   const lines = [`  backups in ${b.directory}: ${b.chains.length} chain(s), ${b.restorePoints} restore point(s), ${size(b.sizeOnDisk)}`];
   if (b.lastBackup) {
     const frozen = b.lastBackup.quiesced === null ? '' : b.lastBackup.quiesced ? ', filesystems frozen' : ', not quiesced (crash-consistent)';
     const label = b.lastBackup.label === null ? '' : `, label ${b.lastBackup.label}`;
     lines.push(`    last backup: ${b.lastBackup.time} (${b.lastBackup.age} ago${label}${frozen})`);
   }
+  if (b.futureDated && b.futureDated.length > 0) {
+    const latest = b.futureDated.reduce((a, x) => (Date.parse(x.time) > Date.parse(a.time) ? x : a));
+    lines.push(
+      `    warning: ${b.futureDated.length} point(s) dated in the future (latest ${latest.chain}/${latest.checkpoint} at ${latest.time}): the host clock ran ahead; the last recorded point counts as the newest`,
+    );
+  }
   for (const c of b.chains) {
     lines.push(`    ${c.folder}: ${c.state}, ${c.points} point(s), ${size(c.sizeOnDisk)}${c.note ? ` (${c.note})` : ''}`);
   }
   if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time} (${b.lastVerify.chain})`);
+  lines.push(...former);
   for (const r of b.replication ?? []) {
     const lag = r.lagSeconds === 0 ? 'up to date' : `${Math.round(r.lagSeconds / 3600)} h behind`;
     lines.push(`    replicated to ${r.repository}: ${r.pointsReplicated} points, last sent ${r.lastReplicated}, ${lag}${r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : ''}`);

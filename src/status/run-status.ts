@@ -2,7 +2,8 @@
 import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
+import { isExcluded, namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
+import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
 import { collectDomainStatus } from './collect-status.js';
 import { summarizeBackups } from './backup-summary.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
@@ -24,13 +25,18 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   // Tags are shown, so always read (one small virsh call per domain).
   const selection = await resolveSelection(ctx, request, true);
   const entries = new Map<string, StatusEntry>();
+  // Which folder holds which domain (by the UUID its manifests record): a rename leaves the old one behind.
+  // An unreadable output folder is reported per domain below, as before: not a reason to fail here.
+  const folders = options.output ? await readDomainFolderUuids(options.output).catch(() => []) : [];
   const limit = pLimit(STATUS_CONCURRENCY);
   const results = await Promise.all(
     selection.selected.map((name) =>
       limit(async (): Promise<[string, StatusEntry]> => {
         try {
           const status = await collectDomainStatus(ctx, name);
-          const backups = options.output ? await summarizeBackups(options.output, name, ctx.now()) : undefined;
+          const summary = options.output ? await summarizeBackups(options.output, name, ctx.now()) : undefined;
+          const formerNames = findFormerNames(folders, name, ctx.virsh.knownUuid(name));
+          const backups = summary && formerNames.length > 0 ? { ...summary, formerNames } : summary;
           return [name, { status, backups, tags: selection.tagsOf.get(name) ?? [] }];
         } catch (e) {
           return [name, { error: e instanceof Error ? e.message : String(e) }];
@@ -43,17 +49,36 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   // A pattern that matches nothing is a question without an answer: monitoring must see it (exit 1).
   for (const pattern of selection.emptyPatterns) entries.set(pattern, { error: 'no domain matches this pattern' });
 
+  const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0).length;
+  const judged = entries.size;
+  // Asked about every domain: also name the backups of domains libvirt no longer defines. They
+  // are facts to act on (rename the folder, or let prune age them out), not a failing domain.
+  if (options.output && request.domains === undefined && request.tags.length === 0) {
+    const defined = new Map((await ctx.virsh.listDomainNames()).map((n) => [n, ctx.virsh.knownUuid(n)] as const));
+    for (const gone of findGoneDomains(folders, defined)) {
+      if (entries.has(gone.domain) || isExcluded(gone.domain, request.exclude) !== undefined) continue;
+      entries.set(gone.domain, { gone: { renamedTo: gone.renamedTo }, backups: await summarizeBackups(options.output, gone.domain, ctx.now()) });
+    }
+  }
+
   const document: Record<string, unknown> = {};
   for (const [name, e] of entries) {
     document[name] = e.status
       ? { ...e.status, tags: e.tags ?? [], ...(e.backups ? { backups: e.backups } : {}) }
-      : { name, error: e.error, overallStatus: 1 };
+      : e.gone
+        ? { name, defined: false, ...(e.gone.renamedTo !== undefined ? { renamedTo: e.gone.renamedTo } : {}), note: goneNote(name, e.gone.renamedTo), backups: e.backups }
+        : { name, error: e.error, overallStatus: 1 };
   }
-  const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0).length;
   return {
     document,
     text: renderStatusText(entries, options.colour),
     // Monitoring reads non-zero as "look here": any unknown, unreadable or inconsistent domain is 1.
-    outcome: healthy === entries.size ? 'ok' : 'partial',
+    outcome: healthy === judged ? 'ok' : 'partial',
   };
+}
+
+/** What a gone domain's folder is, and what becomes of it. */
+export function goneNote(domain: string, renamedTo: string | undefined): string {
+  const what = renamedTo !== undefined ? `libvirt no longer defines ${domain}: it was renamed to ${renamedTo}` : `libvirt no longer defines ${domain} (renamed or undefined)`;
+  return `${what}; its backups stay under its old name, prune applies the retention rules to them and always keeps the newest complete chain; remove the folder by hand once it is no longer needed`;
 }

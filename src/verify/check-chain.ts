@@ -49,7 +49,8 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
     for (const name of names.filter((n) => n.startsWith('.vmkeep-merge.'))) {
       problems.push({ kind: 'leftover', file: name, message: `${name} is left by an interrupted prune --merge-points (the next prune finishes or removes it)` });
     }
-    if (chain.state === 'broken') problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
+    // A chain read as broken only because files are missing or resized: the file checks above name each one.
+    if (chain.state === 'broken' && chain.damaged !== true) problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
     if (chain.state === 'in-progress') problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });
     return { problems, filesChecked: new Set(files.map((f) => f.path)).size, notes };
   }
@@ -73,7 +74,7 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
       }
     }
   }
-  if (chain.state === 'broken') problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
+  if (chain.state === 'broken' && chain.damaged !== true) problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
   if (chain.state === 'in-progress' && !chain.legacy) problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });
   if (chain.legacy) notes.push('VMSnap folder without a vmkeep manifest: no checksums are recorded, structure checked only');
   return { problems, filesChecked: new Set(files.map((f) => f.path)).size, notes };

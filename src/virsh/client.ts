@@ -65,6 +65,11 @@ export class VirshClient {
     return stdout;
   }
 
+  /** The UUID of a domain listDomainNames saw; undefined before that, or for a name it did not list. */
+  knownUuid(domain: string): string | undefined {
+    return this.uuids.get(domain);
+  }
+
   /** Fails with a clear error when libvirtd does not answer. */
   async ping(): Promise<void> {
     await this.virsh(virshArgv.version(this.uri), 30_000);

@@ -389,6 +389,35 @@ describe('planBackup: skip, refuse, shut-off domains', () => {
     expect(planBackup(recent(5), { ...request, ifOlderThan: parseDuration('4h') }, now).action).toBe('backup');
   });
 
+  it('--if-older-than does not skip on a last point dated in the future (the clock ran ahead), and says so', () => {
+    const ahead = inventory({
+      checkpoints: cps(0),
+      disks: [disk('vda', cps(0))],
+      chains: [chain(MARCH, cps(0), { times: [new Date(now.getTime() + 30 * 86_400_000)] })],
+      chainFiles: [finishedFiles(MARCH, cps(0))],
+    });
+    const plan = backupPlan(planBackup(ahead, { ...request, ifOlderThan: parseDuration('1w') }, now));
+    expect(plan.reasons.join(' ')).toMatch(/dated .* in the future: --if-older-than 1w does not skip/);
+    expect(plan.warnings?.join(' ')).toMatch(/1 point\(s\) of vm1 are dated in the future .*clock ran ahead/);
+  });
+
+  it('numbers the new point after the highest number recorded in any chain', () => {
+    const numbered = chain(MARCH, cps(0, 1));
+    numbered.points[0]!.sequence = 4;
+    numbered.points[1]!.sequence = 7;
+    const plan = backupPlan(planBackup(inventory({ chains: [numbered], chainFiles: [finishedFiles(MARCH, cps(0, 1))], checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))] }), request, now));
+    expect(plan.sequence).toBe(8);
+    expect(backupPlan(planBackup(inventory(), request, now)).sequence).toBe(1);
+  });
+
+  it('a damaged chain (a recorded file missing) is not continued: a new full starts, naming the file', () => {
+    const damaged = { ...chain(MARCH, cps(0, 1)), state: 'broken' as const, damage: { problems: ['vda.full.data is missing'], byPoint: { [cp(0)]: 'vda.full.data is missing', [cp(1)]: 'vda.full.data is missing' } } };
+    const plan = backupPlan(planBackup(inventory({ chains: [damaged], chainFiles: [finishedFiles(MARCH, cps(0, 1))], checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))] }), request, now));
+    expect(plan.level).toBe('full');
+    expect(plan.folder).toBe(`${MARCH}.2`);
+    expect(plan.reasons.join(' ')).toContain(`chain ${MARCH} is damaged (vda.full.data is missing)`);
+  });
+
   it('--if-older-than backs up a domain never backed up', () => {
     expect(planBackup(inventory(), { ...request, ifOlderThan: parseDuration('4h') }, now).action).toBe('backup');
   });

@@ -47,6 +47,21 @@ describe('judgeCheck', () => {
     expect(judgeCheck([input(history(), { consistent: false })], t, now).state).toBe(1);
   });
 
+  it('a damaged chain is CRITICAL without any verify, naming the missing file', () => {
+    const v = judgeCheck([input(history({ unhealthyChains: 1, damagedChains: [{ chain: 'c', problems: ['vda.full.data is missing'] }] }))], t, now);
+    expect(v.state).toBe(2);
+    expect(v.line).toBe('VMKEEP CRITICAL - 1 of 1 domains need attention: vm1: chain c is damaged: vda.full.data is missing | age_vm1=18000s;86400;172800;0;');
+  });
+
+  it('a point dated in the future is a WARNING; the last recorded point decides the age, never negative', () => {
+    const future = new Date(now.getTime() + 40 * 86_400_000).toISOString();
+    const v = judgeCheck([input(history({ latestDated: { time: future, chain: 'c2', checkpoint: 'virtnbdbackup.1' } }))], t, now);
+    expect(v.state).toBe(1);
+    expect(v.line).toContain(`c2/virtnbdbackup.1 is dated in the future (${future})`);
+    const behind = judgeCheck([input(history({ ageHours: -3 }))], t, now);
+    expect(behind.domains[0]!.ageSeconds).toBe(0);
+  });
+
   it('verify: a failed one is CRITICAL; none or an old one is judged only when asked', () => {
     const failed = history({ lastVerify: { time: hoursAgo(2), ok: false, chain: 'c' } });
     expect(judgeCheck([input(failed)], t, now).state).toBe(2);
