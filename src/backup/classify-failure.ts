@@ -64,6 +64,15 @@ export function classifyFailure(error: unknown): FailureKind {
   return classifyFailureText(failureText(error));
 }
 
+/** Failures already put in vmkeep's words where they happened (an engine's own diagnosis). */
+const explained = new WeakSet<object>();
+
+/** Mark an error as already in vmkeep's words: explainFailure passes it on unchanged. */
+export function markExplained<E extends object>(error: E): E {
+  explained.add(error);
+  return error;
+}
+
 /** What vmkeep knew when the failure happened, to say it precisely. */
 export interface FailureFacts {
   domain: string;
@@ -86,7 +95,7 @@ const bytes = (n: number) => prettyBytes(n, { binary: true });
  * returned as it is.
  */
 export function explainFailure(error: unknown, facts: FailureFacts): VmkeepError {
-  if (error instanceof VmkeepError && !(error instanceof ToolError) && error.code !== 'failure') return error;
+  if (error instanceof VmkeepError && !(error instanceof ToolError) && (error.code !== 'failure' || explained.has(error))) return error;
   const kind = classifyFailure(error);
   const base = error instanceof Error ? error.message : String(error);
   const detail = detailOf(error);

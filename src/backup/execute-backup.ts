@@ -103,6 +103,9 @@ export async function executeBackup(
   const eligibleDisks = inv.disks.filter((d) => d.eligible).map((d) => d.target);
   const notes: string[] = [];
   const filesBefore = await chainFilesNow(chainDir);
+  // The repairs only delete checkpoints: any other name after the engine ran is the run's own.
+  const deleted = new Set(plan.repairs.flatMap((r) => (r.kind === 'delete-checkpoint' ? [r.name] : [])));
+  const checkpointsBefore = inv.checkpoints.filter((n) => !deleted.has(n));
   const t0 = Date.now();
   // Data files are hashed while the engine writes them: no second pass over the data afterwards.
   const hasher = new FollowingHasher(chainDir, (name) => name.endsWith('.data.partial'));
@@ -163,7 +166,7 @@ export async function executeBackup(
     await writeManifest(chainDir, finished);
     return { level: plan.level, folder: plan.folder, checkpoint: result.checkpoint, dataBytes: result.dataBytes, durationMs, repairs, notes };
   } catch (error) {
-    throw await recordFailedRun(ctx, { domain: inv.domain, level: plan.level, chainDir, manifest, filesBefore, eligibleDisks, stateBefore: inv.state, estimate: options.spaceEstimate, failureNoteFile: options.failureNoteFile }, error);
+    throw await recordFailedRun(ctx, { domain: inv.domain, level: plan.level, chainDir, manifest, filesBefore, eligibleDisks, stateBefore: inv.state, checkpointsBefore, estimate: options.spaceEstimate, failureNoteFile: options.failureNoteFile }, error);
   } finally {
     await hasher.close();
     await rm(workDir, { recursive: true, force: true });

@@ -16,8 +16,14 @@
  *   (its checkpoints are of the engine's family), libvirt still knows its recorded checkpoints
  *   and every disk still has a consistent bitmap for the last one;
  * - otherwise start a new full chain (new period, lost bitmaps, changed disks, VMSnap folder...),
- *   after removing every vmkeep-owned checkpoint and bitmap so the full starts clean (a bitmap
- *   left behind with a name the new chain reuses fails the run with "Bitmap already exists").
+ *   after removing the vmkeep-owned checkpoints and bitmaps in its way (a bitmap left behind with
+ *   a name the new chain reuses fails the run with "Bitmap already exists").
+ *
+ * Which checkpoints a run may delete: an engine that works beside other chains' checkpoints
+ * (push, whose names are per chain) touches only those of its own output folder's chains, so a
+ * second copy in another folder keeps its own chain. virtnbdbackup cannot: its names are shared
+ * by every folder and it refuses the other family's, so it deletes them all, and says that the
+ * chain they belong to starts over.
  */
 import { isOwnedName, nameFamily, virtnbdbackupNamesIn } from '../domain/owned-names.js';
 import type { Duration, GroupBy } from '../retention/types.js';
@@ -184,17 +190,19 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
     reasons.push('the domain is paused because an interrupted vmkeep run started it for a backup: it is shut off again afterwards');
   }
 
+  const mine = checkpointScope(inv, engine);
   if (continuation === undefined && current) {
     const lastRecorded = recorded.at(-1)!;
-    // libvirt checkpoints after the last recorded one belong to runs that never finished.
+    // libvirt checkpoints after the last recorded one belong to runs that never finished (or,
+    // for push, to chains in other output folders, which stay).
     const idx = inv.checkpoints.indexOf(lastRecorded);
-    const orphans = inv.checkpoints.slice(idx + 1).filter(isOwnedName);
+    const orphans = inv.checkpoints.slice(idx + 1).filter((n) => isOwnedName(n) && mine(n));
     for (const name of [...orphans].reverse()) repairs.push(...dropCheckpoint(trackedDisks(inv), name, `checkpoint ${name} was created by a run that did not finish; the changes since it are still in ${lastRecorded}'s bitmap`));
     // Bitmaps libvirt knows no checkpoint for: a later run would create a checkpoint of the same
     // name and fail. Recorded names stay: virtnbdbackup redefines them from the chain's XML.
     for (const d of eligible) {
       for (const b of d.bitmaps ?? []) {
-        if (!isOwnedName(b) || inv.checkpoints.includes(b) || recorded.includes(b)) continue;
+        if (!isOwnedName(b) || !mine(b) || inv.checkpoints.includes(b) || recorded.includes(b)) continue;
         repairs.push({ kind: 'remove-bitmap', disk: d.target, name: b, reason: `bitmap ${b} on ${d.target} has no checkpoint in libvirt and would block the next one` });
       }
     }
@@ -218,7 +226,9 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   }
 
   reasons.push(continuation ?? 'new chain');
-  repairs.push(...cleanSlate(inv));
+  repairs.push(...cleanSlate(inv, mine));
+  const kept = inv.checkpoints.filter((n) => isOwnedName(n) && !mine(n));
+  if (kept.length > 0) reasons.push(`checkpoints of chains in other output folders stay: ${kept.join(', ')}`);
   const reuse = current && !current.legacy && current.points.length === 0;
   const folder = reuse ? current.folder : nextFolderName(inv.chains, now, request.groupBy);
   return {
@@ -276,9 +286,9 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
   if (!inv.checkpoints.includes(last)) return `checkpoint ${last} of chain ${chain.folder} is no longer known to libvirt`;
   // Same name, other checkpoint: virtnbdbackup names every chain's points virtnbdbackup.N, so a
   // chain in another output folder (or under another --groupBy) can have made a new one since.
-  const recordedAt = inv.chainFiles.find((f) => f.folder === chain.folder)?.lastCheckpointCreated;
-  const libvirtAt = inv.checkpointCreated?.[last];
-  if (recordedAt !== undefined && libvirtAt !== undefined && recordedAt !== libvirtAt) {
+  const clash = nameTakenElsewhere(inv, chain);
+  if (clash) {
+    const { recordedAt, libvirtAt } = clash;
     return `checkpoint ${last} in libvirt is not the one chain ${chain.folder} recorded (made ${isoSeconds(libvirtAt)}, the chain's ${isoSeconds(recordedAt)}): another chain of this domain (another output folder or --groupBy) took the name, so the changes since this chain's point are unknown`;
   }
   if (chain.manifest?.lastVerify && verifyFoundDamage(chain.manifest.lastVerify)) {
@@ -303,6 +313,15 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
     if (without) return `checkpoint ${cp} of chain ${chain.folder} is gone from libvirt and its bitmap from ${without.target}`;
   }
   return undefined;
+}
+
+/** libvirt's checkpoint of the chain's last name was made after the chain's own (another chain took the name): both times. */
+function nameTakenElsewhere(inv: BackupInventory, chain: ChainView): { recordedAt: number; libvirtAt: number } | undefined {
+  const last = chain.points.at(-1)?.checkpoint;
+  if (last === undefined) return undefined;
+  const recordedAt = inv.chainFiles.find((f) => f.folder === chain.folder)?.lastCheckpointCreated;
+  const libvirtAt = inv.checkpointCreated?.[last];
+  return recordedAt !== undefined && libvirtAt !== undefined && recordedAt !== libvirtAt ? { recordedAt, libvirtAt } : undefined;
 }
 
 /**
@@ -332,15 +351,55 @@ function trackedDisks(inv: BackupInventory): DiskInventory[] {
   return inv.disks.filter((d) => d.eligible || (d.bitmaps?.length ?? 0) > 0);
 }
 
-/** Remove every vmkeep-owned checkpoint and bitmap so a full starts a clean chain. */
-function cleanSlate(inv: BackupInventory): RepairStep[] {
+/**
+ * Which vmkeep-owned checkpoint and bitmap names this run may delete. An engine that works beside
+ * other chains' checkpoints may delete only those of this output folder's chains: names its
+ * manifests recorded or its files and `.cpt` lists mention (a push name by its chain id, so a
+ * killed run's checkpoint counts). Anything else is another folder's chain's.
+ */
+function checkpointScope(inv: BackupInventory, engine: EngineTraits): (name: string) => boolean {
+  if (!engine.acceptsForeignCheckpoints) return () => true;
+  const claimed = new Set<string>();
+  for (const c of inv.chains) for (const p of c.points) claimed.add(chainKey(p.checkpoint));
+  for (const f of inv.chainFiles) {
+    for (const n of f.cpt) claimed.add(chainKey(n));
+    for (const file of f.files) for (const n of checkpointNamesIn(file)) claimed.add(chainKey(n));
+  }
+  return (name) => claimed.has(chainKey(name));
+}
+
+/** A push checkpoint's chain (`vmkeep.<id>`); any other name stands for itself. */
+function chainKey(name: string): string {
+  return /^(vmkeep\.[0-9a-f]{8})\.\d+$/.exec(name)?.[1] ?? name;
+}
+
+/**
+ * Did this output folder's chains make the checkpoint (recorded, or in a file or `.cpt` of
+ * theirs)? A shared virtnbdbackup name another chain has taken since (newer in libvirt than this
+ * folder saved it) is that chain's.
+ */
+function madeHere(inv: BackupInventory, name: string): boolean {
+  const key = chainKey(name);
+  const named = (n: string) => chainKey(n) === key;
+  if (nameFamily(name) === 'virtnbdbackup' && inv.chains.some((c) => nameTakenElsewhere(inv, c) !== undefined)) return false;
+  return inv.chains.some((c) => c.points.some((p) => named(p.checkpoint))) || inv.chainFiles.some((f) => f.cpt.some(named) || f.files.some((file) => checkpointNamesIn(file).some(named)));
+}
+
+/** Remove the vmkeep-owned checkpoints and bitmaps this run may delete, so a full starts a clean chain. */
+function cleanSlate(inv: BackupInventory, mine: (name: string) => boolean): RepairStep[] {
   const steps: RepairStep[] = [];
   const eligible = trackedDisks(inv);
-  const owned = inv.checkpoints.filter(isOwnedName);
-  for (const name of [...owned].reverse()) steps.push(...dropCheckpoint(eligible, name, `a new chain starts: checkpoint ${name} goes`));
+  const owned = inv.checkpoints.filter((n) => isOwnedName(n) && mine(n));
+  for (const name of [...owned].reverse()) {
+    const why = madeHere(inv, name)
+      ? `a new chain starts: checkpoint ${name} goes`
+      : `a new chain starts: checkpoint ${name} belongs to no chain in this output folder (another folder's?) and virtnbdbackup cannot work beside it, ` +
+        `so that chain's next backup is a full; a second copy that continues needs --engine push or vmkeep replicate`;
+    steps.push(...dropCheckpoint(eligible, name, why));
+  }
   for (const d of eligible) {
     for (const b of d.bitmaps ?? []) {
-      if (!isOwnedName(b) || owned.includes(b)) continue;
+      if (!isOwnedName(b) || !mine(b) || owned.includes(b)) continue;
       steps.push({ kind: 'remove-bitmap', disk: d.target, name: b, reason: `bitmap ${b} on ${d.target} has no checkpoint and would block the new chain` });
     }
   }

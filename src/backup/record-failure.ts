@@ -32,6 +32,13 @@ export interface FailedRun {
   eligibleDisks: readonly string[];
   /** The domain's state when the run started. */
   stateBefore: string;
+  /**
+   * libvirt's checkpoints when the engine started (after the run's repairs): the run created only
+   * names not among them, and deletes only those. Other chains' checkpoints (another output
+   * folder's) stay. Without it, every checkpoint after the chain's last recorded point (all of
+   * vmkeep's for a full) counts as the run's.
+   */
+  checkpointsBefore?: readonly string[];
   estimate?: SpaceEstimate | undefined;
   /**
    * Where to leave a note when the manifest cannot take the record (beside the domain's lock, on
@@ -133,10 +140,9 @@ export async function recordFailedRun(ctx: AppContext, run: FailedRun, error: un
 /**
  * Remove what the failed run wrote: every file the chain folder did not have before the engine
  * ran (its `.partial`, data, log and checkpoint XML), the `.cpt` entries no point recorded, and
- * the libvirt checkpoints after the chain's last recorded point (all of vmkeep's for a full: the
- * full's repairs removed the older ones before it ran). Deleting a checkpoint merges its bitmap
- * into its parent, so the next incremental still copies every change. What cannot be done here
- * is left to the next run's repairs and said.
+ * the libvirt checkpoints the run created (those it did not find when it started; other chains'
+ * stay). Deleting a checkpoint merges its bitmap into its parent, so the next incremental still
+ * copies every change. What cannot be done here is left to the next run's repairs and said.
  */
 async function cleanUpFailedRun(ctx: AppContext, run: FailedRun, live: boolean): Promise<{ done: string[]; left: string[] }> {
   const done: string[] = [];
@@ -166,8 +172,11 @@ async function cleanUpFailedRun(ctx: AppContext, run: FailedRun, live: boolean):
   try {
     const names = await ctx.virsh.checkpointNames(run.domain);
     const last = recordedPoints.at(-1);
-    const orphans = run.level === 'full' || last === undefined ? names.filter(isOwnedName) : names.slice(names.indexOf(last) + 1).filter(isOwnedName);
-    if (run.level === 'inc' && last !== undefined && !names.includes(last)) orphans.length = 0;
+    const before = run.checkpointsBefore;
+    const orphans = before !== undefined
+      ? names.filter((n) => isOwnedName(n) && !before.includes(n))
+      : run.level === 'full' || last === undefined ? names.filter(isOwnedName) : names.slice(names.indexOf(last) + 1).filter(isOwnedName);
+    if (before === undefined && run.level === 'inc' && last !== undefined && !names.includes(last)) orphans.length = 0;
     for (const name of [...orphans].reverse()) {
       if (!live) {
         left.push(`checkpoint ${name} stays until the next run (the domain is not running)`);

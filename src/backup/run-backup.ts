@@ -408,6 +408,9 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
     for (const w of plan.warnings ?? []) ctx.log.warn(`${domain}: ${w}`);
     onChain(join(options.output, domain, plan.folder), plan.level);
+    // Nothing is repaired or deleted before the run is known to have what it needs: a folder the
+    // engine can write into (push: QEMU must reach it) and the space (below).
+    await engine.checkOutput?.(domain, ctx.virsh.uri, options.output);
     const spaceEstimate = await estimateSpace(ctx, inv, plan, options.output, options.compress);
     if (spaceEstimate && isClearlyShort(spaceEstimate)) throw notEnoughSpaceError(domain, plan.level, join(options.output, domain), spaceEstimate);
     // virtnbdbackup freezes the guest's filesystems for the checkpoint itself; its log says whether it could.

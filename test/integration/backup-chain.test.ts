@@ -176,11 +176,15 @@ describe('vmkeep backup: chains', () => {
     };
     await run(a, 0x01, 0);
     expect((await run(a, 0x02, 1)).level).toBe('inc');
-    await run(b, 0x03, 2);
+    // virtnbdbackup's full into B must delete A's checkpoints (shared names): it says so, and what a second copy needs.
+    const firstB = await run(b, 0x03, 2);
+    expect(firstB.repairs!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1 belongs to no chain in this output folder .* that chain's next backup is a full; a second copy that continues needs --engine push or vmkeep replicate/);
     expect((await run(b, 0x04, 3)).checkpoint).toBe('virtnbdbackup.1');
     const again = await run(a, 0x05, 4);
     expect(again.level).toBe('full');
     expect(again.reasons!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1 in libvirt is not the one chain .* recorded .*another chain of this domain \(another output folder or --groupBy\) took the name/);
+    // The virtnbdbackup.N it deletes now are B's, though A once used the same names.
+    expect(again.repairs!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1 belongs to no chain in this output folder/);
     await expectRestores(dom, a, again.chain!, again.checkpoint!, again.ref);
     // And back: B's chain notices A's new checkpoint the same way.
     const back = await run(b, 0x06, 5);

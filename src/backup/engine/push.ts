@@ -13,7 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError, VmkeepError } from '../../errors.js';
-import { openChainToQemu } from '../../repository/qemu-access.js';
+import { describeQemuReachProblem, findQemuReachProblem, openChainToQemu, qemuPidOf, type QemuReachProblem } from '../../repository/qemu-access.js';
+import { isRemoteUri } from '../../app/hosts.js';
+import { markExplained } from '../classify-failure.js';
 import type { QemuImgClient } from '../../qemu/qemu-img.js';
 import type { VirshClient } from '../../virsh/client.js';
 import type { JobStats } from '../../virsh/parse-lists.js';
@@ -103,6 +105,18 @@ export class PushEngine implements BackupEngine {
     return parsed;
   }
 
+  /**
+   * QEMU writes the images, as its own user and in its own mount namespace: check it can reach
+   * the output folder before anything is repaired or created. Only on this host (a remote QEMU's
+   * /proc is not here); where nothing can be told, the job itself says.
+   */
+  async checkOutput(domain: string, uri: string, output: string): Promise<void> {
+    if (isRemoteUri(uri)) return;
+    const pid = await qemuPidOf(domain);
+    const problem = pid === undefined ? undefined : await findQemuReachProblem(pid, output);
+    if (problem) throw reachError(problem, domain, output, 'nothing was changed');
+  }
+
   async run(req: EngineRequest): Promise<EngineResult> {
     const checkpoint = nextCheckpointName(req.level, req.previous, this.newChainId);
     const parent = req.level === 'inc' ? req.previous : undefined;
@@ -150,7 +164,7 @@ export class PushEngine implements BackupEngine {
       try {
         await this.virsh.backupBegin(req.domain, backupFile, checkpointFile, parent !== undefined);
       } catch (error) {
-        throw explainBeginFailure(req, error);
+        throw await explainBeginFailure(req, error);
       }
       begun = true;
       req.onLog?.(`push backup ${checkpoint} started (${copied.map((d) => d.file!).join(', ')})`);
@@ -245,17 +259,28 @@ function interrupted(domain: string): VmkeepError {
   return new VmkeepError('interrupted', `push backup of ${domain} cancelled`);
 }
 
-function explainBeginFailure(req: EngineRequest, error: unknown): unknown {
-  if (error instanceof ToolError && /Permission denied/i.test(error.stderr)) {
-    return new VmkeepError(
-      'failure',
-      `QEMU (user libvirt-qemu) cannot write into ${req.chainDir}: every folder above it must be traversable (chmod o+x), or use --engine virtnbdbackup`,
-      { cause: error, detail: error.stderr },
-    );
-  }
-  return error;
+/**
+ * backup-begin's failures that mean QEMU cannot reach the chain folder, in vmkeep's words:
+ * "Permission denied" (a folder on the way QEMU's user cannot traverse), and "No such file or
+ * directory" for a folder vmkeep sees (QEMU's mount namespace lacks a later mount).
+ */
+async function explainBeginFailure(req: EngineRequest, error: unknown): Promise<unknown> {
+  if (!(error instanceof ToolError)) return error;
+  const denied = /Permission denied/i.test(error.stderr);
+  const missing = /Could not open .*No such file or directory/i.test(error.stderr) && (await pathExists(req.chainDir));
+  if (!denied && !missing) return error;
+  const pid = isRemoteUri(req.uri) ? undefined : await qemuPidOf(req.domain);
+  const problem = pid === undefined ? undefined : await findQemuReachProblem(pid, req.chainDir);
+  if (problem) return reachError(problem, req.domain, req.chainDir, 'the run was undone', error);
+  const message = denied
+    ? `QEMU (user libvirt-qemu) cannot write into ${req.chainDir}: every folder above it must be traversable (chmod o+x), or use --engine virtnbdbackup; the run was undone`
+    : `QEMU cannot open its target in ${req.chainDir}, which vmkeep sees: a file system mounted after the domain started is not visible to its QEMU (own mount namespace). Restart the domain, use --engine virtnbdbackup, or mount backup disks before starting VMs; the run was undone`;
+  return markExplained(new VmkeepError('failure', message, { cause: error, detail: error.detail ?? error.stderr }));
 }
 
+function reachError(problem: QemuReachProblem, domain: string, folder: string, outcome: string, cause?: unknown): VmkeepError {
+  return markExplained(new VmkeepError('failure', `${describeQemuReachProblem(problem, domain, folder)}; ${outcome}`, cause === undefined ? {} : { cause }));
+}
 
 /** The job's images are the backup: root's alone once it ends (an overlay made by qemu-img is 0644). */
 async function restrictFiles(chainDir: string, files: readonly string[]): Promise<void> {

@@ -52,12 +52,21 @@ export type EngineName = 'virtnbdbackup' | 'push';
 export interface EngineTraits {
   /** The checkpoint names it creates; a chain whose points are of another family is not continued. */
   readonly checkpointFamily: NameFamily;
-  /** Can it back up beside checkpoints vmkeep did not make? */
+  /**
+   * Can it back up beside checkpoints vmkeep did not make, and beside other chains' checkpoints
+   * (another output folder's)? Push can: a run then deletes only its own output folder's
+   * checkpoints. virtnbdbackup cannot: its names are shared and it refuses the other family's.
+   */
   readonly acceptsForeignCheckpoints: boolean;
 }
 
 export interface BackupEngine extends EngineTraits {
   readonly name: EngineName;
   version(): Promise<string>;
+  /**
+   * Throws when this engine cannot write into `output` for `domain` (push: QEMU must reach the
+   * folder). Called before any repair, so a run that cannot work changes nothing.
+   */
+  checkOutput?(domain: string, uri: string, output: string): Promise<void>;
   run(request: EngineRequest): Promise<EngineResult>;
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { classifyFailure, classifyFailureText, explainFailure, type FailureKind } from '../../../src/backup/classify-failure.js';
+import { classifyFailure, classifyFailureText, explainFailure, markExplained, type FailureKind } from '../../../src/backup/classify-failure.js';
 import { ToolError, VmkeepError } from '../../../src/errors.js';
 
 const fx = (name: string) => readFileSync(new URL(`../../../fixtures/faults/${name}`, import.meta.url), 'utf8');
@@ -78,6 +78,14 @@ describe('explainFailure: one line in vmkeep\'s words, the tool\'s text as detai
 
   it('leaves vmkeep\'s own errors (interrupted, locked, usage) as they are', () => {
     const own = new VmkeepError('locked', 'domain vm1 is locked by another vmkeep run (pid 4)');
+    expect(explainFailure(own, facts)).toBe(own);
+  });
+
+  it('an engine\'s own diagnosis stays, even when its cause says "Permission denied"', () => {
+    const cause = new ToolError({ tool: 'virsh', argv: ['backup-begin'], exitCode: 1, stderr: "error: internal error: unable to execute QEMU command 'blockdev-add': Could not open '/b/vm1/x.qcow2': Permission denied" });
+    const generic = explainFailure(new VmkeepError('failure', 'QEMU (user libvirt-qemu) cannot traverse /b', { cause }), facts);
+    expect(generic.message).toMatch(/run vmkeep as root/);
+    const own = markExplained(new VmkeepError('failure', 'QEMU (user libvirt-qemu) cannot traverse /b', { cause }));
     expect(explainFailure(own, facts)).toBe(own);
   });
 });

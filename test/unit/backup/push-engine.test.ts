@@ -136,6 +136,59 @@ describe('planBackup with push chains', () => {
     expect(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: NBD }, now).action).toBe('refuse');
   });
 
+  describe('a second copy: another output folder\'s chain keeps its checkpoints', () => {
+    const other = (n: number) => `vmkeep.99aa99aa.${n}`;
+
+    it('an incremental here leaves the other folder\'s newer checkpoints and bitmaps alone', () => {
+      const inv = inventory({
+        checkpoints: [pcp(0), other(0), pcp(1), other(1)],
+        disks: [disk('vda', [pcp(0), other(0), pcp(1), other(1), 'vmkeep.77bb77bb.0'])],
+        chains: [chain(MARCH, [pcp(0), pcp(1)])],
+        chainFiles: [files(MARCH, [], ['vda.vmkeep.0a1b2c3d.0.qcow2', 'vda.vmkeep.0a1b2c3d.1.qcow2', 'vmkeep-manifest.json'])],
+      });
+      const plan = backupPlan(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: PUSH }, now));
+      expect(plan).toMatchObject({ level: 'inc', folder: MARCH, repairs: [] });
+    });
+
+    it('this chain\'s own unrecorded checkpoint still goes, after the other folder\'s', () => {
+      const inv = inventory({
+        checkpoints: [pcp(0), other(0), pcp(1)],
+        disks: [disk('vda', [pcp(0), other(0), pcp(1)])],
+        chains: [chain(MARCH, [pcp(0)])],
+        chainFiles: [files(MARCH, [], ['vda.vmkeep.0a1b2c3d.0.qcow2', 'vmkeep-manifest.json'])],
+      });
+      const plan = backupPlan(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: PUSH }, now));
+      expect(plan).toMatchObject({ level: 'inc', repairs: [{ kind: 'delete-checkpoint', name: pcp(1) }] });
+    });
+
+    it('a first full here deletes nothing of the other folder and says its checkpoints stay', () => {
+      const inv = inventory({ checkpoints: [other(0), other(1)], disks: [disk('vda', [other(0), other(1)])] });
+      const plan = backupPlan(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: PUSH }, now));
+      expect(plan).toMatchObject({ level: 'full', repairs: [] });
+      expect(plan.reasons.join('\n')).toContain(`checkpoints of chains in other output folders stay: ${other(0)}, ${other(1)}`);
+    });
+
+    it('a new period here still ends this folder\'s older chain (by its chain id, also its killed run\'s checkpoint)', () => {
+      const inv = inventory({
+        checkpoints: [pcp(0), pcp(1), other(0)],
+        disks: [disk('vda', [pcp(0), pcp(1), other(0)])],
+        chains: [chain('vmsnap-backup-monthly-2026-02', [pcp(0)])],
+        chainFiles: [files('vmsnap-backup-monthly-2026-02', [], ['vda.vmkeep.0a1b2c3d.0.qcow2', 'vmkeep-manifest.json'])],
+      });
+      const plan = backupPlan(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: PUSH }, now));
+      expect(plan.level).toBe('full');
+      expect(plan.repairs.map((r) => (r.kind === 'delete-checkpoint' ? r.name : r.kind))).toEqual([pcp(1), pcp(0)]);
+    });
+
+    it('virtnbdbackup cannot work beside them: it deletes them and says that chain restarts', () => {
+      const inv = inventory({ checkpoints: [other(0)], disks: [disk('vda', [other(0)])] });
+      const plan = backupPlan(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: NBD }, now));
+      expect(plan.repairs).toMatchObject([{ kind: 'delete-checkpoint', name: other(0) }]);
+      const why = (plan.repairs[0] as { reason: string }).reason;
+      expect(why).toMatch(/belongs to no chain in this output folder .* that chain's next backup is a full; a second copy that continues needs --engine push or vmkeep replicate/);
+    });
+  });
+
   it('leftovers of a killed push run are removed; a push folder gets no .cpt', () => {
     const steps = tidyChainFolder(
       files(MARCH, [], ['vda.vmkeep.0a1b2c3d.0.qcow2', 'vmconfig.vmkeep.0a1b2c3d.0.xml', 'vda.vmkeep.0a1b2c3d.1.qcow2', 'vmkeep-manifest.json']),
