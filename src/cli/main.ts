@@ -185,6 +185,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       error: error instanceof Error ? error.message : String(error),
     });
     return code;
+  } finally {
+    // Whatever way the command ended, its virsh sessions end with it (idempotent).
+    ctx?.virsh.close();
   }
 }
 
