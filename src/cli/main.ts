@@ -115,7 +115,8 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       helpText = output;
     });
     if (chosen.version) {
-      io.stdout(`${readVersion()}\n`);
+      // Monitoring asks `version --json` next to `status --json`: the same kind of answer.
+      io.stdout(wantsJson ? `${JSON.stringify({ version: readVersion() })}\n` : `${readVersion()}\n`);
       return EXIT_CODE.ok;
     }
     if (!chosen.value) {
