@@ -117,7 +117,8 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       helpText = output;
     });
     if (chosen.version) {
-      io.stdout(`${readVersion()}\n`);
+      // Monitoring asks `version --json` next to `status --json`: the same kind of answer.
+      io.stdout(wantsJson ? `${JSON.stringify({ version: readVersion() })}\n` : `${readVersion()}\n`);
       return EXIT_CODE.ok;
     }
     if (!chosen.value) {
@@ -187,6 +188,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       error: error instanceof Error ? error.message : String(error),
     });
     return code;
+  } finally {
+    // Whatever way the command ended, its virsh sessions end with it (idempotent).
+    ctx?.virsh.close();
   }
 }
 

@@ -34,6 +34,8 @@ function describeTarget(t: { type: string }): string {
 export function settingsDocument(s: DomainSettings): Record<string, unknown> {
   return {
     groupBy: s.groupBy,
+    // What writes the backups: it decides which options apply and what the chain folders hold.
+    engine: s.engine,
     ifOlderThan: s.ifOlderThan?.text ?? null,
     compress: s.compress,
     raw: s.raw,
@@ -92,7 +94,7 @@ export async function runConfigCheck(ctx: AppContext, options: ConfigCheckOption
   ];
   for (const { name, tags, s: d } of resolved) {
     lines.push(
-      `${name} [${tags.join(', ')}] (${d.layers.join(' < ') || 'built-in'}): groupBy ${d.groupBy}, ${policyLines(d.prunePolicy).join('; ')}` +
+      `${name} [${tags.join(', ')}] (${d.layers.join(' < ') || 'built-in'}): engine ${d.engine}, groupBy ${d.groupBy}, ${policyLines(d.prunePolicy).join('; ')}` +
         `${d.retentionSet === true ? '' : ' (no retention set: vmkeep prune without policy flags leaves it alone)'}` +
         `${d.excludeDisks.length > 0 ? `, excludeDisks ${d.excludeDisks.join(',')}` : ''}${d.disks ? `, disks ${d.disks.join(',')}` : ''}` +
         `${d.stop !== 'live' ? `, stop ${d.stop}` : ''}${d.compress ? ', compress' : ''}${d.ifOlderThan ? `, ifOlderThan ${d.ifOlderThan.text}` : ''}` +

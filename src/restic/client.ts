@@ -4,10 +4,12 @@
  * (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE), never in argv.
  */
 import { format } from 'date-fns';
-import { VmkeepError } from '../errors.js';
+import { hostname } from 'node:os';
+import { ToolError, VmkeepError } from '../errors.js';
+import { formatShellCommand } from '../util/shell-quote.js';
 import type { Runner } from '../runner/runner.js';
-import { parseBackupSummary, parseDamagedPacks, parseFindPack, parseSnapshots, type BackupSummary, type ResticSnapshot } from './parse.js';
-import { VMKEEP_TAG } from './tags.js';
+import { parseBackupSummary, parseDamagedPacks, parseRepositoryLock, type RepositoryLock, parseFindPack, parseSnapshots, type BackupSummary, type ResticSnapshot } from './parse.js';
+import { VMKEEP_TAG, redactRepository } from './tags.js';
 
 export interface ResticRepo {
   /** As restic takes it: a path, `sftp:...`, `rest:...`, `s3:...`, `rclone:...`. */
@@ -35,14 +37,38 @@ export class ResticClient {
     return [...(this.repo.options ?? []).flatMap((o) => ['-o', o]), ...command];
   }
 
-  private run(command: readonly string[], opts: { timeoutMs?: number; okExitCodes?: number[]; signal?: AbortSignal; input?: string } = {}) {
-    return this.runner.run('restic', this.argv(command), {
-      env: this.env(),
-      ...(opts.input !== undefined ? { input: opts.input } : {}),
-      timeoutMs: opts.timeoutMs ?? 3_600_000,
-      ...(opts.okExitCodes ? { okExitCodes: opts.okExitCodes } : {}),
-      ...(opts.signal ? { cancelSignal: opts.signal, killSignal: 'SIGINT' as const } : {}),
-    });
+  private async run(command: readonly string[], opts: { timeoutMs?: number; okExitCodes?: number[]; signal?: AbortSignal; input?: string } = {}) {
+    try {
+      return await this.runner.run('restic', this.argv(command), {
+        env: this.env(),
+        ...(opts.input !== undefined ? { input: opts.input } : {}),
+        timeoutMs: opts.timeoutMs ?? 3_600_000,
+        ...(opts.okExitCodes ? { okExitCodes: opts.okExitCodes } : {}),
+        ...(opts.signal ? { cancelSignal: opts.signal, killSignal: 'SIGINT' as const } : {}),
+      });
+    } catch (e) {
+      const lock = e instanceof ToolError ? parseRepositoryLock(e.stderr) : undefined;
+      if (lock) throw this.lockedError(lock, e);
+      throw e;
+    }
+  }
+
+  /**
+   * A refused lock, in vmkeep's words: restic's own text ("restic reported errors", exit 1)
+   * reads like a damaged repository. A restic killed with vmkeep (kill -9, the OOM killer)
+   * leaves its lock behind, and every later run is refused until someone clears it.
+   */
+  lockedError(lock: RepositoryLock, cause?: unknown): VmkeepError {
+    const here = lock.host === hostname();
+    const gone = here && !isAlive(lock.pid);
+    // A password in a rest: URL is never printed; whoever holds it knows where it goes.
+    const repository = redactRepository(this.repo.repository);
+    const unlock = formatShellCommand(['restic', '-r', repository, '--password-file', this.repo.passwordFile, ...this.argv(['unlock'])]);
+    const since = lock.createdAt ? ` since ${lock.createdAt}` : '';
+    const message = gone
+      ? `restic repository ${repository} holds a repository lock left by an interrupted run (restic pid ${lock.pid} on ${lock.host}${since} is gone): clear it with: ${unlock}`
+      : `restic repository ${repository} is locked by restic pid ${lock.pid} on ${lock.host}${since}; if that run has ended, it is a repository lock left by an interrupted run: clear it with: ${unlock}`;
+    return new VmkeepError('locked', message, { cause });
   }
 
   /** `restic version` → "0.14.0". */
@@ -86,6 +112,9 @@ export class ResticClient {
     const argv = ['check', ...(readDataSubset === undefined ? [] : readDataSubset === '100%' ? ['--read-data'] : ['--read-data-subset', readDataSubset])];
     const r = await this.run(argv, { okExitCodes: [1], timeoutMs: DAY_MS });
     const output = `${r.stdout}\n${r.stderr}`;
+    // Refused by a lock, check checked nothing: that is no verdict on the repository.
+    const lock = r.exitCode === 0 ? undefined : parseRepositoryLock(r.stderr);
+    if (lock) throw this.lockedError(lock);
     return { ok: r.exitCode === 0, damagedPacks: parseDamagedPacks(output), output };
   }
 
@@ -112,5 +141,14 @@ export class ResticClient {
     const parsed = JSON.parse(stdout) as { total_size?: unknown };
     if (typeof parsed.total_size !== 'number') throw new VmkeepError('failure', 'restic stats --json printed no total_size');
     return parsed.total_size;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -105,3 +105,20 @@ export function parseFindPack(stdout: string): string[] {
   if (!parsed.success) throw new VmkeepError('failure', 'restic find --json: unexpected shape');
   return [...new Set(parsed.data.map((e) => e.snapshot))];
 }
+
+/** A restic repository lock that refused a command: who holds it, from restic's own message. */
+export interface RepositoryLock {
+  pid: number;
+  host: string;
+  exclusive: boolean;
+  /** restic's "lock was created at ..." text, as printed. */
+  createdAt: string | undefined;
+}
+
+/** "unable to create lock in backend: repository is already locked [exclusively] by PID N on HOST by USER ..." */
+export function parseRepositoryLock(output: string): RepositoryLock | undefined {
+  const m = /repository is already locked (exclusively )?by PID (\d+) on (\S+) by/.exec(output);
+  if (!m) return undefined;
+  const created = /lock was created at ([^\n(]+?)\s*(?:\(|\n|$)/.exec(output);
+  return { pid: Number(m[2]), host: m[3]!, exclusive: m[1] !== undefined, createdAt: created?.[1] };
+}

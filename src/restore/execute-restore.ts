@@ -144,7 +144,12 @@ export async function restoreDiskImages(
           logFile: join(workDir, `${disk.target}.log`),
           uri: ctx.virsh.uri,
         },
-        { workDir, signal: ctx.signal, onLog: (line) => ctx.log.debug(`virtnbdrestore ${disk.target}: ${line}`) },
+        {
+          workDir,
+          signal: ctx.signal,
+          onLog: (line) => ctx.log.debug(`virtnbdrestore ${disk.target}: ${line}`),
+          onEnded: (message) => ctx.log.warn(`${plan.domain}: ${message}`),
+        },
       );
       const path = join(out, disk.target);
       await waitForImageRelease(ctx.runner, path);

@@ -7,6 +7,7 @@
  * from file modification times: virtnbdrestore 1.9.15 sorts by mtime when it is not given an
  * explicit `--sequence`, and silently restores wrong data when mtimes were not preserved.
  */
+import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { VmkeepError, usageError } from '../errors.js';
 import { findRestorePoint, listRestorePoints, type PointSelector, type RestorePointRef } from './points.js';
@@ -219,10 +220,26 @@ export function compactTime(now: Date): string {
   return now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
 }
 
-/** A domain name as a file name: '/' and NUL are the only bytes a file name cannot hold. */
-function xmlFileName(domainName: string): string {
+/** The longest file name (in bytes) Linux filesystems take; the name gets `.xml` after it. */
+const MAX_NAME_BYTES = 255 - '.xml'.length;
+
+/**
+ * A domain name as a file name: '/' and NUL are the only bytes a file name cannot hold, and a
+ * file name holds at most 255 bytes while a domain name (a 243-character one, with the
+ * "-restored-TIME" suffix) can be longer: such a name is cut, and a short hash of the whole name
+ * keeps two long names that share their start apart.
+ */
+export function xmlFileName(domainName: string): string {
   const safe = domainName.replace(/[/\0]/g, '_');
-  return safe === '.' || safe === '..' ? `domain${safe}` : safe;
+  if (safe === '.' || safe === '..') return `domain${safe}`;
+  if (Buffer.byteLength(safe, 'utf8') <= MAX_NAME_BYTES) return safe;
+  const tag = `-${createHash('sha256').update(domainName).digest('hex').slice(0, 12)}`;
+  let cut = '';
+  for (const ch of safe) {
+    if (Buffer.byteLength(cut + ch, 'utf8') + tag.length > MAX_NAME_BYTES) break;
+    cut += ch;
+  }
+  return `${cut}${tag}`;
 }
 
 function describeSelection(selector: PointSelector, point: RestorePointRef): string {

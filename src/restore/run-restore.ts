@@ -104,7 +104,8 @@ async function readFacts(ctx: AppContext, domain: string): Promise<InPlaceFacts>
     const snap = await readDomain(ctx, domain, { definition: 'inactive' });
     return { state: snap.state, checkpoints: snap.checkpointNames, disks: snap.definition.disks };
   } catch (e) {
-    if (isNoSuchDomain(e)) throw new VmkeepError('failure', `domain ${domain} is not defined in libvirt: restore it with --to DIR (and --define NAME)`, { cause: e });
+    // Nothing was touched: the command line asked for something that cannot be done (exit 64).
+    if (isNoSuchDomain(e)) throw usageError(`domain ${domain} is not defined in libvirt: restore it with --to DIR (and --define NAME)`);
     throw e;
   }
 }

@@ -20,6 +20,7 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError, VmkeepError } from '../errors.js';
+import { endProcesses, findProcessesWithArg } from '../runner/processes.js';
 import type { Runner } from '../runner/runner.js';
 import { buildRestoreArgv } from '../virtnbd/argv.js';
 import { installedToolVersion } from '../virtnbd/tool-version.js';
@@ -75,6 +76,8 @@ export interface RestoreRunOptions {
   workDir: string;
   signal: AbortSignal;
   onLog?: (line: string) => void;
+  /** Told when a helper process the tool left behind had to be ended. */
+  onEnded?: (message: string) => void;
 }
 
 /** Run virtnbdrestore for one disk. */
@@ -91,15 +94,33 @@ export async function runVirtnbdrestore(runner: Runner, run: VirtnbdrestoreRun, 
     },
     await installedToolVersion(runner, 'virtnbdrestore'),
   );
-  await runner.run('virtnbdrestore', argv, {
-    timeoutMs: 24 * 3_600_000,
-    env: { TMPDIR: options.workDir },
-    cwd: options.workDir,
-    cancelSignal: options.signal,
-    // Like virtnbdbackup, it stops cleanly on SIGINT; its qemu-nbd ends with the connection.
-    killSignal: 'SIGINT',
-    onStderrLine: options.onLog,
-  });
+  try {
+    await runner.run('virtnbdrestore', argv, {
+      timeoutMs: 24 * 3_600_000,
+      env: { TMPDIR: options.workDir },
+      cwd: options.workDir,
+      cancelSignal: options.signal,
+      // Like virtnbdbackup, it stops cleanly on SIGINT.
+      killSignal: 'SIGINT',
+      onStderrLine: options.onLog,
+    });
+  } finally {
+    await endRestoreNbdServer(run, options);
+  }
+}
+
+/**
+ * virtnbdrestore starts `qemu-nbd --fork` on the run's socket, and that daemon ends only when
+ * its last client disconnects: interrupted between the fork and the connection (or killed),
+ * virtnbdrestore leaves it running, holding the image (a deleted file once the temp folder is
+ * removed) and the socket. It forked away, so it is found by the socket path, which is unique to
+ * this run; after a normal end it goes by itself within about a second.
+ */
+async function endRestoreNbdServer(run: VirtnbdrestoreRun, options: RestoreRunOptions): Promise<void> {
+  const pids = findProcessesWithArg(run.socketFile);
+  if (pids.length === 0) return;
+  const ended = await endProcesses(pids, { graceMs: options.signal.aborted ? 0 : 3_000 });
+  if (ended.length > 0) options.onEnded?.(`ended qemu-nbd (pid ${ended.join(', ')}) that virtnbdrestore left serving ${run.output}`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -145,6 +145,11 @@ export function createExecaRunner(): Runner {
       }
       // Writes to a process that just died must not crash vmkeep: the exit is reported instead.
       child.stdin?.on('error', () => undefined);
+      // An idle session must never keep vmkeep alive: not the process, not its pipes. A command
+      // in flight keeps the event loop going through its own timeout timer; at exit, execa's
+      // cleanup ends the process.
+      child.unref();
+      for (const stream of [child.stdin, child.stdout, child.stderr]) unrefHandle(stream);
       const exited = child.then(
         (r) => ({ exitCode: r.exitCode, signal: r.signal }),
         () => ({ exitCode: undefined, signal: undefined }),
@@ -169,6 +174,12 @@ export function createExecaRunner(): Runner {
       };
     },
   };
+}
+
+/** Let the event loop end while this pipe is open (a pipe to a child is a net.Socket). */
+function unrefHandle(stream: unknown): void {
+  const handle = stream as { unref?: () => void } | null | undefined;
+  handle?.unref?.();
 }
 
 function isMissing(cause: unknown): boolean {

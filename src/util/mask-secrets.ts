@@ -21,16 +21,23 @@ export function describeUrl(url: string): string {
   }
 }
 
-/** The parts of a URL worth masking wherever they might show up: the whole URL, its path+query, its password. */
+/**
+ * The parts of a URL worth masking wherever they might show up: the whole URL, its query, its
+ * password, and path segments long enough to be a key. A short path on its own (`/hook`) is not
+ * one: masking it would rewrite every log line that mentions a file such as `/tmp/nu/hook.sh`.
+ */
 export function secretsOfUrl(url: string): string[] {
   const out = [url];
   try {
     const u = new URL(url);
-    if (u.pathname.length > 1) out.push(u.pathname + u.search);
+    if (u.href !== url) out.push(u.href);
+    const keySegments = u.pathname.split('/').filter((seg) => seg.length >= 16);
+    // Path and query together only when they carry a key: they are the URL minus its host.
+    if (u.search.length > 1 || keySegments.length > 0) out.push(u.pathname + u.search);
     if (u.search.length > 1) out.push(u.search.slice(1));
     if (u.password) out.push(decodeURIComponent(u.password));
     // A path segment that looks like a key (a healthchecks UUID, a webhook token).
-    for (const seg of u.pathname.split('/')) if (seg.length >= 16) out.push(seg);
+    out.push(...keySegments);
   } catch {
     // not a URL: the whole string is masked
   }

@@ -15,6 +15,9 @@ import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 import { readBackupFolder, type BackupFolder } from '../virtnbd/backup-folder.js';
 import type { VerifyProblem } from './broken-points.js';
 
+/** The note on a VMSnap folder; verify --adopt replaces it once the folder has checksums. */
+export const NO_MANIFEST_NOTE = 'VMSnap folder without a vmkeep manifest: no checksums are recorded, structure checked only';
+
 export interface ChainCheck {
   problems: VerifyProblem[];
   filesChecked: number;
@@ -76,7 +79,7 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
   }
   if (chain.state === 'broken' && chain.damaged !== true) problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
   if (chain.state === 'in-progress' && !chain.legacy) problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });
-  if (chain.legacy) notes.push('VMSnap folder without a vmkeep manifest: no checksums are recorded, structure checked only');
+  if (chain.legacy) notes.push(NO_MANIFEST_NOTE);
   return { problems, filesChecked: new Set(files.map((f) => f.path)).size, notes };
 }
 

@@ -17,7 +17,7 @@ import type { RestoreChain } from '../restore/types.js';
 import { installedToolVersion } from '../virtnbd/tool-version.js';
 import { messageOf } from '../scrub/execute-scrub.js';
 import { brokenPoints, type VerifyProblem } from './broken-points.js';
-import { checkChain } from './check-chain.js';
+import { NO_MANIFEST_NOTE, checkChain } from './check-chain.js';
 import { deepCheckChain, type DeepChainResult } from './deep.js';
 import { ADOPT_NOTE, adoptChain } from './adopt-chain.js';
 
@@ -168,6 +168,8 @@ async function adopt(ctx: AppContext, chain: RestoreChain, report: ChainVerifyRe
   try {
     await adoptChain(chain, now);
     report.adopted = true;
+    // The folder has checksums now: "no checksums are recorded" no longer holds.
+    report.notes = report.notes.filter((n) => n !== NO_MANIFEST_NOTE);
     report.notes.push(`adopted: ${ADOPT_NOTE}`);
     ctx.log.info(`${chain.domain}: adopted ${chain.folder}: ${ADOPT_NOTE}`);
   } catch (e) {

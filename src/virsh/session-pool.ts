@@ -16,7 +16,8 @@ const GROW_AFTER_MS = 15;
 export class VirshSessionPool {
   private readonly idle: VirshSession[] = [];
   private readonly all = new Set<VirshSession>();
-  private readonly waiters: Array<(s: VirshSession) => void> = [];
+  /** Requests waiting for a session; called with undefined when the pool shuts down. */
+  private readonly waiters: Array<(s: VirshSession | undefined) => void> = [];
   private closed = false;
 
   constructor(
@@ -47,10 +48,15 @@ export class VirshSessionPool {
     this.idle.length = 0;
   }
 
-  /** close(), and refuse further requests. */
+  /**
+   * close(), and refuse further requests. Requests still waiting for a session fail now: a
+   * session started for one of them after this point would outlive the command.
+   */
   shutdown(): void {
     this.closed = true;
     this.close();
+    const waiting = this.waiters.splice(0);
+    for (const w of waiting) w(undefined);
   }
 
   /** Start the first session now (its ~50 ms overlap with whatever the caller does next). */
@@ -63,7 +69,13 @@ export class VirshSessionPool {
   }
 
   private async acquire(): Promise<VirshSession> {
-    if (this.closed) throw new Error('virsh sessions were shut down');
+    const s = await this.waitForSession();
+    if (!s) throw new Error('virsh sessions were shut down');
+    return s;
+  }
+
+  private async waitForSession(): Promise<VirshSession | undefined> {
+    if (this.closed) return undefined;
     for (;;) {
       const s = this.idle.pop();
       if (!s) break;
@@ -76,7 +88,7 @@ export class VirshSessionPool {
     if (this.all.size >= this.size || starting) return new Promise((resolve) => this.waiters.push(resolve));
     // Busy, with room to grow: a session is usually free again within a millisecond or two.
     return new Promise((resolve) => {
-      const waiter = (s: VirshSession) => {
+      const waiter = (s: VirshSession | undefined) => {
         clearTimeout(timer);
         resolve(s);
       };
@@ -84,7 +96,8 @@ export class VirshSessionPool {
         const i = this.waiters.indexOf(waiter);
         if (i < 0) return;
         this.waiters.splice(i, 1);
-        resolve(this.all.size < this.size ? this.grow() : new Promise((r) => this.waiters.push(r)));
+        if (this.closed) resolve(undefined);
+        else resolve(this.all.size < this.size ? this.grow() : new Promise((r) => this.waiters.push(r)));
       }, GROW_AFTER_MS);
       this.waiters.push(waiter);
     });
@@ -97,6 +110,11 @@ export class VirshSessionPool {
   }
 
   private release(session: VirshSession): void {
+    if (this.closed) {
+      // Shut down while this command ran: no new session for anyone, and this one ends too.
+      session.close();
+      return;
+    }
     if (session.dead) {
       this.all.delete(session);
       const waiter = this.waiters.shift();

@@ -136,10 +136,13 @@ describe('a config file drives a fleet backup', () => {
     expect(doc.run).toMatchObject({ output: out, jobs: 2 });
     expect(doc.domains[web.name]).toMatchObject({ tags: ['prod'], groupBy: 'year', excludeDisks: ['vdb'], retention: { keepLast: 3 }, label: 'nightly', layers: ['defaults', 'tag prod', `domain ${prefix}web-*`] });
     expect(doc.domains[db.name]).toMatchObject({ tags: ['db', 'prod'], groupBy: 'year', excludeDisks: [], layers: ['defaults', 'tag prod'] });
-    expect(doc.domains[dev.name]).toMatchObject({ tags: ['dev'], groupBy: 'month', label: 'dev-build', retention: {} });
-    // The same as JSON on stdin.
-    const stdin = await vmkeepWithStdin(['config', 'check', '--config', '-', '--domains', db.name, '--json'], JSON.stringify({ tags: { db: { stop: 'require-stopped' } } }));
-    expect(json<{ source: string; domains: Record<string, { stop: string }> }>(stdin)).toMatchObject({ source: 'stdin', domains: { [db.name]: { stop: 'require-stopped' } } });
+    expect(doc.domains[dev.name]).toMatchObject({ tags: ['dev'], groupBy: 'month', label: 'dev-build', retention: {}, engine: 'virtnbdbackup' });
+    // The same as JSON on stdin; the effective engine shows, in the document and in the text.
+    const config = JSON.stringify({ tags: { db: { stop: 'require-stopped', engine: 'push' } } });
+    const stdin = await vmkeepWithStdin(['config', 'check', '--config', '-', '--domains', db.name, '--json'], config);
+    expect(json<{ source: string; domains: Record<string, { stop: string }> }>(stdin)).toMatchObject({ source: 'stdin', domains: { [db.name]: { stop: 'require-stopped', engine: 'push' } } });
+    const text = await vmkeepWithStdin(['config', 'check', '--config', '-', '--domains', db.name], config);
+    expect(text.stdout).toMatch(new RegExp(`^${db.name} .*: engine push, `, 'm'));
   });
 
   it('an invalid file fails with exit 64, naming the key path, the line and the allowed values', async () => {

@@ -42,6 +42,8 @@ describe('vmkeep verify --adopt', () => {
     expect(doc.chains).toMatchObject([{ adopted: true }]);
     expect(doc.chains[0]!.deep.points.map((p) => p.result)).toEqual(['ok', 'ok']);
     expect(doc.chains[0]!.notes.join(' ')).toMatch(/they certify the files as they are now, not as they were at backup time/);
+    // The chain has checksums now: nothing may say it has none.
+    expect(doc.chains[0]!.notes.join(' ')).not.toMatch(/no checksums are recorded/);
     const manifest = JSON.parse(fs.readFileSync(path.join(chain, 'vmkeep-manifest.json'), 'utf8')) as {
       points: Array<{ checkpoint: string; files: Array<{ path: string; sha256: string }> }>;
       events: Array<{ kind: string; message: string }>;

@@ -82,6 +82,14 @@ describe('main: exit codes and error shapes', () => {
     }
   });
 
+  it('prints the version as a JSON document with version --json', async () => {
+    for (const argv of [['version', '--json'], ['--json', 'version']]) {
+      const t = io(new FakeRunner());
+      expect(await main(argv, t.value)).toBe(EXIT_CODE.ok);
+      expect(JSON.parse(t.out.join(''))).toEqual({ version: readVersion() });
+    }
+  });
+
   it('runs status for the VMSnap form without a command: vmkeep --domains=vm1 --json --machine', async () => {
     const runner = new FakeRunner().expect({ tool: 'virsh', argv: ['-c', 'qemu:///system', 'list', '--all', '--uuid', '--name'], result: { stdout: '' } });
     const t = io(runner);

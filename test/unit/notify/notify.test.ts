@@ -144,6 +144,20 @@ describe('sending', () => {
     expect(maskSecrets('token s3cr3t-t0ken-value here', resolved.secrets)).toBe('token *** here');
   });
 
+  it('a webhook URL is masked as a whole, not by its short path (a script named hook.sh stays readable)', async () => {
+    const url = 'https://hooks.example.org/hook';
+    const resolved = await resolveTargets({ targets: [{ type: 'webhook', url }] }, {});
+    expect(resolved.problems).toEqual([]);
+    expect(maskSecrets('running /tmp/nu/hook.sh before the backup', resolved.secrets)).toBe('running /tmp/nu/hook.sh before the backup');
+    expect(maskSecrets(`POST ${url} failed`, resolved.secrets)).toBe('POST *** failed');
+    // A key in the path or the query is still masked wherever it shows up on its own.
+    const keyed = await resolveTargets(
+      { targets: [{ type: 'webhook', url: 'https://hooks.example.org/hook/T0123456789abcdef?token=s3cr3t-query' }] },
+      {},
+    );
+    expect(maskSecrets('key T0123456789abcdef, token=s3cr3t-query, /tmp/hook.sh', keyed.secrets)).toBe('key ***, ***, /tmp/hook.sh');
+  });
+
   it('a missing tokenFile leaves the target out with a masked problem line', async () => {
     const resolved = await resolveTargets({ targets: [{ type: 'webhook', url: `${receiver.url}/k3y-in-the-path-0123456789`, tokenFile: path.join(dir, 'nope') }] }, {});
     expect(resolved.targets).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBackupSummary, parseDamagedPacks, parseFindPack, parseSnapshots } from '../../../src/restic/parse.js';
+import { parseBackupSummary, parseDamagedPacks, parseFindPack, parseRepositoryLock, parseSnapshots } from '../../../src/restic/parse.js';
 import { pointTags, readPointTags, redactRepository } from '../../../src/restic/tags.js';
 import { VmkeepError } from '../../../src/errors.js';
 import { fixture } from '../../helpers/fixtures.js';
@@ -52,5 +52,12 @@ describe('point tags', () => {
   it('repository credentials are removed before recording', () => {
     expect(redactRepository('rest:https://user:secret@h:8000/repo')).toBe('rest:https://h:8000/repo');
     expect(redactRepository('/srv/repo')).toBe('/srv/repo');
+  });
+});
+
+describe('parseRepositoryLock', () => {
+  it("reads who holds the lock from restic 0.14's refusal, and nothing from other output", () => {
+    expect(parseRepositoryLock(fixture('restic/check-locked.stderr'))).toEqual({ pid: 309, host: 'vm', exclusive: false, createdAt: '2026-12-07 02:17:39' });
+    expect(parseRepositoryLock(fixture('restic/check-damaged.stderr'))).toBeUndefined();
   });
 });
