@@ -21,6 +21,7 @@ import { planRestore } from '../restore/plan-restore.js';
 import type { PointSelector } from '../restore/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
+import { missingDataBytes } from '../qemu/parse-qemu-img.js';
 
 export const BOOT_RECORD = 'vmkeep-boot.json';
 /** Where boot puts a new domain's overlays without --dir: DEFAULT_BOOT_ROOT/NAME. */
@@ -144,17 +145,44 @@ async function finishBoot(ctx: AppContext, name: string): Promise<CommandResult>
   const t0 = Date.now();
   const record = await readBootRecord(ctx, name);
   const state = await ctx.virsh.domainState(name);
-  const how = state === 'running' || state === 'paused' ? 'virsh blockpull (while it runs)' : 'qemu-img rebase onto nothing (shut off)';
+  const live = state === 'running' || state === 'paused';
+  const how = live ? 'virsh blockpull (while it runs), then flushed by QEMU' : 'qemu-img rebase onto nothing (shut off)';
+  const disks: Array<{ target: string; image: string; equalsPoint: boolean }> = [];
   for (const d of record.disks) {
-    if (state === 'running' || state === 'paused') await ctx.virsh.blockPull(name, d.target);
-    else await ctx.qemuImg.flatten(d.overlay);
-    const info = await ctx.qemuImg.info(d.overlay);
-    if (info.backingFilename) throw new VmkeepError('failure', `${d.overlay} still has backing file ${info.backingFilename} after ${how}`);
+    if (live) {
+      await ctx.virsh.blockPull(name, d.target);
+      // QEMU drops the backing link from the image header as the pull ends, but the tables that
+      // say where the copied clusters are stay in its cache: until a flush, a crash or power cut
+      // leaves an image with no backing file and no data.
+      await ctx.virsh.flushDisk(name, d.overlay);
+    } else {
+      await ctx.qemuImg.flatten(d.overlay);
+    }
+    disks.push({ target: d.target, image: d.overlay, equalsPoint: await checkStandsAlone(ctx, d, how) });
   }
   // Without its record the domain is no longer vmkeep's to discard.
   await rm(join(dirname(record.disks[0]!.overlay), BOOT_RECORD), { force: true });
-  const document = { action: 'finish', name, state, how, disks: record.disks.map((d) => ({ target: d.target, image: d.overlay })), durationMs: Date.now() - t0 };
-  return { document, text: `${name} stands on its own images now (${how}): ${record.disks.map((d) => d.overlay).join(', ')}\n`, outcome: 'ok' };
+  const document = { action: 'finish', name, state, how, point: record.point, disks, durationMs: Date.now() - t0 };
+  const lines = [`${name} stands on its own images now (${how}); checked from the files on disk:`];
+  for (const d of disks) {
+    lines.push(`  ${d.target}: ${d.image}: ${d.equalsPoint ? `identical to ${record.point} of ${record.domain}` : `holds all of ${record.point} of ${record.domain}, and what the guest wrote since it booted`}`);
+  }
+  return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
+}
+
+/**
+ * Read the finished image from disk, as a crash would leave it: no backing file, every cluster
+ * where the point has data allocated in the image itself, and (answered) whether it equals the
+ * point byte for byte. It differs exactly where the guest wrote since boot.
+ */
+async function checkStandsAlone(ctx: AppContext, d: BootRecord['disks'][number], how: string): Promise<boolean> {
+  const info = await ctx.qemuImg.info(d.overlay);
+  if (info.backingFilename) throw new VmkeepError('failure', `${d.overlay} still has backing file ${info.backingFilename} after ${how}`);
+  const missing = missingDataBytes(await ctx.qemuImg.mapExtents(d.backing), await ctx.qemuImg.mapExtents(d.overlay));
+  if (missing > 0) {
+    throw new VmkeepError('failure', `${d.overlay} lacks ${missing} bytes of the backup's data after ${how}: it does not stand alone; keep the domain running and run boot --finish again, or discard it`);
+  }
+  return ctx.qemuImg.identical(d.overlay, d.backing);
 }
 
 async function discardBoot(ctx: AppContext, name: string): Promise<CommandResult> {

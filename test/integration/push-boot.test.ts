@@ -96,6 +96,30 @@ describe('vmkeep boot', () => {
     expect(repositoryDigests()).toEqual(before);
   });
 
+  it('--finish leaves images that survive QEMU being killed at once: each equals its point', async () => {
+    const name = `vmkeep-test-boot-${crypto.randomBytes(3).toString('hex')}`;
+    const dir = path.join(dom.dir, 'boot-kill');
+    trackTestDomain({ name }, { dir });
+    const run = await boot(['--output', out, '--domain', dom.name, '--at', ids[0]!, '--name', name, '--dir', dir]);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = parseJsonOutput<{ disks: Array<{ target: string; overlay: string }> }>(run);
+    const fin = await boot(['--finish', name]);
+    expect(fin.code, fin.stderr).toBe(0);
+    expect(parseJsonOutput<{ disks: Array<{ equalsPoint: boolean }> }>(fin).disks.map((d) => d.equalsPoint)).toEqual([true, true]);
+    // A power cut right after finish said "stands on its own": no flush by anyone but vmkeep.
+    const pid = Number(fs.readFileSync(`/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
+    expect(Number.isInteger(pid) && pid > 1).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 200 && (await domainState(name)) !== 'shut off'; i += 1) await new Promise((r) => setTimeout(r, 100));
+    expect(await domainState(name)).toBe('shut off');
+    for (const d of doc.disks) {
+      const info = JSON.parse((await runner.run('qemu-img', ['info', '--output=json', d.overlay])).stdout) as { 'backing-filename'?: string };
+      expect(info['backing-filename']).toBeUndefined();
+    }
+    expect(await imagesIdentical(doc.disks[0]!.overlay, refs[0]!)).toBe(true);
+    expect(await imagesIdentical(doc.disks[1]!.overlay, refs[1]!)).toBe(true);
+  });
+
   it('boots the newest point and --discard removes the domain and its overlays; the backup is unchanged', async () => {
     const before = repositoryDigests();
     const name = `vmkeep-test-boot-${crypto.randomBytes(3).toString('hex')}`;
