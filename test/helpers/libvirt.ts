@@ -64,6 +64,8 @@ export interface CreateTestDomainOptions {
   start?: boolean;
   /** The domain's own directory; default a fresh one under /var/tmp/vmkeep-tests/. */
   dir?: string;
+  /** A `<serial type='file'>` logging to `serial.log` in the domain's directory (instead of the pty console). */
+  serialLog?: boolean;
 }
 
 export interface GuestWrite {
@@ -220,7 +222,9 @@ export async function createTestDomain(options: CreateTestDomainOptions = {}): P
     disks.push({ target: spec.target, path: file, alias: defaultDiskAlias(spec.target), format: 'qcow2', sizeMiB: spec.sizeMiB });
   }
 
-  const xml = buildDomainXml({ name, uuid, type: hostDomainType(), disks });
+  const serialLog = options.serialLog ? path.join(dir, 'serial.log') : undefined;
+  if (serialLog) entry.files.push(serialLog);
+  const xml = buildDomainXml({ name, uuid, type: hostDomainType(), disks, serialLog });
   const xmlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-test-xml-'));
   try {
     const xmlFile = path.join(xmlDir, 'domain.xml');
@@ -273,7 +277,7 @@ function diskIndex(target: string): number {
   return n - 1;
 }
 
-function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; disks: TestDisk[] }): string {
+function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; disks: TestDisk[]; serialLog?: string | undefined }): string {
   const owner = currentOwner();
   const disks = d.disks
     .map(
@@ -299,7 +303,7 @@ function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; d
   <on_crash>destroy</on_crash>
   <devices>
 ${disks}
-    <console type='pty'/>
+    ${d.serialLog ? `<serial type='file'><source path='${escapeXml(d.serialLog)}'/><target port='0'/></serial>` : "<console type='pty'/>"}
   </devices>
 </domain>
 `;
