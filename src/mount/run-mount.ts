@@ -1,15 +1,16 @@
 /**
  * `vmkeep mount` / `vmkeep umount`: a restore point's disk, read-only, as files.
  *
- * This machine kind has no /dev/nbd, so `qemu-nbd -c` is out. What works: qemu-storage-daemon
- * opens the point's qcow2 image (and its backing chain) read-only and exports it through FUSE as
- * a raw file; a read-only loop mount of that file (`ro,loop,noload`; or a `losetup --partscan`
- * device for `--partition N`) shows the filesystem. A virtnbdbackup point is first restored into
- * a scratch folder, and that image is exported.
+ * This machine kind has no /dev/nbd, so `qemu-nbd -c` is out. What works: a throwaway qcow2
+ * overlay on the point's image, exported through FUSE as a raw file by qemu-storage-daemon (QEMU
+ * opens the backing chain read-only); the filesystem is mounted writable once on it, which
+ * replays its journal into the overlay, then mounted read-only (`--partition N`: by offset from
+ * the partition table). A virtnbdbackup point is first restored into the scratch folder, and the
+ * overlay goes on that image.
  *
  * Every mount has a record in the state folder (/run/vmkeep/mounts, VMKEEP_MOUNT_DIR moves it),
  * written before anything starts. A record whose vmkeep died before finishing, or whose mount or
- * daemon is gone, is stale: the next mount or umount tears down whatever of it is left (mount,
+ * daemon is gone, is stale: the next mount or umount tears down whatever of it is left (mounts,
  * loop device, FUSE export, daemon, scratch folder).
  */
 import { createHash } from 'node:crypto';

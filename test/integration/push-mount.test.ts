@@ -184,11 +184,15 @@ describe('vmkeep mount of a booting guest caught mid-write', () => {
     fs.mkdirSync(mp);
     const run = await vmkeep(['mount', '--output', guestOut, '--domain', guest.name, '--at', id, '--partition', '1', mp]);
     expect(run.code, run.stderr).toBe(0);
-    const shown = fs.readFileSync(path.join(mp, PARTITION_JOURNAL_PATH), 'utf8');
-    expect(shown.split('\n').filter(Boolean).length).toBe(expected);
-    expect(shown).toBe(reference.text);
-    expect(parseJsonOutput<{ journalReplayed: boolean }>(run).journalReplayed).toBe(true);
-    expect((await vmkeep(['umount', mp])).code).toBe(0);
+    try {
+      // Without the replay the file is short or missing (seen here: its directory entry was still in the ext4 journal).
+      const shown = fs.readFileSync(path.join(mp, PARTITION_JOURNAL_PATH), 'utf8');
+      expect(shown.split('\n').filter(Boolean).length).toBe(expected);
+      expect(shown).toBe(reference.text);
+      expect(parseJsonOutput<{ journalReplayed: boolean }>(run).journalReplayed).toBe(true);
+    } finally {
+      expect((await vmkeep(['umount', mp])).code).toBe(0);
+    }
     // The backup files were only read.
     for (const [file, mtime] of stamps) if (!path.basename(file).startsWith('.')) expect(fs.statSync(file).mtimeMs, file).toBe(mtime);
   });
