@@ -10,8 +10,9 @@ set -euo pipefail
 # e2fsprogs (mkfs.ext4) and mount (losetup, mount) for vmkeep mount and its tests; qemu-storage-daemon
 # comes with qemu-system-x86 (package qemu-system-common). restic, rclone, openssh-server:
 # replication and remote-host tests (a private sshd on 127.0.0.1, `rclone serve restic`); rsync:
-# the replicate benchmark baseline.
-readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup e2fsprogs mount restic rclone openssh-server rsync)
+# the replicate benchmark baseline. fdisk (sfdisk), cpio, kmod (depmod, modprobe), gzip: building the
+# booting test guest (scripts/build-test-guest.sh).
+readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup e2fsprogs mount restic rclone openssh-server rsync fdisk cpio kmod gzip)
 readonly URI='qemu:///system'
 readonly WAIT_SECONDS="${VMKEEP_LIBVIRT_WAIT_SECONDS:-30}"
 
@@ -140,3 +141,13 @@ if [[ -c /dev/kvm ]]; then
 else
   say "/dev/kvm: missing; domains use type qemu (TCG: slower, same behaviour)"
 fi
+
+# --- booting test guest ---------------------------------------------------------------------
+# Built from Debian's packages into the repo's git-ignored .cache/; a no-op while the build
+# script is unchanged. apt-get download needs current package lists: the first build fetches them.
+guest_script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/build-test-guest.sh"
+if ! apt-cache depends linux-image-amd64 2>/dev/null | grep -q 'Depends: linux-image-[0-9]'; then
+  apt-get update -q >/dev/null
+fi
+guest_image=$(bash "$guest_script") || die "building the test guest failed (scripts/build-test-guest.sh)"
+say "test guest: $guest_image"

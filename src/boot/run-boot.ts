@@ -5,7 +5,7 @@
  * repository changes. `--finish` makes the overlays stand alone (blockpull while running, a safe
  * rebase when shut off); `--discard` removes the domain and its overlays.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { AppContext } from '../app/context.js';
@@ -21,6 +21,7 @@ import { planRestore } from '../restore/plan-restore.js';
 import type { PointSelector } from '../restore/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
+import { missingDataBytes } from '../qemu/parse-qemu-img.js';
 
 export const BOOT_RECORD = 'vmkeep-boot.json';
 /** Where boot puts a new domain's overlays without --dir: DEFAULT_BOOT_ROOT/NAME. */
@@ -34,18 +35,24 @@ const BootRecordSchema = z.object({
   chainDir: z.string(),
   createdAt: z.string(),
   disks: z.array(z.object({ target: z.string(), overlay: z.string(), backing: z.string() })),
+  // Records written before these fields existed have none of them.
+  output: z.string().optional(),
+  /** Files the domain's character devices write (serial log, ...), in the boot folder. */
+  chardevFiles: z.array(z.string()).optional(),
+  /** Owner and mode of the repository's folders and images as they were before boot changed them. */
+  repositoryModes: z.array(z.object({ path: z.string(), uid: z.number().int(), gid: z.number().int(), mode: z.number().int() })).optional(),
 });
 export type BootRecord = z.infer<typeof BootRecordSchema>;
 
 export type BootOptions =
   | { action: 'start'; domain: string; output: string; selector: PointSelector; name: string; dir: string; lockWaitMs: number }
-  | { action: 'finish'; name: string }
-  | { action: 'discard'; name: string };
+  | { action: 'finish'; name: string; lockWaitMs: number }
+  | { action: 'discard'; name: string; lockWaitMs: number };
 
 export async function runBoot(ctx: AppContext, options: BootOptions): Promise<CommandResult> {
   if (options.action === 'start') return bootPoint(ctx, options);
-  if (options.action === 'finish') return finishBoot(ctx, options.name);
-  return discardBoot(ctx, options.name);
+  if (options.action === 'finish') return finishBoot(ctx, options.name, options.lockWaitMs);
+  return discardBoot(ctx, options.name, options.lockWaitMs);
 }
 
 async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'start' }>): Promise<CommandResult> {
@@ -65,16 +72,23 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
 
   const lock = await lockOutputForReading(ctx, o.output, o.lockWaitMs);
   let defined = false;
+  let repositoryModes: RepositoryMode[] = [];
+  let chardevFiles: string[] = [];
   try {
     await checkPlanFiles(ctx, plan);
     const savedXml = await readFile(join(plan.chainDir, plan.config), 'utf8');
     // QEMU (libvirt-qemu) reads the backing images in the repository: the folders above them
-    // must be traversable, not listable.
+    // must be traversable, not listable, and libvirt gives the images to QEMU's user. Discard
+    // puts back what was there before.
+    const images = [...new Set(plan.disks.flatMap((d) => d.sequence.map((f) => join(plan.chainDir, f))))];
+    repositoryModes = await readModes([dirname(dirname(plan.chainDir)), dirname(plan.chainDir), plan.chainDir, ...images]);
     await openChainToQemu(plan.chainDir);
     await mkdir(dir, { recursive: true, mode: 0o711 });
     await chmod(dir, 0o711);
     const disks = plan.disks.map((d) => ({ target: d.target, overlay: join(dir, `${d.target}.qcow2`), backing: join(plan.chainDir, d.sequence.at(-1)!) }));
     for (const d of disks) await ctx.qemuImg.createOverlay(d.overlay, d.backing);
+    const adjusted = adjustDomainXml(savedXml, { name: o.name, images: new Map(disks.map((d) => [d.target, d.overlay])), checkpoint: plan.point.checkpoint, chardevDir: dir });
+    chardevFiles = adjusted.chardevFiles;
     const record: BootRecord = {
       format: 'vmkeep-boot/1',
       name: o.name,
@@ -83,9 +97,11 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
       chainDir: plan.chainDir,
       createdAt: ctx.now().toISOString(),
       disks,
+      output: o.output,
+      chardevFiles,
+      repositoryModes,
     };
     await writeFileAtomic(join(dir, BOOT_RECORD), `${JSON.stringify(record, null, 2)}\n`);
-    const adjusted = adjustDomainXml(savedXml, { name: o.name, images: new Map(disks.map((d) => [d.target, d.overlay])), checkpoint: plan.point.checkpoint });
     const xmlDir = await mkdtemp(join('/var/tmp', 'vmkeep-boot-'));
     try {
       const xmlFile = join(xmlDir, 'domain.xml');
@@ -107,8 +123,10 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
       await ctx.virsh.destroy(o.name).catch(() => undefined);
       await ctx.virsh.undefine(o.name).catch(() => undefined);
     }
-    // Only what this run made: the overlays and the record (and the folder, if it made that too).
+    await restoreModes(ctx, repositoryModes);
+    // Only what this run made: the overlays, logs and the record (and the folder, if it made that too).
     for (const d of plan.disks) await rm(join(dir, `${d.target}.qcow2`), { force: true }).catch(() => undefined);
+    for (const f of chardevFiles) await rm(f, { force: true }).catch(() => undefined);
     await rm(join(dir, BOOT_RECORD), { force: true }).catch(() => undefined);
     if (!existed) await rmdir(dir).catch(() => undefined);
     throw error;
@@ -140,33 +158,100 @@ async function readBootRecord(ctx: AppContext, name: string): Promise<BootRecord
   throw usageError(`${name} is not a domain vmkeep boot started (or it was finished and stands on its own now)`);
 }
 
-async function finishBoot(ctx: AppContext, name: string): Promise<CommandResult> {
+async function finishBoot(ctx: AppContext, name: string, lockWaitMs: number): Promise<CommandResult> {
   const t0 = Date.now();
   const record = await readBootRecord(ctx, name);
   const state = await ctx.virsh.domainState(name);
-  const how = state === 'running' || state === 'paused' ? 'virsh blockpull (while it runs)' : 'qemu-img rebase onto nothing (shut off)';
+  const live = state === 'running' || state === 'paused';
+  const how = live ? 'virsh blockpull (while it runs), then flushed by QEMU' : 'qemu-img rebase onto nothing (shut off)';
+  const disks: Array<{ target: string; image: string; equalsPoint: boolean }> = [];
   for (const d of record.disks) {
-    if (state === 'running' || state === 'paused') await ctx.virsh.blockPull(name, d.target);
-    else await ctx.qemuImg.flatten(d.overlay);
-    const info = await ctx.qemuImg.info(d.overlay);
-    if (info.backingFilename) throw new VmkeepError('failure', `${d.overlay} still has backing file ${info.backingFilename} after ${how}`);
+    if (live) {
+      await ctx.virsh.blockPull(name, d.target);
+      // QEMU drops the backing link from the image header as the pull ends, but the tables that
+      // say where the copied clusters are stay in its cache: until a flush, a crash or power cut
+      // leaves an image with no backing file and no data.
+      await ctx.virsh.flushDisk(name, d.overlay);
+    } else {
+      await ctx.qemuImg.flatten(d.overlay);
+    }
+    disks.push({ target: d.target, image: d.overlay, equalsPoint: await checkStandsAlone(ctx, d, how) });
   }
+  // The images no longer read the backup: its folders and images get their owners and modes back.
+  await restoreRepositoryModes(ctx, record, lockWaitMs);
   // Without its record the domain is no longer vmkeep's to discard.
   await rm(join(dirname(record.disks[0]!.overlay), BOOT_RECORD), { force: true });
-  const document = { action: 'finish', name, state, how, disks: record.disks.map((d) => ({ target: d.target, image: d.overlay })), durationMs: Date.now() - t0 };
-  return { document, text: `${name} stands on its own images now (${how}): ${record.disks.map((d) => d.overlay).join(', ')}\n`, outcome: 'ok' };
+  const document = { action: 'finish', name, state, how, point: record.point, disks, durationMs: Date.now() - t0 };
+  const lines = [`${name} stands on its own images now (${how}); checked from the files on disk:`];
+  for (const d of disks) {
+    lines.push(`  ${d.target}: ${d.image}: ${d.equalsPoint ? `identical to ${record.point} of ${record.domain}` : `holds all of ${record.point} of ${record.domain}, and what the guest wrote since it booted`}`);
+  }
+  return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
 }
 
-async function discardBoot(ctx: AppContext, name: string): Promise<CommandResult> {
+/**
+ * Read the finished image from disk, as a crash would leave it: no backing file, every cluster
+ * where the point has data allocated in the image itself, and (answered) whether it equals the
+ * point byte for byte. It differs exactly where the guest wrote since boot.
+ */
+async function checkStandsAlone(ctx: AppContext, d: BootRecord['disks'][number], how: string): Promise<boolean> {
+  const info = await ctx.qemuImg.info(d.overlay);
+  if (info.backingFilename) throw new VmkeepError('failure', `${d.overlay} still has backing file ${info.backingFilename} after ${how}`);
+  const missing = missingDataBytes(await ctx.qemuImg.mapExtents(d.backing), await ctx.qemuImg.mapExtents(d.overlay));
+  if (missing > 0) {
+    throw new VmkeepError('failure', `${d.overlay} lacks ${missing} bytes of the backup's data after ${how}: it does not stand alone; keep the domain running and run boot --finish again, or discard it`);
+  }
+  return ctx.qemuImg.identical(d.overlay, d.backing);
+}
+
+async function discardBoot(ctx: AppContext, name: string, lockWaitMs: number): Promise<CommandResult> {
   const record = await readBootRecord(ctx, name);
   const state = await ctx.virsh.domainState(name);
   if (state !== 'shut off') await ctx.virsh.destroy(name);
   await ctx.virsh.undefine(name);
   const dir = dirname(record.disks[0]!.overlay);
   for (const d of record.disks) await rm(d.overlay, { force: true });
+  for (const f of record.chardevFiles ?? []) await rm(f, { force: true });
+  await restoreRepositoryModes(ctx, record, lockWaitMs);
   await rm(join(dir, BOOT_RECORD), { force: true });
   // The folder goes when nothing else is in it.
   await rmdir(dir).catch(() => undefined);
-  const document = { action: 'discard', name, removed: record.disks.map((d) => d.overlay) };
-  return { document, text: `${name} is gone with its overlays (${record.disks.map((d) => d.overlay).join(', ')}); the backup is as it was\n`, outcome: 'ok' };
+  const document = { action: 'discard', name, removed: [...record.disks.map((d) => d.overlay), ...(record.chardevFiles ?? [])], restoredModes: (record.repositoryModes ?? []).map((m) => m.path) };
+  return { document, text: `${name} is gone with its overlays (${record.disks.map((d) => d.overlay).join(', ')}); the backup is as it was, with its owners and modes\n`, outcome: 'ok' };
+}
+
+/** Under the output folder's lock: a backup running now may need the folders open to QEMU. */
+async function restoreRepositoryModes(ctx: AppContext, record: BootRecord, lockWaitMs: number): Promise<void> {
+  if (!record.output || !record.repositoryModes?.length) return;
+  const lock = await lockOutputForReading(ctx, record.output, lockWaitMs);
+  try {
+    await restoreModes(ctx, record.repositoryModes);
+  } finally {
+    lock?.release();
+  }
+}
+
+type RepositoryMode = NonNullable<BootRecord['repositoryModes']>[number];
+
+async function readModes(paths: readonly string[]): Promise<RepositoryMode[]> {
+  const modes: RepositoryMode[] = [];
+  for (const path of paths) {
+    const st = await stat(path);
+    modes.push({ path, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 });
+  }
+  return modes;
+}
+
+/** Put owners and modes back; a file gone since (pruned) is skipped, any other failure is said. */
+async function restoreModes(ctx: AppContext, modes: readonly RepositoryMode[]): Promise<void> {
+  // Files first, then folders from the deepest up: the order they were read in, reversed.
+  for (const m of [...modes].reverse()) {
+    try {
+      await chown(m.path, m.uid, m.gid);
+      await chmod(m.path, m.mode);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      ctx.log.warn(`could not put back owner ${m.uid}:${m.gid} and mode ${m.mode.toString(8)} of ${m.path}: ${(e as Error).message}`);
+    }
+  }
 }

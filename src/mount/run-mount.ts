@@ -1,15 +1,16 @@
 /**
  * `vmkeep mount` / `vmkeep umount`: a restore point's disk, read-only, as files.
  *
- * This machine kind has no /dev/nbd, so `qemu-nbd -c` is out. What works: qemu-storage-daemon
- * opens the point's qcow2 image (and its backing chain) read-only and exports it through FUSE as
- * a raw file; a read-only loop mount of that file (`ro,loop,noload`; or a `losetup --partscan`
- * device for `--partition N`) shows the filesystem. A virtnbdbackup point is first restored into
- * a scratch folder, and that image is exported.
+ * This machine kind has no /dev/nbd, so `qemu-nbd -c` is out. What works: a throwaway qcow2
+ * overlay on the point's image, exported through FUSE as a raw file by qemu-storage-daemon (QEMU
+ * opens the backing chain read-only); the filesystem is mounted writable once on it, which
+ * replays its journal into the overlay, then mounted read-only (`--partition N`: by offset from
+ * the partition table). A virtnbdbackup point is first restored into the scratch folder, and the
+ * overlay goes on that image.
  *
  * Every mount has a record in the state folder (/run/vmkeep/mounts, VMKEEP_MOUNT_DIR moves it),
  * written before anything starts. A record whose vmkeep died before finishing, or whose mount or
- * daemon is gone, is stale: the next mount or umount tears down whatever of it is left (mount,
+ * daemon is gone, is stale: the next mount or umount tears down whatever of it is left (mounts,
  * loop device, FUSE export, daemon, scratch folder).
  */
 import { createHash } from 'node:crypto';
@@ -32,10 +33,12 @@ import {
   losetupAttachArgv,
   losetupDetachArgv,
   losetupListArgv,
-  mountDeviceArgv,
-  mountFileArgv,
+  mountArgv,
   parseLoopDevices,
+  parsePartitionTable,
+  sfdiskJsonArgv,
   storageDaemonArgv,
+  type FilesystemSource,
   umountArgv,
 } from './tools.js';
 
@@ -54,6 +57,7 @@ const MountRecordSchema = z.object({
   point: z.string(),
   disk: z.string(),
   via: z.enum(['chain', 'scratch-restore']),
+  journalReplayed: z.boolean().optional(),
 });
 type MountRecord = z.infer<typeof MountRecordSchema>;
 
@@ -107,30 +111,28 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
   const lock = await lockOutputForReading(ctx, o.output, o.lockWaitMs);
   try {
     await checkPlanFiles(ctx, plan);
+    // A scratch folder of this mount's own: the throwaway overlay (and a virtnbdbackup point's restore).
+    record.scratch = await mkdtemp(join('/var/tmp', 'vmkeep-mount-'));
+    await save();
     let image: string;
     if (viaChain) {
       image = join(plan.chainDir, sequence.at(-1)!);
     } else {
-      record.scratch = await mkdtemp(join('/var/tmp', 'vmkeep-mount-'));
-      await save();
       ctx.log.info(`${o.domain}: ${plan.point.id} is a virtnbdbackup point: restoring ${disk} into ${record.scratch} first`);
       image = (await restoreDiskImages(ctx, plan, (t) => join(record.scratch!, `out-${t}`)))[0]!.path;
     }
+    // Every write (the journal replay) lands in this overlay; QEMU opens the point's images read-only.
+    const overlay = join(record.scratch, 'replay.qcow2');
+    await ctx.qemuImg.createOverlay(overlay, image);
     await writeFile(record.raw, '', { mode: 0o600 });
     // --daemonize: returns once the export is up.
-    await ctx.runner.run('qemu-storage-daemon', storageDaemonArgv(image, record.raw, record.pidFile), { timeoutMs: 60_000 });
+    await ctx.runner.run('qemu-storage-daemon', storageDaemonArgv(overlay, record.raw, record.pidFile, true), { timeoutMs: 60_000 });
     record.daemonPid = Number((await readFile(record.pidFile, 'utf8')).trim());
     await save();
-    if (o.partition !== undefined) {
-      const { stdout } = await ctx.runner.run('losetup', losetupAttachArgv(record.raw), { timeoutMs: 60_000 });
-      record.loop = stdout.trim();
-      await save();
-      const device = `${record.loop}p${o.partition}`;
-      if (!(await waitForFile(device, 5_000))) throw new VmkeepError('failure', `${disk} of ${plan.point.id} has no partition ${o.partition} (${device} did not appear)`);
-      await mountReadOnly(ctx, (noload) => mountDeviceArgv(device, mountpoint, noload));
-    } else {
-      await mountReadOnly(ctx, (noload) => mountFileArgv(record.raw, mountpoint, noload));
-    }
+    const source = o.partition === undefined ? ({ kind: 'file', file: record.raw } as const) : await partitionSource(ctx, record, o.partition, `${disk} of ${plan.point.id}`, save);
+    record.journalReplayed = await replayJournal(ctx, source, join(record.scratch, REPLAY_MOUNT));
+    await save();
+    await mountReadOnly(ctx, source, mountpoint, record.journalReplayed);
     record.complete = true;
     await save();
   } catch (error) {
@@ -139,17 +141,72 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
   } finally {
     lock?.release();
   }
-  const how = viaChain ? 'the chain, read-only through a qemu-storage-daemon FUSE export' : 'a scratch restore, exported read-only through qemu-storage-daemon FUSE';
-  const document = { action: 'mount', mountpoint, domain: o.domain, point: plan.point.id, disk, partition: o.partition ?? null, via: record.via, cleanedUp: cleaned };
-  return { document, text: `${plan.point.id} ${disk}${o.partition ? ` partition ${o.partition}` : ''} of ${o.domain} is mounted read-only on ${mountpoint} (from ${how}); ${formatShellCommand(['vmkeep', 'umount', mountpoint])} undoes it\n`, outcome: 'ok' };
+  const how = viaChain ? 'the chain, through a qemu-storage-daemon FUSE export' : 'a scratch restore, through a qemu-storage-daemon FUSE export';
+  const replay = record.journalReplayed
+    ? "its journal replayed on a throwaway overlay (the backup is only read), so it shows what the guest had written"
+    : 'its journal NOT replayed (it could not be mounted writable on a throwaway overlay): files the guest wrote last may show older contents';
+  const document = { action: 'mount', mountpoint, domain: o.domain, point: plan.point.id, disk, partition: o.partition ?? null, via: record.via, journalReplayed: record.journalReplayed, cleanedUp: cleaned };
+  if (!record.journalReplayed) ctx.log.warn(`${mountpoint}: the filesystem's journal was not replayed: what it shows may be stale`);
+  return {
+    document,
+    text: `${plan.point.id} ${disk}${o.partition ? ` partition ${o.partition}` : ''} of ${o.domain} is mounted read-only on ${mountpoint} (from ${how}), ${replay}; ${formatShellCommand(['vmkeep', 'umount', mountpoint])} undoes it\n`,
+    outcome: 'ok',
+  };
 }
 
-/** `ro,...,noload` first (ext3/4 without journal replay); filesystems that do not know noload without it. */
-async function mountReadOnly(ctx: AppContext, argv: (noload: boolean) => string[]): Promise<void> {
+/** Where the replay mount goes, inside the mount's scratch folder. */
+const REPLAY_MOUNT = 'replay-mnt';
+
+/**
+ * Partition N of the exported disk: its byte range from the partition table (sfdisk reads MBR
+ * and GPT), mounted by offset, so no partition device is needed (loop drivers without partition
+ * support make none). Where sfdisk reads no table, the kernel's own partition scan is the fallback.
+ */
+async function partitionSource(ctx: AppContext, record: MountRecord, partition: number, what: string, save: () => Promise<void>): Promise<FilesystemSource> {
+  const table = await ctx.runner.run('sfdisk', sfdiskJsonArgv(record.raw), { timeoutMs: 60_000 }).then(
+    (r) => parsePartitionTable(r.stdout),
+    () => undefined,
+  );
+  if (table !== undefined) {
+    const entry = table.find((p) => p.number === partition);
+    if (!entry) throw new VmkeepError('failure', `${what} has no partition ${partition} (its partition table has ${table.map((p) => p.number).join(', ') || 'none'})`);
+    return { kind: 'file', file: record.raw, offset: entry.offset, size: entry.size };
+  }
+  const { stdout } = await ctx.runner.run('losetup', losetupAttachArgv(record.raw), { timeoutMs: 60_000 });
+  record.loop = stdout.trim();
+  await save();
+  const device = `${record.loop}p${partition}`;
+  if (!(await waitForFile(device, 5_000))) throw new VmkeepError('failure', `${what} has no partition ${partition} (no partition table vmkeep can read, and ${device} did not appear)`);
+  return { kind: 'device', device };
+}
+
+/**
+ * Mount the filesystem writable once on the throwaway overlay and unmount it: ext3/4, XFS and
+ * the like replay their journal on a writable mount. Answers whether that worked; where it did
+ * not (a filesystem with read-only tooling, an unknown type), the read-only mount shows the
+ * filesystem without its journal's last writes.
+ */
+async function replayJournal(ctx: AppContext, source: FilesystemSource, dir: string): Promise<boolean> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   try {
-    await ctx.runner.run('mount', argv(true), { timeoutMs: 60_000 });
+    await ctx.runner.run('mount', mountArgv(source, dir, ['rw']), { timeoutMs: 600_000 });
   } catch {
-    await ctx.runner.run('mount', argv(false), { timeoutMs: 60_000 });
+    return false;
+  }
+  await ctx.runner.run('umount', umountArgv(dir, false), { timeoutMs: 600_000 });
+  return true;
+}
+
+/** Read-only; without a replayed journal `noload` first (ext3/4 refuse a dirty journal otherwise on a read-only device), then without it. */
+async function mountReadOnly(ctx: AppContext, source: FilesystemSource, mountpoint: string, replayed: boolean): Promise<void> {
+  if (replayed) {
+    await ctx.runner.run('mount', mountArgv(source, mountpoint, ['ro']), { timeoutMs: 60_000 });
+    return;
+  }
+  try {
+    await ctx.runner.run('mount', mountArgv(source, mountpoint, ['ro', 'noload']), { timeoutMs: 60_000 });
+  } catch {
+    await ctx.runner.run('mount', mountArgv(source, mountpoint, ['ro']), { timeoutMs: 60_000 });
   }
 }
 
@@ -187,6 +244,9 @@ async function cleanupStale(ctx: AppContext, stateDir: string): Promise<string[]
 /** Undo a mount in reverse order, each step only if its piece is there. */
 async function tearDown(ctx: AppContext, record: MountRecord, stateDir: string): Promise<void> {
   const daemonUp = record.daemonPid !== undefined && (await isStorageDaemon(record.daemonPid));
+  // A replay mount left by a vmkeep that died while mounting: off before the export and its folder go.
+  const replay = record.scratch ? join(record.scratch, REPLAY_MOUNT) : undefined;
+  if (replay && isMountedIn(await mountinfo(), replay)) await ctx.runner.run('umount', umountArgv(replay, !daemonUp), { timeoutMs: 60_000 });
   if (isMountedIn(await mountinfo(), record.mountpoint)) {
     // Without its daemon the filesystem cannot be read any more: only a lazy umount gets it off.
     await ctx.runner.run('umount', umountArgv(record.mountpoint, !daemonUp), { timeoutMs: 60_000 });

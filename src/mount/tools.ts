@@ -4,33 +4,62 @@
  * as JSON, so a path with a comma needs no QEMU-style escaping.
  */
 
-/** qemu-storage-daemon: the image (and its backing chain) read-only, exported as the raw file `rawFile`. */
-export function storageDaemonArgv(image: string, rawFile: string, pidFile: string): string[] {
+/**
+ * qemu-storage-daemon: the image (and its backing chain) exported as the raw file `rawFile`;
+ * read-only, or (`writable`, for a throwaway overlay) with the overlay writable. QEMU opens
+ * backing files read-only either way.
+ */
+export function storageDaemonArgv(image: string, rawFile: string, pidFile: string, writable = false): string[] {
+  const ro = writable ? {} : { 'read-only': true };
   return [
     '--blockdev',
-    JSON.stringify({ driver: 'file', 'node-name': 'vmkeep-file', filename: image, 'read-only': true }),
+    JSON.stringify({ driver: 'file', 'node-name': 'vmkeep-file', filename: image, ...ro }),
     '--blockdev',
-    JSON.stringify({ driver: 'qcow2', 'node-name': 'vmkeep-qcow2', file: 'vmkeep-file', 'read-only': true }),
+    JSON.stringify({ driver: 'qcow2', 'node-name': 'vmkeep-qcow2', file: 'vmkeep-file', ...ro }),
     '--export',
-    JSON.stringify({ type: 'fuse', id: 'vmkeep-export', 'node-name': 'vmkeep-qcow2', mountpoint: rawFile, writable: false }),
+    JSON.stringify({ type: 'fuse', id: 'vmkeep-export', 'node-name': 'vmkeep-qcow2', mountpoint: rawFile, writable }),
     '--pidfile',
     pidFile,
     '--daemonize',
   ];
 }
 
-/** Read-only loop mount of a file holding a filesystem (`noload`: ext3/4 replay no journal). */
-export function mountFileArgv(file: string, mountpoint: string, noload: boolean): string[] {
-  return ['-o', noload ? 'ro,loop,noload' : 'ro,loop', '--', file, mountpoint];
+/** What holds the filesystem: the raw file (or a byte range of it, a partition), or a partition device. */
+export type FilesystemSource = { kind: 'file'; file: string; offset?: number; size?: number } | { kind: 'device'; device: string };
+
+/** `mount` of a filesystem source with these options (a file through a loop device). */
+export function mountArgv(source: FilesystemSource, mountpoint: string, options: readonly string[]): string[] {
+  if (source.kind === 'device') return ['-o', options.join(','), '--', source.device, mountpoint];
+  const range = source.offset === undefined ? [] : [`offset=${source.offset}`, `sizelimit=${source.size}`];
+  return ['-o', [...options, 'loop', ...range].join(','), '--', source.file, mountpoint];
 }
 
-export function mountDeviceArgv(device: string, mountpoint: string, noload: boolean): string[] {
-  return ['-o', noload ? 'ro,noload' : 'ro', '--', device, mountpoint];
-}
-
-/** A read-only loop device with its partitions scanned; prints the device. */
+/** A loop device with its partitions scanned; prints the device. */
 export function losetupAttachArgv(file: string): string[] {
-  return ['--find', '--show', '--read-only', '--partscan', '--', file];
+  return ['--find', '--show', '--partscan', '--', file];
+}
+
+/** The partition table as JSON (sfdisk only reads). */
+export function sfdiskJsonArgv(file: string): string[] {
+  return ['--json', '--', file];
+}
+
+export interface PartitionEntry {
+  number: number;
+  offset: number;
+  size: number;
+}
+
+/** `sfdisk --json` → partitions by number, in bytes (MBR and GPT alike). */
+export function parsePartitionTable(stdout: string): PartitionEntry[] {
+  const table = (JSON.parse(stdout) as { partitiontable?: { device?: string; sectorsize?: number; partitions?: Array<{ node?: string; start?: number; size?: number }> } }).partitiontable;
+  const device = table?.device ?? '';
+  const sector = table?.sectorsize ?? 512;
+  return (table?.partitions ?? []).flatMap((p) => {
+    // The node is the device's name and the number, with a 'p' between when the name ends in a digit.
+    const m = p.node?.startsWith(device) ? /^p?(\d+)$/.exec(p.node.slice(device.length)) : null;
+    return m && p.start !== undefined && p.size !== undefined ? [{ number: Number(m[1]), offset: p.start * sector, size: p.size * sector }] : [];
+  });
 }
 
 export function losetupDetachArgv(device: string): string[] {

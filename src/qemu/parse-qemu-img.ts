@@ -89,3 +89,44 @@ export function parseMapDataBytes(stdout: string): number {
   if (!Array.isArray(extents)) throw new VmkeepError('failure', 'qemu-img map output is not a list of extents');
   return extents.filter((e) => e.depth === 0 && e.data === true).reduce((sum, e) => sum + (e.length ?? 0), 0);
 }
+
+/** One extent of `qemu-img map --output=json`. */
+export interface MapExtent {
+  start: number;
+  length: number;
+  /** Allocated somewhere in the chain (data or a zero cluster); false where reads fall through to nothing. */
+  present: boolean;
+  data: boolean;
+}
+
+/** `qemu-img map --output=json` → its extents. */
+export function parseMapExtents(stdout: string): MapExtent[] {
+  let raw: Array<{ start?: number; length?: number; present?: boolean; data?: boolean; zero?: boolean }>;
+  try {
+    raw = JSON.parse(stdout) as typeof raw;
+  } catch (cause) {
+    throw new VmkeepError('failure', `qemu-img map output is not JSON: ${stdout.slice(0, 120)}`, { cause });
+  }
+  if (!Array.isArray(raw)) throw new VmkeepError('failure', 'qemu-img map output is not a list of extents');
+  // qemu-img before 6.0 has no `present`: there a data extent is present, and nothing else is known.
+  return raw.map((e) => ({ start: e.start ?? 0, length: e.length ?? 0, present: e.present ?? e.data === true, data: e.data === true }));
+}
+
+/**
+ * Bytes where `source` has data and `copy` has nothing allocated: what a copy that should hold
+ * all of `source` lacks (zero clusters count as held; they read as zeros either way).
+ */
+export function missingDataBytes(source: readonly MapExtent[], copy: readonly MapExtent[]): number {
+  const held = copy.filter((e) => e.present).sort((a, b) => a.start - b.start);
+  let missing = 0;
+  for (const s of source.filter((e) => e.data)) {
+    let covered = 0;
+    for (const h of held) {
+      const from = Math.max(s.start, h.start);
+      const to = Math.min(s.start + s.length, h.start + h.length);
+      if (to > from) covered += to - from;
+    }
+    missing += s.length - covered;
+  }
+  return missing;
+}

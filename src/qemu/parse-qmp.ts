@@ -94,3 +94,18 @@ export function imageSizesFromNodes(nodes: readonly BlockNode[], path: string): 
   const n = nodes.find((x) => x.file === path && x.driver !== 'file' && x.driver !== 'host_device' && x.virtualSize !== undefined);
   return n && n.virtualSize !== undefined ? { virtualSize: n.virtualSize, actualSize: n.actualSize } : undefined;
 }
+
+/** A guest block device of `query-block`: its qdev path and the top image inserted in it. */
+export interface BlockDevice {
+  qdev: string;
+  file: string;
+}
+
+/** `query-block` → devices with a medium (empty drives are left out). */
+export function parseQueryBlock(stdout: string): BlockDevice[] {
+  const ret = qmpReturn(stdout);
+  if (!Array.isArray(ret)) throw new VmkeepError('failure', 'query-block did not return a list');
+  return (ret as Array<{ qdev?: string; inserted?: { file?: string } }>)
+    .filter((d) => typeof d.qdev === 'string' && typeof d.inserted?.file === 'string')
+    .map((d) => ({ qdev: d.qdev!, file: d.inserted!.file! }));
+}

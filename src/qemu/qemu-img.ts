@@ -1,6 +1,6 @@
 /** A thin qemu-img client: argv builders + parsers joined through the Runner. */
 import type { Runner } from '../runner/runner.js';
-import { parseImageCheck, parseImageInfo, parseMapDataBytes, type ImageCheck, type ImageInfo } from './parse-qemu-img.js';
+import { parseImageCheck, parseImageInfo, parseMapDataBytes, parseMapExtents, type ImageCheck, type ImageInfo, type MapExtent } from './parse-qemu-img.js';
 
 const qemuImgArgv = {
   info: (path: string) => ['info', '--output=json', '--force-share', path],
@@ -61,6 +61,12 @@ export class QemuImgClient {
   async ownDataBytes(path: string): Promise<number> {
     const { stdout } = await this.runner.run('qemu-img', qemuImgArgv.map(path), { timeoutMs: 600_000 });
     return parseMapDataBytes(stdout);
+  }
+
+  /** The image's extents as `qemu-img map` reports them (readable while a VM holds it). */
+  async mapExtents(path: string): Promise<MapExtent[]> {
+    const { stdout } = await this.runner.run('qemu-img', qemuImgArgv.map(path), { timeoutMs: 600_000 });
+    return parseMapExtents(stdout);
   }
 
   /** Flatten `source` with its backing chain into `target`. */

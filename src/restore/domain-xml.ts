@@ -41,6 +41,12 @@ export interface XmlAdjustment {
   images: ReadonlyMap<string, string>;
   /** The restore point's checkpoint, to name virtnbdbackup's copy of the nvram file. */
   checkpoint?: string | undefined;
+  /**
+   * A folder of the new domain's own for file-backed character devices (a serial console or
+   * channel of type file, a `<log file>`): without it both domains would write one file, and
+   * libvirt refuses to start the second while the first holds it.
+   */
+  chardevDir?: string | undefined;
 }
 
 export interface AdjustedXml {
@@ -51,6 +57,8 @@ export interface AdjustedXml {
   removedMacs: string[];
   /** What else changed, in words. */
   notes: string[];
+  /** Files the character devices write now (in chardevDir), each once. */
+  chardevFiles: string[];
 }
 
 /** Rewrite a saved domain XML for a restored domain (pure). */
@@ -119,12 +127,54 @@ export function adjustDomainXml(xml: string, adj: XmlAdjustment): AdjustedXml {
   } else if (adj.images.size > 0) {
     throw new VmkeepError('failure', 'saved domain XML has no <devices> element');
   }
+  const chardevFiles = adj.chardevDir === undefined || !devicesNode ? new Map<string, string>() : moveChardevFiles(kids(devicesNode, 'devices'), adj.chardevDir);
+  for (const [from, to] of chardevFiles) notes.push(`character device file ${from} is ${to} for the new domain`);
   if (removedDisks.length > 0) notes.push(`disks not restored removed: ${removedDisks.join(', ')}`);
   if (removedMacs.length > 0) notes.push(`MAC addresses removed: ${removedMacs.join(', ')}`);
 
   let out = builder.build(doc) as string;
   if (!out.endsWith('\n')) out += '\n';
-  return { xml: out, removedDisks, removedMacs, notes };
+  return { xml: out, removedDisks, removedMacs, notes, chardevFiles: [...new Set(chardevFiles.values())] };
+}
+
+const CHARDEV_ELEMENTS = ['serial', 'parallel', 'console', 'channel'];
+
+/**
+ * Point every file a character device writes (`<source path>` of a type='file' device, `<log
+ * file>` of any) into `dir`, keeping the file name. One old path gets one new path: a console
+ * that mirrors a serial port keeps sharing its file. Returns old path → new path.
+ */
+function moveChardevFiles(devices: XmlNode[], dir: string): Map<string, string> {
+  const moved = new Map<string, string>();
+  const taken = new Set<string>();
+  const newPath = (old: string): string => {
+    const known = moved.get(old);
+    if (known !== undefined) return known;
+    const base = old.split('/').pop() || 'chardev.log';
+    const dot = base.lastIndexOf('.');
+    let name = base;
+    for (let n = 2; taken.has(name); n++) name = dot > 0 ? `${base.slice(0, dot)}-${n}${base.slice(dot)}` : `${base}-${n}`;
+    taken.add(name);
+    const path = `${dir.replace(/\/+$/, '')}/${name}`;
+    moved.set(old, path);
+    return path;
+  };
+  for (const n of devices) {
+    const tag = CHARDEV_ELEMENTS.find((t) => t in n);
+    if (tag === undefined) continue;
+    const children = kids(n, tag);
+    if (attrOf(n, 'type') === 'file') {
+      for (const c of children.filter((c) => 'source' in c)) {
+        const old = attrOf(c, 'path');
+        if (old) ((c[':@'] ??= {}) as Record<string, string>)['@path'] = newPath(old);
+      }
+    }
+    for (const c of children.filter((c) => 'log' in c)) {
+      const old = attrOf(c, 'file');
+      if (old) ((c[':@'] ??= {}) as Record<string, string>)['@file'] = newPath(old);
+    }
+  }
+  return moved;
 }
 
 function rewriteDisk(node: XmlNode, disk: XmlNode[], image: string): void {

@@ -1,5 +1,5 @@
 /** A thin virsh client: argv builders + parsers joined through the Runner. */
-import { ToolError } from '../errors.js';
+import { ToolError, VmkeepError } from '../errors.js';
 import { DEFAULT_TIMEOUT_MS, type Runner } from '../runner/runner.js';
 import { isSessionSafeArg } from './session.js';
 import type { VirshSessionPool } from './session-pool.js';
@@ -8,7 +8,7 @@ import { virshArgv } from './argv.js';
 import { parseCheckpointXml } from './parse-checkpoint-xml.js';
 import { parseDomainXml } from './parse-domain-xml.js';
 import { jobIsActive, parseDomState, parseJobInfo, parseJobStats, parseNameList, parseUuidNameList, type JobStats } from './parse-lists.js';
-import { parseNamedBlockNodes, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
+import { parseNamedBlockNodes, parseQueryBlock, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
 import { TAGS_KEY, TAGS_NAMESPACE, buildTagsXml, isNoMetadata, parseTagsXml } from './tags-xml.js';
 
 const DEFAULT_URI = 'qemu:///system';
@@ -184,6 +184,19 @@ export class VirshClient {
   /** Pull a running domain's disk's backing chain into its top image (waits for the job). */
   async blockPull(domain: string, disk: string): Promise<void> {
     await this.virsh(virshArgv.blockPull(this.uri, this.ref(domain), disk), 24 * 3_600_000);
+  }
+
+  /**
+   * Make QEMU write out everything it holds for the guest disk whose top image is `image` (data
+   * and the qcow2 tables in its cache). QMP has no flush command; HMP's `qemu-io ... "flush"` on
+   * the device is the one way in, and it answers only with errors.
+   */
+  async flushDisk(domain: string, image: string): Promise<void> {
+    const devices = parseQueryBlock(await this.virsh(virshArgv.qmp(this.uri, this.ref(domain), { execute: 'query-block' })));
+    const device = devices.find((d) => d.file === image);
+    if (!device) throw new VmkeepError('failure', `${domain} has no disk whose image is ${image}: cannot flush it`);
+    const reply = await this.qmp(domain, 'human-monitor-command', { 'command-line': `qemu-io -d ${device.qdev} "flush"` });
+    if (typeof reply === 'string' && reply.trim() !== '') throw new VmkeepError('failure', `QEMU did not flush ${image} of ${domain}: ${reply.trim()}`);
   }
 
   /** `virsh version` as printed (library and hypervisor versions). */

@@ -64,6 +64,8 @@ export interface CreateTestDomainOptions {
   start?: boolean;
   /** The domain's own directory; default a fresh one under /var/tmp/vmkeep-tests/. */
   dir?: string;
+  /** A `<serial type='file'>` logging to `serial.log` in the domain's directory (instead of the pty console). */
+  serialLog?: boolean;
 }
 
 export interface GuestWrite {
@@ -200,16 +202,7 @@ export async function createTestDomain(options: CreateTestDomainOptions = {}): P
     }
   }
 
-  const uuid = randomUUID();
-  const entry: Registered = { name, arg: uuid, files: [], ownDir: undefined, pruneDirs: [] };
-  // Register before touching anything, so a failure halfway is still cleaned up.
-  registry.set(uuid, entry);
-
-  const ownerDir = path.join(TEST_ROOT, ownerDirName());
-  const dir = path.resolve(options.dir ?? path.join(ownerDir, `${slug(name)}-${randomHex(3)}`));
-  const created = ensureTraversableDir(dir);
-  entry.ownDir = created.includes(dir) ? dir : undefined;
-  entry.pruneDirs = options.dir === undefined ? [ownerDir, TEST_ROOT] : created.filter((d) => d !== dir).reverse();
+  const { uuid, dir, entry } = reserveEntry(name, options.dir);
 
   const disks: TestDisk[] = [];
   for (const spec of diskSpecs) {
@@ -220,7 +213,9 @@ export async function createTestDomain(options: CreateTestDomainOptions = {}): P
     disks.push({ target: spec.target, path: file, alias: defaultDiskAlias(spec.target), format: 'qcow2', sizeMiB: spec.sizeMiB });
   }
 
-  const xml = buildDomainXml({ name, uuid, type: hostDomainType(), disks });
+  const serialLog = options.serialLog ? path.join(dir, 'serial.log') : undefined;
+  if (serialLog) entry.files.push(serialLog);
+  const xml = buildDomainXml({ name, uuid, type: hostDomainType(), disks, serialLog });
   const xmlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-test-xml-'));
   try {
     const xmlFile = path.join(xmlDir, 'domain.xml');
@@ -241,6 +236,43 @@ export async function createTestDomain(options: CreateTestDomainOptions = {}): P
     }
   }
   return domain;
+}
+
+function reserveEntry(name: string, requestedDir: string | undefined): { uuid: string; dir: string; entry: Registered } {
+  const uuid = randomUUID();
+  const entry: Registered = { name, arg: uuid, files: [], ownDir: undefined, pruneDirs: [] };
+  // Register before touching anything, so a failure halfway is still cleaned up.
+  registry.set(uuid, entry);
+
+  const ownerDir = path.join(TEST_ROOT, ownerDirName());
+  const dir = path.resolve(requestedDir ?? path.join(ownerDir, `${slug(name)}-${randomHex(3)}`));
+  const created = ensureTraversableDir(dir);
+  entry.ownDir = created.includes(dir) ? dir : undefined;
+  entry.pruneDirs = requestedDir === undefined ? [ownerDir, TEST_ROOT] : created.filter((d) => d !== dir).reverse();
+  return { uuid, dir, entry };
+}
+
+/**
+ * For helpers that write their own domain XML (the booting guest): a UUID and a fresh directory
+ * QEMU can traverse for a new test domain named `name`, registered for cleanupAll() before
+ * anything exists, so a failure halfway is still cleaned up. Put ownerMetadataXml() in its XML.
+ */
+export function reserveTestDomain(name: string): { uuid: string; dir: string } {
+  if (name.includes('/')) throw usageError(`test domain name must not contain '/': ${JSON.stringify(name)}`);
+  if (!name.startsWith(TEST_DOMAIN_PREFIX)) throw usageError(`test domain names start with ${TEST_DOMAIN_PREFIX}: ${JSON.stringify(name)}`);
+  const { uuid, dir } = reserveEntry(name, undefined);
+  return { uuid, dir };
+}
+
+/** The `<metadata>` child that marks this process as a test domain's owner (see removeLeftoverTestDomains). */
+export function ownerMetadataXml(): string {
+  const owner = currentOwner();
+  return `<owner:owner xmlns:owner='${OWNER_NS}' pid='${owner.pid}' start='${owner.start}'/>`;
+}
+
+/** A name for a new test domain: `vmkeep-test-<label>-<random>`. */
+export function newTestDomainName(label: string): string {
+  return `${TEST_DOMAIN_PREFIX}${label}-${randomHex(4)}`;
 }
 
 /**
@@ -273,8 +305,7 @@ function diskIndex(target: string): number {
   return n - 1;
 }
 
-function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; disks: TestDisk[] }): string {
-  const owner = currentOwner();
+function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; disks: TestDisk[]; serialLog?: string | undefined }): string {
   const disks = d.disks
     .map(
       (disk) => `    <disk type='file' device='disk'>
@@ -289,7 +320,7 @@ function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; d
   <name>${escapeXml(d.name)}</name>
   <uuid>${d.uuid}</uuid>
   <metadata>
-    <owner:owner xmlns:owner='${OWNER_NS}' pid='${owner.pid}' start='${owner.start}'/>
+    ${ownerMetadataXml()}
   </metadata>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
@@ -299,13 +330,13 @@ function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; d
   <on_crash>destroy</on_crash>
   <devices>
 ${disks}
-    <console type='pty'/>
+    ${d.serialLog ? `<serial type='file'><source path='${escapeXml(d.serialLog)}'/><target port='0'/></serial>` : "<console type='pty'/>"}
   </devices>
 </domain>
 `;
 }
 
-function escapeXml(text: string): string {
+export function escapeXml(text: string): string {
   return text.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

@@ -33,6 +33,25 @@ function repositoryDigests(): Record<string, string> {
   return result;
 }
 
+/** Owner, group and mode of the output folder and of everything in it (lock files aside). */
+function repositoryModes(): Record<string, string> {
+  const result: Record<string, string> = {};
+  const note = (p: string) => {
+    const st = fs.statSync(p);
+    result[path.relative(out, p) || '.'] = `${st.uid}:${st.gid}:${(st.mode & 0o7777).toString(8)}`;
+  };
+  const walk = (d: string) => {
+    note(d);
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (!e.name.startsWith('.')) note(p);
+    }
+  };
+  walk(out);
+  return result;
+}
+
 function boot(args: string[]) {
   return runVmkeep(['boot', '--json', ...args], { env: { VMKEEP_LOCK_DIR: lockDir }, timeoutMs: 600_000 });
 }
@@ -43,7 +62,7 @@ async function domainNames(): Promise<string[]> {
 
 beforeAll(async () => {
   lockDir = makeLockDir();
-  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }, { target: 'vdb', sizeMiB: 32 }], start: true });
+  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }, { target: 'vdb', sizeMiB: 32 }], start: true, serialLog: true });
   out = path.join(dom.dir, 'backups');
   for (const [i, pattern] of [0x21, 0x31].entries()) {
     await writeGuestData(dom, 'vda', { pattern, offset: i * 8 * MiB, length: 4 * MiB });
@@ -96,6 +115,33 @@ describe('vmkeep boot', () => {
     expect(repositoryDigests()).toEqual(before);
   });
 
+  it('--finish leaves images that survive QEMU being killed at once: each equals its point', async () => {
+    const modes = repositoryModes();
+    const name = `vmkeep-test-boot-${crypto.randomBytes(3).toString('hex')}`;
+    const dir = path.join(dom.dir, 'boot-kill');
+    trackTestDomain({ name }, { dir });
+    const run = await boot(['--output', out, '--domain', dom.name, '--at', ids[0]!, '--name', name, '--dir', dir]);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = parseJsonOutput<{ disks: Array<{ target: string; overlay: string }> }>(run);
+    const fin = await boot(['--finish', name]);
+    expect(fin.code, fin.stderr).toBe(0);
+    expect(parseJsonOutput<{ disks: Array<{ equalsPoint: boolean }> }>(fin).disks.map((d) => d.equalsPoint)).toEqual([true, true]);
+    // A power cut right after finish said "stands on its own": no flush by anyone but vmkeep.
+    const pid = Number(fs.readFileSync(`/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
+    expect(Number.isInteger(pid) && pid > 1).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 200 && (await domainState(name)) !== 'shut off'; i += 1) await new Promise((r) => setTimeout(r, 100));
+    expect(await domainState(name)).toBe('shut off');
+    for (const d of doc.disks) {
+      const info = JSON.parse((await runner.run('qemu-img', ['info', '--output=json', d.overlay])).stdout) as { 'backing-filename'?: string };
+      expect(info['backing-filename']).toBeUndefined();
+    }
+    expect(await imagesIdentical(doc.disks[0]!.overlay, refs[0]!)).toBe(true);
+    expect(await imagesIdentical(doc.disks[1]!.overlay, refs[1]!)).toBe(true);
+    // Once finished the images no longer read the backup: its owners and modes are back.
+    expect(repositoryModes()).toEqual(modes);
+  });
+
   it('boots the newest point and --discard removes the domain and its overlays; the backup is unchanged', async () => {
     const before = repositoryDigests();
     const name = `vmkeep-test-boot-${crypto.randomBytes(3).toString('hex')}`;
@@ -112,6 +158,28 @@ describe('vmkeep boot', () => {
     expect(await domainNames()).not.toContain(name);
     expect(fs.existsSync(dir)).toBe(false);
     expect(repositoryDigests()).toEqual(before);
+  });
+
+  it('gives the booted copy its own serial log while the source runs; --discard puts the backup folders\' and images\' owners and modes back', async () => {
+    const before = repositoryModes();
+    const name = `vmkeep-test-boot-${crypto.randomBytes(3).toString('hex')}`;
+    const dir = path.join(dom.dir, 'boot-serial');
+    trackTestDomain({ name }, { dir });
+    expect(await domainState(dom)).toBe('running');
+    const run = await boot(['--output', out, '--domain', dom.name, '--name', name, '--dir', dir]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await domainState(name)).toBe('running');
+    expect(await domainState(dom)).toBe('running');
+    const logs = [...(await virsh(['dumpxml', name])).matchAll(/<source path='([^']+)'/g)].map((m) => m[1]!);
+    expect(logs.length).toBeGreaterThan(0);
+    for (const log of logs) expect(path.dirname(log)).toBe(dir);
+    expect(fs.existsSync(logs[0]!)).toBe(true);
+    expect(await virsh(['dumpxml', dom.name])).toContain(`<source path='${path.join(dom.dir, 'serial.log')}'/>`);
+
+    const gone = await boot(['--discard', name]);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(repositoryModes()).toEqual(before);
   });
 
   it('refuses a --dir whose parent folder is missing (exit 64), creating nothing and defining nothing', async () => {

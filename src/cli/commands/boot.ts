@@ -29,8 +29,8 @@ export const bootCommand = defineCommand<BootOptions>({
     const finish = optionalString(argv, 'finish');
     const discard = optionalString(argv, 'discard');
     if (finish !== undefined && discard !== undefined) throw usageError('boot takes --finish NAME or --discard NAME, not both');
-    if (finish !== undefined) return Object.freeze({ action: 'finish' as const, name: finish });
-    if (discard !== undefined) return Object.freeze({ action: 'discard' as const, name: discard });
+    if (finish !== undefined) return Object.freeze({ action: 'finish' as const, name: finish, lockWaitMs: parseLockWait(argv['lock-wait']) });
+    if (discard !== undefined) return Object.freeze({ action: 'discard' as const, name: discard, lockWaitMs: parseLockWait(argv['lock-wait']) });
     if (!global.output) throw usageError('boot needs --output DIR (the backup folder)');
     const domain = optionalString(argv, 'domain');
     if (!domain) throw usageError('boot needs --domain NAME');

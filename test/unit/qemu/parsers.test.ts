@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseImageCheck, parseImageInfo } from '../../../src/qemu/parse-qemu-img.js';
-import { bitmapsForImage, parseNamedBlockNodes, qmpReturn } from '../../../src/qemu/parse-qmp.js';
+import { missingDataBytes, parseImageCheck, parseImageInfo, parseMapExtents } from '../../../src/qemu/parse-qemu-img.js';
+import { bitmapsForImage, parseNamedBlockNodes, parseQueryBlock, qmpReturn } from '../../../src/qemu/parse-qmp.js';
 import { fixture } from '../../helpers/fixtures.js';
 
 describe('QMP query-named-block-nodes (captured on a running domain with two checkpoints)', () => {
@@ -61,5 +61,37 @@ describe('qemu-img info/check (captured)', () => {
 
   it('rejects non-JSON', () => {
     expect(() => parseImageInfo(fixture('qemu-img/info-running-domain-disk-without-force-share.stderr'))).toThrow(/not JSON/);
+  });
+});
+
+describe('a finished boot image read from disk (captured: blockpull of an overlay, before and after QEMU flushed it)', () => {
+  const point = parseMapExtents(fixture('qemu-img/map-point.json'));
+
+  it('reads the point: 2 MiB of data at 1 MiB', () => {
+    expect(point.filter((e) => e.data)).toEqual([{ start: 1048576, length: 2097152, present: true, data: true }]);
+  });
+
+  it('counts every byte of the point missing from the image QEMU has not flushed yet', () => {
+    expect(missingDataBytes(point, parseMapExtents(fixture('qemu-img/map-after-blockpull-no-flush.json')))).toBe(2097152);
+  });
+
+  it('counts nothing missing once QEMU flushed it', () => {
+    expect(missingDataBytes(point, parseMapExtents(fixture('qemu-img/map-after-blockpull-flush.json')))).toBe(0);
+  });
+
+  it('counts zero clusters as held and a partly allocated range by its missing part', () => {
+    const source = [{ start: 0, length: 100, present: true, data: true }];
+    expect(missingDataBytes(source, [{ start: 0, length: 100, present: true, data: false }])).toBe(0);
+    expect(missingDataBytes(source, [{ start: 0, length: 40, present: true, data: true }, { start: 40, length: 60, present: false, data: false }])).toBe(60);
+  });
+});
+
+describe('QMP query-block (captured on a running domain whose vda is an overlay)', () => {
+  it('gives the qdev path of the device and its top image', () => {
+    expect(parseQueryBlock(fixture('qmp/query-block-overlay.json'))).toEqual([{ qdev: '/machine/peripheral/virtio-disk0/virtio-backend', file: '/SCRATCH/top.qcow2' }]);
+  });
+
+  it("HMP's qemu-io answers an unknown device with text, not a QMP error", () => {
+    expect(qmpReturn(fixture('qmp/hmp-qemu-io-unknown-device.json'))).toMatch(/Device 'nosuch' not found/);
   });
 });

@@ -78,4 +78,24 @@ describe('adjustDomainXml', () => {
   it('refuses when the saved XML lacks a disk the restore made', () => {
     expect(() => adjustDomainXml(TWO_DISKS_NET, { name: 'x', images: new Map([['vdq', '/r/q.qcow2']]) })).toThrow(/has no disk vdq/);
   });
+
+  it('gives every file a character device writes a new path in chardevDir, one per old path', () => {
+    const xml = readFileSync('fixtures/virsh/dumpxml-chardev-files.xml', 'utf8');
+    const out = adjustDomainXml(xml, { name: 'web-boot', images: new Map([['vda', '/boot/web/vda.qcow2']]), chardevDir: '/boot/web' });
+    // serial0 and the console that mirrors it keep sharing one file; the pty's log and the channel move too.
+    expect(out.chardevFiles).toEqual(['/boot/web/web-serial0.log', '/boot/web/web-serial1.log', '/boot/web/channel.log']);
+    expect(out.xml.match(/<source path="\/boot\/web\/web-serial0.log"/g)).toHaveLength(2);
+    expect(out.xml).toContain('<log file="/boot/web/web-serial1.log" append="on"');
+    expect(out.xml).toContain('<source path="/boot/web/channel.log"');
+    expect(out.xml).not.toContain('/var/log/libvirt');
+    expect(out.xml).not.toContain('/var/lib/web');
+    expect(out.notes).toContain('character device file /var/log/libvirt/qemu/web-serial0.log is /boot/web/web-serial0.log for the new domain');
+  });
+
+  it('leaves character devices alone without chardevDir (restore --to)', () => {
+    const xml = readFileSync('fixtures/virsh/dumpxml-chardev-files.xml', 'utf8');
+    const out = adjustDomainXml(xml, { name: 'web-copy', images: new Map([['vda', '/r/vda.qcow2']]) });
+    expect(out.chardevFiles).toEqual([]);
+    expect(out.xml).toContain('/var/log/libvirt/qemu/web-serial0.log');
+  });
 });
