@@ -108,7 +108,10 @@ export async function executeBackup(
   const checkpointsBefore = inv.checkpoints.filter((n) => !deleted.has(n));
   const t0 = Date.now();
   // Data files are hashed while the engine writes them: no second pass over the data afterwards.
-  const hasher = new FollowingHasher(chainDir, (name) => name.endsWith('.data.partial'));
+  // A raw image's stream (`<disk>.copy.data`, from --raw) is not written strictly front to back:
+  // a digest followed while it was written did not match the finished file. It is hashed once the
+  // job is done, like any file the follower did not see.
+  const hasher = new FollowingHasher(chainDir, (name) => name.endsWith('.data.partial') && !name.endsWith('.copy.data.partial'));
   hasher.start();
   try {
     const result = await engine.run({

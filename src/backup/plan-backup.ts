@@ -273,6 +273,9 @@ export function previousRunFailure(chains: readonly ChainView[]): string | undef
 
 const isoSeconds = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString().replace('.000Z', 'Z');
 
+/** A raw image has no dirty bitmaps: no checkpoint is judged by it, and no repair looks for bitmaps on it. */
+const carriesBitmaps = (d: DiskInventory) => d.format !== 'raw';
+
 const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(name) ?? false) && !d.badBitmaps.includes(name);
 
 /** Why the current chain cannot take an incremental (undefined: it can). */
@@ -300,6 +303,10 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
   if (chainDisks.join(',') !== nowDisks.join(',')) {
     return `disks changed (chain has ${chainDisks.join(',') || 'none'}, domain now has ${nowDisks.join(',') || 'none'})`;
   }
+  // virtnbdbackup copies a raw image only in a full (an incremental leaves it out), so a point
+  // added to this chain would restore the raw disk as it was at the full: start a full instead.
+  const raw = eligible.find((d) => !carriesBitmaps(d));
+  if (raw) return `${raw.target} is a raw image (--raw): it has no dirty bitmap and is copied only by a full, so every backup of this domain is a full`;
   for (const d of eligible) {
     if (d.bitmaps === undefined) return `bitmaps of ${d.target} cannot be read`;
     if (!d.bitmaps.includes(last)) return `bitmap ${last} is missing on ${d.target}: changes since it are unknown`;
@@ -309,7 +316,7 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
   // accepts that only while the bitmaps are there.
   for (const cp of recorded) {
     if (inv.checkpoints.includes(cp)) continue;
-    const without = eligible.find((d) => !hasGoodBitmap(d, cp));
+    const without = eligible.filter(carriesBitmaps).find((d) => !hasGoodBitmap(d, cp));
     if (without) return `checkpoint ${cp} of chain ${chain.folder} is gone from libvirt and its bitmap from ${without.target}`;
   }
   return undefined;
@@ -348,7 +355,7 @@ function dropCheckpoint(eligible: readonly DiskInventory[], name: string, why: s
  * includes the disk again fails with "Bitmap already exists".
  */
 function trackedDisks(inv: BackupInventory): DiskInventory[] {
-  return inv.disks.filter((d) => d.eligible || (d.bitmaps?.length ?? 0) > 0);
+  return inv.disks.filter((d) => carriesBitmaps(d) && (d.eligible || (d.bitmaps?.length ?? 0) > 0));
 }
 
 /**

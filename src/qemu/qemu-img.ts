@@ -15,7 +15,10 @@ const qemuImgArgv = {
   flatten: (path: string) => ['rebase', '-q', '-b', '', path],
   map: (path: string) => ['map', '--output=json', '--force-share', path],
   /** Flatten an image with its backing chain into one standalone image. */
-  convert: (source: string, target: string, format: 'qcow2' | 'raw') => ['convert', '-q', '-O', format, source, target],
+  convert: (source: string, target: string, format: 'qcow2' | 'raw', sourceFormat?: 'raw') =>
+    // A raw source is named as raw: probing it would let a guest that wrote an image header into
+    // its own disk make qemu-img read that as a qcow2 with a backing file on the host.
+    ['convert', '-q', ...(sourceFormat ? ['-f', sourceFormat] : []), '-O', format, source, target],
   /** Safe rebase: the image gets every cluster where its old and new backing differ (names resolve against its folder). */
   rebase: (path: string, backing: string) => ['rebase', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, path],
 };
@@ -70,8 +73,8 @@ export class QemuImgClient {
   }
 
   /** Flatten `source` with its backing chain into `target`. */
-  async convert(source: string, target: string, format: 'qcow2' | 'raw', signal?: AbortSignal): Promise<void> {
-    await this.runner.run('qemu-img', qemuImgArgv.convert(source, target, format), { timeoutMs: 24 * 3_600_000, ...(signal ? { cancelSignal: signal } : {}) });
+  async convert(source: string, target: string, format: 'qcow2' | 'raw', signal?: AbortSignal, sourceFormat?: 'raw'): Promise<void> {
+    await this.runner.run('qemu-img', qemuImgArgv.convert(source, target, format, sourceFormat), { timeoutMs: 24 * 3_600_000, ...(signal ? { cancelSignal: signal } : {}) });
   }
 
   /** Make an image no VM holds stand alone: its backing chain's data is copied into it. */

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File } from '../util/sha256.js';
-import { inspectDataFile } from '../virtnbd/stream-format.js';
+import { inspectDataFile, isSparseStreamFile } from '../virtnbd/stream-format.js';
 import type { ChainFile } from './types.js';
 
 export type FileProblemKind = 'missing' | 'size' | 'checksum' | 'stream' | 'unreadable';
@@ -60,7 +60,9 @@ async function checkFile(chainDir: string, f: ChainFile, options: CheckFilesOpti
     out.push({ file: f.path, kind: 'size', message: `is ${size} bytes, the manifest recorded ${f.size}` });
   }
   // Stream structure is virtnbdbackup's; a qcow2 point image (push chains) is checked by sha256 here, by qemu-img in verify.
-  const parse = f.kind === 'data' && !isImageFile(f.path) && (options.structure || f.sha256 === undefined);
+  // A raw disk's copy (`--raw`) is a plain raw image, not a stream: its sha256 is all there is to check.
+  const rawCopy = f.kind === 'data' && f.path.endsWith('.copy.data') && !(await isSparseStreamFile(path).catch(() => true));
+  const parse = f.kind === 'data' && !isImageFile(f.path) && !rawCopy && (options.structure || f.sha256 === undefined);
   let digest: string | undefined;
   try {
     if (parse) {

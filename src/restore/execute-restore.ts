@@ -14,6 +14,7 @@ import { openChainToQemu } from '../repository/qemu-access.js';
 import { readManifest } from '../repository/manifest.js';
 import type { RestorePlan } from './plan-restore.js';
 import { runVirtnbdrestore, stageInput, waitForImageRelease } from './virtnbdrestore.js';
+import { isSparseStreamFile } from '../virtnbd/stream-format.js';
 
 /** A restored image. */
 export interface RestoredImage {
@@ -129,6 +130,10 @@ export async function restoreDiskImages(
         images.push(await flattenImageChain(ctx, plan, disk.target, disk.sequence, outputFor(disk.target)));
         continue;
       }
+      if (disk.sequence.length === 1 && /\.copy\.data$/.test(disk.sequence[0]!) && !(await isSparseStreamFile(join(plan.chainDir, disk.sequence[0]!)))) {
+        images.push(await copyRawImage(ctx, plan, disk.target, disk.sequence[0]!, outputFor(disk.target)));
+        continue;
+      }
       const stage = join(workDir, `in-${disk.target}`);
       const sequence = await stageInput(stage, plan.chainDir, disk.sequence, disk.qcowInfo);
       const out = outputFor(disk.target);
@@ -189,6 +194,18 @@ async function flattenImageChain(ctx: AppContext, plan: RestorePlan, target: str
   ctx.log.info(`${plan.domain}: restoring ${target} by flattening ${sequence.join(' <- ')}`);
   await ctx.qemuImg.convert(join(plan.chainDir, sequence.at(-1)!), path, 'qcow2', ctx.signal);
   return { target, path, sequence: [...sequence] };
+}
+
+/**
+ * A raw disk backed up with --raw: virtnbdbackup kept it as a plain raw image, which
+ * virtnbdrestore cannot replay with a sequence; it is copied as it is (sparse, named raw).
+ */
+async function copyRawImage(ctx: AppContext, plan: RestorePlan, target: string, file: string, out: string): Promise<RestoredImage> {
+  await mkdir(out, { recursive: true });
+  const path = join(out, target);
+  ctx.log.info(`${plan.domain}: restoring ${target} by copying the raw image ${file}`);
+  await ctx.qemuImg.convert(join(plan.chainDir, file), path, 'raw', ctx.signal, 'raw');
+  return { target, path, sequence: [file] };
 }
 
 /** Restore into a folder (plan.directory). The caller holds the output lock. */

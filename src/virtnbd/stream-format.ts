@@ -416,6 +416,20 @@ export async function inspectDataFile(
   return hash ? { ...report, sha256: hash.digest('hex') } : report;
 }
 
+/**
+ * Is this data file a sparse stream (it starts with a meta frame)? virtnbdbackup writes a raw
+ * disk (`--raw`) as a plain raw image instead, `<disk>.copy.data`, which only a full holds.
+ */
+export async function isSparseStreamFile(path: string): Promise<boolean> {
+  const src = new ByteSource(readFileChunks(path, { chunkSize: 4096 }));
+  try {
+    const head = await src.read(FRAME_HEADER_LENGTH);
+    return !isShortRead(head) && typeof parseFrameHeader(head) !== 'string' && latin1(head).startsWith('meta ');
+  } finally {
+    await src.close();
+  }
+}
+
 /** Read only the meta header of a data file (a few hundred bytes), e.g. to list a folder. */
 export async function readStreamMeta(path: string): Promise<{ meta: StreamMeta | null; problems: string[] }> {
   const src = new ByteSource(readFileChunks(path, { chunkSize: 4096 }));

@@ -38,7 +38,7 @@ export interface TestDisk {
   target: string;
   path: string;
   alias: string;
-  format: 'qcow2';
+  format: 'qcow2' | 'raw';
   sizeMiB: number;
 }
 
@@ -60,7 +60,7 @@ export interface CreateTestDomainOptions {
    * shell metacharacters, not '/'. */
   name?: string;
   /** Default one 64 MiB disk, vda. `fileName` defaults to `<target>.qcow2`. */
-  disks?: Array<{ target: string; sizeMiB: number; fileName?: string }>;
+  disks?: Array<{ target: string; sizeMiB: number; fileName?: string; format?: 'qcow2' | 'raw' }>;
   start?: boolean;
   /** The domain's own directory; default a fresh one under /var/tmp/vmkeep-tests/. */
   dir?: string;
@@ -206,11 +206,12 @@ export async function createTestDomain(options: CreateTestDomainOptions = {}): P
 
   const disks: TestDisk[] = [];
   for (const spec of diskSpecs) {
-    const file = path.join(dir, spec.fileName ?? `${spec.target}.qcow2`);
+    const file = path.join(dir, spec.fileName ?? `${spec.target}.${spec.format ?? 'qcow2'}`);
     if (fs.existsSync(file)) throw usageError(`disk image already exists: ${file}`);
     entry.files.push(file);
-    await qemuImg(['create', '-q', '-f', 'qcow2', file, `${spec.sizeMiB}M`]);
-    disks.push({ target: spec.target, path: file, alias: defaultDiskAlias(spec.target), format: 'qcow2', sizeMiB: spec.sizeMiB });
+    const format = spec.format ?? 'qcow2';
+    await qemuImg(['create', '-q', '-f', format, file, `${spec.sizeMiB}M`]);
+    disks.push({ target: spec.target, path: file, alias: defaultDiskAlias(spec.target), format, sizeMiB: spec.sizeMiB });
   }
 
   const serialLog = options.serialLog ? path.join(dir, 'serial.log') : undefined;
@@ -309,7 +310,7 @@ function buildDomainXml(d: { name: string; uuid: string; type: 'kvm' | 'qemu'; d
   const disks = d.disks
     .map(
       (disk) => `    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
+      <driver name='qemu' type='${disk.format}'/>
       <source file='${escapeXml(disk.path)}'/>
       <target dev='${disk.target}' bus='virtio'/>
     </disk>`,
@@ -764,12 +765,33 @@ export async function removeLeftoverTestDomains(): Promise<LeftoverReport> {
     for (const entry of fs.readdirSync(TEST_ROOT)) {
       const m = /^(\d+)-(\d+)$/.exec(entry);
       if (m && ownerIsOtherLiveProcess({ pid: Number(m[1]), start: m[2]! })) continue;
-      fs.rmSync(path.join(TEST_ROOT, entry), { recursive: true, force: true });
-      report.removedDirs.push(path.join(TEST_ROOT, entry));
+      const dir = path.join(TEST_ROOT, entry);
+      // A run killed mid-mount leaves filesystems (and FUSE exports) mounted inside its folder:
+      // unmount them first, or removing the folder fails with EBUSY and takes this run down too.
+      await unmountBelow(dir);
+      try {
+        fs.rmSync(dir, { recursive: true, force: true });
+        report.removedDirs.push(dir);
+      } catch (e) {
+        console.warn(`[vmkeep cleanup] could not remove ${dir}: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
     if (fs.readdirSync(TEST_ROOT).length === 0) fs.rmdirSync(TEST_ROOT);
   }
   return report;
+}
+
+/** Unmount every mount point at or below `dir`, deepest first (lazily: a busy one still goes). */
+async function unmountBelow(dir: string): Promise<void> {
+  // /proc/mounts escapes spaces and such as octal (\040); test folders hold none, but decode anyway.
+  const decode = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const points = fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => decode(l.split(' ')[1] ?? ''))
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) await runner.run('umount', ['-l', p], { okExitCodes: [0, 32] });
 }
 
 async function listDomains(): Promise<Array<{ uuid: string; name: string }>> {
