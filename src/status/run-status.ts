@@ -49,11 +49,12 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
       ? { ...e.status, tags: e.tags ?? [], ...(e.backups ? { backups: e.backups } : {}) }
       : { name, error: e.error, overallStatus: 1 };
   }
-  const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0).length;
+  // A frozen guest is consistent but needs a look: its writes are blocked.
+  const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0 && e.status.warnings.length === 0).length;
   return {
     document,
     text: renderStatusText(entries, options.colour),
-    // Monitoring reads non-zero as "look here": any unknown, unreadable or inconsistent domain is 1.
+    // Monitoring reads non-zero as "look here": any unknown, unreadable, inconsistent or frozen domain is 1.
     outcome: healthy === entries.size ? 'ok' : 'partial',
   };
 }

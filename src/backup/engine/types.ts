@@ -34,6 +34,11 @@ export interface EngineRequest {
   signal: AbortSignal;
   onProgress?: (p: EngineProgress) => void;
   onLog?: (line: string) => void;
+  /**
+   * Wraps the call that fixes the point in time (backup-begin) for an engine that does not
+   * freeze the guest itself: vmkeep freezes before it and thaws right after.
+   */
+  atPoint?: <T>(begin: () => Promise<T>) => Promise<T>;
 }
 
 export interface EngineResult {
@@ -58,6 +63,8 @@ export interface EngineTraits {
 
 export interface BackupEngine extends EngineTraits {
   readonly name: EngineName;
+  /** Does the engine freeze the guest's filesystems for the point by itself? */
+  readonly freezesGuest: boolean;
   version(): Promise<string>;
   run(request: EngineRequest): Promise<EngineResult>;
 }
