@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError } from '../errors.js';
 import { FollowingHasher } from '../util/follow-hash.js';
-import type { BackupEngine } from './engine/types.js';
+import type { BackupEngine, EngineRequest } from './engine/types.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
 import { chainFilesNow, markRecorded, recordEvent, recordFailedRun } from './record-failure.js';
 import type { SpaceEstimate } from './estimate-space.js';
@@ -27,6 +27,8 @@ export interface ExecuteBackupOptions {
   spaceEstimate?: SpaceEstimate;
   /** Where a failure the manifest cannot take is noted for the next run (recordFailedRun). */
   failureNoteFile?: string;
+  /** vmkeep's freeze around the call that fixes the point in time (engines that do not freeze). */
+  atPoint?: EngineRequest['atPoint'];
 }
 
 export interface ExecutedBackup {
@@ -128,6 +130,7 @@ export async function executeBackup(
       signal: ctx.signal,
       onProgress: (p) => options.onProgress?.(p.doneBytes, p.totalBytes),
       onLog: (line) => ctx.log.debug(`${inv.domain}: ${line}`),
+      ...(options.atPoint ? { atPoint: options.atPoint } : {}),
     });
     const durationMs = Date.now() - t0;
     // The data is complete; a job libvirt failed to end would block the next run and other tools.

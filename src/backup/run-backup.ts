@@ -33,7 +33,8 @@ import type { HookSpec } from '../config/schema.js';
 import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { runHook, type HookEnv, type HookOutcome } from '../hooks/run-hook.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
-import { watchFreeze } from './quiesce.js';
+import { checkAgentBeforeRun, createPointFreezer, quiesceRequiredError, watchFreeze, type PointFreezer, type QuiesceResult } from './quiesce.js';
+import { classifyAgentError, freezeRecordFile, guestFreezeState, thawLeftoverFreeze } from '../domain/guest-freeze.js';
 import { putBack, restartAfterStop, resumeInterruptedStop, stopForBackup, type StopRecord } from './domain-power.js';
 import { nameTakenBy } from './point-name.js';
 
@@ -82,7 +83,7 @@ export function settingsFromOptions(options: BackupOptions): DomainSettings {
     stop: 'live',
     stopTimeoutMs: 120_000,
     label: options.label,
-    quiesce: false,
+    quiesce: 'off',
     engine: options.engine ?? 'virtnbdbackup',
     hooks: {},
     layers: [],
@@ -116,8 +117,10 @@ export interface DomainResult {
   stopped?: { how: 'graceful' | 'forced'; restarted: boolean };
   /** backup --name given to the new point. */
   name?: string;
-  /** Were the guest's filesystems frozen for the checkpoint (from virtnbdbackup's log)? */
+  /** Were the guest's filesystems frozen for the point (vmkeep's freeze, or virtnbdbackup's log)? */
   quiesced?: boolean;
+  /** Why they were not. */
+  quiesceReason?: string;
   /** The guest was not running while the point was taken (shut off, or --stop): consistent on disk. */
   offline?: boolean;
   /** Which config layers applied. */
@@ -305,7 +308,7 @@ async function backupOneDomain(run: DomainRun, runEnv: (phase: HookEnv['phase'],
 }
 
 /** Record on the new point whether its checkpoint was taken with frozen filesystems, and its --name. */
-async function recordPointFields(chainDir: string, checkpoint: string, fields: { quiesced?: boolean; offline?: boolean; name?: string }): Promise<void> {
+async function recordPointFields(chainDir: string, checkpoint: string, fields: { quiesced?: boolean; quiesceReason?: string; offline?: boolean; name?: string }): Promise<void> {
   const manifest = await readManifest(chainDir);
   if (!manifest) return;
   await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, ...fields } : p)) });
@@ -353,6 +356,16 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     } else {
       const holder = lockHolder(domainLock);
       if (holder) throw new VmkeepError('locked', `domain ${domain} is locked by another vmkeep run (pid ${holder}): no plan while it works`);
+    }
+    // A freeze a killed run of vmkeep left on this guest is undone first (only vmkeep's own).
+    const freezeRecord = freezeRecordFile(domainLock);
+    const leftoverNotes: string[] = [];
+    if (!options.dryRun) {
+      const thawed = await thawLeftoverFreeze(ctx.virsh, domain, freezeRecord);
+      if (thawed) {
+        ctx.log.warn(`${domain}: ${thawed}`);
+        leftoverNotes.push(thawed);
+      }
     }
     if (settings.stop !== 'live') {
       const state = await ctx.virsh.domainState(domain);
@@ -415,7 +428,26 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     if (spaceEstimate && isClearlyShort(spaceEstimate)) throw notEnoughSpaceError(domain, plan.level, join(options.output, domain), spaceEstimate);
     // virtnbdbackup freezes the guest's filesystems for the checkpoint itself; its log says whether it could.
     const freeze = watchFreeze(ctx.log);
+    // No guest agent answers in a paused guest, and an offline point needs no freeze.
+    const quiesceMode = offline ? 'off' : settings.quiesce;
+    // A guest someone else froze: the point is consistent, but its writes are blocked, and that
+    // is what must be said. vmkeep neither thaws it nor freezes it again.
+    const frozenByOther = !offline && inv.state === 'running' && (await guestFreezeState(ctx.virsh, domain)) === 'frozen';
+    if (frozenByOther) {
+      leftoverNotes.push(`the guest filesystems of ${domain} were already frozen, not by vmkeep: the guest's writes are blocked until whoever froze them thaws them (virsh domfsthaw ${domain}); the point is consistent`);
+      ctx.log.warn(`${domain}: ${leftoverNotes.at(-1)!}`);
+    }
+    let freezer: PointFreezer | undefined;
+    if (quiesceMode !== 'off' && !frozenByOther) {
+      if (!engine.freezesGuest) {
+        freezer = createPointFreezer({ virsh: ctx.virsh, domain, mode: quiesceMode, recordFile: freezeRecord, now: ctx.now });
+      } else if (quiesceMode === 'require') {
+        const missing = await checkAgentBeforeRun(ctx.virsh, domain);
+        if (missing) throw quiesceRequiredError(domain, missing);
+      }
+    }
     const done = await executeBackup({ ...ctx, log: freeze.log }, engine, inv, plan, {
+      ...(freezer ? { atPoint: freezer.atPoint.bind(freezer) } : {}),
       spaceEstimate,
       output: options.output,
       compress: settings.compress,
@@ -431,19 +463,21 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     progress.finish(domain);
     // Its repairs put an earlier run's note on record (close-run); a note is for one next run only.
     if (inv.failureNote) await rm(failureNoteFile, { force: true });
-    // No guest agent answers in a paused guest, and an offline point needs no freeze.
-    const frozen = offline ? undefined : freeze.event();
-    const quiesceNotes: string[] = [];
-    if (frozen || offline || options.name !== undefined) {
+    const quiesce = offline ? undefined : frozenByOther ? { quiesced: true } : quiesceResultOf(engine.freezesGuest, freezer, freeze.event());
+    const quiesceNotes: string[] = [...leftoverNotes];
+    if (quiesce || offline || options.name !== undefined) {
       await recordPointFields(join(options.output, domain, done.folder), done.checkpoint, {
-        ...(frozen ? { quiesced: frozen.frozen } : {}),
+        ...(quiesce ? { quiesced: quiesce.quiesced } : {}),
+        ...(quiesce?.reason ? { quiesceReason: quiesce.reason } : {}),
         ...(offline ? { offline: true } : {}),
         ...(options.name !== undefined ? { name: options.name } : {}),
       });
     }
-    if (settings.quiesce && !offline && frozen?.frozen !== true) {
-      quiesceNotes.push(`not quiesced: ${frozen && !frozen.frozen ? frozen.reason : 'no freeze reported'}; the point is crash-consistent`);
-      ctx.log.warn(`${domain}: ${quiesceNotes[0]!}`);
+    if (quiesceMode !== 'off' && quiesce?.quiesced !== true) {
+      quiesceNotes.push(`not quiesced: ${quiesce?.reason ?? 'no freeze reported'}; the point is crash-consistent`);
+      ctx.log.warn(`${domain}: ${quiesceNotes.at(-1)!}`);
+    } else if (quiesce?.quiesced && quiesce.frozenMs !== undefined) {
+      ctx.log.info(`${domain}: guest filesystems frozen for the point, writes blocked ${quiesce.frozenMs} ms`);
     }
     const result: DomainResult = {
       domain,
@@ -457,7 +491,8 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),
       reasons: plan.reasons,
       repairs: [...mergeRepairs, ...done.repairs],
-      ...(frozen ? { quiesced: frozen.frozen } : {}),
+      ...(quiesce ? { quiesced: quiesce.quiesced } : {}),
+      ...(quiesce?.reason ? { quiesceReason: quiesce.reason } : {}),
       ...(offline ? { offline: true } : {}),
       ...(done.notes.length + quiesceNotes.length + (plan.warnings?.length ?? 0) > 0 ? { notes: [...(plan.warnings ?? []), ...done.notes, ...quiesceNotes] } : {}),
     };
@@ -485,6 +520,17 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     else if (startedByUs) await putBack(ctx, domain);
     lock?.release();
   }
+}
+
+/**
+ * What a live point records about its freeze: vmkeep's own freeze (push), or virtnbdbackup's log
+ * line, whose error text is put in vmkeep's words. A push point taken without --quiesce is
+ * crash-consistent, and says so.
+ */
+function quiesceResultOf(engineFreezes: boolean, freezer: PointFreezer | undefined, event: ReturnType<ReturnType<typeof watchFreeze>['event']>): QuiesceResult | undefined {
+  if (!engineFreezes) return freezer?.result() ?? { quiesced: false, reason: 'no freeze was asked for (--quiesce)' };
+  if (!event) return undefined;
+  return event.frozen ? { quiesced: true } : { quiesced: false, reason: classifyAgentError(new Error(event.reason)).reason };
 }
 
 /** Finish the merges an interrupted `prune --merge-points` left in the domain's push chains. */

@@ -24,6 +24,8 @@ export interface DomainCheckInput {
   history: RunHistory | undefined;
   /** libvirt consistency; undefined when it could not be read. */
   consistent: boolean | undefined;
+  /** The guest agent says the guest's filesystems are frozen (undefined: no answer). */
+  guestFrozen?: boolean | undefined;
   error: string | undefined;
 }
 
@@ -82,6 +84,7 @@ function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): Domain
   for (const c of damaged) problems.push([2, `chain ${c.chain} is damaged: ${c.problems.join('; ')}`]);
   if (d.consistent === false) problems.push([1, 'checkpoints and bitmaps disagree (see vmkeep status)']);
   if (d.consistent === undefined) problems.push([3, 'consistency unknown: libvirt could not be asked']);
+  if (d.guestFrozen === true) problems.push([1, 'guest filesystems frozen: its writes are blocked']);
   if (h.lastVerify && !h.lastVerify.ok) problems.push([2, `last verify failed (${h.lastVerify.chain})`]);
   if (t.verifyWarning || t.verifyCritical) {
     if (!h.lastVerify) problems.push([t.verifyCritical ? 2 : 1, 'never verified']);

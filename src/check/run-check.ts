@@ -38,15 +38,18 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
     selection.selected.map((domain) =>
       limit(async (): Promise<DomainCheckInput> => {
         let consistent: boolean | undefined;
+        let guestFrozen: boolean | undefined;
         try {
-          consistent = (await collectDomainStatus(ctx, domain)).overallStatus === 0;
+          const status = await collectDomainStatus(ctx, domain);
+          consistent = status.overallStatus === 0;
+          guestFrozen = status.guestFrozen ?? undefined;
         } catch {
           consistent = undefined;
         }
         try {
-          return { domain, history: summarizeRunHistory(domain, await listChains(options.output, domain)), consistent, error: undefined };
+          return { domain, history: summarizeRunHistory(domain, await listChains(options.output, domain)), consistent, guestFrozen, error: undefined };
         } catch (e) {
-          return { domain, history: undefined, consistent, error: e instanceof Error ? e.message : String(e) };
+          return { domain, history: undefined, consistent, guestFrozen, error: e instanceof Error ? e.message : String(e) };
         }
       }),
     ),

@@ -79,7 +79,8 @@ const OVERRIDE_SHAPE = {
   stop: z.enum(STOP_MODES, { error: `expected one of ${STOP_MODES.join(', ')}` }).optional(),
   stopTimeout: z.number({ error: 'expected seconds' }).min(0).max(86_400).optional(),
   label: nonEmptyText.refine((v) => !hasControlCharacter(v), { error: 'must be one line without control characters' }).optional(),
-  quiesce: z.boolean({ error: 'expected true or false' }).optional(),
+  /** true: freeze the guest for each point and warn when it cannot; require: fail the domain then. */
+  quiesce: z.union([z.boolean(), z.literal('require')], { error: 'expected true, false or require' }).optional(),
   hooks: z.strictObject(DOMAIN_HOOKS).optional(),
   /** What writes the backup: virtnbdbackup (stream files) or push (libvirt's push mode, qcow2 chains). */
   engine: z.enum(['virtnbdbackup', 'push'], { error: 'expected virtnbdbackup or push' }).optional(),

@@ -33,8 +33,11 @@ export interface DomainSettings {
   stop: StopMode;
   stopTimeoutMs: number;
   label: string | undefined;
-  /** Warn when the guest's filesystems could not be frozen for the checkpoint. */
-  quiesce: boolean;
+  /**
+   * Freeze the guest's filesystems for each live point: off; on (a point that cannot be frozen is
+   * recorded crash-consistent, with a warning); require (the domain fails instead).
+   */
+  quiesce: 'off' | 'on' | 'require';
   hooks: { preDomain?: HookSpec; postDomain?: HookSpec; onError?: HookSpec };
   /** What writes the backup (--engine, or the config's engine for this domain). */
   engine: 'virtnbdbackup' | 'push';
@@ -103,7 +106,7 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
       stop: m.stop ?? BUILTIN_SETTINGS.stop,
       stopTimeoutMs: Math.round((m.stopTimeout ?? BUILTIN_SETTINGS.stopTimeout) * 1000),
       label: m.label,
-      quiesce: m.quiesce ?? false,
+      quiesce: m.quiesce === 'require' ? 'require' : m.quiesce === true ? 'on' : 'off',
       engine: m.engine ?? 'virtnbdbackup',
       hooks: Object.freeze({
         ...(runHooks.preDomain === undefined ? {} : { preDomain: runHooks.preDomain }),

@@ -20,6 +20,8 @@ export interface PointView {
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
   quiesced?: boolean | undefined;
+  /** Why the filesystems were not frozen. */
+  quiesceReason?: string | undefined;
   /** The guest was not running while the point was taken; undefined when not recorded. */
   offline?: boolean | undefined;
   /** backup --name. */
@@ -115,6 +117,7 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
         level: p.level,
         label: p.label,
         quiesced: p.quiesced,
+        quiesceReason: p.quiesceReason,
         offline: p.offline,
         name: p.name,
         dataBytes: p.dataBytes,

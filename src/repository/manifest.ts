@@ -65,6 +65,8 @@ const RestorePointSchema = z.object({
   name: z.string().optional(),
   /** Did the guest agent freeze the filesystems for this point's checkpoint? (absent: not recorded) */
   quiesced: z.boolean().optional(),
+  /** Why the filesystems were not frozen (no agent channel, agent not answering, freeze failed, not asked). */
+  quiesceReason: z.string().optional(),
   /** The guest was not running while the point was taken (shut off, or --stop): consistent on disk. */
   offline: z.boolean().optional(),
   protected: z.boolean().default(false),

@@ -44,6 +44,7 @@ export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' |
       level: p.level,
       label: p.label,
       quiesced: p.quiesced,
+      quiesceReason: p.quiesceReason,
       offline: p.offline,
       name: p.name,
       protected: p.protected,

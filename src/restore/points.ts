@@ -25,6 +25,8 @@ export interface RestorePointRef {
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
   quiesced?: boolean | undefined;
+  /** Why the filesystems were not frozen. */
+  quiesceReason?: string | undefined;
   /** The guest was not running while the point was taken; undefined when not recorded. */
   offline?: boolean | undefined;
   /** backup --name (unique per domain). */
@@ -66,6 +68,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       level: p.level,
       label: p.label,
       quiesced: p.quiesced,
+        quiesceReason: p.quiesceReason,
       offline: p.offline,
       name: p.name,
       dataBytes: p.dataBytes,

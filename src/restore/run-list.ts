@@ -28,6 +28,8 @@ export interface ListedPoint {
   label: string | null;
   /** Filesystems frozen for the checkpoint (guest agent); null when not recorded. */
   quiesced: boolean | null;
+  /** Why the filesystems were not frozen; null when they were or nothing was recorded. */
+  quiesceReason: string | null;
   /** The guest was not running while the point was taken (shut off, or backup --stop). */
   offline: boolean;
   /** backup --name; null when the point has none. */
@@ -94,6 +96,7 @@ function toListed(p: RestorePointRef): ListedPoint {
     level: p.level,
     label: p.label ?? null,
     quiesced: p.quiesced ?? null,
+    quiesceReason: p.quiesceReason ?? null,
     offline: p.offline === true,
     name: p.name ?? null,
     dataBytes: p.dataBytes ?? null,

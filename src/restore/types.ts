@@ -26,6 +26,8 @@ export interface ChainPoint {
   label: string | undefined;
   /** Filesystems frozen for the checkpoint; undefined when not recorded. */
   quiesced?: boolean | undefined;
+  /** Why the filesystems were not frozen. */
+  quiesceReason?: string | undefined;
   /** The guest was not running while the point was taken; undefined when not recorded. */
   offline?: boolean | undefined;
   /** backup --name. */

@@ -1,6 +1,7 @@
 /** `vmkeep status`'s view of a domain, made from the one domain reader's snapshot. */
 import type { AppContext } from '../app/context.js';
 import { readDomain, type DiskSnapshot } from '../domain/read-domain.js';
+import { guestFreezeState } from '../domain/guest-freeze.js';
 import type { Checkpoint, DiskBitmap, DomainState } from '../domain/types.js';
 import { judgeConsistency, type Verdict } from './verdict.js';
 
@@ -40,11 +41,24 @@ export interface DomainStatus {
   consistency: Verdict;
   /** VMSnap's field: 0 consistent, 1 inconsistent. */
   overallStatus: 0 | 1;
+  /**
+   * The guest agent says the guest's filesystems are frozen: its writes are blocked. null when
+   * there is no answer (not running, no agent channel, agent not answering).
+   */
+  guestFrozen: boolean | null;
+  /** Things to look at that are not inconsistencies (a frozen guest). */
+  warnings: string[];
+}
+
+/** The warning for a guest whose filesystems are frozen (by someone: vmkeep thaws only its own freezes). */
+export function frozenGuestWarning(name: string): string {
+  return `the guest filesystems of ${name} are frozen: its writes are blocked until whoever froze them thaws them (virsh domfsthaw ${name})`;
 }
 
 /** Collect one domain's status. Throws only when the domain itself cannot be read. */
 export async function collectDomainStatus(ctx: AppContext, name: string): Promise<DomainStatus> {
   const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true });
+  const freeze = snap.state === 'running' ? await guestFreezeState(ctx.virsh, name) : undefined;
   const latest = snap.checkpoints.at(-1);
   const disks = snap.disks.map((d) => toDiskStatus(d, latest));
   const consistency = judgeConsistency(
@@ -64,6 +78,8 @@ export async function collectDomainStatus(ctx: AppContext, name: string): Promis
     disks,
     consistency,
     overallStatus: consistency.consistent ? 0 : 1,
+    guestFrozen: freeze === undefined ? null : freeze === 'frozen',
+    warnings: freeze === 'frozen' ? [frozenGuestWarning(name)] : [],
   };
 }
 

@@ -54,6 +54,7 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
       }
       for (const e of d.errors) out.push(`    ${paint(31, `error: ${e}`)}`);
     }
+    for (const w of s.warnings) out.push(`  ${paint(33, 'WARNING')}: ${w}`);
     for (const p of s.consistency.problems) {
       out.push(`  ${paint(31, 'problem')}: ${p.message}`);
       out.push(`    fix: ${p.fix}`);

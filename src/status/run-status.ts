@@ -49,7 +49,8 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   // A pattern that matches nothing is a question without an answer: monitoring must see it (exit 1).
   for (const pattern of selection.emptyPatterns) entries.set(pattern, { error: 'no domain matches this pattern' });
 
-  const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0).length;
+  // A frozen guest is consistent but needs a look: its writes are blocked.
+  const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0 && e.status.warnings.length === 0).length;
   const judged = entries.size;
   // Asked about every domain: also name the backups of domains libvirt no longer defines. They
   // are facts to act on (rename the folder, or let prune age them out), not a failing domain.
@@ -72,7 +73,7 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   return {
     document,
     text: renderStatusText(entries, options.colour),
-    // Monitoring reads non-zero as "look here": any unknown, unreadable or inconsistent domain is 1.
+    // Monitoring reads non-zero as "look here": any unknown, unreadable, inconsistent or frozen domain is 1.
     outcome: healthy === judged ? 'ok' : 'partial',
   };
 }

@@ -71,6 +71,20 @@ export const virshArgv = {
   domJobAbort: (uri: string, domain: string) => [...base(uri), 'domjobabort', '--domain', domain],
   blockJobAbort: (uri: string, domain: string, disk: string) => [...base(uri), 'blockjob', '--domain', domain, '--path', disk, '--abort'],
   /** Push-mode backup (`--reuse-external`: the caller made the targets, e.g. qcow2 overlays). */
+  /** Freeze every guest filesystem through the guest agent (libvirt tracks the freeze). */
+  domFsFreeze: (uri: string, domain: string) => [...base(uri), 'domfsfreeze', '--domain', domain],
+  /** Thaw every guest filesystem; never with --mountpoint (libvirt 9.0 refuses it and leaves the guest frozen). */
+  domFsThaw: (uri: string, domain: string) => [...base(uri), 'domfsthaw', '--domain', domain],
+  /** One raw guest agent command, answered within `timeoutSeconds`. */
+  agentCommand: (uri: string, domain: string, command: object, timeoutSeconds: number) => [
+    ...base(uri),
+    'qemu-agent-command',
+    '--domain',
+    domain,
+    '--timeout',
+    String(timeoutSeconds),
+    JSON.stringify(command),
+  ],
   backupBegin: (uri: string, domain: string, backupXmlFile: string, checkpointXmlFile: string, reuseExternal: boolean) => [
     ...base(uri),
     'backup-begin',

@@ -7,6 +7,7 @@ import type { Checkpoint, DomainDefinition, DomainState } from './types.js';
 import { virshArgv } from './argv.js';
 import { parseCheckpointXml } from './parse-checkpoint-xml.js';
 import { parseDomainXml } from './parse-domain-xml.js';
+import { parseFsFreezeCount, parseFsFreezeStatus } from './parse-agent.js';
 import { jobIsActive, parseDomState, parseJobInfo, parseJobStats, parseNameList, parseUuidNameList, type JobStats } from './parse-lists.js';
 import { parseNamedBlockNodes, parseQueryBlock, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
 import { TAGS_KEY, TAGS_NAMESPACE, buildTagsXml, isNoMetadata, parseTagsXml } from './tags-xml.js';
@@ -164,6 +165,22 @@ export class VirshClient {
 
   async abortJob(domain: string): Promise<void> {
     await this.virsh(virshArgv.domJobAbort(this.uri, this.ref(domain)));
+  }
+
+  /** Freeze the guest's filesystems through its agent; returns how many it froze, when virsh says. */
+  async fsFreeze(domain: string): Promise<number | undefined> {
+    return parseFsFreezeCount(await this.virsh(virshArgv.domFsFreeze(this.uri, this.ref(domain)), 60_000));
+  }
+
+  /** Thaw the guest's filesystems through its agent. */
+  async fsThaw(domain: string): Promise<void> {
+    await this.virsh(virshArgv.domFsThaw(this.uri, this.ref(domain)), 60_000);
+  }
+
+  /** `guest-fsfreeze-status` through the agent: 'frozen' or 'thawed' (throws when no agent answers). */
+  async fsFreezeStatus(domain: string, timeoutSeconds = 5): Promise<'frozen' | 'thawed'> {
+    const out = await this.virsh(virshArgv.agentCommand(this.uri, this.ref(domain), { execute: 'guest-fsfreeze-status' }, timeoutSeconds), (timeoutSeconds + 30) * 1000);
+    return parseFsFreezeStatus(out);
   }
 
   /** Start a push-mode backup with its checkpoint; returns at once, the job runs in QEMU. */

@@ -180,7 +180,7 @@ describe('labels and names', () => {
       const b = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--label', label, ...extra, '--json'], { lockDir }));
       // No guest agent in a test domain: virtnbdbackup's freeze fails, the point is recorded as not quiesced.
       expect(b.results[0]).toMatchObject({ result: 'done', quiesced: false });
-      if (i === 0) expect(b.results[0]!.notes).toContain('not quiesced: argument unsupported: QEMU guest agent is not configured; the point is crash-consistent');
+      if (i === 0) expect(b.results[0]!.notes).toContain('not quiesced: the domain has no guest agent channel; the point is crash-consistent');
       else expect(b.results[0]!.notes ?? []).toEqual([]);
     }
     const list = parseJsonOutput<{ domains: Array<{ points: Array<{ label: string | null; quiesced: boolean | null }> }> }>(await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']));

@@ -83,6 +83,8 @@ export class PushEngine implements BackupEngine {
   readonly checkpointFamily = 'vmkeep' as const;
   // libvirt keeps other checkpoints' bitmaps beside ours; push mode does not mind them.
   readonly acceptsForeignCheckpoints = true;
+  // libvirt's backup-begin freezes nothing: vmkeep freezes around it (EngineRequest.atPoint).
+  readonly freezesGuest = false;
 
   private readonly pollMinMs: number;
   private readonly pollMaxMs: number;
@@ -161,12 +163,16 @@ export class PushEngine implements BackupEngine {
       );
       await writeFile(checkpointFile, checkpointXml(checkpoint, disks), { mode: 0o600 });
       if (req.signal.aborted) throw interrupted(req.domain);
-      try {
-        await this.virsh.backupBegin(req.domain, backupFile, checkpointFile, parent !== undefined);
-      } catch (error) {
-        throw await explainBeginFailure(req, error);
-      }
-      begun = true;
+      // With --quiesce the guest is frozen around this call only: the job's start is the point in time.
+      const atPoint = req.atPoint ?? (<T>(begin: () => Promise<T>) => begin());
+      await atPoint(async () => {
+        try {
+          await this.virsh.backupBegin(req.domain, backupFile, checkpointFile, parent !== undefined);
+        } catch (error) {
+          throw await explainBeginFailure(req, error);
+        }
+        begun = true;
+      });
       req.onLog?.(`push backup ${checkpoint} started (${copied.map((d) => d.file!).join(', ')})`);
       const final = await this.waitForJob(req);
       if (final.state !== 'completed') {

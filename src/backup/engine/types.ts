@@ -34,6 +34,11 @@ export interface EngineRequest {
   signal: AbortSignal;
   onProgress?: (p: EngineProgress) => void;
   onLog?: (line: string) => void;
+  /**
+   * Wraps the call that fixes the point in time (backup-begin) for an engine that does not
+   * freeze the guest itself: vmkeep freezes before it and thaws right after.
+   */
+  atPoint?: <T>(begin: () => Promise<T>) => Promise<T>;
 }
 
 export interface EngineResult {
@@ -62,6 +67,8 @@ export interface EngineTraits {
 
 export interface BackupEngine extends EngineTraits {
   readonly name: EngineName;
+  /** Does the engine freeze the guest's filesystems for the point by itself? */
+  readonly freezesGuest: boolean;
   version(): Promise<string>;
   /**
    * Throws when this engine cannot write into `output` for `domain` (push: QEMU must reach the

@@ -100,6 +100,8 @@ export class VirtnbdbackupEngine implements BackupEngine {
   readonly checkpointFamily = 'virtnbdbackup' as const;
   // virtnbdbackup refuses to run beside checkpoints it did not make.
   readonly acceptsForeignCheckpoints = false;
+  // It freezes through the agent around its checkpoint and logs whether it could.
+  readonly freezesGuest = true;
 
   private toolVersion: ToolVersion | undefined;
 

@@ -49,6 +49,18 @@ function configPrunes(config: VmkeepConfig | undefined): boolean {
 
 const optionalBool = (v: unknown) => (v === undefined ? undefined : parseBooleanFlag(v));
 
+/** --quiesce (no value: on), --quiesce=require, --no-quiesce / --quiesce=false. */
+export function parseQuiesceFlag(v: unknown): boolean | 'require' | undefined {
+  if (v === undefined) return undefined;
+  if (v === '' || v === true) return true;
+  if (String(v).trim().toLowerCase() === 'require') return 'require';
+  try {
+    return parseBooleanFlag(v);
+  } catch {
+    throw usageError(`--quiesce takes no value, or =require (got ${JSON.stringify(String(v))})`);
+  }
+}
+
 export const backupCommand = defineCommand<BackupOptions>({
   name: 'backup',
   describe: 'back up domains: a full to start a period chain, incrementals to continue it',
@@ -73,7 +85,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('stop', { type: 'boolean', describe: 'shut a running domain down, back it up offline, start it again' })
       .option('stop-force', { type: 'boolean', describe: 'like --stop, but power the domain off when it does not shut down in time' })
       .option('stop-timeout', { type: 'number', describe: 'seconds to wait for a graceful shutdown (default 120)' })
-      .option('quiesce', { type: 'boolean', describe: "warn when the guest agent does not freeze the filesystems for the checkpoint (the point is then crash-consistent)" })
+      .option('quiesce', { type: 'string', describe: 'freeze the guest filesystems through the guest agent for each point, and warn when it cannot (the point is then crash-consistent); --quiesce=require fails the domain instead' })
       .option('require-stopped', { type: 'boolean', describe: 'back up shut-off domains only; a running one is not backed up and counts as failed' })
       .option('hook-pre-run', { type: 'string', describe: 'command run before the run (words split without a shell)' })
       .option('hook-post-run', { type: 'string', describe: 'command run after the run' })
@@ -147,7 +159,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(argv['require-stopped'] === true ? { stop: 'require-stopped' as const } : {}),
       ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
       ...(label === undefined ? {} : { label }),
-      ...(optionalBool(argv['quiesce']) === undefined ? {} : { quiesce: optionalBool(argv['quiesce'])! }),
+      ...(parseQuiesceFlag(argv['quiesce']) === undefined ? {} : { quiesce: parseQuiesceFlag(argv['quiesce'])! }),
       ...(engineFlag === undefined ? {} : { engine: engineFlag as 'virtnbdbackup' | 'push' }),
       hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),
     };

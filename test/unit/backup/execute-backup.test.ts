@@ -40,6 +40,7 @@ class FakeEngine implements BackupEngine {
   readonly name = 'virtnbdbackup' as const;
   readonly checkpointFamily = 'virtnbdbackup' as const;
   readonly acceptsForeignCheckpoints = false;
+  readonly freezesGuest = true;
   requests: EngineRequest[] = [];
   constructor(private readonly during: (req: EngineRequest) => void | Promise<void> = () => undefined) {}
   async version() {

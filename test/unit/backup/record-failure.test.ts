@@ -43,6 +43,7 @@ class ScriptedEngine implements BackupEngine {
   readonly name = 'virtnbdbackup' as const;
   readonly checkpointFamily = 'virtnbdbackup' as const;
   readonly acceptsForeignCheckpoints = false;
+  readonly freezesGuest = true;
   constructor(private readonly steps: Step[], private readonly failWith?: unknown) {}
   async version() {
     return '1.9.15';

@@ -38,6 +38,8 @@ function runnerWith(overrides: Record<string, string>): Runner {
     async run(tool: string, argv: readonly string[], _o?: RunOptions): Promise<RunResult> {
       const word = tool === 'qemu-img' ? argv[0]! : argv[2]!;
       if (word === 'metadata') throw new ToolError({ tool, argv, exitCode: 1, stderr: NO_METADATA });
+      // The recorded domain has no guest agent channel: libvirt refuses the freeze-status question.
+      if (word === 'qemu-agent-command') throw new ToolError({ tool, argv, exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') });
       const stdout = overrides[word] ?? (word === 'checkpoint-dumpxml' ? checkpointXml(argv) : RECORDED[word]);
       if (stdout === undefined) throw new Error(`unexpected call ${tool} ${argv.join(' ')}`);
       return { stdout, stderr: '', exitCode: 0 };

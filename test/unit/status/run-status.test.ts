@@ -30,6 +30,8 @@ describe('runStatus with recorded outputs (exact argv)', () => {
       .expect({ tool: 'virsh', argv: ['-c', URI, 'qemu-monitor-command', '--domain', RUN_UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'], result: { stdout: fixture('qmp/query-named-block-nodes-2-checkpoints.json') } })
       // The one domain reader also asks for an active job (a backup left by a killed run).
       .expect({ tool: 'virsh', argv: ['-c', URI, 'domjobinfo', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domjobinfo-no-job.txt') } })
+      // A running domain is asked whether its guest is frozen; this one has no agent channel.
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'qemu-agent-command', '--domain', RUN_UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'], result: { exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') } })
 ;
     // No qemu-img for a running domain: QEMU's block nodes carry the image sizes too.
     const result = await runStatus(ctxWith(runner), { domains: ['vmkeep-scratch-fixtures-run'], output: undefined, colour: false });
@@ -49,7 +51,10 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     expect(result.text).toMatch(/vdb: qcow2 32 MiB virtual/);
     // Byte for byte what the status before the one-domain-reader rework printed (fixtures/README.md).
     // Issue 9 added one field and one line (the domain's tags), nothing else.
-    const withoutTags = Object.fromEntries(Object.entries(result.document as Record<string, Record<string, unknown>>).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).filter(([f]) => f !== 'tags'))]));
+    // The frozen-guest fields came later: no agent gives null and no warning.
+    expect(d).toMatchObject({ guestFrozen: null, warnings: [] });
+    const later = new Set(['tags', 'guestFrozen', 'warnings']);
+    const withoutTags = Object.fromEntries(Object.entries(result.document as Record<string, Record<string, unknown>>).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).filter(([f]) => !later.has(f)))]));
     expect(`${JSON.stringify(withoutTags, null, 2)}\n`).toBe(fixture('status/golden-running-2-checkpoints.json'));
     // Two lines were added since: the domain's tags, and VMSnap's "Overall status" line (scripts grep it).
     expect(result.text.replace('\n  Overall status: OK\n', '\n').replace('\n  tags: none\n', '\n')).toBe(fixture('status/golden-running-2-checkpoints.txt'));
