@@ -9,6 +9,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Some unit tests start real processes (sh, the CLI's --help): while the integration
+          // project runs beside them on two cores, 5 s is not enough and says nothing.
+          testTimeout: 30_000,
           setupFiles: ['test/unit/setup-env.ts'],
         },
       },
