@@ -15,9 +15,9 @@ import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
 import type { Reporting } from './reporting.js';
+import type { CommandSpec } from './commands/types.js';
 
 const COMMAND_NAMES: readonly string[] = [...COMMAND_SPECS.map((c) => c.name), 'version'];
-import type { CommandSpec } from './commands/types.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -68,7 +68,7 @@ export function withHint(message: string): string {
   return meant ? `${message} (did you mean ${meant}? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)` : message;
 }
 
-function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
+function buildParser(args: string[], chosen: Chosen): Argv {
   let y = addReportingOptions(addGlobalOptions(
     yargs(args)
       .scriptName('vmkeep')
@@ -95,7 +95,6 @@ function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
   return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
     'Exit codes: 0 ok, 1 partial, 2 failure, 3 unknown (check), 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
   ).showHelpOnFail(false);
-  void io;
 }
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
@@ -109,7 +108,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
   try {
     const chosen: Chosen = {};
     let helpText = '';
-    const parser = buildParser(args, io, chosen);
+    const parser = buildParser(args, chosen);
     await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (err) throw err instanceof VmkeepError ? err : usageError(err.message);
       helpText = output;
