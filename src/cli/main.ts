@@ -3,7 +3,7 @@
  * Only this module sets the process exit code.
  */
 import yargs, { type Argv } from 'yargs';
-import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
+import { EXIT_CODE, VmkeepError, exitCodeFor, usageError, messageOf } from '../errors.js';
 import type { AppContext, FaultPoints } from '../app/context.js';
 import type { Runner } from '../runner/runner.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions } from './global-options.js';
@@ -181,7 +181,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       outcome: error instanceof VmkeepError ? error.code : 'failure',
       exitCode: code,
       document: undefined,
-      error: error instanceof Error ? error.message : String(error),
+      error: messageOf(error),
     });
     return code;
   }

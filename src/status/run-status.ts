@@ -6,6 +6,7 @@ import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/se
 import { collectDomainStatus } from './collect-status.js';
 import { summarizeBackups } from './backup-summary.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
+import { messageOf } from '../errors.js';
 
 export interface StatusOptions {
   domains: readonly string[] | undefined;
@@ -33,7 +34,7 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
           const backups = options.output ? await summarizeBackups(options.output, name, ctx.now()) : undefined;
           return [name, { status, backups, tags: selection.tagsOf.get(name) ?? [] }];
         } catch (e) {
-          return [name, { error: e instanceof Error ? e.message : String(e) }];
+          return [name, { error: messageOf(e) }];
         }
       }),
     ),

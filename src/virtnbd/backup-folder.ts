@@ -11,6 +11,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readStreamMeta, type StreamMeta } from './stream-format.js';
+import { messageOf } from '../errors.js';
 
 /** Backup level encoded in a data file name. */
 export type DataLevel = 'full' | 'copy' | 'inc' | 'diff';
@@ -112,7 +113,7 @@ export function parseCheckpointList(text: string): string[] | string {
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    return `not valid JSON (${cause instanceof Error ? cause.message : String(cause)})`;
+    return `not valid JSON (${messageOf(cause)})`;
   }
   if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) return 'not a JSON list of names';
   return value as string[];

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { ByteSource, isShortRead } from './byte-source.js';
 import { Lz4Decoder, readLz4Frame, type Lz4CheckLevel } from './lz4-frame.js';
 import { readFileChunks } from './read-stream-file.js';
+import { messageOf } from '../errors.js';
 
 /** Every frame header is `kind start length\r\n` with 16 lowercase hex digits each: 40 bytes. */
 const FRAME_HEADER_LENGTH = 40;
@@ -447,7 +448,7 @@ async function readMetaFrame(src: ByteSource): Promise<{ meta: StreamMeta | null
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (cause) {
-    return stop(`meta header is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    return stop(`meta header is not valid JSON: ${messageOf(cause)}`);
   }
   const parsed = parseStreamMeta(value);
   problems.push(...parsed.problems);
@@ -571,7 +572,7 @@ async function readTrailer(src: ByteSource, problem: (line: string) => void): Pr
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (cause) {
-    problem(`compression trailer is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    problem(`compression trailer is not valid JSON: ${messageOf(cause)}`);
     return null;
   }
   const entries = parseCompressionTrailer(value);
