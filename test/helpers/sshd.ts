@@ -52,7 +52,7 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
 }
 
 export async function startTestSshd(): Promise<TestSshd> {
-  const dir = fs.mkdtempSync('/tmp/issue12-sshd-');
+  const dir = fs.mkdtempSync('/tmp/vmkeep-test-sshd-');
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const hostKey = path.join(dir, 'host_ed25519');
   const clientKey = path.join(dir, 'client_ed25519');
