@@ -382,7 +382,7 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       const taken = nameTakenBy(inv.chains, options.name);
       if (taken) throw new VmkeepError('failure', `restore point name ${JSON.stringify(options.name)} is already used by ${taken} of ${domain}: names are unique per domain; choose another`);
     }
-    let plan = planBackup(inv, request, ctx.now());
+    const plan = planBackup(inv, request, ctx.now());
     if (options.dryRun) return planned(plan);
     if (plan.action === 'skip') {
       ctx.log.info(`${domain}: skipped: ${plan.reason}`);

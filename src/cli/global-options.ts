@@ -61,7 +61,7 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
     hosts,
     verbose: argv['verbose'] === true,
     domains: domains ? Object.freeze(domains) : undefined,
-    output: output as string | undefined,
+    output,
     format: json || (argv['machine'] === true && !yamlOut) ? 'json' : yamlOut ? 'yaml' : 'text',
     // --machine alone (VMSnap habit) means machine-readable JSON.
     machine: argv['machine'] === true,

@@ -86,7 +86,7 @@ function buildParser(args: string[], chosen: Chosen): Argv {
   ));
   for (const spec of COMMAND_SPECS) {
     y = y.command(spec.name, spec.describe, spec.builder, (argv) => {
-      chosen.value = { spec, argv: argv as Record<string, unknown> };
+      chosen.value = { spec, argv };
     });
   }
   y = y.command('version', 'print the version', (v) => v, () => {

@@ -62,7 +62,7 @@ async function readSource(
       return await readSecretFile(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new Error(`cannot read its ${what} file ${file}${code ? ` (${code})` : ''}`);
+      throw new Error(`cannot read its ${what} file ${file}${code ? ` (${code})` : ''}`, { cause: e });
     }
   }
   if (envName !== undefined) {

@@ -226,7 +226,7 @@ function parseStreamMeta(value: unknown): { meta: StreamMeta | null; problems: s
 function parseCompressionTrailer(value: unknown): TrailerEntry[] | string {
   if (!Array.isArray(value)) return 'compression trailer is not a JSON list';
   const entries: TrailerEntry[] = [];
-  for (const [i, item] of value.entries()) {
+  for (const [i, item] of (value as unknown[]).entries()) {
     if (typeof item === 'number' && Number.isSafeInteger(item) && item >= 0) {
       entries.push(item);
       continue;
@@ -277,13 +277,12 @@ export async function parseSparseStream(
     else dropped += 1;
   };
 
-  let fatal = false;
   try {
     const head = await readMetaFrame(src);
     head.problems.forEach(problem);
     report.meta = head.meta;
     if (head.meta !== null) report.frames.meta = 1;
-    fatal = head.fatal;
+    let fatal = head.fatal;
     const meta = head.meta;
     const compressed = meta?.compressed ?? false;
     const storedSizes: number[][] = [];

@@ -89,7 +89,7 @@ export async function startTestSshd(): Promise<TestSshd> {
     await waitForPort(port, 10_000);
   } catch (e) {
     child.kill('SIGTERM');
-    throw new Error(`${(e as Error).message}: ${log}`);
+    throw new Error(`${(e as Error).message}: ${log}`, { cause: e });
   }
   const sshOpts = ['-i', clientKey, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes'];
   return {

@@ -38,7 +38,7 @@ function retentionFlags(argv: Record<string, unknown>): DomainOverrides['retenti
   } as const;
   const out: Record<string, unknown> = {};
   for (const [key, flag] of Object.entries(map)) if (argv[flag] !== undefined) out[key] = argv[flag];
-  return Object.keys(out).length === 0 ? undefined : (out as DomainOverrides['retention']);
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 const optionalBool = (v: unknown) => (v === undefined ? undefined : parseBooleanFlag(v));
@@ -103,7 +103,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       if (typeof v !== 'string' || v.trim() === '') throw usageError(`--${flag} needs a command`);
       return hookTimeout === undefined ? v : { command: v, timeout: hookTimeout };
     };
-    const hooks = Object.fromEntries(HOOK_FLAGS.map(([flag, key]) => [key, hookFlag(flag)]).filter(([, v]) => v !== undefined));
+    const hooks = Object.fromEntries(HOOK_FLAGS.map(([flag, key]): [string, HookSpec | undefined] => [key, hookFlag(flag)]).filter(([, v]) => v !== undefined));
     const stopTimeout = argv['stop-timeout'];
     if (stopTimeout !== undefined && !(Number(stopTimeout) >= 0)) throw usageError('--stop-timeout needs a number of seconds');
     // Alone it changes nothing, so it is most likely a --stop that fell off the line.
@@ -140,7 +140,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
       ...(label === undefined ? {} : { label }),
       ...(optionalBool(argv['quiesce']) === undefined ? {} : { quiesce: optionalBool(argv['quiesce'])! }),
-      ...(engineFlag === undefined ? {} : { engine: engineFlag as 'virtnbdbackup' | 'push' }),
+      ...(engineFlag === undefined ? {} : { engine: engineFlag }),
       hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),
     };
     const settingsFor = createSettingsResolver(config, flags);

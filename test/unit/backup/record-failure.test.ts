@@ -43,7 +43,7 @@ class ScriptedEngine implements BackupEngine {
   readonly name = 'virtnbdbackup' as const;
   readonly checkpointFamily = 'virtnbdbackup' as const;
   readonly acceptsForeignCheckpoints = false;
-  constructor(private readonly steps: Step[], private readonly failWith?: unknown) {}
+  constructor(private readonly steps: Step[], private readonly failWith?: Error) {}
   async version() {
     return '1.9.15';
   }

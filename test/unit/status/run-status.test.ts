@@ -8,8 +8,6 @@ import { fixture } from '../../helpers/fixtures.js';
 
 const URI = 'qemu:///system';
 const RUN_UUID = '00000000-0000-4000-8000-00000000f001';
-const VDA = '/var/tmp/vmkeep-scratch-fixtures/run-vda.qcow2';
-const VDB = '/var/tmp/vmkeep-scratch-fixtures/run data disk.qcow2';
 
 function ctxWith(runner: Runner) {
   return createContext({ runner, uri: URI, now: () => new Date('2026-11-22T12:00:00Z'), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
