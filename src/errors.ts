@@ -48,6 +48,11 @@ export class VmkeepError extends Error {
   }
 }
 
+/** The message of anything thrown: an Error's own message, anything else as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Shorthand for a usage error (exit 64). */
 export function usageError(message: string, detail?: string): VmkeepError {
   return new VmkeepError('usage', message, { detail });

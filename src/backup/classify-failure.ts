@@ -5,7 +5,7 @@
  * --verbose and in --json).
  */
 import prettyBytes from 'pretty-bytes';
-import { ToolError, VmkeepError, type ErrorCode } from '../errors.js';
+import { ToolError, VmkeepError, type ErrorCode, messageOf } from '../errors.js';
 
 /** The kinds of failure vmkeep tells apart. */
 export type FailureKind =
@@ -97,7 +97,7 @@ const bytes = (n: number) => prettyBytes(n, { binary: true });
 export function explainFailure(error: unknown, facts: FailureFacts): VmkeepError {
   if (error instanceof VmkeepError && !(error instanceof ToolError) && (error.code !== 'failure' || explained.has(error))) return error;
   const kind = classifyFailure(error);
-  const base = error instanceof Error ? error.message : String(error);
+  const base = messageOf(error);
   const detail = detailOf(error);
   const what = `the ${facts.level} backup of ${facts.domain}`;
   const stopped = facts.stateBefore !== undefined && facts.stateNow !== undefined && isLive(facts.stateBefore) && !isLive(facts.stateNow);

@@ -3,7 +3,7 @@
  * domain vmkeep started paused. Each step says in vmkeep's words what it did to which domain.
  */
 import type { AppContext } from '../app/context.js';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 import type { DomainSettings } from '../config/settings.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 
@@ -19,7 +19,7 @@ export async function stopForBackup(ctx: AppContext, domain: string, settings: D
   try {
     await ctx.virsh.shutdown(domain);
   } catch (e) {
-    ctx.log.warn(`${domain}: graceful shutdown request failed: ${e instanceof Error ? e.message : String(e)}`);
+    ctx.log.warn(`${domain}: graceful shutdown request failed: ${messageOf(e)}`);
   }
   if (await waitForShutOff(ctx, domain, settings.stopTimeoutMs)) return 'graceful';
   if (settings.stop !== 'stop-force') {
@@ -52,7 +52,7 @@ export async function restartAfterStop(ctx: AppContext, domain: string): Promise
     ctx.log.info(`${domain}: started again after the offline backup`);
     return true;
   } catch (e) {
-    ctx.log.warn(`${domain}: could not start it again after the backup: ${e instanceof Error ? e.message : String(e)}; start it by hand: ${formatShellCommand(['virsh', 'start', domain])}`);
+    ctx.log.warn(`${domain}: could not start it again after the backup: ${messageOf(e)}; start it by hand: ${formatShellCommand(['virsh', 'start', domain])}`);
     return false;
   }
 }
@@ -63,7 +63,7 @@ export async function resumeInterruptedStop(ctx: AppContext, domain: string): Pr
     if ((await ctx.virsh.domainState(domain)) === 'paused') await ctx.virsh.resume(domain);
     ctx.log.info(`${domain}: resumed (an interrupted --stop run had left it paused)`);
   } catch (e) {
-    ctx.log.warn(`${domain}: could not resume it after the backup: ${e instanceof Error ? e.message : String(e)}; resume it by hand: ${formatShellCommand(['virsh', 'resume', domain])}`);
+    ctx.log.warn(`${domain}: could not resume it after the backup: ${messageOf(e)}; resume it by hand: ${formatShellCommand(['virsh', 'resume', domain])}`);
   }
 }
 
@@ -77,6 +77,6 @@ export async function putBack(ctx: AppContext, domain: string): Promise<void> {
     if (state === 'paused') await ctx.virsh.destroy(domain);
     else if (state !== 'shut off') ctx.log.warn(`${domain}: started paused for the backup, but resumed meanwhile: left ${state}`);
   } catch (e) {
-    ctx.log.warn(`${domain}: could not shut it off again after the backup: ${e instanceof Error ? e.message : String(e)}`);
+    ctx.log.warn(`${domain}: could not shut it off again after the backup: ${messageOf(e)}`);
   }
 }

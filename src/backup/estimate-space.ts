@@ -9,7 +9,7 @@
 import { statfs } from 'node:fs/promises';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 import type { BackupInventory } from './inspect-domain.js';
 import type { DomainBackupPlan } from './plan-backup.js';
 
@@ -77,7 +77,7 @@ export async function estimateSpace(ctx: AppContext, inv: BackupInventory, plan:
     }
     return { neededBytes: needed, freeBytes: free, basis: `the bytes changed since ${last}` };
   } catch (error) {
-    ctx.log.debug(`${inv.domain}: no space estimate: ${error instanceof Error ? error.message : String(error)}`);
+    ctx.log.debug(`${inv.domain}: no space estimate: ${messageOf(error)}`);
     return undefined;
   }
 }

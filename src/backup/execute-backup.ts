@@ -2,7 +2,7 @@
 import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 import { FollowingHasher } from '../util/follow-hash.js';
 import type { BackupEngine, EngineRequest } from './engine/types.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
@@ -73,7 +73,7 @@ export async function executeBackup(
     repairs = await executeRepairs(ctx, inv.domain, domainFolder, plan.repairs);
   } catch (error) {
     // Put the failure on record where a chain exists already, so prune holds back after it.
-    if (await recordEvent(chainDir, ctx.now(), 'failed', `${plan.level} backup: a repair before it failed: ${error instanceof Error ? error.message : String(error)}`)) {
+    if (await recordEvent(chainDir, ctx.now(), 'failed', `${plan.level} backup: a repair before it failed: ${messageOf(error)}`)) {
       markRecorded(error);
     }
     throw error;

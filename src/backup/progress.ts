@@ -25,7 +25,7 @@ export function createProgressSink(interactive: boolean, log: Logger, stream: No
 function barSink(stream: NodeJS.WritableStream): ProgressSink {
   const multi = new cliProgress.MultiBar(
     {
-      stream: stream as NodeJS.WriteStream,
+      stream,
       // Not {value}/{total}: cli-progress fills those itself, with raw numbers.
       format: '{domain} [{bar}] {percentage}% {doneText}/{totalText} {rate}/s',
       hideCursor: true,

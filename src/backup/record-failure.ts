@@ -11,7 +11,7 @@ import { listFilesRelative } from '../util/list-files.js';
 import { basename, join, normalize } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { isOwnedName } from '../domain/owned-names.js';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 import type { ChainView } from '../repository/chains.js';
 import { readManifest, writeManifest, MANIFEST_FILE, type ChainManifest } from '../repository/manifest.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -78,11 +78,11 @@ export async function recordFailedRun(ctx: AppContext, run: FailedRun, error: un
   let jobEnded = true;
   const ended = await endBackupJob(ctx, run.domain, run.eligibleDisks, { graceMs: 3_000 }).catch((e: unknown) => {
     jobEnded = false;
-    return `could not end it: ${e instanceof Error ? e.message : String(e)}`;
+    return `could not end it: ${messageOf(e)}`;
   });
   if (ended) ctx.log.warn(`${run.domain}: the backup job stayed active after the failed run: ${ended}`);
 
-  const stateNow = await ctx.virsh.domainState(run.domain).catch((e: unknown) => (/not found|no domain/i.test(String(e instanceof Error ? e.message : e)) ? 'missing' : undefined));
+  const stateNow = await ctx.virsh.domainState(run.domain).catch((e: unknown) => (/not found|no domain/i.test(messageOf(e)) ? 'missing' : undefined));
   const explained = interrupted
     ? new VmkeepError('interrupted', `backup of ${run.domain} interrupted`, { cause: error })
     : explainFailure(error, {
@@ -121,13 +121,13 @@ export async function recordFailedRun(ctx: AppContext, run: FailedRun, error: un
     markRecorded(explained);
     return explained;
   } catch (writeError) {
-    const why = writeError instanceof Error ? writeError.message : String(writeError);
+    const why = messageOf(writeError);
     ctx.log.warn(`${run.domain}: the failure could not be recorded in ${join(run.chainDir, MANIFEST_FILE)}: ${why}`);
     const running = run.manifest.running;
     if (run.failureNoteFile && running) {
       const note: FailureNote = { folder: basename(run.chainDir), startedAt: running.startedAt, pid: running.pid, level: run.level, message };
       await writeFileAtomic(run.failureNoteFile, `${JSON.stringify(note)}\n`).catch((e: unknown) =>
-        ctx.log.warn(`${run.domain}: nor in ${run.failureNoteFile}: ${e instanceof Error ? e.message : String(e)}`),
+        ctx.log.warn(`${run.domain}: nor in ${run.failureNoteFile}: ${messageOf(e)}`),
       );
     }
     return new VmkeepError(explained.code, `${explained.message} (and the failure could not be recorded in ${join(run.chainDir, MANIFEST_FILE)}: ${why})`, {
@@ -167,7 +167,7 @@ async function cleanUpFailedRun(ctx: AppContext, run: FailedRun, live: boolean):
     }
     await removeEmptyFolders(run.chainDir);
   } catch (e) {
-    left.push(`could not remove its files: ${e instanceof Error ? e.message : String(e)}; the next run removes them`);
+    left.push(`could not remove its files: ${messageOf(e)}; the next run removes them`);
   }
   try {
     const names = await ctx.virsh.checkpointNames(run.domain);
@@ -186,11 +186,11 @@ async function cleanUpFailedRun(ctx: AppContext, run: FailedRun, live: boolean):
         await ctx.virsh.deleteCheckpoint(run.domain, name);
         done.push(`deleted checkpoint ${name}, which it had created`);
       } catch (e) {
-        left.push(`could not delete checkpoint ${name} (${e instanceof Error ? e.message : String(e)}); the next run does`);
+        left.push(`could not delete checkpoint ${name} (${messageOf(e)}); the next run does`);
       }
     }
   } catch (e) {
-    left.push(`could not list the checkpoints of ${run.domain} (${e instanceof Error ? e.message : String(e)}); the next run repairs them`);
+    left.push(`could not list the checkpoints of ${run.domain} (${messageOf(e)}); the next run repairs them`);
   }
   return { done, left };
 }

@@ -9,7 +9,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
-import { ToolError, VmkeepError } from '../errors.js';
+import { ToolError, VmkeepError, messageOf } from '../errors.js';
 import { printable } from '../util/printable.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
@@ -220,7 +220,7 @@ export async function runBackup(
               settings = settingsFor(domain, tags ?? []);
             } catch (e) {
               // Layers that are each valid can still combine into a policy the validator refuses.
-              return { domain, result: 'failed', reason: `settings: ${e instanceof Error ? e.message : String(e)}` };
+              return { domain, result: 'failed', reason: `settings: ${messageOf(e)}` };
             }
             // The config may name another engine for this domain (engine: push under a tag or domain).
             if (settings.engine === 'push' && (settings.compress || settings.raw)) {
@@ -397,7 +397,7 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       const taken = nameTakenBy(inv.chains, options.name);
       if (taken) throw new VmkeepError('failure', `restore point name ${JSON.stringify(options.name)} is already used by ${taken} of ${domain}: names are unique per domain; choose another`);
     }
-    let plan = planBackup(inv, request, ctx.now());
+    const plan = planBackup(inv, request, ctx.now());
     if (options.dryRun) return planned(plan);
     if (plan.action === 'skip') {
       ctx.log.info(`${domain}: skipped: ${plan.reason}`);
@@ -503,7 +503,7 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     const error = caught instanceof ToolError || !(caught instanceof VmkeepError)
       ? explainFailure(caught, { domain, level: 'full', folder: join(options.output, domain) })
       : caught;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = messageOf(error);
     const detail = error instanceof VmkeepError ? error.detail : undefined;
     ctx.log.warn(`${domain}: backup failed: ${reason}`);
     if (detail) ctx.log.debug(`${domain}: ${detail}`);

@@ -8,6 +8,7 @@ import { listChains } from '../repository/chains.js';
 import { summarizeRunHistory } from '../repository/run-history.js';
 import { collectDomainStatus } from '../status/collect-status.js';
 import { judgeCheck, STATE_WORD, type CheckState, type CheckThresholds, type DomainCheckInput } from './judge-check.js';
+import { messageOf } from '../errors.js';
 
 export interface CheckOptions {
   domains: readonly string[] | undefined;
@@ -31,7 +32,7 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
   try {
     selection = await resolveSelection(ctx, options.selection ?? namesOnly(options.domains));
   } catch (e) {
-    return unknown(`cannot list domains: ${e instanceof Error ? e.message : String(e)}`);
+    return unknown(`cannot list domains: ${messageOf(e)}`);
   }
   const limit = pLimit(8);
   const inputs = await Promise.all(
@@ -49,7 +50,7 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
         try {
           return { domain, history: summarizeRunHistory(domain, await listChains(options.output, domain)), consistent, guestFrozen, error: undefined };
         } catch (e) {
-          return { domain, history: undefined, consistent, guestFrozen, error: e instanceof Error ? e.message : String(e) };
+          return { domain, history: undefined, consistent, guestFrozen, error: messageOf(e) };
         }
       }),
     ),

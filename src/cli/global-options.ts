@@ -70,7 +70,7 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
     hosts,
     verbose: argv['verbose'] === true,
     domains: domains ? Object.freeze(domains) : undefined,
-    output: output as string | undefined,
+    output,
     // As in VMSnap, --machine changes how a format is printed, not which: alone it is the text.
     format: json ? 'json' : yamlOut ? 'yaml' : 'text',
     machine: argv['machine'] === true,

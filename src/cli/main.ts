@@ -3,7 +3,7 @@
  * Only this module sets the process exit code.
  */
 import yargs, { type Argv } from 'yargs';
-import { EXIT_CODE, VmkeepError, exitCodeFor, usageError } from '../errors.js';
+import { EXIT_CODE, VmkeepError, exitCodeFor, usageError, messageOf } from '../errors.js';
 import type { AppContext, FaultPoints } from '../app/context.js';
 import type { Runner } from '../runner/runner.js';
 import { addGlobalOptions, buildGlobalOptions, clockFromEnv, joinConfigDash, type GlobalOptions, type Persona } from './global-options.js';
@@ -15,9 +15,9 @@ import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
 import type { Reporting } from './reporting.js';
+import type { CommandSpec } from './commands/types.js';
 
 const COMMAND_NAMES: readonly string[] = [...COMMAND_SPECS.map((c) => c.name), 'version'];
-import type { CommandSpec } from './commands/types.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -70,7 +70,7 @@ export function withHint(message: string): string {
   return meant ? `${message} (did you mean ${meant}? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)` : message;
 }
 
-function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
+function buildParser(args: string[], chosen: Chosen): Argv {
   let y = addReportingOptions(addGlobalOptions(
     yargs(args)
       .scriptName(io.persona ?? 'vmkeep')
@@ -88,7 +88,7 @@ function buildParser(args: string[], io: CliIo, chosen: Chosen): Argv {
   ));
   for (const spec of COMMAND_SPECS) {
     y = y.command(spec.name, spec.describe, spec.builder, (argv) => {
-      chosen.value = { spec, argv: argv as Record<string, unknown> };
+      chosen.value = { spec, argv };
     });
   }
   y = y.command('version', 'print the version', (v) => v, () => {
@@ -111,7 +111,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
   try {
     const chosen: Chosen = {};
     let helpText = '';
-    const parser = buildParser(args, io, chosen);
+    const parser = buildParser(args, chosen);
     await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (err) throw err instanceof VmkeepError ? err : usageError(err.message);
       helpText = output;
@@ -185,7 +185,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       outcome: error instanceof VmkeepError ? error.code : 'failure',
       exitCode: code,
       document: undefined,
-      error: error instanceof Error ? error.message : String(error),
+      error: messageOf(error),
     });
     return code;
   } finally {

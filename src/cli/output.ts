@@ -1,6 +1,6 @@
 /** Serialise command results and errors for stdout/stderr. */
 import prettyBytes from 'pretty-bytes';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 
 export type OutputFormat = 'text' | 'json' | 'yaml';
 
@@ -39,7 +39,7 @@ export async function serialiseDocument(document: unknown, options: OutputOption
 
 /** An error for stderr: one line of text, or a JSON object with --json. */
 export function serialiseError(error: unknown, options: { json: boolean; verbose: boolean }, exitCode: number): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const code = error instanceof VmkeepError ? error.code : 'failure';
   const detail = error instanceof VmkeepError ? error.detail : error instanceof Error ? error.stack : undefined;
   if (options.json) {

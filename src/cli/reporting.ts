@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { NotifySettings } from '../config/notify-schema.js';
 import { hostname } from 'node:os';
 import type { AppContext } from '../app/context.js';
-import { usageError } from '../errors.js';
+import { usageError, messageOf } from '../errors.js';
 import type { ResolvedTargets } from '../notify/send.js';
 import type { Runner } from '../runner/runner.js';
 import { createRunLogger, type LogSink, type RunLogger } from '../util/log.js';
@@ -109,7 +109,7 @@ export async function startReporting(fields: {
             const path = await writeTextfile(plain, { dir: options.textfile, name: options.textfileName, host: options.metricsHost, output: fields.output });
             log.debug(`metrics written to ${path}`);
           } catch (e) {
-            log.warn(`could not write the metrics textfile in ${options.textfile}: ${e instanceof Error ? e.message : String(e)}`);
+            log.warn(`could not write the metrics textfile in ${options.textfile}: ${messageOf(e)}`);
           }
         }
         if (notify && resolved.targets.length > 0) {
@@ -129,7 +129,7 @@ export async function startReporting(fields: {
         }
         log.sideOnly?.info(`vmkeep ${command} finished: ${end.outcome}, exit ${end.exitCode}`);
       } catch (e) {
-        log.warn(`reporting failed: ${e instanceof Error ? e.message : String(e)}`);
+        log.warn(`reporting failed: ${messageOf(e)}`);
       } finally {
         await log.close();
       }

@@ -107,7 +107,7 @@ function offsetOf(doc: Document, path: readonly PropertyKey[], keyName: string |
 }
 
 function keyText(key: unknown): string | undefined {
-  if (key && typeof key === 'object' && 'value' in key) return String((key as { value: unknown }).value);
+  if (key && typeof key === 'object' && 'value' in key) return String(key.value);
   return key === undefined || key === null ? undefined : String(key);
 }
 

@@ -9,8 +9,7 @@ import { parsePolicy } from '../retention/policy.js';
 import { GROUP_BY_VALUES } from '../retention/periods.js';
 import type { GroupBy } from '../retention/types.js';
 import { hasControlCharacter } from '../util/printable.js';
-
-const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+import { messageOf } from '../errors.js';
 
 const durationText = z.string({ error: 'expected a duration such as 4h, 1d, 2w' }).superRefine((v, ctx) => {
   try {

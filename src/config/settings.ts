@@ -48,7 +48,7 @@ export interface DomainSettings {
 export type SettingsFor = (domain: string, tags: readonly string[]) => DomainSettings;
 
 /** Built-in values when no layer says anything. */
-export const BUILTIN_SETTINGS = Object.freeze({ groupBy: 'month' as GroupBy, stop: 'live' as StopMode, stopTimeout: 120 });
+export const BUILTIN_SETTINGS: Readonly<{ groupBy: GroupBy; stop: StopMode; stopTimeout: number }> = Object.freeze({ groupBy: 'month', stop: 'live', stopTimeout: 120 });
 
 /** Does a domain-section key (a name or a glob) match this domain? */
 export function sectionMatches(pattern: string, domain: string): boolean {
@@ -77,7 +77,7 @@ export function mergeOverrides(layers: readonly DomainOverrides[]): DomainOverri
       else merged[k] = v;
     }
   }
-  return { ...merged, hooks } as DomainOverrides;
+  return { ...merged, hooks };
 }
 
 /** Does a layer say anything about retention (a retention block, groupBy, or prune: true)? */

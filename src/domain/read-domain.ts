@@ -18,6 +18,7 @@ import { isNoSuchCheckpoint } from '../virsh/client.js';
 import { diskEligibility, type Eligibility } from './disk-eligibility.js';
 import { isLive } from './state.js';
 import type { Checkpoint, DiskBitmap, DomainDefinition, DomainDisk, DomainState } from './types.js';
+import { messageOf } from '../errors.js';
 
 export interface ReadDomainOptions {
   /** Read every local image's sizes (qemu-img info), not only where bitmaps need it. */
@@ -151,8 +152,4 @@ async function readDisk(
     }
   }
   return snapshot;
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -2,6 +2,7 @@
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { resolveSelection, type SelectionRequest } from './select-by-tags.js';
+import { messageOf } from '../errors.js';
 
 export interface TagOptions {
   selection: SelectionRequest;
@@ -30,7 +31,7 @@ export async function runTag(ctx: AppContext, options: TagOptions): Promise<Comm
       // Read back: what libvirt stored is the answer, not what was sent.
       document[name] = { before, tags: await ctx.virsh.domainTags(name) };
     } catch (e) {
-      document[name] = { before, error: `could not change the tags of ${name}: ${e instanceof Error ? e.message : String(e)}` };
+      document[name] = { before, error: `could not change the tags of ${name}: ${messageOf(e)}` };
     }
   }
   for (const n of [...selection.unknown, ...selection.emptyPatterns]) document[n] = { error: 'unknown domain' };

@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import { createContext, type AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { isRemoteUri, patternsForHost, uriHost, type HostSpec } from '../app/hosts.js';
-import { ToolError } from '../errors.js';
+import { ToolError, messageOf } from '../errors.js';
 import type { Logger } from '../util/log.js';
 
 export { checkHostPrefixes } from '../app/hosts.js';
@@ -90,7 +90,7 @@ export function describeHostFailure(e: unknown): string {
     const last = e.stderr.split('\n').map((l) => l.replace(/^error:\s*/, '').trim()).filter(Boolean).at(-1) ?? (e.timedOut ? 'no answer' : 'no reason given');
     return `unreachable: libvirt could not be reached (${last}); check the URI, the ssh key and that libvirtd runs there`;
   }
-  return e instanceof Error ? e.message : String(e);
+  return messageOf(e);
 }
 
 /**

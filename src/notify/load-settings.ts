@@ -18,7 +18,7 @@ export async function loadNotifySettings(path: string): Promise<NotifySettings> 
   } catch (e) {
     throw usageError(`--notify-config ${path} is not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
   }
-  const section = raw && typeof raw === 'object' && 'notify' in raw ? (raw as { notify: unknown }).notify : raw;
+  const section = raw && typeof raw === 'object' && 'notify' in raw ? raw.notify : raw;
   const parsed = NotifySettingsSchema.safeParse(section ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

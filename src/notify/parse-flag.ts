@@ -13,7 +13,7 @@ export function parseNotifyFlag(value: string, on: readonly NotifyOutcome[] | un
   const prefixed = /^(hc|ntfy)\+(https?:\/\/\S+)$/i.exec(v);
   if (prefixed) {
     const type = prefixed[1]!.toLowerCase() === 'hc' ? 'healthchecks' : 'ntfy';
-    return { type, url: prefixed[2]!, ...withOn } as NotifyTarget;
+    return { type, url: prefixed[2]!, ...withOn };
   }
   if (/^https?:\/\/\S+$/i.test(v)) return { type: 'webhook', url: v, ...withOn };
   const mail = /^mailto:(\S+)$/i.exec(v);

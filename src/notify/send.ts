@@ -9,6 +9,7 @@ import type { Logger } from '../util/log.js';
 import { describeUrl, maskSecrets, secretsOfUrl } from '../util/mask-secrets.js';
 import { renderReportText, type RunReport } from './report.js';
 import { defaultOutcomes, type NotifyOutcome, type NotifySettings, type NotifyTarget } from '../config/notify-schema.js';
+import { messageOf } from '../errors.js';
 
 export const DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10;
 export const DEFAULT_SENDMAIL = '/usr/sbin/sendmail';
@@ -61,7 +62,7 @@ async function readSource(
       return await readSecretFile(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new Error(`cannot read its ${what} file ${file}${code ? ` (${code})` : ''}`);
+      throw new Error(`cannot read its ${what} file ${file}${code ? ` (${code})` : ''}`, { cause: e });
     }
   }
   if (envName !== undefined) {
@@ -99,7 +100,7 @@ export async function resolveTargets(settings: NotifySettings, env: NodeJS.Proce
         timeoutMs: (target.timeoutSeconds ?? settings.timeoutSeconds ?? DEFAULT_NOTIFY_TIMEOUT_SECONDS) * 1000,
       });
     } catch (e) {
-      out.problems.push(`notification target ${baseLabel} left out: ${e instanceof Error ? e.message : String(e)}`);
+      out.problems.push(`notification target ${baseLabel} left out: ${messageOf(e)}`);
     }
   }
   out.problems = out.problems.map((p) => maskSecrets(p, out.secrets));

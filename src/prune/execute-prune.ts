@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { ChainView } from '../repository/chains.js';
 import type { PrunePlan } from '../retention/types.js';
 import type { Logger } from '../util/log.js';
+import { messageOf } from '../errors.js';
 
 export interface PruneExecution {
   removed: string[];
@@ -32,7 +33,7 @@ export async function executePrune(plan: PrunePlan, chains: ReadonlyMap<string, 
         removed.push(`${domain.domain}/${decision.id}`);
         log.info(`${domain.domain}: removed chain ${decision.id} (${decision.reasons.join('; ')})`);
       } catch (e) {
-        failed.push({ chain: `${domain.domain}/${decision.id}`, error: e instanceof Error ? e.message : String(e) });
+        failed.push({ chain: `${domain.domain}/${decision.id}`, error: messageOf(e) });
       }
     }
   }

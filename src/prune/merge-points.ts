@@ -31,7 +31,7 @@ import type { PointMerge, PrunePlan } from '../retention/types.js';
 import type { Logger } from '../util/log.js';
 import { sha256File } from '../util/sha256.js';
 import type { VirshClient } from '../virsh/client.js';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 
 /** Temp names of merged images: hidden, not `.qcow2`, so no reader takes one for a point image. */
 export const MERGE_TEMP_PREFIX = '.vmkeep-merge.';
@@ -69,7 +69,7 @@ export async function executeMerges(tools: MergeTools, plan: PrunePlan, chains: 
         tools.log.info(`${domain.domain}: merged ${merge.dropped.join(', ')} of ${merge.chain} into ${merge.into} (${merge.reasons.join('; ')})`);
       } catch (e) {
         stopped.add(merge.chain);
-        failed.push({ chain: where, error: `merging ${merge.dropped.join(', ')} into ${merge.into}: ${e instanceof Error ? e.message : String(e)}` });
+        failed.push({ chain: where, error: `merging ${merge.dropped.join(', ')} into ${merge.into}: ${messageOf(e)}` });
       }
     }
   }
@@ -192,7 +192,7 @@ async function deleteCheckpoints(tools: MergeTools, domain: string, dropped: rea
   try {
     existing = await tools.virsh.checkpointNames(domain);
   } catch (e) {
-    tools.log.debug(`${domain}: no checkpoints to delete (${e instanceof Error ? e.message : String(e)})`);
+    tools.log.debug(`${domain}: no checkpoints to delete (${messageOf(e)})`);
     return;
   }
   for (const name of dropped.filter((d) => existing.includes(d))) await tools.virsh.deleteCheckpoint(domain, name);

@@ -28,7 +28,7 @@ export function qmpReturn(stdout: string): unknown {
   if (!reply || typeof reply !== 'object' || !('return' in reply)) {
     throw new VmkeepError('failure', 'QEMU monitor reply has no "return" member');
   }
-  return (reply as { return: unknown }).return;
+  return reply.return;
 }
 
 interface RawBitmap {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 import { recordReplica } from '../repository/index.js';
 import { ResticClient, pointTags, readPointTags, redactRepository, type ResticRepo } from '../restic/index.js';
 import type { ResticSnapshot } from '../restic/parse.js';
@@ -143,7 +143,7 @@ async function sendPoints(
       ctx.log.info(`${describePoint(p.point)}: snapshot ${summary.snapshotId}, ${prettyBytes(summary.dataAdded, { binary: true })} added`);
     } catch (e) {
       if (e instanceof VmkeepError && e.code === 'tool-missing') throw e;
-      ctx.log.warn(`${describePoint(p.point)}: not replicated: ${e instanceof Error ? e.message : String(e)}`);
+      ctx.log.warn(`${describePoint(p.point)}: not replicated: ${messageOf(e)}`);
     }
   }
   return { sent, made };

@@ -15,6 +15,7 @@ import { readPointTags, type PointTags } from '../restic/tags.js';
 import { checkChainFiles, describeFileProblem } from '../restore/check-files.js';
 import { chainDirOf } from './restore-from.js';
 import { describePoint } from './run-replicate.js';
+import { messageOf } from '../errors.js';
 
 export interface VerifyFromOptions {
   repo: ResticRepo;
@@ -104,7 +105,7 @@ async function checkSnapshot(ctx: AppContext, restic: ResticClient, snapshot: Re
     const problems = await checkChainFiles(chainDir, files, { structure: true, signal: ctx.signal });
     return { ok: problems.length === 0, problems: problems.map(describeFileProblem) };
   } catch (e) {
-    return { ok: false, problems: [`could not restore it: ${e instanceof Error ? e.message : String(e)}`] };
+    return { ok: false, problems: [`could not restore it: ${messageOf(e)}`] };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { sha256File } from '../util/sha256.js';
 import { inspectDataFile, isSparseStreamFile } from '../virtnbd/stream-format.js';
 import type { ChainFile } from './types.js';
+import { messageOf } from '../errors.js';
 
 export type FileProblemKind = 'missing' | 'size' | 'checksum' | 'stream' | 'unreadable';
 
@@ -74,7 +75,7 @@ async function checkFile(chainDir: string, f: ChainFile, options: CheckFilesOpti
     }
   } catch (e) {
     if (options.signal?.aborted) throw e;
-    out.push({ file: f.path, kind: 'unreadable', message: `could not be read: ${e instanceof Error ? e.message : String(e)}` });
+    out.push({ file: f.path, kind: 'unreadable', message: `could not be read: ${messageOf(e)}` });
     return out;
   }
   if (f.sha256 !== undefined && digest !== undefined && digest !== f.sha256) {

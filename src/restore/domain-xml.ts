@@ -132,7 +132,7 @@ export function adjustDomainXml(xml: string, adj: XmlAdjustment): AdjustedXml {
   if (removedDisks.length > 0) notes.push(`disks not restored removed: ${removedDisks.join(', ')}`);
   if (removedMacs.length > 0) notes.push(`MAC addresses removed: ${removedMacs.join(', ')}`);
 
-  let out = builder.build(doc) as string;
+  let out = builder.build(doc);
   if (!out.endsWith('\n')) out += '\n';
   return { xml: out, removedDisks, removedMacs, notes, chardevFiles: [...new Set(chardevFiles.values())] };
 }

@@ -8,8 +8,8 @@
 import { chmod, chown, rename, rm, stat } from 'node:fs/promises';
 import type { AppContext } from '../app/context.js';
 import type { DomainState } from '../domain/types.js';
-import { VmkeepError } from '../errors.js';
-import { executeScrubPlan, messageOf } from '../scrub/execute-scrub.js';
+import { VmkeepError, messageOf } from '../errors.js';
+import { executeScrubPlan } from '../scrub/execute-scrub.js';
 import { planScrub } from '../scrub/plan-scrub.js';
 import { readScrubState } from '../scrub/read-scrub-state.js';
 import { formatShellCommand } from '../util/shell-quote.js';

@@ -131,7 +131,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function waitForImageRelease(runner: Runner, path: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
+  let last: string;
   for (;;) {
     try {
       const r = await runner.run('qemu-img', ['info', '--output=json', path], { timeoutMs: 30_000, okExitCodes: [1] });

@@ -13,7 +13,6 @@ import type {
   PointDecision,
   PointMerge,
   PolicyFor,
-  PolicyGroup,
   PrunePlan,
   PruneTotals,
   RetentionPolicy,

@@ -67,7 +67,7 @@ export function parsePolicy(raw: RawRetentionOptions | Record<string, unknown>):
   if (options.keepWithin !== undefined) policy.keepWithin = parseDuration(options.keepWithin, 'keepWithin');
   const tiers = options.keepTiers === undefined ? [] : [options.keepTiers].flat();
   if (tiers.length > 0) policy.keepTiers = sortTiers(tiers.map(parseTier));
-  return Object.freeze(policy) as RetentionPolicy;
+  return Object.freeze(policy);
 }
 
 /** Parse a do-snapshot tier `INTERVAL:AGE`, e.g. `1w:1m` or `0d:6m`. */

@@ -3,7 +3,7 @@
  * exited 0 proves nothing until the checkpoint or bitmap is really gone.
  */
 import type { AppContext } from '../app/context.js';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 import type { ScrubAction, ScrubDomainState, ScrubPlan } from './plan-scrub.js';
 
 /**
@@ -111,9 +111,4 @@ export function describe(action: ScrubAction): string {
     case 'skip-bitmap':
       return `skip bitmap ${action.target} on ${action.disk ?? '?'}`;
   }
-}
-
-/** The one-line message of anything thrown. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

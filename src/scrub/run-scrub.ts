@@ -2,10 +2,11 @@
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import type { DomainState } from '../domain/types.js';
-import { executeScrubPlan, messageOf, verifyScrubResults, type ScrubActionResult } from './execute-scrub.js';
+import { executeScrubPlan, verifyScrubResults, type ScrubActionResult } from './execute-scrub.js';
 import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubPlan, type ScrubType } from './plan-scrub.js';
 import { readScrubState } from './read-scrub-state.js';
 import { renderScrubText } from './render-scrub.js';
+import { messageOf } from '../errors.js';
 
 export interface ScrubOptions {
   /** Already-resolved names of existing domains. */

@@ -7,6 +7,7 @@ import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repo
 import { collectDomainStatus } from './collect-status.js';
 import { summarizeBackups } from './backup-summary.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
+import { messageOf } from '../errors.js';
 
 export interface StatusOptions {
   domains: readonly string[] | undefined;
@@ -39,7 +40,7 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
           const backups = summary && formerNames.length > 0 ? { ...summary, formerNames } : summary;
           return [name, { status, backups, tags: selection.tagsOf.get(name) ?? [] }];
         } catch (e) {
-          return [name, { error: e instanceof Error ? e.message : String(e) }];
+          return [name, { error: messageOf(e) }];
         }
       }),
     ),

@@ -1,6 +1,6 @@
 /** Log sinks beside stderr: an appended log file and the local syslog socket. */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { usageError } from '../errors.js';
+import { usageError, messageOf } from '../errors.js';
 import { formatFileLine, formatJsonLine, type LogLevel, type LogSink } from './log.js';
 
 /** Append every line to FILE (created 0640 when missing); opened once, written synchronously so a crash keeps what was logged. */
@@ -68,7 +68,7 @@ export function createSyslogSink(options: SyslogOptions, run: (argv: string[]) =
       const argv = syslogArgv(options, level, message);
       chain = chain.then(() =>
         run(argv).catch((e: unknown) => {
-          if (!failed) onError(`syslog: cannot write to ${options.socket}: ${e instanceof Error ? e.message : String(e)}`);
+          if (!failed) onError(`syslog: cannot write to ${options.socket}: ${messageOf(e)}`);
           failed = true;
         }),
       );

@@ -1,6 +1,5 @@
 /** Names as they come (domain names, paths) may hold newlines or terminal escapes. */
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Does the text hold a newline, tab, escape or other control character? */

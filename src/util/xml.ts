@@ -38,7 +38,7 @@ export function parseXml(text: string, what = 'XML document'): Record<string, un
 export function textOf(node: unknown): string | undefined {
   if (node === undefined || node === null) return undefined;
   if (typeof node === 'string' || typeof node === 'number') return String(node);
-  if (typeof node === 'object' && '#text' in (node as object)) return String((node as Record<string, unknown>)['#text']);
+  if (typeof node === 'object' && '#text' in node) return String((node as Record<string, unknown>)['#text']);
   return undefined;
 }
 
@@ -60,7 +60,7 @@ export function child(node: unknown, name: string): Record<string, unknown> | un
 
 /** Does the node have this (possibly empty) child element? */
 export function hasChild(node: unknown, name: string): boolean {
-  return node !== null && typeof node === 'object' && name in (node as object);
+  return node !== null && typeof node === 'object' && name in node;
 }
 
 /** All children with this name, as an array. */

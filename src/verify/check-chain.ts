@@ -14,6 +14,7 @@ import type { RestoreChain } from '../restore/types.js';
 import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 import { readBackupFolder, type BackupFolder } from '../virtnbd/backup-folder.js';
 import type { VerifyProblem } from './broken-points.js';
+import { messageOf } from '../errors.js';
 
 /** The note on a VMSnap folder; verify --adopt replaces it once the folder has checksums. */
 export const NO_MANIFEST_NOTE = 'VMSnap folder without a vmkeep manifest: no checksums are recorded, structure checked only';
@@ -62,7 +63,7 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
   try {
     folder = await readBackupFolder(chain.dir, { headers: true });
   } catch (e) {
-    problems.push({ kind: 'state', message: `the chain folder cannot be read: ${e instanceof Error ? e.message : String(e)}` });
+    problems.push({ kind: 'state', message: `the chain folder cannot be read: ${messageOf(e)}` });
   }
   if (folder) {
     problems.push(...(chain.legacy ? legacyFolderProblems(chain, folder) : linkProblems(chain, folder)));
@@ -128,7 +129,7 @@ async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, bad: R
           out.push({ kind: 'link', file: f.path, checkpoint: p.checkpoint, message: `${f.path} fails qemu-img check: ${check.corruptions} corruptions, ${check.checkErrors} check errors` });
         }
       } catch (e) {
-        out.push({ kind: 'unreadable', file: f.path, checkpoint: p.checkpoint, message: `${f.path} cannot be read by qemu-img: ${e instanceof Error ? e.message : String(e)}` });
+        out.push({ kind: 'unreadable', file: f.path, checkpoint: p.checkpoint, message: `${f.path} cannot be read by qemu-img: ${messageOf(e)}` });
       }
     }
   }
@@ -201,7 +202,7 @@ async function checkpointXmlProblems(chain: RestoreChain): Promise<VerifyProblem
         out.push({ kind: 'chain-record', file: rel, checkpoint: p.checkpoint, message: `${rel} names parent ${cp.parent ?? '(none)'}, the point before it is ${expected}` });
       }
     } catch (e) {
-      out.push({ kind: 'chain-record', file: rel, checkpoint: p.checkpoint, message: `${rel} is not a checkpoint XML: ${e instanceof Error ? e.message : String(e)}` });
+      out.push({ kind: 'chain-record', file: rel, checkpoint: p.checkpoint, message: `${rel} is not a checkpoint XML: ${messageOf(e)}` });
     }
   }
   return out;

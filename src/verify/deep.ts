@@ -6,7 +6,6 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
-import { messageOf } from '../scrub/execute-scrub.js';
 import { isImageFile } from '../restore/check-files.js';
 import { restoreDiskImages } from '../restore/execute-restore.js';
 import { planRestore } from '../restore/plan-restore.js';
@@ -14,6 +13,7 @@ import type { RestoreChain } from '../restore/types.js';
 import { CHECKSUM_VERIFY_SINCE, compareVersions } from '../restore/virtnbdrestore.js';
 import { buildRestoreVerifyArgv } from '../virtnbd/argv.js';
 import type { VerifyProblem } from './broken-points.js';
+import { messageOf } from '../errors.js';
 
 export interface DeepPointResult {
   checkpoint: string;

@@ -15,11 +15,11 @@ import { lockOutputForReading } from '../repository/output-lock.js';
 import { pointId } from '../restore/points.js';
 import type { RestoreChain } from '../restore/types.js';
 import { installedToolVersion } from '../virtnbd/tool-version.js';
-import { messageOf } from '../scrub/execute-scrub.js';
 import { brokenPoints, type VerifyProblem } from './broken-points.js';
 import { NO_MANIFEST_NOTE, checkChain } from './check-chain.js';
 import { deepCheckChain, type DeepChainResult } from './deep.js';
 import { ADOPT_NOTE, adoptChain } from './adopt-chain.js';
+import { messageOf } from '../errors.js';
 
 export interface VerifyOptions {
   output: string;

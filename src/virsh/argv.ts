@@ -108,7 +108,7 @@ export const virshArgv = {
   undefine: (uri: string, domain: string) => [...base(uri), 'undefine', '--domain', domain, '--checkpoints-metadata'],
   /** Copy a disk's backing chain into its top image while the domain runs; the image stands alone afterwards. */
   blockPull: (uri: string, domain: string, disk: string) => [...base(uri), 'blockpull', '--domain', domain, '--path', disk, '--wait'],
-  // --- issue 9: tags in the domain's metadata, guest-agent freeze ---
+  // --- tags in the domain's metadata, guest-agent freeze ---
   /** Read the element stored under a metadata namespace URI (exits 1 when there is none). */
   metadataGet: (uri: string, domain: string, nsUri: string, live = false) => [
     ...base(uri),

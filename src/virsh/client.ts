@@ -221,7 +221,7 @@ export class VirshClient {
     return this.virsh(virshArgv.version(this.uri), 30_000);
   }
 
-  // --- issue 9: tags ---
+  // --- tags in the domain's metadata ---
   /** vmkeep's tags of a domain, from its persistent definition's metadata ([] when none). */
   async domainTags(domain: string): Promise<string[]> {
     try {

@@ -60,7 +60,7 @@ const JOB_TYPES: Record<string, JobStats['state']> = { '0': 'none', '1': 'active
 /** `virsh domjobinfo --rawstats`: "Job type: 3" then "name: value" lines. */
 export function parseJobStats(stdout: string): JobStats {
   const raw = parseJobInfo(stdout);
-  const num = (k: string) => (raw[k] !== undefined && /^\d+$/.test(raw[k]!) ? Number(raw[k]) : undefined);
+  const num = (k: string) => (raw[k] !== undefined && /^\d+$/.test(raw[k]) ? Number(raw[k]) : undefined);
   let state = JOB_TYPES[raw['Job type'] ?? '0'] ?? 'none';
   // A finished job libvirt still reports with success 0 did not succeed.
   if (state === 'completed' && raw['success'] === '0') state = 'failed';

@@ -11,6 +11,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readStreamMeta, type StreamMeta } from './stream-format.js';
+import { messageOf } from '../errors.js';
 
 /** Backup level encoded in a data file name. */
 export type DataLevel = 'full' | 'copy' | 'inc' | 'diff';
@@ -112,10 +113,10 @@ export function parseCheckpointList(text: string): string[] | string {
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    return `not valid JSON (${cause instanceof Error ? cause.message : String(cause)})`;
+    return `not valid JSON (${messageOf(cause)})`;
   }
   if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) return 'not a JSON list of names';
-  return value as string[];
+  return value;
 }
 
 /** Sort key for checkpoint names: virtnbdbackup.10 after virtnbdbackup.9. */
@@ -168,7 +169,7 @@ export function describeBackupFolder(listing: FolderListing): BackupFolder {
     else if ((m = VMCONFIG_NAME.exec(name))) vmConfigs.push({ name, ident: m.groups!.ident! });
     else if ((m = QCOW_NAME.exec(name))) qcowInfos.push({ name, disk: m.groups!.disk!, ident: m.groups!.ident! });
     else if ((m = LOG_NAME.exec(name))) logs.push({ name, level: m.groups!.level!, stamp: m.groups!.stamp! });
-    else if ((m = AUTOSTART_NAME.exec(name))) autostartFiles.push(name);
+    else if (AUTOSTART_NAME.test(name)) autostartFiles.push(name);
     else otherFiles.push(name);
   }
 
@@ -194,7 +195,7 @@ export function describeBackupFolder(listing: FolderListing): BackupFolder {
   }
 
   if (checkpoints) {
-    const dup = checkpoints.filter((c, i) => checkpoints!.indexOf(c) !== i);
+    const dup = checkpoints.filter((c, i) => checkpoints.indexOf(c) !== i);
     if (dup.length > 0) problems.push(`${cptName}: lists ${[...new Set(dup)].join(', ')} more than once`);
     for (const c of checkpoints) {
       if (!checkpointXmls.includes(c)) problems.push(`checkpoint ${c} is in ${cptName} but checkpoints/${c}.xml is missing`);

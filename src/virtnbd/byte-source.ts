@@ -26,8 +26,8 @@ export class ByteSource {
   constructor(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
     this.iterator =
       Symbol.asyncIterator in chunks
-        ? (chunks as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
-        : toAsyncIterator(chunks as Iterable<Uint8Array>);
+        ? chunks[Symbol.asyncIterator]()
+        : toAsyncIterator(chunks);
   }
 
   /** Bytes consumed so far (read or skipped): the offset of the next byte in the input. */

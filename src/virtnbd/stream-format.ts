@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { ByteSource, isShortRead } from './byte-source.js';
 import { Lz4Decoder, readLz4Frame, type Lz4CheckLevel } from './lz4-frame.js';
 import { readFileChunks } from './read-stream-file.js';
+import { messageOf } from '../errors.js';
 
 /** Every frame header is `kind start length\r\n` with 16 lowercase hex digits each: 40 bytes. */
 const FRAME_HEADER_LENGTH = 40;
@@ -225,7 +226,7 @@ function parseStreamMeta(value: unknown): { meta: StreamMeta | null; problems: s
 function parseCompressionTrailer(value: unknown): TrailerEntry[] | string {
   if (!Array.isArray(value)) return 'compression trailer is not a JSON list';
   const entries: TrailerEntry[] = [];
-  for (const [i, item] of value.entries()) {
+  for (const [i, item] of (value as unknown[]).entries()) {
     if (typeof item === 'number' && Number.isSafeInteger(item) && item >= 0) {
       entries.push(item);
       continue;
@@ -276,13 +277,12 @@ export async function parseSparseStream(
     else dropped += 1;
   };
 
-  let fatal = false;
   try {
     const head = await readMetaFrame(src);
     head.problems.forEach(problem);
     report.meta = head.meta;
     if (head.meta !== null) report.frames.meta = 1;
-    fatal = head.fatal;
+    let fatal = head.fatal;
     const meta = head.meta;
     const compressed = meta?.compressed ?? false;
     const storedSizes: number[][] = [];
@@ -461,7 +461,7 @@ async function readMetaFrame(src: ByteSource): Promise<{ meta: StreamMeta | null
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (cause) {
-    return stop(`meta header is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    return stop(`meta header is not valid JSON: ${messageOf(cause)}`);
   }
   const parsed = parseStreamMeta(value);
   problems.push(...parsed.problems);
@@ -585,7 +585,7 @@ async function readTrailer(src: ByteSource, problem: (line: string) => void): Pr
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (cause) {
-    problem(`compression trailer is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    problem(`compression trailer is not valid JSON: ${messageOf(cause)}`);
     return null;
   }
   const entries = parseCompressionTrailer(value);

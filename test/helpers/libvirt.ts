@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { ToolError, VmkeepError, usageError } from '../../src/errors.js';
+import { ToolError, VmkeepError, usageError, messageOf } from '../../src/errors.js';
 import { createExecaRunner, type RunOptions, type Runner } from '../../src/runner/runner.js';
 
 export const LIBVIRT_URI = 'qemu:///system';
@@ -724,7 +724,7 @@ export async function cleanupAll(): Promise<void> {
       await removeEntry(entry);
       registry.delete(key);
     } catch (error) {
-      failures.push(`${entry.name}: ${error instanceof Error ? error.message : String(error)}`);
+      failures.push(`${entry.name}: ${messageOf(error)}`);
     }
   }
   if (failures.length > 0) {

@@ -11,7 +11,7 @@ export interface TestRestServer {
 }
 
 export async function startRcloneRestic(): Promise<TestRestServer> {
-  const dir = fs.mkdtempSync('/tmp/issue12-rclone-');
+  const dir = fs.mkdtempSync('/tmp/vmkeep-test-rclone-');
   const port = await freePort();
   const child = spawn('rclone', ['serve', 'restic', '--addr', `127.0.0.1:${port}`, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';

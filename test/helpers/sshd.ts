@@ -52,7 +52,7 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
 }
 
 export async function startTestSshd(): Promise<TestSshd> {
-  const dir = fs.mkdtempSync('/tmp/issue12-sshd-');
+  const dir = fs.mkdtempSync('/tmp/vmkeep-test-sshd-');
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const hostKey = path.join(dir, 'host_ed25519');
   const clientKey = path.join(dir, 'client_ed25519');
@@ -89,7 +89,7 @@ export async function startTestSshd(): Promise<TestSshd> {
     await waitForPort(port, 10_000);
   } catch (e) {
     child.kill('SIGTERM');
-    throw new Error(`${(e as Error).message}: ${log}`);
+    throw new Error(`${(e as Error).message}: ${log}`, { cause: e });
   }
   const sshOpts = ['-i', clientKey, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes'];
   return {

@@ -15,7 +15,6 @@ import {
   useLockDirAndCleanup,
   qemuBitmapNames,
   snapshotTree,
-  type BackupDocument,
 } from '../helpers/backup-run.js';
 import { createTestDomain, destroyDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
 
@@ -102,7 +101,7 @@ describe('vmkeep backup: output', () => {
     expect(textRun.stdout).toMatch(new RegExp(`${running.name}\\s+planned\\s+full.*vmsnap-backup-monthly-2026-02: no chain for this period yet`));
     expect(textRun.stdout).toMatch(new RegExp(`${running.name}: would repair: delete checkpoint virtnbdbackup\\.1`));
     const jsonRun = await backupCli(['--domains', both, '--output', out, '--dry-run', '--json'], { lockDir, now: feb });
-    const doc = expectDocument(jsonRun) as BackupDocument;
+    const doc = expectDocument(jsonRun);
     expect(doc.dryRun).toBe(true);
     expect(doc.results).toMatchObject([
       { domain: running.name, result: 'planned', level: 'full', chain: 'vmsnap-backup-monthly-2026-02' },

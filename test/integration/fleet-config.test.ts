@@ -24,7 +24,7 @@ const env = () => ({ VMKEEP_LOCK_DIR: lockDir, VMKEEP_CONFIG: '' });
 
 beforeAll(async () => {
   lockDir = makeLockDir();
-  scratch = fs.mkdtempSync('/var/tmp/vmkeep-test-issue9-');
+  scratch = fs.mkdtempSync('/var/tmp/vmkeep-test-fleet-');
   prefix = `${TEST_DOMAIN_PREFIX}${path.basename(scratch).slice(-6).toLowerCase()}-`;
   [web, db, dev] = await Promise.all([
     createTestDomain({ name: `${prefix}web-1`, disks: [{ target: 'vda', sizeMiB: 16 }, { target: 'vdb', sizeMiB: 16 }], start: true }),

@@ -212,8 +212,8 @@ describe('vmkeep prune --merge-points on a push chain', () => {
         for (const disk of ['vda', 'vdb']) await writeGuestData(two, disk, { pattern: 0x60 + i, offset: at * MiB, length: 2 * MiB });
         refs2[i] = {};
         for (const disk of ['vda', 'vdb']) {
-          refs2[i]![disk] = path.join(two.dir, `ref${i}-${disk}.qcow2`);
-          await referenceCopy(two, disk, refs2[i]![disk]!);
+          refs2[i][disk] = path.join(two.dir, `ref${i}-${disk}.qcow2`);
+          await referenceCopy(two, disk, refs2[i][disk]);
         }
         const doc = expectDocument(await backupCli(['--domains', two.name, '--output', repo, '--json', '--engine', 'push'], { lockDir }));
         chain2 = doc.results[0]!.chain!;

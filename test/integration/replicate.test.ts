@@ -59,7 +59,7 @@ function replicate(r: Repo, extra: string[] = []) {
 }
 
 beforeAll(async () => {
-  work = fs.mkdtempSync('/var/tmp/issue12-replicate-');
+  work = fs.mkdtempSync('/var/tmp/vmkeep-test-replicate-');
   lockDir = makeLockDir();
   sshd = await startTestSshd();
   rest = await startRcloneRestic();

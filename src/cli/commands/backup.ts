@@ -38,7 +38,7 @@ function retentionFlags(argv: Record<string, unknown>): DomainOverrides['retenti
   } as const;
   const out: Record<string, unknown> = {};
   for (const [key, flag] of Object.entries(map)) if (argv[flag] !== undefined) out[key] = argv[flag];
-  return Object.keys(out).length === 0 ? undefined : (out as DomainOverrides['retention']);
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 /** Does the config file turn pruning on anywhere (defaults, a tag or a domain section)? */
@@ -122,7 +122,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       if (typeof v !== 'string' || v.trim() === '') throw usageError(`--${flag} needs a command`);
       return hookTimeout === undefined ? v : { command: v, timeout: hookTimeout };
     };
-    const hooks = Object.fromEntries(HOOK_FLAGS.map(([flag, key]) => [key, hookFlag(flag)]).filter(([, v]) => v !== undefined));
+    const hooks = Object.fromEntries(HOOK_FLAGS.map(([flag, key]): [string, HookSpec | undefined] => [key, hookFlag(flag)]).filter(([, v]) => v !== undefined));
     const stopTimeout = argv['stop-timeout'];
     if (stopTimeout !== undefined && !(Number(stopTimeout) >= 0)) throw usageError('--stop-timeout needs a number of seconds');
     // Alone it changes nothing, so it is most likely a --stop that fell off the line.

@@ -42,7 +42,7 @@ export function chain(folder: string, checkpoints: string[], options: ChainOptio
   const points = checkpoints.map((checkpoint, i) => ({
     checkpoint,
     time: times[i]!.toISOString(),
-    level: (i === 0 ? 'full' : 'inc') as 'full' | 'inc',
+    level: i === 0 ? ('full' as const) : ('inc' as const),
     label: undefined,
     dataBytes: 1024,
     protected: false,

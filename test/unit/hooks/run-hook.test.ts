@@ -25,7 +25,7 @@ describe('runHook through the runner (exact argv, env, outcome)', () => {
       argv: ['--fast'],
       result: { stdout: 'frozen\n' },
       effect: (o) => {
-        seen = o?.env as Record<string, string>;
+        seen = o?.env;
         expect(o?.timeoutMs).toBe(300_000);
       },
     });

@@ -364,7 +364,7 @@ describe('a policy per domain (vmkeep prune with the config file)', () => {
   const days = (domain: string) => singlePointChains(timesEvery(at('2026-11-15T03:00'), 5, 24), domain);
   const histories = [history(days('web')), history(days('db')), history(days('old'))];
   const own: Record<string, RawRetentionOptions | undefined> = { web: { keepLast: 1 }, db: { keepLast: 3 }, old: undefined };
-  const policyFor = (d: string) => (own[d] === undefined ? undefined : parsePolicy(own[d]!));
+  const policyFor = (d: string) => (own[d] === undefined ? undefined : parsePolicy(own[d]));
 
   it('judges each domain by its own policy; a domain without one is held, named in a warning with what to do', () => {
     const p = planPrune(histories, policyFor, NOW, { noPolicyHint: 'set retention for it in the config file' });

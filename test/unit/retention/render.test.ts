@@ -57,7 +57,7 @@ describe('renderSimulation', () => {
     const header = lines.findIndex((l) => /^TIME\s+CHAIN\s+POINT\s+WHY$/.test(l));
     expect(header).toBeGreaterThan(0);
     const rows = lines.slice(header + 1, header + 1 + result.surviving.length);
-    expect(rows.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d  backup-/.test(l))).toBe(true);
+    expect(rows.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d {2}backup-/.test(l))).toBe(true);
     expect(lines).toContain(`${result.surviving.length} points survive`);
     expect(lines.filter((l) => l.startsWith('warning: '))).toHaveLength(result.warnings.length);
     expect(result.warnings.length).toBeGreaterThan(0);

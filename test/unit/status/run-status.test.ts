@@ -8,8 +8,6 @@ import { fixture } from '../../helpers/fixtures.js';
 
 const URI = 'qemu:///system';
 const RUN_UUID = '00000000-0000-4000-8000-00000000f001';
-const VDA = '/var/tmp/vmkeep-scratch-fixtures/run-vda.qcow2';
-const VDB = '/var/tmp/vmkeep-scratch-fixtures/run data disk.qcow2';
 
 function ctxWith(runner: Runner) {
   return createContext({ runner, uri: URI, now: () => new Date('2026-11-22T12:00:00Z'), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
@@ -50,7 +48,7 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     expect(JSON.parse(JSON.stringify(result.document))).toEqual(result.document);
     expect(result.text).toMatch(/vdb: qcow2 32 MiB virtual/);
     // Byte for byte what the status before the one-domain-reader rework printed (fixtures/README.md).
-    // Issue 9 added one field and one line (the domain's tags), nothing else.
+    // The golden files predate tags: tags added one field and one line.
     // The frozen-guest fields came later: no agent gives null and no warning.
     expect(d).toMatchObject({ guestFrozen: null, warnings: [] });
     const later = new Set(['tags', 'guestFrozen', 'warnings']);
