@@ -70,10 +70,10 @@ export function withHint(message: string): string {
   return meant ? `${message} (did you mean ${meant}? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)` : message;
 }
 
-function buildParser(args: string[], chosen: Chosen): Argv {
+function buildParser(args: string[], chosen: Chosen, persona: Persona = 'vmkeep'): Argv {
   let y = addReportingOptions(addGlobalOptions(
     yargs(args)
-      .scriptName(io.persona ?? 'vmkeep')
+      .scriptName(persona)
       .usage('$0 <command> [options]')
       .strict()
       .exitProcess(false)
@@ -111,7 +111,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
   try {
     const chosen: Chosen = {};
     let helpText = '';
-    const parser = buildParser(args, chosen);
+    const parser = buildParser(args, chosen, io.persona);
     await parser.parseAsync(args, {}, (err, _argv, output) => {
       if (err) throw err instanceof VmkeepError ? err : usageError(err.message);
       helpText = output;
