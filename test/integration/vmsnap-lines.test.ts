@@ -119,7 +119,7 @@ describe('the package installs both command names', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(CHECKOUT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
     expect(pkg.bin).toEqual({ vmkeep: 'bin/vmkeep', vmsnap: 'bin/vmsnap' });
     const packed = await new Promise<string>((resolve, reject) =>
-      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: CHECKOUT }, (e, stdout) => (e ? reject(e) : resolve(String(stdout)))),
+      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: CHECKOUT }, (e, stdout) => (e ? reject(new Error(`npm pack failed: ${e.message}`)) : resolve(String(stdout)))),
     );
     const files = (JSON.parse(packed) as Array<{ files: Array<{ path: string; mode: number }> }>)[0]!.files;
     for (const bin of ['bin/vmkeep', 'bin/vmsnap']) {

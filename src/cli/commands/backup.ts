@@ -160,7 +160,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(stopTimeout === undefined ? {} : { stopTimeout: Number(stopTimeout) }),
       ...(label === undefined ? {} : { label }),
       ...(parseQuiesceFlag(argv['quiesce']) === undefined ? {} : { quiesce: parseQuiesceFlag(argv['quiesce'])! }),
-      ...(engineFlag === undefined ? {} : { engine: engineFlag as 'virtnbdbackup' | 'push' }),
+      ...(engineFlag === undefined ? {} : { engine: engineFlag }),
       hooks: Object.fromEntries(Object.entries(hooks).filter(([k]) => k !== 'preRun' && k !== 'postRun')),
     };
     // A policy on the line without --prune would be read and never applied (do-snapshot's -k

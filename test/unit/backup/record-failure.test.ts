@@ -44,7 +44,7 @@ class ScriptedEngine implements BackupEngine {
   readonly checkpointFamily = 'virtnbdbackup' as const;
   readonly acceptsForeignCheckpoints = false;
   readonly freezesGuest = true;
-  constructor(private readonly steps: Step[], private readonly failWith?: unknown) {}
+  constructor(private readonly steps: Step[], private readonly failWith?: Error) {}
   async version() {
     return '1.9.15';
   }
