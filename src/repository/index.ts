@@ -28,6 +28,8 @@ export {
   readManifest,
   writeManifest,
   recordReplica,
+  reconcileReplicas,
+  type ReplicaMarkChange,
   type ChainManifest,
   type ChainEvent,
   type ManifestFile,

@@ -65,8 +65,14 @@ function renderBackups(b: BackupSummary): string[] {
   }
   if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time} (${b.lastVerify.chain})`);
   for (const r of b.replication ?? []) {
+    const notSent = r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : '';
+    const forgotten = r.pointsForgotten > 0 ? `, ${r.pointsForgotten} forgotten there` : '';
+    if (r.lagSeconds === null || r.lastReplicated === null) {
+      lines.push(`    replicated to ${r.repository}: holds none of these points${forgotten}${notSent}`);
+      continue;
+    }
     const lag = r.lagSeconds === 0 ? 'up to date' : `${Math.round(r.lagSeconds / 3600)} h behind`;
-    lines.push(`    replicated to ${r.repository}: ${r.pointsReplicated} points, last sent ${r.lastReplicated}, ${lag}${r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : ''}`);
+    lines.push(`    replicated to ${r.repository}: ${r.pointsReplicated} points, last sent ${r.lastReplicated}, ${lag}${forgotten}${notSent}`);
   }
   return lines;
 }

@@ -3,7 +3,7 @@ import { usageError } from '../../errors.js';
 import type { VerifyFromOptions } from '../../replicate/verify-from.js';
 import type { VerifyOptions } from '../../verify/run-verify.js';
 import { parseLockWait } from '../parse-values.js';
-import { addRepoOptions, repoFrom } from './replicate.js';
+import { addRepoOptions, replicationSources, repoFrom } from './replicate.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
@@ -40,8 +40,9 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
     const selection = buildSelection(argv, global);
     if (argv['from'] !== undefined) {
-      if (global.output) throw usageError('verify takes --output DIR or --from REPO, not both');
       if (selection.tags.length > 0 || selection.exclude.length > 0) throw usageError('--tag and --exclude go with verify --output DIR (verify --from checks the whole repository)');
+      // With --output too: the local replica marks are checked against the repository and corrected.
+      const outputs = global.output ? replicationSources(resolve(global.output), global.hosts, undefined).map((s) => ({ host: s.host, output: s.output })) : undefined;
       return Object.freeze({
         kind: 'repo' as const,
         options: Object.freeze({
@@ -49,6 +50,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
           readDataSubset: parseReadDataSubset(argv['read-data-subset']),
           scratchDir: resolve(scratch),
           sample: argv['sample'] !== false,
+          ...(outputs ? { outputs: Object.freeze(outputs), lockWaitMs: parseLockWait(argv['lock-wait']) } : {}),
         }),
       });
     }
