@@ -20,7 +20,7 @@
  * - domain verify verdict: failed while any chain still present failed its own last verify,
  *   whatever other chains passed (pickDomainVerify); status, check and metrics use it.
  */
-export { domainDir, listBackedUpDomains, requireOutputFolder, listChains, readChain, type ChainView, type PointView } from './chains.js';
+export { domainDir, listBackedUpDomains, requireOutputFolder, listChains, readChain, findHostFolders, type ChainView, type PointView } from './chains.js';
 export {
   MANIFEST_FILE,
   MANIFEST_FORMAT,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
-import { listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
+import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { readRestoreChains } from '../restore/chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
@@ -66,6 +66,8 @@ export interface VerifyDocument {
   failures: Array<{ domain: string; reason: string }>;
   /** Backed-up domains --exclude or --tag left out, with why. */
   filteredOut: Array<{ domain: string; why: string }>;
+  /** Set when not one chain was checked: why (the run then fails). */
+  nothingVerified?: string;
 }
 
 export async function runVerify(ctx: AppContext, options: VerifyOptions): Promise<CommandResult> {
@@ -118,10 +120,17 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     filteredOut: selection.filteredOut,
   };
   const ok = chains.filter((c) => c.result === 'ok').length;
+  // A verify that checked nothing must not pass: a cron job pointed at the wrong folder would be green forever.
+  if (chains.length + failures.length === 0) {
+    const hosts = await findHostFolders(options.output);
+    document.nothingVerified = hosts.length > 0
+      ? `${options.output} holds the backups of several hosts (${hosts.join(', ')}): give each host's --connect NAME=URI, or --output ${join(options.output, hosts[0]!)}`
+      : `no chain to verify in ${options.output}`;
+  }
   return {
     document,
     text: renderVerify(document),
-    outcome: ctx.signal.aborted ? 'interrupted' : outcomeOf(ok, chains.length + failures.length),
+    outcome: ctx.signal.aborted ? 'interrupted' : chains.length + failures.length === 0 ? 'failure' : outcomeOf(ok, chains.length + failures.length),
   };
 }
 
@@ -213,5 +222,6 @@ export function renderVerify(doc: VerifyDocument): string {
   }
   for (const f of doc.failures) out.push(`${f.domain}: not verified: ${f.reason}`);
   if (out.length === 0) out.push(doc.filteredOut.length > 0 ? `no backed-up domain in ${doc.output} passes --tag/--exclude` : `no backups in ${doc.output}`);
+  if (doc.nothingVerified !== undefined) out.push(`nothing verified: ${doc.nothingVerified}`);
   return `${out.join('\n')}\n`;
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import type { VerifyFromOptions } from '../../replicate/verify-from.js';
 import type { VerifyOptions } from '../../verify/run-verify.js';
@@ -57,6 +58,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
     if (argv['read-data-subset'] !== undefined) throw usageError('--read-data-subset goes with --from REPO');
     if (!global.output) throw usageError('verify needs --output DIR or --from REPO');
     refuseTagsAcrossHosts(selection, global, 'verify');
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const adopt = argv['adopt'] === true;
     const allPoints = argv['all-points'] === true || adopt;
     return Object.freeze({
@@ -73,8 +75,17 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       }),
     });
   },
-  run: async (ctx, o) =>
-    o.kind === 'repo'
-      ? (await import('../../replicate/verify-from.js')).runVerifyFrom(ctx, o.options)
-      : (await import('../../verify/run-verify.js')).runVerify(ctx, o.options),
+  run: async (ctx, o, global) => {
+    if (o.kind === 'repo') return (await import('../../replicate/verify-from.js')).runVerifyFrom(ctx, o.options);
+    const { runVerify } = await import('../../verify/run-verify.js');
+    if (global.hosts.length <= 1) return runVerify(ctx, o.options);
+    // Several hosts: each host's own folder OUTPUT/<host>, as backup wrote them.
+    const { hostOutputDir, mergePerHost, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    const options = o.options;
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runVerify(hostCtx, { ...optionsForHost(options, domains), output: hostOutputDir(options.output, host, n) }),
+    );
+    return mergePerHost(outcomes, { output: options.output });
+  },
 });
