@@ -22,7 +22,7 @@ export async function pruneAfterBackup(
 ): Promise<PruneOutcome> {
   const { histories, chains } = await readHistories(output, [domain]);
   const plan = planPrune(histories, policy, ctx.now());
-  const done = await executePrune(plan, chains, ctx.log);
+  const done = await executePrune(plan, chains, ctx.log, ctx.faults);
   return {
     removed: done.removed,
     kept: plan.domains.flatMap((d) => d.keep.map((k) => `${d.domain}/${k.id}`)),

@@ -85,7 +85,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     if (options.dryRun) {
       return { document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
     }
-    const removal = await executePrune(plan, chains, ctx.log);
+    const removal = await executePrune(plan, chains, ctx.log, ctx.faults);
     const merging = await executeMerges(ctx, plan, chains);
     const done = { removed: removal.removed, merged: merging.merged, failed: [...removal.failed, ...merging.failed] };
     const lines = [
