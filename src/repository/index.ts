@@ -13,6 +13,8 @@
  * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
  * - restore point: a checkpoint a finished run recorded in the manifest.
  * - replica: a restore point copied into a restic repository, recorded on the point (`replicas`).
+ * - removal leftover: a chain folder an interrupted prune had renamed to `.vmkeep-removing-*`
+ *   and not yet deleted; the next prune finishes it.
  * - merge: a push chain's point dropped by merging it into its child's image (prune
  *   --merge-points); a `merging` record in the manifest marks one a crash left half done.
  * - run history: a domain's last run, last success and last verify, read from its chains'
@@ -42,3 +44,4 @@ export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFold
 export { lockOutputForReading } from './output-lock.js';
 export { pickDomainVerify, summarizeRunHistory, type DomainVerify, type RunHistory, type RunResult } from './run-history.js';
 export { summarizeReplication, type ReplicationSummary } from './replication.js';
+export { REMOVING_PREFIX, removingName, listRemovalLeftovers, finishRemovals, type RemovalLeftover } from './removal-leftovers.js';

@@ -3,6 +3,7 @@ import { formatDistanceStrict } from 'date-fns';
 import { listChains } from '../repository/chains.js';
 import { summarizeReplication, type ReplicationSummary } from '../repository/replication.js';
 import { pickDomainVerify } from '../repository/run-history.js';
+import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 
 export type { ReplicationSummary };
 
@@ -16,6 +17,8 @@ export interface BackupSummary {
   lastVerify: { time: string; result: string; chain: string } | undefined;
   /** Per restic repository the manifests name: how far its copy trails the local points. */
   replication: ReplicationSummary[];
+  /** Chain folders an interrupted prune left half-deleted (`.vmkeep-removing-*`): bytes still on disk until the next prune. */
+  pendingRemoval: Array<{ folder: string; bytes: number }>;
 }
 
 /** Summarise a domain's chains in `output`. */
@@ -52,5 +55,6 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     lastBackup: last,
     lastVerify: pickDomainVerify(chains),
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
+    pendingRemoval: (await listRemovalLeftovers(output, domain)).map((l) => ({ folder: l.name, bytes: l.bytes })),
   };
 }

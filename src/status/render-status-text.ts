@@ -52,8 +52,13 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
   return out.join('\n');
 }
 
+/** Folders an interrupted prune left: their bytes are still on disk. */
+function renderPendingRemoval(b: BackupSummary): string[] {
+  return (b.pendingRemoval ?? []).map((r) => `    ${r.folder}: ${size(r.bytes)} left by an interrupted prune (the next prune removes it)`);
+}
+
 function renderBackups(b: BackupSummary): string[] {
-  if (b.chains.length === 0) return [`  backups in ${b.directory}: none`];
+  if (b.chains.length === 0) return [`  backups in ${b.directory}: none`, ...renderPendingRemoval(b)];
   const lines = [`  backups in ${b.directory}: ${b.chains.length} chain(s), ${b.restorePoints} restore point(s), ${size(b.sizeOnDisk)}`];
   if (b.lastBackup) {
     const frozen = b.lastBackup.quiesced === null ? '' : b.lastBackup.quiesced ? ', filesystems frozen' : ', not quiesced (crash-consistent)';
@@ -63,6 +68,7 @@ function renderBackups(b: BackupSummary): string[] {
   for (const c of b.chains) {
     lines.push(`    ${c.folder}: ${c.state}, ${c.points} point(s), ${size(c.sizeOnDisk)}${c.note ? ` (${c.note})` : ''}`);
   }
+  lines.push(...renderPendingRemoval(b));
   if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time} (${b.lastVerify.chain})`);
   for (const r of b.replication ?? []) {
     const notSent = r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : '';
