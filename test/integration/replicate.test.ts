@@ -202,11 +202,6 @@ describe('replicate to restic', () => {
     expect(again.sent).toEqual([]);
     expect(again.present.map((p) => p.id)).toEqual([`${b.results[0]!.chain}/virtnbdbackup.0`]);
     expect(again.skipped.filter((s) => s.reason.includes('pruned there'))).toHaveLength(4);
-    // The summary counts those as the 4 points of one chain they are, not as chains.
-    const dryText = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--dry-run'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
-    expect(dryText.code, dryText.stderr).toBe(0);
-    expect(dryText.stdout).toContain('1 already there, 4 points skipped');
-    expect(dryText.stdout).not.toMatch(/chains? skipped/);
     // The marks follow the repository: the forgotten chain no longer counts as copied to REST...
     const newId = `${b.results[0]!.chain}/virtnbdbackup.0`;
     const restRepo = doc.repository;
@@ -221,6 +216,11 @@ describe('replicate to restic', () => {
     expect(rep.find((x) => x.repository === restRepo)).toMatchObject({ pointsReplicated: 1, pointsForgotten: 4, lagSeconds: 0 });
     const stText = await runVmkeep(['status', '--output', out, '--domains', dom.name]);
     expect(stText.stdout).toMatch(new RegExp(`replicated to ${restRepo.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 1 points, .*up to date, 4 forgotten there`));
+    // The summary counts those as the 4 points of one chain they are, not as chains.
+    const dryText = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--dry-run'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
+    expect(dryText.code, dryText.stderr).toBe(0);
+    expect.soft(dryText.stdout).toContain('1 already there, 4 points skipped');
+    expect.soft(dryText.stdout).not.toMatch(/chains? skipped/);
     const to = path.join(work, 'from-rest-after-prune');
     const res = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--to', to, '--json']);
     expect(res.code, res.stderr).toBe(0);
