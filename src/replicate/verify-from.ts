@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { readManifest } from '../repository/index.js';
+import { readManifest, requireOutputFolder } from '../repository/index.js';
 import { ResticClient, redactRepository, type ResticRepo } from '../restic/index.js';
 import type { ResticSnapshot } from '../restic/parse.js';
 import { readPointTags, type PointTags } from '../restic/tags.js';
@@ -102,6 +102,8 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
 async function correctMarks(ctx: AppContext, outputs: ReadonlyArray<{ host: string; output: string }>, repository: string, held: ReadonlySet<string>, lockWaitMs: number): Promise<MarkChange[]> {
   const locks: HeldLock[] = [];
   try {
+    // A typo or an unmounted disk must not read as "no marks to check".
+    for (const o of outputs) await requireOutputFolder(o.output);
     for (const o of outputs) locks.push(await acquireLock(join(o.output, '.vmkeep.lock'), { waitMs: lockWaitMs, what: `output folder ${o.output}`, signal: ctx.signal }));
     return await followRepository(ctx, await chainsInOutputs(outputs), repository, held);
   } finally {
