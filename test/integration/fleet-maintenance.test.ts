@@ -48,7 +48,8 @@ beforeAll(async () => {
   await backupBoth();
   expect(chainFolders(path.join(root, 'a'), d1.name)).toHaveLength(2);
   expect(chainFolders(path.join(root, 'b'), d2.name)).toHaveLength(2);
-});
+  // Four backups, two of them over ssh, on a shared machine.
+}, 900_000);
 
 afterAll(async () => {
   await cleanupAll();
@@ -184,5 +185,5 @@ describe('a prune stopped between renaming a chain folder and deleting it', () =
     expect(chainFolders(out, d1.name)).toEqual([newChain]);
     const after = parseJsonOutput<Record<string, { backups: { pendingRemoval: unknown[] } }>>(await runVmkeep(['status', '--output', out, '--domains', d1.name, '--json'], { env: env() }));
     expect(after[d1.name]!.backups.pendingRemoval).toEqual([]);
-  });
+  }, 900_000);
 });
