@@ -224,7 +224,8 @@ export async function reconcileReplicas(chainDir: string, repository: string, he
   for (const point of manifest.points) {
     point.replicas = (point.replicas ?? []).map((r) => {
       if (r.repository !== repository) return r;
-      const isHeld = held.has(r.snapshot);
+      // restic's backup summary gives a short id on some versions, its snapshot list full ids: a prefix is the same snapshot.
+      const isHeld = held.has(r.snapshot) || [...held].some((id) => id.startsWith(r.snapshot) || r.snapshot.startsWith(id));
       if (!isHeld && r.forgotten === undefined) {
         changes.push({ checkpoint: point.checkpoint, snapshot: r.snapshot, change: 'forgotten' });
         return { ...r, forgotten: now };
