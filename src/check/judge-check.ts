@@ -112,7 +112,12 @@ function perfLabel(raw: string): string {
 
 /** Judge every domain and render the plugin line. */
 export function judgeCheck(domains: readonly DomainCheckInput[], t: CheckThresholds, now: Date, extraUnknown: readonly string[] = []): CheckVerdict {
-  const verdicts = domains.map((d) => judgeDomain(d, t, now));
+  return summarizeVerdicts(domains.map((d) => judgeDomain(d, t, now)), t, now, extraUnknown);
+}
+
+/** The plugin line from domain verdicts already judged (one host's, or several hosts' as `host/domain`). */
+export function summarizeVerdicts(verdicts: readonly DomainVerdict[], t: CheckThresholds, now: Date, extraUnknown: readonly string[] = []): CheckVerdict {
+  const domains = verdicts;
   const state = worst([...verdicts.map((v) => v.state), ...(extraUnknown.length > 0 ? [3 as const] : [])]);
   const word = STATE_WORD[state];
   const ages = verdicts.map((v) => v.ageSeconds).filter((a): a is number => a !== undefined);
@@ -133,5 +138,5 @@ export function judgeCheck(domains: readonly DomainCheckInput[], t: CheckThresho
     .join(' ');
   // Plugin output must stay on one line; a domain name with | would cut the perfdata short.
   const line = `VMKEEP ${word} - ${text.replace(/[|\n]/g, ' ')}${perf ? ` | ${perf}` : ''}`;
-  return { state, line, domains: verdicts };
+  return { state, line, domains: [...verdicts] };
 }

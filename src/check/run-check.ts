@@ -7,7 +7,7 @@ import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/se
 import { listChains } from '../repository/chains.js';
 import { summarizeRunHistory } from '../repository/run-history.js';
 import { collectDomainStatus } from '../status/collect-status.js';
-import { judgeCheck, STATE_WORD, type CheckState, type CheckThresholds, type DomainCheckInput } from './judge-check.js';
+import { judgeCheck, STATE_WORD, type CheckState, type CheckThresholds, type CheckVerdict, type DomainCheckInput } from './judge-check.js';
 import { messageOf } from '../errors.js';
 
 export interface CheckOptions {
@@ -56,10 +56,14 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
     ),
   );
   const extra = [...selection.unknown.map((n) => `${n}: unknown domain`), ...selection.emptyPatterns.map((p) => `${p}: no domain matches`)];
-  const verdict = judgeCheck(inputs, options.thresholds, now, extra);
+  return checkResult(judgeCheck(inputs, options.thresholds, now, extra), extra, selection.filteredOut);
+}
+
+/** The plugin's result: the verdict line first (what Nagios reads), then one line per domain. */
+export function checkResult(verdict: CheckVerdict, unknownItems: readonly string[], filteredOut: ReadonlyArray<{ domain: string; why: string }>): CommandResult {
   const details = verdict.domains.map((d) => `${d.domain}: ${STATE_WORD[d.state]}${d.problems.length > 0 ? ` - ${d.problems.join(', ')}` : ''}`);
   return {
-    document: { state: verdict.state, status: STATE_WORD[verdict.state], line: verdict.line, domains: verdict.domains, unknown: extra, filteredOut: selection.filteredOut },
+    document: { state: verdict.state, status: STATE_WORD[verdict.state], line: verdict.line, domains: verdict.domains, unknown: unknownItems, filteredOut },
     // Nagios reads the first line; the rest is the plugin's long text.
     text: [verdict.line, ...details].join('\n'),
     outcome: OUTCOME[verdict.state],

@@ -1,9 +1,10 @@
-/** One document, text and outcome from the per-host results of status, backup, list and scrub. */
+/** One document, text and outcome from the per-host results of status, backup, list, scrub, verify, prune and check. */
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import type { DomainResult } from '../backup/run-backup.js';
 import { renderSummary } from '../backup/run-backup.js';
 import type { ListDocument } from '../restore/run-list.js';
 import type { HostOutcome } from './run-across-hosts.js';
+import { checkResult, summarizeVerdicts, type CheckThresholds, type DomainVerdict } from '../check/index.js';
 
 function overallOutcome(outcomes: readonly HostOutcome[], fallback: CommandResult['outcome']): CommandResult['outcome'] {
   if (outcomes.some((o) => o.result?.outcome === 'interrupted')) return 'interrupted';
@@ -92,4 +93,41 @@ export function mergeList(outcomes: readonly HostOutcome[], output: string): Com
     text: outcomes.map(hostText).join('\n'),
     outcome: allOk ? 'ok' : domains.length === 0 ? 'failure' : 'partial',
   };
+}
+
+/**
+ * A command whose document is per output folder (verify, prune) across hosts: `hosts` holds each
+ * host's own document (or its error). Any host not ok makes the run partial; none ok, a failure.
+ */
+export function mergePerHost(outcomes: readonly HostOutcome[], base: Record<string, unknown>): CommandResult {
+  const ok = outcomes.filter((o) => o.error === undefined && o.result!.outcome === 'ok').length;
+  return {
+    document: {
+      ...base,
+      hosts: outcomes.map((o) => ({ host: o.host.name, uri: o.host.uri, ...(o.error !== undefined ? { error: o.error } : { outcome: o.result!.outcome, result: o.result!.document }) })),
+    },
+    text: outcomes.map(hostText).join('\n'),
+    outcome: overallOutcome(outcomes, outcomes.length === 0 ? 'failure' : outcomeOf(ok, outcomes.length)),
+  };
+}
+
+/**
+ * `check` across hosts: one plugin line over every host's domains (`host/domain`); a host that
+ * could not be judged at all is one UNKNOWN item.
+ */
+export function mergeCheck(outcomes: readonly HostOutcome[], thresholds: CheckThresholds, now: Date): CommandResult {
+  const verdicts: DomainVerdict[] = [];
+  const unknownItems: string[] = [];
+  const filteredOut: Array<{ domain: string; why: string }> = [];
+  for (const o of outcomes) {
+    if (o.error !== undefined) {
+      unknownItems.push(o.error);
+      continue;
+    }
+    const doc = o.result!.document as { domains: DomainVerdict[]; unknown: string[]; filteredOut?: Array<{ domain: string; why: string }> };
+    verdicts.push(...doc.domains.map((d) => ({ ...d, domain: `${o.host.name}/${d.domain}` })));
+    unknownItems.push(...doc.unknown.map((u) => `${o.host.name}/${u}`));
+    filteredOut.push(...(doc.filteredOut ?? []).map((f) => ({ ...f, domain: `${o.host.name}/${f.domain}` })));
+  }
+  return checkResult(summarizeVerdicts(verdicts, thresholds, now, unknownItems), unknownItems, filteredOut);
 }

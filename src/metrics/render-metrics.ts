@@ -77,8 +77,9 @@ export function renderMetrics(input: MetricsInput): string {
     }
     for (const r of d.replication ?? []) {
       const rl = { ...l, repository: r.repository };
-      f.replicated.rows.push([rl, seconds(r.lastReplicated)]);
-      f.replicationLag.rows.push([rl, r.lagSeconds]);
+      // A repository that holds none of the points has no send time and no lag to report: no row beats a wrong one.
+      if (r.lastReplicated !== null) f.replicated.rows.push([rl, seconds(r.lastReplicated)]);
+      if (r.lagSeconds !== null) f.replicationLag.rows.push([rl, r.lagSeconds]);
       f.notReplicated.rows.push([rl, r.pointsNotReplicated]);
     }
   }

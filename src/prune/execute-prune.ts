@@ -1,8 +1,11 @@
 /** Carry out a prune plan: remove whole chain folders, nothing else. */
 import { rename, rm } from 'node:fs/promises';
+import prettyBytes from 'pretty-bytes';
 import { dirname, join } from 'node:path';
 import type { ChainView } from '../repository/chains.js';
+import { finishRemovals, removingName } from '../repository/removal-leftovers.js';
 import type { PrunePlan } from '../retention/types.js';
+import type { FaultPoints } from '../app/context.js';
 import type { Logger } from '../util/log.js';
 import { messageOf } from '../errors.js';
 
@@ -13,9 +16,10 @@ export interface PruneExecution {
 
 /**
  * Remove the chains the plan removes. Each folder is first renamed to a hidden name, so a
- * half-deleted chain never looks like a chain to later runs, then deleted.
+ * half-deleted chain never looks like a chain to later runs, then deleted. Fault point (tests
+ * only): `prune-renamed`, after the rename and before the delete, where a kill leaves the hidden folder.
  */
-export async function executePrune(plan: PrunePlan, chains: ReadonlyMap<string, readonly ChainView[]>, log: Logger): Promise<PruneExecution> {
+export async function executePrune(plan: PrunePlan, chains: ReadonlyMap<string, readonly ChainView[]>, log: Logger, faults?: FaultPoints): Promise<PruneExecution> {
   const removed: string[] = [];
   const failed: PruneExecution['failed'] = [];
   for (const domain of plan.domains) {
@@ -27,8 +31,9 @@ export async function executePrune(plan: PrunePlan, chains: ReadonlyMap<string, 
         continue;
       }
       try {
-        const trash = join(dirname(view.dir), `.vmkeep-removing-${view.folder}-${process.pid}`);
+        const trash = join(dirname(view.dir), removingName(view.folder, process.pid));
         await rename(view.dir, trash);
+        faults?.after('prune-renamed');
         await rm(trash, { recursive: true, force: true });
         removed.push(`${domain.domain}/${decision.id}`);
         log.info(`${domain.domain}: removed chain ${decision.id} (${decision.reasons.join('; ')})`);
@@ -38,4 +43,20 @@ export async function executePrune(plan: PrunePlan, chains: ReadonlyMap<string, 
     }
   }
   return { removed, failed };
+}
+
+/**
+ * Finish the removals an interrupted prune left (`.vmkeep-removing-*` folders) in each domain's
+ * folder. The caller holds the output folder's and the domains' locks.
+ */
+export async function finishInterruptedRemovals(output: string, domains: readonly string[], log: Logger): Promise<Array<{ domain: string; name: string; line: string }>> {
+  const done: Array<{ domain: string; name: string; line: string }> = [];
+  for (const d of domains) {
+    for (const l of await finishRemovals(output, d)) {
+      const line = `${d}: finished removing ${l.name} (${prettyBytes(l.bytes, { binary: true })}), left by an interrupted prune`;
+      log.info(line);
+      done.push({ domain: d, name: l.name, line });
+    }
+  }
+  return done;
 }

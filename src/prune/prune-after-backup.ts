@@ -3,7 +3,7 @@ import type { AppContext } from '../app/context.js';
 import { parsePolicy } from '../retention/policy.js';
 import { planPrune } from '../retention/plan-prune.js';
 import type { GroupBy, RetentionPolicy } from '../retention/types.js';
-import { executePrune } from './execute-prune.js';
+import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
 
 export interface PruneOutcome {
@@ -20,11 +20,13 @@ export async function pruneAfterBackup(
   groupBy: GroupBy,
   policy: RetentionPolicy = parsePolicy({ groupBy, vmsnapRule: true }),
 ): Promise<PruneOutcome> {
+  // A chain folder an interrupted prune left half-deleted still fills the disk: finish it first.
+  const finished = await finishInterruptedRemovals(output, [domain], ctx.log);
   const { histories, chains } = await readHistories(output, [domain]);
   const plan = planPrune(histories, policy, ctx.now());
-  const done = await executePrune(plan, chains, ctx.log);
+  const done = await executePrune(plan, chains, ctx.log, ctx.faults);
   return {
-    removed: done.removed,
+    removed: [...finished.map((f) => `${f.domain}/${f.name} (left by an interrupted prune)`), ...done.removed],
     kept: plan.domains.flatMap((d) => d.keep.map((k) => `${d.domain}/${k.id}`)),
     failed: done.failed,
   };

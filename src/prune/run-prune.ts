@@ -5,6 +5,7 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains, listChains, requireOutputFolder } from '../repository/chains.js';
 import { findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
+import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
@@ -12,7 +13,7 @@ import { simulate } from '../retention/simulate.js';
 import type { Duration, GroupBy, PolicyFor, RetentionPolicy } from '../retention/types.js';
 import type { SettingsFor } from '../config/settings.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
-import { executePrune } from './execute-prune.js';
+import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
 import { executeMerges, finishInterruptedMerges } from './merge-points.js';
 
@@ -68,12 +69,14 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     }
     const repaired: string[] = [];
     if (!options.dryRun) {
+      const finished = await finishInterruptedRemovals(options.output, selection.selected, ctx.log);
+      repaired.push(...finished.map((f) => f.line));
       for (const d of selection.selected) {
         for (const view of await listChains(options.output, d)) {
           for (const line of await finishInterruptedMerges(ctx, view.dir)) repaired.push(`${d}/${view.folder}: ${line}`);
         }
       }
-      for (const line of repaired) ctx.log.info(line);
+      for (const line of repaired.slice(finished.length)) ctx.log.info(line);
     }
     // Read the tree only once the locks are held: a backup finishing meanwhile is then seen.
     const { histories, chains } = await readHistories(options.output, selection.selected);
@@ -86,9 +89,14 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     const plan = gone.length === 0 ? planned : { ...planned, warnings: [...planned.warnings, ...gone] };
     const planText = renderPrunePlan(plan);
     if (options.dryRun) {
-      return { document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut }, text: `${planText}\n(dry run: nothing removed)`, outcome: selection.unknown.length > 0 ? 'partial' : 'ok' };
+      const leftovers = await pendingRemovals(options.output, selection.selected);
+      return {
+        document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut, pendingRemovals: leftovers },
+        text: [...leftovers.map((l) => `would finish removing ${l.domain}/${l.name} (${l.bytes} bytes), left by an interrupted prune`), planText, '(dry run: nothing removed)'].join('\n'),
+        outcome: selection.unknown.length > 0 ? 'partial' : 'ok',
+      };
     }
-    const removal = await executePrune(plan, chains, ctx.log);
+    const removal = await executePrune(plan, chains, ctx.log, ctx.faults);
     const merging = await executeMerges(ctx, plan, chains);
     const done = { removed: removal.removed, merged: merging.merged, failed: [...removal.failed, ...merging.failed] };
     const lines = [
@@ -108,6 +116,13 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
   } finally {
     for (const l of locks.reverse()) l.release();
   }
+}
+
+/** The leftovers of interrupted removals a real prune would finish now. */
+async function pendingRemovals(output: string, domains: readonly string[]): Promise<Array<{ domain: string; name: string; bytes: number }>> {
+  const out: Array<{ domain: string; name: string; bytes: number }> = [];
+  for (const d of domains) for (const l of await listRemovalLeftovers(output, d)) out.push({ domain: d, name: l.name, bytes: l.bytes });
+  return out;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { RetentionPolicy } from '../retention/types.js';
 import { planRepoPrune, type RepoPrunePlan } from './plan-repo-prune.js';
 import { planReplication, samePoint, type ChainsOption, type ExistingSnapshot, type ReplicationPlan } from './plan-replicate.js';
 import { readSourceChains, type ReplicationSource } from './read-sources.js';
+import { followRepository, renderMarkChanges } from './follow-repository.js';
 
 export interface ReplicateOptions {
   sources: readonly ReplicationSource[];
@@ -87,6 +88,7 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
     const { sent, made } = await sendPoints(ctx, restic, repository, plan, existing);
     const failed = plan.send.length - sent.length;
     let prune: RepoPrunePlan | undefined;
+    let forgotten = new Set<string>();
     // Retention only after a clean send: a chain must not lose its copy while its newer points failed to arrive.
     if (options.prune && failed === 0 && !ctx.signal.aborted) {
       prune = planRepoPrune(made, options.prune, ctx.now());
@@ -94,15 +96,25 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
       if (ids.length > 0) {
         ctx.log.info(`forgetting ${prune.forget.length} chains (${ids.length} snapshots) in ${repository}, then restic prune`);
         await restic.forget(ids);
-        await restic.prune();
+        forgotten = new Set(ids);
       }
     } else if (options.prune && failed > 0) {
       ctx.log.warn(`${failed} points were not sent: nothing pruned in ${repository}`);
     }
-    const doc = { ...documentOf(repository, false, plan, sent, notFound), ...(filteredOut.length > 0 ? { filteredOut } : {}), ...(prune ? { prune: pruneDocument(prune) } : {}) };
+    // The marks follow the repository before restic prune runs: a prune that fails must not leave forgotten points marked as copies.
+    const held = new Set(made.map((m) => m.id).filter((id) => !forgotten.has(id)));
+    const marked = chains.filter((c) => c.hasManifest).map((c) => ({ host: c.host, domain: c.domain, chain: c.chain, dir: c.dir }));
+    const marks = await followRepository(ctx, marked, repository, held);
+    if (forgotten.size > 0) await restic.prune();
+    const doc = {
+      ...documentOf(repository, false, plan, sent, notFound),
+      ...(filteredOut.length > 0 ? { filteredOut } : {}),
+      ...(prune ? { prune: pruneDocument(prune) } : {}),
+      marksCorrected: marks.map((m) => ({ host: m.host, domain: m.domain, id: `${m.chain}/${m.checkpoint}`, snapshot: m.snapshot, change: m.change })),
+    };
     return {
       document: doc,
-      text: renderResult(repository, plan, sent) + (prune ? renderPrune(prune, false) : ''),
+      text: renderResult(repository, plan, sent) + (prune ? renderPrune(prune, false) : '') + renderMarkChanges(marks, repository),
       outcome: ctx.signal.aborted ? 'interrupted' : failed > 0 || notFound.length > 0 ? (sent.length + plan.present.length > 0 ? 'partial' : 'failure') : 'ok',
     };
   } finally {
@@ -182,20 +194,35 @@ function documentOf(repository: string, dryRun: boolean, plan: ReplicationPlan, 
   };
 }
 
+type SkippedWhat = ReplicationPlan['skipped'][number]['point'];
+
+/** A skipped chain (`host/domain chain`) or a skipped point of one (`host/domain chain/checkpoint`). */
+function describeSkipped(p: SkippedWhat): string {
+  return 'checkpoint' in p ? describePoint(p) : `${p.host}/${p.domain} ${p.chain}`;
+}
+
+/** `, 1 chain and 2 points skipped`: whole chains and single points are counted apart (a point is not a chain). */
+export function countSkipped(plan: Pick<ReplicationPlan, 'skipped'>): string {
+  const points = plan.skipped.filter((s) => 'checkpoint' in s.point).length;
+  const chains = plan.skipped.length - points;
+  const parts = [chains > 0 ? `${chains} chain${chains === 1 ? '' : 's'}` : '', points > 0 ? `${points} point${points === 1 ? '' : 's'}` : ''].filter(Boolean);
+  return parts.length > 0 ? `, ${parts.join(' and ')} skipped` : '';
+}
+
 function renderPlan(repository: string, plan: ReplicationPlan): string {
-  const lines = [`replicate to ${repository} (dry run): ${plan.send.length} to send, ${plan.present.length} already there, ${plan.skipped.length} chains skipped`];
+  const lines = [`replicate to ${repository} (dry run): ${plan.send.length} to send, ${plan.present.length} already there${countSkipped(plan)}`];
   for (const s of plan.send) lines.push(`  send ${describePoint(s.point)} (${s.files.length} files)`);
-  for (const s of plan.skipped) lines.push(`  skip ${s.point.host}/${s.point.domain} ${s.point.chain}: ${s.reason}`);
+  for (const s of plan.skipped) lines.push(`  skip ${describeSkipped(s.point)}: ${s.reason}`);
   return `${lines.join('\n')}\n`;
 }
 
 function renderResult(repository: string, plan: ReplicationPlan, sent: readonly SentPoint[]): string {
   const added = sent.reduce((n, s) => n + s.bytesAdded, 0);
-  const lines = [`replicate to ${repository}: ${sent.length} of ${plan.send.length} sent (${prettyBytes(added, { binary: true })} added), ${plan.present.length} already there`];
+  const lines = [`replicate to ${repository}: ${sent.length} of ${plan.send.length} sent (${prettyBytes(added, { binary: true })} added), ${plan.present.length} already there${countSkipped(plan)}`];
   for (const s of sent) lines.push(`  ${s.host}/${s.domain} ${s.id}: snapshot ${s.snapshot}`);
   for (const s of plan.send) {
     if (!sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`)) lines.push(`  ${describePoint(s.point)}: NOT sent (see the warning above)`);
   }
-  for (const s of plan.skipped) lines.push(`  skipped ${s.point.host}/${s.point.domain} ${s.point.chain}: ${s.reason}`);
+  for (const s of plan.skipped) lines.push(`  skipped ${describeSkipped(s.point)}: ${s.reason}`);
   return `${lines.join('\n')}\n`;
 }

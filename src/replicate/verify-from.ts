@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { readManifest } from '../repository/index.js';
+import { readManifest, requireOutputFolder } from '../repository/index.js';
 import { ResticClient, redactRepository, type ResticRepo } from '../restic/index.js';
 import type { ResticSnapshot } from '../restic/parse.js';
 import { readPointTags, type PointTags } from '../restic/tags.js';
@@ -16,6 +16,8 @@ import { checkChainFiles, describeFileProblem } from '../restore/check-files.js'
 import { chainDirOf } from './restore-from.js';
 import { describePoint } from './run-replicate.js';
 import { messageOf } from '../errors.js';
+import { chainsInOutputs, followRepository, renderMarkChanges, type MarkChange } from './follow-repository.js';
+import { acquireLock, type HeldLock } from '../util/lock.js';
 
 export interface VerifyFromOptions {
   repo: ResticRepo;
@@ -24,6 +26,9 @@ export interface VerifyFromOptions {
   scratchDir: string;
   /** Skip vmkeep's own sample restore (restic's check only). */
   sample: boolean;
+  /** Local output folders (one per host) whose replica marks are checked against the repository and corrected. */
+  outputs?: ReadonlyArray<{ host: string; output: string }>;
+  lockWaitMs?: number;
 }
 
 interface PointRow {
@@ -72,6 +77,7 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
       sample.push({ ...row(point, snapshot.id), ...(await checkSnapshot(ctx, restic, snapshot, point, options.scratchDir)) });
     }
   }
+  const marks = options.outputs ? await correctMarks(ctx, options.outputs, repository, new Set(snapshots.map((s) => s.id)), options.lockWaitMs ?? 0) : undefined;
   const failedSample = sample.filter((s) => !s.ok);
   const ok = check.ok && failedSample.length === 0;
   const document = {
@@ -80,6 +86,7 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
     restic: { ok: check.ok, readDataSubset: options.readDataSubset ?? null, damagedPacks: check.damagedPacks },
     affectedPoints: affected,
     sample,
+    marksCorrected: marks?.map((m) => ({ host: m.host, domain: m.domain, id: `${m.chain}/${m.checkpoint}`, snapshot: m.snapshot, change: m.change })) ?? null,
     ...(check.ok ? {} : { resticOutput: check.output.trim().split('\n').slice(-20) }),
   };
   const lines = [`verify ${repository}: ${ok ? 'ok' : 'FAILED'}`];
@@ -87,7 +94,22 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
   if (!check.ok && affected.length === 0) lines.push('  restic reported errors that vmkeep could not trace to restore points (see --json resticOutput)');
   for (const a of affected) lines.push(`  damaged: ${a.host}/${a.domain} ${a.id} (snapshot ${a.snapshot.slice(0, 8)}) would not restore`);
   for (const s of sample) lines.push(`  sample ${s.host}/${s.domain} ${s.id}: ${s.ok ? 'restored and matches its manifest' : s.problems.join('; ')}`);
-  return { document, text: `${lines.join('\n')}\n`, outcome: ok ? 'ok' : 'failure' };
+  if (marks === undefined) lines.push('  replica marks: not checked (give --output DIR to check and correct the local marks against the repository)');
+  else if (marks.length === 0) lines.push(`  replica marks in ${options.outputs!.map((o) => o.output).join(', ')}: agree with the repository`);
+  return { document, text: `${lines.join('\n')}\n${marks ? renderMarkChanges(marks, repository) : ''}`, outcome: ok ? 'ok' : 'failure' };
+}
+
+/** Under each output folder's lock (manifests are written): the marks follow the repository's snapshot list. */
+async function correctMarks(ctx: AppContext, outputs: ReadonlyArray<{ host: string; output: string }>, repository: string, held: ReadonlySet<string>, lockWaitMs: number): Promise<MarkChange[]> {
+  const locks: HeldLock[] = [];
+  try {
+    // A typo or an unmounted disk must not read as "no marks to check".
+    for (const o of outputs) await requireOutputFolder(o.output);
+    for (const o of outputs) locks.push(await acquireLock(join(o.output, '.vmkeep.lock'), { waitMs: lockWaitMs, what: `output folder ${o.output}`, signal: ctx.signal }));
+    return await followRepository(ctx, await chainsInOutputs(outputs), repository, held);
+  } finally {
+    for (const l of locks.reverse()) l.release();
+  }
 }
 
 /** Restore one snapshot into scratch and check the files of its point against the manifest. */

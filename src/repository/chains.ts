@@ -211,6 +211,24 @@ export async function requireOutputFolder(output: string): Promise<void> {
   }
 }
 
+/**
+ * Sub-folders of `output` that hold domain folders with chains one level down: the host folders
+ * of a several-host root (OUTPUT/<host>/<domain>/<chain>), read as if it were one host's folder.
+ */
+export async function findHostFolders(output: string): Promise<string[]> {
+  const hosts: string[] = [];
+  for (const name of await listBackedUpDomains(output)) {
+    const inner = join(output, name);
+    for (const domain of await listBackedUpDomains(inner).catch(() => [])) {
+      if ((await listChains(inner, domain).catch(() => [])).length > 0) {
+        hosts.push(name);
+        break;
+      }
+    }
+  }
+  return hosts;
+}
+
 async function readdirOrEmpty(dir: string) {
   try {
     return await readdir(dir, { withFileTypes: true });

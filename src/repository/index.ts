@@ -13,6 +13,8 @@
  * - legacy chain: a VMSnap/virtnbdbackup folder without a manifest; read from its own files.
  * - restore point: a checkpoint a finished run recorded in the manifest.
  * - replica: a restore point copied into a restic repository, recorded on the point (`replicas`).
+ * - removal leftover: a chain folder an interrupted prune had renamed to `.vmkeep-removing-*`
+ *   and not yet deleted; the next prune finishes it.
  * - merge: a push chain's point dropped by merging it into its child's image (prune
  *   --merge-points); a `merging` record in the manifest marks one a crash left half done.
  * - run history: a domain's last run, last success and last verify, read from its chains'
@@ -26,7 +28,7 @@
  * - domain verify verdict: failed while any chain still present failed its own last verify,
  *   whatever other chains passed (pickDomainVerify); status, check and metrics use it.
  */
-export { domainDir, listBackedUpDomains, requireOutputFolder, listChains, readChain, type ChainView, type PointView } from './chains.js';
+export { domainDir, listBackedUpDomains, requireOutputFolder, listChains, readChain, findHostFolders, type ChainView, type PointView } from './chains.js';
 export {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -34,6 +36,8 @@ export {
   readManifest,
   writeManifest,
   recordReplica,
+  reconcileReplicas,
+  type ReplicaMarkChange,
   type ChainManifest,
   type ChainEvent,
   type ManifestFile,
@@ -49,3 +53,4 @@ export { readDomainFolderUuids, findFormerNames, findGoneDomains, type DomainFol
 export { lockOutputForReading } from './output-lock.js';
 export { pickDomainVerify, summarizeRunHistory, type DomainVerify, type RunHistory, type RunResult } from './run-history.js';
 export { summarizeReplication, type ReplicationSummary } from './replication.js';
+export { REMOVING_PREFIX, removingName, listRemovalLeftovers, finishRemovals, type RemovalLeftover } from './removal-leftovers.js';

@@ -47,6 +47,12 @@ const ReplicaRecordSchema = z.object({
   /** restic's snapshot id (64 hex). */
   snapshot: z.string(),
   time: isoTime,
+  /**
+   * When vmkeep saw that the repository no longer holds the snapshot (repository-side retention,
+   * or a `restic forget` by hand). The record stays, so replicate does not send the point again
+   * and undo that retention, but the point no longer counts as replicated there.
+   */
+  forgotten: isoTime.optional(),
 });
 
 const RestorePointSchema = z.object({
@@ -204,4 +210,41 @@ export async function recordReplica(chainDir: string, checkpoint: string, record
   if (!point) throw new VmkeepError('failure', `${join(chainDir, MANIFEST_FILE)} has no point ${checkpoint}: cannot record its replica`);
   point.replicas = [...(point.replicas ?? []).filter((r) => r.repository !== record.repository), record];
   await writeManifest(chainDir, manifest);
+}
+
+/** A replica record whose mark changed to follow the repository. */
+export interface ReplicaMarkChange {
+  checkpoint: string;
+  snapshot: string;
+  /** forgotten: the repository no longer holds it; held again: it holds it after all. */
+  change: 'forgotten' | 'held again';
+}
+
+/**
+ * Make the chain's replica marks for `repository` follow what it holds now (`held`: every
+ * snapshot id the repository lists). Written only when a mark changes; returns the changes.
+ */
+export async function reconcileReplicas(chainDir: string, repository: string, held: ReadonlySet<string>, now: string): Promise<ReplicaMarkChange[]> {
+  const manifest = await readManifest(chainDir);
+  if (!manifest) return [];
+  const changes: ReplicaMarkChange[] = [];
+  for (const point of manifest.points) {
+    point.replicas = (point.replicas ?? []).map((r) => {
+      if (r.repository !== repository) return r;
+      // restic's backup summary gives a short id on some versions, its snapshot list full ids: a prefix is the same snapshot.
+      const isHeld = held.has(r.snapshot) || [...held].some((id) => id.startsWith(r.snapshot) || r.snapshot.startsWith(id));
+      if (!isHeld && r.forgotten === undefined) {
+        changes.push({ checkpoint: point.checkpoint, snapshot: r.snapshot, change: 'forgotten' });
+        return { ...r, forgotten: now };
+      }
+      if (isHeld && r.forgotten !== undefined) {
+        changes.push({ checkpoint: point.checkpoint, snapshot: r.snapshot, change: 'held again' });
+        const { forgotten: _gone, ...rest } = r;
+        return rest;
+      }
+      return r;
+    });
+  }
+  if (changes.length > 0) await writeManifest(chainDir, manifest);
+  return changes;
 }

@@ -4,6 +4,7 @@ import { listChains } from '../repository/chains.js';
 import { summarizeReplication, type ReplicationSummary } from '../repository/replication.js';
 import { pickDomainVerify } from '../repository/run-history.js';
 import { findLastRecorded, isDatedInFuture } from '../repository/recording-order.js';
+import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 
 export type { ReplicationSummary };
 
@@ -21,6 +22,8 @@ export interface BackupSummary {
   futureDated?: Array<{ chain: string; checkpoint: string; time: string }>;
   /** Other folders of the output holding this domain's backups under a name it had before a rename. */
   formerNames?: string[];
+  /** Chain folders an interrupted prune left half-deleted (`.vmkeep-removing-*`): bytes still on disk until the next prune. */
+  pendingRemoval: Array<{ folder: string; bytes: number }>;
 }
 
 /** Summarise a domain's chains in `output`. */
@@ -55,5 +58,6 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     lastVerify: pickDomainVerify(chains),
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
     ...(futureDated.length > 0 ? { futureDated } : {}),
+    pendingRemoval: (await listRemovalLeftovers(output, domain)).map((l) => ({ folder: l.name, bytes: l.bytes })),
   };
 }

@@ -65,11 +65,16 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
   return out.join('\n');
 }
 
+/** Folders an interrupted prune left: their bytes are still on disk. */
+function renderPendingRemoval(b: BackupSummary): string[] {
+  return (b.pendingRemoval ?? []).map((r) => `    ${r.folder}: ${size(r.bytes)} left by an interrupted prune (the next prune removes it)`);
+}
+
 function renderBackups(b: BackupSummary): string[] {
   const former = (b.formerNames ?? []).map(
     (n) => `    backups under its old name ${n} (renamed since): ${join(b.directory, n)}; list them with vmkeep list --domains ${n}`,
   );
-  if (b.chains.length === 0) return [`  backups in ${b.directory}: none under this name`, ...former];
+  if (b.chains.length === 0) return [`  backups in ${b.directory}: none under this name`, ...renderPendingRemoval(b), ...former];
   const lines = [`  backups in ${b.directory}: ${b.chains.length} chain(s), ${b.restorePoints} restore point(s), ${size(b.sizeOnDisk)}`];
   if (b.lastBackup) {
     const frozen = b.lastBackup.quiesced === null ? '' : b.lastBackup.quiesced ? ', filesystems frozen' : ', not quiesced (crash-consistent)';
@@ -85,11 +90,18 @@ function renderBackups(b: BackupSummary): string[] {
   for (const c of b.chains) {
     lines.push(`    ${c.folder}: ${c.state}, ${c.points} point(s), ${size(c.sizeOnDisk)}${c.note ? ` (${c.note})` : ''}`);
   }
+  lines.push(...renderPendingRemoval(b));
   if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time} (${b.lastVerify.chain})`);
   lines.push(...former);
   for (const r of b.replication ?? []) {
+    const notSent = r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : '';
+    const forgotten = r.pointsForgotten > 0 ? `, ${r.pointsForgotten} forgotten there` : '';
+    if (r.lagSeconds === null || r.lastReplicated === null) {
+      lines.push(`    replicated to ${r.repository}: holds none of these points${forgotten}${notSent}`);
+      continue;
+    }
     const lag = r.lagSeconds === 0 ? 'up to date' : `${Math.round(r.lagSeconds / 3600)} h behind`;
-    lines.push(`    replicated to ${r.repository}: ${r.pointsReplicated} points, last sent ${r.lastReplicated}, ${lag}${r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : ''}`);
+    lines.push(`    replicated to ${r.repository}: ${r.pointsReplicated} points, last sent ${r.lastReplicated}, ${lag}${forgotten}${notSent}`);
   }
   return lines;
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
-import { listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
+import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
+import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { readRestoreChains } from '../restore/chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
@@ -66,6 +67,10 @@ export interface VerifyDocument {
   failures: Array<{ domain: string; reason: string }>;
   /** Backed-up domains --exclude or --tag left out, with why. */
   filteredOut: Array<{ domain: string; why: string }>;
+  /** Chain folders an interrupted prune left half-deleted: not verified, named so they are not missed. */
+  pendingRemoval: Array<{ domain: string; folder: string; bytes: number }>;
+  /** Set when not one chain was checked: why (the run then fails). */
+  nothingVerified?: string;
 }
 
 export async function runVerify(ctx: AppContext, options: VerifyOptions): Promise<CommandResult> {
@@ -79,6 +84,7 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
   // Manifests are rewritten and deep restores read whole chains: no backup or prune meanwhile.
   const lock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
   const chains: ChainVerifyReport[] = [];
+  const pendingRemoval: VerifyDocument['pendingRemoval'] = [];
   let scratch: string | undefined;
   try {
     let version: string | undefined;
@@ -88,6 +94,10 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
       version = await installedToolVersion(ctx.runner, 'virtnbdrestore').then((v) => v.text, () => undefined);
     }
     for (const domain of selection.selected) {
+      for (const l of await listRemovalLeftovers(options.output, domain)) {
+        pendingRemoval.push({ domain, folder: l.name, bytes: l.bytes });
+        ctx.log.warn(`${domain}: ${l.name} was left by an interrupted prune: not a chain, not verified; the next prune removes it`);
+      }
       let list: RestoreChain[];
       try {
         list = await readRestoreChains(options.output, domain);
@@ -116,12 +126,20 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     chains,
     failures,
     filteredOut: selection.filteredOut,
+    pendingRemoval,
   };
   const ok = chains.filter((c) => c.result === 'ok').length;
+  // A verify that checked nothing must not pass: a cron job pointed at the wrong folder would be green forever.
+  if (chains.length + failures.length === 0) {
+    const hosts = await findHostFolders(options.output);
+    document.nothingVerified = hosts.length > 0
+      ? `${options.output} holds the backups of several hosts (${hosts.join(', ')}): give each host's --connect NAME=URI, or --output ${join(options.output, hosts[0]!)}`
+      : `no chain to verify in ${options.output}`;
+  }
   return {
     document,
     text: renderVerify(document),
-    outcome: ctx.signal.aborted ? 'interrupted' : outcomeOf(ok, chains.length + failures.length),
+    outcome: ctx.signal.aborted ? 'interrupted' : chains.length + failures.length === 0 ? 'failure' : outcomeOf(ok, chains.length + failures.length),
   };
 }
 
@@ -214,6 +232,8 @@ export function renderVerify(doc: VerifyDocument): string {
     for (const n of c.notes) out.push(`  note: ${n}`);
   }
   for (const f of doc.failures) out.push(`${f.domain}: not verified: ${f.reason}`);
+  for (const r of doc.pendingRemoval) out.push(`${r.domain}/${r.folder}: not verified: left by an interrupted prune (${r.bytes} bytes); the next prune removes it`);
   if (out.length === 0) out.push(doc.filteredOut.length > 0 ? `no backed-up domain in ${doc.output} passes --tag/--exclude` : `no backups in ${doc.output}`);
+  if (doc.nothingVerified !== undefined) out.push(`nothing verified: ${doc.nothingVerified}`);
   return `${out.join('\n')}\n`;
 }

@@ -15,6 +15,9 @@ import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { cleanupAll, createTestDomain, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { startRcloneRestic, type TestRestServer } from '../helpers/rclone.js';
 import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
+import { createExecaRunner } from '../../src/runner/runner.js';
+
+const runner = createExecaRunner();
 
 let sshd: TestSshd;
 let rest: TestRestServer;
@@ -199,12 +202,60 @@ describe('replicate to restic', () => {
     expect(again.sent).toEqual([]);
     expect(again.present.map((p) => p.id)).toEqual([`${b.results[0]!.chain}/virtnbdbackup.0`]);
     expect(again.skipped.filter((s) => s.reason.includes('pruned there'))).toHaveLength(4);
+    // The marks follow the repository: the forgotten chain no longer counts as copied to REST...
+    const newId = `${b.results[0]!.chain}/virtnbdbackup.0`;
+    const restRepo = doc.repository;
+    const listed = parseJsonOutput<{ domains: Array<{ points: Array<{ id: string; replicatedTo: string[] }> }> }>(
+      await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json']),
+    ).domains[0]!.points;
+    for (const p of listed) expect(p.replicatedTo.includes(restRepo), p.id).toBe(p.id === newId);
+    expect(listed.find((p) => p.id === ids[0])!.replicatedTo).toHaveLength(2);
+    // ...and status counts it as forgotten there, not as replicated.
+    const st = await runVmkeep(['status', '--output', out, '--domains', dom.name, '--json']);
+    const rep = parseJsonOutput<Record<string, { backups: { replication: Array<{ repository: string; pointsReplicated: number; pointsForgotten: number; lagSeconds: number }> } }>>(st)[dom.name]!.backups.replication;
+    expect(rep.find((x) => x.repository === restRepo)).toMatchObject({ pointsReplicated: 1, pointsForgotten: 4, lagSeconds: 0 });
+    const stText = await runVmkeep(['status', '--output', out, '--domains', dom.name]);
+    expect(stText.stdout).toMatch(new RegExp(`replicated to ${restRepo.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 1 points, .*up to date, 4 forgotten there`));
+    // The summary counts those as the 4 points of one chain they are, not as chains.
+    const dryText = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--dry-run'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
+    expect(dryText.code, dryText.stderr).toBe(0);
+    expect.soft(dryText.stdout).toContain('1 already there, 4 points skipped');
+    expect.soft(dryText.stdout).not.toMatch(/chains? skipped/);
     const to = path.join(work, 'from-rest-after-prune');
     const res = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--to', to, '--json']);
     expect(res.code, res.stderr).toBe(0);
     expect(await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(res).images[0]!.path, ref)).toBe(true);
     const gone = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--at', ids[0]!, '--to', path.join(work, 'never')]);
     expect(gone.code).toBe(64);
+  });
+
+  it('a snapshot forgotten by hand: verify --from --output finds the stale mark, corrects it and says so; list and status follow', async () => {
+    const r = repos[0]!;
+    const manifest = readManifestJson(path.join(out, dom.name, ids[0]!.split('/')[0]!)) as unknown as { points: Array<{ checkpoint: string; replicas?: Array<{ repository: string; snapshot: string }> }> };
+    const repository = r.url;
+    const snapshot = manifest.points[0]!.replicas!.find((x) => x.repository === repository)!.snapshot;
+    // The runner throws on a non-zero exit: the forget really happened past this line.
+    await runner.run('restic', ['-r', r.url, '--password-file', pwFile, 'forget', snapshot]);
+    const replicatedTo = async () =>
+      parseJsonOutput<{ domains: Array<{ points: Array<{ id: string; replicatedTo: string[] }> }> }>(await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json'])).domains[0]!.points.find((p) => p.id === ids[0])!.replicatedTo;
+    expect(await replicatedTo()).toContain(repository);
+
+    const v = await runVmkeep(['verify', '--from', r.url, ...repoArgs(r), '--output', out, '--no-sample', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
+    expect(v.code, v.stderr).toBe(0);
+    const vdoc = parseJsonOutput<{ ok: boolean; marksCorrected: Array<{ domain: string; id: string; snapshot: string; change: string }> }>(v);
+    expect(vdoc.marksCorrected).toEqual([{ host: expect.any(String), domain: dom.name, id: ids[0], snapshot, change: 'forgotten' }]);
+    expect(await replicatedTo()).not.toContain(repository);
+    const restore = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--at', ids[0]!, '--to', path.join(work, 'never-local')]);
+    expect(restore.code).toBe(64);
+    // Said in the text too; a second run finds nothing left to correct.
+    const again = await runVmkeep(['verify', '--from', r.url, ...repoArgs(r), '--output', out, '--no-sample'], { env: { VMKEEP_LOCK_DIR: lockDir } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('agree with the repository');
+    expect(again.stdout).not.toContain('replica marks corrected');
+    // replicate does not send the forgotten point again (that would undo the forget).
+    // (Only the forgotten point is checked: the new chain's full was never sent to this repository.)
+    const rep = parseJsonOutput<ReplicateDoc>(await replicate(r, ['--dry-run']));
+    expect((rep as unknown as { toSend: Array<{ id: string }> }).toSend.map((s) => s.id)).not.toContain(ids[0]);
   });
 
   it('--tag and --exclude pick the domains replicated (tags from libvirt; a left-out domain says why)', async () => {

@@ -1,4 +1,5 @@
 import type { CheckOptions } from '../../check/run-check.js';
+import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import { nominalHours, parseDuration } from '../../retention/duration.js';
 import type { Duration } from '../../retention/types.js';
@@ -27,6 +28,7 @@ export const checkCommand = defineCommand<CheckOptions>({
     if (!global.output) throw usageError('check needs --output DIR');
     const selection = buildSelection(argv, global);
     refuseTagsAcrossHosts(selection, global, 'check');
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const thresholds = Object.freeze({
       warning: parseDuration(String(argv['warning']), '--warning'),
       critical: parseDuration(String(argv['critical']), '--critical'),
@@ -37,5 +39,15 @@ export const checkCommand = defineCommand<CheckOptions>({
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');
     return Object.freeze({ domains: global.domains, selection, output: global.output, thresholds });
   },
-  run: async (ctx, options) => (await import('../../check/run-check.js')).runCheck(ctx, options),
+  run: async (ctx, options, global) => {
+    const { runCheck } = await import('../../check/run-check.js');
+    if (global.hosts.length <= 1) return runCheck(ctx, options);
+    // Several hosts: each host's domains judged against its own folder OUTPUT/<host>, one plugin line for all.
+    const { hostOutputDir, mergeCheck, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runCheck(hostCtx, { ...optionsForHost(options, domains), output: hostOutputDir(options.output, host, n) }),
+    );
+    return mergeCheck(outcomes, options.thresholds, ctx.now());
+  },
 });

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import type { ProtectOptions } from '../../prune/protect.js';
 import type { PruneOptions, SimulateOptions } from '../../prune/run-prune.js';
@@ -111,6 +112,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
     if (!global.output) throw usageError('prune needs --output DIR (or --simulate INTERVAL:DURATION)');
     const selection = buildSelection(argv, global);
     refuseTagsAcrossHosts(selection, global, 'prune');
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const config = global.config;
     if (policy === undefined && config === undefined) {
       throw usageError(`name a retention policy: ${NAME_A_POLICY}, or set retention in the config file (docs/CONFIG.md)`);
@@ -133,9 +135,18 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
       }),
     });
   },
-  run: async (ctx, options) => {
+  run: async (ctx, options, global) => {
     const { runPrune, runSimulation } = await import('../../prune/run-prune.js');
-    return options.kind === 'simulate' ? runSimulation(ctx, options.simulate) : runPrune(ctx, options.prune);
+    if (options.kind === 'simulate') return runSimulation(ctx, options.simulate);
+    const prune = options.prune;
+    if (global.hosts.length <= 1) return runPrune(ctx, prune);
+    // Several hosts: each host's own folder OUTPUT/<host> and its own domain locks, as backup uses them.
+    const { hostLockEnv, hostOutputDir, mergePerHost, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, prune.domains, (hostCtx, host, domains) =>
+      runPrune(hostCtx, { ...optionsForHost(prune, domains), output: hostOutputDir(prune.output, host, n), env: hostLockEnv(prune.env, host) }),
+    );
+    return mergePerHost(outcomes, { output: prune.output, dryRun: prune.dryRun });
   },
 });
 

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
+import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import type { VerifyFromOptions } from '../../replicate/verify-from.js';
 import type { VerifyOptions } from '../../verify/run-verify.js';
 import { parseLockWait } from '../parse-values.js';
-import { addRepoOptions, repoFrom } from './replicate.js';
+import { addRepoOptions, replicationSources, repoFrom } from './replicate.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
@@ -40,8 +41,9 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
     const selection = buildSelection(argv, global);
     if (argv['from'] !== undefined) {
-      if (global.output) throw usageError('verify takes --output DIR or --from REPO, not both');
       if (selection.tags.length > 0 || selection.exclude.length > 0) throw usageError('--tag and --exclude go with verify --output DIR (verify --from checks the whole repository)');
+      // With --output too: the local replica marks are checked against the repository and corrected.
+      const outputs = global.output ? replicationSources(resolve(global.output), global.hosts, undefined).map((s) => ({ host: s.host, output: s.output })) : undefined;
       return Object.freeze({
         kind: 'repo' as const,
         options: Object.freeze({
@@ -49,12 +51,14 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
           readDataSubset: parseReadDataSubset(argv['read-data-subset']),
           scratchDir: resolve(scratch),
           sample: argv['sample'] !== false,
+          ...(outputs ? { outputs: Object.freeze(outputs), lockWaitMs: parseLockWait(argv['lock-wait']) } : {}),
         }),
       });
     }
     if (argv['read-data-subset'] !== undefined) throw usageError('--read-data-subset goes with --from REPO');
     if (!global.output) throw usageError('verify needs --output DIR or --from REPO');
     refuseTagsAcrossHosts(selection, global, 'verify');
+    if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const adopt = argv['adopt'] === true;
     const allPoints = argv['all-points'] === true || adopt;
     return Object.freeze({
@@ -71,8 +75,17 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       }),
     });
   },
-  run: async (ctx, o) =>
-    o.kind === 'repo'
-      ? (await import('../../replicate/verify-from.js')).runVerifyFrom(ctx, o.options)
-      : (await import('../../verify/run-verify.js')).runVerify(ctx, o.options),
+  run: async (ctx, o, global) => {
+    if (o.kind === 'repo') return (await import('../../replicate/verify-from.js')).runVerifyFrom(ctx, o.options);
+    const { runVerify } = await import('../../verify/run-verify.js');
+    if (global.hosts.length <= 1) return runVerify(ctx, o.options);
+    // Several hosts: each host's own folder OUTPUT/<host>, as backup wrote them.
+    const { hostOutputDir, mergePerHost, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    const options = o.options;
+    const n = global.hosts.length;
+    const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
+      runVerify(hostCtx, { ...optionsForHost(options, domains), output: hostOutputDir(options.output, host, n) }),
+    );
+    return mergePerHost(outcomes, { output: options.output });
+  },
 });

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createContext } from '../../../src/app/context.js';
 import type { CommandResult } from '../../../src/app/command-result.js';
-import { mergeBackup, mergeStatus, runAcrossHosts } from '../../../src/fleet/index.js';
+import { mergeBackup, mergeCheck, mergePerHost, mergeStatus, runAcrossHosts } from '../../../src/fleet/index.js';
+import { checkResult, judgeCheck } from '../../../src/check/index.js';
+import { parseDuration } from '../../../src/retention/duration.js';
+import type { RunHistory } from '../../../src/repository/run-history.js';
 import { createMemoryLogger } from '../../../src/util/log.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';
 
@@ -73,6 +76,46 @@ describe('merging', () => {
     ]);
     expect(merged.outcome).toBe('partial');
     expect(merged.text).toContain('b/*');
+  });
+});
+
+describe('merging verify, prune and check', () => {
+  const ok = (document: unknown): CommandResult => ({ document, text: 't', outcome: 'ok' });
+
+  it('verify/prune: each host\'s own document under hosts; one host failing makes the run partial, all failing a failure', () => {
+    const merged = mergePerHost([{ host: hosts[0]!, result: ok({ chains: [1] }) }, { host: hosts[1]!, error: 'host b: unreachable' }], { output: '/r' });
+    expect(merged.document).toEqual({
+      output: '/r',
+      hosts: [
+        { host: 'a', uri: hosts[0]!.uri, outcome: 'ok', result: { chains: [1] } },
+        { host: 'b', uri: hosts[1]!.uri, error: 'host b: unreachable' },
+      ],
+    });
+    expect(merged.outcome).toBe('partial');
+    expect(mergePerHost([{ host: hosts[0]!, result: { ...ok({}), outcome: 'failure' } }], {}).outcome).toBe('failure');
+    expect(mergePerHost([{ host: hosts[0]!, result: ok({}) }], {}).outcome).toBe('ok');
+  });
+
+  it('check: one plugin line over every host\'s domains as host/domain; an unreachable host is an UNKNOWN item, a problem elsewhere still wins', () => {
+    const now = new Date('2026-12-01T12:00:00Z');
+    const t = { warning: parseDuration('26h', 'w'), critical: parseDuration('50h', 'c'), verifyWarning: undefined, verifyCritical: undefined };
+    const history = (time: string): RunHistory => ({
+      domain: 'web',
+      chains: 1,
+      unhealthyChains: 0,
+      restorePoints: 1,
+      repositoryBytes: 1,
+      lastSuccess: { time, durationSeconds: 1, bytes: 1, chain: 'c', checkpoint: 'virtnbdbackup.0' },
+      lastRun: { time, result: 'success', durationSeconds: 1, bytes: 1, message: undefined },
+      lastVerify: undefined,
+    });
+    const hostResult = (time: string) => checkResult(judgeCheck([{ domain: 'web', history: history(time), consistent: true, error: undefined }], t, now), [], []);
+    const fine = mergeCheck([{ host: hosts[0]!, result: hostResult('2026-12-01T03:00:00Z') }, { host: hosts[1]!, result: hostResult('2026-12-01T04:00:00Z') }], t, now);
+    expect(fine.outcome).toBe('ok');
+    expect(fine.text.split('\n')[0]).toBe("VMKEEP OK - 2 domains, newest backup 8h ago, oldest 9h ago | 'age_a/web'=32400s;93600;180000;0; 'age_b/web'=28800s;93600;180000;0;");
+    const down = mergeCheck([{ host: hosts[0]!, result: hostResult('2026-11-28T03:00:00Z') }, { host: hosts[1]!, error: 'host b (x): unreachable' }], t, now);
+    expect(down.outcome).toBe('failure');
+    expect(down.text.split('\n')[0]).toContain('2 of 2 domains need attention: host b (x): unreachable; a/web: last backup');
   });
 });
 

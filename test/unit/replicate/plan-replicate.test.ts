@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { filesOfPoint, planReplication, type ExistingSnapshot, type SourceChain } from '../../../src/replicate/plan-replicate.js';
+import { countSkipped } from '../../../src/replicate/run-replicate.js';
 
 /** A chain folder with `n` points: vda.full.data, vda.inc.virtnbdbackup.N.data, shared files. */
 function chain(n: number, over: Partial<SourceChain> = {}): SourceChain {
@@ -85,5 +86,19 @@ describe('planReplication', () => {
         }
       }),
     );
+  });
+});
+
+describe('countSkipped', () => {
+  it('counts skipped chains and skipped points apart: two points of one chain are not two chains', () => {
+    const sent = (i: number) => ({ repository: '/r', snapshot: `${i}`.repeat(64) });
+    const pruned = chain(3, { newest: false });
+    const withMarks = { ...pruned, points: pruned.points.map((p, i) => (i < 2 ? { ...p, replicas: [sent(i)] } : p)) };
+    const plan = planReplication([withMarks], [{ id: 'c'.repeat(64), point: { host: 'hv1', domain: 'web', chain: pruned.chain, checkpoint: 'virtnbdbackup.2' } }], { chains: 'all', repository: '/r' });
+    expect(plan.skipped).toHaveLength(2);
+    expect(countSkipped(plan)).toBe(', 2 points skipped');
+    const both = planReplication([withMarks, chain(1, { chain: 'x', state: 'broken' })], [], { chains: 'all', repository: '/r' });
+    expect(countSkipped(both)).toBe(', 1 chain and 2 points skipped');
+    expect(countSkipped({ skipped: [] })).toBe('');
   });
 });
