@@ -71,7 +71,14 @@ async function startupRows(): Promise<BenchRow[]> {
   const version = await sample([BIN, '--version']);
   const help = await sample([BIN, 'status', '--help']);
   return [
-    { name: 'node -e 0 (Node.js start alone, for context)', measured: fmtMs(node), target: '', met: undefined, source: 'real libvirt', note: 'no libvirt involved' },
+    {
+      name: 'node -e 0 (Node.js start alone, for context)',
+      measured: fmtMs(node),
+      target: '',
+      met: undefined,
+      source: 'real libvirt',
+      note: 'no libvirt involved',
+    },
     { name: 'vmkeep --version, cold start (median of 10)', measured: fmtMs(version), target: '≤ 120 ms', met: version <= 120, source: 'real libvirt' },
     { name: 'vmkeep status --help (median of 10)', measured: fmtMs(help), target: '≤ 250 ms', met: help <= 250, source: 'real libvirt' },
   ];
@@ -94,7 +101,8 @@ async function statusRows(): Promise<BenchRow[]> {
     for (let i = 0; i < 5; i++) {
       const r = await vmkeep(['status', '--domains', ...names, '--json']);
       const doc = JSON.parse(r.stdout) as Record<string, { disks?: unknown[] }>;
-      if (Object.keys(doc).length !== n || Object.values(doc).some((d) => (d.disks?.length ?? 0) !== 1)) throw new Error(`status did not report ${n} domains with their disk`);
+      if (Object.keys(doc).length !== n || Object.values(doc).some((d) => (d.disks?.length ?? 0) !== 1))
+        throw new Error(`status did not report ${n} domains with their disk`);
       ms.push(r.ms);
     }
     const m = median(ms);
@@ -217,7 +225,11 @@ async function jobsRows(rounds: number): Promise<BenchRow[]> {
       rmSync(out, { recursive: true, force: true });
       return r.ms;
     };
-    const [x, y] = await interleaved(round, () => run(1), () => run(2));
+    const [x, y] = await interleaved(
+      round,
+      () => run(1),
+      () => run(2),
+    );
     one.push(x);
     two.push(y);
   }

@@ -39,7 +39,10 @@ const median = (xs: readonly number[]) => {
 };
 
 async function removeCheckpoints(dom: TestDomain): Promise<void> {
-  const names = (await virsh(['checkpoint-list', dom.uuid, '--name', '--topological'])).split('\n').map((l) => l.trim()).filter(Boolean);
+  const names = (await virsh(['checkpoint-list', dom.uuid, '--name', '--topological']))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   for (const n of names.reverse()) await virsh(['checkpoint-delete', dom.uuid, n]);
 }
 
@@ -132,5 +135,6 @@ export async function runPushEngineBench(rounds = 3): Promise<EngineBenchRow[]> 
 // `node dist-bench/bench/push-engine.bench.js` runs it alone and prints the rows.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const rows = await runPushEngineBench(Number(process.env['VMKEEP_BENCH_ROUNDS'] ?? 3));
-  for (const r of rows) process.stdout.write(`| ${r.name} | ${r.measured} | ${r.target} | ${r.met === undefined ? '' : r.met ? 'met' : 'MISSED'} | ${r.source} |\n`);
+  for (const r of rows)
+    process.stdout.write(`| ${r.name} | ${r.measured} | ${r.target} | ${r.met === undefined ? '' : r.met ? 'met' : 'MISSED'} | ${r.source} |\n`);
 }

@@ -75,7 +75,10 @@ export async function runReplicateBench(): Promise<BenchRow[]> {
     const [chain] = fs.readdirSync(path.join(out, dom.name));
     const chainDir = path.join(out, dom.name, chain!);
     const chainBytes = folderBytes(chainDir);
-    const dataFiles = fs.readdirSync(chainDir).filter((f) => f.endsWith('.data')).sort((a, b) => (a.includes('.full.') ? -1 : b.includes('.full.') ? 1 : a.localeCompare(b, 'en', { numeric: true })));
+    const dataFiles = fs
+      .readdirSync(chainDir)
+      .filter((f) => f.endsWith('.data'))
+      .sort((a, b) => (a.includes('.full.') ? -1 : b.includes('.full.') ? 1 : a.localeCompare(b, 'en', { numeric: true })));
     // Each point's snapshot holds the full and every incremental up to it.
     const sizes = dataFiles.map((f) => fs.statSync(path.join(chainDir, f)).size);
     const logicalBytes = sizes.reduce((sum, _, i) => sum + sizes.slice(0, i + 1).reduce((a, b) => a + b, 0), 0);

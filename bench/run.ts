@@ -34,7 +34,13 @@ async function group(name: string, run: () => Promise<BenchRow[]>): Promise<void
     rows.push(...(await run()));
   } catch (e) {
     process.stderr.write(`bench: ${name} failed: ${e instanceof Error ? e.stack : String(e)}\n`);
-    rows.push({ name: `${name}: did not finish`, measured: e instanceof Error ? e.message.split('\n')[0]! : String(e), target: '', met: false, source: 'real libvirt' });
+    rows.push({
+      name: `${name}: did not finish`,
+      measured: e instanceof Error ? e.message.split('\n')[0]! : String(e),
+      target: '',
+      met: false,
+      source: 'real libvirt',
+    });
   }
 }
 // The code benchmarks first: they take seconds, and a failure of a long group loses nothing else.

@@ -26,7 +26,9 @@ function slowRunner(domains: string[]): Runner {
       if (argv.includes('dumpxml')) {
         const uuid = argv[argv.indexOf('--domain') + 1]!;
         const name = domains[Number(uuid.slice(-12))]!;
-        return ok(`<domain type='kvm'><name>${name}</name><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/images/${name}.qcow2'/><target dev='vda' bus='virtio'/></disk></devices></domain>`);
+        return ok(
+          `<domain type='kvm'><name>${name}</name><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/images/${name}.qcow2'/><target dev='vda' bus='virtio'/></disk></devices></domain>`,
+        );
       }
       // No tags on these domains: virsh's recorded answer (fixtures/virsh/metadata-none.stderr).
       if (argv.includes('metadata')) throw new ToolError({ tool: _tool, argv, exitCode: 1, stderr: NO_METADATA });
@@ -38,7 +40,14 @@ function slowRunner(domains: string[]): Runner {
 
 async function timeStatus(count: number): Promise<number> {
   const names = Array.from({ length: count }, (_, i) => `vm-${i}`);
-  const ctx = createContext({ runner: slowRunner(names), uri: 'qemu:///system', now: () => new Date(), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
+  const ctx = createContext({
+    runner: slowRunner(names),
+    uri: 'qemu:///system',
+    now: () => new Date(),
+    log: createMemoryLogger(),
+    interactive: false,
+    signal: new AbortController().signal,
+  });
   const t0 = performance.now();
   await runStatus(ctx, { domains: undefined, output: undefined, colour: false });
   return performance.now() - t0;
@@ -51,6 +60,10 @@ export async function runStatusBench(): Promise<BenchRow[]> {
   const note = 'measures the fan-out code only: the product figure is in the real-libvirt table';
   return [
     toRow({ name: `status fan-out, 1 domain (fake runner, ${LATENCY_MS} ms per tool call)`, ms: one, target: 1000 }, 'fake runner', note),
-    toRow({ name: `status fan-out, 50 domains (fake runner, ${LATENCY_MS} ms per call; under 10× one domain)`, ms: fifty, target: one * 10 }, 'fake runner', note),
+    toRow(
+      { name: `status fan-out, 50 domains (fake runner, ${LATENCY_MS} ms per call; under 10× one domain)`, ms: fifty, target: one * 10 },
+      'fake runner',
+      note,
+    ),
   ];
 }

@@ -65,7 +65,9 @@ export function renderHead(title, source, help, extra = '') {
     '',
     END_MARKER,
     '',
-  ].filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n');
+  ]
+    .filter((l, i, all) => !(l === '' && all[i - 1] === ''))
+    .join('\n');
 }
 
 /** The page with its generated head replaced and its hand-written notes kept. */
@@ -83,7 +85,13 @@ export function renderPages(readHelp, readExisting) {
   if (names.length === 0) throw new Error('no commands found in `vmkeep --help`');
   const pages = new Map();
   const links = names.map((n) => `- [vmkeep ${n}](${n}.md)`).join('\n');
-  pages.set('README.md', spliceHead(readExisting('README.md'), renderHead('vmkeep commands', 'vmkeep --help', top, `\nOne page per command:\n\n${links}\n\nThe options every command takes, from \`vmkeep --help\`:\n`)));
+  pages.set(
+    'README.md',
+    spliceHead(
+      readExisting('README.md'),
+      renderHead('vmkeep commands', 'vmkeep --help', top, `\nOne page per command:\n\n${links}\n\nThe options every command takes, from \`vmkeep --help\`:\n`),
+    ),
+  );
   for (const name of names) {
     const help = dropReportingGroup(readHelp([name]));
     const extra = '\nEvery command also takes the reporting options (logging, notifications, metrics) listed in [README.md](README.md).\n';

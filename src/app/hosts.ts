@@ -66,8 +66,10 @@ export function parseHostList(values: readonly string[]): readonly HostSpec[] {
     // timewarp's -c is "checkpoint the current state"; vmkeep's -c is --connect: name the likely mix-up.
     const meant = 'did you mean --checkpoint-current? (-c is --connect here)';
     if (uri === '') throw usageError(`--connect ${JSON.stringify(raw)} has no URI: ${meant}`);
-    if (!uri.includes(':')) throw usageError(`--connect ${JSON.stringify(raw)} is not a libvirt URI (like qemu:///system or qemu+ssh://root@host/system): ${meant}`);
-    if (!HOST_NAME.test(name)) throw usageError(`host name ${JSON.stringify(name)} (from --connect ${JSON.stringify(raw)}) must be letters, digits, '.', '_' or '-'`);
+    if (!uri.includes(':'))
+      throw usageError(`--connect ${JSON.stringify(raw)} is not a libvirt URI (like qemu:///system or qemu+ssh://root@host/system): ${meant}`);
+    if (!HOST_NAME.test(name))
+      throw usageError(`host name ${JSON.stringify(name)} (from --connect ${JSON.stringify(raw)}) must be letters, digits, '.', '_' or '-'`);
     const sameName = hosts.find((h) => h.name === name);
     if (sameName) throw usageError(`two hosts are named ${name} (${sameName.uri} and ${uri}): give each --connect a name, as NAME=URI`);
     const sameUri = hosts.find((h) => h.uri === uri);
@@ -83,7 +85,10 @@ export function parseHostList(values: readonly string[]): readonly HostSpec[] {
  */
 export function patternsForHost(patterns: readonly string[] | undefined, host: string): readonly string[] | undefined {
   if (patterns === undefined) return undefined;
-  const items = patterns.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  const items = patterns
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
   if (items.length === 0) return undefined;
   const out: string[] = [];
   for (const item of items) {

@@ -8,27 +8,23 @@ import prettyBytes from 'pretty-bytes';
 import { ToolError, VmkeepError, type ErrorCode, messageOf } from '../errors.js';
 
 /** The kinds of failure vmkeep tells apart. */
-export type FailureKind =
-  | 'no-space'
-  | 'domain-gone'
-  | 'permission'
-  | 'timeout'
-  | 'lock'
-  | 'engine-missing'
-  | 'engine-too-old'
-  | 'other';
+export type FailureKind = 'no-space' | 'domain-gone' | 'permission' | 'timeout' | 'lock' | 'engine-missing' | 'engine-too-old' | 'other';
 
 /** The patterns, most specific first. Matched against a tool's stderr and an error's message. */
 const PATTERNS: ReadonlyArray<readonly [Exclude<FailureKind, 'other' | 'domain-gone'>, RegExp]> = [
   ['no-space', /No space left on device|ENOSPC|Errno 28\b|Disk quota exceeded|EDQUOT/i],
   ['engine-too-old', /unrecognized arguments|invalid choice|no such option/i],
-  ['lock', /cannot acquire state change lock|Failed to get ".*" lock|is locked by|another job is running|job .* already|already in use|Is another process using the image/i],
+  [
+    'lock',
+    /cannot acquire state change lock|Failed to get ".*" lock|is locked by|another job is running|job .* already|already in use|Is another process using the image/i,
+  ],
   ['permission', /Permission denied|EACCES|Errno 13\b|Operation not permitted|EPERM|Read-only file system|EROFS/i],
   ['timeout', /timed out|Timed out/],
 ];
 
 /** Text that says the domain or its QEMU went away (checked after the patterns above). */
-const DOMAIN_GONE = /Domain not found|domain is not running|no domain with matching|failed to get domain|qemu unexpectedly closed the monitor|monitor (was )?closed|End of file while reading data|Connection reset by peer|Broken pipe|Unable to connect to NBD|Failed to connect to NBD/i;
+const DOMAIN_GONE =
+  /Domain not found|domain is not running|no domain with matching|failed to get domain|qemu unexpectedly closed the monitor|monitor (was )?closed|End of file while reading data|Connection reset by peer|Broken pipe|Unable to connect to NBD|Failed to connect to NBD/i;
 
 /** Classify a failure from the text it left (stderr and message). Pure. */
 export function classifyFailureText(text: string): FailureKind {
@@ -129,7 +125,8 @@ export function explainFailure(error: unknown, facts: FailureFacts): VmkeepError
       break;
     default:
       if (kind === 'domain-gone' || stopped) {
-        const now = facts.stateNow === undefined ? 'in an unknown state' : facts.stateNow === 'missing' ? 'no longer defined in libvirt' : `now ${facts.stateNow}`;
+        const now =
+          facts.stateNow === undefined ? 'in an unknown state' : facts.stateNow === 'missing' ? 'no longer defined in libvirt' : `now ${facts.stateNow}`;
         message = `domain ${facts.domain} stopped during ${what} (its QEMU process exited or it was shut down); it is ${now}. Recorded points are intact; run the backup again once the domain is back`;
       } else {
         message = `${what} failed: ${base}`;

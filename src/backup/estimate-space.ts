@@ -50,7 +50,13 @@ export async function freeBytesAt(dir: string): Promise<number | undefined> {
  * Estimate the run's need and the free space; undefined when it cannot be estimated (compressed
  * streams, a disk whose size or bitmap cannot be read). Never throws for a failed look-up.
  */
-export async function estimateSpace(ctx: AppContext, inv: BackupInventory, plan: BackupPlan, output: string, compress: boolean): Promise<SpaceEstimate | undefined> {
+export async function estimateSpace(
+  ctx: AppContext,
+  inv: BackupInventory,
+  plan: BackupPlan,
+  output: string,
+  compress: boolean,
+): Promise<SpaceEstimate | undefined> {
   if (compress) return undefined;
   const free = await freeBytesAt(output);
   if (free === undefined) return undefined;
@@ -71,7 +77,10 @@ export async function estimateSpace(ctx: AppContext, inv: BackupInventory, plan:
     const nodes = await ctx.virsh.blockNodes(inv.domain);
     let needed = 0;
     for (const d of disks) {
-      const bitmap = nodes.filter((n) => n.file === d.path).flatMap((n) => n.bitmaps).find((b) => b.name === last);
+      const bitmap = nodes
+        .filter((n) => n.file === d.path)
+        .flatMap((n) => n.bitmaps)
+        .find((b) => b.name === last);
       if (bitmap?.count === undefined) return undefined;
       needed += bitmap.count;
     }

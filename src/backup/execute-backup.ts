@@ -89,12 +89,15 @@ export async function executeBackup(
   manifest = {
     ...manifest,
     toolVersions: { ...manifest.toolVersions, ...options.toolVersions },
-    running: { pid: process.pid, startedAt: startedAt.toISOString(), level: plan.level, ...(options.startedDomain ? { startedDomain: true } : {}), ...(options.stoppedDomain ? { stoppedDomain: true } : {}) },
+    running: {
+      pid: process.pid,
+      startedAt: startedAt.toISOString(),
+      level: plan.level,
+      ...(options.startedDomain ? { startedDomain: true } : {}),
+      ...(options.stoppedDomain ? { stoppedDomain: true } : {}),
+    },
     updatedAt: startedAt.toISOString(),
-    events: [
-      ...manifest.events,
-      ...repairs.map((r) => ({ time: startedAt.toISOString(), kind: 'repaired' as const, message: r })),
-    ],
+    events: [...manifest.events, ...repairs.map((r) => ({ time: startedAt.toISOString(), kind: 'repaired' as const, message: r }))],
   };
   await writeManifest(chainDir, manifest);
 
@@ -172,7 +175,22 @@ export async function executeBackup(
     await writeManifest(chainDir, finished);
     return { level: plan.level, folder: plan.folder, checkpoint: result.checkpoint, dataBytes: result.dataBytes, durationMs, repairs, notes };
   } catch (error) {
-    throw await recordFailedRun(ctx, { domain: inv.domain, level: plan.level, chainDir, manifest, filesBefore, eligibleDisks, stateBefore: inv.state, checkpointsBefore, estimate: options.spaceEstimate, failureNoteFile: options.failureNoteFile }, error);
+    throw await recordFailedRun(
+      ctx,
+      {
+        domain: inv.domain,
+        level: plan.level,
+        chainDir,
+        manifest,
+        filesBefore,
+        eligibleDisks,
+        stateBefore: inv.state,
+        checkpointsBefore,
+        estimate: options.spaceEstimate,
+        failureNoteFile: options.failureNoteFile,
+      },
+      error,
+    );
   } finally {
     await hasher.close();
     await rm(workDir, { recursive: true, force: true });

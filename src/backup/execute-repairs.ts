@@ -19,7 +19,10 @@ export function describeRepair(step: RepairStep): string {
     case 'remove-files':
       return `remove ${step.files.join(', ')} from ${step.folder} (${step.reason})`;
     case 'rewrite-cpt': {
-      const list = step.checkpoints.length <= 4 ? step.checkpoints.join(', ') : `${step.checkpoints[0]} … ${step.checkpoints.at(-1)}: ${step.checkpoints.length} checkpoints`;
+      const list =
+        step.checkpoints.length <= 4
+          ? step.checkpoints.join(', ')
+          : `${step.checkpoints[0]} … ${step.checkpoints.at(-1)}: ${step.checkpoints.length} checkpoints`;
       return `rewrite ${step.folder}'s checkpoint list to [${list}] (${step.reason})`;
     }
     case 'delete-checkpoint':
@@ -31,12 +34,7 @@ export function describeRepair(step: RepairStep): string {
   }
 }
 
-export async function executeRepairs(
-  ctx: AppContext,
-  domain: string,
-  domainFolder: string,
-  steps: readonly RepairStep[],
-): Promise<string[]> {
+export async function executeRepairs(ctx: AppContext, domain: string, domainFolder: string, steps: readonly RepairStep[]): Promise<string[]> {
   const done: string[] = [];
   for (const step of steps) {
     const how = await executeRepair(ctx, domain, domainFolder, step);
@@ -85,7 +83,10 @@ async function closeInterruptedRun(chainDir: string, step: Extract<RepairStep, {
     running: undefined,
     state: complete ? 'complete' : 'broken',
     stateReason: complete ? undefined : `the full backup did not finish: ${step.reason}`,
-    events: [...manifest.events, { time: step.startedAt, kind: step.failed ? 'failed' : 'interrupted', message: `${manifest.running.level} backup: ${step.reason}` }],
+    events: [
+      ...manifest.events,
+      { time: step.startedAt, kind: step.failed ? 'failed' : 'interrupted', message: `${manifest.running.level} backup: ${step.reason}` },
+    ],
   });
 }
 

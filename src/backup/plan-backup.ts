@@ -163,7 +163,10 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
       startedAt: running.startedAt,
       pid: running.pid,
       ...(noted
-        ? { failed: true, reason: `the previous run failed: ${noted.message} (${running.level} backup started at ${running.startedAt}; its manifest could not take the record then)` }
+        ? {
+            failed: true,
+            reason: `the previous run failed: ${noted.message} (${running.level} backup started at ${running.startedAt}; its manifest could not take the record then)`,
+          }
         : { reason: `the ${running.level} run started at ${running.startedAt} (pid ${running.pid}) ended without finishing: killed or crashed` }),
     });
     if (noted) reasons.push(`the previous run failed: ${noted.message}`);
@@ -172,7 +175,9 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   const previous = previousRunFailure(inv.chains);
   if (previous) reasons.push(previous);
   if (request.ifOlderThan && lastPoint && isDatedInFuture(lastPoint.time, now)) {
-    reasons.push(`the last backup is dated ${lastPoint.time}, in the future: --if-older-than ${request.ifOlderThan.text} does not skip on a date the clock got wrong`);
+    reasons.push(
+      `the last backup is dated ${lastPoint.time}, in the future: --if-older-than ${request.ifOlderThan.text} does not skip on a date the clock got wrong`,
+    );
   }
   if (clockWarning) reasons.push(clockWarning);
   const sequence = nextSequence(pointsOf(inv.chains));
@@ -197,13 +202,25 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
     // for push, to chains in other output folders, which stay).
     const idx = inv.checkpoints.indexOf(lastRecorded);
     const orphans = inv.checkpoints.slice(idx + 1).filter((n) => isOwnedName(n) && mine(n));
-    for (const name of [...orphans].reverse()) repairs.push(...dropCheckpoint(trackedDisks(inv), name, `checkpoint ${name} was created by a run that did not finish; the changes since it are still in ${lastRecorded}'s bitmap`));
+    for (const name of [...orphans].reverse())
+      repairs.push(
+        ...dropCheckpoint(
+          trackedDisks(inv),
+          name,
+          `checkpoint ${name} was created by a run that did not finish; the changes since it are still in ${lastRecorded}'s bitmap`,
+        ),
+      );
     // Bitmaps libvirt knows no checkpoint for: a later run would create a checkpoint of the same
     // name and fail. Recorded names stay: virtnbdbackup redefines them from the chain's XML.
     for (const d of eligible) {
       for (const b of d.bitmaps ?? []) {
         if (!isOwnedName(b) || !mine(b) || inv.checkpoints.includes(b) || recorded.includes(b)) continue;
-        repairs.push({ kind: 'remove-bitmap', disk: d.target, name: b, reason: `bitmap ${b} on ${d.target} has no checkpoint in libvirt and would block the next one` });
+        repairs.push({
+          kind: 'remove-bitmap',
+          disk: d.target,
+          name: b,
+          reason: `bitmap ${b} on ${d.target} has no checkpoint in libvirt and would block the next one`,
+        });
       }
     }
     reasons.push(`continue chain ${current.folder} after ${lastRecorded}`);
@@ -249,7 +266,6 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   };
 }
 
-
 /**
  * "the previous run failed: …" when the newest run on record failed or was interrupted: the
  * latest failure event is newer than every recorded point (a tie counts as the point's).
@@ -285,7 +301,8 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
   if (chain.state === 'broken') return `chain ${chain.folder} is broken (${chain.stateReason ?? 'no reason recorded'})`;
   const last = recorded.at(-1);
   if (!last) return `chain ${chain.folder} has no recorded restore point (its full did not finish)`;
-  if (nameFamily(last) !== engine.checkpointFamily) return `chain ${chain.folder} was written by the other engine (its last point is ${last}): this engine starts a chain of its own`;
+  if (nameFamily(last) !== engine.checkpointFamily)
+    return `chain ${chain.folder} was written by the other engine (its last point is ${last}): this engine starts a chain of its own`;
   if (!inv.checkpoints.includes(last)) return `checkpoint ${last} of chain ${chain.folder} is no longer known to libvirt`;
   // Same name, other checkpoint: virtnbdbackup names every chain's points virtnbdbackup.N, so a
   // chain in another output folder (or under another --groupBy) can have made a new one since.
@@ -343,7 +360,8 @@ function dropCheckpoint(eligible: readonly DiskInventory[], name: string, why: s
     { kind: 'delete-checkpoint', name, metadataOnly: true, reason: `${why}; its bitmap is lost or inconsistent, so only its metadata can go` },
   ];
   for (const d of eligible) {
-    if (d.bitmaps?.includes(name)) steps.push({ kind: 'remove-bitmap', disk: d.target, name, reason: `the bitmap of checkpoint ${name} on ${d.target} goes with it` });
+    if (d.bitmaps?.includes(name))
+      steps.push({ kind: 'remove-bitmap', disk: d.target, name, reason: `the bitmap of checkpoint ${name} on ${d.target} goes with it` });
   }
   return steps;
 }
@@ -389,7 +407,10 @@ function madeHere(inv: BackupInventory, name: string): boolean {
   const key = chainKey(name);
   const named = (n: string) => chainKey(n) === key;
   if (nameFamily(name) === 'virtnbdbackup' && inv.chains.some((c) => nameTakenElsewhere(inv, c) !== undefined)) return false;
-  return inv.chains.some((c) => c.points.some((p) => named(p.checkpoint))) || inv.chainFiles.some((f) => f.cpt.some(named) || f.files.some((file) => checkpointNamesIn(file).some(named)));
+  return (
+    inv.chains.some((c) => c.points.some((p) => named(p.checkpoint))) ||
+    inv.chainFiles.some((f) => f.cpt.some(named) || f.files.some((file) => checkpointNamesIn(file).some(named)))
+  );
 }
 
 /** Remove the vmkeep-owned checkpoints and bitmaps this run may delete, so a full starts a clean chain. */

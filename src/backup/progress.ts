@@ -64,10 +64,25 @@ function barSink(stream: NodeJS.WritableStream): ProgressSink {
         } else direct();
       };
       return {
-        info: (m) => route(m, () => base.info(m), () => base.sideOnly?.info(m)),
-        warn: (m) => route(`warning: ${m}`, () => base.warn(m), () => base.sideOnly?.warn(m)),
+        info: (m) =>
+          route(
+            m,
+            () => base.info(m),
+            () => base.sideOnly?.info(m),
+          ),
+        warn: (m) =>
+          route(
+            `warning: ${m}`,
+            () => base.warn(m),
+            () => base.sideOnly?.warn(m),
+          ),
         debug: (m) => {
-          if (verbose) route(`debug: ${m}`, () => base.debug(m), () => base.sideOnly?.debug(m));
+          if (verbose)
+            route(
+              `debug: ${m}`,
+              () => base.debug(m),
+              () => base.sideOnly?.debug(m),
+            );
         },
       };
     },

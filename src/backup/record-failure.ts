@@ -173,9 +173,12 @@ async function cleanUpFailedRun(ctx: AppContext, run: FailedRun, live: boolean):
     const names = await ctx.virsh.checkpointNames(run.domain);
     const last = recordedPoints.at(-1);
     const before = run.checkpointsBefore;
-    const orphans = before !== undefined
-      ? names.filter((n) => isOwnedName(n) && !before.includes(n))
-      : run.level === 'full' || last === undefined ? names.filter(isOwnedName) : names.slice(names.indexOf(last) + 1).filter(isOwnedName);
+    const orphans =
+      before !== undefined
+        ? names.filter((n) => isOwnedName(n) && !before.includes(n))
+        : run.level === 'full' || last === undefined
+          ? names.filter(isOwnedName)
+          : names.slice(names.indexOf(last) + 1).filter(isOwnedName);
     if (before === undefined && run.level === 'inc' && last !== undefined && !names.includes(last)) orphans.length = 0;
     for (const name of [...orphans].reverse()) {
       if (!live) {

@@ -140,7 +140,8 @@ export async function prepareOutput(output: string, dryRun: boolean): Promise<vo
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     const parent = dirname(resolve(output));
     const parentStat = await stat(parent).catch(() => undefined);
-    if (!parentStat) throw new VmkeepError('usage', `output ${output} cannot be created: its parent folder ${parent} does not exist (is the backup disk mounted?)`);
+    if (!parentStat)
+      throw new VmkeepError('usage', `output ${output} cannot be created: its parent folder ${parent} does not exist (is the backup disk mounted?)`);
     if (!parentStat.isDirectory()) throw new VmkeepError('usage', `output ${output} cannot be created: ${parent} is not a folder`);
     if (!dryRun) await mkdir(output, { mode: 0o700 });
     return;
@@ -150,7 +151,10 @@ export async function prepareOutput(output: string, dryRun: boolean): Promise<vo
     await access(output, constants.W_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new VmkeepError('failure', `output folder ${output} is not writable (${code === 'EROFS' ? 'a read-only file system' : 'permission denied'}): nothing was backed up`);
+    throw new VmkeepError(
+      'failure',
+      `output folder ${output} is not writable (${code === 'EROFS' ? 'a read-only file system' : 'permission denied'}): nothing was backed up`,
+    );
   }
 }
 
@@ -182,12 +186,17 @@ export async function runBackup(
   if (options.dryRun) {
     // A plan made while another run works would show that run's work in progress as leftovers to repair.
     const holder = lockHolder(outputLockFile);
-    if (holder) throw new VmkeepError('locked', `output folder ${options.output} is locked by another vmkeep run (pid ${holder}): a plan now would show its work in progress as leftovers; try again when it is done`);
+    if (holder)
+      throw new VmkeepError(
+        'locked',
+        `output folder ${options.output} is locked by another vmkeep run (pid ${holder}): a plan now would show its work in progress as leftovers; try again when it is done`,
+      );
   }
   // No lock file for a run that selected nothing: it would write into a folder it has no business in.
-  const outputLock = options.dryRun || selection.selected.length === 0
-    ? undefined
-    : await acquireLock(outputLockFile, { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
+  const outputLock =
+    options.dryRun || selection.selected.length === 0
+      ? undefined
+      : await acquireLock(outputLockFile, { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
   try {
     // One id for the run: the one log lines and notifications carry (a fresh one outside the CLI).
     const runId = ctx.runId ?? randomUUID();
@@ -224,7 +233,11 @@ export async function runBackup(
             }
             // The config may name another engine for this domain (engine: push under a tag or domain).
             if (settings.engine === 'push' && (settings.compress || settings.raw)) {
-              return { domain, result: 'failed', reason: `settings: engine push writes plain qcow2 images of qcow2 disks; it goes with neither compress nor raw` };
+              return {
+                domain,
+                result: 'failed',
+                reason: `settings: engine push writes plain qcow2 images of qcow2 disks; it goes with neither compress nor raw`,
+              };
             }
             const domainEngine = settings.engine === engine.name ? engine : createEngine(ctx, settings.engine);
             const versions = domainEngine === engine || options.dryRun ? toolVersions : { ...toolVersions, [domainEngine.name]: await domainEngine.version() };
@@ -243,10 +256,15 @@ export async function runBackup(
     if (options.runHooks?.postRun && !options.dryRun) {
       const outcome = interrupted ? 'interrupted' : outcomeOf(ok, results.length);
       const failed = results.filter((r) => r.result === 'failed');
-      const post = await runHook(ctx.runner, ctx.log, options.runHooks.postRun, runEnv('post-run', {
-        result: outcome,
-        error: failed.map((r) => `${r.domain}: ${r.reason ?? 'failed'}`).join('; '),
-      }));
+      const post = await runHook(
+        ctx.runner,
+        ctx.log,
+        options.runHooks.postRun,
+        runEnv('post-run', {
+          result: outcome,
+          error: failed.map((r) => `${r.domain}: ${r.reason ?? 'failed'}`).join('; '),
+        }),
+      );
       runHookOutcomes.push(post);
     }
     // Nothing done only because other runs hold the locks: "locked" (75), as for the output lock.
@@ -308,7 +326,11 @@ async function backupOneDomain(run: DomainRun, runEnv: (phase: HookEnv['phase'],
 }
 
 /** Record on the new point whether its checkpoint was taken with frozen filesystems, and its --name. */
-async function recordPointFields(chainDir: string, checkpoint: string, fields: { quiesced?: boolean; quiesceReason?: string; offline?: boolean; name?: string }): Promise<void> {
+async function recordPointFields(
+  chainDir: string,
+  checkpoint: string,
+  fields: { quiesced?: boolean; quiesceReason?: string; offline?: boolean; name?: string },
+): Promise<void> {
   const manifest = await readManifest(chainDir);
   if (!manifest) return;
   await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, ...fields } : p)) });
@@ -395,7 +417,11 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     let inv = await inspectDomain(ctx, domain, inspectOpts);
     if (options.name !== undefined) {
       const taken = nameTakenBy(inv.chains, options.name);
-      if (taken) throw new VmkeepError('failure', `restore point name ${JSON.stringify(options.name)} is already used by ${taken} of ${domain}: names are unique per domain; choose another`);
+      if (taken)
+        throw new VmkeepError(
+          'failure',
+          `restore point name ${JSON.stringify(options.name)} is already used by ${taken} of ${domain}: names are unique per domain; choose another`,
+        );
     }
     const plan = planBackup(inv, request, ctx.now());
     if (options.dryRun) return planned(plan);
@@ -434,7 +460,9 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     // is what must be said. vmkeep neither thaws it nor freezes it again.
     const frozenByOther = !offline && inv.state === 'running' && (await guestFreezeState(ctx.virsh, domain)) === 'frozen';
     if (frozenByOther) {
-      leftoverNotes.push(`the guest filesystems of ${domain} were already frozen, not by vmkeep: the guest's writes are blocked until whoever froze them thaws them (virsh domfsthaw ${domain}); the point is consistent`);
+      leftoverNotes.push(
+        `the guest filesystems of ${domain} were already frozen, not by vmkeep: the guest's writes are blocked until whoever froze them thaws them (virsh domfsthaw ${domain}); the point is consistent`,
+      );
       ctx.log.warn(`${domain}: ${leftoverNotes.at(-1)!}`);
     }
     let freezer: PointFreezer | undefined;
@@ -494,15 +522,18 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       ...(quiesce ? { quiesced: quiesce.quiesced } : {}),
       ...(quiesce?.reason ? { quiesceReason: quiesce.reason } : {}),
       ...(offline ? { offline: true } : {}),
-      ...(done.notes.length + quiesceNotes.length + (plan.warnings?.length ?? 0) > 0 ? { notes: [...(plan.warnings ?? []), ...done.notes, ...quiesceNotes] } : {}),
+      ...(done.notes.length + quiesceNotes.length + (plan.warnings?.length ?? 0) > 0
+        ? { notes: [...(plan.warnings ?? []), ...done.notes, ...quiesceNotes] }
+        : {}),
     };
     if (settings.prune) result.prune = await pruneAfterBackup(ctx, domain, options.output, settings.groupBy, settings.prunePolicy);
     return result;
   } catch (caught) {
     // A tool's or the file system's own words become vmkeep's; the tool's text stays as detail.
-    const error = caught instanceof ToolError || !(caught instanceof VmkeepError)
-      ? explainFailure(caught, { domain, level: 'full', folder: join(options.output, domain) })
-      : caught;
+    const error =
+      caught instanceof ToolError || !(caught instanceof VmkeepError)
+        ? explainFailure(caught, { domain, level: 'full', folder: join(options.output, domain) })
+        : caught;
     const reason = messageOf(error);
     const detail = error instanceof VmkeepError ? error.detail : undefined;
     ctx.log.warn(`${domain}: backup failed: ${reason}`);
@@ -527,7 +558,11 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
  * line, whose error text is put in vmkeep's words. A push point taken without --quiesce is
  * crash-consistent, and says so.
  */
-function quiesceResultOf(engineFreezes: boolean, freezer: PointFreezer | undefined, event: ReturnType<ReturnType<typeof watchFreeze>['event']>): QuiesceResult | undefined {
+function quiesceResultOf(
+  engineFreezes: boolean,
+  freezer: PointFreezer | undefined,
+  event: ReturnType<ReturnType<typeof watchFreeze>['event']>,
+): QuiesceResult | undefined {
   if (!engineFreezes) return freezer?.result() ?? { quiesced: false, reason: 'no freeze was asked for (--quiesce)' };
   if (!event) return undefined;
   return event.frozen ? { quiesced: true } : { quiesced: false, reason: classifyAgentError(new Error(event.reason)).reason };
@@ -577,7 +612,7 @@ export function renderSummary(results: readonly DomainResult[], dryRun: boolean)
     r.dataBytes === undefined ? '-' : prettyBytes(r.dataBytes, { binary: true }),
     r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(1)} s`,
     r.throughputBytesPerSecond === undefined ? '-' : `${prettyBytes(r.throughputBytesPerSecond, { binary: true })}/s`,
-    printable(r.result === 'done' ? r.chain ?? '' : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : r.reason ?? ''),
+    printable(r.result === 'done' ? (r.chain ?? '') : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : (r.reason ?? '')),
   ]);
   const head = ['domain', 'result', 'level', 'data', 'time', 'speed', dryRun ? 'plan' : 'chain / reason'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

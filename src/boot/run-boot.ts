@@ -61,14 +61,17 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
   if (chains.length === 0) throw usageError(`no backups of domain ${o.domain} in ${o.output}`);
   const plan = planRestore(chains, o.domain, { selector: o.selector, disks: undefined, destination: { kind: 'scratch' } }, ctx.now());
   if (!plan.disks.every((d) => d.sequence.every(isImageFile))) {
-    throw usageError(`${plan.point.id} is a virtnbdbackup point: boot runs push chains (backup --engine push); restore it with --to DIR and start that instead`);
+    throw usageError(
+      `${plan.point.id} is a virtnbdbackup point: boot runs push chains (backup --engine push); restore it with --to DIR and start that instead`,
+    );
   }
   if (!plan.config) throw new VmkeepError('failure', `${plan.point.id} has no saved domain XML to boot from`);
   if ((await ctx.virsh.listDomainNames()).includes(o.name)) throw usageError(`a domain named ${o.name} already exists: choose another --name`);
   const dir = resolve(o.dir);
   // The default folder's parent (vmkeep-boot) is vmkeep's own and made on first use; any other
   // --dir is created only inside an existing folder.
-  const existed = (await assertEmptyTarget(dir, { flag: '--dir', parent: dirname(dir) === DEFAULT_BOOT_ROOT ? dirname(DEFAULT_BOOT_ROOT) : dirname(dir) })) === 'empty';
+  const existed =
+    (await assertEmptyTarget(dir, { flag: '--dir', parent: dirname(dir) === DEFAULT_BOOT_ROOT ? dirname(DEFAULT_BOOT_ROOT) : dirname(dir) })) === 'empty';
 
   const lock = await lockOutputForReading(ctx, o.output, o.lockWaitMs);
   let defined = false;
@@ -87,7 +90,12 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
     await chmod(dir, 0o711);
     const disks = plan.disks.map((d) => ({ target: d.target, overlay: join(dir, `${d.target}.qcow2`), backing: join(plan.chainDir, d.sequence.at(-1)!) }));
     for (const d of disks) await ctx.qemuImg.createOverlay(d.overlay, d.backing);
-    const adjusted = adjustDomainXml(savedXml, { name: o.name, images: new Map(disks.map((d) => [d.target, d.overlay])), checkpoint: plan.point.checkpoint, chardevDir: dir });
+    const adjusted = adjustDomainXml(savedXml, {
+      name: o.name,
+      images: new Map(disks.map((d) => [d.target, d.overlay])),
+      checkpoint: plan.point.checkpoint,
+      chardevDir: dir,
+    });
     chardevFiles = adjusted.chardevFiles;
     const record: BootRecord = {
       format: 'vmkeep-boot/1',
@@ -116,7 +124,9 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
     const document = { action: 'boot', name: o.name, domain: o.domain, point: plan.point.id, dir, disks, notes: adjusted.notes, durationMs: Date.now() - t0 };
     const lines = [`${o.name} runs from ${plan.point.id} of ${o.domain} in ${((Date.now() - t0) / 1000).toFixed(1)} s`];
     for (const d of disks) lines.push(`  ${d.target}: ${d.overlay} (on ${d.backing})`);
-    lines.push(`  keep it: ${formatShellCommand(['vmkeep', 'boot', '--finish', o.name])}; drop it: ${formatShellCommand(['vmkeep', 'boot', '--discard', o.name])}`);
+    lines.push(
+      `  keep it: ${formatShellCommand(['vmkeep', 'boot', '--finish', o.name])}; drop it: ${formatShellCommand(['vmkeep', 'boot', '--discard', o.name])}`,
+    );
     return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
   } catch (error) {
     if (defined) {
@@ -184,7 +194,9 @@ async function finishBoot(ctx: AppContext, name: string, lockWaitMs: number): Pr
   const document = { action: 'finish', name, state, how, point: record.point, disks, durationMs: Date.now() - t0 };
   const lines = [`${name} stands on its own images now (${how}); checked from the files on disk:`];
   for (const d of disks) {
-    lines.push(`  ${d.target}: ${d.image}: ${d.equalsPoint ? `identical to ${record.point} of ${record.domain}` : `holds all of ${record.point} of ${record.domain}, and what the guest wrote since it booted`}`);
+    lines.push(
+      `  ${d.target}: ${d.image}: ${d.equalsPoint ? `identical to ${record.point} of ${record.domain}` : `holds all of ${record.point} of ${record.domain}, and what the guest wrote since it booted`}`,
+    );
   }
   return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
 }
@@ -199,7 +211,10 @@ async function checkStandsAlone(ctx: AppContext, d: BootRecord['disks'][number],
   if (info.backingFilename) throw new VmkeepError('failure', `${d.overlay} still has backing file ${info.backingFilename} after ${how}`);
   const missing = missingDataBytes(await ctx.qemuImg.mapExtents(d.backing), await ctx.qemuImg.mapExtents(d.overlay));
   if (missing > 0) {
-    throw new VmkeepError('failure', `${d.overlay} lacks ${missing} bytes of the backup's data after ${how}: it does not stand alone; keep the domain running and run boot --finish again, or discard it`);
+    throw new VmkeepError(
+      'failure',
+      `${d.overlay} lacks ${missing} bytes of the backup's data after ${how}: it does not stand alone; keep the domain running and run boot --finish again, or discard it`,
+    );
   }
   return ctx.qemuImg.identical(d.overlay, d.backing);
 }
@@ -216,8 +231,17 @@ async function discardBoot(ctx: AppContext, name: string, lockWaitMs: number): P
   await rm(join(dir, BOOT_RECORD), { force: true });
   // The folder goes when nothing else is in it.
   await rmdir(dir).catch(() => undefined);
-  const document = { action: 'discard', name, removed: [...record.disks.map((d) => d.overlay), ...(record.chardevFiles ?? [])], restoredModes: (record.repositoryModes ?? []).map((m) => m.path) };
-  return { document, text: `${name} is gone with its overlays (${record.disks.map((d) => d.overlay).join(', ')}); the backup is as it was, with its owners and modes\n`, outcome: 'ok' };
+  const document = {
+    action: 'discard',
+    name,
+    removed: [...record.disks.map((d) => d.overlay), ...(record.chardevFiles ?? [])],
+    restoredModes: (record.repositoryModes ?? []).map((m) => m.path),
+  };
+  return {
+    document,
+    text: `${name} is gone with its overlays (${record.disks.map((d) => d.overlay).join(', ')}); the backup is as it was, with its owners and modes\n`,
+    outcome: 'ok',
+  };
 }
 
 /** Under the output folder's lock: a backup running now may need the folders open to QEMU. */

@@ -74,9 +74,13 @@ function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): Domain
     if (ageSeconds > spanSeconds(now, t.critical)) problems.push([2, `${when} (critical ${t.critical.text})`]);
     else if (ageSeconds > spanSeconds(now, t.warning)) problems.push([1, `${when} (warning ${t.warning.text})`]);
   }
-  if (h.lastRun && h.lastRun.result !== 'success') problems.push([1, `last run ${h.lastRun.result === 'failure' ? 'failed' : 'was interrupted'} at ${h.lastRun.time}`]);
+  if (h.lastRun && h.lastRun.result !== 'success')
+    problems.push([1, `last run ${h.lastRun.result === 'failure' ? 'failed' : 'was interrupted'} at ${h.lastRun.time}`]);
   if (h.latestDated && isDatedInFuture(h.latestDated.time, now)) {
-    problems.push([1, `${h.latestDated.chain}/${h.latestDated.checkpoint} is dated in the future (${h.latestDated.time}): the host clock ran ahead; the last recorded point counts as the newest`]);
+    problems.push([
+      1,
+      `${h.latestDated.chain}/${h.latestDated.checkpoint} is dated in the future (${h.latestDated.time}): the host clock ran ahead; the last recorded point counts as the newest`,
+    ]);
   }
   const damaged = h.damagedChains ?? [];
   if (h.unhealthyChains > damaged.length) problems.push([1, `${h.unhealthyChains - damaged.length} chain(s) broken or unfinished`]);
@@ -90,8 +94,10 @@ function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): Domain
     if (!h.lastVerify) problems.push([t.verifyCritical ? 2 : 1, 'never verified']);
     else {
       const vAge = secondsBetween(now, new Date(h.lastVerify.time));
-      if (t.verifyCritical && vAge > spanSeconds(now, t.verifyCritical)) problems.push([2, `last verify ${formatAge(vAge)} ago (critical ${t.verifyCritical.text})`]);
-      else if (t.verifyWarning && vAge > spanSeconds(now, t.verifyWarning)) problems.push([1, `last verify ${formatAge(vAge)} ago (warning ${t.verifyWarning.text})`]);
+      if (t.verifyCritical && vAge > spanSeconds(now, t.verifyCritical))
+        problems.push([2, `last verify ${formatAge(vAge)} ago (critical ${t.verifyCritical.text})`]);
+      else if (t.verifyWarning && vAge > spanSeconds(now, t.verifyWarning))
+        problems.push([1, `last verify ${formatAge(vAge)} ago (warning ${t.verifyWarning.text})`]);
     }
   }
   return { domain: d.domain, state: worst(problems.map(([s]) => s)), problems: problems.map(([, p]) => p), ageSeconds };
@@ -112,7 +118,12 @@ function perfLabel(raw: string): string {
 
 /** Judge every domain and render the plugin line. */
 export function judgeCheck(domains: readonly DomainCheckInput[], t: CheckThresholds, now: Date, extraUnknown: readonly string[] = []): CheckVerdict {
-  return summarizeVerdicts(domains.map((d) => judgeDomain(d, t, now)), t, now, extraUnknown);
+  return summarizeVerdicts(
+    domains.map((d) => judgeDomain(d, t, now)),
+    t,
+    now,
+    extraUnknown,
+  );
 }
 
 /** The plugin line from domain verdicts already judged (one host's, or several hosts' as `host/domain`). */

@@ -60,7 +60,11 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
 }
 
 /** The plugin's result: the verdict line first (what Nagios reads), then one line per domain. */
-export function checkResult(verdict: CheckVerdict, unknownItems: readonly string[], filteredOut: ReadonlyArray<{ domain: string; why: string }>): CommandResult {
+export function checkResult(
+  verdict: CheckVerdict,
+  unknownItems: readonly string[],
+  filteredOut: ReadonlyArray<{ domain: string; why: string }>,
+): CommandResult {
   const details = verdict.domains.map((d) => `${d.domain}: ${STATE_WORD[d.state]}${d.problems.length > 0 ? ` - ${d.problems.join(', ')}` : ''}`);
   return {
     document: { state: verdict.state, status: STATE_WORD[verdict.state], line: verdict.line, domains: verdict.domains, unknown: unknownItems, filteredOut },

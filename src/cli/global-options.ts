@@ -28,18 +28,29 @@ export interface GlobalOptions extends OutputOptions {
 }
 
 export function addGlobalOptions(y: Argv): Argv {
-  return y
-    // Repeated --connect gives a list (yargs collects duplicates); not an array option, which would
-    // swallow the command word after it.
-    .option('connect', { alias: 'c', type: 'string', describe: 'libvirt URI, or NAME=URI; repeat for several hosts (default: the config file\'s, else qemu:///system)', global: true })
-    .option('config', { type: 'string', describe: 'config file (default: VMKEEP_CONFIG, else /etc/vmkeep/config.yaml if it exists); - reads JSON from stdin', global: true })
-    .option('domains', { type: 'string', array: true, describe: 'domain names, comma lists or globs (default: all)', global: true })
-    .option('output', { type: 'string', describe: 'backup folder', global: true })
-    .option('json', { type: 'boolean', default: false, describe: 'print a JSON document on stdout (errors as JSON on stderr)', global: true })
-    .option('yaml', { alias: 'yml', type: 'boolean', default: false, describe: 'print a YAML document on stdout', global: true })
-    .option('machine', { type: 'boolean', default: false, describe: 'with --json: one line; with text: no colour (as VMSnap)', global: true })
-    .option('pretty', { type: 'boolean', default: false, describe: 'sizes as human strings in JSON/YAML', global: true })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail, also in errors', global: true });
+  return (
+    y
+      // Repeated --connect gives a list (yargs collects duplicates); not an array option, which would
+      // swallow the command word after it.
+      .option('connect', {
+        alias: 'c',
+        type: 'string',
+        describe: "libvirt URI, or NAME=URI; repeat for several hosts (default: the config file's, else qemu:///system)",
+        global: true,
+      })
+      .option('config', {
+        type: 'string',
+        describe: 'config file (default: VMKEEP_CONFIG, else /etc/vmkeep/config.yaml if it exists); - reads JSON from stdin',
+        global: true,
+      })
+      .option('domains', { type: 'string', array: true, describe: 'domain names, comma lists or globs (default: all)', global: true })
+      .option('output', { type: 'string', describe: 'backup folder', global: true })
+      .option('json', { type: 'boolean', default: false, describe: 'print a JSON document on stdout (errors as JSON on stderr)', global: true })
+      .option('yaml', { alias: 'yml', type: 'boolean', default: false, describe: 'print a YAML document on stdout', global: true })
+      .option('machine', { type: 'boolean', default: false, describe: 'with --json: one line; with text: no colour (as VMSnap)', global: true })
+      .option('pretty', { type: 'boolean', default: false, describe: 'sizes as human strings in JSON/YAML', global: true })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'more detail, also in errors', global: true })
+  );
 }
 
 export function buildGlobalOptions(argv: Record<string, unknown>, config?: LoadedConfig, persona: Persona = 'vmkeep'): GlobalOptions {

@@ -67,36 +67,46 @@ const NEAR_MISSES: Readonly<Record<string, string>> = { domain: '--domains', dom
 export function withHint(message: string): string {
   const m = /^Unknown arguments?: ([\w-]+)$/.exec(message.trim());
   const meant = m ? NEAR_MISSES[m[1]!] : undefined;
-  return meant ? `${message} (did you mean ${meant}? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)` : message;
+  return meant
+    ? `${message} (did you mean ${meant}? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)`
+    : message;
 }
 
 function buildParser(args: string[], chosen: Chosen, persona: Persona = 'vmkeep'): Argv {
-  let y = addReportingOptions(addGlobalOptions(
-    yargs(args)
-      .scriptName(persona)
-      .usage('$0 <command> [options]')
-      .strict()
-      .exitProcess(false)
-      .help()
-      // Answers --get-yargs-completions for the scripts `vmkeep completion` prints (hidden command).
-      .completion('yargs-completion', false)
-      .version(readVersion())
-      .wrap(Math.min(110, process.stdout.columns ?? 100))
-      .fail((msg, err) => {
-        throw err instanceof VmkeepError ? err : usageError(withHint(msg ?? err?.message ?? 'bad command line'));
-      }),
-  ));
+  let y = addReportingOptions(
+    addGlobalOptions(
+      yargs(args)
+        .scriptName(persona)
+        .usage('$0 <command> [options]')
+        .strict()
+        .exitProcess(false)
+        .help()
+        // Answers --get-yargs-completions for the scripts `vmkeep completion` prints (hidden command).
+        .completion('yargs-completion', false)
+        .version(readVersion())
+        .wrap(Math.min(110, process.stdout.columns ?? 100))
+        .fail((msg, err) => {
+          throw err instanceof VmkeepError ? err : usageError(withHint(msg ?? err?.message ?? 'bad command line'));
+        }),
+    ),
+  );
   for (const spec of COMMAND_SPECS) {
     y = y.command(spec.name, spec.describe, spec.builder, (argv) => {
       chosen.value = { spec, argv };
     });
   }
-  y = y.command('version', 'print the version', (v) => v, () => {
-    chosen.version = true;
-  });
-  return y.demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help').epilogue(
-    'Exit codes: 0 ok, 1 partial, 2 failure, 3 unknown (check), 64 usage, 69 tool missing, 75 locked, 130 interrupted.',
-  ).showHelpOnFail(false);
+  y = y.command(
+    'version',
+    'print the version',
+    (v) => v,
+    () => {
+      chosen.version = true;
+    },
+  );
+  return y
+    .demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help')
+    .epilogue('Exit codes: 0 ok, 1 partial, 2 failure, 3 unknown (check), 64 usage, 69 tool missing, 75 locked, 130 interrupted.')
+    .showHelpOnFail(false);
 }
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */

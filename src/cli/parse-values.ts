@@ -9,7 +9,8 @@ const MAX_LOCK_WAIT_S = 604_800;
 export function parseLockWait(value: unknown): number {
   const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value ?? 0);
   // A week at most: longer is a typo, and timers past 24.8 days fire at once.
-  if (!Number.isFinite(n) || n < 0 || n > MAX_LOCK_WAIT_S) throw usageError(`--lock-wait needs seconds from 0 to ${MAX_LOCK_WAIT_S}, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0 || n > MAX_LOCK_WAIT_S)
+    throw usageError(`--lock-wait needs seconds from 0 to ${MAX_LOCK_WAIT_S}, got ${JSON.stringify(value)}`);
   return Math.round(n * 1000);
 }
 

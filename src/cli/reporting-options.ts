@@ -30,7 +30,14 @@ export interface ReportingOptions {
 export function addReportingOptions(y: Argv): Argv {
   const g = 'Reporting:';
   return y
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or info lines on stderr (warnings and errors still)', global: true, group: g })
+    .option('quiet', {
+      alias: 'q',
+      type: 'boolean',
+      default: false,
+      describe: 'no progress or info lines on stderr (warnings and errors still)',
+      global: true,
+      group: g,
+    })
     .option('log-file', { type: 'string', describe: 'append every log line to FILE, with time and run id', global: true, group: g })
     .option('log-json', { type: 'boolean', default: false, describe: 'log lines as JSON objects (stderr and --log-file)', global: true, group: g })
     .option('syslog', { type: 'boolean', default: false, describe: 'also send log lines to syslog (journald reads it)', global: true, group: g })
@@ -45,8 +52,13 @@ export function addReportingOptions(y: Argv): Argv {
       group: g,
     })
     .option('notify-on', { type: 'string', array: true, describe: 'outcomes the --notify targets hear of: failure,partial,success', global: true, group: g })
-    .option('notify-config', { type: 'string', describe: "YAML file with a notify: section (targets, tokens from files)", global: true, group: g })
-    .option('textfile', { type: 'string', describe: 'status/backup: write Prometheus metrics of the --output folder to DIR/vmkeep.prom', global: true, group: g })
+    .option('notify-config', { type: 'string', describe: 'YAML file with a notify: section (targets, tokens from files)', global: true, group: g })
+    .option('textfile', {
+      type: 'string',
+      describe: 'status/backup: write Prometheus metrics of the --output folder to DIR/vmkeep.prom',
+      global: true,
+      group: g,
+    })
     .option('textfile-name', { type: 'string', default: DEFAULT_TEXTFILE_NAME, describe: 'file name for --textfile', global: true, group: g })
     .option('metrics-host', { type: 'string', describe: 'host label in the metrics (default: host name)', global: true, group: g });
 }
@@ -55,7 +67,8 @@ export function addReportingOptions(y: Argv): Argv {
 export function buildReportingOptions(argv: Record<string, unknown>): ReportingOptions {
   const str = (k: string) => (argv[k] === undefined ? undefined : String(argv[k]));
   const textfileName = str('textfile-name') ?? DEFAULT_TEXTFILE_NAME;
-  if (textfileName.includes('/') || !textfileName.endsWith('.prom')) throw usageError(`--textfile-name must be a file name ending in .prom, got ${JSON.stringify(textfileName)}`);
+  if (textfileName.includes('/') || !textfileName.endsWith('.prom'))
+    throw usageError(`--textfile-name must be a file name ending in .prom, got ${JSON.stringify(textfileName)}`);
   const tag = str('syslog-tag') ?? 'vmkeep';
   if (!/^[A-Za-z0-9_.-]{1,32}$/.test(tag)) throw usageError('--syslog-tag takes up to 32 letters, digits, dots, dashes or underscores');
   const list = (k: string) => (Array.isArray(argv[k]) ? (argv[k] as unknown[]).map(String) : argv[k] === undefined ? undefined : [String(argv[k])]);
@@ -75,4 +88,3 @@ export function buildReportingOptions(argv: Record<string, unknown>): ReportingO
     quiet: argv['quiet'] === true,
   });
 }
-

@@ -16,7 +16,10 @@ export function addSelectionOptions(y: Argv): Argv {
 }
 
 const list = (v: unknown): string[] =>
-  (v === undefined ? [] : Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter(Boolean);
+  (v === undefined ? [] : Array.isArray(v) ? v : [v])
+    .flatMap((x) => String(x).split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 /** argv → a frozen selection request. */
 export function buildSelection(argv: Record<string, unknown>, global: GlobalOptions): SelectionRequest {

@@ -27,7 +27,10 @@ const TokenSource = {
   tokenFile: z.string().min(1).optional(),
   tokenEnv: envName.optional(),
   /** Header that carries the token (default Authorization). */
-  tokenHeader: z.string().regex(/^[A-Za-z0-9-]+$/).optional(),
+  tokenHeader: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/)
+    .optional(),
   /** Text before the token in that header (default "Bearer "). */
   tokenPrefix: z.string().optional(),
 };
@@ -86,7 +89,10 @@ export const CommandTargetSchema = z
     type: z.literal('command'),
     ...common,
     /** Program and its arguments, as an array: no shell ever splits or expands it. */
-    argv: z.array(z.string()).min(1).refine((a) => a[0]!.length > 0, 'argv[0] must name a program'),
+    argv: z
+      .array(z.string())
+      .min(1)
+      .refine((a) => a[0]!.length > 0, 'argv[0] must name a program'),
   })
   .strict();
 
@@ -95,19 +101,16 @@ export const EmailTargetSchema = z
     type: z.literal('email'),
     ...common,
     to: z.array(z.string().regex(/^[^\s<>,;]+@[^\s<>,;]+$/, 'must be a plain address (user@host)')).min(1),
-    from: z.string().regex(/^[^\s<>,;]+@[^\s<>,;]+$/).optional(),
+    from: z
+      .string()
+      .regex(/^[^\s<>,;]+@[^\s<>,;]+$/)
+      .optional(),
     /** The sendmail program (default /usr/sbin/sendmail). */
     sendmail: z.string().min(1).optional(),
   })
   .strict();
 
-export const NotifyTargetSchema = z.union([
-  WebhookTargetSchema,
-  HealthchecksTargetSchema,
-  NtfyTargetSchema,
-  CommandTargetSchema,
-  EmailTargetSchema,
-]);
+export const NotifyTargetSchema = z.union([WebhookTargetSchema, HealthchecksTargetSchema, NtfyTargetSchema, CommandTargetSchema, EmailTargetSchema]);
 
 /** The `notify:` section: targets plus defaults every target may override. */
 export const NotifySettingsSchema = z

@@ -68,8 +68,12 @@ export async function runConfigCheck(ctx: AppContext, options: ConfigCheckOption
     domains[name] = { tags, ...settingsDocument(s) };
   }
   const sectionsUnused = [
-    ...Object.keys(config?.domains ?? {}).filter((p) => !selection.selected.some((d) => resolve(d, selection.tagsOf.get(d) ?? []).layers.includes(`domain ${p}`))).map((p) => `domains.${p}`),
-    ...Object.keys(config?.tags ?? {}).filter((t) => !selection.selected.some((d) => (selection.tagsOf.get(d) ?? []).includes(t))).map((t) => `tags.${t}`),
+    ...Object.keys(config?.domains ?? {})
+      .filter((p) => !selection.selected.some((d) => resolve(d, selection.tagsOf.get(d) ?? []).layers.includes(`domain ${p}`)))
+      .map((p) => `domains.${p}`),
+    ...Object.keys(config?.tags ?? {})
+      .filter((t) => !selection.selected.some((d) => (selection.tagsOf.get(d) ?? []).includes(t)))
+      .map((t) => `tags.${t}`),
   ];
   const document = {
     source: options.config?.source ?? null,

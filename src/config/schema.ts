@@ -92,14 +92,22 @@ export const DefaultsSchema = z.strictObject({
   ...OVERRIDE_SHAPE,
   connect: nonEmptyText.optional(),
   output: nonEmptyText.optional(),
-  jobs: z.int({ error: 'expected a whole number from 1 to 64' }).min(1, { error: 'expected a whole number from 1 to 64' }).max(64, { error: 'expected a whole number from 1 to 64' }).optional(),
+  jobs: z
+    .int({ error: 'expected a whole number from 1 to 64' })
+    .min(1, { error: 'expected a whole number from 1 to 64' })
+    .max(64, { error: 'expected a whole number from 1 to 64' })
+    .optional(),
   lockWait: z.number({ error: 'expected seconds' }).min(0).optional(),
   hooks: z.strictObject({ ...RUN_HOOKS, ...DOMAIN_HOOKS }).optional(),
 });
 export type ConfigDefaults = z.infer<typeof DefaultsSchema>;
 
 const sectionMap = (what: string) =>
-  z.record(nonEmptyText, DomainOverridesSchema.nullable().transform((v) => v ?? {}), { error: `expected a map of ${what} to settings` });
+  z.record(
+    nonEmptyText,
+    DomainOverridesSchema.nullable().transform((v) => v ?? {}),
+    { error: `expected a map of ${what} to settings` },
+  );
 
 /** The root sections; compose more with `z.strictObject({ ...CONFIG_SECTIONS, notify: ... })`. */
 export const CONFIG_SECTIONS = {
@@ -112,11 +120,9 @@ export const CONFIG_SECTIONS = {
 };
 
 /** Host name → libvirt URI: the hypervisors one vmkeep serves (as repeated --connect NAME=URI). */
-const HostsSchema = z.record(
-  z.string().regex(/^[A-Za-z0-9._-]+$/, "host names are letters, digits, '.', '_' or '-'"),
-  nonEmptyText,
-  { error: 'expected a map of host names to libvirt URIs' },
-);
+const HostsSchema = z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, "host names are letters, digits, '.', '_' or '-'"), nonEmptyText, {
+  error: 'expected a map of host names to libvirt URIs',
+});
 
 /** Where `vmkeep replicate`, `restore --from` and `verify --from` find the restic repository. */
 const ResticSchema = z.strictObject({

@@ -48,7 +48,11 @@ export interface DomainSettings {
 export type SettingsFor = (domain: string, tags: readonly string[]) => DomainSettings;
 
 /** Built-in values when no layer says anything. */
-export const BUILTIN_SETTINGS: Readonly<{ groupBy: GroupBy; stop: StopMode; stopTimeout: number }> = Object.freeze({ groupBy: 'month', stop: 'live', stopTimeout: 120 });
+export const BUILTIN_SETTINGS: Readonly<{ groupBy: GroupBy; stop: StopMode; stopTimeout: number }> = Object.freeze({
+  groupBy: 'month',
+  stop: 'live',
+  stopTimeout: 120,
+});
 
 /** Does a domain-section key (a name or a glob) match this domain? */
 export function sectionMatches(pattern: string, domain: string): boolean {
@@ -89,7 +93,9 @@ export function saysRetention(layer: DomainOverrides): boolean {
 export function createSettingsResolver(config: VmkeepConfig | undefined, flags: DomainOverrides): SettingsFor {
   return (domain, tags) => {
     const layers = layersFor(config, domain, tags);
-    const hasFlags = Object.values(flags).some((v) => v !== undefined && !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0));
+    const hasFlags = Object.values(flags).some(
+      (v) => v !== undefined && !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0),
+    );
     const m = mergeOverrides([...layers.map((l) => l.values), flags]);
     const groupBy = m.groupBy ?? BUILTIN_SETTINGS.groupBy;
     const runHooks = m.hooks ?? {};
@@ -121,7 +127,10 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
 /** A disk list from flags (`vda,vdb` or repeated); usage error when empty. */
 export function parseDiskTargets(value: unknown, flag: string): string[] | undefined {
   if (value === undefined) return undefined;
-  const list = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+  const list = (Array.isArray(value) ? value : [value])
+    .flatMap((v) => String(v).split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   if (list.length === 0) throw usageError(`${flag} needs disk targets such as vda or vda,vdb`);
   return [...new Set(list)];
 }

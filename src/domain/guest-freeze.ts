@@ -31,7 +31,11 @@ export function classifyAgentError(error: unknown): { kind: FreezeFailureKind; r
   if (/not responding|not connected|not available|timed? ?out|timeout/i.test(text)) {
     return { kind: 'agent-not-answering', reason: 'the guest agent does not answer' };
   }
-  const line = text.split('\n').map((l) => l.replace(/^error:\s*/, '').trim()).find((l) => l !== '' && !/^Unable to freeze/i.test(l)) ?? text.trim();
+  const line =
+    text
+      .split('\n')
+      .map((l) => l.replace(/^error:\s*/, '').trim())
+      .find((l) => l !== '' && !/^Unable to freeze/i.test(l)) ?? text.trim();
   return { kind: 'freeze-failed', reason: `the guest agent could not freeze the filesystems: ${line}` };
 }
 

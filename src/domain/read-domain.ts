@@ -75,7 +75,12 @@ export async function readDomain(ctx: AppContext, name: string, options: ReadDom
   const live = isLive(state);
   const latest = checkpointNames.at(-1);
   const [nodes, jobActive, checkpoints] = await Promise.all([
-    live ? ctx.virsh.blockNodes(name).then((n) => ({ nodes: n }), (e: unknown) => ({ error: messageOf(e) })) : undefined,
+    live
+      ? ctx.virsh.blockNodes(name).then(
+          (n) => ({ nodes: n }),
+          (e: unknown) => ({ error: messageOf(e) }),
+        )
+      : undefined,
     // domjobinfo fails on a shut-off domain, which runs no job anyway.
     live ? ctx.virsh.jobActive(name) : false,
     options.checkpointDetails

@@ -105,7 +105,8 @@ export async function selectAmong(
   }
   const { kept, filteredOut } = filterSelection(base.selected, tagsOf, request, new Set(notInLibvirt));
   const filters = describeFilters(request);
-  const emptyPatterns = kept.length === 0 && base.selected.length > 0 && filters !== '' && request.emptyIsFine !== true ? [...base.emptyPatterns, filters] : base.emptyPatterns;
+  const emptyPatterns =
+    kept.length === 0 && base.selected.length > 0 && filters !== '' && request.emptyIsFine !== true ? [...base.emptyPatterns, filters] : base.emptyPatterns;
   return { ...base, emptyPatterns, selected: kept, tagsOf, notInLibvirt, filteredOut };
 }
 

@@ -23,7 +23,10 @@ export const EMPTY_DOMAINS_MESSAGE = "--domains is empty: name domains (a,b or '
  */
 export function splitDomainPatterns(values: readonly string[] | undefined): string[] {
   if (values === undefined) return ['*'];
-  const out = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  const out = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
   if (out.length === 0) throw usageError(EMPTY_DOMAINS_MESSAGE);
   return out;
 }

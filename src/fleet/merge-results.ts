@@ -65,7 +65,11 @@ export function mergeBackup(outcomes: readonly HostOutcome[], base: { dryRun: bo
   }
   const ok = results.filter((r) => r.result !== 'failed').length;
   return {
-    document: { ...base, hosts: outcomes.map((o) => ({ host: o.host.name, uri: o.host.uri, ok: o.error === undefined, ...(o.error ? { error: o.error } : {}) })), results },
+    document: {
+      ...base,
+      hosts: outcomes.map((o) => ({ host: o.host.name, uri: o.host.uri, ok: o.error === undefined, ...(o.error ? { error: o.error } : {}) })),
+      results,
+    },
     text: renderSummary(results, base.dryRun),
     outcome: overallOutcome(outcomes, outcomeOf(ok, results.length)),
   };
@@ -104,7 +108,11 @@ export function mergePerHost(outcomes: readonly HostOutcome[], base: Record<stri
   return {
     document: {
       ...base,
-      hosts: outcomes.map((o) => ({ host: o.host.name, uri: o.host.uri, ...(o.error !== undefined ? { error: o.error } : { outcome: o.result!.outcome, result: o.result!.document }) })),
+      hosts: outcomes.map((o) => ({
+        host: o.host.name,
+        uri: o.host.uri,
+        ...(o.error !== undefined ? { error: o.error } : { outcome: o.result!.outcome, result: o.result!.document }),
+      })),
     },
     text: outcomes.map(hostText).join('\n'),
     outcome: overallOutcome(outcomes, outcomes.length === 0 ? 'failure' : outcomeOf(ok, outcomes.length)),

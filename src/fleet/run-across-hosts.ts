@@ -64,9 +64,7 @@ export async function runAcrossHosts(
   perHost: (hostCtx: AppContext, host: HostSpec, domains: readonly string[] | undefined) => Promise<CommandResult>,
 ): Promise<HostOutcome[]> {
   const limit = pLimit(HOST_CONCURRENCY);
-  const work = hosts
-    .map((host) => ({ host, patterns: patternsForHost(domains, host.name) }))
-    .filter((w) => w.patterns === undefined || w.patterns.length > 0);
+  const work = hosts.map((host) => ({ host, patterns: patternsForHost(domains, host.name) })).filter((w) => w.patterns === undefined || w.patterns.length > 0);
   return Promise.all(
     work.map(({ host, patterns }) =>
       limit(async (): Promise<HostOutcome> => {
@@ -86,8 +84,19 @@ export async function runAcrossHosts(
 
 /** A host's failure in vmkeep's words: a virsh that cannot connect means the host is unreachable. */
 export function describeHostFailure(e: unknown): string {
-  if (e instanceof ToolError && e.tool === 'virsh' && /failed to connect|Cannot recv data|Connection refused|No route to host|Could not resolve|Permission denied \(publickey|timed out|Host key verification failed/i.test(`${e.stderr}${e.timedOut ? ' timed out' : ''}`)) {
-    const last = e.stderr.split('\n').map((l) => l.replace(/^error:\s*/, '').trim()).filter(Boolean).at(-1) ?? (e.timedOut ? 'no answer' : 'no reason given');
+  if (
+    e instanceof ToolError &&
+    e.tool === 'virsh' &&
+    /failed to connect|Cannot recv data|Connection refused|No route to host|Could not resolve|Permission denied \(publickey|timed out|Host key verification failed/i.test(
+      `${e.stderr}${e.timedOut ? ' timed out' : ''}`,
+    )
+  ) {
+    const last =
+      e.stderr
+        .split('\n')
+        .map((l) => l.replace(/^error:\s*/, '').trim())
+        .filter(Boolean)
+        .at(-1) ?? (e.timedOut ? 'no answer' : 'no reason given');
     return `unreachable: libvirt could not be reached (${last}); check the URI, the ssh key and that libvirtd runs there`;
   }
   return messageOf(e);

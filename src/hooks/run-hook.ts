@@ -100,7 +100,16 @@ export async function runHook(runner: Runner, log: Logger, hook: HookSpec, env: 
     logOutput(log, who, r.stdout, r.stderr);
     return { phase: env.phase, argv, ok: true, durationMs: Date.now() - started };
   } catch (e) {
-    const err = e as { stdout?: unknown; stderr?: unknown; timedOut?: boolean; exitCode?: number; signal?: string; tool?: string; code?: string; message?: string };
+    const err = e as {
+      stdout?: unknown;
+      stderr?: unknown;
+      timedOut?: boolean;
+      exitCode?: number;
+      signal?: string;
+      tool?: string;
+      code?: string;
+      message?: string;
+    };
     logOutput(log, who, '', typeof err.stderr === 'string' ? err.stderr : '');
     const why = err.timedOut
       ? `timed out after ${timeoutMs / 1000} s and was killed`

@@ -48,12 +48,18 @@ export function renderMetrics(input: MetricsInput): string {
     lastRunResult: fam('vmkeep_last_run_result', 'Result of the newest backup run: 1 for its result, 0 for the others.'),
     points: fam('vmkeep_restore_points', 'Restore points of the domain in the output folder.'),
     chains: fam('vmkeep_chains', 'Backup chains (a full and its incrementals) of the domain in the output folder.'),
-    repoBytes: fam('vmkeep_repository_bytes', 'Bytes on disk of the domain\'s chains in the output folder.'),
+    repoBytes: fam('vmkeep_repository_bytes', "Bytes on disk of the domain's chains in the output folder."),
     consistent: fam('vmkeep_consistent', '1 when libvirt checkpoints and QEMU bitmaps agree (vmkeep status), else 0.'),
-    lastVerify: fam('vmkeep_last_verify_timestamp_seconds', 'Time of the verify that decides the domain: the newest failed one of a chain still present, else the newest of any chain.'),
+    lastVerify: fam(
+      'vmkeep_last_verify_timestamp_seconds',
+      'Time of the verify that decides the domain: the newest failed one of a chain still present, else the newest of any chain.',
+    ),
     lastVerifyOk: fam('vmkeep_last_verify_ok', '0 while a chain still present failed its last vmkeep verify, else 1.'),
     replicated: fam('vmkeep_replication_last_timestamp_seconds', 'When the newest restore point held by this restic repository was sent (vmkeep replicate).'),
-    replicationLag: fam('vmkeep_replication_lag_seconds', 'How far the repository trails: newest local point time minus newest replicated point time (0: up to date).'),
+    replicationLag: fam(
+      'vmkeep_replication_lag_seconds',
+      'How far the repository trails: newest local point time minus newest replicated point time (0: up to date).',
+    ),
     notReplicated: fam('vmkeep_replication_points_not_sent', 'Local restore points of the domain never sent to this repository.'),
     written: fam('vmkeep_textfile_timestamp_seconds', 'When vmkeep wrote this file.'),
   };

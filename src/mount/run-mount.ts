@@ -62,7 +62,17 @@ const MountRecordSchema = z.object({
 type MountRecord = z.infer<typeof MountRecordSchema>;
 
 export type MountOptions =
-  | { action: 'mount'; domain: string; output: string; selector: PointSelector; mountpoint: string; disk: string | undefined; partition: number | undefined; stateDir: string; lockWaitMs: number }
+  | {
+      action: 'mount';
+      domain: string;
+      output: string;
+      selector: PointSelector;
+      mountpoint: string;
+      disk: string | undefined;
+      partition: number | undefined;
+      stateDir: string;
+      lockWaitMs: number;
+    }
   | { action: 'umount'; mountpoint: string; stateDir: string };
 
 export function mountStateDir(env: NodeJS.ProcessEnv): string {
@@ -83,14 +93,23 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
   const mountpoint = resolve(o.mountpoint);
   const st = await stat(mountpoint).catch(() => undefined);
   if (!st?.isDirectory()) throw usageError(`mount point ${mountpoint} is not an existing folder`);
-  if (isMountedIn(await mountinfo(), mountpoint)) throw usageError(`${mountpoint} is mounted already (${formatShellCommand(['vmkeep', 'umount', mountpoint])} if vmkeep mounted it)`);
+  if (isMountedIn(await mountinfo(), mountpoint))
+    throw usageError(`${mountpoint} is mounted already (${formatShellCommand(['vmkeep', 'umount', mountpoint])} if vmkeep mounted it)`);
   if ((await readdir(mountpoint)).length > 0) throw usageError(`mount point ${mountpoint} is not empty`);
 
   const chains = await readRestoreChains(o.output, o.domain);
   if (chains.length === 0) throw usageError(`no backups of domain ${o.domain} in ${o.output}`);
-  const first = planRestore(chains, o.domain, { selector: o.selector, disks: o.disk === undefined ? undefined : [o.disk], destination: { kind: 'scratch' } }, ctx.now());
+  const first = planRestore(
+    chains,
+    o.domain,
+    { selector: o.selector, disks: o.disk === undefined ? undefined : [o.disk], destination: { kind: 'scratch' } },
+    ctx.now(),
+  );
   const disk = o.disk ?? first.disks[0]!.target;
-  const plan = o.disk === undefined ? planRestore(chains, o.domain, { selector: { kind: 'at', value: first.point.id }, disks: [disk], destination: { kind: 'scratch' } }, ctx.now()) : first;
+  const plan =
+    o.disk === undefined
+      ? planRestore(chains, o.domain, { selector: { kind: 'at', value: first.point.id }, disks: [disk], destination: { kind: 'scratch' } }, ctx.now())
+      : first;
   const sequence = plan.disks[0]!.sequence;
   const viaChain = sequence.every(isImageFile);
 
@@ -129,7 +148,10 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
     await ctx.runner.run('qemu-storage-daemon', storageDaemonArgv(overlay, record.raw, record.pidFile, true), { timeoutMs: 60_000 });
     record.daemonPid = Number((await readFile(record.pidFile, 'utf8')).trim());
     await save();
-    const source = o.partition === undefined ? ({ kind: 'file', file: record.raw } as const) : await partitionSource(ctx, record, o.partition, `${disk} of ${plan.point.id}`, save);
+    const source =
+      o.partition === undefined
+        ? ({ kind: 'file', file: record.raw } as const)
+        : await partitionSource(ctx, record, o.partition, `${disk} of ${plan.point.id}`, save);
     record.journalReplayed = await replayJournal(ctx, source, join(record.scratch, REPLAY_MOUNT));
     await save();
     await mountReadOnly(ctx, source, mountpoint, record.journalReplayed);
@@ -143,9 +165,19 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
   }
   const how = viaChain ? 'the chain, through a qemu-storage-daemon FUSE export' : 'a scratch restore, through a qemu-storage-daemon FUSE export';
   const replay = record.journalReplayed
-    ? "its journal replayed on a throwaway overlay (the backup is only read), so it shows what the guest had written"
+    ? 'its journal replayed on a throwaway overlay (the backup is only read), so it shows what the guest had written'
     : 'its journal NOT replayed (it could not be mounted writable on a throwaway overlay): files the guest wrote last may show older contents';
-  const document = { action: 'mount', mountpoint, domain: o.domain, point: plan.point.id, disk, partition: o.partition ?? null, via: record.via, journalReplayed: record.journalReplayed, cleanedUp: cleaned };
+  const document = {
+    action: 'mount',
+    mountpoint,
+    domain: o.domain,
+    point: plan.point.id,
+    disk,
+    partition: o.partition ?? null,
+    via: record.via,
+    journalReplayed: record.journalReplayed,
+    cleanedUp: cleaned,
+  };
   if (!record.journalReplayed) ctx.log.warn(`${mountpoint}: the filesystem's journal was not replayed: what it shows may be stale`);
   return {
     document,
@@ -169,14 +201,16 @@ async function partitionSource(ctx: AppContext, record: MountRecord, partition: 
   );
   if (table !== undefined) {
     const entry = table.find((p) => p.number === partition);
-    if (!entry) throw new VmkeepError('failure', `${what} has no partition ${partition} (its partition table has ${table.map((p) => p.number).join(', ') || 'none'})`);
+    if (!entry)
+      throw new VmkeepError('failure', `${what} has no partition ${partition} (its partition table has ${table.map((p) => p.number).join(', ') || 'none'})`);
     return { kind: 'file', file: record.raw, offset: entry.offset, size: entry.size };
   }
   const { stdout } = await ctx.runner.run('losetup', losetupAttachArgv(record.raw), { timeoutMs: 60_000 });
   record.loop = stdout.trim();
   await save();
   const device = `${record.loop}p${partition}`;
-  if (!(await waitForFile(device, 5_000))) throw new VmkeepError('failure', `${what} has no partition ${partition} (no partition table vmkeep can read, and ${device} did not appear)`);
+  if (!(await waitForFile(device, 5_000)))
+    throw new VmkeepError('failure', `${what} has no partition ${partition} (no partition table vmkeep can read, and ${device} did not appear)`);
   return { kind: 'device', device };
 }
 
@@ -215,12 +249,20 @@ async function unmount(ctx: AppContext, target: string, stateDir: string, cleane
   const record = await readRecord(recordFile(stateDir, idOf(mountpoint)));
   if (!record) {
     if (cleaned.includes(mountpoint)) {
-      return { document: { action: 'umount', mountpoint, cleanedUp: cleaned }, text: `${mountpoint} was a broken vmkeep mount; it is cleaned up\n`, outcome: 'ok' };
+      return {
+        document: { action: 'umount', mountpoint, cleanedUp: cleaned },
+        text: `${mountpoint} was a broken vmkeep mount; it is cleaned up\n`,
+        outcome: 'ok',
+      };
     }
     throw usageError(`${mountpoint} is not a vmkeep mount`);
   }
   await tearDown(ctx, record, stateDir);
-  return { document: { action: 'umount', mountpoint, point: record.point, cleanedUp: cleaned }, text: `${mountpoint} unmounted; export and loop device gone\n`, outcome: 'ok' };
+  return {
+    document: { action: 'umount', mountpoint, point: record.point, cleanedUp: cleaned },
+    text: `${mountpoint} unmounted; export and loop device gone\n`,
+    outcome: 'ok',
+  };
 }
 
 /** Tear down whatever is left of stale records; returns their mount points. */
@@ -234,7 +276,9 @@ async function cleanupStale(ctx: AppContext, stateDir: string): Promise<string[]
     if (inProgress) continue;
     const healthy = record.complete && isMountedIn(info, record.mountpoint) && record.daemonPid !== undefined && (await isStorageDaemon(record.daemonPid));
     if (healthy) continue;
-    ctx.log.info(`cleaning up the broken vmkeep mount on ${record.mountpoint} (${record.complete ? 'its export or mount is gone' : 'vmkeep stopped while mounting it'})`);
+    ctx.log.info(
+      `cleaning up the broken vmkeep mount on ${record.mountpoint} (${record.complete ? 'its export or mount is gone' : 'vmkeep stopped while mounting it'})`,
+    );
     await tearDown(ctx, record, stateDir);
     cleaned.push(record.mountpoint);
   }
@@ -251,7 +295,10 @@ async function tearDown(ctx: AppContext, record: MountRecord, stateDir: string):
     // Without its daemon the filesystem cannot be read any more: only a lazy umount gets it off.
     await ctx.runner.run('umount', umountArgv(record.mountpoint, !daemonUp), { timeoutMs: 60_000 });
   }
-  const loops = await ctx.runner.run('losetup', losetupListArgv(record.raw), { timeoutMs: 30_000 }).then((r) => parseLoopDevices(r.stdout), () => []);
+  const loops = await ctx.runner.run('losetup', losetupListArgv(record.raw), { timeoutMs: 30_000 }).then(
+    (r) => parseLoopDevices(r.stdout),
+    () => [],
+  );
   for (const dev of new Set([...loops, ...(record.loop ? [record.loop] : [])])) {
     await ctx.runner.run('losetup', losetupDetachArgv(dev), { timeoutMs: 30_000 }).catch(() => undefined);
   }
@@ -305,7 +352,13 @@ async function isStorageDaemon(pid: number): Promise<boolean> {
 async function waitForFile(path: string, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (await stat(path).then(() => true, () => false)) return true;
+    if (
+      await stat(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
     await sleep(50);
   }
   return false;

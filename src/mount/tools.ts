@@ -52,7 +52,9 @@ export interface PartitionEntry {
 
 /** `sfdisk --json` → partitions by number, in bytes (MBR and GPT alike). */
 export function parsePartitionTable(stdout: string): PartitionEntry[] {
-  const table = (JSON.parse(stdout) as { partitiontable?: { device?: string; sectorsize?: number; partitions?: Array<{ node?: string; start?: number; size?: number }> } }).partitiontable;
+  const table = (
+    JSON.parse(stdout) as { partitiontable?: { device?: string; sectorsize?: number; partitions?: Array<{ node?: string; start?: number; size?: number }> } }
+  ).partitiontable;
   const device = table?.device ?? '';
   const sector = table?.sectorsize ?? 512;
   return (table?.partitions ?? []).flatMap((p) => {

@@ -11,7 +11,15 @@
  * - secret: a token or a URL with a key, read from `tokenFile:`/`urlFile:` or an environment
  *   variable; masked (***) in every log line.
  */
-export { NotifySettingsSchema, NotifyTargetSchema, NOTIFY_OUTCOMES, defaultOutcomes, type NotifySettings, type NotifyTarget, type NotifyOutcome } from '../config/notify-schema.js';
+export {
+  NotifySettingsSchema,
+  NotifyTargetSchema,
+  NOTIFY_OUTCOMES,
+  defaultOutcomes,
+  type NotifySettings,
+  type NotifyTarget,
+  type NotifyOutcome,
+} from '../config/notify-schema.js';
 export { parseNotifyFlag, parseNotifyOn } from './parse-flag.js';
 export { loadNotifySettings, mergeTargets } from './load-settings.js';
 export { buildRunReport, notifyOutcomeOf, renderReportText, type RunReport } from './report.js';

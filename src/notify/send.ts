@@ -44,7 +44,10 @@ export interface ResolvedTargets {
 /** First line of a secret file, trimmed. */
 async function readSecretFile(path: string): Promise<string> {
   const text = await readFile(path, 'utf8');
-  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '');
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '');
   if (line === undefined) throw new Error(`${path} is empty`);
   return line;
 }
@@ -90,7 +93,13 @@ export async function resolveTargets(settings: NotifySettings, env: NodeJS.Proce
         token = await readSource(undefined, target.tokenFile, target.tokenEnv, env, 'token');
         if (token) out.secrets.push(token);
       }
-      const label = target.name ?? (url ? `${target.type} ${describeUrl(url)}` : target.type === 'email' ? `email to ${target.to.join(', ')}` : `command ${target.type === 'command' ? target.argv[0] : ''}`);
+      const label =
+        target.name ??
+        (url
+          ? `${target.type} ${describeUrl(url)}`
+          : target.type === 'email'
+            ? `email to ${target.to.join(', ')}`
+            : `command ${target.type === 'command' ? target.argv[0] : ''}`);
       out.targets.push({
         target,
         label,
@@ -112,7 +121,9 @@ export async function notifyStart(targets: readonly ResolvedTarget[], runId: str
   await Promise.all(
     targets
       .filter((t) => t.target.type === 'healthchecks')
-      .map((t) => attempt(t, deps, secrets, (signal) => post(deps, pingUrl(t.url!, 'start', runId), '', { 'Content-Type': 'text/plain; charset=utf-8' }, signal))),
+      .map((t) =>
+        attempt(t, deps, secrets, (signal) => post(deps, pingUrl(t.url!, 'start', runId), '', { 'Content-Type': 'text/plain; charset=utf-8' }, signal)),
+      ),
   );
 }
 
@@ -140,7 +151,13 @@ async function sendOne(t: ResolvedTarget, report: RunReport, deps: NotifyDeps, s
       return post(deps, t.url!, JSON.stringify(report), headers, signal);
     }
     case 'healthchecks':
-      return post(deps, pingUrl(t.url!, report.outcome === 'success' ? 'success' : 'fail', report.runId), text, { 'Content-Type': 'text/plain; charset=utf-8' }, signal);
+      return post(
+        deps,
+        pingUrl(t.url!, report.outcome === 'success' ? 'success' : 'fail', report.runId),
+        text,
+        { 'Content-Type': 'text/plain; charset=utf-8' },
+        signal,
+      );
     case 'ntfy': {
       const headers: Record<string, string> = {
         'Content-Type': 'text/plain; charset=utf-8',
@@ -161,7 +178,11 @@ async function sendOne(t: ResolvedTarget, report: RunReport, deps: NotifyDeps, s
       });
       return;
     case 'email':
-      await deps.runner.run(target.sendmail ?? DEFAULT_SENDMAIL, ['-oi', '-t'], { input: renderMail(target.to, target.from ?? `root@${report.host}`, report), timeoutMs: t.timeoutMs, cancelSignal: signal });
+      await deps.runner.run(target.sendmail ?? DEFAULT_SENDMAIL, ['-oi', '-t'], {
+        input: renderMail(target.to, target.from ?? `root@${report.host}`, report),
+        timeoutMs: t.timeoutMs,
+        cancelSignal: signal,
+      });
       return;
   }
 }

@@ -19,7 +19,12 @@ export interface PruneExecution {
  * half-deleted chain never looks like a chain to later runs, then deleted. Fault point (tests
  * only): `prune-renamed`, after the rename and before the delete, where a kill leaves the hidden folder.
  */
-export async function executePrune(plan: PrunePlan, chains: ReadonlyMap<string, readonly ChainView[]>, log: Logger, faults?: FaultPoints): Promise<PruneExecution> {
+export async function executePrune(
+  plan: PrunePlan,
+  chains: ReadonlyMap<string, readonly ChainView[]>,
+  log: Logger,
+  faults?: FaultPoints,
+): Promise<PruneExecution> {
   const removed: string[] = [];
   const failed: PruneExecution['failed'] = [];
   for (const domain of plan.domains) {
@@ -49,7 +54,11 @@ export async function executePrune(plan: PrunePlan, chains: ReadonlyMap<string, 
  * Finish the removals an interrupted prune left (`.vmkeep-removing-*` folders) in each domain's
  * folder. The caller holds the output folder's and the domains' locks.
  */
-export async function finishInterruptedRemovals(output: string, domains: readonly string[], log: Logger): Promise<Array<{ domain: string; name: string; line: string }>> {
+export async function finishInterruptedRemovals(
+  output: string,
+  domains: readonly string[],
+  log: Logger,
+): Promise<Array<{ domain: string; name: string; line: string }>> {
   const done: Array<{ domain: string; name: string; line: string }> = [];
   for (const d of domains) {
     for (const l of await finishRemovals(output, d)) {

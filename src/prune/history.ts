@@ -28,7 +28,12 @@ function toRetentionChain(c: ChainView): RetentionChain {
     mergeable: c.manifest?.engine === 'push',
     ...(c.damage ? { damaged: c.damage.problems.join('; ') } : {}),
     verifyFailedAt: c.manifest?.lastVerify && verifyFoundDamage(c.manifest.lastVerify) ? new Date(c.manifest.lastVerify.time) : undefined,
-    points: c.points.map((p) => ({ id: p.checkpoint, time: new Date(p.time), ...(p.sequence !== undefined ? { sequence: p.sequence } : {}), protected: p.protected })),
+    points: c.points.map((p) => ({
+      id: p.checkpoint,
+      time: new Date(p.time),
+      ...(p.sequence !== undefined ? { sequence: p.sequence } : {}),
+      protected: p.protected,
+    })),
   };
 }
 

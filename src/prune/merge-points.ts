@@ -51,7 +51,6 @@ export interface MergeExecution {
   failed: Array<{ chain: string; error: string }>;
 }
 
-
 /** Carry out the plan's merges, chain by chain, oldest merge first; a failed merge stops its chain. */
 export async function executeMerges(tools: MergeTools, plan: PrunePlan, chains: ReadonlyMap<string, readonly ChainView[]>): Promise<MergeExecution> {
   const merged: string[] = [];
@@ -124,7 +123,8 @@ async function writeMergedImage(qemuImg: QemuImgClient, dir: string, file: Manif
   await chmod(target, 0o600);
   if (base === undefined) await qemuImg.flatten(target);
   else await qemuImg.rebase(target, base);
-  if (!(await qemuImg.identical(target, source))) throw new VmkeepError('failure', `the merged copy of ${file.path} does not show the same content (qemu-img compare)`);
+  if (!(await qemuImg.identical(target, source)))
+    throw new VmkeepError('failure', `the merged copy of ${file.path} does not show the same content (qemu-img compare)`);
   const check = await qemuImg.check(target);
   if (!check.ok) throw new VmkeepError('failure', `the merged copy of ${file.path} fails qemu-img check`);
   await fsyncPath(target);
@@ -142,7 +142,10 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
       // Renamed before a crash: the temp is gone and the image must hold the merged content.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       if ((await sha256File(join(dir, f.path))) !== f.sha256) {
-        throw new VmkeepError('failure', `${f.path}: neither the merged copy ${f.temp} nor the merged image is there; the merge cannot be finished (run vmkeep verify)`);
+        throw new VmkeepError(
+          'failure',
+          `${f.path}: neither the merged copy ${f.temp} nor the merged image is there; the merge cannot be finished (run vmkeep verify)`,
+        );
       }
     }
   }

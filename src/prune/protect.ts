@@ -41,7 +41,11 @@ export async function runProtect(ctx: AppContext, options: ProtectOptions): Prom
     throw usageError(`no chain ${JSON.stringify(folder)} for ${options.domain} in ${options.output} (chains: ${known})`);
   }
   if (chain.legacy) throw new VmkeepError('failure', `${folder} is a VMSnap folder without a vmkeep manifest: it cannot carry a protected flag`);
-  const lock = await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
+  const lock = await acquireLock(join(options.output, '.vmkeep.lock'), {
+    waitMs: options.lockWaitMs,
+    what: `output folder ${options.output}`,
+    signal: ctx.signal,
+  });
   try {
     const dir = join(domainDir(options.output, options.domain), folder);
     const manifest = await readManifest(dir);

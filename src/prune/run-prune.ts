@@ -62,7 +62,9 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
   const locks: HeldLock[] = [];
   try {
     if (!options.dryRun && selection.selected.length > 0) {
-      locks.push(await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }));
+      locks.push(
+        await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }),
+      );
       for (const d of selection.selected) {
         locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
       }
@@ -92,7 +94,11 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
       const leftovers = await pendingRemovals(options.output, selection.selected);
       return {
         document: { dryRun: true, plan, unknown: selection.unknown, filteredOut: selection.filteredOut, pendingRemovals: leftovers },
-        text: [...leftovers.map((l) => `would finish removing ${l.domain}/${l.name} (${l.bytes} bytes), left by an interrupted prune`), planText, '(dry run: nothing removed)'].join('\n'),
+        text: [
+          ...leftovers.map((l) => `would finish removing ${l.domain}/${l.name} (${l.bytes} bytes), left by an interrupted prune`),
+          planText,
+          '(dry run: nothing removed)',
+        ].join('\n'),
         outcome: selection.unknown.length > 0 ? 'partial' : 'ok',
       };
     }
@@ -109,7 +115,16 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     ];
     const failed = done.failed.length > 0 || selection.unknown.length > 0;
     return {
-      document: { dryRun: false, plan, removed: done.removed, merged: done.merged, repaired, failed: done.failed, unknown: selection.unknown, filteredOut: selection.filteredOut },
+      document: {
+        dryRun: false,
+        plan,
+        removed: done.removed,
+        merged: done.merged,
+        repaired,
+        failed: done.failed,
+        unknown: selection.unknown,
+        filteredOut: selection.filteredOut,
+      },
       text: lines.join('\n'),
       outcome: failed ? (done.removed.length > 0 || selection.selected.length > 0 ? 'partial' : 'failure') : 'ok',
     };
@@ -154,7 +169,7 @@ async function goneDomainWarnings(ctx: AppContext, output: string, selected: rea
  */
 function configPolicies(options: PruneOptions, tagsOf: ReadonlyMap<string, readonly string[]>): PolicyFor {
   const settingsFor = options.settingsFor;
-  if (settingsFor === undefined) throw new VmkeepError('failure', 'prune was given neither a policy nor the config file\'s settings');
+  if (settingsFor === undefined) throw new VmkeepError('failure', "prune was given neither a policy nor the config file's settings");
   return (domain) => {
     const settings = settingsFor(domain, tagsOf.get(domain) ?? []);
     return settings.retentionSet === true ? settings.prunePolicy : undefined;

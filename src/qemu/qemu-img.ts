@@ -74,7 +74,10 @@ export class QemuImgClient {
 
   /** Flatten `source` with its backing chain into `target`. */
   async convert(source: string, target: string, format: 'qcow2' | 'raw', signal?: AbortSignal, sourceFormat?: 'raw'): Promise<void> {
-    await this.runner.run('qemu-img', qemuImgArgv.convert(source, target, format, sourceFormat), { timeoutMs: 24 * 3_600_000, ...(signal ? { cancelSignal: signal } : {}) });
+    await this.runner.run('qemu-img', qemuImgArgv.convert(source, target, format, sourceFormat), {
+      timeoutMs: 24 * 3_600_000,
+      ...(signal ? { cancelSignal: signal } : {}),
+    });
   }
 
   /** Make an image no VM holds stand alone: its backing chain's data is copied into it. */

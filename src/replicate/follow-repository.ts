@@ -46,7 +46,10 @@ export async function followRepository(ctx: AppContext, chains: readonly MarkedC
 export function renderMarkChanges(changes: readonly MarkChange[], repository: string): string {
   if (changes.length === 0) return '';
   const forgotten = changes.filter((c) => c.change === 'forgotten');
-  const lines = [`replica marks corrected: ${forgotten.length} point${forgotten.length === 1 ? '' : 's'} no longer in ${repository}${changes.length > forgotten.length ? `, ${changes.length - forgotten.length} held there again` : ''}`];
-  for (const c of changes) lines.push(`  ${c.host}/${c.domain} ${c.chain}/${c.checkpoint}: ${c.change === 'forgotten' ? 'not replicated there any more' : 'replicated there again'}`);
+  const lines = [
+    `replica marks corrected: ${forgotten.length} point${forgotten.length === 1 ? '' : 's'} no longer in ${repository}${changes.length > forgotten.length ? `, ${changes.length - forgotten.length} held there again` : ''}`,
+  ];
+  for (const c of changes)
+    lines.push(`  ${c.host}/${c.domain} ${c.chain}/${c.checkpoint}: ${c.change === 'forgotten' ? 'not replicated there any more' : 'replicated there again'}`);
   return `${lines.join('\n')}\n`;
 }

@@ -113,7 +113,8 @@ export function planReplication(
       const before = p.replicas?.find((r) => r.repository === options.repository);
       if (id !== undefined) plan.present.push({ point, snapshot: id });
       // Sent once and gone since: repository-side retention removed it. Sending it again would undo that.
-      else if (before) plan.skipped.push({ point, reason: `sent before (snapshot ${before.snapshot.slice(0, 8)}) and no longer in the repository: pruned there` });
+      else if (before)
+        plan.skipped.push({ point, reason: `sent before (snapshot ${before.snapshot.slice(0, 8)}) and no longer in the repository: pruned there` });
       else plan.send.push({ point, chainDir: chain.dir, time: p.time, files: filesOfPoint(chain, i).map((f) => `${chain.dir}/${f}`), parentOf: previous });
       previous = point;
     });

@@ -43,5 +43,9 @@ export async function readSourceChains(
       });
     }
   }
-  return { chains, notFound: [...selection.unknown, ...selection.emptyPatterns], filteredOut: selection.filteredOut.map((f) => ({ domain: `${source.host}/${f.domain}`, why: f.why })) };
+  return {
+    chains,
+    notFound: [...selection.unknown, ...selection.emptyPatterns],
+    filteredOut: selection.filteredOut.map((f) => ({ domain: `${source.host}/${f.domain}`, why: f.why })),
+  };
 }

@@ -75,12 +75,17 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
     // The snapshot list, once per run: everything else is decided from it.
     const existing = existingPoints(await restic.vmkeepSnapshots());
     const plan = planReplication(chains, existing, { chains: options.chains, repository });
-    for (const s of plan.skipped) ctx.log.info(`${s.point.host}/${s.point.domain} ${s.point.chain}${'checkpoint' in s.point ? `/${s.point.checkpoint}` : ''}: skipped: ${s.reason}`);
+    for (const s of plan.skipped)
+      ctx.log.info(`${s.point.host}/${s.point.domain} ${s.point.chain}${'checkpoint' in s.point ? `/${s.point.checkpoint}` : ''}: skipped: ${s.reason}`);
     if (options.dryRun) {
       const after = [...existing, ...plan.send.map((s) => ({ id: '(new)', point: s.point, time: new Date(s.time).toISOString() }))];
       const prune = options.prune ? planRepoPrune(after, options.prune, ctx.now()) : undefined;
       return {
-        document: { ...documentOf(repository, true, plan, [], notFound), ...(filteredOut.length > 0 ? { filteredOut } : {}), ...(prune ? { prune: pruneDocument(prune) } : {}) },
+        document: {
+          ...documentOf(repository, true, plan, [], notFound),
+          ...(filteredOut.length > 0 ? { filteredOut } : {}),
+          ...(prune ? { prune: pruneDocument(prune) } : {}),
+        },
         text: renderPlan(repository, plan) + (prune ? renderPrune(prune, true) : ''),
         outcome: notFound.length > 0 ? 'partial' : 'ok',
       };
@@ -137,7 +142,14 @@ async function sendPoints(
     const parent = parentOf ? made.find((m) => samePoint(m.point, parentOf))?.id : undefined;
     const started = Date.now();
     try {
-      const summary = await restic.backup({ files: p.files, host: p.point.host, tags: pointTags(p.point), time: new Date(p.time), signal: ctx.signal, ...(parent ? { parent } : {}) });
+      const summary = await restic.backup({
+        files: p.files,
+        host: p.point.host,
+        tags: pointTags(p.point),
+        time: new Date(p.time),
+        signal: ctx.signal,
+        ...(parent ? { parent } : {}),
+      });
       await recordReplica(p.chainDir, p.point.checkpoint, { repository, snapshot: summary.snapshotId, time: ctx.now().toISOString() });
       made.push({ id: summary.snapshotId, point: p.point, time: new Date(p.time).toISOString() });
       const row: SentPoint = {
@@ -175,7 +187,10 @@ function renderPrune(p: RepoPrunePlan, dryRun: boolean): string {
   const lines = [`repository retention (${p.plan.policy.join('; ')}):`];
   for (const d of p.plan.domains) {
     for (const c of d.keep) lines.push(`  keep ${d.domain} ${c.id}: ${c.reasons.join('; ')}`);
-    for (const c of d.remove) lines.push(`  ${dryRun ? 'would forget' : 'forgot'} ${d.domain} ${c.id} (${p.forget.find((f) => f.domain === d.domain && f.chain === c.id)?.snapshots.length ?? 0} snapshots): ${c.reasons.join('; ')}`);
+    for (const c of d.remove)
+      lines.push(
+        `  ${dryRun ? 'would forget' : 'forgot'} ${d.domain} ${c.id} (${p.forget.find((f) => f.domain === d.domain && f.chain === c.id)?.snapshots.length ?? 0} snapshots): ${c.reasons.join('; ')}`,
+      );
   }
   for (const w of p.plan.warnings) lines.push(`  warning: ${w}`);
   return `${lines.join('\n')}\n`;
@@ -187,9 +202,19 @@ function documentOf(repository: string, dryRun: boolean, plan: ReplicationPlan, 
     repository,
     dryRun,
     ...(dryRun ? { toSend: plan.send.map((s) => ({ ...id(s.point), files: s.files.length })) } : { sent }),
-    notSent: dryRun ? [] : plan.send.filter((s) => !sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`)).map((s) => id(s.point)),
+    notSent: dryRun
+      ? []
+      : plan.send
+          .filter((s) => !sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`))
+          .map((s) => id(s.point)),
     present: plan.present.map((p) => ({ ...id(p.point), snapshot: p.snapshot })),
-    skipped: plan.skipped.map((s) => ({ host: s.point.host, domain: s.point.domain, chain: s.point.chain, ...('checkpoint' in s.point ? { checkpoint: s.point.checkpoint } : {}), reason: s.reason })),
+    skipped: plan.skipped.map((s) => ({
+      host: s.point.host,
+      domain: s.point.domain,
+      chain: s.point.chain,
+      ...('checkpoint' in s.point ? { checkpoint: s.point.checkpoint } : {}),
+      reason: s.reason,
+    })),
     notFound,
   };
 }
@@ -218,10 +243,13 @@ function renderPlan(repository: string, plan: ReplicationPlan): string {
 
 function renderResult(repository: string, plan: ReplicationPlan, sent: readonly SentPoint[]): string {
   const added = sent.reduce((n, s) => n + s.bytesAdded, 0);
-  const lines = [`replicate to ${repository}: ${sent.length} of ${plan.send.length} sent (${prettyBytes(added, { binary: true })} added), ${plan.present.length} already there${countSkipped(plan)}`];
+  const lines = [
+    `replicate to ${repository}: ${sent.length} of ${plan.send.length} sent (${prettyBytes(added, { binary: true })} added), ${plan.present.length} already there${countSkipped(plan)}`,
+  ];
   for (const s of sent) lines.push(`  ${s.host}/${s.domain} ${s.id}: snapshot ${s.snapshot}`);
   for (const s of plan.send) {
-    if (!sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`)) lines.push(`  ${describePoint(s.point)}: NOT sent (see the warning above)`);
+    if (!sent.some((x) => x.host === s.point.host && x.domain === s.point.domain && x.id === `${s.point.chain}/${s.point.checkpoint}`))
+      lines.push(`  ${describePoint(s.point)}: NOT sent (see the warning above)`);
   }
   for (const s of plan.skipped) lines.push(`  skipped ${describeSkipped(s.point)}: ${s.reason}`);
   return `${lines.join('\n')}\n`;

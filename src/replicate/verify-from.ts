@@ -77,7 +77,9 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
       sample.push({ ...row(point, snapshot.id), ...(await checkSnapshot(ctx, restic, snapshot, point, options.scratchDir)) });
     }
   }
-  const marks = options.outputs ? await correctMarks(ctx, options.outputs, repository, new Set(snapshots.map((s) => s.id)), options.lockWaitMs ?? 0) : undefined;
+  const marks = options.outputs
+    ? await correctMarks(ctx, options.outputs, repository, new Set(snapshots.map((s) => s.id)), options.lockWaitMs ?? 0)
+    : undefined;
   const failedSample = sample.filter((s) => !s.ok);
   const ok = check.ok && failedSample.length === 0;
   const document = {
@@ -90,7 +92,9 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
     ...(check.ok ? {} : { resticOutput: check.output.trim().split('\n').slice(-20) }),
   };
   const lines = [`verify ${repository}: ${ok ? 'ok' : 'FAILED'}`];
-  lines.push(`  restic check${options.readDataSubset ? ` (read ${options.readDataSubset})` : ''}: ${check.ok ? 'ok' : `errors${check.damagedPacks.length > 0 ? `, damaged packs ${check.damagedPacks.map((p) => p.slice(0, 8)).join(', ')}` : ''}`}`);
+  lines.push(
+    `  restic check${options.readDataSubset ? ` (read ${options.readDataSubset})` : ''}: ${check.ok ? 'ok' : `errors${check.damagedPacks.length > 0 ? `, damaged packs ${check.damagedPacks.map((p) => p.slice(0, 8)).join(', ')}` : ''}`}`,
+  );
   if (!check.ok && affected.length === 0) lines.push('  restic reported errors that vmkeep could not trace to restore points (see --json resticOutput)');
   for (const a of affected) lines.push(`  damaged: ${a.host}/${a.domain} ${a.id} (snapshot ${a.snapshot.slice(0, 8)}) would not restore`);
   for (const s of sample) lines.push(`  sample ${s.host}/${s.domain} ${s.id}: ${s.ok ? 'restored and matches its manifest' : s.problems.join('; ')}`);
@@ -100,12 +104,19 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
 }
 
 /** Under each output folder's lock (manifests are written): the marks follow the repository's snapshot list. */
-async function correctMarks(ctx: AppContext, outputs: ReadonlyArray<{ host: string; output: string }>, repository: string, held: ReadonlySet<string>, lockWaitMs: number): Promise<MarkChange[]> {
+async function correctMarks(
+  ctx: AppContext,
+  outputs: ReadonlyArray<{ host: string; output: string }>,
+  repository: string,
+  held: ReadonlySet<string>,
+  lockWaitMs: number,
+): Promise<MarkChange[]> {
   const locks: HeldLock[] = [];
   try {
     // A typo or an unmounted disk must not read as "no marks to check".
     for (const o of outputs) await requireOutputFolder(o.output);
-    for (const o of outputs) locks.push(await acquireLock(join(o.output, '.vmkeep.lock'), { waitMs: lockWaitMs, what: `output folder ${o.output}`, signal: ctx.signal }));
+    for (const o of outputs)
+      locks.push(await acquireLock(join(o.output, '.vmkeep.lock'), { waitMs: lockWaitMs, what: `output folder ${o.output}`, signal: ctx.signal }));
     return await followRepository(ctx, await chainsInOutputs(outputs), repository, held);
   } finally {
     for (const l of locks.reverse()) l.release();
@@ -113,7 +124,13 @@ async function correctMarks(ctx: AppContext, outputs: ReadonlyArray<{ host: stri
 }
 
 /** Restore one snapshot into scratch and check the files of its point against the manifest. */
-async function checkSnapshot(ctx: AppContext, restic: ResticClient, snapshot: ResticSnapshot, point: PointTags, scratchDir: string): Promise<{ ok: boolean; problems: string[] }> {
+async function checkSnapshot(
+  ctx: AppContext,
+  restic: ResticClient,
+  snapshot: ResticSnapshot,
+  point: PointTags,
+  scratchDir: string,
+): Promise<{ ok: boolean; problems: string[] }> {
   const scratch = await mkdtemp(join(scratchDir, 'vmkeep-verify-repo-'));
   try {
     ctx.log.info(`${describePoint(point)}: restoring snapshot ${snapshot.short_id ?? snapshot.id} to check it`);

@@ -63,7 +63,10 @@ export function domainDir(output: string, domain: string): string {
 /** Domains that have a folder in the output directory. */
 export async function listBackedUpDomains(output: string): Promise<string[]> {
   const entries = await readdirOrEmpty(output);
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
 }
 
 /** All chains of a domain, oldest period first (then by sequence). */

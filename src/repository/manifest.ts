@@ -23,7 +23,8 @@ const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an I
 const chainRelativePath = z
   .string()
   .refine(
-    (p) => p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'),
+    (p) =>
+      p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'),
     'must be a path inside the chain folder',
   );
 
@@ -115,17 +116,13 @@ const ChainManifestSchema = z.object({
   engine: z.enum(['virtnbdbackup', 'push']),
   toolVersions: z.record(z.string(), z.string()),
   /** Period this chain belongs to, when grouped (VMSnap's --groupBy). */
-  period: z
-    .object({ groupBy: z.enum(['month', 'quarter', 'bi-annual', 'year']), key: z.string(), start: isoTime })
-    .optional(),
+  period: z.object({ groupBy: z.enum(['month', 'quarter', 'bi-annual', 'year']), key: z.string(), start: isoTime }).optional(),
   createdAt: isoTime,
   updatedAt: isoTime,
   state: z.enum(['complete', 'in-progress', 'broken']),
   stateReason: z.string().optional(),
   protected: z.boolean().default(false),
-  disks: z.array(
-    z.object({ target: z.string(), sourcePath: z.string().optional(), format: z.string().optional(), virtualSize: z.number().optional() }),
-  ),
+  disks: z.array(z.object({ target: z.string(), sourcePath: z.string().optional(), format: z.string().optional(), virtualSize: z.number().optional() })),
   /** Shared files of the chain (domain XML copies...), refreshed each run. */
   points: z.array(RestorePointSchema),
   /** A run that started and has not finished: set before the engine runs, cleared after. */

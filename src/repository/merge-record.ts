@@ -53,4 +53,3 @@ export async function resolvePendingMerge(dir: string, manifest: ChainManifest):
   if (present.some((p) => p)) return manifest;
   return applyMerge(manifest, record, new Date(manifest.updatedAt)).next;
 }
-

@@ -28,9 +28,7 @@ export async function openChainToQemu(chainDir: string): Promise<() => Promise<v
  *   `namespaces = ["mount"]` in qemu.conf) and sees another folder at this path, because the file
  *   system holding it was mounted after QEMU started (where the host's mounts do not propagate).
  */
-export type QemuReachProblem =
-  | { kind: 'not-traversable'; folder: string; user: string }
-  | { kind: 'not-mounted-for-qemu'; folder: string; mountPoint: string };
+export type QemuReachProblem = { kind: 'not-traversable'; folder: string; user: string } | { kind: 'not-mounted-for-qemu'; folder: string; mountPoint: string };
 
 /** A QEMU process's identity: effective uid, gid and supplementary groups (from /proc). */
 interface QemuIdentity {

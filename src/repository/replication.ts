@@ -26,7 +26,10 @@ export function summarizeReplication(points: ReadonlyArray<{ time: string; repli
   const repos = [...new Set(points.flatMap((p) => (p.replicas ?? []).map((r) => r.repository)))];
   return repos.map((repository) => {
     const mark = (p: (typeof points)[number]) => p.replicas?.find((r) => r.repository === repository);
-    const held = points.filter((p) => { const m = mark(p); return m !== undefined && m.forgotten === undefined; });
+    const held = points.filter((p) => {
+      const m = mark(p);
+      return m !== undefined && m.forgotten === undefined;
+    });
     const forgotten = points.filter((p) => mark(p)?.forgotten !== undefined).length;
     const newestHeld = Math.max(...held.map((p) => Date.parse(p.time)));
     const lastSent = Math.max(...held.map((p) => Date.parse(mark(p)!.time)));

@@ -61,7 +61,7 @@ export function pickDomainVerify(chains: readonly ChainView[]): DomainVerify | u
 export function summarizeRunHistory(domain: string, chains: readonly ChainView[]): RunHistory {
   let lastFailure: { time: string; result: RunResult; message: string } | undefined;
   // The newest point is the one recorded last, not the latest date (a clock that ran ahead).
-  const points = chains.flatMap((c) => c.points.map((p) => ({ ...p, chain: c }))) ;
+  const points = chains.flatMap((c) => c.points.map((p) => ({ ...p, chain: c })));
   const last = findLastRecorded(points);
   const lastManifestPoint = last?.chain.manifest?.points.find((p) => p.checkpoint === last.checkpoint);
   const lastSuccess: RunHistory['lastSuccess'] = last && {

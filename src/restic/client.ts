@@ -8,7 +8,16 @@ import { hostname } from 'node:os';
 import { ToolError, VmkeepError } from '../errors.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import type { Runner } from '../runner/runner.js';
-import { parseBackupSummary, parseDamagedPacks, parseRepositoryLock, type RepositoryLock, parseFindPack, parseSnapshots, type BackupSummary, type ResticSnapshot } from './parse.js';
+import {
+  parseBackupSummary,
+  parseDamagedPacks,
+  parseRepositoryLock,
+  type RepositoryLock,
+  parseFindPack,
+  parseSnapshots,
+  type BackupSummary,
+  type ResticSnapshot,
+} from './parse.js';
 import { VMKEEP_TAG, redactRepository } from './tags.js';
 
 export interface ResticRepo {
@@ -84,7 +93,9 @@ export class ResticClient {
     const r = await this.run(['init', '--json'], { okExitCodes: [1], timeoutMs: 300_000 });
     if (r.exitCode === 0) return 'created';
     if (/already exists|already initialized/i.test(r.stderr)) return 'exists';
-    throw new VmkeepError('failure', `restic could not create the repository ${this.repo.repository}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`, { detail: r.stderr });
+    throw new VmkeepError('failure', `restic could not create the repository ${this.repo.repository}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`, {
+      detail: r.stderr,
+    });
   }
 
   /** Every vmkeep snapshot in the repository (one `restic snapshots` call). */
@@ -94,7 +105,14 @@ export class ResticClient {
   }
 
   /** One snapshot of exactly these files (absolute paths), handed over on stdin (`--files-from-verbatim -`). */
-  async backup(req: { files: readonly string[]; host: string; tags: readonly string[]; time: Date; parent?: string; signal?: AbortSignal }): Promise<BackupSummary> {
+  async backup(req: {
+    files: readonly string[];
+    host: string;
+    tags: readonly string[];
+    time: Date;
+    parent?: string;
+    signal?: AbortSignal;
+  }): Promise<BackupSummary> {
     const argv = ['backup', '--json', '--host', req.host, '--time', format(req.time, 'yyyy-MM-dd HH:mm:ss'), '--files-from-verbatim', '-'];
     for (const t of req.tags) argv.push('--tag', t);
     if (req.parent) argv.push('--parent', req.parent);

@@ -24,7 +24,10 @@ export async function chainFromView(view: ChainView): Promise<RestoreChain> {
 }
 
 /** A manifest chain as restore sees it (pure). */
-export function fromManifest(view: Pick<ChainView, 'domain' | 'folder' | 'dir' | 'state' | 'stateReason'> & Partial<Pick<ChainView, 'damage'>>, m: ChainManifest): RestoreChain {
+export function fromManifest(
+  view: Pick<ChainView, 'domain' | 'folder' | 'dir' | 'state' | 'stateReason'> & Partial<Pick<ChainView, 'damage'>>,
+  m: ChainManifest,
+): RestoreChain {
   return {
     domain: view.domain,
     folder: view.folder,
@@ -85,9 +88,7 @@ function legacyChain(
       level: p.level,
       label: undefined,
       protected: false,
-      dataBytes: folder.dataFiles
-        .filter((f) => files.some((x) => x.path === f.name))
-        .reduce((sum, f) => sum + (f.meta?.dataSize ?? 0), 0),
+      dataBytes: folder.dataFiles.filter((f) => files.some((x) => x.path === f.name)).reduce((sum, f) => sum + (f.meta?.dataSize ?? 0), 0),
       files,
     };
   });

@@ -55,7 +55,9 @@ async function checkFile(chainDir: string, f: ChainFile, options: CheckFilesOpti
     size = s.size;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return [{ file: f.path, kind: code === 'ENOENT' ? 'missing' : 'unreadable', message: code === 'ENOENT' ? 'is missing' : `is unreadable (${code ?? String(e)})` }];
+    return [
+      { file: f.path, kind: code === 'ENOENT' ? 'missing' : 'unreadable', message: code === 'ENOENT' ? 'is missing' : `is unreadable (${code ?? String(e)})` },
+    ];
   }
   if (f.size !== undefined && size !== f.size) {
     out.push({ file: f.path, kind: 'size', message: `is ${size} bytes, the manifest recorded ${f.size}` });
@@ -79,7 +81,11 @@ async function checkFile(chainDir: string, f: ChainFile, options: CheckFilesOpti
     return out;
   }
   if (f.sha256 !== undefined && digest !== undefined && digest !== f.sha256) {
-    out.push({ file: f.path, kind: 'checksum', message: `has sha256 ${digest.slice(0, 12)}…, the manifest recorded ${f.sha256.slice(0, 12)}… (it changed after the backup)` });
+    out.push({
+      file: f.path,
+      kind: 'checksum',
+      message: `has sha256 ${digest.slice(0, 12)}…, the manifest recorded ${f.sha256.slice(0, 12)}… (it changed after the backup)`,
+    });
   }
   return out;
 }

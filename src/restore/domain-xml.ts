@@ -98,7 +98,11 @@ export function adjustDomainXml(xml: string, adj: XmlAdjustment): AdjustedXml {
     removeAll(devices, (n) => {
       if (!('disk' in n)) return false;
       const disk = kids(n, 'disk');
-      const target = attrOf(disk.find((c) => 'target' in c), 'dev') ?? '';
+      const target =
+        attrOf(
+          disk.find((c) => 'target' in c),
+          'dev',
+        ) ?? '';
       const image = adj.images.get(target);
       if (image !== undefined) {
         rewriteDisk(n, disk, image);
@@ -127,7 +131,8 @@ export function adjustDomainXml(xml: string, adj: XmlAdjustment): AdjustedXml {
   } else if (adj.images.size > 0) {
     throw new VmkeepError('failure', 'saved domain XML has no <devices> element');
   }
-  const chardevFiles = adj.chardevDir === undefined || !devicesNode ? new Map<string, string>() : moveChardevFiles(kids(devicesNode, 'devices'), adj.chardevDir);
+  const chardevFiles =
+    adj.chardevDir === undefined || !devicesNode ? new Map<string, string>() : moveChardevFiles(kids(devicesNode, 'devices'), adj.chardevDir);
   for (const [from, to] of chardevFiles) notes.push(`character device file ${from} is ${to} for the new domain`);
   if (removedDisks.length > 0) notes.push(`disks not restored removed: ${removedDisks.join(', ')}`);
   if (removedMacs.length > 0) notes.push(`MAC addresses removed: ${removedMacs.join(', ')}`);

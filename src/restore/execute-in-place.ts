@@ -94,7 +94,10 @@ export async function executeInPlace(ctx: AppContext, plan: InPlacePlan): Promis
   for (const d of plan.disks) await rm(d.tempDir, { recursive: true, force: true }).catch(() => undefined);
   const warnings: string[] = [];
   const scrubbed = await scrubCheckpoints(ctx, domain, warnings);
-  for (const c of plan.foreign) warnings.push(`checkpoint ${c} is not vmkeep's and was left; its bitmaps are gone with the replaced images (${formatShellCommand(['vmkeep', 'scrub', '--domains', domain, '--scrubType', 'checkpoint', '--checkpointName', c, '--force'])} removes it)`);
+  for (const c of plan.foreign)
+    warnings.push(
+      `checkpoint ${c} is not vmkeep's and was left; its bitmaps are gone with the replaced images (${formatShellCommand(['vmkeep', 'scrub', '--domains', domain, '--scrubType', 'checkpoint', '--checkpointName', c, '--force'])} removes it)`,
+    );
   if (plan.discardOld) {
     for (const d of plan.disks) {
       await rm(d.replacedPath, { force: true }).catch((e: unknown) => warnings.push(`could not delete ${d.replacedPath}: ${messageOf(e)}`));
@@ -183,7 +186,9 @@ async function stopDomain(ctx: AppContext, domain: string, state: DomainState, t
         if (Date.now() < nextReport) return;
         nextReport += SHUTDOWN_REPORT_MS;
         const waited = Math.round((Date.now() - started) / 1000);
-        ctx.log.info(`${domain}: still waiting for the guest to shut down (${waited} s of ${total} s; a guest without ACPI or a guest agent ignores the request and is destroyed at ${total} s)`);
+        ctx.log.info(
+          `${domain}: still waiting for the guest to shut down (${waited} s of ${total} s; a guest without ACPI or a guest agent ignores the request and is destroyed at ${total} s)`,
+        );
       });
       if (done) return;
       ctx.log.warn(`${domain}: the guest did not shut down within ${total} s`);
@@ -230,4 +235,3 @@ async function scrubCheckpoints(ctx: AppContext, domain: string, warnings: strin
     return [];
   }
 }
-

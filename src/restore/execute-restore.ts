@@ -79,7 +79,10 @@ export async function assertEmptyTarget(dir: string, options: { flag?: string; p
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
     const parent = options.parent ?? dirname(dir);
     const p = await stat(parent).catch(() => undefined);
-    if (!p) throw usageError(`${flag} ${dir} cannot be created: its parent folder ${parent} does not exist (vmkeep creates only the last folder; is the disk mounted?)`);
+    if (!p)
+      throw usageError(
+        `${flag} ${dir} cannot be created: its parent folder ${parent} does not exist (vmkeep creates only the last folder; is the disk mounted?)`,
+      );
     if (!p.isDirectory()) throw usageError(`${flag} ${dir} cannot be created: ${parent} is not a folder`);
     return 'absent';
   }
@@ -115,11 +118,7 @@ async function checkFreeSpace(ctx: AppContext, plan: RestorePlan, dir: string): 
  * Restore each disk of the plan. `outputFor(target)` names a folder that does not exist yet:
  * virtnbdrestore creates it and writes the image there as `<target>`. Returns the image paths.
  */
-export async function restoreDiskImages(
-  ctx: AppContext,
-  plan: RestorePlan,
-  outputFor: (target: string) => string,
-): Promise<RestoredImage[]> {
+export async function restoreDiskImages(ctx: AppContext, plan: RestorePlan, outputFor: (target: string) => string): Promise<RestoredImage[]> {
   // Short socket paths: a unix socket path holds at most 107 bytes, a target folder can be longer.
   const workDir = await mkdtemp(join('/var/tmp', 'vmkeep-restore-'));
   try {

@@ -20,15 +20,7 @@
  */
 export { runList, renderList, type ListOptions, type ListDocument, type ListedPoint } from './run-list.js';
 export { runRestore, BEFORE_RESTORE_LABEL, type RestoreOptions, type RestoreMode } from './run-restore.js';
-export {
-  findRestorePoint,
-  listRestorePoints,
-  nearestPoints,
-  parsePointSelector,
-  pointId,
-  type PointSelector,
-  type RestorePointRef,
-} from './points.js';
+export { findRestorePoint, listRestorePoints, nearestPoints, parsePointSelector, pointId, type PointSelector, type RestorePointRef } from './points.js';
 export { planRestore, filesForPoint, imageFileNames, type RestorePlan, type RestoreRequest, type DiskRestorePlan } from './plan-restore.js';
 export { planInPlace, type InPlacePlan, type InPlaceFacts, type InPlaceRequest } from './plan-in-place.js';
 export { adjustDomainXml, type AdjustedXml, type XmlAdjustment } from './domain-xml.js';

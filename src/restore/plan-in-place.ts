@@ -88,7 +88,10 @@ export function planInPlace(restore: RestorePlan, facts: InPlaceFacts, request: 
     const current = facts.disks.find((x) => x.target === d.target);
     if (!current) throw new VmkeepError('failure', `domain ${domain} has no disk ${d.target} any more (the backup has it): restore it with --to DIR instead`);
     if (current.sourceType !== 'file' || current.path === undefined) {
-      throw new VmkeepError('failure', `disk ${d.target} of ${domain} is not a file (${current.sourceType}): an in-place restore can only swap image files; use --to DIR`);
+      throw new VmkeepError(
+        'failure',
+        `disk ${d.target} of ${domain} is not a file (${current.sourceType}): an in-place restore can only swap image files; use --to DIR`,
+      );
     }
     if (current.format !== 'qcow2') {
       throw new VmkeepError('failure', `disk ${d.target} of ${domain} is ${current.format ?? 'of unknown format'}, restored images are qcow2: use --to DIR`);
@@ -108,7 +111,9 @@ export function planInPlace(restore: RestorePlan, facts: InPlaceFacts, request: 
 
   const steps: string[] = [];
   if (request.checkpointCurrent) steps.push(`back up the current state of ${domain} (label "before-restore") so this restore can be undone`);
-  steps.push(`check ${new Set(restore.check.map((f) => f.path)).size} files of ${restore.point.id} against ${restore.legacy ? 'their stream structure (no checksums recorded)' : 'the manifest'}`);
+  steps.push(
+    `check ${new Set(restore.check.map((f) => f.path)).size} files of ${restore.point.id} against ${restore.legacy ? 'their stream structure (no checksums recorded)' : 'the manifest'}`,
+  );
   for (const d of restore.disks) {
     const disk = disks.find((x) => x.target === d.target)!;
     steps.push(`restore ${d.target} from ${d.sequence.map((s) => basename(s)).join(', ')} into ${disk.tempDir}${live ? ` while ${domain} still runs` : ''}`);

@@ -108,7 +108,8 @@ export function planRestore(chains: readonly RestoreChain[], domain: string, req
   const keepChain = request.destination.kind === 'directory' && request.destination.keepChain === true;
   if (keepChain) {
     const streams = disks.filter((d) => !d.sequence.every((f) => f.endsWith('.qcow2'))).map((d) => d.target);
-    if (streams.length > 0) throw usageError(`--keep-chain needs a push chain (qcow2 images); ${point.id} holds virtnbdbackup streams for ${streams.join(', ')}`);
+    if (streams.length > 0)
+      throw usageError(`--keep-chain needs a push chain (qcow2 images); ${point.id} holds virtnbdbackup streams for ${streams.join(', ')}`);
     warnings.push(`--keep-chain: the restored images read from ${chain.dir}; they break if that chain is pruned or moved`);
   }
   if (request.destination.kind === 'directory') {
@@ -217,7 +218,10 @@ export function imageFileNames(disks: ReadonlyArray<{ target: string; sourcePath
 
 /** 2026-11-22T02:01:10.123Z → 20261122T020110Z (file and domain names). */
 export function compactTime(now: Date): string {
-  return now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  return now
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 /** The longest file name (in bytes) Linux filesystems take; the name gets `.xml` after it. */

@@ -44,10 +44,7 @@ export interface RestorePointRef {
 }
 
 /** How the user named the point. */
-export type PointSelector =
-  | { kind: 'latest' }
-  | { kind: 'at'; value: string }
-  | { kind: 'time'; time: Date; text: string };
+export type PointSelector = { kind: 'latest' } | { kind: 'at'; value: string } | { kind: 'time'; time: Date; text: string };
 
 /** `<chain folder>/<checkpoint>`. */
 export function pointId(chain: string, checkpoint: string): string {
@@ -68,7 +65,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       level: p.level,
       label: p.label,
       quiesced: p.quiesced,
-        quiesceReason: p.quiesceReason,
+      quiesceReason: p.quiesceReason,
       offline: p.offline,
       name: p.name,
       dataBytes: p.dataBytes,
@@ -115,9 +112,7 @@ export function findRestorePoint(points: readonly RestorePointRef[], selector: P
     const found = [...ordered].reverse().find((p) => Date.parse(p.time) <= t);
     if (!found) {
       const first = ordered[0]!;
-      throw usageError(
-        `no restore point of ${domain} at or before ${selector.text}; the oldest is ${first.id} (${first.time})`,
-      );
+      throw usageError(`no restore point of ${domain} at or before ${selector.text}; the oldest is ${first.id} (${first.time})`);
     }
     return found;
   }
@@ -128,9 +123,7 @@ export function findRestorePoint(points: readonly RestorePointRef[], selector: P
     const named = points.filter((p) => p.checkpoint === wanted);
     if (named.length === 1) return named[0]!;
     if (named.length > 1) {
-      throw usageError(
-        `checkpoint ${wanted} is in ${named.length} chains of ${domain}; name one: ${named.map((p) => p.id).join(', ')}`,
-      );
+      throw usageError(`checkpoint ${wanted} is in ${named.length} chains of ${domain}; name one: ${named.map((p) => p.id).join(', ')}`);
     }
   }
   // A name (backup --name) is unique per domain.
@@ -140,7 +133,9 @@ export function findRestorePoint(points: readonly RestorePointRef[], selector: P
   const labelled = points.filter((p) => p.label === wanted);
   if (labelled.length === 1) return labelled[0]!;
   if (labelled.length > 1) {
-    const ids = byTime(labelled).reverse().map((p) => `${p.id} (${p.time})`);
+    const ids = byTime(labelled)
+      .reverse()
+      .map((p) => `${p.id} (${p.time})`);
     throw usageError(`label ${JSON.stringify(wanted)} is on ${labelled.length} restore points of ${domain}; name one: ${ids.join(', ')}`);
   }
   const near = nearestPoints(points, wanted);

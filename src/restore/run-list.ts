@@ -65,7 +65,11 @@ export async function runList(ctx: AppContext, options: ListOptions): Promise<Co
   for (const domain of selection.selected) {
     const points = listRestorePoints(await readRestoreChains(options.output, domain));
     const g = gone?.get(domain);
-    domains.push({ domain, ...(g ? { defined: false as const, ...(g.renamedTo !== undefined ? { renamedTo: g.renamedTo } : {}) } : {}), points: points.map(toListed) });
+    domains.push({
+      domain,
+      ...(g ? { defined: false as const, ...(g.renamedTo !== undefined ? { renamedTo: g.renamedTo } : {}) } : {}),
+      points: points.map(toListed),
+    });
   }
   const document: ListDocument = { output: options.output, domains, notFound, filteredOut: selection.filteredOut };
   const requested = options.domains === undefined ? domains.length : domains.length + notFound.length;
@@ -112,7 +116,8 @@ function toListed(p: RestorePointRef): ListedPoint {
 export function renderList(doc: ListDocument): string {
   const out: string[] = [];
   for (const d of doc.domains) {
-    const gone = d.defined === false ? ` (no longer defined in libvirt${d.renamedTo !== undefined ? `: renamed to ${d.renamedTo}` : ', renamed or undefined'})` : '';
+    const gone =
+      d.defined === false ? ` (no longer defined in libvirt${d.renamedTo !== undefined ? `: renamed to ${d.renamedTo}` : ', renamed or undefined'})` : '';
     out.push(`${d.domain}: ${d.points.length} restore point${d.points.length === 1 ? '' : 's'}${gone}`);
     if (d.points.length === 0) continue;
     const head = ['point', 'time', 'level', 'data', 'name / label', 'frozen', 'state'];
@@ -123,7 +128,13 @@ export function renderList(doc: ListDocument): string {
       p.dataBytes === null ? '-' : prettyBytes(p.dataBytes, { binary: true }),
       [p.name, p.label].filter((x) => x !== null).join(' / '),
       p.offline ? 'offline' : p.quiesced === null ? '-' : p.quiesced ? 'yes' : 'no',
-      [p.state, p.damage ? `damaged: ${p.damage}` : '', p.protected ? 'protected' : '', p.checksums ? '' : 'no checksums', p.replicatedTo.length > 0 ? `replicated to ${p.replicatedTo.length}` : '']
+      [
+        p.state,
+        p.damage ? `damaged: ${p.damage}` : '',
+        p.protected ? 'protected' : '',
+        p.checksums ? '' : 'no checksums',
+        p.replicatedTo.length > 0 ? `replicated to ${p.replicatedTo.length}` : '',
+      ]
         .filter(Boolean)
         .join(', '),
     ]);

@@ -21,9 +21,7 @@ import { planRestore, type RestorePlan } from './plan-restore.js';
 import type { PointSelector } from './points.js';
 import type { RestoreChain } from './types.js';
 
-export type RestoreMode =
-  | { kind: 'directory'; dir: string; defineName: string | undefined; keepChain?: boolean }
-  | ({ kind: 'in-place' } & InPlaceRequest);
+export type RestoreMode = { kind: 'directory'; dir: string; defineName: string | undefined; keepChain?: boolean } | ({ kind: 'in-place' } & InPlaceRequest);
 
 export interface RestoreOptions {
   domain: string;
@@ -63,7 +61,6 @@ function requestOf(options: RestoreOptions, selector: PointSelector = options.se
         : { kind: 'in-place' as const },
   };
 }
-
 
 async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan: RestorePlan): Promise<CommandResult> {
   // A dry run refuses what the real run would: a non-empty --to, or one whose parent is missing.

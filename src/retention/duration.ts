@@ -15,17 +15,9 @@ export function parseDuration(text: string, what = 'duration'): Duration {
   const trimmed = typeof text === 'string' ? text.trim() : '';
   const match = DURATION_PATTERN.exec(trimmed);
   if (trimmed === '' || !match) {
-    throw usageError(
-      `bad ${what} ${JSON.stringify(text)}: use a number and a unit h, d, w, m (month) or y, e.g. 3d or 1d12h`,
-    );
+    throw usageError(`bad ${what} ${JSON.stringify(text)}: use a number and a unit h, d, w, m (month) or y, e.g. 3d or 1d12h`);
   }
-  const [years, months, weeks, days, hours] = match.slice(1).map((part) => Number(part ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [years, months, weeks, days, hours] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number];
   if (![years, months, weeks, days, hours].every(Number.isSafeInteger)) {
     throw usageError(`bad ${what} ${JSON.stringify(text)}: the number is too large`);
   }

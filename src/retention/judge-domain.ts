@@ -53,13 +53,7 @@ const NO_REASONS: PointReasons = new Map();
  * Decide, for one domain's history, which chains stay and why. A cache (valid for one policy
  * only) lets a caller that judges the same chain objects again skip preparing them again.
  */
-export function judgeDomain(
-  history: DomainHistory,
-  policy: RetentionPolicy,
-  now: Date,
-  force: boolean,
-  cache?: PreparedChainCache,
-): DomainVerdict {
+export function judgeDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, force: boolean, cache?: PreparedChainCache): DomainVerdict {
   if (Number.isNaN(now.getTime())) throw new VmkeepError('failure', 'retention planning needs a valid "now"');
   const recorded = recordedTimes(history);
   // Times corrected for the recording order belong to this history alone: no cache then.
@@ -146,11 +140,7 @@ function removalReasons({ chain }: PreparedChain, period: PeriodVerdict, pointRu
  * anyway, and they must not use up a keep-N slot). The points of a broken chain, or of one
  * verify failed, are not restore points anyone should count on, so they take no slot either.
  */
-function selectChainPoints(
-  chains: readonly PreparedChain[],
-  policy: RetentionPolicy,
-  now: Date,
-): Map<number, string[]>[] {
+function selectChainPoints(chains: readonly PreparedChain[], policy: RetentionPolicy, now: Date): Map<number, string[]>[] {
   const perChain: Map<number, string[]>[] = [];
   const candidates = listCandidatesNewestFirst(chains);
   for (const [i, reasons] of selectPoints(candidates.times, policy, now)) {
@@ -236,10 +226,7 @@ function findNewestComplete(chains: readonly PreparedChain[]): number | undefine
   const withPoints = complete.filter((i) => chains[i]!.times.length > 0);
   const pool = withPoints.length > 0 ? withPoints : complete;
   // Chains are sorted, so on a tie the later one in that order wins: deterministic.
-  return pool.reduce<number | undefined>(
-    (best, i) => (best === undefined || newestTime(chains[i]!) >= newestTime(chains[best]!) ? i : best),
-    undefined,
-  );
+  return pool.reduce<number | undefined>((best, i) => (best === undefined || newestTime(chains[i]!) >= newestTime(chains[best]!) ? i : best), undefined);
 }
 
 function newestTime({ times, periodStartMs }: PreparedChain): number {
@@ -282,12 +269,7 @@ function compareRecording(a: RetentionPoint, b: RetentionPoint): number {
 }
 
 /** Sort chains (oldest first, then by id) and their points, so input order never matters. */
-function prepareChains(
-  history: DomainHistory,
-  policy: RetentionPolicy,
-  cache?: PreparedChainCache,
-  timeOf: TimeOf = dateOf,
-): PreparedChain[] {
+function prepareChains(history: DomainHistory, policy: RetentionPolicy, cache?: PreparedChainCache, timeOf: TimeOf = dateOf): PreparedChain[] {
   const prepared = history.chains.map((chain) => {
     const cached = cache?.get(chain);
     if (cached) return cached;

@@ -27,12 +27,7 @@ const NO_POLICY_LINE = 'no retention policy applies: nothing is pruned';
  * policy for every domain, or a function that gives each domain its own (undefined: none
  * applies, the domain is held and a warning names it).
  */
-export function planPrune(
-  histories: readonly DomainHistory[],
-  policy: RetentionPolicy | PolicyFor,
-  now: Date,
-  options: PlanPruneOptions = {},
-): PrunePlan {
+export function planPrune(histories: readonly DomainHistory[], policy: RetentionPolicy | PolicyFor, now: Date, options: PlanPruneOptions = {}): PrunePlan {
   const force = options.force ?? false;
   const mergePoints = options.mergePoints ?? false;
   const perDomain = typeof policy === 'function';
@@ -43,9 +38,7 @@ export function planPrune(
     const plan = planDomain(history, own ?? NO_POLICY, now, force, mergePoints);
     return own === undefined ? { ...plan, noPolicy: true as const } : plan;
   });
-  const held = domains
-    .filter((d) => d.lastBackupFailed && !force)
-    .map((d) => `${d.domain}: latest backup failed, nothing pruned (force to prune anyway)`);
+  const held = domains.filter((d) => d.lastBackupFailed && !force).map((d) => `${d.domain}: latest backup failed, nothing pruned (force to prune anyway)`);
   const unpoliced = domains
     .filter((d) => d.noPolicy === true)
     .map((d) => `${d.domain}: no retention policy applies to it, nothing pruned${options.noPolicyHint ? ` (${options.noPolicyHint})` : ''}`);
@@ -62,9 +55,7 @@ export function planPrune(
     policy: perDomain ? groupedPolicyLines(groups) : policyLines(policy),
     policies: groups.map(({ domains: names, policy: p }) => ({ domains: names, lines: p === undefined ? [NO_POLICY_LINE] : policyLines(p) })),
     warnings: [
-      ...groups.flatMap(({ domains: names, policy: p }) =>
-        findPolicyWarnings(p ?? NO_POLICY).map((w) => (perDomain ? `${names.join(', ')}: ${w}` : w)),
-      ),
+      ...groups.flatMap(({ domains: names, policy: p }) => findPolicyWarnings(p ?? NO_POLICY).map((w) => (perDomain ? `${names.join(', ')}: ${w}` : w))),
       ...unpoliced,
       ...held,
       ...verifyFailed,
@@ -165,9 +156,7 @@ function describeChain(prepared: PreparedChain, verdict: ChainVerdict): ChainDec
   const action = verdict.keep ? 'keep' : 'remove';
   const keptBy = listKeptBy(prepared, verdict);
   const periodKeep = verdict.period !== undefined && 'keep' in verdict.period ? [verdict.period.keep] : [];
-  const reasons = verdict.keep
-    ? [...verdict.safety, ...periodKeep, ...keptBy.map((k) => `${k.pointId}: ${k.reason}`)]
-    : [...verdict.removal];
+  const reasons = verdict.keep ? [...verdict.safety, ...periodKeep, ...keptBy.map((k) => `${k.pointId}: ${k.reason}`)] : [...verdict.removal];
   const pointDecisions: PointDecision[] = points.map((point, p) => ({
     id: point.id,
     action,
@@ -190,11 +179,7 @@ const KEPT_WITH_CHAIN: readonly string[] = Object.freeze(['kept with its chain']
 const REMOVED_WITH_CHAIN: readonly string[] = Object.freeze(['removed with its chain']);
 
 /** A point's own reasons, or that it simply follows its chain. */
-export function describePoint(
-  selected: readonly string[] | undefined,
-  isProtected: boolean,
-  kept: boolean,
-): readonly string[] {
+export function describePoint(selected: readonly string[] | undefined, isProtected: boolean, kept: boolean): readonly string[] {
   if (isProtected) return ['protected', ...(selected ?? [])];
   if (selected) return [...selected];
   return kept ? KEPT_WITH_CHAIN : REMOVED_WITH_CHAIN;

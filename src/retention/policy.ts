@@ -33,9 +33,7 @@ const text = z.preprocess(absentAsUndefined, z.string({ error: 'expected text' }
 const RAW_POLICY = z.strictObject({
   groupBy: z.preprocess(
     absentAsUndefined,
-    z
-      .enum(GROUP_BY_VALUES as [GroupBy, ...GroupBy[]], { error: `expected one of ${GROUP_BY_VALUES.join(', ')}` })
-      .optional(),
+    z.enum(GROUP_BY_VALUES as [GroupBy, ...GroupBy[]], { error: `expected one of ${GROUP_BY_VALUES.join(', ')}` }).optional(),
   ),
   vmsnapRule: z.preprocess(absentAsUndefined, z.boolean({ error: 'expected true or false' }).optional()),
   keepLast: wholeNumber,
@@ -45,12 +43,7 @@ const RAW_POLICY = z.strictObject({
   keepMonthly: wholeNumber,
   keepYearly: wholeNumber,
   keepWithin: text,
-  keepTiers: z.preprocess(
-    absentAsUndefined,
-    z
-      .union([z.string(), z.array(z.string())], { error: 'expected INTERVAL:AGE text or a list of them' })
-      .optional(),
-  ),
+  keepTiers: z.preprocess(absentAsUndefined, z.union([z.string(), z.array(z.string())], { error: 'expected INTERVAL:AGE text or a list of them' }).optional()),
 });
 
 /** Validate raw retention options into a frozen policy; bad values throw a usage error. */
@@ -74,10 +67,7 @@ export function parsePolicy(raw: RawRetentionOptions | Record<string, unknown>):
 export function parseTier(text: string): KeepTier {
   const parts = text.trim().split(':');
   if (parts.length !== 2) {
-    throw usageError(
-      `bad keep tier ${JSON.stringify(text)}: expected INTERVAL:AGE, ` +
-        'e.g. 1w:1m (one point a week among points older than a month)',
-    );
+    throw usageError(`bad keep tier ${JSON.stringify(text)}: expected INTERVAL:AGE, ` + 'e.g. 1w:1m (one point a week among points older than a month)');
   }
   const interval = parseDuration(parts[0] ?? '', `interval in keep tier ${JSON.stringify(text)}`);
   const age = parseDuration(parts[1] ?? '', `age in keep tier ${JSON.stringify(text)}`);
@@ -108,11 +98,7 @@ export function hasAnyRule(policy: RetentionPolicy): boolean {
 
 /** Does the policy pick points (keep-N, keep-within, tiers), not only whole periods? */
 export function hasPointRules(policy: RetentionPolicy): boolean {
-  return (
-    COUNT_RULES.some(({ key }) => (policy[key] ?? 0) > 0) ||
-    policy.keepWithin !== undefined ||
-    (policy.keepTiers ?? []).length > 0
-  );
+  return COUNT_RULES.some(({ key }) => (policy[key] ?? 0) > 0) || policy.keepWithin !== undefined || (policy.keepTiers ?? []).length > 0;
 }
 
 /** Warnings about rules that cannot do what they say (e.g. an older tier asking for more points). */
@@ -123,10 +109,7 @@ export function findPolicyWarnings(policy: RetentionPolicy): string[] {
     const younger = tiers.slice(0, i);
     const deleting = younger.find((t) => isZeroDuration(t.interval));
     if (deleting) {
-      warnings.push(
-        `tier ${tier.text} never sees a point: ` +
-          `tier ${deleting.text} already deletes every point older than ${deleting.age.text}`,
-      );
+      warnings.push(`tier ${tier.text} never sees a point: ` + `tier ${deleting.text} already deletes every point older than ${deleting.age.text}`);
       return;
     }
     const sparsest = younger.reduce<KeepTier | undefined>(
@@ -154,8 +137,7 @@ export function describePolicy(policy: RetentionPolicy): string {
 /** What every policy also does, whatever its rules (said once under a plan's policies). */
 export const POLICY_FOOTER: readonly string[] = Object.freeze([
   'a chain stays if any rule keeps one of its points (rules are ORed, as in restic)',
-  'always kept: the newest complete chain, chains in progress, protected chains and points, ' +
-    'and every chain of a domain whose latest backup failed',
+  'always kept: the newest complete chain, chains in progress, protected chains and points, ' + 'and every chain of a domain whose latest backup failed',
 ]);
 
 /** describePolicy as separate lines (what plans and simulation results carry). */

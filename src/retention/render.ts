@@ -28,14 +28,7 @@ function renderDomain(domain: DomainPlan): string[] {
   const notes = [...(domain.lastBackupFailed ? ['latest backup failed'] : []), ...(domain.noPolicy ? ['no retention policy'] : [])];
   const header = `Domain ${domain.domain}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
   if (chains.length === 0) return ['', header, '  no chains'];
-  const rows = chains.map((c) => [
-    c.id,
-    c.state,
-    String(c.points.length),
-    c.newest ? showTime(c.newest) : '-',
-    c.action,
-    shortenReasons(c.reasons),
-  ]);
+  const rows = chains.map((c) => [c.id, c.state, String(c.points.length), c.newest ? showTime(c.newest) : '-', c.action, shortenReasons(c.reasons)]);
   const table = renderTable(['CHAIN', 'STATE', 'POINTS', 'NEWEST', 'ACTION', 'REASONS'], rows);
   const merges = domain.merges.map(
     (m) => `  merge ${m.chain}: ${m.dropped.join(', ')} into ${m.into} (${m.newParent ? `which then rests on ${m.newParent}` : 'which becomes the full'})`,

@@ -66,13 +66,7 @@ function firstBefore(times: Float64Array, limit: number, from: number): number {
 }
 
 /** restic's rule: walking from the newest, keep the first point of each new bucket, `count` buckets. */
-function selectNewestPerBucket(
-  times: Float64Array,
-  reasons: CandidateReasons,
-  name: string,
-  count: number,
-  bucketOf: BucketOf,
-): void {
+function selectNewestPerBucket(times: Float64Array, reasons: CandidateReasons, name: string, count: number, bucketOf: BucketOf): void {
   let taken = 0;
   let i = 0;
   while (i < times.length && taken < count) {
@@ -93,12 +87,7 @@ function selectNewerThan(times: Float64Array, reasons: CandidateReasons, cutoff:
  * INTERVAL after the last one kept (`0d` keeps none). Walking from the oldest lets kept points
  * stay kept as new points age into the tier. Points younger than every AGE are not thinned.
  */
-function selectByTiers(
-  times: Float64Array,
-  reasons: CandidateReasons,
-  tiers: readonly KeepTier[],
-  now: Date,
-): void {
+function selectByTiers(times: Float64Array, reasons: CandidateReasons, tiers: readonly KeepTier[], now: Date): void {
   const cutoffs = tiers.map((tier) => subtractDuration(now, tier.age).getTime());
   const alive = new Uint8Array(times.length).fill(1);
   tiers.forEach((tier, t) => thinTier(times, alive, tier, cutoffs[t]!));

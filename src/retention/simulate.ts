@@ -12,16 +12,7 @@ import { judgeDomain, type PreparedChainCache } from './judge-domain.js';
 import { describePoint, planMerges } from './plan-prune.js';
 import { periodAdjective, periodLabel, startOfPeriod } from './periods.js';
 import { findPolicyWarnings, hasAnyRule, hasPointRules, policyLines } from './policy.js';
-import type {
-  Duration,
-  GroupBy,
-  RetentionChain,
-  RetentionPoint,
-  RetentionPolicy,
-  SimulatedPoint,
-  SimulationRequest,
-  SimulationResult,
-} from './types.js';
+import type { Duration, GroupBy, RetentionChain, RetentionPoint, RetentionPolicy, SimulatedPoint, SimulationRequest, SimulationResult } from './types.js';
 
 /** More runs than this is almost surely a typo (every 1h over 30y). */
 export const MAX_SIMULATION_RUNS = 200_000;
@@ -108,8 +99,7 @@ function listRunTimes({ every, over, start }: SimulationRequest): Date[] {
   const runs = Math.ceil((end - start.getTime()) / (nominalHours(every) * 3_600_000 * 0.9));
   if (runs > MAX_SIMULATION_RUNS) {
     throw usageError(
-      `simulating every ${every.text} over ${over.text} needs over ${MAX_SIMULATION_RUNS} runs: ` +
-        'use a longer interval or a shorter duration',
+      `simulating every ${every.text} over ${over.text} needs over ${MAX_SIMULATION_RUNS} runs: ` + 'use a longer interval or a shorter duration',
     );
   }
   const times: Date[] = [];
@@ -210,9 +200,5 @@ function findScheduleWarnings({ every, ifOlderThan, policy }: SimulationRequest)
   const spacing = ifOlderThan && nominalHours(ifOlderThan) > nominalHours(every) ? ifOlderThan : every;
   return (policy.keepTiers ?? [])
     .filter((tier) => nominalHours(tier.interval) > 0 && nominalHours(tier.interval) < nominalHours(spacing))
-    .map(
-      (tier) =>
-        `tier ${tier.text} asks for one point per ${tier.interval.text}, ` +
-        `but backups are taken at most once per ${spacing.text}`,
-    );
+    .map((tier) => `tier ${tier.text} asks for one point per ${tier.interval.text}, ` + `but backups are taken at most once per ${spacing.text}`);
 }

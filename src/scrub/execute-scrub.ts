@@ -46,12 +46,7 @@ export async function executeScrubPlan(ctx: AppContext, plan: ScrubPlan, state: 
   return results;
 }
 
-async function runAction(
-  ctx: AppContext,
-  plan: ScrubPlan,
-  action: ScrubAction,
-  disks: ReadonlyMap<string, ScrubDomainState['disks'][number]>,
-): Promise<void> {
+async function runAction(ctx: AppContext, plan: ScrubPlan, action: ScrubAction, disks: ReadonlyMap<string, ScrubDomainState['disks'][number]>): Promise<void> {
   ctx.log.info(`${plan.domain}: ${describe(action)}`);
   switch (action.action) {
     case 'delete-checkpoint':

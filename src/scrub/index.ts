@@ -18,14 +18,7 @@
  *
  * docs/SCRUB.md records how libvirt 9.0 / QEMU 7.2 behave, which shapes the plan.
  */
-export {
-  runScrub,
-  type ScrubOptions,
-  type ScrubDocument,
-  type DomainScrubReport,
-  type ScrubActionReport,
-  type ScrubRemaining,
-} from './run-scrub.js';
+export { runScrub, type ScrubOptions, type ScrubDocument, type DomainScrubReport, type ScrubActionReport, type ScrubRemaining } from './run-scrub.js';
 export {
   planScrub,
   simulateScrub,

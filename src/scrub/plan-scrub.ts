@@ -103,10 +103,7 @@ export function planScrub(state: ScrubDomainState, request: ScrubRequest): Scrub
   if (state.jobActive) {
     // libvirt 9.0 lets checkpoints be deleted under a running backup job: that backup's chain
     // would then point at a checkpoint that is gone.
-    throw new VmkeepError(
-      'failure',
-      `a job (a backup?) is running on ${state.domain}: let it finish or abort it (virsh domjobabort) before scrubbing`,
-    );
+    throw new VmkeepError('failure', `a job (a backup?) is running on ${state.domain}: let it finish or abort it (virsh domjobabort) before scrubbing`);
   }
   const live = isLive(state.state);
   const withCheckpoints = request.scrubType !== 'bitmap';
@@ -115,9 +112,7 @@ export function planScrub(state: ScrubDomainState, request: ScrubRequest): Scrub
 
   const disks = new Map(state.disks.map((d) => [d.target, d]));
   const referenced = referencedBitmaps(state.checkpoints);
-  const orphans = state.disks.flatMap((d) =>
-    d.bitmaps.filter((b) => !referenced.get(d.target)?.has(b)).map((bitmap) => ({ disk: d.target, bitmap })),
-  );
+  const orphans = state.disks.flatMap((d) => d.bitmaps.filter((b) => !referenced.get(d.target)?.has(b)).map((bitmap) => ({ disk: d.target, bitmap })));
 
   let checkpoints = state.checkpoints;
   let orphanCandidates = withBitmaps ? orphans : [];
@@ -220,12 +215,7 @@ function list(bitmaps: ReadonlyArray<{ disk: string; bitmap: string }>): string 
   return bitmaps.map((b) => `${b.bitmap} on ${b.disk}`).join(', ');
 }
 
-function unknownNameMessage(
-  domain: string,
-  name: string,
-  withBitmaps: boolean,
-  orphans: ReadonlyArray<{ disk: string; bitmap: string }>,
-): string {
+function unknownNameMessage(domain: string, name: string, withBitmaps: boolean, orphans: ReadonlyArray<{ disk: string; bitmap: string }>): string {
   if (withBitmaps) return `${domain} has no checkpoint and no orphan bitmap named ${JSON.stringify(name)}`;
   const asBitmap = orphans.filter((o) => o.bitmap === name);
   const disks = asBitmap.map((o) => o.disk).join(', ');

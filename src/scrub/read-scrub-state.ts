@@ -31,7 +31,8 @@ export async function readScrubState(ctx: AppContext, domain: string): Promise<S
     });
   } else if (snap.state === 'shut off') {
     diskStates = disks.map((d) => {
-      if (d.bitmaps === undefined) throw new VmkeepError('failure', `${domain}: cannot read the bitmaps of ${d.disk.target} (${d.disk.path}): ${d.errors.join('; ')}`);
+      if (d.bitmaps === undefined)
+        throw new VmkeepError('failure', `${domain}: cannot read the bitmaps of ${d.disk.target} (${d.disk.path}): ${d.errors.join('; ')}`);
       return { target: d.disk.target, path: d.disk.path, node: undefined, bitmaps: d.bitmaps.map((b) => b.name) };
     });
   } else {
@@ -44,7 +45,6 @@ export async function readScrubState(ctx: AppContext, domain: string): Promise<S
 /** The disks that can carry persistent dirty bitmaps: eligible qcow2 disks with a file or block source. */
 function bitmapDisks(disks: readonly DomainDisk[]): Array<DomainDisk & { path: string }> {
   return eligibleDisks(disks).filter(
-    (d): d is DomainDisk & { path: string } =>
-      d.format === 'qcow2' && (d.sourceType === 'file' || d.sourceType === 'block') && d.path !== undefined,
+    (d): d is DomainDisk & { path: string } => d.format === 'qcow2' && (d.sourceType === 'file' || d.sourceType === 'block') && d.path !== undefined,
   );
 }

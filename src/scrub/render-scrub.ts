@@ -41,9 +41,7 @@ export function renderScrubText(document: ScrubDocument, options: { dryRun: bool
   }
   const ok = names.filter((n) => document[n]!.ok).length;
   lines.push(
-    options.dryRun
-      ? `dry run: nothing changed; ${ok} of ${names.length} domain(s) would be clean`
-      : `scrub: ${ok} of ${names.length} domain(s) clean`,
+    options.dryRun ? `dry run: nothing changed; ${ok} of ${names.length} domain(s) would be clean` : `scrub: ${ok} of ${names.length} domain(s) clean`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -59,9 +57,6 @@ function actionLine(a: ScrubActionReport, dryRun: boolean): string {
 function remainingLine(r: ScrubRemaining): string {
   const checkpoints = r.checkpoints.length > 0 ? r.checkpoints.join(', ') : 'none';
   const disks = Object.entries(r.bitmaps);
-  const bitmaps =
-    disks.length === 0
-      ? 'no qcow2 disks'
-      : disks.map(([disk, names]) => `${disk}: ${names.length > 0 ? names.join(', ') : 'none'}`).join('; ');
+  const bitmaps = disks.length === 0 ? 'no qcow2 disks' : disks.map(([disk, names]) => `${disk}: ${names.length > 0 ? names.join(', ') : 'none'}`).join('; ');
   return `checkpoints ${checkpoints}; bitmaps ${bitmaps}`;
 }

@@ -49,4 +49,3 @@ export async function runScrubCommand(ctx: AppContext, options: ScrubCommandOpti
     for (const l of locks.reverse()) l.release();
   }
 }
-

@@ -26,7 +26,10 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
       const renamed = entry.gone.renamedTo !== undefined ? `, renamed to ${printable(entry.gone.renamedTo)}` : '';
       out.push(`${printable(name)}  (not defined in libvirt${renamed})`);
       if (entry.backups) out.push(...renderBackups(entry.backups));
-      out.push(`  note: its backups stay under this name; prune applies the retention rules and always keeps the newest complete chain; remove the folder by hand once it is no longer needed`, '');
+      out.push(
+        `  note: its backups stay under this name; prune applies the retention rules and always keeps the newest complete chain; remove the folder by hand once it is no longer needed`,
+        '',
+      );
       continue;
     }
     if (!entry.status) {
@@ -42,9 +45,7 @@ export function renderStatusText(entries: ReadonlyMap<string, StatusEntry>, colo
     out.push(`  checkpoints: ${s.checkpoints.length === 0 ? 'none' : s.checkpoints.join(', ')}`);
     for (const d of s.disks) {
       const what = d.eligible ? 'eligible for backup' : `skipped: ${d.excludedBy.join(', ')}`;
-      out.push(
-        `  disk ${d.disk}: ${d.format ?? '?'} ${size(d.virtualSize)} virtual, ${size(d.actualSize)} on disk, ${what}`,
-      );
+      out.push(`  disk ${d.disk}: ${d.format ?? '?'} ${size(d.virtualSize)} virtual, ${size(d.actualSize)} on disk, ${what}`);
       if (d.path) out.push(`    source: ${d.path}`);
       if (d.eligible) {
         out.push(`    bitmaps (${d.bitmapSource}): ${d.bitmaps.length === 0 ? 'none' : d.bitmaps.join(', ')}`);

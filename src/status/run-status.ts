@@ -68,7 +68,13 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
     document[name] = e.status
       ? { ...e.status, tags: e.tags ?? [], ...(e.backups ? { backups: e.backups } : {}) }
       : e.gone
-        ? { name, defined: false, ...(e.gone.renamedTo !== undefined ? { renamedTo: e.gone.renamedTo } : {}), note: goneNote(name, e.gone.renamedTo), backups: e.backups }
+        ? {
+            name,
+            defined: false,
+            ...(e.gone.renamedTo !== undefined ? { renamedTo: e.gone.renamedTo } : {}),
+            note: goneNote(name, e.gone.renamedTo),
+            backups: e.backups,
+          }
         : { name, error: e.error, overallStatus: 1 };
   }
   return {
@@ -81,6 +87,9 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
 
 /** What a gone domain's folder is, and what becomes of it. */
 export function goneNote(domain: string, renamedTo: string | undefined): string {
-  const what = renamedTo !== undefined ? `libvirt no longer defines ${domain}: it was renamed to ${renamedTo}` : `libvirt no longer defines ${domain} (renamed or undefined)`;
+  const what =
+    renamedTo !== undefined
+      ? `libvirt no longer defines ${domain}: it was renamed to ${renamedTo}`
+      : `libvirt no longer defines ${domain} (renamed or undefined)`;
   return `${what}; its backups stay under its old name, prune applies the retention rules to them and always keeps the newest complete chain; remove the folder by hand once it is no longer needed`;
 }

@@ -17,12 +17,7 @@ export interface DiskBitmapView {
   bitmaps: DiskBitmap[] | undefined;
 }
 
-export type ProblemKind =
-  | 'missing-bitmap'
-  | 'orphan-bitmap'
-  | 'inconsistent-bitmap'
-  | 'unreadable-bitmaps'
-  | 'checkpoint-unreadable';
+export type ProblemKind = 'missing-bitmap' | 'orphan-bitmap' | 'inconsistent-bitmap' | 'unreadable-bitmaps' | 'checkpoint-unreadable';
 
 export interface ConsistencyProblem {
   kind: ProblemKind;
@@ -103,7 +98,17 @@ export function judgeConsistency(domain: string, checkpoints: readonly Checkpoin
  */
 function orphanFix(domain: string, bitmap: string, checkpoints: readonly Checkpoint[]): string {
   const owned = isOwnedName(bitmap);
-  const command = formatShellCommand(['vmkeep', 'scrub', '--domains', domain, '--scrubType', 'bitmap', '--checkpointName', bitmap, ...(owned ? [] : ['--force'])]);
+  const command = formatShellCommand([
+    'vmkeep',
+    'scrub',
+    '--domains',
+    domain,
+    '--scrubType',
+    'bitmap',
+    '--checkpointName',
+    bitmap,
+    ...(owned ? [] : ['--force']),
+  ]);
   const alsoCheckpoint = checkpoints.some((c) => c.name === bitmap)
     ? `; this also deletes checkpoint ${bitmap} (its bitmaps on other disks), then the next backup starts a new full chain`
     : '';

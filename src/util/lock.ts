@@ -67,10 +67,7 @@ export async function acquireLock(path: string, options: LockOptions): Promise<H
       if (Date.now() >= deadline) {
         closeSync(fd);
         const waited = options.waitMs > 0 ? ` after waiting ${Math.round(options.waitMs / 1000)} s` : '';
-        throw new VmkeepError(
-          'locked',
-          `${options.what} is locked by another vmkeep run (pid ${holderPid(path)})${waited}; use --lock-wait SECONDS to wait`,
-        );
+        throw new VmkeepError('locked', `${options.what} is locked by another vmkeep run (pid ${holderPid(path)})${waited}; use --lock-wait SECONDS to wait`);
       }
       await sleep(Math.min(250, Math.max(10, deadline - Date.now())));
     }

@@ -3,12 +3,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VmkeepError } from '../errors.js';
 
 // Elements that libvirt may repeat; always parsed as arrays so callers never branch on shape.
-const ALWAYS_ARRAY = new Set([
-  'domain.devices.disk',
-  'domain.devices.interface',
-  'domaincheckpoint.disks.disk',
-  'disk.backingStore',
-]);
+const ALWAYS_ARRAY = new Set(['domain.devices.disk', 'domain.devices.interface', 'domaincheckpoint.disks.disk', 'disk.backingStore']);
 
 const parser = new XMLParser({
   ignoreAttributes: false,
@@ -54,7 +49,7 @@ export function child(node: unknown, name: string): Record<string, unknown> | un
   if (node === undefined || node === null || typeof node !== 'object') return undefined;
   const v = (node as Record<string, unknown>)[name];
   if (Array.isArray(v)) return v[0] as Record<string, unknown>;
-  if (v === '' ) return {};
+  if (v === '') return {};
   return v as Record<string, unknown> | undefined;
 }
 

@@ -39,19 +39,12 @@ export interface VerifyProblem {
 export function brokenPoints(chain: RestoreChain, problems: readonly VerifyProblem[]): string[] {
   const index = new Map(chain.points.map((p, i) => [p.checkpoint, i]));
   const badFiles = new Set(problems.filter((p) => p.file !== undefined && isFileProblem(p.kind)).map((p) => p.file!));
-  const linkAt = Math.min(
-    ...problems.filter((p) => p.kind === 'link').map((p) => (p.checkpoint === undefined ? 0 : index.get(p.checkpoint) ?? 0)),
-  );
+  const linkAt = Math.min(...problems.filter((p) => p.kind === 'link').map((p) => (p.checkpoint === undefined ? 0 : (index.get(p.checkpoint) ?? 0))));
   const deep = new Set(problems.filter((p) => p.kind === 'deep' && p.checkpoint !== undefined).map((p) => p.checkpoint!));
   const broken: string[] = [];
   chain.points.forEach((p, i) => {
     const needed = filesForPoint(chain, i);
-    if (
-      i >= linkAt ||
-      deep.has(p.checkpoint) ||
-      needed.problems.length > 0 ||
-      needed.check.some((f) => badFiles.has(f.path))
-    ) {
+    if (i >= linkAt || deep.has(p.checkpoint) || needed.problems.length > 0 || needed.check.some((f) => badFiles.has(f.path))) {
       broken.push(p.checkpoint);
     }
   });

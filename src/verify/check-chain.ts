@@ -42,19 +42,28 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
   for (const fp of fileProblems) problems.push({ kind: fp.kind, file: fp.file, checkpoint: owner.get(fp.file), message: describeFileProblem(fp) });
   if (isImageChain(chain)) {
     problems.push(...orderProblems(chain));
-    if (qemuImg) problems.push(...(await imageProblems(chain, qemuImg, new Set(fileProblems.filter((f) => f.kind === 'missing' || f.kind === 'unreadable').map((f) => f.file)))));
+    if (qemuImg)
+      problems.push(
+        ...(await imageProblems(chain, qemuImg, new Set(fileProblems.filter((f) => f.kind === 'missing' || f.kind === 'unreadable').map((f) => f.file)))),
+      );
     else notes.push('qemu-img checks of the images were not run');
     const recorded = new Set(files.map((f) => f.path));
     const names = await readdir(chain.dir);
     for (const name of names.filter(isImageFile)) {
-      if (!recorded.has(name)) problems.push({ kind: 'unrecorded', file: name, message: `${name} belongs to no recorded restore point (a run that did not finish)` });
+      if (!recorded.has(name))
+        problems.push({ kind: 'unrecorded', file: name, message: `${name} belongs to no recorded restore point (a run that did not finish)` });
     }
     // Temp names of prune --merge-points (src/prune/merge-points.ts): a merge that did not finish.
     for (const name of names.filter((n) => n.startsWith('.vmkeep-merge.'))) {
-      problems.push({ kind: 'leftover', file: name, message: `${name} is left by an interrupted prune --merge-points (the next prune finishes or removes it)` });
+      problems.push({
+        kind: 'leftover',
+        file: name,
+        message: `${name} is left by an interrupted prune --merge-points (the next prune finishes or removes it)`,
+      });
     }
     // A chain read as broken only because files are missing or resized: the file checks above name each one.
-    if (chain.state === 'broken' && chain.damaged !== true) problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
+    if (chain.state === 'broken' && chain.damaged !== true)
+      problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
     if (chain.state === 'in-progress') problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });
     return { problems, filesChecked: new Set(files.map((f) => f.path)).size, notes };
   }
@@ -74,11 +83,13 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
     if (!chain.legacy) {
       const recorded = new Set(files.map((f) => f.path));
       for (const d of folder.dataFiles) {
-        if (!recorded.has(d.name)) problems.push({ kind: 'unrecorded', file: d.name, message: `${d.name} belongs to no recorded restore point (a run that did not finish)` });
+        if (!recorded.has(d.name))
+          problems.push({ kind: 'unrecorded', file: d.name, message: `${d.name} belongs to no recorded restore point (a run that did not finish)` });
       }
     }
   }
-  if (chain.state === 'broken' && chain.damaged !== true) problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
+  if (chain.state === 'broken' && chain.damaged !== true)
+    problems.push({ kind: 'state', message: `the chain is marked broken: ${chain.stateReason ?? 'no reason recorded'}` });
   if (chain.state === 'in-progress' && !chain.legacy) problems.push({ kind: 'state', message: chain.stateReason ?? 'a backup run has not finished' });
   if (chain.legacy) notes.push(NO_MANIFEST_NOTE);
   return { problems, filesChecked: new Set(files.map((f) => f.path)).size, notes };
@@ -89,10 +100,16 @@ function orderProblems(chain: RestoreChain): VerifyProblem[] {
   const out: VerifyProblem[] = [];
   chain.points.forEach((p, i) => {
     const expectedParent = i === 0 ? undefined : chain.points[i - 1]!.checkpoint;
-    if (i === 0 && p.level !== 'full') out.push({ kind: 'link', checkpoint: p.checkpoint, message: `the chain starts with ${p.checkpoint}, a ${p.level} backup` });
-    if (i > 0 && p.level !== 'inc') out.push({ kind: 'link', checkpoint: p.checkpoint, message: `${p.checkpoint} is a ${p.level} backup in the middle of the chain` });
+    if (i === 0 && p.level !== 'full')
+      out.push({ kind: 'link', checkpoint: p.checkpoint, message: `the chain starts with ${p.checkpoint}, a ${p.level} backup` });
+    if (i > 0 && p.level !== 'inc')
+      out.push({ kind: 'link', checkpoint: p.checkpoint, message: `${p.checkpoint} is a ${p.level} backup in the middle of the chain` });
     if (p.parent !== expectedParent) {
-      out.push({ kind: 'link', checkpoint: p.checkpoint, message: `${p.checkpoint} records parent ${p.parent ?? '(none)'}, but the point before it is ${expectedParent ?? '(none)'}` });
+      out.push({
+        kind: 'link',
+        checkpoint: p.checkpoint,
+        message: `${p.checkpoint} records parent ${p.parent ?? '(none)'}, but the point before it is ${expectedParent ?? '(none)'}`,
+      });
     }
   });
   return out;
@@ -126,7 +143,12 @@ async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, bad: R
         }
         const check = await qemuImg.check(path);
         if (!check.ok) {
-          out.push({ kind: 'link', file: f.path, checkpoint: p.checkpoint, message: `${f.path} fails qemu-img check: ${check.corruptions} corruptions, ${check.checkErrors} check errors` });
+          out.push({
+            kind: 'link',
+            file: f.path,
+            checkpoint: p.checkpoint,
+            message: `${f.path} fails qemu-img check: ${check.corruptions} corruptions, ${check.checkErrors} check errors`,
+          });
         }
       } catch (e) {
         out.push({ kind: 'unreadable', file: f.path, checkpoint: p.checkpoint, message: `${f.path} cannot be read by qemu-img: ${messageOf(e)}` });
@@ -145,7 +167,12 @@ function linkProblems(chain: RestoreChain, folder: BackupFolder): VerifyProblem[
       const meta = folder.dataFiles.find((d) => d.name === f.path)?.meta;
       if (!meta) continue; // missing or unreadable: already a file problem
       if (meta.checkpointName !== p.checkpoint) {
-        out.push({ kind: 'link', file: f.path, checkpoint: p.checkpoint, message: `${f.path} holds checkpoint ${meta.checkpointName}, the manifest says ${p.checkpoint}` });
+        out.push({
+          kind: 'link',
+          file: f.path,
+          checkpoint: p.checkpoint,
+          message: `${f.path} holds checkpoint ${meta.checkpointName}, the manifest says ${p.checkpoint}`,
+        });
       }
       if ((meta.parentCheckpoint || undefined) !== expectedParent) {
         out.push({
@@ -163,19 +190,32 @@ function linkProblems(chain: RestoreChain, folder: BackupFolder): VerifyProblem[
   const cpt = folder.checkpoints;
   const recorded = chain.points.map((p) => p.checkpoint);
   if (cpt === null) {
-    if (recorded.length > 0) out.push({ kind: 'chain-record', file: `${chain.domain}.cpt`, message: `${chain.domain}.cpt is missing or unreadable: the next incremental backup cannot continue this chain` });
+    if (recorded.length > 0)
+      out.push({
+        kind: 'chain-record',
+        file: `${chain.domain}.cpt`,
+        message: `${chain.domain}.cpt is missing or unreadable: the next incremental backup cannot continue this chain`,
+      });
   } else {
     const n = Math.min(cpt.length, recorded.length);
     for (let i = 0; i < n; i++) {
       if (cpt[i] !== recorded[i]) {
-        out.push({ kind: 'chain-record', file: `${chain.domain}.cpt`, message: `${chain.domain}.cpt lists ${cpt.join(', ')}; the manifest records ${recorded.join(', ')}` });
+        out.push({
+          kind: 'chain-record',
+          file: `${chain.domain}.cpt`,
+          message: `${chain.domain}.cpt lists ${cpt.join(', ')}; the manifest records ${recorded.join(', ')}`,
+        });
         return out;
       }
     }
     if (cpt.length < recorded.length) {
       out.push({ kind: 'chain-record', file: `${chain.domain}.cpt`, message: `${chain.domain}.cpt lacks ${recorded.slice(cpt.length).join(', ')}` });
     } else if (cpt.length > recorded.length) {
-      out.push({ kind: 'unrecorded', file: `${chain.domain}.cpt`, message: `${chain.domain}.cpt lists ${cpt.slice(recorded.length).join(', ')}, which no finished run recorded` });
+      out.push({
+        kind: 'unrecorded',
+        file: `${chain.domain}.cpt`,
+        message: `${chain.domain}.cpt lists ${cpt.slice(recorded.length).join(', ')}, which no finished run recorded`,
+      });
     }
   }
   return out;
@@ -199,7 +239,12 @@ async function checkpointXmlProblems(chain: RestoreChain): Promise<VerifyProblem
       if (cp.name !== p.checkpoint) out.push({ kind: 'chain-record', file: rel, checkpoint: p.checkpoint, message: `${rel} names checkpoint ${cp.name}` });
       // The full's checkpoint may have a parent from an earlier chain; only incrementals are held to it.
       if (i > 0 && cp.parent !== expected) {
-        out.push({ kind: 'chain-record', file: rel, checkpoint: p.checkpoint, message: `${rel} names parent ${cp.parent ?? '(none)'}, the point before it is ${expected}` });
+        out.push({
+          kind: 'chain-record',
+          file: rel,
+          checkpoint: p.checkpoint,
+          message: `${rel} names parent ${cp.parent ?? '(none)'}, the point before it is ${expected}`,
+        });
       }
     } catch (e) {
       out.push({ kind: 'chain-record', file: rel, checkpoint: p.checkpoint, message: `${rel} is not a checkpoint XML: ${messageOf(e)}` });

@@ -57,11 +57,22 @@ export async function deepCheckChain(
   return { points, checksumVerify, problems };
 }
 
-async function deepCheckPoint(ctx: AppContext, chain: RestoreChain, checkpoint: string, scratchRoot: string, problems: VerifyProblem[]): Promise<DeepPointResult> {
+async function deepCheckPoint(
+  ctx: AppContext,
+  chain: RestoreChain,
+  checkpoint: string,
+  scratchRoot: string,
+  problems: VerifyProblem[],
+): Promise<DeepPointResult> {
   const t0 = Date.now();
   const scratch = await mkdtemp(join(scratchRoot, 'point-'));
   try {
-    const plan = planRestore([chain], chain.domain, { selector: { kind: 'at', value: `${chain.folder}/${checkpoint}` }, disks: undefined, destination: { kind: 'scratch' } }, ctx.now());
+    const plan = planRestore(
+      [chain],
+      chain.domain,
+      { selector: { kind: 'at', value: `${chain.folder}/${checkpoint}` }, disks: undefined, destination: { kind: 'scratch' } },
+      ctx.now(),
+    );
     const images = await restoreDiskImages(ctx, plan, (target) => join(scratch, `out-${target}`));
     const checked: DeepPointResult['images'] = [];
     let ok = true;
@@ -71,7 +82,11 @@ async function deepCheckPoint(ctx: AppContext, chain: RestoreChain, checkpoint: 
         const second = join(chain.dir, img.sequence.at(-1)!);
         if (!(await ctx.qemuImg.identical(img.path, second))) {
           ok = false;
-          problems.push({ kind: 'deep', checkpoint, message: `restored ${img.target} of ${checkpoint} differs from a second read of the chain (${img.sequence.at(-1)!})` });
+          problems.push({
+            kind: 'deep',
+            checkpoint,
+            message: `restored ${img.target} of ${checkpoint} differs from a second read of the chain (${img.sequence.at(-1)!})`,
+          });
         }
       }
       const c = await ctx.qemuImg.check(img.path);

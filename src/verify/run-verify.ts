@@ -91,7 +91,10 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     if (options.deep) {
       await mkdir(options.scratchDir, { recursive: true });
       scratch = await mkdtemp(join(options.scratchDir, 'vmkeep-verify-'));
-      version = await installedToolVersion(ctx.runner, 'virtnbdrestore').then((v) => v.text, () => undefined);
+      version = await installedToolVersion(ctx.runner, 'virtnbdrestore').then(
+        (v) => v.text,
+        () => undefined,
+      );
     }
     for (const domain of selection.selected) {
       for (const l of await listRemovalLeftovers(options.output, domain)) {
@@ -132,9 +135,10 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
   // A verify that checked nothing must not pass: a cron job pointed at the wrong folder would be green forever.
   if (chains.length + failures.length === 0) {
     const hosts = await findHostFolders(options.output);
-    document.nothingVerified = hosts.length > 0
-      ? `${options.output} holds the backups of several hosts (${hosts.join(', ')}): give each host's --connect NAME=URI, or --output ${join(options.output, hosts[0]!)}`
-      : `no chain to verify in ${options.output}`;
+    document.nothingVerified =
+      hosts.length > 0
+        ? `${options.output} holds the backups of several hosts (${hosts.join(', ')}): give each host's --connect NAME=URI, or --output ${join(options.output, hosts[0]!)}`
+        : `no chain to verify in ${options.output}`;
   }
   return {
     document,
@@ -225,14 +229,17 @@ export function renderVerify(doc: VerifyDocument): string {
     const deepNote = c.deep
       ? `, deep: ${c.deep.points.map((p) => `${p.checkpoint} ${p.result}`).join(', ') || 'no points'}${c.deep.checksumVerify === 'unavailable' ? '' : `, checksum verify ${c.deep.checksumVerify}`}`
       : '';
-    out.push(`${c.domain}/${c.chain}: ${c.result === 'ok' ? 'ok' : 'FAILED'} (${c.points} point${c.points === 1 ? '' : 's'}, ${c.filesChecked} files checked${deepNote})`);
+    out.push(
+      `${c.domain}/${c.chain}: ${c.result === 'ok' ? 'ok' : 'FAILED'} (${c.points} point${c.points === 1 ? '' : 's'}, ${c.filesChecked} files checked${deepNote})`,
+    );
     for (const p of c.problems) out.push(`  ${p.kind}: ${p.message}`);
     if (c.brokenPoints.length > 0) out.push(`  restore points broken: ${c.brokenPoints.join(', ')}`);
     else if (c.result === 'failed') out.push('  every restore point still restores (the problems are in records the next backup uses)');
     for (const n of c.notes) out.push(`  note: ${n}`);
   }
   for (const f of doc.failures) out.push(`${f.domain}: not verified: ${f.reason}`);
-  for (const r of doc.pendingRemoval) out.push(`${r.domain}/${r.folder}: not verified: left by an interrupted prune (${r.bytes} bytes); the next prune removes it`);
+  for (const r of doc.pendingRemoval)
+    out.push(`${r.domain}/${r.folder}: not verified: left by an interrupted prune (${r.bytes} bytes); the next prune removes it`);
   if (out.length === 0) out.push(doc.filteredOut.length > 0 ? `no backed-up domain in ${doc.output} passes --tag/--exclude` : `no backups in ${doc.output}`);
   if (doc.nothingVerified !== undefined) out.push(`nothing verified: ${doc.nothingVerified}`);
   return `${out.join('\n')}\n`;

@@ -118,9 +118,7 @@ export class VirshClient {
 
   /** Every block node QEMU has for the domain, with dirty bitmaps. */
   async blockNodes(domain: string): Promise<BlockNode[]> {
-    const stdout = await this.virsh(
-      virshArgv.qmp(this.uri, this.ref(domain), { execute: 'query-named-block-nodes', arguments: { flat: true } }),
-    );
+    const stdout = await this.virsh(virshArgv.qmp(this.uri, this.ref(domain), { execute: 'query-named-block-nodes', arguments: { flat: true } }));
     return parseNamedBlockNodes(stdout);
   }
 
@@ -179,7 +177,10 @@ export class VirshClient {
 
   /** `guest-fsfreeze-status` through the agent: 'frozen' or 'thawed' (throws when no agent answers). */
   async fsFreezeStatus(domain: string, timeoutSeconds = 5): Promise<'frozen' | 'thawed'> {
-    const out = await this.virsh(virshArgv.agentCommand(this.uri, this.ref(domain), { execute: 'guest-fsfreeze-status' }, timeoutSeconds), (timeoutSeconds + 30) * 1000);
+    const out = await this.virsh(
+      virshArgv.agentCommand(this.uri, this.ref(domain), { execute: 'guest-fsfreeze-status' }, timeoutSeconds),
+      (timeoutSeconds + 30) * 1000,
+    );
     return parseFsFreezeStatus(out);
   }
 
@@ -247,4 +248,3 @@ export class VirshClient {
     await this.virsh(virshArgv.metadataSet(this.uri, this.ref(domain), TAGS_NAMESPACE, TAGS_KEY, buildTagsXml(tags), live));
   }
 }
-

@@ -6,6 +6,7 @@ const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Validate a tag name; usage error otherwise. */
 export function checkTag(tag: string): string {
-  if (!TAG_PATTERN.test(tag)) throw usageError(`bad tag ${JSON.stringify(tag)}: use letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)`);
+  if (!TAG_PATTERN.test(tag))
+    throw usageError(`bad tag ${JSON.stringify(tag)}: use letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)`);
   return tag;
 }

@@ -10,7 +10,6 @@ export { checkTag };
 export const TAGS_NAMESPACE = 'https://vmkeep.dev/xmlns/tags/1';
 export const TAGS_KEY = 'vmkeep';
 
-
 /** Escape text for an XML element's content. */
 export function escapeXmlText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');

@@ -145,7 +145,8 @@ export function buildRestoreArgv(args: RestoreArgs, version: ToolVersion): strin
     }
     if (args.sequence.length === 0) throw usageError('virtnbdrestore: empty sequence');
     for (const name of args.sequence) {
-      if (name.includes(',') || name.includes('/')) throw usageError(`virtnbdrestore: sequence entry ${JSON.stringify(name)} must be a plain file name without commas`);
+      if (name.includes(',') || name.includes('/'))
+        throw usageError(`virtnbdrestore: sequence entry ${JSON.stringify(name)} must be a plain file name without commas`);
     }
     if (!/\.(full|copy)\.data$/.test(args.sequence[0]!)) {
       throw usageError(`virtnbdrestore: a sequence must start with a full or copy data file, not ${args.sequence[0]}`);

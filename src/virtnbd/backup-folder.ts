@@ -218,7 +218,15 @@ export function describeBackupFolder(listing: FolderListing): BackupFolder {
     const files = data.filter((f) => f.disk === disk);
     const chain = sortChain(files, cptIndex);
     ordered.push(...chain);
-    problems.push(...checkDiskChain(disk, chain, partials.filter((p) => p.disk === disk), checkpoints, cptName));
+    problems.push(
+      ...checkDiskChain(
+        disk,
+        chain,
+        partials.filter((p) => p.disk === disk),
+        checkpoints,
+        cptName,
+      ),
+    );
   }
   for (const f of [...ordered, ...partials]) {
     for (const line of f.headerProblems) problems.push(`${f.name}: ${line}`);
@@ -280,12 +288,7 @@ export async function readBackupFolder(dir: string, options: ReadBackupFolderOpt
  * full/copy, then incs in `.cpt` order. Order comes from the chain, never from mtimes. With no
  * checkpoint, the whole chain. Diff files are not chained (pick one with `diffName`).
  */
-export function planChainFiles(
-  folder: BackupFolder,
-  disk: string,
-  checkpoint?: string,
-  diffName?: string,
-): { files: string[]; problems: string[] } {
+export function planChainFiles(folder: BackupFolder, disk: string, checkpoint?: string, diffName?: string): { files: string[]; problems: string[] } {
   const problems: string[] = [];
   const chain = folder.dataFiles.filter((f) => f.disk === disk && f.level !== 'diff');
   const base = chain[0];

@@ -24,10 +24,7 @@ export class ByteSource {
   private consumed = 0;
 
   constructor(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
-    this.iterator =
-      Symbol.asyncIterator in chunks
-        ? chunks[Symbol.asyncIterator]()
-        : toAsyncIterator(chunks);
+    this.iterator = Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : toAsyncIterator(chunks);
   }
 
   /** Bytes consumed so far (read or skipped): the offset of the next byte in the input. */

@@ -37,7 +37,6 @@ export interface Lz4FrameReport {
   fatal: boolean;
 }
 
-
 const BLOCK_MAX: Readonly<Record<number, number>> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 };
 const WINDOW = 64 << 10;
 
@@ -66,13 +65,7 @@ export class Lz4Decoder {
  * and never reading a match from before `windowStart`. Returns the end offset of the output, or
  * a one-line reason if the block is malformed.
  */
-export function decodeLz4Block(
-  src: Uint8Array,
-  dst: Uint8Array,
-  dstStart: number,
-  dstLimit: number,
-  windowStart: number,
-): number | string {
+export function decodeLz4Block(src: Uint8Array, dst: Uint8Array, dstStart: number, dstLimit: number, windowStart: number): number | string {
   let s = 0;
   let d = dstStart;
   const end = src.length;
@@ -129,11 +122,7 @@ export function decodeLz4Block(
 }
 
 /** Read one LZ4 frame starting at the source's position. */
-export async function readLz4Frame(
-  src: ByteSource,
-  level: Lz4CheckLevel,
-  decoder: Lz4Decoder = new Lz4Decoder(),
-): Promise<Lz4FrameReport> {
+export async function readLz4Frame(src: ByteSource, level: Lz4CheckLevel, decoder: Lz4Decoder = new Lz4Decoder()): Promise<Lz4FrameReport> {
   const offset = src.position;
   const report: Lz4FrameReport = {
     offset,
@@ -249,9 +238,7 @@ export async function readLz4Frame(
   if (decoding) {
     report.decodedSize = decoded;
     if (report.declaredContentSize !== null && decoded !== report.declaredContentSize) {
-      report.problems.push(
-        `lz4 frame at offset ${offset}: decodes to ${decoded} bytes, header says ${report.declaredContentSize}`,
-      );
+      report.problems.push(`lz4 frame at offset ${offset}: decodes to ${decoded} bytes, header says ${report.declaredContentSize}`);
     }
   }
   report.storedSize = src.position - offset;

@@ -48,8 +48,7 @@ export type VirtnbdEvent =
 
 // ESC [ ... final byte, and the few other escapes tqdm and colorlog emit.
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b[@-Z\\-_]/g;
-const LOG =
-  /^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\]\s+(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+(\S+)\s+(\S+)\s+-\s+(\S+)\s+\[([^\]]*)\]:\s*(.*)$/;
+const LOG = /^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\]\s+(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+(\S+)\s+(\S+)\s+-\s+(\S+)\s+\[([^\]]*)\]:\s*(.*)$/;
 const LOG_START = /\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]\s+(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s/;
 const PROGRESS = /^(?:saving disk (\S+)|restoring disk \[([^\]]+)\]):\s+(\d{1,3})%\|/;
 

@@ -41,4 +41,3 @@ export async function* readFileChunks(path: string, options: ReadChunksOptions =
     await handle.close();
   }
 }
-

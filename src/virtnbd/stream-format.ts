@@ -235,11 +235,7 @@ function parseCompressionTrailer(value: unknown): TrailerEntry[] | string {
       const keys = Object.keys(item);
       const chunks = keys.length === 1 ? (item as Record<string, unknown>)[keys[0]!] : undefined;
       const total = keys.length === 1 ? Number(keys[0]) : Number.NaN;
-      if (
-        Number.isSafeInteger(total) &&
-        Array.isArray(chunks) &&
-        chunks.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)
-      ) {
+      if (Number.isSafeInteger(total) && Array.isArray(chunks) && chunks.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
         entries.push({ total, chunks: chunks as number[] });
         continue;
       }
@@ -312,7 +308,8 @@ export async function parseSparseStream(
       if (header.kind === 'stop') {
         report.frames.stop += 1;
         report.stopFrameSeen = true;
-        if (header.start !== 0 || header.length !== 0) problem(`stop frame at offset ${at} has start ${header.start} and length ${header.length}, expected 0 and 0`);
+        if (header.start !== 0 || header.length !== 0)
+          problem(`stop frame at offset ${at} has start ${header.start} and length ${header.length}, expected 0 and 0`);
         break;
       }
       checkExtent(header, at, meta, report, problem);
@@ -405,10 +402,7 @@ export interface InspectDataFileOptions extends ParseStreamOptions {
 }
 
 /** Check a data file on disk in one bounded-memory pass. */
-export async function inspectDataFile(
-  path: string,
-  options: InspectDataFileOptions = {},
-): Promise<SparseStreamReport & { sha256?: string }> {
+export async function inspectDataFile(path: string, options: InspectDataFileOptions = {}): Promise<SparseStreamReport & { sha256?: string }> {
   const hash = options.sha256 ? createHash('sha256') : null;
   const chunks = readFileChunks(path, { chunkSize: options.chunkSize, signal: options.signal });
   const tapped = hash ? tap(chunks, (c) => hash.update(c)) : chunks;
@@ -448,7 +442,9 @@ async function readMetaFrame(src: ByteSource): Promise<{ meta: StreamMeta | null
   const stop = (line: string) => ({ meta: null, problems: [...problems, line], fatal: true });
   const headerBytes = await src.read(FRAME_HEADER_LENGTH);
   if (isShortRead(headerBytes)) {
-    return stop(headerBytes.bytes.length === 0 ? 'empty file: no meta header' : `truncated meta header (${headerBytes.bytes.length} of ${FRAME_HEADER_LENGTH} bytes)`);
+    return stop(
+      headerBytes.bytes.length === 0 ? 'empty file: no meta header' : `truncated meta header (${headerBytes.bytes.length} of ${FRAME_HEADER_LENGTH} bytes)`,
+    );
   }
   const header = parseFrameHeader(headerBytes);
   if (typeof header === 'string') return stop(`bad meta header at offset 0: ${header} (not a virtnbdbackup stream?)`);
@@ -474,20 +470,16 @@ async function readMetaFrame(src: ByteSource): Promise<{ meta: StreamMeta | null
   return { meta: parsed.meta, problems, fatal: false };
 }
 
-function checkExtent(
-  header: FrameHeader,
-  at: number,
-  meta: StreamMeta | null,
-  report: SparseStreamReport,
-  problem: (line: string) => void,
-): void {
+function checkExtent(header: FrameHeader, at: number, meta: StreamMeta | null, report: SparseStreamReport, problem: (line: string) => void): void {
   const end = header.start + header.length;
   if (header.length === 0) problem(`${header.kind} frame at offset ${at} has length 0`);
   if (meta && end > meta.virtualSize) {
     problem(`${header.kind} frame at offset ${at} covers ${header.start}..${end}, beyond the virtual size ${meta.virtualSize}`);
   }
   if (header.start < report.extentEnd) {
-    problem(`${header.kind} frame at offset ${at} starts at ${header.start}, before the previous frame's end ${report.extentEnd} (overlapping or out of order)`);
+    problem(
+      `${header.kind} frame at offset ${at} starts at ${header.start}, before the previous frame's end ${report.extentEnd} (overlapping or out of order)`,
+    );
   } else if (meta && !meta.incremental && header.start > report.extentEnd) {
     // Full and copy streams describe every extent of the disk, data or zero, in order.
     problem(`${header.kind} frame at offset ${at} starts at ${header.start}: the disk range ${report.extentEnd}..${header.start} is in no frame`);
@@ -570,12 +562,16 @@ async function readTrailer(src: ByteSource, problem: (line: string) => void): Pr
   }
   const comp = parseFrameHeader(tail.subarray(total - FRAME_HEADER_LENGTH));
   if (typeof comp === 'string' || comp.kind !== 'comp') {
-    problem(`compressed stream does not end with a comp frame (offset ${startAt + total - FRAME_HEADER_LENGTH}): ${typeof comp === 'string' ? comp : `found ${comp.kind}`}`);
+    problem(
+      `compressed stream does not end with a comp frame (offset ${startAt + total - FRAME_HEADER_LENGTH}): ${typeof comp === 'string' ? comp : `found ${comp.kind}`}`,
+    );
     return null;
   }
   const expected = comp.length + TERM.length + FRAME_HEADER_LENGTH;
   if (total !== expected) {
-    problem(`compression trailer: comp frame says ${comp.length} bytes of JSON but ${total - TERM.length - FRAME_HEADER_LENGTH} precede it (offset ${startAt})`);
+    problem(
+      `compression trailer: comp frame says ${comp.length} bytes of JSON but ${total - TERM.length - FRAME_HEADER_LENGTH} precede it (offset ${startAt})`,
+    );
     return null;
   }
   const json = tail.subarray(0, comp.length);
@@ -610,7 +606,9 @@ function compareTrailer(trailer: readonly TrailerEntry[], stored: readonly numbe
         problem(`compression trailer entry ${i} says ${entry} bytes, data frame ${i} holds lz4 frames of ${sizes.join('+')} bytes`);
       }
     } else if (entry.total !== sum || entry.chunks.length !== sizes.length || entry.chunks.some((c, j) => c !== sizes[j])) {
-      problem(`compression trailer entry ${i} says ${entry.total} = ${entry.chunks.join('+')} bytes, data frame ${i} holds lz4 frames of ${sizes.join('+')} bytes`);
+      problem(
+        `compression trailer entry ${i} says ${entry.total} = ${entry.chunks.join('+')} bytes, data frame ${i} holds lz4 frames of ${sizes.join('+')} bytes`,
+      );
     }
   }
 }

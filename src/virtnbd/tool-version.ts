@@ -49,13 +49,20 @@ async function findExecutable(tool: string, env: NodeJS.ProcessEnv): Promise<str
 }
 
 /** The version of `tool` (virtnbdbackup or virtnbdrestore), from the cache or from `tool --version`. */
-export async function installedToolVersion(runner: Runner, tool: 'virtnbdbackup' | 'virtnbdrestore', env: NodeJS.ProcessEnv = process.env): Promise<ToolVersion> {
+export async function installedToolVersion(
+  runner: Runner,
+  tool: 'virtnbdbackup' | 'virtnbdrestore',
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ToolVersion> {
   const file = versionCacheFile(env);
   const exe = file ? await findExecutable(tool, env) : undefined;
   const id = exe ? await stat(exe).catch(() => undefined) : undefined;
   let cache: Record<string, CacheEntry> = {};
   if (file && exe && id) {
-    cache = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Record<string, CacheEntry>, () => ({}));
+    cache = await readFile(file, 'utf8').then(
+      (t) => JSON.parse(t) as Record<string, CacheEntry>,
+      () => ({}),
+    );
     const hit = cache[exe];
     if (hit && hit.ino === id.ino && hit.size === id.size && hit.mtimeMs === id.mtimeMs) {
       const parsed = parseToolVersion(hit.version);

@@ -29,7 +29,10 @@ export function seededRandom(seed: number): () => number {
 export class PointBook {
   private readonly refs = new Map<string, string>();
 
-  constructor(private readonly dom: TestDomain, private readonly out: string) {}
+  constructor(
+    private readonly dom: TestDomain,
+    private readonly out: string,
+  ) {}
 
   /** Points recorded now that the book has not seen: they were made from `reference`. */
   async checkNewPoints(reference: string): Promise<string[]> {
@@ -87,13 +90,22 @@ function newestChainPoints(out: string, domain: string): string[] {
  * state it had (`expectState`), libvirt's checkpoints exactly the newest chain's recorded points,
  * QEMU's bitmaps exactly those checkpoints (live domain), no work folder of a dead vmkeep.
  */
-export async function expectNothingLeft(dom: TestDomain, out: string, expectState: 'running' | 'shut off' = 'running', deadPids: readonly number[] = []): Promise<void> {
+export async function expectNothingLeft(
+  dom: TestDomain,
+  out: string,
+  expectState: 'running' | 'shut off' = 'running',
+  deadPids: readonly number[] = [],
+): Promise<void> {
   expect(partialFiles(out)).toEqual([]);
   expect(await domainState(dom)).toBe(expectState);
   const checkpoints = await checkpointNames(dom);
   const tree = chainFolders(out, dom.name).map((c) => {
     const file = path.join(out, dom.name, c, 'vmkeep-manifest.json');
-    return fs.existsSync(file) ? `${c}: ${readManifestJson(path.join(out, dom.name, c)).points.map((p) => `${p.checkpoint}@${(p as { time?: string }).time}`).join(' ')}` : `${c}: no manifest`;
+    return fs.existsSync(file)
+      ? `${c}: ${readManifestJson(path.join(out, dom.name, c))
+          .points.map((p) => `${p.checkpoint}@${(p as { time?: string }).time}`)
+          .join(' ')}`
+      : `${c}: no manifest`;
   });
   expect(checkpoints, `libvirt's checkpoints against the chains:\n${tree.join('\n')}`).toEqual(newestChainPoints(out, dom.name));
   if (expectState === 'running') {

@@ -23,16 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ToolError, VmkeepError, usageError } from '../../src/errors.js';
 import { createExecaRunner, type Runner } from '../../src/runner/runner.js';
-import {
-  escapeXml,
-  newTestDomainName,
-  ownerMetadataXml,
-  referenceCopy,
-  reserveTestDomain,
-  startDomain,
-  virsh,
-  type TestDomain,
-} from './libvirt.js';
+import { escapeXml, newTestDomainName, ownerMetadataXml, referenceCopy, reserveTestDomain, startDomain, virsh, type TestDomain } from './libvirt.js';
 
 export const GUEST_READY_MARKER = 'VMKEEP-TEST-GUEST-READY';
 /** The journal inside the running guest. */
@@ -265,7 +256,12 @@ export interface GuestExecResult {
 }
 
 /** Run a program in the guest through guest-exec and wait for it (refused by qemu-ga while the guest is frozen). */
-export async function guestExec(guest: TestGuest | TestDomain, program: string, args: string[] = [], opts: { timeoutMs?: number } = {}): Promise<GuestExecResult> {
+export async function guestExec(
+  guest: TestGuest | TestDomain,
+  program: string,
+  args: string[] = [],
+  opts: { timeoutMs?: number } = {},
+): Promise<GuestExecResult> {
   const { pid } = await agentCommand<{ pid: number }>(guest, 'guest-exec', { path: program, arg: args, 'capture-output': true });
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   for (;;) {
@@ -400,4 +396,3 @@ export function checkJournal(text: string): JournalCheck {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-

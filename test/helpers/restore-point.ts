@@ -69,7 +69,12 @@ export async function readStreamHeaders(chainDir: string, files: readonly string
     }
     return files.map((file, i) => {
       const h = parsed[i] as Record<string, unknown>;
-      return { file, checkpointName: String(h['checkpointName']), parentCheckpoint: String(h['parentCheckpoint'] ?? ''), incremental: h['incremental'] === true };
+      return {
+        file,
+        checkpointName: String(h['checkpointName']),
+        parentCheckpoint: String(h['parentCheckpoint'] ?? ''),
+        incremental: h['incremental'] === true,
+      };
     });
   } finally {
     fs.rmSync(logDir, { recursive: true, force: true });
@@ -94,7 +99,7 @@ export async function restorePoint(req: RestorePointRequest): Promise<string> {
   headers.forEach((h, i) => {
     const expected = i === 0 ? 'virtnbdbackup.0' : `virtnbdbackup.${i}`;
     const parent = i === 0 ? '' : headers[i - 1]!.checkpointName;
-    if (h.checkpointName !== expected || h.parentCheckpoint !== parent || h.incremental !== (i > 0)) {
+    if (h.checkpointName !== expected || h.parentCheckpoint !== parent || h.incremental !== i > 0) {
       throw new VmkeepError(
         'failure',
         `${h.file}: stream says checkpoint ${h.checkpointName} (parent ${JSON.stringify(h.parentCheckpoint)}), expected ${expected} (parent ${JSON.stringify(parent)})`,

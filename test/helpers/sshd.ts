@@ -91,7 +91,18 @@ export async function startTestSshd(): Promise<TestSshd> {
     child.kill('SIGTERM');
     throw new Error(`${(e as Error).message}: ${log}`, { cause: e });
   }
-  const sshOpts = ['-i', clientKey, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes'];
+  const sshOpts = [
+    '-i',
+    clientKey,
+    '-p',
+    String(port),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    `UserKnownHostsFile=${path.join(dir, 'known_hosts')}`,
+    '-o',
+    'BatchMode=yes',
+  ];
   return {
     port,
     dir,

@@ -18,15 +18,7 @@ import {
   qemuBitmapNames,
   readManifestJson,
 } from '../helpers/backup-run.js';
-import {
-  createTestDomain,
-  destroyDomain,
-  domainState,
-  referenceCopy,
-  startDomain,
-  writeGuestData,
-  type TestDomain,
-} from '../helpers/libvirt.js';
+import { createTestDomain, destroyDomain, domainState, referenceCopy, startDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 
 const lockDir = useLockDirAndCleanup();
@@ -152,7 +144,9 @@ describe('vmkeep backup: chains', () => {
     const refFeb = path.join(dom.dir, 'ref-feb.qcow2');
     await referenceCopy(dom, 'vda', refFeb);
     const feb2 = expectDocument(await backupCli(args, { lockDir, now: february }));
-    expect(feb2.results).toMatchObject([{ result: 'done', level: 'inc', chain: 'vmsnap-backup-monthly-2026-02', checkpoint: 'virtnbdbackup.1', dataBytes: 1 * MiB }]);
+    expect(feb2.results).toMatchObject([
+      { result: 'done', level: 'inc', chain: 'vmsnap-backup-monthly-2026-02', checkpoint: 'virtnbdbackup.1', dataBytes: 1 * MiB },
+    ]);
     expect(await qemuBitmapNames(dom)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
     expect(chainFolders(out, dom.name)).toEqual(['vmsnap-backup-monthly-2026-01', 'vmsnap-backup-monthly-2026-02']);
 
@@ -178,11 +172,15 @@ describe('vmkeep backup: chains', () => {
     expect((await run(a, 0x02, 1)).level).toBe('inc');
     // virtnbdbackup's full into B must delete A's checkpoints (shared names): it says so, and what a second copy needs.
     const firstB = await run(b, 0x03, 2);
-    expect(firstB.repairs!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1 belongs to no chain in this output folder .* that chain's next backup is a full; a second copy that continues needs --engine push or vmkeep replicate/);
+    expect(firstB.repairs!.join('\n')).toMatch(
+      /checkpoint virtnbdbackup\.1 belongs to no chain in this output folder .* that chain's next backup is a full; a second copy that continues needs --engine push or vmkeep replicate/,
+    );
     expect((await run(b, 0x04, 3)).checkpoint).toBe('virtnbdbackup.1');
     const again = await run(a, 0x05, 4);
     expect(again.level).toBe('full');
-    expect(again.reasons!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1 in libvirt is not the one chain .* recorded .*another chain of this domain \(another output folder or --groupBy\) took the name/);
+    expect(again.reasons!.join('\n')).toMatch(
+      /checkpoint virtnbdbackup\.1 in libvirt is not the one chain .* recorded .*another chain of this domain \(another output folder or --groupBy\) took the name/,
+    );
     // The virtnbdbackup.N it deletes now are B's, though A once used the same names.
     expect(again.repairs!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1 belongs to no chain in this output folder/);
     await expectRestores(dom, a, again.chain!, again.checkpoint!, again.ref);

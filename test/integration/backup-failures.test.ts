@@ -18,16 +18,7 @@ import {
   readManifestJson,
   snapshotTree,
 } from '../helpers/backup-run.js';
-import {
-  createTestDomain,
-  destroyDomain,
-  domainState,
-  referenceCopy,
-  startDomain,
-  virsh,
-  writeGuestData,
-  type TestDomain,
-} from '../helpers/libvirt.js';
+import { createTestDomain, destroyDomain, domainState, referenceCopy, startDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, waitForLockHolder, waitForPartial } from '../helpers/vmkeep-process.js';
 
@@ -81,11 +72,16 @@ describe('vmkeep backup: checkpoints vmkeep did not make', () => {
     const tree = snapshotTree(chainDir).filter((f) => !f.startsWith('vmkeep-manifest.json'));
 
     const doc = expectDocument(await backupCli(args, { lockDir }), 2);
-    expect(doc.results).toMatchObject([{ result: 'failed', reason: expect.stringMatching(/checkpoints vmkeep did not make \(someone-elses\).*then run again/) }]);
+    expect(doc.results).toMatchObject([
+      { result: 'failed', reason: expect.stringMatching(/checkpoints vmkeep did not make \(someone-elses\).*then run again/) },
+    ]);
     expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0', 'someone-elses']);
     expect(snapshotTree(chainDir).filter((f) => !f.startsWith('vmkeep-manifest.json'))).toEqual(tree);
     // On record in the newest chain, so prune holds back ("latest backup failed").
-    expect(readManifestJson(chainDir).events.at(-1)).toMatchObject({ kind: 'failed', message: expect.stringMatching(/^backup: libvirt has checkpoints vmkeep did not make/) });
+    expect(readManifestJson(chainDir).events.at(-1)).toMatchObject({
+      kind: 'failed',
+      message: expect.stringMatching(/^backup: libvirt has checkpoints vmkeep did not make/),
+    });
   });
 });
 
@@ -157,7 +153,7 @@ describe('vmkeep backup: the domain dies mid-run', () => {
 });
 
 describe('vmkeep backup: two runs on one output folder', () => {
-  it('the second exits 75 naming the first one\'s pid; with --lock-wait it waits and then runs', async () => {
+  it("the second exits 75 naming the first one's pid; with --lock-wait it waits and then runs", async () => {
     const dom = await createTestDomain({ start: true });
     const out = path.join(dom.dir, 'out');
     const args = ['--domains', dom.name, '--output', out, '--json'];

@@ -63,7 +63,11 @@ describe('vmkeep restore --in-place: the shutdown wait', () => {
     const slow = await restore('12');
     expect(slow.code, slow.stderr).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(12_000);
-    expect(slow.stderr).toMatch(new RegExp(`${dom.name}: still waiting for the guest to shut down \\(1\\d s of 12 s; a guest without ACPI or a guest agent ignores the request and is destroyed at 12 s\\)`));
+    expect(slow.stderr).toMatch(
+      new RegExp(
+        `${dom.name}: still waiting for the guest to shut down \\(1\\d s of 12 s; a guest without ACPI or a guest agent ignores the request and is destroyed at 12 s\\)`,
+      ),
+    );
     expect(slow.stderr).toMatch(/did not shut down within 12 s/);
     expect(await domainState(dom)).toBe('running');
 

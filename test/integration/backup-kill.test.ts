@@ -76,7 +76,11 @@ describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
     expectInterrupted(interrupted);
     expect(await virtnbdbackupProcesses()).toEqual([]);
     expect(await jobActive(dom)).toBe(false);
-    chainDir = path.join(out, dom.name, fs.readdirSync(path.join(out, dom.name)).find((f) => !f.startsWith('.'))!);
+    chainDir = path.join(
+      out,
+      dom.name,
+      fs.readdirSync(path.join(out, dom.name)).find((f) => !f.startsWith('.'))!,
+    );
     const afterSigint = readManifestJson(chainDir);
     expect(afterSigint.running).toBeUndefined();
     expect(afterSigint.events.map((e) => e.kind)).toContain('interrupted');
@@ -113,7 +117,9 @@ describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
     expect(doc.results).toMatchObject([{ result: 'done', level: 'inc', checkpoint: 'virtnbdbackup.1', dataBytes: 264 * MiB }]);
     expect(doc.results[0]!.repairs!.join('\n')).toMatch(/delete checkpoint virtnbdbackup\.1 .*did not finish/);
     // The killed run is on record, as an interruption.
-    expect(readManifestJson(chainDir).events.map((e) => e.message)).toContainEqual(expect.stringMatching(/^inc backup: the inc run started at .* ended without finishing: killed or crashed$/));
+    expect(readManifestJson(chainDir).events.map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/^inc backup: the inc run started at .* ended without finishing: killed or crashed$/),
+    );
     await expectRestores('virtnbdbackup.1', refs[1]!);
   });
 

@@ -7,15 +7,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VMKEEP_BIN } from '../helpers/cli.js';
-import {
-  MiB,
-  backupCli,
-  checkpointNames,
-  expectDocument,
-  useLockDirAndCleanup,
-  qemuBitmapNames,
-  snapshotTree,
-} from '../helpers/backup-run.js';
+import { MiB, backupCli, checkpointNames, expectDocument, useLockDirAndCleanup, qemuBitmapNames, snapshotTree } from '../helpers/backup-run.js';
 import { createTestDomain, destroyDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
 
 const lockDir = useLockDirAndCleanup();

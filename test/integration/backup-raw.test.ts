@@ -40,7 +40,10 @@ describe('backup --raw of a raw disk', () => {
       await writeGuestData(dom, 'vdb', { pattern: 0x50 + i, offset: i * 2 * MiB, length: MiB });
       const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--raw', '--json'], { lockDir }));
       expect(doc.results[0], JSON.stringify(doc.results[0])).toMatchObject({ result: 'done', level: 'full' });
-      if (i > 0) expect(doc.results[0]!.reasons).toContain('vdb is a raw image (--raw): it has no dirty bitmap and is copied only by a full, so every backup of this domain is a full');
+      if (i > 0)
+        expect(doc.results[0]!.reasons).toContain(
+          'vdb is a raw image (--raw): it has no dirty bitmap and is copied only by a full, so every backup of this domain is a full',
+        );
       ids.push(`${doc.results[0]!.chain}/${doc.results[0]!.checkpoint}`);
       const ref = { vda: path.join(dom.dir, `ref${i}-vda.qcow2`), vdb: path.join(dom.dir, `ref${i}-vdb.raw`) };
       await referenceCopy(dom, 'vda', ref.vda);

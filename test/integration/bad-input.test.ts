@@ -153,8 +153,18 @@ for (const [label, raw] of hostileNames) {
 }
 for (const [label, raw] of globNames) {
   cases.push(
-    { name: `backup --domains=<${label}>`, args: () => ['backup', `--domains=${raw}`, '--output', out(), '--json'], code: 2, first: new RegExp(`^${esc(raw)}: no domain matches this pattern$`) },
-    { name: `status --domains=<${label}>`, args: () => ['status', `--domains=${raw}`], code: 1, first: new RegExp(`^${esc(shown(raw))}: error: no domain matches this pattern$`) },
+    {
+      name: `backup --domains=<${label}>`,
+      args: () => ['backup', `--domains=${raw}`, '--output', out(), '--json'],
+      code: 2,
+      first: new RegExp(`^${esc(raw)}: no domain matches this pattern$`),
+    },
+    {
+      name: `status --domains=<${label}>`,
+      args: () => ['status', `--domains=${raw}`],
+      code: 1,
+      first: new RegExp(`^${esc(shown(raw))}: error: no domain matches this pattern$`),
+    },
   );
 }
 
@@ -182,7 +192,11 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['--if-older-than 99999999999y', () => [...B(), '--if-older-than', '99999999999y'], /^vmkeep: bad --if-older-than "99999999999y": longer than 1000 years$/],
   ['--if-older-than 1x', () => [...B(), '--if-older-than', '1x'], /^vmkeep: bad --if-older-than "1x": use a number and a unit/],
   ['--output empty', () => ['backup', '--domains', 'vmkeep-nx-none', '--output', ''], /^vmkeep: --output needs a folder path$/],
-  ['backup without --output', () => ['backup', '--domains', 'vmkeep-nx-none'], /^vmkeep: backup needs --output DIR \(or defaults\.output in the config file\)$/],
+  [
+    'backup without --output',
+    () => ['backup', '--domains', 'vmkeep-nx-none'],
+    /^vmkeep: backup needs --output DIR \(or defaults\.output in the config file\)$/,
+  ],
   ['unknown option', () => [...B(), '--frobnicate'], /^vmkeep: Unknown argument: frobnicate$/],
   ['unknown command', () => ['frobnicate'], /^vmkeep: Unknown argument: frobnicate$/],
   ['prune --keep-last -1', () => ['prune', '--output', out(), '--keep-last', '-1'], /^vmkeep: bad retention option keepLast: must not be negative$/],
@@ -193,19 +207,59 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['prune --keep-within abc', () => ['prune', '--output', out(), '--keep-within', 'abc'], /^vmkeep: bad keepWithin "abc": use a number and a unit/],
   ['prune -k bad', () => ['prune', '--output', out(), '-k', 'bad'], /^vmkeep: bad keep tier "bad": expected INTERVAL:AGE/],
   ['prune -k 1d', () => ['prune', '--output', out(), '-k', '1d'], /^vmkeep: bad keep tier "1d": expected INTERVAL:AGE/],
-  ['prune --groupBy week', () => ['prune', '--output', out(), '--groupBy', 'week'], /^vmkeep: --groupBy must be one of month, quarter, bi-annual, year, got "week"$/],
-  ['prune --simulate garbage', () => ['prune', '--simulate', 'garbage', '--keep-last', '1'], /^vmkeep: --simulate needs INTERVAL:DURATION \(e\.g\. 4h:3m\), got "garbage"$/],
+  [
+    'prune --groupBy week',
+    () => ['prune', '--output', out(), '--groupBy', 'week'],
+    /^vmkeep: --groupBy must be one of month, quarter, bi-annual, year, got "week"$/,
+  ],
+  [
+    'prune --simulate garbage',
+    () => ['prune', '--simulate', 'garbage', '--keep-last', '1'],
+    /^vmkeep: --simulate needs INTERVAL:DURATION \(e\.g\. 4h:3m\), got "garbage"$/,
+  ],
   ['prune --simulate 0d:1y', () => ['prune', '--simulate', '0d:1y', '--keep-last', '1'], /^vmkeep: bad simulation interval 0: give a positive one, e\.g\. 4h$/],
   ['prune without policy', () => ['prune', '--output', out()], /^vmkeep: name a retention policy: /],
-  ['restore --shutdown-timeout -1', () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '--shutdown-timeout', '-1'], /^vmkeep: --shutdown-timeout needs seconds from 0 to 86400, got "-1"$/],
-  ['restore --shutdown-timeout abc', () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '--shutdown-timeout', 'abc'], /^vmkeep: --shutdown-timeout needs seconds from 0 to 86400, got "abc"$/],
-  ['restore --shutdown-timeout 1e9', () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '--shutdown-timeout', '1e9'], /^vmkeep: --shutdown-timeout needs seconds from 0 to 86400, got "1e9"$/],
-  ['restore --at-time garbage', () => ['restore', '--domain', 'x', '--output', out(), '--to', path.join(sandbox, 'r'), '--at-time', 'yesterday-ish'], /^vmkeep: --at-time needs an ISO 8601 time/],
-  ['restore --at and --at-time', () => ['restore', '--domain', 'x', '--output', out(), '--to', path.join(sandbox, 'r'), '--at', 'latest', '--at-time', '2026-01-01T00:00:00Z'], /^vmkeep: --at and --at-time cannot be used together$/],
-  ['restore without --to or --in-place', () => ['restore', '--domain', 'x', '--output', out()], /^vmkeep: restore needs exactly one of --to DIR and --in-place$/],
+  [
+    'restore --shutdown-timeout -1',
+    () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '--shutdown-timeout', '-1'],
+    /^vmkeep: --shutdown-timeout needs seconds from 0 to 86400, got "-1"$/,
+  ],
+  [
+    'restore --shutdown-timeout abc',
+    () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '--shutdown-timeout', 'abc'],
+    /^vmkeep: --shutdown-timeout needs seconds from 0 to 86400, got "abc"$/,
+  ],
+  [
+    'restore --shutdown-timeout 1e9',
+    () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '--shutdown-timeout', '1e9'],
+    /^vmkeep: --shutdown-timeout needs seconds from 0 to 86400, got "1e9"$/,
+  ],
+  [
+    'restore --at-time garbage',
+    () => ['restore', '--domain', 'x', '--output', out(), '--to', path.join(sandbox, 'r'), '--at-time', 'yesterday-ish'],
+    /^vmkeep: --at-time needs an ISO 8601 time/,
+  ],
+  [
+    'restore --at and --at-time',
+    () => ['restore', '--domain', 'x', '--output', out(), '--to', path.join(sandbox, 'r'), '--at', 'latest', '--at-time', '2026-01-01T00:00:00Z'],
+    /^vmkeep: --at and --at-time cannot be used together$/,
+  ],
+  [
+    'restore without --to or --in-place',
+    () => ['restore', '--domain', 'x', '--output', out()],
+    /^vmkeep: restore needs exactly one of --to DIR and --in-place$/,
+  ],
   ['restore without --domain', () => ['restore', '--output', out(), '--to', path.join(sandbox, 'r')], /^vmkeep: restore needs --domain/],
-  ['restore of a domain with no backups', () => ['restore', '--domain', 'vmkeep-nx', '--output', out(), '--to', path.join(sandbox, 'r')], /^vmkeep: no backups of domain vmkeep-nx in /],
-  ['scrub --scrubType bogus', () => ['scrub', '--domains', 'vmkeep-nx', '--scrubType', 'bogus'], /^vmkeep: --scrubType must be one of checkpoint, bitmap, both, \*, got "bogus"$/],
+  [
+    'restore of a domain with no backups',
+    () => ['restore', '--domain', 'vmkeep-nx', '--output', out(), '--to', path.join(sandbox, 'r')],
+    /^vmkeep: no backups of domain vmkeep-nx in /,
+  ],
+  [
+    'scrub --scrubType bogus',
+    () => ['scrub', '--domains', 'vmkeep-nx', '--scrubType', 'bogus'],
+    /^vmkeep: --scrubType must be one of checkpoint, bitmap, both, \*, got "bogus"$/,
+  ],
   ['scrub without --domains', () => ['scrub', '--scrubType', 'both'], /^vmkeep: scrub needs --domains/],
   ['verify --output missing', () => ['verify', '--output', path.join(sandbox, 'missing')], /^vmkeep: --output \S+ does not exist$/],
   ['list --output missing', () => ['list', '--output', path.join(sandbox, 'missing')], /^vmkeep: --output \S+ does not exist$/],
@@ -221,19 +275,47 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['boot --domain empty', () => ['boot', '--domain', '', '--output', out(), '--name', 'vmkeep-test-nx-boot'], /^vmkeep: --domain needs a value$/],
   ['mount --domain empty', () => ['mount', '--domain', '', '--output', out(), path.join(sandbox, 'out')], /^vmkeep: --domain needs a value$/],
   ['status --output missing', () => ['status', '--domains', 'vmkeep-nx', '--output', path.join(sandbox, 'missing')], /^vmkeep: --output \S+ does not exist$/],
-  ['status --output a file', () => ['status', '--domains', 'vmkeep-nx', '--output', path.join(sandbox, 'a-file')], /^vmkeep: --output \S+\/a-file is not a folder$/],
-  ['check --warning 50h --critical 26h', () => ['check', '--output', out(), '--warning', '50h', '--critical', '26h'], /^vmkeep: --warning 50h must be shorter than --critical 26h \(swapped\?\)$/],
-  ['check --verify-warning 8d --verify-critical 8d', () => ['check', '--output', out(), '--warning', '26h', '--critical', '50h', '--verify-warning', '8d', '--verify-critical', '8d'], /^vmkeep: --verify-warning 8d must be shorter than --verify-critical 8d/],
+  [
+    'status --output a file',
+    () => ['status', '--domains', 'vmkeep-nx', '--output', path.join(sandbox, 'a-file')],
+    /^vmkeep: --output \S+\/a-file is not a folder$/,
+  ],
+  [
+    'check --warning 50h --critical 26h',
+    () => ['check', '--output', out(), '--warning', '50h', '--critical', '26h'],
+    /^vmkeep: --warning 50h must be shorter than --critical 26h \(swapped\?\)$/,
+  ],
+  [
+    'check --verify-warning 8d --verify-critical 8d',
+    () => ['check', '--output', out(), '--warning', '26h', '--critical', '50h', '--verify-warning', '8d', '--verify-critical', '8d'],
+    /^vmkeep: --verify-warning 8d must be shorter than --verify-critical 8d/,
+  ],
   ['backup --stop-timeout without --stop', () => [...B(), '--stop-timeout', '30'], /^vmkeep: --stop-timeout goes with --stop or --stop-force/],
-  ['backup --label with a newline', () => [...B(), '--label', 'before\nupgrade'], /^vmkeep: --label "before\\nupgrade" holds a newline or control character: give one line of text$/],
+  [
+    'backup --label with a newline',
+    () => [...B(), '--label', 'before\nupgrade'],
+    /^vmkeep: --label "before\\nupgrade" holds a newline or control character: give one line of text$/,
+  ],
   ['backup --label with an escape', () => [...B(), '--label', 'x\u001b[31m'], /^vmkeep: --label "x\\u001b\[31m" holds a newline or control character/],
   // do-snapshot's -k prunes by itself; vmkeep's backup prunes only with --prune: say so instead of keeping all.
   ['backup -k without --prune', () => [...B(), '-k', '1d:1w'], /^vmkeep: backup applies -k\/--keep-tier only with --prune: add --prune, or run vmkeep prune$/],
-  ['backup --keep-daily without --prune', () => [...B(), '--keep-daily', '7'], /^vmkeep: backup applies the --keep-\* options only with --prune: add --prune, or run vmkeep prune$/],
+  [
+    'backup --keep-daily without --prune',
+    () => [...B(), '--keep-daily', '7'],
+    /^vmkeep: backup applies the --keep-\* options only with --prune: add --prune, or run vmkeep prune$/,
+  ],
   // timewarp's -c (checkpoint the current state) is vmkeep's --connect.
-  ['restore -c (timewarp)', () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '-c', 'yes'], /^vmkeep: --connect "yes" is not a libvirt URI .*: did you mean --checkpoint-current\? \(-c is --connect here\)$/],
+  [
+    'restore -c (timewarp)',
+    () => ['restore', '--domain', 'x', '--output', out(), '--in-place', '-c', 'yes'],
+    /^vmkeep: --connect "yes" is not a libvirt URI .*: did you mean --checkpoint-current\? \(-c is --connect here\)$/,
+  ],
   // Still the tool's words (the domain reader is being rewritten; see the report).
-  ['--connect to nowhere', () => ['status', '--connect', 'qemu+unix:///system?socket=/nonexistent/sock', '--domains', 'x'], /^vmkeep: virsh -c \S+ list --all --uuid --name exited 1: error: Failed to connect socket to '\/nonexistent\/sock'/],
+  [
+    '--connect to nowhere',
+    () => ['status', '--connect', 'qemu+unix:///system?socket=/nonexistent/sock', '--domains', 'x'],
+    /^vmkeep: virsh -c \S+ list --all --uuid --name exited 1: error: Failed to connect socket to '\/nonexistent\/sock'/,
+  ],
 ];
 for (const [name, args, first] of flagCases) cases.push({ name, args, code: 64, first });
 // Exit codes other than 64 among them: connecting is not a usage error.
@@ -340,7 +422,9 @@ const pathCases: PathCase[] = [
       const printed = /\((virsh define .*)\)$/.exec(line ?? '')?.[1];
       expect(printed, run.stdout).toBeDefined();
       // What a shell makes of the printed command, word by word (printf instead of virsh).
-      const words = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${printed!}`], { encoding: 'utf8' }).split('\0').slice(0, -1);
+      const words = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${printed!}`], { encoding: 'utf8' })
+        .split('\0')
+        .slice(0, -1);
       expect(words).toEqual(['virsh', 'define', xml]);
       expect(fs.existsSync(xml)).toBe(true);
       expect(fs.existsSync(path.join(sandbox, 'vmkeep-to-canary'))).toBe(false);
@@ -368,9 +452,21 @@ const manifestMutations: Array<[string, Mutation, RegExp]> = [
   ['a negative size', (m) => JSON.stringify(withFile(m, { size: -1 })), /is not a valid vmkeep manifest: points\.0\.files\.0\.size /],
   ['a size too big for JSON (1e400)', (_m, t) => t.replace(/"size": \d+/, '"size": 1e400'), /is not a valid vmkeep manifest: points\.0\.files\.0\.size /],
   ['an unknown state', (m) => JSON.stringify({ ...m, state: 'exploded' }), /is not a valid vmkeep manifest: state /],
-  ['a file path ../../../sentinel', (m) => JSON.stringify(withFile(m, { path: '../../../sentinel' })), /is not a valid vmkeep manifest: points\.0\.files\.0\.path must be a path inside the chain folder$/],
-  ['an absolute file path', (m) => JSON.stringify(withFile(m, { path: '/etc/passwd' })), /is not a valid vmkeep manifest: points\.0\.files\.0\.path must be a path inside the chain folder$/],
-  ['a checkpoint name ../x', (m) => JSON.stringify(withPoint(m, { checkpoint: '../x' })), /is not a valid vmkeep manifest: points\.0\.checkpoint is not a checkpoint name$/],
+  [
+    'a file path ../../../sentinel',
+    (m) => JSON.stringify(withFile(m, { path: '../../../sentinel' })),
+    /is not a valid vmkeep manifest: points\.0\.files\.0\.path must be a path inside the chain folder$/,
+  ],
+  [
+    'an absolute file path',
+    (m) => JSON.stringify(withFile(m, { path: '/etc/passwd' })),
+    /is not a valid vmkeep manifest: points\.0\.files\.0\.path must be a path inside the chain folder$/,
+  ],
+  [
+    'a checkpoint name ../x',
+    (m) => JSON.stringify(withPoint(m, { checkpoint: '../x' })),
+    /is not a valid vmkeep manifest: points\.0\.checkpoint is not a checkpoint name$/,
+  ],
 ];
 function withFile(m: Record<string, unknown>, patch: Record<string, unknown>) {
   const points = m['points'] as Array<{ files: Array<Record<string, unknown>> }>;
@@ -396,11 +492,29 @@ manifestMutations.forEach(([label, mutate, message], i) => {
   manifestCases.push(
     { name: `list: manifest ${label}`, setup, args: () => ['list', '--output', folder()], code: 2, first },
     // verify reports per domain on stdout and goes on with the others.
-    { name: `verify: manifest ${label}`, setup, args: () => ['verify', '--output', folder()], code: 2, first: () => new RegExp(`^${esc(dom.name)}: not verified: ${first.source.slice('^vmkeep: '.length)}`) },
-    { name: `restore: manifest ${label}`, setup, args: () => ['restore', '--domain', dom.name, '--output', folder(), '--to', path.join(sandbox, 'restored')], code: 2, first },
+    {
+      name: `verify: manifest ${label}`,
+      setup,
+      args: () => ['verify', '--output', folder()],
+      code: 2,
+      first: () => new RegExp(`^${esc(dom.name)}: not verified: ${first.source.slice('^vmkeep: '.length)}`),
+    },
+    {
+      name: `restore: manifest ${label}`,
+      setup,
+      args: () => ['restore', '--domain', dom.name, '--output', folder(), '--to', path.join(sandbox, 'restored')],
+      code: 2,
+      first,
+    },
   );
   if (label.includes('sentinel')) {
-    manifestCases.push({ name: `prune --force: manifest ${label}`, setup, args: () => ['prune', '--output', folder(), '-k', '0d:1h', '--force'], code: 2, first });
+    manifestCases.push({
+      name: `prune --force: manifest ${label}`,
+      setup,
+      args: () => ['prune', '--output', folder(), '-k', '0d:1h', '--force'],
+      code: 2,
+      first,
+    });
   }
 });
 
@@ -432,7 +546,6 @@ describe('bad input', () => {
   it('has at least 100 cases', () => {
     expect(cases.length + pathCases.length + manifestCases.length).toBeGreaterThanOrEqual(100);
   });
-
 });
 
 // These write nothing at all, so they can run side by side (each still checks the whole sandbox).
@@ -450,7 +563,6 @@ describe('bad input: paths and manifests', () => {
   // Runs that selected a domain hold the output folder's lock file (flock; the file stays), and
   // prune also the domain's lock file in VMKEEP_LOCK_DIR.
   for (const c of manifestCases) it(c.name, async () => void (await runCase(c, [`${c.args()[2]!.slice(sandbox.length + 1)}/.vmkeep.lock`, 'locks'])));
-
 });
 
 describe('bad input: afterwards', () => {

@@ -18,7 +18,12 @@ import { createTestDomain, destroyDomain, imagesIdentical, referenceCopy, virsh,
 const lockDir = useLockDirAndCleanup();
 const env = (now?: string) => ({ VMKEEP_LOCK_DIR: lockDir, ...(now ? { VMKEEP_NOW: now } : {}) });
 
-interface StatusChain { folder: string; state: string; points: number; note?: string }
+interface StatusChain {
+  folder: string;
+  state: string;
+  points: number;
+  note?: string;
+}
 interface StatusDoc {
   backups?: {
     chains: StatusChain[];
@@ -28,8 +33,13 @@ interface StatusDoc {
   };
   defined?: boolean;
 }
-interface ListDoc { domains: Array<{ domain: string; defined?: boolean; points: Array<{ id: string; chain: string; state: string; damage?: string }> }> }
-interface CheckDoc { state: number; line: string }
+interface ListDoc {
+  domains: Array<{ domain: string; defined?: boolean; points: Array<{ id: string; chain: string; state: string; damage?: string }> }>;
+}
+interface CheckDoc {
+  state: number;
+  line: string;
+}
 
 async function status(dom: string, out: string, now?: string): Promise<StatusDoc> {
   const run = await runVmkeep(['status', '--domains', dom, '--output', out, '--json'], { env: env(now) });
@@ -52,7 +62,10 @@ describe('a chain with a recorded file gone', () => {
   it('virtnbdbackup chain without vda.full.data: backup starts a new full naming the file; status, list and check say damaged', async () => {
     for (const [i, pattern] of [0x21, 0x22].entries()) {
       await writeGuestData(dom, 'vda', { pattern, offset: i * 4 * MiB, length: 4 * MiB });
-      expect(expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir })).results[0]).toMatchObject({ result: 'done', level: i === 0 ? 'full' : 'inc' });
+      expect(expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir })).results[0]).toMatchObject({
+        result: 'done',
+        level: i === 0 ? 'full' : 'inc',
+      });
     }
     const [chain] = chainFolders(out, dom.name) as [string];
     const moved = path.join(dom.dir, 'vda.full.data.moved');
@@ -137,10 +150,13 @@ describe('points made while the host clock ran ahead', () => {
     out = path.join(dom.dir, 'backups');
     for (const [i, pattern] of [0x41, 0x42].entries()) {
       await writeGuestData(dom, 'vda', { pattern, offset: i * 4 * MiB, length: 4 * MiB });
-      expect(expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir, now: aheadIso(i) })).results[0]).toMatchObject({ result: 'done' });
+      expect(expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir, now: aheadIso(i) })).results[0]).toMatchObject({
+        result: 'done',
+      });
     }
     // The clock is right again: what would a cron run with --if-older-than do?
-    ifOlderPlan = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', '--if-older-than', '1d', '--dry-run'], { lockDir })).results[0]!;
+    ifOlderPlan = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', '--if-older-than', '1d', '--dry-run'], { lockDir }))
+      .results[0]!;
     await writeGuestData(dom, 'vda', { pattern: 0x43, offset: 1 * MiB, length: 6 * MiB });
     newestRef = path.join(dom.dir, 'newest.qcow2');
     await referenceCopy(dom, 'vda', newestRef);

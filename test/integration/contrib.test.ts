@@ -48,7 +48,11 @@ describe('contrib/systemd', () => {
     expect(timer).toMatch(/^OnCalendar=/m);
     expect(timer).toMatch(/^Persistent=true$/m);
     expect(timer).toMatch(/^RandomizedDelaySec=/m);
-    const weekly = spawnSync('systemd-analyze', ['calendar', /^OnCalendar=(.*)$/m.exec(fs.readFileSync('contrib/systemd/vmkeep-verify.timer', 'utf8'))![1]!, '--iterations=2'], { encoding: 'utf8' });
+    const weekly = spawnSync(
+      'systemd-analyze',
+      ['calendar', /^OnCalendar=(.*)$/m.exec(fs.readFileSync('contrib/systemd/vmkeep-verify.timer', 'utf8'))![1]!, '--iterations=2'],
+      { encoding: 'utf8' },
+    );
     const next = [...weekly.stdout.matchAll(/(?:Next elapse|Iter\. #2): \w+ (\d{4}-\d\d-\d\d)/g)].map((m) => Date.parse(m[1]!));
     expect(next).toHaveLength(2);
     expect(next[1]! - next[0]!).toBe(7 * 86400_000);
@@ -70,10 +74,14 @@ describe('vmkeep completion', () => {
     fs.mkdirSync(bin, { recursive: true });
     fs.writeFileSync(path.join(bin, 'vmkeep'), `#!/bin/sh\nexec "${process.execPath}" "${VMKEEP_BIN}" "$@"\n`, { mode: 0o755 });
     const words = line.map((w) => `'${w}'`).join(' ');
-    const out = execFileSync('bash', ['-c', `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _vmkeep_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` },
-    });
+    const out = execFileSync(
+      'bash',
+      ['-c', `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _vmkeep_complete; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` },
+      },
+    );
     return out.split('\n').filter(Boolean).sort();
   }
 

@@ -10,7 +10,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB, backupCli, chainFolders, checkpointNames, expectDocument, jobActive, makeLockDir, qemuBitmapNames, readManifestJson, snapshotTree } from '../helpers/backup-run.js';
+import {
+  MiB,
+  backupCli,
+  chainFolders,
+  checkpointNames,
+  expectDocument,
+  jobActive,
+  makeLockDir,
+  qemuBitmapNames,
+  readManifestJson,
+  snapshotTree,
+} from '../helpers/backup-run.js';
 import { runVmkeep } from '../helpers/cli.js';
 import { cleanupAll, createTestDomain, domainState, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
@@ -39,7 +50,7 @@ afterAll(async () => {
 describe('slow faults: the output folder is full', () => {
   let chainDir: string;
 
-  it('a full runs out of space mid-run: recorded in vmkeep\'s words, nothing of the run left; the next run says so and succeeds', async () => {
+  it("a full runs out of space mid-run: recorded in vmkeep's words, nothing of the run left; the next run says so and succeeds", async () => {
     // 50 MiB of data: the estimate (~50 MiB allocated) is not "clearly" above the 48 MiB free,
     // so the run starts and the disk fills while virtnbdbackup writes.
     await writeGuestData(dom, 'vda', { pattern: 0x31, offset: 0, length: 50 * MiB });
@@ -50,7 +61,11 @@ describe('slow faults: the output folder is full', () => {
     const doc = expectDocument(failed, 2);
     const result = doc.results[0]!;
     expect(result.result).toBe('failed');
-    expect(result.reason).toMatch(new RegExp(`^no space left in ${out}/${dom.name}/vmsnap-backup-\\S+: the full backup of ${dom.name} could not be written \\(it needs about [\\d.]+ MiB, [\\d.]+ MiB was free\\)`));
+    expect(result.reason).toMatch(
+      new RegExp(
+        `^no space left in ${out}/${dom.name}/vmsnap-backup-\\S+: the full backup of ${dom.name} could not be written \\(it needs about [\\d.]+ MiB, [\\d.]+ MiB was free\\)`,
+      ),
+    );
     // The tool's own words only as detail (--json) and never in the log lines without --verbose.
     expect(result.detail).toMatch(/No space left on device|Errno 28/);
     expect(failed.stderr).not.toMatch(/Errno|Traceback|OSError/);
@@ -86,7 +101,9 @@ describe('slow faults: the output folder is full', () => {
 
     const refused = expectDocument(await backupCli(args, { lockDir }), 2);
     expect(refused.results[0]!.reason).toMatch(
-      new RegExp(`^not enough space in ${out}/${dom.name} for the inc backup of ${dom.name}: it needs about 100 MiB \\(the bytes changed since virtnbdbackup.0\\), [\\d.]+ MiB is free; nothing was written`),
+      new RegExp(
+        `^not enough space in ${out}/${dom.name} for the inc backup of ${dom.name}: it needs about 100 MiB \\(the bytes changed since virtnbdbackup.0\\), [\\d.]+ MiB is free; nothing was written`,
+      ),
     );
     expect(snapshotTree(chainDir).filter((l) => !l.startsWith('vmkeep-manifest.json'))).toEqual(before);
     expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0']);

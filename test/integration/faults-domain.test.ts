@@ -68,7 +68,9 @@ describe('slow faults: the domain goes away mid-run', () => {
     await killQemu(dom);
     let failed = await run.finished;
     expect(failed.code, failed.stderr).toBe(2);
-    expect(JSON.parse(failed.stdout).results[0].reason).toMatch(new RegExp(`^domain ${dom.name} stopped during the full backup of ${dom.name} \\(its QEMU process exited or it was shut down\\); it is now shut off`));
+    expect(JSON.parse(failed.stdout).results[0].reason).toMatch(
+      new RegExp(`^domain ${dom.name} stopped during the full backup of ${dom.name} \\(its QEMU process exited or it was shut down\\); it is now shut off`),
+    );
     // Shut off: it is started paused for the backup and shut off again.
     await recoverAndCheck(dom, out, book, 'shut off');
 
@@ -139,7 +141,10 @@ describe('slow faults: concurrent runs', () => {
     const others = await Promise.all([0, 1].map(() => startVmkeep(['backup', '--domains', a.name, '--output', outA, '--json'], { env: env() }).finished));
     held.release();
     const results = [await first.finished, ...others];
-    expect(results.map((r) => r.code), results.map((r) => r.stderr).join('\n')).toEqual([0, 75, 75]);
+    expect(
+      results.map((r) => r.code),
+      results.map((r) => r.stderr).join('\n'),
+    ).toEqual([0, 75, 75]);
     for (const r of others) expect(r.stderr).toMatch(new RegExp(`output folder \\S+ is locked by another vmkeep run \\(pid ${first.pid}\\)`));
     await expectNothingLeft(a, outA);
     await bookA.checkNewPoints(refA0);

@@ -58,7 +58,15 @@ describe.skipIf(skipReason !== undefined)(`slow faults: libvirtd killed and rest
     await waitFor(async () => !fs.existsSync(`/proc/${pid}`), 10_000, 'libvirtd to exit');
     // The same way scripts/setup-test-host.sh starts it.
     await runner.run('libvirtd', ['-d']);
-    await waitFor(async () => (await virsh(['version']).then(() => true, () => false)), 30_000, 'libvirtd to answer');
+    await waitFor(
+      async () =>
+        await virsh(['version']).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+      'libvirtd to answer',
+    );
 
     const failed = await run.finished;
     // Either way the run ends; a failure is recorded, a success is a point like any other.
@@ -87,7 +95,15 @@ describe.skipIf(skipReason !== undefined)(`tags across a libvirtd restart${skipR
     process.kill(pid, 'SIGTERM');
     await waitFor(async () => !fs.existsSync(`/proc/${pid}`), 30_000, 'libvirtd to exit');
     await runner.run('libvirtd', ['-d']);
-    await waitFor(async () => (await virsh(['version']).then(() => true, () => false)), 30_000, 'libvirtd to answer');
+    await waitFor(
+      async () =>
+        await virsh(['version']).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+      'libvirtd to answer',
+    );
 
     const listed = parseJsonOutput<Record<string, { tags: string[] }>>(await runVmkeep(['tag', '--domains', names, '--list', '--json']));
     expect(listed).toEqual({ [running.name]: { tags: ['db', 'prod'] }, [off.name]: { tags: ['prod'] }, [plain.name]: { tags: [] } });

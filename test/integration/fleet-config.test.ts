@@ -27,7 +27,14 @@ beforeAll(async () => {
   scratch = fs.mkdtempSync('/var/tmp/vmkeep-test-fleet-');
   prefix = `${TEST_DOMAIN_PREFIX}${path.basename(scratch).slice(-6).toLowerCase()}-`;
   [web, db, dev] = await Promise.all([
-    createTestDomain({ name: `${prefix}web-1`, disks: [{ target: 'vda', sizeMiB: 16 }, { target: 'vdb', sizeMiB: 16 }], start: true }),
+    createTestDomain({
+      name: `${prefix}web-1`,
+      disks: [
+        { target: 'vda', sizeMiB: 16 },
+        { target: 'vdb', sizeMiB: 16 },
+      ],
+      start: true,
+    }),
     createTestDomain({ name: `${prefix}db-1`, disks: [{ target: 'vda', sizeMiB: 16 }], start: true }),
     createTestDomain({ name: `${prefix}dev-1`, disks: [{ target: 'vda', sizeMiB: 16 }] }),
   ]);
@@ -69,7 +76,10 @@ describe('tags in libvirt metadata', () => {
     expect(list).toEqual({ [web.name]: { tags: ['prod'] }, [db.name]: { tags: ['db', 'prod'] }, [dev.name]: { tags: ['dev'] } });
 
     // In the live XML of the running domain, and in the inactive (persistent) one.
-    for (const args of [['dumpxml', '--domain', db.uuid], ['dumpxml', '--domain', db.uuid, '--inactive']]) {
+    for (const args of [
+      ['dumpxml', '--domain', db.uuid],
+      ['dumpxml', '--domain', db.uuid, '--inactive'],
+    ]) {
       const xml = await virsh(args);
       expect(xml).toMatch(/<vmkeep:tags xmlns:vmkeep="https:\/\/vmkeep\.dev\/xmlns\/tags\/1">\s*<vmkeep:tag>db<\/vmkeep:tag>\s*<vmkeep:tag>prod<\/vmkeep:tag>/);
     }
@@ -95,7 +105,9 @@ describe('tags in libvirt metadata', () => {
     expect(text.stdout).toMatch(/tags: prod\n/);
     const any = json<Record<string, unknown>>(await vmkeep(['status', '--domains', all(), '--tag', 'db,dev', '--tag-any', '--json']));
     expect(Object.keys(any).sort()).toEqual([db.name, dev.name].sort());
-    const scrub = json<Record<string, unknown>>(await vmkeep(['scrub', '--domains', all(), '--tag', 'prod', '--exclude', '*web*', '--scrubType', 'both', '--dry-run', '--json']));
+    const scrub = json<Record<string, unknown>>(
+      await vmkeep(['scrub', '--domains', all(), '--tag', 'prod', '--exclude', '*web*', '--scrubType', 'both', '--dry-run', '--json']),
+    );
     expect(Object.keys(scrub)).toEqual([db.name]);
   });
 });
@@ -134,13 +146,23 @@ describe('a config file drives a fleet backup', () => {
     );
     expect(doc.source).toBe(configFile);
     expect(doc.run).toMatchObject({ output: out, jobs: 2 });
-    expect(doc.domains[web.name]).toMatchObject({ tags: ['prod'], groupBy: 'year', excludeDisks: ['vdb'], retention: { keepLast: 3 }, label: 'nightly', layers: ['defaults', 'tag prod', `domain ${prefix}web-*`] });
+    expect(doc.domains[web.name]).toMatchObject({
+      tags: ['prod'],
+      groupBy: 'year',
+      excludeDisks: ['vdb'],
+      retention: { keepLast: 3 },
+      label: 'nightly',
+      layers: ['defaults', 'tag prod', `domain ${prefix}web-*`],
+    });
     expect(doc.domains[db.name]).toMatchObject({ tags: ['db', 'prod'], groupBy: 'year', excludeDisks: [], layers: ['defaults', 'tag prod'] });
     expect(doc.domains[dev.name]).toMatchObject({ tags: ['dev'], groupBy: 'month', label: 'dev-build', retention: {}, engine: 'virtnbdbackup' });
     // The same as JSON on stdin; the effective engine shows, in the document and in the text.
     const config = JSON.stringify({ tags: { db: { stop: 'require-stopped', engine: 'push' } } });
     const stdin = await vmkeepWithStdin(['config', 'check', '--config', '-', '--domains', db.name, '--json'], config);
-    expect(json<{ source: string; domains: Record<string, { stop: string }> }>(stdin)).toMatchObject({ source: 'stdin', domains: { [db.name]: { stop: 'require-stopped', engine: 'push' } } });
+    expect(json<{ source: string; domains: Record<string, { stop: string }> }>(stdin)).toMatchObject({
+      source: 'stdin',
+      domains: { [db.name]: { stop: 'require-stopped', engine: 'push' } },
+    });
     const text = await vmkeepWithStdin(['config', 'check', '--config', '-', '--domains', db.name], config);
     expect(text.stdout).toMatch(new RegExp(`^${db.name} .*: engine push, `, 'm'));
   });
@@ -162,7 +184,13 @@ describe('a config file drives a fleet backup', () => {
   it('one backup of three domains: each gets its own settings (from the manifests)', async () => {
     const doc = expectDocument(await backupCli(['--config', configFile, '--domains', all(), '--json'], { lockDir, extra: { VMKEEP_CONFIG: '' } }));
     expect(doc.output).toBe(out);
-    expect(doc.results.map((r) => [r.domain, r.result]).sort()).toEqual([[db.name, 'done'], [dev.name, 'done'], [web.name, 'done']].sort());
+    expect(doc.results.map((r) => [r.domain, r.result]).sort()).toEqual(
+      [
+        [db.name, 'done'],
+        [dev.name, 'done'],
+        [web.name, 'done'],
+      ].sort(),
+    );
     const manifest = (d: TestDomain) => {
       const [folder] = chainFolders(out, d.name);
       return JSON.parse(fs.readFileSync(path.join(out, d.name, folder!, 'vmkeep-manifest.json'), 'utf8')) as {
@@ -221,11 +249,15 @@ describe('a config file drives a fleet backup', () => {
     // Without --tag the repository's domain is listed, and libvirt is not asked at all: an
     // unreachable libvirt URI does not matter to list (it does to list --tag).
     const deadUri = ['--connect', 'qemu+tcp://127.0.0.1:9/system'];
-    const plain = json<{ domains: Array<{ domain: string }> }>(await vmkeep(['list', '--output', out, '--domains', all(), '--exclude', '*web*', ...deadUri, '--json']));
+    const plain = json<{ domains: Array<{ domain: string }> }>(
+      await vmkeep(['list', '--output', out, '--domains', all(), '--exclude', '*web*', ...deadUri, '--json']),
+    );
     expect(plain.domains.map((d) => d.domain).sort()).toEqual([db.name, dev.name, gone.name].sort());
     expect((await vmkeep(['list', ...select, ...deadUri])).code).not.toBe(0);
 
-    const prune = json<{ plan: { domains: Array<{ domain: string }> }; filteredOut: Left }>(await vmkeep(['prune', ...select, '--keep-last', '1', '--dry-run']));
+    const prune = json<{ plan: { domains: Array<{ domain: string }> }; filteredOut: Left }>(
+      await vmkeep(['prune', ...select, '--keep-last', '1', '--dry-run']),
+    );
     expect(prune.plan.domains.map((d) => d.domain)).toEqual([db.name]);
     expect(prune.filteredOut.map((f) => f.domain).sort()).toEqual([web.name, dev.name, gone.name].sort());
     // --exclude alone is by name: the repository's domain is pruned like any other.
@@ -245,7 +277,7 @@ describe('a config file drives a fleet backup', () => {
   });
 });
 
-describe('vmkeep prune takes each domain\'s retention from the config file', () => {
+describe("vmkeep prune takes each domain's retention from the config file", () => {
   it('a per-tag and a per-domain retention: with no policy flags each domain gets its own policy; a domain with none is held', async () => {
     const out = path.join(scratch, 'retention-out');
     const config = path.join(scratch, 'retention.yaml');
@@ -265,7 +297,13 @@ describe('vmkeep prune takes each domain\'s retention from the config file', () 
     );
     // Three monthly chains of each domain (VMKEEP_NOW places the backups in time).
     for (const now of ['2026-08-10T03:00:00Z', '2026-09-10T03:00:00Z', '2026-10-10T03:00:00Z']) {
-      const doc = expectDocument(await backupCli(['--output', out, '--domains', `${web.name},${db.name},${dev.name}`, '--jobs', '2', '--json'], { lockDir, now, extra: { VMKEEP_CONFIG: '' } }));
+      const doc = expectDocument(
+        await backupCli(['--output', out, '--domains', `${web.name},${db.name},${dev.name}`, '--jobs', '2', '--json'], {
+          lockDir,
+          now,
+          extra: { VMKEEP_CONFIG: '' },
+        }),
+      );
       expect(doc.results.map((r) => r.result)).toEqual(['done', 'done', 'done']);
     }
     const months = ['vmsnap-backup-monthly-2026-08', 'vmsnap-backup-monthly-2026-09', 'vmsnap-backup-monthly-2026-10'];
@@ -290,14 +328,19 @@ describe('vmkeep prune takes each domain\'s retention from the config file', () 
     expect(planned.domains.find((x) => x.domain === dev.name)!.noPolicy).toBe(true);
     expect(planned.policies.map((g) => [g.domains, g.lines[0]])).toEqual(
       expect.arrayContaining([
-        [[db.name], 'vmsnap-rule (monthly): keep the current month\'s chains; earlier monthly chains go once the current month is 15 days old and has a complete chain'],
+        [
+          [db.name],
+          "vmsnap-rule (monthly): keep the current month's chains; earlier monthly chains go once the current month is 15 days old and has a complete chain",
+        ],
         [[web.name], expect.stringMatching(/^vmsnap-rule/)],
         [[dev.name], 'no retention policy applies: nothing is pruned'],
       ]),
     );
     expect(planned.policies.find((g) => g.domains[0] === web.name)!.lines).toContain('keep-last 2: the 2 newest points');
     expect(planned.policies.find((g) => g.domains[0] === db.name)!.lines).toContain('keep-last 1: the newest point');
-    expect(planned.warnings).toContain(`${dev.name}: no retention policy applies to it, nothing pruned (set retention (or groupBy) for it in the config file ${config}, or give --keep-*/--groupBy)`);
+    expect(planned.warnings).toContain(
+      `${dev.name}: no retention policy applies to it, nothing pruned (set retention (or groupBy) for it in the config file ${config}, or give --keep-*/--groupBy)`,
+    );
     for (const d of [web, db, dev]) expect(chainFolders(out, d.name)).toEqual(months);
     // The text plan says which domains each policy is for.
     const text = await runVmkeep(['prune', '--domains', all(), '--dry-run'], { env: at });
@@ -380,7 +423,12 @@ describe('hooks', () => {
     // The hook sees vmkeep's own environment too (VMKEEP_LOCK_DIR here): keep the hook variables.
     const read = (f: string) =>
       Object.fromEntries(
-        fs.readFileSync(path.join(envDir, f), 'utf8').trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)).filter(([k]) => HOOK_VARS.includes(k!)),
+        fs
+          .readFileSync(path.join(envDir, f), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => l.split(/=(.*)/s).slice(0, 2))
+          .filter(([k]) => HOOK_VARS.includes(k!)),
       );
     const postDb = read(`post-domain-${db.name}.env`);
     const runId = postDb['VMKEEP_RUN_ID'];
@@ -397,7 +445,12 @@ describe('hooks', () => {
       VMKEEP_ERROR: '',
       VMKEEP_RUN_ID: runId,
     });
-    expect(read(`on-error-${dev.name}.env`)).toMatchObject({ VMKEEP_PHASE: 'on-error', VMKEEP_RESULT: 'failed', VMKEEP_ERROR: 'skipped: pre-domain hook exited 1', VMKEEP_RUN_ID: runId });
+    expect(read(`on-error-${dev.name}.env`)).toMatchObject({
+      VMKEEP_PHASE: 'on-error',
+      VMKEEP_RESULT: 'failed',
+      VMKEEP_ERROR: 'skipped: pre-domain hook exited 1',
+      VMKEEP_RUN_ID: runId,
+    });
     expect(read('pre-run-run.env')).toMatchObject({ VMKEEP_PHASE: 'pre-run', VMKEEP_DOMAIN: '', VMKEEP_RUN_ID: runId });
     expect(read('post-run-run.env')).toMatchObject({ VMKEEP_PHASE: 'post-run', VMKEEP_RESULT: 'partial', VMKEEP_RUN_ID: runId });
     expect(fs.existsSync(path.join(envDir, `pre-domain-${db.name}.env`))).toBe(false);

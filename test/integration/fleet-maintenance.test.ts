@@ -29,7 +29,9 @@ const env = () => ({ VMKEEP_LOCK_DIR: lockDir });
 async function backupBoth(now?: string): Promise<void> {
   await writeGuestData(d1, 'vda', { pattern: 0x61, offset: 0, length: 1 * MiB });
   await writeGuestData(d2, 'vda', { pattern: 0x62, offset: 0, length: 1 * MiB });
-  const doc = expectDocument(await backupCli([...hosts, '--domains', `a/${d1.name},b/${d2.name}`, '--output', root, '--json'], { lockDir, ...(now ? { now } : {}) }));
+  const doc = expectDocument(
+    await backupCli([...hosts, '--domains', `a/${d1.name},b/${d2.name}`, '--output', root, '--json'], { lockDir, ...(now ? { now } : {}) }),
+  );
   expect(doc.results.map((r) => [r.domain, r.result])).toEqual([
     [`a/${d1.name}`, 'done'],
     [`b/${d2.name}`, 'done'],
@@ -71,11 +73,27 @@ describe('several hosts: verify, prune and check walk OUTPUT/<host>', () => {
     const doc = parseJsonOutput<{ hosts: VerifyHostDoc[] }>(v);
     const seen = doc.hosts.map((h) => [h.host, h.result?.output, h.result?.chains.map((c) => [c.domain, c.result])]);
     expect(seen).toEqual([
-      ['a', path.join(root, 'a'), [[d1.name, 'ok'], [d1.name, 'ok']]],
-      ['b', path.join(root, 'b'), [[d2.name, 'ok'], [d2.name, 'ok']]],
+      [
+        'a',
+        path.join(root, 'a'),
+        [
+          [d1.name, 'ok'],
+          [d1.name, 'ok'],
+        ],
+      ],
+      [
+        'b',
+        path.join(root, 'b'),
+        [
+          [d2.name, 'ok'],
+          [d2.name, 'ok'],
+        ],
+      ],
     ]);
     // host/domain selects on one host only.
-    const only = parseJsonOutput<{ hosts: VerifyHostDoc[] }>(await runVmkeep(['verify', ...hosts, '--output', root, '--domains', `b/${d2.name}`, '--json'], { env: env() }));
+    const only = parseJsonOutput<{ hosts: VerifyHostDoc[] }>(
+      await runVmkeep(['verify', ...hosts, '--output', root, '--domains', `b/${d2.name}`, '--json'], { env: env() }),
+    );
     expect(only.hosts.map((h) => h.host)).toEqual(['b']);
 
     // Without --connect, ROOT read as one host's folder finds no chain: that is no pass.
@@ -84,7 +102,7 @@ describe('several hosts: verify, prune and check walk OUTPUT/<host>', () => {
     expect(blind.stdout).toContain(`holds the backups of several hosts (a, b)`);
   });
 
-  it('check judges each host\'s domains against its own folder; --domains a/NAME selects on host a', async () => {
+  it("check judges each host's domains against its own folder; --domains a/NAME selects on host a", async () => {
     const thresholds = ['--warning', '26h', '--critical', '50h'];
     const both = await runVmkeep(['check', ...hosts, '--output', root, '--domains', `a/${d1.name},b/${d2.name}`, ...thresholds, '--json'], { env: env() });
     const doc = parseJsonOutput<{ status: string; line: string; domains: Array<{ domain: string; state: number }> }>(both);
@@ -107,10 +125,18 @@ describe('several hosts: verify, prune and check walk OUTPUT/<host>', () => {
 
   it('prune plans and removes per host folder, each host keeping its newest chain', async () => {
     const before = { a: chainFolders(path.join(root, 'a'), d1.name), b: chainFolders(path.join(root, 'b'), d2.name) };
-    const dry = await runVmkeep(['prune', ...hosts, '--output', root, '--domains', `a/${d1.name},b/${d2.name}`, '--keep-last', '1', '--dry-run', '--json'], { env: env() });
+    const dry = await runVmkeep(['prune', ...hosts, '--output', root, '--domains', `a/${d1.name},b/${d2.name}`, '--keep-last', '1', '--dry-run', '--json'], {
+      env: env(),
+    });
     expect(dry.code, dry.stdout + dry.stderr).toBe(0);
-    type PruneHost = { host: string; result?: { plan: { domains: Array<{ domain: string; keep: Array<{ id: string }>; remove: Array<{ id: string }> }> }; removed?: string[] } };
-    const plans = parseJsonOutput<{ hosts: PruneHost[] }>(dry).hosts.map((h) => [h.host, h.result!.plan.domains.map((d) => [d.domain, d.keep.map((k) => k.id), d.remove.map((r) => r.id)])]);
+    type PruneHost = {
+      host: string;
+      result?: { plan: { domains: Array<{ domain: string; keep: Array<{ id: string }>; remove: Array<{ id: string }> }> }; removed?: string[] };
+    };
+    const plans = parseJsonOutput<{ hosts: PruneHost[] }>(dry).hosts.map((h) => [
+      h.host,
+      h.result!.plan.domains.map((d) => [d.domain, d.keep.map((k) => k.id), d.remove.map((r) => r.id)]),
+    ]);
     expect(plans).toEqual([
       ['a', [[d1.name, [before.a[1]], [before.a[0]]]]],
       ['b', [[d2.name, [before.b[1]], [before.b[0]]]]],
@@ -137,7 +163,8 @@ describe('a prune stopped between renaming a chain folder and deleting it', () =
     }
     const [oldChain, newChain] = chainFolders(out, d1.name);
     const domainFolder = path.join(out, d1.name);
-    const bytesUnder = (p: string): number => (fs.statSync(p).isDirectory() ? fs.readdirSync(p).reduce((n, f) => n + bytesUnder(path.join(p, f)), 0) : fs.statSync(p).size);
+    const bytesUnder = (p: string): number =>
+      fs.statSync(p).isDirectory() ? fs.readdirSync(p).reduce((n, f) => n + bytesUnder(path.join(p, f)), 0) : fs.statSync(p).size;
     const oldBytes = bytesUnder(path.join(domainFolder, oldChain!));
 
     const err: string[] = [];
@@ -180,10 +207,14 @@ describe('a prune stopped between renaming a chain folder and deleting it', () =
     const name = leftovers()[0]!;
     const again = await runVmkeep(['prune', '--output', out, '--domains', d1.name, '--keep-last', '1', '--json'], { env: env() });
     expect(again.code, again.stdout + again.stderr).toBe(0);
-    expect(parseJsonOutput<{ repaired: string[] }>(again).repaired).toEqual([expect.stringMatching(new RegExp(`^${d1.name}: finished removing ${name.replace(/[.]/g, '\\.')} \\(.+\\), left by an interrupted prune$`))]);
+    expect(parseJsonOutput<{ repaired: string[] }>(again).repaired).toEqual([
+      expect.stringMatching(new RegExp(`^${d1.name}: finished removing ${name.replace(/[.]/g, '\\.')} \\(.+\\), left by an interrupted prune$`)),
+    ]);
     expect(leftovers()).toEqual([]);
     expect(chainFolders(out, d1.name)).toEqual([newChain]);
-    const after = parseJsonOutput<Record<string, { backups: { pendingRemoval: unknown[] } }>>(await runVmkeep(['status', '--output', out, '--domains', d1.name, '--json'], { env: env() }));
+    const after = parseJsonOutput<Record<string, { backups: { pendingRemoval: unknown[] } }>>(
+      await runVmkeep(['status', '--output', out, '--domains', d1.name, '--json'], { env: env() }),
+    );
     expect(after[d1.name]!.backups.pendingRemoval).toEqual([]);
   }, 900_000);
 });

@@ -64,15 +64,17 @@ describe('remote hypervisor over ssh', () => {
       expect(r.code, r.stderr).toBe(1);
       const doc = parseJsonOutput<BackupDoc>(r);
       const mine = doc.results.find((x) => x.host === 'r1')!;
-      expect(mine, JSON.stringify(doc)).toMatchObject({ domain: `r1/${dom.name}`, result: 'done', level: i === 0 ? 'full' : 'inc', checkpoint: `virtnbdbackup.${i}` });
+      expect(mine, JSON.stringify(doc)).toMatchObject({
+        domain: `r1/${dom.name}`,
+        result: 'done',
+        level: i === 0 ? 'full' : 'inc',
+        checkpoint: `virtnbdbackup.${i}`,
+      });
       const failed = doc.results.filter((x) => x.result === 'failed');
       expect(failed).toHaveLength(1);
       expect(failed[0]!.domain).toBe('down/*');
       expect(failed[0]!.reason).toContain('host down');
-      expect(doc.hosts).toEqual([
-        { host: 'r1', uri: sshd.libvirtUri, ok: true },
-        expect.objectContaining({ host: 'down', ok: false }),
-      ]);
+      expect(doc.hosts).toEqual([{ host: 'r1', uri: sshd.libvirtUri, ok: true }, expect.objectContaining({ host: 'down', ok: false })]);
       expect(r.stderr).toContain('down');
       ids.push(`${mine.chain}/${mine.checkpoint}`);
     }
@@ -89,7 +91,9 @@ describe('remote hypervisor over ssh', () => {
 
     for (const [i, id] of ids.entries()) {
       const to = path.join(dom.dir, `remote-restore-${i}`);
-      const r = await runVmkeep(['restore', '--connect', remote, '--domain', dom.name, '--output', path.join(out, 'r1'), '--at', id, '--to', to, '--json'], { env: env() });
+      const r = await runVmkeep(['restore', '--connect', remote, '--domain', dom.name, '--output', path.join(out, 'r1'), '--at', id, '--to', to, '--json'], {
+        env: env(),
+      });
       expect(r.code, r.stderr).toBe(0);
       const doc = parseJsonOutput<{ images: Array<{ path: string }> }>(r);
       expect(await imagesIdentical(doc.images[0]!.path, refs[i]!), `point ${id}`).toBe(true);
@@ -109,7 +113,9 @@ describe('remote hypervisor over ssh', () => {
     expect(only.code, only.stderr).toBe(0);
     expect(Object.keys(parseJsonOutput<Record<string, unknown>>(only))).toEqual([`r1/${dom.name}`]);
     // scrub across hosts (a dry run: the chain stays): host/domain keys, the down host one failed key.
-    const sc = await runVmkeep(['scrub', '--connect', remote, '--connect', down, '--domains', dom.name, '--scrubType', 'both', '--dry-run', '--json'], { env: env() });
+    const sc = await runVmkeep(['scrub', '--connect', remote, '--connect', down, '--domains', dom.name, '--scrubType', 'both', '--dry-run', '--json'], {
+      env: env(),
+    });
     expect(sc.code).toBe(1);
     const scDoc = parseJsonOutput<Record<string, { ok?: boolean; error?: string; actions?: unknown[] }>>(sc);
     expect(scDoc[`r1/${dom.name}`]!.actions!.length).toBeGreaterThan(0);

@@ -84,7 +84,9 @@ describe('a chain verify failed, beside sound ones, on a real repository', () =>
       [FAILED, 'failed'],
     ]);
     expect(doc.chains[2]!.brokenPoints).toEqual([`${FAILED}/virtnbdbackup.0`]);
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, dom.name, FAILED, 'vmkeep-manifest.json'), 'utf8')) as { lastVerify: { result: string; time: string } };
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, dom.name, FAILED, 'vmkeep-manifest.json'), 'utf8')) as {
+      lastVerify: { result: string; time: string };
+    };
     expect(manifest.lastVerify).toMatchObject({ result: 'failed', time: new Date(VERIFY_AT).toISOString() });
   });
 
@@ -138,7 +140,9 @@ describe('a chain verify failed, beside sound ones, on a real repository', () =>
     const ref = path.join(dom.dir, 'ref-december.qcow2');
     await referenceCopy(dom, 'vda', ref);
     const december = 'vmsnap-backup-monthly-2026-12';
-    const doc = expectDocument(await runVmkeep(['backup', '--domains', dom.name, '--output', out, '--prune', '--keep-last', '1', '--json'], { env: env('2026-12-20T03:00:00Z') }));
+    const doc = expectDocument(
+      await runVmkeep(['backup', '--domains', dom.name, '--output', out, '--prune', '--keep-last', '1', '--json'], { env: env('2026-12-20T03:00:00Z') }),
+    );
     expect(doc.results[0]).toMatchObject({ result: 'done', level: 'full', chain: december });
     // The same planner as prune: the period rule and keep-last 1 would take both November chains;
     // the sound one goes (a newer chain verify did not fail exists now), the failed one is held.

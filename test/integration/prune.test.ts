@@ -9,12 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { cleanupAll, createTestDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 
-const chainsOf = (out: string, dom: string) => readdirSync(join(out, dom)).filter((f) => !f.startsWith('.')).sort();
+const chainsOf = (out: string, dom: string) =>
+  readdirSync(join(out, dom))
+    .filter((f) => !f.startsWith('.'))
+    .sort();
 
 interface PrunePlanDoc {
   dryRun: boolean;
   removed?: string[];
-  plan: { warnings: string[]; domains: Array<{ domain: string; keep: Array<{ id: string; reasons: string[] }>; remove: Array<{ id: string; reasons: string[] }> }> };
+  plan: {
+    warnings: string[];
+    domains: Array<{ domain: string; keep: Array<{ id: string; reasons: string[] }>; remove: Array<{ id: string; reasons: string[] }> }>;
+  };
 }
 
 let dom: TestDomain;
@@ -64,7 +70,9 @@ describe('prune on a real repository', () => {
   it('a protected chain survives a policy that would remove it; prune removes exactly the planned chains; list and status agree', async () => {
     const prot = await runVmkeep(['protect', 'vmsnap-backup-monthly-2026-08', '--domain', dom.name, '--output', out]);
     expect(prot.code, prot.stderr).toBe(0);
-    const planned = parseJsonOutput<PrunePlanDoc>(await runVmkeep(['prune', '--output', out, '--keep-last', '1', '--dry-run', '--json'], { env: env('2026-10-12T03:00:00Z') }));
+    const planned = parseJsonOutput<PrunePlanDoc>(
+      await runVmkeep(['prune', '--output', out, '--keep-last', '1', '--dry-run', '--json'], { env: env('2026-10-12T03:00:00Z') }),
+    );
     const toRemove = planned.plan.domains[0]!.remove.map((c) => c.id);
     expect(toRemove).toEqual(['vmsnap-backup-monthly-2026-09']);
     expect(planned.plan.domains[0]!.keep.find((c) => c.id === 'vmsnap-backup-monthly-2026-08')!.reasons.join(' ')).toMatch(/protected/);

@@ -8,7 +8,17 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MiB, backupCli, chainFolders, checkpointNames, expectDocument, jobActive, useLockDirAndCleanup, qemuBitmapNames, readManifestJson } from '../helpers/backup-run.js';
+import {
+  MiB,
+  backupCli,
+  chainFolders,
+  checkpointNames,
+  expectDocument,
+  jobActive,
+  useLockDirAndCleanup,
+  qemuBitmapNames,
+  readManifestJson,
+} from '../helpers/backup-run.js';
 import {
   createTestDomain,
   destroyDomain,

@@ -9,7 +9,18 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
-import { cleanupAll, createTestDomain, domainState, flushGuestDisk, imagesIdentical, referenceCopy, trackTestDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import {
+  cleanupAll,
+  createTestDomain,
+  domainState,
+  flushGuestDisk,
+  imagesIdentical,
+  referenceCopy,
+  trackTestDomain,
+  virsh,
+  writeGuestData,
+  type TestDomain,
+} from '../helpers/libvirt.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
@@ -57,12 +68,22 @@ function boot(args: string[]) {
 }
 
 async function domainNames(): Promise<string[]> {
-  return (await virsh(['list', '--all', '--name'])).split('\n').map((l) => l.trim()).filter(Boolean);
+  return (await virsh(['list', '--all', '--name']))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 beforeAll(async () => {
   lockDir = makeLockDir();
-  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }, { target: 'vdb', sizeMiB: 32 }], start: true, serialLog: true });
+  dom = await createTestDomain({
+    disks: [
+      { target: 'vda', sizeMiB: 64 },
+      { target: 'vdb', sizeMiB: 32 },
+    ],
+    start: true,
+    serialLog: true,
+  });
   out = path.join(dom.dir, 'backups');
   for (const [i, pattern] of [0x21, 0x31].entries()) {
     await writeGuestData(dom, 'vda', { pattern, offset: i * 8 * MiB, length: 4 * MiB });
@@ -160,7 +181,7 @@ describe('vmkeep boot', () => {
     expect(repositoryDigests()).toEqual(before);
   });
 
-  it('gives the booted copy its own serial log while the source runs; --discard puts the backup folders\' and images\' owners and modes back', async () => {
+  it("gives the booted copy its own serial log while the source runs; --discard puts the backup folders' and images' owners and modes back", async () => {
     const before = repositoryModes();
     const name = `vmkeep-test-boot-${crypto.randomBytes(3).toString('hex')}`;
     const dir = path.join(dom.dir, 'boot-serial');
@@ -188,7 +209,12 @@ describe('vmkeep boot', () => {
     trackTestDomain({ name }, { dir });
     const run = await boot(['--output', out, '--domain', dom.name, '--name', name, '--dir', dir]);
     expect(run.code, run.stderr).toBe(64);
-    expect(JSON.parse(run.stderr)).toMatchObject({ error: { code: 'usage', message: `--dir ${dir} cannot be created: its parent folder ${path.dirname(dir)} does not exist (vmkeep creates only the last folder; is the disk mounted?)` } });
+    expect(JSON.parse(run.stderr)).toMatchObject({
+      error: {
+        code: 'usage',
+        message: `--dir ${dir} cannot be created: its parent folder ${path.dirname(dir)} does not exist (vmkeep creates only the last folder; is the disk mounted?)`,
+      },
+    });
     expect(fs.existsSync(path.join(dom.dir, 'nosuch'))).toBe(false);
     expect(await domainNames()).not.toContain(name);
   });

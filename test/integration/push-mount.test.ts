@@ -10,7 +10,15 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
-import { createTestGuest, readJournalFromImage, waitForAgent, waitForGuestReady, waitForJournalGrowth, PARTITION_JOURNAL_PATH, type TestGuest } from '../helpers/guest.js';
+import {
+  createTestGuest,
+  readJournalFromImage,
+  waitForAgent,
+  waitForGuestReady,
+  waitForJournalGrowth,
+  PARTITION_JOURNAL_PATH,
+  type TestGuest,
+} from '../helpers/guest.js';
 import { cleanupAll, createTestDomain, type TestDomain } from '../helpers/libvirt.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
@@ -45,7 +53,13 @@ async function loopsFor(file: string): Promise<string> {
 
 beforeAll(async () => {
   lockDir = makeLockDir();
-  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }, { target: 'vdb', sizeMiB: 64 }], start: false });
+  dom = await createTestDomain({
+    disks: [
+      { target: 'vda', sizeMiB: 64 },
+      { target: 'vdb', sizeMiB: 64 },
+    ],
+    start: false,
+  });
   stateDir = path.join(dom.dir, 'mount-state');
   out = path.join(dom.dir, 'backups');
   // An ext4 filesystem on the whole disk, with one file, written while the domain is off.
@@ -97,7 +111,10 @@ describe('vmkeep mount', () => {
     expect(fs.readFileSync(path.join(mp, 'hello.txt'), 'utf8')).toBe(content);
     // Read-only.
     expect(() => fs.writeFileSync(path.join(mp, 'new.txt'), 'x')).toThrow();
-    const raws = fs.readdirSync(stateDir).filter((f) => f.endsWith('.raw')).map((f) => path.join(stateDir, f));
+    const raws = fs
+      .readdirSync(stateDir)
+      .filter((f) => f.endsWith('.raw'))
+      .map((f) => path.join(stateDir, f));
     expect(raws).toHaveLength(1);
     expect(await daemonsFor(raws[0]!)).toHaveLength(1);
 
@@ -113,7 +130,10 @@ describe('vmkeep mount', () => {
     const mp = path.join(dom.dir, 'mnt-b');
     fs.mkdirSync(mp);
     expect((await vmkeep(['mount', '--output', out, '--domain', dom.name, mp])).code).toBe(0);
-    const raw = path.join(stateDir, fs.readdirSync(stateDir).find((f) => f.endsWith('.raw'))!);
+    const raw = path.join(
+      stateDir,
+      fs.readdirSync(stateDir).find((f) => f.endsWith('.raw'))!,
+    );
     const pid = Number(fs.readFileSync(raw.replace(/\.raw$/, '.pid'), 'utf8').trim());
     process.kill(pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 300));
@@ -169,10 +189,13 @@ describe('vmkeep mount of a booting guest caught mid-write', () => {
     await waitForJournalGrowth(guest, 40, 120_000);
     const doc = expectDocument(await backupCli(['--domains', guest.name, '--output', guestOut, '--json', '--engine', 'push'], { lockDir }));
     const id = `${doc.results[0]!.chain}/${doc.results[0]!.checkpoint}`;
-    const restored = await runVmkeep(['restore', '--domain', guest.name, '--output', guestOut, '--at', id, '--to', path.join(guest.dir, 'restored'), '--json'], {
-      env: { VMKEEP_LOCK_DIR: lockDir },
-      timeoutMs: 600_000,
-    });
+    const restored = await runVmkeep(
+      ['restore', '--domain', guest.name, '--output', guestOut, '--at', id, '--to', path.join(guest.dir, 'restored'), '--json'],
+      {
+        env: { VMKEEP_LOCK_DIR: lockDir },
+        timeoutMs: 600_000,
+      },
+    );
     expect(restored.code, restored.stderr).toBe(0);
     const reference = await readJournalFromImage(parseJsonOutput<{ images: Array<{ path: string }> }>(restored).images[0]!.path);
     const expected = reference.text.split('\n').filter(Boolean).length;

@@ -27,7 +27,10 @@ const refs: string[] = [];
 const cps: string[] = [];
 
 interface PruneDoc {
-  plan: { domains: Array<{ merges: Array<{ chain: string; dropped: string[]; into: string; newParent?: string; reasons: string[] }> }>; totals: { mergedPoints: number } };
+  plan: {
+    domains: Array<{ merges: Array<{ chain: string; dropped: string[]; into: string; newParent?: string; reasons: string[] }> }>;
+    totals: { mergedPoints: number };
+  };
   merged?: string[];
   repaired?: string[];
   failed?: unknown[];
@@ -64,7 +67,10 @@ async function expectPoints(remaining: number[]): Promise<void> {
     expect(await backingOf(image(i))).toBe(k === 0 ? undefined : `vda.${cps[remaining[k - 1]!]}.qcow2`);
     expect(await imagesIdentical(refs[i]!, image(i)), `point ${i} read through its chain`).toBe(true);
     const to = path.join(dom.dir, `restore-${i}-${Date.now()}`);
-    const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], { env: env(), timeoutMs: 600_000 });
+    const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], {
+      env: env(),
+      timeoutMs: 600_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     const restored = parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path;
     expect(await imagesIdentical(restored, refs[i]!), `point ${i} restored`).toBe(true);
@@ -177,7 +183,10 @@ describe('vmkeep prune --merge-points on a push chain', () => {
 
     async function restoresFrom(copy: string, i: number): Promise<boolean> {
       const to = path.join(dom.dir, `restore-copy-${i}-${Date.now()}`);
-      const r = await runVmkeep(['restore', '--domain', dom.name, '--output', copy, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], { env: env(), timeoutMs: 600_000 });
+      const r = await runVmkeep(['restore', '--domain', dom.name, '--output', copy, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], {
+        env: env(),
+        timeoutMs: 600_000,
+      });
       expect(r.code, r.stderr).toBe(0);
       const same = await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path, refs[i]!);
       fs.rmSync(to, { recursive: true, force: true });
@@ -185,7 +194,10 @@ describe('vmkeep prune --merge-points on a push chain', () => {
     }
 
     async function finishAndCheck(copy: string, dir: string): Promise<void> {
-      const again = await runVmkeep(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], { env: env(), timeoutMs: 600_000 });
+      const again = await runVmkeep(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], {
+        env: env(),
+        timeoutMs: 600_000,
+      });
       expect(again.code, again.stdout + again.stderr).toBe(0);
       expect(parseJsonOutput<PruneDoc>(again).repaired).toEqual([`${dom.name}/${chain}: finished merging ${cps[3]}, ${cps[4]} into ${cps[5]}`]);
       expect(readManifestJson(dir).points.map((p) => [p.checkpoint, p.level])).toEqual([[cps[5], 'full']]);
@@ -203,7 +215,13 @@ describe('vmkeep prune --merge-points on a push chain', () => {
     });
 
     it('two disks, stopped between their renames: restore says why it waits, the next backup finishes the merge, every point restores', async () => {
-      const two = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 32 }, { target: 'vdb', sizeMiB: 32 }], start: true });
+      const two = await createTestDomain({
+        disks: [
+          { target: 'vda', sizeMiB: 32 },
+          { target: 'vdb', sizeMiB: 32 },
+        ],
+        start: true,
+      });
       const repo = path.join(two.dir, 'backups');
       const refs2: Array<Record<string, string>> = [];
       const points: string[] = [];
@@ -223,16 +241,24 @@ describe('vmkeep prune --merge-points on a push chain', () => {
       await pruneInProcessUntil(repo, two.name, 'merge-renamed-first');
       // One disk's merged image is in place, the other's is still a temp.
       expect(fs.readdirSync(dir).filter((f) => f.startsWith('.vmkeep-merge'))).toHaveLength(1);
-      const refused = await runVmkeep(['restore', '--domain', two.name, '--output', repo, '--at', `${chain2}/${points[2]}`, '--to', path.join(two.dir, 'never')], { env: env() });
+      const refused = await runVmkeep(
+        ['restore', '--domain', two.name, '--output', repo, '--at', `${chain2}/${points[2]}`, '--to', path.join(two.dir, 'never')],
+        { env: env() },
+      );
       expect(refused.code).not.toBe(0);
-      expect(refused.stderr).toMatch(/interrupted prune left .* half merged into .*nothing is lost: run vmkeep prune --merge-points \(or the next vmkeep backup\)/);
+      expect(refused.stderr).toMatch(
+        /interrupted prune left .* half merged into .*nothing is lost: run vmkeep prune --merge-points \(or the next vmkeep backup\)/,
+      );
 
       // The next backup holds the locks: it finishes the merge first, then backs up.
       await writeGuestData(two, 'vda', { pattern: 0x6f, offset: 12 * MiB, length: 1 * MiB });
       const next = expectDocument(await backupCli(['--domains', two.name, '--output', repo, '--json', '--engine', 'push'], { lockDir }));
       expect(next.results[0]!.repairs).toContain(`${chain2}: finished merging ${points[0]}, ${points[1]} into ${points[2]}`);
       expect(readManifestJson(dir).points.map((p) => p.checkpoint)).toEqual([points[2], next.results[0]!.checkpoint]);
-      const r = await runVmkeep(['restore', '--domain', two.name, '--output', repo, '--at', `${chain2}/${points[2]}`, '--to', path.join(two.dir, 'restored'), '--json'], { env: env(), timeoutMs: 600_000 });
+      const r = await runVmkeep(
+        ['restore', '--domain', two.name, '--output', repo, '--at', `${chain2}/${points[2]}`, '--to', path.join(two.dir, 'restored'), '--json'],
+        { env: env(), timeoutMs: 600_000 },
+      );
       expect(r.code, r.stderr).toBe(0);
       const images = parseJsonOutput<{ images: Array<{ path: string; target: string }> }>(r).images;
       expect(images.map((x) => x.target).sort()).toEqual(['vda', 'vdb']);

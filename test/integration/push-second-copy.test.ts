@@ -23,7 +23,12 @@ interface Point {
 }
 
 /** Write `pattern` at `offsetMiB`, take a reference copy, back up into `out` with push; the run's result. */
-async function writeAndBackUp(dom: TestDomain, out: string, pattern: number, offsetMiB: number): Promise<{ result: BackupDocument['results'][number]; point: Point }> {
+async function writeAndBackUp(
+  dom: TestDomain,
+  out: string,
+  pattern: number,
+  offsetMiB: number,
+): Promise<{ result: BackupDocument['results'][number]; point: Point }> {
   await writeGuestData(dom, 'vda', { pattern, offset: offsetMiB * MiB, length: 1 * MiB });
   const ref = path.join(dom.dir, `ref-${pattern.toString(16)}.qcow2`);
   await referenceCopy(dom, 'vda', ref);

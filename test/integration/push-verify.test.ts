@@ -20,7 +20,13 @@ let chain: string;
 const cps: string[] = [];
 
 interface VerifyDoc {
-  chains: Array<{ chain: string; result: string; problems: Array<{ kind: string; file?: string; message: string }>; brokenPoints: string[]; deep: { points: Array<{ checkpoint: string; result: string }> } | null }>;
+  chains: Array<{
+    chain: string;
+    result: string;
+    problems: Array<{ kind: string; file?: string; message: string }>;
+    brokenPoints: string[];
+    deep: { points: Array<{ checkpoint: string; result: string }> } | null;
+  }>;
 }
 
 function verify(output: string, extra: string[] = []) {
@@ -88,7 +94,9 @@ describe('vmkeep verify of a push chain', () => {
     await runner.run('qemu-img', ['rebase', '-u', '-F', 'qcow2', '-b', path.join(dir, `vda.${cps[0]}.qcow2`), path.join(dir, `vda.${cps[1]}.qcow2`)]);
     const c = parseJsonOutput<VerifyDoc>(await verify(copy)).chains[0]!;
     expect(c.result).toBe('failed');
-    expect(c.problems).toContainEqual(expect.objectContaining({ kind: 'link', file: `vda.${cps[1]}.qcow2`, message: expect.stringMatching(/a path, not a name inside the chain folder/) }));
+    expect(c.problems).toContainEqual(
+      expect.objectContaining({ kind: 'link', file: `vda.${cps[1]}.qcow2`, message: expect.stringMatching(/a path, not a name inside the chain folder/) }),
+    );
     expect(c.brokenPoints).toEqual([`${chain}/${cps[1]}`, `${chain}/${cps[2]}`]);
   });
 

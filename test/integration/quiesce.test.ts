@@ -12,7 +12,18 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
-import { agentCommand, checkJournal, createTestGuest, guestJournalLines, guestPing, readJournalFromImage, waitForAgent, waitForGuestReady, waitForJournalGrowth, type TestGuest } from '../helpers/guest.js';
+import {
+  agentCommand,
+  checkJournal,
+  createTestGuest,
+  guestJournalLines,
+  guestPing,
+  readJournalFromImage,
+  waitForAgent,
+  waitForGuestReady,
+  waitForJournalGrowth,
+  type TestGuest,
+} from '../helpers/guest.js';
 import { cleanupAll, virsh } from '../helpers/libvirt.js';
 import { startVmkeep } from '../helpers/vmkeep-process.js';
 
@@ -94,7 +105,9 @@ describe('backup --quiesce with a running guest', () => {
     const out = path.join(guest.dir, 'backups-kill');
     let caught = false;
     for (let attempt = 0; attempt < 5 && !caught; attempt += 1) {
-      const run = startVmkeep(['backup', '--domains', guest.name, '--output', out, '--engine', 'push', '--quiesce', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
+      const run = startVmkeep(['backup', '--domains', guest.name, '--output', out, '--engine', 'push', '--quiesce', '--json'], {
+        env: { VMKEEP_LOCK_DIR: lockDir },
+      });
       // The freeze record appears just before the freeze: stop vmkeep there, let its freeze land, then kill it.
       const deadline = Date.now() + 120_000;
       let exited = false;
@@ -123,7 +136,9 @@ describe('backup --quiesce with a running guest', () => {
 
     const next = expectDocument(await backupCli(['--domains', guest.name, '--output', out, '--engine', 'push', '--quiesce', '--json'], { lockDir }));
     expect(next.results[0]).toMatchObject({ result: 'done', quiesced: true });
-    expect(next.results[0]!.notes?.join('\n')).toMatch(/thawed the guest filesystems of .*: an interrupted vmkeep run \(pid \d+, frozen at .*\) had left them frozen/);
+    expect(next.results[0]!.notes?.join('\n')).toMatch(
+      /thawed the guest filesystems of .*: an interrupted vmkeep run \(pid \d+, frozen at .*\) had left them frozen/,
+    );
     expect(await freezeStatus()).toBe('thawed');
     expect(fs.readdirSync(lockDir).filter((f) => f.endsWith('.frozen'))).toEqual([]);
   });

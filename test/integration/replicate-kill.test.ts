@@ -43,7 +43,12 @@ function childPids(pid: number): number[] {
     .filter((n) => /^\d+$/.test(n))
     .filter((n) => {
       try {
-        return fs.readFileSync(`/proc/${n}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1] === String(pid);
+        return (
+          fs
+            .readFileSync(`/proc/${n}/stat`, 'utf8')
+            .replace(/^.*\) /s, '')
+            .split(' ')[1] === String(pid)
+        );
       } catch {
         return false;
       }

@@ -77,7 +77,9 @@ beforeAll(async () => {
   await backupPoint(0x51, 0);
   await backupPoint(0x52, 6 * MiB);
   await backupPoint(0x53, 12 * MiB);
-  const list = parseJsonOutput<{ domains: Array<{ points: Array<{ id: string }> }> }>(await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json']));
+  const list = parseJsonOutput<{ domains: Array<{ points: Array<{ id: string }> }> }>(
+    await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json']),
+  );
   ids = list.domains[0]!.points.map((p) => p.id);
   expect(ids).toHaveLength(3);
 });
@@ -96,11 +98,16 @@ describe('replicate to restic', () => {
       const first = await replicate(r);
       expect(first.code, `${r.kind}: ${first.stderr}`).toBe(0);
       const doc = parseJsonOutput<ReplicateDoc>(first);
-      expect(doc.sent.map((s) => s.id), r.kind).toEqual(ids);
+      expect(
+        doc.sent.map((s) => s.id),
+        r.kind,
+      ).toEqual(ids);
       expect(doc.present).toEqual([]);
       // The manifest says where each point went.
       const chainDir = path.join(out, dom.name, ids[0]!.split('/')[0]!);
-      const manifest = readManifestJson(chainDir) as unknown as { points: Array<{ checkpoint: string; replicas?: Array<{ repository: string; snapshot: string }> }> };
+      const manifest = readManifestJson(chainDir) as unknown as {
+        points: Array<{ checkpoint: string; replicas?: Array<{ repository: string; snapshot: string }> }>;
+      };
       for (const [i, p] of manifest.points.entries()) {
         expect(p.replicas?.find((x) => x.repository === doc.repository)?.snapshot, `${r.kind} ${p.checkpoint}`).toBe(doc.sent[i]!.snapshot);
       }
@@ -131,7 +138,10 @@ describe('replicate to restic', () => {
     fs.mkdirSync(promDir);
     const st = await runVmkeep(['status', '--output', out, '--domains', dom.name, '--json', '--textfile', promDir]);
     expect(st.code, st.stderr).toBe(0);
-    const rep = parseJsonOutput<Record<string, { backups: { replication: Array<{ pointsReplicated: number; pointsNotReplicated: number; lagSeconds: number }> } }>>(st)[dom.name]!.backups.replication;
+    const rep =
+      parseJsonOutput<Record<string, { backups: { replication: Array<{ pointsReplicated: number; pointsNotReplicated: number; lagSeconds: number }> } }>>(st)[
+        dom.name
+      ]!.backups.replication;
     expect(rep).toHaveLength(3);
     for (const x of rep) expect(x).toMatchObject({ pointsReplicated: 3, pointsNotReplicated: 0, lagSeconds: 0 });
     // The metrics textfile carries the same: one lag series per repository, all up to date.
@@ -173,7 +183,9 @@ describe('replicate to restic', () => {
     // The check could see restic: it is not vacuous.
     expect(sawRestic).toBeGreaterThan(0);
     expect(leaks).toEqual([]);
-    ids = parseJsonOutput<{ domains: Array<{ points: Array<{ id: string }> }> }>(await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json'])).domains[0]!.points.map((p) => p.id);
+    ids = parseJsonOutput<{ domains: Array<{ points: Array<{ id: string }> }> }>(
+      await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json']),
+    ).domains[0]!.points.map((p) => p.id);
   });
 
   it('--prune on the REST repository: the older chain is forgotten whole, the new one stays and restores, and is not sent again', async () => {
@@ -186,9 +198,13 @@ describe('replicate to restic', () => {
     expect(b.results[0]).toMatchObject({ result: 'done', level: 'full' });
     const oldChain = ids[0]!.split('/')[0]!;
     const r = repos[2]!;
-    const dry = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--prune', '--keep-last', '1', '--dry-run', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
+    const dry = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--prune', '--keep-last', '1', '--dry-run', '--json'], {
+      env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later },
+    });
     expect(dry.code, dry.stderr).toBe(0);
-    const run = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--prune', '--keep-last', '1', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
+    const run = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--prune', '--keep-last', '1', '--json'], {
+      env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later },
+    });
     expect(run.code, run.stderr).toBe(0);
     const doc = parseJsonOutput<ReplicateDoc & { prune: { removed: Array<{ domain: string; chain: string; snapshots: string[] }> } }>(run);
     // The 4th point of the old chain went to the REST repository now too; then the whole old chain went.
@@ -212,12 +228,17 @@ describe('replicate to restic', () => {
     expect(listed.find((p) => p.id === ids[0])!.replicatedTo).toHaveLength(2);
     // ...and status counts it as forgotten there, not as replicated.
     const st = await runVmkeep(['status', '--output', out, '--domains', dom.name, '--json']);
-    const rep = parseJsonOutput<Record<string, { backups: { replication: Array<{ repository: string; pointsReplicated: number; pointsForgotten: number; lagSeconds: number }> } }>>(st)[dom.name]!.backups.replication;
+    const rep =
+      parseJsonOutput<
+        Record<string, { backups: { replication: Array<{ repository: string; pointsReplicated: number; pointsForgotten: number; lagSeconds: number }> } }>
+      >(st)[dom.name]!.backups.replication;
     expect(rep.find((x) => x.repository === restRepo)).toMatchObject({ pointsReplicated: 1, pointsForgotten: 4, lagSeconds: 0 });
     const stText = await runVmkeep(['status', '--output', out, '--domains', dom.name]);
     expect(stText.stdout).toMatch(new RegExp(`replicated to ${restRepo.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 1 points, .*up to date, 4 forgotten there`));
     // The summary counts those as the 4 points of one chain they are, not as chains.
-    const dryText = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--dry-run'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later } });
+    const dryText = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--dry-run'], {
+      env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: later },
+    });
     expect(dryText.code, dryText.stderr).toBe(0);
     expect.soft(dryText.stdout).toContain('1 already there, 4 points skipped');
     expect.soft(dryText.stdout).not.toMatch(/chains? skipped/);
@@ -231,13 +252,17 @@ describe('replicate to restic', () => {
 
   it('a snapshot forgotten by hand: verify --from --output finds the stale mark, corrects it and says so; list and status follow', async () => {
     const r = repos[0]!;
-    const manifest = readManifestJson(path.join(out, dom.name, ids[0]!.split('/')[0]!)) as unknown as { points: Array<{ checkpoint: string; replicas?: Array<{ repository: string; snapshot: string }> }> };
+    const manifest = readManifestJson(path.join(out, dom.name, ids[0]!.split('/')[0]!)) as unknown as {
+      points: Array<{ checkpoint: string; replicas?: Array<{ repository: string; snapshot: string }> }>;
+    };
     const repository = r.url;
     const snapshot = manifest.points[0]!.replicas!.find((x) => x.repository === repository)!.snapshot;
     // The runner throws on a non-zero exit: the forget really happened past this line.
     await runner.run('restic', ['-r', r.url, '--password-file', pwFile, 'forget', snapshot]);
     const replicatedTo = async () =>
-      parseJsonOutput<{ domains: Array<{ points: Array<{ id: string; replicatedTo: string[] }> }> }>(await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json'])).domains[0]!.points.find((p) => p.id === ids[0])!.replicatedTo;
+      parseJsonOutput<{ domains: Array<{ points: Array<{ id: string; replicatedTo: string[] }> }> }>(
+        await runVmkeep(['list', '--output', out, '--domains', dom.name, '--json']),
+      ).domains[0]!.points.find((p) => p.id === ids[0])!.replicatedTo;
     expect(await replicatedTo()).toContain(repository);
 
     const v = await runVmkeep(['verify', '--from', r.url, ...repoArgs(r), '--output', out, '--no-sample', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
@@ -245,7 +270,18 @@ describe('replicate to restic', () => {
     const vdoc = parseJsonOutput<{ ok: boolean; marksCorrected: Array<{ domain: string; id: string; snapshot: string; change: string }> }>(v);
     expect(vdoc.marksCorrected).toEqual([{ host: expect.any(String), domain: dom.name, id: ids[0], snapshot, change: 'forgotten' }]);
     expect(await replicatedTo()).not.toContain(repository);
-    const restore = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--at', ids[0]!, '--to', path.join(work, 'never-local')]);
+    const restore = await runVmkeep([
+      'restore',
+      '--from',
+      r.url,
+      ...repoArgs(r),
+      '--domain',
+      dom.name,
+      '--at',
+      ids[0]!,
+      '--to',
+      path.join(work, 'never-local'),
+    ]);
     expect(restore.code).toBe(64);
     // Said in the text too; a second run finds nothing left to correct.
     const again = await runVmkeep(['verify', '--from', r.url, ...repoArgs(r), '--output', out, '--no-sample'], { env: { VMKEEP_LOCK_DIR: lockDir } });
@@ -259,7 +295,12 @@ describe('replicate to restic', () => {
   });
 
   it('--tag and --exclude pick the domains replicated (tags from libvirt; a left-out domain says why)', async () => {
-    type Picked = { present: Array<{ domain: string }>; toSend: Array<{ domain: string }>; notFound: string[]; filteredOut?: Array<{ domain: string; why: string }> };
+    type Picked = {
+      present: Array<{ domain: string }>;
+      toSend: Array<{ domain: string }>;
+      notFound: string[];
+      filteredOut?: Array<{ domain: string; why: string }>;
+    };
     const picked = async (extra: string[], code = 0) => {
       const r = await replicate(repos[0]!, ['--dry-run', '--domains', dom.name, ...extra]);
       expect(r.code, r.stderr).toBe(code);

@@ -77,7 +77,10 @@ function takeRequests() {
 
 function promtool(file: string): { ok: boolean; out: string } {
   try {
-    return { ok: true, out: execFileSync('promtool', ['check', 'metrics'], { input: fs.readFileSync(file), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }) };
+    return {
+      ok: true,
+      out: execFileSync('promtool', ['check', 'metrics'], { input: fs.readFileSync(file), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }),
+    };
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string };
     return { ok: false, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
@@ -91,7 +94,21 @@ describe('notifications from real backup runs', () => {
     const textDir = path.join(work, 'textfile');
     fs.mkdirSync(textDir);
     const run = await backupCli(
-      ['--domains', dom.name, '--output', out, '--notify-config', notifyConfig, '--log-file', logFile, '--textfile', textDir, '--metrics-host', 'hv-test', '--json'],
+      [
+        '--domains',
+        dom.name,
+        '--output',
+        out,
+        '--notify-config',
+        notifyConfig,
+        '--log-file',
+        logFile,
+        '--textfile',
+        textDir,
+        '--metrics-host',
+        'hv-test',
+        '--json',
+      ],
       { lockDir },
     );
     expect(run.code, run.stderr).toBe(0);
@@ -152,7 +169,18 @@ describe('notifications from real backup runs', () => {
 
   it('failure: nothing backed up; --notify with --notify-on failure adds a target for this run', async () => {
     const run = await backupCli(
-      ['--domains', 'vmkeep-test-missing-a,vmkeep-test-missing-b', '--output', out, '--notify-config', notifyConfig, '--notify', `${receiver.url}/oneoff`, '--notify-on', 'failure'],
+      [
+        '--domains',
+        'vmkeep-test-missing-a,vmkeep-test-missing-b',
+        '--output',
+        out,
+        '--notify-config',
+        notifyConfig,
+        '--notify',
+        `${receiver.url}/oneoff`,
+        '--notify-on',
+        'failure',
+      ],
       { lockDir },
     );
     expect(run.code, run.stderr).toBe(2);
@@ -173,13 +201,31 @@ describe('notifications from real backup runs', () => {
     try {
       receiver.status = 500;
       const run = await backupCli(
-        ['--domains', dom.name, '--output', out, '--notify', `${receiver.url}/broken`, '--log-json', '--syslog', '--syslog-socket', sock.socket, '--syslog-facility', 'local3', '--syslog-tag', 'vmkeep-it'],
+        [
+          '--domains',
+          dom.name,
+          '--output',
+          out,
+          '--notify',
+          `${receiver.url}/broken`,
+          '--log-json',
+          '--syslog',
+          '--syslog-socket',
+          sock.socket,
+          '--syslog-facility',
+          'local3',
+          '--syslog-tag',
+          'vmkeep-it',
+        ],
         { lockDir },
       );
       receiver.status = 200;
       expect(run.code, run.stderr).toBe(0);
       expect(takeRequests().map((q) => q.path)).toEqual(['/broken', '/broken']);
-      const logLines = run.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as { level: string; message: string; runId: string; time: string });
+      const logLines = run.stderr
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { level: string; message: string; runId: string; time: string });
       const warnings = logLines.filter((l) => l.level === 'warning');
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.message).toMatch(/^notification to webhook http:\/\/127\.0\.0\.1:\d+\/\*\*\* failed \(tried twice\): the server answered HTTP 500$/);
@@ -197,9 +243,13 @@ describe('notifications from real backup runs', () => {
 
   it('a receiver that does not listen leaves exit 0; --quiet keeps only the warning on stderr', async () => {
     const port = await closedPort();
-    const run = await backupCli(['--domains', dom.name, '--output', out, '--notify', `http://127.0.0.1:${port}/nobody`, '--quiet', '--if-older-than', '1h'], { lockDir });
+    const run = await backupCli(['--domains', dom.name, '--output', out, '--notify', `http://127.0.0.1:${port}/nobody`, '--quiet', '--if-older-than', '1h'], {
+      lockDir,
+    });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^warning: notification to webhook http:\/\/127\.0\.0\.1:\d+\/\*\*\* failed \(tried twice\): fetch failed \(ECONNREFUSED\)$/)]);
+    expect(run.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/^warning: notification to webhook http:\/\/127\.0\.0\.1:\d+\/\*\*\* failed \(tried twice\): fetch failed \(ECONNREFUSED\)$/),
+    ]);
   });
 });
 
@@ -207,7 +257,19 @@ describe('status --textfile', () => {
   it('writes the same series from the repository, file name and host label configurable', async () => {
     const textDir = path.join(work, 'status-textfile');
     fs.mkdirSync(textDir);
-    const run = await runVmkeep(['status', '--domains', dom.name, '--output', out, '--textfile', textDir, '--textfile-name', 'hv-test-out.prom', '--metrics-host', 'hv "test"']);
+    const run = await runVmkeep([
+      'status',
+      '--domains',
+      dom.name,
+      '--output',
+      out,
+      '--textfile',
+      textDir,
+      '--textfile-name',
+      'hv-test-out.prom',
+      '--metrics-host',
+      'hv "test"',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const prom = path.join(textDir, 'hv-test-out.prom');
     const check = promtool(prom);
@@ -228,12 +290,15 @@ describe('status --textfile', () => {
 
 describe('vmkeep check (Nagios)', () => {
   const at = (hoursFromNow: number) => new Date(Date.now() + hoursFromNow * 3600_000).toISOString();
-  const check = (args: string[], now: string) => runVmkeep(['check', '--output', out, '--warning', '1d', '--critical', '2d', ...args], { env: { VMKEEP_NOW: now } });
+  const check = (args: string[], now: string) =>
+    runVmkeep(['check', '--output', out, '--warning', '1d', '--critical', '2d', ...args], { env: { VMKEEP_NOW: now } });
 
   it('0 OK for a fresh backup, with perfdata', async () => {
     const run = await check(['--domains', dom.name], at(1));
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    expect(run.stdout.split('\n')[0]).toMatch(new RegExp(`^VMKEEP OK - 1 domain, newest backup \\d+m ago, oldest \\d+m ago \\| age_${dom.name}=\\d+s;86400;172800;0;$`));
+    expect(run.stdout.split('\n')[0]).toMatch(
+      new RegExp(`^VMKEEP OK - 1 domain, newest backup \\d+m ago, oldest \\d+m ago \\| age_${dom.name}=\\d+s;86400;172800;0;$`),
+    );
   });
 
   it('1 WARNING when it is older than --warning, or never verified with --verify-warning', async () => {
@@ -278,7 +343,10 @@ describe('a real failed run, recorded in the repository', () => {
     try {
       const textDir = path.join(work, 'failed-textfile');
       fs.mkdirSync(textDir);
-      const run = await backupCli(['--domains', dom.name, '--output', out, '--notify-config', notifyConfig, '--textfile', textDir, '--metrics-host', 'hv-test'], { lockDir });
+      const run = await backupCli(
+        ['--domains', dom.name, '--output', out, '--notify-config', notifyConfig, '--textfile', textDir, '--metrics-host', 'hv-test'],
+        { lockDir },
+      );
       expect(run.code, run.stderr).toBe(2);
       const reqs = takeRequests();
       const body = JSON.parse(reqs.find((q) => q.path === '/hook')!.body) as Report & { details: string[] };

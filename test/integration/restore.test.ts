@@ -79,7 +79,10 @@ async function pointsOf(domain: TestDomain, output: string) {
 }
 
 async function checkpointNames(domain: TestDomain): Promise<string[]> {
-  return (await virsh(['checkpoint-list', domain.uuid, '--name'])).split('\n').map((l) => l.trim()).filter(Boolean);
+  return (await virsh(['checkpoint-list', domain.uuid, '--name']))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 afterAll(async () => {
@@ -121,9 +124,11 @@ describe('vmkeep restore against libvirt', () => {
     expect(ids.every((id) => /^vmsnap-backup-\w+-[\w-]+(\.\d+)?\/virtnbdbackup\.\d+$/.test(id))).toBe(true);
     for (const [i, id] of ids.entries()) {
       const to = path.join(one.dir, `restore-${i}`);
-      const { code, doc, stderr } = await vmkeepJson<{ point: { id: string }; images: Array<{ target: string; path: string; sequence: string[] }>; xml: string }>([
-        'restore', '--domain', one.name, '--output', out, '--at', id, '--to', to,
-      ]);
+      const { code, doc, stderr } = await vmkeepJson<{
+        point: { id: string };
+        images: Array<{ target: string; path: string; sequence: string[] }>;
+        xml: string;
+      }>(['restore', '--domain', one.name, '--output', out, '--at', id, '--to', to]);
       expect(code, stderr).toBe(0);
       expect(doc.point.id).toBe(id);
       expect(doc.images).toHaveLength(1);
@@ -141,7 +146,16 @@ describe('vmkeep restore against libvirt', () => {
     const points = await pointsOf(one, out);
     const between = new Date((Date.parse(points[1]!.time) + Date.parse(points[2]!.time)) / 2).toISOString();
     const dry = await vmkeepJson<{ point: { id: string }; dryRun: boolean }>([
-      'restore', '--domain', one.name, '--output', out, '--at-time', between, '--to', path.join(one.dir, 'never'), '--dry-run',
+      'restore',
+      '--domain',
+      one.name,
+      '--output',
+      out,
+      '--at-time',
+      between,
+      '--to',
+      path.join(one.dir, 'never'),
+      '--dry-run',
     ]);
     expect(dry.code).toBe(0);
     expect(dry.doc).toMatchObject({ dryRun: true, point: { id: points[1]!.id } });
@@ -149,7 +163,15 @@ describe('vmkeep restore against libvirt', () => {
 
     const to = path.join(one.dir, 'restore-at-time');
     const exact = await vmkeepJson<{ point: { id: string }; images: Array<{ path: string }> }>([
-      'restore', '--domain', one.name, '--output', out, '--at-time', points[2]!.time, '--to', to,
+      'restore',
+      '--domain',
+      one.name,
+      '--output',
+      out,
+      '--at-time',
+      points[2]!.time,
+      '--to',
+      to,
     ]);
     expect(exact.code).toBe(0);
     expect(exact.doc.point.id).toBe(points[2]!.id);
@@ -161,7 +183,15 @@ describe('vmkeep restore against libvirt', () => {
     const to = path.join(one.dir, 'restore-unknown');
     const before = fs.readdirSync(one.dir).sort();
     const r = await vmkeepJson<{ error: { code: string; message: string } }>([
-      'restore', '--domain', one.name, '--output', out, '--at', `${chain}/virtnbdbackup.9`, '--to', to,
+      'restore',
+      '--domain',
+      one.name,
+      '--output',
+      out,
+      '--at',
+      `${chain}/virtnbdbackup.9`,
+      '--to',
+      to,
     ]);
     expect(r.code).toBe(64);
     expect(r.doc.error.code).toBe('usage');
@@ -215,7 +245,15 @@ describe('vmkeep restore against libvirt', () => {
     const points = await pointsOf(one, out);
     expect(points.find((p) => p.id === r.doc.beforeRestore!.id)?.label).toBe('before-restore');
     const undo = await vmkeepJson<{ images: Array<{ path: string }> }>([
-      'restore', '--domain', one.name, '--output', out, '--at', r.doc.beforeRestore!.id, '--to', path.join(one.dir, 'restore-undo'),
+      'restore',
+      '--domain',
+      one.name,
+      '--output',
+      out,
+      '--at',
+      r.doc.beforeRestore!.id,
+      '--to',
+      path.join(one.dir, 'restore-undo'),
     ]);
     expect(undo.code).toBe(0);
     expect(await imagesIdentical(undo.doc.images[0]!.path, current)).toBe(true);
@@ -259,7 +297,15 @@ describe('vmkeep restore of a two-disk domain', () => {
     const copyName = `${two.name}-copy`;
     const to = path.join(two.dir, 'restored');
     const r = await vmkeepJson<{ images: Array<{ target: string; path: string }>; xml: string; defined: string; removedDisks: string[] }>([
-      'restore', '--domain', two.name, '--output', out, '--to', to, '--define', copyName,
+      'restore',
+      '--domain',
+      two.name,
+      '--output',
+      out,
+      '--to',
+      to,
+      '--define',
+      copyName,
     ]);
     expect(r.code, r.stderr).toBe(0);
     trackTestDomain({ name: copyName });

@@ -9,7 +9,13 @@ afterAll(async () => {
 
 describe('vmkeep --scrub', () => {
   it("removes every vmkeep checkpoint and bitmap of a running domain with --scrubType='*', and reports unknown names", async () => {
-    const dom = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 32 }, { target: 'vdb', sizeMiB: 32 }] });
+    const dom = await createTestDomain({
+      start: true,
+      disks: [
+        { target: 'vda', sizeMiB: 32 },
+        { target: 'vdb', sizeMiB: 32 },
+      ],
+    });
     await virsh(['checkpoint-create-as', '--domain', dom.uuid, '--name', 'virtnbdbackup.0']);
     await virsh(['checkpoint-create-as', '--domain', dom.uuid, '--name', 'virtnbdbackup.1']);
 

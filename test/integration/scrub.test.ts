@@ -10,17 +10,7 @@ import { createContext } from '../../src/app/context.js';
 import { createExecaRunner, type Runner } from '../../src/runner/runner.js';
 import { runScrub, type ScrubDocument, type ScrubOptions } from '../../src/scrub/index.js';
 import { createMemoryLogger } from '../../src/util/log.js';
-import {
-  cleanupAll,
-  createTestDomain,
-  destroyDomain,
-  liveBitmaps,
-  qmp,
-  shutoffBitmaps,
-  virsh,
-  writeGuestData,
-  type TestDomain,
-} from '../helpers/libvirt.js';
+import { cleanupAll, createTestDomain, destroyDomain, liveBitmaps, qmp, shutoffBitmaps, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 
 const runner: Runner = createExecaRunner();
 const MIB = 1024 * 1024;
@@ -53,7 +43,10 @@ async function backup(domain: TestDomain, level: 'full' | 'inc', folder = 'backu
 }
 
 async function checkpointNames(domain: TestDomain): Promise<string[]> {
-  return (await virsh(['checkpoint-list', domain.uuid, '--name'])).split('\n').map((l) => l.trim()).filter(Boolean);
+  return (await virsh(['checkpoint-list', domain.uuid, '--name']))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** Bitmap names QEMU holds on the qcow2 node of the domain's first disk. */
@@ -191,7 +184,11 @@ describe('vmkeep scrub against libvirt', () => {
     // (libvirt-qemu) must be able to create the socket and the scratch file.
     const sock = path.join(domain.dir, 'sock');
     fs.mkdirSync(sock, { mode: 0o700 });
-    const qemuUser = fs.readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === 'libvirt-qemu')!;
+    const qemuUser = fs
+      .readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .find((f) => f[0] === 'libvirt-qemu')!;
     fs.chownSync(sock, Number(qemuUser[2]), Number(qemuUser[3]));
     fs.writeFileSync(
       path.join(domain.dir, 'backup.xml'),
@@ -200,7 +197,15 @@ describe('vmkeep scrub against libvirt', () => {
         `<disks><disk name='vda' backup='yes' type='file'><scratch file='${sock}/scratch.qcow2'/></disk></disks></domainbackup>`,
     );
     fs.writeFileSync(path.join(domain.dir, 'checkpoint.xml'), '<domaincheckpoint><name>virtnbdbackup.1</name></domaincheckpoint>');
-    await virsh(['backup-begin', '--domain', domain.uuid, '--backupxml', path.join(domain.dir, 'backup.xml'), '--checkpointxml', path.join(domain.dir, 'checkpoint.xml')]);
+    await virsh([
+      'backup-begin',
+      '--domain',
+      domain.uuid,
+      '--backupxml',
+      path.join(domain.dir, 'backup.xml'),
+      '--checkpointxml',
+      path.join(domain.dir, 'checkpoint.xml'),
+    ]);
     try {
       const result = await scrub({ domains: [domain.name] });
       expect(result.outcome).toBe('failure');

@@ -70,7 +70,13 @@ describe('status on real domains', () => {
   });
 
   it('says inconsistent, naming disk and bitmap, when a bitmap was removed from a shut-off disk (exit 1)', async () => {
-    const dom = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 32 }, { target: 'vdb', sizeMiB: 32 }] });
+    const dom = await createTestDomain({
+      start: true,
+      disks: [
+        { target: 'vda', sizeMiB: 32 },
+        { target: 'vdb', sizeMiB: 32 },
+      ],
+    });
     await checkpoint(dom.uuid, 'virtnbdbackup.0');
     await checkpoint(dom.uuid, 'virtnbdbackup.1');
     await destroyDomain(dom);
@@ -83,9 +89,7 @@ describe('status on real domains', () => {
     const doc = parseJsonOutput<StatusDoc>(run)[dom.name]!;
     expect(doc.overallStatus).toBe(1);
     expect(doc.consistency!.consistent).toBe(false);
-    expect(doc.consistency!.problems).toEqual([
-      expect.objectContaining({ kind: 'missing-bitmap', disk: 'vdb', name: 'virtnbdbackup.0' }),
-    ]);
+    expect(doc.consistency!.problems).toEqual([expect.objectContaining({ kind: 'missing-bitmap', disk: 'vdb', name: 'virtnbdbackup.0' })]);
     const text = await runVmkeep(['status', '--domains', dom.name]);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/INCONSISTENT/);
@@ -108,15 +112,25 @@ describe('status on real domains', () => {
   it('prints a fix for an orphan bitmap that a real sh runs as printed: only that bitmap goes, the chain stays', async () => {
     const canary = 'vmkeep-st-fix-canary';
     rmSync(canary, { force: true });
-    const dom = await createTestDomain({ start: true, name: `vmkeep-test-fix;$(touch ${canary}) \`touch ${canary}\` 'q'&x`, disks: [{ target: 'vda', sizeMiB: 32 }] });
+    const dom = await createTestDomain({
+      start: true,
+      name: `vmkeep-test-fix;$(touch ${canary}) \`touch ${canary}\` 'q'&x`,
+      disks: [{ target: 'vda', sizeMiB: 32 }],
+    });
     await checkpoint(dom.uuid, 'virtnbdbackup.0');
     await destroyDomain(dom);
     await createExecaRunner().run('qemu-img', ['bitmap', '--add', dom.disks[0]!.path, 'virtnbdbackup.7']);
 
     const text = await runVmkeep(['status', '--domains', dom.name]);
     expect(text.code).toBe(1);
-    const fix = text.stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('fix: '))?.slice('fix: '.length);
-    expect(fix).toBe(`vmkeep scrub --domains 'vmkeep-test-fix;$(touch ${canary}) \`touch ${canary}\` '\\''q'\\''&x' --scrubType bitmap --checkpointName virtnbdbackup.7`);
+    const fix = text.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.startsWith('fix: '))
+      ?.slice('fix: '.length);
+    expect(fix).toBe(
+      `vmkeep scrub --domains 'vmkeep-test-fix;$(touch ${canary}) \`touch ${canary}\` '\\''q'\\''&x' --scrubType bitmap --checkpointName virtnbdbackup.7`,
+    );
 
     // Paste it into a real shell, with `vmkeep` on PATH as the built CLI.
     const bin = mkdtempSync(join(tmpdir(), 'vmkeep-test-fix-bin-'));

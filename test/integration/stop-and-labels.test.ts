@@ -31,7 +31,9 @@ function recordingVirsh(dir: string): { env: Record<string, string>; commands: (
   const bin = path.join(dir, 'recording-bin');
   const log = path.join(dir, 'virsh-commands.log');
   fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(path.join(bin, 'virsh'), '#!/bin/sh\nprintf "ARGV %s\\n" "$*" >> "$VIRSH_LOG"\ntee -a "$VIRSH_LOG" | /usr/bin/virsh "$@"\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'virsh'), '#!/bin/sh\nprintf "ARGV %s\\n" "$*" >> "$VIRSH_LOG"\ntee -a "$VIRSH_LOG" | /usr/bin/virsh "$@"\n', {
+    mode: 0o755,
+  });
   fs.writeFileSync(log, '');
   return {
     env: { PATH: `${bin}:${process.env['PATH'] ?? ''}`, VIRSH_LOG: log },
@@ -71,7 +73,9 @@ describe('backup --stop', () => {
     const ref0 = path.join(dom.dir, 'ref0.qcow2');
     await referenceCopy(dom, 'vda', ref0);
     const pidBefore = qemuPid(dom);
-    const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], { lockDir, extra: recorder.env }));
+    const doc = expectDocument(
+      await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], { lockDir, extra: recorder.env }),
+    );
     const r = doc.results[0] as StopResult & { offline?: boolean };
     expect(r).toMatchObject({ result: 'done', level: 'full', offline: true, stopped: { how: 'forced', restarted: true } });
     expect(await domainState(dom)).toBe('running');
@@ -93,7 +97,9 @@ describe('backup --stop', () => {
     await writeGuestData(dom, 'vda', { pattern: 0x6b, offset: 8 * MiB, length: 2 * MiB });
     const ref1 = path.join(dom.dir, 'ref1.qcow2');
     await referenceCopy(dom, 'vda', ref1);
-    const inc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--quiesce', '--json'], { lockDir, extra: recorder.env }));
+    const inc = expectDocument(
+      await backupCli(['--domains', dom.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--quiesce', '--json'], { lockDir, extra: recorder.env }),
+    );
     // An offline point needs no freeze: --quiesce does not warn about it.
     expect(inc.results[0]).toMatchObject({ result: 'done', level: 'inc', chain: r.chain, offline: true, stopped: { how: 'forced', restarted: true } });
     expect(inc.results[0]!.notes ?? []).toEqual([]);
@@ -119,7 +125,9 @@ describe('backup --stop', () => {
     const big = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
     const out = path.join(big.dir, 'killed');
     await writeGuestData(big, 'vda', { pattern: 0x3c, offset: 0, length: 64 * MiB });
-    const run = startVmkeep(['backup', '--domains', big.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
+    const run = startVmkeep(['backup', '--domains', big.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], {
+      env: { VMKEEP_LOCK_DIR: lockDir },
+    });
     await waitForPartial(out, 256 * 1024, run);
     run.killGroup();
     await run.finished;
@@ -149,7 +157,9 @@ describe('backup --stop', () => {
     const out = path.join(dom.dir, 'required');
     const receiver = await startReceiver();
     try {
-      const run = await backupCli(['--domains', `${dom.name},${off.name}`, '--output', out, '--require-stopped', '--notify', `${receiver.url}/n`, '--json'], { lockDir });
+      const run = await backupCli(['--domains', `${dom.name},${off.name}`, '--output', out, '--require-stopped', '--notify', `${receiver.url}/n`, '--json'], {
+        lockDir,
+      });
       const doc = expectDocument(run, 1);
       const by = Object.fromEntries(doc.results.map((x) => [x.domain, x]));
       expect(by[dom.name]).toMatchObject({ result: 'failed' });
@@ -183,7 +193,9 @@ describe('labels and names', () => {
       if (i === 0) expect(b.results[0]!.notes).toContain('not quiesced: the domain has no guest agent channel; the point is crash-consistent');
       else expect(b.results[0]!.notes ?? []).toEqual([]);
     }
-    const list = parseJsonOutput<{ domains: Array<{ points: Array<{ label: string | null; quiesced: boolean | null }> }> }>(await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']));
+    const list = parseJsonOutput<{ domains: Array<{ points: Array<{ label: string | null; quiesced: boolean | null }> }> }>(
+      await runVmkeep(['list', '--domains', dom.name, '--output', out, '--json']),
+    );
     expect(list.domains[0]!.points.map((p) => [p.label, p.quiesced, (p as { name?: string | null }).name])).toEqual([
       ['before-upgrade', false, null],
       ['nightly', false, 'release-1'],

@@ -77,7 +77,10 @@ describe('booting test guest', () => {
     // The check is one that can fail: a flipped character, a dropped line and a torn end are seen.
     const flipped = journal.text.replace(/payload-2-a/, 'payload-2-b');
     expect(checkJournal(flipped).errors).toEqual([expect.stringMatching(/^line 2: checksum mismatch/)]);
-    const dropped = journal.text.split('\n').filter((_, i) => i !== 1).join('\n');
+    const dropped = journal.text
+      .split('\n')
+      .filter((_, i) => i !== 1)
+      .join('\n');
     expect(checkJournal(dropped).errors[0]).toMatch(/^line 2: numbered 3/);
     expect(checkJournal(journal.text.slice(0, -5)).tornLastLine).toBe(true);
   });

@@ -113,9 +113,7 @@ describe('test host helpers', () => {
     // Only the qcow2 format node carries bitmaps; its protocol ("file") node has none.
     expect(nodes).toHaveLength(1);
     expect(nodes[0]).toMatchObject({ driver: 'qcow2', file: dom.disks[0]!.path });
-    expect(nodes[0]!.bitmaps).toEqual([
-      { name: 'cp-one', count: 3 * MiB, granularity: 65536, persistent: true, recording: true, busy: false },
-    ]);
+    expect(nodes[0]!.bitmaps).toEqual([{ name: 'cp-one', count: 3 * MiB, granularity: 65536, persistent: true, recording: true, busy: false }]);
     // While QEMU runs, the file does not have the bitmap yet.
     expect(await shutoffBitmaps(dom.disks[0]!.path)).toEqual([]);
 

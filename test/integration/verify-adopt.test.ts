@@ -25,7 +25,11 @@ describe('vmkeep verify --adopt', () => {
     const tmp = path.join(dom.dir, 'tmp');
     fs.mkdirSync(tmp, { recursive: true, mode: 0o1777 });
     const vmsnap = (level: string) =>
-      runner.run('virtnbdbackup', ['--uri', 'qemu:///system', '--domain', dom.name, '--level', level, '--output', chain, '--noprogress'], { env: { TMPDIR: tmp }, cwd: tmp, timeoutMs: 120_000 });
+      runner.run('virtnbdbackup', ['--uri', 'qemu:///system', '--domain', dom.name, '--level', level, '--output', chain, '--noprogress'], {
+        env: { TMPDIR: tmp },
+        cwd: tmp,
+        timeoutMs: 120_000,
+      });
     await writeGuestData(dom, 'vda', { pattern: 0xa1, offset: 0, length: 4 * MiB });
     const ref0 = path.join(dom.dir, 'ref0.qcow2');
     await referenceCopy(dom, 'vda', ref0);

@@ -129,7 +129,17 @@ describe('vmkeep verify against real backups', () => {
 
     // restore checks the same files first: exit 2 naming the file, nothing written.
     const to = path.join(domain.dir, 'restore-flipped');
-    const rr = await vmkeepJson<{ error: { code: string; message: string } }>(['restore', '--domain', domain.name, '--output', out, '--at', ids(2)[0]!, '--to', to]);
+    const rr = await vmkeepJson<{ error: { code: string; message: string } }>([
+      'restore',
+      '--domain',
+      domain.name,
+      '--output',
+      out,
+      '--at',
+      ids(2)[0]!,
+      '--to',
+      to,
+    ]);
     expect(rr.code).toBe(2);
     expect(rr.doc.error.message).toContain(file);
     expect(fs.existsSync(to)).toBe(false);
@@ -157,7 +167,9 @@ describe('vmkeep verify against real backups', () => {
     const out = copyOf('missing', (dir) => fs.rmSync(path.join(dir, 'vda.inc.virtnbdbackup.2.data')));
     const r = await vmkeepJson<VerifyDoc>(['verify', '--output', out]);
     expect(r.code).not.toBe(0);
-    expect(r.doc.chains[0]!.problems).toEqual([expect.objectContaining({ kind: 'missing', file: 'vda.inc.virtnbdbackup.2.data', checkpoint: 'virtnbdbackup.2' })]);
+    expect(r.doc.chains[0]!.problems).toEqual([
+      expect.objectContaining({ kind: 'missing', file: 'vda.inc.virtnbdbackup.2.data', checkpoint: 'virtnbdbackup.2' }),
+    ]);
     expect(r.doc.chains[0]!.brokenPoints).toEqual(ids(2));
 
     const noFull = copyOf('missing-full', (dir) => fs.rmSync(path.join(dir, 'vda.full.data')));

@@ -22,15 +22,23 @@ function ok(run: CliRun, line: string): CliRun {
 }
 
 async function checkpoints(dom: TestDomain): Promise<string[]> {
-  return (await virsh(['checkpoint-list', '--domain', dom.uuid, '--name'])).split('\n').map((s) => s.trim()).filter(Boolean);
+  return (await virsh(['checkpoint-list', '--domain', dom.uuid, '--name']))
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** `npm run vmsnap -- ARGS` from the checkout: VMSnap's README form for a local checkout. */
 function npmRunVmsnap(args: readonly string[]): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile('npm', ['run', '-s', 'vmsnap', '--', ...args], { cwd: CHECKOUT, env: { ...process.env, VMKEEP_LOCK_DIR: lockDir }, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      'npm',
+      ['run', '-s', 'vmsnap', '--', ...args],
+      { cwd: CHECKOUT, env: { ...process.env, VMKEEP_LOCK_DIR: lockDir }, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -119,7 +127,9 @@ describe('the package installs both command names', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(CHECKOUT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
     expect(pkg.bin).toEqual({ vmkeep: 'bin/vmkeep', vmsnap: 'bin/vmsnap' });
     const packed = await new Promise<string>((resolve, reject) =>
-      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: CHECKOUT }, (e, stdout) => (e ? reject(new Error(`npm pack failed: ${e.message}`)) : resolve(String(stdout)))),
+      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: CHECKOUT }, (e, stdout) =>
+        e ? reject(new Error(`npm pack failed: ${e.message}`)) : resolve(String(stdout)),
+      ),
     );
     const files = (JSON.parse(packed) as Array<{ files: Array<{ path: string; mode: number }> }>)[0]!.files;
     for (const bin of ['bin/vmkeep', 'bin/vmsnap']) {

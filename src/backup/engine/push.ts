@@ -158,7 +158,10 @@ export class PushEngine implements BackupEngine {
       const checkpointFile = join(xmlDir, 'checkpoint.xml');
       await writeFile(
         backupFile,
-        backupXml({ incremental: parent, disks: disks.map((d) => ({ target: d.target, file: d.file === undefined ? undefined : join(req.chainDir, d.file) })) }),
+        backupXml({
+          incremental: parent,
+          disks: disks.map((d) => ({ target: d.target, file: d.file === undefined ? undefined : join(req.chainDir, d.file) })),
+        }),
         { mode: 0o600 },
       );
       await writeFile(checkpointFile, checkpointXml(checkpoint, disks), { mode: 0o600 });
@@ -176,9 +179,15 @@ export class PushEngine implements BackupEngine {
       req.onLog?.(`push backup ${checkpoint} started (${copied.map((d) => d.file!).join(', ')})`);
       const final = await this.waitForJob(req);
       if (final.state !== 'completed') {
-        throw new VmkeepError('failure', `the push backup job of ${req.domain} ${final.state === 'cancelled' ? 'was cancelled' : 'failed'}${final.error ? `: ${final.error}` : ''}`);
+        throw new VmkeepError(
+          'failure',
+          `the push backup job of ${req.domain} ${final.state === 'cancelled' ? 'was cancelled' : 'failed'}${final.error ? `: ${final.error}` : ''}`,
+        );
       }
-      await restrictFiles(req.chainDir, copied.map((d) => d.file!));
+      await restrictFiles(
+        req.chainDir,
+        copied.map((d) => d.file!),
+      );
       const config = pointConfigName(checkpoint);
       created.push(config);
       const [xml, ...sizes] = await Promise.all([

@@ -85,7 +85,11 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('stop', { type: 'boolean', describe: 'shut a running domain down, back it up offline, start it again' })
       .option('stop-force', { type: 'boolean', describe: 'like --stop, but power the domain off when it does not shut down in time' })
       .option('stop-timeout', { type: 'number', describe: 'seconds to wait for a graceful shutdown (default 120)' })
-      .option('quiesce', { type: 'string', describe: 'freeze the guest filesystems through the guest agent for each point, and warn when it cannot (the point is then crash-consistent); --quiesce=require fails the domain instead' })
+      .option('quiesce', {
+        type: 'string',
+        describe:
+          'freeze the guest filesystems through the guest agent for each point, and warn when it cannot (the point is then crash-consistent); --quiesce=require fails the domain instead',
+      })
       .option('require-stopped', { type: 'boolean', describe: 'back up shut-off domains only; a running one is not backed up and counts as failed' })
       .option('hook-pre-run', { type: 'string', describe: 'command run before the run (words split without a shell)' })
       .option('hook-post-run', { type: 'string', describe: 'command run after the run' })
@@ -130,19 +134,25 @@ export const backupCommand = defineCommand<BackupOptions>({
       throw usageError('--stop-timeout goes with --stop or --stop-force (or a config file that sets stop): alone it changes nothing');
     }
     const label = argv['label'] === undefined ? undefined : String(argv['label']);
-    if (label !== undefined && hasControlCharacter(label)) throw usageError(`--label ${JSON.stringify(label)} holds a newline or control character: give one line of text`);
+    if (label !== undefined && hasControlCharacter(label))
+      throw usageError(`--label ${JSON.stringify(label)} holds a newline or control character: give one line of text`);
     const ifOlder = argv['if-older-than'];
     // `vmsnap` writes what VMSnap wrote (virtnbdbackup streams) unless --engine is given, whatever the config says.
     const engineFlag = argv['engine'] === undefined ? (global.persona === 'vmsnap' ? 'virtnbdbackup' : undefined) : String(argv['engine']);
-    if (engineFlag !== undefined && engineFlag !== 'virtnbdbackup' && engineFlag !== 'push') throw usageError(`--engine must be virtnbdbackup or push, got ${engineFlag}`);
+    if (engineFlag !== undefined && engineFlag !== 'virtnbdbackup' && engineFlag !== 'push')
+      throw usageError(`--engine must be virtnbdbackup or push, got ${engineFlag}`);
     const engine = engineFlag ?? 'virtnbdbackup';
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
-    if (engine === 'push' && optionalBool(argv['compress']) === true) throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
+    if (engine === 'push' && optionalBool(argv['compress']) === true)
+      throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
     // QEMU writes a push backup on the hypervisor, into the folder it is given: local libvirt only.
     if (engine === 'push' && global.hosts.some((h) => !h.uri.startsWith('qemu:///'))) {
-      throw usageError('--engine push works with a local libvirt only (qemu:///system): QEMU writes the backup files on the hypervisor itself; back up remote hosts with --engine virtnbdbackup');
+      throw usageError(
+        '--engine push works with a local libvirt only (qemu:///system): QEMU writes the backup files on the hypervisor itself; back up remote hosts with --engine virtnbdbackup',
+      );
     }
-    if (engine === 'push' && optionalBool(argv['raw']) === true) throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
+    if (engine === 'push' && optionalBool(argv['raw']) === true)
+      throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
     if (ifOlder !== undefined) parseDuration(String(ifOlder), '--if-older-than');
     // The flags are the top layer over the config's defaults, tag and domain sections.
     const flags: DomainOverrides = {
@@ -153,7 +163,9 @@ export const backupCommand = defineCommand<BackupOptions>({
       ...(optionalBool(argv['prune']) === undefined ? {} : { prune: optionalBool(argv['prune'])! }),
       ...(retentionFlags(argv) === undefined ? {} : { retention: retentionFlags(argv)! }),
       ...(parseDiskTargets(argv['disks'], '--disks') === undefined ? {} : { disks: parseDiskTargets(argv['disks'], '--disks')! }),
-      ...(parseDiskTargets(argv['exclude-disks'], '--exclude-disks') === undefined ? {} : { excludeDisks: parseDiskTargets(argv['exclude-disks'], '--exclude-disks')! }),
+      ...(parseDiskTargets(argv['exclude-disks'], '--exclude-disks') === undefined
+        ? {}
+        : { excludeDisks: parseDiskTargets(argv['exclude-disks'], '--exclude-disks')! }),
       ...(argv['stop'] === true && argv['stop-force'] !== true ? { stop: 'stop' as const } : {}),
       ...(argv['stop-force'] === true ? { stop: 'stop-force' as const } : {}),
       ...(argv['require-stopped'] === true ? { stop: 'require-stopped' as const } : {}),

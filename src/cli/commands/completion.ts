@@ -43,5 +43,9 @@ export const completionCommand = defineCommand<{ shell: CompletionShell }>({
     if (shell !== 'bash' && shell !== 'zsh') throw usageError(`completion takes bash or zsh, got ${JSON.stringify(shell)}`);
     return Object.freeze({ shell });
   },
-  run: async (_ctx, options) => ({ document: { shell: options.shell, script: completionScript(options.shell) }, text: completionScript(options.shell), outcome: 'ok' }),
+  run: async (_ctx, options) => ({
+    document: { shell: options.shell, script: completionScript(options.shell) },
+    text: completionScript(options.shell),
+    outcome: 'ok',
+  }),
 });

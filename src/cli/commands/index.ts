@@ -15,4 +15,22 @@ import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
 import { tagCommand } from './tag.js';
 
-export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [statusCommand, backupCommand, scrubCommand, pruneCommand, protectCommand, unprotectCommand, listCommand, restoreCommand, verifyCommand, bootCommand, mountCommand, umountCommand, checkCommand, completionCommand, tagCommand, configCommand, replicateCommand];
+export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [
+  statusCommand,
+  backupCommand,
+  scrubCommand,
+  pruneCommand,
+  protectCommand,
+  unprotectCommand,
+  listCommand,
+  restoreCommand,
+  verifyCommand,
+  bootCommand,
+  mountCommand,
+  umountCommand,
+  checkCommand,
+  completionCommand,
+  tagCommand,
+  configCommand,
+  replicateCommand,
+];

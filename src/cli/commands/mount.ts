@@ -34,7 +34,8 @@ export const mountCommand = defineCommand<MountOptions>({
     const domain = optionalString(argv, 'domain');
     if (!domain) throw usageError('mount needs --domain NAME');
     const partition = argv['partition'] === undefined ? undefined : Number(argv['partition']);
-    if (partition !== undefined && (!Number.isInteger(partition) || partition < 1 || partition > 128)) throw usageError(`--partition needs a number from 1 to 128, got ${String(argv['partition'])}`);
+    if (partition !== undefined && (!Number.isInteger(partition) || partition < 1 || partition > 128))
+      throw usageError(`--partition needs a number from 1 to 128, got ${String(argv['partition'])}`);
     return Object.freeze({
       action: 'mount' as const,
       domain,

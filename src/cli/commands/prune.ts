@@ -28,7 +28,7 @@ export function addKeepOptions(y: Argv): Argv {
     .option('keep-monthly', { type: 'number', describe: 'keep the newest point of each of the N newest months' })
     .option('keep-yearly', { type: 'number', describe: 'keep the newest point of each of the N newest years' })
     .option('keep-within', { type: 'string', describe: 'keep every point younger than this (3d, 2w, 1m)' })
-    .option('keep-tier', { alias: ['k', 'keep'], type: 'string', array: true, describe: "do-snapshot tier INTERVAL:AGE (repeatable), e.g. -k 1w:1m" });
+    .option('keep-tier', { alias: ['k', 'keep'], type: 'string', array: true, describe: 'do-snapshot tier INTERVAL:AGE (repeatable), e.g. -k 1w:1m' });
 }
 
 const POLICY_FLAGS = ['groupBy', 'keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'keep-within', 'keep-tier'];
@@ -70,7 +70,9 @@ async function configPolicySettings(config: LoadedConfig, global: GlobalOptions)
   const tagSections = Object.keys(config.config.tags ?? {}).length > 0;
   // Tag sections need each domain's tags, from the one libvirt prune talks to.
   if (tagSections && global.hosts.length > 1) {
-    throw usageError(`prune with the config's tag sections reads tags from one host: give one --connect (the host whose backups these are) with --output OUTPUT/HOST, or give the policy as flags`);
+    throw usageError(
+      `prune with the config's tag sections reads tags from one host: give one --connect (the host whose backups these are) with --output OUTPUT/HOST, or give the policy as flags`,
+    );
   }
   const { createSettingsResolver } = await import('../../config/settings.js');
   return { settingsFor: createSettingsResolver(config.config, {}), needTags: tagSections, configSource: config.source };
@@ -80,7 +82,8 @@ type PruneOrSimulate = { kind: 'prune'; prune: PruneOptions } | { kind: 'simulat
 
 export const pruneCommand = defineCommand<PruneOrSimulate>({
   name: 'prune',
-  describe: 'remove old chains by retention policy: the --keep-*/-k/--groupBy flags, or without them each domain\'s policy from the config file (--dry-run shows the plan; --simulate runs a schedule in memory)',
+  describe:
+    "remove old chains by retention policy: the --keep-*/-k/--groupBy flags, or without them each domain's policy from the config file (--dry-run shows the plan; --simulate runs a schedule in memory)",
   builder: (y) =>
     addSelectionOptions(addPolicyOptions(y))
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
@@ -93,7 +96,8 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
     const policy = await buildPolicy(argv);
     const sim = argv['simulate'];
     if (sim !== undefined) {
-      if (policy === undefined) throw usageError(`--simulate takes its policy from the command line only (not from the config file): name one with ${NAME_A_POLICY}`);
+      if (policy === undefined)
+        throw usageError(`--simulate takes its policy from the command line only (not from the config file): name one with ${NAME_A_POLICY}`);
       const m = /^([^:]+):([^:]+)$/.exec(String(sim));
       if (!m) throw usageError(`--simulate needs INTERVAL:DURATION (e.g. 4h:3m), got ${JSON.stringify(sim)}`);
       const ifOlder = argv['if-older-than'];

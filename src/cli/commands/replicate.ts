@@ -28,10 +28,13 @@ export function repoFrom(
 ): ResticRepo {
   // Flags first, then the environment, then the config file's restic section.
   const repository = given ?? config?.repository;
-  if (typeof repository !== 'string' || repository.trim() === '') throw usageError(`${flag} needs a restic repository (a path, sftp:..., rest:..., s3:..., rclone:...), or restic.repository in the config file`);
+  if (typeof repository !== 'string' || repository.trim() === '')
+    throw usageError(`${flag} needs a restic repository (a path, sftp:..., rest:..., s3:..., rclone:...), or restic.repository in the config file`);
   const pw = argv['password-file'] ?? env['RESTIC_PASSWORD_FILE'] ?? config?.passwordFile;
   if (typeof pw !== 'string' || pw.trim() === '') {
-    throw usageError(`${flag} needs the repository password in a file: --password-file FILE, RESTIC_PASSWORD_FILE or restic.passwordFile in the config file (vmkeep never takes a password on the command line)`);
+    throw usageError(
+      `${flag} needs the repository password in a file: --password-file FILE, RESTIC_PASSWORD_FILE or restic.passwordFile in the config file (vmkeep never takes a password on the command line)`,
+    );
   }
   const options = ((argv['restic-option'] as unknown[] | undefined) ?? []).map(String);
   for (const o of options) if (!/^[\w.-]+=/.test(o)) throw usageError(`--restic-option ${JSON.stringify(o)} is not key=value`);
@@ -57,10 +60,18 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
   describe: 'copy restore points into a restic repository (one snapshot per point; only what it lacks)',
   builder: (y) =>
     addSelectionOptions(addKeepOptions(addRepoOptions(y)))
-      .option('prune', { type: 'boolean', default: false, describe: "after sending, apply the --keep-*/-k/--groupBy policy to the repository's chains (whole chains), then restic prune" })
+      .option('prune', {
+        type: 'boolean',
+        default: false,
+        describe: "after sending, apply the --keep-*/-k/--groupBy policy to the repository's chains (whole chains), then restic prune",
+      })
       .option('groupBy', { type: 'string', describe: "with --prune: VMSnap's period rule for the repository's chains" })
       .option('to', { type: 'string', describe: 'the restic repository' })
-      .option('chains', { type: 'string', default: 'all', describe: 'all: every chain, including the new points of a growing one; complete: finished chains only' })
+      .option('chains', {
+        type: 'string',
+        default: 'all',
+        describe: 'all: every chain, including the new points of a growing one; complete: finished chains only',
+      })
       .option('init', { type: 'boolean', default: false, describe: 'create the repository if it does not exist' })
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print what would be sent and send nothing' })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
@@ -72,13 +83,18 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
     const prune = argv['prune'] === true;
     const { hasAnyRule } = await import('../../retention/policy.js');
     const policy = await policyFrom(argv, argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']));
-    if (prune && !hasAnyRule(policy)) throw usageError('replicate --prune needs a policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE');
+    if (prune && !hasAnyRule(policy))
+      throw usageError(
+        'replicate --prune needs a policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE',
+      );
     if (!prune && hasAnyRule(policy)) throw usageError('--keep-*, -k and --groupBy go with replicate --prune');
     const selection = buildSelection(argv, global);
     refuseTagsAcrossHosts(selection, global, 'replicate');
     return Object.freeze({
       prune: prune ? policy : undefined,
-      sources: Object.freeze(replicationSources(resolve(global.output), global.hosts, global.domains).map((src) => ({ ...src, selection: { ...selection, domains: src.domains } }))),
+      sources: Object.freeze(
+        replicationSources(resolve(global.output), global.hosts, global.domains).map((src) => ({ ...src, selection: { ...selection, domains: src.domains } })),
+      ),
       repo: repoFrom(argv, argv['to'], 'replicate --to', process.env, global.config?.config.restic),
       chains,
       init: argv['init'] === true,

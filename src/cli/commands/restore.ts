@@ -10,7 +10,10 @@ import { defineCommand } from './types.js';
 /** --disk vda --disk vdb, or --disk vda,vdb → ['vda', 'vdb']; undefined → every disk. */
 function parseDiskList(value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
-  const list = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+  const list = (Array.isArray(value) ? value : [value])
+    .flatMap((v) => String(v).split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   if (list.length === 0) throw usageError('--disk needs a disk target such as vda');
   return [...new Set(list)];
 }
@@ -46,11 +49,19 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })
       .option('disk', { type: 'string', array: true, describe: 'only these disk targets (vda, or vda,vdb)' })
       .option('define', { type: 'string', describe: 'with --to: define the restored domain under this name' })
-      .option('keep-chain', { type: 'boolean', default: false, describe: 'with --to, push chains: write qcow2 overlays on the point instead of flattened copies' })
+      .option('keep-chain', {
+        type: 'boolean',
+        default: false,
+        describe: 'with --to, push chains: write qcow2 overlays on the point instead of flattened copies',
+      })
       .option('force', { type: 'boolean', default: false, describe: 'with --in-place: shut a running domain down for the swap (and start it again)' })
       .option('checkpoint-current', { type: 'boolean', default: false, describe: 'with --in-place: back up the current state first (label before-restore)' })
       .option('discard-old', { type: 'boolean', default: false, describe: 'with --in-place: delete the replaced images instead of keeping them' })
-      .option('shutdown-timeout', { type: 'string', default: '120', describe: 'with --in-place --force: seconds to wait for a graceful shutdown before destroy' })
+      .option('shutdown-timeout', {
+        type: 'string',
+        default: '120',
+        describe: 'with --in-place --force: seconds to wait for a graceful shutdown before destroy',
+      })
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan and change nothing' })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {

@@ -19,7 +19,8 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
   buildOptions: (argv, global) => {
     const t = argv['scrubType'];
     if (t === undefined) throw usageError(`scrub needs --scrubType (${SCRUB_TYPES.join(', ')})`);
-    if (!(SCRUB_TYPES as readonly string[]).includes(String(t))) throw usageError(`--scrubType must be one of ${SCRUB_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
+    if (!(SCRUB_TYPES as readonly string[]).includes(String(t)))
+      throw usageError(`--scrubType must be one of ${SCRUB_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
     if (global.domains === undefined) throw usageError("scrub needs --domains (use --domains '*' for every domain)");
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const cp = argv['checkpointName'];

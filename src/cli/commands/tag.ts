@@ -5,7 +5,10 @@ import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
 const words = (v: unknown): string[] =>
-  (v === undefined ? [] : Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter(Boolean);
+  (v === undefined ? [] : Array.isArray(v) ? v : [v])
+    .flatMap((x) => String(x).split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 export const tagCommand = defineCommand<TagOptions>({
   name: 'tag',

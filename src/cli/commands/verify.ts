@@ -25,7 +25,8 @@ export function parseReadDataSubset(value: unknown): string | undefined {
 
 export const verifyCommand = defineCommand<VerifyCliOptions>({
   name: 'verify',
-  describe: 'check every chain (files, checksums, stream structure, checkpoint links); --deep also restores and checks images; --from checks a restic repository',
+  describe:
+    'check every chain (files, checksums, stream structure, checkpoint links); --deep also restores and checks images; --from checks a restic repository',
   builder: (y) =>
     addSelectionOptions(addRepoOptions(y))
       .option('deep', { type: 'boolean', default: false, describe: 'restore the newest point of each chain into a scratch folder and qemu-img check it' })
@@ -33,17 +34,28 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       .option('scratch-dir', { type: 'string', default: '/var/tmp', describe: 'where --deep restores (a private folder inside, removed afterwards)' })
       .option('from', { type: 'string', describe: 'check this restic repository (restic check, then a sample restored and checked by vmkeep)' })
       .option('read-data-subset', { type: 'string', describe: "with --from: read back this share of the repository's data (10%, 1/5, 500M; 100% = all)" })
-      .option('sample', { type: 'boolean', default: true, describe: 'with --from: also restore the newest point of each domain and check it against its manifest (--no-sample: restic check only)' })
-      .option('adopt', { type: 'boolean', default: false, describe: 'VMSnap chains: restore and check every point, then record sha256 checksums in a new manifest (implies --all-points)' })
+      .option('sample', {
+        type: 'boolean',
+        default: true,
+        describe: 'with --from: also restore the newest point of each domain and check it against its manifest (--no-sample: restic check only)',
+      })
+      .option('adopt', {
+        type: 'boolean',
+        default: false,
+        describe: 'VMSnap chains: restore and check every point, then record sha256 checksums in a new manifest (implies --all-points)',
+      })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
     const scratch = argv['scratch-dir'];
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
     const selection = buildSelection(argv, global);
     if (argv['from'] !== undefined) {
-      if (selection.tags.length > 0 || selection.exclude.length > 0) throw usageError('--tag and --exclude go with verify --output DIR (verify --from checks the whole repository)');
+      if (selection.tags.length > 0 || selection.exclude.length > 0)
+        throw usageError('--tag and --exclude go with verify --output DIR (verify --from checks the whole repository)');
       // With --output too: the local replica marks are checked against the repository and corrected.
-      const outputs = global.output ? replicationSources(resolve(global.output), global.hosts, undefined).map((s) => ({ host: s.host, output: s.output })) : undefined;
+      const outputs = global.output
+        ? replicationSources(resolve(global.output), global.hosts, undefined).map((s) => ({ host: s.host, output: s.output }))
+        : undefined;
       return Object.freeze({
         kind: 'repo' as const,
         options: Object.freeze({

@@ -53,9 +53,7 @@ describe('endBackupJob', () => {
     runner.expect({ ...blockAbort('vda'), result: { exitCode: 1 } });
     runner.expect(blockAbort('vdb'));
     runner.expect({ ...jobInfo, result: { stdout: NO_JOB } });
-    expect(await endBackupJob(ctx, DOM, ['vda', 'vdb'], fast)).toBe(
-      'libvirt ignored virsh domjobabort; ended with virsh blockjob --abort on vda, vdb',
-    );
+    expect(await endBackupJob(ctx, DOM, ['vda', 'vdb'], fast)).toBe('libvirt ignored virsh domjobabort; ended with virsh blockjob --abort on vda, vdb');
     expect(runner.calls.map((c) => c.argv[2])).toEqual(['domjobinfo', 'domjobabort', 'domjobinfo', 'blockjob', 'blockjob', 'domjobinfo']);
   });
 

@@ -57,7 +57,12 @@ class FakeEngine implements BackupEngine {
     write('checkpoints/virtnbdbackup.0.xml', '<domaincheckpoint/>');
     write('vm1.cpt', JSON.stringify(cps(0)));
     write('backup.full.03102026040000.log', 'log');
-    return { checkpoint: 'virtnbdbackup.0', parent: undefined, newFiles: ['backup.full.03102026040000.log', 'checkpoints/virtnbdbackup.0.xml', 'vda.full.data'], dataBytes: 6 };
+    return {
+      checkpoint: 'virtnbdbackup.0',
+      parent: undefined,
+      newFiles: ['backup.full.03102026040000.log', 'checkpoints/virtnbdbackup.0.xml', 'vda.full.data'],
+      dataBytes: 6,
+    };
   }
 }
 
@@ -162,7 +167,15 @@ describe('executeBackup', () => {
     const dir = chainDir();
     const killed = { ...(await readManifest(dir))!, running: { pid: 999_999, startedAt: '2026-03-10T05:00:00.000Z', level: 'inc' as const } };
     await writeManifest(dir, killed);
-    const steps = [{ kind: 'close-run' as const, folder: 'vmsnap-backup-monthly-2026-03', startedAt: killed.running.startedAt, pid: 999_999, reason: 'the inc run ... was killed' }];
+    const steps = [
+      {
+        kind: 'close-run' as const,
+        folder: 'vmsnap-backup-monthly-2026-03',
+        startedAt: killed.running.startedAt,
+        pid: 999_999,
+        reason: 'the inc run ... was killed',
+      },
+    ];
     expect(await executeRepairs(ctx, 'vm1', join(output, 'vm1'), steps)).toEqual(['record in vmsnap-backup-monthly-2026-03 that the inc run ... was killed']);
     const m = (await readManifest(dir))!;
     expect(m.running).toBeUndefined();

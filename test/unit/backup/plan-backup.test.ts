@@ -43,7 +43,7 @@ describe('planBackup: chains', () => {
     expect(plan.reasons).toEqual([`continue chain ${MARCH} after virtnbdbackup.1`]);
   });
 
-  it('continues when libvirt\'s checkpoint is the one the chain recorded (same creation time)', () => {
+  it("continues when libvirt's checkpoint is the one the chain recorded (same creation time)", () => {
     const inv = inventory({
       checkpoints: cps(0, 1),
       disks: [disk('vda', cps(0, 1))],
@@ -54,7 +54,7 @@ describe('planBackup: chains', () => {
     expect(backupPlan(planBackup(inv, request, now))).toMatchObject({ level: 'inc', folder: MARCH });
   });
 
-  it('starts a new full when libvirt\'s checkpoint of that name was made for another chain (another folder or --groupBy)', () => {
+  it("starts a new full when libvirt's checkpoint of that name was made for another chain (another folder or --groupBy)", () => {
     const inv = inventory({
       checkpoints: cps(0, 1),
       disks: [disk('vda', cps(0, 1))],
@@ -71,7 +71,10 @@ describe('planBackup: chains', () => {
 
   it('adds nothing to a chain that failed its last verify: a new full starts', () => {
     const failed = chain(MARCH, cps(0, 1));
-    failed.manifest = { ...failed.manifest!, lastVerify: { time: '2026-03-10T00:00:00.000Z', result: 'failed', deep: false, problems: ['vda.full.data has sha256 …'] } };
+    failed.manifest = {
+      ...failed.manifest!,
+      lastVerify: { time: '2026-03-10T00:00:00.000Z', result: 'failed', deep: false, problems: ['vda.full.data has sha256 …'] },
+    };
     const inv = inventory({ checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))], chains: [failed], chainFiles: [finishedFiles(MARCH, cps(0, 1))] });
     const plan = backupPlan(planBackup(inv, request, now));
     expect(plan).toMatchObject({ level: 'full' });
@@ -158,7 +161,12 @@ describe('planBackup: after a kill -9', () => {
       jobActive: true,
       chains: [chain(MARCH, cps(0, 1), { running: { pid: 4242, startedAt: '2026-03-10T03:00:00.000Z', level: 'inc' } })],
       chainFiles: [
-        files(MARCH, cps(0, 1, 2), [...leftovers.files, 'checkpoints/virtnbdbackup.2.xml', 'vda.inc.virtnbdbackup.2.data.partial', 'backup.inc.03102026030000.log']),
+        files(MARCH, cps(0, 1, 2), [
+          ...leftovers.files,
+          'checkpoints/virtnbdbackup.2.xml',
+          'vda.inc.virtnbdbackup.2.data.partial',
+          'backup.inc.03102026030000.log',
+        ]),
       ],
     });
     const plan = backupPlan(planBackup(inv, request, now));
@@ -212,7 +220,9 @@ describe('planBackup: after a kill -9', () => {
       checkpoints: cps(0),
       disks: [disk('vda', cps(0))],
       chains: [chain(MARCH, [], { state: 'broken' })],
-      chainFiles: [files(MARCH, cps(0), ['vm1.cpt', 'vmkeep-manifest.json', 'checkpoints/virtnbdbackup.0.xml', 'vda.full.data', 'vmconfig.virtnbdbackup.0.xml'])],
+      chainFiles: [
+        files(MARCH, cps(0), ['vm1.cpt', 'vmkeep-manifest.json', 'checkpoints/virtnbdbackup.0.xml', 'vda.full.data', 'vmconfig.virtnbdbackup.0.xml']),
+      ],
     });
     const plan = backupPlan(planBackup(inv, request, now));
     expect(plan).toMatchObject({ level: 'full', folder: MARCH });
@@ -225,7 +235,12 @@ describe('planBackup: after a kill -9', () => {
   it('finds files of an unrecorded checkpoint that the .cpt list does not name', () => {
     // Killed after virtnbdbackup wrote the data but before it extended .cpt (or after vmkeep rewrote it).
     const steps = tidyChainFolder(
-      files(MARCH, cps(0, 1), [...finishedFiles(MARCH, cps(0, 1)).files, 'vda.inc.virtnbdbackup.2.data', 'vda.virtnbdbackup.2.qcow.json', 'vda.inc.virtnbdbackup.10.data']),
+      files(MARCH, cps(0, 1), [
+        ...finishedFiles(MARCH, cps(0, 1)).files,
+        'vda.inc.virtnbdbackup.2.data',
+        'vda.virtnbdbackup.2.qcow.json',
+        'vda.inc.virtnbdbackup.10.data',
+      ]),
       cps(0, 1),
     );
     expect(steps).toEqual([
@@ -298,7 +313,13 @@ describe('planBackup: after a kill -9', () => {
   });
 
   it('a shut-off domain is started paused and shut off again; nothing is resumed', () => {
-    const inv = inventory({ state: 'shut off', checkpoints: cps(0), disks: [disk('vda', cps(0))], chains: [chain(MARCH, cps(0))], chainFiles: [finishedFiles(MARCH, cps(0))] });
+    const inv = inventory({
+      state: 'shut off',
+      checkpoints: cps(0),
+      disks: [disk('vda', cps(0))],
+      chains: [chain(MARCH, cps(0))],
+      chainFiles: [finishedFiles(MARCH, cps(0))],
+    });
     expect(backupPlan(planBackup(inv, request, now))).toMatchObject({ level: 'inc', startPaused: true, shutOffAfter: true, resumeAfter: false });
   });
 });
@@ -364,7 +385,12 @@ describe('planBackup: bitmaps', () => {
   });
 
   it('a recorded checkpoint gone from libvirt together with its bitmap ends the chain', () => {
-    const inv = inventory({ checkpoints: cps(1), disks: [disk('vda', cps(1))], chains: [chain(MARCH, cps(0, 1))], chainFiles: [finishedFiles(MARCH, cps(0, 1))] });
+    const inv = inventory({
+      checkpoints: cps(1),
+      disks: [disk('vda', cps(1))],
+      chains: [chain(MARCH, cps(0, 1))],
+      chainFiles: [finishedFiles(MARCH, cps(0, 1))],
+    });
     const plan = backupPlan(planBackup(inv, request, now));
     expect(plan.level).toBe('full');
     expect(plan.reasons).toEqual([`checkpoint virtnbdbackup.0 of chain ${MARCH} is gone from libvirt and its bitmap from vda`]);
@@ -382,7 +408,11 @@ describe('planBackup: skip, refuse, shut-off domains', () => {
 
   it('--if-older-than skips a domain backed up recently enough, and says when', () => {
     const plan = planBackup(recent(2), { ...request, ifOlderThan: parseDuration('4h') }, now);
-    expect(plan).toEqual({ domain: 'vm1', action: 'skip', reason: `last backup at ${new Date(now.getTime() - 2 * 3_600_000).toISOString()} is younger than 4h` });
+    expect(plan).toEqual({
+      domain: 'vm1',
+      action: 'skip',
+      reason: `last backup at ${new Date(now.getTime() - 2 * 3_600_000).toISOString()} is younger than 4h`,
+    });
   });
 
   it('--if-older-than backs up a domain whose last backup is older', () => {
@@ -405,14 +435,30 @@ describe('planBackup: skip, refuse, shut-off domains', () => {
     const numbered = chain(MARCH, cps(0, 1));
     numbered.points[0]!.sequence = 4;
     numbered.points[1]!.sequence = 7;
-    const plan = backupPlan(planBackup(inventory({ chains: [numbered], chainFiles: [finishedFiles(MARCH, cps(0, 1))], checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))] }), request, now));
+    const plan = backupPlan(
+      planBackup(
+        inventory({ chains: [numbered], chainFiles: [finishedFiles(MARCH, cps(0, 1))], checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))] }),
+        request,
+        now,
+      ),
+    );
     expect(plan.sequence).toBe(8);
     expect(backupPlan(planBackup(inventory(), request, now)).sequence).toBe(1);
   });
 
   it('a damaged chain (a recorded file missing) is not continued: a new full starts, naming the file', () => {
-    const damaged = { ...chain(MARCH, cps(0, 1)), state: 'broken' as const, damage: { problems: ['vda.full.data is missing'], byPoint: { [cp(0)]: 'vda.full.data is missing', [cp(1)]: 'vda.full.data is missing' } } };
-    const plan = backupPlan(planBackup(inventory({ chains: [damaged], chainFiles: [finishedFiles(MARCH, cps(0, 1))], checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))] }), request, now));
+    const damaged = {
+      ...chain(MARCH, cps(0, 1)),
+      state: 'broken' as const,
+      damage: { problems: ['vda.full.data is missing'], byPoint: { [cp(0)]: 'vda.full.data is missing', [cp(1)]: 'vda.full.data is missing' } },
+    };
+    const plan = backupPlan(
+      planBackup(
+        inventory({ chains: [damaged], chainFiles: [finishedFiles(MARCH, cps(0, 1))], checkpoints: cps(0, 1), disks: [disk('vda', cps(0, 1))] }),
+        request,
+        now,
+      ),
+    );
     expect(plan.level).toBe('full');
     expect(plan.folder).toBe(`${MARCH}.2`);
     expect(plan.reasons.join(' ')).toContain(`chain ${MARCH} is damaged (vda.full.data is missing)`);

@@ -4,7 +4,18 @@ import type { ChainView } from '../../../src/repository/chains.js';
 import { findRestorePoint } from '../../../src/restore/points.js';
 
 const chain = (folder: string, names: Array<string | undefined>) =>
-  ({ folder, points: names.map((name, i) => ({ checkpoint: `virtnbdbackup.${i}`, time: `2026-11-0${i + 1}T00:00:00Z`, level: i === 0 ? 'full' : 'inc', label: undefined, name, dataBytes: 1, protected: false })) }) as unknown as ChainView;
+  ({
+    folder,
+    points: names.map((name, i) => ({
+      checkpoint: `virtnbdbackup.${i}`,
+      time: `2026-11-0${i + 1}T00:00:00Z`,
+      level: i === 0 ? 'full' : 'inc',
+      label: undefined,
+      name,
+      dataBytes: 1,
+      protected: false,
+    })),
+  }) as unknown as ChainView;
 
 describe('backup --name', () => {
   it('a name already on a point of the domain is taken; others are free', () => {
@@ -20,8 +31,21 @@ describe('backup --name', () => {
   });
 
   it('restore --at NAME finds the named point before labels and checkpoint names', () => {
-    const mk = (chain: string, checkpoint: string, name?: string, label?: string) =>
-      ({ id: `${chain}/${checkpoint}`, domain: 'd', chain, checkpoint, index: 0, time: '2026-11-01T00:00:00Z', level: 'full' as const, label, name, dataBytes: 1, state: 'complete' as const, protected: false, legacy: false });
+    const mk = (chain: string, checkpoint: string, name?: string, label?: string) => ({
+      id: `${chain}/${checkpoint}`,
+      domain: 'd',
+      chain,
+      checkpoint,
+      index: 0,
+      time: '2026-11-01T00:00:00Z',
+      level: 'full' as const,
+      label,
+      name,
+      dataBytes: 1,
+      state: 'complete' as const,
+      protected: false,
+      legacy: false,
+    });
     const points = [mk('a', 'virtnbdbackup.0', undefined, 'x'), mk('b', 'virtnbdbackup.0', 'x')];
     expect(findRestorePoint(points, { kind: 'at', value: 'x' }, 'd').id).toBe('b/virtnbdbackup.0');
   });

@@ -18,13 +18,15 @@ describe('previousRunFailure', () => {
     expect(previousRunFailure([c])).toBe(`the previous run failed: no space left in /b/vm1/x: … (full backup at ${T(3)})`);
   });
 
-  it('says nothing once a later run recorded a point (a tie counts as the point\'s)', () => {
+  it("says nothing once a later run recorded a point (a tie counts as the point's)", () => {
     expect(previousRunFailure([withEvents(base, [{ time: T(1), kind: 'failed', message: 'inc backup: x' }])])).toBeUndefined();
     expect(previousRunFailure([withEvents(base, [{ time: T(2), kind: 'failed', message: 'inc backup: x' }])])).toBeUndefined();
   });
 
   it('an interruption is told as one; repairs are not failures', () => {
-    expect(previousRunFailure([withEvents(base, [{ time: T(4), kind: 'interrupted', message: 'inc backup: stopped by SIGINT/SIGTERM' }])])).toBe(`the previous run was interrupted: stopped by SIGINT/SIGTERM (inc backup at ${new Date(T(4)).toISOString()})`);
+    expect(previousRunFailure([withEvents(base, [{ time: T(4), kind: 'interrupted', message: 'inc backup: stopped by SIGINT/SIGTERM' }])])).toBe(
+      `the previous run was interrupted: stopped by SIGINT/SIGTERM (inc backup at ${new Date(T(4)).toISOString()})`,
+    );
     expect(previousRunFailure([withEvents(base, [{ time: T(4), kind: 'repaired', message: 'x' }])])).toBeUndefined();
   });
 

@@ -57,7 +57,13 @@ describe('push engine documents', () => {
     expect(doc.domainbackup['@mode']).toBe('push');
     expect(doc.domainbackup.incremental).toBe(pcp(1));
     const [vda, hdc] = doc.domainbackup.disks.disk;
-    expect(vda).toMatchObject({ '@name': 'vda', '@backup': 'yes', '@type': 'file', target: { '@file': "/backup/it's <vm>/vda.vmkeep.0a1b2c3d.2.qcow2" }, driver: { '@type': 'qcow2' } });
+    expect(vda).toMatchObject({
+      '@name': 'vda',
+      '@backup': 'yes',
+      '@type': 'file',
+      target: { '@file': "/backup/it's <vm>/vda.vmkeep.0a1b2c3d.2.qcow2" },
+      driver: { '@type': 'qcow2' },
+    });
     expect(hdc).toMatchObject({ '@name': 'hdc', '@backup': 'no' });
   });
 
@@ -66,7 +72,12 @@ describe('push engine documents', () => {
   });
 
   it('the checkpoint XML puts a bitmap on copied disks only', () => {
-    const doc = parseXml(checkpointXml(pcp(0), [{ target: 'vda', copied: true }, { target: 'vdb', copied: false }])) as {
+    const doc = parseXml(
+      checkpointXml(pcp(0), [
+        { target: 'vda', copied: true },
+        { target: 'vdb', copied: false },
+      ]),
+    ) as {
       domaincheckpoint: { name: string; disks: { disk: Array<Record<string, string>> } };
     };
     expect(doc.domaincheckpoint.name).toBe(pcp(0));
@@ -136,10 +147,10 @@ describe('planBackup with push chains', () => {
     expect(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: NBD }, now).action).toBe('refuse');
   });
 
-  describe('a second copy: another output folder\'s chain keeps its checkpoints', () => {
+  describe("a second copy: another output folder's chain keeps its checkpoints", () => {
     const other = (n: number) => `vmkeep.99aa99aa.${n}`;
 
-    it('an incremental here leaves the other folder\'s newer checkpoints and bitmaps alone', () => {
+    it("an incremental here leaves the other folder's newer checkpoints and bitmaps alone", () => {
       const inv = inventory({
         checkpoints: [pcp(0), other(0), pcp(1), other(1)],
         disks: [disk('vda', [pcp(0), other(0), pcp(1), other(1), 'vmkeep.77bb77bb.0'])],
@@ -150,7 +161,7 @@ describe('planBackup with push chains', () => {
       expect(plan).toMatchObject({ level: 'inc', folder: MARCH, repairs: [] });
     });
 
-    it('this chain\'s own unrecorded checkpoint still goes, after the other folder\'s', () => {
+    it("this chain's own unrecorded checkpoint still goes, after the other folder's", () => {
       const inv = inventory({
         checkpoints: [pcp(0), other(0), pcp(1)],
         disks: [disk('vda', [pcp(0), other(0), pcp(1)])],
@@ -168,7 +179,7 @@ describe('planBackup with push chains', () => {
       expect(plan.reasons.join('\n')).toContain(`checkpoints of chains in other output folders stay: ${other(0)}, ${other(1)}`);
     });
 
-    it('a new period here still ends this folder\'s older chain (by its chain id, also its killed run\'s checkpoint)', () => {
+    it("a new period here still ends this folder's older chain (by its chain id, also its killed run's checkpoint)", () => {
       const inv = inventory({
         checkpoints: [pcp(0), pcp(1), other(0)],
         disks: [disk('vda', [pcp(0), pcp(1), other(0)])],
@@ -185,7 +196,9 @@ describe('planBackup with push chains', () => {
       const plan = backupPlan(planBackup(inv, { groupBy: 'month', ifOlderThan: undefined, engine: NBD }, now));
       expect(plan.repairs).toMatchObject([{ kind: 'delete-checkpoint', name: other(0) }]);
       const why = (plan.repairs[0] as { reason: string }).reason;
-      expect(why).toMatch(/belongs to no chain in this output folder .* that chain's next backup is a full; a second copy that continues needs --engine push or vmkeep replicate/);
+      expect(why).toMatch(
+        /belongs to no chain in this output folder .* that chain's next backup is a full; a second copy that continues needs --engine push or vmkeep replicate/,
+      );
     });
   });
 
@@ -211,12 +224,26 @@ describe('restore --keep-chain', () => {
       protected: false,
       disks: [{ target: 'vda' }],
       points: [
-        { checkpoint: 'virtnbdbackup.0', parent: undefined, time: '2026-03-01T01:00:00Z', level: 'full' as const, label: undefined, protected: false, dataBytes: 1, files: [{ path: 'vda.full.data', disk: 'vda', kind: 'data' as const }] },
+        {
+          checkpoint: 'virtnbdbackup.0',
+          parent: undefined,
+          time: '2026-03-01T01:00:00Z',
+          level: 'full' as const,
+          label: undefined,
+          protected: false,
+          dataBytes: 1,
+          files: [{ path: 'vda.full.data', disk: 'vda', kind: 'data' as const }],
+        },
       ],
     };
     const dest = { kind: 'directory' as const, dir: '/r', defineName: undefined, keepChain: true };
-    expect(() => planRestore([chain], 'vm1', { selector: { kind: 'latest' }, disks: undefined, destination: dest }, now)).toThrow(/--keep-chain needs a push chain/);
-    const push = { ...chain, points: [{ ...chain.points[0]!, checkpoint: pcp(0), files: [{ path: `vda.${pcp(0)}.qcow2`, disk: 'vda', kind: 'data' as const }] }] };
+    expect(() => planRestore([chain], 'vm1', { selector: { kind: 'latest' }, disks: undefined, destination: dest }, now)).toThrow(
+      /--keep-chain needs a push chain/,
+    );
+    const push = {
+      ...chain,
+      points: [{ ...chain.points[0]!, checkpoint: pcp(0), files: [{ path: `vda.${pcp(0)}.qcow2`, disk: 'vda', kind: 'data' as const }] }],
+    };
     const plan = planRestore([push], 'vm1', { selector: { kind: 'latest' }, disks: undefined, destination: dest }, now);
     expect(plan.keepChain).toBe(true);
     expect(plan.warnings.join(' ')).toMatch(/break if that chain is pruned or moved/);

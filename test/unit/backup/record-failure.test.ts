@@ -44,7 +44,10 @@ class ScriptedEngine implements BackupEngine {
   readonly checkpointFamily = 'virtnbdbackup' as const;
   readonly acceptsForeignCheckpoints = false;
   readonly freezesGuest = true;
-  constructor(private readonly steps: Step[], private readonly failWith?: Error) {}
+  constructor(
+    private readonly steps: Step[],
+    private readonly failWith?: Error,
+  ) {}
   async version() {
     return '1.9.15';
   }
@@ -93,7 +96,12 @@ describe('a failed backup run', () => {
     const { ctx, inv, plan, options } = setup(runner);
     const noSpace = new ToolError({ tool: 'virtnbdbackup', argv: ['--domain', 'vm1'], exitCode: 1, stderr: fx('faults/virtnbdbackup-full-no-space.stderr') });
     const engine = new ScriptedEngine(
-      [(req) => write(req, 'vda.full.data.partial', 'half'), (req) => write(req, 'checkpoints/virtnbdbackup.0.xml', '<x/>'), (req) => write(req, 'vm1.cpt', '["virtnbdbackup.0"]'), (req) => write(req, 'backup.full.log', 'log')],
+      [
+        (req) => write(req, 'vda.full.data.partial', 'half'),
+        (req) => write(req, 'checkpoints/virtnbdbackup.0.xml', '<x/>'),
+        (req) => write(req, 'vm1.cpt', '["virtnbdbackup.0"]'),
+        (req) => write(req, 'backup.full.log', 'log'),
+      ],
       noSpace,
     );
     const spaceEstimate = { neededBytes: 50 * 2 ** 20, freeBytes: 48 * 2 ** 20, basis: 'the allocated size of its disks' };
@@ -116,7 +124,7 @@ describe('a failed backup run', () => {
     expect(runner.unmet()).toEqual([]);
   });
 
-  it('an incremental whose domain stopped: the recorded full stays, the inc\'s files and .cpt entry go, the checkpoint waits for the next run', async () => {
+  it("an incremental whose domain stopped: the recorded full stays, the inc's files and .cpt entry go, the checkpoint waits for the next run", async () => {
     const first = new FakeRunner().expect({ tool: 'virsh', argv: v('domjobinfo', '--domain', 'vm1'), result: { stdout: NO_JOB } });
     const a = setup(first);
     await executeBackup(a.ctx, new ScriptedEngine([full]), a.inv, a.plan, a.options);
@@ -124,13 +132,23 @@ describe('a failed backup run', () => {
 
     const runner = new FakeRunner()
       // The domain is gone: domjobinfo fails, domstate says shut off (twice: the job check, the failure).
-      .expect({ tool: 'virsh', argv: v('domjobinfo', '--domain', 'vm1'), result: { exitCode: 1, stderr: 'error: Requested operation is not valid: domain is not running' } })
+      .expect({
+        tool: 'virsh',
+        argv: v('domjobinfo', '--domain', 'vm1'),
+        result: { exitCode: 1, stderr: 'error: Requested operation is not valid: domain is not running' },
+      })
       .expect({ tool: 'virsh', argv: v('domstate', '--domain', 'vm1'), result: { stdout: fx('virsh/domstate-shutoff.txt') }, repeat: true })
-      .expect({ tool: 'virsh', argv: v('checkpoint-list', '--domain', 'vm1', '--name', '--topological'), result: { stdout: fx('virsh/checkpoint-list--name--topological.txt') } });
+      .expect({
+        tool: 'virsh',
+        argv: v('checkpoint-list', '--domain', 'vm1', '--name', '--topological'),
+        result: { stdout: fx('virsh/checkpoint-list--name--topological.txt') },
+      });
     const b = setup(runner);
     const incPlan = { ...b.plan, level: 'inc' as const };
     const killed = new ToolError({ tool: 'virtnbdbackup', argv: ['--domain', 'vm1'], exitCode: 1, stderr: fx('faults/virtnbdbackup-full-qemu-killed.stderr') });
-    const error = (await executeBackup(b.ctx, new ScriptedEngine([incInterrupted], killed), { ...b.inv, state: 'running' }, incPlan, b.options).catch((e: unknown) => e)) as VmkeepError;
+    const error = (await executeBackup(b.ctx, new ScriptedEngine([incInterrupted], killed), { ...b.inv, state: 'running' }, incPlan, b.options).catch(
+      (e: unknown) => e,
+    )) as VmkeepError;
 
     expect(error.message).toMatch(/^domain vm1 stopped during the inc backup of vm1 \(its QEMU process exited or it was shut down\); it is now shut off\./);
     expect(filesIn(chainDir())).toEqual(keep);
@@ -158,7 +176,9 @@ describe('a failure the manifest cannot take', () => {
       rmSync(join(req.chainDir, 'vmkeep-manifest.json'));
       mkdirSync(join(req.chainDir, 'vmkeep-manifest.json', 'x'), { recursive: true });
     };
-    const error = (await executeBackup(ctx, new ScriptedEngine([blockManifest], noSpace), inv, plan, { ...options, failureNoteFile: noteFile }).catch((e: unknown) => e)) as VmkeepError;
+    const error = (await executeBackup(ctx, new ScriptedEngine([blockManifest], noSpace), inv, plan, { ...options, failureNoteFile: noteFile }).catch(
+      (e: unknown) => e,
+    )) as VmkeepError;
     expect(error.message).toMatch(/^no space left in .*\(and the failure could not be recorded in .*vmkeep-manifest\.json: /);
     expect(failureRecorded(error)).toBe(false);
     const note = JSON.parse(readFileSync(noteFile, 'utf8')) as { folder: string; message: string; pid: number };

@@ -22,7 +22,13 @@ function history(fields: Partial<RunHistory> & { ageHours?: number } = {}): RunH
     ...fields,
   };
 }
-const input = (h: RunHistory | undefined, extra: Partial<DomainCheckInput> = {}): DomainCheckInput => ({ domain: h?.domain ?? 'vm1', history: h, consistent: true, error: undefined, ...extra });
+const input = (h: RunHistory | undefined, extra: Partial<DomainCheckInput> = {}): DomainCheckInput => ({
+  domain: h?.domain ?? 'vm1',
+  history: h,
+  consistent: true,
+  error: undefined,
+  ...extra,
+});
 
 describe('judgeCheck', () => {
   it('OK with ages and perfdata', () => {
@@ -40,9 +46,10 @@ describe('judgeCheck', () => {
   });
 
   it('a failed last run, a broken chain or an inconsistent domain is a WARNING while the backup is young', () => {
-    expect(judgeCheck([input(history({ lastRun: { time: hoursAgo(1), result: 'failure', durationSeconds: undefined, bytes: undefined, message: 'x' } }))], t, now).line).toContain(
-      'last run failed at',
-    );
+    expect(
+      judgeCheck([input(history({ lastRun: { time: hoursAgo(1), result: 'failure', durationSeconds: undefined, bytes: undefined, message: 'x' } }))], t, now)
+        .line,
+    ).toContain('last run failed at');
     expect(judgeCheck([input(history({ unhealthyChains: 1 }))], t, now).state).toBe(1);
     expect(judgeCheck([input(history(), { consistent: false })], t, now).state).toBe(1);
   });

@@ -21,7 +21,12 @@ describe("VMSnap's flag form", () => {
   it('maps --status/--backup/--scrub to commands and keeps every other argument', () => {
     expect(rewriteVmsnapArgv(['--domains=vm1', '--status', '--json', '--machine'], NAMES)).toEqual(['status', '--domains=vm1', '--json', '--machine']);
     expect(rewriteVmsnapArgv(['--domains=vm1', '--output=/b', '--backup', '--groupBy', 'month', '--prune'], NAMES)).toEqual([
-      'backup', '--domains=vm1', '--output=/b', '--groupBy', 'month', '--prune',
+      'backup',
+      '--domains=vm1',
+      '--output=/b',
+      '--groupBy',
+      'month',
+      '--prune',
     ]);
     expect(rewriteVmsnapArgv(['--scrub', '--scrubType=both'], NAMES)).toEqual(['scrub', '--scrubType=both']);
   });
@@ -83,7 +88,10 @@ describe('main: exit codes and error shapes', () => {
   });
 
   it('prints the version as a JSON document with version --json', async () => {
-    for (const argv of [['version', '--json'], ['--json', 'version']]) {
+    for (const argv of [
+      ['version', '--json'],
+      ['--json', 'version'],
+    ]) {
       const t = io(new FakeRunner());
       expect(await main(argv, t.value)).toBe(EXIT_CODE.ok);
       expect(JSON.parse(t.out.join(''))).toEqual({ version: readVersion() });
@@ -106,7 +114,9 @@ describe('main: exit codes and error shapes', () => {
   it('names the option meant when --domain and --domains are mixed up', async () => {
     const t = io(new FakeRunner());
     expect(await main(['backup', '--domain', 'vm1', '--output', '/tmp'], t.value)).toBe(EXIT_CODE.usage);
-    expect(t.err.join('')).toBe('vmkeep: Unknown argument: domain (did you mean --domains? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)\n');
+    expect(t.err.join('')).toBe(
+      'vmkeep: Unknown argument: domain (did you mean --domains? backup, status, scrub, list, prune, verify and check take --domains; restore, protect, boot and mount take --domain)\n',
+    );
   });
 
   it('writes errors as JSON on stderr with --json', async () => {
@@ -167,7 +177,12 @@ describe('main: exit codes and error shapes', () => {
 
 describe('ToolError', () => {
   it('says what ran and why it failed in one line, with stderr in the detail', () => {
-    const e = new ToolError({ tool: 'virsh', argv: ['-c', 'qemu:///system', 'dumpxml', '--domain', 'a b'], exitCode: 1, stderr: 'error: failed to get domain \'a b\'\n' });
+    const e = new ToolError({
+      tool: 'virsh',
+      argv: ['-c', 'qemu:///system', 'dumpxml', '--domain', 'a b'],
+      exitCode: 1,
+      stderr: "error: failed to get domain 'a b'\n",
+    });
     expect(e.message).toBe('virsh -c qemu:///system dumpxml --domain "a b" exited 1: error: failed to get domain \'a b\'');
     expect(e.message).not.toContain('\n');
     expect(e.detail).toContain('stderr:');
@@ -178,7 +193,17 @@ describe('ToolError', () => {
 describe('backup --prune takes the same policy as vmkeep prune', () => {
   it("combines VMSnap's period rule for --groupBy with --keep-* and -k", async () => {
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
-    const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
+    const global = {
+      persona: 'vmkeep' as const,
+      connect: 'qemu:///system',
+      hosts: [{ name: 'local', uri: 'qemu:///system' }],
+      verbose: false,
+      domains: ['vm1'],
+      output: '/b',
+      format: 'text' as const,
+      machine: false,
+      pretty: false,
+    };
     const options = (await backupCommand.buildOptions(
       { groupBy: 'quarter', prune: true, 'keep-daily': 7, 'keep-tier': ['1w:1m'], jobs: 1, 'lock-wait': 0 },
       global,
@@ -191,11 +216,40 @@ describe('backup --prune takes the same policy as vmkeep prune', () => {
 });
 
 describe('backup options: flags over the config file over built-in defaults', () => {
-  const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: ['vm1'], output: '/b', format: 'text' as const, machine: false, pretty: false };
+  const global = {
+    persona: 'vmkeep' as const,
+    connect: 'qemu:///system',
+    hosts: [{ name: 'local', uri: 'qemu:///system' }],
+    verbose: false,
+    domains: ['vm1'],
+    output: '/b',
+    format: 'text' as const,
+    machine: false,
+    pretty: false,
+  };
   type Built = {
-    groupBy: string; compress: boolean; raw: boolean; prune: boolean; jobs: number; lockWaitMs: number; label: string | undefined;
-    settingsFor: (d: string, t: readonly string[]) => { groupBy: string; compress: boolean; stop: string; stopTimeoutMs: number; excludeDisks: readonly string[]; hooks: Record<string, unknown>; layers: readonly string[] };
-    runHooks: Record<string, unknown>; selection: { tags: readonly string[]; exclude: readonly string[] }; needTags: boolean;
+    groupBy: string;
+    compress: boolean;
+    raw: boolean;
+    prune: boolean;
+    jobs: number;
+    lockWaitMs: number;
+    label: string | undefined;
+    settingsFor: (
+      d: string,
+      t: readonly string[],
+    ) => {
+      groupBy: string;
+      compress: boolean;
+      stop: string;
+      stopTimeoutMs: number;
+      excludeDisks: readonly string[];
+      hooks: Record<string, unknown>;
+      layers: readonly string[];
+    };
+    runHooks: Record<string, unknown>;
+    selection: { tags: readonly string[]; exclude: readonly string[] };
+    needTags: boolean;
   };
 
   it('without a config and without flags: the defaults backup always had', async () => {
@@ -210,7 +264,18 @@ describe('backup options: flags over the config file over built-in defaults', ()
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
     const { parseConfigText } = await import('../../../src/config/load-config.js');
     const config = parseConfigText(
-      ['defaults:', '  jobs: 3', '  lockWait: 5', '  compress: true', '  hooks: {preRun: [a], preDomain: [b]}', 'tags:', '  prod: {groupBy: year, stop: stop}', 'domains:', '  "db-*": {excludeDisks: [vdb]}', ''].join('\n'),
+      [
+        'defaults:',
+        '  jobs: 3',
+        '  lockWait: 5',
+        '  compress: true',
+        '  hooks: {preRun: [a], preDomain: [b]}',
+        'tags:',
+        '  prod: {groupBy: year, stop: stop}',
+        'domains:',
+        '  "db-*": {excludeDisks: [vdb]}',
+        '',
+      ].join('\n'),
       'c.yaml',
     );
     const withConfig = { ...global, config: { source: 'c.yaml', config } };
@@ -219,15 +284,25 @@ describe('backup options: flags over the config file over built-in defaults', ()
     expect(o.runHooks).toEqual({ preRun: ['a'] });
     expect(o.selection).toMatchObject({ tags: ['prod'], exclude: ['web-*'] });
     expect(o.settingsFor('db-1', ['prod'])).toMatchObject({ groupBy: 'year', stop: 'stop', excludeDisks: ['vdb'], hooks: { preDomain: ['b'] } });
-    const flags = (await backupCommand.buildOptions({ jobs: 2, groupBy: 'quarter', compress: false, 'stop-force': true, 'hook-pre-domain': 'c d', 'hook-timeout': 9 }, withConfig)) as Built;
+    const flags = (await backupCommand.buildOptions(
+      { jobs: 2, groupBy: 'quarter', compress: false, 'stop-force': true, 'hook-pre-domain': 'c d', 'hook-timeout': 9 },
+      withConfig,
+    )) as Built;
     expect(flags.jobs).toBe(2);
-    expect(flags.settingsFor('db-1', ['prod'])).toMatchObject({ groupBy: 'quarter', compress: false, stop: 'stop-force', hooks: { preDomain: { command: 'c d', timeout: 9 } } });
+    expect(flags.settingsFor('db-1', ['prod'])).toMatchObject({
+      groupBy: 'quarter',
+      compress: false,
+      stop: 'stop-force',
+      hooks: { preDomain: { command: 'c d', timeout: 9 } },
+    });
     expect(flags.settingsFor('db-1', ['prod']).layers).toEqual(['defaults', 'tag prod', 'domain db-*', 'flags']);
   });
 
   it('refuses contradicting stop flags', async () => {
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
-    await expect(async () => backupCommand.buildOptions({ stop: true, 'require-stopped': true }, global)).rejects.toThrow('--stop and --require-stopped cannot be used together');
+    await expect(async () => backupCommand.buildOptions({ stop: true, 'require-stopped': true }, global)).rejects.toThrow(
+      '--stop and --require-stopped cannot be used together',
+    );
   });
 
   it('refuses --stop-timeout without --stop/--stop-force, unless the config file stops some domain', async () => {
@@ -238,12 +313,16 @@ describe('backup options: flags over the config file over built-in defaults', ()
     await expect(async () => backupCommand.buildOptions({ 'stop-timeout': 30, 'require-stopped': true }, global)).rejects.toThrow(alone);
     const stops = (await backupCommand.buildOptions({ 'stop-timeout': 30, stop: true }, global)) as Built;
     expect(stops.settingsFor('vm1', [])).toMatchObject({ stop: 'stop', stopTimeoutMs: 30_000 });
-    expect(((await backupCommand.buildOptions({ 'stop-timeout': 5, 'stop-force': true }, global)) as Built).settingsFor('vm1', [])).toMatchObject({ stopTimeoutMs: 5000 });
+    expect(((await backupCommand.buildOptions({ 'stop-timeout': 5, 'stop-force': true }, global)) as Built).settingsFor('vm1', [])).toMatchObject({
+      stopTimeoutMs: 5000,
+    });
     const config = parseConfigText(['tags:', '  appliance: {stop: stop-force}', ''].join('\n'), 'c.yaml');
     const fromConfig = (await backupCommand.buildOptions({ 'stop-timeout': 60 }, { ...global, config: { source: 'c.yaml', config } })) as Built;
     expect(fromConfig.settingsFor('vm1', ['appliance'])).toMatchObject({ stop: 'stop-force', stopTimeoutMs: 60_000 });
     const live = parseConfigText(['defaults:', '  stop: live', ''].join('\n'), 'c.yaml');
-    await expect(async () => backupCommand.buildOptions({ 'stop-timeout': 60 }, { ...global, config: { source: 'c.yaml', config: live } })).rejects.toThrow(alone);
+    await expect(async () => backupCommand.buildOptions({ 'stop-timeout': 60 }, { ...global, config: { source: 'c.yaml', config: live } })).rejects.toThrow(
+      alone,
+    );
   });
 
   it('refuses a --label with a newline or control character (it would split the list table), in the config file too', async () => {
@@ -259,8 +338,18 @@ describe('backup options: flags over the config file over built-in defaults', ()
   });
 });
 
-describe('prune options: policy flags, or each domain\'s policy from the config file', () => {
-  const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
+describe("prune options: policy flags, or each domain's policy from the config file", () => {
+  const global = {
+    persona: 'vmkeep' as const,
+    connect: 'qemu:///system',
+    hosts: [{ name: 'local', uri: 'qemu:///system' }],
+    verbose: false,
+    domains: undefined,
+    output: '/b',
+    format: 'text' as const,
+    machine: false,
+    pretty: false,
+  };
   type Built = {
     kind: string;
     prune: {
@@ -296,9 +385,16 @@ describe('prune options: policy flags, or each domain\'s policy from the config 
     const { pruneCommand } = await import('../../../src/cli/commands/prune.js');
     await expect(async () => pruneCommand.buildOptions({}, global)).rejects.toThrow(/^name a retention policy: .*or set retention in the config file/);
     const withConfig = { ...global, config: await config('tags:\n  prod: {retention: {keepLast: 2}}\n') };
-    await expect(async () => pruneCommand.buildOptions({ simulate: '1d:1m' }, withConfig)).rejects.toThrow(/--simulate takes its policy from the command line only/);
-    const hosts = [{ name: 'a', uri: 'qemu:///system' }, { name: 'b', uri: 'qemu+ssh://root@b/system' }];
-    await expect(async () => pruneCommand.buildOptions({ 'keep-last': 1, tag: ['prod'] }, { ...global, hosts })).rejects.toThrow(/prune --tag reads tags from one host/);
+    await expect(async () => pruneCommand.buildOptions({ simulate: '1d:1m' }, withConfig)).rejects.toThrow(
+      /--simulate takes its policy from the command line only/,
+    );
+    const hosts = [
+      { name: 'a', uri: 'qemu:///system' },
+      { name: 'b', uri: 'qemu+ssh://root@b/system' },
+    ];
+    await expect(async () => pruneCommand.buildOptions({ 'keep-last': 1, tag: ['prod'] }, { ...global, hosts })).rejects.toThrow(
+      /prune --tag reads tags from one host/,
+    );
     await expect(async () => pruneCommand.buildOptions({}, { ...withConfig, hosts })).rejects.toThrow(/tag sections reads tags from one host/);
     // Names alone work with several hosts.
     expect(((await pruneCommand.buildOptions({ 'keep-last': 1, exclude: ['x'] }, { ...global, hosts })) as Built).kind).toBe('prune');
@@ -306,15 +402,29 @@ describe('prune options: policy flags, or each domain\'s policy from the config 
 });
 
 describe('check options', () => {
-  const global = { persona: 'vmkeep' as const, connect: 'qemu:///system', hosts: [{ name: 'local', uri: 'qemu:///system' }], verbose: false, domains: undefined, output: '/b', format: 'text' as const, machine: false, pretty: false };
+  const global = {
+    persona: 'vmkeep' as const,
+    connect: 'qemu:///system',
+    hosts: [{ name: 'local', uri: 'qemu:///system' }],
+    verbose: false,
+    domains: undefined,
+    output: '/b',
+    format: 'text' as const,
+    machine: false,
+    pretty: false,
+  };
   type Built = { thresholds: { warning: { text: string }; critical: { text: string } } };
 
   it('refuses a warning age at or past the critical one (WARNING could never show), for verify ages too', async () => {
     const { checkCommand } = await import('../../../src/cli/commands/check.js');
     const build = (argv: Record<string, unknown>) => checkCommand.buildOptions(argv, global);
-    await expect(async () => build({ warning: '50h', critical: '26h' })).rejects.toThrow(expect.objectContaining({ code: 'usage', message: '--warning 50h must be shorter than --critical 26h (swapped?)' }));
+    await expect(async () => build({ warning: '50h', critical: '26h' })).rejects.toThrow(
+      expect.objectContaining({ code: 'usage', message: '--warning 50h must be shorter than --critical 26h (swapped?)' }),
+    );
     await expect(async () => build({ warning: '2d', critical: '48h' })).rejects.toThrow('--warning 2d must be shorter than --critical 48h (swapped?)');
-    await expect(async () => build({ warning: '26h', critical: '50h', 'verify-warning': '2w', 'verify-critical': '8d' })).rejects.toThrow('--verify-warning 2w must be shorter than --verify-critical 8d (swapped?)');
+    await expect(async () => build({ warning: '26h', critical: '50h', 'verify-warning': '2w', 'verify-critical': '8d' })).rejects.toThrow(
+      '--verify-warning 2w must be shorter than --verify-critical 8d (swapped?)',
+    );
     const ok = (await build({ warning: '26h', critical: '50h', 'verify-warning': '8d' })) as Built;
     expect([ok.thresholds.warning.text, ok.thresholds.critical.text]).toEqual(['26h', '50h']);
   });

@@ -32,7 +32,13 @@ describe('contrib/cron/vmkeep', () => {
     fs.mkdirSync(path.join(dir, 'backups'), { recursive: true });
     const err: string[] = [];
     // A runner that expects nothing: the first tool call ends the run, after parsing succeeded.
-    const code = await main(argv, { stdout: () => undefined, stderr: (t) => err.push(t), env: { VMKEEP_LOCK_DIR: dir }, interactive: false, runner: new FakeRunner() });
+    const code = await main(argv, {
+      stdout: () => undefined,
+      stderr: (t) => err.push(t),
+      env: { VMKEEP_LOCK_DIR: dir },
+      interactive: false,
+      runner: new FakeRunner(),
+    });
     expect(code, err.join('')).not.toBe(EXIT_CODE.usage);
     if (argv[0] === 'backup') expect(err.join('')).toContain('FakeRunner: unexpected call');
     expect(fs.existsSync(path.join(dir, 'vmkeep.log'))).toBe(true);

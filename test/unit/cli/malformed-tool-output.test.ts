@@ -30,7 +30,9 @@ const RECORDED: Record<string, string> = {
 /** The recorded XML of the checkpoint asked for (virtnbdbackup.1 with --size, as status asks it). */
 function checkpointXml(argv: readonly string[]): string {
   const name = argv[argv.indexOf('--checkpointname') + 1];
-  return name === 'virtnbdbackup.0' ? fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml') : fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml');
+  return name === 'virtnbdbackup.0'
+    ? fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml')
+    : fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml');
 }
 
 function runnerWith(overrides: Record<string, string>): Runner {
@@ -39,7 +41,8 @@ function runnerWith(overrides: Record<string, string>): Runner {
       const word = tool === 'qemu-img' ? argv[0]! : argv[2]!;
       if (word === 'metadata') throw new ToolError({ tool, argv, exitCode: 1, stderr: NO_METADATA });
       // The recorded domain has no guest agent channel: libvirt refuses the freeze-status question.
-      if (word === 'qemu-agent-command') throw new ToolError({ tool, argv, exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') });
+      if (word === 'qemu-agent-command')
+        throw new ToolError({ tool, argv, exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') });
       const stdout = overrides[word] ?? (word === 'checkpoint-dumpxml' ? checkpointXml(argv) : RECORDED[word]);
       if (stdout === undefined) throw new Error(`unexpected call ${tool} ${argv.join(' ')}`);
       return { stdout, stderr: '', exitCode: 0 };
@@ -64,17 +67,49 @@ const SHUT_OFF = fixture('virsh/domstate-shutoff.txt');
 
 /** [what, the replaced answer, the first line of status's text for the domain]. */
 const CASES: Array<[string, Record<string, string>, RegExp]> = [
-  ['domain XML cut short', { dumpxml: cut(xml, 300) }, /^vmkeep-scratch-fixtures-run: error: domain XML from libvirt is not well-formed \(line \d+, column \d+: .+\)$/],
-  ['domain XML that is not XML', { dumpxml: 'Segmentation fault\n' }, /^vmkeep-scratch-fixtures-run: error: (domain XML from libvirt is not well-formed|not a libvirt domain XML document)/],
-  ['domain XML of another kind of object', { dumpxml: '<network><name>default</name></network>\n' }, /^vmkeep-scratch-fixtures-run: error: not a libvirt domain XML document \(no <domain> element\)$/],
-  ['checkpoint XML cut short', { 'checkpoint-dumpxml': cut(cpXml, 120) }, /^vmkeep-scratch-fixtures-run: error: checkpoint XML from libvirt is not well-formed \(line \d+, column \d+: .+\)$/],
-  ['checkpoint XML without a name', { 'checkpoint-dumpxml': cpXml.replace(/<name>[^<]*<\/name>/, '') }, /^vmkeep-scratch-fixtures-run: error: checkpoint XML has no <name>$/],
+  [
+    'domain XML cut short',
+    { dumpxml: cut(xml, 300) },
+    /^vmkeep-scratch-fixtures-run: error: domain XML from libvirt is not well-formed \(line \d+, column \d+: .+\)$/,
+  ],
+  [
+    'domain XML that is not XML',
+    { dumpxml: 'Segmentation fault\n' },
+    /^vmkeep-scratch-fixtures-run: error: (domain XML from libvirt is not well-formed|not a libvirt domain XML document)/,
+  ],
+  [
+    'domain XML of another kind of object',
+    { dumpxml: '<network><name>default</name></network>\n' },
+    /^vmkeep-scratch-fixtures-run: error: not a libvirt domain XML document \(no <domain> element\)$/,
+  ],
+  [
+    'checkpoint XML cut short',
+    { 'checkpoint-dumpxml': cut(cpXml, 120) },
+    /^vmkeep-scratch-fixtures-run: error: checkpoint XML from libvirt is not well-formed \(line \d+, column \d+: .+\)$/,
+  ],
+  [
+    'checkpoint XML without a name',
+    { 'checkpoint-dumpxml': cpXml.replace(/<name>[^<]*<\/name>/, '') },
+    /^vmkeep-scratch-fixtures-run: error: checkpoint XML has no <name>$/,
+  ],
   ['QMP reply that is not JSON', { 'qemu-monitor-command': cut(qmp, 50) }, /^vmkeep-scratch-fixtures-run {2}\(running\) {2}INCONSISTENT$/],
-  ['QMP reply with an error', { 'qemu-monitor-command': '{"id":"libvirt-1","error":{"class":"GenericError","desc":"boom"}}\n' }, /^vmkeep-scratch-fixtures-run {2}\(running\) {2}INCONSISTENT$/],
-  ['QMP reply whose return is not a list', { 'qemu-monitor-command': '{"return":{"node-name":"x"},"id":"libvirt-1"}\n' }, /^vmkeep-scratch-fixtures-run {2}\(running\) {2}INCONSISTENT$/],
+  [
+    'QMP reply with an error',
+    { 'qemu-monitor-command': '{"id":"libvirt-1","error":{"class":"GenericError","desc":"boom"}}\n' },
+    /^vmkeep-scratch-fixtures-run {2}\(running\) {2}INCONSISTENT$/,
+  ],
+  [
+    'QMP reply whose return is not a list',
+    { 'qemu-monitor-command': '{"return":{"node-name":"x"},"id":"libvirt-1"}\n' },
+    /^vmkeep-scratch-fixtures-run {2}\(running\) {2}INCONSISTENT$/,
+  ],
   // A shut-off domain's sizes and bitmaps come from qemu-img (a running one's from QEMU).
   ['qemu-img JSON cut short', { domstate: SHUT_OFF, info: cut(info, 40) }, /^vmkeep-scratch-fixtures-run {2}\(shut off\) {2}INCONSISTENT$/],
-  ['qemu-img JSON with wrong types', { domstate: SHUT_OFF, info: info.replace(/"virtual-size": \d+/, '"virtual-size": "big"') }, /^vmkeep-scratch-fixtures-run {2}\(shut off\) {2}INCONSISTENT$/],
+  [
+    'qemu-img JSON with wrong types',
+    { domstate: SHUT_OFF, info: info.replace(/"virtual-size": \d+/, '"virtual-size": "big"') },
+    /^vmkeep-scratch-fixtures-run {2}\(shut off\) {2}INCONSISTENT$/,
+  ],
   ['a domain state virsh never prints', { domstate: 'exploded\n' }, /^vmkeep-scratch-fixtures-run {2}\(other\) {2}INCONSISTENT$/],
 ];
 

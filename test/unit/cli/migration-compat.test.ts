@@ -17,7 +17,14 @@ function io(persona?: 'vmkeep' | 'vmsnap') {
   const out: string[] = [];
   const err: string[] = [];
   // No tool may run for any case here: the fake runner throws on the first call.
-  const value: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), env: {}, interactive: false, runner: new FakeRunner(), ...(persona ? { persona } : {}) };
+  const value: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    env: {},
+    interactive: false,
+    runner: new FakeRunner(),
+    ...(persona ? { persona } : {}),
+  };
   return { value, out, err };
 }
 
@@ -25,7 +32,10 @@ const backupGlobal = (persona: 'vmkeep' | 'vmsnap' = 'vmkeep') => ({ ...buildGlo
 
 async function buildBackup(argv: Record<string, unknown>, persona: 'vmkeep' | 'vmsnap' = 'vmkeep') {
   const { backupCommand } = await import('../../../src/cli/commands/backup.js');
-  return (await backupCommand.buildOptions({ jobs: 1, ...argv }, backupGlobal(persona))) as { engine: string; settingsFor: (d: string, t: string[]) => { stop: string } };
+  return (await backupCommand.buildOptions({ jobs: 1, ...argv }, backupGlobal(persona))) as {
+    engine: string;
+    settingsFor: (d: string, t: string[]) => { stop: string };
+  };
 }
 
 describe("VMSnap's status line carries backup options (its README: try with --status, then swap in --backup)", () => {
@@ -65,7 +75,10 @@ describe('output flags as VMSnap has them', () => {
   });
 
   it('yargs takes --yml and --dryrun as spellings of --yaml and --dry-run', async () => {
-    for (const argv of [['status', '--yml', '--connect', 'nouri'], ['scrub', '--dryrun', '--connect', 'nouri']]) {
+    for (const argv of [
+      ['status', '--yml', '--connect', 'nouri'],
+      ['scrub', '--dryrun', '--connect', 'nouri'],
+    ]) {
       const t = io();
       expect(await main(argv, t.value), argv.join(' ')).toBe(EXIT_CODE.usage);
       expect(t.err.join(''), argv.join(' ')).not.toMatch(/Unknown argument/);
@@ -76,7 +89,9 @@ describe('output flags as VMSnap has them', () => {
 describe("do-snapshot's spellings", () => {
   it('-k/--keep without --prune is refused with the hint, since backup would prune nothing', async () => {
     for (const argv of [{ 'keep-tier': ['1d:1w'] }, { keep: ['1d:1w'], 'keep-tier': ['1d:1w'] }, { 'keep-daily': 7 }]) {
-      await expect(buildBackup(argv)).rejects.toThrow(expect.objectContaining({ code: 'usage', message: expect.stringContaining('add --prune, or run vmkeep prune') }));
+      await expect(buildBackup(argv)).rejects.toThrow(
+        expect.objectContaining({ code: 'usage', message: expect.stringContaining('add --prune, or run vmkeep prune') }),
+      );
     }
     await expect(buildBackup({ 'keep-tier': ['1d:1w'], prune: true })).resolves.toBeDefined();
   });

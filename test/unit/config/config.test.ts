@@ -46,12 +46,16 @@ describe('examples/config.yaml', () => {
 describe('config errors name the key path, the line and column, and what is allowed', () => {
   it('an unknown key', () => {
     const text = 'defaults:\n  groupBy: month\n  keepDialy: 7\n';
-    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toMatch(/^config c\.yaml:3:3: defaults\.keepDialy: unknown key "keepDialy"; allowed here: .*groupBy.*retention/);
+    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toMatch(
+      /^config c\.yaml:3:3: defaults\.keepDialy: unknown key "keepDialy"; allowed here: .*groupBy.*retention/,
+    );
   });
 
   it('an unknown key deep in a domain section', () => {
     const text = 'domains:\n  "web-*":\n    hooks:\n      preDomian: [true]\n';
-    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toMatch(/^config c\.yaml:4:7: domains\.web-\*\.hooks\.preDomian: unknown key "preDomian"; allowed here: preDomain, postDomain, onError/);
+    expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toMatch(
+      /^config c\.yaml:4:7: domains\.web-\*\.hooks\.preDomian: unknown key "preDomian"; allowed here: preDomain, postDomain, onError/,
+    );
   });
 
   it('a bad value', () => {
@@ -60,8 +64,12 @@ describe('config errors name the key path, the line and column, and what is allo
   });
 
   it('a bad duration and a bad retention', () => {
-    expect(usageMessage(() => parseConfigText('defaults:\n  ifOlderThan: soon\n', 'c.yaml'))).toMatch(/^config c\.yaml:2:16: defaults\.ifOlderThan: bad duration "soon"/);
-    expect(usageMessage(() => parseConfigText('defaults:\n  retention:\n    keepTiers: [weekly]\n', 'c.yaml'))).toMatch(/^config c\.yaml:3:5: defaults\.retention: bad keep tier "weekly"/);
+    expect(usageMessage(() => parseConfigText('defaults:\n  ifOlderThan: soon\n', 'c.yaml'))).toMatch(
+      /^config c\.yaml:2:16: defaults\.ifOlderThan: bad duration "soon"/,
+    );
+    expect(usageMessage(() => parseConfigText('defaults:\n  retention:\n    keepTiers: [weekly]\n', 'c.yaml'))).toMatch(
+      /^config c\.yaml:3:5: defaults\.retention: bad keep tier "weekly"/,
+    );
   });
 
   it('shell: true with an argv list', () => {
@@ -77,7 +85,9 @@ describe('config errors name the key path, the line and column, and what is allo
   it('JSON (the stdin payload) is read the same way, with positions', () => {
     const ok = parseConfigText('{"defaults": {"groupBy": "year"}, "domains": {"db-*": {"stop": "stop"}}}', 'stdin');
     expect(createSettingsResolver(ok, {})('db-1', []).stop).toBe('stop');
-    expect(usageMessage(() => parseConfigText('{\n  "defaults": {"jobs": 0}\n}', 'stdin'))).toBe('config stdin:2:24: defaults.jobs: expected a whole number from 1 to 64');
+    expect(usageMessage(() => parseConfigText('{\n  "defaults": {"jobs": 0}\n}', 'stdin'))).toBe(
+      'config stdin:2:24: defaults.jobs: expected a whole number from 1 to 64',
+    );
   });
 
   it('an empty file is an empty config; a missing default file is no config; a missing named file is an error', async () => {
@@ -178,14 +188,19 @@ describe('the notify section', () => {
 
 describe('engine per domain', () => {
   it('defaults to virtnbdbackup; a tag or domain section may name push; --engine wins', () => {
-    const config = parseConfigText('defaults:\n  engine: virtnbdbackup\ntags:\n  fast: {engine: push}\ndomains:\n  "db-*": {engine: virtnbdbackup}\n', 'c.yaml');
+    const config = parseConfigText(
+      'defaults:\n  engine: virtnbdbackup\ntags:\n  fast: {engine: push}\ndomains:\n  "db-*": {engine: virtnbdbackup}\n',
+      'c.yaml',
+    );
     const resolve = createSettingsResolver(config, {});
     expect(resolve('web-1', []).engine).toBe('virtnbdbackup');
     expect(resolve('web-1', ['fast']).engine).toBe('push');
     expect(resolve('db-1', ['fast']).engine).toBe('virtnbdbackup');
     expect(createSettingsResolver(config, { engine: 'push' })('db-1', []).engine).toBe('push');
     expect(createSettingsResolver(undefined, {})('x', []).engine).toBe('virtnbdbackup');
-    expect(usageMessage(() => parseConfigText('defaults:\n  engine: rsync\n', 'c.yaml'))).toBe('config c.yaml:2:11: defaults.engine: expected virtnbdbackup or push');
+    expect(usageMessage(() => parseConfigText('defaults:\n  engine: rsync\n', 'c.yaml'))).toBe(
+      'config c.yaml:2:11: defaults.engine: expected virtnbdbackup or push',
+    );
   });
 });
 
@@ -208,7 +223,9 @@ describe('hosts and restic in the config file', () => {
     const { repoFrom } = await import('../../../src/cli/commands/replicate.js');
     const restic = parseConfigText('restic:\n  repository: /srv/restic\n  passwordFile: /etc/vmkeep/restic-pw\n', 'c.yaml').restic;
     expect(repoFrom({}, undefined, 'replicate --to', {}, restic)).toMatchObject({ repository: '/srv/restic', passwordFile: '/etc/vmkeep/restic-pw' });
-    expect(repoFrom({ 'password-file': '/root/pw' }, 'rest:http://127.0.0.1:8000/', 'replicate --to', { RESTIC_PASSWORD_FILE: '/env/pw' }, restic)).toMatchObject({
+    expect(
+      repoFrom({ 'password-file': '/root/pw' }, 'rest:http://127.0.0.1:8000/', 'replicate --to', { RESTIC_PASSWORD_FILE: '/env/pw' }, restic),
+    ).toMatchObject({
       repository: 'rest:http://127.0.0.1:8000/',
       passwordFile: '/root/pw',
     });

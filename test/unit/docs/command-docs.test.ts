@@ -47,7 +47,9 @@ describe('docs/commands', () => {
     const pages = renderPages(readHelp, readExisting);
     expect([...pages.keys()]).toContain('backup.md');
     expect([...pages.keys()].length).toBeGreaterThan(15);
-    const onDisk = readdirSync(DOCS).filter((f) => f.endsWith('.md')).sort();
+    const onDisk = readdirSync(DOCS)
+      .filter((f) => f.endsWith('.md'))
+      .sort();
     expect(onDisk).toEqual([...pages.keys()].sort());
     for (const [file, text] of pages) expect(readExisting(file), `docs/commands/${file} is stale: run npm run docs`).toBe(text);
   });

@@ -46,7 +46,9 @@ describe('--domains selection', () => {
 
   it('refuses a --domains that holds no pattern instead of reading it as every domain', () => {
     for (const values of [[], [''], [','], [' , ', ''], ['\t']]) {
-      expect(() => splitDomainPatterns(values), JSON.stringify(values)).toThrow(expect.objectContaining({ code: 'usage', message: expect.stringMatching(/^--domains is empty: /) }));
+      expect(() => splitDomainPatterns(values), JSON.stringify(values)).toThrow(
+        expect.objectContaining({ code: 'usage', message: expect.stringMatching(/^--domains is empty: /) }),
+      );
     }
     expect(splitDomainPatterns(['', 'web-1,'])).toEqual(['web-1']);
   });

@@ -14,10 +14,12 @@ describe('guest agent failures in vmkeep words', () => {
     });
   });
 
-  it('a freeze the agent refuses: the agent\'s own words, without virsh\'s preamble', () => {
+  it("a freeze the agent refuses: the agent's own words, without virsh's preamble", () => {
     const r = classifyAgentError(failure(fixture('virsh/domfsfreeze-already-frozen.stderr')));
     expect(r.kind).toBe('freeze-failed');
-    expect(r.reason).toBe("the guest agent could not freeze the filesystems: internal error: unable to execute QEMU agent command 'guest-fsfreeze-freeze': Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state");
+    expect(r.reason).toBe(
+      "the guest agent could not freeze the filesystems: internal error: unable to execute QEMU agent command 'guest-fsfreeze-freeze': Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state",
+    );
   });
 
   it('the freeze record sits beside the domain lock', () => {

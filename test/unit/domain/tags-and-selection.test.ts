@@ -27,7 +27,19 @@ describe('tags in libvirt metadata (recorded virsh output)', () => {
 
   it('passes XML as one argv element, --live only for a running domain', () => {
     expect(virshArgv.metadataSet('qemu:///system', 'u-1', TAGS_NAMESPACE, 'vmkeep', '<tags/>', true)).toEqual([
-      '-c', 'qemu:///system', 'metadata', '--domain', 'u-1', '--uri', TAGS_NAMESPACE, '--key', 'vmkeep', '--set', '<tags/>', '--live', '--config',
+      '-c',
+      'qemu:///system',
+      'metadata',
+      '--domain',
+      'u-1',
+      '--uri',
+      TAGS_NAMESPACE,
+      '--key',
+      'vmkeep',
+      '--set',
+      '<tags/>',
+      '--live',
+      '--config',
     ]);
     expect(virshArgv.metadataSet('qemu:///system', 'u-1', TAGS_NAMESPACE, 'vmkeep', '<tags/>', false).slice(-2)).toEqual(['<tags/>', '--config']);
   });
@@ -56,11 +68,16 @@ describe('selection by tags and exclusions', () => {
   it('filtering only ever removes, and kept + filtered out is the input', () => {
     const tag = fc.constantFrom('prod', 'web', 'db', 'dev', 'none');
     fc.assert(
-      fc.property(fc.array(tag, { maxLength: 3 }), fc.boolean(), fc.array(fc.constantFrom('web-*', 'db-1', '*-2', 'x'), { maxLength: 2 }), (tags, any, exclude) => {
-        const r = filterSelection(all, tagsOf, { tags, tagAny: any, exclude });
-        expect([...r.kept, ...r.filteredOut.map((f) => f.domain)].sort()).toEqual([...all].sort());
-        for (const k of r.kept) expect(matchesTags(tagsOf.get(k)!, tags, any)).toBe(true);
-      }),
+      fc.property(
+        fc.array(tag, { maxLength: 3 }),
+        fc.boolean(),
+        fc.array(fc.constantFrom('web-*', 'db-1', '*-2', 'x'), { maxLength: 2 }),
+        (tags, any, exclude) => {
+          const r = filterSelection(all, tagsOf, { tags, tagAny: any, exclude });
+          expect([...r.kept, ...r.filteredOut.map((f) => f.domain)].sort()).toEqual([...all].sort());
+          for (const k of r.kept) expect(matchesTags(tagsOf.get(k)!, tags, any)).toBe(true);
+        },
+      ),
     );
   });
 
@@ -73,7 +90,10 @@ describe('selection by tags and exclusions', () => {
     expect(NO_TAGS_OUTSIDE_LIBVIRT).toBe('not defined in libvirt, so it has no tags');
     expect(filterSelection(names, tagsOf, { tags: [], tagAny: false, exclude: ['web-*'] }, gone).kept).toEqual(['db-1', 'dev-1', 'old-1']);
     // --exclude is by name alone: it names the glob, defined in libvirt or not.
-    expect(filterSelection(names, tagsOf, { tags: ['prod'], tagAny: false, exclude: ['old-*'] }, gone).filteredOut).toContainEqual({ domain: 'old-1', why: 'excluded by old-*' });
+    expect(filterSelection(names, tagsOf, { tags: ['prod'], tagAny: false, exclude: ['old-*'] }, gone).filteredOut).toContainEqual({
+      domain: 'old-1',
+      why: 'excluded by old-*',
+    });
   });
 
   it('editTags adds, removes, sorts', () => {
@@ -81,11 +101,18 @@ describe('selection by tags and exclusions', () => {
   });
 });
 
-describe('selectAmong: a repository\'s domains, tags from libvirt only when asked (fake runner, recorded output)', () => {
+describe("selectAmong: a repository's domains, tags from libvirt only when asked (fake runner, recorded output)", () => {
   const URI = 'qemu:///system';
   const setup = () => {
     const runner = new FakeRunner();
-    const ctx = createContext({ runner, uri: URI, now: () => new Date(0), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
+    const ctx = createContext({
+      runner,
+      uri: URI,
+      now: () => new Date(0),
+      log: createMemoryLogger(),
+      interactive: false,
+      signal: new AbortController().signal,
+    });
     return { runner, ctx };
   };
   // In the recorded list; `gone-1` has backups only.
@@ -104,7 +131,11 @@ describe('selectAmong: a repository\'s domains, tags from libvirt only when aske
   it('with --tag it lists libvirt, reads tags of defined, not excluded domains only, and leaves out the undefined one', async () => {
     const { runner, ctx } = setup();
     runner.expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } });
-    runner.expect({ tool: 'virsh', argv: ['-c', URI, 'metadata', '--domain', '00000000-0000-4000-8000-00000000f001', '--uri', TAGS_NAMESPACE, '--config'], result: { stdout: fixture('virsh/metadata-tags.xml') } });
+    runner.expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'metadata', '--domain', '00000000-0000-4000-8000-00000000f001', '--uri', TAGS_NAMESPACE, '--config'],
+      result: { stdout: fixture('virsh/metadata-tags.xml') },
+    });
     const s = await selectAmong(ctx, backedUp, { domains: undefined, tags: ['prod'], tagAny: false, exclude: ['*-off'] });
     expect(s.selected).toEqual([run]);
     expect(s.notInLibvirt).toEqual(['gone-1']);

@@ -94,15 +94,26 @@ describe('virtnbdbackup remote mode', () => {
     expect(remoteArgsFor('qemu+ssh://backup@hv1/system', 2)).toEqual({ sshUser: 'backup', nbdPort: NBD_PORT_BASE + 2 * NBD_PORT_STRIDE });
     expect(remoteArgsFor('qemu+ssh://hv1/system', 0)?.sshUser).toBe('root');
     const argv = virtnbdbackupArgv(req, V1, 1);
-    expect(argv.slice(argv.indexOf('--ssh-user'))).toEqual(['--ssh-user', 'root', '--nbd-port', String(NBD_PORT_BASE + NBD_PORT_STRIDE), '--nbd-ip', '127.0.0.1']);
+    expect(argv.slice(argv.indexOf('--ssh-user'))).toEqual([
+      '--ssh-user',
+      'root',
+      '--nbd-port',
+      String(NBD_PORT_BASE + NBD_PORT_STRIDE),
+      '--nbd-ip',
+      '127.0.0.1',
+    ]);
   });
 });
 
 describe('optionsForHost', () => {
-  it("gives a host its own domain names in the plain list and in the tag selection (a filter may leave one host empty)", async () => {
+  it('gives a host its own domain names in the plain list and in the tag selection (a filter may leave one host empty)', async () => {
     const { optionsForHost } = await import('../../../src/fleet/index.js');
     const options = { domains: ['h1/web'], selection: { domains: ['h1/web'], tags: ['prod'], tagAny: false, exclude: [] }, output: '/b' };
-    expect(optionsForHost(options, ['web'])).toEqual({ domains: ['web'], selection: { domains: ['web'], tags: ['prod'], tagAny: false, exclude: [], emptyIsFine: true }, output: '/b' });
+    expect(optionsForHost(options, ['web'])).toEqual({
+      domains: ['web'],
+      selection: { domains: ['web'], tags: ['prod'], tagAny: false, exclude: [], emptyIsFine: true },
+      output: '/b',
+    });
     expect(optionsForHost({ domains: undefined, output: '/b' }, undefined)).toEqual({ domains: undefined, output: '/b' });
   });
 });

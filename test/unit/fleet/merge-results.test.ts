@@ -16,7 +16,17 @@ const hosts = [
 
 function ctx() {
   const log = createMemoryLogger();
-  return { log, ctx: createContext({ runner: new FakeRunner(), uri: 'qemu:///system', now: () => new Date(0), log, interactive: false, signal: new AbortController().signal }) };
+  return {
+    log,
+    ctx: createContext({
+      runner: new FakeRunner(),
+      uri: 'qemu:///system',
+      now: () => new Date(0),
+      log,
+      interactive: false,
+      signal: new AbortController().signal,
+    }),
+  };
 }
 
 describe('runAcrossHosts', () => {
@@ -82,8 +92,14 @@ describe('merging', () => {
 describe('merging verify, prune and check', () => {
   const ok = (document: unknown): CommandResult => ({ document, text: 't', outcome: 'ok' });
 
-  it('verify/prune: each host\'s own document under hosts; one host failing makes the run partial, all failing a failure', () => {
-    const merged = mergePerHost([{ host: hosts[0]!, result: ok({ chains: [1] }) }, { host: hosts[1]!, error: 'host b: unreachable' }], { output: '/r' });
+  it("verify/prune: each host's own document under hosts; one host failing makes the run partial, all failing a failure", () => {
+    const merged = mergePerHost(
+      [
+        { host: hosts[0]!, result: ok({ chains: [1] }) },
+        { host: hosts[1]!, error: 'host b: unreachable' },
+      ],
+      { output: '/r' },
+    );
     expect(merged.document).toEqual({
       output: '/r',
       hosts: [
@@ -96,7 +112,7 @@ describe('merging verify, prune and check', () => {
     expect(mergePerHost([{ host: hosts[0]!, result: ok({}) }], {}).outcome).toBe('ok');
   });
 
-  it('check: one plugin line over every host\'s domains as host/domain; an unreachable host is an UNKNOWN item, a problem elsewhere still wins', () => {
+  it("check: one plugin line over every host's domains as host/domain; an unreachable host is an UNKNOWN item, a problem elsewhere still wins", () => {
     const now = new Date('2026-12-01T12:00:00Z');
     const t = { warning: parseDuration('26h', 'w'), critical: parseDuration('50h', 'c'), verifyWarning: undefined, verifyCritical: undefined };
     const history = (time: string): RunHistory => ({
@@ -109,11 +125,28 @@ describe('merging verify, prune and check', () => {
       lastRun: { time, result: 'success', durationSeconds: 1, bytes: 1, message: undefined },
       lastVerify: undefined,
     });
-    const hostResult = (time: string) => checkResult(judgeCheck([{ domain: 'web', history: history(time), consistent: true, error: undefined }], t, now), [], []);
-    const fine = mergeCheck([{ host: hosts[0]!, result: hostResult('2026-12-01T03:00:00Z') }, { host: hosts[1]!, result: hostResult('2026-12-01T04:00:00Z') }], t, now);
+    const hostResult = (time: string) =>
+      checkResult(judgeCheck([{ domain: 'web', history: history(time), consistent: true, error: undefined }], t, now), [], []);
+    const fine = mergeCheck(
+      [
+        { host: hosts[0]!, result: hostResult('2026-12-01T03:00:00Z') },
+        { host: hosts[1]!, result: hostResult('2026-12-01T04:00:00Z') },
+      ],
+      t,
+      now,
+    );
     expect(fine.outcome).toBe('ok');
-    expect(fine.text.split('\n')[0]).toBe("VMKEEP OK - 2 domains, newest backup 8h ago, oldest 9h ago | 'age_a/web'=32400s;93600;180000;0; 'age_b/web'=28800s;93600;180000;0;");
-    const down = mergeCheck([{ host: hosts[0]!, result: hostResult('2026-11-28T03:00:00Z') }, { host: hosts[1]!, error: 'host b (x): unreachable' }], t, now);
+    expect(fine.text.split('\n')[0]).toBe(
+      "VMKEEP OK - 2 domains, newest backup 8h ago, oldest 9h ago | 'age_a/web'=32400s;93600;180000;0; 'age_b/web'=28800s;93600;180000;0;",
+    );
+    const down = mergeCheck(
+      [
+        { host: hosts[0]!, result: hostResult('2026-11-28T03:00:00Z') },
+        { host: hosts[1]!, error: 'host b (x): unreachable' },
+      ],
+      t,
+      now,
+    );
     expect(down.outcome).toBe('failure');
     expect(down.text.split('\n')[0]).toContain('2 of 2 domains need attention: host b (x): unreachable; a/web: last backup');
   });

@@ -12,7 +12,10 @@ describe('hook commands become argv without a shell', () => {
 
   it('argv lists pass unchanged; shell: true goes through /bin/sh -c explicitly; timeouts in seconds', () => {
     expect(hookArgv(['a b', 'c'])).toEqual({ argv: ['a b', 'c'], timeoutMs: 300_000 });
-    expect(hookArgv({ command: 'echo $VMKEEP_DOMAIN > /tmp/f', shell: true, timeout: 5 })).toEqual({ argv: ['/bin/sh', '-c', 'echo $VMKEEP_DOMAIN > /tmp/f'], timeoutMs: 5000 });
+    expect(hookArgv({ command: 'echo $VMKEEP_DOMAIN > /tmp/f', shell: true, timeout: 5 })).toEqual({
+      argv: ['/bin/sh', '-c', 'echo $VMKEEP_DOMAIN > /tmp/f'],
+      timeoutMs: 5000,
+    });
     expect(hookArgv({ command: 'echo hi', timeout: 1.5 })).toEqual({ argv: ['echo', 'hi'], timeoutMs: 1500 });
   });
 });
@@ -33,7 +36,16 @@ describe('runHook through the runner (exact argv, env, outcome)', () => {
     const out = await runHook(runner, log, '/usr/local/sbin/db-freeze --fast', { phase: 'pre-domain', runId: 'r1', output: '/b', domain: 'pg' });
     expect(runner.unmet()).toEqual([]);
     expect(out.ok).toBe(true);
-    expect(seen).toEqual({ VMKEEP_PHASE: 'pre-domain', VMKEEP_RUN_ID: 'r1', VMKEEP_OUTPUT: '/b', VMKEEP_DOMAIN: 'pg', VMKEEP_CHAIN_DIR: '', VMKEEP_LEVEL: '', VMKEEP_RESULT: '', VMKEEP_ERROR: '' });
+    expect(seen).toEqual({
+      VMKEEP_PHASE: 'pre-domain',
+      VMKEEP_RUN_ID: 'r1',
+      VMKEEP_OUTPUT: '/b',
+      VMKEEP_DOMAIN: 'pg',
+      VMKEEP_CHAIN_DIR: '',
+      VMKEEP_LEVEL: '',
+      VMKEEP_RESULT: '',
+      VMKEEP_ERROR: '',
+    });
     expect(log.lines.join('\n')).toMatch(/pg: pre-domain hook: frozen/);
   });
 

@@ -77,7 +77,16 @@ describe('renderMetrics: replication', () => {
   it('one series per domain and repository: last send, lag, points not sent; promtool accepts it', () => {
     const withCopies: RunHistory = {
       ...ok,
-      replication: [{ repository: 'rest:http://vault:8000/', lastReplicated: '2026-11-30T03:00:00.000Z', pointsReplicated: 4, pointsNotReplicated: 1, pointsForgotten: 0, lagSeconds: 86_400 }],
+      replication: [
+        {
+          repository: 'rest:http://vault:8000/',
+          lastReplicated: '2026-11-30T03:00:00.000Z',
+          pointsReplicated: 4,
+          pointsNotReplicated: 1,
+          pointsForgotten: 0,
+          lagSeconds: 86_400,
+        },
+      ],
     };
     const text = renderMetrics({ host: 'hv1', now: new Date('2026-11-30T06:00:00Z'), domains: [withCopies], consistent: new Map() });
     const l = '{host="hv1",domain="vm1",repository="rest:http://vault:8000/"}';

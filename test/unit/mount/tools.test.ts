@@ -19,7 +19,12 @@ describe('mount tool outputs', () => {
 describe('qemu-storage-daemon argv', () => {
   it('passes paths inside JSON options (a comma needs no QEMU escaping) and exports read-only', () => {
     const argv = storageDaemonArgv('/backups/vm,1/vda.vmkeep.0a1b2c3d.1.qcow2', '/run/vmkeep/mounts/x.raw', '/run/vmkeep/mounts/x.pid');
-    expect(JSON.parse(argv[1]!)).toEqual({ driver: 'file', 'node-name': 'vmkeep-file', filename: '/backups/vm,1/vda.vmkeep.0a1b2c3d.1.qcow2', 'read-only': true });
+    expect(JSON.parse(argv[1]!)).toEqual({
+      driver: 'file',
+      'node-name': 'vmkeep-file',
+      filename: '/backups/vm,1/vda.vmkeep.0a1b2c3d.1.qcow2',
+      'read-only': true,
+    });
     expect(JSON.parse(argv[3]!)).toMatchObject({ driver: 'qcow2', 'read-only': true });
     expect(JSON.parse(argv[5]!)).toMatchObject({ type: 'fuse', mountpoint: '/run/vmkeep/mounts/x.raw', writable: false });
     expect(argv.slice(6)).toEqual(['--pidfile', '/run/vmkeep/mounts/x.pid', '--daemonize']);
@@ -45,7 +50,13 @@ describe('writable overlay export and partitions by offset', () => {
   });
 
   it('mounts a partition of the raw file by offset and size through a loop device', () => {
-    expect(mountArgv({ kind: 'file', file: '/r/x.raw', offset: 1048576, size: 66060288 }, '/mnt/a', ['ro'])).toEqual(['-o', 'ro,loop,offset=1048576,sizelimit=66060288', '--', '/r/x.raw', '/mnt/a']);
+    expect(mountArgv({ kind: 'file', file: '/r/x.raw', offset: 1048576, size: 66060288 }, '/mnt/a', ['ro'])).toEqual([
+      '-o',
+      'ro,loop,offset=1048576,sizelimit=66060288',
+      '--',
+      '/r/x.raw',
+      '/mnt/a',
+    ]);
     expect(mountArgv({ kind: 'file', file: '/r/x.raw' }, '/mnt/a', ['ro', 'noload'])).toEqual(['-o', 'ro,noload,loop', '--', '/r/x.raw', '/mnt/a']);
     expect(mountArgv({ kind: 'device', device: '/dev/loop3p1' }, '/mnt/a', ['rw'])).toEqual(['-o', 'rw', '--', '/dev/loop3p1', '/mnt/a']);
   });

@@ -86,7 +86,9 @@ describe('notify schema', () => {
     expect(NotifySettingsSchema.safeParse({ targets: [{ type: 'webhook', url: 'https://x/y', tokenfile: '/t' }] }).success).toBe(false);
     expect(NotifySettingsSchema.safeParse({ targets: [{ type: 'webhook', url: 'https://x/y', urlEnv: 'HOOK' }] }).success).toBe(false);
     expect(NotifySettingsSchema.safeParse({ targets: [{ type: 'command', argv: 'mail -s x root' }] }).success).toBe(false);
-    expect(NotifySettingsSchema.safeParse({ timeoutSeconds: 5, targets: [{ type: 'command', argv: ['/usr/bin/logger', '-t', 'x'], on: ['failure'] }] }).success).toBe(true);
+    expect(
+      NotifySettingsSchema.safeParse({ timeoutSeconds: 5, targets: [{ type: 'command', argv: ['/usr/bin/logger', '-t', 'x'], on: ['failure'] }] }).success,
+    ).toBe(true);
   });
 
   it('loads the notify section of a YAML file and names the bad path in errors', async () => {
@@ -117,7 +119,17 @@ describe('run report', () => {
   });
 
   it('a run that threw has no document but says why', () => {
-    const r = buildRunReport({ command: 'backup', host: 'h', runId: 'r', outcome: 'locked', exitCode: 75, startedAt: new Date(0), finishedAt: new Date(0), document: undefined, error: 'output folder /b is locked' });
+    const r = buildRunReport({
+      command: 'backup',
+      host: 'h',
+      runId: 'r',
+      outcome: 'locked',
+      exitCode: 75,
+      startedAt: new Date(0),
+      finishedAt: new Date(0),
+      document: undefined,
+      error: 'output folder /b is locked',
+    });
     expect(r.outcome).toBe('failure');
     expect(r.result).toBeNull();
     expect(r.summary).toBe('vmkeep backup on h FAILED: output folder /b is locked');
@@ -151,15 +163,15 @@ describe('sending', () => {
     expect(maskSecrets('running /tmp/nu/hook.sh before the backup', resolved.secrets)).toBe('running /tmp/nu/hook.sh before the backup');
     expect(maskSecrets(`POST ${url} failed`, resolved.secrets)).toBe('POST *** failed');
     // A key in the path or the query is still masked wherever it shows up on its own.
-    const keyed = await resolveTargets(
-      { targets: [{ type: 'webhook', url: 'https://hooks.example.org/hook/T0123456789abcdef?token=s3cr3t-query' }] },
-      {},
-    );
+    const keyed = await resolveTargets({ targets: [{ type: 'webhook', url: 'https://hooks.example.org/hook/T0123456789abcdef?token=s3cr3t-query' }] }, {});
     expect(maskSecrets('key T0123456789abcdef, token=s3cr3t-query, /tmp/hook.sh', keyed.secrets)).toBe('key ***, ***, /tmp/hook.sh');
   });
 
   it('a missing tokenFile leaves the target out with a masked problem line', async () => {
-    const resolved = await resolveTargets({ targets: [{ type: 'webhook', url: `${receiver.url}/k3y-in-the-path-0123456789`, tokenFile: path.join(dir, 'nope') }] }, {});
+    const resolved = await resolveTargets(
+      { targets: [{ type: 'webhook', url: `${receiver.url}/k3y-in-the-path-0123456789`, tokenFile: path.join(dir, 'nope') }] },
+      {},
+    );
     expect(resolved.targets).toEqual([]);
     expect(resolved.problems).toHaveLength(1);
     expect(resolved.problems[0]).toMatch(/cannot read its token file .*nope \(ENOENT\)/);
@@ -193,7 +205,15 @@ describe('sending', () => {
 
   it('HTTP 500 is tried twice and ends as one warning; so is a closed port', async () => {
     const port = await closedPort();
-    const resolved = await resolveTargets({ targets: [{ type: 'webhook', url: `${receiver.url}/down` }, { type: 'webhook', url: `http://127.0.0.1:${port}/x` }] }, {});
+    const resolved = await resolveTargets(
+      {
+        targets: [
+          { type: 'webhook', url: `${receiver.url}/down` },
+          { type: 'webhook', url: `http://127.0.0.1:${port}/x` },
+        ],
+      },
+      {},
+    );
     receiver.requests.length = 0;
     receiver.status = 500;
     const log = createMemoryLogger();
@@ -216,7 +236,12 @@ describe('sending', () => {
     runner.expect({ tool: '/usr/local/bin/hook', argv: ['--from', 'vmkeep'], effect: (o) => void (stdin = o?.input) });
     runner.expect({ tool: '/usr/sbin/sendmail', argv: ['-oi', '-t'], effect: (o) => void (mail = o?.input) });
     const resolved = await resolveTargets(
-      { targets: [{ type: 'command', argv: ['/usr/local/bin/hook', '--from', 'vmkeep'] }, { type: 'email', to: ['ops@example.org'] }] },
+      {
+        targets: [
+          { type: 'command', argv: ['/usr/local/bin/hook', '--from', 'vmkeep'] },
+          { type: 'email', to: ['ops@example.org'] },
+        ],
+      },
       {},
     );
     const r = report('failure', 2);

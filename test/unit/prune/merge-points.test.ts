@@ -97,7 +97,13 @@ describe('mergePoints', () => {
     runner.expect({ tool: 'virsh', argv: virsh('checkpoint-delete', '--domain', DOM, '--checkpointname', CP[1]!) });
     await mergePoints(ctx, dir, middle);
     expect(runner.unmet()).toEqual([]);
-    expect(runner.calls.map((c) => c.argv[0] === '-c' ? c.argv[2] : c.argv[0])).toEqual(['rebase', 'compare', 'check', 'checkpoint-list', 'checkpoint-delete']);
+    expect(runner.calls.map((c) => (c.argv[0] === '-c' ? c.argv[2] : c.argv[0]))).toEqual([
+      'rebase',
+      'compare',
+      'check',
+      'checkpoint-list',
+      'checkpoint-delete',
+    ]);
     const m = (await readManifest(dir))!;
     expect(m.merging).toBeUndefined();
     expect(m.points.map((p) => [p.checkpoint, p.parent, p.level])).toEqual([
@@ -156,7 +162,12 @@ describe('crash states', () => {
     writeFileSync(renamed ? join(dir, img(2)) : temp(2), 'merged 2');
     await writeManifest(dir, {
       ...manifest(),
-      merging: { dropped: [CP[1]!], into: CP[2]!, newParent: CP[0], files: [{ path: img(2), temp: `.vmkeep-merge.${img(2)}.partial`, size: 8, sha256: sha('merged 2') }] },
+      merging: {
+        dropped: [CP[1]!],
+        into: CP[2]!,
+        newParent: CP[0],
+        files: [{ path: img(2), temp: `.vmkeep-merge.${img(2)}.partial`, size: 8, sha256: sha('merged 2') }],
+      },
     });
   }
 

@@ -35,9 +35,7 @@ describe('qemu-img info/check (captured)', () => {
   });
 
   it('reads a path with a space', () => {
-    expect(parseImageInfo(fixture('qemu-img/info-2-bitmaps-path-with-space.json')).filename).toBe(
-      '/var/tmp/vmkeep-scratch-fixtures/run data disk.qcow2',
-    );
+    expect(parseImageInfo(fixture('qemu-img/info-2-bitmaps-path-with-space.json')).filename).toBe('/var/tmp/vmkeep-scratch-fixtures/run data disk.qcow2');
   });
 
   it('sees one bitmap after qemu-img bitmap --remove, none on a fresh image, none on raw', () => {
@@ -82,13 +80,20 @@ describe('a finished boot image read from disk (captured: blockpull of an overla
   it('counts zero clusters as held and a partly allocated range by its missing part', () => {
     const source = [{ start: 0, length: 100, present: true, data: true }];
     expect(missingDataBytes(source, [{ start: 0, length: 100, present: true, data: false }])).toBe(0);
-    expect(missingDataBytes(source, [{ start: 0, length: 40, present: true, data: true }, { start: 40, length: 60, present: false, data: false }])).toBe(60);
+    expect(
+      missingDataBytes(source, [
+        { start: 0, length: 40, present: true, data: true },
+        { start: 40, length: 60, present: false, data: false },
+      ]),
+    ).toBe(60);
   });
 });
 
 describe('QMP query-block (captured on a running domain whose vda is an overlay)', () => {
   it('gives the qdev path of the device and its top image', () => {
-    expect(parseQueryBlock(fixture('qmp/query-block-overlay.json'))).toEqual([{ qdev: '/machine/peripheral/virtio-disk0/virtio-backend', file: '/SCRATCH/top.qcow2' }]);
+    expect(parseQueryBlock(fixture('qmp/query-block-overlay.json'))).toEqual([
+      { qdev: '/machine/peripheral/virtio-disk0/virtio-backend', file: '/SCRATCH/top.qcow2' },
+    ]);
   });
 
   it("HMP's qemu-io answers an unknown device with text, not a QMP error", () => {

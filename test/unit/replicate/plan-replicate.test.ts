@@ -18,7 +18,12 @@ function chain(n: number, over: Partial<SourceChain> = {}): SourceChain {
     state: 'complete',
     newest: true,
     hasManifest: true,
-    files: ['vmkeep-manifest.json', 'web.cpt', ...points.map((p, i) => [...p.dataFiles, `checkpoints/virtnbdbackup.${i}.xml`]).flat(), 'vda.inc.virtnbdbackup.9.data.partial'],
+    files: [
+      'vmkeep-manifest.json',
+      'web.cpt',
+      ...points.map((p, i) => [...p.dataFiles, `checkpoints/virtnbdbackup.${i}.xml`]).flat(),
+      'vda.inc.virtnbdbackup.9.data.partial',
+    ],
     points,
     ...over,
   };
@@ -94,7 +99,11 @@ describe('countSkipped', () => {
     const sent = (i: number) => ({ repository: '/r', snapshot: `${i}`.repeat(64) });
     const pruned = chain(3, { newest: false });
     const withMarks = { ...pruned, points: pruned.points.map((p, i) => (i < 2 ? { ...p, replicas: [sent(i)] } : p)) };
-    const plan = planReplication([withMarks], [{ id: 'c'.repeat(64), point: { host: 'hv1', domain: 'web', chain: pruned.chain, checkpoint: 'virtnbdbackup.2' } }], { chains: 'all', repository: '/r' });
+    const plan = planReplication(
+      [withMarks],
+      [{ id: 'c'.repeat(64), point: { host: 'hv1', domain: 'web', chain: pruned.chain, checkpoint: 'virtnbdbackup.2' } }],
+      { chains: 'all', repository: '/r' },
+    );
     expect(plan.skipped).toHaveLength(2);
     expect(countSkipped(plan)).toBe(', 2 points skipped');
     const both = planReplication([withMarks, chain(1, { chain: 'x', state: 'broken' })], [], { chains: 'all', repository: '/r' });

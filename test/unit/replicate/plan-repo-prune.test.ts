@@ -44,7 +44,12 @@ describe('planRepoPrune', () => {
         const newest = `vmsnap-backup-monthly-${MONTHS[counts.length - 1]}`;
         for (const f of forget) {
           expect(f.chain).not.toBe(newest);
-          expect([...f.snapshots].sort()).toEqual(snaps.filter((s) => s.point.chain === f.chain).map((s) => s.id).sort());
+          expect([...f.snapshots].sort()).toEqual(
+            snaps
+              .filter((s) => s.point.chain === f.chain)
+              .map((s) => s.id)
+              .sort(),
+          );
         }
       }),
     );

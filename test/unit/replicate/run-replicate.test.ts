@@ -69,7 +69,14 @@ afterEach(() => {
 });
 
 function context(runner: FakeRunner) {
-  return createContext({ runner, uri: 'qemu:///system', now: () => new Date('2026-11-04T00:00:00Z'), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
+  return createContext({
+    runner,
+    uri: 'qemu:///system',
+    now: () => new Date('2026-11-04T00:00:00Z'),
+    log: createMemoryLogger(),
+    interactive: false,
+    signal: new AbortController().signal,
+  });
 }
 
 const options = () => ({
@@ -87,16 +94,43 @@ describe('runReplicate with a fake runner', () => {
   it('lists snapshots once, sends each point with exact argv (the previous as parent), password only as a file name in the environment, records replicas', async () => {
     const seen: Array<RunOptions | undefined> = [];
     const runner = new FakeRunner()
-      .expect({ tool: 'restic', argv: ['snapshots', '--json', '--tag', 'vmkeep'], result: { stdout: fixture('restic/snapshots-empty.json') }, effect: (o) => void seen.push(o) })
       .expect({
         tool: 'restic',
-        argv: ['backup', '--json', '--host', 'hv1', '--time', format(new Date(T0), 'yyyy-MM-dd HH:mm:ss'), '--files-from-verbatim', '-', ...tags('virtnbdbackup.0')],
+        argv: ['snapshots', '--json', '--tag', 'vmkeep'],
+        result: { stdout: fixture('restic/snapshots-empty.json') },
+        effect: (o) => void seen.push(o),
+      })
+      .expect({
+        tool: 'restic',
+        argv: [
+          'backup',
+          '--json',
+          '--host',
+          'hv1',
+          '--time',
+          format(new Date(T0), 'yyyy-MM-dd HH:mm:ss'),
+          '--files-from-verbatim',
+          '-',
+          ...tags('virtnbdbackup.0'),
+        ],
         result: { stdout: fixture('restic/backup-first.jsonl') },
         effect: (o) => void seen.push(o),
       })
       .expect({
         tool: 'restic',
-        argv: ['backup', '--json', '--host', 'hv1', '--time', format(new Date(T1), 'yyyy-MM-dd HH:mm:ss'), '--files-from-verbatim', '-', ...tags('virtnbdbackup.1'), '--parent', '39213350'],
+        argv: [
+          'backup',
+          '--json',
+          '--host',
+          'hv1',
+          '--time',
+          format(new Date(T1), 'yyyy-MM-dd HH:mm:ss'),
+          '--files-from-verbatim',
+          '-',
+          ...tags('virtnbdbackup.1'),
+          '--parent',
+          '39213350',
+        ],
         result: { stdout: fixture('restic/backup-with-parent.jsonl') },
         effect: (o) => void seen.push(o),
       });
@@ -110,7 +144,10 @@ describe('runReplicate with a fake runner', () => {
     }
     for (const c of runner.calls) expect(c.argv.join(' ')).not.toContain(PASSWORD);
     // The full's snapshot holds no later data; the incremental's holds both data files.
-    const files0 = seen[1]!.input!.trim().split('\n').map((f) => path.relative(chainDir, f));
+    const files0 = seen[1]!
+      .input!.trim()
+      .split('\n')
+      .map((f) => path.relative(chainDir, f));
     expect(files0).toEqual(['checkpoints/virtnbdbackup.0.xml', 'vda.full.data', 'vmkeep-manifest.json', 'web.cpt']);
     expect(seen[2]!.input).toContain('vda.inc.virtnbdbackup.1.data');
     const m = await readManifest(chainDir);

@@ -8,7 +8,15 @@ import { compareRecorded, findLastRecorded, isDatedInFuture, nextSequence } from
 
 const SHA = 'a'.repeat(64);
 const file = (path: string, size: number) => ({ path, kind: 'data' as const, disk: 'vda', size, sha256: SHA });
-const point = (checkpoint: string, files: ReturnType<typeof file>[]) => ({ checkpoint, time: '2026-11-01T00:00:00.000Z', level: 'inc' as const, protected: false, dataBytes: 0, durationMs: 0, files });
+const point = (checkpoint: string, files: ReturnType<typeof file>[]) => ({
+  checkpoint,
+  time: '2026-11-01T00:00:00.000Z',
+  level: 'inc' as const,
+  protected: false,
+  dataBytes: 0,
+  durationMs: 0,
+  files,
+});
 
 describe('checkRecordedFiles', () => {
   let dir: string;

@@ -28,7 +28,7 @@ beforeEach(() => {
 afterEach(() => rmSync(output, { recursive: true, force: true }));
 
 describe('VMSnap points', () => {
-  it('are timed by their checkpoint\'s creationTime', async () => {
+  it("are timed by their checkpoint's creationTime", async () => {
     const [chain] = await listChains(output, DOMAIN);
     expect(chain!.legacy).toBe(true);
     expect(chain!.points.map((p) => [p.checkpoint, p.time])).toEqual([
@@ -37,7 +37,7 @@ describe('VMSnap points', () => {
     ]);
   });
 
-  it('fall back to the data file\'s mtime where the checkpoint XML is gone', async () => {
+  it("fall back to the data file's mtime where the checkpoint XML is gone", async () => {
     rmSync(join(dir, 'checkpoints', 'virtnbdbackup.1.xml'));
     const [chain] = await listChains(output, DOMAIN);
     expect(chain!.points[1]!.time).toBe('2027-01-01T00:00:00.000Z');

@@ -6,7 +6,12 @@ import { pickDomainVerify, summarizeRunHistory } from '../../../src/repository/r
 import { parseDuration } from '../../../src/retention/duration.js';
 
 /** A chain view as listChains returns it, built in memory. */
-function chain(folder: string, points: Array<{ cp: string; time: string; bytes: number; ms: number }>, events: ChainManifest['events'] = [], extra: Partial<ChainManifest> = {}): ChainView {
+function chain(
+  folder: string,
+  points: Array<{ cp: string; time: string; bytes: number; ms: number }>,
+  events: ChainManifest['events'] = [],
+  extra: Partial<ChainManifest> = {},
+): ChainView {
   const manifest: ChainManifest = {
     format: 'vmkeep-chain/1',
     domain: 'vm1',
@@ -17,7 +22,15 @@ function chain(folder: string, points: Array<{ cp: string; time: string; bytes: 
     state: 'complete',
     protected: false,
     disks: [],
-    points: points.map((p, i) => ({ checkpoint: p.cp, time: p.time, level: i === 0 ? 'full' : 'inc', protected: false, dataBytes: p.bytes, durationMs: p.ms, files: [] })),
+    points: points.map((p, i) => ({
+      checkpoint: p.cp,
+      time: p.time,
+      level: i === 0 ? 'full' : 'inc',
+      protected: false,
+      dataBytes: p.bytes,
+      durationMs: p.ms,
+      files: [],
+    })),
     events,
     ...extra,
   };
@@ -31,7 +44,14 @@ function chain(folder: string, points: Array<{ cp: string; time: string; bytes: 
     state: manifest.state,
     stateReason: undefined,
     protected: false,
-    points: manifest.points.map((p) => ({ checkpoint: p.checkpoint, time: p.time, level: p.level, label: undefined, dataBytes: p.dataBytes, protected: false })),
+    points: manifest.points.map((p) => ({
+      checkpoint: p.checkpoint,
+      time: p.time,
+      level: p.level,
+      label: undefined,
+      dataBytes: p.dataBytes,
+      protected: false,
+    })),
     sizeOnDisk: 100 * points.length,
   };
 }
@@ -52,19 +72,38 @@ describe('summarizeRunHistory', () => {
   });
 
   it('a failure recorded after the newest point is the last run; an older one is not', () => {
-    const failedLater = chain(nov.folder, [{ cp: 'virtnbdbackup.0', time: '2026-11-01T01:30:00.000Z', bytes: 400, ms: 8000 }], [
-      { time: '2026-10-20T01:31:00.000Z', kind: 'failed', message: 'old failure' },
-      { time: '2026-11-03T01:31:00.000Z', kind: 'interrupted', message: 'inc backup: interrupted (SIGINT/SIGTERM)' },
-    ]);
+    const failedLater = chain(
+      nov.folder,
+      [{ cp: 'virtnbdbackup.0', time: '2026-11-01T01:30:00.000Z', bytes: 400, ms: 8000 }],
+      [
+        { time: '2026-10-20T01:31:00.000Z', kind: 'failed', message: 'old failure' },
+        { time: '2026-11-03T01:31:00.000Z', kind: 'interrupted', message: 'inc backup: interrupted (SIGINT/SIGTERM)' },
+      ],
+    );
     const h = summarizeRunHistory('vm1', [oct, failedLater]);
-    expect(h.lastRun).toEqual({ time: '2026-11-03T01:31:00.000Z', result: 'interrupted', durationSeconds: undefined, bytes: undefined, message: 'inc backup: interrupted (SIGINT/SIGTERM)' });
+    expect(h.lastRun).toEqual({
+      time: '2026-11-03T01:31:00.000Z',
+      result: 'interrupted',
+      durationSeconds: undefined,
+      bytes: undefined,
+      message: 'inc backup: interrupted (SIGINT/SIGTERM)',
+    });
     expect(h.lastSuccess?.time).toBe('2026-11-01T01:30:00.000Z');
-    const older = chain(nov.folder, [{ cp: 'virtnbdbackup.0', time: '2026-11-01T01:30:00.000Z', bytes: 400, ms: 8000 }], [{ time: '2026-10-20T01:31:00.000Z', kind: 'failed', message: 'old' }]);
+    const older = chain(
+      nov.folder,
+      [{ cp: 'virtnbdbackup.0', time: '2026-11-01T01:30:00.000Z', bytes: 400, ms: 8000 }],
+      [{ time: '2026-10-20T01:31:00.000Z', kind: 'failed', message: 'old' }],
+    );
     expect(summarizeRunHistory('vm1', [older]).lastRun?.result).toBe('success');
   });
 
   it('a full that never finished: no success, a failed last run, an unhealthy chain', () => {
-    const broken = chain('vmsnap-backup-monthly-2026-12', [], [{ time: '2026-12-01T01:31:00.000Z', kind: 'failed', message: 'full backup: virtnbdbackup exited 1' }], { state: 'broken' });
+    const broken = chain(
+      'vmsnap-backup-monthly-2026-12',
+      [],
+      [{ time: '2026-12-01T01:31:00.000Z', kind: 'failed', message: 'full backup: virtnbdbackup exited 1' }],
+      { state: 'broken' },
+    );
     const h = summarizeRunHistory('vm1', [{ ...broken, state: 'broken' }]);
     expect(h.lastSuccess).toBeUndefined();
     expect(h.lastRun?.result).toBe('failure');
@@ -86,7 +125,11 @@ describe('summarizeRunHistory', () => {
     expect(summarizeRunHistory('vm1', [a, b]).lastVerify).toEqual({ time: '2026-11-05T00:00:00.000Z', ok: false, chain: 'a' });
     // Once the failed chain is gone (removed by hand) or verified ok again, the domain is ok.
     expect(summarizeRunHistory('vm1', [b]).lastVerify?.ok).toBe(true);
-    expect(summarizeRunHistory('vm1', [verified('a', '2026-11-09T00:00:00.000Z', 'ok'), b]).lastVerify).toEqual({ time: '2026-11-09T00:00:00.000Z', ok: true, chain: 'a' });
+    expect(summarizeRunHistory('vm1', [verified('a', '2026-11-09T00:00:00.000Z', 'ok'), b]).lastVerify).toEqual({
+      time: '2026-11-09T00:00:00.000Z',
+      ok: true,
+      chain: 'a',
+    });
   });
 
   it('one verify run stamps every chain with the same time: the failed chain wins in any order, and check says CRITICAL naming it', () => {

@@ -26,7 +26,12 @@ describe('restic 0.14 parsers on recorded output', () => {
       durationSeconds: 0.298113166,
     });
     // With the previous point as parent the full is not read again.
-    expect(parseBackupSummary(fixture('restic/backup-with-parent.jsonl'))).toMatchObject({ filesNew: 1, filesChanged: 1, filesUnmodified: 1, dataAdded: 502619 });
+    expect(parseBackupSummary(fixture('restic/backup-with-parent.jsonl'))).toMatchObject({
+      filesNew: 1,
+      filesChanged: 1,
+      filesUnmodified: 1,
+      dataAdded: 502619,
+    });
     expect(() => parseBackupSummary('{"message_type":"status"}\n')).toThrow('no summary line');
   });
 

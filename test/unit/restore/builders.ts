@@ -72,7 +72,11 @@ export class ChainBuilder {
 /** Two monthly chains of `web`: October (full + 2 incs) and November (full + 1 inc). */
 export function twoChains(): RestoreChain[] {
   return [
-    new ChainBuilder('web', 'vmsnap-backup-monthly-2026-10', ['vda'], Date.parse('2026-10-01T01:00:00Z')).point(0).point(24).point(48, { label: 'pre-upgrade' }).build(),
+    new ChainBuilder('web', 'vmsnap-backup-monthly-2026-10', ['vda'], Date.parse('2026-10-01T01:00:00Z'))
+      .point(0)
+      .point(24)
+      .point(48, { label: 'pre-upgrade' })
+      .build(),
     new ChainBuilder('web', 'vmsnap-backup-monthly-2026-11', ['vda'], Date.parse('2026-11-01T01:00:00Z')).point(0).point(24).build(),
   ];
 }

@@ -30,7 +30,7 @@ describe('the pre-restore check', () => {
       ['vmconfig.virtnbdbackup.0.xml', 'checksum'],
       ['vda.full.data', 'missing'],
     ]);
-    const error = badFilesError({ point: { id: "vmsnap-backup-monthly-2026-03/virtnbdbackup.0" } as RestorePointRef }, problems);
+    const error = badFilesError({ point: { id: 'vmsnap-backup-monthly-2026-03/virtnbdbackup.0' } as RestorePointRef }, problems);
     expect(error.message).toMatch(
       /^refusing to restore vmsnap-backup-monthly-2026-03\/virtnbdbackup\.0: 3 problems: vmconfig\.virtnbdbackup\.0\.xml is 16 bytes, the manifest recorded 9; vmconfig\.virtnbdbackup\.0\.xml has sha256 \S+, the manifest recorded \S+ \(it changed after the backup\); vda\.full\.data is missing$/,
     );

@@ -41,12 +41,7 @@ describe('planRestore', () => {
     // A point list in chain order, files within points shuffled: only the chain order counts.
     for (const p of chain.points) p.files.reverse();
     const plan = planRestore([chain], 'db', toDir({ selector: { kind: 'at', value: 'c/virtnbdbackup.3' } }), NOW);
-    expect(plan.disks[0]!.sequence).toEqual([
-      'vda.full.data',
-      'vda.inc.virtnbdbackup.1.data',
-      'vda.inc.virtnbdbackup.2.data',
-      'vda.inc.virtnbdbackup.3.data',
-    ]);
+    expect(plan.disks[0]!.sequence).toEqual(['vda.full.data', 'vda.inc.virtnbdbackup.1.data', 'vda.inc.virtnbdbackup.2.data', 'vda.inc.virtnbdbackup.3.data']);
   });
 
   it('names the restored domain <domain>-restored-<time>, or --define NAME, and places images after the originals', () => {
@@ -86,7 +81,11 @@ describe('planRestore', () => {
       throw new Error('no error');
     };
     expect(err(() => planRestore(twoChains(), 'web', toDir({ disks: ['vdz'] }), NOW))).toMatchObject({ code: 'usage' });
-    const holed = new ChainBuilder('db', 'c', ['vda', 'vdb']).point(0).point(1, { without: ['vdb.inc.virtnbdbackup.1.data'] }).point(2).build();
+    const holed = new ChainBuilder('db', 'c', ['vda', 'vdb'])
+      .point(0)
+      .point(1, { without: ['vdb.inc.virtnbdbackup.1.data'] })
+      .point(2)
+      .build();
     const e = err(() => planRestore([holed], 'db', toDir(), NOW));
     expect(e.code).toBe('failure');
     expect(e.message).toContain('point virtnbdbackup.1 has no data file for disk vdb');
@@ -96,7 +95,10 @@ describe('planRestore', () => {
   });
 
   it('falls back to the newest earlier domain XML and qcow2 options when a point has none', () => {
-    const chain = new ChainBuilder('db', 'c').point(0).point(1, { without: ['vmconfig.virtnbdbackup.1.xml', 'vda.virtnbdbackup.1.qcow.json'] }).build();
+    const chain = new ChainBuilder('db', 'c')
+      .point(0)
+      .point(1, { without: ['vmconfig.virtnbdbackup.1.xml', 'vda.virtnbdbackup.1.qcow.json'] })
+      .build();
     const f = filesForPoint(chain, 1);
     expect(f.config).toBe('vmconfig.virtnbdbackup.0.xml');
     expect(f.qcowInfos.get('vda')).toBe('vda.virtnbdbackup.0.qcow.json');
@@ -135,7 +137,13 @@ describe('planInPlace', () => {
     alias: undefined,
     ...extra,
   });
-  const restore = () => planRestore([capturedChain()], 'vmkeep-scratch-restore-fx', { selector: { kind: 'at', value: 'virtnbdbackup.0' }, disks: undefined, destination: { kind: 'in-place' } }, NOW);
+  const restore = () =>
+    planRestore(
+      [capturedChain()],
+      'vmkeep-scratch-restore-fx',
+      { selector: { kind: 'at', value: 'virtnbdbackup.0' }, disks: undefined, destination: { kind: 'in-place' } },
+      NOW,
+    );
   const facts = (state: 'running' | 'shut off' | 'paused') => ({
     state,
     disks: [disk('vda', '/img/vda.qcow2'), disk('vdb', '/img/data disk.qcow2'), disk('vdc', '/img/scratch.qcow2')],
@@ -151,7 +159,12 @@ describe('planInPlace', () => {
   it('swaps next to the original, keeps it as .vmkeep-replaced-<time>, restarts and scrubs', () => {
     const plan = planInPlace(restore(), facts('running'), { ...req, force: true, checkpointCurrent: true }, NOW);
     expect(plan.disks).toEqual([
-      { target: 'vda', path: '/img/vda.qcow2', tempDir: '/img/.vmkeep-restore-20261122T102030Z-vda', replacedPath: '/img/vda.qcow2.vmkeep-replaced-20261122T102030Z' },
+      {
+        target: 'vda',
+        path: '/img/vda.qcow2',
+        tempDir: '/img/.vmkeep-restore-20261122T102030Z-vda',
+        replacedPath: '/img/vda.qcow2.vmkeep-replaced-20261122T102030Z',
+      },
       {
         target: 'vdb',
         path: '/img/data disk.qcow2',
@@ -159,7 +172,14 @@ describe('planInPlace', () => {
         replacedPath: '/img/data disk.qcow2.vmkeep-replaced-20261122T102030Z',
       },
     ]);
-    expect(plan).toMatchObject({ stop: true, restart: 'start', wasState: 'running', untouched: ['vdc'], scrub: ['virtnbdbackup.0', 'virtnbdbackup.1'], foreign: ['manual'] });
+    expect(plan).toMatchObject({
+      stop: true,
+      restart: 'start',
+      wasState: 'running',
+      untouched: ['vdc'],
+      scrub: ['virtnbdbackup.0', 'virtnbdbackup.1'],
+      foreign: ['manual'],
+    });
     expect(plan.steps[0]).toContain('back up the current state');
     expect(plan.steps.some((s) => s.startsWith('shut vmkeep-scratch-restore-fx down (graceful, destroyed after 60 s)'))).toBe(true);
     expect(planInPlace(restore(), facts('shut off'), req, NOW)).toMatchObject({ stop: false, restart: 'none' });

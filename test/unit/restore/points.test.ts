@@ -79,9 +79,25 @@ describe('parsePointSelector', () => {
 });
 
 describe('restore --at LABEL', () => {
-  const mk = (chain: string, checkpoint: string, time: string, label?: string) =>
-    ({ id: `${chain}/${checkpoint}`, domain: 'd', chain, checkpoint, index: 0, time, level: 'full' as const, label, dataBytes: 1, state: 'complete' as const, protected: false, legacy: false });
-  const points = [mk('a', 'virtnbdbackup.0', '2026-11-01T00:00:00Z', 'before-upgrade'), mk('a', 'virtnbdbackup.1', '2026-11-02T00:00:00Z', 'nightly'), mk('b', 'virtnbdbackup.0', '2026-11-03T00:00:00Z', 'nightly')];
+  const mk = (chain: string, checkpoint: string, time: string, label?: string) => ({
+    id: `${chain}/${checkpoint}`,
+    domain: 'd',
+    chain,
+    checkpoint,
+    index: 0,
+    time,
+    level: 'full' as const,
+    label,
+    dataBytes: 1,
+    state: 'complete' as const,
+    protected: false,
+    legacy: false,
+  });
+  const points = [
+    mk('a', 'virtnbdbackup.0', '2026-11-01T00:00:00Z', 'before-upgrade'),
+    mk('a', 'virtnbdbackup.1', '2026-11-02T00:00:00Z', 'nightly'),
+    mk('b', 'virtnbdbackup.0', '2026-11-03T00:00:00Z', 'nightly'),
+  ];
 
   it('a unique label names its point', () => {
     expect(findRestorePoint(points, { kind: 'at', value: 'before-upgrade' }, 'd').id).toBe('a/virtnbdbackup.0');

@@ -18,7 +18,9 @@ describe('assertEmptyTarget: only the last folder is ever created', () => {
 
   it('refuses a folder whose parent is missing, naming the parent, and creates nothing', async () => {
     const deep = join(root, 'nosuch', 'deep', 'dir');
-    await expect(assertEmptyTarget(deep)).rejects.toEqual(usage(new RegExp(`^--to ${deep} cannot be created: its parent folder ${join(root, 'nosuch', 'deep')} does not exist`)));
+    await expect(assertEmptyTarget(deep)).rejects.toEqual(
+      usage(new RegExp(`^--to ${deep} cannot be created: its parent folder ${join(root, 'nosuch', 'deep')} does not exist`)),
+    );
     expect(readdirSync(root)).not.toContain('nosuch');
   });
 
@@ -33,7 +35,9 @@ describe('assertEmptyTarget: only the last folder is ever created', () => {
 
   it('lets a caller name the folder that must exist (boot makes its own vmkeep-boot folder)', async () => {
     expect(await assertEmptyTarget(join(root, 'own', 'name'), { flag: '--dir', parent: root })).toBe('absent');
-    await expect(assertEmptyTarget(join(root, 'a', 'own', 'name'), { flag: '--dir', parent: join(root, 'a') })).rejects.toEqual(usage(/^--dir .* its parent folder .*\/a does not exist/));
+    await expect(assertEmptyTarget(join(root, 'a', 'own', 'name'), { flag: '--dir', parent: join(root, 'a') })).rejects.toEqual(
+      usage(/^--dir .* its parent folder .*\/a does not exist/),
+    );
   });
 });
 

@@ -3,12 +3,7 @@
  * protected chains and points, chains verify failed, failed last backups) and random raw policies.
  */
 import fc from 'fast-check';
-import type {
-  ChainState,
-  DomainHistory,
-  RawRetentionOptions,
-  RetentionChain,
-} from '../../../src/retention/index.js';
+import type { ChainState, DomainHistory, RawRetentionOptions, RetentionChain } from '../../../src/retention/index.js';
 
 /** Every generated time lies within two years before NOW (plus a little after, for clock skew). */
 export const NOW = new Date('2026-11-20T12:00:00');
@@ -60,13 +55,11 @@ function monthStart(date: Date): Date {
 
 /** One domain's history with 0..10 chains. */
 export function historyArbitrary(domain: string): fc.Arbitrary<DomainHistory> {
-  return fc
-    .record({ chains: fc.array(chainShape, { maxLength: 10 }), lastBackupFailed: fc.boolean() })
-    .map(({ chains, lastBackupFailed }) => ({
-      domain,
-      chains: chains.map((shape, i) => buildChain(domain, i, shape)),
-      lastBackupFailed,
-    }));
+  return fc.record({ chains: fc.array(chainShape, { maxLength: 10 }), lastBackupFailed: fc.boolean() }).map(({ chains, lastBackupFailed }) => ({
+    domain,
+    chains: chains.map((shape, i) => buildChain(domain, i, shape)),
+    lastBackupFailed,
+  }));
 }
 
 /** One to three domains. */

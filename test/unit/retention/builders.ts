@@ -3,14 +3,7 @@
  * Times are local (`at('2026-11-03T04:00')`), the clock the planner's buckets use.
  */
 import { addDays, addHours } from 'date-fns';
-import type {
-  ChainDecision,
-  ChainState,
-  DomainHistory,
-  PrunePlan,
-  RetentionChain,
-  RetentionPoint,
-} from '../../../src/retention/index.js';
+import type { ChainDecision, ChainState, DomainHistory, PrunePlan, RetentionChain, RetentionPoint } from '../../../src/retention/index.js';
 
 /** A local time from `yyyy-MM-ddTHH:mm` (no zone: JavaScript reads it as local). */
 export function at(localTime: string): Date {
@@ -52,10 +45,7 @@ export function singlePointChains(times: readonly Date[], domain = 'vm1'): Reten
 }
 
 /** A domain history. */
-export function history(
-  chains: readonly RetentionChain[],
-  options: { domain?: string; lastBackupFailed?: boolean } = {},
-): DomainHistory {
+export function history(chains: readonly RetentionChain[], options: { domain?: string; lastBackupFailed?: boolean } = {}): DomainHistory {
   const domain = options.domain ?? chains[0]?.domain ?? 'vm1';
   return { domain, chains, lastBackupFailed: options.lastBackupFailed ?? false };
 }
@@ -66,9 +56,7 @@ export function history(
  */
 export function timesEvery(first: Date, count: number, stepHours: number): Date[] {
   const wholeDays = stepHours % 24 === 0;
-  return Array.from({ length: count }, (_, i) =>
-    wholeDays ? addDays(first, (i * stepHours) / 24) : addHours(first, i * stepHours),
-  );
+  return Array.from({ length: count }, (_, i) => (wholeDays ? addDays(first, (i * stepHours) / 24) : addHours(first, i * stepHours)));
 }
 
 /** All chain decisions of a plan, kept and removed, for one domain (default: the only one). */

@@ -10,9 +10,7 @@ import { parseDuration, parsePolicy, planPrune, simulate, type DomainHistory, ty
 import { historiesArbitrary, NOW, rawPolicyArbitrary } from './arbitraries.js';
 
 /** The same histories, every chain a push chain. */
-const mergeableHistories = historiesArbitrary.map((hs) =>
-  hs.map((h): DomainHistory => ({ ...h, chains: h.chains.map((c) => ({ ...c, mergeable: true })) })),
-);
+const mergeableHistories = historiesArbitrary.map((hs) => hs.map((h): DomainHistory => ({ ...h, chains: h.chains.map((c) => ({ ...c, mergeable: true })) })));
 
 function chainOf(histories: readonly DomainHistory[], domain: string, id: string): RetentionChain {
   return histories.find((h) => h.domain === domain)!.chains.find((c) => c.id === id)!;
@@ -136,9 +134,17 @@ describe('planPrune with mergePoints: examples', () => {
   });
 
   it('keep-last 2 over a five-point push chain merges the full and the next two into point 3, which becomes the full', () => {
-    const plan = planPrune([{ domain: 'vm1', chains: [pushChain('c1', 5)], lastBackupFailed: false }], parsePolicy({ keepLast: 2 }), NOW, { mergePoints: true });
+    const plan = planPrune([{ domain: 'vm1', chains: [pushChain('c1', 5)], lastBackupFailed: false }], parsePolicy({ keepLast: 2 }), NOW, {
+      mergePoints: true,
+    });
     expect(plan.domains[0]!.merges).toEqual([
-      { chain: 'c1', dropped: ['vmkeep.0a0b0c0d.0', 'vmkeep.0a0b0c0d.1', 'vmkeep.0a0b0c0d.2'], into: 'vmkeep.0a0b0c0d.3', newParent: undefined, reasons: ['not selected by any rule: merged into vmkeep.0a0b0c0d.3, which becomes the full'] },
+      {
+        chain: 'c1',
+        dropped: ['vmkeep.0a0b0c0d.0', 'vmkeep.0a0b0c0d.1', 'vmkeep.0a0b0c0d.2'],
+        into: 'vmkeep.0a0b0c0d.3',
+        newParent: undefined,
+        reasons: ['not selected by any rule: merged into vmkeep.0a0b0c0d.3, which becomes the full'],
+      },
     ]);
     expect(plan.totals).toMatchObject({ keptPoints: 2, removedPoints: 3, mergedPoints: 3 });
   });
@@ -147,12 +153,15 @@ describe('planPrune with mergePoints: examples', () => {
     const c = pushChain('c1', 4);
     const chain = { ...c, points: c.points.map((p, i) => (i === 0 ? { ...p, protected: true } : p)) };
     const plan = planPrune([{ domain: 'vm1', chains: [chain], lastBackupFailed: false }], parsePolicy({ keepLast: 1 }), NOW, { mergePoints: true });
-    expect(plan.domains[0]!.merges).toMatchObject([{ dropped: ['vmkeep.0a0b0c0d.1', 'vmkeep.0a0b0c0d.2'], into: 'vmkeep.0a0b0c0d.3', newParent: 'vmkeep.0a0b0c0d.0' }]);
+    expect(plan.domains[0]!.merges).toMatchObject([
+      { dropped: ['vmkeep.0a0b0c0d.1', 'vmkeep.0a0b0c0d.2'], into: 'vmkeep.0a0b0c0d.3', newParent: 'vmkeep.0a0b0c0d.0' },
+    ]);
   });
 
   it('nothing merges without mergePoints, in a virtnbdbackup chain, in progress, verify failed, or after a failed backup', () => {
     const policy = parsePolicy({ keepLast: 1 });
-    const one = (c: RetentionChain, failed = false) => planPrune([{ domain: 'vm1', chains: [c], lastBackupFailed: failed }], policy, NOW, { mergePoints: true }).domains[0]!.merges;
+    const one = (c: RetentionChain, failed = false) =>
+      planPrune([{ domain: 'vm1', chains: [c], lastBackupFailed: failed }], policy, NOW, { mergePoints: true }).domains[0]!.merges;
     expect(planPrune([{ domain: 'vm1', chains: [pushChain('c1', 3)], lastBackupFailed: false }], policy, NOW).domains[0]!.merges).toEqual([]);
     expect(one(pushChain('c1', 3, { mergeable: false }))).toEqual([]);
     expect(one(pushChain('c1', 3, { state: 'in-progress' }))).toEqual([]);
@@ -163,12 +172,19 @@ describe('planPrune with mergePoints: examples', () => {
 });
 
 describe('simulate with mergePoints: properties', { timeout: 60_000 }, () => {
-  it('the newest backup always survives; every surviving point is selected by a rule or is its chain\'s newest; counts add up', () => {
+  it("the newest backup always survives; every surviving point is selected by a rule or is its chain's newest; counts add up", () => {
     fc.assert(
       fc.property(rawPolicyArbitrary, fc.constantFrom('12h', '1d', '3d'), (raw, every) => {
         const policy = parsePolicy(raw);
         fc.pre(hasPointRules(policy));
-        const result = simulate({ every: parseDuration(every), over: parseDuration('1m'), groupBy: 'month', policy, start: new Date('2026-05-03T01:00:00'), mergePoints: true });
+        const result = simulate({
+          every: parseDuration(every),
+          over: parseDuration('1m'),
+          groupBy: 'month',
+          policy,
+          start: new Date('2026-05-03T01:00:00'),
+          mergePoints: true,
+        });
         expect(result.surviving.at(-1)!.time).toBe(result.end);
         expect(result.removedPoints + result.surviving.length).toBe(result.backups);
         expect(result.mergedPoints).toBeLessThanOrEqual(result.removedPoints);

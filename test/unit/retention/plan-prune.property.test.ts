@@ -1,13 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  hasAnyRule,
-  parsePolicy,
-  planPrune,
-  type DomainHistory,
-  type RawRetentionOptions,
-  type RetentionChain,
-} from '../../../src/retention/index.js';
+import { hasAnyRule, parsePolicy, planPrune, type DomainHistory, type RawRetentionOptions, type RetentionChain } from '../../../src/retention/index.js';
 import { historiesArbitrary, NOW, rawPolicyArbitrary } from './arbitraries.js';
 import { removedIds, shuffle } from './builders.js';
 
@@ -159,7 +152,12 @@ describe('planPrune properties', { timeout: 30_000 }, () => {
             expect(domain.noPolicy).toBe(true);
             continue;
           }
-          const alone = planPrune(histories.filter((h) => h.domain === domain.domain), own, NOW, { force });
+          const alone = planPrune(
+            histories.filter((h) => h.domain === domain.domain),
+            own,
+            NOW,
+            { force },
+          );
           expect({ ...domain }).toEqual(alone.domains[0]);
         }
         // Every domain is in exactly one policy group.

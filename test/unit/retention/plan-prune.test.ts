@@ -2,16 +2,7 @@ import { addDays, getHours } from 'date-fns';
 import { describe, expect, it } from 'vitest';
 import { VmkeepError } from '../../../src/errors.js';
 import { parsePolicy, planPrune, policyLines, type RawRetentionOptions } from '../../../src/retention/index.js';
-import {
-  at,
-  chain,
-  decisionFor,
-  history,
-  keptIds,
-  removedIds,
-  singlePointChains,
-  timesEvery,
-} from './builders.js';
+import { at, chain, decisionFor, history, keptIds, removedIds, singlePointChains, timesEvery } from './builders.js';
 
 const NOW = at('2026-11-20T12:00'); // a Friday
 
@@ -36,14 +27,7 @@ describe('count rules (restic semantics: newest point per bucket)', () => {
   });
 
   it('keep-daily keeps the newest point of each day that has one, skipping empty days', () => {
-    const times = [
-      '2026-11-16T03:00',
-      '2026-11-17T03:00',
-      '2026-11-17T15:00',
-      '2026-11-18T03:00',
-      '2026-11-20T03:00',
-      '2026-11-20T09:00',
-    ];
+    const times = ['2026-11-16T03:00', '2026-11-17T03:00', '2026-11-17T15:00', '2026-11-18T03:00', '2026-11-20T03:00', '2026-11-20T09:00'];
     const p = plan(singlePointChains(times.map(at)), { keepDaily: 3 });
     expect(pointReasons(p, 'c-005')).toEqual(['keep-daily 1/3']);
     expect(pointReasons(p, 'c-003')).toEqual(['keep-daily 2/3']);
@@ -121,8 +105,7 @@ describe('tiers (do-snapshot INTERVAL:AGE)', () => {
 });
 
 describe('VMSnap period rule', () => {
-  const monthChain = (id: string, month: string, days: number, options = {}) =>
-    chain(id, timesEvery(at(`2026-${month}-01T03:00`), days, 24), options);
+  const monthChain = (id: string, month: string, days: number, options = {}) => chain(id, timesEvery(at(`2026-${month}-01T03:00`), days, 24), options);
   const sep = monthChain('vmsnap-backup-monthly-2026-09', '09', 30);
   const oct = monthChain('vmsnap-backup-monthly-2026-10', '10', 31);
 
@@ -137,9 +120,7 @@ describe('VMSnap period rule', () => {
   it('keeps the previous month during the grace days, but not the month before', () => {
     const nov = monthChain('vmsnap-backup-monthly-2026-11', '11', 10);
     const p = plan([sep, oct, nov], { vmsnapRule: true }, at('2026-11-10T12:00'));
-    expect(decisionFor(p, oct.id).reasons).toEqual([
-      'previous monthly period, until the current one is 15 days old',
-    ]);
+    expect(decisionFor(p, oct.id).reasons).toEqual(['previous monthly period, until the current one is 15 days old']);
     expect(decisionFor(p, sep.id).reasons).toEqual(['older than the previous monthly period']);
   });
 
@@ -148,10 +129,7 @@ describe('VMSnap period rule', () => {
     const p = plan([sep, oct, nov], { vmsnapRule: true });
     expect(removedIds(p)).toEqual([]);
     expect(decisionFor(p, sep.id).reasons).toEqual(['no complete chain in the current monthly period yet']);
-    expect(decisionFor(p, oct.id).reasons).toEqual([
-      'newest complete chain',
-      'no complete chain in the current monthly period yet',
-    ]);
+    expect(decisionFor(p, oct.id).reasons).toEqual(['newest complete chain', 'no complete chain in the current monthly period yet']);
     expect(decisionFor(p, nov.id).reasons).toEqual(['in progress', 'current monthly period']);
   });
 
@@ -177,10 +155,7 @@ describe('VMSnap period rule', () => {
     const nov = monthChain('vmsnap-backup-monthly-2026-11', '11', 20);
     const p = plan([sep, oct, nov], { vmsnapRule: true, keepMonthly: 2 });
     expect(decisionFor(p, oct.id).reasons).toEqual(['virtnbdbackup.30: keep-monthly 2/2']);
-    expect(decisionFor(p, sep.id).reasons).toEqual([
-      'older than the current monthly period by 15+ days',
-      'not selected by any rule',
-    ]);
+    expect(decisionFor(p, sep.id).reasons).toEqual(['older than the current monthly period by 15+ days', 'not selected by any rule']);
   });
 });
 
@@ -313,8 +288,13 @@ describe('safety rules', () => {
     });
 
     it('is never removed, not by the period rule, not when forced, not when every chain failed', () => {
-      const failedOnly = [chain('a', [at('2026-09-01T03:00')], { verifyFailedAt: failedAt }), chain('b', [at('2026-11-19T03:00')], { verifyFailedAt: failedAt })];
-      const forced = planPrune([history(failedOnly, { lastBackupFailed: true })], parsePolicy({ keepLast: 1, groupBy: 'month', vmsnapRule: true }), NOW, { force: true });
+      const failedOnly = [
+        chain('a', [at('2026-09-01T03:00')], { verifyFailedAt: failedAt }),
+        chain('b', [at('2026-11-19T03:00')], { verifyFailedAt: failedAt }),
+      ];
+      const forced = planPrune([history(failedOnly, { lastBackupFailed: true })], parsePolicy({ keepLast: 1, groupBy: 'month', vmsnapRule: true }), NOW, {
+        force: true,
+      });
       expect(removedIds(forced)).toEqual([]);
       expect(decisionFor(forced, 'a').reasons).toEqual([held, 'no complete chain in the current monthly period yet']);
       expect(decisionFor(forced, 'b').reasons).toEqual([held, 'current monthly period']);
@@ -339,10 +319,7 @@ describe('safety rules', () => {
 
 describe('plan shape', () => {
   it('counts totals and records now, force and the policy in words', () => {
-    const chains = [
-      chain('a', timesEvery(at('2026-11-01T03:00'), 4, 24)),
-      chain('b', timesEvery(at('2026-11-10T03:00'), 3, 24)),
-    ];
+    const chains = [chain('a', timesEvery(at('2026-11-01T03:00'), 4, 24)), chain('b', timesEvery(at('2026-11-10T03:00'), 3, 24))];
     const p = plan(chains, { keepLast: 1 });
     expect(p.totals).toEqual({ keptChains: 1, removedChains: 1, keptPoints: 3, removedPoints: 4, mergedPoints: 0 });
     expect(p.now).toBe(NOW.toISOString());

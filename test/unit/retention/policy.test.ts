@@ -61,12 +61,9 @@ describe('parsePolicy', () => {
 
 describe('describePolicy', () => {
   it('puts every rule in words, one a line, with the combination and the safety rules', () => {
-    const lines = describePolicy(
-      parsePolicy({ vmsnapRule: true, keepLast: 3, keepWeekly: 4, keepWithin: '2d', keepTiers: ['0d:1y'] }),
-    ).split('\n');
+    const lines = describePolicy(parsePolicy({ vmsnapRule: true, keepLast: 3, keepWeekly: 4, keepWithin: '2d', keepTiers: ['0d:1y'] })).split('\n');
     expect(lines).toContain(
-      "vmsnap-rule (monthly): keep the current month's chains; earlier monthly chains go once the current month " +
-        'is 15 days old and has a complete chain',
+      "vmsnap-rule (monthly): keep the current month's chains; earlier monthly chains go once the current month " + 'is 15 days old and has a complete chain',
     );
     expect(lines).toContain('keep-last 3: the 3 newest points');
     expect(lines).toContain('keep-weekly 4: the newest point of each of the last 4 ISO weeks that have one');

@@ -74,13 +74,20 @@ describe('retention by recording order', { timeout: 30_000 }, () => {
     );
   });
 
-  it('the repro: two points made a month ahead, then one at the real time; keep-last 1 keeps today\'s chain', () => {
+  it("the repro: two points made a month ahead, then one at the real time; keep-last 1 keeps today's chain", () => {
     const ahead = (h: number) => new Date(NOW.getTime() + 35 * 24 * HOUR + h * HOUR);
     const history: DomainHistory = {
       domain: 'web',
       lastBackupFailed: false,
       chains: [
-        { id: 'vmsnap-backup-monthly-2026-11', domain: 'web', periodStart: undefined, state: 'complete', protected: false, points: [{ id: 'virtnbdbackup.0', time: new Date(NOW.getTime() - HOUR), sequence: 3, protected: false }] },
+        {
+          id: 'vmsnap-backup-monthly-2026-11',
+          domain: 'web',
+          periodStart: undefined,
+          state: 'complete',
+          protected: false,
+          points: [{ id: 'virtnbdbackup.0', time: new Date(NOW.getTime() - HOUR), sequence: 3, protected: false }],
+        },
         {
           id: 'vmsnap-backup-monthly-2026-12',
           domain: 'web',

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  parseDuration,
-  parsePolicy,
-  planPrune,
-  renderPrunePlan,
-  renderSimulation,
-  simulate,
-} from '../../../src/retention/index.js';
+import { parseDuration, parsePolicy, planPrune, renderPrunePlan, renderSimulation, simulate } from '../../../src/retention/index.js';
 import { at, chain, history, singlePointChains, timesEvery } from './builders.js';
 
 describe('renderPrunePlan', () => {
@@ -16,10 +9,7 @@ describe('renderPrunePlan', () => {
     chain('vmsnap-backup-monthly-2026-11', timesEvery(at('2026-11-01T03:00'), 20, 24)),
   ];
   const plan = planPrune(
-    [
-      history(chains, { domain: 'web01' }),
-      history(singlePointChains([at('2026-11-19T03:00')], 'db01'), { lastBackupFailed: true }),
-    ],
+    [history(chains, { domain: 'web01' }), history(singlePointChains([at('2026-11-19T03:00')], 'db01'), { lastBackupFailed: true })],
     parsePolicy({ vmsnapRule: true, keepDaily: 7 }),
     now,
   );
@@ -32,9 +22,7 @@ describe('renderPrunePlan', () => {
     expect(october).toMatch(/complete\s+31\s+2026-10-31 03:00\s+remove\s+older than the current monthly period by 15\+/);
     const november = lines.find((l) => l.includes('vmsnap-backup-monthly-2026-11'));
     // 2 chain reasons + 7 points picked by keep-daily: 3 shown, 6 more.
-    expect(november).toMatch(
-      /keep\s+newest complete chain; current monthly period; virtnbdbackup\.19: keep-daily 1\/7 \(\+6 more\)$/,
-    );
+    expect(november).toMatch(/keep\s+newest complete chain; current monthly period; virtnbdbackup\.19: keep-daily 1\/7 \(\+6 more\)$/);
   });
 
   it('shows the policy, the warnings and the totals', () => {

@@ -1,13 +1,7 @@
 import { differenceInCalendarDays, differenceInHours, subDays } from 'date-fns';
 import { describe, expect, it } from 'vitest';
 import { VmkeepError } from '../../../src/errors.js';
-import {
-  parseDuration,
-  parsePolicy,
-  parseSimulateOption,
-  simulate,
-  type SimulationRequest,
-} from '../../../src/retention/index.js';
+import { parseDuration, parsePolicy, parseSimulateOption, simulate, type SimulationRequest } from '../../../src/retention/index.js';
 import { at } from './builders.js';
 
 const d = parseDuration;
@@ -62,9 +56,7 @@ describe('simulate', () => {
     expect(chains).toEqual(['vmsnap-backup-monthly-2026-02', 'vmsnap-backup-monthly-2026-03']);
     const february = result.surviving.filter((s) => s.chain === chains[0]);
     expect(february.map((s) => s.point)).toEqual(february.map((_, i) => `virtnbdbackup.${i}`));
-    expect(february[0]!.reasons).toEqual([
-      'kept with its chain (previous monthly period, until the current one is 15 days old)',
-    ]);
+    expect(february[0]!.reasons).toEqual(['kept with its chain (previous monthly period, until the current one is 15 days old)']);
     expect(result.removedChains).toBe(1);
 
     const later = simulate({ every: d('1d'), over: d('2m20d'), policy, start: at('2026-01-01T03:00') });
@@ -88,9 +80,7 @@ describe('simulate', () => {
 
   it('warns when a tier asks for points more often than backups are taken', () => {
     const result = simulate({ ...request, over: d('1d'), policy: parsePolicy({ keepTiers: ['1h:1d'] }) });
-    expect(result.warnings).toEqual([
-      'tier 1h:1d asks for one point per 1h, but backups are taken at most once per 1d',
-    ]);
+    expect(result.warnings).toEqual(['tier 1h:1d asks for one point per 1h, but backups are taken at most once per 1d']);
   });
 
   it('is JSON-able and deterministic', () => {
@@ -143,7 +133,13 @@ describe('simulate with mergePoints (push chains)', () => {
 
 describe('simulate with mergePoints and the period rule (as the CLI builds it from --groupBy)', () => {
   it('chains the period rule keeps still lose the points no point rule selects; the period rule alone merges nothing', () => {
-    const request: SimulationRequest = { every: d('1d'), over: d('2m'), policy: parsePolicy({ groupBy: 'month', vmsnapRule: true, keepLast: 2 }), start: at('2026-05-01T01:00'), mergePoints: true };
+    const request: SimulationRequest = {
+      every: d('1d'),
+      over: d('2m'),
+      policy: parsePolicy({ groupBy: 'month', vmsnapRule: true, keepLast: 2 }),
+      start: at('2026-05-01T01:00'),
+      mergePoints: true,
+    };
     const merged = simulate(request);
     expect(merged.mergedPoints).toBeGreaterThan(0);
     expect(merged.surviving.every((s) => s.chain.startsWith('vmsnap-backup-monthly-'))).toBe(true);

@@ -3,14 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DomainState } from '../../../src/domain/types.js';
 import { VmkeepError } from '../../../src/errors.js';
-import {
-  planScrub,
-  simulateScrub,
-  stillPresent,
-  type ScrubDomainState,
-  type ScrubRequest,
-  type ScrubType,
-} from '../../../src/scrub/plan-scrub.js';
+import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubRequest, type ScrubType } from '../../../src/scrub/plan-scrub.js';
 
 /** In-memory domain snapshots: checkpoints create their bitmaps unless told they were lost. */
 class DomainBuilder {
@@ -144,15 +137,13 @@ describe('planScrub on a running domain', () => {
   });
 
   it('a checkpoint whose bitmap is gone gets a metadata-only delete (a plain delete would fail)', () => {
-    const state = new DomainBuilder().checkpoint('virtnbdbackup.0', { lostOn: ['vda'] }).checkpoint('virtnbdbackup.1').build();
+    const state = new DomainBuilder()
+      .checkpoint('virtnbdbackup.0', { lostOn: ['vda'] })
+      .checkpoint('virtnbdbackup.1')
+      .build();
     const plan = planScrub(state, req('checkpoint'));
-    expect(plan.actions.map((a) => `${a.action} ${a.target}`)).toEqual([
-      'delete-checkpoint virtnbdbackup.1',
-      'delete-checkpoint-metadata virtnbdbackup.0',
-    ]);
-    expect(plan.actions[1]!.reason).toBe(
-      'its bitmap virtnbdbackup.0 on vda is already gone, so a plain delete would fail: drop the metadata only',
-    );
+    expect(plan.actions.map((a) => `${a.action} ${a.target}`)).toEqual(['delete-checkpoint virtnbdbackup.1', 'delete-checkpoint-metadata virtnbdbackup.0']);
+    expect(plan.actions[1]!.reason).toBe('its bitmap virtnbdbackup.0 on vda is already gone, so a plain delete would fail: drop the metadata only');
     expect(plan.wanted).toEqual({ checkpoints: ['virtnbdbackup.1', 'virtnbdbackup.0'], bitmaps: { vda: ['virtnbdbackup.1'] } });
   });
 
@@ -239,9 +230,7 @@ describe('planScrub on a shut-off domain', () => {
       'remove-bitmap virtnbdbackup.7@vda',
       'skip-bitmap foreign@vda',
     ]);
-    expect(plan.actions[1]!.reason).toBe(
-      'libvirt cannot delete a checkpoint of a shut-off domain: drop its metadata, then remove its bitmap from the image',
-    );
+    expect(plan.actions[1]!.reason).toBe('libvirt cannot delete a checkpoint of a shut-off domain: drop its metadata, then remove its bitmap from the image');
     expect(plan.actions[2]!.reason).toBe('bitmap of checkpoint virtnbdbackup.1, removed from the image after its metadata');
   });
 

@@ -185,9 +185,7 @@ describe('runScrub on a running domain', () => {
       ['delete-checkpoint', 'virtnbdbackup.1', true],
       ['delete-checkpoint-metadata', 'virtnbdbackup.0', true],
     ]);
-    expect(report.actions[1]!.reason).toBe(
-      'its bitmap virtnbdbackup.0 on vda is already gone, so a plain delete would fail: drop the metadata only',
-    );
+    expect(report.actions[1]!.reason).toBe('its bitmap virtnbdbackup.0 on vda is already gone, so a plain delete would fail: drop the metadata only');
     // --scrubType checkpoint leaves orphan bitmaps alone.
     expect(report.remaining).toEqual({ checkpoints: [], bitmaps: { vda: ['foreign'] } });
   });
@@ -344,9 +342,7 @@ describe('runScrub across domains, dry runs and errors', () => {
     const { ctx } = setup(readCalls('running/before', true));
     const result = await runScrub(ctx, options({ checkpointName: 'manual', dryRun: true }));
     const report = (result.document as ScrubDocument)[DOM]!;
-    expect(report.actions).toEqual([
-      { action: 'skip-checkpoint', target: 'manual', reason: 'not a vmkeep-owned name (use --force)', done: false },
-    ]);
+    expect(report.actions).toEqual([{ action: 'skip-checkpoint', target: 'manual', reason: 'not a vmkeep-owned name (use --force)', done: false }]);
     expect(report.ok).toBe(false);
     expect(report.error).toBe('would be left: checkpoint manual');
     expect(result.outcome).toBe('failure');

@@ -10,7 +10,14 @@ const URI = 'qemu:///system';
 const RUN_UUID = '00000000-0000-4000-8000-00000000f001';
 
 function ctxWith(runner: Runner) {
-  return createContext({ runner, uri: URI, now: () => new Date('2026-11-22T12:00:00Z'), log: createMemoryLogger(), interactive: false, signal: new AbortController().signal });
+  return createContext({
+    runner,
+    uri: URI,
+    now: () => new Date('2026-11-22T12:00:00Z'),
+    log: createMemoryLogger(),
+    interactive: false,
+    signal: new AbortController().signal,
+  });
 }
 
 describe('runStatus with recorded outputs (exact argv)', () => {
@@ -19,18 +26,41 @@ describe('runStatus with recorded outputs (exact argv)', () => {
       .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } })
       // Addressed by UUID from here on: virsh would read a numeric name as a domain id.
       // Tags (status shows them): this domain has none, which virsh reports as exit 1.
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'metadata', '--domain', RUN_UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'], result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'metadata', '--domain', RUN_UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
+        result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') },
+      })
       .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domstate-running.txt') } })
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-list', '--domain', RUN_UUID, '--name', '--topological'], result: { stdout: fixture('virsh/checkpoint-list--name--topological.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-list', '--domain', RUN_UUID, '--name', '--topological'],
+        result: { stdout: fixture('virsh/checkpoint-list--name--topological.txt') },
+      })
       .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', RUN_UUID], result: { stdout: fixture('virsh/dumpxml-running-2-checkpoints.xml') } })
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.0', '--no-domain'], result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml') } })
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'], result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml') } })
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'qemu-monitor-command', '--domain', RUN_UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'], result: { stdout: fixture('qmp/query-named-block-nodes-2-checkpoints.json') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.0', '--no-domain'],
+        result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'],
+        result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-monitor-command', '--domain', RUN_UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'],
+        result: { stdout: fixture('qmp/query-named-block-nodes-2-checkpoints.json') },
+      })
       // The one domain reader also asks for an active job (a backup left by a killed run).
       .expect({ tool: 'virsh', argv: ['-c', URI, 'domjobinfo', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domjobinfo-no-job.txt') } })
       // A running domain is asked whether its guest is frozen; this one has no agent channel.
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'qemu-agent-command', '--domain', RUN_UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'], result: { exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') } })
-;
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-agent-command', '--domain', RUN_UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
+        result: { exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') },
+      });
     // No qemu-img for a running domain: QEMU's block nodes carry the image sizes too.
     const result = await runStatus(ctxWith(runner), { domains: ['vmkeep-scratch-fixtures-run'], output: undefined, colour: false });
     expect(runner.unmet()).toEqual([]);
@@ -52,7 +82,12 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     // The frozen-guest fields came later: no agent gives null and no warning.
     expect(d).toMatchObject({ guestFrozen: null, warnings: [] });
     const later = new Set(['tags', 'guestFrozen', 'warnings']);
-    const withoutTags = Object.fromEntries(Object.entries(result.document as Record<string, Record<string, unknown>>).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).filter(([f]) => !later.has(f)))]));
+    const withoutTags = Object.fromEntries(
+      Object.entries(result.document as Record<string, Record<string, unknown>>).map(([k, v]) => [
+        k,
+        Object.fromEntries(Object.entries(v).filter(([f]) => !later.has(f))),
+      ]),
+    );
     expect(`${JSON.stringify(withoutTags, null, 2)}\n`).toBe(fixture('status/golden-running-2-checkpoints.json'));
     // Two lines were added since: the domain's tags, and VMSnap's "Overall status" line (scripts grep it).
     expect(result.text.replace('\n  Overall status: OK\n', '\n').replace('\n  tags: none\n', '\n')).toBe(fixture('status/golden-running-2-checkpoints.txt'));
@@ -60,7 +95,11 @@ describe('runStatus with recorded outputs (exact argv)', () => {
   });
 
   it('reports an unknown name as unknown without running anything for it, and is partial', async () => {
-    const runner = new FakeRunner().expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } });
+    const runner = new FakeRunner().expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'list', '--all', '--uuid', '--name'],
+      result: { stdout: fixture('virsh/list--all--uuid--name.txt') },
+    });
     const result = await runStatus(ctxWith(runner), { domains: ['x;touch /tmp/canary;#'], output: undefined, colour: false });
     expect(result.outcome).toBe('partial');
     expect(result.document).toEqual({ 'x;touch /tmp/canary;#': { name: 'x;touch /tmp/canary;#', error: 'unknown domain', overallStatus: 1 } });
@@ -76,7 +115,8 @@ describe('runStatus concurrency', () => {
     const xml = (n: string) => `<domain type='kvm'><name>${n}</name><devices></devices></domain>`;
     const runner: Runner = {
       async run(tool: string, argv: readonly string[], _o?: RunOptions): Promise<RunResult> {
-        if (argv.includes('list')) return { stdout: names.map((n, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')} ${n}\n`).join(''), stderr: '', exitCode: 0 };
+        if (argv.includes('list'))
+          return { stdout: names.map((n, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')} ${n}\n`).join(''), stderr: '', exitCode: 0 };
         if (argv.includes('domstate')) {
           inFlight += 1;
           maxInFlight = Math.max(maxInFlight, inFlight);

@@ -15,30 +15,44 @@ describe('judgeConsistency', () => {
   const cps = [cp('virtnbdbackup.0', ['vda', 'vdb']), cp('virtnbdbackup.1', ['vda', 'vdb'], 'virtnbdbackup.0')];
 
   it('is consistent when every checkpoint has its bitmap on every disk', () => {
-    const v = judgeConsistency('d', cps, [disk('vda', [bm('virtnbdbackup.1'), bm('virtnbdbackup.0')]), disk('vdb', [bm('virtnbdbackup.0'), bm('virtnbdbackup.1')])]);
+    const v = judgeConsistency('d', cps, [
+      disk('vda', [bm('virtnbdbackup.1'), bm('virtnbdbackup.0')]),
+      disk('vdb', [bm('virtnbdbackup.0'), bm('virtnbdbackup.1')]),
+    ]);
     expect(v).toEqual({ consistent: true, problems: [] });
   });
 
   it('names the disk and the bitmap when one disk lost one bitmap (counts alone would not show it)', () => {
-    const v = judgeConsistency('d', cps, [disk('vda', [bm('virtnbdbackup.0'), bm('virtnbdbackup.1')]), disk('vdb', [bm('virtnbdbackup.0'), bm('virtnbdbackup.x')])]);
+    const v = judgeConsistency('d', cps, [
+      disk('vda', [bm('virtnbdbackup.0'), bm('virtnbdbackup.1')]),
+      disk('vdb', [bm('virtnbdbackup.0'), bm('virtnbdbackup.x')]),
+    ]);
     expect(v.consistent).toBe(false);
     const kinds = v.problems.map((p) => [p.kind, p.disk, p.name]);
     expect(kinds).toContainEqual(['missing-bitmap', 'vdb', 'virtnbdbackup.1']);
     expect(kinds).toContainEqual(['orphan-bitmap', 'vdb', 'virtnbdbackup.x']);
-    expect(v.problems.find((p) => p.kind === 'missing-bitmap')!.fix).toBe('vmkeep scrub --domains d --scrubType both, then the next backup starts a new full chain');
+    expect(v.problems.find((p) => p.kind === 'missing-bitmap')!.fix).toBe(
+      'vmkeep scrub --domains d --scrubType both, then the next backup starts a new full chain',
+    );
   });
 
   it('reports a bitmap no checkpoint refers to, and suggests --force only for foreign names', () => {
     const v = judgeConsistency('d', [], [disk('vda', [bm('virtnbdbackup.3'), bm('someone-else')])]);
     const fixes = Object.fromEntries(v.problems.map((p) => [p.name, p.fix]));
     expect(fixes['virtnbdbackup.3']).toBe('vmkeep scrub --domains d --scrubType bitmap --checkpointName virtnbdbackup.3');
-    expect(fixes['someone-else']).toBe('not a vmkeep bitmap; remove it only if nothing else uses it: vmkeep scrub --domains d --scrubType bitmap --checkpointName someone-else --force');
+    expect(fixes['someone-else']).toBe(
+      'not a vmkeep bitmap; remove it only if nothing else uses it: vmkeep scrub --domains d --scrubType bitmap --checkpointName someone-else --force',
+    );
   });
 
   it('says when the named scrub of an orphan also takes the checkpoint of that name (bitmap kept on another disk)', () => {
     const v = judgeConsistency('d', [cp('virtnbdbackup.0', ['vda'])], [disk('vda', [bm('virtnbdbackup.0')]), disk('vdb', [bm('virtnbdbackup.0')])]);
     expect(v.problems.map((p) => [p.kind, p.disk, p.fix])).toEqual([
-      ['orphan-bitmap', 'vdb', 'vmkeep scrub --domains d --scrubType bitmap --checkpointName virtnbdbackup.0; this also deletes checkpoint virtnbdbackup.0 (its bitmaps on other disks), then the next backup starts a new full chain'],
+      [
+        'orphan-bitmap',
+        'vdb',
+        'vmkeep scrub --domains d --scrubType bitmap --checkpointName virtnbdbackup.0; this also deletes checkpoint virtnbdbackup.0 (its bitmaps on other disks), then the next backup starts a new full chain',
+      ],
     ]);
   });
 
@@ -64,7 +78,12 @@ describe('judgeConsistency', () => {
   });
 
   it("skips disks a checkpoint does not track (checkpoint='no')", () => {
-    const c: Checkpoint = { name: 'virtnbdbackup.0', parent: undefined, creationTime: undefined, disks: [{ name: 'vdb', checkpoint: 'no', bitmap: undefined, size: undefined }] };
+    const c: Checkpoint = {
+      name: 'virtnbdbackup.0',
+      parent: undefined,
+      creationTime: undefined,
+      disks: [{ name: 'vdb', checkpoint: 'no', bitmap: undefined, size: undefined }],
+    };
     expect(judgeConsistency('d', [c], [disk('vdb', [])]).consistent).toBe(true);
   });
 });

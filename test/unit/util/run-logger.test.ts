@@ -15,7 +15,15 @@ describe('run logger', () => {
     const file = path.join(dir, 'a.log');
     fs.writeFileSync(file, 'earlier line\n');
     const err: string[] = [];
-    const log = createRunLogger({ stderr: (t) => err.push(t), verbose: false, quiet: true, json: false, runId: 'r-1', sinks: [createFileSink(file, { json: false, runId: 'r-1' })], clock });
+    const log = createRunLogger({
+      stderr: (t) => err.push(t),
+      verbose: false,
+      quiet: true,
+      json: false,
+      runId: 'r-1',
+      sinks: [createFileSink(file, { json: false, runId: 'r-1' })],
+      clock,
+    });
     log.info('vm1: full backup into x');
     log.warn('vm2: backup failed');
     log.debug('not shown without --verbose');
@@ -47,13 +55,27 @@ describe('run logger', () => {
       { time: '2026-11-30T01:30:00.000Z', level: 'info', runId: 'r-2', message: 'sent with ***' },
       { time: '2026-11-30T01:30:00.000Z', level: 'debug', runId: 'r-2', message: 'detail' },
     ]);
-    expect(fs.readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual(lines);
+    expect(
+      fs
+        .readFileSync(file, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(lines);
   });
 
   it('sideOnly writes to the sinks and not to the terminal (lines drawn above progress bars)', async () => {
     const file = path.join(dir, 'c.log');
     const err: string[] = [];
-    const log = createRunLogger({ stderr: (t) => err.push(t), verbose: false, quiet: false, json: false, runId: 'r-3', sinks: [createFileSink(file, { json: false, runId: 'r-3' })], clock });
+    const log = createRunLogger({
+      stderr: (t) => err.push(t),
+      verbose: false,
+      quiet: false,
+      json: false,
+      runId: 'r-3',
+      sinks: [createFileSink(file, { json: false, runId: 'r-3' })],
+      clock,
+    });
     log.sideOnly!.info('drawn by the bar');
     await log.close();
     expect(err).toEqual([]);
@@ -61,7 +83,9 @@ describe('run logger', () => {
   });
 
   it('an unwritable log file is a usage error naming it', () => {
-    expect(() => createFileSink(path.join(dir, 'no-such-folder', 'x.log'), { json: false, runId: 'r' })).toThrow(/cannot open --log-file .*x\.log for appending: ENOENT/);
+    expect(() => createFileSink(path.join(dir, 'no-such-folder', 'x.log'), { json: false, runId: 'r' })).toThrow(
+      /cannot open --log-file .*x\.log for appending: ENOENT/,
+    );
   });
 });
 
@@ -70,7 +94,17 @@ describe('syslog sink', () => {
 
   it('builds logger argv with the message after --', () => {
     expect(syslogArgv(options, 'warning', '-rf / is just text')).toEqual([
-      '--socket', '/dev/log', '--udp', '--socket-errors=on', '--tag', 'vmkeep', '--priority', 'local3.warning', '--id=42', '--', '[r-4] -rf / is just text',
+      '--socket',
+      '/dev/log',
+      '--udp',
+      '--socket-errors=on',
+      '--tag',
+      'vmkeep',
+      '--priority',
+      'local3.warning',
+      '--id=42',
+      '--',
+      '[r-4] -rf / is just text',
     ]);
   });
 

@@ -26,7 +26,9 @@ describe('brokenPoints', () => {
 
   it('records restore does not read (checkpoint XML, .cpt, leftovers) break nothing', () => {
     expect(broken(bad('checkpoints/virtnbdbackup.1.xml'))).toEqual([]);
-    expect(broken({ kind: 'chain-record', file: 'db.cpt', message: 'x' }, { kind: 'leftover', file: 'vda.inc.virtnbdbackup.4.data.partial', message: 'y' })).toEqual([]);
+    expect(
+      broken({ kind: 'chain-record', file: 'db.cpt', message: 'x' }, { kind: 'leftover', file: 'vda.inc.virtnbdbackup.4.data.partial', message: 'y' }),
+    ).toEqual([]);
   });
 
   it('a wrong link at point k breaks k..end; a failed deep check breaks its point', () => {
@@ -35,7 +37,11 @@ describe('brokenPoints', () => {
   });
 
   it('a point whose data file is not even recorded is broken, and so is everything after it', () => {
-    const holed = new ChainBuilder('db', 'c', ['vda', 'vdb']).point(0).point(1, { without: ['vdb.inc.virtnbdbackup.1.data'] }).point(2).build();
+    const holed = new ChainBuilder('db', 'c', ['vda', 'vdb'])
+      .point(0)
+      .point(1, { without: ['vdb.inc.virtnbdbackup.1.data'] })
+      .point(2)
+      .build();
     expect(brokenPoints(holed, [])).toEqual(['virtnbdbackup.1', 'virtnbdbackup.2']);
   });
 });

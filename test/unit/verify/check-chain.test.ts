@@ -58,7 +58,10 @@ describe('checkChain on a vmkeep manifest', () => {
   it('names every missing data file; the kept XML files match their recorded sha256; links agree', async () => {
     const chain = capturedChain(FIXTURE_DIR);
     const result = await checkChain(chain);
-    const missing = result.problems.filter((p) => p.kind === 'missing').map((p) => p.file).sort();
+    const missing = result.problems
+      .filter((p) => p.kind === 'missing')
+      .map((p) => p.file)
+      .sort();
     expect(missing).toEqual(
       [
         'vda.full.data',

@@ -27,12 +27,18 @@ describe('buildBackupArgv', () => {
 
   it('uses long options that mean the same in 1.9.15 and 2.x', () => {
     expect(buildBackupArgv(base, V1)).toEqual([
-      '--uri', 'qemu:///system',
-      '--domain', 'web vm',
-      '--level', 'inc',
-      '--output', '/backup/web vm/2026-11',
-      '--socketfile', '/run/vmkeep/nbd/web.sock',
-      '--scratchdir', '/var/lib/vmkeep/scratch',
+      '--uri',
+      'qemu:///system',
+      '--domain',
+      'web vm',
+      '--level',
+      'inc',
+      '--output',
+      '/backup/web vm/2026-11',
+      '--socketfile',
+      '/run/vmkeep/nbd/web.sock',
+      '--scratchdir',
+      '/var/lib/vmkeep/scratch',
     ]);
   });
 
@@ -44,8 +50,10 @@ describe('buildBackupArgv', () => {
   it('compression, disks, workers, progress', () => {
     expect(buildBackupArgv({ ...base, compress: true, exclude: ['vdb', 'vdc'], workers: 1, noProgress: true }, V1).slice(12)).toEqual([
       '--compress',
-      '--exclude', 'vdb,vdc',
-      '--worker', '1',
+      '--exclude',
+      'vdb,vdc',
+      '--worker',
+      '1',
       '--noprogress',
     ]);
     expect(buildBackupArgv({ ...base, compress: 9, include: 'vda' }, V1).slice(12)).toEqual(['--compress=9', '--include', 'vda']);
@@ -67,12 +75,18 @@ describe('buildRestoreArgv', () => {
 
   it('restores a point with an explicit sequence', () => {
     expect(buildRestoreArgv({ ...base, sequence: ['vda.full.data', 'vda.inc.virtnbdbackup.1.data'], noProgress: true }, V1)).toEqual([
-      '--uri', 'qemu:///system',
-      '--input', '/backup/web/2026-11',
-      '--output', '/var/lib/libvirt/images/restore',
-      '--socketfile', '/run/vmkeep/nbd/restore.sock',
-      '--logfile', '/var/log/vmkeep/restore.log',
-      '--sequence', 'vda.full.data,vda.inc.virtnbdbackup.1.data',
+      '--uri',
+      'qemu:///system',
+      '--input',
+      '/backup/web/2026-11',
+      '--output',
+      '/var/lib/libvirt/images/restore',
+      '--socketfile',
+      '/run/vmkeep/nbd/restore.sock',
+      '--logfile',
+      '/var/log/vmkeep/restore.log',
+      '--sequence',
+      'vda.full.data,vda.inc.virtnbdbackup.1.data',
       '--noprogress',
     ]);
   });
@@ -85,8 +99,10 @@ describe('buildRestoreArgv', () => {
 
   it('until and disk, and --nocolor on 2.x', () => {
     expect(buildRestoreArgv({ ...base, until: 'virtnbdbackup.3', disk: 'vda' }, V2).slice(10)).toEqual([
-      '--until', 'virtnbdbackup.3',
-      '--disk', 'vda',
+      '--until',
+      'virtnbdbackup.3',
+      '--disk',
+      'vda',
       '--nocolor',
     ]);
   });

@@ -169,11 +169,7 @@ describe('planChainFiles', () => {
     expect(planChainFiles(folder, 'vda', 'virtnbdbackup.1').files).toEqual(['vda.full.data', 'vda.inc.virtnbdbackup.1.data']);
     expect(planChainFiles(folder, 'vdb', 'virtnbdbackup.0').files).toEqual(['vdb.full.data']);
     // The empty inc still belongs in the list: its checkpoint is a restore point like any other.
-    expect(planChainFiles(folder, 'vdb', 'virtnbdbackup.2').files).toEqual([
-      'vdb.full.data',
-      'vdb.inc.virtnbdbackup.1.data',
-      'vdb.inc.virtnbdbackup.2.data',
-    ]);
+    expect(planChainFiles(folder, 'vdb', 'virtnbdbackup.2').files).toEqual(['vdb.full.data', 'vdb.inc.virtnbdbackup.1.data', 'vdb.inc.virtnbdbackup.2.data']);
     expect(planChainFiles(folder, 'vda', 'virtnbdbackup.9').problems).toEqual(['disk vda: no data file for checkpoint virtnbdbackup.9']);
     expect(planChainFiles(folder, 'vdc').problems).toEqual(['disk vdc has no full or copy data file']);
   });

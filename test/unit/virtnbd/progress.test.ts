@@ -17,23 +17,34 @@ async function events(run: string): Promise<VirtnbdEvent[]> {
     .flatMap(parseStderrText);
 }
 
-const only = <K extends VirtnbdEvent['kind']>(list: VirtnbdEvent[], kind: K) =>
-  list.filter((e): e is Extract<VirtnbdEvent, { kind: K }> => e.kind === kind);
+const only = <K extends VirtnbdEvent['kind']>(list: VirtnbdEvent[], kind: K) => list.filter((e): e is Extract<VirtnbdEvent, { kind: K }> => e.kind === kind);
 
 describe('virtnbdbackup stderr', () => {
   it('full of two disks: version, checkpoint, per-disk sizes and target files, finished', async () => {
     const list = await events('01-plain-full');
     expect(only(list, 'version').map((e) => e.version)).toEqual(['1.9.15']);
     expect(only(list, 'checkpoint').map((e) => e.checkpoint)).toEqual(['virtnbdbackup.0']);
-    expect(only(list, 'disk-size').map((e) => [e.disk, e.bytes]).sort()).toEqual([
+    expect(
+      only(list, 'disk-size')
+        .map((e) => [e.disk, e.bytes])
+        .sort(),
+    ).toEqual([
       ['vda', 67108864],
       ['vdb', 16777216],
     ]);
-    expect(only(list, 'data-size').map((e) => [e.disk, e.bytes]).sort()).toEqual([
+    expect(
+      only(list, 'data-size')
+        .map((e) => [e.disk, e.bytes])
+        .sort(),
+    ).toEqual([
       ['vda', 327680],
       ['vdb', 65536],
     ]);
-    expect(only(list, 'target-file').map((e) => e.path.replace(/.*\//, '')).sort()).toEqual(['vda.full.data.partial', 'vdb.full.data.partial']);
+    expect(
+      only(list, 'target-file')
+        .map((e) => e.path.replace(/.*\//, ''))
+        .sort(),
+    ).toEqual(['vda.full.data.partial', 'vdb.full.data.partial']);
     expect(only(list, 'finished')).toHaveLength(1);
     expect(list.filter((e) => e.kind !== 'progress' && e.kind !== 'other' && isFailureLine(e.line))).toEqual([]);
   });
@@ -56,7 +67,11 @@ describe('virtnbdbackup stderr', () => {
   it('--noprogress logs a per-disk "finished" line instead of bars', async () => {
     const list = await events('03-plain-inc2-empty');
     expect(only(list, 'progress')).toEqual([]);
-    expect(only(list, 'disk-finished').map((e) => e.disk).sort()).toEqual(['vda', 'vdb']);
+    expect(
+      only(list, 'disk-finished')
+        .map((e) => e.disk)
+        .sort(),
+    ).toEqual(['vda', 'vdb']);
   });
 
   it('SIGINT: the signal lines are ERRORs', async () => {
@@ -81,9 +96,7 @@ describe('virtnbdrestore stderr', () => {
 
   it('a broken file: exit 0, but an ERROR line says so', async () => {
     expect((await readFile(`${RUNS}/16-restore-truncated.rc`, 'utf8')).trim()).toBe('0');
-    const failures = (await events('16-restore-truncated')).filter(
-      (e): e is Extract<VirtnbdEvent, { line: unknown }> => 'line' in e && isFailureLine(e.line),
-    );
+    const failures = (await events('16-restore-truncated')).filter((e): e is Extract<VirtnbdEvent, { line: unknown }> => 'line' in e && isFailureLine(e.line));
     expect(failures.map((e) => e.line.message)).toEqual([expect.stringMatching(/^Cant read stream at pos: \[\d+\]: \[Invalid block format/)]);
   });
 
@@ -95,13 +108,15 @@ describe('virtnbdrestore stderr', () => {
 
 describe('line parsing', () => {
   it('parses a 2.x-style coloured line with two spaces after the colon', () => {
-    const line = '\u001b[32m[2024-09-29 18:06:24]\u001b[0m\u001b[34m \u001b[32mINFO\u001b[0m root disk - backup [vda]: \u001b[32m 42401792 bytes [40.4MiB] of data extents to backup';
+    const line =
+      '\u001b[32m[2024-09-29 18:06:24]\u001b[0m\u001b[34m \u001b[32mINFO\u001b[0m root disk - backup [vda]: \u001b[32m 42401792 bytes [40.4MiB] of data extents to backup';
     expect(parseLogLine(line)).toMatchObject({ level: 'INFO', thread: 'vda', message: '42401792 bytes [40.4MiB] of data extents to backup' });
     expect(parseStderrLine(line)).toMatchObject({ kind: 'data-size', disk: 'vda', bytes: 42401792 });
   });
 
   it('splits a log line glued to a progress bar', () => {
-    const glued = 'restoring disk [vda]:   0%|          | 0.00/65.5k [00:00<?, ?B/s][2026-11-22 01:52:08] ERROR root virtnbdrestore - restoreData [MainThread]: Cant read stream at pos: [378]: [x]';
+    const glued =
+      'restoring disk [vda]:   0%|          | 0.00/65.5k [00:00<?, ?B/s][2026-11-22 01:52:08] ERROR root virtnbdrestore - restoreData [MainThread]: Cant read stream at pos: [378]: [x]';
     expect(parseStderrText(glued).map((e) => e.kind)).toEqual(['progress', 'log']);
   });
 

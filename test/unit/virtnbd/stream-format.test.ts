@@ -295,7 +295,9 @@ describe('damaged copies', () => {
       await flip(p, firstFrameOffset(b) + 40 + 7 + 8 + 4 + 100, b[firstFrameOffset(b) + 40 + 7 + 8 + 4 + 100]! ^ 0xff);
     });
     for (const lz4 of ['structure', 'decompress'] as const) {
-      expect((await inspectDataFile(copy, { lz4 })).problems).toEqual([expect.stringMatching(/^lz4 frame at offset \d+: block at offset \d+ checksum mismatch$/)]);
+      expect((await inspectDataFile(copy, { lz4 })).problems).toEqual([
+        expect.stringMatching(/^lz4 frame at offset \d+: block at offset \d+ checksum mismatch$/),
+      ]);
     }
   });
 
@@ -304,9 +306,7 @@ describe('damaged copies', () => {
       const at = b.lastIndexOf('[65567, 298]', undefined, 'latin1');
       await flip(p, at + 1, 0x37); // 65567 -> 75567, same JSON length
     });
-    expect((await inspectDataFile(copy)).problems).toEqual([
-      'compression trailer entry 0 says 75567 bytes, data frame 0 holds lz4 frames of 65567 bytes',
-    ]);
+    expect((await inspectDataFile(copy)).problems).toEqual(['compression trailer entry 0 says 75567 bytes, data frame 0 holds lz4 frames of 65567 bytes']);
   });
 
   it('a file that is not a stream at all', async () => {

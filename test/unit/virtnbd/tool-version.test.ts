@@ -14,7 +14,8 @@ describe('installedToolVersion', () => {
   const cacheDir = join(dir, 'cache');
   const exe = join(bin, 'virtnbdbackup');
   const env = { PATH: `/nonexistent:${bin}`, VMKEEP_CACHE_DIR: cacheDir };
-  const asks = () => new FakeRunner().expect({ tool: 'virtnbdbackup', argv: ['--version'], result: { stdout: fixture('versions/virtnbdbackup--version.txt') } });
+  const asks = () =>
+    new FakeRunner().expect({ tool: 'virtnbdbackup', argv: ['--version'], result: { stdout: fixture('versions/virtnbdbackup--version.txt') } });
 
   it('asks the tool once, then answers from the cache until the program file changes', async () => {
     rmSync(bin, { recursive: true, force: true });
