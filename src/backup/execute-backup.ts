@@ -10,6 +10,7 @@ import { chainFilesNow, markRecorded, recordEvent, recordFailedRun } from './rec
 import type { SpaceEstimate } from './estimate-space.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestFile } from '../repository/manifest.js';
 import type { BackupInventory } from './inspect-domain.js';
+import { clearChildRecord, recordChild } from './orphaned-children.js';
 import type { DomainBackupPlan } from './plan-backup.js';
 
 export interface ExecuteBackupOptions {
@@ -27,6 +28,8 @@ export interface ExecuteBackupOptions {
   spaceEstimate?: SpaceEstimate;
   /** Where a failure the manifest cannot take is noted for the next run (recordFailedRun). */
   failureNoteFile?: string;
+  /** Where the engine's running tool processes are recorded, for a run after a kill -9 (orphaned-children.ts). */
+  childRecordFile?: string;
   /** vmkeep's freeze around the call that fixes the point in time (engines that do not freeze). */
   atPoint?: EngineRequest['atPoint'];
 }
@@ -134,6 +137,7 @@ export async function executeBackup(
       onProgress: (p) => options.onProgress?.(p.doneBytes, p.totalBytes),
       onLog: (line) => ctx.log.debug(`${inv.domain}: ${line}`),
       ...(options.atPoint ? { atPoint: options.atPoint } : {}),
+      ...(options.childRecordFile ? { onChildStarted: (pid: number, tool: string) => recordChild(options.childRecordFile!, pid, tool) } : {}),
     });
     const durationMs = Date.now() - t0;
     // The data is complete; a job libvirt failed to end would block the next run and other tools.
@@ -192,6 +196,8 @@ export async function executeBackup(
       error,
     );
   } finally {
+    // The engine's processes have ended (the runner waited for them): none is left to look for.
+    if (options.childRecordFile) clearChildRecord(options.childRecordFile);
     await hasher.close();
     await rm(workDir, { recursive: true, force: true });
   }

@@ -18,6 +18,7 @@ import { PushEngine } from './engine/push.js';
 import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
 import { executeBackup } from './execute-backup.js';
 import { failureNoteFileFor, failureRecorded, recordFailureOnNewestChain } from './record-failure.js';
+import { childRecordFileFor, endOrphanedChildren } from './orphaned-children.js';
 import { explainFailure } from './classify-failure.js';
 import { estimateSpace, isClearlyShort, notEnoughSpaceError } from './estimate-space.js';
 import { listChains } from '../repository/chains.js';
@@ -382,6 +383,14 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
     // A freeze a killed run of vmkeep left on this guest is undone first (only vmkeep's own).
     const freezeRecord = freezeRecordFile(domainLock);
     const leftoverNotes: string[] = [];
+    // A tool a killed run left running would write into the chain while this run repairs it.
+    const childRecordFile = childRecordFileFor(domainLock);
+    if (!options.dryRun) {
+      for (const ended of await endOrphanedChildren(childRecordFile, domain)) {
+        ctx.log.warn(`${domain}: ${ended}`);
+        leftoverNotes.push(ended);
+      }
+    }
     if (!options.dryRun) {
       const thawed = await thawLeftoverFreeze(ctx.virsh, domain, freezeRecord);
       if (thawed) {
@@ -487,6 +496,7 @@ async function backupDomainCore(run: DomainRun, stop: StopRecord, onChain: (chai
       stoppedDomain: stop.how !== undefined,
       onProgress: (d, t) => progress.update(domain, d, t),
       failureNoteFile,
+      childRecordFile,
     });
     progress.finish(domain);
     // Its repairs put an earlier run's note on record (close-run); a note is for one next run only.

@@ -39,6 +39,8 @@ export interface EngineRequest {
    * freeze the guest itself: vmkeep freezes before it and thaws right after.
    */
   atPoint?: <T>(begin: () => Promise<T>) => Promise<T>;
+  /** Called with the pid of each tool process the engine starts (recorded for the next run). */
+  onChildStarted?: (pid: number, tool: string) => void;
 }
 
 export interface EngineResult {

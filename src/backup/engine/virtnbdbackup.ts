@@ -145,6 +145,7 @@ export class VirtnbdbackupEngine implements BackupEngine {
         cwd: req.workDir,
         cancelSignal: req.signal,
         killSignal: 'SIGINT',
+        onSpawn: (pid) => req.onChildStarted?.(pid, 'virtnbdbackup'),
         onStderrLine: (line) => {
           req.onLog?.(line);
           const announced = parseAnnouncedBytes(line);
