@@ -55,6 +55,29 @@ const INPUTRC = [
 ].join('\n');
 
 let sessionDir: string | undefined;
+/** Pids of this process's virsh sessions that have not exited yet. */
+const livePids = new Set<number>();
+
+/**
+ * At exit, a session told to end may still be writing its (empty) history into the folder:
+ * removing the folder then fails with ENOTEMPTY, and a throw in an exit handler would print a
+ * stack trace after vmkeep's own last line. So the sessions still there are ended first, the
+ * removal retries, and a folder that still cannot go is left in /tmp rather than failing the run.
+ */
+function removeSessionFolder(dir: string): void {
+  for (const pid of livePids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  } catch {
+    // left for the system's /tmp cleaning: nothing of it is needed any more
+  }
+}
 
 /**
  * A private folder for the sessions, written once per vmkeep process and removed at exit: the
@@ -66,7 +89,7 @@ function sessionFolder(): string {
   if (sessionDir === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'vmkeep-virsh-'));
     writeFileSync(join(dir, 'inputrc'), INPUTRC, { mode: 0o600 });
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    process.once('exit', () => removeSessionFolder(dir));
     sessionDir = dir;
   }
   return sessionDir;
@@ -153,6 +176,8 @@ export class VirshSession {
       env: { INPUTRC: join(dir, 'inputrc'), XDG_CACHE_HOME: dir, VIRSH_HISTSIZE: '0', COLUMNS: '1000000', LINES: '1000', TERM: 'dumb' },
     });
     this.proc = proc;
+    const pid = proc.pid;
+    if (pid !== undefined) livePids.add(pid);
     proc.onOutput(
       (chunk) => {
         this.outBuf += chunk;
@@ -164,6 +189,7 @@ export class VirshSession {
       },
     );
     void proc.exited.then(({ exitCode, signal }) => {
+      if (pid !== undefined) livePids.delete(pid);
       this.dead = true;
       const p = this.pending;
       if (!p) return;
