@@ -164,7 +164,7 @@ function protectSpec(protect: boolean) {
       y
         .positional('target', { type: 'string', describe: 'FOLDER, FOLDER/CHECKPOINT (see vmkeep list) or a LABEL' })
         .option('domain', { type: 'string', describe: 'the domain whose backup it is' })
-        .option('lock-wait', { type: 'string', default: '0' }),
+        .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
     buildOptions: (argv, global) => {
       if (!global.output) throw usageError(`${protect ? 'protect' : 'unprotect'} needs --output DIR`);
       const domain = argv['domain'] ?? (global.domains?.length === 1 && !global.domains[0]!.includes(',') ? global.domains[0] : undefined);
