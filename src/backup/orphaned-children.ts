@@ -6,6 +6,7 @@
  * (pid and start time, so a reused pid is never taken for it) while it runs, and the next run
  * that holds the lock ends what is still running before it reads or repairs anything.
  */
+import { besideDomainLock } from '../util/lock.js';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import { endProcesses } from '../runner/processes.js';
 
@@ -18,7 +19,7 @@ interface ChildRecord {
 
 /** The record of running children that goes with a domain lock file. */
 export function childRecordFileFor(domainLock: string): string {
-  return `${domainLock}.children`;
+  return besideDomainLock(domainLock, '.children');
 }
 
 function startTimeOf(pid: number): string | undefined {

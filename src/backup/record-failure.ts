@@ -6,6 +6,7 @@
  * The clean-up comes first because on a full disk it frees the space the record needs. When the
  * record still cannot be written, the error says so.
  */
+import { besideDomainLock } from '../util/lock.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { listFilesRelative } from '../util/list-files.js';
 import { basename, join, normalize } from 'node:path';
@@ -241,7 +242,7 @@ export async function recordFailureOnNewestChain(chains: readonly ChainView[], t
 
 /** The file beside a domain's lock that holds a failure its manifest could not take. */
 export function failureNoteFileFor(domainLock: string): string {
-  return `${domainLock.replace(/\.lock$/, '')}.failure.json`;
+  return besideDomainLock(domainLock, '.failure.json');
 }
 
 /** A failure note left by an earlier run, if any (an unreadable one counts as none). */

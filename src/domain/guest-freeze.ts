@@ -10,6 +10,7 @@
  *   the next run that takes the domain's lock reads it, thaws the guest and says so. vmkeep
  *   thaws only a freeze it recorded: a freeze someone else made is theirs to end.
  */
+import { besideDomainLock } from '../util/lock.js';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { ToolError, VmkeepError } from '../errors.js';
 import type { VirshClient } from '../virsh/client.js';
@@ -98,7 +99,7 @@ export interface FreezeRecord {
 
 /** The record of vmkeep's own freeze of a domain: beside the domain's lock file. */
 export function freezeRecordFile(domainLockFile: string): string {
-  return domainLockFile.replace(/\.lock$/, '') + '.frozen';
+  return besideDomainLock(domainLockFile, '.frozen');
 }
 
 /** Written before the freeze, so no kill can leave a freeze of vmkeep's without a record. */

@@ -5,7 +5,8 @@
  */
 import { closeSync, constants, mkdirSync, openSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, dirname } from 'node:path';
 import { VmkeepError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
@@ -119,5 +120,22 @@ export function domainLockDir(env: NodeJS.ProcessEnv): string {
 
 /** A file name for a domain's lock that is safe whatever the domain is called. */
 export function domainLockFile(dir: string, domain: string): string {
-  return `${dir}/domain-${encodeURIComponent(domain)}.lock`;
+  return `${dir}/${fitFileName(`domain-${encodeURIComponent(domain)}`, '.lock')}`;
+}
+
+/** A file that goes with a domain's lock (`.frozen`, `.children`, `.failure.json`), in its folder. */
+export function besideDomainLock(domainLock: string, suffix: string): string {
+  return `${dirname(domainLock)}/${fitFileName(basename(domainLock).replace(/\.lock$/, ''), suffix)}`;
+}
+
+/**
+ * `base + suffix`, or when that is longer than a file name may be (255 bytes; a domain name may
+ * be longer, and it is percent-encoded here), the start of `base`, a hash of all of it, and the
+ * suffix: still one name per domain.
+ */
+function fitFileName(base: string, suffix: string): string {
+  const max = 255;
+  if (Buffer.byteLength(base + suffix) <= max) return base + suffix;
+  const hash = createHash('sha256').update(base).digest('hex').slice(0, 16);
+  return `${base.slice(0, max - suffix.length - hash.length - 1)}-${hash}${suffix}`;
 }

@@ -62,3 +62,21 @@ describe('locks', () => {
     expect(domainLockFile('/run/lock/vmkeep', `web 1/$(x);'`)).toBe("/run/lock/vmkeep/domain-web%201%2F%24(x)%3B'.lock");
   });
 });
+
+describe('file names that go with a domain lock', () => {
+  it('stay as they were for ordinary names, and fit in 255 bytes for a 243-character name, one per domain', async () => {
+    const { besideDomainLock, domainLockFile } = await import('../../../src/util/lock.js');
+    expect(domainLockFile('/run/lock/vmkeep', 'web 1')).toBe('/run/lock/vmkeep/domain-web%201.lock');
+    expect(besideDomainLock('/run/lock/vmkeep/domain-web%201.lock', '.frozen')).toBe('/run/lock/vmkeep/domain-web%201.frozen');
+    const long = `vmkeep-test-${'n'.repeat(231)}`;
+    const other = `${long.slice(0, -1)}m`;
+    for (const suffix of ['.frozen', '.children', '.failure.json']) {
+      const a = besideDomainLock(domainLockFile('/d', long), suffix);
+      const b = besideDomainLock(domainLockFile('/d', other), suffix);
+      expect(Buffer.byteLength(a.slice(3))).toBeLessThanOrEqual(255);
+      expect(a.endsWith(suffix)).toBe(true);
+      expect(a).not.toBe(b);
+    }
+    expect(Buffer.byteLength(domainLockFile('/d', `${long}${'é'.repeat(40)}`).slice(3))).toBeLessThanOrEqual(255);
+  });
+});
