@@ -23,7 +23,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ToolError, VmkeepError, usageError } from '../../src/errors.js';
 import { createExecaRunner, type Runner } from '../../src/runner/runner.js';
-import { escapeXml, newTestDomainName, ownerMetadataXml, referenceCopy, reserveTestDomain, startDomain, virsh, type TestDomain } from './libvirt.js';
+import {
+  defineDomainXml,
+  escapeXml,
+  newTestDomainName,
+  ownerMetadataXml,
+  referenceCopy,
+  reserveTestDomain,
+  startDomain,
+  virsh,
+  type TestDomain,
+} from './libvirt.js';
 
 export const GUEST_READY_MARKER = 'VMKEEP-TEST-GUEST-READY';
 /** The journal inside the running guest. */
@@ -103,14 +113,7 @@ export async function createTestGuest(options: CreateTestGuestOptions = {}): Pro
     memoryMiB: options.memoryMiB ?? 192,
     type: options.domainType ?? 'qemu',
   });
-  const xmlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-test-xml-'));
-  try {
-    const xmlFile = path.join(xmlDir, 'domain.xml');
-    fs.writeFileSync(xmlFile, xml);
-    await virsh(['define', xmlFile]);
-  } finally {
-    fs.rmSync(xmlDir, { recursive: true, force: true });
-  }
+  await defineDomainXml(xml);
   const guest: TestGuest = {
     name,
     uuid,

@@ -217,14 +217,7 @@ export async function createTestDomain(options: CreateTestDomainOptions = {}): P
   const serialLog = options.serialLog ? path.join(dir, 'serial.log') : undefined;
   if (serialLog) entry.files.push(serialLog);
   const xml = buildDomainXml({ name, uuid, type: hostDomainType(), disks, serialLog });
-  const xmlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-test-xml-'));
-  try {
-    const xmlFile = path.join(xmlDir, 'domain.xml');
-    fs.writeFileSync(xmlFile, xml);
-    await virsh(['define', xmlFile]);
-  } finally {
-    fs.rmSync(xmlDir, { recursive: true, force: true });
-  }
+  await defineDomainXml(xml);
 
   const domain: TestDomain = { name, uuid, disks, dir };
   if (options.start) {
@@ -274,6 +267,18 @@ export function ownerMetadataXml(): string {
 /** A name for a new test domain: `vmkeep-test-<label>-<random>`. */
 export function newTestDomainName(label: string): string {
   return `${TEST_DOMAIN_PREFIX}${label}-${randomHex(4)}`;
+}
+
+/** `virsh define` of domain XML given as text (through a private temp file, removed after). */
+export async function defineDomainXml(xml: string): Promise<void> {
+  const xmlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-test-xml-'));
+  try {
+    const xmlFile = path.join(xmlDir, 'domain.xml');
+    fs.writeFileSync(xmlFile, xml);
+    await virsh(['define', xmlFile]);
+  } finally {
+    fs.rmSync(xmlDir, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -18,11 +18,14 @@ const HOOK_FLAGS = [
   ['hook-on-error', 'onError'],
 ] as const;
 
-/** Does the config file stop domains anywhere (defaults, a tag or a domain section)? Then --stop-timeout means something. */
-function configStops(config: VmkeepConfig | undefined): boolean {
+/** Does any section of the config file (defaults, a tag or a domain section) say this? */
+function anyConfigSection(config: VmkeepConfig | undefined, says: (section: DomainOverrides) => boolean): boolean {
   const sections = [config?.defaults, ...Object.values(config?.tags ?? {}), ...Object.values(config?.domains ?? {})];
-  return sections.some((s) => s?.stop === 'stop' || s?.stop === 'stop-force');
+  return sections.some((s) => s !== undefined && says(s));
 }
+
+/** Does the config file stop domains anywhere? Then --stop-timeout means something. */
+const configStops = (config: VmkeepConfig | undefined) => anyConfigSection(config, (s) => s.stop === 'stop' || s.stop === 'stop-force');
 
 /** The keep-* flags as a config `retention` block (undefined when none is given). */
 function retentionFlags(argv: Record<string, unknown>): DomainOverrides['retention'] {
@@ -41,11 +44,8 @@ function retentionFlags(argv: Record<string, unknown>): DomainOverrides['retenti
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
-/** Does the config file turn pruning on anywhere (defaults, a tag or a domain section)? */
-function configPrunes(config: VmkeepConfig | undefined): boolean {
-  const sections = [config?.defaults, ...Object.values(config?.tags ?? {}), ...Object.values(config?.domains ?? {})];
-  return sections.some((s) => s?.prune === true);
-}
+/** Does the config file turn pruning on anywhere? */
+const configPrunes = (config: VmkeepConfig | undefined) => anyConfigSection(config, (s) => s.prune === true);
 
 const optionalBool = (v: unknown) => (v === undefined ? undefined : parseBooleanFlag(v));
 
