@@ -11,8 +11,8 @@ set -euo pipefail
 # comes with qemu-system-x86 (package qemu-system-common). restic, rclone, openssh-server:
 # replication and remote-host tests (a private sshd on 127.0.0.1, `rclone serve restic`); rsync:
 # the replicate benchmark baseline. fdisk (sfdisk), cpio, kmod (depmod, modprobe), gzip: building the
-# booting test guest (scripts/build-test-guest.sh).
-readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup e2fsprogs mount restic rclone openssh-server rsync fdisk cpio kmod gzip)
+# booting test guest (scripts/build-test-guest.sh). chromium and fonts-dejavu-core: the HTML report's browser tests.
+readonly PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils virtnbdbackup e2fsprogs mount restic rclone openssh-server rsync fdisk cpio kmod gzip chromium fonts-dejavu-core)
 readonly URI='qemu:///system'
 readonly WAIT_SECONDS="${VMKEEP_LIBVIRT_WAIT_SECONDS:-30}"
 
