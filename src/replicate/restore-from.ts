@@ -12,8 +12,8 @@ import { MANIFEST_FILE } from '../repository/index.js';
 import { ResticClient, redactRepository, type ResticRepo } from '../restic/index.js';
 import { readPointTags, type PointTags } from '../restic/tags.js';
 import type { ResticSnapshot } from '../restic/parse.js';
-import { findRestorePoint, type PointSelector, type RestorePointRef } from '../restore/points.js';
-import { assertEmptyTarget } from '../restore/execute-restore.js';
+import { findRestorePoint, type PointSelector, type RestorePointRef } from '../points/points.js';
+import { assertEmptyTarget } from '../points/execute-restore.js';
 import { runRestore, type RestoreOptions } from '../restore/run-restore.js';
 
 export interface RestoreFromOptions {

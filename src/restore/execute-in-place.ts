@@ -13,7 +13,7 @@ import { executeScrubPlan } from '../scrub/execute-scrub.js';
 import { planScrub } from '../scrub/plan-scrub.js';
 import { readScrubState } from '../scrub/read-scrub-state.js';
 import { formatShellCommand } from '../util/shell-quote.js';
-import { checkPlanFiles, restoreDiskImages } from './execute-restore.js';
+import { checkPlanFiles, restoreDiskImages } from '../points/execute-restore.js';
 import type { InPlacePlan } from './plan-in-place.js';
 import { pathExists } from '../util/path-exists.js';
 

@@ -22,7 +22,7 @@ import type { DomainDisk, DomainState } from '../domain/types.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { isOwnedName } from '../domain/owned-names.js';
 import { basename, dirname, join } from 'node:path';
-import { compactTime, type RestorePlan } from './plan-restore.js';
+import { compactTime, type RestorePlan } from '../points/plan-restore.js';
 
 /** What libvirt says about the domain, read just before planning. */
 export interface InPlaceFacts {

@@ -12,14 +12,14 @@ import { VmkeepError, usageError } from '../errors.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import { isNoSuchDomain } from '../virsh/client.js';
-import { readRestoreChains } from './chains.js';
+import { readRestoreChains } from '../points/chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
-import { assertEmptyTarget, executeDirectoryRestore, type DirectoryRestoreResult } from './execute-restore.js';
+import { assertEmptyTarget, executeDirectoryRestore, type DirectoryRestoreResult } from '../points/execute-restore.js';
 import { executeInPlace, type InPlaceResult } from './execute-in-place.js';
 import { planInPlace, type InPlaceFacts, type InPlacePlan, type InPlaceRequest } from './plan-in-place.js';
-import { planRestore, type RestorePlan } from './plan-restore.js';
-import type { PointSelector } from './points.js';
-import type { RestoreChain } from './types.js';
+import { planRestore, type RestorePlan } from '../points/plan-restore.js';
+import type { PointSelector } from '../points/points.js';
+import type { RestoreChain } from '../points/types.js';
 
 export type RestoreMode = { kind: 'directory'; dir: string; defineName: string | undefined; keepChain?: boolean } | ({ kind: 'in-place' } & InPlaceRequest);
 

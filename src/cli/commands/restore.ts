@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
-import { parsePointSelector } from '../../restore/points.js';
+import { parsePointSelector } from '../../points/points.js';
 import type { RestoreMode, RestoreOptions } from '../../restore/run-restore.js';
 import type { RestoreFromOptions } from '../../replicate/restore-from.js';
 import { addRepoOptions, repoFrom } from './replicate.js';
