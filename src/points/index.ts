@@ -29,4 +29,5 @@ export { planRestore, filesForPoint, imageFileNames, type RestorePlan, type Rest
 export { checkChainFiles, describeFileProblem, isImageFile, type FileProblem, type FileProblemKind } from './check-files.js';
 export { assertEmptyTarget, checkPlanFiles, executeDirectoryRestore, restoreDiskImages, type DirectoryRestoreResult } from './execute-restore.js';
 export { adjustDomainXml, type AdjustedXml, type XmlAdjustment } from './domain-xml.js';
+export type { InPlaceRequest, RestoreMode, RestoreOptions, RunRestore } from './restore-options.js';
 export type { RestoreChain, ChainPoint, ChainFile } from './types.js';

@@ -16,5 +16,5 @@
  *   domain's vmkeep checkpoints and the next backup starts a new full chain.
  */
 export { runList, renderList, type ListOptions, type ListDocument, type ListedPoint } from './run-list.js';
-export { runRestore, BEFORE_RESTORE_LABEL, type RestoreOptions, type RestoreMode } from './run-restore.js';
-export { planInPlace, type InPlacePlan, type InPlaceFacts, type InPlaceRequest } from './plan-in-place.js';
+export { runRestore, BEFORE_RESTORE_LABEL, type BackUpDomain, type SafetyBackupRequest } from './run-restore.js';
+export { planInPlace, type InPlacePlan, type InPlaceFacts } from './plan-in-place.js';
