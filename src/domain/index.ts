@@ -16,6 +16,9 @@
  * - scrub plan: the ordered checkpoint and bitmap removals planScrub derives from a domain's
  *   snapshot (orphan bitmaps, dangling checkpoints), with a reason each; executeScrubPlan carries
  *   it out. `vmkeep scrub` and the in-place restore (which drops the domain's checkpoints) use it.
+ * - domain status: collectDomainStatus's view of one domain (state, disks, checkpoints, bitmaps,
+ *   guest agent) with its consistency verdict (judgeConsistency: checkpoint names against bitmap
+ *   names, disk by disk). status, check and metrics read it; status renders it.
  */
 export { readDomain, type DomainSnapshot, type DiskSnapshot, type ReadDomainOptions } from './read-domain.js';
 export { isLive } from './state.js';
