@@ -3,7 +3,7 @@ import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
 import { readDomain } from '../domain/read-domain.js';
 import type { DomainDisk, DomainState } from '../domain/types.js';
-import { readCheckpointFile } from './engine/virtnbdbackup.js';
+import { readCheckpointFile } from '../virtnbd/backup-folder.js';
 import { domainDir, listChains, type ChainView } from '../repository/chains.js';
 import { listFilesRelative } from '../util/list-files.js';
 import { readFailureNote, type FailureNote } from './record-failure.js';

@@ -17,7 +17,7 @@ import type { ChainView } from '../repository/chains.js';
 import { readManifest, writeManifest, MANIFEST_FILE, type ChainManifest } from '../repository/manifest.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { explainFailure } from './classify-failure.js';
-import { readCheckpointFile } from './engine/virtnbdbackup.js';
+import { readCheckpointFile } from '../virtnbd/backup-folder.js';
 import { freeBytesAt, type SpaceEstimate } from './estimate-space.js';
 import { endBackupJob } from './execute-repairs.js';
 
