@@ -2,9 +2,9 @@
 import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
 import { readDomain } from '../domain/read-domain.js';
-import type { DomainDisk, DomainState } from '../domain/types.js';
+import type { DomainDisk } from '../domain/types.js';
 import { readCheckpointFile } from '../virtnbd/backup-folder.js';
-import { domainDir, listChains, type ChainView } from '../repository/chains.js';
+import { domainDir, listChains } from '../repository/chains.js';
 import { listFilesRelative } from '../util/list-files.js';
 import { readFailureNote } from './record-failure.js';
 import type { BackupInventory, ChainFiles, DiskInventory } from './plan-types.js';

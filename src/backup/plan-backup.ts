@@ -29,7 +29,7 @@ import { isOwnedName, nameFamily, virtnbdbackupNamesIn } from '../domain/owned-n
 import type { Duration, GroupBy } from '../retention/types.js';
 import { addDuration } from '../retention/duration.js';
 import { startOfPeriod } from '../retention/periods.js';
-import type { BackupLevel, EngineTraits } from './engine/types.js';
+import type { EngineTraits } from './engine/types.js';
 import type { BackupInventory, ChainFiles, DiskInventory, DomainBackupPlan, RepairStep } from './plan-types.js';
 import { parseChainFolderName, periodFolderName, periodKey } from '../repository/period-folders.js';
 import type { ChainView } from '../repository/chains.js';

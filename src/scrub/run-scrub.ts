@@ -1,7 +1,6 @@
 /** `vmkeep scrub`: read, plan, act, re-read, per domain; one domain's failure does not stop the others. */
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
-import type { DomainState } from '../domain/types.js';
 import { executeScrubPlan, verifyScrubResults, type ScrubActionResult } from '../domain/execute-scrub.js';
 import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubPlan, type ScrubType } from '../domain/plan-scrub.js';
 import { readScrubState } from '../domain/read-scrub-state.js';
