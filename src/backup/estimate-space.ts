@@ -10,19 +10,9 @@ import { statfs } from 'node:fs/promises';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError, messageOf } from '../errors.js';
-import type { BackupInventory } from './inspect-domain.js';
-import type { DomainBackupPlan } from './plan-backup.js';
+import type { BackupInventory, DomainBackupPlan, SpaceEstimate } from './plan-types.js';
 
 type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
-
-export interface SpaceEstimate {
-  /** Bytes the run is expected to write (upper bound for a full). */
-  neededBytes: number;
-  /** Bytes free for an unprivileged-reserve-aware writer (statfs bavail) in the output folder. */
-  freeBytes: number;
-  /** How the need was estimated, for the message. */
-  basis: string;
-}
 
 /**
  * "Clearly short": even 90% of the estimate would not fit. The margin keeps a full whose

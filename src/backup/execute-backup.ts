@@ -7,11 +7,11 @@ import { FollowingHasher } from '../util/follow-hash.js';
 import type { BackupEngine, EngineRequest } from './engine/types.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
 import { chainFilesNow, markRecorded, recordEvent, recordFailedRun } from './record-failure.js';
-import type { SpaceEstimate } from './estimate-space.js';
+import type { SpaceEstimate } from './plan-types.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestFile } from '../repository/manifest.js';
-import type { BackupInventory } from './inspect-domain.js';
+import type { BackupInventory } from './plan-types.js';
 import { clearChildRecord, recordChild } from './orphaned-children.js';
-import type { DomainBackupPlan } from './plan-backup.js';
+import type { DomainBackupPlan } from './plan-types.js';
 
 export interface ExecuteBackupOptions {
   output: string;

@@ -7,7 +7,7 @@ import { VmkeepError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
-import type { RepairStep } from './plan-backup.js';
+import type { RepairStep } from './plan-types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

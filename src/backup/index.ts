@@ -30,7 +30,8 @@ export { runBackup, renderSummary, type BackupOptions, type DomainResult } from 
 export { planBackup, tidyChainFolder, type BackupRequest, type DomainBackupPlan, type RepairStep } from './plan-backup.js';
 export { executeBackup, type ExecuteBackupOptions, type ExecutedBackup } from './execute-backup.js';
 export { describeRepair, endBackupJob, executeRepairs } from './execute-repairs.js';
-export { inspectDomain, type BackupInventory } from './inspect-domain.js';
+export { inspectDomain } from './inspect-domain.js';
+export type { BackupInventory, SpaceEstimate } from './plan-types.js';
 export { classifyFailure, explainFailure, type FailureKind } from './classify-failure.js';
-export { estimateSpace, isClearlyShort, type SpaceEstimate } from './estimate-space.js';
+export { estimateSpace, isClearlyShort } from './estimate-space.js';
 export { failureRecorded, recordFailedRun } from './record-failure.js';

@@ -2,66 +2,15 @@
 import type { AppContext } from '../app/context.js';
 import { diskEligibility } from '../domain/disk-eligibility.js';
 import { readDomain } from '../domain/read-domain.js';
-import type { DomainDisk, DomainState } from '../domain/types.js';
-import { readCheckpointFile } from './engine/virtnbdbackup.js';
-import { domainDir, listChains, type ChainView } from '../repository/chains.js';
+import type { DomainDisk } from '../domain/types.js';
+import { readCheckpointFile } from '../virtnbd/backup-folder.js';
+import { domainDir, listChains } from '../repository/chains.js';
 import { listFilesRelative } from '../util/list-files.js';
-import { readFailureNote, type FailureNote } from './record-failure.js';
+import { readFailureNote } from './record-failure.js';
+import type { BackupInventory, ChainFiles, DiskInventory } from './plan-types.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
-
-export interface DiskInventory {
-  target: string;
-  path: string | undefined;
-  format: string | undefined;
-  eligible: boolean;
-  excludedBy: string[];
-  /** Bitmap names; undefined when they could not be read. */
-  bitmaps: string[] | undefined;
-  /** Names of bitmaps flagged inconsistent/in-use. */
-  badBitmaps: string[];
-}
-
-export interface ChainFiles {
-  folder: string;
-  /** `<domain>.cpt` entries. */
-  cpt: string[];
-  /** false when `.cpt` is not a JSON list (virtnbdbackup writes it in place: a kill can cut it short). */
-  cptReadable?: boolean;
-  /** Every file, relative to the chain folder. */
-  files: string[];
-  /**
-   * creationTime (epoch seconds) of the chain's last recorded checkpoint, from the XML the engine
-   * saved in `checkpoints/` (undefined when there is none to read).
-   */
-  lastCheckpointCreated?: number | undefined;
-}
-
-/** One domain's facts, as planBackup reads them. */
-export interface BackupInventory {
-  domain: string;
-  uuid: string | undefined;
-  state: DomainState;
-  disks: DiskInventory[];
-  /** libvirt's checkpoints, parents first. */
-  checkpoints: string[];
-  jobActive: boolean;
-  /** Paused, and a chain's manifest says an interrupted run started it paused for a backup. */
-  pausedByInterruptedRun: boolean;
-  /** Paused, and a chain's manifest says an interrupted --stop run shut it down: it ran before. */
-  pausedByInterruptedStop: boolean;
-  chains: ChainView[];
-  /** Files of every non-legacy chain folder, for repair. */
-  chainFiles: ChainFiles[];
-  /** A failure an earlier run could not record in its manifest (recordFailedRun's note). */
-  failureNote?: FailureNote | undefined;
-  /**
-   * libvirt's creationTime (epoch seconds) of each checkpoint that is some chain's last recorded
-   * point: a checkpoint of the same name made for another chain has another time.
-   */
-  checkpointCreated?: Readonly<Record<string, number | undefined>>;
-}
 
 export interface InspectOptions {
   output: string;

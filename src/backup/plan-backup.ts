@@ -29,12 +29,15 @@ import { isOwnedName, nameFamily, virtnbdbackupNamesIn } from '../domain/owned-n
 import type { Duration, GroupBy } from '../retention/types.js';
 import { addDuration } from '../retention/duration.js';
 import { startOfPeriod } from '../retention/periods.js';
-import type { BackupLevel, EngineTraits } from './engine/types.js';
-import type { BackupInventory, ChainFiles, DiskInventory } from './inspect-domain.js';
+import type { EngineTraits } from './engine/types.js';
+import type { BackupInventory, ChainFiles, DiskInventory, DomainBackupPlan, RepairStep } from './plan-types.js';
 import { parseChainFolderName, periodFolderName, periodKey } from '../repository/period-folders.js';
 import type { ChainView } from '../repository/chains.js';
 import { verifyFoundDamage } from '../repository/manifest.js';
 import { findLastRecorded, isDatedInFuture, nextSequence } from '../repository/recording-order.js';
+
+/** What planBackup returns; defined in plan-types.ts with the rest of a plan's types. */
+export type { DomainBackupPlan, RepairStep };
 
 export interface BackupRequest {
   groupBy: GroupBy;
@@ -45,43 +48,6 @@ export interface BackupRequest {
 }
 
 const VIRTNBDBACKUP_TRAITS: EngineTraits = { checkpointFamily: 'virtnbdbackup', acceptsForeignCheckpoints: false };
-
-export type RepairStep =
-  | { kind: 'abort-job'; disks: string[]; reason: string }
-  | { kind: 'remove-files'; folder: string; files: string[]; reason: string }
-  | { kind: 'rewrite-cpt'; folder: string; checkpoints: string[]; reason: string }
-  | { kind: 'delete-checkpoint'; name: string; metadataOnly: boolean; reason: string }
-  | { kind: 'remove-bitmap'; disk: string; name: string; reason: string }
-  /** Record in the chain's manifest that a run marked as running there ended without finishing. */
-  | { kind: 'close-run'; folder: string; startedAt: string; pid: number; reason: string; failed?: boolean };
-
-export type DomainBackupPlan =
-  | { domain: string; action: 'skip'; reason: string }
-  /** Nothing can be done safely; the reason says what to do. */
-  | { domain: string; action: 'refuse'; reason: string }
-  | {
-      domain: string;
-      action: 'backup';
-      level: BackupLevel;
-      /** Chain folder name under OUTPUT/<domain>/. */
-      folder: string;
-      newChain: boolean;
-      period: { groupBy: GroupBy; key: string; start: Date };
-      reasons: string[];
-      repairs: RepairStep[];
-      /** Disk targets not copied, with why. */
-      excluded: Array<{ disk: string; why: string[] }>;
-      /** The domain is shut off: start it paused for the run. */
-      startPaused: boolean;
-      /** Shut the domain off again after the run (it was started for it, now or by an interrupted run). */
-      shutOffAfter: boolean;
-      /** Resume the domain after the run: an interrupted --stop run left it paused, and it ran before. */
-      resumeAfter: boolean;
-      /** The new point's place in the domain's recording order (absent: not numbered). */
-      sequence?: number;
-      /** What the run must say aloud (also in `reasons`): points dated in the future... */
-      warnings?: string[];
-    };
 
 const pointsOf = (chains: readonly ChainView[]) => chains.flatMap((c) => c.points.map((p) => ({ ...p, chain: c.folder })));
 

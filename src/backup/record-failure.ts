@@ -17,8 +17,9 @@ import type { ChainView } from '../repository/chains.js';
 import { readManifest, writeManifest, MANIFEST_FILE, type ChainManifest } from '../repository/manifest.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { explainFailure } from './classify-failure.js';
-import { readCheckpointFile } from './engine/virtnbdbackup.js';
-import { freeBytesAt, type SpaceEstimate } from './estimate-space.js';
+import { readCheckpointFile } from '../virtnbd/backup-folder.js';
+import { freeBytesAt } from './estimate-space.js';
+import type { FailureNote, SpaceEstimate } from './plan-types.js';
 import { endBackupJob } from './execute-repairs.js';
 
 /** What the failed run was doing, as executeBackup knew it. */
@@ -46,15 +47,6 @@ export interface FailedRun {
    * another file system): the next run reads it and says why this run failed.
    */
   failureNoteFile?: string | undefined;
-}
-
-/** The note a failed run leaves when its manifest could not take the failure record. */
-export interface FailureNote {
-  folder: string;
-  startedAt: string;
-  pid: number;
-  level: 'full' | 'inc';
-  message: string;
 }
 
 /** Errors whose failure is already an event in a manifest. */

@@ -6,7 +6,7 @@ import type { CommandResult } from '../app/command-result.js';
 import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { listChains } from '../repository/chains.js';
 import { summarizeRunHistory } from '../repository/run-history.js';
-import { collectDomainStatus } from '../status/collect-status.js';
+import { collectDomainStatus } from '../domain/collect-status.js';
 import { judgeCheck, STATE_WORD, type CheckState, type CheckThresholds, type CheckVerdict, type DomainCheckInput } from './judge-check.js';
 import { messageOf } from '../errors.js';
 

@@ -13,6 +13,12 @@
  *   names (libvirt's list, or the domains a repository has backups of), less those `--exclude`
  *   names and those whose tags (libvirt metadata) fail `--tag`. A domain libvirt does not define
  *   has no tags.
+ * - scrub plan: the ordered checkpoint and bitmap removals planScrub derives from a domain's
+ *   snapshot (orphan bitmaps, dangling checkpoints), with a reason each; executeScrubPlan carries
+ *   it out. `vmkeep scrub` and the in-place restore (which drops the domain's checkpoints) use it.
+ * - domain status: collectDomainStatus's view of one domain (state, disks, checkpoints, bitmaps,
+ *   guest agent) with its consistency verdict (judgeConsistency: checkpoint names against bitmap
+ *   names, disk by disk). status, check and metrics read it; status renders it.
  */
 export { readDomain, type DomainSnapshot, type DiskSnapshot, type ReadDomainOptions } from './read-domain.js';
 export { isLive } from './state.js';

@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import { listBackedUpDomains, listChains } from '../repository/chains.js';
 import { summarizeRunHistory, type RunHistory } from '../repository/run-history.js';
-import { collectDomainStatus } from '../status/collect-status.js';
+import { collectDomainStatus } from '../domain/collect-status.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { renderMetrics } from './render-metrics.js';
 

@@ -21,11 +21,11 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
-import { isImageFile } from '../restore/check-files.js';
-import { readRestoreChains } from '../restore/chains.js';
-import { checkPlanFiles, restoreDiskImages } from '../restore/execute-restore.js';
-import { planRestore } from '../restore/plan-restore.js';
-import type { PointSelector } from '../restore/points.js';
+import { isImageFile } from '../points/check-files.js';
+import { readRestoreChains } from '../points/chains.js';
+import { checkPlanFiles, restoreDiskImages } from '../points/execute-restore.js';
+import { planRestore } from '../points/plan-restore.js';
+import type { PointSelector } from '../points/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import {

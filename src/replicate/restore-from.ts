@@ -12,9 +12,9 @@ import { MANIFEST_FILE } from '../repository/index.js';
 import { ResticClient, redactRepository, type ResticRepo } from '../restic/index.js';
 import { readPointTags, type PointTags } from '../restic/tags.js';
 import type { ResticSnapshot } from '../restic/parse.js';
-import { findRestorePoint, type PointSelector, type RestorePointRef } from '../restore/points.js';
-import { assertEmptyTarget } from '../restore/execute-restore.js';
-import { runRestore, type RestoreOptions } from '../restore/run-restore.js';
+import { findRestorePoint, type PointSelector, type RestorePointRef } from '../points/points.js';
+import { assertEmptyTarget } from '../points/execute-restore.js';
+import type { RestoreOptions, RunRestore } from '../points/restore-options.js';
 
 export interface RestoreFromOptions {
   repo: ResticRepo;
@@ -72,7 +72,8 @@ export function chainDirOf(snapshot: ResticSnapshot): string {
   return dirname(manifest);
 }
 
-export async function runRestoreFrom(ctx: AppContext, options: RestoreFromOptions): Promise<CommandResult> {
+/** `restoreLocal` is the restore command, passed in by the CLI (command folders don't import each other). */
+export async function runRestoreFrom(ctx: AppContext, options: RestoreFromOptions, restoreLocal: RunRestore): Promise<CommandResult> {
   const restic = new ResticClient(ctx.runner, options.repo);
   const { host, domain, points } = pointsOfDomain(await restic.vmkeepSnapshots(), options.domain);
   const chosen = findRestorePoint(asRestorePoints(domain, points), options.selector, `${host}/${domain}`);
@@ -95,7 +96,7 @@ export async function runRestoreFrom(ctx: AppContext, options: RestoreFromOption
     const chainDir = join(scratch, chainDirOf(repoPoint.snapshot));
     const output = dirname(dirname(chainDir));
     const storedDomain = basename(dirname(chainDir));
-    const result = await runRestore(ctx, { ...options.restore, domain: storedDomain, output, selector: { kind: 'at', value: chosen.id } });
+    const result = await restoreLocal(ctx, { ...options.restore, domain: storedDomain, output, selector: { kind: 'at', value: chosen.id } });
     const doc = result.document as Record<string, unknown>;
     return { ...result, document: { ...doc, from } };
   } finally {

@@ -12,7 +12,7 @@ import { readManifest, requireOutputFolder } from '../repository/index.js';
 import { ResticClient, redactRepository, type ResticRepo } from '../restic/index.js';
 import type { ResticSnapshot } from '../restic/parse.js';
 import { readPointTags, type PointTags } from '../restic/tags.js';
-import { checkChainFiles, describeFileProblem } from '../restore/check-files.js';
+import { checkChainFiles, describeFileProblem } from '../points/check-files.js';
 import { chainDirOf } from './restore-from.js';
 import { describePoint } from './run-replicate.js';
 import { messageOf } from '../errors.js';

@@ -9,11 +9,11 @@ import { chmod, chown, rename, rm, stat } from 'node:fs/promises';
 import type { AppContext } from '../app/context.js';
 import type { DomainState } from '../domain/types.js';
 import { VmkeepError, messageOf } from '../errors.js';
-import { executeScrubPlan } from '../scrub/execute-scrub.js';
-import { planScrub } from '../scrub/plan-scrub.js';
-import { readScrubState } from '../scrub/read-scrub-state.js';
+import { executeScrubPlan } from '../domain/execute-scrub.js';
+import { planScrub } from '../domain/plan-scrub.js';
+import { readScrubState } from '../domain/read-scrub-state.js';
 import { formatShellCommand } from '../util/shell-quote.js';
-import { checkPlanFiles, restoreDiskImages } from './execute-restore.js';
+import { checkPlanFiles, restoreDiskImages } from '../points/execute-restore.js';
 import type { InPlacePlan } from './plan-in-place.js';
 import { pathExists } from '../util/path-exists.js';
 

@@ -22,7 +22,8 @@ import type { DomainDisk, DomainState } from '../domain/types.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { isOwnedName } from '../domain/owned-names.js';
 import { basename, dirname, join } from 'node:path';
-import { compactTime, type RestorePlan } from './plan-restore.js';
+import { compactTime, type RestorePlan } from '../points/plan-restore.js';
+import type { InPlaceRequest } from '../points/restore-options.js';
 
 /** What libvirt says about the domain, read just before planning. */
 export interface InPlaceFacts {
@@ -31,14 +32,6 @@ export interface InPlaceFacts {
   disks: DomainDisk[];
   /** Checkpoint names, parents first. */
   checkpoints: string[];
-}
-
-export interface InPlaceRequest {
-  /** Shut a running domain down for the swap. */
-  force: boolean;
-  checkpointCurrent: boolean;
-  discardOld: boolean;
-  shutdownTimeoutMs: number;
 }
 
 /** One disk to swap. */

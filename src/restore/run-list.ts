@@ -8,8 +8,8 @@ import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
-import { readRestoreChains } from './chains.js';
-import { listRestorePoints, type RestorePointRef } from './points.js';
+import { readRestoreChains } from '../points/chains.js';
+import { listRestorePoints, type RestorePointRef } from '../points/points.js';
 
 export interface ListOptions {
   output: string;

@@ -5,44 +5,57 @@
 import type { AppContext } from '../app/context.js';
 import { readDomain } from '../domain/read-domain.js';
 import type { CommandResult } from '../app/command-result.js';
-import { runBackup, type DomainResult } from '../backup/run-backup.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
 import type { GroupBy } from '../retention/types.js';
 import { VmkeepError, usageError } from '../errors.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import { isNoSuchDomain } from '../virsh/client.js';
-import { readRestoreChains } from './chains.js';
+import { readRestoreChains } from '../points/chains.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
-import { assertEmptyTarget, executeDirectoryRestore, type DirectoryRestoreResult } from './execute-restore.js';
+import { assertEmptyTarget, executeDirectoryRestore, type DirectoryRestoreResult } from '../points/execute-restore.js';
 import { executeInPlace, type InPlaceResult } from './execute-in-place.js';
-import { planInPlace, type InPlaceFacts, type InPlacePlan, type InPlaceRequest } from './plan-in-place.js';
-import { planRestore, type RestorePlan } from './plan-restore.js';
-import type { PointSelector } from './points.js';
-import type { RestoreChain } from './types.js';
+import { planInPlace, type InPlaceFacts, type InPlacePlan } from './plan-in-place.js';
+import { planRestore, type RestorePlan } from '../points/plan-restore.js';
+import type { PointSelector } from '../points/points.js';
+import type { InPlaceRequest, RestoreOptions } from '../points/restore-options.js';
+import type { RestoreChain } from '../points/types.js';
 
-export type RestoreMode = { kind: 'directory'; dir: string; defineName: string | undefined; keepChain?: boolean } | ({ kind: 'in-place' } & InPlaceRequest);
+/**
+ * The backup command, passed in by the CLI: `--checkpoint-current` backs the domain up before an
+ * in-place restore, and command folders don't import each other.
+ */
+export type BackUpDomain = (ctx: AppContext, request: SafetyBackupRequest) => Promise<CommandResult>;
 
-export interface RestoreOptions {
+/** The one-domain backup --checkpoint-current asks for, into the restore's output folder. */
+export interface SafetyBackupRequest {
   domain: string;
   output: string;
-  mode: RestoreMode;
-  selector: PointSelector;
-  disks: readonly string[] | undefined;
-  dryRun: boolean;
+  groupBy: GroupBy;
+  label: string;
+  engine: 'virtnbdbackup' | 'push';
   lockWaitMs: number;
   env: NodeJS.ProcessEnv;
+}
+
+/** The part of a backup's per-domain result the safety backup reads (backup's DomainResult). */
+interface BackedUpDomain {
+  domain: string;
+  result: string;
+  chain?: string;
+  checkpoint?: string;
+  reason?: string;
 }
 
 /** The label of the backup --checkpoint-current takes before an in-place restore. */
 export const BEFORE_RESTORE_LABEL = 'before-restore';
 
-export async function runRestore(ctx: AppContext, options: RestoreOptions): Promise<CommandResult> {
+export async function runRestore(ctx: AppContext, options: RestoreOptions, backUp: BackUpDomain): Promise<CommandResult> {
   const chains = await readChainsOrRefuse(options);
   const plan = planRestore(chains, options.domain, requestOf(options), ctx.now());
   for (const w of plan.warnings) ctx.log.warn(w);
   if (options.mode.kind === 'directory') return restoreToDirectory(ctx, options, plan);
-  return restoreInPlace(ctx, options, options.mode, chains, plan);
+  return restoreInPlace(ctx, options, options.mode, chains, plan, backUp);
 }
 
 async function readChainsOrRefuse(options: RestoreOptions): Promise<RestoreChain[]> {
@@ -113,6 +126,7 @@ async function restoreInPlace(
   request: InPlaceRequest,
   chains: RestoreChain[],
   firstPlan: RestorePlan,
+  backUp: BackUpDomain,
 ): Promise<CommandResult> {
   // Plan once before anything happens, so every refusal comes before the "before-restore" backup.
   const preview = planInPlace(firstPlan, await readFacts(ctx, options.domain), request, ctx.now());
@@ -122,7 +136,7 @@ async function restoreInPlace(
   }
 
   let beforeRestore: { id: string; chain: string; checkpoint: string } | undefined;
-  if (request.checkpointCurrent) beforeRestore = await backUpCurrentState(ctx, options, chains);
+  if (request.checkpointCurrent) beforeRestore = await backUpCurrentState(ctx, options, chains, backUp);
 
   // runBackup takes and releases these locks itself; take them only now.
   // An in-place restore records nothing in the output folder but needs it unchanged meanwhile.
@@ -162,25 +176,19 @@ async function restoreInPlace(
 }
 
 /** --checkpoint-current: the backup code path, labelled, into the same output folder. */
-async function backUpCurrentState(ctx: AppContext, options: RestoreOptions, chains: readonly RestoreChain[]) {
+async function backUpCurrentState(ctx: AppContext, options: RestoreOptions, chains: readonly RestoreChain[], backUp: BackUpDomain) {
   ctx.log.info(`${options.domain}: backing up the current state first (label "${BEFORE_RESTORE_LABEL}")`);
-  const result = await runBackup(ctx, {
-    domains: [options.domain],
+  const result = await backUp(ctx, {
+    domain: options.domain,
     output: options.output,
     groupBy: chainGroupBy(chains),
-    prune: false,
-    raw: false,
-    compress: false,
-    jobs: 1,
-    dryRun: false,
     lockWaitMs: options.lockWaitMs,
-    ifOlderThan: undefined,
     label: BEFORE_RESTORE_LABEL,
     // The engine of the newest chain, so the safety backup can continue it.
     engine: [...chains].reverse().find((c) => !c.legacy)?.engine ?? 'virtnbdbackup',
     env: options.env,
   });
-  const r = (result.document as { results?: DomainResult[] }).results?.find((x) => x.domain === options.domain);
+  const r = (result.document as { results?: BackedUpDomain[] }).results?.find((x) => x.domain === options.domain);
   if (result.outcome !== 'ok' || r?.result !== 'done' || !r.chain || !r.checkpoint) {
     throw new VmkeepError('failure', `the backup of the current state of ${options.domain} failed (${r?.reason ?? result.outcome}); nothing was restored`);
   }

@@ -16,9 +16,13 @@
  * - plan: the ordered actions planScrub derives from a snapshot of the domain, each with a reason;
  *   --dry-run prints it, a real run carries it out and re-reads the domain to judge it.
  *
+ * The planner, its executor and the domain reading they share with the in-place restore are in
+ * src/domain/ (plan-scrub.ts, execute-scrub.ts, read-scrub-state.ts).
+ *
  * docs/SCRUB.md records how libvirt 9.0 / QEMU 7.2 behave, which shapes the plan.
  */
-export { runScrub, type ScrubOptions, type ScrubDocument, type DomainScrubReport, type ScrubActionReport, type ScrubRemaining } from './run-scrub.js';
+export { runScrub, type ScrubOptions } from './run-scrub.js';
+export type { ScrubDocument, DomainScrubReport, ScrubActionReport, ScrubRemaining } from './types.js';
 export {
   planScrub,
   simulateScrub,
@@ -32,6 +36,6 @@ export {
   type ScrubDomainState,
   type ScrubDiskState,
   type ScrubCheckpointState,
-} from './plan-scrub.js';
-export { readScrubState } from './read-scrub-state.js';
+} from '../domain/plan-scrub.js';
+export { readScrubState } from '../domain/read-scrub-state.js';
 export { renderScrubText } from './render-scrub.js';

@@ -1,5 +1,5 @@
 /** The scrub report for people: per domain what was (or would be) removed, skipped, and left. */
-import type { ScrubActionReport, ScrubDocument, ScrubRemaining } from './run-scrub.js';
+import type { ScrubActionReport, ScrubDocument, ScrubRemaining } from './types.js';
 
 const PAST: Record<ScrubActionReport['action'], string> = {
   'delete-checkpoint': 'deleted checkpoint',

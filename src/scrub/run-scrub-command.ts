@@ -3,7 +3,7 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
-import type { ScrubType } from './plan-scrub.js';
+import type { ScrubType } from '../domain/plan-scrub.js';
 import { runScrub } from './run-scrub.js';
 
 export interface ScrubCommandOptions {

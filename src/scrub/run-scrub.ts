@@ -1,11 +1,11 @@
 /** `vmkeep scrub`: read, plan, act, re-read, per domain; one domain's failure does not stop the others. */
 import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
-import type { DomainState } from '../domain/types.js';
-import { executeScrubPlan, verifyScrubResults, type ScrubActionResult } from './execute-scrub.js';
-import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubPlan, type ScrubType } from './plan-scrub.js';
-import { readScrubState } from './read-scrub-state.js';
+import { executeScrubPlan, verifyScrubResults, type ScrubActionResult } from '../domain/execute-scrub.js';
+import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubPlan, type ScrubType } from '../domain/plan-scrub.js';
+import { readScrubState } from '../domain/read-scrub-state.js';
 import { renderScrubText } from './render-scrub.js';
+import type { DomainScrubReport, ScrubActionReport, ScrubDocument, ScrubRemaining } from './types.js';
 import { messageOf } from '../errors.js';
 
 export interface ScrubOptions {
@@ -16,39 +16,6 @@ export interface ScrubOptions {
   dryRun: boolean;
   force: boolean;
 }
-
-/** One action as the document shows it. */
-export interface ScrubActionReport {
-  action: ScrubActionResult['action'];
-  target: string;
-  disk?: string;
-  reason: string;
-  done: boolean;
-  error?: string;
-}
-
-/** Checkpoints and bitmaps (per disk) a domain holds. */
-export interface ScrubRemaining {
-  checkpoints: string[];
-  bitmaps: Record<string, string[]>;
-}
-
-/** The per-domain part of the document. */
-export interface DomainScrubReport {
-  /** 'unknown' when even the state could not be read. */
-  state: DomainState | 'unknown';
-  dryRun: boolean;
-  actions: ScrubActionReport[];
-  /** After the run: what the re-read found (null when it failed). In a dry run: what would be left. */
-  remaining: ScrubRemaining | null;
-  /** Everything the request asked to remove is gone (dry run: would be gone), and nothing failed. */
-  ok: boolean;
-  /** Why the domain could not be scrubbed or checked (read, plan or re-read failure; items left). */
-  error?: string;
-}
-
-/** The CommandResult document: domain name → report. */
-export type ScrubDocument = Record<string, DomainScrubReport>;
 
 /** Scrub the domains one after the other and report each. */
 export async function runScrub(ctx: AppContext, options: ScrubOptions): Promise<CommandResult> {

@@ -2,7 +2,7 @@
 import { printable } from '../util/printable.js';
 import { join } from 'node:path';
 import prettyBytes from 'pretty-bytes';
-import type { DomainStatus } from './collect-status.js';
+import type { DomainStatus } from '../domain/collect-status.js';
 import type { BackupSummary } from './backup-summary.js';
 
 export interface StatusEntry {

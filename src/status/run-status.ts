@@ -4,7 +4,7 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { isExcluded, namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
-import { collectDomainStatus } from './collect-status.js';
+import { collectDomainStatus } from '../domain/collect-status.js';
 import { summarizeBackups } from './backup-summary.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
 import { messageOf } from '../errors.js';

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest } from '../repository/manifest.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
-import type { RestoreChain } from '../restore/types.js';
+import type { RestoreChain } from '../points/types.js';
 import { sha256File } from '../util/sha256.js';
 
 /** What the adoption says about its checksums (in the manifest's event and in the output). */

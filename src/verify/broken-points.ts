@@ -7,9 +7,9 @@
  * breaks k and every later point, a bad full breaks them all, and a bad vmconfig or qcow.json of
  * point k breaks only k (later points restore with their own copies).
  */
-import { filesForPoint } from '../restore/plan-restore.js';
-import type { FileProblemKind } from '../restore/check-files.js';
-import type { RestoreChain } from '../restore/types.js';
+import { filesForPoint } from '../points/plan-restore.js';
+import type { FileProblemKind } from '../points/check-files.js';
+import type { RestoreChain } from '../points/types.js';
 
 export type VerifyProblemKind =
   | FileProblemKind

@@ -9,8 +9,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QemuImgClient } from '../qemu/qemu-img.js';
-import { checkChainFiles, describeFileProblem, isImageFile } from '../restore/check-files.js';
-import type { RestoreChain } from '../restore/types.js';
+import { checkChainFiles, describeFileProblem, isImageFile } from '../points/check-files.js';
+import type { RestoreChain } from '../points/types.js';
 import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
 import { readBackupFolder, type BackupFolder } from '../virtnbd/backup-folder.js';
 import type { VerifyProblem } from './broken-points.js';

@@ -6,11 +6,11 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
-import { isImageFile } from '../restore/check-files.js';
-import { restoreDiskImages } from '../restore/execute-restore.js';
-import { planRestore } from '../restore/plan-restore.js';
-import type { RestoreChain } from '../restore/types.js';
-import { CHECKSUM_VERIFY_SINCE, compareVersions } from '../restore/virtnbdrestore.js';
+import { isImageFile } from '../points/check-files.js';
+import { restoreDiskImages } from '../points/execute-restore.js';
+import { planRestore } from '../points/plan-restore.js';
+import type { RestoreChain } from '../points/types.js';
+import { CHECKSUM_VERIFY_SINCE, compareVersions } from '../points/virtnbdrestore.js';
 import { buildRestoreVerifyArgv } from '../virtnbd/argv.js';
 import type { VerifyProblem } from './broken-points.js';
 import { messageOf } from '../errors.js';

@@ -11,7 +11,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readStreamMeta, type StreamMeta } from './stream-format.js';
-import { messageOf } from '../errors.js';
+import { VmkeepError, messageOf } from '../errors.js';
 
 /** Backup level encoded in a data file name. */
 export type DataLevel = 'full' | 'copy' | 'inc' | 'diff';
@@ -117,6 +117,21 @@ export function parseCheckpointList(text: string): string[] | string {
   }
   if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) return 'not a JSON list of names';
   return value;
+}
+
+/** `<domain>.cpt`: virtnbdbackup's JSON list of the chain's checkpoints; throws when it is not one. */
+export async function readCheckpointFile(chainDir: string, domain: string): Promise<string[]> {
+  const path = join(chainDir, `${domain}.cpt`);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const parsed = parseCheckpointList(text);
+  if (typeof parsed === 'string') throw new VmkeepError('failure', `${path} is ${parsed}`);
+  return parsed;
 }
 
 /** Sort key for checkpoint names: virtnbdbackup.10 after virtnbdbackup.9. */

@@ -3,7 +3,7 @@
  * --scratchdir in 1.9 and --start-domain in 2.x. The level is always explicit (never `auto`).
  * Cancelling sends SIGINT, on which virtnbdbackup aborts its libvirt job cleanly.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { isRemoteUri, uriHost, uriUser } from '../../app/hosts.js';
@@ -12,7 +12,7 @@ import type { Runner } from '../../runner/runner.js';
 import { installedToolVersion } from '../../virtnbd/tool-version.js';
 import { buildBackupArgv, type RemoteArgs, type ToolVersion } from '../../virtnbd/argv.js';
 import { listFilesRelative } from '../../util/list-files.js';
-import { parseCheckpointList } from '../../virtnbd/backup-folder.js';
+import { readCheckpointFile } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 
@@ -60,22 +60,6 @@ export function virtnbdbackupArgv(req: EngineRequest, version: ToolVersion, slot
 function parseAnnouncedBytes(line: string): number | undefined {
   const event = parseStderrLine(line);
   return event.kind === 'data-size' ? event.bytes : undefined;
-}
-
-/** `<domain>.cpt`: virtnbdbackup's JSON list of the chain's checkpoints; throws when it is not one. */
-export async function readCheckpointFile(chainDir: string, domain: string): Promise<string[]> {
-  const path = join(chainDir, `${domain}.cpt`);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  // One reader of the .cpt format for the whole project (src/virtnbd).
-  const parsed = parseCheckpointList(text);
-  if (typeof parsed === 'string') throw new VmkeepError('failure', `${path} is ${parsed}`);
-  return parsed;
 }
 
 /**

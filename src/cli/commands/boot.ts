@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { DEFAULT_BOOT_ROOT, runBoot, type BootOptions } from '../../boot/run-boot.js';
 import { usageError } from '../../errors.js';
-import { parsePointSelector } from '../../restore/points.js';
+import { parsePointSelector } from '../../points/points.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { mountStateDir, runMount, type MountOptions } from '../../mount/run-mount.js';
-import { parsePointSelector } from '../../restore/points.js';
+import { parsePointSelector } from '../../points/points.js';
 import { parseLockWait } from '../parse-values.js';
 import { defineCommand } from './types.js';
 

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
-import { parsePointSelector } from '../../restore/points.js';
-import type { RestoreMode, RestoreOptions } from '../../restore/run-restore.js';
+import { parsePointSelector } from '../../points/points.js';
+import type { RestoreMode, RestoreOptions, RunRestore } from '../../points/restore-options.js';
+import type { BackUpDomain } from '../../restore/run-restore.js';
 import type { RestoreFromOptions } from '../../replicate/restore-from.js';
 import { addRepoOptions, repoFrom } from './replicate.js';
 import { parseLockWait } from '../parse-values.js';
@@ -114,8 +115,31 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
     if (domain.includes('/')) throw usageError(`--domain ${domain}: HOST/DOMAIN is for --from; with several hosts give --output DIR/HOST`);
     return Object.freeze({ kind: 'local' as const, options: Object.freeze({ ...common, domain, output: resolve(global.output!), selector }) });
   },
-  run: async (ctx, o) =>
-    o.kind === 'repo'
-      ? (await import('../../replicate/restore-from.js')).runRestoreFrom(ctx, o.options)
-      : (await import('../../restore/run-restore.js')).runRestore(ctx, o.options),
+  run: async (ctx, o) => {
+    const { runRestore } = await import('../../restore/run-restore.js');
+    const restoreLocal: RunRestore = (c, options) => runRestore(c, options, backUpCurrentState);
+    return o.kind === 'repo' ? (await import('../../replicate/restore-from.js')).runRestoreFrom(ctx, o.options, restoreLocal) : restoreLocal(ctx, o.options);
+  },
 });
+
+/**
+ * --checkpoint-current's backup before an in-place restore: the backup command, one domain, into
+ * the restore's output folder, nothing else turned on. Built here because command folders don't
+ * import each other.
+ */
+const backUpCurrentState: BackUpDomain = async (ctx, r) =>
+  (await import('../../backup/run-backup.js')).runBackup(ctx, {
+    domains: [r.domain],
+    output: r.output,
+    groupBy: r.groupBy,
+    prune: false,
+    raw: false,
+    compress: false,
+    jobs: 1,
+    dryRun: false,
+    lockWaitMs: r.lockWaitMs,
+    ifOlderThan: undefined,
+    label: r.label,
+    engine: r.engine,
+    env: r.env,
+  });

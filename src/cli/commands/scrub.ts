@@ -1,6 +1,6 @@
 import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
-import { SCRUB_TYPES, type ScrubType } from '../../scrub/plan-scrub.js';
+import { SCRUB_TYPES, type ScrubType } from '../../domain/plan-scrub.js';
 import type { ScrubCommandOptions } from '../../scrub/run-scrub-command.js';
 import { parseLockWait } from '../parse-values.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';

@@ -2,7 +2,7 @@
  * In-memory inventories for planBackup: what libvirt, QEMU and the backup folder would say,
  * without any of them. Times are local (`new Date('2026-03-10T04:00')`), as the period keys are.
  */
-import type { BackupInventory, ChainFiles, DiskInventory } from '../../../src/backup/inspect-domain.js';
+import type { BackupInventory, ChainFiles, DiskInventory } from '../../../src/backup/plan-types.js';
 import { MANIFEST_FORMAT, type ChainManifest } from '../../../src/repository/manifest.js';
 import { parseChainFolderName } from '../../../src/repository/period-folders.js';
 import type { ChainView } from '../../../src/repository/chains.js';

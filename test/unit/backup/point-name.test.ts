@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkPointName, nameTakenBy } from '../../../src/backup/point-name.js';
 import type { ChainView } from '../../../src/repository/chains.js';
-import { findRestorePoint } from '../../../src/restore/points.js';
+import { findRestorePoint } from '../../../src/points/points.js';
 
 const chain = (folder: string, names: Array<string | undefined>) =>
   ({

@@ -213,7 +213,7 @@ describe('planBackup with push chains', () => {
 
 describe('restore --keep-chain', () => {
   it('is refused for a point of virtnbdbackup streams', async () => {
-    const { planRestore } = await import('../../../src/restore/plan-restore.js');
+    const { planRestore } = await import('../../../src/points/plan-restore.js');
     const chain = {
       domain: 'vm1',
       folder: MARCH,

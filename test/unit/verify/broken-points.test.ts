@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { brokenPoints, type VerifyProblem } from '../../../src/verify/broken-points.js';
-import { ChainBuilder } from '../restore/builders.js';
+import { ChainBuilder } from '../points/builders.js';
 
 // Four points on two disks: virtnbdbackup.0 (full) → .1 → .2 → .3.
 const chain = new ChainBuilder('db', 'c', ['vda', 'vdb']).point(0).point(1).point(2).point(3).build();

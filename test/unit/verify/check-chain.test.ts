@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readChain } from '../../../src/repository/chains.js';
-import { chainFromView } from '../../../src/restore/chains.js';
+import { chainFromView } from '../../../src/points/chains.js';
 import { brokenPoints } from '../../../src/verify/broken-points.js';
 import { checkChain } from '../../../src/verify/check-chain.js';
-import { capturedChain, FIXTURE_DIR } from '../restore/builders.js';
+import { capturedChain, FIXTURE_DIR } from '../points/builders.js';
 
 const DOMAIN = 'vmkeep-scratch-virtnbd-1';
 const scratch = mkdtempSync(join(tmpdir(), 'vmkeep-verify-unit-'));

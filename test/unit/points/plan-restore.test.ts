@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VmkeepError } from '../../../src/errors.js';
-import { compactTime, filesForPoint, imageFileNames, planRestore, type RestoreRequest } from '../../../src/restore/plan-restore.js';
+import { compactTime, filesForPoint, imageFileNames, planRestore, type RestoreRequest } from '../../../src/points/plan-restore.js';
 import { planInPlace } from '../../../src/restore/plan-in-place.js';
 import type { DomainDisk } from '../../../src/domain/types.js';
 import { capturedChain, ChainBuilder, twoChains } from './builders.js';

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkChainFiles } from '../../../src/restore/check-files.js';
-import { badFilesError } from '../../../src/restore/execute-restore.js';
-import type { RestorePointRef } from '../../../src/restore/points.js';
+import { checkChainFiles } from '../../../src/points/check-files.js';
+import { badFilesError } from '../../../src/points/execute-restore.js';
+import type { RestorePointRef } from '../../../src/points/points.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 let dir: string;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../../src/virsh/parse-domain-xml.js';
-import { CHECKSUM_VERIFY_SINCE, STUB_CONFIG, compareVersions, stageInput } from '../../../src/restore/virtnbdrestore.js';
+import { CHECKSUM_VERIFY_SINCE, STUB_CONFIG, compareVersions, stageInput } from '../../../src/points/virtnbdrestore.js';
 import { buildRestoreVerifyArgv } from '../../../src/virtnbd/argv.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'vmkeep-virtnbdrestore-unit-'));

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DomainState } from '../../../src/domain/types.js';
 import { VmkeepError } from '../../../src/errors.js';
-import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubRequest, type ScrubType } from '../../../src/scrub/plan-scrub.js';
+import { planScrub, simulateScrub, stillPresent, type ScrubDomainState, type ScrubRequest, type ScrubType } from '../../../src/domain/plan-scrub.js';
 
 /** In-memory domain snapshots: checkpoints create their bitmaps unless told they were lost. */
 class DomainBuilder {

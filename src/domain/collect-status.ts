@@ -1,9 +1,9 @@
 /** `vmkeep status`'s view of a domain, made from the one domain reader's snapshot. */
 import type { AppContext } from '../app/context.js';
-import { readDomain, type DiskSnapshot } from '../domain/read-domain.js';
-import { guestFreezeState } from '../domain/guest-freeze.js';
-import type { Checkpoint, DiskBitmap, DomainState } from '../domain/types.js';
-import { judgeConsistency, type Verdict } from './verdict.js';
+import { readDomain, type DiskSnapshot } from './read-domain.js';
+import { guestFreezeState } from './guest-freeze.js';
+import type { Checkpoint, DiskBitmap, DomainState } from './types.js';
+import { judgeConsistency, type Verdict } from './consistency-verdict.js';
 
 export interface DiskStatus {
   disk: string;

@@ -5,8 +5,8 @@
  * bitmaps. An incremental backup needs both to agree for every disk, so a mismatch is reported
  * with the disk, the name, and the command that repairs it.
  */
-import type { Checkpoint, DiskBitmap } from '../domain/types.js';
-import { isOwnedName } from '../domain/owned-names.js';
+import type { Checkpoint, DiskBitmap } from './types.js';
+import { isOwnedName } from './owned-names.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 
 export interface DiskBitmapView {

@@ -1,8 +1,8 @@
 /** What planScrub needs about one domain: its state, checkpoints, qcow2 disks and their bitmaps. */
 import type { AppContext } from '../app/context.js';
-import { eligibleDisks } from '../domain/disk-eligibility.js';
-import { readDomain, type DiskSnapshot } from '../domain/read-domain.js';
-import type { DomainDisk } from '../domain/types.js';
+import { eligibleDisks } from './disk-eligibility.js';
+import { readDomain, type DiskSnapshot } from './read-domain.js';
+import type { DomainDisk } from './types.js';
 import { VmkeepError } from '../errors.js';
 import type { ScrubCheckpointState, ScrubDiskState, ScrubDomainState } from './plan-scrub.js';
 

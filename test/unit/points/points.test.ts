@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VmkeepError } from '../../../src/errors.js';
-import { findRestorePoint, listRestorePoints, nearestPoints, parsePointSelector, type PointSelector } from '../../../src/restore/points.js';
+import { findRestorePoint, listRestorePoints, nearestPoints, parsePointSelector, type PointSelector } from '../../../src/points/points.js';
 import { twoChains } from './builders.js';
 
 const points = listRestorePoints(twoChains());

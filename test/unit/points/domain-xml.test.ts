@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { adjustDomainXml } from '../../../src/restore/domain-xml.js';
+import { adjustDomainXml } from '../../../src/points/domain-xml.js';
 import { parseDomainXml } from '../../../src/virsh/parse-domain-xml.js';
 
 const TWO_DISKS_NET = readFileSync('fixtures/restore/two-disk-chain/vmconfig.virtnbdbackup.1.xml', 'utf8');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Checkpoint, DiskBitmap } from '../../../src/domain/types.js';
-import { judgeConsistency, type DiskBitmapView } from '../../../src/status/verdict.js';
+import { judgeConsistency, type DiskBitmapView } from '../../../src/domain/consistency-verdict.js';
 
 const cp = (name: string, disks: string[], parent?: string): Checkpoint => ({
   name,

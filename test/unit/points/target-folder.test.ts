@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requireOutputFolder } from '../../../src/repository/chains.js';
-import { assertEmptyTarget } from '../../../src/restore/execute-restore.js';
+import { assertEmptyTarget } from '../../../src/points/execute-restore.js';
 
 const root = mkdtempSync(join(tmpdir(), 'vmkeep-test-target-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseManifest } from '../../../src/repository/manifest.js';
-import { fromManifest } from '../../../src/restore/chains.js';
-import type { ChainFile, ChainPoint, RestoreChain } from '../../../src/restore/types.js';
+import { fromManifest } from '../../../src/points/chains.js';
+import type { ChainFile, ChainPoint, RestoreChain } from '../../../src/points/types.js';
 
 export const FIXTURE_DIR = 'fixtures/restore/two-disk-chain';
 

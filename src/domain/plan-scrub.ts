@@ -4,9 +4,9 @@
  * No runner, no fs, no clock: the same input always gives the same plan.
  */
 import { VmkeepError } from '../errors.js';
-import { isOwnedName } from '../domain/owned-names.js';
-import { isLive } from '../domain/state.js';
-import type { DomainState } from '../domain/types.js';
+import { isOwnedName } from './owned-names.js';
+import { isLive } from './state.js';
+import type { DomainState } from './types.js';
 
 /** What to scrub: libvirt checkpoints, dirty bitmaps, or both ('*' is VMSnap's spelling of both). */
 export type ScrubType = 'checkpoint' | 'bitmap' | 'both' | '*';
