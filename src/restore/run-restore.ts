@@ -6,6 +6,7 @@ import type { AppContext } from '../app/context.js';
 import { readDomain } from '../domain/read-domain.js';
 import type { CommandResult } from '../app/command-result.js';
 import { runBackup, type DomainResult } from '../backup/run-backup.js';
+import { fixedSettings } from '../config/settings.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
 import type { GroupBy } from '../retention/types.js';
 import { VmkeepError, usageError } from '../errors.js';
@@ -167,18 +168,16 @@ async function backUpCurrentState(ctx: AppContext, options: RestoreOptions, chai
   const result = await runBackup(ctx, {
     domains: [options.domain],
     output: options.output,
-    groupBy: chainGroupBy(chains),
-    prune: false,
-    raw: false,
-    compress: false,
     jobs: 1,
     dryRun: false,
     lockWaitMs: options.lockWaitMs,
-    ifOlderThan: undefined,
-    label: BEFORE_RESTORE_LABEL,
-    // The engine of the newest chain, so the safety backup can continue it.
-    engine: [...chains].reverse().find((c) => !c.legacy)?.engine ?? 'virtnbdbackup',
     env: options.env,
+    settingsFor: fixedSettings({
+      groupBy: chainGroupBy(chains),
+      label: BEFORE_RESTORE_LABEL,
+      // The engine of the newest chain, so the safety backup can continue it.
+      engine: [...chains].reverse().find((c) => !c.legacy)?.engine ?? 'virtnbdbackup',
+    }),
   });
   const r = (result.document as { results?: DomainResult[] }).results?.find((x) => x.domain === options.domain);
   if (result.outcome !== 'ok' || r?.result !== 'done' || !r.chain || !r.checkpoint) {
