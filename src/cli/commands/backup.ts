@@ -102,6 +102,7 @@ export const backupCommand = defineCommand<BackupOptions>({
         type: 'string',
         describe: "what writes the backup: virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
       }),
+  // eslint-disable-next-line max-lines-per-function -- every backup flag is checked and turned into options here, once, one check per line
   buildOptions: async (argv, global) => {
     // The settings resolver pulls in the retention policy's validator: load it for backup only.
     const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }] = await Promise.all([
