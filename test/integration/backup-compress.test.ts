@@ -58,12 +58,13 @@ describe('compress from a config file', () => {
     disk = await mountTmpfs(24);
     const out = join(disk.dir, 'out');
     const config = join(dom.dir, 'config.yaml');
-    writeFileSync(config, ['defaults:', '  compress: true', ''].join('\n'));
+    // A domain section, not defaults: the run-wide settings (a domain no section names) stay uncompressed.
+    writeFileSync(config, ['domains:', `  ${JSON.stringify(dom.name)}:`, '    compress: true', ''].join('\n'));
     const env = { VMKEEP_LOCK_DIR: lockDir };
     const run = await runVmkeep(['backup', '--config', config, '--domains', dom.name, '--output', out, '--json'], { env });
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     const result = parseJsonOutput<{ results: Array<{ result: string; level: string; layers: string[] }> }>(run).results[0]!;
-    expect(result).toMatchObject({ result: 'done', level: 'full', layers: ['defaults'] });
+    expect(result).toMatchObject({ result: 'done', level: 'full', layers: [`domain ${dom.name}`] });
     const verify = await runVmkeep(['verify', '--output', out, '--json'], { env });
     expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
   });
