@@ -7,10 +7,67 @@ import { VmkeepError, messageOf } from '../errors.js';
 import type { DomainSettings } from '../config/settings.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 
-/** What --stop did to a domain (filled in as it happens, read after the finally blocks ran). */
-export interface StopRecord {
-  how?: 'graceful' | 'forced';
-  restarted?: boolean;
+/**
+ * The power changes a backup makes to its domain, owned by withPowerState: it hears about each
+ * one as it happens and undoes them at the end, whatever happened to the backup.
+ */
+export interface PowerState {
+  /** --stop / --stop-force: shut the running domain down for an offline backup. */
+  stop(): Promise<void>;
+  /** The plan found the domain paused by an interrupted run: shut it off, or resume a --stop one. */
+  adoptLeftover(plan: { shutOffAfter: boolean; resumeAfter: boolean }): void;
+  /** A shut-off domain has no QEMU to run the job: start it paused. */
+  startPaused(): Promise<void>;
+  /** How --stop shut it down (undefined: it was not stopped). */
+  readonly stopped: 'graceful' | 'forced' | undefined;
+  /** vmkeep started it (paused) and shuts it off again. */
+  readonly startedByUs: boolean;
+}
+
+/**
+ * Run a domain's backup with its power state owned here: what `body` changes through the
+ * PowerState is put back afterwards (a --stop domain started again, one vmkeep started paused
+ * shut off, an interrupted --stop run's domain resumed). Returns how --stop went, if it ran.
+ */
+export async function withPowerState<T>(
+  ctx: AppContext,
+  domain: string,
+  settings: DomainSettings,
+  body: (power: PowerState) => Promise<T>,
+): Promise<{ value: T; stopped?: { how: 'graceful' | 'forced'; restarted: boolean } }> {
+  let stopped: 'graceful' | 'forced' | undefined;
+  let startedByUs = false;
+  let resumeAfter = false;
+  const power: PowerState = {
+    stop: async () => {
+      stopped = await stopForBackup(ctx, domain, settings);
+    },
+    adoptLeftover: (plan) => {
+      startedByUs = plan.shutOffAfter;
+      resumeAfter = plan.resumeAfter;
+    },
+    startPaused: async () => {
+      await ctx.virsh.start(domain, true);
+      startedByUs = true;
+    },
+    get stopped() {
+      return stopped;
+    },
+    get startedByUs() {
+      return startedByUs;
+    },
+  };
+  let restarted = false;
+  let value: T;
+  try {
+    value = await body(power);
+  } finally {
+    // A domain --stop shut down is resumed from the paused start: it boots once, not twice.
+    if (stopped) restarted = await restartAfterStop(ctx, domain);
+    else if (resumeAfter) await resumeInterruptedStop(ctx, domain);
+    else if (startedByUs) await putBack(ctx, domain);
+  }
+  return stopped ? { value, stopped: { how: stopped, restarted } } : { value };
 }
 
 /** Shut a running domain down for --stop: graceful with a timeout, then destroy with --stop-force. */

@@ -72,6 +72,7 @@ function futureDatedWarning(inv: BackupInventory, now: Date): string | undefined
   );
 }
 
+// eslint-disable-next-line max-lines-per-function -- a pure decision read in order, each branch returning with its reason; being restructured with the plan types
 export function planBackup(inv: BackupInventory, request: BackupRequest, now: Date): DomainBackupPlan {
   const lastPoint = findLastRecorded(pointsOf(inv.chains));
   const clockWarning = futureDatedWarning(inv, now);

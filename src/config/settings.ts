@@ -124,6 +124,46 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
   };
 }
 
+/**
+ * The engine and the stream options a domain may not combine: push writes plain qcow2 images of
+ * qcow2 disks, so neither compressed streams nor raw disks (no bitmap for a push checkpoint).
+ * The one place this rule lives: the CLI words it per flag, the run per domain.
+ */
+export function engineConflict(s: Pick<DomainSettings, 'engine' | 'compress' | 'raw'>): 'compress' | 'raw' | undefined {
+  if (s.engine !== 'push') return undefined;
+  return s.compress ? 'compress' : s.raw ? 'raw' : undefined;
+}
+
+/** Why a domain's resolved settings cannot be backed up (layers valid alone can combine badly). */
+export function settingsProblem(s: DomainSettings): string | undefined {
+  return engineConflict(s) === undefined ? undefined : 'engine push writes plain qcow2 images of qcow2 disks; it goes with neither compress nor raw';
+}
+
+/**
+ * The same settings for every domain, without a config file: built-in values under the few a
+ * caller sets (restore's safety backup, a run that reads no config).
+ */
+export function fixedSettings(values: Partial<DomainSettings> & Pick<DomainSettings, 'groupBy'>): SettingsFor {
+  const settings: DomainSettings = Object.freeze({
+    ifOlderThan: undefined,
+    compress: false,
+    raw: false,
+    prune: false,
+    prunePolicy: parsePolicy({ groupBy: values.groupBy, vmsnapRule: true }),
+    disks: undefined,
+    excludeDisks: [],
+    stop: BUILTIN_SETTINGS.stop,
+    stopTimeoutMs: BUILTIN_SETTINGS.stopTimeout * 1000,
+    label: undefined,
+    quiesce: 'off',
+    engine: 'virtnbdbackup',
+    hooks: {},
+    layers: [],
+    ...values,
+  });
+  return () => settings;
+}
+
 /** A disk list from flags (`vda,vdb` or repeated); usage error when empty. */
 export function parseDiskTargets(value: unknown, flag: string): string[] | undefined {
   if (value === undefined) return undefined;

@@ -96,6 +96,7 @@ const NOT_OWNED = 'not a vmkeep-owned name (use --force)';
  * Order: checkpoints children before parents (so an interrupted run leaves a shorter chain, not a
  * chain with a hole), then bitmaps no checkpoint refers to.
  */
+// eslint-disable-next-line max-lines-per-function -- a pure decision read in order, each branch returning with its reason
 export function planScrub(state: ScrubDomainState, request: ScrubRequest): ScrubPlan {
   if (state.state !== 'running' && state.state !== 'paused' && state.state !== 'shut off') {
     throw new VmkeepError('failure', `${state.domain} is neither running, paused nor shut off: cannot scrub it in this state`);

@@ -2,15 +2,11 @@
 import type { AppContext } from '../app/context.js';
 import { parsePolicy } from '../retention/policy.js';
 import { planPrune } from '../retention/plan-prune.js';
-import type { GroupBy, RetentionPolicy } from '../retention/types.js';
+import type { GroupBy, PruneOutcome, RetentionPolicy } from '../retention/types.js';
 import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
 
-export interface PruneOutcome {
-  removed: string[];
-  kept: string[];
-  failed: Array<{ chain: string; error: string }>;
-}
+export type { PruneOutcome };
 
 /** Only called after this run completed a backup of the domain in the current period. */
 export async function pruneAfterBackup(

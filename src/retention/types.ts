@@ -267,3 +267,10 @@ export interface SimulationResult {
   readonly surviving: readonly SimulatedPoint[];
   readonly warnings: readonly string[];
 }
+
+/** What pruning one domain after its backup did (`backup --prune`): chains removed, kept, failed. */
+export interface PruneOutcome {
+  removed: string[];
+  kept: string[];
+  failed: Array<{ chain: string; error: string }>;
+}

@@ -62,6 +62,7 @@ export interface Runner {
 export const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** The real runner: execa with argv arrays, a timeout per call, and ToolError on failure. */
+// eslint-disable-next-line max-lines-per-function -- the one door to execa: its run, stream and cancel paths share the closure over the child process
 export function createExecaRunner(): Runner {
   return {
     async run(tool, argv, options = {}) {

@@ -146,6 +146,7 @@ export function compareCheckpointNames(a: string, b: string): number {
 }
 
 /** Describe a folder from its listing (pure). */
+// eslint-disable-next-line max-lines-per-function -- parses a virtnbdbackup folder's files in one pass, file kind by file kind
 export function describeBackupFolder(listing: FolderListing): BackupFolder {
   const problems: string[] = [];
   const data: DataFileRecord[] = [];

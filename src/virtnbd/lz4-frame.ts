@@ -122,6 +122,7 @@ export function decodeLz4Block(src: Uint8Array, dst: Uint8Array, dstStart: numbe
 }
 
 /** Read one LZ4 frame starting at the source's position. */
+// eslint-disable-next-line max-lines-per-function -- follows the LZ4 frame format field by field; split, the format's order would be lost
 export async function readLz4Frame(src: ByteSource, level: Lz4CheckLevel, decoder: Lz4Decoder = new Lz4Decoder()): Promise<Lz4FrameReport> {
   const offset = src.position;
   const report: Lz4FrameReport = {

@@ -1,15 +1,19 @@
 /**
  * --compress end to end: lz4-compressed streams are verified (structure and LZ4 checksums, deep
- * restore) and restore byte-identically through `vmkeep restore`.
+ * restore) and restore byte-identically through `vmkeep restore`. Compression a config file turns
+ * on counts like the flag: the space estimate (which a compressed stream has none of) follows it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { cleanupAll, createTestDomain, imagesIdentical, referenceCopy, writeGuestData } from '../helpers/libvirt.js';
+import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
 
 const lockDir = mkdtempSync('/tmp/vmkeep-compress-locks-');
+let disk: Tmpfs | undefined;
 afterAll(async () => {
+  await disk?.unmount();
   await cleanupAll();
   rmSync(lockDir, { recursive: true, force: true });
 });
@@ -42,5 +46,26 @@ describe('backup --compress', () => {
       expect(run.code, run.stderr).toBe(0);
       expect(await imagesIdentical(join(target, 'vda.qcow2'), refs[i]!)).toBe(true);
     }
+  });
+});
+
+describe('compress from a config file', () => {
+  it('is what the space estimate follows: no uncompressed estimate refuses a compressed full that fits', async () => {
+    // 40 MiB written of one byte pattern: allocated ~40 MiB, a few KiB as an lz4 stream. The
+    // output has 24 MiB: "clearly short" for an uncompressed estimate, plenty for the stream.
+    const dom = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 64 }] });
+    await writeGuestData(dom, 'vda', { pattern: 0x5a, offset: 0, length: 40 << 20 });
+    disk = await mountTmpfs(24);
+    const out = join(disk.dir, 'out');
+    const config = join(dom.dir, 'config.yaml');
+    // A domain section, not defaults: the run-wide settings (a domain no section names) stay uncompressed.
+    writeFileSync(config, ['domains:', `  ${JSON.stringify(dom.name)}:`, '    compress: true', ''].join('\n'));
+    const env = { VMKEEP_LOCK_DIR: lockDir };
+    const run = await runVmkeep(['backup', '--config', config, '--domains', dom.name, '--output', out, '--json'], { env });
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const result = parseJsonOutput<{ results: Array<{ result: string; level: string; layers: string[] }> }>(run).results[0]!;
+    expect(result).toMatchObject({ result: 'done', level: 'full', layers: [`domain ${dom.name}`] });
+    const verify = await runVmkeep(['verify', '--output', out, '--json'], { env });
+    expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
   });
 });

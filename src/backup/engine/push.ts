@@ -119,6 +119,7 @@ export class PushEngine implements BackupEngine {
     if (problem) throw reachError(problem, domain, output, 'nothing was changed');
   }
 
+  // eslint-disable-next-line max-lines-per-function -- one libvirt push job from begin to end; its failure cleanup needs every step's state in one try/finally
   async run(req: EngineRequest): Promise<EngineResult> {
     const checkpoint = nextCheckpointName(req.level, req.previous, this.newChainId);
     const parent = req.level === 'inc' ? req.previous : undefined;

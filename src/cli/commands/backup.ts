@@ -1,6 +1,7 @@
 import { checkHostPrefixes } from '../../app/hosts.js';
-import type { BackupOptions } from '../../backup/run-backup.js';
+import type { BackupOptions } from '../../backup/types.js';
 import type { DomainOverrides, HookSpec, VmkeepConfig } from '../../config/schema.js';
+import { engineConflict } from '../../config/settings.js';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../retention/duration.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
@@ -101,6 +102,7 @@ export const backupCommand = defineCommand<BackupOptions>({
         type: 'string',
         describe: "what writes the backup: virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
       }),
+  // eslint-disable-next-line max-lines-per-function -- every backup flag is checked and turned into options here, once, one check per line
   buildOptions: async (argv, global) => {
     // The settings resolver pulls in the retention policy's validator: load it for backup only.
     const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }] = await Promise.all([
@@ -143,16 +145,15 @@ export const backupCommand = defineCommand<BackupOptions>({
       throw usageError(`--engine must be virtnbdbackup or push, got ${engineFlag}`);
     const engine = engineFlag ?? 'virtnbdbackup';
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
-    if (engine === 'push' && optionalBool(argv['compress']) === true)
-      throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
+    const conflict = engineConflict({ engine, compress: optionalBool(argv['compress']) === true, raw: optionalBool(argv['raw']) === true });
+    if (conflict === 'compress') throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
     // QEMU writes a push backup on the hypervisor, into the folder it is given: local libvirt only.
     if (engine === 'push' && global.hosts.some((h) => !h.uri.startsWith('qemu:///'))) {
       throw usageError(
         '--engine push works with a local libvirt only (qemu:///system): QEMU writes the backup files on the hypervisor itself; back up remote hosts with --engine virtnbdbackup',
       );
     }
-    if (engine === 'push' && optionalBool(argv['raw']) === true)
-      throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
+    if (conflict === 'raw') throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
     if (ifOlder !== undefined) parseDuration(String(ifOlder), '--if-older-than');
     // The flags are the top layer over the config's defaults, tag and domain sections.
     const flags: DomainOverrides = {
@@ -182,8 +183,6 @@ export const backupCommand = defineCommand<BackupOptions>({
       throw usageError(`backup applies ${given} only with --prune: add --prune, or run vmkeep prune`);
     }
     const settingsFor = createSettingsResolver(config, flags);
-    // Run-wide values: the settings of a domain no tag or domain section names.
-    const base = settingsFor('', []);
     const runHooks = {
       ...(defaults.hooks?.preRun === undefined ? {} : { preRun: defaults.hooks.preRun }),
       ...(defaults.hooks?.postRun === undefined ? {} : { postRun: defaults.hooks.postRun }),
@@ -193,17 +192,9 @@ export const backupCommand = defineCommand<BackupOptions>({
     return Object.freeze({
       domains: global.domains,
       output: global.output,
-      groupBy: base.groupBy,
-      prune: base.prune,
-      prunePolicy: base.prunePolicy,
-      raw: base.raw,
-      compress: base.compress,
       jobs,
       dryRun: argv['dry-run'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait'] ?? defaults.lockWait ?? 0),
-      ifOlderThan: base.ifOlderThan,
-      label: base.label,
-      engine: base.engine,
       verbose: global.verbose,
       env: process.env,
       settingsFor,
@@ -216,9 +207,15 @@ export const backupCommand = defineCommand<BackupOptions>({
   libvirt: true,
   run: async (ctx, options, global) => {
     const { runBackup, createEngine, prepareOutput } = await import('../../backup/run-backup.js');
+    const { runWideSettings } = await import('../../backup/types.js');
+    const { pruneAfterBackup } = await import('../../prune/prune-after-backup.js');
     const { hostLockEnv, hostOutputDir, mergeBackup, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    // backup --prune is "back up, then prune only if that backup succeeded": composed here, above
+    // both commands; the backup calls it for a domain only after recording its new point.
+    const withPrune: typeof options = { ...options, afterBackup: (c, domain, output, s) => pruneAfterBackup(c, domain, output, s.groupBy, s.prunePolicy) };
+    const base = runWideSettings(options);
     // A remote host's domain locks are its own, alone or with others (see hostLockEnv).
-    if (global.hosts.length <= 1) return runBackup(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
+    if (global.hosts.length <= 1) return runBackup(ctx, { ...withPrune, env: hostLockEnv(options.env, global.hosts[0]!) });
     const { default: pLimit } = await import('p-limit');
     // One limit for the whole run: --jobs bounds backups at once across all hosts.
     const limit = pLimit(options.jobs);
@@ -231,11 +228,11 @@ export const backupCommand = defineCommand<BackupOptions>({
       if (!options.dryRun) await hostCtx.virsh.ping();
       return runBackup(
         hostCtx,
-        { ...optionsForHost(options, domains), output: hostOutputDir(options.output, host, n), env: hostLockEnv(options.env, host) },
-        createEngine(hostCtx, options.engine ?? 'virtnbdbackup'),
+        { ...optionsForHost(withPrune, domains), output: hostOutputDir(options.output, host, n), env: hostLockEnv(options.env, host) },
+        createEngine(hostCtx, base.engine),
         limit,
       );
     });
-    return mergeBackup(outcomes, { dryRun: options.dryRun, output: options.output, groupBy: options.groupBy });
+    return mergeBackup(outcomes, { dryRun: options.dryRun, output: options.output, groupBy: base.groupBy });
   },
 });

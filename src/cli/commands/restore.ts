@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
+import { fixedSettings } from '../../config/settings.js';
 import { parsePointSelector } from '../../points/points.js';
 import type { RestoreMode, RestoreOptions, RunRestore } from '../../points/restore-options.js';
 import type { BackUpDomain } from '../../restore/run-restore.js';
@@ -131,15 +132,9 @@ const backUpCurrentState: BackUpDomain = async (ctx, r) =>
   (await import('../../backup/run-backup.js')).runBackup(ctx, {
     domains: [r.domain],
     output: r.output,
-    groupBy: r.groupBy,
-    prune: false,
-    raw: false,
-    compress: false,
     jobs: 1,
     dryRun: false,
     lockWaitMs: r.lockWaitMs,
-    ifOlderThan: undefined,
-    label: r.label,
-    engine: r.engine,
     env: r.env,
+    settingsFor: fixedSettings({ groupBy: r.groupBy, label: r.label, engine: r.engine }),
   });

@@ -207,10 +207,17 @@ describe('backup --prune takes the same policy as vmkeep prune', () => {
     const options = (await backupCommand.buildOptions(
       { groupBy: 'quarter', prune: true, 'keep-daily': 7, 'keep-tier': ['1w:1m'], jobs: 1, 'lock-wait': 0 },
       global,
-    )) as { prune: boolean; prunePolicy: { groupBy: string; vmsnapRule: boolean; keepDaily: number; keepTiers: unknown[] } };
-    expect(options.prune).toBe(true);
-    expect(options.prunePolicy).toMatchObject({ groupBy: 'quarter', vmsnapRule: true, keepDaily: 7 });
-    expect(options.prunePolicy.keepTiers).toHaveLength(1);
+    )) as {
+      settingsFor: (
+        d: string,
+        t: string[],
+      ) => { prune: boolean; prunePolicy: { groupBy: string; vmsnapRule: boolean; keepDaily: number; keepTiers: unknown[] } };
+    };
+    // Run-wide values are the settings of a domain no config section names.
+    const base = options.settingsFor('', []);
+    expect(base.prune).toBe(true);
+    expect(base.prunePolicy).toMatchObject({ groupBy: 'quarter', vmsnapRule: true, keepDaily: 7 });
+    expect(base.prunePolicy.keepTiers).toHaveLength(1);
     await expect(async () => backupCommand.buildOptions({ groupBy: 'month', 'keep-daily': -1, jobs: 1, 'lock-wait': 0 }, global)).rejects.toThrow();
   });
 });
@@ -228,19 +235,17 @@ describe('backup options: flags over the config file over built-in defaults', ()
     pretty: false,
   };
   type Built = {
-    groupBy: string;
-    compress: boolean;
-    raw: boolean;
-    prune: boolean;
     jobs: number;
     lockWaitMs: number;
-    label: string | undefined;
     settingsFor: (
       d: string,
       t: readonly string[],
     ) => {
       groupBy: string;
       compress: boolean;
+      raw: boolean;
+      prune: boolean;
+      label: string | undefined;
       stop: string;
       stopTimeoutMs: number;
       excludeDisks: readonly string[];
@@ -255,7 +260,17 @@ describe('backup options: flags over the config file over built-in defaults', ()
   it('without a config and without flags: the defaults backup always had', async () => {
     const { backupCommand } = await import('../../../src/cli/commands/backup.js');
     const o = (await backupCommand.buildOptions({}, global)) as Built;
-    expect([o.groupBy, o.compress, o.raw, o.prune, o.jobs, o.lockWaitMs, o.label, o.needTags]).toEqual(['month', false, false, false, 1, 0, undefined, false]);
+    const base = o.settingsFor('', []);
+    expect([base.groupBy, base.compress, base.raw, base.prune, o.jobs, o.lockWaitMs, base.label, o.needTags]).toEqual([
+      'month',
+      false,
+      false,
+      false,
+      1,
+      0,
+      undefined,
+      false,
+    ]);
     expect(o.settingsFor('vm1', []).layers).toEqual([]);
     expect(o.runHooks).toEqual({});
   });
@@ -280,7 +295,7 @@ describe('backup options: flags over the config file over built-in defaults', ()
     );
     const withConfig = { ...global, config: { source: 'c.yaml', config } };
     const o = (await backupCommand.buildOptions({ tag: ['prod'], exclude: ['web-*'] }, withConfig)) as Built;
-    expect([o.jobs, o.lockWaitMs, o.compress, o.needTags]).toEqual([3, 5000, true, true]);
+    expect([o.jobs, o.lockWaitMs, o.settingsFor('', []).compress, o.needTags]).toEqual([3, 5000, true, true]);
     expect(o.runHooks).toEqual({ preRun: ['a'] });
     expect(o.selection).toMatchObject({ tags: ['prod'], exclude: ['web-*'] });
     expect(o.settingsFor('db-1', ['prod'])).toMatchObject({ groupBy: 'year', stop: 'stop', excludeDisks: ['vdb'], hooks: { preDomain: ['b'] } });
@@ -333,7 +348,7 @@ describe('backup options: flags over the config file over built-in defaults', ()
         expect.objectContaining({ code: 'usage', message: `--label ${JSON.stringify(label)} holds a newline or control character: give one line of text` }),
       );
     }
-    expect(((await backupCommand.buildOptions({ label: 'before upgrade ü' }, global)) as Built).label).toBe('before upgrade ü');
+    expect(((await backupCommand.buildOptions({ label: 'before upgrade ü' }, global)) as Built).settingsFor('', []).label).toBe('before upgrade ü');
     expect(() => parseConfigText(['defaults:', '  label: "a\\nb"', ''].join('\n'), 'c.yaml')).toThrow(/label.*one line without control characters/);
   });
 });

@@ -33,8 +33,7 @@ const backupGlobal = (persona: 'vmkeep' | 'vmsnap' = 'vmkeep') => ({ ...buildGlo
 async function buildBackup(argv: Record<string, unknown>, persona: 'vmkeep' | 'vmsnap' = 'vmkeep') {
   const { backupCommand } = await import('../../../src/cli/commands/backup.js');
   return (await backupCommand.buildOptions({ jobs: 1, ...argv }, backupGlobal(persona))) as {
-    engine: string;
-    settingsFor: (d: string, t: string[]) => { stop: string };
+    settingsFor: (d: string, t: string[]) => { stop: string; engine: string };
   };
 }
 
@@ -123,8 +122,8 @@ describe("timewarp's -c", () => {
 
 describe('the vmsnap command', () => {
   it('backs up with virtnbdbackup, as VMSnap did, unless --engine says otherwise', async () => {
-    expect((await buildBackup({}, 'vmsnap')).engine).toBe('virtnbdbackup');
-    expect((await buildBackup({ engine: 'push' }, 'vmsnap')).engine).toBe('push');
+    expect((await buildBackup({}, 'vmsnap')).settingsFor('', []).engine).toBe('virtnbdbackup');
+    expect((await buildBackup({ engine: 'push' }, 'vmsnap')).settingsFor('', []).engine).toBe('push');
   });
 
   it('names itself vmsnap in its help', async () => {

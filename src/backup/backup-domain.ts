@@ -1,0 +1,397 @@
+/**
+ * One domain's backup as named steps, read top to bottom: hooks around it, the domain lock,
+ * power state, then leftovers, plan, checks, freeze, job, record and (on success only) prune.
+ * A step that cannot go on throws; one catch turns that into the domain's failed result and
+ * puts the failure on record.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppContext } from '../app/context.js';
+import type { DomainSettings } from '../config/settings.js';
+import { ToolError, VmkeepError, messageOf } from '../errors.js';
+import { classifyAgentError, freezeRecordFile, guestFreezeState, thawLeftoverFreeze } from '../domain/guest-freeze.js';
+import { finishInterruptedMerges } from '../prune/merge-points.js';
+import { listChains } from '../repository/chains.js';
+import { readManifest, writeManifest } from '../repository/manifest.js';
+import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
+import { withDomainHooks, type ChainTarget, type HookScope } from './backup-hooks.js';
+import { explainFailure } from './classify-failure.js';
+import { withPowerState, type PowerState } from './domain-power.js';
+import type { BackupEngine } from './engine/types.js';
+import { estimateSpace, isClearlyShort, notEnoughSpaceError } from './estimate-space.js';
+import { executeBackup, type ExecutedBackup } from './execute-backup.js';
+import { describeRepair } from './execute-repairs.js';
+import { inspectDomain } from './inspect-domain.js';
+import type { BackupInventory, SpaceEstimate } from './plan-types.js';
+import { childRecordFileFor, endOrphanedChildren } from './orphaned-children.js';
+import { planBackup, type DomainBackupPlan } from './plan-backup.js';
+import { nameTakenBy } from './point-name.js';
+import type { ProgressSink } from './progress.js';
+import { checkAgentBeforeRun, createPointFreezer, quiesceRequiredError, watchFreeze, type PointFreezer, type QuiesceResult } from './quiesce.js';
+import { failureNoteFileFor, failureRecorded, recordFailureOnNewestChain } from './record-failure.js';
+import type { BackupOptions, DomainResult } from './types.js';
+
+type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
+
+/** One domain's part of a run: everything its steps work with. */
+export interface DomainRun {
+  ctx: AppContext;
+  engine: BackupEngine;
+  domain: string;
+  options: BackupOptions;
+  settings: DomainSettings;
+  toolVersions: Record<string, string>;
+  progress: ProgressSink;
+  hooks: HookScope;
+}
+
+/** The files beside a domain's lock: its lock, a killed run's freeze and child records, a failure note. */
+interface DomainFiles {
+  lock: string;
+  freezeRecord: string;
+  childRecord: string;
+  failureNote: string;
+}
+
+function domainFilesOf(run: DomainRun): DomainFiles {
+  const lock = domainLockFile(domainLockDir(run.options.env), run.domain);
+  return { lock, freezeRecord: freezeRecordFile(lock), childRecord: childRecordFileFor(lock), failureNote: failureNoteFileFor(lock) };
+}
+
+/** Back up one domain: hooks, then the backup under its lock and power state. */
+export async function backupDomain(run: DomainRun): Promise<DomainResult> {
+  const { ctx, domain, settings } = run;
+  if (ctx.signal.aborted) return { domain, result: 'failed', reason: 'not started: interrupted' };
+  const { result, hooks } = await withDomainHooks(run.hooks, domain, settings.hooks, (target) => backUpUnderLock(run, target));
+  return { ...result, ...(settings.layers.length > 0 ? { layers: settings.layers } : {}), ...(hooks.length > 0 ? { hooks } : {}) };
+}
+
+async function backUpUnderLock(run: DomainRun, target: ChainTarget): Promise<DomainResult> {
+  const files = domainFilesOf(run);
+  let lock: HeldLock | undefined;
+  try {
+    lock = await lockDomain(run, files.lock);
+    const recordable = lock !== undefined;
+    const { value, stopped } = await withPowerState(run.ctx, run.domain, run.settings, (power) =>
+      backUpSteps(run, files, power, target).catch((caught) => failedBackup(run, caught, recordable)),
+    );
+    return stopped ? { ...value, stopped } : value;
+  } catch (caught) {
+    return failedBackup(run, caught, false);
+  } finally {
+    lock?.release();
+  }
+}
+
+/** The domain lock (a dry run only checks that no other run holds it). */
+async function lockDomain(run: DomainRun, lockFile: string): Promise<HeldLock | undefined> {
+  const { ctx, domain, options } = run;
+  if (!options.dryRun) return acquireLock(lockFile, { waitMs: options.lockWaitMs, what: `domain ${domain}`, signal: ctx.signal });
+  const holder = lockHolder(lockFile);
+  if (holder) throw new VmkeepError('locked', `domain ${domain} is locked by another vmkeep run (pid ${holder}): no plan while it works`);
+  return undefined;
+}
+
+/** The steps under the lock, in order; an early result ends the domain's run without a failure record. */
+async function backUpSteps(run: DomainRun, files: DomainFiles, power: PowerState, target: ChainTarget): Promise<DomainResult> {
+  const { ctx, domain, options, settings } = run;
+  const leftoverNotes = options.dryRun ? [] : await clearLeftovers(ctx, domain, files);
+  const early = await applyStopMode(run, power);
+  if (early) return early;
+  // A point-level prune a crash cut off between two disks' renames leaves points that refuse to
+  // restore until it is finished: with the locks held, this run finishes it first.
+  const mergeRepairs = options.dryRun ? [] : await finishMerges(ctx, options.output, domain);
+  const inspectOpts = {
+    output: options.output,
+    raw: settings.raw,
+    disks: settings.disks,
+    excludeDisks: settings.excludeDisks,
+    failureNoteFile: files.failureNote,
+  };
+  let inv = await inspectDomain(ctx, domain, inspectOpts);
+  refuseTakenName(inv, domain, options.name);
+  const plan = planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine: run.engine }, ctx.now());
+  if (options.dryRun) return planned(plan);
+  if (plan.action === 'skip') {
+    ctx.log.info(`${domain}: skipped: ${plan.reason}`);
+    return { domain, result: 'skipped', reason: plan.reason };
+  }
+  if (plan.action === 'refuse') throw new VmkeepError('failure', plan.reason);
+  if (inv.state === 'other') throw new VmkeepError('failure', `domain ${domain} is in a state vmkeep cannot back up`);
+  power.adoptLeftover(plan);
+  if (plan.startPaused) {
+    // A shut-off domain has no QEMU to run the job; started paused it gets a real checkpoint.
+    // The plan stands as made: its bitmaps were read from the images while the domain was shut
+    // off (qemu-img), and a paused guest writes nothing, so no live bitmap query is needed.
+    ctx.log.info(`${domain}: shut off, starting it paused for the backup`);
+    await power.startPaused();
+    inv = { ...inv, state: 'paused' };
+  }
+  ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
+  for (const w of plan.warnings ?? []) ctx.log.warn(`${domain}: ${w}`);
+  target.dir = join(options.output, domain, plan.folder);
+  target.level = plan.level;
+  const spaceEstimate = await checkRoom(run, inv, plan);
+  const point = await takePoint(run, files, power, inv, plan, spaceEstimate);
+  const result = doneResult(run, plan, point, [...leftoverNotes, ...point.notes], mergeRepairs);
+  // Only here, after this run recorded the domain's new point: a failed backup never prunes.
+  if (settings.prune && options.afterBackup) result.prune = await options.afterBackup(ctx, domain, options.output, settings);
+  return result;
+}
+
+/** What a killed run left on this domain: a tool still writing into the chain, vmkeep's own freeze. */
+async function clearLeftovers(ctx: AppContext, domain: string, files: DomainFiles): Promise<string[]> {
+  const notes: string[] = [];
+  // A tool a killed run left running would write into the chain while this run repairs it.
+  for (const ended of await endOrphanedChildren(files.childRecord, domain)) {
+    ctx.log.warn(`${domain}: ${ended}`);
+    notes.push(ended);
+  }
+  // A freeze a killed run of vmkeep left on this guest is undone first (only vmkeep's own).
+  const thawed = await thawLeftoverFreeze(ctx.virsh, domain, files.freezeRecord);
+  if (thawed) {
+    ctx.log.warn(`${domain}: ${thawed}`);
+    notes.push(thawed);
+  }
+  return notes;
+}
+
+/** --stop, --stop-force, --require-stopped: shut a running domain down, or say why not. */
+async function applyStopMode(run: DomainRun, power: PowerState): Promise<DomainResult | undefined> {
+  const { ctx, domain, options, settings } = run;
+  if (settings.stop === 'live') return undefined;
+  const state = await ctx.virsh.domainState(domain);
+  const runs = state === 'running' || state === 'paused';
+  if (runs && settings.stop === 'require-stopped') {
+    // A domain left out because it runs is a domain without a backup: a failed item (as
+    // s3snapshot's --stopped), so the run is partial and the notification says so.
+    const reason = `not backed up: domain is ${state} and --require-stopped backs up shut-off domains only; shut it down before the run, or use --stop to let vmkeep shut it down and start it again`;
+    ctx.log.warn(`${domain}: ${reason}`);
+    return { domain, result: 'failed', reason };
+  }
+  if (state === 'running' && (settings.stop === 'stop' || settings.stop === 'stop-force')) {
+    if (options.dryRun) {
+      const r = await planOnly(ctx, domain, options, settings);
+      return { ...r, reason: `domain runs: it would be shut down (${settings.stop}), backed up offline and started again` };
+    }
+    await power.stop();
+  }
+  return undefined;
+}
+
+function refuseTakenName(inv: BackupInventory, domain: string, name: string | undefined): void {
+  if (name === undefined) return;
+  const taken = nameTakenBy(inv.chains, name);
+  if (taken)
+    throw new VmkeepError(
+      'failure',
+      `restore point name ${JSON.stringify(name)} is already used by ${taken} of ${domain}: names are unique per domain; choose another`,
+    );
+}
+
+/**
+ * Nothing is repaired or deleted before the run is known to have what it needs: a folder the
+ * engine can write into (push: QEMU must reach it) and the space. The estimate follows the
+ * domain's own settings: a compressed stream has none.
+ */
+async function checkRoom(run: DomainRun, inv: BackupInventory, plan: BackupPlan): Promise<SpaceEstimate | undefined> {
+  const { ctx, domain, engine, options, settings } = run;
+  await engine.checkOutput?.(domain, ctx.virsh.uri, options.output);
+  const estimate = await estimateSpace(ctx, inv, plan, options.output, settings.compress);
+  if (estimate && isClearlyShort(estimate)) throw notEnoughSpaceError(domain, plan.level, join(options.output, domain), estimate);
+  return estimate;
+}
+
+/** The new point, its freeze and the notes they leave. */
+interface TakenPoint {
+  done: ExecutedBackup;
+  quiesce: QuiesceResult | undefined;
+  offline: boolean;
+  notes: string[];
+}
+
+/** Freeze (when asked), run the engine's job, record the point's freeze, offline and name fields. */
+async function takePoint(
+  run: DomainRun,
+  files: DomainFiles,
+  power: PowerState,
+  inv: BackupInventory,
+  plan: BackupPlan,
+  spaceEstimate: SpaceEstimate | undefined,
+): Promise<TakenPoint> {
+  const { ctx, engine, domain, options, settings } = run;
+  // The guest does not run while its point is taken: the point is offline, consistent on disk.
+  const offline = plan.startPaused;
+  const freeze = await prepareFreeze(run, files, inv, offline);
+  const done = await executeBackup({ ...ctx, log: freeze.watch.log }, engine, inv, plan, {
+    ...(freeze.freezer ? { atPoint: freeze.freezer.atPoint.bind(freeze.freezer) } : {}),
+    spaceEstimate,
+    output: options.output,
+    compress: settings.compress,
+    raw: settings.raw,
+    label: settings.label,
+    toolVersions: run.toolVersions,
+    // A domain --stop shut down goes back to running, never to shut off (a run after a kill too).
+    startedDomain: power.startedByUs && power.stopped === undefined,
+    stoppedDomain: power.stopped !== undefined,
+    onProgress: (d, t) => run.progress.update(domain, d, t),
+    failureNoteFile: files.failureNote,
+    childRecordFile: files.childRecord,
+  });
+  run.progress.finish(domain);
+  // Its repairs put an earlier run's note on record (close-run); a note is for one next run only.
+  if (inv.failureNote) await rm(files.failureNote, { force: true });
+  const quiesce = offline ? undefined : freeze.frozenByOther ? { quiesced: true } : quiesceResultOf(engine.freezesGuest, freeze.freezer, freeze.watch.event());
+  if (quiesce || offline || options.name !== undefined) {
+    await recordPointFields(join(options.output, domain, done.folder), done.checkpoint, {
+      ...(quiesce ? { quiesced: quiesce.quiesced } : {}),
+      ...(quiesce?.reason ? { quiesceReason: quiesce.reason } : {}),
+      ...(offline ? { offline: true } : {}),
+      ...(options.name !== undefined ? { name: options.name } : {}),
+    });
+  }
+  const notes = [...freeze.notes];
+  if (freeze.mode !== 'off' && quiesce?.quiesced !== true) {
+    notes.push(`not quiesced: ${quiesce?.reason ?? 'no freeze reported'}; the point is crash-consistent`);
+    ctx.log.warn(`${domain}: ${notes.at(-1)!}`);
+  } else if (quiesce?.quiesced && quiesce.frozenMs !== undefined) {
+    ctx.log.info(`${domain}: guest filesystems frozen for the point, writes blocked ${quiesce.frozenMs} ms`);
+  }
+  return { done, quiesce, offline, notes };
+}
+
+/** How the point's guest filesystems are frozen: by vmkeep (push), by virtnbdbackup, or not at all. */
+async function prepareFreeze(run: DomainRun, files: DomainFiles, inv: BackupInventory, offline: boolean) {
+  const { ctx, engine, domain, settings } = run;
+  // virtnbdbackup freezes the guest's filesystems for the checkpoint itself; its log says whether it could.
+  const watch = watchFreeze(ctx.log);
+  // No guest agent answers in a paused guest, and an offline point needs no freeze.
+  const mode = offline ? 'off' : settings.quiesce;
+  // A guest someone else froze: the point is consistent, but its writes are blocked, and that
+  // is what must be said. vmkeep neither thaws it nor freezes it again.
+  const frozenByOther = !offline && inv.state === 'running' && (await guestFreezeState(ctx.virsh, domain)) === 'frozen';
+  const notes: string[] = [];
+  if (frozenByOther) {
+    notes.push(
+      `the guest filesystems of ${domain} were already frozen, not by vmkeep: the guest's writes are blocked until whoever froze them thaws them (virsh domfsthaw ${domain}); the point is consistent`,
+    );
+    ctx.log.warn(`${domain}: ${notes.at(-1)!}`);
+  }
+  let freezer: PointFreezer | undefined;
+  if (mode !== 'off' && !frozenByOther) {
+    if (!engine.freezesGuest) {
+      freezer = createPointFreezer({ virsh: ctx.virsh, domain, mode, recordFile: files.freezeRecord, now: ctx.now });
+    } else if (mode === 'require') {
+      const missing = await checkAgentBeforeRun(ctx.virsh, domain);
+      if (missing) throw quiesceRequiredError(domain, missing);
+    }
+  }
+  return { watch, mode, frozenByOther, freezer, notes };
+}
+
+/** The done result of a domain whose point was recorded. */
+function doneResult(run: DomainRun, plan: BackupPlan, point: TakenPoint, notes: string[], mergeRepairs: string[]): DomainResult {
+  const { done, quiesce, offline } = point;
+  const name = run.options.name;
+  return {
+    domain: run.domain,
+    result: 'done',
+    level: done.level,
+    chain: done.folder,
+    checkpoint: done.checkpoint,
+    ...(name !== undefined ? { name } : {}),
+    dataBytes: done.dataBytes,
+    durationMs: done.durationMs,
+    throughputBytesPerSecond: Math.round(done.dataBytes / Math.max(done.durationMs / 1000, 0.001)),
+    reasons: plan.reasons,
+    repairs: [...mergeRepairs, ...done.repairs],
+    ...(quiesce ? { quiesced: quiesce.quiesced } : {}),
+    ...(quiesce?.reason ? { quiesceReason: quiesce.reason } : {}),
+    ...(offline ? { offline: true } : {}),
+    ...(done.notes.length + notes.length + (plan.warnings?.length ?? 0) > 0 ? { notes: [...(plan.warnings ?? []), ...done.notes, ...notes] } : {}),
+  };
+}
+
+/**
+ * A failed domain in vmkeep's words (a tool's text stays as detail), put on record in its newest
+ * chain unless it is no failed backup (a lock another run holds, an interruption before the start)
+ * or this run does not hold the domain's lock.
+ */
+async function failedBackup(run: DomainRun, caught: unknown, holdsLock: boolean): Promise<DomainResult> {
+  const { ctx, domain, options } = run;
+  const error =
+    caught instanceof ToolError || !(caught instanceof VmkeepError)
+      ? explainFailure(caught, { domain, level: 'full', folder: join(options.output, domain) })
+      : caught;
+  const reason = messageOf(error);
+  const detail = error instanceof VmkeepError ? error.detail : undefined;
+  ctx.log.warn(`${domain}: backup failed: ${reason}`);
+  if (detail) ctx.log.debug(`${domain}: ${detail}`);
+  const notAFailure = error instanceof VmkeepError && (error.code === 'locked' || error.code === 'interrupted');
+  if (!options.dryRun && holdsLock && !notAFailure && !failureRecorded(error)) {
+    await recordFailureOnNewestChain(await listChains(options.output, domain).catch(() => []), ctx.now(), `backup: ${reason}`);
+  }
+  return { domain, result: 'failed', reason, ...(detail ? { detail } : {}), ...(notAFailure && error.code === 'locked' ? { locked: true } : {}) };
+}
+
+/** Record on the new point whether its checkpoint was taken with frozen filesystems, and its --name. */
+async function recordPointFields(
+  chainDir: string,
+  checkpoint: string,
+  fields: { quiesced?: boolean; quiesceReason?: string; offline?: boolean; name?: string },
+): Promise<void> {
+  const manifest = await readManifest(chainDir);
+  if (!manifest) return;
+  await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, ...fields } : p)) });
+}
+
+/**
+ * What a live point records about its freeze: vmkeep's own freeze (push), or virtnbdbackup's log
+ * line, whose error text is put in vmkeep's words. A push point taken without --quiesce is
+ * crash-consistent, and says so.
+ */
+function quiesceResultOf(
+  engineFreezes: boolean,
+  freezer: PointFreezer | undefined,
+  event: ReturnType<ReturnType<typeof watchFreeze>['event']>,
+): QuiesceResult | undefined {
+  if (!engineFreezes) return freezer?.result() ?? { quiesced: false, reason: 'no freeze was asked for (--quiesce)' };
+  if (!event) return undefined;
+  return event.frozen ? { quiesced: true } : { quiesced: false, reason: classifyAgentError(new Error(event.reason)).reason };
+}
+
+/** Finish the merges an interrupted `prune --merge-points` left in the domain's push chains. */
+async function finishMerges(ctx: AppContext, output: string, domain: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const view of await listChains(output, domain)) {
+    if (view.manifest?.engine !== 'push') continue;
+    for (const line of await finishInterruptedMerges(ctx, view.dir)) done.push(`${view.folder}: ${line}`);
+  }
+  for (const line of done) ctx.log.info(`${domain}: ${line}`);
+  return done;
+}
+
+/** A dry-run plan for a domain --stop would shut down: planned as if it were shut off. */
+async function planOnly(ctx: AppContext, domain: string, options: BackupOptions, settings: DomainSettings): Promise<DomainResult> {
+  const inv = await inspectDomain(ctx, domain, { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks });
+  return planned(planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan }, ctx.now()));
+}
+
+/** A dry run's answer for one domain: the plan, said as a result. */
+function planned(plan: DomainBackupPlan): DomainResult {
+  if (plan.action === 'skip') return { domain: plan.domain, result: 'skipped', reason: plan.reason };
+  if (plan.action === 'refuse') return { domain: plan.domain, result: 'failed', reason: plan.reason };
+  return {
+    domain: plan.domain,
+    result: 'planned',
+    level: plan.level,
+    chain: plan.folder,
+    reasons: plan.reasons,
+    repairs: plan.repairs.map(describeRepair),
+    reason: plan.startPaused
+      ? 'domain is shut off: it would be started paused and shut off again'
+      : plan.shutOffAfter
+        ? 'domain is paused by an interrupted run: it would be shut off after the backup'
+        : undefined,
+  };
+}
