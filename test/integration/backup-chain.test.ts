@@ -1,74 +1,113 @@
 /**
- * `vmkeep backup` against the real libvirtd and virtnbdbackup: chains of restore points on a
- * running and a shut-off domain, period rollover, odd names. Every restore point is restored
- * with virtnbdrestore (test/helpers/restore-point.ts) and compared byte for byte with a
+ * `vmkeep backup` against the real libvirtd, with each engine (virtnbdbackup and push): chains of
+ * restore points on a running and a shut-off domain with two disks, period rollover; then what
+ * only virtnbdbackup does (one checkpoint name shared by every folder) and odd names. Every restore
+ * point is read back without vmkeep (test/helpers/engines.ts: virtnbdrestore for virtnbdbackup's
+ * streams, QEMU through the backing chain for push's images) and compared byte for byte with a
  * reference copy of the disk taken at that point.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  MiB,
-  backupCli,
-  chainFolders,
-  checkpointNames,
-  expectDocument,
-  useLockDirAndCleanup,
-  qemuBitmapNames,
-  readManifestJson,
-} from '../helpers/backup-run.js';
+import { MiB, backupCli, chainFolders, checkpointNames, expectDocument, jobActive, useLockDirAndCleanup, qemuBitmapNames } from '../helpers/backup-run.js';
+import { describeEngines, engineArgs, expectFirstCheckpoint, expectPointEquals, nthCheckpoint, type Engine } from '../helpers/engines.js';
 import { createTestDomain, destroyDomain, domainState, referenceCopy, startDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
+import { createExecaRunner } from '../../src/runner/runner.js';
 
+const runner = createExecaRunner();
 const lockDir = useLockDirAndCleanup();
 
-/** Restore `checkpoint` of `chain` and expect it to equal `reference`. */
+/** Restore `checkpoint` of `chain` (virtnbdbackup) and expect it to equal `reference`. */
 function expectRestores(dom: TestDomain, output: string, chain: string, checkpoint: string, reference: string, disk = 'vda'): Promise<void> {
   return expectPointRestores(path.join(output, dom.name, chain), checkpoint, reference, { scratchDir: dom.dir, disk });
 }
 
-describe('vmkeep backup: chains', () => {
+function sha256(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** The chain's manifest with the fields only these tests read. */
+function manifestOf(chainDir: string): {
+  engine: string;
+  state: string;
+  running?: unknown;
+  points: Array<{ checkpoint: string; level: string; parent?: string; files: Array<{ path: string; kind: string; disk?: string; sha256: string }> }>;
+} {
+  return JSON.parse(fs.readFileSync(path.join(chainDir, 'vmkeep-manifest.json'), 'utf8')) as never;
+}
+
+describeEngines('vmkeep backup --engine %s: chains', (engine: Engine) => {
+  const args = (dom: TestDomain, out: string) => engineArgs(engine, dom, out);
+  const expectPoint = (dom: TestDomain, chainDir: string, disk: string, checkpoint: string, reference: string, previous: string | undefined) =>
+    expectPointEquals(engine, { chainDir, disk, checkpoint, reference, previous, scratchDir: dom.dir });
+
   it('running domain: full, incremental, incremental; each point restores byte-identically', async () => {
     const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
     const out = path.join(dom.dir, 'out');
     const refs: string[] = [];
-    const args = ['--domains', dom.name, '--output', out, '--json'];
 
     await writeGuestData(dom, 'vda', { pattern: 0x11, offset: 0, length: 16 * MiB });
     refs.push(path.join(dom.dir, 'ref0.qcow2'));
     await referenceCopy(dom, 'vda', refs[0]!);
-    const first = expectDocument(await backupCli(args, { lockDir }));
-    expect(first.results).toMatchObject([{ domain: dom.name, result: 'done', level: 'full', checkpoint: 'virtnbdbackup.0' }]);
+    const first = expectDocument(await backupCli(args(dom, out), { lockDir }));
+    expect(first.results).toMatchObject([{ domain: dom.name, result: 'done', level: 'full', dataBytes: 16 * MiB }]);
+    const cp0 = first.results[0]!.checkpoint!;
+    expectFirstCheckpoint(engine, cp0);
     const chain = first.results[0]!.chain!;
+    const chainDir = path.join(out, dom.name, chain);
 
     // Overwrite part of what the full saw, and write somewhere new.
     await writeGuestData(dom, 'vda', { pattern: 0x22, offset: 8 * MiB, length: 4 * MiB });
     await writeGuestData(dom, 'vda', { pattern: 0x33, offset: 100 * MiB, length: 2 * MiB });
     refs.push(path.join(dom.dir, 'ref1.qcow2'));
     await referenceCopy(dom, 'vda', refs[1]!);
-    const second = expectDocument(await backupCli(args, { lockDir }));
-    expect(second.results).toMatchObject([{ result: 'done', level: 'inc', chain, checkpoint: 'virtnbdbackup.1' }]);
+    const second = expectDocument(await backupCli(args(dom, out), { lockDir }));
+    const cp1 = nthCheckpoint(cp0, 1);
     // Only the changed 6 MiB travel.
-    expect(second.results[0]!.dataBytes).toBe(6 * MiB);
+    expect(second.results).toMatchObject([{ result: 'done', level: 'inc', chain, checkpoint: cp1, dataBytes: 6 * MiB }]);
 
     await writeGuestData(dom, 'vda', { pattern: 0x44, offset: 0, length: 1 * MiB });
     refs.push(path.join(dom.dir, 'ref2.qcow2'));
     await referenceCopy(dom, 'vda', refs[2]!);
-    const third = expectDocument(await backupCli(args, { lockDir }));
-    expect(third.results).toMatchObject([{ result: 'done', level: 'inc', chain, checkpoint: 'virtnbdbackup.2' }]);
+    const third = expectDocument(await backupCli(args(dom, out), { lockDir }));
+    const cp2 = nthCheckpoint(cp0, 2);
+    expect(third.results).toMatchObject([{ result: 'done', level: 'inc', chain, checkpoint: cp2, dataBytes: 1 * MiB }]);
 
-    const manifest = readManifestJson(path.join(out, dom.name, chain));
+    const cps = [cp0, cp1, cp2];
+    const manifest = manifestOf(chainDir);
+    expect(manifest.engine).toBe(engine);
     expect(manifest.state).toBe('complete');
     expect(manifest.running).toBeUndefined();
-    expect(manifest.points.map((p) => [p.checkpoint, p.level])).toEqual([
-      ['virtnbdbackup.0', 'full'],
-      ['virtnbdbackup.1', 'inc'],
-      ['virtnbdbackup.2', 'inc'],
+    expect(manifest.points.map((p) => [p.checkpoint, p.level, p.parent])).toEqual([
+      [cp0, 'full', undefined],
+      [cp1, 'inc', cp0],
+      [cp2, 'inc', cp1],
     ]);
-    expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1', 'virtnbdbackup.2']);
+    expect(await checkpointNames(dom)).toEqual(cps);
+    expect(await qemuBitmapNames(dom)).toEqual([...cps].sort());
+    expect(await jobActive(dom)).toBe(false);
+    for (const [i, cp] of cps.entries()) await expectPoint(dom, chainDir, 'vda', cp, refs[i]!, cps[i - 1]);
 
-    for (const [i, ref] of refs.entries()) await expectRestores(dom, out, chain, `virtnbdbackup.${i}`, ref);
+    if (engine === 'push') {
+      // The manifest records every file with the sha256 of what is on disk.
+      for (const p of manifest.points) {
+        expect(p.files.map((f) => f.path).sort()).toEqual([`vda.${p.checkpoint}.qcow2`, `vmconfig.${p.checkpoint}.xml`]);
+        for (const f of p.files) expect(f.sha256).toBe(sha256(path.join(chainDir, f.path)));
+        expect(p.files.find((f) => f.path.endsWith('.qcow2'))).toMatchObject({ kind: 'data', disk: 'vda' });
+      }
+      // Folders go back to private once the job is done (QEMU writes into them during it).
+      expect(fs.statSync(chainDir).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(path.join(out, dom.name)).mode & 0o777).toBe(0o700);
+
+      // Relative backing files: a copy elsewhere is a whole chain.
+      const copy = path.join(dom.dir, 'copied');
+      await runner.run('cp', ['-a', '--', out, copy]);
+      fs.rmSync(out, { recursive: true, force: true });
+      for (const [i, cp] of cps.entries()) await expectPoint(dom, path.join(copy, dom.name, chain), 'vda', cp, refs[i]!, cps[i - 1]);
+    }
   });
 
   it('shut-off domain with two disks: started paused for a full and shut off again; after a start, an incremental', async () => {
@@ -80,7 +119,6 @@ describe('vmkeep backup: chains', () => {
       start: true,
     });
     const out = path.join(dom.dir, 'out');
-    const args = ['--domains', dom.name, '--output', out, '--json'];
     await writeGuestData(dom, 'vda', { pattern: 0x51, offset: 2 * MiB, length: 8 * MiB });
     await writeGuestData(dom, 'vdb', { pattern: 0x55, offset: 0, length: 1 * MiB });
     await destroyDomain(dom);
@@ -89,10 +127,12 @@ describe('vmkeep backup: chains', () => {
     await referenceCopy(dom, 'vda', refs0.vda);
     await referenceCopy(dom, 'vdb', refs0.vdb);
 
-    const first = expectDocument(await backupCli(args, { lockDir }));
-    expect(first.results).toMatchObject([{ result: 'done', level: 'full', checkpoint: 'virtnbdbackup.0', dataBytes: 9 * MiB }]);
+    const first = expectDocument(await backupCli(args(dom, out), { lockDir }));
+    expect(first.results).toMatchObject([{ result: 'done', level: 'full', dataBytes: 9 * MiB }]);
+    const cp0 = first.results[0]!.checkpoint!;
+    expectFirstCheckpoint(engine, cp0);
     expect(await domainState(dom)).toBe('shut off');
-    expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0']);
+    expect(await checkpointNames(dom)).toEqual([cp0]);
 
     await startDomain(dom);
     await writeGuestData(dom, 'vda', { pattern: 0x52, offset: 40 * MiB, length: 3 * MiB });
@@ -100,61 +140,71 @@ describe('vmkeep backup: chains', () => {
     const refs1 = { vda: path.join(dom.dir, 'ref1-vda.qcow2'), vdb: path.join(dom.dir, 'ref1-vdb.qcow2') };
     await referenceCopy(dom, 'vda', refs1.vda);
     await referenceCopy(dom, 'vdb', refs1.vdb);
-    const second = expectDocument(await backupCli(args, { lockDir }));
-    expect(second.results).toMatchObject([{ result: 'done', level: 'inc', checkpoint: 'virtnbdbackup.1', dataBytes: 4 * MiB }]);
+    const second = expectDocument(await backupCli(args(dom, out), { lockDir }));
+    const cp1 = nthCheckpoint(cp0, 1);
+    expect(second.results).toMatchObject([{ result: 'done', level: 'inc', checkpoint: cp1, dataBytes: 4 * MiB }]);
     // It was running when the run began: it keeps running.
     expect(await domainState(dom)).toBe('running');
 
-    const chain = first.results[0]!.chain!;
+    const chainDir = path.join(out, dom.name, first.results[0]!.chain!);
     for (const disk of ['vda', 'vdb'] as const) {
-      await expectRestores(dom, out, chain, 'virtnbdbackup.0', refs0[disk], disk);
-      await expectRestores(dom, out, chain, 'virtnbdbackup.1', refs1[disk], disk);
+      await expectPoint(dom, chainDir, disk, cp0, refs0[disk], undefined);
+      await expectPoint(dom, chainDir, disk, cp1, refs1[disk], cp0);
     }
   });
 
-  it('rollover: a new month starts a new full chain; the old checkpoints and their QEMU bitmaps go', async () => {
+  it('rollover: a new month starts a new full chain with new checkpoints; the old checkpoints and their QEMU bitmaps go; the old chain stays whole', async () => {
     const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }], start: true });
     const out = path.join(dom.dir, 'out');
-    const args = ['--domains', dom.name, '--output', out, '--json'];
     const january = '2026-01-15T12:00:00Z';
     const february = '2026-02-15T12:00:00Z';
 
     await writeGuestData(dom, 'vda', { pattern: 0x61, offset: 0, length: 4 * MiB });
-    expectDocument(await backupCli(args, { lockDir, now: january }));
+    const jan0 = expectDocument(await backupCli(args(dom, out), { lockDir, now: january }));
+    const janCp0 = jan0.results[0]!.checkpoint!;
+    expectFirstCheckpoint(engine, janCp0);
     await writeGuestData(dom, 'vda', { pattern: 0x62, offset: 10 * MiB, length: 2 * MiB });
     const refJan = path.join(dom.dir, 'ref-jan.qcow2');
     await referenceCopy(dom, 'vda', refJan);
-    const jan = expectDocument(await backupCli(args, { lockDir, now: january }));
-    expect(jan.results).toMatchObject([{ level: 'inc', chain: 'vmsnap-backup-monthly-2026-01', checkpoint: 'virtnbdbackup.1' }]);
-    expect(await qemuBitmapNames(dom)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
+    const jan = expectDocument(await backupCli(args(dom, out), { lockDir, now: january }));
+    const janCp1 = nthCheckpoint(janCp0, 1);
+    expect(jan.results).toMatchObject([{ level: 'inc', chain: 'vmsnap-backup-monthly-2026-01', checkpoint: janCp1 }]);
+    expect(await qemuBitmapNames(dom)).toEqual([janCp0, janCp1].sort());
 
     await writeGuestData(dom, 'vda', { pattern: 0x63, offset: 20 * MiB, length: 2 * MiB });
-    const febRun = await backupCli(args, { lockDir, now: february });
+    const febRun = await backupCli(args(dom, out), { lockDir, now: february });
     expect(`${febRun.stdout}${febRun.stderr}`).not.toMatch(/Bitmap already exists/i);
     const feb = expectDocument(febRun);
-    expect(feb.results).toMatchObject([{ result: 'done', level: 'full', chain: 'vmsnap-backup-monthly-2026-02', checkpoint: 'virtnbdbackup.0' }]);
+    expect(feb.results).toMatchObject([{ result: 'done', level: 'full', chain: 'vmsnap-backup-monthly-2026-02' }]);
+    const febCp = feb.results[0]!.checkpoint!;
+    expectFirstCheckpoint(engine, febCp);
     // The run says why, and what it removed.
     expect(feb.results[0]!.reasons!.join(' ')).toMatch(/no chain for this period/);
-    expect(feb.results[0]!.repairs!.join('\n')).toMatch(/checkpoint virtnbdbackup\.1/);
-    expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0']);
+    expect(feb.results[0]!.repairs!.join('\n')).toContain(`checkpoint ${janCp1}`);
+    if (engine === 'push') {
+      // A new chain id: two push chains never share a checkpoint name.
+      expect(febCp.split('.')[1]).not.toBe(janCp0.split('.')[1]);
+    }
+    expect(await checkpointNames(dom)).toEqual([febCp]);
     // The old chain's bitmaps left QEMU with their checkpoints; only the new chain's is there.
-    expect(await qemuBitmapNames(dom)).toEqual(['virtnbdbackup.0']);
+    expect(await qemuBitmapNames(dom)).toEqual([febCp]);
 
     await writeGuestData(dom, 'vda', { pattern: 0x64, offset: 30 * MiB, length: 1 * MiB });
     const refFeb = path.join(dom.dir, 'ref-feb.qcow2');
     await referenceCopy(dom, 'vda', refFeb);
-    const feb2 = expectDocument(await backupCli(args, { lockDir, now: february }));
-    expect(feb2.results).toMatchObject([
-      { result: 'done', level: 'inc', chain: 'vmsnap-backup-monthly-2026-02', checkpoint: 'virtnbdbackup.1', dataBytes: 1 * MiB },
-    ]);
-    expect(await qemuBitmapNames(dom)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
+    const feb2 = expectDocument(await backupCli(args(dom, out), { lockDir, now: february }));
+    const febCp1 = nthCheckpoint(febCp, 1);
+    expect(feb2.results).toMatchObject([{ result: 'done', level: 'inc', chain: 'vmsnap-backup-monthly-2026-02', checkpoint: febCp1, dataBytes: 1 * MiB }]);
+    expect(await qemuBitmapNames(dom)).toEqual([febCp, febCp1].sort());
     expect(chainFolders(out, dom.name)).toEqual(['vmsnap-backup-monthly-2026-01', 'vmsnap-backup-monthly-2026-02']);
 
     // The January chain still restores after its checkpoints left libvirt.
-    await expectRestores(dom, out, 'vmsnap-backup-monthly-2026-01', 'virtnbdbackup.1', refJan);
-    await expectRestores(dom, out, 'vmsnap-backup-monthly-2026-02', 'virtnbdbackup.1', refFeb);
+    await expectPoint(dom, path.join(out, dom.name, 'vmsnap-backup-monthly-2026-01'), 'vda', janCp1, refJan, janCp0);
+    await expectPoint(dom, path.join(out, dom.name, 'vmsnap-backup-monthly-2026-02'), 'vda', febCp1, refFeb, febCp);
   });
+});
 
+describe('vmkeep backup (virtnbdbackup): one set of checkpoint names, odd names', () => {
   it('two output folders: a chain never continues from a checkpoint of the same name the other folder made; every latest point restores', async () => {
     // virtnbdbackup names every chain's checkpoints virtnbdbackup.N: after two runs into B, libvirt
     // again has a virtnbdbackup.1, but not A's. Continuing A from it would silently miss data.

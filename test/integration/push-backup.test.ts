@@ -1,213 +1,31 @@
 /**
- * `vmkeep backup --engine push` against the real libvirtd: libvirt's push-mode backup into qcow2
- * chains. Each restore point is checked independently of vmkeep's readers: `qemu-img compare`
- * of the point's image (QEMU follows its backing chain) against a reference copy of the disk
- * taken at that moment, and `qemu-img info` for the backing links.
+ * What only `vmkeep backup --engine push` does, against the real libvirtd: chains of both engines
+ * side by side on one domain, a missing domain beside a good one, and runs interrupted by kill -9
+ * and SIGTERM. The chain scenarios both engines share are in backup-chain.test.ts. Each push point
+ * is read by QEMU through its backing chain and compared with a reference copy of the disk taken
+ * at that moment (test/helpers/engines.ts).
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  MiB,
-  backupCli,
-  chainFolders,
-  checkpointNames,
-  expectDocument,
-  jobActive,
-  useLockDirAndCleanup,
-  qemuBitmapNames,
-  readManifestJson,
-} from '../helpers/backup-run.js';
-import {
-  createTestDomain,
-  destroyDomain,
-  domainState,
-  imagesIdentical,
-  referenceCopy,
-  startDomain,
-  virsh,
-  writeGuestData,
-  type TestDomain,
-} from '../helpers/libvirt.js';
+import { MiB, backupCli, checkpointNames, expectDocument, jobActive, useLockDirAndCleanup, readManifestJson } from '../helpers/backup-run.js';
+import { engineArgs, expectPointEquals } from '../helpers/engines.js';
+import { createTestDomain, referenceCopy, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, type RunningVmkeep } from '../helpers/vmkeep-process.js';
-import { createExecaRunner } from '../../src/runner/runner.js';
 
-const runner = createExecaRunner();
 const lockDir = useLockDirAndCleanup();
 
-const CP = /^vmkeep\.[0-9a-f]{8}\.(\d+)$/;
-
-/** The image of `disk` at `checkpoint` in a push chain folder. */
-const image = (chainDir: string, disk: string, checkpoint: string) => path.join(chainDir, `${disk}.${checkpoint}.qcow2`);
-
-async function backingOf(file: string): Promise<string | undefined> {
-  const { stdout } = await runner.run('qemu-img', ['info', '--output=json', '-U', file]);
-  return (JSON.parse(stdout) as { 'backing-filename'?: string })['backing-filename'];
-}
-
-/** The point's image equals the reference; its backing file is the previous point's, by a relative name. */
-async function expectPoint(chainDir: string, disk: string, checkpoint: string, reference: string, previous: string | undefined): Promise<void> {
-  const file = image(chainDir, disk, checkpoint);
-  expect(await imagesIdentical(reference, file), `${file} differs from ${reference}`).toBe(true);
-  expect(await backingOf(file)).toBe(previous === undefined ? undefined : `${disk}.${previous}.qcow2`);
-  expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-}
-
-function sha256(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+/** A push point equals its reference, read by QEMU through its chain (test/helpers/engines.ts). */
+function expectPoint(chainDir: string, disk: string, checkpoint: string, reference: string, previous: string | undefined): Promise<void> {
+  return expectPointEquals('push', { chainDir, disk, checkpoint, reference, previous, scratchDir: chainDir });
 }
 
 function pushArgs(dom: TestDomain, out: string): string[] {
-  return ['--domains', dom.name, '--output', out, '--json', '--engine', 'push'];
+  return engineArgs('push', dom, out);
 }
 
-describe('vmkeep backup --engine push', () => {
-  it('running domain: full, incremental, incremental into one qcow2 chain; each point equals its reference; a cp -a copy too', async () => {
-    const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 256 }], start: true });
-    const out = path.join(dom.dir, 'out');
-    const refs: string[] = [];
-    const args = pushArgs(dom, out);
-
-    await writeGuestData(dom, 'vda', { pattern: 0x11, offset: 0, length: 16 * MiB });
-    refs.push(path.join(dom.dir, 'ref0.qcow2'));
-    await referenceCopy(dom, 'vda', refs[0]!);
-    const first = expectDocument(await backupCli(args, { lockDir }));
-    expect(first.results).toMatchObject([{ domain: dom.name, result: 'done', level: 'full', dataBytes: 16 * MiB }]);
-    const cp0 = first.results[0]!.checkpoint!;
-    expect(cp0).toMatch(CP);
-    const chain = first.results[0]!.chain!;
-    const chainDir = path.join(out, dom.name, chain);
-
-    await writeGuestData(dom, 'vda', { pattern: 0x22, offset: 8 * MiB, length: 4 * MiB });
-    await writeGuestData(dom, 'vda', { pattern: 0x33, offset: 200 * MiB, length: 2 * MiB });
-    refs.push(path.join(dom.dir, 'ref1.qcow2'));
-    await referenceCopy(dom, 'vda', refs[1]!);
-    const second = expectDocument(await backupCli(args, { lockDir }));
-    const cp1 = cp0.replace(/\.0$/, '.1');
-    // Only the changed 6 MiB travel.
-    expect(second.results).toMatchObject([{ result: 'done', level: 'inc', chain, checkpoint: cp1, dataBytes: 6 * MiB }]);
-
-    await writeGuestData(dom, 'vda', { pattern: 0x44, offset: 0, length: 1 * MiB });
-    refs.push(path.join(dom.dir, 'ref2.qcow2'));
-    await referenceCopy(dom, 'vda', refs[2]!);
-    const third = expectDocument(await backupCli(args, { lockDir }));
-    const cp2 = cp0.replace(/\.0$/, '.2');
-    expect(third.results).toMatchObject([{ result: 'done', level: 'inc', chain, checkpoint: cp2, dataBytes: 1 * MiB }]);
-
-    const cps = [cp0, cp1, cp2];
-    expect(await checkpointNames(dom)).toEqual(cps);
-    expect(await qemuBitmapNames(dom)).toEqual([...cps].sort());
-    expect(await jobActive(dom)).toBe(false);
-    for (const [i, cp] of cps.entries()) await expectPoint(chainDir, 'vda', cp, refs[i]!, cps[i - 1]);
-
-    // The manifest records every file with the sha256 of what is on disk.
-    const manifest = JSON.parse(fs.readFileSync(path.join(chainDir, 'vmkeep-manifest.json'), 'utf8')) as {
-      engine: string;
-      state: string;
-      points: Array<{ checkpoint: string; parent?: string; files: Array<{ path: string; kind: string; disk?: string; sha256: string }> }>;
-    };
-    expect(manifest.engine).toBe('push');
-    expect(manifest.state).toBe('complete');
-    expect(manifest.points.map((p) => [p.checkpoint, p.parent])).toEqual([
-      [cp0, undefined],
-      [cp1, cp0],
-      [cp2, cp1],
-    ]);
-    for (const p of manifest.points) {
-      expect(p.files.map((f) => f.path).sort()).toEqual([`vda.${p.checkpoint}.qcow2`, `vmconfig.${p.checkpoint}.xml`]);
-      for (const f of p.files) expect(f.sha256).toBe(sha256(path.join(chainDir, f.path)));
-      expect(p.files.find((f) => f.path.endsWith('.qcow2'))).toMatchObject({ kind: 'data', disk: 'vda' });
-    }
-    // Folders go back to private once the job is done.
-    expect(fs.statSync(chainDir).mode & 0o777).toBe(0o700);
-    expect(fs.statSync(path.join(out, dom.name)).mode & 0o777).toBe(0o700);
-
-    // Relative backing files: a copy elsewhere is a whole chain.
-    const copy = path.join(dom.dir, 'copied');
-    await runner.run('cp', ['-a', '--', out, copy]);
-    fs.rmSync(out, { recursive: true, force: true });
-    for (const [i, cp] of cps.entries()) await expectPoint(path.join(copy, dom.name, chain), 'vda', cp, refs[i]!, cps[i - 1]);
-  });
-
-  it('shut-off domain with two disks: started paused, shut off again; after a start, an incremental', async () => {
-    const dom = await createTestDomain({
-      disks: [
-        { target: 'vda', sizeMiB: 64 },
-        { target: 'vdb', sizeMiB: 32 },
-      ],
-      start: true,
-    });
-    const out = path.join(dom.dir, 'out');
-    const args = pushArgs(dom, out);
-    await writeGuestData(dom, 'vda', { pattern: 0x51, offset: 2 * MiB, length: 8 * MiB });
-    await writeGuestData(dom, 'vdb', { pattern: 0x55, offset: 0, length: 1 * MiB });
-    await destroyDomain(dom);
-    const refs0 = { vda: path.join(dom.dir, 'ref0-vda.qcow2'), vdb: path.join(dom.dir, 'ref0-vdb.qcow2') };
-    await referenceCopy(dom, 'vda', refs0.vda);
-    await referenceCopy(dom, 'vdb', refs0.vdb);
-
-    const first = expectDocument(await backupCli(args, { lockDir }));
-    expect(first.results).toMatchObject([{ result: 'done', level: 'full', dataBytes: 9 * MiB }]);
-    expect(await domainState(dom)).toBe('shut off');
-    const cp0 = first.results[0]!.checkpoint!;
-    expect(await checkpointNames(dom)).toEqual([cp0]);
-
-    await startDomain(dom);
-    await writeGuestData(dom, 'vda', { pattern: 0x52, offset: 40 * MiB, length: 3 * MiB });
-    await writeGuestData(dom, 'vdb', { pattern: 0x56, offset: 16 * MiB, length: 1 * MiB });
-    const refs1 = { vda: path.join(dom.dir, 'ref1-vda.qcow2'), vdb: path.join(dom.dir, 'ref1-vdb.qcow2') };
-    await referenceCopy(dom, 'vda', refs1.vda);
-    await referenceCopy(dom, 'vdb', refs1.vdb);
-    const second = expectDocument(await backupCli(args, { lockDir }));
-    const cp1 = cp0.replace(/\.0$/, '.1');
-    expect(second.results).toMatchObject([{ result: 'done', level: 'inc', checkpoint: cp1, dataBytes: 4 * MiB }]);
-    expect(await domainState(dom)).toBe('running');
-
-    const chainDir = path.join(out, dom.name, first.results[0]!.chain!);
-    for (const disk of ['vda', 'vdb'] as const) {
-      await expectPoint(chainDir, disk, cp0, refs0[disk], undefined);
-      await expectPoint(chainDir, disk, cp1, refs1[disk], cp0);
-    }
-  });
-
-  it('rollover on a running VM: a new month starts a new chain with a new id; the old chain stays whole', async () => {
-    const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }], start: true });
-    const out = path.join(dom.dir, 'out');
-    const args = pushArgs(dom, out);
-    const january = '2026-01-15T12:00:00Z';
-    const february = '2026-02-15T12:00:00Z';
-
-    await writeGuestData(dom, 'vda', { pattern: 0x61, offset: 0, length: 4 * MiB });
-    const jan0 = expectDocument(await backupCli(args, { lockDir, now: january }));
-    await writeGuestData(dom, 'vda', { pattern: 0x62, offset: 10 * MiB, length: 2 * MiB });
-    const refJan = path.join(dom.dir, 'ref-jan.qcow2');
-    await referenceCopy(dom, 'vda', refJan);
-    const jan1 = expectDocument(await backupCli(args, { lockDir, now: january }));
-    expect(jan1.results).toMatchObject([{ level: 'inc', chain: 'vmsnap-backup-monthly-2026-01' }]);
-
-    await writeGuestData(dom, 'vda', { pattern: 0x63, offset: 20 * MiB, length: 2 * MiB });
-    const feb = expectDocument(await backupCli(args, { lockDir, now: february }));
-    expect(feb.results).toMatchObject([{ result: 'done', level: 'full', chain: 'vmsnap-backup-monthly-2026-02' }]);
-    const febCp = feb.results[0]!.checkpoint!;
-    expect(febCp).toMatch(/\.0$/);
-    // A new chain id: two chains never share a checkpoint name.
-    expect(febCp.split('.')[1]).not.toBe(jan0.results[0]!.checkpoint!.split('.')[1]);
-    expect(await checkpointNames(dom)).toEqual([febCp]);
-    expect(await qemuBitmapNames(dom)).toEqual([febCp]);
-
-    await writeGuestData(dom, 'vda', { pattern: 0x64, offset: 30 * MiB, length: 1 * MiB });
-    const refFeb = path.join(dom.dir, 'ref-feb.qcow2');
-    await referenceCopy(dom, 'vda', refFeb);
-    const feb2 = expectDocument(await backupCli(args, { lockDir, now: february }));
-    expect(feb2.results).toMatchObject([{ result: 'done', level: 'inc', chain: 'vmsnap-backup-monthly-2026-02', dataBytes: 1 * MiB }]);
-    expect(chainFolders(out, dom.name)).toEqual(['vmsnap-backup-monthly-2026-01', 'vmsnap-backup-monthly-2026-02']);
-
-    await expectPoint(path.join(out, dom.name, 'vmsnap-backup-monthly-2026-01'), 'vda', jan1.results[0]!.checkpoint!, refJan, jan0.results[0]!.checkpoint);
-    await expectPoint(path.join(out, dom.name, 'vmsnap-backup-monthly-2026-02'), 'vda', feb2.results[0]!.checkpoint!, refFeb, febCp);
-  });
-
+describe('vmkeep backup --engine push: beside virtnbdbackup, several domains', () => {
   it('engines side by side: a virtnbdbackup chain, then push starts its own chain, then virtnbdbackup again; every chain restores', async () => {
     const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }], start: true });
     const out = path.join(dom.dir, 'out');

@@ -1,14 +1,19 @@
 /**
  * `vmkeep list` and `vmkeep restore` through the built CLI (run `npm run build` first), against
- * the real libvirtd, QEMU and virtnbdbackup/virtnbdrestore: chains made by `vmkeep backup` with
+ * the real libvirtd, QEMU and both engines' chains (virtnbdbackup streams restored with
+ * virtnbdrestore, push qcow2 chains flattened with qemu-img): chains made by `vmkeep backup` with
  * guest data written between the runs, reference copies taken after each backup, restores compared
- * byte for byte with `qemu-img compare`. Every --json output is parsed with JSON.parse.
+ * byte for byte with `qemu-img compare`. Both engines: --to at each point, in place with
+ * --force --checkpoint-current. Once: point selection and refusals, a two-disk domain. push only:
+ * --keep-chain, a copied repository, a tampered image. Every --json output is parsed with JSON.parse.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { createExecaRunner } from '../../src/runner/runner.js';
+import { SETUP_BACKUPS_TIMEOUT_MS, backingOf, describeEngines, nthCheckpoint, type Engine } from '../helpers/engines.js';
 import {
   cleanupAll,
   createTestDomain,
@@ -23,6 +28,7 @@ import {
 } from '../helpers/libvirt.js';
 
 const MiB = 1024 * 1024;
+const runner = createExecaRunner();
 /** The built CLI; VMKEEP_TEST_BIN may name another entry script (a private build). */
 const BIN = process.env['VMKEEP_TEST_BIN'] ?? path.resolve('bin/vmkeep');
 
@@ -89,11 +95,14 @@ afterAll(async () => {
   await cleanupAll();
 });
 
-describe('vmkeep restore against libvirt', () => {
+describeEngines('vmkeep restore of a %s chain', (engine: Engine) => {
   let one: TestDomain;
   let out: string;
   const refs: string[] = [];
   let ids: string[] = [];
+  const engineFlags = engine === 'push' ? ['--engine', 'push'] : [];
+  /** A point id as list prints it: chain folder / the engine's checkpoint name. */
+  const pointId = engine === 'push' ? /^vmsnap-backup-\w+-[\w-]+(\.\d+)?\/vmkeep\.[0-9a-f]{8}\.\d+$/ : /^vmsnap-backup-\w+-[\w-]+(\.\d+)?\/virtnbdbackup\.\d+$/;
 
   beforeAll(async () => {
     // A full and two incrementals, different data before each, a reference copy after each.
@@ -109,19 +118,22 @@ describe('vmkeep restore against libvirt', () => {
     ];
     for (const [i, w] of writes.entries()) {
       for (const x of w) await writeGuestData(one, 'vda', x);
-      const done = await backup(one, out);
+      const done = await backup(one, out, engineFlags);
       expect(done.level).toBe(i === 0 ? 'full' : 'inc');
       const ref = path.join(one.dir, `ref${i}.qcow2`);
       await referenceCopy(one, 'vda', ref);
       refs.push(ref);
     }
-  });
+  }, SETUP_BACKUPS_TIMEOUT_MS);
 
-  it('list shows the three points; restore --at each point gives the image of that moment', async () => {
+  it('list shows the three points; restore --at each point gives one standalone image of that moment', async () => {
     const points = await pointsOf(one, out);
     expect(points.map((p) => p.level)).toEqual(['full', 'inc', 'inc']);
     ids = points.map((p) => p.id);
-    expect(ids.every((id) => /^vmsnap-backup-\w+-[\w-]+(\.\d+)?\/virtnbdbackup\.\d+$/.test(id))).toBe(true);
+    expect(
+      ids.every((id) => pointId.test(id)),
+      ids.join(', '),
+    ).toBe(true);
     for (const [i, id] of ids.entries()) {
       const to = path.join(one.dir, `restore-${i}`);
       const { code, doc, stderr } = await vmkeepJson<{
@@ -137,79 +149,149 @@ describe('vmkeep restore against libvirt', () => {
       expect(await imagesIdentical(doc.images[0]!.path, refs[i]!), `point ${id} against ref${i}`).toBe(true);
       // The point before differs: the comparison can tell.
       if (i > 0) expect(await imagesIdentical(doc.images[0]!.path, refs[i - 1]!)).toBe(false);
+      // Standalone: no backing file into the repository.
+      expect(await backingOf(doc.images[0]!.path)).toBeUndefined();
       expect(fs.existsSync(doc.xml)).toBe(true);
       expect(fs.readdirSync(to).sort()).toEqual([path.basename(doc.xml), 'vda.qcow2'].sort());
     }
   });
 
-  it('--at-time picks the newest point at or before the time', async () => {
-    const points = await pointsOf(one, out);
-    const between = new Date((Date.parse(points[1]!.time) + Date.parse(points[2]!.time)) / 2).toISOString();
-    const dry = await vmkeepJson<{ point: { id: string }; dryRun: boolean }>([
-      'restore',
-      '--domain',
-      one.name,
-      '--output',
-      out,
-      '--at-time',
-      between,
-      '--to',
-      path.join(one.dir, 'never'),
-      '--dry-run',
-    ]);
-    expect(dry.code).toBe(0);
-    expect(dry.doc).toMatchObject({ dryRun: true, point: { id: points[1]!.id } });
-    expect(fs.existsSync(path.join(one.dir, 'never'))).toBe(false);
+  // Point selection and refusals do not depend on the engine: they run once, on virtnbdbackup's chain.
+  if (engine === 'virtnbdbackup') {
+    it('--at-time picks the newest point at or before the time', async () => {
+      const points = await pointsOf(one, out);
+      const between = new Date((Date.parse(points[1]!.time) + Date.parse(points[2]!.time)) / 2).toISOString();
+      const dry = await vmkeepJson<{ point: { id: string }; dryRun: boolean }>([
+        'restore',
+        '--domain',
+        one.name,
+        '--output',
+        out,
+        '--at-time',
+        between,
+        '--to',
+        path.join(one.dir, 'never'),
+        '--dry-run',
+      ]);
+      expect(dry.code).toBe(0);
+      expect(dry.doc).toMatchObject({ dryRun: true, point: { id: points[1]!.id } });
+      expect(fs.existsSync(path.join(one.dir, 'never'))).toBe(false);
 
-    const to = path.join(one.dir, 'restore-at-time');
-    const exact = await vmkeepJson<{ point: { id: string }; images: Array<{ path: string }> }>([
-      'restore',
-      '--domain',
-      one.name,
-      '--output',
-      out,
-      '--at-time',
-      points[2]!.time,
-      '--to',
-      to,
-    ]);
-    expect(exact.code).toBe(0);
-    expect(exact.doc.point.id).toBe(points[2]!.id);
-    expect(await imagesIdentical(exact.doc.images[0]!.path, refs[2]!)).toBe(true);
-  });
+      const to = path.join(one.dir, 'restore-at-time');
+      const exact = await vmkeepJson<{ point: { id: string }; images: Array<{ path: string }> }>([
+        'restore',
+        '--domain',
+        one.name,
+        '--output',
+        out,
+        '--at-time',
+        points[2]!.time,
+        '--to',
+        to,
+      ]);
+      expect(exact.code).toBe(0);
+      expect(exact.doc.point.id).toBe(points[2]!.id);
+      expect(await imagesIdentical(exact.doc.images[0]!.path, refs[2]!)).toBe(true);
+    });
 
-  it('an unknown point exits 64, names the nearest valid points, and writes nothing', async () => {
-    const chain = ids[0]!.split('/')[0]!;
-    const to = path.join(one.dir, 'restore-unknown');
-    const before = fs.readdirSync(one.dir).sort();
-    const r = await vmkeepJson<{ error: { code: string; message: string } }>([
-      'restore',
-      '--domain',
-      one.name,
-      '--output',
-      out,
-      '--at',
-      `${chain}/virtnbdbackup.9`,
-      '--to',
-      to,
-    ]);
-    expect(r.code).toBe(64);
-    expect(r.doc.error.code).toBe('usage');
-    expect(r.doc.error.message).toContain('nearest:');
-    expect(r.doc.error.message).toContain(ids[2]!);
-    expect(fs.existsSync(to)).toBe(false);
-    expect(fs.readdirSync(one.dir).sort()).toEqual(before);
-  });
+    it('an unknown point exits 64, names the nearest valid points, and writes nothing', async () => {
+      const chain = ids[0]!.split('/')[0]!;
+      const to = path.join(one.dir, 'restore-unknown');
+      const before = fs.readdirSync(one.dir).sort();
+      const r = await vmkeepJson<{ error: { code: string; message: string } }>([
+        'restore',
+        '--domain',
+        one.name,
+        '--output',
+        out,
+        '--at',
+        `${chain}/virtnbdbackup.9`,
+        '--to',
+        to,
+      ]);
+      expect(r.code).toBe(64);
+      expect(r.doc.error.code).toBe('usage');
+      expect(r.doc.error.message).toContain('nearest:');
+      expect(r.doc.error.message).toContain(ids[2]!);
+      expect(fs.existsSync(to)).toBe(false);
+      expect(fs.readdirSync(one.dir).sort()).toEqual(before);
+    });
 
-  it('refuses a target folder that is not empty, leaving it as it was', async () => {
-    const to = path.join(one.dir, 'restore-busy');
-    fs.mkdirSync(to);
-    fs.writeFileSync(path.join(to, 'keep.txt'), 'mine');
-    const r = await vmkeepJson<{ error: { code: string; message: string } }>(['restore', '--domain', one.name, '--output', out, '--to', to]);
-    expect(r.code).toBe(64);
-    expect(r.doc.error.message).toContain('is not empty');
-    expect(fs.readdirSync(to)).toEqual(['keep.txt']);
-  });
+    it('refuses a target folder that is not empty, leaving it as it was', async () => {
+      const to = path.join(one.dir, 'restore-busy');
+      fs.mkdirSync(to);
+      fs.writeFileSync(path.join(to, 'keep.txt'), 'mine');
+      const r = await vmkeepJson<{ error: { code: string; message: string } }>(['restore', '--domain', one.name, '--output', out, '--to', to]);
+      expect(r.code).toBe(64);
+      expect(r.doc.error.message).toContain('is not empty');
+      expect(fs.readdirSync(to)).toEqual(['keep.txt']);
+    });
+  }
+
+  if (engine === 'push') {
+    it('--keep-chain writes an overlay on the point: nothing copied, same content', async () => {
+      const to = path.join(one.dir, 'restore-keep');
+      const r = await vmkeepJson<{ images: Array<{ path: string }> }>([
+        'restore',
+        '--domain',
+        one.name,
+        '--output',
+        out,
+        '--at',
+        ids[1]!,
+        '--to',
+        to,
+        '--keep-chain',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const img = r.doc.images[0]!.path;
+      expect(await imagesIdentical(img, refs[1]!)).toBe(true);
+      const [chain, cp1] = ids[1]!.split('/') as [string, string];
+      expect(await backingOf(img)).toBe(path.join(out, one.name, chain, `vda.${cp1}.qcow2`));
+      expect(fs.statSync(img).size).toBeLessThan(2 * MiB);
+    });
+
+    it('a repository copied with cp -a restores every point', async () => {
+      const copy = path.join(one.dir, 'copied');
+      await runner.run('cp', ['-a', '--', out, copy]);
+      for (const [i, id] of ids.entries()) {
+        const r = await vmkeepJson<{ images: Array<{ path: string }> }>([
+          'restore',
+          '--domain',
+          one.name,
+          '--output',
+          copy,
+          '--at',
+          id,
+          '--to',
+          path.join(one.dir, `restore-copy-${i}`),
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(await imagesIdentical(r.doc.images[0]!.path, refs[i]!)).toBe(true);
+      }
+      fs.rmSync(copy, { recursive: true, force: true });
+    });
+
+    it('refuses a point whose earlier image changed after the backup, and writes nothing', async () => {
+      const copy = path.join(one.dir, 'tampered');
+      await runner.run('cp', ['-a', '--', out, copy]);
+      const [chain, cp0] = ids[0]!.split('/') as [string, string];
+      const file = path.join(copy, one.name, chain, `vda.${cp0}.qcow2`);
+      const fd = fs.openSync(file, 'r+');
+      // Flip one byte near the end (guest data: qcow2 header and tables come first).
+      const at = fs.statSync(file).size - 4096;
+      const b = Buffer.alloc(1);
+      fs.readSync(fd, b, 0, 1, at);
+      fs.writeSync(fd, Buffer.from([b[0]! ^ 0xff]), 0, 1, at);
+      fs.closeSync(fd);
+      const to = path.join(one.dir, 'restore-tampered');
+      const r = await vmkeep(['restore', '--domain', one.name, '--output', copy, '--at', ids[2]!, '--to', to, '--json']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`vda\\.${cp0.replace(/\./g, '\\.')}\\.qcow2 has sha256`));
+      expect(fs.existsSync(to)).toBe(false);
+      fs.rmSync(copy, { recursive: true, force: true });
+    });
+  }
 
   it('in place with --force --checkpoint-current: old data back, domain running, replaced image kept, and the restore undoable', async () => {
     await writeGuestData(one, 'vda', { pattern: 0x44, offset: 12 * MiB, length: MiB });
@@ -218,7 +300,7 @@ describe('vmkeep restore against libvirt', () => {
     expect(await domainState(one)).toBe('running');
 
     const r = await vmkeepJson<{
-      beforeRestore: { id: string } | null;
+      beforeRestore: { id: string; checkpoint: string } | null;
       point: { id: string };
       state: string;
       disks: Array<{ target: string; path: string; replacedPath: string | null }>;
@@ -240,8 +322,9 @@ describe('vmkeep restore against libvirt', () => {
     expect(await imagesIdentical(replaced, current)).toBe(true);
     expect(fs.readdirSync(path.dirname(disk)).filter((n) => n.startsWith('.vmkeep-restore-'))).toEqual([]);
 
-    // The "before-restore" backup restores the state the in-place restore replaced.
+    // The "before-restore" backup continued the chain, and restores the state the in-place restore replaced.
     expect(r.doc.beforeRestore).not.toBeNull();
+    expect(r.doc.beforeRestore!.checkpoint).toBe(nthCheckpoint(ids[0]!.split('/')[1]!, 3));
     const points = await pointsOf(one, out);
     expect(points.find((p) => p.id === r.doc.beforeRestore!.id)?.label).toBe('before-restore');
     const undo = await vmkeepJson<{ images: Array<{ path: string }> }>([
@@ -261,7 +344,7 @@ describe('vmkeep restore against libvirt', () => {
     // Checkpoints are gone with the bitmaps, and the next backup starts a new full chain.
     expect(r.doc.scrubbedCheckpoints.length).toBeGreaterThan(0);
     expect(await checkpointNames(one)).toEqual([]);
-    const next = await backup(one, out);
+    const next = await backup(one, out, engineFlags);
     expect(next.level).toBe('full');
     expect(next.chain).not.toBe(ids[0]!.split('/')[0]);
   });
