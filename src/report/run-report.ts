@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
-import { usageError, messageOf } from '../errors.js';
+import { usageError } from '../errors.js';
 import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { isBackupRepository, readReportFolder, type ReportFolderData } from '../repository/read-report-data.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -108,7 +108,7 @@ export async function runReport(ctx: AppContext, options: ReportOptions): Promis
 
 /** Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's warning. */
 export async function writeReportAfterRun(ctx: AppContext, outputs: readonly string[], html: string, version: string): Promise<string> {
-  try {
+  {
     await checkReportInput(outputs, html);
     const { html: text } = await buildReport(ctx, {
       outputs,
@@ -120,7 +120,5 @@ export async function writeReportAfterRun(ctx: AppContext, outputs: readonly str
     });
     await writeFileAtomic(html, text, 0o644);
     return html;
-  } catch (e) {
-    throw new Error(messageOf(e));
   }
 }
