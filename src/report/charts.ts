@@ -24,7 +24,9 @@ function renderSvg(option: echarts.EChartsCoreOption, width: number, height: num
   chart.setOption({ animation: false, aria: { enabled: true, label: { description: label } }, textStyle: { fontFamily: 'sans-serif' }, ...option });
   const svg = chart.renderToSVGString();
   chart.dispose();
-  return svg.replace(/(\d+\.\d)\d+/g, '$1');
+  // The SSR output carries no accessible name: the chart is one image with its description.
+  const name = label.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  return svg.replace(/(\d+\.\d)\d+/g, '$1').replace(/^<svg /, `<svg role="img" aria-label="${name}" `);
 }
 
 export interface TimelineChain {
