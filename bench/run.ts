@@ -13,6 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { runProductBench } from './product.bench.js';
 import { runPushEngineBench } from './push-engine.bench.js';
 import { runReplicateBench } from './replicate.bench.js';
+import { runReportBench } from './report.bench.js';
 import { runRetentionBench } from './retention.bench.js';
 import type { BenchRow } from './row.js';
 import { runStatusBench } from './status.bench.js';
@@ -46,6 +47,7 @@ async function group(name: string, run: () => Promise<BenchRow[]>): Promise<void
 // The code benchmarks first: they take seconds, and a failure of a long group loses nothing else.
 await group('retention', runRetentionBench);
 await group('status fan-out', runStatusBench);
+await group('report', () => runReportBench());
 if (!codeOnly) {
   await group('product', runProductBench);
   await group('push engine', () => runPushEngineBench(3));

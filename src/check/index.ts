@@ -8,6 +8,7 @@
  */
 export {
   judgeCheck,
+  judgeForecast,
   summarizeVerdicts,
   formatAge,
   worst,
@@ -17,5 +18,6 @@ export {
   type CheckVerdict,
   type DomainCheckInput,
   type DomainVerdict,
+  type DaysLeftThresholds,
 } from './judge-check.js';
 export { runCheck, checkResult, type CheckOptions } from './run-check.js';

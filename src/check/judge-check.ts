@@ -35,6 +35,16 @@ export interface DomainVerdict {
   /** Why it is not OK (empty when OK). */
   problems: string[];
   ageSeconds: number | undefined;
+  /** Set on the output folder's own verdict (`--min-days-left`): `domain` then names the folder. */
+  output?: true;
+  /** The output folder's forecast days until full (its verdict only; absent when none). */
+  daysLeft?: number;
+}
+
+/** `--min-days-left D[,C]`: WARNING under D days until the output folder is full, CRITICAL under C. */
+export interface DaysLeftThresholds {
+  warning: number;
+  critical: number | undefined;
 }
 
 export interface CheckVerdict {
@@ -103,6 +113,26 @@ function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): Domain
   return { domain: d.domain, state: worst(problems.map(([s]) => s)), problems: problems.map(([, p]) => p), ageSeconds };
 }
 
+/**
+ * The output folder's verdict from its forecast: a folder that does not grow, or has too little
+ * history for a number, is OK (the forecast's basis says which); one that cannot be read is UNKNOWN.
+ */
+export function judgeForecast(
+  output: string,
+  forecast: { daysLeft: number | null; fullAt: string | null; basis: string } | undefined,
+  t: DaysLeftThresholds,
+  error?: string,
+): DomainVerdict {
+  const base = { domain: `output ${output}`, output: true as const, ageSeconds: undefined };
+  if (!forecast) return { ...base, state: 3, problems: [`forecast unknown: ${error ?? 'not read'}`] };
+  const days = forecast.daysLeft;
+  if (days === null) return { ...base, state: 0, problems: [] };
+  const when = `fills in ${days} days (${forecast.fullAt?.slice(0, 10) ?? '?'})`;
+  if (t.critical !== undefined && days < t.critical) return { ...base, state: 2, problems: [`${when} (critical ${t.critical} days)`], daysLeft: days };
+  if (days < t.warning) return { ...base, state: 1, problems: [`${when} (warning ${t.warning} days)`], daysLeft: days };
+  return { ...base, state: 0, problems: [], daysLeft: days };
+}
+
 /** CRITICAL beats WARNING beats UNKNOWN beats OK: a known problem is more urgent than a blind spot. */
 export function worst(states: readonly CheckState[]): CheckState {
   for (const s of [2, 1, 3] as const) if (states.includes(s)) return s;
@@ -128,25 +158,35 @@ export function judgeCheck(domains: readonly DomainCheckInput[], t: CheckThresho
 
 /** The plugin line from domain verdicts already judged (one host's, or several hosts' as `host/domain`). */
 export function summarizeVerdicts(verdicts: readonly DomainVerdict[], t: CheckThresholds, now: Date, extraUnknown: readonly string[] = []): CheckVerdict {
-  const domains = verdicts;
+  const domains = verdicts.filter((v) => v.output !== true);
+  const outputs = verdicts.filter((v) => v.output === true);
   const state = worst([...verdicts.map((v) => v.state), ...(extraUnknown.length > 0 ? [3 as const] : [])]);
   const word = STATE_WORD[state];
-  const ages = verdicts.map((v) => v.ageSeconds).filter((a): a is number => a !== undefined);
+  const ages = domains.map((v) => v.ageSeconds).filter((a): a is number => a !== undefined);
   let text: string;
-  if (domains.length === 0 && extraUnknown.length === 0) text = 'no domains selected';
+  if (domains.length === 0 && extraUnknown.length === 0 && outputs.length === 0) text = 'no domains selected';
   else if (state === 0) {
-    text = `${domains.length} domain${domains.length === 1 ? '' : 's'}, newest backup ${formatAge(Math.min(...ages))} ago, oldest ${formatAge(Math.max(...ages))} ago`;
+    text =
+      domains.length === 0
+        ? 'no domains selected'
+        : `${domains.length} domain${domains.length === 1 ? '' : 's'}, newest backup ${formatAge(Math.min(...ages))} ago, oldest ${formatAge(Math.max(...ages))} ago`;
+    for (const o of outputs) if (o.daysLeft !== undefined) text += `, ${o.domain} fills in ${o.daysLeft} days`;
   } else {
-    const bad = verdicts.filter((v) => v.state !== 0);
-    const parts = [...extraUnknown, ...bad.map((v) => `${v.domain}: ${v.problems.join(', ')}`)];
-    text = `${bad.length + extraUnknown.length} of ${domains.length + extraUnknown.length} domains need attention: ${parts.join('; ')}`;
+    const bad = domains.filter((v) => v.state !== 0);
+    const parts: string[] = [];
+    if (bad.length + extraUnknown.length > 0) {
+      const items = [...extraUnknown, ...bad.map((v) => `${v.domain}: ${v.problems.join(', ')}`)];
+      parts.push(`${bad.length + extraUnknown.length} of ${domains.length + extraUnknown.length} domains need attention: ${items.join('; ')}`);
+    }
+    for (const o of outputs) if (o.state !== 0) parts.push(`${o.domain}: ${o.problems.join(', ')}`);
+    text = parts.join('; ');
   }
   const warnS = spanSeconds(now, t.warning);
   const critS = spanSeconds(now, t.critical);
-  const perf = verdicts
-    .filter((v) => v.ageSeconds !== undefined)
-    .map((v) => `${perfLabel(`age_${v.domain}`)}=${v.ageSeconds}s;${warnS};${critS};0;`)
-    .join(' ');
+  const perf = [
+    ...domains.filter((v) => v.ageSeconds !== undefined).map((v) => `${perfLabel(`age_${v.domain}`)}=${v.ageSeconds}s;${warnS};${critS};0;`),
+    ...outputs.filter((v) => v.daysLeft !== undefined).map((v) => `${perfLabel(`days_left_${v.domain.replace(/^output /, '')}`)}=${v.daysLeft};;;0;`),
+  ].join(' ');
   // Plugin output must stay on one line; a domain name with | would cut the perfdata short.
   const line = `VMKEEP ${word} - ${text.replace(/[|\n]/g, ' ')}${perf ? ` | ${perf}` : ''}`;
   return { state, line, domains: [...verdicts] };

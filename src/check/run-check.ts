@@ -6,8 +6,19 @@ import type { CommandResult } from '../app/command-result.js';
 import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { listChains } from '../repository/chains.js';
 import { summarizeRunHistory } from '../repository/run-history.js';
+import { readOutputForecast } from '../repository/read-forecast.js';
 import { collectDomainStatus } from '../domain/collect-status.js';
-import { judgeCheck, STATE_WORD, type CheckState, type CheckThresholds, type CheckVerdict, type DomainCheckInput } from './judge-check.js';
+import {
+  judgeCheck,
+  judgeForecast,
+  summarizeVerdicts,
+  STATE_WORD,
+  type DaysLeftThresholds,
+  type CheckState,
+  type CheckThresholds,
+  type CheckVerdict,
+  type DomainCheckInput,
+} from './judge-check.js';
 import { messageOf } from '../errors.js';
 
 export interface CheckOptions {
@@ -16,6 +27,8 @@ export interface CheckOptions {
   selection?: SelectionRequest;
   output: string;
   thresholds: CheckThresholds;
+  /** --min-days-left D[,C]: judge the output folder's forecast too (absent: not asked). */
+  minDaysLeft?: DaysLeftThresholds | undefined;
 }
 
 const OUTCOME: Readonly<Record<CheckState, CommandResult['outcome']>> = { 0: 'ok', 1: 'partial', 2: 'failure', 3: 'unknown' };
@@ -56,7 +69,15 @@ export async function runCheck(ctx: AppContext, options: CheckOptions): Promise<
     ),
   );
   const extra = [...selection.unknown.map((n) => `${n}: unknown domain`), ...selection.emptyPatterns.map((p) => `${p}: no domain matches`)];
-  return checkResult(judgeCheck(inputs, options.thresholds, now, extra), extra, selection.filteredOut);
+  const verdict = judgeCheck(inputs, options.thresholds, now, extra);
+  if (!options.minDaysLeft) return checkResult(verdict, extra, selection.filteredOut);
+  let folder;
+  try {
+    folder = judgeForecast(options.output, await readOutputForecast(options.output, now), options.minDaysLeft);
+  } catch (e) {
+    folder = judgeForecast(options.output, undefined, options.minDaysLeft, messageOf(e));
+  }
+  return checkResult(summarizeVerdicts([...verdict.domains, folder], options.thresholds, now, extra), extra, selection.filteredOut);
 }
 
 /** The plugin's result: the verdict line first (what Nagios reads), then one line per domain. */

@@ -23,6 +23,8 @@ export interface GlobalOptions extends OutputOptions {
   /** Patterns from --domains (names, comma lists, globs); undefined → all (an empty --domains is refused). */
   domains: readonly string[] | undefined;
   output: string | undefined;
+  /** Every --output given (only `report` reads more than one; the others refuse a second). */
+  outputs?: readonly string[];
   /** The validated config file, if any (--config FILE, VMKEEP_CONFIG, /etc/vmkeep/config.yaml). */
   config?: LoadedConfig | undefined;
 }
@@ -58,10 +60,13 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
   const yamlOut = argv['yaml'] === true;
   if (json && yamlOut) throw usageError('--json and --yaml cannot be used together');
   // Flags win over the config file's defaults.
-  const output = argv['output'] ?? config?.config.defaults?.output;
-  if (output !== undefined && (typeof output !== 'string' || output.trim() === '')) {
-    throw usageError('--output needs a folder path');
-  }
+  const rawOutput = argv['output'] ?? config?.config.defaults?.output;
+  const outputs = rawOutput === undefined ? [] : Array.isArray(rawOutput) ? (rawOutput as unknown[]) : [rawOutput];
+  if (outputs.some((o) => typeof o !== 'string' || o.trim() === '')) throw usageError('--output needs a folder path');
+  // yargs collects a repeated --output into a list: only the report reads several folders.
+  const command = (argv['_'] as unknown[] | undefined)?.[0];
+  if (outputs.length > 1 && command !== 'report') throw usageError(`--output is given ${outputs.length} times; only report reads several output folders`);
+  const output = outputs[0] as string | undefined;
   const rawDomains = argv['domains'];
   const domains = rawDomains === undefined ? undefined : (Array.isArray(rawDomains) ? rawDomains : [rawDomains]).map(String);
   // Refuse `--domains ""` here, once, before any command reads the list as "all".
@@ -82,6 +87,7 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
     verbose: argv['verbose'] === true,
     domains: domains ? Object.freeze(domains) : undefined,
     output,
+    outputs: Object.freeze(outputs as string[]),
     // As in VMSnap, --machine changes how a format is printed, not which: alone it is the text.
     format: json ? 'json' : yamlOut ? 'yaml' : 'text',
     machine: argv['machine'] === true,

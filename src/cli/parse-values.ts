@@ -23,3 +23,21 @@ export function parseGroupBy(value: unknown): GroupBy {
   }
   return normalised as GroupBy;
 }
+
+/** Warning and critical days before an output folder is full. */
+export interface DaysLeftThresholds {
+  warning: number;
+  critical: number | undefined;
+}
+
+/** `--min-days-left 10` or `10,5`: days, the critical one below the warning one. */
+export function parseDaysLeft(text: string): DaysLeftThresholds {
+  const parts = text.split(',').map((p) => p.trim());
+  const nums = parts.map((p) => (/^\d+(\.\d+)?$/.test(p) ? Number(p) : NaN));
+  if (parts.length > 2 || nums.some((n) => Number.isNaN(n)))
+    throw usageError(`bad --min-days-left ${JSON.stringify(text)}: expected DAYS or WARNING,CRITICAL days, e.g. 14,7`);
+  const [warning, critical] = nums as [number, number | undefined];
+  if (critical !== undefined && critical >= warning)
+    throw usageError(`--min-days-left ${text}: the critical days (${critical}) must be fewer than the warning days (${warning}) (swapped?)`);
+  return { warning, critical };
+}

@@ -2,6 +2,7 @@
 import type { AppContext } from '../app/context.js';
 import { readDomain, type DiskSnapshot } from './read-domain.js';
 import { guestFreezeState } from './guest-freeze.js';
+import { isLive } from './state.js';
 import type { Checkpoint, DiskBitmap, DomainState } from './types.js';
 import { judgeConsistency, type Verdict } from './consistency-verdict.js';
 
@@ -111,4 +112,15 @@ function toDiskStatus(d: DiskSnapshot, latest: Checkpoint | undefined): DiskStat
     changedSinceLatestCheckpoint: cpDisk?.size,
     errors: d.errors,
   };
+}
+
+/**
+ * Bytes QEMU's dirty bitmaps say changed since the latest checkpoint, over the disks a backup
+ * copies: only for a running domain (a shut-off one's next backup is read from its history).
+ */
+export function dirtyBytesOf(status: DomainStatus): number | undefined {
+  if (!isLive(status.state)) return undefined;
+  const eligible = status.disks.filter((d) => d.eligible);
+  if (eligible.length === 0 || eligible.some((d) => d.changedSinceLatestCheckpoint === undefined)) return undefined;
+  return eligible.reduce((n, d) => n + d.changedSinceLatestCheckpoint!, 0);
 }

@@ -11,6 +11,10 @@ export interface MetricsInput {
   domains: readonly RunHistory[];
   /** libvirt consistency per domain (status's verdict); domains libvirt does not know are absent. */
   consistent: ReadonlyMap<string, boolean>;
+  /** The output folder's forecast: days until its filesystem is full (absent: no number to give). */
+  output?: { path: string; daysLeft: number | null } | undefined;
+  /** Guest data bytes each domain's next backup is expected to copy (absent: unknown). */
+  nextBackupBytes?: ReadonlyMap<string, number> | undefined;
 }
 
 /** Label values: backslash, double quote and newline escaped, as the format requires. */
@@ -61,6 +65,14 @@ export function renderMetrics(input: MetricsInput): string {
       'How far the repository trails: newest local point time minus newest replicated point time (0: up to date).',
     ),
     notReplicated: fam('vmkeep_replication_points_not_sent', 'Local restore points of the domain never sent to this repository.'),
+    nextBackup: fam(
+      'vmkeep_domain_next_backup_bytes',
+      "Guest data bytes the domain's next backup is expected to copy (QEMU's dirty bitmaps, else its recent incrementals).",
+    ),
+    daysLeft: fam(
+      'vmkeep_output_days_left',
+      "Days until the output folder's filesystem is full at its current net growth (absent: not enough history, or it does not grow).",
+    ),
     written: fam('vmkeep_textfile_timestamp_seconds', 'When vmkeep wrote this file.'),
   };
   for (const d of [...input.domains].sort((a, b) => a.domain.localeCompare(b.domain))) {
@@ -81,6 +93,8 @@ export function renderMetrics(input: MetricsInput): string {
       f.lastVerify.rows.push([l, seconds(d.lastVerify.time)]);
       f.lastVerifyOk.rows.push([l, d.lastVerify.ok ? 1 : 0]);
     }
+    const next = input.nextBackupBytes?.get(d.domain);
+    if (next !== undefined) f.nextBackup.rows.push([l, next]);
     for (const r of d.replication ?? []) {
       const rl = { ...l, repository: r.repository };
       // A repository that holds none of the points has no send time and no lag to report: no row beats a wrong one.
@@ -89,6 +103,7 @@ export function renderMetrics(input: MetricsInput): string {
       f.notReplicated.rows.push([rl, r.pointsNotReplicated]);
     }
   }
+  if (input.output && input.output.daysLeft !== null) f.daysLeft.rows.push([{ host: input.host, output: input.output.path }, input.output.daysLeft]);
   f.written.rows.push([{ host: input.host }, input.now.getTime() / 1000]);
   const out: string[] = [];
   for (const family of Object.values(f)) {

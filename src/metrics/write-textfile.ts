@@ -5,7 +5,9 @@ import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import { listBackedUpDomains, listChains } from '../repository/chains.js';
 import { summarizeRunHistory, type RunHistory } from '../repository/run-history.js';
-import { collectDomainStatus } from '../domain/collect-status.js';
+import { collectDomainStatus, dirtyBytesOf } from '../domain/collect-status.js';
+import type { ChainView } from '../repository/chains.js';
+import { estimateNextBackupOf, readOutputForecast } from '../repository/read-forecast.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { renderMetrics } from './render-metrics.js';
 
@@ -22,8 +24,13 @@ export interface TextfileOptions {
 
 /** Every domain with a folder in OUTPUT: its run history from the repository. */
 export async function readRunHistories(output: string): Promise<RunHistory[]> {
+  return (await readFolder(output)).histories;
+}
+
+async function readFolder(output: string): Promise<{ histories: RunHistory[]; chains: Map<string, ChainView[]> }> {
   const domains = await listBackedUpDomains(output);
-  return Promise.all(domains.map(async (d) => summarizeRunHistory(d, await listChains(output, d))));
+  const chains = new Map(await Promise.all(domains.map(async (d) => [d, await listChains(output, d)] as const)));
+  return { histories: domains.map((d) => summarizeRunHistory(d, chains.get(d) ?? [])), chains };
 }
 
 /**
@@ -32,21 +39,38 @@ export async function readRunHistories(output: string): Promise<RunHistory[]> {
  * it knows.
  */
 export async function writeTextfile(ctx: AppContext, options: TextfileOptions): Promise<string> {
-  const histories = await readRunHistories(options.output);
+  const { histories, chains } = await readFolder(options.output);
   const consistent = new Map<string, boolean>();
+  const dirty = new Map<string, number | undefined>();
   const limit = pLimit(8);
   await Promise.all(
     histories.map((h) =>
       limit(async () => {
         try {
-          consistent.set(h.domain, (await collectDomainStatus(ctx, h.domain)).overallStatus === 0);
+          const status = await collectDomainStatus(ctx, h.domain);
+          consistent.set(h.domain, status.overallStatus === 0);
+          dirty.set(h.domain, dirtyBytesOf(status));
         } catch {
           // a domain that is gone from libvirt has backups but no consistency to report
         }
       }),
     ),
   );
-  const text = renderMetrics({ host: options.host ?? hostname(), now: ctx.now(), domains: histories, consistent });
+  const nextBackupBytes = new Map<string, number>();
+  for (const [domain, views] of chains) {
+    const next = estimateNextBackupOf(views, dirty.get(domain)).bytes;
+    if (next !== null) nextBackupBytes.set(domain, next);
+  }
+  // A forecast that cannot be made (statfs refused) leaves its metric out, not the whole file.
+  const forecast = await readOutputForecast(options.output, ctx.now(), chains).catch(() => undefined);
+  const text = renderMetrics({
+    host: options.host ?? hostname(),
+    now: ctx.now(),
+    domains: histories,
+    consistent,
+    nextBackupBytes,
+    output: forecast ? { path: options.output, daysLeft: forecast.daysLeft } : undefined,
+  });
   const path = join(options.dir, options.name);
   // node_exporter runs as its own user: the file must be world-readable.
   await writeFileAtomic(path, text, 0o644);

@@ -4,6 +4,7 @@ import prettyBytes from 'pretty-bytes';
 import { dirname, join } from 'node:path';
 import type { ChainView } from '../repository/chains.js';
 import { finishRemovals, removingName } from '../repository/removal-leftovers.js';
+import { describeRemoval, recordRemoval } from '../repository/removal-record.js';
 import type { PrunePlan } from '../retention/types.js';
 import type { FaultPoints } from '../app/context.js';
 import type { Logger } from '../util/log.js';
@@ -24,6 +25,8 @@ export async function executePrune(
   chains: ReadonlyMap<string, readonly ChainView[]>,
   log: Logger,
   faults?: FaultPoints,
+  /** The run's clock (VMKEEP_NOW in tests): when the removal record says the chain went. */
+  now: () => Date = () => new Date(),
 ): Promise<PruneExecution> {
   const removed: string[] = [];
   const failed: PruneExecution['failed'] = [];
@@ -41,6 +44,10 @@ export async function executePrune(
         faults?.after('prune-renamed');
         await rm(trash, { recursive: true, force: true });
         removed.push(`${domain.domain}/${decision.id}`);
+        // The forecast reads what prune gave back; a record that cannot be written costs only that.
+        await recordRemoval(dirname(dirname(view.dir)), domain.domain, describeRemoval(view, now())).catch((e: unknown) =>
+          log.warn(`${domain.domain}: could not record the removal of ${decision.id} for the forecast: ${messageOf(e)}`),
+        );
         log.info(`${domain.domain}: removed chain ${decision.id} (${decision.reasons.join('; ')})`);
       } catch (e) {
         failed.push({ chain: `${domain.domain}/${decision.id}`, error: messageOf(e) });

@@ -20,7 +20,7 @@ export async function pruneAfterBackup(
   const finished = await finishInterruptedRemovals(output, [domain], ctx.log);
   const { histories, chains } = await readHistories(output, [domain]);
   const plan = planPrune(histories, policy, ctx.now());
-  const done = await executePrune(plan, chains, ctx.log, ctx.faults);
+  const done = await executePrune(plan, chains, ctx.log, ctx.faults, ctx.now);
   return {
     removed: [...finished.map((f) => `${f.domain}/${f.name} (left by an interrupted prune)`), ...done.removed],
     kept: plan.domains.flatMap((d) => d.keep.map((k) => `${d.domain}/${k.id}`)),

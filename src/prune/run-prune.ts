@@ -102,7 +102,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
         outcome: selection.unknown.length > 0 ? 'partial' : 'ok',
       };
     }
-    const removal = await executePrune(plan, chains, ctx.log, ctx.faults);
+    const removal = await executePrune(plan, chains, ctx.log, ctx.faults, ctx.now);
     const merging = await executeMerges(ctx, plan, chains);
     const done = { removed: removal.removed, merged: merging.merged, failed: [...removal.failed, ...merging.failed] };
     const lines = [

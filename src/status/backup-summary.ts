@@ -5,6 +5,8 @@ import { summarizeReplication, type ReplicationSummary } from '../repository/rep
 import { pickDomainVerify } from '../repository/run-history.js';
 import { findLastRecorded, isDatedInFuture } from '../repository/recording-order.js';
 import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
+import type { NextBackupBasis, OutputForecast } from '../repository/forecast.js';
+import { estimateNextBackupOf } from '../repository/read-forecast.js';
 
 export type { ReplicationSummary };
 
@@ -24,10 +26,22 @@ export interface BackupSummary {
   formerNames?: string[];
   /** Chain folders an interrupted prune left half-deleted (`.vmkeep-removing-*`): bytes still on disk until the next prune. */
   pendingRemoval: Array<{ folder: string; bytes: number }>;
+  /** Guest data bytes the next backup is expected to copy (null: no way to tell yet). */
+  nextBackupBytes: number | null;
+  /** Where that estimate came from: QEMU's dirty bitmaps, the domain's recent incrementals, or nothing. */
+  nextBackupBasis: NextBackupBasis;
+  /** The whole output folder's forecast (the same for every domain in it); absent when it could not be read. */
+  forecast?: OutputForecast;
+}
+
+/** What the caller already knows beyond the folder: QEMU's dirty bytes, the folder's forecast. */
+export interface SummaryExtras {
+  dirtyBytes?: number | undefined;
+  forecast?: OutputForecast | undefined;
 }
 
 /** Summarise a domain's chains in `output`. */
-export async function summarizeBackups(output: string, domain: string, now: Date): Promise<BackupSummary> {
+export async function summarizeBackups(output: string, domain: string, now: Date, extras: SummaryExtras = {}): Promise<BackupSummary> {
   const chains = await listChains(output, domain);
   const points = chains.flatMap((c) => c.points.map((p) => ({ ...p, chain: c.folder })));
   // The newest is the point recorded last: a point dated in the future (the clock ran ahead) is not it.
@@ -59,5 +73,11 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
     ...(futureDated.length > 0 ? { futureDated } : {}),
     pendingRemoval: (await listRemovalLeftovers(output, domain)).map((l) => ({ folder: l.name, bytes: l.bytes })),
+    ...nextBackupFields(estimateNextBackupOf(chains, extras.dirtyBytes)),
+    ...(extras.forecast ? { forecast: extras.forecast } : {}),
   };
+}
+
+function nextBackupFields(e: { bytes: number | null; basis: NextBackupBasis }): Pick<BackupSummary, 'nextBackupBytes' | 'nextBackupBasis'> {
+  return { nextBackupBytes: e.bytes, nextBackupBasis: e.basis };
 }

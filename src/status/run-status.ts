@@ -4,7 +4,8 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { isExcluded, namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
-import { collectDomainStatus } from '../domain/collect-status.js';
+import { collectDomainStatus, dirtyBytesOf } from '../domain/collect-status.js';
+import { readOutputForecast } from '../repository/read-forecast.js';
 import { summarizeBackups } from './backup-summary.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
 import { messageOf } from '../errors.js';
@@ -29,13 +30,15 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   // Which folder holds which domain (by the UUID its manifests record): a rename leaves the old one behind.
   // An unreadable output folder is reported per domain below, as before: not a reason to fail here.
   const folders = options.output ? await readDomainFolderUuids(options.output).catch(() => []) : [];
+  // One forecast for the folder, shown with each domain's backups; an unreadable folder has none.
+  const forecast = options.output ? await readOutputForecast(options.output, ctx.now()).catch(() => undefined) : undefined;
   const limit = pLimit(STATUS_CONCURRENCY);
   const results = await Promise.all(
     selection.selected.map((name) =>
       limit(async (): Promise<[string, StatusEntry]> => {
         try {
           const status = await collectDomainStatus(ctx, name);
-          const summary = options.output ? await summarizeBackups(options.output, name, ctx.now()) : undefined;
+          const summary = options.output ? await summarizeBackups(options.output, name, ctx.now(), { dirtyBytes: dirtyBytesOf(status), forecast }) : undefined;
           const formerNames = findFormerNames(folders, name, ctx.virsh.knownUuid(name));
           const backups = summary && formerNames.length > 0 ? { ...summary, formerNames } : summary;
           return [name, { status, backups, tags: selection.tagsOf.get(name) ?? [] }];
@@ -59,7 +62,7 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
     const defined = new Map((await ctx.virsh.listDomainNames()).map((n) => [n, ctx.virsh.knownUuid(n)] as const));
     for (const gone of findGoneDomains(folders, defined)) {
       if (entries.has(gone.domain) || isExcluded(gone.domain, request.exclude) !== undefined) continue;
-      entries.set(gone.domain, { gone: { renamedTo: gone.renamedTo }, backups: await summarizeBackups(options.output, gone.domain, ctx.now()) });
+      entries.set(gone.domain, { gone: { renamedTo: gone.renamedTo }, backups: await summarizeBackups(options.output, gone.domain, ctx.now(), { forecast }) });
     }
   }
 

@@ -1,4 +1,5 @@
 import type { CheckOptions } from '../../check/run-check.js';
+import { parseDaysLeft } from '../parse-values.js';
 import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import { nominalHours, parseDuration } from '../../retention/duration.js';
@@ -23,7 +24,11 @@ export const checkCommand = defineCommand<CheckOptions>({
       .option('warning', { type: 'string', demandOption: true, describe: 'WARNING when the newest backup is older than this (e.g. 26h)' })
       .option('critical', { type: 'string', demandOption: true, describe: 'CRITICAL when the newest backup is older than this (e.g. 50h)' })
       .option('verify-warning', { type: 'string', describe: 'WARNING when the last verify is older than this, or there is none' })
-      .option('verify-critical', { type: 'string', describe: 'CRITICAL when the last verify is older than this, or there is none' }),
+      .option('verify-critical', { type: 'string', describe: 'CRITICAL when the last verify is older than this, or there is none' })
+      .option('min-days-left', {
+        type: 'string',
+        describe: "D[,C]: WARNING when the output folder's forecast says it is full in fewer than D days, CRITICAL under C",
+      }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('check needs --output DIR');
     const selection = buildSelection(argv, global);
@@ -37,7 +42,8 @@ export const checkCommand = defineCommand<CheckOptions>({
     });
     refuseSwapped(thresholds.warning, thresholds.critical, '');
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');
-    return Object.freeze({ domains: global.domains, selection, output: global.output, thresholds });
+    const minDaysLeft = argv['min-days-left'] === undefined ? undefined : parseDaysLeft(String(argv['min-days-left']));
+    return Object.freeze({ domains: global.domains, selection, output: global.output, thresholds, ...(minDaysLeft ? { minDaysLeft } : {}) });
   },
   run: async (ctx, options, global) => {
     const { runCheck } = await import('../../check/run-check.js');

@@ -14,6 +14,7 @@ import { replicateCommand } from './replicate.js';
 import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
 import { tagCommand } from './tag.js';
+import { reportCommand } from './report.js';
 
 export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [
   statusCommand,
@@ -29,6 +30,7 @@ export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [
   mountCommand,
   umountCommand,
   checkCommand,
+  reportCommand,
   completionCommand,
   tagCommand,
   configCommand,

@@ -25,6 +25,7 @@ const LAYER: Record<string, number> = {
   boot: 6,
   mount: 6,
   check: 6,
+  report: 6,
   // several hosts in one run (runs other commands per host), and restic replication
   fleet: 6,
   replicate: 6,

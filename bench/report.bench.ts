@@ -1,0 +1,104 @@
+/**
+ * `vmkeep report` over a generated output folder: 500 domains × 400 daily points (monthly chains
+ * of manifests, data files sparse at their recorded sizes so nothing reads as damaged). Times
+ * the built CLI from start to the renamed file, and measures the file. Targets: ≤ 3 s, ≤ 5 MB.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeManifest, type ChainManifest } from '../src/repository/manifest.js';
+import { median, type BenchRow } from './row.js';
+
+const DAY = 86_400_000;
+const SHA = '0'.repeat(64);
+
+async function generate(output: string, domains: number, points: number, start: number): Promise<void> {
+  for (let d = 0; d < domains; d++) {
+    const domain = `bench-vm-${String(d).padStart(3, '0')}`;
+    const byMonth = new Map<string, Array<{ t: number; i: number }>>();
+    for (let i = 0; i < points; i++) {
+      const t = start + i * DAY;
+      const key = new Date(t).toISOString().slice(0, 7);
+      byMonth.set(key, [...(byMonth.get(key) ?? []), { t, i }]);
+    }
+    let sequence = 1;
+    for (const [month, ps] of byMonth) {
+      const dir = join(output, domain, `vmsnap-backup-monthly-${month}`);
+      mkdirSync(dir, { recursive: true });
+      const manifestPoints = ps.map((p, k) => {
+        const level = k === 0 ? ('full' as const) : ('inc' as const);
+        const size = level === 'full' ? 2_000_000_000 + d * 1000 : 20_000_000 + ((p.i * 7919) % 5_000_000);
+        const path = `vda.${level === 'full' ? 'full' : 'inc'}.virtnbdbackup.${k}.data`;
+        const fd = openSync(join(dir, path), 'w');
+        ftruncateSync(fd, size); // sparse: the recorded size, no blocks
+        closeSync(fd);
+        return {
+          checkpoint: `virtnbdbackup.${k}`,
+          ...(k > 0 ? { parent: `virtnbdbackup.${k - 1}` } : {}),
+          time: new Date(p.t).toISOString(),
+          sequence: sequence++,
+          level,
+          protected: false,
+          dataBytes: size,
+          durationMs: 1000 + (p.i % 50) * 100,
+          files: [{ path, disk: 'vda', kind: 'data', size, sha256: SHA }],
+        };
+      });
+      const manifest: ChainManifest = {
+        format: 'vmkeep-chain/1',
+        domain,
+        engine: d % 2 === 0 ? 'virtnbdbackup' : 'push',
+        toolVersions: {},
+        createdAt: manifestPoints[0]!.time,
+        updatedAt: manifestPoints.at(-1)!.time,
+        state: 'complete',
+        protected: false,
+        disks: [{ target: 'vda' }],
+        points: manifestPoints,
+        events: [],
+      } as ChainManifest;
+      await writeManifest(dir, manifest);
+    }
+  }
+}
+
+export async function runReportBench(domains = 500, points = 400, rounds = 3): Promise<BenchRow[]> {
+  const root = mkdtempSync(join(tmpdir(), 'vmkeep-bench-report-'));
+  try {
+    const output = join(root, 'out');
+    const start = Date.parse('2025-06-01T02:00:00Z');
+    await generate(output, domains, points, start);
+    const now = new Date(start + points * DAY).toISOString();
+    const html = join(root, 'report.html');
+    const bin = new URL('../../bin/vmkeep', import.meta.url).pathname;
+    const times: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      execFileSync(process.execPath, [bin, 'report', '--output', output, '--html', html], { env: { ...process.env, VMKEEP_NOW: now }, stdio: 'ignore' });
+      times.push(performance.now() - t0);
+    }
+    const ms = median(times);
+    const bytes = statSync(html).size;
+    const what = `${domains} domains × ${points} points`;
+    return [
+      {
+        name: `vmkeep report, ${what}: time (CLI start to renamed file, median of ${rounds})`,
+        measured: `${(ms / 1000).toFixed(2)} s`,
+        target: '≤ 3 s',
+        met: ms <= 3000,
+        source: 'in memory',
+        note: `runs ${times.map((t) => (t / 1000).toFixed(2)).join(', ')} s; generated manifests, sparse data files`,
+      },
+      { name: `vmkeep report, ${what}: file size`, measured: `${(bytes / 1e6).toFixed(2)} MB`, target: '≤ 5 MB', met: bytes <= 5e6, source: 'in memory' },
+    ];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+// `node dist-bench/bench/report.bench.js` runs this group alone.
+if (process.argv[1]?.endsWith('report.bench.js')) {
+  const rows = await runReportBench(Number(process.argv[2] ?? 500), Number(process.argv[3] ?? 400), Number(process.argv[4] ?? 3));
+  process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+}

@@ -1,0 +1,152 @@
+/**
+ * The report's charts: SVG strings drawn while the report is made, by Apache ECharts' server-side
+ * SVG renderer (no DOM, no browser, no script in the page). Each chart carries an aria label.
+ */
+import * as echarts from 'echarts';
+import prettyBytes from 'pretty-bytes';
+
+const DAY_MS = 86_400_000;
+const COLOURS = {
+  full: '#1f5fa8',
+  inc: '#4f9a3a',
+  failed: '#b3261e',
+  band: ['rgba(31,95,168,0.08)', 'rgba(79,154,58,0.10)'],
+  size: '#1f5fa8',
+  forecast: '#b3261e',
+  free: '#6b6b6b',
+};
+
+const bytesLabel = (v: number) => (v === 0 ? '0' : prettyBytes(v, { maximumFractionDigits: 1 }));
+
+/** Render an option to an SVG string, coordinates rounded to one decimal (the file stays small). */
+function renderSvg(option: echarts.EChartsCoreOption, width: number, height: number, label: string): string {
+  const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
+  chart.setOption({ animation: false, aria: { enabled: true, label: { description: label } }, textStyle: { fontFamily: 'sans-serif' }, ...option });
+  const svg = chart.renderToSVGString();
+  chart.dispose();
+  // The SSR output carries no accessible name: the chart is one image with its description.
+  const name = label.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  return svg.replace(/(\d+\.\d)\d+/g, '$1').replace(/^<svg /, `<svg role="img" aria-label="${name}" `);
+}
+
+export interface TimelineChain {
+  folder: string;
+  points: Array<{ time: string; level: 'full' | 'inc'; bytes: number }>;
+}
+
+/**
+ * One domain's restore points over time: each chain a band from its first point to its last,
+ * fulls and incrementals as their own series (y: the point's size), failed runs marked on the axis.
+ */
+export function renderDomainChart(domain: string, chains: readonly TimelineChain[], failures: readonly string[], width = 560, height = 220): string {
+  const all = chains.flatMap((c) => c.points);
+  const many = all.length > 60;
+  const full = all.filter((p) => p.level === 'full').map((p) => [Date.parse(p.time), p.bytes]);
+  const incSeries = chains.map((c) => ({
+    name: 'incremental',
+    type: 'line',
+    data: c.points.filter((p) => p.level === 'inc').map((p) => [Date.parse(p.time), p.bytes]),
+    showSymbol: !many,
+    symbolSize: 5,
+    sampling: 'lttb',
+    lineStyle: { width: 1 },
+    color: COLOURS.inc,
+  }));
+  const bands = chains
+    .filter((c) => c.points.length > 0)
+    .map((c, i) => [
+      { name: c.folder, xAxis: Date.parse(c.points[0]!.time), itemStyle: { color: COLOURS.band[i % 2] } },
+      { xAxis: Math.max(Date.parse(c.points.at(-1)!.time), Date.parse(c.points[0]!.time) + DAY_MS / 4) },
+    ]);
+  const label = `${domain}: ${all.length} restore points in ${chains.length} chains (${full.length} full), ${failures.length} failed runs`;
+  return renderSvg(
+    {
+      grid: { left: 64, right: 16, top: 28, bottom: 36 },
+      legend: { top: 0, right: 0, itemWidth: 12, itemHeight: 8, textStyle: { fontSize: 11 }, data: ['full', 'incremental', 'failed run'] },
+      xAxis: { type: 'time', name: '', axisLabel: { fontSize: 10, hideOverlap: true }, splitLine: { show: false } },
+      yAxis: { type: 'value', name: 'size', nameTextStyle: { fontSize: 10 }, axisLabel: { fontSize: 10, formatter: bytesLabel }, splitNumber: 3 },
+      series: [
+        { name: 'full', type: 'scatter', data: full, symbol: 'diamond', symbolSize: 9, color: COLOURS.full, markArea: { silent: true, data: bands } },
+        ...incSeries,
+        { name: 'failed run', type: 'scatter', data: failures.map((t) => [Date.parse(t), 0]), symbol: 'triangle', symbolSize: 9, color: COLOURS.failed },
+      ],
+    },
+    width,
+    height,
+    label,
+  );
+}
+
+/**
+ * An output folder's size over time, its capacity (size now + free space), and the forecast as a
+ * dashed line from now to the day it is full (or to the end of the chart when it does not fill).
+ */
+export function renderFolderChart(
+  output: string,
+  sizeHistory: ReadonlyArray<{ time: string; bytes: number }>,
+  now: Date,
+  sizeNow: number,
+  freeBytes: number | undefined,
+  forecast: { bytesPerDay: number | null; fullAt: string | null } | undefined,
+  width = 720,
+  height = 260,
+): string {
+  const series: unknown[] = [
+    {
+      name: 'size',
+      type: 'line',
+      step: 'end',
+      showSymbol: false,
+      sampling: 'lttb',
+      data: sizeHistory.map((s) => [Date.parse(s.time), s.bytes]),
+      color: COLOURS.size,
+      areaStyle: { opacity: 0.15 },
+    },
+  ];
+  const capacity = freeBytes === undefined ? undefined : sizeNow + freeBytes;
+  let end = now.getTime() + 30 * DAY_MS;
+  if (forecast?.bytesPerDay !== null && forecast?.bytesPerDay !== undefined && capacity !== undefined) {
+    const fullAt = forecast.fullAt ? Date.parse(forecast.fullAt) : undefined;
+    // A full day years away would squash the history into a sliver: draw at most a year ahead.
+    end = Math.min(fullAt ?? end, now.getTime() + 365 * DAY_MS);
+    const days = (end - now.getTime()) / DAY_MS;
+    series.push({
+      name: 'forecast',
+      type: 'line',
+      showSymbol: false,
+      lineStyle: { type: 'dashed', width: 2 },
+      color: COLOURS.forecast,
+      data: [
+        [now.getTime(), sizeNow],
+        [end, Math.max(0, sizeNow + forecast.bytesPerDay * days)],
+      ],
+    });
+  }
+  if (capacity !== undefined) {
+    const first = sizeHistory[0] ? Date.parse(sizeHistory[0].time) : now.getTime();
+    series.push({
+      name: 'capacity',
+      type: 'line',
+      showSymbol: false,
+      lineStyle: { type: 'dotted' },
+      color: COLOURS.free,
+      data: [
+        [first, capacity],
+        [end, capacity],
+      ],
+    });
+  }
+  const label = `${output}: size over time, now ${bytesLabel(sizeNow)}${capacity !== undefined ? `, capacity ${bytesLabel(capacity)}` : ''}${forecast?.fullAt ? `, forecast full on ${forecast.fullAt.slice(0, 10)}` : ''}`;
+  return renderSvg(
+    {
+      grid: { left: 72, right: 20, top: 30, bottom: 36 },
+      legend: { top: 0, right: 0, textStyle: { fontSize: 11 } },
+      xAxis: { type: 'time', axisLabel: { fontSize: 10, hideOverlap: true }, splitLine: { show: false } },
+      yAxis: { type: 'value', name: 'bytes', axisLabel: { fontSize: 10, formatter: bytesLabel }, splitNumber: 4 },
+      series,
+    },
+    width,
+    height,
+    label,
+  );
+}

@@ -1,0 +1,169 @@
+/**
+ * The report's verdicts: per (host, domain) row and for the fleet, in vmkeep's words. Pure: the
+ * folders' data, the thresholds and `now` in; rows and a headline out.
+ */
+import { pickDomainVerify } from '../repository/run-history.js';
+import type { ReportDomainData, ReportFolderData } from '../repository/read-report-data.js';
+import { pointFileBytes } from '../repository/removal-record.js';
+
+export type RowState = 'ok' | 'warning' | 'critical';
+
+export interface ReportThresholds {
+  /** Last good backup older than this many hours: warning / critical (as `check --warning/--critical`). */
+  warningHours: number;
+  criticalHours: number;
+  /** An output folder full in fewer days than this: warning / critical. */
+  minDaysLeft: { warning: number; critical: number | undefined };
+}
+
+export const DEFAULT_REPORT_THRESHOLDS: ReportThresholds = { warningHours: 26, criticalHours: 50, minDaysLeft: { warning: 14, critical: 7 } };
+
+export interface RunLine {
+  time: string;
+  result: 'success' | 'failure' | 'interrupted';
+  durationSeconds: number | null;
+  bytes: number | null;
+  note: string;
+}
+
+export interface ReportRow {
+  host: string;
+  output: string;
+  domain: string;
+  state: RowState;
+  problems: string[];
+  tags: readonly string[] | undefined;
+  /** libvirt's word for the domain (running, shut off), undefined when libvirt was not asked. */
+  libvirtState: string | undefined;
+  engine: string;
+  lastGood: { time: string; ageSeconds: number; state: RowState } | undefined;
+  restorePoints: number;
+  chains: number;
+  sizeOnDisk: number;
+  lastVerify: { time: string; ok: boolean; chain: string } | undefined;
+  /** The last boot proof (verify --boot); "none" until verify records carry one. */
+  bootProof: 'none';
+  protectedPoints: number;
+  labels: string[];
+  runs: RunLine[];
+  failures: string[];
+  timeline: Array<{ folder: string; points: Array<{ time: string; level: 'full' | 'inc'; bytes: number }> }>;
+  error: string | undefined;
+}
+
+export interface FolderVerdict {
+  host: string;
+  output: string;
+  state: RowState;
+  problem: string | undefined;
+}
+
+const worse = (a: RowState, b: RowState): RowState =>
+  a === 'critical' || b === 'critical' ? 'critical' : a === 'warning' || b === 'warning' ? 'warning' : 'ok';
+
+/** "2 days", "5 hours", "40 minutes". */
+export function describeAge(seconds: number): string {
+  if (seconds >= 2 * 86400) return `${Math.floor(seconds / 86400)} days`;
+  if (seconds >= 2 * 3600) return `${Math.floor(seconds / 3600)} hours`;
+  return `${Math.max(0, Math.floor(seconds / 60))} minutes`;
+}
+
+/** One row of the table, judged. */
+export function judgeRow(
+  folder: Pick<ReportFolderData, 'host' | 'output'>,
+  d: ReportDomainData,
+  t: ReportThresholds,
+  now: Date,
+  libvirt?: { state: string | undefined; tags: readonly string[] | undefined },
+): ReportRow {
+  const problems: Array<[RowState, string]> = [];
+  const h = d.history;
+  const manifests = d.chains.map((c) => c.manifest).filter((m) => m !== undefined);
+  const engine = d.chains.length === 0 ? '-' : manifests.length === 0 ? 'VMSnap' : [...new Set(manifests.map((m) => m.engine))].join(', ');
+  let lastGood: ReportRow['lastGood'];
+  if (d.error !== undefined) problems.push(['critical', `cannot read its backups: ${d.error}`]);
+  else if (!h?.lastSuccess) problems.push(['critical', 'no backup yet']);
+  else {
+    const age = Math.max(0, Math.round((now.getTime() - Date.parse(h.lastSuccess.time)) / 1000));
+    const state: RowState = age > t.criticalHours * 3600 ? 'critical' : age > t.warningHours * 3600 ? 'warning' : 'ok';
+    lastGood = { time: h.lastSuccess.time, ageSeconds: age, state };
+    if (state !== 'ok') problems.push([state, `no backup for ${describeAge(age)}`]);
+  }
+  if (h?.lastRun && h.lastRun.result !== 'success')
+    problems.push(['warning', `last run ${h.lastRun.result === 'failure' ? 'failed' : 'was interrupted'}${h.lastRun.message ? `: ${h.lastRun.message}` : ''}`]);
+  for (const c of h?.damagedChains ?? []) problems.push(['critical', `chain ${c.chain} is damaged: ${c.problems.join('; ')}`]);
+  const verify = pickDomainVerify(d.chains);
+  if (verify?.result === 'failed') problems.push(['critical', `last verify failed (${verify.chain})`]);
+  const points = d.chains.flatMap((c) => c.points);
+  const runs: RunLine[] = [
+    ...d.chains.flatMap((c) =>
+      c.points.map((p): RunLine => {
+        const m = c.manifest?.points.find((x) => x.checkpoint === p.checkpoint);
+        return {
+          time: p.time,
+          result: 'success',
+          durationSeconds: m ? m.durationMs / 1000 : null,
+          bytes: p.dataBytes ?? null,
+          note: `${p.level} ${c.folder}/${p.checkpoint}`,
+        };
+      }),
+    ),
+    ...d.chains.flatMap((c) =>
+      (c.manifest?.events ?? [])
+        .filter((e) => e.kind === 'failed' || e.kind === 'interrupted')
+        .map((e): RunLine => ({ time: e.time, result: e.kind === 'failed' ? 'failure' : 'interrupted', durationSeconds: null, bytes: null, note: e.message })),
+    ),
+  ].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
+  return {
+    host: folder.host,
+    output: folder.output,
+    domain: d.domain,
+    state: problems.reduce<RowState>((s, [p]) => worse(s, p), 'ok'),
+    problems: problems.map(([, p]) => p),
+    tags: libvirt?.tags,
+    libvirtState: libvirt?.state,
+    engine,
+    lastGood,
+    restorePoints: points.length,
+    chains: d.chains.length,
+    sizeOnDisk: d.chains.reduce((n, c) => n + c.sizeOnDisk, 0),
+    lastVerify: verify && { time: verify.time, ok: verify.result === 'ok', chain: verify.chain },
+    bootProof: 'none',
+    protectedPoints: points.filter((p) => p.protected).length,
+    labels: [...new Set(points.map((p) => p.label).filter((l): l is string => l !== undefined))],
+    runs: runs.slice(0, 10),
+    failures: runs.filter((r) => r.result !== 'success').map((r) => r.time),
+    timeline: d.chains.map((c) => ({
+      folder: c.folder,
+      points: c.points.map((p) => ({ time: p.time, level: p.level, bytes: pointFileBytes(c, p.checkpoint) })),
+    })),
+    error: d.error,
+  };
+}
+
+/** An output folder's verdict from its forecast. */
+export function judgeFolder(f: ReportFolderData, t: ReportThresholds): FolderVerdict {
+  const base = { host: f.host, output: f.output };
+  if (!f.forecast) return { ...base, state: 'warning', problem: `output folder ${f.output}: free space unknown (${f.forecastError ?? 'not read'})` };
+  const days = f.forecast.daysLeft;
+  if (days === null) return { ...base, state: 'ok', problem: undefined };
+  const problem = `output folder ${f.output} fills in ${Math.floor(days)} days`;
+  if (t.minDaysLeft.critical !== undefined && days < t.minDaysLeft.critical) return { ...base, state: 'critical', problem };
+  if (days < t.minDaysLeft.warning) return { ...base, state: 'warning', problem };
+  return { ...base, state: 'ok', problem: undefined };
+}
+
+/** The headline: how many domains are fine, how many need attention and why. */
+export function summarizeFleet(rows: readonly ReportRow[], folders: readonly FolderVerdict[]): { state: RowState; headline: string; reasons: string[] } {
+  const bad = rows.filter((r) => r.state !== 'ok');
+  const state = [...rows.map((r) => r.state), ...folders.map((f) => f.state)].reduce<RowState>(worse, 'ok');
+  const reasons = [...bad.map((r) => `${r.host}/${r.domain}: ${r.problems.join('; ')}`), ...folders.flatMap((f) => (f.problem ? [f.problem] : []))];
+  const fine = rows.length - bad.length;
+  const headline =
+    rows.length === 0
+      ? 'No domains with backups in the selected output folders.'
+      : bad.length === 0
+        ? `All ${rows.length} domain${rows.length === 1 ? ' is' : 's are'} fine.`
+        : `${fine} domain${fine === 1 ? ' is' : 's are'} fine, ${bad.length} need${bad.length === 1 ? 's' : ''} attention.`;
+  return { state, headline, reasons };
+}

@@ -1,0 +1,124 @@
+/** `vmkeep report`: read the output folders, judge, render one HTML file, write it atomically. */
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import type { AppContext } from '../app/context.js';
+import type { CommandResult } from '../app/command-result.js';
+import { selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
+import { usageError } from '../errors.js';
+import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
+import { isBackupRepository, readReportFolder, type ReportFolderData } from '../repository/read-report-data.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { DEFAULT_REPORT_THRESHOLDS, judgeFolder, judgeRow, summarizeFleet, type ReportRow, type ReportThresholds } from './judge-report.js';
+import { renderReportHtml, type ReportFolderView } from './render-html.js';
+
+export interface ReportOptions {
+  outputs: readonly string[];
+  html: string;
+  selection: SelectionRequest;
+  thresholds: ReportThresholds;
+  version: string;
+  /** The host name for a one-host output folder (default: this machine's). */
+  host?: string | undefined;
+  /** Ask libvirt for the domains' state and tags (the CLI's report; not the report written after a run). */
+  libvirt: boolean;
+}
+
+/** Refuse bad input before anything is read or written: the HTML file's folder, each output folder. */
+export async function checkReportInput(outputs: readonly string[], html: string): Promise<void> {
+  const dir = dirname(html);
+  const s = await stat(dir).catch(() => undefined);
+  if (!s?.isDirectory()) throw usageError(`--html ${html}: folder ${dir} does not exist`);
+  if (basename(html) === '' || (await stat(html).catch(() => undefined))?.isDirectory()) throw usageError(`--html ${html} is a folder; name a file`);
+  for (const o of outputs) {
+    await requireOutputFolder(o);
+    if (!(await isBackupRepository(o))) throw usageError(`--output ${o} is not a vmkeep or VMSnap output folder (no chain folders, no .vmkeep.lock)`);
+  }
+}
+
+/** Make the report's HTML (no writing). */
+export async function buildReport(ctx: AppContext, options: ReportOptions): Promise<{ html: string; rows: ReportRow[]; folders: ReportFolderView[] }> {
+  const now = ctx.now();
+  const folders: ReportFolderData[] = [];
+  const libvirtFacts = new Map<string, { state: string | undefined; tags: readonly string[] | undefined }>();
+  let defined: Set<string> | undefined;
+  if (options.libvirt)
+    defined = await ctx.virsh.listDomainNames().then(
+      (n) => new Set(n),
+      () => undefined,
+    );
+  if (options.selection.tags.length > 0 && defined === undefined) throw usageError('--tag needs libvirt to read the tags, and libvirt could not be asked');
+  for (const output of options.outputs) {
+    const hostDirs = await findHostFolders(output);
+    const hosts =
+      hostDirs.length > 0
+        ? hostDirs.map((h) => ({ host: h, dir: join(output, h), local: false }))
+        : [{ host: options.host ?? hostname(), dir: output, local: true }];
+    for (const h of hosts) {
+      const candidates = await listBackedUpDomains(h.dir);
+      // Tags live in this machine's libvirt: other hosts' folders are selected by name only.
+      const sel = await selectAmong(ctx, candidates, h.local ? options.selection : { ...options.selection, tags: [] }, {
+        needTags: h.local && defined !== undefined,
+      });
+      if (h.local && defined !== undefined) {
+        for (const d of sel.selected) {
+          if (!defined.has(d)) continue;
+          const state = await ctx.virsh.domainState(d).catch(() => undefined);
+          libvirtFacts.set(`${h.host}/${d}`, { state, tags: sel.tagsOf.get(d) });
+        }
+      }
+      folders.push(await readReportFolder(h.dir, h.host, now, sel.selected));
+    }
+  }
+  const rows = folders.flatMap((f) => f.domains.map((d) => judgeRow(f, d, options.thresholds, now, libvirtFacts.get(`${f.host}/${d.domain}`))));
+  const views: ReportFolderView[] = folders.map((f) => ({
+    host: f.host,
+    output: f.output,
+    sizeOnDisk: f.sizeOnDisk,
+    sizeHistory: f.sizeHistory,
+    forecast: f.forecast,
+    forecastError: f.forecastError,
+    verdict: judgeFolder(f, options.thresholds),
+  }));
+  const fleet = summarizeFleet(
+    rows,
+    views.map((v) => v.verdict),
+  );
+  return { html: renderReportHtml({ generatedAt: now, version: options.version, fleet, rows, folders: views }), rows, folders: views };
+}
+
+/** The command: check the input, make the report, write it (temp file + rename). */
+export async function runReport(ctx: AppContext, options: ReportOptions): Promise<CommandResult> {
+  await checkReportInput(options.outputs, options.html);
+  const { html, rows, folders } = await buildReport(ctx, options);
+  // A web server serving the file sees the old report or the new one, never half of one.
+  await writeFileAtomic(options.html, html, 0o644);
+  const attention = rows.filter((r) => r.state !== 'ok');
+  return {
+    document: {
+      html: options.html,
+      bytes: Buffer.byteLength(html),
+      domains: rows.map((r) => ({ host: r.host, domain: r.domain, state: r.state, problems: r.problems })),
+      outputs: folders.map((f) => ({ host: f.host, output: f.output, state: f.verdict.state, forecast: f.forecast ?? null })),
+    },
+    text: `report written to ${options.html}: ${rows.length} domain(s), ${attention.length} need attention`,
+    outcome: 'ok',
+  };
+}
+
+/** Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's warning. */
+export async function writeReportAfterRun(ctx: AppContext, outputs: readonly string[], html: string, version: string): Promise<string> {
+  {
+    await checkReportInput(outputs, html);
+    const { html: text } = await buildReport(ctx, {
+      outputs,
+      html,
+      selection: { domains: undefined, tags: [], tagAny: false, exclude: [] },
+      thresholds: DEFAULT_REPORT_THRESHOLDS,
+      version,
+      libvirt: false,
+    });
+    await writeFileAtomic(html, text, 0o644);
+    return html;
+  }
+}
