@@ -46,11 +46,16 @@ export const AGENT_CHANNEL_NAME = 'org.qemu.guest_agent.0';
 /** Devices a verify domain never has: they reach the network, the host's hardware or its files. */
 const REMOVED_DEVICES = ['interface', 'hostdev', 'filesystem', 'redirdev', 'smartcard', 'tpm', 'shmem', 'parallel', 'serial', 'console'] as const;
 
+export interface VerifyImage {
+  path: string;
+  format: 'qcow2' | 'raw';
+}
+
 export interface VerifyDomainSpec {
   name: string;
   uuid: string;
   /** Disk target → the image the verify domain boots from (an overlay or a scratch restore). */
-  images: ReadonlyMap<string, string>;
+  images: ReadonlyMap<string, VerifyImage>;
   /** The file the serial console writes. */
   serialLog: string;
   domainType: 'kvm' | 'qemu';
@@ -88,6 +93,16 @@ const UNIT_KIB: Record<string, number> = {
   tib: 1024 ** 3,
   tb: 1e12 / 1024,
 };
+
+/** The memory a saved domain XML gives the domain, in KiB; undefined when it names none. */
+export function readMemoryKiB(savedXml: string): number | undefined {
+  const doc = parser.parse(savedXml) as XmlNode[];
+  const root = doc.find((n) => 'domain' in n);
+  const node = root ? kids(root, 'domain').find((n) => 'memory' in n) : undefined;
+  if (!node) return undefined;
+  const kib = Math.round(Number(textOf(node['memory'])) * (UNIT_KIB[(attrOf(node, 'unit') ?? 'KiB').toLowerCase()] ?? 1));
+  return Number.isFinite(kib) && kib > 0 ? kib : undefined;
+}
 
 /** The verify domain's definition from a saved domain XML (pure). */
 export function buildVerifyDomainXml(savedXml: string, spec: VerifyDomainSpec): VerifyDomainXml {
@@ -217,7 +232,7 @@ function capVcpus(domain: XmlNode[], cap: number, changes: string[]): number {
   return capped;
 }
 
-function rewriteDisks(devices: XmlNode[], images: ReadonlyMap<string, string>, changes: string[]): void {
+function rewriteDisks(devices: XmlNode[], images: ReadonlyMap<string, VerifyImage>, changes: string[]): void {
   const seen = new Set<string>();
   const removed: string[] = [];
   removeAll(devices, (n) => {
@@ -232,7 +247,7 @@ function rewriteDisks(devices: XmlNode[], images: ReadonlyMap<string, string>, c
       const attrs = (n[':@'] ??= {}) as Record<string, string>;
       attrs['@type'] = 'file';
       removeAll(disk, (c) => 'source' in c || 'backingStore' in c || 'driver' in c);
-      disk.unshift({ driver: [], ':@': { '@name': 'qemu', '@type': 'qcow2' } }, { source: [], ':@': { '@file': image } });
+      disk.unshift({ driver: [], ':@': { '@name': 'qemu', '@type': image.format } }, { source: [], ':@': { '@file': image.path } });
       seen.add(target!);
       return false;
     }

@@ -197,11 +197,14 @@ export class VirshClient {
   /** Remove a domain's definition (and its checkpoint metadata); a running domain keeps running until destroyed. */
   async undefine(domain: string): Promise<void> {
     await this.virsh(virshArgv.undefine(this.uri, this.ref(domain)));
+    // A domain defined later under this name has another UUID.
+    this.uuids.delete(domain);
   }
 
   /** Undefine a domain and remove its NVRAM file (for domains vmkeep made and owns wholly). */
   async undefineWithNvram(domain: string): Promise<void> {
     await this.virsh(virshArgv.undefineWithNvram(this.uri, this.ref(domain)));
+    this.uuids.delete(domain);
   }
 
   /** One guest agent command; its `return` member (throws when the agent does not answer in time). */

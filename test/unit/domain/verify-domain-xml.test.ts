@@ -18,7 +18,7 @@ const chardevs = readFileSync(join(FIXTURES, 'virsh/dumpxml-chardev-files.xml'),
 const spec: VerifyDomainSpec = {
   name: 'vmkeep-verify-acc-db-2026-12-06T02:00',
   uuid: '3b1f2a44-5c6d-4e7f-8a9b-0c1d2e3f4a5b',
-  images: new Map([['vda', '/srv/backup/.vmkeep-boot-verify/run-1-x/vda.qcow2']]),
+  images: new Map([['vda', { path: '/srv/backup/.vmkeep-boot-verify/run-1-x/vda.qcow2', format: 'qcow2' as const }]]),
   serialLog: '/srv/backup/.vmkeep-boot-verify/run-1-x/serial.log',
   domainType: 'qemu',
   maxMemoryKiB: 1024 * 1024,
@@ -102,15 +102,16 @@ describe('buildVerifyDomainXml', () => {
   });
 
   it('drops file-backed channels and every original serial/console (their files are the original domain’s)', () => {
-    const other = buildVerifyDomainXml(chardevs, { ...spec, images: new Map([['vda', '/x/vda.qcow2']]) });
+    const other = buildVerifyDomainXml(chardevs, { ...spec, images: new Map([['vda', { path: '/x/vda.raw', format: 'raw' as const }]]) });
     expect(other.agentChannel).toBe(false);
     expect(other.xml).not.toContain('/var/log/libvirt/qemu/web-serial');
     expect(other.xml).not.toContain('/var/lib/web/channel.log');
     expect(other.xml.match(/<serial /g)).toHaveLength(1);
+    expect(parseDomainXml(other.xml).disks[0]).toMatchObject({ path: '/x/vda.raw', format: 'raw' });
   });
 
   it('refuses a point image for a disk the saved XML does not have', () => {
-    expect(() => buildVerifyDomainXml(saved, { ...spec, images: new Map([['vdz', '/x.qcow2']]) })).toThrow(/no disk vdz/);
+    expect(() => buildVerifyDomainXml(saved, { ...spec, images: new Map([['vdz', { path: '/x.qcow2', format: 'qcow2' as const }]]) })).toThrow(/no disk vdz/);
   });
 });
 
