@@ -18,7 +18,8 @@ export const EVIDENCE_DIR = '.boot-verify';
 export interface BootEvidence {
   record: BootVerifyRecord;
   consoleTail: string;
-  exec: ReadonlyArray<{ stdout: string; stderr: string }>;
+  /** Output of the exec checks; `place` is the check's 1-based place among the checks. */
+  exec: ReadonlyArray<{ place: number; stdout: string; stderr: string }>;
   /** A PNG vmkeep saved in its scratch folder, copied in. */
   screenshotFile?: string | undefined;
 }
@@ -41,9 +42,10 @@ export async function writeBootEvidence(chainDir: string, checkpoint: string, ev
     const put = (name: string, text: string) => writeFile(join(temp, name), text, { flag: 'wx', mode: 0o600 });
     await put('result.json', `${JSON.stringify(evidence.record, null, 2)}\n`);
     await put('console-tail.txt', evidence.consoleTail);
-    for (const [i, e] of evidence.exec.entries()) {
-      await put(`exec-${i + 1}.stdout`, e.stdout);
-      await put(`exec-${i + 1}.stderr`, e.stderr);
+    for (const e of evidence.exec) {
+      if (!Number.isInteger(e.place) || e.place < 1) throw new VmkeepError('failure', `exec check place ${e.place} cannot name an evidence file`);
+      await put(`exec-${e.place}.stdout`, e.stdout);
+      await put(`exec-${e.place}.stderr`, e.stderr);
     }
     if (evidence.screenshotFile) await copyFile(evidence.screenshotFile, join(temp, 'screenshot.png'));
     const final = join(chainDir, rel);

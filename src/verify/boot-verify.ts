@@ -192,7 +192,13 @@ function isLocalUri(uri: string): boolean {
   return !/^[a-z+]+:\/\/[^/]/.test(uri);
 }
 
-async function bootPoint(ctx: AppContext, p: PlannedPoint, options: BootVerifyOptions, runScratch: string, domainType: BootDomainType): Promise<BootPointReport> {
+async function bootPoint(
+  ctx: AppContext,
+  p: PlannedPoint,
+  options: BootVerifyOptions,
+  runScratch: string,
+  domainType: BootDomainType,
+): Promise<BootPointReport> {
   const { plan } = p;
   const t0 = Date.now();
   const push = plan.disks.every((d) => d.sequence.every(isImageFile));
@@ -221,7 +227,8 @@ async function bootPoint(ctx: AppContext, p: PlannedPoint, options: BootVerifyOp
   try {
     await mkdir(dir, { mode: 0o711 });
     await chmod(dir, 0o711);
-    if ((await ctx.virsh.listDomainNames()).includes(name)) throw new VmkeepError('failure', `a domain named ${name} exists already (another verify --boot of this point runs)`);
+    if ((await ctx.virsh.listDomainNames()).includes(name))
+      throw new VmkeepError('failure', `a domain named ${name} exists already (another verify --boot of this point runs)`);
     await checkPlanFiles(ctx, plan);
     if (push) {
       // libvirt gives the backing images to QEMU's user while the guest runs: their owners and modes come back afterwards.
@@ -255,7 +262,14 @@ async function bootPoint(ctx: AppContext, p: PlannedPoint, options: BootVerifyOp
     await ctx.virsh.define(xmlFile);
     const started = Date.now();
     await ctx.virsh.start(name);
-    const outcome = await runBootChecks({ virsh: ctx.virsh, domain: name, serialLog, checks: p.checks, deadline: started + options.timeoutMs, signal: ctx.signal });
+    const outcome = await runBootChecks({
+      virsh: ctx.virsh,
+      domain: name,
+      serialLog,
+      checks: p.checks,
+      deadline: started + options.timeoutMs,
+      signal: ctx.signal,
+    });
     report.checks = outcome.results;
     report.firstAnswerMs = outcome.firstAnswerMs;
     if (options.screenshot) {
@@ -288,7 +302,7 @@ async function bootPoint(ctx: AppContext, p: PlannedPoint, options: BootVerifyOp
         await writeBootEvidence(plan.chainDir, plan.point.checkpoint, {
           record: toRecord(report, ctx.now()),
           consoleTail: report.consoleTail.join('\n') + (report.consoleTail.length ? '\n' : ''),
-          exec: report.checks.filter((c) => c.stdout !== undefined).map((c) => ({ stdout: c.stdout ?? '', stderr: c.stderr ?? '' })),
+          exec: report.checks.flatMap((c, i) => (c.stdout === undefined ? [] : [{ place: i + 1, stdout: c.stdout, stderr: c.stderr ?? '' }])),
           screenshotFile,
         });
         report.evidence = join(plan.chainDir, evidenceFolder(plan.point.checkpoint));
@@ -334,8 +348,11 @@ export function renderBootVerify(doc: BootVerifyDocument): string {
   for (const p of doc.points) {
     if (p.result === 'ok') {
       const checks = p.checks.map((c) => c.check).join(', ');
-      out.push(`${p.domain}: point ${p.point} booted (${p.disks === 'overlay' ? 'overlay on the chain' : 'scratch restore'}): ${checks} passed; first answer after ${s(p.firstAnswerMs)}, ${s(p.durationMs)} in all`);
-      for (const c of p.checks.filter((c) => c.stdout !== undefined && c.stdout.trim() !== '')) out.push(`  ${c.check}: ${printable(tailLines(c.stdout!, 1)[0] ?? '')}`);
+      out.push(
+        `${p.domain}: point ${p.point} booted (${p.disks === 'overlay' ? 'overlay on the chain' : 'scratch restore'}): ${checks} passed; first answer after ${s(p.firstAnswerMs)}, ${s(p.durationMs)} in all`,
+      );
+      for (const c of p.checks.filter((c) => c.stdout !== undefined && c.stdout.trim() !== ''))
+        out.push(`  ${c.check}: ${printable(tailLines(c.stdout!, 1)[0] ?? '')}`);
     } else {
       const tail = p.consoleTail.length > 0 ? `; last console lines:` : '; the console printed nothing';
       out.push(`${p.domain}: point ${p.point} did not boot: ${p.reason ?? 'unknown'}${tail}`);
@@ -347,4 +364,3 @@ export function renderBootVerify(doc: BootVerifyDocument): string {
   if (out.length === 0) out.push(`no restore point booted in ${doc.output}`);
   return `${out.join('\n')}\n`;
 }
-

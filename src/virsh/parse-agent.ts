@@ -34,5 +34,5 @@ export function parseAgentReturn(stdout: string): unknown {
   if (reply === null || typeof reply !== 'object' || !('return' in reply)) {
     throw new VmkeepError('failure', `unexpected answer from the guest agent: ${JSON.stringify(stdout.trim().slice(0, 200))}`);
   }
-  return (reply).return;
+  return reply.return;
 }

@@ -200,7 +200,10 @@ describe('verify --boot with the booting guest', () => {
     const deadline = Date.now() + 300_000;
     let seen: string[] = [];
     while (Date.now() < deadline && seen.length === 0) {
-      seen = (await virsh(['list', '--name'])).split('\n').map((l) => l.trim()).filter((n) => n.startsWith(`vmkeep-verify-${guest.name}`));
+      seen = (await virsh(['list', '--name']))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((n) => n.startsWith(`vmkeep-verify-${guest.name}`));
       if (seen.length === 0) await new Promise((r) => setTimeout(r, 200));
     }
     expect(seen, 'no verify domain was seen running').toHaveLength(1);

@@ -23,7 +23,11 @@ export const checkCommand = defineCommand<CheckOptions>({
       .option('warning', { type: 'string', demandOption: true, describe: 'WARNING when the newest backup is older than this (e.g. 26h)' })
       .option('critical', { type: 'string', demandOption: true, describe: 'CRITICAL when the newest backup is older than this (e.g. 50h)' })
       .option('verify-warning', { type: 'string', describe: 'WARNING when the last verify is older than this, or there is none' })
-      .option('verify-critical', { type: 'string', describe: 'CRITICAL when the last verify is older than this, or there is none' }),
+      .option('verify-critical', { type: 'string', describe: 'CRITICAL when the last verify is older than this, or there is none' })
+      .option('boot-max-age', {
+        type: 'string',
+        describe: 'WARNING when the newest boot proof (verify --boot) is older than this, or there is none; CRITICAL when it failed',
+      }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('check needs --output DIR');
     const selection = buildSelection(argv, global);
@@ -34,6 +38,7 @@ export const checkCommand = defineCommand<CheckOptions>({
       critical: parseDuration(String(argv['critical']), '--critical'),
       verifyWarning: optionalDuration(argv['verify-warning'], '--verify-warning'),
       verifyCritical: optionalDuration(argv['verify-critical'], '--verify-critical'),
+      bootMaxAge: optionalDuration(argv['boot-max-age'], '--boot-max-age'),
     });
     refuseSwapped(thresholds.warning, thresholds.critical, '');
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');

@@ -12,7 +12,8 @@ import { defineCommand } from './types.js';
 import type { GlobalOptions } from '../global-options.js';
 
 /** A local backup folder, or (--from) a restic repository, or (--boot) points booted in isolation. */
-export type VerifyCliOptions = { kind: 'local'; options: VerifyOptions } | { kind: 'repo'; options: VerifyFromOptions } | { kind: 'boot'; options: BootVerifyOptions };
+export type VerifyCliOptions =
+  { kind: 'local'; options: VerifyOptions } | { kind: 'repo'; options: VerifyFromOptions } | { kind: 'boot'; options: BootVerifyOptions };
 
 const MAX_BOOT_TIMEOUT_S = 86_400;
 
@@ -36,7 +37,8 @@ function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, 
   const rawChecks = argv['check'] === undefined ? [] : ([] as unknown[]).concat(argv['check']);
   const checks = rawChecks.map((c) => parseBootCheck(String(c)));
   const domainType = argv['domain-type'];
-  if (domainType !== undefined && domainType !== 'kvm' && domainType !== 'qemu') throw usageError(`--domain-type is kvm or qemu, got ${JSON.stringify(domainType)}`);
+  if (domainType !== undefined && domainType !== 'kvm' && domainType !== 'qemu')
+    throw usageError(`--domain-type is kvm or qemu, got ${JSON.stringify(domainType)}`);
   const at = argv['at'];
   if (at !== undefined && (typeof at !== 'string' || at.trim() === '')) throw usageError('--at needs a restore point (an id from vmkeep list, or latest)');
   if (at !== undefined && argv['all-points'] === true) throw usageError('--at and --all-points cannot be used together');
@@ -82,18 +84,28 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       .option('scratch-dir', {
         type: 'string',
         alias: 'scratch',
-        describe: 'where --deep restores (default /var/tmp) and --boot puts overlays and scratch restores (default: the output folder); a private folder inside, removed afterwards',
+        describe:
+          'where --deep restores (default /var/tmp) and --boot puts overlays and scratch restores (default: the output folder); a private folder inside, removed afterwards',
       })
-      .option('boot', { type: 'boolean', default: false, describe: 'boot the newest point of each domain (or --at POINT, --all-points) in an isolated verify domain and check it' })
+      .option('boot', {
+        type: 'boolean',
+        default: false,
+        describe: 'boot the newest point of each domain (or --at POINT, --all-points) in an isolated verify domain and check it',
+      })
       .option('check', {
         type: 'string',
         array: true,
-        describe: 'with --boot: agent (guest-ping answers), console:REGEX (the serial console matches), exec:CMD ARGS (runs in the guest, must exit 0); repeatable (default: agent when the saved XML has the agent channel, else console)',
+        describe:
+          'with --boot: agent (guest-ping answers), console:REGEX (the serial console matches), exec:CMD ARGS (runs in the guest, must exit 0); repeatable (default: agent when the saved XML has the agent channel, else console)',
       })
       .option('at', { type: 'string', describe: 'with --boot: the restore point to boot (an id from vmkeep list, or latest)' })
       .option('boot-timeout', { type: 'string', describe: 'with --boot: seconds every check has to pass, from the start of the guest (default 300)' })
       .option('jobs', { type: 'string', describe: 'with --boot: points booted at once (default 1); refused when the free memory does not hold them' })
-      .option('screenshot', { type: 'boolean', default: false, describe: 'with --boot: save a PNG of the console with the evidence (needs a graphics device in the saved XML)' })
+      .option('screenshot', {
+        type: 'boolean',
+        default: false,
+        describe: 'with --boot: save a PNG of the console with the evidence (needs a graphics device in the saved XML)',
+      })
       .option('max-memory', { type: 'string', describe: "with --boot: the verify domain's memory cap (default 2G; the original's when smaller)" })
       .option('domain-type', { type: 'string', describe: 'with --boot: kvm or qemu (default: kvm where the host can boot a guest with it, else qemu)' })
       .option('from', { type: 'string', describe: 'check this restic repository (restic check, then a sample restored and checked by vmkeep)' })
