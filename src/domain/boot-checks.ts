@@ -111,6 +111,8 @@ export interface RunBootChecksRequest {
   domain: string;
   serialLog: string;
   checks: readonly BootCheck[];
+  /** Date.now() when the guest was started: times are counted from it. */
+  startedAt: number;
   /** Date.now() by which every check must have passed. */
   deadline: number;
   signal: AbortSignal;
@@ -124,7 +126,7 @@ export interface BootChecksOutcome {
 
 /** Run the checks in order against the running domain, each until it passes or the deadline. */
 export async function runBootChecks(req: RunBootChecksRequest): Promise<BootChecksOutcome> {
-  const t0 = Date.now();
+  const t0 = req.startedAt;
   let firstAnswerMs: number | undefined;
   const answered = () => (firstAnswerMs ??= Date.now() - t0);
   const results: BootCheckResult[] = [];

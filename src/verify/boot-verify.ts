@@ -28,11 +28,11 @@ import type { BootVerifyRecord } from '../repository/manifest.js';
 import { lockOutputForReading } from '../repository/output-lock.js';
 import { readPathModes, restorePathModes, type PathMode } from '../repository/qemu-access.js';
 import { printable } from '../util/printable.js';
-import { isImageFile } from '../restore/check-files.js';
-import { readRestoreChains } from '../restore/chains.js';
-import { checkPlanFiles, restoreDiskImages } from '../restore/execute-restore.js';
-import { planRestore, type RestorePlan } from '../restore/plan-restore.js';
-import type { RestoreChain } from '../restore/types.js';
+import { isImageFile } from '../points/check-files.js';
+import { readRestoreChains } from '../points/chains.js';
+import { checkPlanFiles, restoreDiskImages } from '../points/execute-restore.js';
+import { planRestore, type RestorePlan } from '../points/plan-restore.js';
+import type { RestoreChain } from '../points/types.js';
 
 export interface BootVerifyOptions {
   output: string;
@@ -267,6 +267,7 @@ async function bootPoint(
       domain: name,
       serialLog,
       checks: p.checks,
+      startedAt: started,
       deadline: started + options.timeoutMs,
       signal: ctx.signal,
     });
