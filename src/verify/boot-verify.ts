@@ -192,6 +192,7 @@ function isLocalUri(uri: string): boolean {
   return !/^[a-z+]+:\/\/[^/]/.test(uri);
 }
 
+// eslint-disable-next-line max-lines-per-function -- one point from disks to tear-down: the finally block must see every resource the try made
 async function bootPoint(
   ctx: AppContext,
   p: PlannedPoint,
