@@ -16,6 +16,8 @@ export interface CheckThresholds {
   /** Verify older than this (or none at all) is a warning. */
   verifyWarning: Duration | undefined;
   verifyCritical: Duration | undefined;
+  /** Boot proof (`verify --boot`) older than this, or none, is a WARNING; a failed one is CRITICAL. */
+  bootMaxAge?: Duration | undefined;
 }
 
 export interface DomainCheckInput {
@@ -108,6 +110,15 @@ function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): Domain
         problems.push([2, `last verify ${formatAge(vAge)} ago (critical ${t.verifyCritical.text})`]);
       else if (t.verifyWarning && vAge > spanSeconds(now, t.verifyWarning))
         problems.push([1, `last verify ${formatAge(vAge)} ago (warning ${t.verifyWarning.text})`]);
+    }
+  }
+  if (t.bootMaxAge) {
+    const b = h.lastBootVerify;
+    if (!b) problems.push([1, 'never proved by booting (vmkeep verify --boot)']);
+    else {
+      if (b.result === 'failed') problems.push([2, `${b.chain}/${b.checkpoint} did not boot at ${b.time}: ${b.reason ?? 'no reason recorded'}`]);
+      const bAge = secondsBetween(now, new Date(b.time));
+      if (bAge > spanSeconds(now, t.bootMaxAge)) problems.push([1, `last boot proof ${formatAge(bAge)} ago (--boot-max-age ${t.bootMaxAge.text})`]);
     }
   }
   return { domain: d.domain, state: worst(problems.map(([s]) => s)), problems: problems.map(([, p]) => p), ageSeconds };

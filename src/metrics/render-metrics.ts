@@ -59,6 +59,9 @@ export function renderMetrics(input: MetricsInput): string {
       'Time of the verify that decides the domain: the newest failed one of a chain still present, else the newest of any chain.',
     ),
     lastVerifyOk: fam('vmkeep_last_verify_ok', '0 while a chain still present failed its last vmkeep verify, else 1.'),
+    bootVerifyOk: fam('vmkeep_boot_verify_success', '1 when the newest boot proof (vmkeep verify --boot) of a point still present passed, else 0.'),
+    bootVerifyTime: fam('vmkeep_boot_verify_timestamp_seconds', 'When the newest boot proof (vmkeep verify --boot) of the domain ran.'),
+    bootVerifySeconds: fam('vmkeep_boot_verify_seconds', "How long the newest boot proof took, from the verify domain's start to its last check."),
     replicated: fam('vmkeep_replication_last_timestamp_seconds', 'When the newest restore point held by this restic repository was sent (vmkeep replicate).'),
     replicationLag: fam(
       'vmkeep_replication_lag_seconds',
@@ -95,6 +98,11 @@ export function renderMetrics(input: MetricsInput): string {
     }
     const next = input.nextBackupBytes?.get(d.domain);
     if (next !== undefined) f.nextBackup.rows.push([l, next]);
+    if (d.lastBootVerify) {
+      f.bootVerifyOk.rows.push([l, d.lastBootVerify.result === 'ok' ? 1 : 0]);
+      f.bootVerifyTime.rows.push([l, seconds(d.lastBootVerify.time)]);
+      f.bootVerifySeconds.rows.push([l, d.lastBootVerify.durationSeconds]);
+    }
     for (const r of d.replication ?? []) {
       const rl = { ...l, repository: r.repository };
       // A repository that holds none of the points has no send time and no lag to report: no row beats a wrong one.

@@ -56,6 +56,7 @@ export function fromManifest(
       // A replica the repository has forgotten is no copy: list must not count it.
       replicas: (p.replicas ?? []).filter((r) => r.forgotten === undefined).map((r) => r.repository),
       ...(view.damage?.byPoint[p.checkpoint] ? { damage: view.damage.byPoint[p.checkpoint] } : {}),
+      ...bootProofOf(m, p.checkpoint),
     })),
   };
 }
@@ -119,4 +120,10 @@ async function readConfigDisks(dir: string, folder: BackupFolder): Promise<Map<s
     // An unreadable config only costs the original file names; restore falls back to <disk>.qcow2.
   }
   return out;
+}
+
+/** A point's boot proof as list shows it (time, result, why it failed). */
+function bootProofOf(m: ChainManifest, checkpoint: string): Pick<ChainPoint, 'bootVerify'> {
+  const r = m.bootVerify?.[checkpoint];
+  return r ? { bootVerify: { time: r.time, result: r.result, ...(r.reason !== undefined ? { reason: r.reason } : {}) } } : {};
 }

@@ -7,7 +7,7 @@
  */
 import { usageError } from '../errors.js';
 import { findLastRecorded } from '../repository/recording-order.js';
-import type { RestoreChain } from './types.js';
+import type { ChainPoint, RestoreChain } from './types.js';
 
 /** A restore point with where it lives, as list prints it and restore selects it. */
 export interface RestorePointRef {
@@ -41,6 +41,8 @@ export interface RestorePointRef {
   replicas?: string[] | undefined;
   /** Why the point cannot be restored: a file it needs is missing or changed size. */
   damage?: string | undefined;
+  /** The point's last boot proof (`verify --boot`). */
+  bootVerify?: ChainPoint['bootVerify'];
 }
 
 /** How the user named the point. */
@@ -74,6 +76,7 @@ export function listRestorePoints(chains: readonly RestoreChain[]): RestorePoint
       legacy: c.legacy,
       replicas: p.replicas,
       ...(p.damage ? { damage: p.damage } : {}),
+      ...(p.bootVerify ? { bootVerify: p.bootVerify } : {}),
     })),
   );
 }

@@ -39,6 +39,8 @@ export interface ChainPoint {
   replicas?: string[] | undefined;
   /** Why the point cannot be restored: a file it needs is missing or changed size (absent when whole). */
   damage?: string | undefined;
+  /** The point's last boot proof (`verify --boot`), from the manifest. */
+  bootVerify?: { time: string; result: 'ok' | 'failed'; reason?: string | undefined } | undefined;
 }
 
 /** A chain folder: a full and its incrementals, oldest first. */

@@ -100,6 +100,21 @@ const VerifyRecordSchema = z.object({
   brokenPoints: z.array(z.string()).optional(),
 });
 
+/** The outcome of booting one restore point in isolation (`verify --boot`). */
+const BootVerifyRecordSchema = z.object({
+  time: isoTime,
+  result: z.enum(['ok', 'failed']),
+  /** Why it failed, in vmkeep's words. */
+  reason: z.string().optional(),
+  /** From `virsh start` to the end of the checks. */
+  durationMs: z.number().nonnegative(),
+  /** From `virsh start` to the guest's first answer (agent or console); absent when it never answered. */
+  firstAnswerMs: z.number().nonnegative().optional(),
+  checks: z.array(z.object({ check: z.string(), ok: z.boolean(), reason: z.string().optional() })),
+  /** The evidence folder, relative to the chain folder. */
+  evidence: z.string(),
+});
+
 /**
  * Did the chain's last verify find damage to its restore points? A failure that broke none (a
  * leftover file beside the chain) is not damage; a record without the list counts as damage.
@@ -152,6 +167,8 @@ const ChainManifestSchema = z.object({
     })
     .optional(),
   lastVerify: VerifyRecordSchema.optional(),
+  /** The last boot proof of each point, by checkpoint. */
+  bootVerify: z.record(z.string(), BootVerifyRecordSchema).optional(),
 });
 
 export type ManifestFile = z.infer<typeof ManifestFileSchema>;
@@ -159,6 +176,7 @@ export type RestorePoint = z.infer<typeof RestorePointSchema>;
 export type ChainEvent = z.infer<typeof ChainEventSchema>;
 export type ChainManifest = z.infer<typeof ChainManifestSchema>;
 export type VerifyRecord = z.infer<typeof VerifyRecordSchema>;
+export type BootVerifyRecord = z.infer<typeof BootVerifyRecordSchema>;
 export type ReplicaRecord = z.infer<typeof ReplicaRecordSchema>;
 
 /** Parse manifest text; a manifest that does not match the schema is an error naming the file. */

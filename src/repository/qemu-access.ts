@@ -1,5 +1,5 @@
 /** Letting QEMU (user libvirt-qemu) reach images in a chain folder. */
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { chmod, chown, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 /**
@@ -136,4 +136,37 @@ export function describeQemuReachProblem(problem: QemuReachProblem, domain: stri
     `mount namespace where later mounts do not appear (the push engine has QEMU write the images itself). Restart the domain (shut it down and ` +
     `start it) so its QEMU sees the mount, use --engine virtnbdbackup, or mount backup disks before starting VMs`
   );
+}
+
+/** Owner and mode of a path, to put back once QEMU no longer reads it. */
+export interface PathMode {
+  path: string;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
+/** Read the owners and modes of paths (libvirt's dynamic ownership changes those of images QEMU opens). */
+export async function readPathModes(paths: readonly string[]): Promise<PathMode[]> {
+  const modes: PathMode[] = [];
+  for (const path of paths) {
+    const st = await stat(path);
+    modes.push({ path, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 });
+  }
+  return modes;
+}
+
+/** Put owners and modes back, files before folders (reverse order of reading); a path gone since is skipped. Returns what failed, in words. */
+export async function restorePathModes(modes: readonly PathMode[]): Promise<string[]> {
+  const failed: string[] = [];
+  for (const m of [...modes].reverse()) {
+    try {
+      await chown(m.path, m.uid, m.gid);
+      await chmod(m.path, m.mode);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      failed.push(`could not put back owner ${m.uid}:${m.gid} and mode ${m.mode.toString(8)} of ${m.path}: ${(e as Error).message}`);
+    }
+  }
+  return failed;
 }

@@ -28,6 +28,42 @@ export interface RunHistory {
   replication?: ReplicationSummary[];
   /** The point with the latest date; after lastSuccess only when the host clock ran ahead at some point. */
   latestDated?: { time: string; chain: string; checkpoint: string };
+  /** The newest boot proof of any point still on disk (`verify --boot`). */
+  lastBootVerify?: DomainBootVerify;
+}
+
+/** A domain's newest boot proof: which point, when, and whether it booted. */
+export interface DomainBootVerify {
+  time: string;
+  result: 'ok' | 'failed';
+  chain: string;
+  checkpoint: string;
+  durationSeconds: number;
+  /** Seconds from the start of the guest to its first answer; absent when it never answered. */
+  firstAnswerSeconds?: number;
+  reason?: string;
+}
+
+/** The newest boot proof among the chains still on disk (on equal times the later chain wins). */
+export function pickLastBootVerify(chains: readonly ChainView[]): DomainBootVerify | undefined {
+  let newest: DomainBootVerify | undefined;
+  for (const c of chains) {
+    for (const [checkpoint, r] of Object.entries(c.manifest?.bootVerify ?? {})) {
+      // A record of a point pruned since proves nothing about what is left.
+      if (!c.points.some((p) => p.checkpoint === checkpoint)) continue;
+      if (newest && Date.parse(r.time) < Date.parse(newest.time)) continue;
+      newest = {
+        time: r.time,
+        result: r.result,
+        chain: c.folder,
+        checkpoint,
+        durationSeconds: r.durationMs / 1000,
+        ...(r.firstAnswerMs !== undefined ? { firstAnswerSeconds: r.firstAnswerMs / 1000 } : {}),
+        ...(r.reason !== undefined ? { reason: r.reason } : {}),
+      };
+    }
+  }
+  return newest;
 }
 
 /** One chain's last verify, as the domain's verdict names it. */
@@ -81,6 +117,7 @@ export function summarizeRunHistory(domain: string, chains: readonly ChainView[]
     }
   }
   const verify = pickDomainVerify(chains);
+  const bootVerify = pickLastBootVerify(chains);
   const lastVerify = verify && { time: verify.time, ok: verify.result === 'ok', chain: verify.chain };
   // A failure event is written when its run ends, a point carries its run's start: a failure
   // newer than the newest point's start belongs to a later run.
@@ -102,5 +139,6 @@ export function summarizeRunHistory(domain: string, chains: readonly ChainView[]
     lastVerify,
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
     ...(latest ? { latestDated: { time: latest.time, chain: latest.chain.folder, checkpoint: latest.checkpoint } } : {}),
+    ...(bootVerify ? { lastBootVerify: bootVerify } : {}),
   };
 }

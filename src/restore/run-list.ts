@@ -43,6 +43,8 @@ export interface ListedPoint {
   replicatedTo: string[];
   /** Why the point cannot be restored: a file it needs is missing or changed size (absent when whole). */
   damage?: string;
+  /** The last boot proof (`verify --boot`); null when the point was never booted. */
+  bootVerify: { time: string; result: 'ok' | 'failed'; reason?: string | undefined } | null;
 }
 
 export interface ListDocument {
@@ -109,6 +111,7 @@ function toListed(p: RestorePointRef): ListedPoint {
     checksums: !p.legacy,
     replicatedTo: p.replicas ?? [],
     ...(p.damage ? { damage: p.damage } : {}),
+    bootVerify: p.bootVerify ?? null,
   };
 }
 
@@ -134,6 +137,7 @@ export function renderList(doc: ListDocument): string {
         p.protected ? 'protected' : '',
         p.checksums ? '' : 'no checksums',
         p.replicatedTo.length > 0 ? `replicated to ${p.replicatedTo.length}` : '',
+        p.bootVerify ? (p.bootVerify.result === 'ok' ? `booted ${p.bootVerify.time.slice(0, 10)}` : 'did not boot') : '',
       ]
         .filter(Boolean)
         .join(', '),

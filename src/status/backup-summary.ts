@@ -2,7 +2,7 @@
 import { formatDistanceStrict } from 'date-fns';
 import { listChains } from '../repository/chains.js';
 import { summarizeReplication, type ReplicationSummary } from '../repository/replication.js';
-import { pickDomainVerify } from '../repository/run-history.js';
+import { pickDomainVerify, pickLastBootVerify, type DomainBootVerify } from '../repository/run-history.js';
 import { findLastRecorded, isDatedInFuture } from '../repository/recording-order.js';
 import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 import type { NextBackupBasis, OutputForecast } from '../repository/forecast.js';
@@ -18,6 +18,8 @@ export interface BackupSummary {
   lastBackup: { time: string; age: string; ageSeconds: number; chain: string; checkpoint: string; label: string | null; quiesced: boolean | null } | undefined;
   /** The verify that decides the domain's verdict: a failed one of a chain still present wins (pickDomainVerify). */
   lastVerify: { time: string; result: string; chain: string } | undefined;
+  /** The newest boot proof (`verify --boot`) of a point still on disk. */
+  lastBootVerify: DomainBootVerify | undefined;
   /** Per restic repository the manifests name: how far its copy trails the local points. */
   replication: ReplicationSummary[];
   /** Points dated after now: made while the host clock ran ahead (absent when there are none). */
@@ -70,6 +72,7 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     sizeOnDisk: chains.reduce((n, c) => n + c.sizeOnDisk, 0),
     lastBackup: last,
     lastVerify: pickDomainVerify(chains),
+    lastBootVerify: pickLastBootVerify(chains),
     replication: summarizeReplication(chains.flatMap((c) => c.manifest?.points ?? [])),
     ...(futureDated.length > 0 ? { futureDated } : {}),
     pendingRemoval: (await listRemovalLeftovers(output, domain)).map((l) => ({ folder: l.name, bytes: l.bytes })),

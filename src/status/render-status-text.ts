@@ -93,6 +93,12 @@ function renderBackups(b: BackupSummary): string[] {
   }
   lines.push(...renderPendingRemoval(b));
   if (b.lastVerify) lines.push(`    last verify: ${b.lastVerify.result} at ${b.lastVerify.time} (${b.lastVerify.chain})`);
+  if (b.lastBootVerify) {
+    const bv = b.lastBootVerify;
+    lines.push(
+      `    last boot proof: ${bv.result === 'ok' ? 'booted' : `did not boot (${bv.reason ?? 'no reason recorded'})`} at ${bv.time} (${bv.chain}/${bv.checkpoint})`,
+    );
+  }
   lines.push(...former);
   for (const r of b.replication ?? []) {
     const notSent = r.pointsNotReplicated > 0 ? `, ${r.pointsNotReplicated} not sent` : '';

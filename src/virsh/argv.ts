@@ -74,6 +74,12 @@ export const virshArgv = {
     ...(completed ? ['--completed'] : []),
   ],
   undefine: (uri: string, domain: string) => [...base(uri), 'undefine', '--domain', domain, '--checkpoints-metadata'],
+  /** Undefine and remove the NVRAM file libvirt made for the domain (a verify domain's). */
+  undefineWithNvram: (uri: string, domain: string) => [...base(uri), 'undefine', '--domain', domain, '--checkpoints-metadata', '--nvram'],
+  /** A PNG of the domain's first screen (needs a graphics device). */
+  screenshot: (uri: string, domain: string, file: string) => [...base(uri), 'screenshot', '--domain', domain, '--file', file],
+  /** Can libvirt make a domain of this type here (exits 1 when not)? */
+  domCapabilities: (uri: string, virtType: string) => [...base(uri), 'domcapabilities', '--virttype', virtType],
   /** Copy a disk's backing chain into its top image while the domain runs; the image stands alone afterwards. */
   blockPull: (uri: string, domain: string, disk: string) => [...base(uri), 'blockpull', '--domain', domain, '--path', disk, '--wait'],
   // --- tags in the domain's metadata, guest-agent freeze ---

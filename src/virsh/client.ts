@@ -7,7 +7,7 @@ import type { Checkpoint, DomainDefinition, DomainState } from './types.js';
 import { virshArgv } from './argv.js';
 import { parseCheckpointXml } from './parse-checkpoint-xml.js';
 import { parseDomainXml } from './parse-domain-xml.js';
-import { parseFsFreezeCount, parseFsFreezeStatus } from './parse-agent.js';
+import { parseAgentReturn, parseFsFreezeCount, parseFsFreezeStatus } from './parse-agent.js';
 import { jobIsActive, parseDomState, parseJobInfo, parseJobStats, parseNameList, parseUuidNameList, type JobStats } from './parse-lists.js';
 import { parseNamedBlockNodes, parseQueryBlock, qmpReturn, type BlockNode } from '../qemu/parse-qmp.js';
 import { TAGS_KEY, TAGS_NAMESPACE, buildTagsXml, isNoMetadata, parseTagsXml } from './tags-xml.js';
@@ -197,6 +197,36 @@ export class VirshClient {
   /** Remove a domain's definition (and its checkpoint metadata); a running domain keeps running until destroyed. */
   async undefine(domain: string): Promise<void> {
     await this.virsh(virshArgv.undefine(this.uri, this.ref(domain)));
+    // A domain defined later under this name has another UUID.
+    this.uuids.delete(domain);
+  }
+
+  /** Undefine a domain and remove its NVRAM file (for domains vmkeep made and owns wholly). */
+  async undefineWithNvram(domain: string): Promise<void> {
+    await this.virsh(virshArgv.undefineWithNvram(this.uri, this.ref(domain)));
+    this.uuids.delete(domain);
+  }
+
+  /** One guest agent command; its `return` member (throws when the agent does not answer in time). */
+  async agent(domain: string, command: string, args: Record<string, unknown> | undefined, timeoutSeconds: number): Promise<unknown> {
+    const body = args === undefined ? { execute: command } : { execute: command, arguments: args };
+    return parseAgentReturn(await this.virsh(virshArgv.agentCommand(this.uri, this.ref(domain), body, timeoutSeconds), (timeoutSeconds + 30) * 1000));
+  }
+
+  /** Save a PNG of the domain's screen. */
+  async screenshot(domain: string, file: string): Promise<void> {
+    await this.virsh(virshArgv.screenshot(this.uri, this.ref(domain), file), 60_000);
+  }
+
+  /** Can libvirt define domains of this type on this connection? */
+  async supportsVirtType(virtType: string): Promise<boolean> {
+    try {
+      await this.virsh(virshArgv.domCapabilities(this.uri, virtType), 60_000);
+      return true;
+    } catch (e) {
+      if (e instanceof ToolError) return false;
+      throw e;
+    }
   }
 
   /** Pull a running domain's disk's backing chain into its top image (waits for the job). */

@@ -22,3 +22,17 @@ export function parseFsFreezeStatus(stdout: string): 'frozen' | 'thawed' {
   if (value === 'frozen' || value === 'thawed') return value;
   throw new VmkeepError('failure', `unexpected fsfreeze status from the guest agent: ${JSON.stringify(stdout.trim().slice(0, 200))}`);
 }
+
+/** `qemu-agent-command …` → the reply's `return` member. */
+export function parseAgentReturn(stdout: string): unknown {
+  let reply: unknown;
+  try {
+    reply = JSON.parse(stdout);
+  } catch {
+    throw new VmkeepError('failure', `the guest agent's answer is not JSON: ${JSON.stringify(stdout.trim().slice(0, 200))}`);
+  }
+  if (reply === null || typeof reply !== 'object' || !('return' in reply)) {
+    throw new VmkeepError('failure', `unexpected answer from the guest agent: ${JSON.stringify(stdout.trim().slice(0, 200))}`);
+  }
+  return reply.return;
+}

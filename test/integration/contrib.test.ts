@@ -10,7 +10,14 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VMKEEP_BIN, runVmkeep } from '../helpers/cli.js';
 
-const UNITS = ['vmkeep-backup.service', 'vmkeep-backup.timer', 'vmkeep-verify.service', 'vmkeep-verify.timer'];
+const UNITS = [
+  'vmkeep-backup.service',
+  'vmkeep-backup.timer',
+  'vmkeep-verify.service',
+  'vmkeep-verify.timer',
+  'vmkeep-boot-verify.service',
+  'vmkeep-boot-verify.timer',
+];
 let dir: string;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-contrib-'));

@@ -28,6 +28,10 @@ export const checkCommand = defineCommand<CheckOptions>({
       .option('min-days-left', {
         type: 'string',
         describe: "D[,C]: WARNING when the output folder's forecast says it is full in fewer than D days, CRITICAL under C",
+      })
+      .option('boot-max-age', {
+        type: 'string',
+        describe: 'WARNING when the newest boot proof (verify --boot) is older than this, or there is none; CRITICAL when it failed',
       }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('check needs --output DIR');
@@ -39,6 +43,7 @@ export const checkCommand = defineCommand<CheckOptions>({
       critical: parseDuration(String(argv['critical']), '--critical'),
       verifyWarning: optionalDuration(argv['verify-warning'], '--verify-warning'),
       verifyCritical: optionalDuration(argv['verify-critical'], '--verify-critical'),
+      bootMaxAge: optionalDuration(argv['boot-max-age'], '--boot-max-age'),
     });
     refuseSwapped(thresholds.warning, thresholds.critical, '');
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');

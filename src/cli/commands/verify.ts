@@ -3,13 +3,63 @@ import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import type { VerifyFromOptions } from '../../replicate/verify-from.js';
 import type { VerifyOptions } from '../../verify/run-verify.js';
+import type { BootVerifyOptions } from '../../verify/boot-verify.js';
+import { parseBootCheck } from '../../domain/boot-checks.js';
 import { parseLockWait } from '../parse-values.js';
 import { addRepoOptions, replicationSources, repoFrom } from './replicate.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
+import type { GlobalOptions } from '../global-options.js';
 
-/** A local backup folder, or (--from) a restic repository. */
-export type VerifyCliOptions = { kind: 'local'; options: VerifyOptions } | { kind: 'repo'; options: VerifyFromOptions };
+/** A local backup folder, or (--from) a restic repository, or (--boot) points booted in isolation. */
+export type VerifyCliOptions =
+  { kind: 'local'; options: VerifyOptions } | { kind: 'repo'; options: VerifyFromOptions } | { kind: 'boot'; options: BootVerifyOptions };
+
+const MAX_BOOT_TIMEOUT_S = 86_400;
+
+/** A whole number in a range, read from text so `2x` and `''` are refused rather than becoming NaN or 0. */
+function parseWhole(flag: string, value: unknown, min: number, max: number, what: string): number {
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw usageError(`--${flag} needs ${what} from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** --max-memory 2G, 1536M, 1048576K (KiB when no unit) → KiB. */
+export function parseMaxMemory(value: unknown): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?)?\s*$/i.exec(String(value));
+  const unit = (m?.[2] ?? 'K')[0]!.toUpperCase();
+  const kib = m ? Math.round(Number(m[1]) * ({ K: 1, M: 1024, G: 1024 ** 2, T: 1024 ** 3 } as Record<string, number>)[unit]!) : NaN;
+  if (!Number.isFinite(kib) || kib < 32 * 1024) throw usageError(`--max-memory needs a size of at least 32M, like 2G or 1536M; got ${JSON.stringify(value)}`);
+  return kib;
+}
+
+function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, selection: ReturnType<typeof buildSelection>): BootVerifyOptions {
+  const rawChecks = argv['check'] === undefined ? [] : ([] as unknown[]).concat(argv['check']);
+  const checks = rawChecks.map((c) => parseBootCheck(String(c)));
+  const domainType = argv['domain-type'];
+  if (domainType !== undefined && domainType !== 'kvm' && domainType !== 'qemu')
+    throw usageError(`--domain-type is kvm or qemu, got ${JSON.stringify(domainType)}`);
+  const at = argv['at'];
+  if (at !== undefined && (typeof at !== 'string' || at.trim() === '')) throw usageError('--at needs a restore point (an id from vmkeep list, or latest)');
+  if (at !== undefined && argv['all-points'] === true) throw usageError('--at and --all-points cannot be used together');
+  const scratch = argv['scratch-dir'];
+  if (scratch !== undefined && (typeof scratch !== 'string' || scratch.trim() === '')) throw usageError('--scratch-dir needs a folder');
+  return Object.freeze({
+    output: resolve(global.output!),
+    domains: global.domains,
+    selection,
+    checks: checks.length > 0 ? Object.freeze(checks) : undefined,
+    at: typeof at === 'string' ? at : undefined,
+    allPoints: argv['all-points'] === true,
+    timeoutMs: parseWhole('boot-timeout', argv['boot-timeout'] ?? 300, 1, MAX_BOOT_TIMEOUT_S, 'seconds') * 1000,
+    jobs: parseWhole('jobs', argv['jobs'] ?? 1, 1, 64, 'a whole number'),
+    screenshot: argv['screenshot'] === true,
+    maxMemoryKiB: parseMaxMemory(argv['max-memory'] ?? '2G'),
+    domainType,
+    scratchRoot: typeof scratch === 'string' ? resolve(scratch) : undefined,
+    lockWaitMs: parseLockWait(argv['lock-wait']),
+  });
+}
 
 /** `10%`, `2.5%`, `1/5`, `500M`: what restic's --read-data-subset takes. */
 export function parseReadDataSubset(value: unknown): string | undefined {
@@ -31,7 +81,33 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
     addSelectionOptions(addRepoOptions(y))
       .option('deep', { type: 'boolean', default: false, describe: 'restore the newest point of each chain into a scratch folder and qemu-img check it' })
       .option('all-points', { type: 'boolean', default: false, describe: 'with --deep: restore and check every point (implies --deep)' })
-      .option('scratch-dir', { type: 'string', default: '/var/tmp', describe: 'where --deep restores (a private folder inside, removed afterwards)' })
+      .option('scratch-dir', {
+        type: 'string',
+        alias: 'scratch',
+        describe:
+          'where --deep restores (default /var/tmp) and --boot puts overlays and scratch restores (default: the output folder); a private folder inside, removed afterwards',
+      })
+      .option('boot', {
+        type: 'boolean',
+        default: false,
+        describe: 'boot the newest point of each domain (or --at POINT, --all-points) in an isolated verify domain and check it',
+      })
+      .option('check', {
+        type: 'string',
+        array: true,
+        describe:
+          'with --boot: agent (guest-ping answers), console:REGEX (the serial console matches), exec:CMD ARGS (runs in the guest, must exit 0); repeatable (default: agent when the saved XML has the agent channel, else console)',
+      })
+      .option('at', { type: 'string', describe: 'with --boot: the restore point to boot (an id from vmkeep list, or latest)' })
+      .option('boot-timeout', { type: 'string', describe: 'with --boot: seconds every check has to pass, from the start of the guest (default 300)' })
+      .option('jobs', { type: 'string', describe: 'with --boot: points booted at once (default 1); refused when the free memory does not hold them' })
+      .option('screenshot', {
+        type: 'boolean',
+        default: false,
+        describe: 'with --boot: save a PNG of the console with the evidence (needs a graphics device in the saved XML)',
+      })
+      .option('max-memory', { type: 'string', describe: "with --boot: the verify domain's memory cap (default 2G; the original's when smaller)" })
+      .option('domain-type', { type: 'string', describe: 'with --boot: kvm or qemu (default: kvm where the host can boot a guest with it, else qemu)' })
       .option('from', { type: 'string', describe: 'check this restic repository (restic check, then a sample restored and checked by vmkeep)' })
       .option('read-data-subset', { type: 'string', describe: "with --from: read back this share of the repository's data (10%, 1/5, 500M; 100% = all)" })
       .option('sample', {
@@ -46,9 +122,19 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
-    const scratch = argv['scratch-dir'];
+    const scratch = argv['scratch-dir'] ?? '/var/tmp';
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
     const selection = buildSelection(argv, global);
+    const bootOnly = ['check', 'at', 'boot-timeout', 'jobs', 'max-memory', 'domain-type'].filter((f) => argv[f] !== undefined);
+    if (argv['screenshot'] === true) bootOnly.push('screenshot');
+    if (argv['boot'] === true) {
+      if (argv['from'] !== undefined) throw usageError('--boot goes with --output DIR, not --from');
+      if (argv['deep'] === true || argv['adopt'] === true) throw usageError('--boot cannot be combined with --deep or --adopt: run them separately');
+      if (!global.output) throw usageError('verify --boot needs --output DIR');
+      if (global.hosts.length > 1) throw usageError('verify --boot runs against one host at a time: give one --connect');
+      return Object.freeze({ kind: 'boot' as const, options: buildBootOptions(argv, global, selection) });
+    }
+    if (bootOnly.length > 0) throw usageError(`--${bootOnly[0]} goes with --boot`);
     if (argv['from'] !== undefined) {
       if (selection.tags.length > 0 || selection.exclude.length > 0)
         throw usageError('--tag and --exclude go with verify --output DIR (verify --from checks the whole repository)');
@@ -89,6 +175,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
   },
   run: async (ctx, o, global) => {
     if (o.kind === 'repo') return (await import('../../replicate/verify-from.js')).runVerifyFrom(ctx, o.options);
+    if (o.kind === 'boot') return (await import('../../verify/boot-verify.js')).runBootVerify(ctx, o.options);
     const { runVerify } = await import('../../verify/run-verify.js');
     if (global.hosts.length <= 1) return runVerify(ctx, o.options);
     // Several hosts: each host's own folder OUTPUT/<host>, as backup wrote them.

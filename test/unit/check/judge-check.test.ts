@@ -30,6 +30,36 @@ const input = (h: RunHistory | undefined, extra: Partial<DomainCheckInput> = {})
   ...extra,
 });
 
+describe('judgeCheck --boot-max-age', () => {
+  const tb: CheckThresholds = { ...t, bootMaxAge: parseDuration('8d') };
+  const proof = (ageHours: number, result: 'ok' | 'failed', reason?: string) => ({
+    time: hoursAgo(ageHours),
+    result,
+    chain: 'c',
+    checkpoint: 'virtnbdbackup.2',
+    durationSeconds: 12,
+    ...(reason ? { reason } : {}),
+  });
+
+  it('OK with a young passing proof; WARNING when it is older or there is none; CRITICAL when it failed', () => {
+    expect(judgeCheck([input(history({ lastBootVerify: proof(24, 'ok') }))], tb, now).state).toBe(0);
+    const old = judgeCheck([input(history({ lastBootVerify: proof(24 * 9, 'ok') }))], tb, now);
+    expect(old.state).toBe(1);
+    expect(old.line).toContain('vm1: last boot proof 9d ago (--boot-max-age 8d)');
+    const none = judgeCheck([input(history())], tb, now);
+    expect(none.state).toBe(1);
+    expect(none.line).toContain('never proved by booting');
+    const failed = judgeCheck([input(history({ lastBootVerify: proof(2, 'failed', 'no answer from the guest agent in 300 s') }))], tb, now);
+    expect(failed.state).toBe(2);
+    expect(failed.line).toContain('c/virtnbdbackup.2 did not boot at');
+    expect(failed.line).toContain('no answer from the guest agent in 300 s');
+  });
+
+  it('without --boot-max-age the boot proof does not count', () => {
+    expect(judgeCheck([input(history({ lastBootVerify: proof(2, 'failed') }))], t, now).state).toBe(0);
+  });
+});
+
 describe('judgeCheck', () => {
   it('OK with ages and perfdata', () => {
     const v = judgeCheck([input(history()), input(history({ domain: 'web 1', ageHours: 20 }))], t, now);

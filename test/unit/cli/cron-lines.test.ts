@@ -17,8 +17,9 @@ describe('contrib/cron/vmkeep', () => {
     .split('\n')
     .filter((l) => /^\d/.test(l));
 
-  it('has the nightly backup and the weekly verify, as root', () => {
-    expect(entries).toHaveLength(2);
+  it('has the nightly backup, the weekly verify and the nightly boot proof, as root', () => {
+    expect(entries).toHaveLength(3);
+    expect(entries[2]).toContain('vmkeep verify --boot ');
     for (const e of entries) expect(e).toMatch(/^(\S+\s+){5}root\s+vmkeep (backup|verify) /);
   });
 

@@ -12,6 +12,7 @@ const ok: RunHistory = {
   lastSuccess: { time: '2026-11-30T01:30:00.000Z', durationSeconds: 12.5, bytes: 4096, chain: 'c', checkpoint: 'virtnbdbackup.4' },
   lastRun: { time: '2026-11-30T01:30:00.000Z', result: 'success', durationSeconds: 12.5, bytes: 4096, message: undefined },
   lastVerify: { time: '2026-11-29T03:00:00.000Z', ok: true, chain: 'c' },
+  lastBootVerify: { time: '2026-11-29T04:00:00.000Z', result: 'failed', chain: 'c', checkpoint: 'virtnbdbackup.3', durationSeconds: 301.5 },
 };
 const failed: RunHistory = {
   domain: 'we"ird\\vm\nname',
@@ -48,6 +49,11 @@ describe('renderMetrics', () => {
     expect(lines).toContain('vmkeep_consistent{host="hv1",domain="vm1"} 1');
     expect(lines).toContain('vmkeep_last_verify_ok{host="hv1",domain="vm1"} 1');
     expect(lines).toContain('vmkeep_textfile_timestamp_seconds{host="hv1"} 1796018400');
+    expect(lines).toContain('vmkeep_boot_verify_success{host="hv1",domain="vm1"} 0');
+    expect(lines).toContain('vmkeep_boot_verify_timestamp_seconds{host="hv1",domain="vm1"} 1795924800');
+    expect(lines).toContain('vmkeep_boot_verify_seconds{host="hv1",domain="vm1"} 301.5');
+    // a domain never proved by booting has no boot sample
+    expect(lines.filter((l) => l.startsWith('vmkeep_boot_verify_success{'))).toHaveLength(1);
     // no consistency known, no verify, no success: no sample rather than a made-up one
     expect(lines.filter((l) => l.startsWith('vmkeep_consistent{'))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith('vmkeep_last_success_timestamp_seconds{'))).toHaveLength(1);

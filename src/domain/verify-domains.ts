@@ -1,0 +1,135 @@
+/**
+ * Verify domains (`verify --boot`) and their scratch folders: naming, tear-down, and the sweep
+ * that removes what a killed run left.
+ *
+ * Words:
+ * - verify domain: `vmkeep-verify-<domain>-<point>`, defined from a restore point's saved XML
+ *   and booted from overlays or a scratch restore; its metadata names its scratch folder and the
+ *   pid of the run that made it.
+ * - scratch root: `.vmkeep-boot-verify` in the output folder (or in --scratch-dir); each run has
+ *   its own folder in it, `run-<pid>-<random>`, holding overlays, scratch restores, serial logs.
+ * - leftover: a verify domain or run folder whose run is gone (killed with -9, the host lost
+ *   power). The next run that touches the output folder or the host removes it and says so.
+ */
+import { mkdir, mkdtemp, readdir, readFile, rm, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ToolError, messageOf } from '../errors.js';
+import { parseXml } from '../util/xml.js';
+import type { VirshClient } from '../virsh/client.js';
+import { VERIFY_DOMAIN_PREFIX } from './verify-domain-xml.js';
+
+export const SCRATCH_ROOT_NAME = '.vmkeep-boot-verify';
+
+/** libvirt's name limit is generous, but names end up in file names (NVRAM, logs): keep them short. */
+const MAX_NAME = 120;
+
+/** The verify domain's name for a point (characters libvirt and file names take; cut to a safe length). */
+export function verifyDomainName(domain: string, point: string): string {
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9_.:-]+/g, '_');
+  return `${VERIFY_DOMAIN_PREFIX}${clean(domain)}-${clean(point)}`.slice(0, MAX_NAME);
+}
+
+/** Is this a name vmkeep gives verify domains? */
+export function isVerifyDomainName(name: string): boolean {
+  return name.startsWith(VERIFY_DOMAIN_PREFIX);
+}
+
+/** Make this run's scratch folder under `root/.vmkeep-boot-verify` (traversable for QEMU's user). */
+export async function makeRunScratch(root: string): Promise<string> {
+  const parent = join(root, SCRATCH_ROOT_NAME);
+  await mkdir(parent, { recursive: true, mode: 0o711 });
+  await chmod(parent, 0o711);
+  const dir = await mkdtemp(join(parent, `run-${process.pid}-`));
+  await chmod(dir, 0o711);
+  return dir;
+}
+
+/** Destroy (when running) and undefine a verify domain with its NVRAM; quiet when it is already gone. */
+export async function removeVerifyDomain(virsh: VirshClient, name: string): Promise<void> {
+  try {
+    await virsh.destroy(name);
+  } catch (e) {
+    if (!(e instanceof ToolError)) throw e;
+    // Not running, or not defined: the undefine says which.
+  }
+  try {
+    await virsh.undefineWithNvram(name);
+  } catch (e) {
+    if (!(e instanceof ToolError) || !/failed to get domain|Domain not found|no domain with matching/i.test(e.stderr)) throw e;
+  }
+}
+
+/** The owner a verify domain's metadata names (its scratch folder and the pid of its run). */
+export function readVerifyOwner(domainXml: string): { scratch: string; pid: number } | undefined {
+  const doc = parseXml(domainXml, 'domain XML') as { domain?: { metadata?: Record<string, unknown> } };
+  const meta = doc.domain?.metadata;
+  if (!meta || typeof meta !== 'object') return undefined;
+  for (const [key, value] of Object.entries(meta)) {
+    if (!key.endsWith(':verify') && key !== 'verify') continue;
+    const v = value as Record<string, unknown>;
+    const field = (name: string) => {
+      const entry = Object.entries(v).find(([k]) => k === name || k.endsWith(`:${name}`));
+      const raw = entry?.[1];
+      return typeof raw === 'object' && raw !== null ? String((raw as Record<string, unknown>)['#text'] ?? '') : raw === undefined ? '' : String(raw);
+    };
+    const pid = Number(field('pid'));
+    const scratch = field('scratch');
+    if (scratch && Number.isInteger(pid)) return { scratch, pid };
+  }
+  return undefined;
+}
+
+/** Is a run with this pid still alive? (Its own pid counts as alive: its domains are in use.) */
+export async function isRunAlive(pid: number): Promise<boolean> {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // A pid reused by an unrelated program is not a vmkeep run.
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  return cmdline === undefined || /vmkeep|node/.test(cmdline);
+}
+
+/**
+ * Remove what killed `verify --boot` runs left: verify domains whose run is gone (with their
+ * scratch folders), and run folders under each scratch root whose run is gone. Returns one
+ * sentence per thing removed; failures to remove are said too, and never throw.
+ */
+export async function sweepVerifyLeftovers(virsh: VirshClient, scratchRoots: readonly string[]): Promise<string[]> {
+  const said: string[] = [];
+  let names: string[] = [];
+  try {
+    names = (await virsh.listDomainNames()).filter(isVerifyDomainName);
+  } catch (e) {
+    said.push(`could not look for verify domains left by an interrupted verify --boot: ${messageOf(e)}`);
+  }
+  for (const name of names) {
+    try {
+      const owner = readVerifyOwner(await virsh.domainXml(name, true));
+      if (!owner) continue;
+      if (await isRunAlive(owner.pid)) continue;
+      await removeVerifyDomain(virsh, name);
+      await rm(owner.scratch, { recursive: true, force: true });
+      said.push(`removed verify domain ${name} and its scratch folder ${owner.scratch}, left by an interrupted verify --boot (pid ${owner.pid})`);
+    } catch (e) {
+      said.push(`could not remove verify domain ${name} left by an interrupted verify --boot: ${messageOf(e)}`);
+    }
+  }
+  for (const root of scratchRoots) {
+    const parent = join(root, SCRATCH_ROOT_NAME);
+    const entries = await readdir(parent).catch(() => [] as string[]);
+    for (const entry of entries) {
+      const m = /^run-(\d+)-/.exec(entry);
+      if (!m || (await isRunAlive(Number(m[1])))) continue;
+      try {
+        await rm(join(parent, entry), { recursive: true, force: true });
+        said.push(`removed scratch folder ${join(parent, entry)}, left by an interrupted verify --boot (pid ${m[1]})`);
+      } catch (e) {
+        said.push(`could not remove scratch folder ${join(parent, entry)}: ${messageOf(e)}`);
+      }
+    }
+  }
+  return said;
+}
