@@ -279,12 +279,13 @@ async function prepareFreeze(run: DomainRun, files: DomainFiles, inv: BackupInve
   }
   let freezer: PointFreezer | undefined;
   if (mode !== 'off' && !frozenByOther) {
-    if (!engine.freezesGuest) {
-      freezer = createPointFreezer({ virsh: ctx.virsh, domain, mode, recordFile: files.freezeRecord, now: ctx.now });
-    } else if (mode === 'require') {
+    // --quiesce=require and no agent answers: the domain fails here, before the plan's repairs
+    // delete anything. (vmkeep's own freeze for push asks again at the point itself.)
+    if (mode === 'require') {
       const missing = await checkAgentBeforeRun(ctx.virsh, domain);
       if (missing) throw quiesceRequiredError(domain, missing);
     }
+    if (!engine.freezesGuest) freezer = createPointFreezer({ virsh: ctx.virsh, domain, mode, recordFile: files.freezeRecord, now: ctx.now });
   }
   return { watch, mode, frozenByOther, freezer, notes };
 }

@@ -251,6 +251,9 @@ export async function executeDirectoryRestore(ctx: AppContext, plan: RestorePlan
         name: dest.domainName,
         images: new Map(images.map((i) => [i.target, i.path])),
         checkpoint: plan.point.checkpoint,
+        // The new domain's serial log and other file character devices go beside its disks:
+        // sharing the original's file would mix (or truncate) the original's log.
+        chardevDir: dir,
       });
       const tmpXml = join(tempDir, 'domain.xml');
       await writeFile(tmpXml, adjusted.xml, { mode: 0o600 });

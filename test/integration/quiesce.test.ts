@@ -55,6 +55,24 @@ async function listPoints(out: string): Promise<ListDoc['domains'][number]['poin
   return parseJsonOutput<ListDoc>(run).domains[0]?.points ?? [];
 }
 
+/** An empty file named like the image the next push incremental writes, in the newest chain folder. */
+function leaveStrayNextImage(out: string): string {
+  const domainDir = path.join(out, guest.name);
+  const chains = fs
+    .readdirSync(domainDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => path.join(domainDir, e.name));
+  const newest = chains.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0]!;
+  const last = fs
+    .readdirSync(newest)
+    .map((f) => /^vda\.vmkeep\.([0-9a-f]{8})\.(\d+)\.qcow2$/.exec(f))
+    .filter((m) => m !== null)
+    .sort((a, b) => Number(b[2]) - Number(a[2]))[0]!;
+  const stray = path.join(newest, `vda.vmkeep.${last[1]!}.${Number(last[2]) + 1}.qcow2`);
+  fs.writeFileSync(stray, '');
+  return stray;
+}
+
 async function freezeStatus(): Promise<string> {
   return agentCommand<string>(guest, 'guest-fsfreeze-status');
 }
@@ -71,6 +89,12 @@ async function quiescedChain(engine: 'push' | 'virtnbdbackup'): Promise<void> {
   }
   const points = await listPoints(out);
   expect(points.map((p) => p.quiesced)).toEqual([true, true, true]);
+  // The chain's data files still have the sha256 recorded when they were written.
+  const verified = await runVmkeep(['verify', '--domains', guest.name, '--output', out, '--json'], { env: { VMKEEP_LOCK_DIR: lockDir }, timeoutMs: 600_000 });
+  expect(verified.code, verified.stdout).toBe(0);
+  const chains = parseJsonOutput<{ chains: Array<{ result: string }> }>(verified).chains;
+  expect(chains.length).toBeGreaterThan(0);
+  expect(chains.map((c) => c.result)).toEqual(chains.map(() => 'ok'));
   let previous = 0;
   for (const [i, p] of points.entries()) {
     const to = path.join(guest.dir, `restore-${engine}-${i}`);
@@ -184,6 +208,9 @@ describe('backup --quiesce with a running guest', () => {
     for (const engine of ['push', 'virtnbdbackup'] as const) {
       const out = path.join(guest.dir, `backups-${engine}`);
       const before = await listPoints(out);
+      // A leftover the planner would remove (the image the next incremental would write): the
+      // refusal comes before any repair, so it is still there afterwards.
+      const stray = engine === 'push' ? leaveStrayNextImage(out) : undefined;
       const run = await backupCli(['--domains', guest.name, '--output', out, '--engine', engine, '--quiesce=require', '--json'], { lockDir });
       // One domain asked for, and it failed: exit 2 (a failure, not a partial run).
       expect(run.code, run.stderr).toBe(2);
@@ -191,6 +218,7 @@ describe('backup --quiesce with a running guest', () => {
       expect(doc.results[0]).toMatchObject({ result: 'failed' });
       expect(doc.results[0]!.reason).toMatch(/was not backed up: --quiesce=require, and the guest agent does not answer; no restore point was recorded/);
       expect((await listPoints(out)).map((p) => p.id)).toEqual(before.map((p) => p.id));
+      if (stray) expect(fs.existsSync(stray), `${stray} was removed by a run that then refused`).toBe(true);
     }
     const out = path.join(guest.dir, 'backups-push');
     const plain = expectDocument(await backupCli(['--domains', guest.name, '--output', out, '--engine', 'push', '--quiesce', '--json'], { lockDir }));

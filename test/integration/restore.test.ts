@@ -359,6 +359,8 @@ describe('vmkeep restore of a two-disk domain', () => {
   beforeAll(async () => {
     two = await createTestDomain({
       start: true,
+      // A file-backed serial log: the restored domain must get a log of its own.
+      serialLog: true,
       disks: [
         { target: 'vda', sizeMiB: 64 },
         { target: 'vdb', sizeMiB: 64, fileName: 'data disk.qcow2' },
@@ -414,8 +416,13 @@ describe('vmkeep restore of a two-disk domain', () => {
     expect(defined).toContain(`<source file='${path.join(to, 'vda.qcow2')}'/>`);
     expect(defined).toContain(`<source file='${path.join(to, 'data disk.qcow2')}'/>`);
     expect(defined).not.toContain(two.uuid);
+    // The copy logs its serial console beside its disks, not into the original's log.
+    const originalLog = path.join(two.dir, 'serial.log');
+    expect(defined).not.toContain(originalLog);
+    expect(defined).toContain(`<source path='${path.join(to, 'serial.log')}'/>`);
     await virsh(['start', copyName]);
     expect(await domainState(copyName)).toBe('running');
+    expect(fs.existsSync(path.join(to, 'serial.log'))).toBe(true);
     await removeTestDomain({ name: copyName });
     expect((await virsh(['list', '--all', '--name'])).split('\n')).not.toContain(copyName);
   });
