@@ -9,6 +9,4 @@
  * - result: CommandResult, a document for --json/--yaml, text for people, and an outcome whose
  *   exit code only the CLI sets.
  */
-export { createContext, type AppContext } from './context.js';
-export { outcomeOf, type CommandResult } from './command-result.js';
-export { parseHostList, patternsForHost, isRemoteUri, uriHost, uriUser, type HostSpec } from './hosts.js';
+export {};

@@ -26,14 +26,4 @@
  * - plan: planBackup's pure decision for one domain (skip, refuse, or back up at a level into a
  *   folder after repairs); --dry-run prints it, executeBackup carries it out.
  */
-export { runBackup } from './run-backup.js';
-export { renderSummary } from './render-backup.js';
-export type { BackupOptions, DomainResult } from './types.js';
-export { planBackup, tidyChainFolder, type BackupRequest, type DomainBackupPlan, type RepairStep } from './plan-backup.js';
-export { executeBackup, type ExecuteBackupOptions, type ExecutedBackup } from './execute-backup.js';
-export { describeRepair, endBackupJob, executeRepairs } from './execute-repairs.js';
-export { inspectDomain } from './inspect-domain.js';
-export type { BackupInventory, SpaceEstimate } from './plan-types.js';
-export { classifyFailure, explainFailure, type FailureKind } from './classify-failure.js';
-export { estimateSpace, isClearlyShort } from './estimate-space.js';
-export { failureRecorded, recordFailedRun } from './record-failure.js';
+export {};

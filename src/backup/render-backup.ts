@@ -1,6 +1,7 @@
 /** The text a backup run prints: one table row per domain, then its repairs, notes and prunes. */
 import prettyBytes from 'pretty-bytes';
 import { printable } from '../util/printable.js';
+import { renderColumns } from '../util/render-columns.js';
 import type { DomainResult } from './types.js';
 
 /** The summary table printed at the end of a run. */
@@ -15,9 +16,7 @@ export function renderSummary(results: readonly DomainResult[], dryRun: boolean)
     printable(r.result === 'done' ? (r.chain ?? '') : r.result === 'planned' ? `${r.chain}: ${(r.reasons ?? []).join('; ')}` : (r.reason ?? '')),
   ]);
   const head = ['domain', 'result', 'level', 'data', 'time', 'speed', dryRun ? 'plan' : 'chain / reason'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  const out = [line(head), ...rows.map(line)];
+  const out = renderColumns(head, rows);
   for (const r of results) {
     for (const rep of r.repairs ?? []) out.push(`  ${r.domain}: ${dryRun ? 'would repair' : 'repaired'}: ${rep}`);
     for (const note of r.notes ?? []) out.push(`  ${r.domain}: note: ${note}`);

@@ -13,4 +13,4 @@
  *   shut off) so the domain stands alone; its record goes, and it is an ordinary domain.
  * - discard: destroy and undefine the boot domain and remove its overlays.
  */
-export { runBoot, BOOT_RECORD, type BootOptions, type BootRecord } from './run-boot.js';
+export {};

@@ -12,6 +12,4 @@
  * - retention set: some layer says retention, groupBy or `prune: true` for the domain; only then
  *   does `vmkeep prune` without policy flags prune it (with the policy backup --prune applies).
  */
-export { CONFIG_SECTIONS, ConfigSchema, type VmkeepConfig, type DomainOverrides, type HookSpec } from './schema.js';
-export { loadConfig, parseConfigText, DEFAULT_CONFIG_PATH, type LoadedConfig } from './load-config.js';
-export { createSettingsResolver, type DomainSettings, type SettingsFor, type StopMode } from './settings.js';
+export {};

@@ -63,6 +63,9 @@ const RetentionSchema = z
     }
   });
 
+/** The engines that write a backup; the config key and the --engine flag accept these. */
+export const ENGINE_NAMES = ['virtnbdbackup', 'push'] as const;
+
 export const STOP_MODES = ['live', 'stop', 'stop-force', 'require-stopped'] as const;
 
 /** What a tag or domain section may set (and the defaults, which may set more). */
@@ -82,7 +85,7 @@ const OVERRIDE_SHAPE = {
   quiesce: z.union([z.boolean(), z.literal('require')], { error: 'expected true, false or require' }).optional(),
   hooks: z.strictObject(DOMAIN_HOOKS).optional(),
   /** What writes the backup: virtnbdbackup (stream files) or push (libvirt's push mode, qcow2 chains). */
-  engine: z.enum(['virtnbdbackup', 'push'], { error: 'expected virtnbdbackup or push' }).optional(),
+  engine: z.enum(ENGINE_NAMES, { error: 'expected virtnbdbackup or push' }).optional(),
 };
 
 export const DomainOverridesSchema = z.strictObject(OVERRIDE_SHAPE);

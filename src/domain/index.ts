@@ -20,9 +20,4 @@
  *   guest agent) with its consistency verdict (judgeConsistency: checkpoint names against bitmap
  *   names, disk by disk). status, check and metrics read it; status renders it.
  */
-export { readDomain, type DomainSnapshot, type DiskSnapshot, type ReadDomainOptions } from './read-domain.js';
-export { isLive } from './state.js';
-export { isOwnedName, nameFamily, type NameFamily } from './owned-names.js';
-export { diskEligibility, eligibleDisks, EXCLUSION_RULES, type Eligibility } from './disk-eligibility.js';
-export { namesOnly, resolveSelection, selectAmong, type SelectionRequest, type TaggedSelection } from './select-by-tags.js';
 export type * from './types.js';

@@ -9,4 +9,4 @@
  * - hook environment: VMKEEP_PHASE, VMKEEP_DOMAIN, VMKEEP_OUTPUT, VMKEEP_CHAIN_DIR,
  *   VMKEEP_LEVEL, VMKEEP_RESULT, VMKEEP_ERROR, VMKEEP_RUN_ID.
  */
-export { hookArgv, runHook, splitWords, DEFAULT_HOOK_TIMEOUT_MS, type HookEnv, type HookOutcome, type HookPhase } from './run-hook.js';
+export {};

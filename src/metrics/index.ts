@@ -7,5 +7,4 @@
  * - series: one gauge per domain and fact, labelled host and domain; the run facts come from
  *   the repository's run history, consistency from libvirt (as `vmkeep status`).
  */
-export { renderMetrics, escapeLabelValue, type MetricsInput } from './render-metrics.js';
-export { writeTextfile, readRunHistories, DEFAULT_TEXTFILE_NAME, type TextfileOptions } from './write-textfile.js';
+export {};

@@ -15,4 +15,4 @@
  * - scratch folder: `/var/tmp/vmkeep-mount-*`, holding the overlay (and for a virtnbdbackup point,
  *   which has no image to export, a restore of it); removed again on umount.
  */
-export { runMount, mountStateDir, type MountOptions } from './run-mount.js';
+export {};

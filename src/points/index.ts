@@ -23,11 +23,4 @@
  * - restore options: what `vmkeep restore` is asked, shared with `restore --from`, which restores
  *   from a scratch copy of a replicated chain as from a local folder.
  */
-export { readRestoreChains } from './chains.js';
-export { findRestorePoint, listRestorePoints, nearestPoints, parsePointSelector, pointId, type PointSelector, type RestorePointRef } from './points.js';
-export { planRestore, filesForPoint, imageFileNames, type RestorePlan, type RestoreRequest, type DiskRestorePlan } from './plan-restore.js';
-export { checkChainFiles, describeFileProblem, isImageFile, type FileProblem, type FileProblemKind } from './check-files.js';
-export { assertEmptyTarget, checkPlanFiles, executeDirectoryRestore, restoreDiskImages, type DirectoryRestoreResult } from './execute-restore.js';
-export { adjustDomainXml, type AdjustedXml, type XmlAdjustment } from './domain-xml.js';
-export type { InPlaceRequest, RestoreMode, RestoreOptions, RunRestore } from './restore-options.js';
-export type { RestoreChain, ChainPoint, ChainFile } from './types.js';
+export {};

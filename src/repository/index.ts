@@ -28,29 +28,6 @@
  * - domain verify verdict: failed while any chain still present failed its own last verify,
  *   whatever other chains passed (pickDomainVerify); status, check and metrics use it.
  */
-export { domainDir, listBackedUpDomains, requireOutputFolder, listChains, readChain, findHostFolders, type ChainView, type PointView } from './chains.js';
-export {
-  MANIFEST_FILE,
-  MANIFEST_FORMAT,
-  parseManifest,
-  readManifest,
-  writeManifest,
-  recordReplica,
-  reconcileReplicas,
-  type ReplicaMarkChange,
-  type ChainManifest,
-  type ChainEvent,
-  type ManifestFile,
-  type RestorePoint,
-  type VerifyRecord,
-  type ReplicaRecord,
-} from './manifest.js';
-export { applyMerge, resolvePendingMerge, type MergingRecord } from './merge-record.js';
-export { periodKey, periodFolderName, parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
-export { checkRecordedFiles, type ChainDamage } from './recorded-files.js';
-export { compareRecorded, findLastRecorded, nextSequence, isDatedInFuture, FUTURE_SLACK_MS, type RecordedPoint } from './recording-order.js';
-export { readDomainFolderUuids, findFormerNames, findGoneDomains, type DomainFolderIdentity } from './domain-folders.js';
-export { lockOutputForReading } from './output-lock.js';
-export { pickDomainVerify, summarizeRunHistory, type DomainVerify, type RunHistory, type RunResult } from './run-history.js';
-export { summarizeReplication, type ReplicationSummary } from './replication.js';
-export { REMOVING_PREFIX, removingName, listRemovalLeftovers, finishRemovals, type RemovalLeftover } from './removal-leftovers.js';
+export { listBackedUpDomains, requireOutputFolder, listChains } from './chains.js';
+export { MANIFEST_FILE, readManifest, writeManifest, recordReplica, reconcileReplicas, type ReplicaMarkChange, type ChainManifest } from './manifest.js';
+export { parseChainFolderName } from './period-folders.js';

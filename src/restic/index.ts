@@ -11,5 +11,4 @@
  * - pack: a file of restic's `data/` folder; `check --read-data` names a damaged one.
  */
 export { ResticClient, type ResticRepo } from './client.js';
-export { parseSnapshots, parseBackupSummary, parseDamagedPacks, parseFindPack, type ResticSnapshot, type BackupSummary } from './parse.js';
-export { pointTags, readPointTags, redactRepository, type PointTags } from './tags.js';
+export { pointTags, readPointTags, redactRepository } from './tags.js';

@@ -15,6 +15,4 @@
  * - bitmap: a qcow2 dirty bitmap; restored images have none, so an in-place restore deletes the
  *   domain's vmkeep checkpoints and the next backup starts a new full chain.
  */
-export { runList, renderList, type ListOptions, type ListDocument, type ListedPoint } from './run-list.js';
-export { runRestore, BEFORE_RESTORE_LABEL, type BackUpDomain, type SafetyBackupRequest } from './run-restore.js';
-export { planInPlace, type InPlacePlan, type InPlaceFacts } from './plan-in-place.js';
+export {};

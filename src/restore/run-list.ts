@@ -10,6 +10,7 @@ import { findGoneDomains, readDomainFolderUuids } from '../repository/domain-fol
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { readRestoreChains } from '../points/chains.js';
 import { listRestorePoints, type RestorePointRef } from '../points/points.js';
+import { renderColumns } from '../util/render-columns.js';
 
 export interface ListOptions {
   output: string;
@@ -142,9 +143,7 @@ export function renderList(doc: ListDocument): string {
         .filter(Boolean)
         .join(', '),
     ]);
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`;
-    out.push(line(head), ...rows.map(line));
+    out.push(...renderColumns(head, rows, { indent: '  ' }));
   }
   for (const n of doc.notFound) out.push(`${n}: no backups in ${doc.output}`);
   if (out.length === 0) out.push(doc.filteredOut.length > 0 ? `no backed-up domain in ${doc.output} passes --tag/--exclude` : `no backups in ${doc.output}`);

@@ -45,30 +45,15 @@ export type {
   ChainDecision,
   ChainState,
   DomainHistory,
-  DomainPlan,
-  Duration,
-  GroupBy,
-  KeepTier,
-  PlanPruneOptions,
-  PointDecision,
   PointMerge,
-  PointReason,
-  PolicyFor,
-  PolicyGroup,
-  PruneAction,
   PrunePlan,
-  PruneTotals,
   RawRetentionOptions,
   RetentionChain,
   RetentionPoint,
-  RetentionPolicy,
-  SimulatedPoint,
   SimulationRequest,
-  SimulationResult,
 } from './types.js';
 export { parseDuration, addDuration, subtractDuration } from './duration.js';
-export { GRACE_DAYS, GROUP_BY_VALUES, startOfPeriod } from './periods.js';
-export { describePolicy, findPolicyWarnings, hasAnyRule, parsePolicy, parseTier, policyLines, ruleLines } from './policy.js';
+export { describePolicy, findPolicyWarnings, hasAnyRule, parsePolicy, policyLines } from './policy.js';
 export { planPrune } from './plan-prune.js';
-export { MAX_SIMULATION_RUNS, parseSimulateOption, simulate } from './simulate.js';
+export { parseSimulateOption, simulate } from './simulate.js';
 export { renderPrunePlan, renderSimulation } from './render.js';

@@ -4,6 +4,7 @@
  */
 import { format } from 'date-fns';
 import type { ChainDecision, DomainPlan, PrunePlan, SimulationResult } from './types.js';
+import { renderColumns } from '../util/render-columns.js';
 
 /** How many reasons a table cell shows before it says how many more there are. */
 const REASONS_SHOWN = 3;
@@ -29,7 +30,7 @@ function renderDomain(domain: DomainPlan): string[] {
   const header = `Domain ${domain.domain}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
   if (chains.length === 0) return ['', header, '  no chains'];
   const rows = chains.map((c) => [c.id, c.state, String(c.points.length), c.newest ? showTime(c.newest) : '-', c.action, shortenReasons(c.reasons)]);
-  const table = renderTable(['CHAIN', 'STATE', 'POINTS', 'NEWEST', 'ACTION', 'REASONS'], rows);
+  const table = renderColumns(['CHAIN', 'STATE', 'POINTS', 'NEWEST', 'ACTION', 'REASONS'], rows, { trimEnd: true });
   const merges = domain.merges.map(
     (m) => `  merge ${m.chain}: ${m.dropped.join(', ')} into ${m.into} (${m.newParent ? `which then rests on ${m.newParent}` : 'which becomes the full'})`,
   );
@@ -49,22 +50,11 @@ export function renderSimulation(result: SimulationResult): string {
       (result.mergedPoints > 0 ? `, of them ${count(result.mergedPoints, 'point')} merged into their child` : ''),
     ...indentedSection('Policy:', result.policy),
     '',
-    ...renderTable(['TIME', 'CHAIN', 'POINT', 'WHY'], rows),
+    ...renderColumns(['TIME', 'CHAIN', 'POINT', 'WHY'], rows, { trimEnd: true }),
     '',
     `${count(result.surviving.length, 'point')} survive`,
     ...result.warnings.map((w) => `warning: ${w}`),
   ].join('\n');
-}
-
-/** Left-aligned columns separated by two spaces; the last column is not padded. */
-function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)];
 }
 
 function shortenReasons(reasons: readonly string[]): string {

@@ -22,20 +22,4 @@
  * docs/SCRUB.md records how libvirt 9.0 / QEMU 7.2 behave, which shapes the plan.
  */
 export { runScrub, type ScrubOptions } from './run-scrub.js';
-export type { ScrubDocument, DomainScrubReport, ScrubActionReport, ScrubRemaining } from './types.js';
-export {
-  planScrub,
-  simulateScrub,
-  stillPresent,
-  SCRUB_TYPES,
-  type ScrubType,
-  type ScrubRequest,
-  type ScrubPlan,
-  type ScrubAction,
-  type ScrubActionKind,
-  type ScrubDomainState,
-  type ScrubDiskState,
-  type ScrubCheckpointState,
-} from '../domain/plan-scrub.js';
-export { readScrubState } from '../domain/read-scrub-state.js';
-export { renderScrubText } from './render-scrub.js';
+export type { ScrubDocument } from './types.js';

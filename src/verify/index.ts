@@ -14,7 +14,4 @@
  * - deep check: the point restored for real into a scratch folder and checked by qemu-img.
  * - lastVerify: the outcome stored in the chain's manifest (status shows it).
  */
-export { runVerify, renderVerify, type VerifyOptions, type VerifyDocument, type ChainVerifyReport } from './run-verify.js';
-export { brokenPoints, type VerifyProblem, type VerifyProblemKind } from './broken-points.js';
-export { checkChain, type ChainCheck } from './check-chain.js';
-export { deepCheckChain, type DeepChainResult, type DeepPointResult } from './deep.js';
+export {};

@@ -17,11 +17,4 @@
  *   stored sizes.
  * - restore point: a checkpoint; the files to apply to reach it come from `planChainFiles`.
  */
-export * from './argv.js';
-export * from './backup-folder.js';
-export * from './byte-source.js';
-export * from './lz4-frame.js';
-export * from './progress.js';
-export * from './read-stream-file.js';
-export * from './stream-format.js';
-export * from './xxh32.js';
+export {};

@@ -105,18 +105,16 @@ export const backupCommand = defineCommand<BackupOptions>({
   // eslint-disable-next-line max-lines-per-function -- every backup flag is checked and turned into options here, once, one check per line
   buildOptions: async (argv, global) => {
     // The settings resolver pulls in the retention policy's validator: load it for backup only.
-    const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }] = await Promise.all([
+    const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }, { parseEngine, parseJobs }] = await Promise.all([
       import('../../config/settings.js'),
       import('../../backup/point-name.js'),
+      import('../parse-backup-values.js'),
     ]);
     if (!global.output) throw usageError('backup needs --output DIR (or defaults.output in the config file)');
     const config = global.config?.config;
     const defaults = config?.defaults ?? {};
-    // Read as text, so `--jobs 2x` and `--jobs ''` are refused instead of becoming NaN or 0.
-    const rawJobs = argv['jobs'] ?? defaults.jobs ?? 1;
-    const jobs = typeof rawJobs === 'number' ? rawJobs : /^\s*\d+\s*$/.test(String(rawJobs)) ? Number(rawJobs) : NaN;
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw usageError(`--jobs must be a whole number from 1 to 64, got ${JSON.stringify(rawJobs)}`);
+    const jobs = parseJobs(argv['jobs'] ?? defaults.jobs ?? 1);
     // --stop --stop-force says one thing twice: the force implies the stop.
     const stopFlags = ['stop', 'stop-force', 'require-stopped'].filter((f) => argv[f] === true && !(f === 'stop' && argv['stop-force'] === true));
     if (stopFlags.length > 1) throw usageError(`--${stopFlags[0]} and --${stopFlags[1]} cannot be used together`);
@@ -140,9 +138,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       throw usageError(`--label ${JSON.stringify(label)} holds a newline or control character: give one line of text`);
     const ifOlder = argv['if-older-than'];
     // `vmsnap` writes what VMSnap wrote (virtnbdbackup streams) unless --engine is given, whatever the config says.
-    const engineFlag = argv['engine'] === undefined ? (global.persona === 'vmsnap' ? 'virtnbdbackup' : undefined) : String(argv['engine']);
-    if (engineFlag !== undefined && engineFlag !== 'virtnbdbackup' && engineFlag !== 'push')
-      throw usageError(`--engine must be virtnbdbackup or push, got ${engineFlag}`);
+    const engineFlag = argv['engine'] === undefined ? (global.persona === 'vmsnap' ? 'virtnbdbackup' : undefined) : parseEngine(argv['engine']);
     const engine = engineFlag ?? 'virtnbdbackup';
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
     const conflict = engineConflict({ engine, compress: optionalBool(argv['compress']) === true, raw: optionalBool(argv['raw']) === true });
