@@ -15,7 +15,7 @@ import type { SettingsFor } from '../config/settings.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
-import { executeMerges, finishInterruptedMerges } from './merge-points.js';
+import { executeMerges, finishInterruptedMerges } from '../repository/merge-points.js';
 
 export interface PruneOptions {
   output: string;

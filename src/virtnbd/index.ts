@@ -21,6 +21,7 @@ export * from './argv.js';
 export * from './backup-folder.js';
 export * from './byte-source.js';
 export * from './lz4-frame.js';
+export * from './merge-streams.js';
 export * from './progress.js';
 export * from './read-stream-file.js';
 export * from './stream-format.js';

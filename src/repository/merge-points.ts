@@ -24,9 +24,9 @@ import { copyFile, chmod, open, readdir, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import type { FaultPoints } from '../app/context.js';
 import type { QemuImgClient } from '../qemu/qemu-img.js';
-import { readManifest, writeManifest, type ManifestFile } from '../repository/manifest.js';
-import { applyMerge, type MergingRecord } from '../repository/merge-record.js';
-import type { ChainView } from '../repository/chains.js';
+import { readManifest, writeManifest, type ManifestFile } from './manifest.js';
+import { applyMerge, type MergingRecord } from './merge-record.js';
+import type { ChainView } from './chains.js';
 import type { PointMerge, PrunePlan } from '../retention/types.js';
 import type { Logger } from '../util/log.js';
 import { sha256File } from '../util/sha256.js';
