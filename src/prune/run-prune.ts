@@ -15,7 +15,7 @@ import type { SettingsFor } from '../config/settings.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
-import { executeMerges, finishInterruptedMerges } from '../repository/merge-points.js';
+import { checkMergeInputs, executeMerges, finishInterruptedMerges } from '../repository/merge-points.js';
 
 export interface PruneOptions {
   output: string;
@@ -35,7 +35,7 @@ export interface PruneOptions {
   configSource?: string;
   dryRun: boolean;
   force: boolean;
-  /** Drop single points of push chains by merging them into their child. */
+  /** Drop single points of kept chains by merging them into their child (virtnbdbackup chains: incrementals only). */
   mergePoints: boolean;
   lockWaitMs: number;
   env: NodeJS.ProcessEnv;
@@ -101,6 +101,14 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
         ].join('\n'),
         outcome: selection.unknown.length > 0 ? 'partial' : 'ok',
       };
+    }
+    // A merge reads and rewrites files: ones that are not what the backup recorded stop the whole
+    // prune before anything changes.
+    for (const d of plan.domains) {
+      for (const m of d.merges) {
+        const view = (chains.get(d.domain) ?? []).find((v) => v.folder === m.chain);
+        if (view) await checkMergeInputs(view.dir, { chain: `${d.domain}/${m.chain}`, into: m.into });
+      }
     }
     const removal = await executePrune(plan, chains, ctx.log, ctx.faults);
     const merging = await executeMerges(ctx, plan, chains);
