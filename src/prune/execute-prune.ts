@@ -1,9 +1,7 @@
 /** Carry out a prune plan: remove whole chain folders, nothing else. */
-import { rename, rm } from 'node:fs/promises';
 import prettyBytes from 'pretty-bytes';
-import { dirname, join } from 'node:path';
 import type { ChainView } from '../repository/chains.js';
-import { finishRemovals, removingName } from '../repository/removal-leftovers.js';
+import { finishRemovals, removeChainFolder } from '../repository/removal-leftovers.js';
 import type { PrunePlan } from '../retention/types.js';
 import type { FaultPoints } from '../app/context.js';
 import type { Logger } from '../util/log.js';
@@ -36,10 +34,7 @@ export async function executePrune(
         continue;
       }
       try {
-        const trash = join(dirname(view.dir), removingName(view.folder, process.pid));
-        await rename(view.dir, trash);
-        faults?.after('prune-renamed');
-        await rm(trash, { recursive: true, force: true });
+        await removeChainFolder(view.dir, view.folder, faults);
         removed.push(`${domain.domain}/${decision.id}`);
         log.info(`${domain.domain}: removed chain ${decision.id} (${decision.reasons.join('; ')})`);
       } catch (e) {
