@@ -43,14 +43,16 @@ export interface DeletePlan {
 
 /** Plan a delete; bad input is a usage error naming the point and why. */
 export function planDelete(chains: readonly DeletableChain[], request: DeleteRequest): DeletePlan {
-  if (request.at.length === 0 && request.chains.length === 0) throw usageError('name what to delete: --at FOLDER/CHECKPOINT (see vmkeep list) or --chain FOLDER');
+  if (request.at.length === 0 && request.chains.length === 0)
+    throw usageError('name what to delete: --at FOLDER/CHECKPOINT (see vmkeep list) or --chain FOLDER');
   const byFolder = new Map(chains.map((c) => [c.folder, c]));
   const known = () => chains.map((c) => c.folder).join(', ') || 'none';
   const chainOf = (folder: string): DeletableChain => {
     const chain = byFolder.get(folder);
     if (!chain) throw usageError(`no chain ${JSON.stringify(folder)} of ${request.domain} (chains: ${known()})`);
     if (chain.protected) throw usageError(`${folder} is protected: nothing of it is deleted (vmkeep unprotect ${folder} first)`);
-    if (chain.legacy) throw usageError(`${folder} has no vmkeep manifest (a VMSnap folder): its points cannot be deleted one by one; delete the chain with --chain ${folder}`);
+    if (chain.legacy)
+      throw usageError(`${folder} has no vmkeep manifest (a VMSnap folder): its points cannot be deleted one by one; delete the chain with --chain ${folder}`);
     return chain;
   };
   const whole = new Set<string>();
@@ -91,7 +93,9 @@ export function planDelete(chains: readonly DeletableChain[], request: DeleteReq
       const first = i;
       while (i + 1 < end && ids.has(points[i + 1]!)) i += 1;
       if (first === 0 && chain.engine === 'virtnbdbackup') {
-        throw usageError(`${folder}/${points[0]} is the full of a virtnbdbackup chain: it cannot be merged into its child; delete the chain with --chain ${folder}`);
+        throw usageError(
+          `${folder}/${points[0]} is the full of a virtnbdbackup chain: it cannot be merged into its child; delete the chain with --chain ${folder}`,
+        );
       }
       const into = points[i + 1]!;
       plan.merges.push({
@@ -109,8 +113,12 @@ export function planDelete(chains: readonly DeletableChain[], request: DeleteReq
 /** The plan, one line per step, as --dry-run prints it. */
 export function renderDeletePlan(plan: DeletePlan): string[] {
   return [
-    ...plan.merges.map((m) => `merge ${m.chain}: ${m.dropped.join(', ')} into ${m.into} (${m.newParent ? `which then rests on ${m.newParent}` : 'which becomes the full'})`),
-    ...plan.removeNewest.map((r) => `remove ${r.chain}/${r.checkpoint}, the newest point, and its libvirt checkpoint (its changes stay in the next incremental)`),
+    ...plan.merges.map(
+      (m) => `merge ${m.chain}: ${m.dropped.join(', ')} into ${m.into} (${m.newParent ? `which then rests on ${m.newParent}` : 'which becomes the full'})`,
+    ),
+    ...plan.removeNewest.map(
+      (r) => `remove ${r.chain}/${r.checkpoint}, the newest point, and its libvirt checkpoint (its changes stay in the next incremental)`,
+    ),
     ...plan.removeChains.map((c) => `remove chain ${c}`),
   ].map((l) => `${plan.domain}: ${l}`);
 }

@@ -32,7 +32,9 @@ export async function runDelete(ctx: AppContext, options: DeleteOptions): Promis
   try {
     // The locks prune takes: the output folder's, then the domain's (a dry run takes none, as prune's).
     if (!options.dryRun) {
-      locks.push(await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }));
+      locks.push(
+        await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }),
+      );
       locks.push(
         await acquireLock(domainLockFile(domainLockDir(options.env), options.domain), {
           waitMs: options.lockWaitMs,

@@ -100,7 +100,8 @@ export async function mergePoints(tools: MergeTools, dir: string, merge: PointMe
   const into = manifest.points[c]!;
   const parent = first > 0 ? manifest.points[first - 1] : undefined;
   const record: MergingRecord = { dropped: [...merge.dropped], into: merge.into, ...(parent ? { newParent: parent.checkpoint } : {}), files: [] };
-  const rewritten = manifest.engine === 'push' ? into.files.filter(isPointImage) : into.files.filter((f) => isStreamFile(f) || isCheckpointXml(f, into.checkpoint));
+  const rewritten =
+    manifest.engine === 'push' ? into.files.filter(isPointImage) : into.files.filter((f) => isStreamFile(f) || isCheckpointXml(f, into.checkpoint));
   try {
     if (manifest.engine === 'push') {
       for (const file of rewritten) {
@@ -208,7 +209,14 @@ async function dropFromCheckpointList(dir: string, domain: string, dropped: read
   if (typeof names === 'string') throw new VmkeepError('failure', `${domain}.cpt: ${names}`);
   if (!names.some((n) => dropped.includes(n))) return;
   // virtnbdbackup writes the list with json.dumps: ["a", "b"].
-  await writeFileAtomic(path, `[${names.filter((n) => !dropped.includes(n)).map((n) => JSON.stringify(n)).join(', ')}]`, 0o644);
+  await writeFileAtomic(
+    path,
+    `[${names
+      .filter((n) => !dropped.includes(n))
+      .map((n) => JSON.stringify(n))
+      .join(', ')}]`,
+    0o644,
+  );
 }
 
 /**

@@ -25,7 +25,10 @@ export async function removeNewestPoint(tools: Pick<MergeTools, 'virsh' | 'log' 
   if (manifest.running || manifest.merging) throw new VmkeepError('failure', `${dir} has a run or a merge that has not finished`);
   const last = manifest.points.at(-1);
   if (last?.checkpoint !== checkpoint || manifest.points.length < 2) {
-    throw new VmkeepError('failure', `${checkpoint} is not the newest of several points of ${dir} (points: ${manifest.points.map((p) => p.checkpoint).join(', ')})`);
+    throw new VmkeepError(
+      'failure',
+      `${checkpoint} is not the newest of several points of ${dir} (points: ${manifest.points.map((p) => p.checkpoint).join(', ')})`,
+    );
   }
   let existing: string[] = [];
   try {
@@ -53,5 +56,12 @@ async function dropName(dir: string, domain: string, checkpoint: string): Promis
   if (text === undefined) return;
   const names = parseCheckpointList(text);
   if (typeof names === 'string' || !names.includes(checkpoint)) return;
-  await writeFileAtomic(path, `[${names.filter((n) => n !== checkpoint).map((n) => JSON.stringify(n)).join(', ')}]`, 0o644);
+  await writeFileAtomic(
+    path,
+    `[${names
+      .filter((n) => n !== checkpoint)
+      .map((n) => JSON.stringify(n))
+      .join(', ')}]`,
+    0o644,
+  );
 }

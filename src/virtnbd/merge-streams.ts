@@ -100,7 +100,10 @@ export async function mergeIncrementalStreams(inputs: readonly string[], target:
   const last = files.at(-1)!.meta;
   for (const [i, f] of files.entries()) {
     if (f.meta.diskName !== last.diskName || f.meta.virtualSize !== last.virtualSize) {
-      throw new VmkeepError('failure', `${f.path} is of disk ${f.meta.diskName} (${f.meta.virtualSize} bytes), ${inputs.at(-1)} of ${last.diskName} (${last.virtualSize} bytes)`);
+      throw new VmkeepError(
+        'failure',
+        `${f.path} is of disk ${f.meta.diskName} (${f.meta.virtualSize} bytes), ${inputs.at(-1)} of ${last.diskName} (${last.virtualSize} bytes)`,
+      );
     }
     const before = files[i - 1];
     if (before && f.meta.parentCheckpoint !== before.meta.checkpointName) {
@@ -175,18 +178,28 @@ export async function checkMergedStream(inputs: readonly string[], merged: strin
   const covered: Extent[][] = [];
   for (const path of inputs) {
     const frames: Extent[] = [];
-    await inspectDataFile(path, { lz4: 'structure', onFrame: (f) => f.kind === 'data' && frames.push({ start: f.start, length: f.length }), ...(signal ? { signal } : {}) });
+    await inspectDataFile(path, {
+      lz4: 'structure',
+      onFrame: (f) => f.kind === 'data' && frames.push({ start: f.start, length: f.length }),
+      ...(signal ? { signal } : {}),
+    });
     covered.push(frames);
   }
   const got: Extent[] = [];
-  const report = await inspectDataFile(merged, { lz4: 'decompress', onFrame: (f) => f.kind === 'data' && got.push({ start: f.start, length: f.length }), ...(signal ? { signal } : {}) });
+  const report = await inspectDataFile(merged, {
+    lz4: 'decompress',
+    onFrame: (f) => f.kind === 'data' && got.push({ start: f.start, length: f.length }),
+    ...(signal ? { signal } : {}),
+  });
   const problems = [...report.problems];
   if (!report.complete) problems.push(`${merged} does not read to its end`);
   const first = (await inspectDataFile(inputs[0]!, { lz4: 'structure' })).meta;
   const last = (await inspectDataFile(inputs.at(-1)!, { lz4: 'structure' })).meta;
   if (report.meta && first && last) {
     if (report.meta.checkpointName !== last.checkpointName || report.meta.parentCheckpoint !== first.parentCheckpoint || !report.meta.incremental) {
-      problems.push(`the meta header says checkpoint ${report.meta.checkpointName} on ${report.meta.parentCheckpoint}, not ${last.checkpointName} on ${first.parentCheckpoint}`);
+      problems.push(
+        `the meta header says checkpoint ${report.meta.checkpointName} on ${report.meta.parentCheckpoint}, not ${last.checkpointName} on ${first.parentCheckpoint}`,
+      );
     }
   }
   const want = joinExtents(covered.flat());
@@ -211,7 +224,8 @@ async function readInput(path: string, file: number, signal: AbortSignal | undef
   const report = await inspectDataFile(path, {
     lz4: 'decompress',
     onFrame: (f) => {
-      if (f.kind === 'data') frames.push({ file, start: f.start, length: f.length, fileOffset: f.fileOffset, storedLength: f.storedLength, trailer: undefined });
+      if (f.kind === 'data')
+        frames.push({ file, start: f.start, length: f.length, fileOffset: f.fileOffset, storedLength: f.storedLength, trailer: undefined });
     },
     ...(signal ? { signal } : {}),
   });

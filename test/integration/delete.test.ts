@@ -42,7 +42,10 @@ async function expectPoints(remaining: number[]): Promise<void> {
   expect(readManifestJson(chainDir).points.map((p) => p.checkpoint)).toEqual(remaining.map((i) => cps[i]));
   for (const i of remaining) {
     const to = path.join(dom.dir, `restore-${i}-${Date.now()}`);
-    const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], { env: env(), timeoutMs: 600_000 });
+    const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], {
+      env: env(),
+      timeoutMs: 600_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path, refs[i]!), `point ${i}`).toBe(true);
     fs.rmSync(to, { recursive: true, force: true });

@@ -16,7 +16,7 @@ function stringList(value: unknown, flag: string): string[] {
 export const deleteCommand = defineCommand<DeleteOptions>({
   name: 'delete',
   describe:
-    "delete chosen restore points of a domain: an inner point is merged into its child, the newest goes with its libvirt checkpoint, --chain removes a whole chain (--dry-run shows what would happen)",
+    'delete chosen restore points of a domain: an inner point is merged into its child, the newest goes with its libvirt checkpoint, --chain removes a whole chain (--dry-run shows what would happen)',
   builder: (y) =>
     y
       .option('domain', { type: 'string', describe: 'the domain whose points they are' })

@@ -38,7 +38,8 @@ describe('planDelete', () => {
   });
 
   it('refuses protected points and chains, unknown ones, legacy folders and nothing named, as usage errors', () => {
-    const refused = (fn: () => unknown, message: RegExp) => expect(fn).toThrow(expect.objectContaining({ code: 'usage', message: expect.stringMatching(message) }));
+    const refused = (fn: () => unknown, message: RegExp) =>
+      expect(fn).toThrow(expect.objectContaining({ code: 'usage', message: expect.stringMatching(message) }));
     refused(() => plan([chain('c1', 3, {}, [1])], ['c1/virtnbdbackup.1']), /c1\/virtnbdbackup\.1 is protected/);
     refused(() => plan([chain('c1', 3, { protected: true })], ['c1/virtnbdbackup.1']), /c1 is protected/);
     refused(() => plan([chain('c1', 3, {}, [1])], [], ['c1']), /holds protected points \(virtnbdbackup\.1\)/);
