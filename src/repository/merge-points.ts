@@ -41,8 +41,7 @@ import { sha256File } from '../util/sha256.js';
 import type { VirshClient } from '../virsh/client.js';
 import { VmkeepError, messageOf, usageError } from '../errors.js';
 import { checkMergedStream, mergeIncrementalStreams } from '../virtnbd/merge-streams.js';
-import { parseCheckpointList } from '../virtnbd/backup-folder.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { parseCheckpointList, writeCheckpointFile } from '../virtnbd/backup-folder.js';
 
 /** Temp names of merged images: hidden, not `.qcow2`, so no reader takes one for a point image. */
 export const MERGE_TEMP_PREFIX = '.vmkeep-merge.';
@@ -208,15 +207,7 @@ async function dropFromCheckpointList(dir: string, domain: string, dropped: read
   const names = parseCheckpointList(text);
   if (typeof names === 'string') throw new VmkeepError('failure', `${domain}.cpt: ${names}`);
   if (!names.some((n) => dropped.includes(n))) return;
-  // virtnbdbackup writes the list with json.dumps: ["a", "b"].
-  await writeFileAtomic(
-    path,
-    `[${names
-      .filter((n) => !dropped.includes(n))
-      .map((n) => JSON.stringify(n))
-      .join(', ')}]`,
-    0o644,
-  );
+  await writeCheckpointFile(dir, domain, names.filter((n) => !dropped.includes(n)));
 }
 
 /**

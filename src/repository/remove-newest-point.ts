@@ -13,8 +13,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmkeepError, messageOf } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
-import { parseCheckpointList } from '../virtnbd/backup-folder.js';
+import { parseCheckpointList, writeCheckpointFile } from '../virtnbd/backup-folder.js';
 import { readManifest, writeManifest } from './manifest.js';
 import type { MergeTools } from './merge-points.js';
 
@@ -56,12 +55,5 @@ async function dropName(dir: string, domain: string, checkpoint: string): Promis
   if (text === undefined) return;
   const names = parseCheckpointList(text);
   if (typeof names === 'string' || !names.includes(checkpoint)) return;
-  await writeFileAtomic(
-    path,
-    `[${names
-      .filter((n) => n !== checkpoint)
-      .map((n) => JSON.stringify(n))
-      .join(', ')}]`,
-    0o644,
-  );
+  await writeCheckpointFile(dir, domain, names.filter((n) => n !== checkpoint));
 }
