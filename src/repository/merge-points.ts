@@ -207,7 +207,11 @@ async function dropFromCheckpointList(dir: string, domain: string, dropped: read
   const names = parseCheckpointList(text);
   if (typeof names === 'string') throw new VmkeepError('failure', `${domain}.cpt: ${names}`);
   if (!names.some((n) => dropped.includes(n))) return;
-  await writeCheckpointFile(dir, domain, names.filter((n) => !dropped.includes(n)));
+  await writeCheckpointFile(
+    dir,
+    domain,
+    names.filter((n) => !dropped.includes(n)),
+  );
 }
 
 /**

@@ -55,5 +55,9 @@ async function dropName(dir: string, domain: string, checkpoint: string): Promis
   if (text === undefined) return;
   const names = parseCheckpointList(text);
   if (typeof names === 'string' || !names.includes(checkpoint)) return;
-  await writeCheckpointFile(dir, domain, names.filter((n) => n !== checkpoint));
+  await writeCheckpointFile(
+    dir,
+    domain,
+    names.filter((n) => n !== checkpoint),
+  );
 }
