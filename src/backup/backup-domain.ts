@@ -10,7 +10,7 @@ import type { AppContext } from '../app/context.js';
 import type { DomainSettings } from '../config/settings.js';
 import { ToolError, VmkeepError, messageOf } from '../errors.js';
 import { classifyAgentError, freezeRecordFile, guestFreezeState, thawLeftoverFreeze } from '../domain/guest-freeze.js';
-import { finishInterruptedMerges } from '../prune/merge-points.js';
+import { finishInterruptedMerges } from '../repository/merge-points.js';
 import { listChains } from '../repository/chains.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';

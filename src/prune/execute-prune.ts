@@ -1,9 +1,8 @@
 /** Carry out a prune plan: remove whole chain folders, nothing else. */
-import { rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import prettyBytes from 'pretty-bytes';
-import { dirname, join } from 'node:path';
 import type { ChainView } from '../repository/chains.js';
-import { finishRemovals, removingName } from '../repository/removal-leftovers.js';
+import { finishRemovals, removeChainFolder } from '../repository/removal-leftovers.js';
 import { describeRemoval, recordRemoval } from '../repository/removal-record.js';
 import type { PrunePlan } from '../retention/types.js';
 import type { FaultPoints } from '../app/context.js';
@@ -39,10 +38,7 @@ export async function executePrune(
         continue;
       }
       try {
-        const trash = join(dirname(view.dir), removingName(view.folder, process.pid));
-        await rename(view.dir, trash);
-        faults?.after('prune-renamed');
-        await rm(trash, { recursive: true, force: true });
+        await removeChainFolder(view.dir, view.folder, faults);
         removed.push(`${domain.domain}/${decision.id}`);
         // The forecast reads what prune gave back; a record that cannot be written costs only that.
         await recordRemoval(dirname(dirname(view.dir)), domain.domain, describeRemoval(view, now())).catch((e: unknown) =>

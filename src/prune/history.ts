@@ -25,7 +25,7 @@ function toRetentionChain(c: ChainView): RetentionChain {
     periodStart: c.period?.start,
     state: c.state,
     protected: c.protected,
-    mergeable: c.manifest?.engine === 'push',
+    mergeable: c.manifest?.engine === 'push' ? true : c.manifest?.engine === 'virtnbdbackup' ? 'incrementals' : false,
     ...(c.damage ? { damaged: c.damage.problems.join('; ') } : {}),
     verifyFailedAt: c.manifest?.lastVerify && verifyFoundDamage(c.manifest.lastVerify) ? new Date(c.manifest.lastVerify.time) : undefined,
     points: c.points.map((p) => ({

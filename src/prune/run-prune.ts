@@ -3,19 +3,19 @@ import { join } from 'node:path';
 import { VmkeepError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { listBackedUpDomains, listChains, requireOutputFolder } from '../repository/chains.js';
+import { listBackedUpDomains, listChains, requireOutputFolder, type ChainView } from '../repository/chains.js';
 import { findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
 import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
 import { simulate } from '../retention/simulate.js';
-import type { Duration, GroupBy, PolicyFor, RetentionPolicy } from '../retention/types.js';
+import type { Duration, GroupBy, PolicyFor, PrunePlan, RetentionPolicy } from '../retention/types.js';
 import type { SettingsFor } from '../config/settings.js';
 import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
-import { executeMerges, finishInterruptedMerges } from './merge-points.js';
+import { checkMergeInputs, executeMerges, finishInterruptedMerges } from '../repository/merge-points.js';
 
 export interface PruneOptions {
   output: string;
@@ -35,7 +35,7 @@ export interface PruneOptions {
   configSource?: string;
   dryRun: boolean;
   force: boolean;
-  /** Drop single points of push chains by merging them into their child. */
+  /** Drop single points of kept chains by merging them into their child (virtnbdbackup chains: incrementals only). */
   mergePoints: boolean;
   lockWaitMs: number;
   env: NodeJS.ProcessEnv;
@@ -102,6 +102,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
         outcome: selection.unknown.length > 0 ? 'partial' : 'ok',
       };
     }
+    await checkPlannedMergeInputs(plan, chains);
     const removal = await executePrune(plan, chains, ctx.log, ctx.faults, ctx.now);
     const merging = await executeMerges(ctx, plan, chains);
     const done = { removed: removal.removed, merged: merging.merged, failed: [...removal.failed, ...merging.failed] };
@@ -130,6 +131,19 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
     };
   } finally {
     for (const l of locks.reverse()) l.release();
+  }
+}
+
+/**
+ * A merge reads and rewrites files: ones that are not what the backup recorded stop the whole
+ * prune before anything changes (a usage error naming the file).
+ */
+async function checkPlannedMergeInputs(plan: PrunePlan, chains: ReadonlyMap<string, readonly ChainView[]>): Promise<void> {
+  for (const d of plan.domains) {
+    for (const m of d.merges) {
+      const view = (chains.get(d.domain) ?? []).find((v) => v.folder === m.chain);
+      if (view) await checkMergeInputs(view.dir, { chain: `${d.domain}/${m.chain}`, into: m.into });
+    }
   }
 }
 

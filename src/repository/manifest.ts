@@ -87,7 +87,7 @@ const RestorePointSchema = z.object({
 
 const ChainEventSchema = z.object({
   time: isoTime,
-  kind: z.enum(['started', 'repaired', 'interrupted', 'failed', 'broken', 'protected', 'unprotected', 'verified', 'merged']),
+  kind: z.enum(['started', 'repaired', 'interrupted', 'failed', 'broken', 'protected', 'unprotected', 'verified', 'merged', 'deleted']),
   message: z.string(),
 });
 

@@ -4,8 +4,9 @@
  * deletes it; a kill in between leaves the renamed folder. Its bytes still fill the disk: status
  * shows them, verify names them, and the next prune (or backup's prune) finishes the removal.
  */
-import { lstat, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { FaultPoints } from '../app/context.js';
 import { domainDir } from './chains.js';
 
 export const REMOVING_PREFIX = '.vmkeep-removing-';
@@ -54,4 +55,16 @@ export async function finishRemovals(output: string, domain: string): Promise<Re
   const leftovers = await listRemovalLeftovers(output, domain);
   for (const l of leftovers) await rm(l.dir, { recursive: true, force: true });
   return leftovers;
+}
+
+/**
+ * Remove a whole chain folder: first renamed to its hidden removing name (a half-deleted chain
+ * never looks like a chain), then deleted. Fault point (tests only): `prune-renamed`, between the
+ * two, where a kill leaves the hidden folder for the next prune to finish.
+ */
+export async function removeChainFolder(dir: string, folder: string, faults?: FaultPoints): Promise<void> {
+  const trash = join(dirname(dir), removingName(folder, process.pid));
+  await rename(dir, trash);
+  faults?.after('prune-renamed');
+  await rm(trash, { recursive: true, force: true });
 }

@@ -106,8 +106,8 @@ function planDomain(history: DomainHistory, policy: RetentionPolicy, now: Date, 
 }
 
 /**
- * Point-level retention inside a kept push chain: runs of points no rule selected, each merged
- * into the next point. Never the newest point (the next incremental builds on its checkpoint and
+ * Point-level retention inside a kept chain: runs of points no rule selected, each merged into
+ * the next point (of a virtnbdbackup chain, incrementals only). Never the newest point (the next incremental builds on its checkpoint and
  * image), never a protected point, nothing of a chain that is in progress, broken, protected or
  * failed by verify (it is held as it is, for a person to inspect).
  * The period rule keeps chains, not points: with point rules beside it, a chain it keeps still
@@ -117,7 +117,8 @@ export function planMerges({ chain, points }: PreparedChain, verdict: ChainVerdi
   if (!chain.mergeable || !verdict.keep || chain.state !== 'complete' || chain.protected || chain.verifyFailedAt) return [];
   if (!pointRules) return [];
   const last = points.length - 1;
-  const droppable = (p: number) => p < last && !points[p]!.protected && !verdict.pointReasons.has(p);
+  const from = chain.mergeable === 'incrementals' ? 1 : 0;
+  const droppable = (p: number) => p >= from && p < last && !points[p]!.protected && !verdict.pointReasons.has(p);
   const merges: PointMerge[] = [];
   for (let p = 0; p < last; p++) {
     if (!droppable(p)) continue;

@@ -32,10 +32,11 @@ export interface RetentionChain {
   readonly state: ChainState;
   readonly protected: boolean;
   /**
-   * A chain of qcow2 point images (push engine): a single point can be dropped by merging it
-   * into its child. Other chains are deleted whole or not at all.
+   * Single points can be dropped by merging them into their child: any point of a chain of
+   * qcow2 point images (push engine, `true`), the incrementals of a virtnbdbackup chain
+   * (`'incrementals'`: its full stays). Other chains are deleted whole or not at all.
    */
-  readonly mergeable?: boolean | undefined;
+  readonly mergeable?: boolean | 'incrementals' | undefined;
   /**
    * When the chain's last `vmkeep verify` failed (the manifest's lastVerify); undefined when it
    * passed or was never verified. Such a chain is neither the safety anchor nor a rule's pick,

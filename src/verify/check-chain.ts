@@ -53,7 +53,7 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
       if (!recorded.has(name))
         problems.push({ kind: 'unrecorded', file: name, message: `${name} belongs to no recorded restore point (a run that did not finish)` });
     }
-    // Temp names of prune --merge-points (src/prune/merge-points.ts): a merge that did not finish.
+    // Temp names of prune --merge-points (src/repository/merge-points.ts): a merge that did not finish.
     for (const name of names.filter((n) => n.startsWith('.vmkeep-merge.'))) {
       problems.push({
         kind: 'leftover',

@@ -12,6 +12,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readStreamMeta, type StreamMeta } from './stream-format.js';
 import { VmkeepError, messageOf } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** Backup level encoded in a data file name. */
 export type DataLevel = 'full' | 'copy' | 'inc' | 'diff';
@@ -426,4 +427,26 @@ function checkDiskChain(
     problems.push(`disk ${disk}: virtual size changes within the chain (${[...sizes].join(', ')})`);
   }
   return problems;
+}
+
+/** Write `<domain>.cpt` as virtnbdbackup does (json.dumps of the list), atomically. */
+export async function writeCheckpointFile(chainDir: string, domain: string, names: readonly string[]): Promise<void> {
+  await writeFileAtomic(join(chainDir, `${domain}.cpt`), `[${names.map((n) => JSON.stringify(n)).join(', ')}]`, 0o644);
+}
+
+/**
+ * virtnbdbackup names an incremental's checkpoint `virtnbdbackup.<length of .cpt>`. In a chain
+ * whose points were merged (fewer names than numbers used), that name can be one the chain still
+ * holds. The list to give it instead: fillers (unused numbers, which name nothing) inserted
+ * before the last name, until the next name is free; the last name (the parent) stays last.
+ * Unchanged when the next name is already free. Pure.
+ */
+export function padCheckpointList(names: readonly string[], prefix = 'virtnbdbackup'): string[] {
+  const used = new Set(names);
+  let length = names.length;
+  while (used.has(`${prefix}.${length}`)) length += 1;
+  if (length === names.length || names.length === 0) return [...names];
+  const fillers: string[] = [];
+  for (let n = 1; fillers.length < length - names.length; n += 1) if (!used.has(`${prefix}.${n}`)) fillers.push(`${prefix}.${n}`);
+  return [...names.slice(0, -1), ...fillers, names.at(-1)!];
 }

@@ -121,9 +121,17 @@ export function decodeLz4Block(src: Uint8Array, dst: Uint8Array, dstStart: numbe
   return d;
 }
 
-/** Read one LZ4 frame starting at the source's position. */
+/**
+ * Read one LZ4 frame starting at the source's position. With 'decompress', `onContent` gets the
+ * decoded bytes block by block (a view into the decoder's buffer: copy what is kept).
+ */
 // eslint-disable-next-line max-lines-per-function -- follows the LZ4 frame format field by field; split, the format's order would be lost
-export async function readLz4Frame(src: ByteSource, level: Lz4CheckLevel, decoder: Lz4Decoder = new Lz4Decoder()): Promise<Lz4FrameReport> {
+export async function readLz4Frame(
+  src: ByteSource,
+  level: Lz4CheckLevel,
+  decoder: Lz4Decoder = new Lz4Decoder(),
+  onContent?: (bytes: Uint8Array) => void,
+): Promise<Lz4FrameReport> {
   const offset = src.position;
   const report: Lz4FrameReport = {
     offset,
@@ -222,6 +230,7 @@ export async function readLz4Frame(src: ByteSource, level: Lz4CheckLevel, decode
       end = result;
     }
     content?.update(buffer.subarray(history, end));
+    onContent?.(buffer.subarray(history, end));
     decoded += end - history;
     const keep = Math.min(WINDOW, end);
     buffer.copyWithin(0, end - keep, end);
@@ -244,6 +253,39 @@ export async function readLz4Frame(src: ByteSource, level: Lz4CheckLevel, decode
   }
   report.storedSize = src.position - offset;
   return report;
+}
+
+/** Largest block of a frame written by encodeStoredLz4Frame (block maximum id 7). */
+const STORED_BLOCK = 4 << 20;
+
+/**
+ * `data` as one LZ4 frame of stored (uncompressed) blocks, with the flags virtnbdbackup's frames
+ * carry (block and content checksums, content size): any LZ4 decoder, python-lz4's included,
+ * reads it. Used where a compressed stream gets bytes that were cut out of other frames: they
+ * cost their size plus a few bytes per 4 MiB, and no compressor is needed.
+ */
+export function encodeStoredLz4Frame(data: Uint8Array): Uint8Array {
+  const blocks = Math.ceil(data.length / STORED_BLOCK);
+  const out = new Uint8Array(4 + 2 + 8 + 1 + blocks * 8 + data.length + 4 + 4);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0x184d2204, true);
+  // FLG: version 01, independent blocks, block checksums, content size, content checksum.
+  out[4] = 0x40 | 0x20 | 0x10 | 0x08 | 0x04;
+  out[5] = 7 << 4;
+  view.setUint32(6, data.length % 0x100000000, true);
+  view.setUint32(10, Math.floor(data.length / 0x100000000), true);
+  out[14] = (hashXxh32(out.subarray(4, 14)) >>> 8) & 0xff;
+  let at = 15;
+  for (let from = 0; from < data.length; from += STORED_BLOCK) {
+    const block = data.subarray(from, Math.min(data.length, from + STORED_BLOCK));
+    view.setUint32(at, (block.length | 0x80000000) >>> 0, true);
+    out.set(block, at + 4);
+    view.setUint32(at + 4 + block.length, hashXxh32(block), true);
+    at += 8 + block.length;
+  }
+  view.setUint32(at, 0, true);
+  view.setUint32(at + 4, hashXxh32(data), true);
+  return out;
 }
 
 function hex(b: Uint8Array): string {

@@ -11,6 +11,8 @@ const DEFAULT_CHUNK_SIZE = 1 << 20;
 export interface ReadChunksOptions {
   /** Bytes per read (default 1 MiB). */
   chunkSize?: number;
+  /** Start at this byte of the file (default 0). */
+  start?: number;
   /** Stop after this many bytes (default: the whole file). */
   limit?: number;
   /** Aborting ends the iteration with the signal's reason. */
@@ -24,13 +26,14 @@ export interface ReadChunksOptions {
 export async function* readFileChunks(path: string, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
-  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const start = options.start ?? 0;
+  const end = start + (options.limit ?? Number.POSITIVE_INFINITY);
   const handle = await open(path, 'r');
   try {
-    let position = 0;
-    while (position < limit) {
+    let position = start;
+    while (position < end) {
       options.signal?.throwIfAborted();
-      const want = Math.min(chunkSize, limit - position);
+      const want = Math.min(chunkSize, end - position);
       const buffer = new Uint8Array(want);
       const { bytesRead } = await handle.read(buffer, 0, want, position);
       if (bytesRead === 0) return;

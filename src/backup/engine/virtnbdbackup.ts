@@ -12,7 +12,7 @@ import type { Runner } from '../../runner/runner.js';
 import { installedToolVersion } from '../../virtnbd/tool-version.js';
 import { buildBackupArgv, type RemoteArgs, type ToolVersion } from '../../virtnbd/argv.js';
 import { listFilesRelative } from '../../util/list-files.js';
-import { readCheckpointFile } from '../../virtnbd/backup-folder.js';
+import { padCheckpointList, readCheckpointFile, writeCheckpointFile } from '../../virtnbd/backup-folder.js';
 import { parseStderrLine } from '../../virtnbd/progress.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 
@@ -106,7 +106,11 @@ export class VirtnbdbackupEngine implements BackupEngine {
 
   async run(req: EngineRequest): Promise<EngineResult> {
     const before = new Set(await listFilesRelative(req.chainDir, { regularOnly: true, missingOk: true }));
-    const cptBefore = req.level === 'full' ? [] : await readCheckpointFile(req.chainDir, req.domain);
+    const recorded = req.level === 'full' ? [] : await readCheckpointFile(req.chainDir, req.domain);
+    // After point merges the next name by count may be taken: virtnbdbackup gets a padded list.
+    const cptBefore = padCheckpointList(recorded);
+    const padded = cptBefore.length !== recorded.length;
+    if (padded) await writeCheckpointFile(req.chainDir, req.domain, cptBefore);
     let totalBytes = 0;
     let doneBytes = 0;
     let finished = false;
@@ -143,12 +147,15 @@ export class VirtnbdbackupEngine implements BackupEngine {
     }
     const after = await listFilesRelative(req.chainDir, { regularOnly: true, missingOk: true });
     const newFiles = after.filter((f) => !before.has(f) && !f.endsWith('.partial')).sort();
-    const checkpoints = await readCheckpointFile(req.chainDir, req.domain);
-    const checkpoint = checkpoints.at(-1);
+    const listed = await readCheckpointFile(req.chainDir, req.domain);
+    const checkpoint = listed.at(-1);
     // An exit 0 that made no new checkpoint or no data must not be recorded as a restore point.
-    if (!checkpoint || checkpoints.length !== cptBefore.length + 1 || cptBefore.includes(checkpoint)) {
-      throw new VmkeepError('failure', `virtnbdbackup exited 0 but added no checkpoint to ${req.domain}.cpt (it lists ${checkpoints.join(', ') || 'none'})`);
+    if (!checkpoint || listed.length !== cptBefore.length + 1 || cptBefore.includes(checkpoint)) {
+      throw new VmkeepError('failure', `virtnbdbackup exited 0 but added no checkpoint to ${req.domain}.cpt (it lists ${listed.join(', ') || 'none'})`);
     }
+    // The fillers go again (a crash before this is repaired by the next backup, as any .cpt that differs from the recorded points).
+    const checkpoints = padded ? [...recorded, checkpoint] : listed;
+    if (padded) await writeCheckpointFile(req.chainDir, req.domain, checkpoints);
     if (!newFiles.some((f) => f.endsWith('.data'))) {
       throw new VmkeepError('failure', `virtnbdbackup exited 0 but wrote no data file for checkpoint ${checkpoint}`);
     }

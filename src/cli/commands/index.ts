@@ -7,6 +7,7 @@ import { listCommand } from './list.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 import { protectCommand, pruneCommand, unprotectCommand } from './prune.js';
+import { deleteCommand } from './delete.js';
 import { scrubCommand } from './scrub.js';
 import { statusCommand } from './status.js';
 import { checkCommand } from './check.js';
@@ -23,6 +24,7 @@ export const COMMAND_SPECS: readonly CommandSpec<unknown>[] = [
   pruneCommand,
   protectCommand,
   unprotectCommand,
+  deleteCommand,
   listCommand,
   restoreCommand,
   verifyCommand,

@@ -88,7 +88,11 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
     addSelectionOptions(addPolicyOptions(y))
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan with its reasons; remove nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'prune even a domain whose latest backup failed' })
-      .option('merge-points', { type: 'boolean', default: false, describe: 'push chains: drop single points no rule keeps by merging each into its child' })
+      .option('merge-points', {
+        type: 'boolean',
+        default: false,
+        describe: 'drop single points no rule keeps by merging each into its child (virtnbdbackup chains: incrementals only)',
+      })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' })
       .option('simulate', { type: 'string', describe: 'INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed)' })
       .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' }),

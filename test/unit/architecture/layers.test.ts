@@ -22,6 +22,7 @@ const LAYER: Record<string, number> = {
   restore: 6,
   verify: 6,
   prune: 6,
+  delete: 6,
   boot: 6,
   mount: 6,
   check: 6,
@@ -58,8 +59,8 @@ const LAYER: Record<string, number> = {
 const COMMANDS = Object.keys(LAYER).filter((f) => LAYER[f] === LAYER['backup']);
 const MAY_CALL_COMMANDS = new Set(['fleet']);
 /**
- * Command-folder imports still being removed. backup → prune (`backup --prune` and the merge of
- * push points) goes when the backup run is split into named steps; nothing else may join it.
+ * Command-folder imports still being removed. backup → prune (`backup --prune`; the merge steps
+ * are in src/repository now) goes when the backup run is split into named steps; nothing else may join it.
  */
 const PENDING_COMMAND_EDGES = new Set(['backup → prune']);
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createContext } from '../../../src/app/context.js';
-import { executeMerges, finishInterruptedMerges, mergePoints } from '../../../src/prune/merge-points.js';
+import { executeMerges, finishInterruptedMerges, mergePoints } from '../../../src/repository/merge-points.js';
 import { readChain } from '../../../src/repository/chains.js';
 import { readManifest, writeManifest, type ChainManifest } from '../../../src/repository/manifest.js';
 import type { PointMerge, PrunePlan } from '../../../src/retention/types.js';

@@ -1,5 +1,13 @@
 /**
- * Point-level prune of push chains: drop points by merging them into their child's image.
+ * Point-level prune: drop points of a chain by merging them into their child.
+ *
+ * Push chains (qcow2 point images) are merged as below. virtnbdbackup chains: the dropped points
+ * must be incrementals (the full holds the whole disk and stays); per disk, the data files of
+ * k..j and c are merged into one file that replaces c's (src/virtnbd/merge-streams.ts: the union
+ * of their extents, the later data winning), checked (sound stream, right checkpoints, the same
+ * ranges covered), and c's `checkpoints/<c>.xml` gets k-1 as its parent; both are recorded and
+ * renamed like the push images. Finishing also takes the dropped names out of `<domain>.cpt`;
+ * their `vmconfig.*.xml`, `checkpoints/*.xml` and qcow.json files go with their points.
  *
  * One merge (points k..j dropped into point c = j+1, which then rests on k-1 or stands alone):
  * 1. per disk, copy c's image to a hidden temp name in the chain folder and rebase the copy onto
@@ -20,18 +28,20 @@
  * merge-renamed (after step 5).
  */
 import { constants } from 'node:fs';
-import { copyFile, chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, chmod, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FaultPoints } from '../app/context.js';
 import type { QemuImgClient } from '../qemu/qemu-img.js';
-import { readManifest, writeManifest, type ManifestFile } from '../repository/manifest.js';
-import { applyMerge, type MergingRecord } from '../repository/merge-record.js';
-import type { ChainView } from '../repository/chains.js';
+import { readManifest, writeManifest, type ManifestFile } from './manifest.js';
+import { applyMerge, type MergingRecord } from './merge-record.js';
+import type { ChainView } from './chains.js';
 import type { PointMerge, PrunePlan } from '../retention/types.js';
 import type { Logger } from '../util/log.js';
 import { sha256File } from '../util/sha256.js';
 import type { VirshClient } from '../virsh/client.js';
-import { VmkeepError, messageOf } from '../errors.js';
+import { VmkeepError, messageOf, usageError } from '../errors.js';
+import { checkMergedStream, mergeIncrementalStreams } from '../virtnbd/merge-streams.js';
+import { parseCheckpointList, writeCheckpointFile } from '../virtnbd/backup-folder.js';
 
 /** Temp names of merged images: hidden, not `.qcow2`, so no reader takes one for a point image. */
 export const MERGE_TEMP_PREFIX = '.vmkeep-merge.';
@@ -79,7 +89,6 @@ export async function executeMerges(tools: MergeTools, plan: PrunePlan, chains: 
 export async function mergePoints(tools: MergeTools, dir: string, merge: PointMerge): Promise<void> {
   const manifest = await readManifest(dir);
   if (!manifest) throw new VmkeepError('failure', `${dir} has no manifest`);
-  if (manifest.engine !== 'push') throw new VmkeepError('failure', `${dir} is not a push chain: its points cannot be merged`);
   if (manifest.running || manifest.merging) throw new VmkeepError('failure', `${dir} has a run or a merge that has not finished`);
   const ids = manifest.points.map((p) => p.checkpoint);
   const first = ids.indexOf(merge.dropped[0] ?? '');
@@ -89,18 +98,36 @@ export async function mergePoints(tools: MergeTools, dir: string, merge: PointMe
   }
   const into = manifest.points[c]!;
   const parent = first > 0 ? manifest.points[first - 1] : undefined;
-  const images = into.files.filter(isPointImage);
   const record: MergingRecord = { dropped: [...merge.dropped], into: merge.into, ...(parent ? { newParent: parent.checkpoint } : {}), files: [] };
+  const rewritten =
+    manifest.engine === 'push' ? into.files.filter(isPointImage) : into.files.filter((f) => isStreamFile(f) || isCheckpointXml(f, into.checkpoint));
   try {
-    for (const file of images) {
-      const base = parent?.files.find((f) => isPointImage(f) && f.disk === file.disk);
-      if (parent && !base) throw new VmkeepError('failure', `${parent.checkpoint} has no image of disk ${file.disk ?? '?'}`);
-      record.files.push(await writeMergedImage(tools.qemuImg, dir, file, base?.path));
+    if (manifest.engine === 'push') {
+      for (const file of rewritten) {
+        const base = parent?.files.find((f) => isPointImage(f) && f.disk === file.disk);
+        if (parent && !base) throw new VmkeepError('failure', `${parent.checkpoint} has no image of disk ${file.disk ?? '?'}`);
+        record.files.push(await writeMergedImage(tools.qemuImg, dir, file, base?.path));
+      }
+    } else {
+      if (!parent) throw new VmkeepError('failure', `the full ${merge.dropped[0]} of a virtnbdbackup chain cannot be merged into its child`);
+      const merged = manifest.points.slice(first, c + 1);
+      for (const file of rewritten) {
+        if (isStreamFile(file)) {
+          const inputs = merged.map((p) => {
+            const f = p.files.find((x) => isStreamFile(x) && x.disk === file.disk);
+            if (!f) throw new VmkeepError('failure', `${p.checkpoint} has no data file of disk ${file.disk ?? '?'}`);
+            return f.path;
+          });
+          record.files.push(await writeMergedStream(dir, inputs, file));
+        } else {
+          record.files.push(await writeReparentedCheckpoint(dir, file, parent.checkpoint));
+        }
+      }
     }
     tools.faults?.after('merge-verified');
     await deleteCheckpoints(tools, manifest.domain, merge.dropped);
   } catch (e) {
-    for (const f of images) await rm(join(dir, tempName(f.path)), { force: true });
+    for (const f of rewritten) await rm(join(dir, tempName(f.path)), { force: true });
     throw e;
   }
   // From here on the temps are the merge's: a failure leaves them for the next prune to finish.
@@ -132,6 +159,88 @@ async function writeMergedImage(qemuImg: QemuImgClient, dir: string, file: Manif
   return { path: file.path, temp, size, sha256 };
 }
 
+/**
+ * Next to the child's data file, the merged data file of `inputs` (the dropped points' and the
+ * child's data files of one disk, oldest first), checked against them, fsynced and hashed.
+ */
+async function writeMergedStream(dir: string, inputs: readonly string[], file: ManifestFile): Promise<MergingRecord['files'][number]> {
+  const temp = tempName(file.path);
+  const target = join(dir, temp);
+  await rm(target, { force: true });
+  const paths = inputs.map((p) => join(dir, p));
+  await mergeIncrementalStreams(paths, target);
+  const problems = await checkMergedStream(paths, target);
+  if (problems.length > 0) throw new VmkeepError('failure', `the merged copy of ${file.path} fails its check: ${problems[0]}`);
+  await keepTimes(join(dir, file.path), target);
+  const [sha256, size] = await Promise.all([sha256File(target), stat(target).then((s) => s.size)]);
+  return { path: file.path, temp, size, sha256 };
+}
+
+/**
+ * The child's saved checkpoint XML with its new parent: virtnbdbackup redefines checkpoints from
+ * these files when libvirt lost them, and a parent that no longer exists would fail that.
+ */
+async function writeReparentedCheckpoint(dir: string, file: ManifestFile, parent: string): Promise<MergingRecord['files'][number]> {
+  const text = await readFile(join(dir, file.path), 'utf8');
+  const pattern = /(<parent>\s*<name>)[^<]*(<\/name>)/;
+  if (!pattern.test(text)) throw new VmkeepError('failure', `${file.path} names no parent checkpoint`);
+  const next = text.replace(pattern, (_m, open: string, close: string) => `${open}${escapeXml(parent)}${close}`);
+  const temp = tempName(file.path);
+  const target = join(dir, temp);
+  await writeFile(target, next, { mode: 0o600 });
+  await keepTimes(join(dir, file.path), target);
+  await fsyncPath(target);
+  const [sha256, size] = await Promise.all([sha256File(target), stat(target).then((s) => s.size)]);
+  return { path: file.path, temp, size, sha256 };
+}
+
+/** `<domain>.cpt` without the dropped checkpoints (a no-op when a crashed run already did it). */
+async function dropFromCheckpointList(dir: string, domain: string, dropped: readonly string[]): Promise<void> {
+  const path = join(dir, `${domain}.cpt`);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const names = parseCheckpointList(text);
+  if (typeof names === 'string') throw new VmkeepError('failure', `${domain}.cpt: ${names}`);
+  if (!names.some((n) => dropped.includes(n))) return;
+  await writeCheckpointFile(
+    dir,
+    domain,
+    names.filter((n) => !dropped.includes(n)),
+  );
+}
+
+/**
+ * Refuse a merge whose inputs are not what the backup recorded: every file of the points up to
+ * the child is hashed and compared with the manifest. Throws a usage error naming the first file
+ * that differs (nothing has been changed yet).
+ */
+export async function checkMergeInputs(dir: string, merge: Pick<PointMerge, 'into' | 'chain'>): Promise<void> {
+  const manifest = await readManifest(dir);
+  if (!manifest) return;
+  const upTo = manifest.points.findIndex((p) => p.checkpoint === merge.into);
+  const seen = new Set<string>();
+  for (const point of manifest.points.slice(0, upTo + 1)) {
+    for (const f of point.files) {
+      if (seen.has(f.path)) continue;
+      seen.add(f.path);
+      let actual: string;
+      try {
+        actual = await sha256File(join(dir, f.path));
+      } catch (e) {
+        throw usageError(`${merge.chain}/${f.path} cannot be read (${messageOf(e)}): its points are not merged; run vmkeep verify`);
+      }
+      if (actual !== f.sha256) {
+        throw usageError(`${merge.chain}/${f.path} does not match its recorded checksum: its points are not merged; run vmkeep verify`);
+      }
+    }
+  }
+}
+
 /** Steps 5 and 6: temps over the child's images, the manifest without the dropped points, their files gone. */
 async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord): Promise<void> {
   for (const [i, f] of record.files.entries()) {
@@ -153,6 +262,7 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
   tools.faults?.after('merge-renamed');
   const manifest = await readManifest(dir);
   if (!manifest) throw new VmkeepError('failure', `${dir} lost its manifest during a merge`);
+  if (manifest.engine === 'virtnbdbackup') await dropFromCheckpointList(dir, manifest.domain, record.dropped);
   const { next, remove } = applyMerge(manifest, record, tools.now());
   // Readers already see the merged chain (no temp left, see resolvePendingMerge), so the dropped
   // files can go before the record does: a crash in between leaves nothing unrecorded behind.
@@ -168,7 +278,7 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
 export async function finishInterruptedMerges(tools: MergeTools, dir: string): Promise<string[]> {
   const done: string[] = [];
   const manifest = await readManifest(dir);
-  if (!manifest || manifest.engine !== 'push') return done;
+  if (!manifest) return done;
   if (manifest.merging) {
     await finishMerge(tools, dir, manifest.merging);
     done.push(`finished merging ${manifest.merging.dropped.join(', ')} into ${manifest.merging.into}`);
@@ -181,12 +291,25 @@ export async function finishInterruptedMerges(tools: MergeTools, dir: string): P
   return done;
 }
 
+/** In the chain folder itself for files in subfolders too (checkpoints/): only that folder is searched for leftovers. */
 function tempName(path: string): string {
-  return `${MERGE_TEMP_PREFIX}${path}.partial`;
+  return `${MERGE_TEMP_PREFIX}${path.replaceAll('/', '%')}.partial`;
 }
 
 function isPointImage(f: ManifestFile): boolean {
   return f.kind === 'data' && f.path.endsWith('.qcow2');
+}
+
+function isStreamFile(f: ManifestFile): boolean {
+  return f.kind === 'data' && f.path.endsWith('.data');
+}
+
+function isCheckpointXml(f: ManifestFile, checkpoint: string): boolean {
+  return f.kind === 'checkpoint' && f.path === `checkpoints/${checkpoint}.xml`;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** Delete the dropped points' checkpoints that libvirt still has; a domain that is gone has none. */
@@ -199,6 +322,15 @@ async function deleteCheckpoints(tools: MergeTools, domain: string, dropped: rea
     return;
   }
   for (const name of dropped.filter((d) => existing.includes(d))) await tools.virsh.deleteCheckpoint(domain, name);
+}
+
+/**
+ * Give the replacement the original's modification time: virtnbdrestore without `--sequence`
+ * applies a folder's data files in modification-time order, so a merged file must keep its place.
+ */
+async function keepTimes(original: string, replacement: string): Promise<void> {
+  const s = await stat(original);
+  await utimes(replacement, s.atime, s.mtime);
 }
 
 async function fsyncPath(path: string): Promise<void> {
