@@ -13,3 +13,12 @@ losetup --associated "$scratch/fs.raw" | sed "s#$scratch#/SCRATCH#g" > fixtures/
 grep -F "$(basename "$scratch")/mnt" /proc/self/mountinfo | sed "s#$scratch#/SCRATCH#g" > fixtures/mount/mountinfo-space.txt
 umount "$scratch/mnt point"
 losetup --associated "$scratch/fs.raw" > fixtures/mount/losetup--associated-none.txt
+
+# An MBR with a primary, an extended container and a logical partition: --all-disks mounts 1 and 5
+# and leaves the container (type 5) out.
+(
+  cd "$scratch"
+  truncate -s 32M ext.raw
+  printf 'start=2048, size=20480, type=83\nstart=22528, type=5\nstart=24576, size=10240, type=83\n' | sfdisk -q ext.raw
+  sfdisk --json ext.raw
+) > fixtures/mount/sfdisk--json-extended.json

@@ -12,6 +12,9 @@ import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type 
 import type { BackupInventory } from './plan-types.js';
 import { clearChildRecord, recordChild } from './orphaned-children.js';
 import type { DomainBackupPlan } from './plan-types.js';
+import { readChain } from '../repository/chains.js';
+import { adoptChain } from '../points/adopt-chain.js';
+import { chainFromView } from '../points/chains.js';
 
 export interface ExecuteBackupOptions {
   output: string;
@@ -47,6 +50,24 @@ export interface ExecutedBackup {
 
 type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
 
+/**
+ * The VMSnap chain this run continues gets a manifest first, as verify --adopt gives one: the
+ * incremental is then recorded like any vmkeep point. Returns the line that says so.
+ */
+async function adoptVmsnapChain(ctx: AppContext, domain: string, chainDir: string, adopt: NonNullable<BackupPlan['adopt']>): Promise<string> {
+  const view = await readChain(domain, adopt.folder, chainDir);
+  // Under the domain lock nothing else writes here; a manifest seen now was not there when planned.
+  if (!view?.legacy) throw new VmkeepError('failure', `${chainDir} changed between planning and running (it has a manifest now): run the backup again`);
+  await adoptChain(await chainFromView(view), ctx.now(), BACKUP_ADOPT_NOTE);
+  const line = `continuing VMSnap chain ${adopt.folder} with an incremental instead of a second full: ${adopt.why}; adopted it (the sha256 of its files recorded now, as verify --adopt does)`;
+  ctx.log.info(`${domain}: ${line}`);
+  return line;
+}
+
+/** What the adoption says about its checksums (the manifest's event). */
+const BACKUP_ADOPT_NOTE =
+  "checksums recorded by vmkeep backup when it adopted this VMSnap chain to continue it (its last checkpoint was libvirt's and its files passed the structure check; no point was restored); they certify the files as they are now, not as they were at backup time";
+
 /** Classify a file an engine wrote (for the manifest): stream data files and qcow2 point images are data. */
 function classifyFile(rel: string): { kind: ManifestFile['kind']; disk?: string } {
   if (rel.endsWith('.data') || rel.endsWith('.qcow2')) return { kind: 'data', disk: rel.split('.')[0] };
@@ -72,6 +93,7 @@ export async function executeBackup(
   const domainFolder = join(options.output, inv.domain);
   const chainDir = join(domainFolder, plan.folder);
   throwIfInterrupted(ctx, inv.domain);
+  const notes: string[] = [];
   let repairs: string[];
   try {
     repairs = await executeRepairs(ctx, inv.domain, domainFolder, plan.repairs);
@@ -85,6 +107,7 @@ export async function executeBackup(
   throwIfInterrupted(ctx, inv.domain);
   // Folders vmkeep creates are 0700; folders it finds (a VMSnap tree's) keep their mode.
   await mkdir(chainDir, { recursive: true, mode: 0o700 });
+  if (plan.adopt) notes.push(await adoptVmsnapChain(ctx, inv.domain, chainDir, plan.adopt));
 
   const startedAt = ctx.now();
   const existing = await readManifest(chainDir);
@@ -110,7 +133,6 @@ export async function executeBackup(
   // QEMU (user libvirt-qemu on a normal host) creates the NBD socket and the scratch files here.
   await chmod(workDir, 0o1733);
   const eligibleDisks = inv.disks.filter((d) => d.eligible).map((d) => d.target);
-  const notes: string[] = [];
   const filesBefore = await chainFilesNow(chainDir);
   // The repairs only delete checkpoints: any other name after the engine ran is the run's own.
   const deleted = new Set(plan.repairs.flatMap((r) => (r.kind === 'delete-checkpoint' ? [r.name] : [])));

@@ -4,10 +4,12 @@ import { diskEligibility } from '../domain/disk-eligibility.js';
 import { readDomain } from '../domain/read-domain.js';
 import type { DomainDisk } from '../domain/types.js';
 import { readCheckpointFile } from '../virtnbd/backup-folder.js';
-import { domainDir, listChains } from '../repository/chains.js';
+import { domainDir, listChains, type ChainView } from '../repository/chains.js';
+import { chainFromView } from '../points/chains.js';
+import { checkChainFiles, describeFileProblem } from '../points/check-files.js';
 import { listFilesRelative } from '../util/list-files.js';
 import { readFailureNote } from './record-failure.js';
-import type { BackupInventory, ChainFiles, DiskInventory } from './plan-types.js';
+import type { BackupInventory, ChainFiles, DiskInventory, VmsnapChainFacts } from './plan-types.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
@@ -67,10 +69,13 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
       lastCheckpointCreated: last === undefined ? undefined : await savedCheckpointCreated(c.dir, last),
     });
   }
+  // Only the newest chain can be the one this run continues; older VMSnap folders are not read further.
+  const newest = chains.at(-1);
+  const vmsnapChain = newest?.legacy ? await readVmsnapChainFacts(newest, ctx.signal) : undefined;
   // One libvirt question per distinct name: virtnbdbackup names every chain's points alike.
-  const lastNames = [...new Set(chains.map((c) => c.manifest?.points.at(-1)?.checkpoint))].filter(
-    (n): n is string => n !== undefined && snap.checkpointNames.includes(n),
-  );
+  const lastNames = [
+    ...new Set([...chains.map((c) => c.manifest?.points.at(-1)?.checkpoint), newest?.legacy ? newest.points.at(-1)?.checkpoint : undefined]),
+  ].filter((n): n is string => n !== undefined && snap.checkpointNames.includes(n));
   const checkpointCreated: Record<string, number | undefined> = {};
   await Promise.all(
     lastNames.map(async (n) => {
@@ -92,7 +97,32 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
     chains,
     chainFiles,
     checkpointCreated,
+    ...(vmsnapChain ? { vmsnapChain } : {}),
     ...(options.failureNoteFile ? { failureNote: await readFailureNote(options.failureNoteFile) } : {}),
+  };
+}
+
+/** A VMSnap chain's facts for adoption: its last checkpoint's saved creationTime, its disks, and the structure check of its files. */
+async function readVmsnapChainFacts(view: ChainView, signal: AbortSignal): Promise<VmsnapChainFacts> {
+  const chain = await chainFromView(view);
+  const last = view.points.at(-1)?.checkpoint;
+  const problems = await checkChainFiles(
+    chain.dir,
+    chain.points.flatMap((p) => p.files),
+    { structure: true, signal },
+  );
+  // The structure check reads the files a point lists: a point with no data file for a disk lists none to check.
+  for (const p of chain.points) {
+    for (const d of chain.disks) {
+      if (!p.files.some((f) => f.kind === 'data' && f.disk === d.target))
+        problems.push({ file: p.checkpoint, kind: 'missing', message: `has no data file for ${d.target}` });
+    }
+  }
+  return {
+    folder: view.folder,
+    lastCheckpointCreated: last === undefined ? undefined : await savedCheckpointCreated(view.dir, last),
+    disks: chain.disks.map((d) => d.target),
+    problems: problems.map(describeFileProblem),
   };
 }
 

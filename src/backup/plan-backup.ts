@@ -149,8 +149,9 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
   if (clockWarning) reasons.push(clockWarning);
   const sequence = nextSequence(pointsOf(inv.chains));
 
-  const recorded = current && !current.legacy ? current.points.map((p) => p.checkpoint) : [];
-  const continuation = current ? whyNotContinue(inv, current, recorded, engine) : 'no chain for this period yet';
+  const adoption = current?.legacy ? checkAdoption(inv, current) : undefined;
+  const recorded = current && (!current.legacy || adoption?.matched) ? current.points.map((p) => p.checkpoint) : [];
+  const continuation = current ? whyNotContinue(inv, current, recorded, engine, adoption) : 'no chain for this period yet';
   const excluded = inv.disks.filter((d) => !d.eligible).map((d) => ({ disk: d.target, why: d.excludedBy }));
   const periodInfo = { groupBy: request.groupBy, key, start: startOfPeriod(now, request.groupBy) };
   const startPaused = inv.state === 'shut off';
@@ -190,13 +191,18 @@ export function planBackup(inv: BackupInventory, request: BackupRequest, now: Da
         });
       }
     }
-    reasons.push(`continue chain ${current.folder} after ${lastRecorded}`);
+    reasons.push(
+      adoption?.matched
+        ? `continue VMSnap chain ${current.folder} after ${lastRecorded} instead of starting a second full: ${adoption.matched}; vmkeep adopts it first (as verify --adopt does)`
+        : `continue chain ${current.folder} after ${lastRecorded}`,
+    );
     return {
       domain: inv.domain,
       action: 'backup',
       level: 'inc',
       folder: current.folder,
       newChain: false,
+      ...(adoption?.matched ? { adopt: { folder: current.folder, why: adoption.matched } } : {}),
       period: periodInfo,
       reasons,
       repairs,
@@ -261,9 +267,47 @@ const carriesBitmaps = (d: DiskInventory) => d.format !== 'raw';
 
 const hasGoodBitmap = (d: DiskInventory, name: string) => (d.bitmaps?.includes(name) ?? false) && !d.badBitmaps.includes(name);
 
+/** Does a VMSnap chain qualify for adoption: what matched, or why not. */
+type AdoptionCheck = { matched: string; notAdopted?: undefined } | { matched?: undefined; notAdopted: string };
+
+/**
+ * A VMSnap chain (no manifest) is continued instead of starting a second full beside it when it
+ * is the newest chain folder, complete, its last checkpoint is the one libvirt has (same name and
+ * creationTime, from virtnbdbackup's `checkpoints/<name>.xml`), and its files pass the structure
+ * check. The rest (bitmaps, disks, engine) is judged as for vmkeep's own chains.
+ */
+function checkAdoption(inv: BackupInventory, chain: ChainView): AdoptionCheck {
+  const facts = inv.vmsnapChain;
+  if (!facts || facts.folder !== chain.folder) return { notAdopted: 'it is not the newest chain folder' };
+  if (chain.state !== 'complete') return { notAdopted: chain.stateReason ?? `it is ${chain.state}` };
+  const last = chain.points.at(-1)?.checkpoint;
+  if (last === undefined) return { notAdopted: `its ${inv.domain}.cpt lists no checkpoint` };
+  if (!inv.checkpoints.includes(last)) return { notAdopted: `libvirt has no checkpoint ${last}, its last one` };
+  const recordedAt = facts.lastCheckpointCreated;
+  if (recordedAt === undefined) return { notAdopted: `its checkpoints/${last}.xml is missing or unreadable, so ${last} cannot be matched to libvirt's` };
+  const libvirtAt = inv.checkpointCreated?.[last];
+  if (libvirtAt === undefined) return { notAdopted: `libvirt's creationTime of ${last} could not be read` };
+  if (libvirtAt !== recordedAt) {
+    return {
+      notAdopted: `checkpoint ${last} in libvirt is not the chain's (made ${isoSeconds(libvirtAt)}, the chain's ${isoSeconds(recordedAt)}): another run took the name`,
+    };
+  }
+  if (facts.problems.length > 0) return { notAdopted: `its files fail the structure check (${facts.problems.join('; ')})` };
+  return { matched: `its last checkpoint ${last} is libvirt's (same name and creationTime ${isoSeconds(recordedAt)}) and its files pass the structure check` };
+}
+
 /** Why the current chain cannot take an incremental (undefined: it can). */
-function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readonly string[], engine: EngineTraits): string | undefined {
-  if (chain.legacy) return `chain ${chain.folder} is a VMSnap folder without a vmkeep manifest: starting a vmkeep chain beside it`;
+function whyNotContinue(
+  inv: BackupInventory,
+  chain: ChainView,
+  recorded: readonly string[],
+  engine: EngineTraits,
+  adoption: AdoptionCheck | undefined,
+): string | undefined {
+  if (chain.legacy && !adoption?.matched) {
+    const why = adoption?.notAdopted ? ` (not continued: ${adoption.notAdopted})` : '';
+    return `chain ${chain.folder} is a VMSnap folder without a vmkeep manifest: starting a vmkeep chain beside it${why}`;
+  }
   if (chain.damage) return `chain ${chain.folder} is damaged (${chain.damage.problems.join('; ')}): it is left as it is and a new chain starts`;
   if (chain.state === 'broken') return `chain ${chain.folder} is broken (${chain.stateReason ?? 'no reason recorded'})`;
   const last = recorded.at(-1);
@@ -282,7 +326,7 @@ function whyNotContinue(inv: BackupInventory, chain: ChainView, recorded: readon
     return `chain ${chain.folder} failed its last verify (${chain.manifest.lastVerify.time}): nothing more is added to it`;
   }
   const eligible = inv.disks.filter((d) => d.eligible);
-  const chainDisks = (chain.manifest?.disks ?? []).map((d) => d.target).sort();
+  const chainDisks = (chain.legacy ? (inv.vmsnapChain?.disks ?? []) : (chain.manifest?.disks ?? []).map((d) => d.target)).slice().sort();
   const nowDisks = eligible.map((d) => d.target).sort();
   if (chainDisks.join(',') !== nowDisks.join(',')) {
     return `disks changed (chain has ${chainDisks.join(',') || 'none'}, domain now has ${nowDisks.join(',') || 'none'})`;

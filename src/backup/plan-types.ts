@@ -29,6 +29,11 @@ export type DomainBackupPlan =
       /** Chain folder name under OUTPUT/<domain>/. */
       folder: string;
       newChain: boolean;
+      /**
+       * Continue a VMSnap chain (no manifest): give it a manifest first, as verify --adopt does;
+       * `why` says what matched.
+       */
+      adopt?: { folder: string; why: string };
       period: { groupBy: GroupBy; key: string; start: Date };
       reasons: string[];
       repairs: RepairStep[];
@@ -73,6 +78,20 @@ export interface ChainFiles {
   lastCheckpointCreated?: number | undefined;
 }
 
+/**
+ * The newest chain folder when it is VMSnap's (no manifest): what backup checks before it adopts
+ * the chain to continue it instead of starting a second full beside it.
+ */
+export interface VmsnapChainFacts {
+  folder: string;
+  /** creationTime (epoch seconds) in the chain's `checkpoints/<last>.xml`; undefined when absent or unreadable. */
+  lastCheckpointCreated: number | undefined;
+  /** Disk targets its points hold. */
+  disks: string[];
+  /** What the structure check found wrong in its files (empty: they pass). */
+  problems: string[];
+}
+
 /** One domain's facts, as planBackup reads them. */
 export interface BackupInventory {
   domain: string;
@@ -96,6 +115,8 @@ export interface BackupInventory {
    * point: a checkpoint of the same name made for another chain has another time.
    */
   checkpointCreated?: Readonly<Record<string, number | undefined>>;
+  /** The newest chain folder, when it is a VMSnap folder (no manifest). */
+  vmsnapChain?: VmsnapChainFacts | undefined;
 }
 
 /** The note a failed run leaves when its manifest could not take the failure record. */

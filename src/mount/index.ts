@@ -10,6 +10,8 @@
  *   writes still in its journal are shown; then the read-only mount.
  * - loop mount: the raw file (or partition N of it, by offset from the partition table) mounted
  *   read-only through a loop device.
+ * - all disks: every disk exported, each filesystem on MOUNTPOINT/<disk> (no partition table) or
+ *   MOUNTPOINT/<disk>-<N> (partition N), in folders vmkeep makes and umount removes.
  * - mount record: `<state dir>/<id>.json`, written before anything starts; a record whose vmkeep
  *   died, or whose export or mount is gone, is stale and the next mount or umount tears it down.
  * - scratch folder: `/var/tmp/vmkeep-mount-*`, holding the overlay (and for a virtnbdbackup point,

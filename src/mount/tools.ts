@@ -48,20 +48,30 @@ export interface PartitionEntry {
   number: number;
   offset: number;
   size: number;
+  /** MBR: the type byte in hex ("83", "5" for an extended container); GPT: the type GUID. */
+  type?: string;
 }
 
 /** `sfdisk --json` → partitions by number, in bytes (MBR and GPT alike). */
 export function parsePartitionTable(stdout: string): PartitionEntry[] {
   const table = (
-    JSON.parse(stdout) as { partitiontable?: { device?: string; sectorsize?: number; partitions?: Array<{ node?: string; start?: number; size?: number }> } }
+    JSON.parse(stdout) as {
+      partitiontable?: { device?: string; sectorsize?: number; partitions?: Array<{ node?: string; start?: number; size?: number; type?: string }> };
+    }
   ).partitiontable;
   const device = table?.device ?? '';
   const sector = table?.sectorsize ?? 512;
   return (table?.partitions ?? []).flatMap((p) => {
     // The node is the device's name and the number, with a 'p' between when the name ends in a digit.
     const m = p.node?.startsWith(device) ? /^p?(\d+)$/.exec(p.node.slice(device.length)) : null;
-    return m && p.start !== undefined && p.size !== undefined ? [{ number: Number(m[1]), offset: p.start * sector, size: p.size * sector }] : [];
+    if (!m || p.start === undefined || p.size === undefined) return [];
+    return [{ number: Number(m[1]), offset: p.start * sector, size: p.size * sector, ...(p.type === undefined ? {} : { type: p.type.toLowerCase() }) }];
   });
+}
+
+/** MBR extended containers (types 5, f, 85) hold the logical partitions, not a filesystem of their own. */
+export function isContainerPartition(p: PartitionEntry): boolean {
+  return p.type === '5' || p.type === 'f' || p.type === '85';
 }
 
 export function losetupDetachArgv(device: string): string[] {
@@ -85,10 +95,21 @@ export function parseLoopDevices(stdout: string): string[] {
     .filter((d): d is string => d !== undefined);
 }
 
-/** Is `path` a mount point, per /proc/self/mountinfo (field 5, octal escapes decoded)? */
-export function isMountedIn(mountinfo: string, path: string): boolean {
-  return mountinfo.split('\n').some((line) => {
+/** Mount points in /proc/self/mountinfo (field 5, octal escapes decoded). */
+function mountPoints(mountinfo: string): string[] {
+  return mountinfo.split('\n').flatMap((line) => {
     const field = line.split(' ')[4];
-    return field !== undefined && field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === path;
+    return field === undefined ? [] : [field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))];
   });
+}
+
+/** Is `path` a mount point, per /proc/self/mountinfo? */
+export function isMountedIn(mountinfo: string, path: string): boolean {
+  return mountPoints(mountinfo).includes(path);
+}
+
+/** Mount points inside the folder `dir` (not `dir` itself), deepest first: the order to unmount them in. */
+export function mountPointsUnder(mountinfo: string, dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return [...new Set(mountPoints(mountinfo).filter((p) => p.startsWith(prefix)))].sort((a, b) => b.length - a.length);
 }

@@ -20,6 +20,8 @@
  * - disk-image restore: the plan's files turned into one qcow2 image per disk (virtnbdrestore for
  *   stream files, a copy or qemu-img for push-engine images); the directory restore adds the
  *   adjusted domain XML (new name, no UUID, no MACs, disks pointing at the new images).
+ * - adopting: a VMSnap chain given a vmkeep manifest (sizes and sha256 of its files as they are now)
+ *   by verify --adopt, or by backup when it continues the chain.
  * - restore options: what `vmkeep restore` is asked, shared with `restore --from`, which restores
  *   from a scratch copy of a replicated chain as from a local folder.
  */

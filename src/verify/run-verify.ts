@@ -19,7 +19,7 @@ import { installedToolVersion } from '../virtnbd/tool-version.js';
 import { brokenPoints, type VerifyProblem } from './broken-points.js';
 import { NO_MANIFEST_NOTE, checkChain } from './check-chain.js';
 import { deepCheckChain, type DeepChainResult } from './deep.js';
-import { ADOPT_NOTE, adoptChain } from './adopt-chain.js';
+import { adoptChain } from '../points/adopt-chain.js';
 import { messageOf } from '../errors.js';
 
 export interface VerifyOptions {
@@ -180,6 +180,10 @@ async function verifyChain(
   };
 }
 
+/** What --adopt says about its checksums (in the manifest's event and in the output). */
+const ADOPT_NOTE =
+  'checksums recorded by vmkeep verify --adopt after every point restored and passed qemu-img check; they certify the files as they are now, not as they were at backup time';
+
 /** --adopt: a VMSnap chain whose every point restored and passed gets a manifest with checksums. */
 async function adopt(ctx: AppContext, chain: RestoreChain, report: ChainVerifyReport, now: Date): Promise<void> {
   const allRestored = report.deep !== null && report.deep.points.length === chain.points.length && report.deep.points.every((p) => p.result === 'ok');
@@ -188,7 +192,7 @@ async function adopt(ctx: AppContext, chain: RestoreChain, report: ChainVerifyRe
     return;
   }
   try {
-    await adoptChain(chain, now);
+    await adoptChain(chain, now, ADOPT_NOTE);
     report.adopted = true;
     // The folder has checksums now: "no checksums are recorded" no longer holds.
     report.notes = report.notes.filter((n) => n !== NO_MANIFEST_NOTE);

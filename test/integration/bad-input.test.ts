@@ -274,6 +274,16 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['restore --domain empty', () => ['restore', '--domain', '', '--output', out(), '--to', path.join(sandbox, 'r')], /^vmkeep: --domain needs a value$/],
   ['boot --domain empty', () => ['boot', '--domain', '', '--output', out(), '--name', 'vmkeep-test-nx-boot'], /^vmkeep: --domain needs a value$/],
   ['mount --domain empty', () => ['mount', '--domain', '', '--output', out(), path.join(sandbox, 'out')], /^vmkeep: --domain needs a value$/],
+  [
+    'mount --all-disks --disk',
+    () => ['mount', '--domain', 'x', '--output', out(), '--all-disks', '--disk', 'vda', path.join(sandbox, 'out')],
+    /^vmkeep: --all-disks mounts every disk and partition: drop --disk, or drop --all-disks to mount one$/,
+  ],
+  [
+    'mount --all-disks --partition',
+    () => ['mount', '--domain', 'x', '--output', out(), '--all-disks', '--partition', '1', path.join(sandbox, 'out')],
+    /^vmkeep: --all-disks mounts every disk and partition: drop --partition, or drop --all-disks to mount one$/,
+  ],
   ['status --output missing', () => ['status', '--domains', 'vmkeep-nx', '--output', path.join(sandbox, 'missing')], /^vmkeep: --output \S+ does not exist$/],
   [
     'status --output a file',

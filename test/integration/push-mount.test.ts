@@ -57,6 +57,8 @@ beforeAll(async () => {
     disks: [
       { target: 'vda', sizeMiB: 64 },
       { target: 'vdb', sizeMiB: 64 },
+      // No filesystem at all: --all-disks leaves it out and says why.
+      { target: 'vdc', sizeMiB: 16 },
     ],
     start: false,
   });
@@ -163,6 +165,42 @@ describe('vmkeep mount', () => {
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/vdb of .* has no partition 2 \(its partition table has 1\)/);
     expect(mounted(mp)).toBe(false);
+    expect(fs.readdirSync(stateDir)).toEqual([]);
+  });
+
+  it('--all-disks mounts every filesystem of the point under MOUNTPOINT/<disk>[-<partition>], read-only; umount undoes all of it', async () => {
+    const mp = path.join(dom.dir, 'mnt-all');
+    fs.mkdirSync(mp);
+    const run = await vmkeep(['mount', '--output', out, '--domain', dom.name, '--at', point, '--all-disks', mp]);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = parseJsonOutput<{ mounts: Array<{ path: string; disk: string; partition: number | null }>; skipped: Array<{ disk: string; reason: string }> }>(
+      run,
+    );
+    expect(doc.mounts.map((m) => [m.path, m.disk, m.partition])).toEqual([
+      [path.join(mp, 'vda'), 'vda', null],
+      [path.join(mp, 'vdb-1'), 'vdb', 1],
+    ]);
+    expect(doc.skipped).toEqual([{ disk: 'vdc', partition: null, reason: expect.stringMatching(/no filesystem vmkeep can mount/) }]);
+    expect(fs.readdirSync(mp).sort()).toEqual(['vda', 'vdb-1']);
+    expect(fs.readFileSync(path.join(mp, 'vda', 'hello.txt'), 'utf8')).toBe(content);
+    expect(fs.readFileSync(path.join(mp, 'vdb-1', 'part.txt'), 'utf8')).toBe(partContent);
+    for (const sub of ['vda', 'vdb-1']) {
+      expect(mounted(path.join(mp, sub))).toBe(true);
+      expect(() => fs.writeFileSync(path.join(mp, sub, 'new.txt'), 'x'), sub).toThrow();
+    }
+    // One export per disk.
+    const raws = fs
+      .readdirSync(stateDir)
+      .filter((f) => f.endsWith('.raw'))
+      .map((f) => path.join(stateDir, f));
+    expect(raws).toHaveLength(3);
+    for (const raw of raws) expect(await daemonsFor(raw), raw).toHaveLength(1);
+
+    const un = await vmkeep(['umount', mp]);
+    expect(un.code, un.stderr).toBe(0);
+    for (const sub of ['vda', 'vdb-1']) expect(mounted(path.join(mp, sub))).toBe(false);
+    for (const raw of raws) expect(await daemonsFor(raw)).toEqual([]);
+    expect(fs.readdirSync(mp)).toEqual([]);
     expect(fs.readdirSync(stateDir)).toEqual([]);
   });
 

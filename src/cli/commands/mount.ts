@@ -28,6 +28,10 @@ export const mountCommand = defineCommand<MountOptions>({
       .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })
       .option('disk', { type: 'string', describe: 'disk target (default: the first disk)' })
       .option('partition', { type: 'number', describe: 'mount partition N of the disk (default: the whole disk holds the filesystem)' })
+      .option('all-disks', {
+        type: 'boolean',
+        describe: "mount every disk's filesystems, each on MOUNTPOINT/<disk> or MOUNTPOINT/<disk>-<partition> (as Snaptastic's mount-snapshots)",
+      })
       .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('mount needs --output DIR (the backup folder)');
@@ -36,14 +40,17 @@ export const mountCommand = defineCommand<MountOptions>({
     const partition = argv['partition'] === undefined ? undefined : Number(argv['partition']);
     if (partition !== undefined && (!Number.isInteger(partition) || partition < 1 || partition > 128))
       throw usageError(`--partition needs a number from 1 to 128, got ${String(argv['partition'])}`);
+    const disk = optionalString(argv, 'disk');
+    const allDisks = argv['all-disks'] === true;
+    if (allDisks && (disk !== undefined || partition !== undefined))
+      throw usageError(`--all-disks mounts every disk and partition: drop ${disk !== undefined ? '--disk' : '--partition'}, or drop --all-disks to mount one`);
     return Object.freeze({
       action: 'mount' as const,
       domain,
       output: resolve(global.output),
       selector: parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time')),
       mountpoint: mountpointArg(argv, 'mount'),
-      disk: optionalString(argv, 'disk'),
-      partition,
+      disks: allDisks ? ({ kind: 'all' } as const) : ({ kind: 'one', disk, partition } as const),
       stateDir: mountStateDir(process.env),
       lockWaitMs: parseLockWait(argv['lock-wait']),
     });

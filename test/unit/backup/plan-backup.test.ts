@@ -111,6 +111,66 @@ describe('planBackup: chains', () => {
     expect(kinds(plan.repairs)).toEqual(['delete-checkpoint', 'delete-checkpoint']);
   });
 
+  describe('a VMSnap chain of this period', () => {
+    const T = 1_773_100_000;
+    const vmsnapInventory = (facts: { created?: number | undefined; libvirtCreated?: number | undefined; problems?: string[]; disks?: string[] } = {}) =>
+      inventory({
+        checkpoints: cps(0, 1),
+        disks: [disk('vda', cps(0, 1))],
+        chains: [chain(MARCH, cps(0, 1), { legacy: true })],
+        chainFiles: [],
+        checkpointCreated: { [cp(1)]: 'libvirtCreated' in facts ? facts.libvirtCreated : T },
+        vmsnapChain: {
+          folder: MARCH,
+          lastCheckpointCreated: 'created' in facts ? facts.created : T,
+          disks: facts.disks ?? ['vda'],
+          problems: facts.problems ?? [],
+        },
+      });
+
+    it("is continued with an incremental and adopted when its last checkpoint is libvirt's and its files pass", () => {
+      const plan = backupPlan(planBackup(vmsnapInventory(), request, now));
+      expect(plan).toMatchObject({ level: 'inc', folder: MARCH, newChain: false, repairs: [] });
+      expect(plan.adopt).toEqual({
+        folder: MARCH,
+        why: `its last checkpoint ${cp(1)} is libvirt's (same name and creationTime 2026-03-09T23:46:40Z) and its files pass the structure check`,
+      });
+      expect(plan.reasons).toEqual([
+        `continue VMSnap chain ${MARCH} after ${cp(1)} instead of starting a second full: ${plan.adopt!.why}; vmkeep adopts it first (as verify --adopt does)`,
+      ]);
+    });
+
+    it.each([
+      [
+        'another run took the name',
+        { libvirtCreated: T + 5 },
+        /checkpoint virtnbdbackup\.1 in libvirt is not the chain's \(made 2026-03-09T23:46:45Z, the chain's 2026-03-09T23:46:40Z\): another run took the name/,
+      ],
+      ['its checkpoint XML is missing', { created: undefined }, /its checkpoints\/virtnbdbackup\.1\.xml is missing or unreadable/],
+      ["libvirt's time is unreadable", { libvirtCreated: undefined }, /libvirt's creationTime of virtnbdbackup\.1 could not be read/],
+      [
+        'a file fails the structure check',
+        { problems: ['vda.inc.virtnbdbackup.1.data ends before its stop frame'] },
+        /its files fail the structure check \(vda\.inc\.virtnbdbackup\.1\.data ends before its stop frame\)/,
+      ],
+    ])('starts a new chain beside it, with the reason, when %s', (_name, facts, reason) => {
+      const plan = backupPlan(planBackup(vmsnapInventory(facts), request, now));
+      expect(plan).toMatchObject({ level: 'full', folder: `${MARCH}.2`, newChain: true });
+      expect(plan.adopt).toBeUndefined();
+      expect(plan.reasons[0]).toMatch(
+        /^chain vmsnap-backup-monthly-2026-03 is a VMSnap folder without a vmkeep manifest: starting a vmkeep chain beside it \(not continued: /,
+      );
+      expect(plan.reasons[0]).toMatch(reason);
+    });
+
+    it("is not adopted when a later check fails (disks changed): the reason is that check's", () => {
+      const plan = backupPlan(planBackup(vmsnapInventory({ disks: ['vda', 'vdb'] }), request, now));
+      expect(plan).toMatchObject({ level: 'full', folder: `${MARCH}.2` });
+      expect(plan.adopt).toBeUndefined();
+      expect(plan.reasons[0]).toBe('disks changed (chain has vda,vdb, domain now has vda)');
+    });
+  });
+
   it('starts over when the disks changed', () => {
     const inv = inventory({
       checkpoints: cps(0),

@@ -1,6 +1,14 @@
 /** The pieces of `vmkeep mount` that read tool output (captured by scripts/capture-mount-fixtures.sh) and build argv. */
 import { describe, expect, it } from 'vitest';
-import { isMountedIn, mountArgv, parseLoopDevices, parsePartitionTable, storageDaemonArgv } from '../../../src/mount/tools.js';
+import {
+  isContainerPartition,
+  isMountedIn,
+  mountArgv,
+  mountPointsUnder,
+  parseLoopDevices,
+  parsePartitionTable,
+  storageDaemonArgv,
+} from '../../../src/mount/tools.js';
 import { fixture } from '../../helpers/fixtures.js';
 
 describe('mount tool outputs', () => {
@@ -13,6 +21,14 @@ describe('mount tool outputs', () => {
     const info = fixture('mount/mountinfo-space.txt');
     expect(isMountedIn(info, '/SCRATCH/mnt point')).toBe(true);
     expect(isMountedIn(info, '/SCRATCH/mnt')).toBe(false);
+  });
+
+  it('mountinfo: the mount points inside a folder, by their real names, not the folder itself nor a name it prefixes', () => {
+    const info = fixture('mount/mountinfo-space.txt');
+    expect(mountPointsUnder(info, '/SCRATCH')).toEqual(['/SCRATCH/mnt point']);
+    expect(mountPointsUnder(info, '/SCRATCH/')).toEqual(['/SCRATCH/mnt point']);
+    expect(mountPointsUnder(info, '/SCRATCH/mnt point')).toEqual([]);
+    expect(mountPointsUnder(info, '/SCRATCH/mnt')).toEqual([]);
   });
 });
 
@@ -39,7 +55,17 @@ describe('writable overlay export and partitions by offset', () => {
   });
 
   it('sfdisk --json (MBR, captured): partition 1 at 1 MiB', () => {
-    expect(parsePartitionTable(fixture('mount/sfdisk--json-mbr.json'))).toEqual([{ number: 1, offset: 1048576, size: 129024 * 512 }]);
+    expect(parsePartitionTable(fixture('mount/sfdisk--json-mbr.json'))).toEqual([{ number: 1, offset: 1048576, size: 129024 * 512, type: '83' }]);
+  });
+
+  it('sfdisk --json (MBR with an extended partition, captured): the container is told apart from the logical partition in it', () => {
+    const table = parsePartitionTable(fixture('mount/sfdisk--json-extended.json'));
+    expect(table.map((p) => [p.number, p.type, isContainerPartition(p)])).toEqual([
+      [1, '83', false],
+      [2, '5', true],
+      [5, '83', false],
+    ]);
+    expect(table.find((p) => p.number === 5)).toMatchObject({ offset: 24576 * 512, size: 10240 * 512 });
   });
 
   it('sfdisk --json (GPT, captured): both partitions by number', () => {

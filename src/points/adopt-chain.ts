@@ -1,22 +1,20 @@
 /**
- * verify --adopt: give a VMSnap chain (no vmkeep manifest) the checksums it never had. Every
- * point is first restored into a scratch folder and passes `qemu-img check` (verify --deep on all
- * points); only then are the files' sizes and sha256 recorded in a new manifest. Those checksums
- * certify the files as they are now, not as they were at backup time: the manifest says so.
+ * Adopting a VMSnap chain (no vmkeep manifest): a manifest with the sizes and sha256 of its files
+ * as they are now, so vmkeep checks, prunes and continues it as its own. The callers decide when a
+ * chain has earned it: `verify --adopt` after every point restored and passed `qemu-img check`;
+ * `backup` when it continues the chain (its last checkpoint is libvirt's, its files pass the
+ * structure check). The note says which, and that the checksums certify the files as they are
+ * now, not as they were at backup time.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest } from '../repository/manifest.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
-import type { RestoreChain } from '../points/types.js';
+import type { RestoreChain } from './types.js';
 import { sha256File } from '../util/sha256.js';
 
-/** What the adoption says about its checksums (in the manifest's event and in the output). */
-export const ADOPT_NOTE =
-  'checksums recorded by vmkeep verify --adopt after every point restored and passed qemu-img check; they certify the files as they are now, not as they were at backup time';
-
-/** Write the manifest of an adopted chain; refuses when a manifest appeared meanwhile. */
-export async function adoptChain(chain: RestoreChain, now: Date): Promise<ChainManifest> {
+/** Write the manifest of an adopted chain, `note` (what earned it) as its event; refuses when a manifest appeared meanwhile. */
+export async function adoptChain(chain: RestoreChain, now: Date, note: string): Promise<ChainManifest> {
   if (await readManifest(chain.dir)) throw new Error(`${chain.folder} has a manifest already`);
   const period = parseChainFolderName(chain.folder);
   const points: ChainManifest['points'] = [];
@@ -50,7 +48,7 @@ export async function adoptChain(chain: RestoreChain, now: Date): Promise<ChainM
     protected: false,
     disks: chain.disks.map((d) => ({ target: d.target, ...(d.sourcePath ? { sourcePath: d.sourcePath } : {}), ...(d.format ? { format: d.format } : {}) })),
     points,
-    events: [{ time, kind: 'verified', message: ADOPT_NOTE }],
+    events: [{ time, kind: 'verified', message: note }],
   };
   await writeManifest(chain.dir, manifest);
   return manifest;
