@@ -5,6 +5,7 @@ import type { AppContext } from '../app/context.js';
 import { VmkeepError, messageOf } from '../errors.js';
 import { FollowingHasher } from '../util/follow-hash.js';
 import type { BackupEngine, EngineRequest } from './engine/types.js';
+import { checksumFiles } from './checksum-files.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
 import { chainFilesNow, markRecorded, recordEvent, recordFailedRun } from './record-failure.js';
 import type { SpaceEstimate } from './plan-types.js';
@@ -169,11 +170,11 @@ export async function executeBackup(
       notes.push(`the backup job stayed active after ${engine.name} finished: ${ended}`);
       ctx.log.warn(`${inv.domain}: ${notes.at(-1)!}`);
     }
+    const recorded = result.newFiles.filter((rel) => !isMutable(rel, inv.domain));
+    const digests = await checksumFiles(ctx, inv.domain, chainDir, recorded, hasher);
     const files: ManifestFile[] = [];
-    for (const rel of result.newFiles) {
-      if (isMutable(rel, inv.domain)) continue;
-      const path = join(chainDir, rel);
-      files.push({ path: rel, ...classifyFile(rel), size: (await stat(path)).size, sha256: await hasher.digest(path) });
+    for (const [i, rel] of recorded.entries()) {
+      files.push({ path: rel, ...classifyFile(rel), size: (await stat(join(chainDir, rel))).size, ...digests[i]! });
     }
     // A restore point's time is when its checkpoint was taken: the start of the run.
     const time = startedAt.toISOString();

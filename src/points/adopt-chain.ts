@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest } from '../repository/manifest.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
 import type { RestoreChain } from './types.js';
-import { sha256File } from '../util/sha256.js';
+import { computeFileDigests } from '../repository/file-digest.js';
 
 /** Write the manifest of an adopted chain, `note` (what earned it) as its event; refuses when a manifest appeared meanwhile. */
 export async function adoptChain(chain: RestoreChain, now: Date, note: string): Promise<ChainManifest> {
@@ -22,7 +22,8 @@ export async function adoptChain(chain: RestoreChain, now: Date, note: string): 
     const files: ChainManifest['points'][number]['files'] = [];
     for (const f of p.files) {
       const path = join(chain.dir, f.path);
-      files.push({ path: f.path, ...(f.disk ? { disk: f.disk } : {}), kind: f.kind, size: (await stat(path)).size, sha256: await sha256File(path) });
+      const [digest] = await computeFileDigests([path]);
+      files.push({ path: f.path, ...(f.disk ? { disk: f.disk } : {}), kind: f.kind, size: (await stat(path)).size, ...digest! });
     }
     points.push({
       checkpoint: p.checkpoint,

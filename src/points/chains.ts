@@ -52,7 +52,7 @@ export function fromManifest(
       name: p.name,
       protected: p.protected,
       dataBytes: p.dataBytes,
-      files: p.files.map((f) => ({ path: f.path, disk: f.disk, kind: f.kind, size: f.size, sha256: f.sha256 })),
+      files: p.files.map((f) => ({ path: f.path, disk: f.disk, kind: f.kind, size: f.size, sha256: f.sha256, ...(f.chunks ? { chunks: f.chunks } : {}) })),
       // A replica the repository has forgotten is no copy: list must not count it.
       replicas: (p.replicas ?? []).filter((r) => r.forgotten === undefined).map((r) => r.repository),
       ...(view.damage?.byPoint[p.checkpoint] ? { damage: view.damage.byPoint[p.checkpoint] } : {}),

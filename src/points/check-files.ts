@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256File } from '../util/sha256.js';
+import { checkFileDigest, hasDigest } from '../repository/file-digest.js';
 import { inspectDataFile, isSparseStreamFile } from '../virtnbd/stream-format.js';
 import type { ChainFile } from './types.js';
 import { messageOf } from '../errors.js';
@@ -65,28 +65,29 @@ async function checkFile(chainDir: string, f: ChainFile, options: CheckFilesOpti
   // Stream structure is virtnbdbackup's; a qcow2 point image (push chains) is checked by sha256 here, by qemu-img in verify.
   // A raw disk's copy (`--raw`) is a plain raw image, not a stream: its sha256 is all there is to check.
   const rawCopy = f.kind === 'data' && f.path.endsWith('.copy.data') && !(await isSparseStreamFile(path).catch(() => true));
-  const parse = f.kind === 'data' && !isImageFile(f.path) && !rawCopy && (options.structure || f.sha256 === undefined);
-  let digest: string | undefined;
+  const recorded = { sha256: f.sha256, chunks: f.chunks };
+  const parse = f.kind === 'data' && !isImageFile(f.path) && !rawCopy && (options.structure || !hasDigest(recorded));
+  let mismatch: string | undefined;
   try {
     if (parse) {
-      const report = await inspectDataFile(path, { sha256: f.sha256 !== undefined, signal: options.signal, maxProblems: 5 });
-      digest = report.sha256;
+      // A whole-file digest is computed in the same pass as the stream check; chunks on every core.
+      const whole = f.chunks === undefined && f.sha256 !== undefined;
+      const report = await inspectDataFile(path, { sha256: whole, signal: options.signal, maxProblems: 5 });
       for (const p of report.problems) out.push({ file: f.path, kind: 'stream', message: `is not a sound virtnbdbackup stream: ${p}` });
-    } else if (f.sha256 !== undefined) {
-      digest = await sha256File(path);
+      if (whole && report.sha256 !== undefined && report.sha256 !== f.sha256) {
+        mismatch = `has sha256 ${report.sha256.slice(0, 12)}…, the manifest recorded ${f.sha256!.slice(0, 12)}… (it changed after the backup)`;
+      } else if (f.chunks) {
+        mismatch = await checkFileDigest(path, recorded, { signal: options.signal });
+      }
+    } else if (hasDigest(recorded)) {
+      mismatch = await checkFileDigest(path, recorded, { signal: options.signal });
     }
   } catch (e) {
     if (options.signal?.aborted) throw e;
     out.push({ file: f.path, kind: 'unreadable', message: `could not be read: ${messageOf(e)}` });
     return out;
   }
-  if (f.sha256 !== undefined && digest !== undefined && digest !== f.sha256) {
-    out.push({
-      file: f.path,
-      kind: 'checksum',
-      message: `has sha256 ${digest.slice(0, 12)}…, the manifest recorded ${f.sha256.slice(0, 12)}… (it changed after the backup)`,
-    });
-  }
+  if (mismatch !== undefined) out.push({ file: f.path, kind: 'checksum', message: mismatch });
   return out;
 }
 

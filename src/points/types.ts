@@ -13,6 +13,8 @@ export interface ChainFile {
   /** Recorded size and sha256; undefined for VMSnap folders (nothing was recorded). */
   size?: number | undefined;
   sha256?: string | undefined;
+  /** sha256 per fixed-size chunk, where the manifest recorded them instead of one sha256. */
+  chunks?: ManifestFile['chunks'];
 }
 
 /** One restore point of a chain: a checkpoint and the files its backup run wrote. */

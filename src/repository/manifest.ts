@@ -31,15 +31,34 @@ const chainRelativePath = z
 /** A checkpoint name is also a file name (checkpoints/<name>.xml): no separators, no dot names. */
 const checkpointName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'is not a checkpoint name');
 
-const ManifestFileSchema = z.object({
-  /** Path relative to the chain folder. */
-  path: chainRelativePath,
-  /** Disk target for data files; undefined for config/checkpoint files. */
-  disk: z.string().optional(),
-  kind: z.enum(['data', 'config', 'checkpoint', 'meta']),
-  size: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-});
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+/**
+ * A file's digest: one sha256 of the whole file (what older manifests recorded, and every file no
+ * longer than one chunk), or one per fixed-size chunk (larger files: hashed on every core, and a
+ * mismatch names the byte range).
+ */
+const digestFields = {
+  sha256: sha256Hex.optional(),
+  chunks: z.object({ size: z.number().int().positive(), sha256: z.array(sha256Hex).min(1) }).optional(),
+};
+
+function hasValidDigest(f: { size: number; sha256?: string | undefined; chunks?: { size: number; sha256: string[] } | undefined }): boolean {
+  if (f.chunks === undefined) return f.sha256 !== undefined;
+  return f.chunks.sha256.length === Math.max(1, Math.ceil(f.size / f.chunks.size));
+}
+
+const ManifestFileSchema = z
+  .object({
+    /** Path relative to the chain folder. */
+    path: chainRelativePath,
+    /** Disk target for data files; undefined for config/checkpoint files. */
+    disk: z.string().optional(),
+    kind: z.enum(['data', 'config', 'checkpoint', 'meta']),
+    size: z.number().int().nonnegative(),
+    ...digestFields,
+  })
+  .refine(hasValidDigest, 'must record a sha256, or one sha256 per chunk that covers the file');
 
 /** One copy of a restore point in a restic repository (`vmkeep replicate`). */
 const ReplicaRecordSchema = z.object({
@@ -163,7 +182,11 @@ const ChainManifestSchema = z.object({
       dropped: z.array(z.string()),
       into: z.string(),
       newParent: z.string().optional(),
-      files: z.array(z.object({ path: z.string(), temp: z.string(), size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+      files: z.array(
+        z
+          .object({ path: z.string(), temp: z.string(), size: z.number().int().nonnegative(), ...digestFields })
+          .refine(hasValidDigest, 'must record its digest'),
+      ),
     })
     .optional(),
   lastVerify: VerifyRecordSchema.optional(),

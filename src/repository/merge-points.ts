@@ -37,7 +37,7 @@ import { applyMerge, type MergingRecord } from './merge-record.js';
 import type { ChainView } from './chains.js';
 import type { PointMerge, PrunePlan } from '../retention/types.js';
 import type { Logger } from '../util/log.js';
-import { sha256File } from '../util/sha256.js';
+import { checkFileDigest, computeFileDigests } from '../repository/file-digest.js';
 import type { VirshClient } from '../virsh/client.js';
 import { VmkeepError, messageOf, usageError } from '../errors.js';
 import { checkMergedStream, mergeIncrementalStreams } from '../virtnbd/merge-streams.js';
@@ -155,8 +155,8 @@ async function writeMergedImage(qemuImg: QemuImgClient, dir: string, file: Manif
   const check = await qemuImg.check(target);
   if (!check.ok) throw new VmkeepError('failure', `the merged copy of ${file.path} fails qemu-img check`);
   await fsyncPath(target);
-  const [sha256, size] = await Promise.all([sha256File(target), stat(target).then((s) => s.size)]);
-  return { path: file.path, temp, size, sha256 };
+  const [[digest], size] = await Promise.all([computeFileDigests([target]), stat(target).then((s) => s.size)]);
+  return { path: file.path, temp, size, ...digest! };
 }
 
 /**
@@ -172,8 +172,8 @@ async function writeMergedStream(dir: string, inputs: readonly string[], file: M
   const problems = await checkMergedStream(paths, target);
   if (problems.length > 0) throw new VmkeepError('failure', `the merged copy of ${file.path} fails its check: ${problems[0]}`);
   await keepTimes(join(dir, file.path), target);
-  const [sha256, size] = await Promise.all([sha256File(target), stat(target).then((s) => s.size)]);
-  return { path: file.path, temp, size, sha256 };
+  const [[digest], size] = await Promise.all([computeFileDigests([target]), stat(target).then((s) => s.size)]);
+  return { path: file.path, temp, size, ...digest! };
 }
 
 /**
@@ -190,8 +190,8 @@ async function writeReparentedCheckpoint(dir: string, file: ManifestFile, parent
   await writeFile(target, next, { mode: 0o600 });
   await keepTimes(join(dir, file.path), target);
   await fsyncPath(target);
-  const [sha256, size] = await Promise.all([sha256File(target), stat(target).then((s) => s.size)]);
-  return { path: file.path, temp, size, sha256 };
+  const [[digest], size] = await Promise.all([computeFileDigests([target]), stat(target).then((s) => s.size)]);
+  return { path: file.path, temp, size, ...digest! };
 }
 
 /** `<domain>.cpt` without the dropped checkpoints (a no-op when a crashed run already did it). */
@@ -228,13 +228,13 @@ export async function checkMergeInputs(dir: string, merge: Pick<PointMerge, 'int
     for (const f of point.files) {
       if (seen.has(f.path)) continue;
       seen.add(f.path);
-      let actual: string;
+      let problem: string | undefined;
       try {
-        actual = await sha256File(join(dir, f.path));
+        problem = await checkFileDigest(join(dir, f.path), f);
       } catch (e) {
         throw usageError(`${merge.chain}/${f.path} cannot be read (${messageOf(e)}): its points are not merged; run vmkeep verify`);
       }
-      if (actual !== f.sha256) {
+      if (problem !== undefined) {
         throw usageError(`${merge.chain}/${f.path} does not match its recorded checksum: its points are not merged; run vmkeep verify`);
       }
     }
@@ -250,7 +250,7 @@ async function finishMerge(tools: MergeTools, dir: string, record: MergingRecord
     } catch (e) {
       // Renamed before a crash: the temp is gone and the image must hold the merged content.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      if ((await sha256File(join(dir, f.path))) !== f.sha256) {
+      if ((await checkFileDigest(join(dir, f.path), f)) !== undefined) {
         throw new VmkeepError(
           'failure',
           `${f.path}: neither the merged copy ${f.temp} nor the merged image is there; the merge cannot be finished (run vmkeep verify)`,

@@ -25,7 +25,10 @@ export function applyMerge(manifest: ChainManifest, record: MergingRecord, now: 
         level: record.newParent ? p.level : ('full' as const),
         files: p.files.map((f) => {
           const n = newFiles.get(f.path);
-          return n ? { ...f, size: n.size, sha256: n.sha256 } : f;
+          if (!n) return f;
+          // The merged image's own digest replaces the old one, whichever form either has.
+          const { sha256: _s, chunks: _c, ...kept } = f;
+          return { ...kept, size: n.size, ...(n.chunks ? { chunks: n.chunks } : { sha256: n.sha256 }) };
         }),
       };
     });

@@ -6,24 +6,27 @@
  * its final name when the disk is done; it seeks only in its raw output mode, which vmkeep never
  * uses). A follower opens each new matching file, reads what has been appended since its last
  * look, and feeds the hash. At the end the caller asks for a file's digest: the follower reads to
- * the end through the same descriptor (a rename does not change the inode), and gives the digest
+ * the end through the same descriptor (a rename does not change the inode), and gives the digests
  * only when it read exactly as many bytes as the finished file holds, from the start. Anything
- * else (a file it never saw, a file that shrank or was replaced) is hashed again from scratch.
+ * else (a file it never saw, a file that shrank or was replaced) is left to the caller to hash
+ * afresh (on every core, see chunk-digest.ts). Digests are per fixed-size chunk, as recorded.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256File } from './sha256.js';
+import { CHUNK_SIZE, type ChunkDigests } from './chunk-digest.js';
 
 interface Followed {
   handle: FileHandle;
   ino: number;
+  /** The hash of the chunk being read, and the digests of the chunks before it. */
   hash: Hash;
+  chunks: string[];
   offset: number;
   broken: boolean;
 }
 
-const CHUNK = 4 * 1024 * 1024;
+const CHUNK = 4 * 1024 * 1024; // bytes per read
 
 export class FollowingHasher {
   private readonly followed = new Map<string, Followed>();
@@ -41,6 +44,7 @@ export class FollowingHasher {
     private readonly dir: string,
     private readonly follows: (name: string) => boolean,
     private readonly intervalMs = 50,
+    private readonly chunkSize = CHUNK_SIZE,
   ) {}
 
   start(): void {
@@ -55,21 +59,20 @@ export class FollowingHasher {
   }
 
   /**
-   * The sha256 of a finished file: from what was followed when that covers the whole file,
-   * otherwise from a fresh read. Call after the writer is done, then close().
+   * The chunk digests of a finished file, when what was followed covers the whole file from its
+   * start; undefined otherwise (hash it afresh). Call after the writer is done, then close().
    */
-  async digest(path: string): Promise<string> {
+  async digest(path: string): Promise<ChunkDigests | undefined> {
     await this.busy;
     const st = await stat(path);
     const f = [...this.followed.values()].find((x) => x.ino === st.ino && !x.broken);
-    if (f) {
-      await this.readNew(f);
-      if (!f.broken && f.offset === st.size) {
-        f.broken = true; // a digest is final: never feed this hash again
-        return f.hash.digest('hex');
-      }
-    }
-    return sha256File(path);
+    if (!f) return undefined;
+    await this.readNew(f);
+    if (f.broken || f.offset !== st.size) return undefined;
+    f.broken = true; // final: never feed these hashes again
+    // The last chunk is partly filled, or the file is empty: its digest closes the list.
+    const chunks = f.offset === 0 || f.offset % this.chunkSize !== 0 ? [...f.chunks, f.hash.digest('hex')] : f.chunks;
+    return { size: st.size, chunkSize: this.chunkSize, chunks };
   }
 
   /** Stop following and close every file. */
@@ -93,7 +96,7 @@ export class FollowingHasher {
       try {
         const handle = await open(join(this.dir, name), 'r');
         const { ino } = await handle.stat();
-        this.followed.set(name, { handle, ino, hash: createHash('sha256'), offset: 0, broken: false });
+        this.followed.set(name, { handle, ino, hash: createHash('sha256'), chunks: [], offset: 0, broken: false });
       } catch {
         // Renamed or removed between readdir and open: the final file is hashed afresh.
       }
@@ -111,10 +114,16 @@ export class FollowingHasher {
       }
       const buffer = Buffer.allocUnsafe(CHUNK);
       while (f.offset < size) {
-        const { bytesRead } = await f.handle.read(buffer, 0, Math.min(CHUNK, size - f.offset), f.offset);
+        // Never read across a chunk boundary: each chunk's hash ends exactly at it.
+        const toBoundary = this.chunkSize - (f.offset % this.chunkSize);
+        const { bytesRead } = await f.handle.read(buffer, 0, Math.min(CHUNK, size - f.offset, toBoundary), f.offset);
         if (bytesRead === 0) break;
         f.hash.update(buffer.subarray(0, bytesRead));
         f.offset += bytesRead;
+        if (f.offset % this.chunkSize === 0) {
+          f.chunks.push(f.hash.digest('hex'));
+          f.hash = createHash('sha256');
+        }
         this.bytesFollowed += bytesRead;
       }
     } catch {

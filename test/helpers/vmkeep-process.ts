@@ -23,6 +23,8 @@ export interface RunningVmkeep {
   signal(sig: NodeJS.Signals): void;
   /** kill -9 of the whole process group (vmkeep and every child it started). */
   killGroup(): void;
+  /** What the process has written to stderr so far. */
+  stderrSoFar(): string;
 }
 
 /** Start `vmkeep ARGS` in its own process group (so killGroup reaches its children too). */
@@ -47,6 +49,7 @@ export function startVmkeep(args: readonly string[], options: { env?: Record<str
     finished,
     signal: (sig) => process.kill(pid, sig),
     killGroup: () => process.kill(-pid, 'SIGKILL'),
+    stderrSoFar: () => stderr,
   };
 }
 

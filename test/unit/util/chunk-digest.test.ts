@@ -1,0 +1,81 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chunkCount, describeRange, differingRanges, digestChunks } from '../../../src/util/chunk-digest.js';
+import { checkFileDigest, computeFileDigests, sameDigest } from '../../../src/repository/file-digest.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmkeep-chunk-digest-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('digestChunks', () => {
+  it('hashes each fixed-size chunk of several files on worker threads, in order', async () => {
+    const chunk = 64 * 1024;
+    const a = randomBytes(5 * chunk + 123);
+    const b = randomBytes(chunk);
+    const c = Buffer.alloc(0);
+    writeFileSync(join(dir, 'a'), a);
+    writeFileSync(join(dir, 'b'), b);
+    writeFileSync(join(dir, 'c'), c);
+    for (const workers of [1, 2, 3]) {
+      const [da, db, dc] = await digestChunks([join(dir, 'a'), join(dir, 'b'), join(dir, 'c')], { chunkSize: chunk, workers });
+      expect(da!.chunks).toEqual([0, 1, 2, 3, 4, 5].map((i) => sha(a.subarray(i * chunk, (i + 1) * chunk))));
+      expect(db!.chunks).toEqual([sha(b)]);
+      expect(dc!.chunks).toEqual([sha(c)]);
+    }
+  });
+
+  it('a file of one chunk keeps one plain sha256 in the manifest form; a larger one a chunk list', async () => {
+    writeFileSync(join(dir, 'small'), 'hello');
+    const [small] = await computeFileDigests([join(dir, 'small')]);
+    expect(small).toEqual({ sha256: sha(Buffer.from('hello')) });
+    const big = randomBytes(3 * 1000 + 1);
+    writeFileSync(join(dir, 'big'), big);
+    const [d] = await computeFileDigests([join(dir, 'big')], { chunkSize: 1000 });
+    expect(d!.chunks!.size).toBe(1000);
+    expect(d!.chunks!.sha256).toHaveLength(chunkCount(big.length, 1000));
+    expect(sameDigest(d!, d!)).toBe(true);
+    expect(sameDigest(d!, small!)).toBe(false);
+  });
+});
+
+describe('checkFileDigest', () => {
+  it('names the byte range of a changed chunk, and neighbouring chunks as one range', async () => {
+    const chunk = 4096;
+    const data = randomBytes(10 * chunk + 10);
+    const path = join(dir, 'image');
+    writeFileSync(path, data);
+    const [recorded] = await computeFileDigests([path], { chunkSize: chunk });
+    expect(await checkFileDigest(path, recorded!)).toBeUndefined();
+    const damaged = Buffer.from(data);
+    for (const at of [2 * chunk + 5, 3 * chunk, 10 * chunk + 1]) damaged.writeUInt8(damaged.readUInt8(at) ^ 0xff, at);
+    writeFileSync(path, damaged);
+    const message = await checkFileDigest(path, recorded!);
+    expect(message).toContain(`bytes ${2 * chunk}–${4 * chunk - 1}`);
+    expect(message).toContain(`bytes ${10 * chunk}–${10 * chunk + 9}`);
+    expect(message).not.toContain(`bytes 0–`);
+  });
+
+  it('still checks a whole-file sha256 from an older manifest', async () => {
+    const path = join(dir, 'old');
+    const data = randomBytes(5000);
+    writeFileSync(path, data);
+    expect(await checkFileDigest(path, { sha256: sha(data) })).toBeUndefined();
+    data.writeUInt8(data.readUInt8(10) ^ 1, 10);
+    writeFileSync(path, data);
+    expect(await checkFileDigest(path, { sha256: sha(Buffer.from('x')) })).toMatch(/^has sha256 [0-9a-f]{12}…, the manifest recorded/);
+  });
+});
+
+describe('differingRanges', () => {
+  it('joins neighbours and ends the last range at the file size', () => {
+    expect(differingRanges(['a', 'b', 'c', 'd'], ['a', 'x', 'y', 'd'], 35, 10)).toEqual([{ start: 10, end: 30 }]);
+    expect(differingRanges(['a', 'b', 'c', 'd'], ['x', 'b', 'c', 'y'], 35, 10)).toEqual([
+      { start: 0, end: 10 },
+      { start: 30, end: 35 },
+    ]);
+    expect(describeRange({ start: 0, end: 1024 * 1024 })).toBe('bytes 0–1048575 (0 MiB–1 MiB)');
+  });
+});
