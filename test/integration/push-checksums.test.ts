@@ -70,7 +70,7 @@ beforeAll(async () => {
   const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', '--engine', 'push'], { lockDir }));
   chain = doc.results[0]!.chain!;
   full = doc.results[0]!.checkpoint!;
-});
+}, 600_000);
 afterAll(async () => {
   await cleanupAll();
   fs.rmSync(lockDir, { recursive: true, force: true });
@@ -133,7 +133,7 @@ describe('chunk checksums of a push chain', () => {
     );
   });
 
-  it('kill -9 while the checksums are computed: no point recorded; the next run repairs and records one that verifies', async () => {
+  it('kill -9 while the checksums are computed: no point recorded; the next run repairs and records one that verifies', { timeout: 600_000 }, async () => {
     await writeGuestData(dom, 'vda', { pattern: 0x22, offset: 0, length: 192 * MiB });
     const reference = path.join(dom.dir, 'reference.qcow2');
     await referenceCopy(dom, 'vda', reference);
