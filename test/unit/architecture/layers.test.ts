@@ -58,11 +58,8 @@ const LAYER: Record<string, number> = {
 /** The command folders: none imports another, except fleet, which runs commands per host. */
 const COMMANDS = Object.keys(LAYER).filter((f) => LAYER[f] === LAYER['backup']);
 const MAY_CALL_COMMANDS = new Set(['fleet']);
-/**
- * Command-folder imports still being removed. backup → prune (`backup --prune`; the merge steps
- * are in src/repository now) goes when the backup run is split into named steps; nothing else may join it.
- */
-const PENDING_COMMAND_EDGES = new Set(['backup → prune']);
+/** Command-folder imports still being removed: none left. An entry here needs a reason and an end. */
+const PENDING_COMMAND_EDGES = new Set<string>();
 
 interface Edge {
   from: string;
@@ -191,10 +188,10 @@ describe('layering of src/', () => {
       ['restore/run-restore.ts', ['points/plan-restore.ts']],
     ]);
     expect(commandEdges(folderEdges(graph))).toEqual(['verify/run-verify.ts imports restore/chains.ts (verify → restore)']);
-    // The one pending edge is allowed by name only, and only while it is pending.
+    // A pending edge is allowed by name only, and only while it is listed.
     const pending = new Map([['backup/run-backup.ts', ['prune/prune-after-backup.ts']]]);
-    expect(commandEdges(folderEdges(pending))).toEqual([]);
-    expect(commandEdges(folderEdges(pending), new Set())).toEqual(['backup/run-backup.ts imports prune/prune-after-backup.ts (backup → prune)']);
+    expect(commandEdges(folderEdges(pending))).toEqual(['backup/run-backup.ts imports prune/prune-after-backup.ts (backup → prune)']);
+    expect(commandEdges(folderEdges(pending), new Set(['backup → prune']))).toEqual([]);
   });
 
   it('rejects a made-up graph with files that import each other in a circle', () => {
