@@ -17,9 +17,8 @@
  * Autostart is not part of a definition: a verify domain is defined without it and never marked.
  */
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { attrOf, kids, removeAll, textOf, type XmlNode } from '../util/ordered-xml.js';
 import { VmkeepError } from '../errors.js';
-
-type XmlNode = Record<string, unknown>;
 
 const OPTIONS = {
   preserveOrder: true,
@@ -295,40 +294,4 @@ function indexAfter(list: XmlNode[], tags: readonly string[]): number {
     if (i >= 0) return i + 1;
   }
   return 0;
-}
-
-function kids(node: XmlNode, tag: string): XmlNode[] {
-  const v = node[tag];
-  if (!Array.isArray(v)) {
-    const arr: XmlNode[] = [];
-    node[tag] = arr;
-    return arr;
-  }
-  return v as XmlNode[];
-}
-
-function textOf(value: unknown): string | undefined {
-  if (!Array.isArray(value)) return undefined;
-  const t = (value as XmlNode[]).find((n) => '#text' in n);
-  return t === undefined ? undefined : String(t['#text']).trim();
-}
-
-function attrOf(node: XmlNode | undefined, name: string): string | undefined {
-  const attrs = node?.[':@'] as Record<string, unknown> | undefined;
-  const v = attrs?.[`@${name}`];
-  return v === undefined ? undefined : String(v);
-}
-
-/** Remove matching children, with the whitespace before each, so no blank lines are left. */
-function removeAll(list: XmlNode[], match: (n: XmlNode) => boolean): number {
-  let removed = 0;
-  for (let i = list.length - 1; i >= 0; i--) {
-    if (!match(list[i]!)) continue;
-    const before = list[i - 1];
-    const ws = before !== undefined && '#text' in before && /^\s*$/.test(String(before['#text']));
-    list.splice(ws ? i - 1 : i, ws ? 2 : 1);
-    if (ws) i--;
-    removed++;
-  }
-  return removed;
 }

@@ -1,0 +1,45 @@
+/**
+ * Helpers for XML parsed with fast-xml-parser's `preserveOrder` (a domain definition that is
+ * changed and written back keeps its order, comments and whitespace): restore's and the boot
+ * verify domain's XML edits share them.
+ */
+
+/** An element of an order-preserved document: its tag maps to its children, `:@` to its attributes. */
+export type XmlNode = Record<string, unknown>;
+
+/** Children of an order-preserved element (created empty when it has none). */
+export function kids(node: XmlNode, tag: string): XmlNode[] {
+  const v = node[tag];
+  if (!Array.isArray(v)) {
+    const arr: XmlNode[] = [];
+    node[tag] = arr;
+    return arr;
+  }
+  return v as XmlNode[];
+}
+
+export function textOf(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const t = (value as XmlNode[]).find((n) => '#text' in n);
+  return t === undefined ? undefined : String(t['#text']).trim();
+}
+
+export function attrOf(node: XmlNode | undefined, name: string): string | undefined {
+  const attrs = node?.[':@'] as Record<string, unknown> | undefined;
+  const v = attrs?.[`@${name}`];
+  return v === undefined ? undefined : String(v);
+}
+
+/** Remove matching children, with the whitespace before each, so no blank lines are left. */
+export function removeAll(list: XmlNode[], match: (n: XmlNode) => boolean): number {
+  let removed = 0;
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (!match(list[i]!)) continue;
+    const before = list[i - 1];
+    const ws = before !== undefined && '#text' in before && /^\s*$/.test(String(before['#text']));
+    list.splice(ws ? i - 1 : i, ws ? 2 : 1);
+    if (ws) i--;
+    removed++;
+  }
+  return removed;
+}
