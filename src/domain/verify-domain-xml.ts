@@ -16,24 +16,8 @@
  *   `qemu` a host CPU model (host-passthrough, host-model) goes, TCG cannot give it.
  * Autostart is not part of a definition: a verify domain is defined without it and never marked.
  */
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import { attrOf, kids, removeAll, textOf, type XmlNode } from '../util/ordered-xml.js';
+import { attrOf, buildOrderedXml, kids, parseOrderedXml, removeAll, textOf, type XmlNode } from '../util/ordered-xml.js';
 import { VmkeepError } from '../errors.js';
-
-const OPTIONS = {
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: false,
-  processEntities: true,
-  commentPropName: '#comment',
-  cdataPropName: '#cdata',
-} as const;
-
-const parser = new XMLParser(OPTIONS);
-const builder = new XMLBuilder({ ...OPTIONS, suppressEmptyNode: true, format: false });
 
 /** The XML namespace of a verify domain's metadata. */
 export const VERIFY_NAMESPACE = 'https://vmkeep.dev/xmlns/verify/1';
@@ -95,7 +79,7 @@ const UNIT_KIB: Record<string, number> = {
 
 /** The memory a saved domain XML gives the domain, in KiB; undefined when it names none. */
 export function readMemoryKiB(savedXml: string): number | undefined {
-  const doc = parser.parse(savedXml) as XmlNode[];
+  const doc = parseOrderedXml(savedXml);
   const root = doc.find((n) => 'domain' in n);
   const node = root ? kids(root, 'domain').find((n) => 'memory' in n) : undefined;
   if (!node) return undefined;
@@ -107,7 +91,7 @@ export function readMemoryKiB(savedXml: string): number | undefined {
 export function buildVerifyDomainXml(savedXml: string, spec: VerifyDomainSpec): VerifyDomainXml {
   let doc: XmlNode[];
   try {
-    doc = parser.parse(savedXml) as XmlNode[];
+    doc = parseOrderedXml(savedXml);
   } catch (e) {
     throw new VmkeepError('failure', `the saved domain XML cannot be read: ${(e as Error).message}`);
   }
@@ -175,7 +159,7 @@ export function buildVerifyDomainXml(savedXml: string, spec: VerifyDomainSpec): 
   devices.push(serial);
   changes.push(`serial console → ${spec.serialLog}`);
 
-  let xml = builder.build(doc);
+  let xml = buildOrderedXml(doc);
   if (!xml.endsWith('\n')) xml += '\n';
   return { xml, agentChannel, memoryKiB, vcpus, changes };
 }

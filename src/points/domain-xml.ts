@@ -15,24 +15,8 @@
  *   new domain sharing (and changing) the original domain's. virtnbdbackup keeps a copy of the
  *   original's as `<file>.<checkpoint>` in the chain folder; the notes say so.
  */
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import { attrOf, kids, removeAll, textOf, type XmlNode } from '../util/ordered-xml.js';
+import { attrOf, buildOrderedXml, kids, parseOrderedXml, removeAll, textOf, type XmlNode } from '../util/ordered-xml.js';
 import { VmkeepError } from '../errors.js';
-
-const OPTIONS = {
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: false,
-  processEntities: true,
-  commentPropName: '#comment',
-  cdataPropName: '#cdata',
-} as const;
-
-const parser = new XMLParser(OPTIONS);
-const builder = new XMLBuilder({ ...OPTIONS, suppressEmptyNode: true, format: false });
 
 export interface XmlAdjustment {
   name: string;
@@ -62,7 +46,7 @@ export interface AdjustedXml {
 
 /** Rewrite a saved domain XML for a restored domain (pure). */
 export function adjustDomainXml(xml: string, adj: XmlAdjustment): AdjustedXml {
-  const doc = parser.parse(xml) as XmlNode[];
+  const doc = parseOrderedXml(xml);
   const root = doc.find((n) => 'domain' in n);
   if (!root) throw new VmkeepError('failure', 'saved domain XML has no <domain> element');
   const domain = kids(root, 'domain');
@@ -136,7 +120,7 @@ export function adjustDomainXml(xml: string, adj: XmlAdjustment): AdjustedXml {
   if (removedDisks.length > 0) notes.push(`disks not restored removed: ${removedDisks.join(', ')}`);
   if (removedMacs.length > 0) notes.push(`MAC addresses removed: ${removedMacs.join(', ')}`);
 
-  let out = builder.build(doc);
+  let out = buildOrderedXml(doc);
   if (!out.endsWith('\n')) out += '\n';
   return { xml: out, removedDisks, removedMacs, notes, chardevFiles: [...new Set(chardevFiles.values())] };
 }

@@ -3,6 +3,33 @@
  * changed and written back keeps its order, comments and whitespace): restore's and the boot
  * verify domain's XML edits share them.
  */
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+
+// Everything kept as written: attributes as strings, text untrimmed, comments and CDATA.
+const OPTIONS = {
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  parseAttributeValue: false,
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: true,
+  commentPropName: '#comment',
+  cdataPropName: '#cdata',
+} as const;
+
+const parser = new XMLParser(OPTIONS);
+const builder = new XMLBuilder({ ...OPTIONS, suppressEmptyNode: true, format: false });
+
+/** Parse a document keeping its order, comments and whitespace. */
+export function parseOrderedXml(xml: string): XmlNode[] {
+  return parser.parse(xml) as XmlNode[];
+}
+
+/** Write back a document parsed by parseOrderedXml (empty elements self-closed). */
+export function buildOrderedXml(doc: XmlNode[]): string {
+  return builder.build(doc);
+}
 
 /** An element of an order-preserved document: its tag maps to its children, `:@` to its attributes. */
 export type XmlNode = Record<string, unknown>;
