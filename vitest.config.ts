@@ -31,8 +31,9 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           exclude: ALONE,
           globalSetup: ['test/integration/global-setup.ts'],
-          testTimeout: 300_000,
-          hookTimeout: 120_000,
+          // Room for two files sharing the cores: the slowest case takes about 150 s alone.
+          testTimeout: 450_000,
+          hookTimeout: 180_000,
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
         },
