@@ -12,7 +12,7 @@ import { ToolError, VmkeepError, messageOf } from '../errors.js';
 import { classifyAgentError, freezeRecordFile, guestFreezeState, thawLeftoverFreeze } from '../domain/guest-freeze.js';
 import { finishInterruptedMerges } from '../repository/merge-points.js';
 import { listChains } from '../repository/chains.js';
-import { readManifest, writeManifest } from '../repository/manifest.js';
+import { readManifest, writeManifest, type ManifestPoint } from '../repository/manifest.js';
 import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
 import { withDomainHooks, type ChainTarget, type HookScope } from './backup-hooks.js';
 import { explainFailure } from './classify-failure.js';
@@ -339,7 +339,7 @@ async function failedBackup(run: DomainRun, caught: unknown, holdsLock: boolean)
 async function recordPointFields(
   chainDir: string,
   checkpoint: string,
-  fields: { quiesced?: boolean; quiesceReason?: string; offline?: boolean; name?: string },
+  fields: Pick<ManifestPoint, 'quiesced' | 'quiesceReason' | 'offline' | 'name'>,
 ): Promise<void> {
   const manifest = await readManifest(chainDir);
   if (!manifest) return;

@@ -8,7 +8,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest } from '../repository/manifest.js';
+import { MANIFEST_FORMAT, readManifest, writeManifest, type ChainManifest, type ManifestPoint } from '../repository/manifest.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
 import type { RestoreChain } from './types.js';
 import { computeFileDigests } from '../repository/file-digest.js';
@@ -17,9 +17,9 @@ import { computeFileDigests } from '../repository/file-digest.js';
 export async function adoptChain(chain: RestoreChain, now: Date, note: string): Promise<ChainManifest> {
   if (await readManifest(chain.dir)) throw new Error(`${chain.folder} has a manifest already`);
   const period = parseChainFolderName(chain.folder);
-  const points: ChainManifest['points'] = [];
+  const points: ManifestPoint[] = [];
   for (const p of chain.points) {
-    const files: ChainManifest['points'][number]['files'] = [];
+    const files: ManifestPoint['files'] = [];
     for (const f of p.files) {
       const path = join(chain.dir, f.path);
       const [digest] = await computeFileDigests([path]);

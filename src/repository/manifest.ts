@@ -75,7 +75,7 @@ const ReplicaRecordSchema = z.object({
   forgotten: isoTime.optional(),
 });
 
-const RestorePointSchema = z.object({
+const ManifestPointSchema = z.object({
   /** Checkpoint name (virtnbdbackup.N): the point's id within its chain. */
   checkpoint: checkpointName,
   parent: checkpointName.optional(),
@@ -158,7 +158,7 @@ const ChainManifestSchema = z.object({
   protected: z.boolean().default(false),
   disks: z.array(z.object({ target: z.string(), sourcePath: z.string().optional(), format: z.string().optional(), virtualSize: z.number().optional() })),
   /** Shared files of the chain (domain XML copies...), refreshed each run. */
-  points: z.array(RestorePointSchema),
+  points: z.array(ManifestPointSchema),
   /** A run that started and has not finished: set before the engine runs, cleared after. */
   running: z
     .object({
@@ -195,8 +195,25 @@ const ChainManifestSchema = z.object({
 });
 
 export type ManifestFile = z.infer<typeof ManifestFileSchema>;
-export type RestorePoint = z.infer<typeof RestorePointSchema>;
+export type ManifestPoint = z.infer<typeof ManifestPointSchema>;
 export type ChainEvent = z.infer<typeof ChainEventSchema>;
+
+/** The fields that say which point it is; every chain folder records them, a VMSnap folder too. */
+type PointIdentity = 'checkpoint' | 'time' | 'level' | 'protected';
+
+/**
+ * A restore point as the readers of a chain (status, list, restore, verify) see it: the manifest's
+ * point without its files and replicas, which each reader holds in its own shape. A VMSnap folder
+ * records only the identity, so the rest is optional. A field added to the manifest's point is
+ * here, and in every view built on it, without further code.
+ */
+export type PointFacts = Pick<ManifestPoint, PointIdentity> & Partial<Omit<ManifestPoint, PointIdentity | 'files' | 'replicas'>>;
+
+/** A manifest point's facts: the point itself, less its files and replicas. */
+export function pointFactsOf(point: ManifestPoint): PointFacts {
+  const { files, replicas, ...facts } = point;
+  return facts;
+}
 export type ChainManifest = z.infer<typeof ChainManifestSchema>;
 export type VerifyRecord = z.infer<typeof VerifyRecordSchema>;
 export type BootVerifyRecord = z.infer<typeof BootVerifyRecordSchema>;
