@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ChainManifest } from '../repository/manifest.js';
+import { pointFactsOf, type ChainManifest } from '../repository/manifest.js';
 import { listChains, type ChainView } from '../repository/chains.js';
 import { readBackupFolder, type BackupFolder } from '../virtnbd/backup-folder.js';
 import { parseDomainXml } from '../virsh/parse-domain-xml.js';
@@ -40,19 +40,8 @@ export function fromManifest(
     protected: m.protected,
     disks: m.disks.map((d) => ({ target: d.target, sourcePath: d.sourcePath, format: d.format })),
     points: m.points.map((p) => ({
-      checkpoint: p.checkpoint,
-      parent: p.parent,
-      time: p.time,
-      ...(p.sequence !== undefined ? { sequence: p.sequence } : {}),
-      level: p.level,
-      label: p.label,
-      quiesced: p.quiesced,
-      quiesceReason: p.quiesceReason,
-      offline: p.offline,
-      name: p.name,
-      protected: p.protected,
-      dataBytes: p.dataBytes,
-      files: p.files.map((f) => ({ path: f.path, disk: f.disk, kind: f.kind, size: f.size, sha256: f.sha256, ...(f.chunks ? { chunks: f.chunks } : {}) })),
+      ...pointFactsOf(p),
+      files: p.files,
       // A replica the repository has forgotten is no copy: list must not count it.
       replicas: (p.replicas ?? []).filter((r) => r.forgotten === undefined).map((r) => r.repository),
       ...(view.damage?.byPoint[p.checkpoint] ? { damage: view.damage.byPoint[p.checkpoint] } : {}),
@@ -83,12 +72,8 @@ function legacyChain(
     for (const c of folder.vmConfigs) if (c.ident === p.checkpoint) files.push({ path: c.name, kind: 'config' });
     if (folder.checkpointXmls.includes(p.checkpoint)) files.push({ path: `checkpoints/${p.checkpoint}.xml`, kind: 'checkpoint' });
     return {
-      checkpoint: p.checkpoint,
+      ...p,
       parent: i === 0 ? undefined : view.points[i - 1]!.checkpoint,
-      time: p.time,
-      level: p.level,
-      label: undefined,
-      protected: false,
       dataBytes: folder.dataFiles.filter((f) => files.some((x) => x.path === f.name)).reduce((sum, f) => sum + (f.meta?.dataSize ?? 0), 0),
       files,
     };

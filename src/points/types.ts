@@ -2,40 +2,16 @@
  * The chain as restore, list and verify see it: one shape for chains with a vmkeep manifest and
  * for VMSnap folders without one (whose files carry no size or checksum).
  */
-import type { ManifestFile } from '../repository/manifest.js';
+import type { ManifestFile, PointFacts } from '../repository/manifest.js';
 
-/** A file of a restore point, relative to the chain folder. */
-export interface ChainFile {
-  path: string;
-  /** Disk target, for data files. */
-  disk?: string | undefined;
-  kind: ManifestFile['kind'];
-  /** Recorded size and sha256; undefined for VMSnap folders (nothing was recorded). */
-  size?: number | undefined;
-  sha256?: string | undefined;
-  /** sha256 per fixed-size chunk, where the manifest recorded them instead of one sha256. */
-  chunks?: ManifestFile['chunks'];
-}
+/**
+ * A file of a restore point, relative to the chain folder: the manifest's record of it, whose size
+ * and digest are absent for VMSnap folders (nothing was recorded).
+ */
+export type ChainFile = Pick<ManifestFile, 'path' | 'disk' | 'kind'> & Partial<Pick<ManifestFile, 'size' | 'sha256' | 'chunks'>>;
 
-/** One restore point of a chain: a checkpoint and the files its backup run wrote. */
-export interface ChainPoint {
-  checkpoint: string;
-  parent: string | undefined;
-  time: string;
-  /** Place in the domain's recording order (absent: recorded before it was kept, or a VMSnap folder). */
-  sequence?: number | undefined;
-  level: 'full' | 'inc';
-  label: string | undefined;
-  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
-  quiesced?: boolean | undefined;
-  /** Why the filesystems were not frozen. */
-  quiesceReason?: string | undefined;
-  /** The guest was not running while the point was taken; undefined when not recorded. */
-  offline?: boolean | undefined;
-  /** backup --name. */
-  name?: string | undefined;
-  protected: boolean;
-  dataBytes: number | undefined;
+/** One restore point of a chain: a checkpoint, its facts from the manifest, and the files its backup run wrote. */
+export interface ChainPoint extends PointFacts {
   files: ChainFile[];
   /** Repositories holding a copy (`vmkeep replicate`), from the manifest. */
   replicas?: string[] | undefined;

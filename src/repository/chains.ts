@@ -6,28 +6,13 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmkeepError } from '../errors.js';
 import { parseCheckpointXml } from '../virsh/parse-checkpoint-xml.js';
-import { MANIFEST_FILE, readManifest, type ChainManifest } from './manifest.js';
+import { MANIFEST_FILE, pointFactsOf, readManifest, type ChainManifest, type PointFacts } from './manifest.js';
 import { resolvePendingMerge } from './merge-record.js';
 import { parseChainFolderName, type ParsedChainFolder } from './period-folders.js';
 import { checkRecordedFiles, type ChainDamage } from './recorded-files.js';
 
-export interface PointView {
-  checkpoint: string;
-  time: string;
-  /** Place in the domain's recording order; undefined for points recorded before it was kept. */
-  sequence?: number | undefined;
-  level: 'full' | 'inc';
-  label: string | undefined;
-  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
-  quiesced?: boolean | undefined;
-  /** Why the filesystems were not frozen. */
-  quiesceReason?: string | undefined;
-  /** The guest was not running while the point was taken; undefined when not recorded. */
-  offline?: boolean | undefined;
-  /** backup --name. */
-  name?: string | undefined;
-  dataBytes: number | undefined;
-  protected: boolean;
+/** A point of a chain as the backup tree shows it: its facts, and whether it can be restored. */
+export interface PointView extends PointFacts {
   /** Why this point cannot be restored: a file it needs is missing or changed size (absent when whole). */
   damage?: string | undefined;
 }
@@ -114,17 +99,7 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
           : manifest.stateReason,
       protected: manifest.protected,
       points: manifest.points.map((p) => ({
-        checkpoint: p.checkpoint,
-        time: p.time,
-        ...(p.sequence !== undefined ? { sequence: p.sequence } : {}),
-        level: p.level,
-        label: p.label,
-        quiesced: p.quiesced,
-        quiesceReason: p.quiesceReason,
-        offline: p.offline,
-        name: p.name,
-        dataBytes: p.dataBytes,
-        protected: p.protected,
+        ...pointFactsOf(p),
         ...(damage?.byPoint[p.checkpoint] ? { damage: damage.byPoint[p.checkpoint] } : {}),
       })),
       sizeOnDisk,
@@ -163,7 +138,7 @@ async function readLegacyChain(
     // points; the data file's mtime (the end of the run) only where the checkpoint XML is missing.
     const created = await checkpointCreationTime(dir, cp);
     const time = created ?? (file ? (await stat(join(dir, file))).mtime.toISOString() : new Date(0).toISOString());
-    points.push({ checkpoint: cp, time, level, label: undefined, dataBytes: undefined, protected: false });
+    points.push({ checkpoint: cp, time, level, protected: false });
   }
   const partial = names.some((n) => n.endsWith('.partial'));
   return {
