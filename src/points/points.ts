@@ -9,40 +9,18 @@ import { usageError } from '../errors.js';
 import { findLastRecorded } from '../repository/recording-order.js';
 import type { ChainPoint, RestoreChain } from './types.js';
 
-/** A restore point with where it lives, as list prints it and restore selects it. */
-export interface RestorePointRef {
+/** A restore point with where it lives, as list prints it and restore selects it: its chain's point less the files. */
+export interface RestorePointRef extends Omit<ChainPoint, 'files'> {
   /** `<chain folder>/<checkpoint>`. */
   id: string;
   domain: string;
   chain: string;
-  checkpoint: string;
   /** Position in its chain: 0 is the full. */
   index: number;
-  time: string;
-  /** Place in the domain's recording order; `latest` is the point recorded last, whatever its date. */
-  sequence?: number | undefined;
-  level: 'full' | 'inc';
-  label: string | undefined;
-  /** Filesystems frozen for the checkpoint; undefined when not recorded. */
-  quiesced?: boolean | undefined;
-  /** Why the filesystems were not frozen. */
-  quiesceReason?: string | undefined;
-  /** The guest was not running while the point was taken; undefined when not recorded. */
-  offline?: boolean | undefined;
-  /** backup --name (unique per domain). */
-  name?: string | undefined;
-  dataBytes: number | undefined;
   /** State of the chain the point belongs to. */
   state: RestoreChain['state'];
-  protected: boolean;
   /** No manifest: no checksums recorded. */
   legacy: boolean;
-  /** Repositories holding a copy of the point (`vmkeep replicate`). */
-  replicas?: string[] | undefined;
-  /** Why the point cannot be restored: a file it needs is missing or changed size. */
-  damage?: string | undefined;
-  /** The point's last boot proof (`verify --boot`). */
-  bootVerify?: ChainPoint['bootVerify'];
 }
 
 /** How the user named the point. */
@@ -56,27 +34,16 @@ export function pointId(chain: string, checkpoint: string): string {
 /** Every point of these chains, chain by chain (chains in the order given, points oldest first). */
 export function listRestorePoints(chains: readonly RestoreChain[]): RestorePointRef[] {
   return chains.flatMap((c) =>
-    c.points.map((p, index) => ({
+    c.points.map(({ files, ...p }, index) => ({
+      ...p,
       id: pointId(c.folder, p.checkpoint),
       domain: c.domain,
       chain: c.folder,
-      checkpoint: p.checkpoint,
       index,
-      time: p.time,
-      ...(p.sequence !== undefined ? { sequence: p.sequence } : {}),
-      level: p.level,
-      label: p.label,
-      quiesced: p.quiesced,
-      quiesceReason: p.quiesceReason,
-      offline: p.offline,
-      name: p.name,
-      dataBytes: p.dataBytes,
       state: c.state,
+      // A protected chain protects each of its points.
       protected: p.protected || c.protected,
       legacy: c.legacy,
-      replicas: p.replicas,
-      ...(p.damage ? { damage: p.damage } : {}),
-      ...(p.bootVerify ? { bootVerify: p.bootVerify } : {}),
     })),
   );
 }

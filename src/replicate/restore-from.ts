@@ -57,8 +57,6 @@ export function asRestorePoints(domain: string, points: readonly RepoPoint[]): R
     index: 0,
     time: new Date(p.snapshot.time).toISOString(),
     level: 'full',
-    label: undefined,
-    dataBytes: undefined,
     state: 'complete',
     protected: false,
     legacy: false,
