@@ -1,6 +1,8 @@
-/** What every command gets: the tool clients, the clock, the logger, and the cancel signal. */
+/** What every command gets: the tool clients, the clock, the logger, the cancel signal, the environment and the lock files. */
 import { QemuImgClient } from '../qemu/qemu-img.js';
 import type { Runner } from '../runner/runner.js';
+import type { Env } from '../util/env.js';
+import { domainLockDir, domainLockFile, outputLockFile } from '../util/lock.js';
 import type { Logger } from '../util/log.js';
 import { VirshClient } from '../virsh/client.js';
 import { VirshSessionPool } from '../virsh/session-pool.js';
@@ -24,6 +26,32 @@ export interface AppContext {
   faults?: FaultPoints;
   /** The run's id (a UUID), as logging and notifications carry it; hooks get it as VMKEEP_RUN_ID. */
   runId?: string;
+  /** The process environment, read once by the CLI entry: nothing below it reads process.env. */
+  env: Env;
+  /** Where this run's lock files are (src/repository/locks.ts takes them). */
+  locks: LockService;
+}
+
+export type { Env } from '../util/env.js';
+
+/**
+ * The lock files of a run: one per output folder, inside it, and one per domain in a folder of
+ * their own (VMKEEP_LOCK_DIR), since a domain may be backed up into several output folders. Two
+ * hosts may both have a `web`: a remote host's context gets its own domain folder.
+ */
+export interface LockService {
+  readonly domainDir: string;
+  outputLockFile(output: string): string;
+  domainLockFile(domain: string): string;
+}
+
+/** The lock files with the per-domain ones in `domainDir`. */
+export function createLockService(domainDir: string): LockService {
+  return Object.freeze({
+    domainDir,
+    outputLockFile,
+    domainLockFile: (domain: string) => domainLockFile(domainDir, domain),
+  });
 }
 
 export interface FaultPoints {
@@ -42,8 +70,13 @@ export function createContext(fields: {
   virshSessions?: boolean;
   faults?: FaultPoints;
   runId?: string;
+  /** The environment (the CLI passes process.env; a test passes what it needs, e.g. VMKEEP_LOCK_DIR). */
+  env?: Env;
+  /** The lock files; by default VMKEEP_LOCK_DIR's (or /run/lock/vmkeep's) for the domains. */
+  locks?: LockService;
 }): AppContext {
   const { runner } = fields;
+  const env = Object.freeze({ ...fields.env });
   const pool =
     fields.virshSessions && runner.open ? new VirshSessionPool({ run: runner.run.bind(runner), open: runner.open.bind(runner) }, fields.uri) : undefined;
   return {
@@ -56,5 +89,7 @@ export function createContext(fields: {
     signal: fields.signal,
     ...(fields.faults ? { faults: fields.faults } : {}),
     ...(fields.runId ? { runId: fields.runId } : {}),
+    env,
+    locks: fields.locks ?? createLockService(domainLockDir(env)),
   };
 }

@@ -12,8 +12,8 @@ import { ToolError, VmkeepError, messageOf } from '../errors.js';
 import { classifyAgentError, freezeRecordFile, guestFreezeState, thawLeftoverFreeze } from '../domain/guest-freeze.js';
 import { finishInterruptedMerges } from '../repository/merge-points.js';
 import { listChains } from '../repository/chains.js';
+import { withLocks, type LockRequest } from '../repository/locks.js';
 import { readManifest, writeManifest, type ManifestPoint } from '../repository/manifest.js';
-import { acquireLock, domainLockDir, domainLockFile, lockHolder, type HeldLock } from '../util/lock.js';
 import { withDomainHooks, type ChainTarget, type HookScope } from './backup-hooks.js';
 import { explainFailure } from './classify-failure.js';
 import { withPowerState, type PowerState } from './domain-power.js';
@@ -54,7 +54,7 @@ interface DomainFiles {
 }
 
 function domainFilesOf(run: DomainRun): DomainFiles {
-  const lock = domainLockFile(domainLockDir(run.options.env), run.domain);
+  const lock = run.ctx.locks.domainLockFile(run.domain);
   return { lock, freezeRecord: freezeRecordFile(lock), childRecord: childRecordFileFor(lock), failureNote: failureNoteFileFor(lock) };
 }
 
@@ -68,28 +68,20 @@ export async function backupDomain(run: DomainRun): Promise<DomainResult> {
 
 async function backUpUnderLock(run: DomainRun, target: ChainTarget): Promise<DomainResult> {
   const files = domainFilesOf(run);
-  let lock: HeldLock | undefined;
+  const { options } = run;
+  // A dry run only checks that no other run holds the domain's lock.
+  const lock: LockRequest = { domains: [run.domain], mode: options.dryRun ? 'check' : 'write', waitMs: options.lockWaitMs, why: 'no plan while it works' };
   try {
-    lock = await lockDomain(run, files.lock);
-    const recordable = lock !== undefined;
-    const { value, stopped } = await withPowerState(run.ctx, run.domain, run.settings, (power) =>
-      backUpSteps(run, files, power, target).catch((caught) => failedBackup(run, caught, recordable)),
-    );
-    return stopped ? { ...value, stopped } : value;
+    return await withLocks(run.ctx, lock, async (held) => {
+      const recordable = held.files.length > 0;
+      const { value, stopped } = await withPowerState(run.ctx, run.domain, run.settings, (power) =>
+        backUpSteps(run, files, power, target).catch((caught) => failedBackup(run, caught, recordable)),
+      );
+      return stopped ? { ...value, stopped } : value;
+    });
   } catch (caught) {
     return failedBackup(run, caught, false);
-  } finally {
-    lock?.release();
   }
-}
-
-/** The domain lock (a dry run only checks that no other run holds it). */
-async function lockDomain(run: DomainRun, lockFile: string): Promise<HeldLock | undefined> {
-  const { ctx, domain, options } = run;
-  if (!options.dryRun) return acquireLock(lockFile, { waitMs: options.lockWaitMs, what: `domain ${domain}`, signal: ctx.signal });
-  const holder = lockHolder(lockFile);
-  if (holder) throw new VmkeepError('locked', `domain ${domain} is locked by another vmkeep run (pid ${holder}): no plan while it works`);
-  return undefined;
 }
 
 /** The steps under the lock, in order; an early result ends the domain's run without a failure record. */

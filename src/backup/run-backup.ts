@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { AppContext } from '../app/context.js';
@@ -13,7 +13,7 @@ import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { settingsProblem, type DomainSettings } from '../config/settings.js';
 import { resolveSelection, type SelectionRequest, type TaggedSelection } from '../domain/select-by-tags.js';
 import { VmkeepError, messageOf } from '../errors.js';
-import { acquireLock, lockHolder, type HeldLock } from '../util/lock.js';
+import { withLocks, type LockRequest } from '../repository/locks.js';
 import { backupDomain } from './backup-domain.js';
 import { withRunHooks, type HookScope } from './backup-hooks.js';
 import type { BackupEngine, EngineName } from './engine/types.js';
@@ -59,7 +59,7 @@ export async function prepareOutput(output: string, dryRun: boolean): Promise<vo
 
 /** The engine --engine names. */
 export function createEngine(ctx: AppContext, name: EngineName): BackupEngine {
-  return name === 'push' ? new PushEngine(ctx.virsh, ctx.qemuImg) : new VirtnbdbackupEngine(ctx.runner);
+  return name === 'push' ? new PushEngine(ctx.virsh, ctx.qemuImg) : new VirtnbdbackupEngine(ctx.runner, ctx.env);
 }
 
 /**
@@ -81,8 +81,16 @@ export async function runBackup(
     options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ [engine.name]: v })),
   ]);
   if (selection.selected.length > 0) await prepareOutput(options.output, options.dryRun);
-  const outputLock = await lockOutput(ctx, options, selection.selected.length);
-  try {
+  // No lock file for a run that selected nothing: it would write into a folder it has no
+  // business in. A dry run takes none, but makes no plan while another run works: that run's
+  // work in progress would show as leftovers to repair.
+  const locks: LockRequest = {
+    output: selection.selected.length > 0 || options.dryRun ? options.output : undefined,
+    mode: options.dryRun ? 'check' : 'write',
+    waitMs: options.lockWaitMs,
+    why: 'a plan now would show its work in progress as leftovers; try again when it is done',
+  };
+  return withLocks(ctx, locks, async () => {
     // One id for the run: the one log lines and notifications carry (a fresh one outside the CLI).
     const hooks: HookScope = { ctx, runId: ctx.runId ?? randomUUID(), output: options.output, dryRun: options.dryRun };
     const run = await withRunHooks(hooks, options.runHooks, selection.selected, async () => [
@@ -91,29 +99,7 @@ export async function runBackup(
       ...selection.emptyPatterns.map((p): DomainResult => ({ domain: p, result: 'failed', reason: 'no domain matches this pattern' })),
     ]);
     return summarize(ctx, options, selection, hooks.runId, run);
-  } finally {
-    outputLock?.release();
-  }
-}
-
-/**
- * The output folder's lock. No lock file for a run that selected nothing: it would write into a
- * folder it has no business in. A dry run takes none, but makes no plan while another run works:
- * that run's work in progress would show as leftovers to repair.
- */
-async function lockOutput(ctx: AppContext, options: BackupOptions, selected: number): Promise<HeldLock | undefined> {
-  const lockFile = join(options.output, '.vmkeep.lock');
-  if (options.dryRun) {
-    const holder = lockHolder(lockFile);
-    if (holder)
-      throw new VmkeepError(
-        'locked',
-        `output folder ${options.output} is locked by another vmkeep run (pid ${holder}): a plan now would show its work in progress as leftovers; try again when it is done`,
-      );
-    return undefined;
-  }
-  if (selected === 0) return undefined;
-  return acquireLock(lockFile, { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal });
+  });
 }
 
 /** What every domain of the run shares. */

@@ -25,7 +25,6 @@ export interface BackupOptions {
   lockWaitMs: number;
   /** --verbose: debug lines (virtnbdbackup's own log) are shown. */
   verbose?: boolean;
-  env: NodeJS.ProcessEnv;
   /** Per-domain settings (config layers + flags); `fixedSettings` when there is no config. */
   settingsFor: SettingsFor;
   /** Prune a domain once its backup succeeded, where its settings ask for it. */

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { VmkeepError, usageError } from '../errors.js';
-import { lockOutputForReading } from '../repository/output-lock.js';
+import { withLocks } from '../repository/locks.js';
 import { openChainToQemu } from '../repository/qemu-access.js';
 import { isImageFile } from '../points/check-files.js';
 import { readRestoreChains } from '../points/chains.js';
@@ -66,7 +66,8 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
       `${plan.point.id} is a virtnbdbackup point: boot runs push chains (backup --engine push); restore it with --to DIR and start that instead`,
     );
   }
-  if (!plan.config) throw new VmkeepError('failure', `${plan.point.id} has no saved domain XML to boot from`);
+  const savedConfig = plan.config;
+  if (!savedConfig) throw new VmkeepError('failure', `${plan.point.id} has no saved domain XML to boot from`);
   if ((await ctx.virsh.listDomainNames()).includes(o.name)) throw usageError(`a domain named ${o.name} already exists: choose another --name`);
   const dir = resolve(o.dir);
   // The default folder's parent (vmkeep-boot) is vmkeep's own and made on first use; any other
@@ -74,76 +75,76 @@ async function bootPoint(ctx: AppContext, o: Extract<BootOptions, { action: 'sta
   const existed =
     (await assertEmptyTarget(dir, { flag: '--dir', parent: dirname(dir) === DEFAULT_BOOT_ROOT ? dirname(DEFAULT_BOOT_ROOT) : dirname(dir) })) === 'empty';
 
-  const lock = await lockOutputForReading(ctx, o.output, o.lockWaitMs);
-  let defined = false;
-  let repositoryModes: RepositoryMode[] = [];
-  let chardevFiles: string[] = [];
-  try {
-    await checkPlanFiles(ctx, plan);
-    const savedXml = await readFile(join(plan.chainDir, plan.config), 'utf8');
-    // QEMU (libvirt-qemu) reads the backing images in the repository: the folders above them
-    // must be traversable, not listable, and libvirt gives the images to QEMU's user. Discard
-    // puts back what was there before.
-    const images = [...new Set(plan.disks.flatMap((d) => d.sequence.map((f) => join(plan.chainDir, f))))];
-    repositoryModes = await readModes([dirname(dirname(plan.chainDir)), dirname(plan.chainDir), plan.chainDir, ...images]);
-    await openChainToQemu(plan.chainDir);
-    await mkdir(dir, { recursive: true, mode: 0o711 });
-    await chmod(dir, 0o711);
-    const disks = plan.disks.map((d) => ({ target: d.target, overlay: join(dir, `${d.target}.qcow2`), backing: join(plan.chainDir, d.sequence.at(-1)!) }));
-    for (const d of disks) await ctx.qemuImg.createOverlay(d.overlay, d.backing);
-    const adjusted = adjustDomainXml(savedXml, {
-      name: o.name,
-      images: new Map(disks.map((d) => [d.target, d.overlay])),
-      checkpoint: plan.point.checkpoint,
-      chardevDir: dir,
-    });
-    chardevFiles = adjusted.chardevFiles;
-    const record: BootRecord = {
-      format: 'vmkeep-boot/1',
-      name: o.name,
-      domain: o.domain,
-      point: plan.point.id,
-      chainDir: plan.chainDir,
-      createdAt: ctx.now().toISOString(),
-      disks,
-      output: o.output,
-      chardevFiles,
-      repositoryModes,
-    };
-    await writeFileAtomic(join(dir, BOOT_RECORD), `${JSON.stringify(record, null, 2)}\n`);
-    const xmlDir = await mkdtemp(join('/var/tmp', 'vmkeep-boot-'));
+  // The repository's folders are opened to QEMU and put back under the lock, also on failure.
+  return withLocks(ctx, { output: o.output, mode: 'read', waitMs: o.lockWaitMs }, async () => {
+    let defined = false;
+    let repositoryModes: RepositoryMode[] = [];
+    let chardevFiles: string[] = [];
     try {
-      const xmlFile = join(xmlDir, 'domain.xml');
-      await writeFile(xmlFile, adjusted.xml, { mode: 0o600 });
-      await ctx.virsh.define(xmlFile);
-      defined = true;
-    } finally {
-      await rm(xmlDir, { recursive: true, force: true });
+      await checkPlanFiles(ctx, plan);
+      const savedXml = await readFile(join(plan.chainDir, savedConfig), 'utf8');
+      // QEMU (libvirt-qemu) reads the backing images in the repository: the folders above them
+      // must be traversable, not listable, and libvirt gives the images to QEMU's user. Discard
+      // puts back what was there before.
+      const images = [...new Set(plan.disks.flatMap((d) => d.sequence.map((f) => join(plan.chainDir, f))))];
+      repositoryModes = await readModes([dirname(dirname(plan.chainDir)), dirname(plan.chainDir), plan.chainDir, ...images]);
+      await openChainToQemu(plan.chainDir);
+      await mkdir(dir, { recursive: true, mode: 0o711 });
+      await chmod(dir, 0o711);
+      const disks = plan.disks.map((d) => ({ target: d.target, overlay: join(dir, `${d.target}.qcow2`), backing: join(plan.chainDir, d.sequence.at(-1)!) }));
+      for (const d of disks) await ctx.qemuImg.createOverlay(d.overlay, d.backing);
+      const adjusted = adjustDomainXml(savedXml, {
+        name: o.name,
+        images: new Map(disks.map((d) => [d.target, d.overlay])),
+        checkpoint: plan.point.checkpoint,
+        chardevDir: dir,
+      });
+      chardevFiles = adjusted.chardevFiles;
+      const record: BootRecord = {
+        format: 'vmkeep-boot/1',
+        name: o.name,
+        domain: o.domain,
+        point: plan.point.id,
+        chainDir: plan.chainDir,
+        createdAt: ctx.now().toISOString(),
+        disks,
+        output: o.output,
+        chardevFiles,
+        repositoryModes,
+      };
+      await writeFileAtomic(join(dir, BOOT_RECORD), `${JSON.stringify(record, null, 2)}\n`);
+      const xmlDir = await mkdtemp(join('/var/tmp', 'vmkeep-boot-'));
+      try {
+        const xmlFile = join(xmlDir, 'domain.xml');
+        await writeFile(xmlFile, adjusted.xml, { mode: 0o600 });
+        await ctx.virsh.define(xmlFile);
+        defined = true;
+      } finally {
+        await rm(xmlDir, { recursive: true, force: true });
+      }
+      await ctx.virsh.start(o.name);
+      ctx.log.info(`${o.name}: running from ${plan.point.id} of ${o.domain} (overlays in ${dir})`);
+      const document = { action: 'boot', name: o.name, domain: o.domain, point: plan.point.id, dir, disks, notes: adjusted.notes, durationMs: Date.now() - t0 };
+      const lines = [`${o.name} runs from ${plan.point.id} of ${o.domain} in ${((Date.now() - t0) / 1000).toFixed(1)} s`];
+      for (const d of disks) lines.push(`  ${d.target}: ${d.overlay} (on ${d.backing})`);
+      lines.push(
+        `  keep it: ${formatShellCommand(['vmkeep', 'boot', '--finish', o.name])}; drop it: ${formatShellCommand(['vmkeep', 'boot', '--discard', o.name])}`,
+      );
+      return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
+    } catch (error) {
+      if (defined) {
+        await ctx.virsh.destroy(o.name).catch(() => undefined);
+        await ctx.virsh.undefine(o.name).catch(() => undefined);
+      }
+      await restoreModes(ctx, repositoryModes);
+      // Only what this run made: the overlays, logs and the record (and the folder, if it made that too).
+      for (const d of plan.disks) await rm(join(dir, `${d.target}.qcow2`), { force: true }).catch(() => undefined);
+      for (const f of chardevFiles) await rm(f, { force: true }).catch(() => undefined);
+      await rm(join(dir, BOOT_RECORD), { force: true }).catch(() => undefined);
+      if (!existed) await rmdir(dir).catch(() => undefined);
+      throw error;
     }
-    await ctx.virsh.start(o.name);
-    ctx.log.info(`${o.name}: running from ${plan.point.id} of ${o.domain} (overlays in ${dir})`);
-    const document = { action: 'boot', name: o.name, domain: o.domain, point: plan.point.id, dir, disks, notes: adjusted.notes, durationMs: Date.now() - t0 };
-    const lines = [`${o.name} runs from ${plan.point.id} of ${o.domain} in ${((Date.now() - t0) / 1000).toFixed(1)} s`];
-    for (const d of disks) lines.push(`  ${d.target}: ${d.overlay} (on ${d.backing})`);
-    lines.push(
-      `  keep it: ${formatShellCommand(['vmkeep', 'boot', '--finish', o.name])}; drop it: ${formatShellCommand(['vmkeep', 'boot', '--discard', o.name])}`,
-    );
-    return { document, text: `${lines.join('\n')}\n`, outcome: 'ok' };
-  } catch (error) {
-    if (defined) {
-      await ctx.virsh.destroy(o.name).catch(() => undefined);
-      await ctx.virsh.undefine(o.name).catch(() => undefined);
-    }
-    await restoreModes(ctx, repositoryModes);
-    // Only what this run made: the overlays, logs and the record (and the folder, if it made that too).
-    for (const d of plan.disks) await rm(join(dir, `${d.target}.qcow2`), { force: true }).catch(() => undefined);
-    for (const f of chardevFiles) await rm(f, { force: true }).catch(() => undefined);
-    await rm(join(dir, BOOT_RECORD), { force: true }).catch(() => undefined);
-    if (!existed) await rmdir(dir).catch(() => undefined);
-    throw error;
-  } finally {
-    lock?.release();
-  }
+  });
 }
 
 /** The boot record of a domain vmkeep booted, found next to its disks' overlays. */
@@ -247,13 +248,9 @@ async function discardBoot(ctx: AppContext, name: string, lockWaitMs: number): P
 
 /** Under the output folder's lock: a backup running now may need the folders open to QEMU. */
 async function restoreRepositoryModes(ctx: AppContext, record: BootRecord, lockWaitMs: number): Promise<void> {
-  if (!record.output || !record.repositoryModes?.length) return;
-  const lock = await lockOutputForReading(ctx, record.output, lockWaitMs);
-  try {
-    await restoreModes(ctx, record.repositoryModes);
-  } finally {
-    lock?.release();
-  }
+  const { output, repositoryModes: modes } = record;
+  if (!output || !modes?.length) return;
+  await withLocks(ctx, { output, mode: 'read', waitMs: lockWaitMs }, () => restoreModes(ctx, modes));
 }
 
 type RepositoryMode = NonNullable<BootRecord['repositoryModes']>[number];

@@ -1,6 +1,7 @@
 /** Options every command shares, built once from argv and frozen. */
 import type { Argv } from 'yargs';
 import { usageError } from '../errors.js';
+import type { Env } from '../app/context.js';
 import { parseHostList, type HostSpec } from '../app/hosts.js';
 import type { OutputOptions } from './output.js';
 import type { LoadedConfig } from '../config/load-config.js';
@@ -27,6 +28,8 @@ export interface GlobalOptions extends OutputOptions {
   outputs?: readonly string[];
   /** The validated config file, if any (--config FILE, VMKEEP_CONFIG, /etc/vmkeep/config.yaml). */
   config?: LoadedConfig | undefined;
+  /** The process environment, as the CLI entry read it (option builders read it here, never process.env). */
+  env: Env;
 }
 
 export function addGlobalOptions(y: Argv): Argv {
@@ -55,7 +58,7 @@ export function addGlobalOptions(y: Argv): Argv {
   );
 }
 
-export function buildGlobalOptions(argv: Record<string, unknown>, config?: LoadedConfig, persona: Persona = 'vmkeep'): GlobalOptions {
+export function buildGlobalOptions(argv: Record<string, unknown>, config?: LoadedConfig, persona: Persona = 'vmkeep', env: Env = {}): GlobalOptions {
   const json = argv['json'] === true;
   const yamlOut = argv['yaml'] === true;
   if (json && yamlOut) throw usageError('--json and --yaml cannot be used together');
@@ -93,6 +96,7 @@ export function buildGlobalOptions(argv: Record<string, unknown>, config?: Loade
     machine: argv['machine'] === true,
     pretty: argv['pretty'] === true,
     config,
+    env,
   } satisfies GlobalOptions);
 }
 

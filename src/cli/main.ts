@@ -137,7 +137,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       if (helpText) io.stdout(`${helpText}\n`);
       return EXIT_CODE.ok;
     }
-    global = buildGlobalOptions(chosen.value.argv, await loadConfigFor(chosen.value.argv, io), io.persona);
+    global = buildGlobalOptions(chosen.value.argv, await loadConfigFor(chosen.value.argv, io), io.persona, io.env);
     const options = await chosen.value.spec.buildOptions(chosen.value.argv, global);
     const controller = new AbortController();
     const signal = io.signal ?? controller.signal;
@@ -170,6 +170,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       virshSessions: true,
       ...(io.faults ? { faults: io.faults } : {}),
       runId: reporting.runId,
+      env: io.env,
     });
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).

@@ -1,13 +1,12 @@
 /** `vmkeep delete`: remove chosen restore points or chains of one domain (timewarp's delete). */
-import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { messageOf } from '../errors.js';
 import { listChains, requireOutputFolder, type ChainView } from '../repository/chains.js';
 import { checkMergeInputs, finishInterruptedMerges, mergePoints } from '../repository/merge-points.js';
+import { withLocks } from '../repository/locks.js';
 import { removeChainFolder } from '../repository/removal-leftovers.js';
 import { removeNewestPoint } from '../repository/remove-newest-point.js';
-import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { planDelete, renderDeletePlan, type DeletableChain } from './plan-delete.js';
 
 export interface DeleteOptions {
@@ -19,7 +18,6 @@ export interface DeleteOptions {
   chains: readonly string[];
   dryRun: boolean;
   lockWaitMs: number;
-  env: NodeJS.ProcessEnv;
 }
 
 function deletable(c: ChainView): DeletableChain {
@@ -28,21 +26,9 @@ function deletable(c: ChainView): DeletableChain {
 
 export async function runDelete(ctx: AppContext, options: DeleteOptions): Promise<CommandResult> {
   await requireOutputFolder(options.output);
-  const locks: HeldLock[] = [];
-  try {
-    // The locks prune takes: the output folder's, then the domain's (a dry run takes none, as prune's).
-    if (!options.dryRun) {
-      locks.push(
-        await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }),
-      );
-      locks.push(
-        await acquireLock(domainLockFile(domainLockDir(options.env), options.domain), {
-          waitMs: options.lockWaitMs,
-          what: `domain ${options.domain}`,
-          signal: ctx.signal,
-        }),
-      );
-    }
+  // The locks prune takes: the output folder's, then the domain's (a dry run takes none, as prune's).
+  const request = { output: options.output, domains: [options.domain], mode: options.dryRun ? 'none' : 'write', waitMs: options.lockWaitMs } as const;
+  return withLocks(ctx, request, async () => {
     const repaired: string[] = [];
     if (!options.dryRun) {
       for (const view of await listChains(options.output, options.domain)) {
@@ -80,7 +66,5 @@ export async function runDelete(ctx: AppContext, options: DeleteOptions): Promis
       text: [...repaired, ...done.map((d) => `${options.domain}: ${d}`), ...failed.map((f) => `FAILED ${options.domain}: ${f.what}: ${f.error}`)].join('\n'),
       outcome: failed.length === 0 ? 'ok' : done.length > 0 ? 'partial' : 'failure',
     };
-  } finally {
-    for (const l of locks.reverse()) l.release();
-  }
+  });
 }

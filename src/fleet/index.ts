@@ -10,5 +10,5 @@
  *   host keeps `OUTPUT/<domain>/`.
  * - unreachable host: a host whose libvirtd cannot be reached; it is one failed item, the others go on.
  */
-export { runAcrossHosts, checkHostPrefixes, hostOutputDir, hostLockEnv, createHostContext, optionsForHost, type HostOutcome } from './run-across-hosts.js';
+export { runAcrossHosts, checkHostPrefixes, hostOutputDir, withHostLocks, createHostContext, optionsForHost, type HostOutcome } from './run-across-hosts.js';
 export { mergeStatus, mergeBackup, mergeList, mergeByDomainKey, mergePerHost, mergeCheck } from './merge-results.js';

@@ -1,7 +1,7 @@
 /** Run one command on every host of the run, each with its own context; a failed host is one item. */
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { createContext, type AppContext } from '../app/context.js';
+import { createContext, createLockService, type AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { isRemoteUri, patternsForHost, uriHost, type HostSpec } from '../app/hosts.js';
 import { ToolError, messageOf } from '../errors.js';
@@ -27,10 +27,9 @@ export { hostOutputDir } from '../app/hosts.js';
  * in a sub-folder named after the URI's host part, so the same host locks the same files
  * whether it is backed up alone or with others.
  */
-export function hostLockEnv(env: NodeJS.ProcessEnv, host: HostSpec): NodeJS.ProcessEnv {
-  if (!isRemoteUri(host.uri)) return env;
-  const base = env['VMKEEP_LOCK_DIR'] ?? '/run/lock/vmkeep';
-  return { ...env, VMKEEP_LOCK_DIR: join(base, `host-${encodeURIComponent(uriHost(host.uri)!)}`) };
+export function withHostLocks(ctx: AppContext, host: HostSpec): AppContext {
+  if (!isRemoteUri(host.uri)) return ctx;
+  return { ...ctx, locks: createLockService(join(ctx.locks.domainDir, `host-${encodeURIComponent(uriHost(host.uri)!)}`)) };
 }
 
 function prefixed(log: Logger, prefix: string): Logger {
@@ -43,14 +42,17 @@ function prefixed(log: Logger, prefix: string): Logger {
 
 /** A context for one host: its own virsh client (URI); everything else is the run's. */
 export function createHostContext(ctx: AppContext, host: HostSpec): AppContext {
-  return createContext({
+  const hostCtx = createContext({
     runner: ctx.runner,
     uri: host.uri,
     now: ctx.now,
     log: prefixed(ctx.log, host.name),
     interactive: ctx.interactive,
     signal: ctx.signal,
+    env: ctx.env,
+    locks: ctx.locks,
   });
+  return withHostLocks(hostCtx, host);
 }
 
 /**

@@ -21,7 +21,7 @@ import { z } from 'zod';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { ToolError, VmkeepError, usageError } from '../errors.js';
-import { lockOutputForReading } from '../repository/output-lock.js';
+import { withLocks } from '../repository/locks.js';
 import { isImageFile } from '../points/check-files.js';
 import { readRestoreChains } from '../points/chains.js';
 import { checkPlanFiles, restoreDiskImages } from '../points/execute-restore.js';
@@ -196,49 +196,48 @@ async function mountPoint(ctx: AppContext, o: Extract<MountOptions, { action: 'm
   const save = () => writeFileAtomic(recordFile(o.stateDir, id), `${JSON.stringify(record, null, 2)}\n`);
   await save();
   const skipped: SkippedFilesystem[] = [];
-  const lock = await lockOutputForReading(ctx, o.output, o.lockWaitMs);
-  try {
-    await checkPlanFiles(ctx, plan);
-    // A scratch folder of this mount's own: the throwaway overlays (and a virtnbdbackup point's restore).
-    record.scratch = await mkdtemp(join('/var/tmp', 'vmkeep-mount-'));
-    await save();
-    const scratch = record.scratch;
-    let images: Array<{ disk: string; image: string }>;
-    if (viaChain) {
-      images = plan.disks.map((d) => ({ disk: d.target, image: join(plan.chainDir, d.sequence.at(-1)!) }));
-    } else {
-      const names = plan.disks.map((d) => d.target).join(', ');
-      ctx.log.info(`${o.domain}: ${plan.point.id} is a virtnbdbackup point: restoring ${names} into ${scratch} first`);
-      const restored = await restoreDiskImages(ctx, plan, (t) => join(scratch, `out-${t}`));
-      images = plan.disks.map((d, i) => ({ disk: d.target, image: restored[i]!.path }));
-    }
-    // Names of this mount's own files in the state folder: one disk keeps the plain `<id>` names.
-    const stem = (disk: string) => (one ? id : `${id}-${disk}`);
-    for (const { disk, image } of images) {
-      const exp: DiskExport = { disk, raw: join(o.stateDir, `${stem(disk)}.raw`), pidFile: join(o.stateDir, `${stem(disk)}.pid`) };
-      record.exports.push(exp);
-      await exportDisk(ctx, exp, image, join(scratch, `replay-${disk}.qcow2`), save);
-      const what = `${disk} of ${plan.point.id}`;
-      if (one) {
-        const source = one.partition === undefined ? ({ kind: 'file', file: exp.raw } as const) : await partitionSource(ctx, exp, one.partition, what, save);
-        await mountFilesystem(ctx, record, { path: mountpoint, disk, partition: one.partition }, source, save);
-        continue;
+  await withLocks(ctx, { output: o.output, mode: 'read', waitMs: o.lockWaitMs }, async () => {
+    try {
+      await checkPlanFiles(ctx, plan);
+      // A scratch folder of this mount's own: the throwaway overlays (and a virtnbdbackup point's restore).
+      record.scratch = await mkdtemp(join('/var/tmp', 'vmkeep-mount-'));
+      await save();
+      const scratch = record.scratch;
+      let images: Array<{ disk: string; image: string }>;
+      if (viaChain) {
+        images = plan.disks.map((d) => ({ disk: d.target, image: join(plan.chainDir, d.sequence.at(-1)!) }));
+      } else {
+        const names = plan.disks.map((d) => d.target).join(', ');
+        ctx.log.info(`${o.domain}: ${plan.point.id} is a virtnbdbackup point: restoring ${names} into ${scratch} first`);
+        const restored = await restoreDiskImages(ctx, plan, (t) => join(scratch, `out-${t}`));
+        images = plan.disks.map((d, i) => ({ disk: d.target, image: restored[i]!.path }));
       }
-      skipped.push(...(await mountEveryFilesystem(ctx, record, exp, save)));
+      // Names of this mount's own files in the state folder: one disk keeps the plain `<id>` names.
+      const stem = (disk: string) => (one ? id : `${id}-${disk}`);
+      for (const { disk, image } of images) {
+        const exp: DiskExport = { disk, raw: join(o.stateDir, `${stem(disk)}.raw`), pidFile: join(o.stateDir, `${stem(disk)}.pid`) };
+        record.exports.push(exp);
+        await exportDisk(ctx, exp, image, join(scratch, `replay-${disk}.qcow2`), save);
+        const what = `${disk} of ${plan.point.id}`;
+        if (one) {
+          const source = one.partition === undefined ? ({ kind: 'file', file: exp.raw } as const) : await partitionSource(ctx, exp, one.partition, what, save);
+          await mountFilesystem(ctx, record, { path: mountpoint, disk, partition: one.partition }, source, save);
+          continue;
+        }
+        skipped.push(...(await mountEveryFilesystem(ctx, record, exp, save)));
+      }
+      if (record.mounts.length === 0)
+        throw new VmkeepError(
+          'failure',
+          `no disk of ${o.domain} at ${plan.point.id} holds a filesystem vmkeep can mount (${skipped.map(describeSkipped).join('; ')})`,
+        );
+      record.complete = true;
+      await save();
+    } catch (error) {
+      await tearDown(ctx, record, o.stateDir).catch(() => undefined);
+      throw error;
     }
-    if (record.mounts.length === 0)
-      throw new VmkeepError(
-        'failure',
-        `no disk of ${o.domain} at ${plan.point.id} holds a filesystem vmkeep can mount (${skipped.map(describeSkipped).join('; ')})`,
-      );
-    record.complete = true;
-    await save();
-  } catch (error) {
-    await tearDown(ctx, record, o.stateDir).catch(() => undefined);
-    throw error;
-  } finally {
-    lock?.release();
-  }
+  });
   return mountedResult(ctx, o, record, { point: plan.point.id, viaChain, skipped, cleaned });
 }
 

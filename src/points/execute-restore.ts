@@ -151,6 +151,7 @@ export async function restoreDiskImages(ctx: AppContext, plan: RestorePlan, outp
         {
           workDir,
           signal: ctx.signal,
+          env: ctx.env,
           onLog: (line) => ctx.log.debug(`virtnbdrestore ${disk.target}: ${line}`),
           onEnded: (message) => ctx.log.warn(`${plan.domain}: ${message}`),
         },

@@ -24,7 +24,6 @@ export interface RestoreOptions {
   disks: readonly string[] | undefined;
   dryRun: boolean;
   lockWaitMs: number;
-  env: NodeJS.ProcessEnv;
 }
 
 /** A local restore (the restore command), handed to `restore --from` by the CLI: commands don't import each other. */

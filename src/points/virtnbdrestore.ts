@@ -17,6 +17,7 @@
  * is logged and the run exits 0). The qemu-nbd it forks can hold the image lock for about a
  * second after it returns: waitForImageRelease covers that.
  */
+import type { Env } from '../app/context.js';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError, VmkeepError } from '../errors.js';
@@ -75,6 +76,8 @@ export interface RestoreRunOptions {
   /** Private folder for TMPDIR and the cwd. */
   workDir: string;
   signal: AbortSignal;
+  /** The run's environment: where virtnbdrestore is (PATH) and its version cache. */
+  env: Env;
   onLog?: (line: string) => void;
   /** Told when a helper process the tool left behind had to be ended. */
   onEnded?: (message: string) => void;
@@ -92,7 +95,7 @@ export async function runVirtnbdrestore(runner: Runner, run: VirtnbdrestoreRun, 
       uri: run.uri,
       noProgress: true,
     },
-    await installedToolVersion(runner, 'virtnbdrestore'),
+    await installedToolVersion(runner, 'virtnbdrestore', options.env),
   );
   try {
     await runner.run('virtnbdrestore', argv, {

@@ -2,10 +2,10 @@
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
+import { withLocks } from '../repository/locks.js';
 import { readManifest, writeManifest } from '../repository/manifest.js';
 import { domainDir, listChains, type ChainView } from '../repository/chains.js';
 import { VmkeepError, usageError } from '../errors.js';
-import { acquireLock } from '../util/lock.js';
 
 export interface ProtectOptions {
   output: string;
@@ -41,12 +41,7 @@ export async function runProtect(ctx: AppContext, options: ProtectOptions): Prom
     throw usageError(`no chain ${JSON.stringify(folder)} for ${options.domain} in ${options.output} (chains: ${known})`);
   }
   if (chain.legacy) throw new VmkeepError('failure', `${folder} is a VMSnap folder without a vmkeep manifest: it cannot carry a protected flag`);
-  const lock = await acquireLock(join(options.output, '.vmkeep.lock'), {
-    waitMs: options.lockWaitMs,
-    what: `output folder ${options.output}`,
-    signal: ctx.signal,
-  });
-  try {
+  return withLocks(ctx, { output: options.output, mode: 'write', waitMs: options.lockWaitMs }, async () => {
     const dir = join(domainDir(options.output, options.domain), folder);
     const manifest = await readManifest(dir);
     if (!manifest) throw new VmkeepError('failure', `${dir} has no manifest`);
@@ -72,7 +67,5 @@ export async function runProtect(ctx: AppContext, options: ProtectOptions): Prom
       text: `${options.domain}: ${target} ${verb}`,
       outcome: 'ok',
     };
-  } finally {
-    lock.release();
-  }
+  });
 }

@@ -6,13 +6,13 @@ import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains, listChains, requireOutputFolder, type ChainView } from '../repository/chains.js';
 import { findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
 import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
+import { withLocks } from '../repository/locks.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
 import { simulate } from '../retention/simulate.js';
 import type { Duration, GroupBy, PolicyFor, PrunePlan, RetentionPolicy } from '../retention/types.js';
 import type { SettingsFor } from '../config/settings.js';
-import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
 import { checkMergeInputs, executeMerges, finishInterruptedMerges } from '../repository/merge-points.js';
@@ -38,7 +38,6 @@ export interface PruneOptions {
   /** Drop single points of kept chains by merging them into their child (virtnbdbackup chains: incrementals only). */
   mergePoints: boolean;
   lockWaitMs: number;
-  env: NodeJS.ProcessEnv;
 }
 
 export interface SimulateOptions {
@@ -59,16 +58,9 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
   const selection = await selectAmong(ctx, existing, options.selection ?? namesOnly(options.domains), { needTags: fromConfig && options.needTags === true });
   const policy = options.policy ?? configPolicies(options, selection.tagsOf);
   for (const name of selection.unknown) ctx.log.warn(`no backups of ${JSON.stringify(name)} in ${options.output}`);
-  const locks: HeldLock[] = [];
-  try {
-    if (!options.dryRun && selection.selected.length > 0) {
-      locks.push(
-        await acquireLock(join(options.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${options.output}`, signal: ctx.signal }),
-      );
-      for (const d of selection.selected) {
-        locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
-      }
-    }
+  // Nothing selected: no lock file written into a folder this run has no business in.
+  const lockMode = options.dryRun || selection.selected.length === 0 ? 'none' : 'write';
+  return withLocks(ctx, { output: options.output, domains: selection.selected, mode: lockMode, waitMs: options.lockWaitMs }, async () => {
     const repaired: string[] = [];
     if (!options.dryRun) {
       const finished = await finishInterruptedRemovals(options.output, selection.selected, ctx.log);
@@ -129,9 +121,7 @@ export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<
       text: lines.join('\n'),
       outcome: failed ? (done.removed.length > 0 || selection.selected.length > 0 ? 'partial' : 'failure') : 'ok',
     };
-  } finally {
-    for (const l of locks.reverse()) l.release();
-  }
+  });
 }
 
 /**

@@ -2,16 +2,15 @@
  * `vmkeep replicate`: read the repository's snapshot list once, plan, send each missing restore
  * point as one restic snapshot, record each in its chain's manifest.
  */
-import { join } from 'node:path';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { VmkeepError, messageOf } from '../errors.js';
 import { recordReplica } from '../repository/index.js';
+import { withLocks } from '../repository/locks.js';
 import { ResticClient, pointTags, readPointTags, redactRepository, type ResticRepo } from '../restic/index.js';
 import type { ResticSnapshot } from '../restic/parse.js';
 import type { PointTags } from '../restic/tags.js';
-import { acquireLock, type HeldLock } from '../util/lock.js';
 import type { RetentionPolicy } from '../retention/types.js';
 import { planRepoPrune, type RepoPrunePlan } from './plan-repo-prune.js';
 import { planReplication, samePoint, type ChainsOption, type ExistingSnapshot, type ReplicationPlan } from './plan-replicate.js';
@@ -58,14 +57,9 @@ export function existingPoints(snapshots: readonly ResticSnapshot[]): ExistingSn
 export async function runReplicate(ctx: AppContext, options: ReplicateOptions): Promise<CommandResult> {
   const restic = new ResticClient(ctx.runner, options.repo);
   const repository = redactRepository(options.repo.repository);
-  const locks: HeldLock[] = [];
-  try {
-    // Manifests are written: no backup or prune may change the chains meanwhile.
-    if (!options.dryRun) {
-      for (const s of options.sources) {
-        locks.push(await acquireLock(join(s.output, '.vmkeep.lock'), { waitMs: options.lockWaitMs, what: `output folder ${s.output}`, signal: ctx.signal }));
-      }
-    }
+  // Manifests are written: no backup or prune may change the chains meanwhile.
+  const locks = { output: options.sources.map((s) => s.output), mode: options.dryRun ? 'none' : 'write', waitMs: options.lockWaitMs } as const;
+  return withLocks(ctx, locks, async () => {
     const read = await Promise.all(options.sources.map((s) => readSourceChains(ctx, s)));
     const filteredOut = read.flatMap((r) => r.filteredOut);
     for (const f of filteredOut) ctx.log.info(`${f.domain}: left out: ${f.why}`);
@@ -122,9 +116,7 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
       text: renderResult(repository, plan, sent) + (prune ? renderPrune(prune, false) : '') + renderMarkChanges(marks, repository),
       outcome: ctx.signal.aborted ? 'interrupted' : failed > 0 || notFound.length > 0 ? (sent.length + plan.present.length > 0 ? 'partial' : 'failure') : 'ok',
     };
-  } finally {
-    for (const l of locks.reverse()) l.release();
-  }
+  });
 }
 
 async function sendPoints(

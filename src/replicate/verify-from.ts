@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { readManifest, requireOutputFolder } from '../repository/index.js';
+import { withLocks } from '../repository/locks.js';
 import { ResticClient, redactRepository, type ResticRepo } from '../restic/index.js';
 import type { ResticSnapshot } from '../restic/parse.js';
 import { readPointTags, type PointTags } from '../restic/tags.js';
@@ -17,7 +18,6 @@ import { chainDirOf } from './restore-from.js';
 import { describePoint } from './run-replicate.js';
 import { messageOf } from '../errors.js';
 import { chainsInOutputs, followRepository, renderMarkChanges, type MarkChange } from './follow-repository.js';
-import { acquireLock, type HeldLock } from '../util/lock.js';
 
 export interface VerifyFromOptions {
   repo: ResticRepo;
@@ -111,16 +111,10 @@ async function correctMarks(
   held: ReadonlySet<string>,
   lockWaitMs: number,
 ): Promise<MarkChange[]> {
-  const locks: HeldLock[] = [];
-  try {
-    // A typo or an unmounted disk must not read as "no marks to check".
-    for (const o of outputs) await requireOutputFolder(o.output);
-    for (const o of outputs)
-      locks.push(await acquireLock(join(o.output, '.vmkeep.lock'), { waitMs: lockWaitMs, what: `output folder ${o.output}`, signal: ctx.signal }));
-    return await followRepository(ctx, await chainsInOutputs(outputs), repository, held);
-  } finally {
-    for (const l of locks.reverse()) l.release();
-  }
+  // A typo or an unmounted disk must not read as "no marks to check".
+  for (const o of outputs) await requireOutputFolder(o.output);
+  const locks = { output: outputs.map((o) => o.output), mode: 'write', waitMs: lockWaitMs } as const;
+  return withLocks(ctx, locks, async () => followRepository(ctx, await chainsInOutputs(outputs), repository, held));
 }
 
 /** Restore one snapshot into scratch and check the files of its point against the manifest. */

@@ -8,11 +8,10 @@ import type { CommandResult } from '../app/command-result.js';
 import { parseChainFolderName } from '../repository/period-folders.js';
 import type { GroupBy } from '../retention/types.js';
 import { VmkeepError, usageError } from '../errors.js';
-import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import { isNoSuchDomain } from '../virsh/client.js';
 import { readRestoreChains } from '../points/chains.js';
-import { lockOutputForReading } from '../repository/output-lock.js';
+import { withLocks } from '../repository/locks.js';
 import { assertEmptyTarget, executeDirectoryRestore, type DirectoryRestoreResult } from '../points/execute-restore.js';
 import { executeInPlace, type InPlaceResult } from './execute-in-place.js';
 import { planInPlace, type InPlaceFacts, type InPlacePlan } from './plan-in-place.js';
@@ -35,7 +34,6 @@ export interface SafetyBackupRequest {
   label: string;
   engine: 'virtnbdbackup' | 'push';
   lockWaitMs: number;
-  env: NodeJS.ProcessEnv;
 }
 
 /** The part of a backup's per-domain result the safety backup reads (backup's DomainResult). */
@@ -83,13 +81,7 @@ async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan
     return { document, text: renderDirectoryPlan(plan), outcome: 'ok' };
   }
   // Prune must not remove the chain while it is read.
-  const lock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
-  let result: DirectoryRestoreResult;
-  try {
-    result = await executeDirectoryRestore(ctx, plan);
-  } finally {
-    lock?.release();
-  }
+  const result = await withLocks(ctx, { output: options.output, mode: 'read', waitMs: options.lockWaitMs }, () => executeDirectoryRestore(ctx, plan));
   const document = {
     dryRun: false,
     mode: 'directory',
@@ -140,24 +132,12 @@ async function restoreInPlace(
 
   // runBackup takes and releases these locks itself; take them only now.
   // An in-place restore records nothing in the output folder but needs it unchanged meanwhile.
-  const outLock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
-  let domLock: HeldLock | undefined;
-  let plan: InPlacePlan;
-  let result: InPlaceResult;
-  try {
-    domLock = await acquireLock(domainLockFile(domainLockDir(options.env), options.domain), {
-      waitMs: options.lockWaitMs,
-      what: `domain ${options.domain}`,
-      signal: ctx.signal,
-    });
+  const { plan, result } = await withLocks(ctx, { output: options.output, domains: [options.domain], mode: 'read', waitMs: options.lockWaitMs }, async () => {
     // Plan again under the locks, for the same point: the backup above may have added one.
     const again = planRestore(await readChainsOrRefuse(options), options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now());
-    plan = planInPlace(again, await readFacts(ctx, options.domain), request, ctx.now());
-    result = await executeInPlace(ctx, plan);
-  } finally {
-    domLock?.release();
-    outLock?.release();
-  }
+    const planned = planInPlace(again, await readFacts(ctx, options.domain), request, ctx.now());
+    return { plan: planned, result: await executeInPlace(ctx, planned) };
+  });
   for (const w of result.warnings) ctx.log.warn(`${options.domain}: ${w}`);
   const document = {
     dryRun: false,
@@ -186,7 +166,6 @@ async function backUpCurrentState(ctx: AppContext, options: RestoreOptions, chai
     label: BEFORE_RESTORE_LABEL,
     // The engine of the newest chain, so the safety backup can continue it.
     engine: [...chains].reverse().find((c) => !c.legacy)?.engine ?? 'virtnbdbackup',
-    env: options.env,
   });
   const r = (result.document as { results?: BackedUpDomain[] }).results?.find((x) => x.domain === options.domain);
   if (result.outcome !== 'ok' || r?.result !== 'done' || !r.chain || !r.checkpoint) {

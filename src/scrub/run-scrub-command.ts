@@ -2,8 +2,8 @@
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
-import { acquireLock, domainLockDir, domainLockFile, type HeldLock } from '../util/lock.js';
 import type { ScrubType } from '../domain/plan-scrub.js';
+import { withLocks } from '../repository/locks.js';
 import { runScrub } from './run-scrub.js';
 
 export interface ScrubCommandOptions {
@@ -13,7 +13,6 @@ export interface ScrubCommandOptions {
   dryRun: boolean;
   force: boolean;
   lockWaitMs: number;
-  env: NodeJS.ProcessEnv;
   /** --tag / --tag-any / --exclude over `domains`. */
   selection?: SelectionRequest;
 }
@@ -21,13 +20,7 @@ export interface ScrubCommandOptions {
 /** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
 export async function runScrubCommand(ctx: AppContext, options: ScrubCommandOptions): Promise<CommandResult> {
   const selection = await resolveSelection(ctx, options.selection ?? namesOnly(options.domains));
-  const locks: HeldLock[] = [];
-  try {
-    if (!options.dryRun) {
-      for (const d of selection.selected) {
-        locks.push(await acquireLock(domainLockFile(domainLockDir(options.env), d), { waitMs: options.lockWaitMs, what: `domain ${d}`, signal: ctx.signal }));
-      }
-    }
+  return withLocks(ctx, { domains: selection.selected, mode: options.dryRun ? 'none' : 'write', waitMs: options.lockWaitMs }, async () => {
     const result = await runScrub(ctx, {
       domains: selection.selected,
       scrubType: options.scrubType,
@@ -45,7 +38,5 @@ export async function runScrubCommand(ctx: AppContext, options: ScrubCommandOpti
       text: `${result.text}${missing.map((m) => `${m}: error: unknown domain`).join('\n')}\n`,
       outcome: result.outcome === 'interrupted' ? 'interrupted' : anyOk ? 'partial' : 'failure',
     };
-  } finally {
-    for (const l of locks.reverse()) l.release();
-  }
+  });
 }

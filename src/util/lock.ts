@@ -6,8 +6,9 @@
 import { closeSync, constants, mkdirSync, openSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { VmkeepError } from '../errors.js';
+import type { Env } from './env.js';
 
 const require = createRequire(import.meta.url);
 const fsExt = require('fs-ext') as { flockSync: (fd: number, flags: 'exnb' | 'shnb' | 'un') => void };
@@ -114,8 +115,13 @@ export function lockHolder(path: string): string | undefined {
 }
 
 /** Lock folder for per-domain locks (shared by every output folder). */
-export function domainLockDir(env: NodeJS.ProcessEnv): string {
+export function domainLockDir(env: Env): string {
   return env['VMKEEP_LOCK_DIR'] ?? '/run/lock/vmkeep';
+}
+
+/** The output folder's lock file, inside it. */
+export function outputLockFile(output: string): string {
+  return join(output, '.vmkeep.lock');
 }
 
 /** A file name for a domain's lock that is safe whatever the domain is called. */

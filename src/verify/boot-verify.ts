@@ -25,7 +25,7 @@ import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-
 import { listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { evidenceFolder, writeBootEvidence } from '../repository/boot-evidence.js';
 import type { BootVerifyRecord } from '../repository/manifest.js';
-import { lockOutputForReading } from '../repository/output-lock.js';
+import { withLocks } from '../repository/locks.js';
 import { readPathModes, restorePathModes, type PathMode } from '../repository/qemu-access.js';
 import { printable } from '../util/printable.js';
 import { isImageFile } from '../points/check-files.js';
@@ -111,33 +111,33 @@ export async function runBootVerify(ctx: AppContext, options: BootVerifyOptions)
     ...selection.unknown.map((d) => ({ domain: d, reason: `no backups in ${options.output}` })),
     ...selection.emptyPatterns.map((d) => ({ domain: d, reason: `no backed-up domain matches in ${options.output}` })),
   ];
-  const lock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
   const points: BootPointReport[] = [];
   let runScratch: string | undefined;
   let domainType: BootDomainType = options.domainType ?? 'qemu';
-  try {
-    // Plan every point first: a bad --at or a missing agent channel is said before anything boots.
-    const planned: PlannedPoint[] = [];
-    for (const domain of selection.selected) {
-      const chains = await readRestoreChains(options.output, domain);
-      if (chains.length === 0) {
-        failures.push({ domain, reason: `no restore points in ${options.output}` });
-        continue;
+  await withLocks(ctx, { output: options.output, mode: 'read', waitMs: options.lockWaitMs }, async () => {
+    try {
+      // Plan every point first: a bad --at or a missing agent channel is said before anything boots.
+      const planned: PlannedPoint[] = [];
+      for (const domain of selection.selected) {
+        const chains = await readRestoreChains(options.output, domain);
+        if (chains.length === 0) {
+          failures.push({ domain, reason: `no restore points in ${options.output}` });
+          continue;
+        }
+        for (const p of selectPoints(chains, domain, options, now)) planned.push(await planPoint(p.chain, p.plan, options));
       }
-      for (const p of selectPoints(chains, domain, options, now)) planned.push(await planPoint(p.chain, p.plan, options));
+      if (planned.length === 0 && failures.length === 0) throw new VmkeepError('failure', `no restore point to boot in ${options.output}`);
+      await refuseWithoutMemory(planned, options);
+      domainType = options.domainType ?? (await pickBootDomainType(ctx.virsh, isLocalUri(ctx.virsh.uri)));
+      if (planned.length > 0) runScratch = await makeRunScratch(scratchRoot);
+      const limit = pLimit(options.jobs);
+      const scratch = runScratch;
+      const results = await Promise.all(planned.map((p) => limit(() => bootPoint(ctx, p, options, scratch!, domainType))));
+      points.push(...results);
+    } finally {
+      if (runScratch) await rm(runScratch, { recursive: true, force: true });
     }
-    if (planned.length === 0 && failures.length === 0) throw new VmkeepError('failure', `no restore point to boot in ${options.output}`);
-    await refuseWithoutMemory(planned, options);
-    domainType = options.domainType ?? (await pickBootDomainType(ctx.virsh, isLocalUri(ctx.virsh.uri)));
-    if (planned.length > 0) runScratch = await makeRunScratch(scratchRoot);
-    const limit = pLimit(options.jobs);
-    const scratch = runScratch;
-    const results = await Promise.all(planned.map((p) => limit(() => bootPoint(ctx, p, options, scratch!, domainType))));
-    points.push(...results);
-  } finally {
-    if (runScratch) await rm(runScratch, { recursive: true, force: true });
-    lock?.release();
-  }
+  });
   const document: BootVerifyDocument = { output: options.output, time: now.toISOString(), boot: true, domainType, points, failures, leftoversRemoved };
   const ok = points.filter((p) => p.result === 'ok').length;
   const setupFailed = points.some((p) => p.result === 'failed' && p.checks.length === 0) || failures.length > 0;

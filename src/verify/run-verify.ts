@@ -12,7 +12,7 @@ import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../re
 import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { readRestoreChains } from '../points/chains.js';
-import { lockOutputForReading } from '../repository/output-lock.js';
+import { withLocks } from '../repository/locks.js';
 import { pointId } from '../points/points.js';
 import type { RestoreChain } from '../points/types.js';
 import { installedToolVersion } from '../virtnbd/tool-version.js';
@@ -82,45 +82,45 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     ...selection.emptyPatterns.map((d) => ({ domain: d, reason: `no backed-up domain matches in ${options.output}` })),
   ];
   // Manifests are rewritten and deep restores read whole chains: no backup or prune meanwhile.
-  const lock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
   const chains: ChainVerifyReport[] = [];
   const pendingRemoval: VerifyDocument['pendingRemoval'] = [];
   let scratch: string | undefined;
-  try {
-    let version: string | undefined;
-    if (options.deep) {
-      await mkdir(options.scratchDir, { recursive: true });
-      scratch = await mkdtemp(join(options.scratchDir, 'vmkeep-verify-'));
-      version = await installedToolVersion(ctx.runner, 'virtnbdrestore').then(
-        (v) => v.text,
-        () => undefined,
-      );
+  await withLocks(ctx, { output: options.output, mode: 'read', waitMs: options.lockWaitMs }, async () => {
+    try {
+      let version: string | undefined;
+      if (options.deep) {
+        await mkdir(options.scratchDir, { recursive: true });
+        scratch = await mkdtemp(join(options.scratchDir, 'vmkeep-verify-'));
+        version = await installedToolVersion(ctx.runner, 'virtnbdrestore', ctx.env).then(
+          (v) => v.text,
+          () => undefined,
+        );
+      }
+      for (const domain of selection.selected) {
+        for (const l of await listRemovalLeftovers(options.output, domain)) {
+          pendingRemoval.push({ domain, folder: l.name, bytes: l.bytes });
+          ctx.log.warn(`${domain}: ${l.name} was left by an interrupted prune: not a chain, not verified; the next prune removes it`);
+        }
+        let list: RestoreChain[];
+        try {
+          list = await readRestoreChains(options.output, domain);
+        } catch (e) {
+          failures.push({ domain, reason: messageOf(e) });
+          continue;
+        }
+        for (const chain of list) {
+          ctx.signal.throwIfAborted();
+          ctx.log.info(`${domain}: verifying ${chain.folder}`);
+          const report = await verifyChain(ctx, chain, options, scratch, version);
+          if (options.adopt && chain.legacy) await adopt(ctx, chain, report, now);
+          report.recorded = await recordResult(ctx, chain, report, options.deep, now);
+          chains.push(report);
+        }
+      }
+    } finally {
+      if (scratch) await rm(scratch, { recursive: true, force: true });
     }
-    for (const domain of selection.selected) {
-      for (const l of await listRemovalLeftovers(options.output, domain)) {
-        pendingRemoval.push({ domain, folder: l.name, bytes: l.bytes });
-        ctx.log.warn(`${domain}: ${l.name} was left by an interrupted prune: not a chain, not verified; the next prune removes it`);
-      }
-      let list: RestoreChain[];
-      try {
-        list = await readRestoreChains(options.output, domain);
-      } catch (e) {
-        failures.push({ domain, reason: messageOf(e) });
-        continue;
-      }
-      for (const chain of list) {
-        ctx.signal.throwIfAborted();
-        ctx.log.info(`${domain}: verifying ${chain.folder}`);
-        const report = await verifyChain(ctx, chain, options, scratch, version);
-        if (options.adopt && chain.legacy) await adopt(ctx, chain, report, now);
-        report.recorded = await recordResult(ctx, chain, report, options.deep, now);
-        chains.push(report);
-      }
-    }
-  } finally {
-    if (scratch) await rm(scratch, { recursive: true, force: true });
-    lock?.release();
-  }
+  });
   const document: VerifyDocument = {
     output: options.output,
     time: now.toISOString(),

@@ -14,6 +14,7 @@ import { delimiter, join } from 'node:path';
 import { VmkeepError } from '../errors.js';
 import type { Runner } from '../runner/runner.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import type { Env } from '../util/env.js';
 import { parseToolVersion, type ToolVersion } from './argv.js';
 
 interface CacheEntry {
@@ -27,14 +28,14 @@ interface CacheEntry {
  * Where the cache lives: VMKEEP_CACHE_DIR, else /var/cache/vmkeep (root's usual place);
  * VMKEEP_CACHE_DIR set to the empty string turns the cache off.
  */
-export function versionCacheFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function versionCacheFile(env: Env): string | undefined {
   const dir = env['VMKEEP_CACHE_DIR'];
   if (dir === '') return undefined;
   return join(dir ?? '/var/cache/vmkeep', 'tool-versions.json');
 }
 
 /** The executable `tool` resolves to on PATH (real path), or undefined when not found. */
-async function findExecutable(tool: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+async function findExecutable(tool: string, env: Env): Promise<string | undefined> {
   for (const dir of (env['PATH'] ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, tool);
@@ -49,11 +50,7 @@ async function findExecutable(tool: string, env: NodeJS.ProcessEnv): Promise<str
 }
 
 /** The version of `tool` (virtnbdbackup or virtnbdrestore), from the cache or from `tool --version`. */
-export async function installedToolVersion(
-  runner: Runner,
-  tool: 'virtnbdbackup' | 'virtnbdrestore',
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<ToolVersion> {
+export async function installedToolVersion(runner: Runner, tool: 'virtnbdbackup' | 'virtnbdrestore', env: Env): Promise<ToolVersion> {
   const file = versionCacheFile(env);
   const exe = file ? await findExecutable(tool, env) : undefined;
   const id = exe ? await stat(exe).catch(() => undefined) : undefined;

@@ -3,6 +3,7 @@
  * --scratchdir in 1.9 and --start-domain in 2.x. The level is always explicit (never `auto`).
  * Cancelling sends SIGINT, on which virtnbdbackup aborts its libvirt job cleanly.
  */
+import type { Env } from '../../app/context.js';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
@@ -92,7 +93,10 @@ export class VirtnbdbackupEngine implements BackupEngine {
   /** NBD port slots in use by this engine's concurrent runs (remote mode: one port range each). */
   private readonly busySlots = new Set<number>();
 
-  constructor(private readonly runner: Runner) {}
+  constructor(
+    private readonly runner: Runner,
+    private readonly env: Env,
+  ) {}
 
   async version(): Promise<string> {
     return (await this.readVersion()).text;
@@ -100,7 +104,7 @@ export class VirtnbdbackupEngine implements BackupEngine {
 
   /** The version once per engine (cached between runs): the argv depends on it (2.x takes --nocolor, 1.9 rejects it). */
   private async readVersion(): Promise<ToolVersion> {
-    this.toolVersion ??= await installedToolVersion(this.runner, 'virtnbdbackup');
+    this.toolVersion ??= await installedToolVersion(this.runner, 'virtnbdbackup', this.env);
     return this.toolVersion;
   }
 

@@ -192,7 +192,6 @@ export const backupCommand = defineCommand<BackupOptions>({
       dryRun: argv['dry-run'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait'] ?? defaults.lockWait ?? 0),
       verbose: global.verbose,
-      env: process.env,
       settingsFor,
       selection: buildSelection(argv, global),
       needTags: Object.keys(config?.tags ?? {}).length > 0,
@@ -205,13 +204,13 @@ export const backupCommand = defineCommand<BackupOptions>({
     const { runBackup, createEngine, prepareOutput } = await import('../../backup/run-backup.js');
     const { runWideSettings } = await import('../../backup/types.js');
     const { pruneAfterBackup } = await import('../../prune/prune-after-backup.js');
-    const { hostLockEnv, hostOutputDir, mergeBackup, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    const { withHostLocks, hostOutputDir, mergeBackup, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     // backup --prune is "back up, then prune only if that backup succeeded": composed here, above
     // both commands; the backup calls it for a domain only after recording its new point.
     const withPrune: typeof options = { ...options, afterBackup: (c, domain, output, s) => pruneAfterBackup(c, domain, output, s.groupBy, s.prunePolicy) };
     const base = runWideSettings(options);
-    // A remote host's domain locks are its own, alone or with others (see hostLockEnv).
-    if (global.hosts.length <= 1) return runBackup(ctx, { ...withPrune, env: hostLockEnv(options.env, global.hosts[0]!) });
+    // A remote host's domain locks are its own, alone or with others (see withHostLocks).
+    if (global.hosts.length <= 1) return runBackup(withHostLocks(ctx, global.hosts[0]!), withPrune);
     const { default: pLimit } = await import('p-limit');
     // One limit for the whole run: --jobs bounds backups at once across all hosts.
     const limit = pLimit(options.jobs);
@@ -224,7 +223,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       if (!options.dryRun) await hostCtx.virsh.ping();
       return runBackup(
         hostCtx,
-        { ...optionsForHost(withPrune, domains), output: hostOutputDir(options.output, host, n), env: hostLockEnv(options.env, host) },
+        { ...optionsForHost(withPrune, domains), output: hostOutputDir(options.output, host, n) },
         createEngine(hostCtx, base.engine),
         limit,
       );

@@ -38,7 +38,6 @@ export const deleteCommand = defineCommand<DeleteOptions>({
       chains,
       dryRun: argv['dry-run'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait']),
-      env: process.env,
     });
   },
   run: async (ctx, options) => (await import('../../delete/run-delete.js')).runDelete(ctx, options),

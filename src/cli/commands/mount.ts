@@ -51,7 +51,7 @@ export const mountCommand = defineCommand<MountOptions>({
       selector: parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time')),
       mountpoint: mountpointArg(argv, 'mount'),
       disks: allDisks ? ({ kind: 'all' } as const) : ({ kind: 'one', disk, partition } as const),
-      stateDir: mountStateDir(process.env),
+      stateDir: mountStateDir(global.env),
       lockWaitMs: parseLockWait(argv['lock-wait']),
     });
   },
@@ -62,6 +62,6 @@ export const umountCommand = defineCommand<MountOptions>({
   name: 'umount <mountpoint>',
   describe: 'undo vmkeep mount: unmount, detach the loop device, end the export (also cleans up after a crash)',
   builder: (y) => y,
-  buildOptions: (argv) => Object.freeze({ action: 'umount' as const, mountpoint: mountpointArg(argv, 'umount'), stateDir: mountStateDir(process.env) }),
+  buildOptions: (argv, global) => Object.freeze({ action: 'umount' as const, mountpoint: mountpointArg(argv, 'umount'), stateDir: mountStateDir(global.env) }),
   run: (ctx, options) => runMount(ctx, options),
 });

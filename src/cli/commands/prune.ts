@@ -139,7 +139,6 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
         force: argv['force'] === true,
         mergePoints: argv['merge-points'] === true,
         lockWaitMs: parseLockWait(argv['lock-wait']),
-        env: process.env,
       }),
     });
   },
@@ -149,10 +148,10 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
     const prune = options.prune;
     if (global.hosts.length <= 1) return runPrune(ctx, prune);
     // Several hosts: each host's own folder OUTPUT/<host> and its own domain locks, as backup uses them.
-    const { hostLockEnv, hostOutputDir, mergePerHost, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    const { hostOutputDir, mergePerHost, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     const n = global.hosts.length;
     const outcomes = await runAcrossHosts(ctx, global.hosts, prune.domains, (hostCtx, host, domains) =>
-      runPrune(hostCtx, { ...optionsForHost(prune, domains), output: hostOutputDir(prune.output, host, n), env: hostLockEnv(prune.env, host) }),
+      runPrune(hostCtx, { ...optionsForHost(prune, domains), output: hostOutputDir(prune.output, host, n) }),
     );
     return mergePerHost(outcomes, { output: prune.output, dryRun: prune.dryRun });
   },

@@ -95,7 +95,7 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
       sources: Object.freeze(
         replicationSources(resolve(global.output), global.hosts, global.domains).map((src) => ({ ...src, selection: { ...selection, domains: src.domains } })),
       ),
-      repo: repoFrom(argv, argv['to'], 'replicate --to', process.env, global.config?.config.restic),
+      repo: repoFrom(argv, argv['to'], 'replicate --to', global.env, global.config?.config.restic),
       chains,
       init: argv['init'] === true,
       dryRun: argv['dry-run'] === true,

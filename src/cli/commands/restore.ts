@@ -98,14 +98,13 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       disks: parseDiskList(argv['disk']),
       dryRun: argv['dry-run'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait']),
-      env: process.env,
     };
     if (from !== undefined) {
       if (mode.kind === 'in-place') throw usageError('--from restores into a folder (--to DIR); restore in place from a local backup folder');
       return Object.freeze({
         kind: 'repo' as const,
         options: Object.freeze({
-          repo: repoFrom(argv, from, 'restore --from', process.env, global.config?.config.restic),
+          repo: repoFrom(argv, from, 'restore --from', global.env, global.config?.config.restic),
           domain,
           selector,
           scratchDir: resolve(String(argv['scratch-dir'] ?? '/var/tmp')),
@@ -135,6 +134,5 @@ const backUpCurrentState: BackUpDomain = async (ctx, r) =>
     jobs: 1,
     dryRun: false,
     lockWaitMs: r.lockWaitMs,
-    env: r.env,
     settingsFor: fixedSettings({ groupBy: r.groupBy, label: r.label, engine: r.engine }),
   });

@@ -31,17 +31,16 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
       dryRun: argv['dry-run'] === true,
       force: argv['force'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait']),
-      env: process.env,
       selection: buildSelection(argv, global),
     });
   },
   libvirt: true,
   run: async (ctx, options, global) => {
     const { runScrubCommand } = await import('../../scrub/run-scrub-command.js');
-    const { hostLockEnv, mergeByDomainKey, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
-    if (global.hosts.length <= 1) return runScrubCommand(ctx, { ...options, env: hostLockEnv(options.env, global.hosts[0]!) });
+    const { withHostLocks, mergeByDomainKey, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    if (global.hosts.length <= 1) return runScrubCommand(withHostLocks(ctx, global.hosts[0]!), options);
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
-      runScrubCommand(hostCtx, { ...optionsForHost(options, domains ?? options.domains), env: hostLockEnv(options.env, host) }),
+      runScrubCommand(hostCtx, optionsForHost(options, domains ?? options.domains)),
     );
     return mergeByDomainKey(outcomes, { ok: false });
   },

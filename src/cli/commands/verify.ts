@@ -145,7 +145,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       return Object.freeze({
         kind: 'repo' as const,
         options: Object.freeze({
-          repo: repoFrom(argv, argv['from'], 'verify --from', process.env, global.config?.config.restic),
+          repo: repoFrom(argv, argv['from'], 'verify --from', global.env, global.config?.config.restic),
           readDataSubset: parseReadDataSubset(argv['read-data-subset']),
           scratchDir: resolve(scratch),
           sample: argv['sample'] !== false,

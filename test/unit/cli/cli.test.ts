@@ -203,6 +203,7 @@ describe('backup --prune takes the same policy as vmkeep prune', () => {
       format: 'text' as const,
       machine: false,
       pretty: false,
+      env: {},
     };
     const options = (await backupCommand.buildOptions(
       { groupBy: 'quarter', prune: true, 'keep-daily': 7, 'keep-tier': ['1w:1m'], jobs: 1, 'lock-wait': 0 },
@@ -233,6 +234,7 @@ describe('backup options: flags over the config file over built-in defaults', ()
     format: 'text' as const,
     machine: false,
     pretty: false,
+    env: {},
   };
   type Built = {
     jobs: number;
@@ -364,6 +366,7 @@ describe("prune options: policy flags, or each domain's policy from the config f
     format: 'text' as const,
     machine: false,
     pretty: false,
+    env: {},
   };
   type Built = {
     kind: string;
@@ -427,6 +430,7 @@ describe('check options', () => {
     format: 'text' as const,
     machine: false,
     pretty: false,
+    env: {},
   };
   type Built = { thresholds: { warning: { text: string }; critical: { text: string } } };
 
