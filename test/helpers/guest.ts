@@ -17,32 +17,33 @@
  * Domains are named `vmkeep-test-*` and carry the owner metadata of libvirt.ts, so cleanupAll()
  * and the leftover sweep treat them like every other test domain.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ToolError, VmkeepError, usageError } from '../../src/errors.js';
 import { createExecaRunner, type Runner } from '../../src/runner/runner.js';
 import {
-  defineDomainXml,
-  escapeXml,
-  newTestDomainName,
-  ownerMetadataXml,
-  referenceCopy,
-  reserveTestDomain,
-  startDomain,
-  virsh,
-  type TestDomain,
-} from './libvirt.js';
+  GUEST_DISK_MIB,
+  GUEST_JOURNAL_PATH,
+  GUEST_PARTITION_OFFSET,
+  GUEST_READY_MARKER,
+  PARTITION_JOURNAL_PATH,
+  guestDomainXml,
+} from '../../scripts/lib/test-guest.mjs';
+import { defineDomainXml, newTestDomainName, ownerMetadataXml, referenceCopy, reserveTestDomain, startDomain, virsh, type TestDomain } from './libvirt.js';
 
-export const GUEST_READY_MARKER = 'VMKEEP-TEST-GUEST-READY';
-/** The journal inside the running guest. */
-export const GUEST_JOURNAL_PATH = '/data/journal.log';
-/** The journal's path inside the ext4 partition (what a mount of a restored image shows). */
-export const PARTITION_JOURNAL_PATH = 'journal.log';
-/** The data partition starts at sector 2048. */
-export const GUEST_PARTITION_OFFSET = 1024 * 1024;
-export const GUEST_DISK_MIB = 64;
+// The definition and the journal rules live in scripts/lib/test-guest.mjs, which the demo and
+// the benchmarks run from the shell as well.
+export {
+  GUEST_DISK_MIB,
+  GUEST_JOURNAL_PATH,
+  GUEST_PARTITION_OFFSET,
+  GUEST_READY_MARKER,
+  PARTITION_JOURNAL_PATH,
+  checkJournal,
+  type JournalCheck,
+  type JournalLine,
+} from '../../scripts/lib/test-guest.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'scripts', 'build-test-guest.sh');
@@ -103,9 +104,10 @@ export async function createTestGuest(options: CreateTestGuestOptions = {}): Pro
   fs.copyFileSync(image, diskPath);
   const serialLog = path.join(dir, 'serial.log');
   const agentChannel = options.agentChannel ?? true;
-  const xml = buildGuestXml({
+  const xml = guestDomainXml({
     name,
     uuid,
+    metadata: ownerMetadataXml(),
     diskPath,
     serialLog,
     agentChannel,
@@ -124,60 +126,6 @@ export async function createTestGuest(options: CreateTestGuestOptions = {}): Pro
   };
   if (options.start ?? true) await startDomain(guest);
   return guest;
-}
-
-function buildGuestXml(d: {
-  name: string;
-  uuid: string;
-  diskPath: string;
-  serialLog: string;
-  agentChannel: boolean;
-  vnc: boolean;
-  memoryMiB: number;
-  type: 'qemu' | 'kvm';
-}): string {
-  const channel = d.agentChannel
-    ? `    <channel type='unix'>
-      <source mode='bind'/>
-      <target type='virtio' name='org.qemu.guest_agent.0'/>
-    </channel>\n`
-    : '';
-  const display = d.vnc
-    ? `    <graphics type='vnc' listen='127.0.0.1' autoport='yes'/>
-    <video><model type='vga'/></video>\n`
-    : '';
-  // No <interface>: a test guest has no network. append='on' keeps earlier boots' lines in the log.
-  // ACPI lets a poweroff in the guest end the domain instead of halting its CPU.
-  return `<domain type='${d.type}'>
-  <name>${escapeXml(d.name)}</name>
-  <uuid>${d.uuid}</uuid>
-  <metadata>
-    ${ownerMetadataXml()}
-  </metadata>
-  <memory unit='MiB'>${d.memoryMiB}</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64'>hvm</type>
-    <boot dev='hd'/>
-  </os>
-  <features>
-    <acpi/>
-  </features>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${escapeXml(d.diskPath)}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='file'>
-      <source path='${escapeXml(d.serialLog)}' append='on'/>
-      <target port='0'/>
-    </serial>
-${channel}${display}    <memballoon model='none'/>
-  </devices>
-</domain>
-`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,49 +299,6 @@ export async function readJournalFromImage(image: string, opts: { format?: 'qcow
     if (loop) await runner.run('losetup', ['-d', loop], { okExitCodes: [1] }).catch(() => undefined);
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-export interface JournalLine {
-  seq: number;
-  boot: string;
-  uptime: number;
-  epoch: number;
-}
-
-export interface JournalCheck {
-  /** Whole lines (ending in a newline), valid or not. */
-  lines: number;
-  valid: JournalLine[];
-  /** One message per bad line: checksum mismatch, wrong number, unreadable fields. */
-  errors: string[];
-  /** The text ends in a partial line (no newline). */
-  tornLastLine: boolean;
-}
-
-/** Check every journal line: its MD5, and that its number is its position in the file. */
-export function checkJournal(text: string): JournalCheck {
-  const parts = text.split('\n');
-  const tail = parts.pop() ?? '';
-  const errors: string[] = [];
-  const valid: JournalLine[] = [];
-  parts.forEach((line, index) => {
-    const cut = line.lastIndexOf(' ');
-    const body = cut > 0 ? line.slice(0, cut) : '';
-    const sum = cut > 0 ? line.slice(cut + 1) : '';
-    const fields = body.split(' ');
-    const expected = index + 1;
-    if (createHash('md5').update(body).digest('hex') !== sum) {
-      errors.push(`line ${expected}: checksum mismatch: ${JSON.stringify(line.slice(0, 120))}`);
-      return;
-    }
-    const seq = Number(fields[0]);
-    if (seq !== expected) {
-      errors.push(`line ${expected}: numbered ${fields[0]}`);
-      return;
-    }
-    valid.push({ seq, boot: fields[1] ?? '', uptime: Number(fields[2]), epoch: Number(fields[3]) });
-  });
-  return { lines: parts.length, valid, errors, tornLastLine: tail !== '' };
 }
 
 function sleep(ms: number): Promise<void> {
