@@ -17,6 +17,7 @@
  * Domains are named `vmkeep-test-*` and carry the owner metadata of libvirt.ts, so cleanupAll()
  * and the leftover sweep treat them like every other test domain.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -241,6 +242,23 @@ export async function guestJournalLines(guest: TestGuest | TestDomain): Promise<
   return n;
 }
 
+/**
+ * Write `bytes` random bytes to `file` in the running guest, fsync it, and return its sha256 as
+ * the guest computes it: a data file whose restored copies must match it.
+ */
+export async function writeGuestDataFile(guest: TestGuest, file: string, bytes = 1024 * 1024): Promise<string> {
+  const count = Math.ceil(bytes / 65536);
+  const r = await guestExec(guest, '/bin/sh', [
+    '-c',
+    `dd if=/dev/urandom of="$1" bs=64k count=${count} 2>/dev/null && sync "$1" && sha256sum "$1"`,
+    'sh',
+    file,
+  ]);
+  const sum = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
+  if (r.exitCode !== 0 || sum === undefined) throw new VmkeepError('failure', `cannot write ${file} in guest ${guest.name}`, { detail: r.stdout + r.stderr });
+  return sum;
+}
+
 /** Wait until the running guest's journal has more than `lines` lines; returns the new count. */
 export async function waitForJournalGrowth(guest: TestGuest, lines: number, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -263,6 +281,8 @@ export async function copyGuestDisk(guest: TestGuest, destPath: string): Promise
 export interface ImageJournal {
   /** The journal's text as the filesystem holds it after its ext4 journal was replayed. */
   text: string;
+  /** sha256 of each file asked for (path inside the partition), undefined when it is not there. */
+  digests: Record<string, string | undefined>;
   /** `e2fsck -fn` after the replay found nothing to fix. */
   fsckClean: boolean;
   fsckOutput: string;
@@ -273,7 +293,7 @@ export interface ImageJournal {
  * see it: a raw scratch copy is mounted read-write, which replays the ext4 journal (e2fsck -n
  * does not), then checked with e2fsck -fn. The image itself is only read.
  */
-export async function readJournalFromImage(image: string, opts: { format?: 'qcow2' | 'raw' } = {}): Promise<ImageJournal> {
+export async function readJournalFromImage(image: string, opts: { format?: 'qcow2' | 'raw'; files?: readonly string[] } = {}): Promise<ImageJournal> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-guest-journal-'));
   const raw = path.join(scratch, 'disk.raw');
   const mnt = path.join(scratch, 'mnt');
@@ -290,10 +310,15 @@ export async function readJournalFromImage(image: string, opts: { format?: 'qcow
     mounted = true;
     const journalFile = path.join(mnt, PARTITION_JOURNAL_PATH);
     const text = fs.existsSync(journalFile) ? fs.readFileSync(journalFile, 'utf8') : '';
+    const digests: Record<string, string | undefined> = {};
+    for (const f of opts.files ?? []) {
+      const file = path.join(mnt, f);
+      digests[f] = fs.existsSync(file) ? createHash('sha256').update(fs.readFileSync(file)).digest('hex') : undefined;
+    }
     await runner.run('umount', [mnt]);
     mounted = false;
     const fsck = await runner.run('e2fsck', ['-fn', loop], { okExitCodes: [1, 2, 4, 8] });
-    return { text, fsckClean: fsck.exitCode === 0, fsckOutput: fsck.stdout + fsck.stderr };
+    return { text, digests, fsckClean: fsck.exitCode === 0, fsckOutput: fsck.stdout + fsck.stderr };
   } finally {
     if (mounted) await runner.run('umount', [mnt], { okExitCodes: [1, 32] }).catch(() => undefined);
     if (loop) await runner.run('losetup', ['-d', loop], { okExitCodes: [1] }).catch(() => undefined);
