@@ -4,6 +4,7 @@ import { redactNotifySettings } from '../util/mask-secrets.js';
 import type { CommandResult } from '../app/command-result.js';
 import { resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import { DEFAULT_CONFIG_PATH, type LoadedConfig } from './load-config.js';
+import { formatBootCheck } from '../domain/boot-checks.js';
 import { createSettingsResolver, type DomainSettings } from './settings.js';
 import { COUNT_RULES, policyLines } from '../retention/policy.js';
 import type { RetentionPolicy } from '../retention/types.js';
@@ -50,6 +51,12 @@ export function settingsDocument(s: DomainSettings): Record<string, unknown> {
     stopTimeout: s.stopTimeoutMs / 1000,
     label: s.label ?? null,
     quiesce: s.quiesce,
+    // What a nightly verify --boot checks (null: agent or console, by the point's saved XML).
+    verifyBoot: {
+      checks: s.bootVerify.checks?.map(formatBootCheck) ?? null,
+      timeout: s.bootVerify.timeoutMs / 1000,
+      maxMemoryKiB: s.bootVerify.maxMemoryKiB,
+    },
     hooks: s.hooks,
     layers: s.layers,
   };
@@ -102,7 +109,8 @@ export async function runConfigCheck(ctx: AppContext, options: ConfigCheckOption
         `${d.retentionSet === true ? '' : ' (no retention set: vmkeep prune without policy flags leaves it alone)'}` +
         `${d.excludeDisks.length > 0 ? `, excludeDisks ${d.excludeDisks.join(',')}` : ''}${d.disks ? `, disks ${d.disks.join(',')}` : ''}` +
         `${d.stop !== 'live' ? `, stop ${d.stop}` : ''}${d.compress ? ', compress' : ''}${d.ifOlderThan ? `, ifOlderThan ${d.ifOlderThan.text}` : ''}` +
-        `${Object.keys(d.hooks).length > 0 ? `, hooks ${Object.keys(d.hooks).join(',')}` : ''}`,
+        `${Object.keys(d.hooks).length > 0 ? `, hooks ${Object.keys(d.hooks).join(',')}` : ''}` +
+        `${d.bootVerify.checks ? `, boot checks ${d.bootVerify.checks.map(formatBootCheck).join(' + ')}` : ''}`,
     );
   }
   for (const u of sectionsUnused) lines.push(`note: section ${u} matches no selected domain`);

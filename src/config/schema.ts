@@ -10,6 +10,8 @@ import { GROUP_BY_VALUES } from '../retention/periods.js';
 import type { GroupBy } from '../retention/types.js';
 import { hasControlCharacter } from '../util/printable.js';
 import { messageOf } from '../errors.js';
+import { parseBootCheck } from '../domain/boot-checks.js';
+import { MIN_BOOT_MEMORY_KIB, parseMemoryKiB } from '../util/memory-size.js';
 
 const durationText = z.string({ error: 'expected a duration such as 4h, 1d, 2w' }).superRefine((v, ctx) => {
   try {
@@ -63,6 +65,36 @@ const RetentionSchema = z
     }
   });
 
+/** One check as `--check` writes it: agent, console:REGEX, exec:CMD ARGS. */
+const bootCheckText = z.string({ error: 'expected a check: agent, console:REGEX or exec:CMD ARGS' }).superRefine((v, ctx) => {
+  try {
+    parseBootCheck(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: messageOf(e).replace(/^--check /, '') });
+  }
+});
+
+/** What `verify --boot` checks on a domain's points; its flags win over these. */
+export const BootVerifySchema = z.strictObject({
+  /** All must pass (--check). */
+  checks: z
+    .array(bootCheckText, { error: 'expected a list of checks such as [agent, "exec:/usr/bin/pg_isready"]' })
+    .min(1, { error: 'needs at least one check' })
+    .optional(),
+  /** Seconds every check has to pass from the guest's start (--boot-timeout). */
+  timeout: z
+    .int({ error: 'expected whole seconds from 1 to 86400' })
+    .min(1, { error: 'expected whole seconds from 1 to 86400' })
+    .max(86_400, { error: 'expected whole seconds from 1 to 86400' })
+    .optional(),
+  /** The verify domain's memory cap, like 2G or 1536M (--max-memory). */
+  maxMemory: z
+    .union([z.string(), z.number()], { error: 'expected a size such as 2G or 1536M' })
+    .refine((v) => (parseMemoryKiB(v) ?? 0) >= MIN_BOOT_MEMORY_KIB, { error: 'expected a size of at least 32M, such as 2G or 1536M' })
+    .optional(),
+});
+export type BootVerifyConfig = z.infer<typeof BootVerifySchema>;
+
 /** The engines that write a backup; the config key and the --engine flag accept these. */
 export const ENGINE_NAMES = ['virtnbdbackup', 'push'] as const;
 
@@ -86,6 +118,8 @@ const OVERRIDE_SHAPE = {
   hooks: z.strictObject(DOMAIN_HOOKS).optional(),
   /** What writes the backup: virtnbdbackup (stream files) or push (libvirt's push mode, qcow2 chains). */
   engine: z.enum(ENGINE_NAMES, { error: 'expected virtnbdbackup or push' }).optional(),
+  /** What `vmkeep verify` does for the domain: `boot` sets the checks, timeout and memory of verify --boot. */
+  verify: z.strictObject({ boot: BootVerifySchema.optional() }).optional(),
 };
 
 export const DomainOverridesSchema = z.strictObject(OVERRIDE_SHAPE);

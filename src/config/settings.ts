@@ -8,7 +8,9 @@ import { usageError } from '../errors.js';
 import { parseDuration } from '../retention/duration.js';
 import { parsePolicy } from '../retention/policy.js';
 import type { Duration, GroupBy, RetentionPolicy } from '../retention/types.js';
-import type { DomainOverrides, HookSpec, VmkeepConfig } from './schema.js';
+import { parseBootCheck, type BootCheck } from '../domain/boot-checks.js';
+import { parseMemoryKiB } from '../util/memory-size.js';
+import type { BootVerifyConfig, DomainOverrides, HookSpec, VmkeepConfig } from './schema.js';
 
 export type StopMode = 'live' | 'stop' | 'stop-force' | 'require-stopped';
 
@@ -41,17 +43,36 @@ export interface DomainSettings {
   hooks: { preDomain?: HookSpec; postDomain?: HookSpec; onError?: HookSpec };
   /** What writes the backup (--engine, or the config's engine for this domain). */
   engine: 'virtnbdbackup' | 'push';
+  /** How `verify --boot` proves this domain's points (config `verify.boot`, then its flags). */
+  bootVerify: BootVerifySettings;
   /** The layers that applied, in order ("defaults", "tag prod", "domain web-*", "flags"). */
   layers: readonly string[];
+}
+
+export interface BootVerifySettings {
+  /** All must pass; undefined: `agent` when the point's saved XML has the agent channel, else `console`. */
+  checks: readonly BootCheck[] | undefined;
+  timeoutMs: number;
+  /** The verify domain's memory cap (the original's memory when smaller). */
+  maxMemoryKiB: number;
 }
 
 export type SettingsFor = (domain: string, tags: readonly string[]) => DomainSettings;
 
 /** Built-in values when no layer says anything. */
-export const BUILTIN_SETTINGS: Readonly<{ groupBy: GroupBy; stop: StopMode; stopTimeout: number }> = Object.freeze({
+export const BUILTIN_SETTINGS: Readonly<{ groupBy: GroupBy; stop: StopMode; stopTimeout: number; bootTimeout: number; bootMaxMemory: string }> = Object.freeze({
   groupBy: 'month',
   stop: 'live',
   stopTimeout: 120,
+  bootTimeout: 300,
+  bootMaxMemory: '2G',
+});
+
+/** verify --boot's settings when no layer sets any. */
+export const BUILTIN_BOOT_VERIFY: BootVerifySettings = Object.freeze({
+  checks: undefined,
+  timeoutMs: BUILTIN_SETTINGS.bootTimeout * 1000,
+  maxMemoryKiB: parseMemoryKiB(BUILTIN_SETTINGS.bootMaxMemory)!,
 });
 
 /** Does a domain-section key (a name or a glob) match this domain? */
@@ -70,18 +91,36 @@ export function layersFor(config: VmkeepConfig | undefined, domain: string, tags
   return out;
 }
 
-/** Merge layers: later wins key by key; hooks merge hook by hook; a retention block replaces the one below. */
+/**
+ * Merge layers: later wins key by key; hooks merge hook by hook and verify.boot key by key (a
+ * tag's checks, a domain's timeout); a retention block replaces the one below.
+ */
 export function mergeOverrides(layers: readonly DomainOverrides[]): DomainOverrides {
   const merged: Record<string, unknown> = {};
   let hooks: Record<string, unknown> = {};
+  let boot: BootVerifyConfig = {};
   for (const layer of layers) {
     for (const [k, v] of Object.entries(layer)) {
       if (v === undefined) continue;
       if (k === 'hooks') hooks = { ...hooks, ...(v as object) };
+      else if (k === 'verify') boot = { ...boot, ...definedOnly((v as NonNullable<DomainOverrides['verify']>).boot ?? {}) };
       else merged[k] = v;
     }
   }
-  return { ...merged, hooks };
+  return { ...merged, hooks, verify: { boot } };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** verify --boot's settings from a merged verify.boot block (already validated by the schema). */
+export function resolveBootVerify(boot: BootVerifyConfig | undefined): BootVerifySettings {
+  return Object.freeze({
+    checks: boot?.checks === undefined ? undefined : Object.freeze(boot.checks.map((c) => parseBootCheck(c))),
+    timeoutMs: (boot?.timeout ?? BUILTIN_SETTINGS.bootTimeout) * 1000,
+    maxMemoryKiB: boot?.maxMemory === undefined ? BUILTIN_BOOT_VERIFY.maxMemoryKiB : parseMemoryKiB(boot.maxMemory)!,
+  });
 }
 
 /** Does a layer say anything about retention (a retention block, groupBy, or prune: true)? */
@@ -114,6 +153,7 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
       label: m.label,
       quiesce: m.quiesce === 'require' ? 'require' : m.quiesce === true ? 'on' : 'off',
       engine: m.engine ?? 'virtnbdbackup',
+      bootVerify: resolveBootVerify(m.verify?.boot),
       hooks: Object.freeze({
         ...(runHooks.preDomain === undefined ? {} : { preDomain: runHooks.preDomain }),
         ...(runHooks.postDomain === undefined ? {} : { postDomain: runHooks.postDomain }),
@@ -157,6 +197,7 @@ export function fixedSettings(values: Partial<DomainSettings> & Pick<DomainSetti
     label: undefined,
     quiesce: 'off',
     engine: 'virtnbdbackup',
+    bootVerify: BUILTIN_BOOT_VERIFY,
     hooks: {},
     layers: [],
     ...values,

@@ -1,5 +1,6 @@
 /** What a notification says about a finished run: pure, built from the command's result document. */
 import type { NotifyOutcome } from '../config/notify-schema.js';
+import { printable } from '../util/printable.js';
 
 export interface RunReport {
   /** Format marker for receivers. */
@@ -48,9 +49,48 @@ interface ItemLine {
   reason: string | undefined;
 }
 
-/** Per-domain (or per-chain) results a document carries: backup's `results`, verify's `chains`/`failures`. */
+/** Is this verify --boot's document (points booted, not chains checked)? */
+function isBootDocument(document: unknown): document is Record<string, unknown> {
+  return (
+    !!document &&
+    typeof document === 'object' &&
+    (document as Record<string, unknown>)['boot'] === true &&
+    Array.isArray((document as Record<string, unknown>)['points'])
+  );
+}
+
+const seconds = (ms: unknown) => (typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : '? s');
+
+/**
+ * verify --boot: one line per point (booted, with the checks that passed; or why not, with the
+ * console's last line), one per domain it could not verify, one per leftover it removed.
+ */
+function bootItemsOf(d: Record<string, unknown>): ItemLine[] {
+  const points = (d['points'] as Array<Record<string, unknown>>).map((p) => {
+    const name = `${String(p['domain'] ?? '?')}: point ${String(p['point'] ?? '?')}`;
+    const checks = Array.isArray(p['checks']) ? (p['checks'] as Array<Record<string, unknown>>) : [];
+    if (p['result'] === 'ok') {
+      const passed = checks.map((c) => String(c['check'])).join(', ');
+      return { name, state: 'booted', reason: `${passed || 'checks'} passed, first answer after ${seconds(p['firstAnswerMs'])}` };
+    }
+    const tail = Array.isArray(p['consoleTail']) ? (p['consoleTail'] as unknown[]).map(String) : [];
+    const last = tail.length > 0 ? `; last console line: ${printable(tail[tail.length - 1]!)}` : '; the console printed nothing';
+    return { name, state: 'did not boot', reason: `${strOrUndef(p['reason']) ?? 'unknown'}${last}` };
+  });
+  const failures = Array.isArray(d['failures'])
+    ? (d['failures'] as Array<Record<string, unknown>>).map((f) => ({
+        name: String(f['domain'] ?? '?'),
+        state: 'not verified',
+        reason: strOrUndef(f['reason']),
+      }))
+    : [];
+  return [...points, ...failures];
+}
+
+/** Per-domain (or per-chain) results a document carries: backup's `results`, verify's `chains`/`failures`, verify --boot's `points`. */
 function itemsOf(document: unknown): ItemLine[] | undefined {
   if (!document || typeof document !== 'object') return undefined;
+  if (isBootDocument(document)) return bootItemsOf(document);
   const d = document as Record<string, unknown>;
   if (Array.isArray(d['results'])) {
     return (d['results'] as Array<Record<string, unknown>>).map((r) => ({
@@ -77,7 +117,7 @@ function strOrUndef(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-const OK_STATES = new Set(['done', 'ok', 'skipped', 'planned']);
+const OK_STATES = new Set(['done', 'ok', 'skipped', 'planned', 'booted']);
 
 /** Build the report a notifier sends. */
 export function buildRunReport(input: ReportInput): RunReport {
@@ -94,8 +134,12 @@ export function buildRunReport(input: ReportInput): RunReport {
     for (const i of shown) details.push(`${i.name}: ${i.state}${i.reason ? `: ${i.reason}` : ''}`);
   }
   if (input.error) details.unshift(input.error);
+  const doc = input.document;
+  const boot = isBootDocument(doc);
+  if (boot && Array.isArray(doc['leftoversRemoved'])) details.push(...(doc['leftoversRemoved'] as unknown[]).map(String));
   const word = outcome === 'success' ? 'succeeded' : outcome === 'partial' ? 'partly failed' : 'FAILED';
-  const summary = `vmkeep ${input.command} on ${input.host} ${word}${counts ? ` (${counts})` : input.error ? `: ${input.error}` : ''}`;
+  // The command word alone would not tell a boot proof from a checksum verify.
+  const summary = `vmkeep ${input.command}${boot ? ' --boot' : ''} on ${input.host} ${word}${counts ? ` (${counts})` : input.error ? `: ${input.error}` : ''}`;
   return {
     vmkeep: 'run-report/1',
     command: input.command,

@@ -33,20 +33,24 @@ import { readRestoreChains } from '../points/chains.js';
 import { checkPlanFiles, restoreDiskImages } from '../points/execute-restore.js';
 import { planRestore, type RestorePlan } from '../points/plan-restore.js';
 import type { RestoreChain } from '../points/types.js';
+import type { BootVerifySettings } from '../config/settings.js';
 
 export interface BootVerifyOptions {
   output: string;
   domains: readonly string[] | undefined;
   selection?: SelectionRequest;
-  /** Checks to run; undefined: `agent` when the saved XML has the agent channel, else `console`. */
-  checks: readonly BootCheck[] | undefined;
+  /**
+   * Per domain: the checks, the timeout and the memory cap (the config's `verify.boot` for the
+   * domain's tags and name, under the flags).
+   */
+  bootSettingsFor: (domain: string, tags: readonly string[]) => BootVerifySettings;
+  /** Read each selected domain's tags from libvirt for bootSettingsFor (the config has tag sections). */
+  needTags: boolean;
   /** --at POINT (a point id, checkpoint name or `latest`); undefined: the newest point. */
   at: string | undefined;
   allPoints: boolean;
-  timeoutMs: number;
   jobs: number;
   screenshot: boolean;
-  maxMemoryKiB: number;
   /** --domain-type; undefined: what the host can boot. */
   domainType: BootDomainType | undefined;
   /** Where scratch restores and overlays go; undefined: a folder in the output folder. */
@@ -97,6 +101,7 @@ interface PlannedPoint {
   savedXml: string;
   checks: readonly BootCheck[];
   memoryKiB: number;
+  settings: BootVerifySettings;
 }
 
 export async function runBootVerify(ctx: AppContext, options: BootVerifyOptions): Promise<CommandResult> {
@@ -106,7 +111,9 @@ export async function runBootVerify(ctx: AppContext, options: BootVerifyOptions)
   const leftoversRemoved = await sweepVerifyLeftovers(ctx.virsh, [...new Set([options.output, scratchRoot])]);
   for (const l of leftoversRemoved) ctx.log.warn(l);
 
-  const selection = await selectAmong(ctx, await listBackedUpDomains(options.output), options.selection ?? namesOnly(options.domains));
+  const selection = await selectAmong(ctx, await listBackedUpDomains(options.output), options.selection ?? namesOnly(options.domains), {
+    needTags: options.needTags,
+  });
   const failures: BootVerifyDocument['failures'] = [
     ...selection.unknown.map((d) => ({ domain: d, reason: `no backups in ${options.output}` })),
     ...selection.emptyPatterns.map((d) => ({ domain: d, reason: `no backed-up domain matches in ${options.output}` })),
@@ -124,7 +131,8 @@ export async function runBootVerify(ctx: AppContext, options: BootVerifyOptions)
           failures.push({ domain, reason: `no restore points in ${options.output}` });
           continue;
         }
-        for (const p of selectPoints(chains, domain, options, now)) planned.push(await planPoint(p.chain, p.plan, options));
+        const settings = options.bootSettingsFor(domain, selection.tagsOf.get(domain) ?? []);
+        for (const p of selectPoints(chains, domain, options, now)) planned.push(await planPoint(p.chain, p.plan, settings));
       }
       if (planned.length === 0 && failures.length === 0) throw new VmkeepError('failure', `no restore point to boot in ${options.output}`);
       await refuseWithoutMemory(planned, options);
@@ -157,15 +165,16 @@ function selectPoints(chains: RestoreChain[], domain: string, options: BootVerif
   });
 }
 
-async function planPoint(chain: RestoreChain, plan: RestorePlan, options: BootVerifyOptions): Promise<PlannedPoint> {
+async function planPoint(chain: RestoreChain, plan: RestorePlan, settings: BootVerifySettings): Promise<PlannedPoint> {
   if (!plan.config) throw new VmkeepError('failure', `${plan.domain}: point ${plan.point.id} has no saved domain XML to boot from`);
   const savedXml = await readFile(join(plan.chainDir, plan.config), 'utf8');
   const hasAgent = savedXml.includes(AGENT_CHANNEL_NAME);
-  const checks = options.checks ?? [hasAgent ? { kind: 'agent' as const } : { kind: 'console' as const, pattern: DEFAULT_CONSOLE_PATTERN }];
+  const checks = settings.checks ?? [hasAgent ? { kind: 'agent' as const } : { kind: 'console' as const, pattern: DEFAULT_CONSOLE_PATTERN }];
   if (!hasAgent && checks.some((c) => c.kind !== 'console')) {
     throw usageError(`${plan.domain}: point ${plan.point.id}: no guest agent channel in the saved definition: use --check console:… or add the channel`);
   }
-  return { chain, plan, savedXml, checks, memoryKiB: Math.min(readMemoryKiB(savedXml) ?? options.maxMemoryKiB, options.maxMemoryKiB) };
+  const memoryKiB = Math.min(readMemoryKiB(savedXml) ?? settings.maxMemoryKiB, settings.maxMemoryKiB);
+  return { chain, plan, savedXml, checks, memoryKiB, settings };
 }
 
 /** --jobs N guests at once must fit in the memory the host has free now. */
@@ -183,7 +192,7 @@ async function refuseWithoutMemory(planned: readonly PlannedPoint[], options: Bo
     const mib = (k: number) => `${Math.round(k / 1024)} MiB`;
     throw new VmkeepError(
       'failure',
-      `${biggest.length} verify guest${biggest.length === 1 ? '' : 's'} at once need ${mib(need)} of memory and the host has ${mib(available)} free: use fewer --jobs or a smaller --max-memory`,
+      `${biggest.length} verify guest${biggest.length === 1 ? '' : 's'} at once need ${mib(need)} of memory and the host has ${mib(available)} free: use fewer --jobs or a smaller --max-memory (config: verify.boot.maxMemory)`,
     );
   }
 }
@@ -252,7 +261,7 @@ async function bootPoint(
       images,
       serialLog,
       domainType,
-      maxMemoryKiB: options.maxMemoryKiB,
+      maxMemoryKiB: p.settings.maxMemoryKiB,
       maxVcpus: Math.max(1, cpus().length),
       owner: { scratch: dir, pid: process.pid, source: plan.domain, point: plan.point.id },
     });
@@ -269,7 +278,7 @@ async function bootPoint(
       serialLog,
       checks: p.checks,
       startedAt: started,
-      deadline: started + options.timeoutMs,
+      deadline: started + p.settings.timeoutMs,
       signal: ctx.signal,
     });
     report.checks = outcome.results;

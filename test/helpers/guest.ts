@@ -24,25 +24,27 @@ import * as path from 'node:path';
 import { ToolError, VmkeepError, usageError } from '../../src/errors.js';
 import { createExecaRunner, type Runner } from '../../src/runner/runner.js';
 import {
-  defineDomainXml,
-  escapeXml,
-  newTestDomainName,
-  ownerMetadataXml,
-  referenceCopy,
-  reserveTestDomain,
-  startDomain,
-  virsh,
-  type TestDomain,
-} from './libvirt.js';
+  GUEST_DISK_MIB,
+  GUEST_JOURNAL_PATH,
+  GUEST_PARTITION_OFFSET,
+  GUEST_READY_MARKER,
+  PARTITION_JOURNAL_PATH,
+  guestDomainXml,
+} from '../../scripts/lib/test-guest.mjs';
+import { defineDomainXml, newTestDomainName, ownerMetadataXml, referenceCopy, reserveTestDomain, startDomain, virsh, type TestDomain } from './libvirt.js';
 
-export const GUEST_READY_MARKER = 'VMKEEP-TEST-GUEST-READY';
-/** The journal inside the running guest. */
-export const GUEST_JOURNAL_PATH = '/data/journal.log';
-/** The journal's path inside the ext4 partition (what a mount of a restored image shows). */
-export const PARTITION_JOURNAL_PATH = 'journal.log';
-/** The data partition starts at sector 2048. */
-export const GUEST_PARTITION_OFFSET = 1024 * 1024;
-export const GUEST_DISK_MIB = 64;
+// The definition and the journal rules live in scripts/lib/test-guest.mjs, which the demo and
+// the benchmarks run from the shell as well.
+export {
+  GUEST_DISK_MIB,
+  GUEST_JOURNAL_PATH,
+  GUEST_PARTITION_OFFSET,
+  GUEST_READY_MARKER,
+  PARTITION_JOURNAL_PATH,
+  checkJournal,
+  type JournalCheck,
+  type JournalLine,
+} from '../../scripts/lib/test-guest.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'scripts', 'build-test-guest.sh');
@@ -103,9 +105,10 @@ export async function createTestGuest(options: CreateTestGuestOptions = {}): Pro
   fs.copyFileSync(image, diskPath);
   const serialLog = path.join(dir, 'serial.log');
   const agentChannel = options.agentChannel ?? true;
-  const xml = buildGuestXml({
+  const xml = guestDomainXml({
     name,
     uuid,
+    metadata: ownerMetadataXml(),
     diskPath,
     serialLog,
     agentChannel,
@@ -124,60 +127,6 @@ export async function createTestGuest(options: CreateTestGuestOptions = {}): Pro
   };
   if (options.start ?? true) await startDomain(guest);
   return guest;
-}
-
-function buildGuestXml(d: {
-  name: string;
-  uuid: string;
-  diskPath: string;
-  serialLog: string;
-  agentChannel: boolean;
-  vnc: boolean;
-  memoryMiB: number;
-  type: 'qemu' | 'kvm';
-}): string {
-  const channel = d.agentChannel
-    ? `    <channel type='unix'>
-      <source mode='bind'/>
-      <target type='virtio' name='org.qemu.guest_agent.0'/>
-    </channel>\n`
-    : '';
-  const display = d.vnc
-    ? `    <graphics type='vnc' listen='127.0.0.1' autoport='yes'/>
-    <video><model type='vga'/></video>\n`
-    : '';
-  // No <interface>: a test guest has no network. append='on' keeps earlier boots' lines in the log.
-  // ACPI lets a poweroff in the guest end the domain instead of halting its CPU.
-  return `<domain type='${d.type}'>
-  <name>${escapeXml(d.name)}</name>
-  <uuid>${d.uuid}</uuid>
-  <metadata>
-    ${ownerMetadataXml()}
-  </metadata>
-  <memory unit='MiB'>${d.memoryMiB}</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64'>hvm</type>
-    <boot dev='hd'/>
-  </os>
-  <features>
-    <acpi/>
-  </features>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${escapeXml(d.diskPath)}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='file'>
-      <source path='${escapeXml(d.serialLog)}' append='on'/>
-      <target port='0'/>
-    </serial>
-${channel}${display}    <memballoon model='none'/>
-  </devices>
-</domain>
-`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,6 +242,23 @@ export async function guestJournalLines(guest: TestGuest | TestDomain): Promise<
   return n;
 }
 
+/**
+ * Write `bytes` random bytes to `file` in the running guest, fsync it, and return its sha256 as
+ * the guest computes it: a data file whose restored copies must match it.
+ */
+export async function writeGuestDataFile(guest: TestGuest, file: string, bytes = 1024 * 1024): Promise<string> {
+  const count = Math.ceil(bytes / 65536);
+  const r = await guestExec(guest, '/bin/sh', [
+    '-c',
+    `dd if=/dev/urandom of="$1" bs=64k count=${count} 2>/dev/null && sync "$1" && sha256sum "$1"`,
+    'sh',
+    file,
+  ]);
+  const sum = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
+  if (r.exitCode !== 0 || sum === undefined) throw new VmkeepError('failure', `cannot write ${file} in guest ${guest.name}`, { detail: r.stdout + r.stderr });
+  return sum;
+}
+
 /** Wait until the running guest's journal has more than `lines` lines; returns the new count. */
 export async function waitForJournalGrowth(guest: TestGuest, lines: number, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -315,6 +281,8 @@ export async function copyGuestDisk(guest: TestGuest, destPath: string): Promise
 export interface ImageJournal {
   /** The journal's text as the filesystem holds it after its ext4 journal was replayed. */
   text: string;
+  /** sha256 of each file asked for (path inside the partition), undefined when it is not there. */
+  digests: Record<string, string | undefined>;
   /** `e2fsck -fn` after the replay found nothing to fix. */
   fsckClean: boolean;
   fsckOutput: string;
@@ -325,7 +293,7 @@ export interface ImageJournal {
  * see it: a raw scratch copy is mounted read-write, which replays the ext4 journal (e2fsck -n
  * does not), then checked with e2fsck -fn. The image itself is only read.
  */
-export async function readJournalFromImage(image: string, opts: { format?: 'qcow2' | 'raw' } = {}): Promise<ImageJournal> {
+export async function readJournalFromImage(image: string, opts: { format?: 'qcow2' | 'raw'; files?: readonly string[] } = {}): Promise<ImageJournal> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkeep-guest-journal-'));
   const raw = path.join(scratch, 'disk.raw');
   const mnt = path.join(scratch, 'mnt');
@@ -342,58 +310,20 @@ export async function readJournalFromImage(image: string, opts: { format?: 'qcow
     mounted = true;
     const journalFile = path.join(mnt, PARTITION_JOURNAL_PATH);
     const text = fs.existsSync(journalFile) ? fs.readFileSync(journalFile, 'utf8') : '';
+    const digests: Record<string, string | undefined> = {};
+    for (const f of opts.files ?? []) {
+      const file = path.join(mnt, f);
+      digests[f] = fs.existsSync(file) ? createHash('sha256').update(fs.readFileSync(file)).digest('hex') : undefined;
+    }
     await runner.run('umount', [mnt]);
     mounted = false;
     const fsck = await runner.run('e2fsck', ['-fn', loop], { okExitCodes: [1, 2, 4, 8] });
-    return { text, fsckClean: fsck.exitCode === 0, fsckOutput: fsck.stdout + fsck.stderr };
+    return { text, digests, fsckClean: fsck.exitCode === 0, fsckOutput: fsck.stdout + fsck.stderr };
   } finally {
     if (mounted) await runner.run('umount', [mnt], { okExitCodes: [1, 32] }).catch(() => undefined);
     if (loop) await runner.run('losetup', ['-d', loop], { okExitCodes: [1] }).catch(() => undefined);
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-export interface JournalLine {
-  seq: number;
-  boot: string;
-  uptime: number;
-  epoch: number;
-}
-
-export interface JournalCheck {
-  /** Whole lines (ending in a newline), valid or not. */
-  lines: number;
-  valid: JournalLine[];
-  /** One message per bad line: checksum mismatch, wrong number, unreadable fields. */
-  errors: string[];
-  /** The text ends in a partial line (no newline). */
-  tornLastLine: boolean;
-}
-
-/** Check every journal line: its MD5, and that its number is its position in the file. */
-export function checkJournal(text: string): JournalCheck {
-  const parts = text.split('\n');
-  const tail = parts.pop() ?? '';
-  const errors: string[] = [];
-  const valid: JournalLine[] = [];
-  parts.forEach((line, index) => {
-    const cut = line.lastIndexOf(' ');
-    const body = cut > 0 ? line.slice(0, cut) : '';
-    const sum = cut > 0 ? line.slice(cut + 1) : '';
-    const fields = body.split(' ');
-    const expected = index + 1;
-    if (createHash('md5').update(body).digest('hex') !== sum) {
-      errors.push(`line ${expected}: checksum mismatch: ${JSON.stringify(line.slice(0, 120))}`);
-      return;
-    }
-    const seq = Number(fields[0]);
-    if (seq !== expected) {
-      errors.push(`line ${expected}: numbered ${fields[0]}`);
-      return;
-    }
-    valid.push({ seq, boot: fields[1] ?? '', uptime: Number(fields[2]), epoch: Number(fields[3]) });
-  });
-  return { lines: parts.length, valid, errors, tornLastLine: tail !== '' };
 }
 
 function sleep(ms: number): Promise<void> {

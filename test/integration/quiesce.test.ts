@@ -1,7 +1,8 @@
 /**
  * `backup --quiesce` against the booting test guest while it writes its journal: both engines
- * take a full and two incrementals recorded quiesced, every point restores, mounts and holds a
- * whole journal; a kill -9 of vmkeep while the guest is frozen is undone by the next backup;
+ * take a full and two incrementals recorded quiesced, every point restores, mounts and holds the
+ * data files the guest wrote before it (sha256 as the guest computed it) and a whole journal; a
+ * kill -9 of vmkeep while the guest is frozen is undone by the next backup;
  * `--quiesce=require` without an answering agent fails with no point recorded; a guest someone
  * else froze is a WARNING in status and check, and its backup says the guest's writes are blocked.
  * One guest for the whole file (each boot costs a core for a while under TCG); the case that
@@ -22,6 +23,7 @@ import {
   waitForAgent,
   waitForGuestReady,
   waitForJournalGrowth,
+  writeGuestDataFile,
   type TestGuest,
 } from '../helpers/guest.js';
 import { cleanupAll, virsh } from '../helpers/libvirt.js';
@@ -77,10 +79,17 @@ async function freezeStatus(): Promise<string> {
   return agentCommand<string>(guest, 'guest-fsfreeze-status');
 }
 
-/** Full + 2 incrementals with --quiesce while the journal runs; every point restored and its journal checked. */
+/**
+ * Full + 2 incrementals with --quiesce while the journal runs; every point restored, its journal
+ * checked, and the data files the guest wrote before it (and never changed after) compared by sha256.
+ */
 async function quiescedChain(engine: 'push' | 'virtnbdbackup'): Promise<void> {
   const out = path.join(guest.dir, `backups-${engine}`);
+  // One new file before each point: point i must hold files 0..i as the guest wrote them, and not the later ones.
+  const dataFiles: Array<{ name: string; sha256: string }> = [];
   for (let i = 0; i < 3; i += 1) {
+    const name = `data-${engine}-${i}.bin`;
+    dataFiles.push({ name, sha256: await writeGuestDataFile(guest, `/data/${name}`) });
     await waitForJournalGrowth(guest, await guestJournalLines(guest), 60_000);
     const doc = expectDocument(await backupCli(['--domains', guest.name, '--output', out, '--engine', engine, '--quiesce', '--json'], { lockDir }));
     expect(doc.results[0], JSON.stringify(doc.results[0])).toMatchObject({ result: 'done', level: i === 0 ? 'full' : 'inc', quiesced: true });
@@ -104,7 +113,10 @@ async function quiescedChain(engine: 'push' | 'virtnbdbackup'): Promise<void> {
     });
     expect(run.code, run.stderr).toBe(0);
     const image = parseJsonOutput<{ images: Array<{ path: string }> }>(run).images[0]!.path;
-    const journal = await readJournalFromImage(image);
+    const journal = await readJournalFromImage(image, { files: dataFiles.map((f) => f.name) });
+    expect(journal.digests, `${engine} point ${p.id}: data files`).toEqual(
+      Object.fromEntries(dataFiles.map((f, n) => [f.name, n <= i ? f.sha256 : undefined])),
+    );
     const check = checkJournal(journal.text);
     expect(check.errors, `${engine} point ${p.id}`).toEqual([]);
     expect(check.tornLastLine, `${engine} point ${p.id}`).toBe(false);
@@ -117,11 +129,11 @@ async function quiescedChain(engine: 'push' | 'virtnbdbackup'): Promise<void> {
 }
 
 describe('backup --quiesce with a running guest', () => {
-  it('virtnbdbackup: full + 2 incrementals recorded quiesced; every point restores with a whole journal', async () => {
+  it('virtnbdbackup: full + 2 incrementals recorded quiesced; every point restores with a whole journal and matching data files', async () => {
     await quiescedChain('virtnbdbackup');
   });
 
-  it('push: full + 2 incrementals recorded quiesced (freeze, backup-begin, thaw); every point restores with a whole journal', async () => {
+  it('push: full + 2 incrementals recorded quiesced (freeze, backup-begin, thaw); every point restores with a whole journal and matching data files', async () => {
     await quiescedChain('push');
   });
 

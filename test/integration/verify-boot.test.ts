@@ -5,7 +5,8 @@
  * left afterwards, the chain files are unchanged and the source guest kept running. A point
  * whose boot sector was zeroed fails with exit 1 and the console's tail; a kill -9 while a
  * verify domain boots leaves it behind and the next run removes it and says so; bad input is one
- * line and exit 64 with nothing defined. One guest for the file; four boots in all.
+ * line and exit 64 with nothing defined; a config's verify.boot checks run when no flag names
+ * any. One guest for the file; four boots in all.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -37,6 +38,7 @@ interface BootDoc {
 }
 
 const JOURNAL_CHECK = `exec:/bin/sh -c 'tail -n 1 /data/journal.log'`;
+const CONFIG_JOURNAL_CHECK = `exec:/bin/sh -c 'echo journal lines: $(wc -l < /data/journal.log)'`;
 
 beforeAll(async () => {
   lockDir = makeLockDir();
@@ -212,8 +214,29 @@ describe('verify --boot with the booting guest', () => {
     expect(await verifyDomains()).toEqual(seen);
     expect(scratchLeft(out)).toHaveLength(1);
 
-    const next = await vmkeep(['verify', '--boot', '--domains', guest.name, '--output', out, '--check', 'agent', '--boot-timeout', '240', '--json']);
+    // The next run takes its checks and timeout from the config's verify.boot for this domain, as a nightly timer would.
+    const config = path.join(guest.dir, 'config.yaml');
+    fs.writeFileSync(
+      config,
+      [
+        'domains:',
+        `  ${JSON.stringify(guest.name)}:`,
+        '    verify:',
+        '      boot:',
+        `        checks: [agent, ${JSON.stringify(CONFIG_JOURNAL_CHECK)}]`,
+        '        timeout: 240',
+        '',
+      ].join('\n'),
+    );
+    const next = await vmkeep(['verify', '--boot', '--config', config, '--domains', guest.name, '--output', out, '--json']);
     expect(next.code, next.stderr + next.stdout).toBe(0);
+    const proved = parseJsonOutput<BootDoc>(next).points[0]!;
+    expect(proved.checks.map((c) => [c.check, c.ok])).toEqual([
+      ['agent', true],
+      [CONFIG_JOURNAL_CHECK, true],
+    ]);
+    // The config's exec ran in the booted copy: it counted the journal's lines there.
+    expect(proved.checks[1]!.stdout).toMatch(/^journal lines: [1-9]\d*\n$/);
     expect(next.stderr).toMatch(new RegExp(`removed verify domain ${seen[0]} and its scratch folder .*, left by an interrupted verify --boot \\(pid \\d+\\)`));
     expect(parseJsonOutput<BootDoc>(next).leftoversRemoved.length).toBeGreaterThan(0);
     expect(await verifyDomains()).toEqual([]);

@@ -6,6 +6,9 @@ import type { VerifyOptions } from '../../verify/run-verify.js';
 import type { BootVerifyOptions } from '../../verify/boot-verify.js';
 import { parseBootCheck } from '../../domain/boot-checks.js';
 import { parseLockWait } from '../parse-values.js';
+import { MIN_BOOT_MEMORY_KIB, parseMemoryKiB } from '../../util/memory-size.js';
+import { createSettingsResolver } from '../../config/settings.js';
+import type { DomainOverrides } from '../../config/schema.js';
 import { addRepoOptions, replicationSources, repoFrom } from './replicate.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
@@ -26,16 +29,30 @@ function parseWhole(flag: string, value: unknown, min: number, max: number, what
 
 /** --max-memory 2G, 1536M, 1048576K (KiB when no unit) → KiB. */
 export function parseMaxMemory(value: unknown): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?)?\s*$/i.exec(String(value));
-  const unit = (m?.[2] ?? 'K')[0]!.toUpperCase();
-  const kib = m ? Math.round(Number(m[1]) * ({ K: 1, M: 1024, G: 1024 ** 2, T: 1024 ** 3 } as Record<string, number>)[unit]!) : NaN;
-  if (!Number.isFinite(kib) || kib < 32 * 1024) throw usageError(`--max-memory needs a size of at least 32M, like 2G or 1536M; got ${JSON.stringify(value)}`);
+  const kib = parseMemoryKiB(value);
+  if (kib === undefined || kib < MIN_BOOT_MEMORY_KIB)
+    throw usageError(`--max-memory needs a size of at least 32M, like 2G or 1536M; got ${JSON.stringify(value)}`);
   return kib;
 }
 
+/**
+ * The boot flags as the top settings layer: each one given wins over the config's verify.boot
+ * for every domain; the ones not given leave the config (or the built-in value) in place.
+ */
+function bootFlagLayer(argv: Record<string, unknown>): DomainOverrides {
+  const rawChecks = argv['check'] === undefined ? [] : ([] as unknown[]).concat(argv['check']).map(String);
+  // Read here so a bad check is a usage error before anything else happens.
+  for (const c of rawChecks) parseBootCheck(c);
+  const boot = {
+    ...(rawChecks.length > 0 ? { checks: rawChecks } : {}),
+    ...(argv['boot-timeout'] !== undefined ? { timeout: parseWhole('boot-timeout', argv['boot-timeout'], 1, MAX_BOOT_TIMEOUT_S, 'seconds') } : {}),
+    ...(argv['max-memory'] !== undefined ? { maxMemory: parseMaxMemory(argv['max-memory']) } : {}),
+  };
+  return Object.keys(boot).length > 0 ? { verify: { boot } } : {};
+}
+
 function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, selection: ReturnType<typeof buildSelection>): BootVerifyOptions {
-  const rawChecks = argv['check'] === undefined ? [] : ([] as unknown[]).concat(argv['check']);
-  const checks = rawChecks.map((c) => parseBootCheck(String(c)));
+  const flags = bootFlagLayer(argv);
   const domainType = argv['domain-type'];
   if (domainType !== undefined && domainType !== 'kvm' && domainType !== 'qemu')
     throw usageError(`--domain-type is kvm or qemu, got ${JSON.stringify(domainType)}`);
@@ -44,17 +61,19 @@ function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, 
   if (at !== undefined && argv['all-points'] === true) throw usageError('--at and --all-points cannot be used together');
   const scratch = argv['scratch-dir'];
   if (scratch !== undefined && (typeof scratch !== 'string' || scratch.trim() === '')) throw usageError('--scratch-dir needs a folder');
+  const config = global.config?.config;
+  const settingsFor = createSettingsResolver(config, flags);
   return Object.freeze({
     output: resolve(global.output!),
     domains: global.domains,
     selection,
-    checks: checks.length > 0 ? Object.freeze(checks) : undefined,
+    bootSettingsFor: (domain: string, tags: readonly string[]) => settingsFor(domain, tags).bootVerify,
+    // Tags only matter when a tag section could set verify.boot.
+    needTags: Object.values(config?.tags ?? {}).some((t) => t.verify?.boot !== undefined),
     at: typeof at === 'string' ? at : undefined,
     allPoints: argv['all-points'] === true,
-    timeoutMs: parseWhole('boot-timeout', argv['boot-timeout'] ?? 300, 1, MAX_BOOT_TIMEOUT_S, 'seconds') * 1000,
     jobs: parseWhole('jobs', argv['jobs'] ?? 1, 1, 64, 'a whole number'),
     screenshot: argv['screenshot'] === true,
-    maxMemoryKiB: parseMaxMemory(argv['max-memory'] ?? '2G'),
     domainType,
     scratchRoot: typeof scratch === 'string' ? resolve(scratch) : undefined,
     lockWaitMs: parseLockWait(argv['lock-wait']),
@@ -96,17 +115,23 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
         type: 'string',
         array: true,
         describe:
-          'with --boot: agent (guest-ping answers), console:REGEX (the serial console matches), exec:CMD ARGS (runs in the guest, must exit 0); repeatable (default: agent when the saved XML has the agent channel, else console)',
+          'with --boot: agent (guest-ping answers), console:REGEX (the serial console matches), exec:CMD ARGS (runs in the guest, must exit 0); repeatable (default: config verify.boot.checks, else agent when the saved XML has the agent channel, else console)',
       })
       .option('at', { type: 'string', describe: 'with --boot: the restore point to boot (an id from vmkeep list, or latest)' })
-      .option('boot-timeout', { type: 'string', describe: 'with --boot: seconds every check has to pass, from the start of the guest (default 300)' })
+      .option('boot-timeout', {
+        type: 'string',
+        describe: 'with --boot: seconds every check has to pass, from the start of the guest (default: config verify.boot.timeout, else 300)',
+      })
       .option('jobs', { type: 'string', describe: 'with --boot: points booted at once (default 1); refused when the free memory does not hold them' })
       .option('screenshot', {
         type: 'boolean',
         default: false,
         describe: 'with --boot: save a PNG of the console with the evidence (needs a graphics device in the saved XML)',
       })
-      .option('max-memory', { type: 'string', describe: "with --boot: the verify domain's memory cap (default 2G; the original's when smaller)" })
+      .option('max-memory', {
+        type: 'string',
+        describe: "with --boot: the verify domain's memory cap (default: config verify.boot.maxMemory, else 2G; the original's when smaller)",
+      })
       .option('domain-type', { type: 'string', describe: 'with --boot: kvm or qemu (default: kvm where the host can boot a guest with it, else qemu)' })
       .option('from', { type: 'string', describe: 'check this restic repository (restic check, then a sample restored and checked by vmkeep)' })
       .option('read-data-subset', { type: 'string', describe: "with --from: read back this share of the repository's data (10%, 1/5, 500M; 100% = all)" })

@@ -13,9 +13,11 @@ import {
   parseNotifyFlag,
   parseNotifyOn,
   pingUrl,
+  renderReportText,
   resolveTargets,
   type RunReport,
 } from '../../../src/notify/index.js';
+import type { BootVerifyDocument } from '../../../src/verify/boot-verify.js';
 import { createMemoryLogger } from '../../../src/util/log.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';
 import { closedPort, startReceiver, type HttpReceiver } from '../../helpers/http-receiver.js';
@@ -133,6 +135,88 @@ describe('run report', () => {
     expect(r.outcome).toBe('failure');
     expect(r.result).toBeNull();
     expect(r.summary).toBe('vmkeep backup on h FAILED: output folder /b is locked');
+  });
+});
+
+/** A verify --boot document as runBootVerify returns it (typed by it, so the two cannot drift apart). */
+function bootDoc(points: BootVerifyDocument['points'], extra: Partial<BootVerifyDocument> = {}): BootVerifyDocument {
+  return { output: '/b', time: '2026-12-07T02:00:00.000Z', boot: true, domainType: 'qemu', points, failures: [], leftoversRemoved: [], ...extra };
+}
+
+function bootPoint(domain: string, result: 'ok' | 'failed', more: Partial<BootVerifyDocument['points'][number]> = {}): BootVerifyDocument['points'][number] {
+  return {
+    domain,
+    point: 'vmsnap-backup-monthly-2026-12/virtnbdbackup.1',
+    chain: 'vmsnap-backup-monthly-2026-12',
+    checkpoint: 'virtnbdbackup.1',
+    engine: 'virtnbdbackup',
+    disks: 'scratch-restore',
+    verifyDomain: `vmkeep-verify-${domain}-vmsnap-backup-monthly-2026-12_virtnbdbackup.1`,
+    result,
+    durationMs: 54_100,
+    checks: [],
+    consoleTail: [],
+    evidence: undefined,
+    screenshot: false,
+    notes: [],
+    ...more,
+  };
+}
+
+function bootReport(outcome: string, exitCode: number, document: BootVerifyDocument): RunReport {
+  return buildRunReport({
+    command: 'verify',
+    host: 'hv1',
+    runId: 'r',
+    outcome,
+    exitCode,
+    startedAt: new Date(0),
+    finishedAt: new Date(0),
+    document,
+  });
+}
+
+describe('verify --boot run report', () => {
+  const passed = bootPoint('web-1', 'ok', {
+    firstAnswerMs: 43_900,
+    checks: [
+      { check: 'agent', ok: true, ms: 43_900 },
+      { check: 'exec:/data/check-journal', ok: true, ms: 51_000, exitCode: 0, stdout: 'journal: 114 lines, every checksum valid\n', stderr: '' },
+    ],
+  });
+  const failed = bootPoint('acc-db', 'failed', {
+    reason: 'no answer from the guest agent in 300 s',
+    checks: [{ check: 'agent', ok: false, ms: 300_000, reason: 'no answer from the guest agent in 300 s' }],
+    consoleTail: ['SeaBIOS (version 1.16.2-debian-1.16.2-1)', 'Booting from Hard Disk...', 'Boot failed: not a bootable disk'],
+  });
+
+  it('success: which points booted and which checks passed', () => {
+    const r = bootReport('ok', 0, bootDoc([passed]));
+    expect(r.outcome).toBe('success');
+    expect(r.summary).toBe('vmkeep verify --boot on hv1 succeeded (1 booted)');
+    expect(r.details).toEqual([
+      'web-1: point vmsnap-backup-monthly-2026-12/virtnbdbackup.1: booted: agent, exec:/data/check-journal passed, first answer after 43.9 s',
+    ]);
+  });
+
+  it('failure: the point that did not boot, why, and the last console line; the points that booted are left out', () => {
+    const r = bootReport('partial', 1, bootDoc([passed, failed], { failures: [{ domain: 'old-vm', reason: 'no restore points in /b' }] }));
+    expect(r.outcome).toBe('partial');
+    expect(r.summary).toBe('vmkeep verify --boot on hv1 partly failed (1 booted, 1 did not boot, 1 not verified)');
+    expect(r.details).toEqual([
+      'acc-db: point vmsnap-backup-monthly-2026-12/virtnbdbackup.1: did not boot: no answer from the guest agent in 300 s; last console line: Boot failed: not a bootable disk',
+      'old-vm: not verified: no restore points in /b',
+    ]);
+    expect(renderReportText(r).split('\n')[0]).toBe(r.summary);
+  });
+
+  it('a guest that printed nothing says so; leftovers of a killed run are told too', () => {
+    const silent = bootPoint('acc-db', 'failed', { reason: 'interrupted' });
+    const removed =
+      'removed verify domain vmkeep-verify-acc-db-x and its scratch folder /b/.vmkeep-boot-verify/run-1, left by an interrupted verify --boot (pid 1)';
+    const r = bootReport('failure', 2, bootDoc([silent], { leftoversRemoved: [removed] }));
+    expect(r.summary).toBe('vmkeep verify --boot on hv1 FAILED (1 did not boot)');
+    expect(r.details).toEqual(['acc-db: point vmsnap-backup-monthly-2026-12/virtnbdbackup.1: did not boot: interrupted; the console printed nothing', removed]);
   });
 });
 
