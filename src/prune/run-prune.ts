@@ -1,6 +1,6 @@
 /** `vmkeep prune`: plan with the pure retention planner, print the plan, then remove whole chains. */
 import { join } from 'node:path';
-import { VmkeepError } from '../errors.js';
+import { VmkeepError, usageError } from '../errors.js';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { listBackedUpDomains, listChains, requireOutputFolder, type ChainView } from '../repository/chains.js';
@@ -11,7 +11,7 @@ import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-
 import { planPrune } from '../retention/plan-prune.js';
 import { renderPrunePlan, renderSimulation } from '../retention/render.js';
 import { simulate } from '../retention/simulate.js';
-import type { Duration, GroupBy, PolicyFor, PrunePlan, RetentionPolicy } from '../retention/types.js';
+import type { DomainHistory, Duration, GroupBy, PolicyFor, PrunePlan, RetentionPolicy, SimulatedEngine } from '../retention/types.js';
 import type { SettingsFor } from '../config/settings.js';
 import { executePrune, finishInterruptedRemovals } from './execute-prune.js';
 import { readHistories } from './history.js';
@@ -46,8 +46,12 @@ export interface SimulateOptions {
   policy: RetentionPolicy;
   ifOlderThan: Duration | undefined;
   groupBy: GroupBy | undefined;
-  /** Model point-level prune of push chains. */
+  /** Model point-level prune: merges inside chains, each as its engine allows. */
   mergePoints: boolean;
+  /** The engine later backups use (default: the newest recorded chain's, else virtnbdbackup). */
+  engine: SimulatedEngine | undefined;
+  /** Start from this domain's recorded chains in `output` (read only) instead of nothing. */
+  from: { output: string; domain: string } | undefined;
 }
 
 export async function runPrune(ctx: AppContext, options: PruneOptions): Promise<CommandResult> {
@@ -180,15 +184,32 @@ function configPolicies(options: PruneOptions, tagsOf: ReadonlyMap<string, reado
   };
 }
 
-/** do-snapshot's --simulate: backup + prune every INTERVAL over DURATION, in memory. */
-export function runSimulation(ctx: AppContext, options: SimulateOptions): CommandResult {
+/**
+ * do-snapshot's --simulate: backup + prune every INTERVAL over DURATION, in memory. From a
+ * domain's recorded chains, the first run is the prune `prune` would make now; nothing is
+ * written and no lock is taken (as --dry-run).
+ */
+export async function runSimulation(ctx: AppContext, options: SimulateOptions): Promise<CommandResult> {
+  let history: DomainHistory | undefined;
+  let groupBy = options.groupBy;
+  if (options.from) {
+    const { output, domain } = options.from;
+    await requireOutputFolder(output);
+    const read = await readHistories(output, [domain]);
+    history = read.histories[0]!;
+    if (history.chains.length === 0) throw usageError(`no backups of ${JSON.stringify(domain)} in ${output}: nothing to simulate from`);
+    // Later backups group their chains as the newest recorded one was grouped.
+    groupBy ??= (read.chains.get(domain) ?? []).at(-1)?.period?.groupBy;
+  }
   const result = simulate({
     every: options.every,
     over: options.over,
     policy: options.policy,
     ifOlderThan: options.ifOlderThan,
-    groupBy: options.groupBy,
+    groupBy,
     mergePoints: options.mergePoints,
+    engine: options.engine,
+    history,
     start: ctx.now(),
   });
   return { document: result, text: renderSimulation(result), outcome: 'ok' };

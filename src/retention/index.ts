@@ -5,8 +5,9 @@
  * - point: one restore point, a checkpoint (`virtnbdbackup.3`) with its time.
  * - chain: a full backup and its incrementals in one folder (`vmsnap-backup-monthly-2026-11`).
  *   Chains are deleted whole: a chain stays if any of its points is kept.
- * - merge: point-level retention of a push chain (`mergePoints`): a point no rule keeps is
- *   dropped by merging it into its child, whose image then holds its data.
+ * - merge: point-level retention inside a chain (`mergePoints`): a point no rule keeps is
+ *   dropped by merging it into its child, whose image (push) or stream (virtnbdbackup, never
+ *   the full) then holds its data. simulate models both engines.
  * - period: the month/quarter/half-year/year a chain belongs to (VMSnap's `groupBy`).
  * - current period: the period containing `now`.
  * - VMSnap period rule: earlier periods' chains go once the current period is 15 (month),

@@ -3,7 +3,7 @@
  * local time, the same clock the buckets and periods use.
  */
 import { format } from 'date-fns';
-import type { ChainDecision, DomainPlan, PrunePlan, SimulationResult } from './types.js';
+import type { ChainDecision, DomainPlan, PointMerge, PrunePlan, SimulationResult } from './types.js';
 import { renderColumns } from '../util/render-columns.js';
 
 /** How many reasons a table cell shows before it says how many more there are. */
@@ -31,10 +31,12 @@ function renderDomain(domain: DomainPlan): string[] {
   if (chains.length === 0) return ['', header, '  no chains'];
   const rows = chains.map((c) => [c.id, c.state, String(c.points.length), c.newest ? showTime(c.newest) : '-', c.action, shortenReasons(c.reasons)]);
   const table = renderColumns(['CHAIN', 'STATE', 'POINTS', 'NEWEST', 'ACTION', 'REASONS'], rows, { trimEnd: true });
-  const merges = domain.merges.map(
-    (m) => `  merge ${m.chain}: ${m.dropped.join(', ')} into ${m.into} (${m.newParent ? `which then rests on ${m.newParent}` : 'which becomes the full'})`,
-  );
-  return ['', header, ...table.map((l) => `  ${l}`), ...merges];
+  return ['', header, ...table.map((l) => `  ${l}`), ...domain.merges.map((m) => `  ${describeMerge(m)}`)];
+}
+
+/** One merge in words, as the plan, the simulation and delete print it. */
+function describeMerge(m: Pick<PointMerge, 'chain' | 'dropped' | 'into' | 'newParent'>): string {
+  return `merge ${m.chain}: ${m.dropped.join(', ')} into ${m.into} (${m.newParent ? `which then rests on ${m.newParent}` : 'which becomes the full'})`;
 }
 
 /** The simulation as text: settings, the surviving points with why they survive, warnings. */
@@ -42,13 +44,18 @@ export function renderSimulation(result: SimulationResult): string {
   const skip = result.ifOlderThan ? `, backing up if the last backup is older than ${result.ifOlderThan}` : '';
   const schedule = `every ${result.every} over ${result.over}${skip}`;
   const grouping = result.groupBy ? `chains grouped by ${result.groupBy}` : 'one chain per backup';
+  const from = result.from === undefined ? '' : ` from the recorded chains of ${result.from}`;
   const rows = result.surviving.map((s) => [showTime(s.time), s.chain, s.point, shortenReasons(s.reasons)]);
+  const merges = result.merges.map((m) => `${showTime(m.time)}  ${describeMerge(m)}`);
+  const removals = result.removals.map((r) => `${showTime(r.time)}  remove ${r.chain} (${count(r.points.length, 'point')})`);
   return [
-    `Simulated ${schedule} (${grouping}), ${showTime(result.start)} to ${showTime(result.end)}`,
+    `Simulated ${schedule}${from} (${grouping}, ${result.engine} chains), ${showTime(result.start)} to ${showTime(result.end)}`,
     `${count(result.runs, 'run')}: ${count(result.backups, 'backup')}, ${result.skippedBackups} skipped; ` +
       `pruned ${count(result.removedChains, 'chain')} (${count(result.removedPoints, 'point')})` +
       (result.mergedPoints > 0 ? `, of them ${count(result.mergedPoints, 'point')} merged into their child` : ''),
     ...indentedSection('Policy:', result.policy),
+    ...(merges.length > 0 ? ['', ...indentedSection('Merged:', merges)] : []),
+    ...(removals.length > 0 ? ['', ...indentedSection('Removed:', removals)] : []),
     '',
     ...renderColumns(['TIME', 'CHAIN', 'POINT', 'WHY'], rows, { trimEnd: true }),
     '',

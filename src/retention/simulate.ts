@@ -5,6 +5,11 @@
  * With a groupBy, a backup starts a new chain when the period changes and otherwise appends an
  * incremental point to the current chain, as vmkeep does. Without one, every backup is its own
  * one-point chain, so point rules (tiers above all) act on single points as in do-snapshot.
+ *
+ * With mergePoints, points no rule keeps are merged into their child as planPrune merges them,
+ * each chain as its engine allows (a virtnbdbackup chain keeps its full), and every merge is
+ * reported. Started from a domain's recorded chains (`history`), the first run only prunes them:
+ * that run is what `prune` would do now.
  */
 import { usageError } from '../errors.js';
 import { addDuration, nominalHours, parseDuration } from './duration.js';
@@ -12,7 +17,20 @@ import { judgeDomain, type PreparedChainCache } from './judge-domain.js';
 import { describePoint, planMerges } from './plan-prune.js';
 import { periodAdjective, periodLabel, startOfPeriod } from './periods.js';
 import { findPolicyWarnings, hasAnyRule, hasPointRules, policyLines } from './policy.js';
-import type { Duration, GroupBy, RetentionChain, RetentionPoint, RetentionPolicy, SimulatedPoint, SimulationRequest, SimulationResult } from './types.js';
+import type {
+  DomainHistory,
+  Duration,
+  GroupBy,
+  RetentionChain,
+  RetentionPoint,
+  RetentionPolicy,
+  SimulatedEngine,
+  SimulatedMerge,
+  SimulatedPoint,
+  SimulatedRemoval,
+  SimulationRequest,
+  SimulationResult,
+} from './types.js';
 
 /** More runs than this is almost surely a typo (every 1h over 30y). */
 export const MAX_SIMULATION_RUNS = 200_000;
@@ -25,6 +43,8 @@ interface SimChain extends RetentionChain {
   readonly periodStartMs: number | undefined;
   /** Number of the next point: merges remove points, so the count is no name. */
   nextPoint: number;
+  /** A point's name with its number left out: `virtnbdbackup.`, `vmkeep.<chain id>.`. */
+  readonly namePrefix: string;
 }
 
 interface SimState {
@@ -38,6 +58,15 @@ interface SimState {
   removedPoints: number;
   mergedPoints: number;
   mergePoints: boolean;
+  engine: SimulatedEngine;
+  merges: SimulatedMerge[];
+  removals: SimulatedRemoval[];
+  /** The recorded history's: its latest backup failed, so its first prune holds everything. */
+  lastBackupFailed: boolean;
+  /** Recording order of the next backup (recorded points carry one; later ones must sort after them). */
+  nextSequence: number | undefined;
+  /** How many chains backups started (push chain ids are counted from it). */
+  chainsStarted: number;
 }
 
 /** Parse do-snapshot's `--simulate INTERVAL:DURATION` (e.g. `4h:3m`). */
@@ -57,7 +86,7 @@ export function simulate(request: SimulationRequest): SimulationResult {
   const times = listRunTimes(request);
   const groupBy = request.groupBy ?? request.policy.groupBy;
   const state: SimState = {
-    chains: [],
+    chains: request.history ? request.history.chains.map(adoptChain) : [],
     prepared: new WeakMap(),
     lastBackupMs: undefined,
     backups: 0,
@@ -66,9 +95,17 @@ export function simulate(request: SimulationRequest): SimulationResult {
     removedPoints: 0,
     mergedPoints: 0,
     mergePoints: request.mergePoints ?? false,
+    engine: engineOf(request),
+    merges: [],
+    removals: [],
+    lastBackupFailed: request.history?.lastBackupFailed ?? false,
+    nextSequence: undefined,
+    chainsStarted: 0,
   };
-  for (const now of times) {
-    backUp(state, now, request.ifOlderThan, groupBy);
+  if (request.history) seedFromHistory(state, request.history);
+  for (const [k, now] of times.entries()) {
+    // Recorded chains: the first run is the prune of what is there, as `prune` would make it now.
+    if (!(request.history && k === 0) && backUp(state, now, request.ifOlderThan, groupBy)) state.lastBackupFailed = false;
     prune(state, request.policy, now);
   }
   const end = times.at(-1) ?? request.start;
@@ -86,7 +123,11 @@ export function simulate(request: SimulationRequest): SimulationResult {
     removedChains: state.removedChains,
     removedPoints: state.removedPoints,
     mergedPoints: state.mergedPoints,
-    surviving: listSurvivors(state.chains, request.policy, end),
+    engine: state.engine,
+    from: request.history?.domain,
+    merges: state.merges,
+    removals: state.removals,
+    surviving: listSurvivors(state.chains, request.policy, end, request.history?.domain ?? DOMAIN),
     warnings: [...findPolicyWarnings(request.policy), ...findScheduleWarnings(request)],
   };
 }
@@ -111,33 +152,74 @@ function listRunTimes({ every, over, start }: SimulationRequest): Date[] {
   }
 }
 
-function backUp(state: SimState, now: Date, ifOlderThan: Duration | undefined, groupBy?: GroupBy): void {
+/** One scheduled backup; false when `ifOlderThan` skipped it. */
+function backUp(state: SimState, now: Date, ifOlderThan: Duration | undefined, groupBy?: GroupBy): boolean {
   const ms = now.getTime();
   const last = state.lastBackupMs;
   if (ifOlderThan && last !== undefined && ms < addDuration(last, ifOlderThan).getTime()) {
     state.skippedBackups++;
-    return;
+    return false;
   }
   state.lastBackupMs = ms;
   state.backups++;
   const periodStart = groupBy ? startOfPeriod(now, groupBy) : undefined;
   const current = state.chains.at(-1);
-  if (groupBy && current && current.periodStartMs === periodStart?.getTime()) {
-    current.points.push(makePoint(current.nextPoint++, now));
+  const sequence = state.nextSequence === undefined ? undefined : state.nextSequence++;
+  // A backup goes on only with a chain it can add to (a broken or unfinished one makes it start anew).
+  if (groupBy && current && current.state === 'complete' && current.periodStartMs === periodStart?.getTime()) {
+    current.points.push(makePoint(current.namePrefix, current.nextPoint++, now, sequence));
     state.prepared.delete(current);
-    return;
+    return true;
   }
+  const namePrefix = state.engine === 'push' ? `vmkeep.${state.chainsStarted.toString(16).padStart(8, '0')}.` : 'virtnbdbackup.';
+  state.chainsStarted++;
+  const id = groupBy && periodStart ? periodChainName(periodStart, groupBy) : singleBackupName(now);
   state.chains.push({
-    id: groupBy && periodStart ? periodChainName(periodStart, groupBy) : singleBackupName(now),
+    // A second chain in one period gets VMSnap's `.2` suffix, as backup names it.
+    id: state.chains.some((c) => c.id === id) ? `${id}.${state.chains.filter((c) => c.id.startsWith(id)).length + 1}` : id,
     domain: DOMAIN,
     periodStart,
     periodStartMs: periodStart?.getTime(),
     state: 'complete',
     protected: false,
-    mergeable: state.mergePoints,
-    points: [makePoint(0, now)],
+    mergeable: mergeableAs(state.engine),
+    points: [makePoint(namePrefix, 0, now, sequence)],
     nextPoint: 1,
+    namePrefix,
   });
+  return true;
+}
+
+/** Which points of a chain written by `engine` can be merged (see RetentionChain.mergeable). */
+function mergeableAs(engine: SimulatedEngine): RetentionChain['mergeable'] {
+  return engine === 'push' ? true : 'incrementals';
+}
+
+/** A recorded chain the simulation may add to: numbered past the names it holds. */
+function adoptChain(chain: RetentionChain): SimChain {
+  const numbers = chain.points.map((p) => Number(/(\d+)$/.exec(p.id)?.[1] ?? -1));
+  const last = chain.points.at(-1)?.id ?? '';
+  return {
+    ...chain,
+    points: [...chain.points],
+    periodStartMs: chain.periodStart?.getTime(),
+    nextPoint: Math.max(-1, ...numbers) + 1,
+    namePrefix: /\d+$/.test(last) ? last.replace(/\d+$/, '') : `${last}.`,
+  };
+}
+
+/** The last backup and the recording order come from the recorded chains. */
+function seedFromHistory(state: SimState, history: DomainHistory): void {
+  const points = history.chains.flatMap((c) => c.points);
+  if (points.length > 0) state.lastBackupMs = Math.max(...points.map((p) => p.time.getTime()));
+  const sequences = points.flatMap((p) => (p.sequence === undefined ? [] : [p.sequence]));
+  if (sequences.length > 0) state.nextSequence = Math.max(...sequences) + 1;
+}
+
+/** The engine later backups use: the one asked for, else the newest recorded chain's. */
+function engineOf(request: SimulationRequest): SimulatedEngine {
+  if (request.engine !== undefined) return request.engine;
+  return request.history?.chains.at(-1)?.mergeable === true ? 'push' : 'virtnbdbackup';
 }
 
 /** `vmsnap-backup-monthly-2026-11`, as VMSnap names a period's chain folder. */
@@ -150,21 +232,25 @@ function singleBackupName(now: Date): string {
   return `backup-${now.toISOString().replace(/[-:]/g, '').slice(0, 13)}Z`;
 }
 
-function makePoint(index: number, time: Date): RetentionPoint {
-  return { id: `virtnbdbackup.${index}`, time, protected: false };
+function makePoint(prefix: string, index: number, time: Date, sequence: number | undefined): RetentionPoint {
+  return { id: `${prefix}${index}`, time, protected: false, ...(sequence === undefined ? {} : { sequence }) };
 }
 
 function prune(state: SimState, policy: RetentionPolicy, now: Date): void {
-  const history = { domain: DOMAIN, chains: state.chains, lastBackupFailed: false };
+  const history = { domain: DOMAIN, chains: state.chains, lastBackupFailed: state.lastBackupFailed };
   const { chains, verdicts } = judgeDomain(history, policy, now, false, state.prepared);
+  const time = now.toISOString();
+  // As planPrune: a domain whose latest backup failed keeps everything.
+  const held = state.lastBackupFailed || !hasAnyRule(policy);
   const keep = new Set<RetentionChain>();
   chains.forEach((prepared, c) => {
     if (!verdicts[c]!.keep) return;
     keep.add(prepared.chain);
-    // Point-level prune (push chains): the merged points leave the kept chain.
-    const merges = state.mergePoints && hasAnyRule(policy) ? planMerges(prepared, verdicts[c]!, hasPointRules(policy)) : [];
+    // Point-level prune: the merged points leave the kept chain.
+    const merges = state.mergePoints && !held ? planMerges(prepared, verdicts[c]!, hasPointRules(policy)) : [];
     const dropped = new Set(merges.flatMap((m) => m.dropped));
     if (dropped.size === 0) return;
+    for (const { reasons: _reasons, ...m } of merges) state.merges.push({ time, ...m });
     const chain = prepared.chain as SimChain;
     chain.points = chain.points.filter((p) => !dropped.has(p.id));
     state.prepared.delete(chain);
@@ -175,12 +261,13 @@ function prune(state: SimState, policy: RetentionPolicy, now: Date): void {
     if (keep.has(chain)) continue;
     state.removedChains++;
     state.removedPoints += chain.points.length;
+    state.removals.push({ time, chain: chain.id, points: chain.points.map((p) => p.id) });
   }
   state.chains = state.chains.filter((chain) => keep.has(chain));
 }
 
-function listSurvivors(chains: readonly SimChain[], policy: RetentionPolicy, now: Date): SimulatedPoint[] {
-  const judged = judgeDomain({ domain: DOMAIN, chains, lastBackupFailed: false }, policy, now, false);
+function listSurvivors(chains: readonly SimChain[], policy: RetentionPolicy, now: Date, domain: string): SimulatedPoint[] {
+  const judged = judgeDomain({ domain, chains, lastBackupFailed: false }, policy, now, false);
   const survivors = judged.chains.flatMap((prepared, c) => {
     const verdict = judged.verdicts[c]!;
     const periodKeep = verdict.period && 'keep' in verdict.period ? [verdict.period.keep] : [];

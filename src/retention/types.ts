@@ -234,8 +234,33 @@ export interface SimulationRequest {
   /** Chain grouping; defaults to the policy's groupBy; none = one chain per backup. */
   readonly groupBy?: GroupBy | undefined;
   readonly start: Date;
-  /** Model point-level prune: every simulated chain is a push chain whose points merge. */
+  /** Model point-level prune: the points no rule keeps are merged into their child. */
   readonly mergePoints?: boolean | undefined;
+  /**
+   * The engine of the chains the simulation backs up into (default virtnbdbackup): a push chain's
+   * full merges into its child like any point; a virtnbdbackup chain's full never does.
+   */
+  readonly engine?: SimulatedEngine | undefined;
+  /**
+   * Start from these recorded chains (one domain's, as a repository holds them) instead of
+   * nothing: the first run, at `start`, only prunes them (what `prune` would do now); each later
+   * run backs up and prunes. A recorded chain merges as its own engine does.
+   */
+  readonly history?: DomainHistory | undefined;
+}
+
+export type SimulatedEngine = 'virtnbdbackup' | 'push';
+
+/** A merge a simulated run made: `dropped` folded into `into`, at `time` (ISO 8601). */
+export interface SimulatedMerge extends Omit<PointMerge, 'reasons'> {
+  readonly time: string;
+}
+
+/** A chain a simulated run removed whole, at `time` (ISO 8601). */
+export interface SimulatedRemoval {
+  readonly time: string;
+  readonly chain: string;
+  readonly points: readonly string[];
 }
 
 /** A point still present at the end of a simulation. */
@@ -264,6 +289,13 @@ export interface SimulationResult {
   readonly removedPoints: number;
   /** Of removedPoints, those merged into their child (with mergePoints). */
   readonly mergedPoints: number;
+  readonly engine: SimulatedEngine;
+  /** The domain whose recorded chains the simulation started from (none: it started empty). */
+  readonly from: string | undefined;
+  /** Every merge, in the order the runs made them. */
+  readonly merges: readonly SimulatedMerge[];
+  /** Every chain removed whole, in the order the runs removed them. */
+  readonly removals: readonly SimulatedRemoval[];
   /** Oldest first. */
   readonly surviving: readonly SimulatedPoint[];
   readonly warnings: readonly string[];

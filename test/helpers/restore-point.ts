@@ -24,6 +24,11 @@ export interface RestorePointRequest {
   checkpoint: string;
   /** A folder that does not exist yet; virtnbdrestore creates it and writes `<disk>` into it. */
   targetDir: string;
+  /**
+   * Take the points up to `checkpoint` from virtnbdbackup's own `<domain>.cpt` instead of
+   * counting `virtnbdbackup.0..N` (a chain thinned by merges has gaps in its names).
+   */
+  fromCpt?: boolean;
 }
 
 /** One data file's stream header, as `virtnbdrestore --action dump` prints it. */
@@ -34,13 +39,24 @@ export interface StreamHeader {
   incremental: boolean;
 }
 
-/** The data files that rebuild `checkpoint` of `disk`, oldest first. */
-export function restoreSequence(chainDir: string, disk: string, checkpoint: string): string[] {
+/** The checkpoints whose data files rebuild `checkpoint`, oldest first: counted, or read from the folder's `.cpt`. */
+function pointsUpTo(chainDir: string, checkpoint: string, fromCpt: boolean): string[] {
+  if (fromCpt) {
+    const cpt = fs.readdirSync(chainDir).filter((f) => f.endsWith('.cpt'));
+    if (cpt.length !== 1) throw new VmkeepError('failure', `${chainDir} holds ${cpt.length} .cpt files, expected one`);
+    const names = JSON.parse(fs.readFileSync(path.join(chainDir, cpt[0]!), 'utf8')) as string[];
+    const upTo = names.indexOf(checkpoint);
+    if (upTo < 0) throw new VmkeepError('failure', `${checkpoint} is not in ${cpt[0]} (${names.join(', ')})`);
+    return names.slice(0, upTo + 1);
+  }
   const m = /^virtnbdbackup\.(\d+)$/.exec(checkpoint);
   if (!m) throw new VmkeepError('usage', `not a virtnbdbackup checkpoint name: ${checkpoint}`);
-  const upTo = Number(m[1]);
-  const files = [`${disk}.full.data`];
-  for (let i = 1; i <= upTo; i += 1) files.push(`${disk}.inc.virtnbdbackup.${i}.data`);
+  return Array.from({ length: Number(m[1]) + 1 }, (_, i) => `virtnbdbackup.${i}`);
+}
+
+/** The data files that rebuild `checkpoint` of `disk`, oldest first. */
+export function restoreSequence(chainDir: string, disk: string, checkpoint: string, fromCpt = false): string[] {
+  const files = pointsUpTo(chainDir, checkpoint, fromCpt).map((n, i) => (i === 0 ? `${disk}.full.data` : `${disk}.inc.${n}.data`));
   for (const f of files) {
     if (!fs.existsSync(path.join(chainDir, f))) {
       throw new VmkeepError('failure', `${f} is missing from ${chainDir} (has ${fs.readdirSync(chainDir).join(', ')})`);
@@ -94,10 +110,11 @@ function parseJsonOr(text: string, onError: () => never): unknown {
  * checks that each stream names the checkpoint its file name says and links to the previous one.
  */
 export async function restorePoint(req: RestorePointRequest): Promise<string> {
-  const files = restoreSequence(req.chainDir, req.disk, req.checkpoint);
+  const names = pointsUpTo(req.chainDir, req.checkpoint, req.fromCpt === true);
+  const files = restoreSequence(req.chainDir, req.disk, req.checkpoint, req.fromCpt);
   const headers = await readStreamHeaders(req.chainDir, files);
   headers.forEach((h, i) => {
-    const expected = i === 0 ? 'virtnbdbackup.0' : `virtnbdbackup.${i}`;
+    const expected = names[i]!;
     const parent = i === 0 ? '' : headers[i - 1]!.checkpointName;
     if (h.checkpointName !== expected || h.parentCheckpoint !== parent || h.incremental !== i > 0) {
       throw new VmkeepError(
@@ -156,11 +173,16 @@ export async function restoredMatches(req: RestorePointRequest & { reference: st
  * Restore `checkpoint` of the chain in `chainDir` (disk `disk`) into a scratch folder under
  * `scratchDir`, expect it to equal `reference`, and remove the scratch folder.
  */
-export async function expectPointRestores(chainDir: string, checkpoint: string, reference: string, opts: { scratchDir: string; disk?: string }): Promise<void> {
+export async function expectPointRestores(
+  chainDir: string,
+  checkpoint: string,
+  reference: string,
+  opts: { scratchDir: string; disk?: string; fromCpt?: boolean },
+): Promise<void> {
   const { expect } = await import('vitest');
   const disk = opts.disk ?? 'vda';
-  const target = path.join(opts.scratchDir, `restore-${path.basename(chainDir)}-${checkpoint}-${disk}`);
-  const r = await restoredMatches({ chainDir, disk, checkpoint, targetDir: target, reference });
+  const target = path.join(opts.scratchDir, `restore-${path.basename(chainDir)}-${checkpoint}-${disk}-${Date.now()}`);
+  const r = await restoredMatches({ chainDir, disk, checkpoint, targetDir: target, reference, fromCpt: opts.fromCpt });
   expect(r.identical, `${path.basename(chainDir)}/${checkpoint} ${disk}: ${r.detail}`).toBe(true);
   fs.rmSync(target, { recursive: true, force: true });
 }

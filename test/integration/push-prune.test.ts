@@ -10,21 +10,31 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB, backupCli, checkpointNames, expectDocument, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MiB, backupCli, checkpointNames, expectDocument, readManifestJson, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
-import { cleanupAll, createTestDomain, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { SETUP_BACKUPS_TIMEOUT_MS, pointFile } from '../helpers/engines.js';
+import { createTestDomain, imagesIdentical, referenceCopy, writeGuestData } from '../helpers/libvirt.js';
+import {
+  addPoint,
+  chainDirOf,
+  chainEnv,
+  createPointChain,
+  expectPoints as expectChainPoints,
+  expectVmkeepRestores,
+  type PointChain,
+} from '../helpers/point-chain.js';
 import { main } from '../../src/cli/main.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
-let lockDir: string;
-let dom: TestDomain;
+const lockDir = useLockDirAndCleanup();
+let c: PointChain;
+let dom: PointChain['dom'];
 let out: string;
 let chain: string;
 let chainDir: string;
-const refs: string[] = [];
-const cps: string[] = [];
+let cps: string[];
 
 interface PruneDoc {
   plan: {
@@ -36,64 +46,31 @@ interface PruneDoc {
   failed?: unknown[];
 }
 
-const env = () => ({ VMKEEP_LOCK_DIR: lockDir });
+const env = () => chainEnv(c);
 
 function prune(args: string[]) {
   return runVmkeep(['prune', '--output', out, '--domains', dom.name, '--json', '--merge-points', ...args], { env: env(), timeoutMs: 600_000 });
 }
 
 async function backupAndReference(i: number, write: { pattern: number; offset: number; length: number }): Promise<void> {
-  await writeGuestData(dom, 'vda', write);
-  const ref = path.join(dom.dir, `ref${i}.qcow2`);
-  await referenceCopy(dom, 'vda', ref);
-  refs[i] = ref;
-  const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', '--engine', 'push'], { lockDir }));
-  expect(doc.results[0]).toMatchObject({ result: 'done', level: i === 0 ? 'full' : 'inc' });
-  chain = doc.results[0]!.chain!;
-  cps[i] = doc.results[0]!.checkpoint!;
+  await addPoint(c, i, write);
+  chain = c.chain;
 }
 
-async function backingOf(file: string): Promise<string | undefined> {
-  const { stdout } = await runner.run('qemu-img', ['info', '--output=json', '-U', file]);
-  return (JSON.parse(stdout) as { 'backing-filename'?: string })['backing-filename'];
-}
+const image = (i: number) => path.join(chainDir, pointFile('push', 'vda', cps[i]!));
 
-const image = (i: number) => path.join(chainDir, `vda.${cps[i]}.qcow2`);
-
-/** The remaining points, in order: each one's image (through its backing chain) and a restore equal its reference. */
-async function expectPoints(remaining: number[]): Promise<void> {
-  expect(readManifestJson(chainDir).points.map((p) => p.checkpoint)).toEqual(remaining.map((i) => cps[i]));
-  for (const [k, i] of remaining.entries()) {
-    expect(await backingOf(image(i))).toBe(k === 0 ? undefined : `vda.${cps[remaining[k - 1]!]}.qcow2`);
-    expect(await imagesIdentical(refs[i]!, image(i)), `point ${i} read through its chain`).toBe(true);
-    const to = path.join(dom.dir, `restore-${i}-${Date.now()}`);
-    const r = await runVmkeep(['restore', '--domain', dom.name, '--output', out, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], {
-      env: env(),
-      timeoutMs: 600_000,
-    });
-    expect(r.code, r.stderr).toBe(0);
-    const restored = parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path;
-    expect(await imagesIdentical(restored, refs[i]!), `point ${i} restored`).toBe(true);
-    fs.rmSync(to, { recursive: true, force: true });
-  }
-  const v = await runVmkeep(['verify', '--output', out, '--domains', dom.name, '--json'], { env: env(), timeoutMs: 600_000 });
-  expect(v.code, v.stdout).toBe(0);
-}
+/** The remaining points, in order: each one's image (through its backing chain) and a restore equal its reference; verify passes. */
+const expectPoints = (remaining: number[]) => expectChainPoints(c, remaining, { independent: true, verify: [] });
 
 beforeAll(async () => {
-  lockDir = makeLockDir();
-  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
-  out = path.join(dom.dir, 'backups');
+  c = await createPointChain('push', lockDir, 128);
+  ({ dom, out, cps } = c);
   await backupAndReference(0, { pattern: 0x11, offset: 0, length: 8 * MiB });
   await backupAndReference(1, { pattern: 0x22, offset: 4 * MiB, length: 2 * MiB });
   await backupAndReference(2, { pattern: 0x33, offset: 64 * MiB, length: 1 * MiB });
   await backupAndReference(3, { pattern: 0x44, offset: 5 * MiB, length: 1 * MiB });
-  chainDir = path.join(out, dom.name, chain);
-}, 600_000);
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+  chainDir = chainDirOf(c);
+}, SETUP_BACKUPS_TIMEOUT_MS);
 
 describe('vmkeep prune --merge-points on a push chain', () => {
   it('a protected full: the middle points merge into the newest, which then rests on the full', async () => {
@@ -181,18 +158,6 @@ describe('vmkeep prune --merge-points on a push chain', () => {
       return { copy, dir: path.join(copy, dom.name, chain) };
     }
 
-    async function restoresFrom(copy: string, i: number): Promise<boolean> {
-      const to = path.join(dom.dir, `restore-copy-${i}-${Date.now()}`);
-      const r = await runVmkeep(['restore', '--domain', dom.name, '--output', copy, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], {
-        env: env(),
-        timeoutMs: 600_000,
-      });
-      expect(r.code, r.stderr).toBe(0);
-      const same = await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path, refs[i]!);
-      fs.rmSync(to, { recursive: true, force: true });
-      return same;
-    }
-
     async function finishAndCheck(copy: string, dir: string): Promise<void> {
       const again = await runVmkeep(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], {
         env: env(),
@@ -202,7 +167,7 @@ describe('vmkeep prune --merge-points on a push chain', () => {
       expect(parseJsonOutput<PruneDoc>(again).repaired).toEqual([`${dom.name}/${chain}: finished merging ${cps[3]}, ${cps[4]} into ${cps[5]}`]);
       expect(readManifestJson(dir).points.map((p) => [p.checkpoint, p.level])).toEqual([[cps[5], 'full']]);
       expect(fs.readdirSync(dir).filter((f) => f.endsWith('.qcow2') || f.startsWith('.vmkeep-merge'))).toEqual([`vda.${cps[5]}.qcow2`]);
-      expect(await restoresFrom(copy, 5)).toBe(true);
+      await expectVmkeepRestores(c, 5, copy);
       const v = await runVmkeep(['verify', '--output', copy, '--domains', dom.name, '--json'], { env: env(), timeoutMs: 600_000 });
       expect(v.code, v.stdout).toBe(0);
     }
@@ -210,7 +175,7 @@ describe('vmkeep prune --merge-points on a push chain', () => {
     it('stopped after the merging record (temps verified, not renamed): every recorded point still restores; the next prune finishes', async () => {
       const { copy, dir } = await pruneCopyUntil('crash-recorded', 'merge-recorded');
       expect(fs.readdirSync(dir).filter((f) => f.startsWith('.vmkeep-merge'))).toEqual([`.vmkeep-merge.vda.${cps[5]}.qcow2.partial`]);
-      for (const i of [3, 4, 5]) expect(await restoresFrom(copy, i), `point ${i}`).toBe(true);
+      for (const i of [3, 4, 5]) await expectVmkeepRestores(c, i, copy);
       await finishAndCheck(copy, dir);
     });
 
@@ -273,7 +238,7 @@ describe('vmkeep prune --merge-points on a push chain', () => {
       expect(list.stdout).toContain(cps[5]);
       expect(list.stdout).not.toContain(cps[3]);
       expect(list.stdout).not.toContain(cps[4]);
-      expect(await restoresFrom(copy, 5)).toBe(true);
+      await expectVmkeepRestores(c, 5, copy);
       await finishAndCheck(copy, dir);
     });
   });

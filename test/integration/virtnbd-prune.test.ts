@@ -4,7 +4,8 @@
  * incrementals with overlapping data written between them (reference copies taken at each
  * point), the first three plain, the last three lz4-compressed. An inner point is protected and
  * `--keep-last 2` keeps the newest two: two merges (two incrementals into the protected one, one
- * compressed incremental into the next). Every remaining point then restores byte-identically
+ * compressed incremental into the next), first predicted by `prune --simulate` from the recorded
+ * chain (which must change no file) and then made by the real prune, exactly as predicted. Every remaining point then restores byte-identically
  * through `vmkeep restore` and through `virtnbdrestore` reading the chain folder itself (its
  * sequence from virtnbdbackup's `.cpt`), libvirt lost exactly the dropped checkpoints, the next
  * incremental works and restores. Then a merge killed with SIGKILL at each of its steps (fault
@@ -16,115 +17,52 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB, backupCli, checkpointNames, expectDocument, makeLockDir, readManifestJson, snapshotTree } from '../helpers/backup-run.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MiB, checkpointNames, readManifestJson, snapshotTree, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
-import { cleanupAll, createTestDomain, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { SETUP_BACKUPS_TIMEOUT_MS } from '../helpers/engines.js';
+import { addPoint, chainDirOf, chainEnv, createPointChain, expectPoints, expectVmkeepRestores, type PointChain } from '../helpers/point-chain.js';
+import type { GuestWrite } from '../helpers/libvirt.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
 const DIST = fileURLToPath(new URL('../../dist/vmkeep.js', import.meta.url));
-let lockDir: string;
-let dom: TestDomain;
-let out: string;
-let chain: string;
+const lockDir = useLockDirAndCleanup();
+let c: PointChain;
 let chainDir: string;
-const refs: string[] = [];
-const cps: string[] = [];
+let dom: PointChain['dom'];
+let out: string;
+let cps: string[];
+let chain: string;
 
 interface PruneDoc {
-  plan: { domains: Array<{ merges: Array<{ chain: string; dropped: string[]; into: string; newParent?: string }> }> };
+  plan: { domains: Array<{ merges: Array<{ chain: string; dropped: string[]; into: string; newParent?: string; reasons: string[] }> }> };
   merged?: string[];
   repaired?: string[];
 }
 
-const env = () => ({ VMKEEP_LOCK_DIR: lockDir });
-
-async function backupAndReference(i: number, write: { pattern: number; offset: number; length: number }, compress: boolean): Promise<void> {
-  await writeGuestData(dom, 'vda', write);
-  const ref = path.join(dom.dir, `ref${i}.qcow2`);
-  await referenceCopy(dom, 'vda', ref);
-  refs[i] = ref;
-  const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', ...(compress ? ['--compress'] : [])], { lockDir }));
-  expect(doc.results[0]).toMatchObject({ result: 'done', level: i === 0 ? 'full' : 'inc' });
-  chain = doc.results[0]!.chain!;
-  cps[i] = doc.results[0]!.checkpoint!;
+interface SimulationDoc {
+  from: string;
+  engine: string;
+  runs: number;
+  backups: number;
+  merges: Array<{ time: string; chain: string; dropped: string[]; into: string; newParent?: string }>;
+  surviving: Array<{ chain: string; point: string }>;
 }
 
-/** The data files virtnbdbackup's own `.cpt` says rebuild `checkpoint`, oldest first (no vmkeep manifest read). */
-function sequenceFromCpt(dir: string, checkpoint: string): string[] {
-  const names = JSON.parse(fs.readFileSync(path.join(dir, `${dom.name}.cpt`), 'utf8')) as string[];
-  const upTo = names.indexOf(checkpoint);
-  expect(upTo, `${checkpoint} in ${dom.name}.cpt (${names.join(', ')})`).toBeGreaterThanOrEqual(0);
-  return names.slice(0, upTo + 1).map((n, k) => (k === 0 ? 'vda.full.data' : `vda.inc.${n}.data`));
-}
+const env = () => chainEnv(c);
 
-/** virtnbdrestore reading the chain folder itself: the point's image equals its reference, and each stream rests on the one before. */
-async function virtnbdrestoreMatches(dir: string, i: number): Promise<void> {
-  const files = sequenceFromCpt(dir, cps[i]!);
-  const work = fs.mkdtempSync('/var/tmp/vmkeep-thin-');
-  try {
-    const dump = await runner.run(
-      'virtnbdrestore',
-      ['--action', 'dump', '--input', dir, '--output', 'dump', '--sequence', files.join(','), '--logfile', path.join(work, 'dump.log')],
-      { timeoutMs: 120_000 },
-    );
-    const headers = JSON.parse(dump.stdout) as Array<{ checkpointName: string; parentCheckpoint: string | false }>;
-    headers.forEach((h, k) => expect(h.parentCheckpoint || '', `${files[k]} rests on the file before it`).toBe(k === 0 ? '' : headers[k - 1]!.checkpointName));
-    expect(headers.at(-1)!.checkpointName).toBe(cps[i]);
-    const target = path.join(work, 'out');
-    await runner.run(
-      'virtnbdrestore',
-      [
-        '--input',
-        dir,
-        '--output',
-        target,
-        '--sequence',
-        files.join(','),
-        '--noprogress',
-        '--socketfile',
-        path.join(work, 'nbd.sock'),
-        '--logfile',
-        path.join(work, 'restore.log'),
-      ],
-      { timeoutMs: 600_000, env: { TMPDIR: work } },
-    );
-    let same = false;
-    for (let k = 0; k < 50; k++) {
-      const r = await runner.run('qemu-img', ['compare', path.join(target, 'vda'), refs[i]!], { okExitCodes: [1, 2], timeoutMs: 600_000 });
-      // Exit 2 while virtnbdrestore's qemu-nbd still holds the image lock (about a second).
-      if (r.exitCode !== 2) {
-        same = r.exitCode === 0;
-        break;
-      }
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    expect(same, `point ${i} restored by virtnbdrestore from ${files.join(',')}`).toBe(true);
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-}
-
-async function vmkeepRestoreMatches(repo: string, i: number): Promise<void> {
-  const to = path.join(dom.dir, `restore-${i}-${Date.now()}`);
-  const r = await runVmkeep(['restore', '--domain', dom.name, '--output', repo, '--at', `${chain}/${cps[i]}`, '--to', to, '--json'], {
-    env: env(),
-    timeoutMs: 600_000,
-  });
-  expect(r.code, r.stderr).toBe(0);
-  const restored = parseJsonOutput<{ images: Array<{ path: string }> }>(r).images[0]!.path;
-  expect(await imagesIdentical(restored, refs[i]!), `point ${i} restored by vmkeep`).toBe(true);
-  fs.rmSync(to, { recursive: true, force: true });
+async function backupAndReference(i: number, write: GuestWrite, compress: boolean): Promise<void> {
+  await addPoint(c, i, write, compress ? ['--compress'] : []);
+  chain = c.chain;
 }
 
 /**
  * The remaining points, in order: the manifest, the .cpt and the checkpoint files agree; each
- * point of `restored` (default: all) restores both ways; verify passes.
+ * point of `restored` (default: all) restores through vmkeep and virtnbdrestore; verify --deep passes.
  */
-async function expectPoints(repo: string, dir: string, remaining: number[], restored: number[] = remaining): Promise<void> {
+async function expectThinnedPoints(repo: string, dir: string, remaining: number[], restored: number[] = remaining): Promise<void> {
   const names = remaining.map((i) => cps[i]!);
-  expect(readManifestJson(dir).points.map((p) => p.checkpoint)).toEqual(names);
   expect(JSON.parse(fs.readFileSync(path.join(dir, `${dom.name}.cpt`), 'utf8'))).toEqual(names);
   expect(fs.readdirSync(path.join(dir, 'checkpoints')).sort()).toEqual(names.map((n) => `${n}.xml`).sort());
   for (const [k, i] of remaining.entries()) {
@@ -132,18 +70,13 @@ async function expectPoints(repo: string, dir: string, remaining: number[], rest
       expect(fs.readFileSync(path.join(dir, 'checkpoints', `${cps[i]}.xml`), 'utf8')).toMatch(
         new RegExp(`<parent>\\s*<name>${names[k - 1]!.replace('.', '\\.')}</name>`),
       );
-    if (!restored.includes(i)) continue;
-    await vmkeepRestoreMatches(repo, i);
-    await virtnbdrestoreMatches(dir, i);
   }
-  const v = await runVmkeep(['verify', '--output', repo, '--domains', dom.name, '--deep', '--json'], { env: env(), timeoutMs: 600_000 });
-  expect(v.code, v.stdout + v.stderr).toBe(0);
+  await expectPoints(c, remaining, { repo, restored, independent: true, verify: ['--deep'] });
 }
 
 beforeAll(async () => {
-  lockDir = makeLockDir();
-  dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 64 }], start: true });
-  out = path.join(dom.dir, 'backups');
+  c = await createPointChain('virtnbdbackup', lockDir);
+  ({ dom, out, cps } = c);
   await backupAndReference(0, { pattern: 0x11, offset: 0, length: 8 * MiB }, false);
   await backupAndReference(1, { pattern: 0x22, offset: 4 * MiB, length: 2 * MiB }, false);
   // Over the second half of point 1's extent and past it: point 1's frame is cut.
@@ -153,12 +86,8 @@ beforeAll(async () => {
   // Inside point 4's extent: its compressed frame is cut in three.
   await backupAndReference(5, { pattern: 0x66, offset: 31 * MiB, length: 1 * MiB }, true);
   await backupAndReference(6, { pattern: 0x77, offset: 40 * MiB, length: 1 * MiB }, true);
-  chainDir = path.join(out, dom.name, chain);
-}, 900_000);
-afterAll(async () => {
-  await cleanupAll();
-  fs.rmSync(lockDir, { recursive: true, force: true });
-});
+  chainDir = chainDirOf(c);
+}, SETUP_BACKUPS_TIMEOUT_MS + 300_000);
 
 describe('vmkeep prune --merge-points on a virtnbdbackup chain', () => {
   it('a protected inner point and --keep-last 2: the other incrementals merge into their child; every remaining point restores through vmkeep and virtnbdrestore', async () => {
@@ -173,16 +102,29 @@ describe('vmkeep prune --merge-points on a virtnbdbackup chain', () => {
     ]);
     expect(readManifestJson(chainDir).points).toHaveLength(7);
 
+    // --simulate from the recorded chain, one run: its prediction, and not one file changed.
+    const before = snapshotTree(out);
+    const sim = await runVmkeep([...args, '--simulate', '1d:1d'], { env: env() });
+    expect(sim.code, sim.stderr).toBe(0);
+    const predicted = parseJsonOutput<SimulationDoc>(sim);
+    expect(snapshotTree(out)).toEqual(before);
+    expect(predicted).toMatchObject({ from: dom.name, engine: 'virtnbdbackup', runs: 1, backups: 0 });
+
     const run = await runVmkeep(args, { env: env(), timeoutMs: 600_000 });
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    expect(parseJsonOutput<PruneDoc>(run).merged).toEqual([1, 2, 4].map((i) => `${dom.name}/${chain}/${cps[i]}`));
+    const done = parseJsonOutput<PruneDoc>(run);
+    expect(done.merged).toEqual([1, 2, 4].map((i) => `${dom.name}/${chain}/${cps[i]}`));
+    // What simulate predicted is what prune did: the same merges, and the points that remain.
+    expect(predicted.merges.map(({ time: _t, ...m }) => m)).toEqual(done.plan.domains[0]!.merges.map(({ reasons: _r, ...m }) => m));
+    expect(predicted.merges.flatMap((m) => m.dropped.map((p) => `${dom.name}/${m.chain}/${p}`))).toEqual(done.merged);
+    expect(predicted.surviving.map((p) => `${p.chain}/${p.point}`)).toEqual(readManifestJson(chainDir).points.map((p) => `${chain}/${p.checkpoint}`));
     for (const i of [1, 2, 4]) {
       expect(fs.existsSync(path.join(chainDir, `vda.inc.${cps[i]}.data`))).toBe(false);
       expect(fs.existsSync(path.join(chainDir, `vmconfig.${cps[i]}.xml`))).toBe(false);
     }
     expect(fs.readdirSync(chainDir).filter((f) => f.startsWith('.vmkeep-merge'))).toEqual([]);
     expect(await checkpointNames(dom)).toEqual([0, 3, 5, 6].map((i) => cps[i]));
-    await expectPoints(out, chainDir, [0, 3, 5, 6]);
+    await expectThinnedPoints(out, chainDir, [0, 3, 5, 6]);
   });
 
   it('the next incrementals build on the thinned chain and restore both ways; none reuses a name the chain holds', async () => {
@@ -194,7 +136,7 @@ describe('vmkeep prune --merge-points on a virtnbdbackup chain', () => {
     expect(new Set(cps.slice(5)).size).toBe(4);
     expect(await checkpointNames(dom)).toEqual([0, 3, 5, 6, 7, 8].map((i) => cps[i]));
     // The points before were restored after the merge: the two new ones here.
-    await expectPoints(out, chainDir, [0, 3, 5, 6, 7, 8], [7, 8]);
+    await expectThinnedPoints(out, chainDir, [0, 3, 5, 6, 7, 8], [7, 8]);
   });
 
   it('a data file changed since its backup: the merge is refused naming it, exit 64, nothing changed', async () => {
@@ -254,7 +196,7 @@ describe('vmkeep prune --merge-points on a virtnbdbackup chain', () => {
         const list = await runVmkeep(['list', '--output', copy, '--domains', dom.name, '--json'], { env: env() });
         expect(list.code, list.stderr).toBe(0);
         expect(list.stdout.includes(`${chain}/${cps[5]}`), `after ${step}, list shows the old chain`).toBe(step !== 'merge-renamed');
-        await vmkeepRestoreMatches(copy, 8);
+        await expectVmkeepRestores(c, 8, copy);
 
         const again = await runVmkeep(['prune', '--output', copy, '--domains', dom.name, '--keep-last', '1', '--merge-points', '--json'], {
           env: env(),
@@ -265,7 +207,7 @@ describe('vmkeep prune --merge-points on a virtnbdbackup chain', () => {
         if (step === 'merge-verified') expect(doc.repaired!.join('\n')).toMatch(/left by an interrupted merge/);
         else expect(doc.repaired).toContain(`${dom.name}/${chain}: finished merging ${cps[3]}, ${cps[5]}, ${cps[6]}, ${cps[7]} into ${cps[8]}`);
         expect(fs.readdirSync(dir).filter((f) => f.startsWith('.vmkeep-merge'))).toEqual([]);
-        await expectPoints(copy, dir, [0, 8], [8]);
+        await expectThinnedPoints(copy, dir, [0, 8], [8]);
         fs.rmSync(copy, { recursive: true, force: true });
       });
     }

@@ -4,7 +4,7 @@ import { usageError } from '../../errors.js';
 import type { ProtectOptions } from '../../prune/protect.js';
 import type { PruneOptions, SimulateOptions } from '../../prune/run-prune.js';
 import { parseDuration } from '../../retention/duration.js';
-import type { RetentionPolicy } from '../../retention/types.js';
+import type { RetentionPolicy, SimulatedEngine } from '../../retention/types.js';
 import { parseGroupBy, parseLockWait } from '../parse-values.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import type { GlobalOptions } from '../global-options.js';
@@ -78,6 +78,20 @@ async function configPolicySettings(config: LoadedConfig, global: GlobalOptions)
   return { settingsFor: createSettingsResolver(config.config, {}), needTags: tagSections, configSource: config.source };
 }
 
+function parseSimulatedEngine(value: unknown): SimulatedEngine {
+  if (value === 'virtnbdbackup' || value === 'push') return value;
+  throw usageError(`--engine takes virtnbdbackup or push, got ${JSON.stringify(value)}`);
+}
+
+/** `--simulate` with `--domains NAME` starts from that domain's chains in the output folder. */
+function simulationSource(global: GlobalOptions): SimulateOptions['from'] {
+  const domains = global.domains;
+  if (domains === undefined || domains.length === 0) return undefined;
+  if (domains.length > 1 || domains[0]!.includes(',')) throw usageError("--simulate starts from one domain's chains: give one --domains NAME");
+  if (!global.output) throw usageError(`--simulate --domains ${domains[0]} reads that domain's chains: give --output DIR`);
+  return { output: global.output, domain: domains[0]! };
+}
+
 type PruneOrSimulate = { kind: 'prune'; prune: PruneOptions } | { kind: 'simulate'; simulate: SimulateOptions };
 
 export const pruneCommand = defineCommand<PruneOrSimulate>({
@@ -94,8 +108,16 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
         describe: 'drop single points no rule keeps by merging each into its child (virtnbdbackup chains: incrementals only)',
       })
       .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' })
-      .option('simulate', { type: 'string', describe: 'INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed)' })
-      .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' }),
+      .option('simulate', {
+        type: 'string',
+        describe:
+          "INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed); with --domains NAME, from that domain's chains in --output (the first run is the prune that would happen now); nothing is changed",
+      })
+      .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' })
+      .option('engine', {
+        type: 'string',
+        describe: 'with --simulate: the engine of the simulated chains, virtnbdbackup (default; --merge-points never merges a full) or push',
+      }),
   buildOptions: async (argv, global) => {
     const policy = await buildPolicy(argv);
     const sim = argv['simulate'];
@@ -114,9 +136,12 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
           ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
           groupBy: policy.groupBy,
           mergePoints: argv['merge-points'] === true,
+          engine: argv['engine'] === undefined ? undefined : parseSimulatedEngine(argv['engine']),
+          from: simulationSource(global),
         }),
       });
     }
+    if (argv['engine'] !== undefined) throw usageError('--engine is for --simulate: prune acts on each chain as its own engine wrote it');
     if (!global.output) throw usageError('prune needs --output DIR (or --simulate INTERVAL:DURATION)');
     const selection = buildSelection(argv, global);
     refuseTagsAcrossHosts(selection, global, 'prune');

@@ -417,6 +417,21 @@ describe("prune options: policy flags, or each domain's policy from the config f
     // Names alone work with several hosts.
     expect(((await pruneCommand.buildOptions({ 'keep-last': 1, exclude: ['x'] }, { ...global, hosts })) as Built).kind).toBe('prune');
   });
+
+  it('--simulate: --engine picks the model, --domains NAME --output DIR starts from its chains; --engine alone, two domains, no output are usage errors', async () => {
+    const { pruneCommand } = await import('../../../src/cli/commands/prune.js');
+    type Sim = { kind: string; simulate: { engine?: string; from?: unknown; mergePoints: boolean } };
+    const build = (argv: Record<string, unknown>, g: { output?: string | undefined; domains?: string[] | undefined } = {}) =>
+      pruneCommand.buildOptions({ 'keep-last': 2, ...argv }, { ...global, ...g });
+    const plain = (await build({ simulate: '1d:1m', 'merge-points': true, engine: 'push' }, { output: undefined })) as Sim;
+    expect([plain.kind, plain.simulate.engine, plain.simulate.from, plain.simulate.mergePoints]).toEqual(['simulate', 'push', undefined, true]);
+    const seeded = (await build({ simulate: '1d:1d' }, { output: '/b', domains: ['web1'] })) as Sim;
+    expect([seeded.simulate.engine, seeded.simulate.from]).toEqual([undefined, { output: '/b', domain: 'web1' }]);
+    await expect(async () => build({ engine: 'push' }, { output: '/b' })).rejects.toThrow(/^--engine is for --simulate/);
+    await expect(async () => build({ simulate: '1d:1d', engine: 'pull' })).rejects.toThrow(/^--engine takes virtnbdbackup or push, got "pull"$/);
+    await expect(async () => build({ simulate: '1d:1d' }, { output: '/b', domains: ['a,b'] })).rejects.toThrow(/one --domains NAME/);
+    await expect(async () => build({ simulate: '1d:1d' }, { output: undefined, domains: ['a'] })).rejects.toThrow(/give --output DIR/);
+  });
 });
 
 describe('check options', () => {

@@ -172,9 +172,9 @@ describe('planPrune with mergePoints: examples', () => {
 });
 
 describe('simulate with mergePoints: properties', { timeout: 60_000 }, () => {
-  it("the newest backup always survives; every surviving point is selected by a rule or is its chain's newest; counts add up", () => {
+  it("the newest backup always survives; every surviving point is selected by a rule, is its chain's newest or (virtnbdbackup) its full; counts add up", () => {
     fc.assert(
-      fc.property(rawPolicyArbitrary, fc.constantFrom('12h', '1d', '3d'), (raw, every) => {
+      fc.property(rawPolicyArbitrary, fc.constantFrom('12h', '1d', '3d'), fc.constantFrom('push' as const, 'virtnbdbackup' as const), (raw, every, engine) => {
         const policy = parsePolicy(raw);
         fc.pre(hasPointRules(policy));
         const result = simulate({
@@ -184,15 +184,21 @@ describe('simulate with mergePoints: properties', { timeout: 60_000 }, () => {
           policy,
           start: new Date('2026-05-03T01:00:00'),
           mergePoints: true,
+          engine,
         });
         expect(result.surviving.at(-1)!.time).toBe(result.end);
         expect(result.removedPoints + result.surviving.length).toBe(result.backups);
         expect(result.mergedPoints).toBeLessThanOrEqual(result.removedPoints);
+        expect(result.merges.flatMap((m) => m.dropped)).toHaveLength(result.mergedPoints);
         const newestOfChain = new Map(result.surviving.map((s) => [s.chain, s.point]));
+        const firstOfChain = new Map([...result.surviving].reverse().map((s) => [s.chain, s.point]));
         for (const s of result.surviving) {
           const selected = s.reasons.some((r) => !r.startsWith('kept with its chain'));
-          expect(selected || newestOfChain.get(s.chain) === s.point, `${s.chain}/${s.point}: ${s.reasons.join('; ')}`).toBe(true);
+          const full = engine === 'virtnbdbackup' && firstOfChain.get(s.chain) === s.point && s.point === 'virtnbdbackup.0';
+          expect(selected || full || newestOfChain.get(s.chain) === s.point, `${s.chain}/${s.point}: ${s.reasons.join('; ')}`).toBe(true);
         }
+        // A virtnbdbackup chain's full is never merged; a push chain's may be.
+        if (engine === 'virtnbdbackup') expect(result.merges.filter((m) => m.newParent === undefined)).toEqual([]);
       }),
       { numRuns: 40 },
     );

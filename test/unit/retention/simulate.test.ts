@@ -109,6 +109,7 @@ describe('simulate with mergePoints (push chains)', () => {
     groupBy: 'month',
     policy: parsePolicy({ keepLast: 3, keepWeekly: 2 }),
     start: at('2026-05-01T01:00'),
+    engine: 'push',
   };
 
   it('points no rule keeps are merged away inside the kept chain; without it the whole chain survives', () => {
