@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VMKEEP_BIN } from '../helpers/cli.js';
+import { VMKEEP_BIN, withTestEngine } from '../helpers/cli.js';
 import { MiB, backupCli, checkpointNames, expectDocument, useLockDirAndCleanup, qemuBitmapNames, snapshotTree } from '../helpers/backup-run.js';
 import { createTestDomain, destroyDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
 
@@ -15,10 +15,14 @@ const lockDir = useLockDirAndCleanup();
 /** Run vmkeep under a pseudo-terminal (python's pty module; argv, no shell) and return what it showed. */
 function runOnTerminal(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; screen: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', process.execPath, VMKEEP_BIN, ...args], {
-      env: { ...process.env, ...env, COLUMNS: '120', TERM: 'xterm' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'python3',
+      ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', process.execPath, VMKEEP_BIN, ...withTestEngine(args, undefined, undefined)],
+      {
+        env: { ...process.env, ...env, COLUMNS: '120', TERM: 'xterm' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let screen = '';
     child.stdout.on('data', (c: Buffer) => (screen += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (screen += c.toString('utf8')));
