@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, chainFolders, expectDocument, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
 import { cleanupAll, createTestDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { runVmkeep } from '../helpers/cli.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
@@ -22,6 +23,13 @@ type Doc = { results: Array<{ result: string; level?: string; chain?: string; en
 
 const auto = (output: string, extra: string[] = [], now?: string) =>
   backupCli(['--domains', dom.name, '--output', output, '--json', ...extra], { lockDir, engine: 'auto', ...(now ? { now } : {}) });
+
+/** What `status --output --json` says the domain's next backup into `output` uses. */
+async function statusNextEngine(output: string): Promise<{ engine: string; reason: string } | undefined> {
+  const run = await runVmkeep(['status', '--domains', dom.name, '--output', output, '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
+  expect(run.code, run.stderr).toBe(0);
+  return (JSON.parse(run.stdout) as Record<string, { backups?: { nextEngine?: { engine: string; reason: string } } }>)[dom.name]?.backups?.nextEngine;
+}
 
 beforeAll(async () => {
   lockDir = makeLockDir();
@@ -38,7 +46,11 @@ describe('--engine auto', () => {
     const out = path.join(dom.dir, 'local');
     const dry = expectDocument(await auto(out, ['--dry-run'])) as Doc;
     expect(dry.results[0]).toMatchObject({ result: 'planned', engine: 'push', engineReason: expect.stringMatching(/new chain on local libvirt/) });
+    fs.mkdirSync(out, { recursive: true });
+    // status says the same as the dry run, before and after the first point.
+    expect(await statusNextEngine(out)).toEqual({ engine: 'push', reason: dry.results[0]!.engineReason });
     const first = expectDocument(await auto(out)) as Doc;
+    expect(await statusNextEngine(out)).toEqual({ engine: 'push', reason: `continues chain ${first.results[0]!.chain}, written by push` });
     expect(first.results[0]).toMatchObject({ result: 'done', level: 'full', engine: 'push' });
     await writeGuestData(dom, 'vda', { pattern: 0x42, offset: 8 * MiB, length: 2 * MiB });
     const second = expectDocument(await auto(out)) as Doc;
@@ -54,6 +66,7 @@ describe('--engine auto', () => {
     const out = path.join(dom.dir, 'streams');
     const first = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', '--engine', 'virtnbdbackup'], { lockDir })) as Doc;
     await writeGuestData(dom, 'vda', { pattern: 0x43, offset: 12 * MiB, length: 1 * MiB });
+    expect(await statusNextEngine(out)).toEqual({ engine: 'virtnbdbackup', reason: `continues chain ${first.results[0]!.chain}, written by virtnbdbackup` });
     const next = expectDocument(await auto(out)) as Doc;
     expect(next.results[0]).toMatchObject({ result: 'done', level: 'inc', engine: 'virtnbdbackup', chain: first.results[0]!.chain });
     expect(next.results[0]!.engineReason).toBe(`continues chain ${first.results[0]!.chain}, written by virtnbdbackup`);
