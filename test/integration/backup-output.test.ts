@@ -94,7 +94,9 @@ describe('vmkeep backup: output', () => {
     const textRun = await backupCli(['--domains', both, '--output', out, '--dry-run'], { lockDir, now: feb });
     expect(textRun.code, textRun.stderr).toBe(0);
     expect(textRun.stdout).toMatch(/^domain\s+result\s+level\s+data\s+time\s+speed\s+plan$/m);
-    expect(textRun.stdout).toMatch(new RegExp(`${running.name}\\s+planned\\s+full.*vmsnap-backup-monthly-2026-02: no chain for this period yet`));
+    expect(textRun.stdout).toMatch(
+      new RegExp(`${running.name}\\s+planned\\s+full.*vmsnap-backup-monthly-2026-02: engine virtnbdbackup: [^;]+; no chain for this period yet`),
+    );
     expect(textRun.stdout).toMatch(new RegExp(`${running.name}: would repair: delete checkpoint virtnbdbackup\\.1`));
     const jsonRun = await backupCli(['--domains', both, '--output', out, '--dry-run', '--json'], { lockDir, now: feb });
     const doc = expectDocument(jsonRun);
