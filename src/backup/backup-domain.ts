@@ -1,6 +1,7 @@
 /**
  * One domain's backup as named steps, read top to bottom: hooks around it, the domain lock,
- * power state, then leftovers, plan, checks, freeze, job, record and (on success only) prune.
+ * power state, then leftovers, inspect, engine, plan, checks, freeze, job, record and (on
+ * success only) prune.
  * A step that cannot go on throws; one catch turns that into the domain's failed result and
  * puts the failure on record.
  */
@@ -14,10 +15,13 @@ import { finishInterruptedMerges } from '../repository/merge-points.js';
 import { listChains } from '../repository/chains.js';
 import { withLocks, type LockRequest } from '../repository/locks.js';
 import { readManifest, writeManifest, type ManifestPoint } from '../repository/manifest.js';
+import { chooseEngine } from '../repository/engine-choice.js';
+import { readEngineFacts } from '../repository/engine-facts.js';
 import { withDomainHooks, type ChainTarget, type HookScope } from './backup-hooks.js';
 import { explainFailure } from './classify-failure.js';
 import { withPowerState, type PowerState } from './domain-power.js';
-import type { BackupEngine } from './engine/types.js';
+import { createEngine } from './engine/create-engine.js';
+import type { BackupEngine, EngineName } from './engine/types.js';
 import { estimateSpace, isClearlyShort, notEnoughSpaceError } from './estimate-space.js';
 import { executeBackup, type ExecutedBackup } from './execute-backup.js';
 import { describeRepair } from './execute-repairs.js';
@@ -36,13 +40,25 @@ type BackupPlan = Extract<DomainBackupPlan, { action: 'backup' }>;
 /** One domain's part of a run: everything its steps work with. */
 export interface DomainRun {
   ctx: AppContext;
-  engine: BackupEngine;
+  /** The engine --engine or the config forces; undefined: auto, chosen once the domain is inspected. */
+  forcedEngine: BackupEngine | undefined;
+  /** Does libvirt do push-mode backup with checkpoints (asked at most once per run)? */
+  pushSupported: () => Promise<boolean>;
+  /** An engine's version, asked once per run. */
+  versionOf: (engine: BackupEngine) => Promise<string>;
   domain: string;
   options: BackupOptions;
   settings: DomainSettings;
   toolVersions: Record<string, string>;
   progress: ProgressSink;
   hooks: HookScope;
+}
+
+/** A domain's run once its engine is known: the steps from the plan on work with this. */
+interface EngineRun extends DomainRun {
+  engine: BackupEngine;
+  /** Which engine and why, as the result and --dry-run say it. */
+  engineInfo: { engine: EngineName; engineReason: string };
 }
 
 /** The files beside a domain's lock: its lock, a killed run's freeze and child records, a failure note. */
@@ -102,8 +118,9 @@ async function backUpSteps(run: DomainRun, files: DomainFiles, power: PowerState
   };
   let inv = await inspectDomain(ctx, domain, inspectOpts);
   refuseTakenName(inv, domain, options.name);
-  const plan = planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine: run.engine }, ctx.now());
-  if (options.dryRun) return planned(plan);
+  const engineRun = await chooseDomainEngine(run, inv);
+  const plan = planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine: engineRun.engine }, ctx.now());
+  if (options.dryRun) return plannedWithEngine(planned(plan), engineRun.engineInfo);
   if (plan.action === 'skip') {
     ctx.log.info(`${domain}: skipped: ${plan.reason}`);
     return { domain, result: 'skipped', reason: plan.reason };
@@ -123,12 +140,45 @@ async function backUpSteps(run: DomainRun, files: DomainFiles, power: PowerState
   for (const w of plan.warnings ?? []) ctx.log.warn(`${domain}: ${w}`);
   target.dir = join(options.output, domain, plan.folder);
   target.level = plan.level;
-  const spaceEstimate = await checkRoom(run, inv, plan);
-  const point = await takePoint(run, files, power, inv, plan, spaceEstimate);
-  const result = doneResult(run, plan, point, [...leftoverNotes, ...point.notes], mergeRepairs);
+  const spaceEstimate = await checkRoom(engineRun, inv, plan);
+  const point = await takePoint(engineRun, files, power, inv, plan, spaceEstimate);
+  const result = doneResult(engineRun, plan, point, [...leftoverNotes, ...point.notes], mergeRepairs);
   // Only here, after this run recorded the domain's new point: a failed backup never prunes.
   if (settings.prune && options.afterBackup) result.prune = await options.afterBackup(ctx, domain, options.output, settings);
   return result;
+}
+
+/**
+ * The engine for this domain's run: the forced one, or (auto) the one engine-choice.ts picks from
+ * what was just read: the chain the run continues, the connection, the settings, libvirt's
+ * support and QEMU's reach. Chosen after inspecting, so a chain is continued by the engine that
+ * wrote it instead of a second full chain starting beside it.
+ */
+async function chooseDomainEngine(run: DomainRun, inv: BackupInventory): Promise<EngineRun> {
+  const { ctx, domain, options, settings } = run;
+  if (run.forcedEngine) {
+    const engine = run.forcedEngine;
+    return { ...run, engine, engineInfo: { engine: engine.name, engineReason: 'the engine setting (--engine or the config file)' } };
+  }
+  const facts = await readEngineFacts({
+    domain,
+    uri: ctx.virsh.uri,
+    output: options.output,
+    chains: inv.chains,
+    groupBy: settings.groupBy,
+    now: ctx.now(),
+    forced: undefined,
+    compress: settings.compress,
+    rawDisk: settings.raw && inv.disks.some((d) => d.eligible && d.format === 'raw'),
+    vmsnapRun: options.vmsnapRun,
+    pushSupported: run.pushSupported,
+  });
+  const choice = chooseEngine(facts);
+  const engine = createEngine(ctx, choice.engine);
+  ctx.log.info(`${domain}: engine ${engine.name}: ${choice.reason}`);
+  const toolVersions =
+    options.dryRun || run.toolVersions[engine.name] !== undefined ? run.toolVersions : { ...run.toolVersions, [engine.name]: await run.versionOf(engine) };
+  return { ...run, engine, toolVersions, engineInfo: { engine: engine.name, engineReason: choice.reason } };
 }
 
 /** What a killed run left on this domain: a tool still writing into the chain, vmkeep's own freeze. */
@@ -163,7 +213,7 @@ async function applyStopMode(run: DomainRun, power: PowerState): Promise<DomainR
   }
   if (state === 'running' && (settings.stop === 'stop' || settings.stop === 'stop-force')) {
     if (options.dryRun) {
-      const r = await planOnly(ctx, domain, options, settings);
+      const r = await planOnly(run);
       return { ...r, reason: `domain runs: it would be shut down (${settings.stop}), backed up offline and started again` };
     }
     await power.stop();
@@ -186,7 +236,7 @@ function refuseTakenName(inv: BackupInventory, domain: string, name: string | un
  * engine can write into (push: QEMU must reach it) and the space. The estimate follows the
  * domain's own settings: a compressed stream has none.
  */
-async function checkRoom(run: DomainRun, inv: BackupInventory, plan: BackupPlan): Promise<SpaceEstimate | undefined> {
+async function checkRoom(run: EngineRun, inv: BackupInventory, plan: BackupPlan): Promise<SpaceEstimate | undefined> {
   const { ctx, domain, engine, options, settings } = run;
   await engine.checkOutput?.(domain, ctx.virsh.uri, options.output);
   const estimate = await estimateSpace(ctx, inv, plan, options.output, settings.compress);
@@ -204,7 +254,7 @@ interface TakenPoint {
 
 /** Freeze (when asked), run the engine's job, record the point's freeze, offline and name fields. */
 async function takePoint(
-  run: DomainRun,
+  run: EngineRun,
   files: DomainFiles,
   power: PowerState,
   inv: BackupInventory,
@@ -253,7 +303,7 @@ async function takePoint(
 }
 
 /** How the point's guest filesystems are frozen: by vmkeep (push), by virtnbdbackup, or not at all. */
-async function prepareFreeze(run: DomainRun, files: DomainFiles, inv: BackupInventory, offline: boolean) {
+async function prepareFreeze(run: EngineRun, files: DomainFiles, inv: BackupInventory, offline: boolean) {
   const { ctx, engine, domain, settings } = run;
   // virtnbdbackup freezes the guest's filesystems for the checkpoint itself; its log says whether it could.
   const watch = watchFreeze(ctx.log);
@@ -283,12 +333,13 @@ async function prepareFreeze(run: DomainRun, files: DomainFiles, inv: BackupInve
 }
 
 /** The done result of a domain whose point was recorded. */
-function doneResult(run: DomainRun, plan: BackupPlan, point: TakenPoint, notes: string[], mergeRepairs: string[]): DomainResult {
+function doneResult(run: EngineRun, plan: BackupPlan, point: TakenPoint, notes: string[], mergeRepairs: string[]): DomainResult {
   const { done, quiesce, offline } = point;
   const name = run.options.name;
   return {
     domain: run.domain,
     result: 'done',
+    ...run.engineInfo,
     level: done.level,
     chain: done.folder,
     checkpoint: done.checkpoint,
@@ -365,9 +416,20 @@ async function finishMerges(ctx: AppContext, output: string, domain: string): Pr
 }
 
 /** A dry-run plan for a domain --stop would shut down: planned as if it were shut off. */
-async function planOnly(ctx: AppContext, domain: string, options: BackupOptions, settings: DomainSettings): Promise<DomainResult> {
+async function planOnly(run: DomainRun): Promise<DomainResult> {
+  const { ctx, domain, options, settings } = run;
   const inv = await inspectDomain(ctx, domain, { output: options.output, raw: settings.raw, disks: settings.disks, excludeDisks: settings.excludeDisks });
-  return planned(planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan }, ctx.now()));
+  const engineRun = await chooseDomainEngine(run, inv);
+  return plannedWithEngine(
+    planned(planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine: engineRun.engine }, ctx.now())),
+    engineRun.engineInfo,
+  );
+}
+
+/** A dry run's plan with the engine it would use; a planned point's reasons start with the engine's. */
+function plannedWithEngine(result: DomainResult, info: EngineRun['engineInfo']): DomainResult {
+  if (result.result !== 'planned') return { ...result, ...info };
+  return { ...result, ...info, reasons: [`engine ${info.engine}: ${info.engineReason}`, ...(result.reasons ?? [])] };
 }
 
 /** A dry run's answer for one domain: the plan, said as a result. */

@@ -16,15 +16,15 @@ import { VmkeepError, messageOf } from '../errors.js';
 import { withLocks, type LockRequest } from '../repository/locks.js';
 import { backupDomain } from './backup-domain.js';
 import { withRunHooks, type HookScope } from './backup-hooks.js';
-import type { BackupEngine, EngineName } from './engine/types.js';
-import { PushEngine } from './engine/push.js';
-import { VirtnbdbackupEngine } from './engine/virtnbdbackup.js';
+import { createEngine } from './engine/create-engine.js';
+import type { BackupEngine } from './engine/types.js';
 import { createProgressSink } from './progress.js';
 import { renderSummary } from './render-backup.js';
 import { runWideSettings, type BackupOptions, type DomainResult } from './types.js';
 
 export type { BackupOptions, DomainResult } from './types.js';
 export { renderSummary } from './render-backup.js';
+export { createEngine } from './engine/create-engine.js';
 
 /**
  * Refuse an output path that exists and is not a writable folder, before anything is created.
@@ -57,28 +57,38 @@ export async function prepareOutput(output: string, dryRun: boolean): Promise<vo
   }
 }
 
-/** The engine --engine names. */
-export function createEngine(ctx: AppContext, name: EngineName): BackupEngine {
-  return name === 'push' ? new PushEngine(ctx.virsh, ctx.qemuImg) : new VirtnbdbackupEngine(ctx.runner, ctx.env);
+/** The run-wide forced engine; undefined under auto, where each domain's is chosen once its chains are read. */
+function forcedEngine(ctx: AppContext, options: BackupOptions): BackupEngine | undefined {
+  const name = runWideSettings(options).engine;
+  return name === undefined ? undefined : createEngine(ctx, name);
 }
 
 /**
  * Back up the selected domains of one host. `limit` bounds the backups running at once; several
- * hosts in one run share one, so --jobs bounds the whole run.
+ * hosts in one run share one, so --jobs bounds the whole run. `engine`: the run's forced engine,
+ * undefined for auto.
  */
 export async function runBackup(
   ctx: AppContext,
   options: BackupOptions,
-  engine: BackupEngine = createEngine(ctx, runWideSettings(options).engine),
+  engine: BackupEngine | undefined = forcedEngine(ctx, options),
   limit: LimitFunction = pLimit(Math.max(1, options.jobs)),
 ): Promise<CommandResult> {
   // Checked before anything is created; created only once a requested domain exists.
   await prepareOutput(options.output, true);
-  // Both take a moment (virtnbdbackup is a Python program): ask at once.
+  // Each engine's version is asked once per run, however many domains it writes (virtnbdbackup
+  // is a Python program: each ask costs a start-up).
+  const versions = new Map<string, Promise<string>>();
+  const versionOf = (e: BackupEngine): Promise<string> => {
+    const known = versions.get(e.name) ?? e.version();
+    versions.set(e.name, known);
+    return known;
+  };
+  // Both take a moment: ask at once.
   const request: SelectionRequest = options.selection ?? { domains: options.domains, tags: [], tagAny: false, exclude: [] };
   const [selection, toolVersions] = await Promise.all([
     resolveSelection(ctx, request, options.needTags ?? false),
-    options.dryRun ? Promise.resolve({}) : engine.version().then((v): Record<string, string> => ({ [engine.name]: v })),
+    options.dryRun || !engine ? Promise.resolve({}) : versionOf(engine).then((v): Record<string, string> => ({ [engine.name]: v })),
   ]);
   if (selection.selected.length > 0) await prepareOutput(options.output, options.dryRun);
   // No lock file for a run that selected nothing: it would write into a folder it has no
@@ -93,8 +103,11 @@ export async function runBackup(
   return withLocks(ctx, locks, async () => {
     // One id for the run: the one log lines and notifications carry (a fresh one outside the CLI).
     const hooks: HookScope = { ctx, runId: ctx.runId ?? randomUUID(), output: options.output, dryRun: options.dryRun };
+    // Under auto, libvirt is asked once per run (not per domain) whether it does push backup.
+    let pushSupport: Promise<boolean> | undefined;
+    const pushSupported = () => (pushSupport ??= ctx.virsh.supportsPushBackup().catch(() => false));
     const run = await withRunHooks(hooks, options.runHooks, selection.selected, async () => [
-      ...(await backUpSelected(ctx, options, selection, { engine, toolVersions, limit, hooks })),
+      ...(await backUpSelected(ctx, options, selection, { engine, toolVersions, versionOf, limit, hooks, pushSupported })),
       ...selection.unknown.map((name): DomainResult => ({ domain: name, result: 'failed', reason: 'unknown domain' })),
       ...selection.emptyPatterns.map((p): DomainResult => ({ domain: p, result: 'failed', reason: 'no domain matches this pattern' })),
     ]);
@@ -104,8 +117,11 @@ export async function runBackup(
 
 /** What every domain of the run shares. */
 interface RunShared {
-  engine: BackupEngine;
+  /** The run's forced engine; undefined: auto. */
+  engine: BackupEngine | undefined;
   toolVersions: Record<string, string>;
+  versionOf: (engine: BackupEngine) => Promise<string>;
+  pushSupported: () => Promise<boolean>;
   limit: LimitFunction;
   hooks: HookScope;
 }
@@ -129,10 +145,25 @@ async function backUpSelected(ctx: AppContext, options: BackupOptions, selection
           // The config may name another engine for this domain, with options it cannot take.
           const problem = settingsProblem(settings);
           if (problem) return { domain, result: 'failed', reason: `settings: ${problem}` };
-          const engine = settings.engine === shared.engine.name ? shared.engine : createEngine(ctx, settings.engine);
+          // A domain whose settings force no engine (auto) gets its engine once its chains are read.
+          const engine =
+            settings.engine === undefined ? undefined : settings.engine === shared.engine?.name ? shared.engine : createEngine(ctx, settings.engine);
           const toolVersions =
-            engine === shared.engine || options.dryRun ? shared.toolVersions : { ...shared.toolVersions, [engine.name]: await engine.version() };
-          const r = await backupDomain({ ctx: runCtx, engine, domain, options, settings, toolVersions, progress, hooks: shared.hooks });
+            !engine || engine === shared.engine || options.dryRun
+              ? shared.toolVersions
+              : { ...shared.toolVersions, [engine.name]: await shared.versionOf(engine) };
+          const r = await backupDomain({
+            ctx: runCtx,
+            forcedEngine: engine,
+            pushSupported: shared.pushSupported,
+            versionOf: shared.versionOf,
+            domain,
+            options,
+            settings,
+            toolVersions,
+            progress,
+            hooks: shared.hooks,
+          });
           return { ...r, ...(tags === undefined ? {} : { tags }) };
         }),
       ),

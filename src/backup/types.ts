@@ -5,6 +5,7 @@ import type { HookSpec } from '../config/schema.js';
 import type { SelectionRequest } from '../domain/select-by-tags.js';
 import type { HookOutcome } from '../hooks/run-hook.js';
 import type { PruneOutcome } from '../retention/types.js';
+import type { EngineName } from './engine/types.js';
 
 /**
  * What runs after a domain's backup succeeded, inside its lock: `backup --prune`. The caller
@@ -37,9 +38,11 @@ export interface BackupOptions {
   name?: string | undefined;
   /** Hooks run once per run. */
   runHooks?: { preRun?: HookSpec; postRun?: HookSpec };
+  /** Why the run is VMSnap-compatible (--groupBy with no vmkeep config): auto picks virtnbdbackup for new chains. */
+  vmsnapRun?: string | undefined;
 }
 
-/** The settings of a domain no tag or domain section names: the run's own groupBy and engine. */
+/** The settings of a domain no tag or domain section names: the run's own groupBy and engine (undefined: auto). */
 export function runWideSettings(options: Pick<BackupOptions, 'settingsFor'>): DomainSettings {
   return options.settingsFor('', []);
 }
@@ -59,6 +62,9 @@ export interface DomainResult {
   /** Failed only because another vmkeep run holds the domain's lock. */
   locked?: boolean;
   reasons?: string[];
+  /** The engine this domain's run uses (or would, with --dry-run), and why. */
+  engine?: EngineName;
+  engineReason?: string;
   repairs?: string[];
   /** Anything else the run had to do or wants said (a stuck libvirt job it ended...). */
   notes?: string[];

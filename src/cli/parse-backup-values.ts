@@ -26,9 +26,9 @@ export function parseJobs(value: unknown): number {
 
 const ENGINE = z.enum(ENGINE_NAMES);
 
-/** --engine virtnbdbackup|push. */
+/** --engine auto|virtnbdbackup|push. */
 export function parseEngine(value: unknown): (typeof ENGINE_NAMES)[number] {
   const parsed = ENGINE.safeParse(value);
-  if (!parsed.success) throw usageError(`--engine must be ${ENGINE_NAMES.join(' or ')}, got ${String(value)}`);
+  if (!parsed.success) throw usageError(`--engine must be ${ENGINE_NAMES.slice(0, -1).join(', ')} or ${ENGINE_NAMES.at(-1)}, got ${String(value)}`);
   return parsed.data;
 }

@@ -36,7 +36,7 @@ export function settingsDocument(s: DomainSettings): Record<string, unknown> {
   return {
     groupBy: s.groupBy,
     // What writes the backups: it decides which options apply and what the chain folders hold.
-    engine: s.engine,
+    engine: s.engine ?? 'auto',
     ifOlderThan: s.ifOlderThan?.text ?? null,
     compress: s.compress,
     raw: s.raw,

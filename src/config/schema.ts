@@ -95,8 +95,8 @@ export const BootVerifySchema = z.strictObject({
 });
 export type BootVerifyConfig = z.infer<typeof BootVerifySchema>;
 
-/** The engines that write a backup; the config key and the --engine flag accept these. */
-export const ENGINE_NAMES = ['virtnbdbackup', 'push'] as const;
+/** The engine settings the config key and the --engine flag accept: auto chooses one of the two engines per domain. */
+export const ENGINE_NAMES = ['auto', 'virtnbdbackup', 'push'] as const;
 
 export const STOP_MODES = ['live', 'stop', 'stop-force', 'require-stopped'] as const;
 
@@ -116,10 +116,10 @@ const OVERRIDE_SHAPE = {
   /** true: freeze the guest for each point and warn when it cannot; require: fail the domain then. */
   quiesce: z.union([z.boolean(), z.literal('require')], { error: 'expected true, false or require' }).optional(),
   hooks: z.strictObject(DOMAIN_HOOKS).optional(),
-  /** What writes the backup: virtnbdbackup (stream files) or push (libvirt's push mode, qcow2 chains). */
-  engine: z.enum(ENGINE_NAMES, { error: 'expected virtnbdbackup or push' }).optional(),
   /** What `vmkeep verify` does for the domain: `boot` sets the checks, timeout and memory of verify --boot. */
   verify: z.strictObject({ boot: BootVerifySchema.optional() }).optional(),
+  /** What writes the backup: auto (the default: see docs/ENGINE-CHOICE.md), virtnbdbackup (stream files) or push (libvirt's push mode, qcow2 chains). */
+  engine: z.enum(ENGINE_NAMES, { error: 'expected auto, virtnbdbackup or push' }).optional(),
 };
 
 export const DomainOverridesSchema = z.strictObject(OVERRIDE_SHAPE);

@@ -41,8 +41,8 @@ export interface DomainSettings {
    */
   quiesce: 'off' | 'on' | 'require';
   hooks: { preDomain?: HookSpec; postDomain?: HookSpec; onError?: HookSpec };
-  /** What writes the backup (--engine, or the config's engine for this domain). */
-  engine: 'virtnbdbackup' | 'push';
+  /** What writes the backup (--engine, or the config's engine for this domain); undefined: auto, chosen per domain. */
+  engine: 'virtnbdbackup' | 'push' | undefined;
   /** How `verify --boot` proves this domain's points (config `verify.boot`, then its flags). */
   bootVerify: BootVerifySettings;
   /** The layers that applied, in order ("defaults", "tag prod", "domain web-*", "flags"). */
@@ -152,7 +152,7 @@ export function createSettingsResolver(config: VmkeepConfig | undefined, flags: 
       stopTimeoutMs: Math.round((m.stopTimeout ?? BUILTIN_SETTINGS.stopTimeout) * 1000),
       label: m.label,
       quiesce: m.quiesce === 'require' ? 'require' : m.quiesce === true ? 'on' : 'off',
-      engine: m.engine ?? 'virtnbdbackup',
+      engine: m.engine === 'auto' ? undefined : m.engine,
       bootVerify: resolveBootVerify(m.verify?.boot),
       hooks: Object.freeze({
         ...(runHooks.preDomain === undefined ? {} : { preDomain: runHooks.preDomain }),

@@ -7,6 +7,8 @@ import { findLastRecorded, isDatedInFuture } from '../repository/recording-order
 import { listRemovalLeftovers } from '../repository/removal-leftovers.js';
 import type { NextBackupBasis, OutputForecast } from '../repository/forecast.js';
 import { estimateNextBackupOf } from '../repository/read-forecast.js';
+import type { ChainView } from '../repository/chains.js';
+import type { EngineChoice } from '../repository/engine-choice.js';
 
 export type { ReplicationSummary };
 
@@ -34,12 +36,16 @@ export interface BackupSummary {
   nextBackupBasis: NextBackupBasis;
   /** The whole output folder's forecast (the same for every domain in it); absent when it could not be read. */
   forecast?: OutputForecast;
+  /** The engine the domain's next backup into this folder uses, and why (`--engine auto`'s rule). */
+  nextEngine?: EngineChoice;
 }
 
 /** What the caller already knows beyond the folder: QEMU's dirty bytes, the folder's forecast. */
 export interface SummaryExtras {
   dirtyBytes?: number | undefined;
   forecast?: OutputForecast | undefined;
+  /** Which engine the next backup uses, decided on the chains read here (absent: not asked, e.g. a domain libvirt no longer defines). */
+  nextEngine?: ((chains: readonly ChainView[]) => Promise<EngineChoice>) | undefined;
 }
 
 /** Summarise a domain's chains in `output`. */
@@ -78,6 +84,7 @@ export async function summarizeBackups(output: string, domain: string, now: Date
     pendingRemoval: (await listRemovalLeftovers(output, domain)).map((l) => ({ folder: l.name, bytes: l.bytes })),
     ...nextBackupFields(estimateNextBackupOf(chains, extras.dirtyBytes)),
     ...(extras.forecast ? { forecast: extras.forecast } : {}),
+    ...(extras.nextEngine ? { nextEngine: await extras.nextEngine(chains) } : {}),
   };
 }
 

@@ -75,13 +75,15 @@ function renderBackups(b: BackupSummary): string[] {
   const former = (b.formerNames ?? []).map(
     (n) => `    backups under its old name ${n} (renamed since): ${join(b.directory, n)}; list them with vmkeep list --domains ${n}`,
   );
-  if (b.chains.length === 0) return [`  backups in ${b.directory}: none under this name`, ...renderPendingRemoval(b), ...former];
+  const next = b.nextEngine ? [`    next backup: ${b.nextEngine.engine} (${b.nextEngine.reason})`] : [];
+  if (b.chains.length === 0) return [`  backups in ${b.directory}: none under this name`, ...next, ...renderPendingRemoval(b), ...former];
   const lines = [`  backups in ${b.directory}: ${b.chains.length} chain(s), ${b.restorePoints} restore point(s), ${size(b.sizeOnDisk)}`];
   if (b.lastBackup) {
     const frozen = b.lastBackup.quiesced === null ? '' : b.lastBackup.quiesced ? ', filesystems frozen' : ', not quiesced (crash-consistent)';
     const label = b.lastBackup.label === null ? '' : `, label ${b.lastBackup.label}`;
     lines.push(`    last backup: ${b.lastBackup.time} (${b.lastBackup.age} ago${label}${frozen})`);
   }
+  lines.push(...next);
   if (b.futureDated && b.futureDated.length > 0) {
     const latest = b.futureDated.reduce((a, x) => (Date.parse(x.time) > Date.parse(a.time) ? x : a));
     lines.push(

@@ -7,6 +7,11 @@ import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repo
 import { collectDomainStatus, dirtyBytesOf } from '../domain/collect-status.js';
 import { readOutputForecast } from '../repository/read-forecast.js';
 import { summarizeBackups } from './backup-summary.js';
+import { chooseEngine, type EngineChoice, type EngineName } from '../repository/engine-choice.js';
+import { readEngineFacts } from '../repository/engine-facts.js';
+import type { ChainView } from '../repository/chains.js';
+import type { DomainStatus } from '../domain/collect-status.js';
+import type { SettingsFor } from '../config/settings.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
 import { messageOf } from '../errors.js';
 
@@ -17,6 +22,10 @@ export interface StatusOptions {
   colour: boolean;
   /** --tag / --tag-any / --exclude over `domains`. */
   selection?: SelectionRequest;
+  /** With --output: each domain's backup settings (the config file's), to say which engine its next backup uses. */
+  settingsFor?: SettingsFor;
+  /** The engine the command itself forces (the `vmsnap` command writes VMSnap's format), and what forces it. */
+  forcedEngine?: { engine: EngineName; by: string };
 }
 
 /** How many domains are queried at once: enough to hide virsh latency, few enough for libvirtd. */
@@ -32,16 +41,24 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   const folders = options.output ? await readDomainFolderUuids(options.output).catch(() => []) : [];
   // One forecast for the folder, shown with each domain's backups; an unreadable folder has none.
   const forecast = options.output ? await readOutputForecast(options.output, ctx.now()).catch(() => undefined) : undefined;
+  const nextEngineOf = nextEngineDecider(ctx, options);
   const limit = pLimit(STATUS_CONCURRENCY);
   const results = await Promise.all(
     selection.selected.map((name) =>
       limit(async (): Promise<[string, StatusEntry]> => {
         try {
           const status = await collectDomainStatus(ctx, name);
-          const summary = options.output ? await summarizeBackups(options.output, name, ctx.now(), { dirtyBytes: dirtyBytesOf(status), forecast }) : undefined;
+          const tags = selection.tagsOf.get(name) ?? [];
+          const summary = options.output
+            ? await summarizeBackups(options.output, name, ctx.now(), {
+                dirtyBytes: dirtyBytesOf(status),
+                forecast,
+                nextEngine: nextEngineOf(name, status, tags),
+              })
+            : undefined;
           const formerNames = findFormerNames(folders, name, ctx.virsh.knownUuid(name));
           const backups = summary && formerNames.length > 0 ? { ...summary, formerNames } : summary;
-          return [name, { status, backups, tags: selection.tagsOf.get(name) ?? [] }];
+          return [name, { status, backups, tags }];
         } catch (e) {
           return [name, { error: messageOf(e) }];
         }
@@ -95,4 +112,36 @@ export function goneNote(domain: string, renamedTo: string | undefined): string 
       ? `libvirt no longer defines ${domain}: it was renamed to ${renamedTo}`
       : `libvirt no longer defines ${domain} (renamed or undefined)`;
   return `${what}; its backups stay under its old name, prune applies the retention rules to them and always keeps the newest complete chain; remove the folder by hand once it is no longer needed`;
+}
+
+/**
+ * Which engine a domain's next backup into --output uses: backup's rule (engine-choice.ts) over
+ * the same facts, with the config's settings for the domain.
+ */
+type NextEngineDecider = (name: string, status: DomainStatus, tags: readonly string[]) => (chains: readonly ChainView[]) => Promise<EngineChoice>;
+
+function nextEngineDecider(ctx: AppContext, options: StatusOptions): NextEngineDecider {
+  // libvirt is asked once per status run, not per domain, whether it does push-mode backup.
+  let pushSupport: Promise<boolean> | undefined;
+  const pushSupported = (): Promise<boolean> => (pushSupport ??= ctx.virsh.supportsPushBackup().catch(() => false));
+  return (name: string, status: DomainStatus, tags: readonly string[]) =>
+    async (chains: readonly ChainView[]): Promise<EngineChoice> => {
+      const settings = options.settingsFor?.(name, tags);
+      const forced = settings?.engine === undefined ? options.forcedEngine : { engine: settings.engine, by: 'the config file' };
+      if (forced) return chooseEngine({ forced, remote: false, compress: false, rawDisk: false });
+      const facts = await readEngineFacts({
+        domain: name,
+        uri: ctx.virsh.uri,
+        output: options.output!,
+        chains,
+        groupBy: settings?.groupBy ?? 'month',
+        now: ctx.now(),
+        forced: undefined,
+        compress: settings?.compress ?? false,
+        rawDisk: (settings?.raw ?? false) && status.disks.some((d) => d.eligible && d.format === 'raw'),
+        vmsnapRun: undefined,
+        pushSupported,
+      });
+      return chooseEngine(facts);
+    };
 }

@@ -78,8 +78,8 @@ export const virshArgv = {
   undefineWithNvram: (uri: string, domain: string) => [...base(uri), 'undefine', '--domain', domain, '--checkpoints-metadata', '--nvram'],
   /** A PNG of the domain's first screen (needs a graphics device). */
   screenshot: (uri: string, domain: string, file: string) => [...base(uri), 'screenshot', '--domain', domain, '--file', file],
-  /** Can libvirt make a domain of this type here (exits 1 when not)? */
-  domCapabilities: (uri: string, virtType: string) => [...base(uri), 'domcapabilities', '--virttype', virtType],
+  /** What libvirt can do for a domain here; with a type, exits 1 when it cannot make domains of that type. */
+  domCapabilities: (uri: string, virtType?: string) => [...base(uri), 'domcapabilities', ...(virtType === undefined ? [] : ['--virttype', virtType])],
   /** Copy a disk's backing chain into its top image while the domain runs; the image stands alone afterwards. */
   blockPull: (uri: string, domain: string, disk: string) => [...base(uri), 'blockpull', '--domain', domain, '--path', disk, '--wait'],
   // --- tags in the domain's metadata, guest-agent freeze ---

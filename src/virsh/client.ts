@@ -247,6 +247,14 @@ export class VirshClient {
     if (typeof reply === 'string' && reply.trim() !== '') throw new VmkeepError('failure', `QEMU did not flush ${image} of ${domain}: ${reply.trim()}`);
   }
 
+  /**
+   * Does this libvirt and QEMU do push-mode backup with checkpoints? `domcapabilities` lists
+   * `<backup supported='yes'/>` among the features when they do (incremental backup support).
+   */
+  async supportsPushBackup(): Promise<boolean> {
+    return parseBackupSupported(await this.virsh(virshArgv.domCapabilities(this.uri), 30_000));
+  }
+
   /** `virsh version` as printed (library and hypervisor versions). */
   async versionText(): Promise<string> {
     return this.virsh(virshArgv.version(this.uri), 30_000);
@@ -277,4 +285,9 @@ export class VirshClient {
     }
     await this.virsh(virshArgv.metadataSet(this.uri, this.ref(domain), TAGS_NAMESPACE, TAGS_KEY, buildTagsXml(tags), live));
   }
+}
+
+/** `<backup supported='yes'/>` in `virsh domcapabilities` output. Pure. */
+export function parseBackupSupported(xml: string): boolean {
+  return /<backup\s+supported=['"]yes['"]\s*\/?>/.test(xml);
 }

@@ -39,10 +39,11 @@ export interface BackupDocument {
 }
 
 /** `vmkeep backup ARGS` with the private lock folder and optional VMKEEP_NOW. */
-export function backupCli(args: readonly string[], env: { lockDir: string; now?: string; extra?: Record<string, string> }): Promise<CliRun> {
+export function backupCli(args: readonly string[], env: { lockDir: string; now?: string; extra?: Record<string, string>; engine?: 'auto' }): Promise<CliRun> {
   return runVmkeep(['backup', ...args], {
     env: { VMKEEP_LOCK_DIR: env.lockDir, ...(env.now ? { VMKEEP_NOW: env.now } : {}), ...env.extra },
     timeoutMs: 600_000,
+    ...(env.engine ? { engine: env.engine } : {}),
   });
 }
 

@@ -12,12 +12,27 @@ export interface CliRun {
   stderr: string;
 }
 
+/**
+ * The integration scenarios were written for the virtnbdbackup engine (stream files, virtnbdrestore
+ * reference checks). Since the default became `--engine auto` (push for a new local chain), a
+ * `vmkeep backup` without --engine gets `--engine virtnbdbackup` here, said once for all of them;
+ * a test of auto itself passes `engine: 'auto'` and gets the line as written.
+ */
+export function withTestEngine(args: readonly string[], bin: string | undefined, engine: 'auto' | undefined): readonly string[] {
+  if (engine === 'auto' || (bin ?? VMKEEP_BIN) !== VMKEEP_BIN || args[0] !== 'backup') return args;
+  if (args.some((a) => a === '--engine' || a.startsWith('--engine='))) return args;
+  return ['backup', '--engine', 'virtnbdbackup', ...args.slice(1)];
+}
+
 /** argv array in, no shell; `env` is merged over the current environment. */
-export function runVmkeep(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number; bin?: string } = {}): Promise<CliRun> {
+export function runVmkeep(
+  args: readonly string[],
+  options: { env?: Record<string, string>; timeoutMs?: number; bin?: string; engine?: 'auto' } = {},
+): Promise<CliRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [options.bin ?? VMKEEP_BIN, ...args],
+      [options.bin ?? VMKEEP_BIN, ...withTestEngine(args, options.bin, options.engine)],
       { env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;

@@ -34,12 +34,14 @@ export function describeEngines(name: string, body: (engine: Engine) => void): v
 }
 
 /**
- * `vmkeep backup` arguments for one domain into one folder with `engine`, --json. virtnbdbackup is
- * the default engine: its runs name none, so the default path stays the one tested.
+ * `vmkeep backup` arguments for one domain into one folder with `engine`, --json. The push leg runs
+ * under `--engine auto`, the default, which picks push for a new chain on local libvirt and
+ * continues a push chain with push: every shared scenario so also proves auto (the checkpoint
+ * names, `vmkeep.<id>.N`, show that push wrote them). Forced `--engine push` has files of its own.
  */
 export function engineArgs(engine: Engine, domain: TestDomain | string, output: string): string[] {
   const name = typeof domain === 'string' ? domain : domain.name;
-  return ['--domains', name, '--output', output, '--json', ...(engine === 'push' ? ['--engine', 'push'] : [])];
+  return ['--domains', name, '--output', output, '--json', '--engine', engine === 'push' ? 'auto' : 'virtnbdbackup'];
 }
 
 /** The name of point `n` of the chain whose first point is `first` (both engines end in .N). */

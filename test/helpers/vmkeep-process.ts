@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { VMKEEP_BIN } from './cli.js';
+import { VMKEEP_BIN, withTestEngine } from './cli.js';
 
 export interface FinishedRun {
   /** Exit code; null when a signal ended the process. */
@@ -28,8 +28,8 @@ export interface RunningVmkeep {
 }
 
 /** Start `vmkeep ARGS` in its own process group (so killGroup reaches its children too). */
-export function startVmkeep(args: readonly string[], options: { env?: Record<string, string> } = {}): RunningVmkeep {
-  const child = spawn(process.execPath, [VMKEEP_BIN, ...args], {
+export function startVmkeep(args: readonly string[], options: { env?: Record<string, string>; engine?: 'auto' } = {}): RunningVmkeep {
+  const child = spawn(process.execPath, [VMKEEP_BIN, ...withTestEngine(args, undefined, options.engine)], {
     env: { ...process.env, ...options.env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

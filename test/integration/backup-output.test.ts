@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VMKEEP_BIN } from '../helpers/cli.js';
+import { VMKEEP_BIN, withTestEngine } from '../helpers/cli.js';
 import { MiB, backupCli, checkpointNames, expectDocument, useLockDirAndCleanup, qemuBitmapNames, snapshotTree } from '../helpers/backup-run.js';
 import { createTestDomain, destroyDomain, domainState, writeGuestData } from '../helpers/libvirt.js';
 
@@ -15,10 +15,14 @@ const lockDir = useLockDirAndCleanup();
 /** Run vmkeep under a pseudo-terminal (python's pty module; argv, no shell) and return what it showed. */
 function runOnTerminal(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; screen: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', process.execPath, VMKEEP_BIN, ...args], {
-      env: { ...process.env, ...env, COLUMNS: '120', TERM: 'xterm' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'python3',
+      ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', process.execPath, VMKEEP_BIN, ...withTestEngine(args, undefined, undefined)],
+      {
+        env: { ...process.env, ...env, COLUMNS: '120', TERM: 'xterm' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let screen = '';
     child.stdout.on('data', (c: Buffer) => (screen += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (screen += c.toString('utf8')));
@@ -90,7 +94,9 @@ describe('vmkeep backup: output', () => {
     const textRun = await backupCli(['--domains', both, '--output', out, '--dry-run'], { lockDir, now: feb });
     expect(textRun.code, textRun.stderr).toBe(0);
     expect(textRun.stdout).toMatch(/^domain\s+result\s+level\s+data\s+time\s+speed\s+plan$/m);
-    expect(textRun.stdout).toMatch(new RegExp(`${running.name}\\s+planned\\s+full.*vmsnap-backup-monthly-2026-02: no chain for this period yet`));
+    expect(textRun.stdout).toMatch(
+      new RegExp(`${running.name}\\s+planned\\s+full.*vmsnap-backup-monthly-2026-02: engine virtnbdbackup: [^;]+; no chain for this period yet`),
+    );
     expect(textRun.stdout).toMatch(new RegExp(`${running.name}: would repair: delete checkpoint virtnbdbackup\\.1`));
     const jsonRun = await backupCli(['--domains', both, '--output', out, '--dry-run', '--json'], { lockDir, now: feb });
     const doc = expectDocument(jsonRun);

@@ -155,7 +155,7 @@ describe('a config file drives a fleet backup', () => {
       layers: ['defaults', 'tag prod', `domain ${prefix}web-*`],
     });
     expect(doc.domains[db.name]).toMatchObject({ tags: ['db', 'prod'], groupBy: 'year', excludeDisks: [], layers: ['defaults', 'tag prod'] });
-    expect(doc.domains[dev.name]).toMatchObject({ tags: ['dev'], groupBy: 'month', label: 'dev-build', retention: {}, engine: 'virtnbdbackup' });
+    expect(doc.domains[dev.name]).toMatchObject({ tags: ['dev'], groupBy: 'month', label: 'dev-build', retention: {}, engine: 'auto' });
     // The same as JSON on stdin; the effective engine shows, in the document and in the text.
     const config = JSON.stringify({ tags: { db: { stop: 'require-stopped', engine: 'push' } } });
     const stdin = await vmkeepWithStdin(['config', 'check', '--config', '-', '--domains', db.name, '--json'], config);

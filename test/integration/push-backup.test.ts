@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MiB, backupCli, checkpointNames, expectDocument, jobActive, useLockDirAndCleanup, readManifestJson } from '../helpers/backup-run.js';
-import { engineArgs, expectPointEquals } from '../helpers/engines.js';
+import { expectPointEquals } from '../helpers/engines.js';
 import { createTestDomain, referenceCopy, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, type RunningVmkeep } from '../helpers/vmkeep-process.js';
@@ -22,7 +22,7 @@ function expectPoint(chainDir: string, disk: string, checkpoint: string, referen
 }
 
 function pushArgs(dom: TestDomain, out: string): string[] {
-  return engineArgs('push', dom, out);
+  return ['--domains', dom.name, '--output', out, '--json', '--engine', 'push'];
 }
 
 describe('vmkeep backup --engine push: beside virtnbdbackup, several domains', () => {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 import { SETUP_BACKUPS_TIMEOUT_MS, backingOf, describeEngines, nthCheckpoint, type Engine } from '../helpers/engines.js';
+import { withTestEngine } from '../helpers/cli.js';
 import {
   cleanupAll,
   createTestDomain,
@@ -41,12 +42,17 @@ interface CliRun {
 /** Run the built CLI; never throws on a non-zero exit (the code is the answer). */
 function vmkeep(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 * MiB, timeout: 600_000 }, (error, stdout, stderr) => {
-      // execFile's error is an Error; @types/node builds its type with Omit<>, which the rule does not take for one.
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-      if (error && typeof error.code !== 'number') return reject(error);
-      resolve({ code: error ? Number(error.code) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...withTestEngine(args, undefined, undefined)],
+      { env: { ...process.env, ...env }, maxBuffer: 64 * MiB, timeout: 600_000 },
+      (error, stdout, stderr) => {
+        // execFile's error is an Error; @types/node builds its type with Omit<>, which the rule does not take for one.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        if (error && typeof error.code !== 'number') return reject(error);
+        resolve({ code: error ? Number(error.code) : 0, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -100,7 +106,8 @@ describeEngines('vmkeep restore of a %s chain', (engine: Engine) => {
   let out: string;
   const refs: string[] = [];
   let ids: string[] = [];
-  const engineFlags = engine === 'push' ? ['--engine', 'push'] : [];
+  // The push leg runs under auto, the default: it picks push for a new local chain (the point ids prove it).
+  const engineFlags = engine === 'push' ? ['--engine', 'auto'] : [];
   /** A point id as list prints it: chain folder / the engine's checkpoint name. */
   const pointId = engine === 'push' ? /^vmsnap-backup-\w+-[\w-]+(\.\d+)?\/vmkeep\.[0-9a-f]{8}\.\d+$/ : /^vmsnap-backup-\w+-[\w-]+(\.\d+)?\/virtnbdbackup\.\d+$/;
 

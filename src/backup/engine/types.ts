@@ -6,6 +6,7 @@
  * the engine reports here, not the engine's own files, wherever they can.
  */
 import type { NameFamily } from '../../domain/owned-names.js';
+import type { EngineName } from '../../repository/engine-choice.js';
 
 export type BackupLevel = 'full' | 'inc';
 
@@ -53,7 +54,8 @@ export interface EngineResult {
   dataBytes: number;
 }
 
-export type EngineName = 'virtnbdbackup' | 'push';
+// One name type for the engines: the repository's choice rule (auto) names them too.
+export type { EngineName };
 
 /** What the planner needs to know of an engine (never its name). */
 export interface EngineTraits {

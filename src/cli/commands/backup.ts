@@ -100,7 +100,8 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('hook-timeout', { type: 'number', describe: 'seconds before a hook given on the command line is killed (default 300)' })
       .option('engine', {
         type: 'string',
-        describe: "what writes the backup: virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
+        describe:
+          "what writes the backup: auto (default: push for a new chain on local libvirt, virtnbdbackup where push cannot or a chain continues; see docs/ENGINE-CHOICE.md), virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
       }),
   // eslint-disable-next-line max-lines-per-function -- every backup flag is checked and turned into options here, once, one check per line
   buildOptions: async (argv, global) => {
@@ -139,7 +140,8 @@ export const backupCommand = defineCommand<BackupOptions>({
     const ifOlder = argv['if-older-than'];
     // `vmsnap` writes what VMSnap wrote (virtnbdbackup streams) unless --engine is given, whatever the config says.
     const engineFlag = argv['engine'] === undefined ? (global.persona === 'vmsnap' ? 'virtnbdbackup' : undefined) : parseEngine(argv['engine']);
-    const engine = engineFlag ?? 'virtnbdbackup';
+    // auto (the flag's or the default) picks per domain; only a forced engine is checked against the other flags here.
+    const engine = engineFlag === 'auto' ? undefined : engineFlag;
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
     const conflict = engineConflict({ engine, compress: optionalBool(argv['compress']) === true, raw: optionalBool(argv['raw']) === true });
     if (conflict === 'compress') throw usageError('--compress goes with --engine virtnbdbackup (push writes plain qcow2 images)');
@@ -191,6 +193,8 @@ export const backupCommand = defineCommand<BackupOptions>({
       jobs,
       dryRun: argv['dry-run'] === true,
       lockWaitMs: parseLockWait(argv['lock-wait'] ?? defaults.lockWait ?? 0),
+      // VMSnap's own command line (--groupBy with no vmkeep config): auto writes new chains in VMSnap's format.
+      ...(argv['groupBy'] !== undefined && !global.config ? { vmsnapRun: '--groupBy with no vmkeep config file' } : {}),
       verbose: global.verbose,
       settingsFor,
       selection: buildSelection(argv, global),
@@ -224,7 +228,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       return runBackup(
         hostCtx,
         { ...optionsForHost(withPrune, domains), output: hostOutputDir(options.output, host, n) },
-        createEngine(hostCtx, base.engine),
+        base.engine === undefined ? undefined : createEngine(hostCtx, base.engine),
         limit,
       );
     });

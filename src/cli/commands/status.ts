@@ -7,13 +7,20 @@ export const statusCommand = defineCommand<StatusOptions>({
   name: 'status',
   describe: 'show domains, disks, checkpoints, bitmaps and their consistency (and backups with --output)',
   builder: (y) => addSelectionOptions(y),
-  buildOptions: (argv, global) => {
+  buildOptions: async (argv, global) => {
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
+    // With --output, status says which engine each domain's next backup uses: it needs the
+    // config's per-domain settings (loaded only then: the resolver pulls in the policy validator).
+    const settingsFor =
+      global.output !== undefined && global.config ? (await import('../../config/settings.js')).createSettingsResolver(global.config.config, {}) : undefined;
     return Object.freeze({
       domains: global.domains,
       output: global.output,
       colour: process.stdout.isTTY === true && global.format === 'text' && !global.machine,
       selection: buildSelection(argv, global),
+      ...(settingsFor ? { settingsFor } : {}),
+      // The vmsnap command backs up in VMSnap's format unless told otherwise.
+      ...(global.persona === 'vmsnap' ? { forcedEngine: { engine: 'virtnbdbackup' as const, by: 'the vmsnap command' } } : {}),
     });
   },
   libvirt: true,

@@ -187,7 +187,7 @@ describe('the notify section', () => {
 });
 
 describe('engine per domain', () => {
-  it('defaults to virtnbdbackup; a tag or domain section may name push; --engine wins', () => {
+  it('no engine forced means auto (undefined); a tag or domain section may name push; --engine wins', () => {
     const config = parseConfigText(
       'defaults:\n  engine: virtnbdbackup\ntags:\n  fast: {engine: push}\ndomains:\n  "db-*": {engine: virtnbdbackup}\n',
       'c.yaml',
@@ -197,9 +197,9 @@ describe('engine per domain', () => {
     expect(resolve('web-1', ['fast']).engine).toBe('push');
     expect(resolve('db-1', ['fast']).engine).toBe('virtnbdbackup');
     expect(createSettingsResolver(config, { engine: 'push' })('db-1', []).engine).toBe('push');
-    expect(createSettingsResolver(undefined, {})('x', []).engine).toBe('virtnbdbackup');
+    expect(createSettingsResolver(undefined, {})('x', []).engine).toBeUndefined();
     expect(usageMessage(() => parseConfigText('defaults:\n  engine: rsync\n', 'c.yaml'))).toBe(
-      'config c.yaml:2:11: defaults.engine: expected virtnbdbackup or push',
+      'config c.yaml:2:11: defaults.engine: expected auto, virtnbdbackup or push',
     );
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCheckpointXml } from '../../../src/virsh/parse-checkpoint-xml.js';
 import { parseDomainXml } from '../../../src/virsh/parse-domain-xml.js';
 import { jobIsActive, parseDomState, parseJobInfo, parseNameList } from '../../../src/virsh/parse-lists.js';
+import { parseBackupSupported } from '../../../src/virsh/client.js';
 import { fixture } from '../../helpers/fixtures.js';
 
 describe('parseDomainXml on captured dumpxml', () => {
@@ -106,5 +107,14 @@ describe('list --all --uuid --name', () => {
     const entries = parseUuidNameList(fixture('virsh/list--all--uuid--name.txt'));
     expect(entries).toContainEqual({ uuid: '00000000-0000-4000-8000-00000000f001', name: 'vmkeep-scratch-fixtures-run' });
     expect(entries.length).toBe(parseNameList(fixture('virsh/list--all--uuid--name.txt')).length);
+  });
+});
+
+describe('parseBackupSupported on captured domcapabilities', () => {
+  it('reads <backup supported=yes> as push-mode backup available, and its absence as not', () => {
+    const xml = fixture('engine/virsh-domcapabilities.xml');
+    expect(parseBackupSupported(xml)).toBe(true);
+    // The same capture without the feature line: what a libvirt without backup-begin prints.
+    expect(parseBackupSupported(xml.replace(/^\s*<backup supported='yes'\/>\n/m, ''))).toBe(false);
   });
 });
