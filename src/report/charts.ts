@@ -150,3 +150,63 @@ export function renderFolderChart(
     label,
   );
 }
+
+/** Colours for the phases, in the order a backup runs them; a phase not named here gets grey. */
+const PHASE_COLOURS: Record<string, string> = {
+  lock: '#8c8c8c',
+  read: '#6a3d9a',
+  plan: '#b15928',
+  power: '#cab2d6',
+  repairs: '#fb9a99',
+  freeze: '#33a02c',
+  engine: '#1f5fa8',
+  checksums: '#ff7f00',
+  fsync: '#e31a1c',
+  manifest: '#a6cee3',
+  prune: '#b2df8a',
+  hooks: '#fdbf6f',
+  notify: '#ffff99',
+};
+
+/**
+ * Where each run's time went: one stacked bar per run (oldest left), one colour per phase, in
+ * seconds. Only the phases some run spent time in get a series (and a legend entry).
+ */
+export function renderPhaseChart(
+  domain: string,
+  runs: ReadonlyArray<{ time: string; label: string; phases: ReadonlyArray<{ name: string; ms: number }> }>,
+  width = 560,
+  height = 240,
+): string {
+  const names = [...new Set(runs.flatMap((r) => r.phases.filter((p) => p.ms > 0).map((p) => p.name)))];
+  const categories = runs.map((r) => `${r.time.slice(5, 16).replace('T', ' ')}${r.label ? ` ${r.label}` : ''}`);
+  const series = names.map((name) => ({
+    name,
+    type: 'bar',
+    stack: 'run',
+    barMaxWidth: 28,
+    color: PHASE_COLOURS[name] ?? '#999999',
+    data: runs.map((r) => Math.round(r.phases.filter((p) => p.name === name).reduce((n, p) => n + p.ms, 0)) / 1000),
+  }));
+  const longest = runs.reduce(
+    (m, r) =>
+      Math.max(
+        m,
+        r.phases.reduce((n, p) => n + p.ms, 0),
+      ),
+    0,
+  );
+  const label = `${domain}: where the time of its last ${runs.length} runs went, by phase; the longest took ${(longest / 1000).toFixed(1)} s`;
+  return renderSvg(
+    {
+      grid: { left: 56, right: 16, top: 52, bottom: 48 },
+      legend: { top: 0, left: 0, right: 0, itemWidth: 12, itemHeight: 8, textStyle: { fontSize: 11 }, data: names },
+      xAxis: { type: 'category', data: categories, axisLabel: { fontSize: 9, rotate: 30, hideOverlap: true } },
+      yAxis: { type: 'value', name: 'seconds', nameTextStyle: { fontSize: 10 }, axisLabel: { fontSize: 10 }, splitNumber: 3 },
+      series,
+    },
+    width,
+    height,
+    label,
+  );
+}

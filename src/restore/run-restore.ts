@@ -2,6 +2,7 @@
  * `vmkeep restore`: read the chains, plan, print the plan (--dry-run) or carry it out, into a
  * folder (--to) or in place under the existing domain (--in-place).
  */
+import { PhaseTimer, describePhases } from '../util/phase-timer.js';
 import type { AppContext } from '../app/context.js';
 import { readDomain } from '../domain/read-domain.js';
 import type { CommandResult } from '../app/command-result.js';
@@ -82,14 +83,16 @@ async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan
     const document = { dryRun: true, mode: 'directory', ...describePlan(plan) };
     return { document, text: renderDirectoryPlan(plan), outcome: 'ok' };
   }
+  const phases = new PhaseTimer();
   // Prune must not remove the chain while it is read.
-  const lock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
+  const lock = await phases.time('lock', () => lockOutputForReading(ctx, options.output, options.lockWaitMs));
   let result: DirectoryRestoreResult;
   try {
-    result = await executeDirectoryRestore(ctx, plan);
+    result = await phases.time('restore', () => executeDirectoryRestore(ctx, plan));
   } finally {
     lock?.release();
   }
+  ctx.log.debug(`${options.domain}: time went to ${describePhases(phases.list())}`);
   const document = {
     dryRun: false,
     mode: 'directory',
@@ -104,6 +107,7 @@ async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan
     notes: result.notes,
     checkedFiles: result.checkedFiles,
     durationMs: result.durationMs,
+    phases: phases.list(),
   };
   return { document, text: renderDirectoryResult(plan, result), outcome: 'ok' };
 }
@@ -135,29 +139,37 @@ async function restoreInPlace(
     return { document, text: renderInPlacePlan(preview), outcome: 'ok' };
   }
 
+  const phases = new PhaseTimer();
   let beforeRestore: { id: string; chain: string; checkpoint: string } | undefined;
-  if (request.checkpointCurrent) beforeRestore = await backUpCurrentState(ctx, options, chains, backUp);
+  // The backup of the current state is a whole backup run: its own phases are in its point's record.
+  if (request.checkpointCurrent) beforeRestore = await phases.time('engine', () => backUpCurrentState(ctx, options, chains, backUp));
 
   // runBackup takes and releases these locks itself; take them only now.
   // An in-place restore records nothing in the output folder but needs it unchanged meanwhile.
-  const outLock = await lockOutputForReading(ctx, options.output, options.lockWaitMs);
+  const outLock = await phases.time('lock', () => lockOutputForReading(ctx, options.output, options.lockWaitMs));
   let domLock: HeldLock | undefined;
   let plan: InPlacePlan;
   let result: InPlaceResult;
   try {
-    domLock = await acquireLock(domainLockFile(domainLockDir(options.env), options.domain), {
-      waitMs: options.lockWaitMs,
-      what: `domain ${options.domain}`,
-      signal: ctx.signal,
-    });
+    domLock = await phases.time('lock', () =>
+      acquireLock(domainLockFile(domainLockDir(options.env), options.domain), {
+        waitMs: options.lockWaitMs,
+        what: `domain ${options.domain}`,
+        signal: ctx.signal,
+      }),
+    );
     // Plan again under the locks, for the same point: the backup above may have added one.
-    const again = planRestore(await readChainsOrRefuse(options), options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now());
-    plan = planInPlace(again, await readFacts(ctx, options.domain), request, ctx.now());
-    result = await executeInPlace(ctx, plan);
+    const chainsNow = await phases.time('read', () => readChainsOrRefuse(options));
+    const facts = await phases.time('read', () => readFacts(ctx, options.domain));
+    plan = await phases.time('plan', () =>
+      planInPlace(planRestore(chainsNow, options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now()), facts, request, ctx.now()),
+    );
+    result = await phases.time('restore', () => executeInPlace(ctx, plan));
   } finally {
     domLock?.release();
     outLock?.release();
   }
+  ctx.log.debug(`${options.domain}: time went to ${describePhases(phases.list())}`);
   for (const w of result.warnings) ctx.log.warn(`${options.domain}: ${w}`);
   const document = {
     dryRun: false,
@@ -171,6 +183,7 @@ async function restoreInPlace(
     warnings: result.warnings,
     checkedFiles: result.checkedFiles,
     durationMs: result.durationMs,
+    phases: phases.list(),
   };
   return { document, text: renderInPlaceResult(plan, result, beforeRestore), outcome: 'ok' };
 }
