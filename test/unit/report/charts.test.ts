@@ -25,7 +25,7 @@ describe('chainLabels', () => {
       folder: `vmsnap-backup-monthly-2026-${10 + m}`,
       points: Array.from({ length: 20 }, (_, i) => ({
         time: new Date(t0 + (m * 30 + i) * DAY).toISOString(),
-        level: (i === 0 ? 'full' : 'inc'),
+        level: i === 0 ? 'full' : 'inc',
         bytes: 1e9,
       })),
     }));
