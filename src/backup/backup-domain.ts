@@ -7,6 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { AppContext } from '../app/context.js';
 import type { DomainSettings } from '../config/settings.js';
 import { ToolError, VmkeepError, messageOf } from '../errors.js';
@@ -17,6 +18,7 @@ import { withLocks, type LockRequest } from '../repository/locks.js';
 import { readManifest, writeManifest, type ManifestPoint } from '../repository/manifest.js';
 import { chooseEngine } from '../repository/engine-choice.js';
 import { readEngineFacts } from '../repository/engine-facts.js';
+import { PhaseTimer, describePhases } from '../util/phase-timer.js';
 import { withDomainHooks, type ChainTarget, type HookScope } from './backup-hooks.js';
 import { explainFailure } from './classify-failure.js';
 import { withPowerState, type PowerState } from './domain-power.js';
@@ -52,6 +54,8 @@ export interface DomainRun {
   toolVersions: Record<string, string>;
   progress: ProgressSink;
   hooks: HookScope;
+  /** Where the domain's time goes, step by step (its --json `phases`, the point's record). */
+  phases: PhaseTimer;
 }
 
 /** A domain's run once its engine is known: the steps from the plan on work with this. */
@@ -75,11 +79,14 @@ function domainFilesOf(run: DomainRun): DomainFiles {
 }
 
 /** Back up one domain: hooks, then the backup under its lock and power state. */
-export async function backupDomain(run: DomainRun): Promise<DomainResult> {
+export async function backupDomain(parts: Omit<DomainRun, 'phases'>): Promise<DomainResult> {
+  const run: DomainRun = { ...parts, phases: new PhaseTimer() };
   const { ctx, domain, settings } = run;
   if (ctx.signal.aborted) return { domain, result: 'failed', reason: 'not started: interrupted' };
-  const { result, hooks } = await withDomainHooks(run.hooks, domain, settings.hooks, (target) => backUpUnderLock(run, target));
-  return { ...result, ...(settings.layers.length > 0 ? { layers: settings.layers } : {}), ...(hooks.length > 0 ? { hooks } : {}) };
+  const { result, hooks } = await withDomainHooks(run.hooks, domain, settings.hooks, (target) => backUpUnderLock(run, target), run.phases);
+  const phases = run.phases.list();
+  ctx.log.debug(`${domain}: time went to ${describePhases(phases)}`);
+  return { ...result, ...(settings.layers.length > 0 ? { layers: settings.layers } : {}), ...(hooks.length > 0 ? { hooks } : {}), phases };
 }
 
 async function backUpUnderLock(run: DomainRun, target: ChainTarget): Promise<DomainResult> {
@@ -88,7 +95,10 @@ async function backUpUnderLock(run: DomainRun, target: ChainTarget): Promise<Dom
   // A dry run only checks that no other run holds the domain's lock.
   const lock: LockRequest = { domains: [run.domain], mode: options.dryRun ? 'check' : 'write', waitMs: options.lockWaitMs, why: 'no plan while it works' };
   try {
+    // The wait for the locks is the lock phase: timed up to the moment they are held.
+    const asked = performance.now();
     return await withLocks(run.ctx, lock, async (held) => {
+      run.phases.add('lock', performance.now() - asked);
       const recordable = held.files.length > 0;
       const { value, stopped } = await withPowerState(run.ctx, run.domain, run.settings, (power) =>
         backUpSteps(run, files, power, target).catch((caught) => failedBackup(run, caught, recordable)),
@@ -102,13 +112,13 @@ async function backUpUnderLock(run: DomainRun, target: ChainTarget): Promise<Dom
 
 /** The steps under the lock, in order; an early result ends the domain's run without a failure record. */
 async function backUpSteps(run: DomainRun, files: DomainFiles, power: PowerState, target: ChainTarget): Promise<DomainResult> {
-  const { ctx, domain, options, settings } = run;
-  const leftoverNotes = options.dryRun ? [] : await clearLeftovers(ctx, domain, files);
-  const early = await applyStopMode(run, power);
+  const { ctx, domain, options, settings, phases } = run;
+  const leftoverNotes = options.dryRun ? [] : await phases.time('repairs', () => clearLeftovers(ctx, domain, files));
+  const early = await phases.time('power', () => applyStopMode(run, power));
   if (early) return early;
   // A point-level prune a crash cut off between two disks' renames leaves points that refuse to
   // restore until it is finished: with the locks held, this run finishes it first.
-  const mergeRepairs = options.dryRun ? [] : await finishMerges(ctx, options.output, domain);
+  const mergeRepairs = options.dryRun ? [] : await phases.time('repairs', () => finishMerges(ctx, options.output, domain));
   const inspectOpts = {
     output: options.output,
     raw: settings.raw,
@@ -116,10 +126,12 @@ async function backUpSteps(run: DomainRun, files: DomainFiles, power: PowerState
     excludeDisks: settings.excludeDisks,
     failureNoteFile: files.failureNote,
   };
-  let inv = await inspectDomain(ctx, domain, inspectOpts);
+  let inv = await phases.time('read', () => inspectDomain(ctx, domain, inspectOpts));
   refuseTakenName(inv, domain, options.name);
-  const engineRun = await chooseDomainEngine(run, inv);
-  const plan = planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine: engineRun.engine }, ctx.now());
+  const engineRun = await phases.time('plan', () => chooseDomainEngine(run, inv));
+  const plan = await phases.time('plan', () =>
+    planBackup(inv, { groupBy: settings.groupBy, ifOlderThan: settings.ifOlderThan, engine: engineRun.engine }, ctx.now()),
+  );
   if (options.dryRun) return plannedWithEngine(planned(plan), engineRun.engineInfo);
   if (plan.action === 'skip') {
     ctx.log.info(`${domain}: skipped: ${plan.reason}`);
@@ -133,18 +145,26 @@ async function backUpSteps(run: DomainRun, files: DomainFiles, power: PowerState
     // The plan stands as made: its bitmaps were read from the images while the domain was shut
     // off (qemu-img), and a paused guest writes nothing, so no live bitmap query is needed.
     ctx.log.info(`${domain}: shut off, starting it paused for the backup`);
-    await power.startPaused();
+    await phases.time('power', () => power.startPaused());
     inv = { ...inv, state: 'paused' };
   }
   ctx.log.info(`${domain}: ${plan.level} backup into ${plan.folder} (${plan.reasons.join('; ')})`);
   for (const w of plan.warnings ?? []) ctx.log.warn(`${domain}: ${w}`);
   target.dir = join(options.output, domain, plan.folder);
   target.level = plan.level;
-  const spaceEstimate = await checkRoom(engineRun, inv, plan);
+  const spaceEstimate = await phases.time('plan', () => checkRoom(engineRun, inv, plan));
   const point = await takePoint(engineRun, files, power, inv, plan, spaceEstimate);
   const result = doneResult(engineRun, plan, point, [...leftoverNotes, ...point.notes], mergeRepairs);
-  // Only here, after this run recorded the domain's new point: a failed backup never prunes.
-  if (settings.prune && options.afterBackup) result.prune = await options.afterBackup(ctx, domain, options.output, settings);
+  try {
+    // Only here, after this run recorded the domain's new point: a failed backup never prunes.
+    if (settings.prune && options.afterBackup) result.prune = await phases.time('prune', () => options.afterBackup!(ctx, domain, options.output, settings));
+  } finally {
+    // The point's own record of the run (also when prune failed): its freeze, offline and name
+    // fields, and where its time went up to here (the hooks after the lock are in --json only).
+    await phases.time('manifest', () =>
+      recordPointFields(join(options.output, domain, point.done.folder), point.done.checkpoint, { ...point.fields, phases: phases.list() }),
+    );
+  }
   return result;
 }
 
@@ -250,9 +270,11 @@ interface TakenPoint {
   quiesce: QuiesceResult | undefined;
   offline: boolean;
   notes: string[];
+  /** What the point's record gets beside what the engine's run wrote. */
+  fields: PointFields;
 }
 
-/** Freeze (when asked), run the engine's job, record the point's freeze, offline and name fields. */
+/** Freeze (when asked), run the engine's job; the point's freeze, offline and name fields to record. */
 async function takePoint(
   run: EngineRun,
   files: DomainFiles,
@@ -261,12 +283,15 @@ async function takePoint(
   plan: BackupPlan,
   spaceEstimate: SpaceEstimate | undefined,
 ): Promise<TakenPoint> {
-  const { ctx, engine, domain, options, settings } = run;
+  const { ctx, engine, domain, options, settings, phases } = run;
   // The guest does not run while its point is taken: the point is offline, consistent on disk.
   const offline = plan.startPaused;
-  const freeze = await prepareFreeze(run, files, inv, offline);
+  const freeze = await phases.time('freeze', () => prepareFreeze(run, files, inv, offline));
+  const freezer = freeze.freezer;
   const done = await executeBackup({ ...ctx, log: freeze.watch.log }, engine, inv, plan, {
-    ...(freeze.freezer ? { atPoint: freeze.freezer.atPoint.bind(freeze.freezer) } : {}),
+    // The freeze and thaw are the freeze phase; the call they wrap is the engine's.
+    ...(freezer ? { atPoint: <T>(begin: () => Promise<T>) => phases.time('freeze', () => freezer.atPoint(() => phases.time('engine', begin))) } : {}),
+    phases,
     spaceEstimate,
     output: options.output,
     compress: settings.compress,
@@ -283,15 +308,13 @@ async function takePoint(
   run.progress.finish(domain);
   // Its repairs put an earlier run's note on record (close-run); a note is for one next run only.
   if (inv.failureNote) await rm(files.failureNote, { force: true });
-  const quiesce = offline ? undefined : freeze.frozenByOther ? { quiesced: true } : quiesceResultOf(engine.freezesGuest, freeze.freezer, freeze.watch.event());
-  if (quiesce || offline || options.name !== undefined) {
-    await recordPointFields(join(options.output, domain, done.folder), done.checkpoint, {
-      ...(quiesce ? { quiesced: quiesce.quiesced } : {}),
-      ...(quiesce?.reason ? { quiesceReason: quiesce.reason } : {}),
-      ...(offline ? { offline: true } : {}),
-      ...(options.name !== undefined ? { name: options.name } : {}),
-    });
-  }
+  const quiesce = offline ? undefined : freeze.frozenByOther ? { quiesced: true } : quiesceResultOf(engine.freezesGuest, freezer, freeze.watch.event());
+  const fields: PointFields = {
+    ...(quiesce ? { quiesced: quiesce.quiesced } : {}),
+    ...(quiesce?.reason ? { quiesceReason: quiesce.reason } : {}),
+    ...(offline ? { offline: true } : {}),
+    ...(options.name !== undefined ? { name: options.name } : {}),
+  };
   const notes = [...freeze.notes];
   if (freeze.mode !== 'off' && quiesce?.quiesced !== true) {
     notes.push(`not quiesced: ${quiesce?.reason ?? 'no freeze reported'}; the point is crash-consistent`);
@@ -299,7 +322,7 @@ async function takePoint(
   } else if (quiesce?.quiesced && quiesce.frozenMs !== undefined) {
     ctx.log.info(`${domain}: guest filesystems frozen for the point, writes blocked ${quiesce.frozenMs} ms`);
   }
-  return { done, quiesce, offline, notes };
+  return { done, quiesce, offline, notes, fields };
 }
 
 /** How the point's guest filesystems are frozen: by vmkeep (push), by virtnbdbackup, or not at all. */
@@ -378,12 +401,11 @@ async function failedBackup(run: DomainRun, caught: unknown, holdsLock: boolean)
   return { domain, result: 'failed', reason, ...(detail ? { detail } : {}), ...(notAFailure && error.code === 'locked' ? { locked: true } : {}) };
 }
 
-/** Record on the new point whether its checkpoint was taken with frozen filesystems, and its --name. */
-async function recordPointFields(
-  chainDir: string,
-  checkpoint: string,
-  fields: Pick<ManifestPoint, 'quiesced' | 'quiesceReason' | 'offline' | 'name'>,
-): Promise<void> {
+/** What a point's record gets after the engine's run: its freeze, offline state, --name, and the run's phases. */
+type PointFields = Partial<Pick<ManifestPoint, 'quiesced' | 'quiesceReason' | 'offline' | 'name' | 'phases'>>;
+
+/** Record on the new point whether its checkpoint was taken with frozen filesystems, its --name and its phases. */
+async function recordPointFields(chainDir: string, checkpoint: string, fields: PointFields): Promise<void> {
   const manifest = await readManifest(chainDir);
   if (!manifest) return;
   await writeManifest(chainDir, { ...manifest, points: manifest.points.map((p) => (p.checkpoint === checkpoint ? { ...p, ...fields } : p)) });

@@ -8,6 +8,7 @@ import { outcomeOf } from '../app/command-result.js';
 import type { HookSpec } from '../config/schema.js';
 import type { DomainSettings } from '../config/settings.js';
 import { runHook, type HookEnv, type HookOutcome, type HookPhase } from '../hooks/run-hook.js';
+import type { PhaseTimer } from '../util/phase-timer.js';
 import type { DomainResult } from './types.js';
 
 /** What every hook of one run is told. */
@@ -78,14 +79,16 @@ export async function withDomainHooks(
   domain: string,
   hooks: DomainSettings['hooks'],
   body: (target: ChainTarget) => Promise<DomainResult>,
+  timer?: PhaseTimer,
 ): Promise<{ result: DomainResult; hooks: HookOutcome[] }> {
   const { ctx } = scope;
+  const timed = <T>(step: () => Promise<T>) => (timer ? timer.time('hooks', step) : step());
   const outcomes: HookOutcome[] = [];
   const target: ChainTarget = {};
   if (scope.dryRun) return { result: await body(target), hooks: outcomes };
   let result: DomainResult | undefined;
   if (hooks.preDomain) {
-    const pre = await runHook(ctx.runner, ctx.log, hooks.preDomain, envOf(scope, 'pre-domain', { domain }), ctx.signal);
+    const pre = await timed(() => runHook(ctx.runner, ctx.log, hooks.preDomain!, envOf(scope, 'pre-domain', { domain }), ctx.signal));
     outcomes.push(pre);
     if (!pre.ok) result = { domain, result: 'failed', reason: `skipped: ${pre.error}` };
   }
@@ -103,7 +106,7 @@ export async function withDomainHooks(
   ];
   for (const [phase, hook] of phases) {
     if (!hook) continue;
-    const out = await runHook(ctx.runner, ctx.log, hook, envOf(scope, phase, env));
+    const out = await timed(() => runHook(ctx.runner, ctx.log, hook, envOf(scope, phase, env)));
     outcomes.push(out);
     if (!out.ok) result = { ...result, notes: [...(result.notes ?? []), `warning: ${out.error}`] };
   }

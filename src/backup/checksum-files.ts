@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import type { AppContext } from '../app/context.js';
 import { computeFileDigests, toFileDigest, type FileDigest } from '../repository/file-digest.js';
 import type { FollowingHasher } from '../util/follow-hash.js';
+import type { PhaseTimer } from '../util/phase-timer.js';
 
 /** Digests of `rels` (relative to `chainDir`, same order), each file and folder flushed to disk. */
 export async function checksumFiles(
@@ -22,6 +23,7 @@ export async function checksumFiles(
   chainDir: string,
   rels: readonly string[],
   hasher: FollowingHasher,
+  phases: PhaseTimer,
 ): Promise<FileDigest[]> {
   const paths = rels.map((r) => join(chainDir, r));
   const followed = await Promise.all(paths.map((p) => hasher.digest(p)));
@@ -29,9 +31,16 @@ export async function checksumFiles(
   const workers = availableParallelism();
   ctx.log.debug(`${domain}: checksums of ${rest.length} of ${paths.length} files on ${workers} threads (the others were hashed while written)`);
   const t0 = Date.now();
-  const [computed] = await Promise.all([computeFileDigests(rest, { workers, signal: ctx.signal }), Promise.all(paths.map(flushFile))]);
-  // Each folder once, after every file in it: the new names are durable with the data.
-  await Promise.all([...new Set(paths.map((p) => dirname(p)))].map(flushFolder));
+  // The files' flush runs beside the hashing; the fsync phase is only what it adds after the
+  // checksums are done (the wait for it, then the folders'), so the two never count one second twice.
+  const flushed = Promise.all(paths.map(flushFile));
+  flushed.catch(() => undefined);
+  const computed = await phases.time('checksums', () => computeFileDigests(rest, { workers, signal: ctx.signal }));
+  await phases.time('fsync', async () => {
+    await flushed;
+    // Each folder once, after every file in it: the new names are durable with the data.
+    await Promise.all([...new Set(paths.map((p) => dirname(p)))].map(flushFolder));
+  });
   ctx.log.debug(`${domain}: checksums and flush took ${Date.now() - t0} ms`);
   let next = 0;
   return followed.map((f) => (f ? toFileDigest(f) : computed[next++]!));

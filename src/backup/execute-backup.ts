@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { VmkeepError, messageOf } from '../errors.js';
 import { FollowingHasher } from '../util/follow-hash.js';
+import { PhaseTimer } from '../util/phase-timer.js';
 import type { BackupEngine, EngineRequest } from './engine/types.js';
 import { checksumFiles } from './checksum-files.js';
 import { endBackupJob, executeRepairs } from './execute-repairs.js';
@@ -36,6 +37,8 @@ export interface ExecuteBackupOptions {
   childRecordFile?: string;
   /** vmkeep's freeze around the call that fixes the point in time (engines that do not freeze). */
   atPoint?: EngineRequest['atPoint'];
+  /** The domain's phase recorder: repairs, engine, checksums, fsync and manifest are timed here. */
+  phases?: PhaseTimer;
 }
 
 export interface ExecutedBackup {
@@ -93,11 +96,13 @@ export async function executeBackup(
 ): Promise<ExecutedBackup> {
   const domainFolder = join(options.output, inv.domain);
   const chainDir = join(domainFolder, plan.folder);
+  // A caller that keeps no record still gets the steps timed, into a recorder nobody reads.
+  const phases = options.phases ?? new PhaseTimer();
   throwIfInterrupted(ctx, inv.domain);
   const notes: string[] = [];
   let repairs: string[];
   try {
-    repairs = await executeRepairs(ctx, inv.domain, domainFolder, plan.repairs);
+    repairs = await phases.time('repairs', () => executeRepairs(ctx, inv.domain, domainFolder, plan.repairs));
   } catch (error) {
     // Put the failure on record where a chain exists already, so prune holds back after it.
     if (await recordEvent(chainDir, ctx.now(), 'failed', `${plan.level} backup: a repair before it failed: ${messageOf(error)}`)) {
@@ -127,7 +132,7 @@ export async function executeBackup(
     updatedAt: startedAt.toISOString(),
     events: [...manifest.events, ...repairs.map((r) => ({ time: startedAt.toISOString(), kind: 'repaired' as const, message: r }))],
   };
-  await writeManifest(chainDir, manifest);
+  await phases.time('manifest', () => writeManifest(chainDir, manifest));
 
   await removeStaleWorkDirs(ctx);
   const workDir = await mkdtemp(join(WORK_ROOT, `${WORK_PREFIX}${process.pid}-`));
@@ -146,36 +151,40 @@ export async function executeBackup(
   const hasher = new FollowingHasher(chainDir, (name) => name.endsWith('.data.partial') && !name.endsWith('.copy.data.partial'));
   hasher.start();
   try {
-    const result = await engine.run({
-      domain: inv.domain,
-      uri: ctx.virsh.uri,
-      level: plan.level,
-      chainDir,
-      previous: plan.level === 'inc' ? manifest.points.at(-1)?.checkpoint : undefined,
-      excludeDisks: plan.excluded.map((e) => e.disk),
-      diskTargets: inv.disks.map((d) => d.target),
-      compress: options.compress,
-      raw: options.raw,
-      workDir,
-      signal: ctx.signal,
-      onProgress: (p) => options.onProgress?.(p.doneBytes, p.totalBytes),
-      onLog: (line) => ctx.log.debug(`${inv.domain}: ${line}`),
-      ...(options.atPoint ? { atPoint: options.atPoint } : {}),
-      ...(options.childRecordFile ? { onChildStarted: (pid: number, tool: string) => recordChild(options.childRecordFile!, pid, tool) } : {}),
-    });
+    const result = await phases.time('engine', () =>
+      engine.run({
+        domain: inv.domain,
+        uri: ctx.virsh.uri,
+        level: plan.level,
+        chainDir,
+        previous: plan.level === 'inc' ? manifest.points.at(-1)?.checkpoint : undefined,
+        excludeDisks: plan.excluded.map((e) => e.disk),
+        diskTargets: inv.disks.map((d) => d.target),
+        compress: options.compress,
+        raw: options.raw,
+        workDir,
+        signal: ctx.signal,
+        onProgress: (p) => options.onProgress?.(p.doneBytes, p.totalBytes),
+        onLog: (line) => ctx.log.debug(`${inv.domain}: ${line}`),
+        ...(options.atPoint ? { atPoint: options.atPoint } : {}),
+        ...(options.childRecordFile ? { onChildStarted: (pid: number, tool: string) => recordChild(options.childRecordFile!, pid, tool) } : {}),
+      }),
+    );
     const durationMs = Date.now() - t0;
     // The data is complete; a job libvirt failed to end would block the next run and other tools.
-    const ended = await endBackupJob(ctx, inv.domain, eligibleDisks, { graceMs: 3_000 });
+    const ended = await phases.time('engine', () => endBackupJob(ctx, inv.domain, eligibleDisks, { graceMs: 3_000 }));
     if (ended) {
       notes.push(`the backup job stayed active after ${engine.name} finished: ${ended}`);
       ctx.log.warn(`${inv.domain}: ${notes.at(-1)!}`);
     }
     const recorded = result.newFiles.filter((rel) => !isMutable(rel, inv.domain));
-    const digests = await checksumFiles(ctx, inv.domain, chainDir, recorded, hasher);
+    const digests = await checksumFiles(ctx, inv.domain, chainDir, recorded, hasher, phases);
     const files: ManifestFile[] = [];
-    for (const [i, rel] of recorded.entries()) {
-      files.push({ path: rel, ...classifyFile(rel), size: (await stat(join(chainDir, rel))).size, ...digests[i]! });
-    }
+    await phases.time('manifest', async () => {
+      for (const [i, rel] of recorded.entries()) {
+        files.push({ path: rel, ...classifyFile(rel), size: (await stat(join(chainDir, rel))).size, ...digests[i]! });
+      }
+    });
     // A restore point's time is when its checkpoint was taken: the start of the run.
     const time = startedAt.toISOString();
     const finished: ChainManifest = {
@@ -200,7 +209,7 @@ export async function executeBackup(
         },
       ],
     };
-    await writeManifest(chainDir, finished);
+    await phases.time('manifest', () => writeManifest(chainDir, finished));
     return { level: plan.level, folder: plan.folder, checkpoint: result.checkpoint, dataBytes: result.dataBytes, durationMs, repairs, notes };
   } catch (error) {
     throw await recordFailedRun(

@@ -6,6 +6,7 @@ import type { SelectionRequest } from '../domain/select-by-tags.js';
 import type { HookOutcome } from '../hooks/run-hook.js';
 import type { PruneOutcome } from '../retention/types.js';
 import type { EngineName } from './engine/types.js';
+import type { PhaseTime } from '../util/phase-timer.js';
 
 /**
  * What runs after a domain's backup succeeded, inside its lock: `backup --prune`. The caller
@@ -85,4 +86,6 @@ export interface DomainResult {
   offline?: boolean;
   /** Which config layers applied. */
   layers?: readonly string[];
+  /** Where the domain's time went, phase by phase (lock, read, plan, freeze, engine, checksums...). */
+  phases?: PhaseTime[];
 }

@@ -13,6 +13,7 @@ import { serialiseDocument, serialiseError } from './output.js';
 import { dropBackupOnlyForStatus, rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
+import { parseDaysLeft } from './parse-values.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
 import type { Reporting } from './reporting.js';
 import type { CommandSpec } from './commands/types.js';
@@ -158,6 +159,8 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       env: io.env,
       runner,
       notifySettings: global.config?.config.notify,
+      reportHtml: global.config?.config.report?.html,
+      daysLeftWarning: daysLeftWarningOf(global.config?.config.check?.minDaysLeft),
     });
     ctx = createContext({
       runner,
@@ -204,6 +207,11 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     // Whatever way the command ended, its virsh sessions end with it (idempotent).
     ctx?.virsh.close();
   }
+}
+
+/** The warning days of the config's check.minDaysLeft ("14,7" or 14), if it has one. */
+function daysLeftWarningOf(value: string | number | undefined): number | undefined {
+  return value === undefined ? undefined : parseDaysLeft(String(value)).warning;
 }
 
 /** The process entry used by bin/vmkeep: wires signals and the real stdout/stderr. */

@@ -10,6 +10,9 @@ import { SYSLOG_FACILITIES, type SyslogFacility } from '../util/log-sinks.js';
 /** Commands that write the textfile with --textfile. */
 export const TEXTFILE_COMMANDS = new Set(['status', 'backup']);
 
+/** Commands after which the HTML report is written (--report-html, config report.html), and whose notification reads the forecast. */
+export const REPORT_COMMANDS = new Set(['backup', 'verify', 'prune', 'replicate']);
+
 export interface ReportingOptions {
   notify: readonly string[];
   notifyOn: readonly string[] | undefined;
@@ -24,6 +27,8 @@ export interface ReportingOptions {
   syslogFacility: SyslogFacility;
   syslogTag: string;
   quiet: boolean;
+  /** --report-html: the HTML report's file, written after the run. */
+  reportHtml: string | undefined;
 }
 
 /** The reporting options, global so every command accepts them (--textfile only where it means something). */
@@ -60,7 +65,13 @@ export function addReportingOptions(y: Argv): Argv {
       group: g,
     })
     .option('textfile-name', { type: 'string', default: DEFAULT_TEXTFILE_NAME, describe: 'file name for --textfile', global: true, group: g })
-    .option('metrics-host', { type: 'string', describe: 'host label in the metrics (default: host name)', global: true, group: g });
+    .option('metrics-host', { type: 'string', describe: 'host label in the metrics (default: host name)', global: true, group: g })
+    .option('report-html', {
+      type: 'string',
+      describe: "backup/verify/prune/replicate: write the --output folder's HTML report to FILE after the run (as vmkeep report; a failure is a warning)",
+      global: true,
+      group: g,
+    });
 }
 
 /** Parsed argv → frozen reporting options (usage errors for bad values). */
@@ -86,5 +97,6 @@ export function buildReportingOptions(argv: Record<string, unknown>): ReportingO
     syslogFacility: (str('syslog-facility') ?? 'daemon') as SyslogFacility,
     syslogTag: tag,
     quiet: argv['quiet'] === true,
+    reportHtml: str('report-html'),
   });
 }

@@ -15,7 +15,9 @@ import type { Runner } from '../runner/runner.js';
 import { createRunLogger, type LogSink, type RunLogger } from '../util/log.js';
 import { createFileSink, createSyslogSink } from '../util/log-sinks.js';
 import { VirshClient } from '../virsh/client.js';
-import { TEXTFILE_COMMANDS, type ReportingOptions } from './reporting-options.js';
+import { PhaseTimer, describePhases } from '../util/phase-timer.js';
+import { REPORT_COMMANDS, TEXTFILE_COMMANDS, type ReportingOptions } from './reporting-options.js';
+import { readVersion } from './version.js';
 
 export interface RunEnd {
   /** 'ok' or the error code the run ended with. */
@@ -50,6 +52,10 @@ export async function startReporting(fields: {
   runner: Runner;
   /** The config file's `notify:` section, if it has one (a --notify-config file comes on top). */
   notifySettings?: NotifySettings | undefined;
+  /** The config file's `report.html` (--report-html wins). */
+  reportHtml?: string | undefined;
+  /** Days left under which the notification warns of a filling output folder (the config's check.minDaysLeft). */
+  daysLeftWarning?: number | undefined;
   fetch?: typeof fetch;
 }): Promise<Reporting> {
   const { options, command } = fields;
@@ -57,6 +63,10 @@ export async function startReporting(fields: {
     if (!TEXTFILE_COMMANDS.has(command)) throw usageError(`--textfile works with status and backup, not ${command}`);
     if (!fields.output) throw usageError('--textfile needs --output DIR: the metrics describe that backup folder');
   }
+  if (options.reportHtml !== undefined && !REPORT_COMMANDS.has(command))
+    throw usageError(`--report-html works with ${[...REPORT_COMMANDS].join(', ')}, not ${command} (vmkeep report --html FILE writes one on its own)`);
+  // The flag wins over the config; the config's file is written only after the commands that change the backups.
+  const reportHtml = REPORT_COMMANDS.has(command) ? (options.reportHtml ?? fields.reportHtml) : undefined;
   // The notify modules (zod, YAML, fetch) load only for a run that notifies.
   const fromConfig = fields.notifySettings && fields.notifySettings.targets.length > 0 ? fields.notifySettings : undefined;
   const notify = options.notify.length > 0 || options.notifyConfig || fromConfig ? await import('../notify/index.js') : undefined;
@@ -113,7 +123,13 @@ export async function startReporting(fields: {
             log.warn(`could not write the metrics textfile in ${options.textfile}: ${messageOf(e)}`);
           }
         }
+        const timer = new PhaseTimer();
+        if (ctx && reportHtml && end.document !== undefined) await timer.time('report', () => writeReportAfter(ctx, reportHtml, fields.output, log));
         if (notify && resolved.targets.length > 0) {
+          const forecast =
+            ctx && fields.output && end.document !== undefined && REPORT_COMMANDS.has(command)
+              ? await readForecastNotice(notify, fields.output, ctx.now(), fields.daysLeftWarning ?? notify.DEFAULT_DAYS_LEFT_WARNING, log)
+              : undefined;
           const report = notify.buildRunReport({
             command,
             host: options.metricsHost ?? hostname(),
@@ -124,10 +140,12 @@ export async function startReporting(fields: {
             finishedAt: new Date(),
             document: end.document,
             ...(end.error ? { error: end.error } : {}),
+            forecast,
           });
           const d = ctx ? deps(ctx) : { fetch: fields.fetch ?? fetch, runner: fields.runner, log };
-          await notify.notifyEnd(resolved.targets, report, d, resolved.secrets);
+          await timer.time('notify', () => notify.notifyEnd(resolved.targets, report, d, resolved.secrets));
         }
+        if (timer.list().length > 0) log.debug(`after the run: ${describePhases(timer.list())}`);
         log.sideOnly?.info(`vmkeep ${command} finished: ${end.outcome}, exit ${end.exitCode}`);
       } catch (e) {
         log.warn(`reporting failed: ${messageOf(e)}`);
@@ -136,4 +154,37 @@ export async function startReporting(fields: {
       }
     },
   };
+}
+
+/** The HTML report after a run; a failure is one warning line that names the file and why. */
+async function writeReportAfter(ctx: AppContext, html: string, output: string | undefined, log: RunLogger): Promise<void> {
+  if (!output) {
+    log.warn(`the HTML report ${html} was not written: the run has no --output folder to report on`);
+    return;
+  }
+  try {
+    // The report's modules (ECharts) load only for a run that writes one.
+    const { writeReportAfterRun } = await import('../report/index.js');
+    await writeReportAfterRun(ctx, [output], html, readVersion());
+    log.info(`report written to ${html}`);
+  } catch (e) {
+    log.warn(`could not write the HTML report ${html}: ${messageOf(e)}; the run itself is not affected`);
+  }
+}
+
+/** The output folder's forecast, judged against the warning days; undefined when it cannot be read (said in --verbose). */
+async function readForecastNotice(
+  notify: typeof import('../notify/index.js'),
+  output: string,
+  now: Date,
+  warningDays: number,
+  log: RunLogger,
+): Promise<import('../notify/index.js').ForecastNotice | undefined> {
+  try {
+    const { readOutputForecast } = await import('../repository/read-forecast.js');
+    return notify.judgeForecastNotice(output, await readOutputForecast(output, now), warningDays);
+  } catch (e) {
+    log.debug(`no forecast for the notification: ${messageOf(e)}`);
+    return undefined;
+  }
 }

@@ -169,10 +169,31 @@ const ResticSchema = z.strictObject({
   passwordFile: nonEmptyText.optional(),
 });
 
+/** The HTML report written after each backup, verify, prune and replicate run (docs/REPORT.md). */
+const ReportSchema = z.strictObject({
+  /** The file to write (atomically); --report-html wins. A failure to write it is a warning. */
+  html: nonEmptyText.optional(),
+});
+
+/** `vmkeep check`'s thresholds that other runs read too. */
+const CheckSchema = z.strictObject({
+  /**
+   * Days before the output folder is full: "D" or "D,C" (warning, critical), as --min-days-left.
+   * check uses it when the flag is not given; a run's notification warns under D.
+   */
+  minDaysLeft: z
+    .union([z.number().positive(), z.string().regex(/^\s*\d+(\.\d+)?\s*(,\s*\d+(\.\d+)?\s*)?$/, 'expected DAYS or WARNING,CRITICAL days, e.g. "14,7"')], {
+      error: 'expected DAYS or WARNING,CRITICAL days, e.g. "14,7"',
+    })
+    .optional(),
+});
+
 export const ConfigSchema = z.strictObject({
   ...CONFIG_SECTIONS,
   hosts: HostsSchema.optional(),
   restic: ResticSchema.optional(),
+  report: ReportSchema.optional(),
+  check: CheckSchema.optional(),
   /** Where to tell how a run ended (docs/MONITORING.md): the same section a --notify-config file holds. */
   notify: NotifySettingsSchema.optional(),
 });

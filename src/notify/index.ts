@@ -10,6 +10,8 @@
  *   one-line summary, detail lines and the command's own result document (`--json`'s).
  * - secret: a token or a URL with a key, read from `tokenFile:`/`urlFile:` or an environment
  *   variable; masked (***) in every log line.
+ * - forecast notice: the output folder fills sooner than the warning days; said in the run's
+ *   notification, which then also reaches the targets that hear of partial runs.
  */
 export {
   NotifySettingsSchema,
@@ -22,6 +24,7 @@ export {
 } from '../config/notify-schema.js';
 export { parseNotifyFlag, parseNotifyOn } from './parse-flag.js';
 export { loadNotifySettings, mergeTargets } from './load-settings.js';
-export { buildRunReport, notifyOutcomeOf, renderReportText, type RunReport } from './report.js';
+export { buildRunReport, notifyOutcomeOf, renderReportText, targetHears, type RunReport } from './report.js';
+export { DEFAULT_DAYS_LEFT_WARNING, judgeForecastNotice, type ForecastNotice } from './forecast-notice.js';
 export { notifyEnd, notifyStart, pingUrl, resolveTargets, type ResolvedTarget, type ResolvedTargets, type NotifyDeps } from './send.js';
 export { maskSecrets, describeUrl, redactNotifySettings } from '../util/mask-secrets.js';

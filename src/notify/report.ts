@@ -1,6 +1,7 @@
 /** What a notification says about a finished run: pure, built from the command's result document. */
 import type { NotifyOutcome } from '../config/notify-schema.js';
 import { printable } from '../util/printable.js';
+import type { ForecastNotice } from './forecast-notice.js';
 
 export interface RunReport {
   /** Format marker for receivers. */
@@ -21,6 +22,8 @@ export interface RunReport {
   result: unknown;
   /** The error that ended the run before it produced a document. */
   error?: string;
+  /** The output folder fills sooner than the warning days (see forecast-notice.ts). */
+  forecast?: ForecastNotice;
 }
 
 export interface ReportInput {
@@ -34,6 +37,7 @@ export interface ReportInput {
   finishedAt: Date;
   document: unknown;
   error?: string;
+  forecast?: ForecastNotice | undefined;
 }
 
 /** 'ok' → success, 'partial' → partial, anything else (failure, locked, tool missing, interrupted) → failure. */
@@ -137,9 +141,11 @@ export function buildRunReport(input: ReportInput): RunReport {
   const doc = input.document;
   const boot = isBootDocument(doc);
   if (boot && Array.isArray(doc['leftoversRemoved'])) details.push(...(doc['leftoversRemoved'] as unknown[]).map(String));
+  if (input.forecast) details.push(input.forecast.message);
   const word = outcome === 'success' ? 'succeeded' : outcome === 'partial' ? 'partly failed' : 'FAILED';
+  const fills = input.forecast ? `; ${input.forecast.output} full in ${Math.floor(input.forecast.daysLeft)} days` : '';
   // The command word alone would not tell a boot proof from a checksum verify.
-  const summary = `vmkeep ${input.command}${boot ? ' --boot' : ''} on ${input.host} ${word}${counts ? ` (${counts})` : input.error ? `: ${input.error}` : ''}`;
+  const summary = `vmkeep ${input.command}${boot ? ' --boot' : ''} on ${input.host} ${word}${counts ? ` (${counts})` : input.error ? `: ${input.error}` : ''}${fills}`;
   return {
     vmkeep: 'run-report/1',
     command: input.command,
@@ -153,7 +159,17 @@ export function buildRunReport(input: ReportInput): RunReport {
     details,
     result: input.document === undefined ? null : input.document,
     ...(input.error ? { error: input.error } : {}),
+    ...(input.forecast ? { forecast: input.forecast } : {}),
   };
+}
+
+/**
+ * Does a target hear of this run? Its outcome, or, for a run that succeeded while its output
+ * folder fills sooner than the warning, a target that hears of partial runs (a run that needs
+ * attention without having failed).
+ */
+export function targetHears(on: readonly NotifyOutcome[], report: Pick<RunReport, 'outcome' | 'forecast'>): boolean {
+  return on.includes(report.outcome) || (report.forecast !== undefined && on.includes('partial'));
 }
 
 /** The report as plain text: the summary, then the detail lines. */

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { Runner } from '../runner/runner.js';
 import type { Logger } from '../util/log.js';
 import { describeUrl, maskSecrets, secretsOfUrl } from '../util/mask-secrets.js';
-import { renderReportText, type RunReport } from './report.js';
+import { renderReportText, targetHears, type RunReport } from './report.js';
 import { defaultOutcomes, type NotifyOutcome, type NotifySettings, type NotifyTarget } from '../config/notify-schema.js';
 import { messageOf } from '../errors.js';
 
@@ -129,7 +129,7 @@ export async function notifyStart(targets: readonly ResolvedTarget[], runId: str
 
 /** Send the finished run's report to every target that wants to hear of its outcome. */
 export async function notifyEnd(targets: readonly ResolvedTarget[], report: RunReport, deps: NotifyDeps, secrets: readonly string[]): Promise<void> {
-  await Promise.all(targets.filter((t) => t.on.includes(report.outcome)).map((t) => attempt(t, deps, secrets, (signal) => sendOne(t, report, deps, signal))));
+  await Promise.all(targets.filter((t) => targetHears(t.on, report)).map((t) => attempt(t, deps, secrets, (signal) => sendOne(t, report, deps, signal))));
 }
 
 /** A healthchecks ping URL: base, base/start or base/fail, with the run id so the service pairs start and end. */

@@ -2,6 +2,8 @@
  * `vmkeep replicate`: read the repository's snapshot list once, plan, send each missing restore
  * point as one restic snapshot, record each in its chain's manifest.
  */
+import { PhaseTimer, describePhases, type PhaseTime } from '../util/phase-timer.js';
+import { performance } from 'node:perf_hooks';
 import prettyBytes from 'pretty-bytes';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
@@ -39,6 +41,8 @@ export interface SentPoint {
   filesUnmodified: number;
   bytesAdded: number;
   durationMs: number;
+  /** Where this point's time went: restic's backup, the manifest's replica record. */
+  phases: PhaseTime[];
 }
 
 /** `host/domain chain/checkpoint`, how points are named in messages. */
@@ -57,18 +61,22 @@ export function existingPoints(snapshots: readonly ResticSnapshot[]): ExistingSn
 export async function runReplicate(ctx: AppContext, options: ReplicateOptions): Promise<CommandResult> {
   const restic = new ResticClient(ctx.runner, options.repo);
   const repository = redactRepository(options.repo.repository);
+  // The run's own phases; each point sent has its own (SentPoint.phases).
+  const phases = new PhaseTimer();
   // Manifests are written: no backup or prune may change the chains meanwhile.
   const locks = { output: options.sources.map((s) => s.output), mode: options.dryRun ? 'none' : 'write', waitMs: options.lockWaitMs } as const;
+  const asked = performance.now();
   return withLocks(ctx, locks, async () => {
-    const read = await Promise.all(options.sources.map((s) => readSourceChains(ctx, s)));
+    phases.add('lock', performance.now() - asked);
+    const read = await phases.time('read', () => Promise.all(options.sources.map((s) => readSourceChains(ctx, s))));
     const filteredOut = read.flatMap((r) => r.filteredOut);
     for (const f of filteredOut) ctx.log.info(`${f.domain}: left out: ${f.why}`);
     const chains = read.flatMap((r) => r.chains);
     const notFound = read.flatMap((r, i) => r.notFound.map((n) => `${options.sources[i]!.host}/${n}`));
     if (options.init && !options.dryRun && (await restic.initIfMissing()) === 'created') ctx.log.info(`created restic repository ${repository}`);
     // The snapshot list, once per run: everything else is decided from it.
-    const existing = existingPoints(await restic.vmkeepSnapshots());
-    const plan = planReplication(chains, existing, { chains: options.chains, repository });
+    const existing = existingPoints(await phases.time('read', () => restic.vmkeepSnapshots()));
+    const plan = await phases.time('plan', () => planReplication(chains, existing, { chains: options.chains, repository }));
     for (const s of plan.skipped)
       ctx.log.info(`${s.point.host}/${s.point.domain} ${s.point.chain}${'checkpoint' in s.point ? `/${s.point.checkpoint}` : ''}: skipped: ${s.reason}`);
     if (options.dryRun) {
@@ -84,7 +92,7 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
         outcome: notFound.length > 0 ? 'partial' : 'ok',
       };
     }
-    const { sent, made } = await sendPoints(ctx, restic, repository, plan, existing);
+    const { sent, made } = await phases.time('send', () => sendPoints(ctx, restic, repository, plan, existing));
     const failed = plan.send.length - sent.length;
     let prune: RepoPrunePlan | undefined;
     let forgotten = new Set<string>();
@@ -94,7 +102,7 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
       const ids = prune.forget.flatMap((f) => f.snapshots);
       if (ids.length > 0) {
         ctx.log.info(`forgetting ${prune.forget.length} chains (${ids.length} snapshots) in ${repository}, then restic prune`);
-        await restic.forget(ids);
+        await phases.time('prune', () => restic.forget(ids));
         forgotten = new Set(ids);
       }
     } else if (options.prune && failed > 0) {
@@ -103,13 +111,15 @@ export async function runReplicate(ctx: AppContext, options: ReplicateOptions): 
     // The marks follow the repository before restic prune runs: a prune that fails must not leave forgotten points marked as copies.
     const held = new Set(made.map((m) => m.id).filter((id) => !forgotten.has(id)));
     const marked = chains.filter((c) => c.hasManifest).map((c) => ({ host: c.host, domain: c.domain, chain: c.chain, dir: c.dir }));
-    const marks = await followRepository(ctx, marked, repository, held);
-    if (forgotten.size > 0) await restic.prune();
+    const marks = await phases.time('manifest', () => followRepository(ctx, marked, repository, held));
+    if (forgotten.size > 0) await phases.time('prune', () => restic.prune());
+    ctx.log.debug(`replicate to ${repository}: time went to ${describePhases(phases.list())}`);
     const doc = {
       ...documentOf(repository, false, plan, sent, notFound),
       ...(filteredOut.length > 0 ? { filteredOut } : {}),
       ...(prune ? { prune: pruneDocument(prune) } : {}),
       marksCorrected: marks.map((m) => ({ host: m.host, domain: m.domain, id: `${m.chain}/${m.checkpoint}`, snapshot: m.snapshot, change: m.change })),
+      phases: phases.list(),
     };
     return {
       document: doc,
@@ -133,16 +143,21 @@ async function sendPoints(
     const parentOf = p.parentOf;
     const parent = parentOf ? made.find((m) => samePoint(m.point, parentOf))?.id : undefined;
     const started = Date.now();
+    const phases = new PhaseTimer();
     try {
-      const summary = await restic.backup({
-        files: p.files,
-        host: p.point.host,
-        tags: pointTags(p.point),
-        time: new Date(p.time),
-        signal: ctx.signal,
-        ...(parent ? { parent } : {}),
-      });
-      await recordReplica(p.chainDir, p.point.checkpoint, { repository, snapshot: summary.snapshotId, time: ctx.now().toISOString() });
+      const summary = await phases.time('send', () =>
+        restic.backup({
+          files: p.files,
+          host: p.point.host,
+          tags: pointTags(p.point),
+          time: new Date(p.time),
+          signal: ctx.signal,
+          ...(parent ? { parent } : {}),
+        }),
+      );
+      await phases.time('manifest', () =>
+        recordReplica(p.chainDir, p.point.checkpoint, { repository, snapshot: summary.snapshotId, time: ctx.now().toISOString() }),
+      );
       made.push({ id: summary.snapshotId, point: p.point, time: new Date(p.time).toISOString() });
       const row: SentPoint = {
         host: p.point.host,
@@ -154,9 +169,11 @@ async function sendPoints(
         filesUnmodified: summary.filesUnmodified,
         bytesAdded: summary.dataAdded,
         durationMs: Date.now() - started,
+        phases: phases.list(),
       };
       sent.push(row);
       ctx.log.info(`${describePoint(p.point)}: snapshot ${summary.snapshotId}, ${prettyBytes(summary.dataAdded, { binary: true })} added`);
+      ctx.log.debug(`${describePoint(p.point)}: time went to ${describePhases(row.phases)}`);
     } catch (e) {
       if (e instanceof VmkeepError && e.code === 'tool-missing') throw e;
       ctx.log.warn(`${describePoint(p.point)}: not replicated: ${messageOf(e)}`);

@@ -24,6 +24,8 @@ export interface RunLine {
   durationSeconds: number | null;
   bytes: number | null;
   note: string;
+  /** Where the run's time went, when its point recorded it. */
+  phases?: ReadonlyArray<{ name: string; ms: number }>;
 }
 
 export interface ReportRow {
@@ -47,6 +49,8 @@ export interface ReportRow {
   labels: string[];
   runs: RunLine[];
   failures: string[];
+  /** The newest runs that recorded their phases, oldest first (the phase chart). */
+  phaseRuns: Array<{ time: string; label: string; phases: ReadonlyArray<{ name: string; ms: number }> }>;
   timeline: Array<{ folder: string; points: Array<{ time: string; level: 'full' | 'inc'; bytes: number }> }>;
   error: string | undefined;
 }
@@ -57,6 +61,9 @@ export interface FolderVerdict {
   state: RowState;
   problem: string | undefined;
 }
+
+/** How many runs the phase chart shows: enough to see a trend, few enough to read each bar. */
+const PHASE_RUNS = 20;
 
 const worse = (a: RowState, b: RowState): RowState =>
   a === 'critical' || b === 'critical' ? 'critical' : a === 'warning' || b === 'warning' ? 'warning' : 'ok';
@@ -105,6 +112,7 @@ export function judgeRow(
           durationSeconds: m ? m.durationMs / 1000 : null,
           bytes: p.dataBytes ?? null,
           note: `${p.level} ${c.folder}/${p.checkpoint}`,
+          ...(m?.phases ? { phases: m.phases } : {}),
         };
       }),
     ),
@@ -133,6 +141,11 @@ export function judgeRow(
     labels: [...new Set(points.map((p) => p.label).filter((l): l is string => l !== undefined))],
     runs: runs.slice(0, 10),
     failures: runs.filter((r) => r.result !== 'success').map((r) => r.time),
+    phaseRuns: runs
+      .filter((r) => r.phases !== undefined && r.phases.length > 0)
+      .slice(0, PHASE_RUNS)
+      .reverse()
+      .map((r) => ({ time: r.time, label: r.note.split(' ')[0]!, phases: r.phases! })),
     timeline: d.chains.map((c) => ({
       folder: c.folder,
       points: c.points.map((p) => ({ time: p.time, level: p.level, bytes: pointFileBytes(c, p.checkpoint) })),

@@ -5,7 +5,7 @@
  */
 import prettyBytes from 'pretty-bytes';
 import type { OutputForecast } from '../repository/forecast.js';
-import { renderDomainChart, renderFolderChart } from './charts.js';
+import { renderDomainChart, renderFolderChart, renderPhaseChart } from './charts.js';
 import { describeAge, type FolderVerdict, type ReportRow, type RowState } from './judge-report.js';
 
 export interface ReportFolderView {
@@ -118,6 +118,11 @@ function renderDetails(r: ReportRow): string {
   return `<details id="${anchor(r)}"><summary>${e(r.host)} / ${e(r.domain)} <span class="state ${r.state}">${WORD[r.state]}</span></summary>
 ${r.error ? `<p class="critical">${e(r.error)}</p>` : ''}
 <h3>Restore points</h3><p class="meta">Each chain is a shaded band; diamonds are fulls, the line and dots incrementals, triangles failed runs. Pruned and merged points are absent.</p>${chart}
+${
+  r.phaseRuns.length > 0
+    ? `<h3>Where the time went</h3><p class="meta">Each bar is one backup run, oldest left, split into its phases (lock, reading the domain, plan, freeze, the engine's job, checksums, flush, manifest, prune, hooks).</p><div class="chart">${renderPhaseChart(r.domain, r.phaseRuns)}</div>`
+    : ''
+}
 <h3>Last runs</h3>${runs ? `<div class="table-wrap"><table class="runs"><caption class="meta">Newest first</caption><thead><tr><th scope="col">Time (UTC)</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Bytes</th><th scope="col">What</th></tr></thead><tbody>${runs}</tbody></table></div>` : '<p>No runs recorded.</p>'}
 </details>`;
 }

@@ -24,12 +24,17 @@ export interface ReportOptions {
   libvirt: boolean;
 }
 
-/** Refuse bad input before anything is read or written: the HTML file's folder, each output folder. */
-export async function checkReportInput(outputs: readonly string[], html: string): Promise<void> {
+/**
+ * Refuse bad input before anything is read or written: the HTML file's folder, each output folder.
+ * `flag` names where the file came from (the report after a run names the file in its own warning).
+ */
+export async function checkReportInput(outputs: readonly string[], html: string, flag: string | undefined = '--html'): Promise<void> {
   const dir = dirname(html);
+  const named = flag === undefined ? '' : `${flag} ${html}: `;
   const s = await stat(dir).catch(() => undefined);
-  if (!s?.isDirectory()) throw usageError(`--html ${html}: folder ${dir} does not exist`);
-  if (basename(html) === '' || (await stat(html).catch(() => undefined))?.isDirectory()) throw usageError(`--html ${html} is a folder; name a file`);
+  if (!s?.isDirectory()) throw usageError(`${named}folder ${dir} does not exist`);
+  if (basename(html) === '' || (await stat(html).catch(() => undefined))?.isDirectory())
+    throw usageError(`${flag === undefined ? '' : `${flag} `}${html} is a folder; name a file`);
   for (const o of outputs) {
     await requireOutputFolder(o);
     if (!(await isBackupRepository(o))) throw usageError(`--output ${o} is not a vmkeep or VMSnap output folder (no chain folders, no .vmkeep.lock)`);
@@ -108,17 +113,15 @@ export async function runReport(ctx: AppContext, options: ReportOptions): Promis
 
 /** Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's warning. */
 export async function writeReportAfterRun(ctx: AppContext, outputs: readonly string[], html: string, version: string): Promise<string> {
-  {
-    await checkReportInput(outputs, html);
-    const { html: text } = await buildReport(ctx, {
-      outputs,
-      html,
-      selection: { domains: undefined, tags: [], tagAny: false, exclude: [] },
-      thresholds: DEFAULT_REPORT_THRESHOLDS,
-      version,
-      libvirt: false,
-    });
-    await writeFileAtomic(html, text, 0o644);
-    return html;
-  }
+  await checkReportInput(outputs, html, undefined);
+  const { html: text } = await buildReport(ctx, {
+    outputs,
+    html,
+    selection: { domains: undefined, tags: [], tagAny: false, exclude: [] },
+    thresholds: DEFAULT_REPORT_THRESHOLDS,
+    version,
+    libvirt: false,
+  });
+  await writeFileAtomic(html, text, 0o644);
+  return html;
 }

@@ -75,6 +75,9 @@ const ReplicaRecordSchema = z.object({
   forgotten: isoTime.optional(),
 });
 
+/** One phase of a run and its time (see util/phase-timer.ts); a name a later vmkeep adds still reads. */
+const PhaseTimeSchema = z.object({ name: z.string(), ms: z.number().nonnegative() });
+
 const ManifestPointSchema = z.object({
   /** Checkpoint name (virtnbdbackup.N): the point's id within its chain. */
   checkpoint: checkpointName,
@@ -99,6 +102,8 @@ const ManifestPointSchema = z.object({
   /** Guest data bytes the run copied (sum of data extents). */
   dataBytes: z.number().int().nonnegative(),
   durationMs: z.number().nonnegative(),
+  /** Where the run's time went, phase by phase, up to the point's record (absent in older points). */
+  phases: z.array(PhaseTimeSchema).optional(),
   files: z.array(ManifestFileSchema),
   /** Where this point was replicated, and when (absent: never). */
   replicas: z.array(ReplicaRecordSchema).optional(),
@@ -117,6 +122,8 @@ const VerifyRecordSchema = z.object({
   problems: z.array(z.string()),
   /** Restore points the problems break (absent in records written before it was kept). */
   brokenPoints: z.array(z.string()).optional(),
+  /** Where the verify run's time went for this chain (absent in older records). */
+  phases: z.array(PhaseTimeSchema).optional(),
 });
 
 /** The outcome of booting one restore point in isolation (`verify --boot`). */

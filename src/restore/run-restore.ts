@@ -2,6 +2,8 @@
  * `vmkeep restore`: read the chains, plan, print the plan (--dry-run) or carry it out, into a
  * folder (--to) or in place under the existing domain (--in-place).
  */
+import { performance } from 'node:perf_hooks';
+import { PhaseTimer, describePhases } from '../util/phase-timer.js';
 import type { AppContext } from '../app/context.js';
 import { readDomain } from '../domain/read-domain.js';
 import type { CommandResult } from '../app/command-result.js';
@@ -80,8 +82,14 @@ async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan
     const document = { dryRun: true, mode: 'directory', ...describePlan(plan) };
     return { document, text: renderDirectoryPlan(plan), outcome: 'ok' };
   }
+  const phases = new PhaseTimer();
   // Prune must not remove the chain while it is read.
-  const result = await withLocks(ctx, { output: options.output, mode: 'read', waitMs: options.lockWaitMs }, () => executeDirectoryRestore(ctx, plan));
+  const asked = performance.now();
+  const result = await withLocks(ctx, { output: options.output, mode: 'read', waitMs: options.lockWaitMs }, () => {
+    phases.add('lock', performance.now() - asked);
+    return phases.time('restore', () => executeDirectoryRestore(ctx, plan));
+  });
+  ctx.log.debug(`${options.domain}: time went to ${describePhases(phases.list())}`);
   const document = {
     dryRun: false,
     mode: 'directory',
@@ -96,6 +104,7 @@ async function restoreToDirectory(ctx: AppContext, options: RestoreOptions, plan
     notes: result.notes,
     checkedFiles: result.checkedFiles,
     durationMs: result.durationMs,
+    phases: phases.list(),
   };
   return { document, text: renderDirectoryResult(plan, result), outcome: 'ok' };
 }
@@ -127,17 +136,26 @@ async function restoreInPlace(
     return { document, text: renderInPlacePlan(preview), outcome: 'ok' };
   }
 
+  const phases = new PhaseTimer();
   let beforeRestore: { id: string; chain: string; checkpoint: string } | undefined;
-  if (request.checkpointCurrent) beforeRestore = await backUpCurrentState(ctx, options, chains, backUp);
+  // The backup of the current state is a whole backup run: its own phases are in its point's record.
+  if (request.checkpointCurrent) beforeRestore = await phases.time('engine', () => backUpCurrentState(ctx, options, chains, backUp));
 
   // runBackup takes and releases these locks itself; take them only now.
   // An in-place restore records nothing in the output folder but needs it unchanged meanwhile.
-  const { plan, result } = await withLocks(ctx, { output: options.output, domains: [options.domain], mode: 'read', waitMs: options.lockWaitMs }, async () => {
+  const asked = performance.now();
+  const locks = { output: options.output, domains: [options.domain], mode: 'read', waitMs: options.lockWaitMs } as const;
+  const { plan, result } = await withLocks(ctx, locks, async () => {
+    phases.add('lock', performance.now() - asked);
     // Plan again under the locks, for the same point: the backup above may have added one.
-    const again = planRestore(await readChainsOrRefuse(options), options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now());
-    const planned = planInPlace(again, await readFacts(ctx, options.domain), request, ctx.now());
-    return { plan: planned, result: await executeInPlace(ctx, planned) };
+    const chainsNow = await phases.time('read', () => readChainsOrRefuse(options));
+    const facts = await phases.time('read', () => readFacts(ctx, options.domain));
+    const planned = await phases.time('plan', () =>
+      planInPlace(planRestore(chainsNow, options.domain, requestOf(options, { kind: 'at', value: firstPlan.point.id }), ctx.now()), facts, request, ctx.now()),
+    );
+    return { plan: planned, result: await phases.time('restore', () => executeInPlace(ctx, planned)) };
   });
+  ctx.log.debug(`${options.domain}: time went to ${describePhases(phases.list())}`);
   for (const w of result.warnings) ctx.log.warn(`${options.domain}: ${w}`);
   const document = {
     dryRun: false,
@@ -151,6 +169,7 @@ async function restoreInPlace(
     warnings: result.warnings,
     checkedFiles: result.checkedFiles,
     durationMs: result.durationMs,
+    phases: phases.list(),
   };
   return { document, text: renderInPlaceResult(plan, result, beforeRestore), outcome: 'ok' };
 }

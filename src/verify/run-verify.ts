@@ -3,6 +3,7 @@
  * points it breaks, optionally restore points for real (--deep), and record the outcome in each
  * chain's manifest (`lastVerify`). Exit 0 only when every chain is sound.
  */
+import { performance } from 'node:perf_hooks';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../app/context.js';
@@ -21,6 +22,7 @@ import { NO_MANIFEST_NOTE, checkChain } from './check-chain.js';
 import { deepCheckChain, type DeepChainResult } from './deep.js';
 import { adoptChain } from '../points/adopt-chain.js';
 import { messageOf } from '../errors.js';
+import { PhaseTimer, describePhases, type PhaseTime } from '../util/phase-timer.js';
 
 export interface VerifyOptions {
   output: string;
@@ -55,6 +57,8 @@ export interface ChainVerifyReport {
   recorded: boolean;
   /** --adopt wrote a manifest for this VMSnap chain. */
   adopted: boolean;
+  /** Where this chain's time went: checking the files, the deep restore, the manifest. */
+  phases: PhaseTime[];
 }
 
 export interface VerifyDocument {
@@ -71,6 +75,8 @@ export interface VerifyDocument {
   pendingRemoval: Array<{ domain: string; folder: string; bytes: number }>;
   /** Set when not one chain was checked: why (the run then fails). */
   nothingVerified?: string;
+  /** What the run spent beside the chains: waiting for the output folder's lock, reading the domains' chains. */
+  phases: PhaseTime[];
 }
 
 export async function runVerify(ctx: AppContext, options: VerifyOptions): Promise<CommandResult> {
@@ -81,11 +87,14 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     ...selection.unknown.map((d) => ({ domain: d, reason: `no backups in ${options.output}` })),
     ...selection.emptyPatterns.map((d) => ({ domain: d, reason: `no backed-up domain matches in ${options.output}` })),
   ];
+  const runPhases = new PhaseTimer();
   // Manifests are rewritten and deep restores read whole chains: no backup or prune meanwhile.
+  const asked = performance.now();
   const chains: ChainVerifyReport[] = [];
   const pendingRemoval: VerifyDocument['pendingRemoval'] = [];
   let scratch: string | undefined;
   await withLocks(ctx, { output: options.output, mode: 'read', waitMs: options.lockWaitMs }, async () => {
+    runPhases.add('lock', performance.now() - asked);
     try {
       let version: string | undefined;
       if (options.deep) {
@@ -103,7 +112,7 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
         }
         let list: RestoreChain[];
         try {
-          list = await readRestoreChains(options.output, domain);
+          list = await runPhases.time('read', () => readRestoreChains(options.output, domain));
         } catch (e) {
           failures.push({ domain, reason: messageOf(e) });
           continue;
@@ -111,9 +120,12 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
         for (const chain of list) {
           ctx.signal.throwIfAborted();
           ctx.log.info(`${domain}: verifying ${chain.folder}`);
-          const report = await verifyChain(ctx, chain, options, scratch, version);
-          if (options.adopt && chain.legacy) await adopt(ctx, chain, report, now);
-          report.recorded = await recordResult(ctx, chain, report, options.deep, now);
+          const phases = new PhaseTimer();
+          const report = await verifyChain(ctx, chain, options, scratch, version, phases);
+          if (options.adopt && chain.legacy) await phases.time('manifest', () => adopt(ctx, chain, report, now));
+          report.recorded = await phases.time('manifest', () => recordResult(ctx, chain, report, options.deep, now, phases.list()));
+          report.phases = phases.list();
+          ctx.log.debug(`${domain}: ${chain.folder}: time went to ${describePhases(report.phases)}`);
           chains.push(report);
         }
       }
@@ -130,6 +142,7 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     failures,
     filteredOut: selection.filteredOut,
     pendingRemoval,
+    phases: runPhases.list(),
   };
   const ok = chains.filter((c) => c.result === 'ok').length;
   // A verify that checked nothing must not pass: a cron job pointed at the wrong folder would be green forever.
@@ -153,14 +166,15 @@ async function verifyChain(
   options: VerifyOptions,
   scratch: string | undefined,
   version: string | undefined,
+  phases: PhaseTimer,
 ): Promise<ChainVerifyReport> {
-  const checked = await checkChain(chain, ctx.signal, ctx.qemuImg);
+  const checked = await phases.time('check', () => checkChain(chain, ctx.signal, ctx.qemuImg));
   const problems = [...checked.problems];
   let broken = brokenPoints(chain, problems);
   let deep: DeepChainResult | null = null;
   if (options.deep && scratch && chain.points.length > 0) {
     const targets = options.allPoints ? chain.points.map((p) => p.checkpoint) : [chain.points.at(-1)!.checkpoint];
-    deep = await deepCheckChain(ctx, chain, targets, new Set(broken), scratch, version);
+    deep = await phases.time('restore', () => deepCheckChain(ctx, chain, targets, new Set(broken), scratch, version));
     problems.push(...deep.problems);
     broken = brokenPoints(chain, problems);
   }
@@ -177,6 +191,7 @@ async function verifyChain(
     notes: checked.notes,
     recorded: false,
     adopted: false,
+    phases: [],
   };
 }
 
@@ -204,7 +219,7 @@ async function adopt(ctx: AppContext, chain: RestoreChain, report: ChainVerifyRe
 }
 
 /** Store the outcome as the manifest's lastVerify (re-read under the lock, written atomically). */
-async function recordResult(ctx: AppContext, chain: RestoreChain, report: ChainVerifyReport, deep: boolean, now: Date): Promise<boolean> {
+async function recordResult(ctx: AppContext, chain: RestoreChain, report: ChainVerifyReport, deep: boolean, now: Date, phases: PhaseTime[]): Promise<boolean> {
   if (chain.legacy && !report.adopted) return false;
   try {
     const manifest = await readManifest(chain.dir);
@@ -217,6 +232,7 @@ async function recordResult(ctx: AppContext, chain: RestoreChain, report: ChainV
         deep,
         problems: report.problems.map((p) => p.message),
         brokenPoints: report.brokenPoints,
+        phases,
       },
     });
     return true;

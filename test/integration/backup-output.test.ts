@@ -4,7 +4,9 @@
  * --dry-run, which prints the plan and changes nothing: not the folder, not libvirt, not QEMU.
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { VMKEEP_BIN, withTestEngine } from '../helpers/cli.js';
 import { MiB, backupCli, checkpointNames, expectDocument, useLockDirAndCleanup, qemuBitmapNames, snapshotTree } from '../helpers/backup-run.js';
@@ -37,7 +39,9 @@ describe('vmkeep backup: output', () => {
     const out = path.join(dom.dir, 'out');
     await writeGuestData(dom, 'vda', { pattern: 0xa1, offset: 0, length: 96 * MiB });
 
+    const started = performance.now();
     const json = await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir });
+    const wallMs = performance.now() - started;
     const doc = expectDocument(json);
     expect(doc).toMatchObject({ dryRun: false, output: out, groupBy: 'month' });
     expect(doc.results).toEqual([
@@ -53,21 +57,46 @@ describe('vmkeep backup: output', () => {
         repairs: [],
       }),
     ]);
+    // Where the domain's time went: the named steps, each at least 0 ms, together no more than the run.
+    const phases = doc.results[0]!.phases!;
+    expect(phases.map((p) => p.name)).toEqual(expect.arrayContaining(['lock', 'read', 'plan', 'freeze', 'engine', 'checksums', 'fsync', 'manifest']));
+    for (const p of phases) expect(Number.isInteger(p.ms) && p.ms >= 0, `${p.name}: ${p.ms}`).toBe(true);
+    expect(phases.reduce((n, p) => n + p.ms, 0)).toBeLessThanOrEqual(wallMs);
+    expect(phases.find((p) => p.name === 'engine')!.ms).toBeGreaterThan(0);
+    // The point's record keeps them (the report charts them per run).
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, dom.name, doc.results[0]!.chain!, 'vmkeep-manifest.json'), 'utf8')) as {
+      points: Array<{ phases?: Array<{ name: string; ms: number }> }>;
+    };
+    expect(manifest.points[0]!.phases!.map((p) => p.name)).toEqual(expect.arrayContaining(['engine', 'checksums', 'fsync']));
     // Without a terminal, progress is plain lines on stderr, ending at 100%.
     expect(json.stderr).toMatch(new RegExp(`${dom.name}: 96 MiB of 96 MiB \\(100%\\)`));
     expect(json.stderr).not.toMatch(/\u001b\[/);
 
     await writeGuestData(dom, 'vda', { pattern: 0xa2, offset: 100 * MiB, length: 2 * MiB });
-    const text = await backupCli(['--domains', dom.name, '--output', out], { lockDir });
+    // --verbose adds one line per domain of where its time went; a report that cannot be written
+    // (its folder does not exist) is one warning line, and the backup still succeeds.
+    const noFolder = path.join(dom.dir, 'no-such-folder', 'report.html');
+    const text = await backupCli(['--domains', dom.name, '--output', out, '--verbose', '--report-html', noFolder], { lockDir });
     expect(text.code, text.stderr).toBe(0);
+    expect(text.stderr).toMatch(new RegExp(`${dom.name}: time went to .*engine job \\d`));
+    expect(text.stderr).toMatch(new RegExp(`could not write the HTML report ${noFolder}: .*does not exist; the run itself is not affected`));
+    expect(fs.existsSync(noFolder)).toBe(false);
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^domain\s+result\s+level\s+data\s+time\s+speed\s+chain \/ reason$/);
     expect(lines[1]).toMatch(new RegExp(`^${dom.name}\\s+done\\s+inc\\s+2 MiB\\s+\\d+\\.\\d s\\s+\\S+ \\S+/s\\s+vmsnap-backup-monthly-\\d{4}-\\d{2}$`));
     expect(lines).toHaveLength(2);
 
-    // --if-older-than: backed up moments ago, so skipped (and that is not a failure).
-    const skip = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json', '--if-older-than', '1d'], { lockDir }));
+    // --if-older-than: backed up moments ago, so skipped (and that is not a failure). --report-html
+    // writes the folder's report after the run, with the domain and the phase chart of its two runs.
+    const reportFile = path.join(dom.dir, 'report.html');
+    const skip = expectDocument(
+      await backupCli(['--domains', dom.name, '--output', out, '--json', '--if-older-than', '1d', '--report-html', reportFile], { lockDir }),
+    );
     expect(skip.results).toMatchObject([{ domain: dom.name, result: 'skipped', reason: expect.stringMatching(/younger than 1d/) }]);
+    const report = fs.readFileSync(reportFile, 'utf8');
+    expect(report).toContain(`<a href="#`);
+    expect(report).toContain(`>${dom.name}</a>`);
+    expect(report).toMatch(new RegExp(`aria-label="${dom.name}: where the time of its last 2 runs went, by phase`));
   });
 
   it('--dry-run prints the plan and changes nothing: folder, libvirt checkpoints, QEMU bitmaps, domain state', async () => {

@@ -106,8 +106,17 @@ describe('vmkeep report in a real browser', () => {
 
     // One chart per domain and one per output folder, each with a time axis and a byte axis.
     const charts = await page.$$eval('.chart svg', (svgs) => svgs.map((s) => ({ label: s.getAttribute('aria-label') ?? '', text: s.textContent ?? '' })));
-    expect(charts).toHaveLength(4);
-    for (const c of charts) {
+    // Beside them, per domain whose points recorded their phases, where each run's time went.
+    const phaseCharts = charts.filter((c) => / where the time of its last \d+ runs went, by phase/.test(c.label));
+    expect(phaseCharts).toHaveLength(3);
+    for (const c of phaseCharts) {
+      expect(c.text).toContain('seconds');
+      expect(c.text).toContain('engine');
+      expect(c.text).toContain('checksums');
+    }
+    const timeCharts = charts.filter((c) => !phaseCharts.includes(c));
+    expect(timeCharts).toHaveLength(4);
+    for (const c of timeCharts) {
       expect(c.text).toMatch(/Jun|0[1-5]/);
       expect(c.text).toMatch(/[KM]B/);
     }
@@ -143,7 +152,7 @@ describe('vmkeep report in a real browser', () => {
     await page.setJavaScriptEnabled(false);
     await page.goto(`file://${html}`, { waitUntil: 'load' });
     expect(await page.$$eval('#domains tbody tr', (t) => t.length)).toBe(3);
-    expect(await page.$$eval('.chart svg', (s) => s.length)).toBe(4);
+    expect(await page.$$eval('.chart svg', (s) => s.length)).toBe(4 + 3);
     await page.close();
   });
 

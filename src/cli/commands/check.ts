@@ -47,7 +47,9 @@ export const checkCommand = defineCommand<CheckOptions>({
     });
     refuseSwapped(thresholds.warning, thresholds.critical, '');
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');
-    const minDaysLeft = argv['min-days-left'] === undefined ? undefined : parseDaysLeft(String(argv['min-days-left']));
+    // The flag wins over the config's check.minDaysLeft; neither: the forecast is not judged.
+    const daysLeft = argv['min-days-left'] ?? global.config?.config.check?.minDaysLeft;
+    const minDaysLeft = daysLeft === undefined ? undefined : parseDaysLeft(String(daysLeft));
     return Object.freeze({ domains: global.domains, selection, output: global.output, thresholds, ...(minDaysLeft ? { minDaysLeft } : {}) });
   },
   run: async (ctx, options, global) => {

@@ -63,6 +63,17 @@ describe('config errors name the key path, the line and column, and what is allo
     expect(usageMessage(() => parseConfigText(text, 'c.yaml'))).toBe('config c.yaml:3:14: tags.prod.groupBy: expected one of month, quarter, bi-annual, year');
   });
 
+  it('report.html and check.minDaysLeft: read as given; days that are not DAYS or D,C are refused with the key', () => {
+    const c = parseConfigText('report:\n  html: /var/www/backups/index.html\ncheck:\n  minDaysLeft: "14,7"\n', 'c.yaml');
+    expect(c.report).toEqual({ html: '/var/www/backups/index.html' });
+    expect(c.check).toEqual({ minDaysLeft: '14,7' });
+    expect(parseConfigText('check:\n  minDaysLeft: 10\n', 'c.yaml').check).toEqual({ minDaysLeft: 10 });
+    expect(usageMessage(() => parseConfigText('check:\n  minDaysLeft: two weeks\n', 'c.yaml'))).toMatch(
+      /^config c\.yaml:2:\d+: check\.minDaysLeft: expected DAYS or WARNING,CRITICAL days/,
+    );
+    expect(usageMessage(() => parseConfigText('report:\n  htm: /x.html\n', 'c.yaml'))).toMatch(/report/);
+  });
+
   it('a bad duration and a bad retention', () => {
     expect(usageMessage(() => parseConfigText('defaults:\n  ifOlderThan: soon\n', 'c.yaml'))).toMatch(
       /^config c\.yaml:2:16: defaults\.ifOlderThan: bad duration "soon"/,
