@@ -175,6 +175,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       runId: reporting.runId,
       env: io.env,
     });
+    // A remote host's domain locks are its own, for every command alike (see withHostLocks): a
+    // restore on qemu+ssh://h must exclude a backup of the same domain on h.
+    if (global.hosts.length === 1) ctx = (await import('../fleet/index.js')).withHostLocks(ctx, global.hosts[0]!);
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).
     if (chosen.value.spec.libvirt) ctx.virsh.warm();

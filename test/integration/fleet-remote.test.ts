@@ -5,6 +5,7 @@
  * a second host on a closed port is one failed item naming it (exit 1) and the first is still
  * backed up, into OUTPUT/<host>/<domain>/.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { MiB, makeLockDir } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { cleanupAll, createTestDomain, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { freePort, startTestSshd, type TestSshd } from '../helpers/sshd.js';
+import { domainLockFile, lockHolder } from '../../src/util/lock.js';
 
 let sshd: TestSshd;
 let lockDir: string;
@@ -123,5 +125,25 @@ describe('remote hypervisor over ssh', () => {
     const typo = await runVmkeep(['status', '--connect', remote, '--connect', down, '--domains', `r9/${dom.name}`], { env: env() });
     expect(typo.code).toBe(64);
     expect(typo.stderr).toContain('no host by that name');
+  });
+  it('one remote host alone: restore takes the same domain lock as a backup of that host (a held lock refuses it, exit 75)', async () => {
+    // Backup keeps a remote host's domain locks in host-<host>/; restore once used the base folder,
+    // so a restore in place could run beside a backup of the same domain.
+    const file = domainLockFile(path.join(lockDir, 'host-127.0.0.1'), dom.name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const holder = spawn('flock', ['-x', file, 'sleep', '120'], { stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (lockHolder(file) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(lockHolder(file)).toBeDefined();
+      const r = await runVmkeep(
+        ['restore', '--connect', sshd.libvirtUri, '--domain', dom.name, '--output', path.join(dom.dir, 'fleet-out', 'r1'), '--in-place', '--force', '--json'],
+        { env: env() },
+      );
+      expect(r.code, r.stderr).toBe(75);
+      expect(r.stderr).toContain(`domain ${dom.name} is locked`);
+    } finally {
+      holder.kill();
+    }
   });
 });

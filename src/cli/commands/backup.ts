@@ -208,13 +208,13 @@ export const backupCommand = defineCommand<BackupOptions>({
     const { runBackup, createEngine, prepareOutput } = await import('../../backup/run-backup.js');
     const { runWideSettings } = await import('../../backup/types.js');
     const { pruneAfterBackup } = await import('../../prune/prune-after-backup.js');
-    const { withHostLocks, hostOutputDir, mergeBackup, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    const { hostOutputDir, mergeBackup, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
     // backup --prune is "back up, then prune only if that backup succeeded": composed here, above
     // both commands; the backup calls it for a domain only after recording its new point.
     const withPrune: typeof options = { ...options, afterBackup: (c, domain, output, s) => pruneAfterBackup(c, domain, output, s.groupBy, s.prunePolicy) };
     const base = runWideSettings(options);
-    // A remote host's domain locks are its own, alone or with others (see withHostLocks).
-    if (global.hosts.length <= 1) return runBackup(withHostLocks(ctx, global.hosts[0]!), withPrune);
+    // Alone, the context already has the host's own domain locks (cli/main.ts); with others, each host's context does.
+    if (global.hosts.length <= 1) return runBackup(ctx, withPrune);
     const { default: pLimit } = await import('p-limit');
     // One limit for the whole run: --jobs bounds backups at once across all hosts.
     const limit = pLimit(options.jobs);

@@ -37,8 +37,8 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
   libvirt: true,
   run: async (ctx, options, global) => {
     const { runScrubCommand } = await import('../../scrub/run-scrub-command.js');
-    const { withHostLocks, mergeByDomainKey, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
-    if (global.hosts.length <= 1) return runScrubCommand(withHostLocks(ctx, global.hosts[0]!), options);
+    const { mergeByDomainKey, optionsForHost, runAcrossHosts } = await import('../../fleet/index.js');
+    if (global.hosts.length <= 1) return runScrubCommand(ctx, options);
     const outcomes = await runAcrossHosts(ctx, global.hosts, options.domains, (hostCtx, host, domains) =>
       runScrubCommand(hostCtx, optionsForHost(options, domains ?? options.domains)),
     );
