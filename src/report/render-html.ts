@@ -111,7 +111,7 @@ function renderDetails(r: ReportRow): string {
     .map(
       (x) =>
         `<tr><td>${e(when(x.time))}</td><td class="${x.result === 'success' ? 'ok' : 'critical'}">${x.result}</td><td class="num">${
-          x.durationSeconds === null ? '-' : `${Math.round(x.durationSeconds)} s`
+          x.durationSeconds === null ? '-' : formatRunSeconds(x.durationSeconds)
         }</td><td class="num">${x.bytes === null ? '-' : bytes(x.bytes)}</td><td>${e(x.note)}</td></tr>`,
     )
     .join('');
@@ -169,4 +169,9 @@ ${doc.folders.map((f) => renderFolder(f, doc.generatedAt)).join('\n')}
 ${doc.rows.map(renderDetails).join('\n')}
 </main><script>${SCRIPT}</script></body></html>
 `;
+}
+
+/** A run's duration: tenths under 10 s (a push incremental takes well under a second; "0 s" said nothing). */
+export function formatRunSeconds(s: number): string {
+  return s < 10 ? `${s.toFixed(1)} s` : `${Math.round(s)} s`;
 }
