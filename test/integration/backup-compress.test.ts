@@ -61,7 +61,8 @@ describe('compress from a config file', () => {
     // A domain section, not defaults: the run-wide settings (a domain no section names) stay uncompressed.
     writeFileSync(config, ['domains:', `  ${JSON.stringify(dom.name)}:`, '    compress: true', ''].join('\n'));
     const env = { VMKEEP_LOCK_DIR: lockDir };
-    const run = await runVmkeep(['backup', '--config', config, '--domains', dom.name, '--output', out, '--json'], { env });
+    // No --engine on the line: the config's compress must lead auto to virtnbdbackup, and the layers name no flags.
+    const run = await runVmkeep(['backup', '--config', config, '--domains', dom.name, '--output', out, '--json'], { env, engine: 'auto' });
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     const result = parseJsonOutput<{ results: Array<{ result: string; level: string; layers: string[] }> }>(run).results[0]!;
     expect(result).toMatchObject({ result: 'done', level: 'full', layers: [`domain ${dom.name}`] });

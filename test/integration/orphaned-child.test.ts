@@ -21,7 +21,8 @@ function virtnbdbackupsOf(domain: string): number[] {
     if (!/^\d+$/.test(name)) continue;
     try {
       const args = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (args.some((a) => a.endsWith('virtnbdbackup')) && args.includes(domain)) pids.push(Number(name));
+      // The program itself (python3 /usr/bin/virtnbdbackup …), not a vmkeep whose argv says --engine virtnbdbackup.
+      if (args.slice(0, 2).some((a) => a === 'virtnbdbackup' || a.endsWith('/virtnbdbackup')) && args.includes(domain)) pids.push(Number(name));
     } catch {
       // ended meanwhile
     }
