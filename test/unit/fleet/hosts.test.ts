@@ -2,9 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultHostName, isRemoteUri, parseHostList, patternsForHost, unknownHostPrefixes, uriHost, uriUser } from '../../../src/app/hosts.js';
 import { remoteArgsFor, NBD_PORT_BASE, NBD_PORT_STRIDE, virtnbdbackupArgv } from '../../../src/backup/engine/virtnbdbackup.js';
 import { createHostContext, hostOutputDir, withHostLocks } from '../../../src/fleet/index.js';
-import { createContext } from '../../../src/app/context.js';
-import { createMemoryLogger } from '../../../src/util/log.js';
-import { FakeRunner } from '../../helpers/fake-runner.js';
+import { fakeContext } from '../../helpers/fake-context.js';
 import { VmkeepError } from '../../../src/errors.js';
 
 const SSH = 'qemu+ssh://root@127.0.0.1:2222/system?keyfile=/k/id&no_verify=1';
@@ -67,16 +65,7 @@ describe('per-host layout and locks', () => {
   });
 
   it('a remote host locks in a folder named after its URI host, the local host in the usual one', () => {
-    const context = (env: Record<string, string>) =>
-      createContext({
-        runner: new FakeRunner(),
-        uri: 'qemu:///system',
-        now: () => new Date(0),
-        log: createMemoryLogger(),
-        interactive: false,
-        signal: new AbortController().signal,
-        env,
-      });
+    const context = fakeContext;
     const remote = { name: 'r1', uri: SSH };
     expect(withHostLocks(context({ VMKEEP_LOCK_DIR: '/l' }), remote).locks.domainLockFile('web')).toBe('/l/host-127.0.0.1/domain-web.lock');
     expect(createHostContext(context({ VMKEEP_LOCK_DIR: '/l' }), remote).locks.domainLockFile('web')).toBe('/l/host-127.0.0.1/domain-web.lock');

@@ -6,12 +6,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createContext, type AppContext } from '../../../src/app/context.js';
+import type { AppContext } from '../../../src/app/context.js';
 import { VmkeepError } from '../../../src/errors.js';
 import { withLocks, type LockRequest } from '../../../src/repository/locks.js';
 import { lockHolder } from '../../../src/util/lock.js';
-import { createMemoryLogger } from '../../../src/util/log.js';
-import { FakeRunner } from '../../helpers/fake-runner.js';
+import { fakeContext } from '../../helpers/fake-context.js';
 
 let dir: string;
 let ctx: AppContext;
@@ -20,15 +19,7 @@ let output: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'vmkeep-locks-'));
   output = join(dir, 'backup');
-  ctx = createContext({
-    runner: new FakeRunner(),
-    uri: 'qemu:///system',
-    now: () => new Date(0),
-    log: createMemoryLogger(),
-    interactive: false,
-    signal: new AbortController().signal,
-    env: { VMKEEP_LOCK_DIR: join(dir, 'locks') },
-  });
+  ctx = fakeContext({ VMKEEP_LOCK_DIR: join(dir, 'locks') });
 });
 
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
