@@ -19,16 +19,19 @@ afterAll(async () => {
   await cleanupAll();
 });
 
-function scrub(options: Partial<ScrubOptions> & { domains: string[] }) {
+/** A scrub in-process; `why` is its text and log, so a failed assertion on the outcome says what went wrong. */
+async function scrub(options: Partial<ScrubOptions> & { domains: string[] }) {
+  const log = createMemoryLogger();
   const ctx = createContext({
     runner,
     uri: 'qemu:///system',
     now: () => new Date(),
-    log: createMemoryLogger(),
+    log,
     interactive: false,
     signal: new AbortController().signal,
   });
-  return runScrub(ctx, { scrubType: '*', dryRun: false, force: false, ...options });
+  const result = await runScrub(ctx, { scrubType: '*', dryRun: false, force: false, ...options });
+  return { ...result, why: [result.text, ...log.lines].join('\n') };
 }
 
 /** A real virtnbdbackup run into a folder inside the domain's own directory (removed with it). */
@@ -80,7 +83,7 @@ describe('vmkeep scrub against libvirt', () => {
     expect((await qemuBitmapNames(domain)).filter(isVirtnbd).sort()).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1', 'virtnbdbackup.2']);
 
     const dry = await scrub({ domains: [domain.name], dryRun: true });
-    expect(dry.outcome).toBe('ok');
+    expect(dry.outcome, dry.why).toBe('ok');
     expect((dry.document as ScrubDocument)[domain.name]!.actions.map((a) => `${a.action} ${a.target}`)).toEqual([
       'delete-checkpoint virtnbdbackup.2',
       'delete-checkpoint virtnbdbackup.1',
@@ -89,7 +92,7 @@ describe('vmkeep scrub against libvirt', () => {
     expect(await checkpointNames(domain)).toHaveLength(3);
 
     const result = await scrub({ domains: [domain.name] });
-    expect(result.outcome).toBe('ok');
+    expect(result.outcome, result.why).toBe('ok');
     const report = (result.document as ScrubDocument)[domain.name]!;
     expect(report.state).toBe('running');
     expect(report.actions.every((a) => a.done)).toBe(true);
@@ -112,7 +115,7 @@ describe('vmkeep scrub against libvirt', () => {
     expect((await imageBitmapNames(domain)).sort()).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1', 'virtnbdbackup.2', 'virtnbdbackup.9']);
 
     const result = await scrub({ domains: [domain.name] });
-    expect(result.outcome).toBe('ok');
+    expect(result.outcome, result.why).toBe('ok');
     const report = (result.document as ScrubDocument)[domain.name]!;
     expect(report.state).toBe('shut off');
     expect(report.actions.map((a) => `${a.action} ${a.target}`)).toEqual([
@@ -136,7 +139,7 @@ describe('vmkeep scrub against libvirt', () => {
     await qmp(domain, 'block-dirty-bitmap-remove', { node, name: 'virtnbdbackup.1' });
 
     const result = await scrub({ domains: [domain.name], scrubType: 'checkpoint' });
-    expect(result.outcome).toBe('ok');
+    expect(result.outcome, result.why).toBe('ok');
     expect((result.document as ScrubDocument)[domain.name]!.actions.map((a) => `${a.action} ${a.target}`)).toEqual([
       'delete-checkpoint virtnbdbackup.2',
       'delete-checkpoint-metadata virtnbdbackup.1',
@@ -158,7 +161,7 @@ describe('vmkeep scrub against libvirt', () => {
       expect((await bitmaps()).sort()).toEqual(['manual-cp', 'virtnbdbackup.0']);
 
       const first = await scrub({ domains: [domain.name] });
-      expect(first.outcome).toBe('ok');
+      expect(first.outcome, first.why).toBe('ok');
       const skipped = (first.document as ScrubDocument)[domain.name]!.actions.find((a) => a.target === 'manual-cp');
       expect(skipped).toEqual({
         action: 'skip-checkpoint',
@@ -171,7 +174,7 @@ describe('vmkeep scrub against libvirt', () => {
       expect(await bitmaps()).toEqual(['manual-cp']);
 
       const forced = await scrub({ domains: [domain.name], force: true });
-      expect(forced.outcome).toBe('ok');
+      expect(forced.outcome, forced.why).toBe('ok');
       expect(await checkpointNames(domain)).toEqual([]);
       expect(await bitmaps()).toEqual([]);
     });
@@ -208,7 +211,7 @@ describe('vmkeep scrub against libvirt', () => {
     ]);
     try {
       const result = await scrub({ domains: [domain.name] });
-      expect(result.outcome).toBe('failure');
+      expect(result.outcome, result.why).toBe('failure');
       expect((result.document as ScrubDocument)[domain.name]!.error).toMatch(/^a job \(a backup\?\) is running on /);
       expect(await checkpointNames(domain)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
     } finally {
@@ -224,7 +227,7 @@ describe('vmkeep scrub against libvirt', () => {
     const domain = await createTestDomain({ start: true });
     await backup(domain, 'full');
     const result = await scrub({ domains: ['vmkeep-test-no-such-domain', domain.name] });
-    expect(result.outcome).toBe('partial');
+    expect(result.outcome, result.why).toBe('partial');
     const doc = result.document as ScrubDocument;
     expect(doc['vmkeep-test-no-such-domain']).toMatchObject({ ok: false, state: 'unknown' });
     expect(doc[domain.name]!.ok).toBe(true);
