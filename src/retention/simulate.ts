@@ -128,8 +128,20 @@ export function simulate(request: SimulationRequest): SimulationResult {
     merges: state.merges,
     removals: state.removals,
     surviving: listSurvivors(state.chains, request.policy, end, request.history?.domain ?? DOMAIN),
-    warnings: [...findPolicyWarnings(request.policy), ...findScheduleWarnings(request)],
+    warnings: [...findPolicyWarnings(request.policy), ...findScheduleWarnings(request), ...findEngineWarnings(request)],
   };
+}
+
+/**
+ * With --merge-points the engine decides what can go (a virtnbdbackup chain keeps its full), and
+ * with nothing recorded and no --engine the model is a guess: `backup --engine auto` writes new
+ * local chains with push unless the run is VMSnap-compatible.
+ */
+function findEngineWarnings(request: SimulationRequest): string[] {
+  if (request.mergePoints !== true || request.engine !== undefined || (request.history?.chains.length ?? 0) > 0) return [];
+  return [
+    'no --engine and no recorded chains: modelled virtnbdbackup chains (their fulls are never merged away); backup --engine auto writes new local chains with push unless the run is VMSnap-compatible, so give --engine push or --engine virtnbdbackup to model the one your backups use',
+  ];
 }
 
 function listRunTimes({ every, over, start }: SimulationRequest): Date[] {

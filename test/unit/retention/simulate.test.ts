@@ -147,4 +147,19 @@ describe('simulate with mergePoints and the period rule (as the CLI builds it fr
     const periodOnly = simulate({ ...request, policy: parsePolicy({ groupBy: 'month', vmsnapRule: true }) });
     expect(periodOnly.mergedPoints).toBe(0);
   });
+
+  it('says the engine was guessed when nothing was recorded and no --engine was given, and not otherwise', () => {
+    const request: SimulationRequest = {
+      every: d('1d'),
+      over: d('1m'),
+      policy: parsePolicy({ groupBy: 'month', keepLast: 2 }),
+      start: at('2026-05-01T01:00'),
+      mergePoints: true,
+    };
+    const guessed = simulate(request);
+    expect(guessed.engine).toBe('virtnbdbackup');
+    expect(guessed.warnings.filter((w) => w.startsWith('no --engine and no recorded chains'))).toHaveLength(1);
+    expect(simulate({ ...request, engine: 'virtnbdbackup' }).warnings.some((w) => w.includes('--engine'))).toBe(false);
+    expect(simulate({ ...request, mergePoints: false }).warnings.some((w) => w.includes('--engine'))).toBe(false);
+  });
 });
