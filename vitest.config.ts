@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Files that must not share the machine with another integration file: faults-libvirtd kills
-// and restarts libvirtd under every other test, and verify-boot asserts that its own next run
-// sweeps what a killed run left (another file's verify --boot would sweep it first).
+// and restarts libvirtd under every other test, and verify-boot asserts that status shows what a
+// killed verify --boot left and that its own next command removes it (another file's backup,
+// verify or scrub would remove it first).
 const ALONE = ['test/integration/faults-libvirtd.test.ts', 'test/integration/verify-boot.test.ts'];
 
 // Three projects. unit: parsers on recorded fixtures, pure planners, executors with a fake

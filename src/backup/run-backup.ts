@@ -12,6 +12,7 @@ import type { AppContext } from '../app/context.js';
 import { outcomeOf, type CommandResult } from '../app/command-result.js';
 import { settingsProblem, type DomainSettings } from '../config/settings.js';
 import { resolveSelection, type SelectionRequest, type TaggedSelection } from '../domain/select-by-tags.js';
+import { sweepVerifyLeftovers } from '../domain/verify-domains.js';
 import { VmkeepError, messageOf } from '../errors.js';
 import { withLocks, type LockRequest } from '../repository/locks.js';
 import { backupDomain } from './backup-domain.js';
@@ -91,6 +92,10 @@ export async function runBackup(
     options.dryRun || !engine ? Promise.resolve({}) : versionOf(engine).then((v): Record<string, string> => ({ [engine.name]: v })),
   ]);
   if (selection.selected.length > 0) await prepareOutput(options.output, options.dryRun);
+  // A killed verify --boot may have left a booted copy running on this host: the nightly backup
+  // is the run most sure to come next, so it removes it (a dry run changes nothing).
+  const leftoversRemoved = options.dryRun ? [] : await sweepVerifyLeftovers(ctx.virsh, [options.output]);
+  for (const line of leftoversRemoved) ctx.log.warn(line);
   // No lock file for a run that selected nothing: it would write into a folder it has no
   // business in. A dry run takes none, but makes no plan while another run works: that run's
   // work in progress would show as leftovers to repair.
@@ -111,7 +116,7 @@ export async function runBackup(
       ...selection.unknown.map((name): DomainResult => ({ domain: name, result: 'failed', reason: 'unknown domain' })),
       ...selection.emptyPatterns.map((p): DomainResult => ({ domain: p, result: 'failed', reason: 'no domain matches this pattern' })),
     ]);
-    return summarize(ctx, options, selection, hooks.runId, run);
+    return summarize(ctx, options, selection, hooks.runId, run, leftoversRemoved);
   });
 }
 
@@ -180,6 +185,7 @@ function summarize(
   selection: TaggedSelection,
   runId: string,
   run: Awaited<ReturnType<typeof withRunHooks>>,
+  leftoversRemoved: readonly string[],
 ): CommandResult {
   const { results, hooks } = run;
   const groupBy = runWideSettings(options).groupBy;
@@ -201,6 +207,7 @@ function summarize(
       groupBy,
       ...(hooks.length > 0 ? { runId, hooks } : {}),
       ...(selection.filteredOut.length > 0 ? { filteredOut: selection.filteredOut } : {}),
+      ...(leftoversRemoved.length > 0 ? { leftoversRemoved } : {}),
       results,
     },
     text: renderSummary(results, options.dryRun),

@@ -47,7 +47,7 @@ export interface VerifyDomainSpec {
   /** vCPU cap (the original's count when smaller). */
   maxVcpus: number;
   /** Written into the metadata, so a later run can find and remove what a killed run left. */
-  owner: { scratch: string; pid: number; source: string; point: string };
+  owner: { scratch: string; pid: number; host: string; source: string; point: string };
 }
 
 export interface VerifyDomainXml {
@@ -170,6 +170,7 @@ function ownerMetadata(spec: VerifyDomainSpec): XmlNode {
     'vmkeep:verify': [
       field('scratch', spec.owner.scratch),
       field('pid', String(spec.owner.pid)),
+      field('host', spec.owner.host),
       field('source', spec.owner.source),
       field('point', spec.owner.point),
     ],

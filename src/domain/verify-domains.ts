@@ -12,6 +12,7 @@
  *   power). The next run that touches the output folder or the host removes it and says so.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, chmod } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ToolError, messageOf } from '../errors.js';
 import { parseXml } from '../util/xml.js';
@@ -59,8 +60,22 @@ export async function removeVerifyDomain(virsh: VirshClient, name: string): Prom
   }
 }
 
+/** Who made a verify domain: what its metadata names. */
+export interface VerifyOwner {
+  /** The run's scratch folder (overlays, scratch restores, the serial log). */
+  scratch: string;
+  /** The pid of the vmkeep run that made it. */
+  pid: number;
+  /** The host that run ran on; absent in definitions written before it was recorded. */
+  host?: string | undefined;
+  /** The domain whose point it boots. */
+  source?: string | undefined;
+  /** The point it boots (`<chain>/<checkpoint>`). */
+  point?: string | undefined;
+}
+
 /** The owner a verify domain's metadata names (its scratch folder and the pid of its run). */
-export function readVerifyOwner(domainXml: string): { scratch: string; pid: number } | undefined {
+export function readVerifyOwner(domainXml: string): VerifyOwner | undefined {
   const doc = parseXml(domainXml, 'domain XML') as { domain?: { metadata?: Record<string, unknown> } };
   const meta = doc.domain?.metadata;
   if (!meta || typeof meta !== 'object') return undefined;
@@ -74,7 +89,8 @@ export function readVerifyOwner(domainXml: string): { scratch: string; pid: numb
     };
     const pid = Number(field('pid'));
     const scratch = field('scratch');
-    if (scratch && Number.isInteger(pid)) return { scratch, pid };
+    const optional = (name: string) => (field(name) === '' ? undefined : field(name));
+    if (scratch && Number.isInteger(pid)) return { scratch, pid, host: optional('host'), source: optional('source'), point: optional('point') };
   }
   return undefined;
 }
@@ -93,43 +109,102 @@ export async function isRunAlive(pid: number): Promise<boolean> {
 }
 
 /**
- * Remove what killed `verify --boot` runs left: verify domains whose run is gone (with their
- * scratch folders), and run folders under each scratch root whose run is gone. Returns one
- * sentence per thing removed; failures to remove are said too, and never throw.
+ * Is the run that made a verify domain gone? Only a run of this host can be told gone: a pid
+ * another host recorded means nothing here (vmkeep on another machine may be booting it now
+ * through --connect), so such a domain is left alone.
  */
-export async function sweepVerifyLeftovers(virsh: VirshClient, scratchRoots: readonly string[]): Promise<string[]> {
-  const said: string[] = [];
-  let names: string[] = [];
+export async function isOwnerGone(owner: VerifyOwner): Promise<boolean> {
+  if (owner.host !== undefined && owner.host !== hostname()) return false;
+  return !(await isRunAlive(owner.pid));
+}
+
+/** A verify domain whose run is gone, and what its metadata says. */
+export interface VerifyLeftover {
+  name: string;
+  owner: VerifyOwner;
+}
+
+/**
+ * Verify domains on this libvirt whose run is gone, found without changing anything (status
+ * shows them; the sweep removes them). `problems`: why a domain, or the list, could not be read.
+ */
+export async function findVerifyLeftovers(
+  virsh: VirshClient,
+  /** libvirt's domain names, when the caller has just listed them. */
+  listed?: readonly string[],
+): Promise<{ leftovers: VerifyLeftover[]; problems: string[]; listed: boolean }> {
+  const leftovers: VerifyLeftover[] = [];
+  const problems: string[] = [];
+  let names: string[];
   try {
-    names = (await virsh.listDomainNames()).filter(isVerifyDomainName);
+    names = (listed ?? (await virsh.listDomainNames())).filter(isVerifyDomainName);
   } catch (e) {
-    said.push(`could not look for verify domains left by an interrupted verify --boot: ${messageOf(e)}`);
+    return { leftovers, problems: [`could not look for verify domains left by an interrupted verify --boot: ${messageOf(e)}`], listed: false };
   }
   for (const name of names) {
     try {
       const owner = readVerifyOwner(await virsh.domainXml(name, true));
-      if (!owner) continue;
-      if (await isRunAlive(owner.pid)) continue;
+      if (owner && (await isOwnerGone(owner))) leftovers.push({ name, owner });
+    } catch (e) {
+      problems.push(`could not read verify domain ${name}: ${messageOf(e)}`);
+    }
+  }
+  return { leftovers, problems, listed: true };
+}
+
+/** What status says about a leftover verify domain until a run removes it. */
+export function verifyLeftoverWarning(leftover: VerifyLeftover): string {
+  const { name, owner } = leftover;
+  const of = owner.point === undefined ? '' : ` (booting point ${owner.point}${owner.source === undefined ? '' : ` of ${owner.source}`})`;
+  return `verify domain ${name}${of} was left by an interrupted verify --boot (pid ${owner.pid}, no longer running): the next backup, verify or scrub on this host removes it and its scratch folder ${owner.scratch}`;
+}
+
+/**
+ * Remove what killed `verify --boot` runs left: verify domains whose run is gone (with their
+ * scratch folders), and run folders under each scratch root whose run is gone. Returns one
+ * sentence per thing removed; failures to remove are said too, and never throw. With
+ * `libvirtOptional`, a libvirt that cannot be asked is no news (a command that needs only the
+ * output folder may run where no libvirtd is).
+ */
+export async function sweepVerifyLeftovers(
+  virsh: VirshClient,
+  scratchRoots: readonly string[],
+  options: { libvirtOptional?: boolean } = {},
+): Promise<string[]> {
+  const said: string[] = [];
+  const found = await findVerifyLeftovers(virsh);
+  if (found.listed || options.libvirtOptional !== true) said.push(...found.problems);
+  // One line per thing left: a removed domain's line names its run's whole folder when that goes too.
+  const removed: Array<{ name: string; pid: number; scratch: string }> = [];
+  for (const { name, owner } of found.leftovers) {
+    try {
       await removeVerifyDomain(virsh, name);
       await rm(owner.scratch, { recursive: true, force: true });
-      said.push(`removed verify domain ${name} and its scratch folder ${owner.scratch}, left by an interrupted verify --boot (pid ${owner.pid})`);
+      removed.push({ name, pid: owner.pid, scratch: owner.scratch });
     } catch (e) {
       said.push(`could not remove verify domain ${name} left by an interrupted verify --boot: ${messageOf(e)}`);
     }
   }
+  const folders: string[] = [];
   for (const root of scratchRoots) {
     const parent = join(root, SCRATCH_ROOT_NAME);
     const entries = await readdir(parent).catch(() => [] as string[]);
     for (const entry of entries) {
       const m = /^run-(\d+)-/.exec(entry);
       if (!m || (await isRunAlive(Number(m[1])))) continue;
+      const folder = join(parent, entry);
       try {
-        await rm(join(parent, entry), { recursive: true, force: true });
-        said.push(`removed scratch folder ${join(parent, entry)}, left by an interrupted verify --boot (pid ${m[1]})`);
+        await rm(folder, { recursive: true, force: true });
       } catch (e) {
-        said.push(`could not remove scratch folder ${join(parent, entry)}: ${messageOf(e)}`);
+        said.push(`could not remove scratch folder ${folder}: ${messageOf(e)}`);
+        continue;
       }
+      const owners = removed.filter((r) => r.scratch.startsWith(`${folder}/`));
+      for (const r of owners) r.scratch = folder;
+      if (owners.length === 0) folders.push(`removed scratch folder ${folder}, left by an interrupted verify --boot (pid ${m[1]})`);
     }
   }
-  return said;
+  for (const r of removed)
+    said.push(`removed verify domain ${r.name} and its scratch folder ${r.scratch}, left by an interrupted verify --boot (pid ${r.pid})`);
+  return [...said, ...folders];
 }

@@ -4,6 +4,7 @@ import type { CommandResult } from '../app/command-result.js';
 import { namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
 import type { ScrubType } from '../domain/plan-scrub.js';
 import { withLocks } from '../repository/locks.js';
+import { sweepVerifyLeftovers } from '../domain/verify-domains.js';
 import { runScrub } from './run-scrub.js';
 
 export interface ScrubCommandOptions {
@@ -20,6 +21,8 @@ export interface ScrubCommandOptions {
 /** Resolve --domains, hold each domain's lock (a backup must not run meanwhile), then scrub. */
 export async function runScrubCommand(ctx: AppContext, options: ScrubCommandOptions): Promise<CommandResult> {
   const selection = await resolveSelection(ctx, options.selection ?? namesOnly(options.domains));
+  // Removing what vmkeep left on the host is what scrub is for: a killed verify --boot's domain too.
+  if (!options.dryRun) for (const line of await sweepVerifyLeftovers(ctx.virsh, [])) ctx.log.warn(line);
   return withLocks(ctx, { domains: selection.selected, mode: options.dryRun ? 'none' : 'write', waitMs: options.lockWaitMs }, async () => {
     const result = await runScrub(ctx, {
       domains: selection.selected,

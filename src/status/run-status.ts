@@ -2,7 +2,7 @@
 import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { isExcluded, namesOnly, resolveSelection, type SelectionRequest } from '../domain/select-by-tags.js';
+import { isExcluded, namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
 import { collectDomainStatus, dirtyBytesOf } from '../domain/collect-status.js';
 import { readOutputForecast } from '../repository/read-forecast.js';
@@ -14,6 +14,7 @@ import type { DomainStatus } from '../domain/collect-status.js';
 import type { SettingsFor } from '../config/settings.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
 import { messageOf } from '../errors.js';
+import { findVerifyLeftovers, verifyLeftoverWarning } from '../domain/verify-domains.js';
 
 export interface StatusOptions {
   domains: readonly string[] | undefined;
@@ -33,8 +34,10 @@ export const STATUS_CONCURRENCY = 8;
 
 export async function runStatus(ctx: AppContext, options: StatusOptions): Promise<CommandResult> {
   const request = options.selection ?? namesOnly(options.domains);
-  // Tags are shown, so always read (one small virsh call per domain).
-  const selection = await resolveSelection(ctx, request, true);
+  // Tags are shown, so always read (one small virsh call per domain). The names also tell which
+  // verify domains there are.
+  const defined = await ctx.virsh.listDomainNames();
+  const selection = await selectAmong(ctx, defined, request, { needTags: true, fromLibvirt: true });
   const entries = new Map<string, StatusEntry>();
   // Which folder holds which domain (by the UUID its manifests record): a rename leaves the old one behind.
   // An unreadable output folder is reported per domain below, as before: not a reason to fail here.
@@ -67,6 +70,7 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   );
   for (const [name, entry] of results) entries.set(name, entry);
   for (const name of selection.unknown) entries.set(name, { error: 'unknown domain' });
+  await warnOfVerifyLeftovers(ctx, defined, entries);
   // A pattern that matches nothing is a question without an answer: monitoring must see it (exit 1).
   for (const pattern of selection.emptyPatterns) entries.set(pattern, { error: 'no domain matches this pattern' });
 
@@ -103,6 +107,20 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
     // Monitoring reads non-zero as "look here": any unknown, unreadable, inconsistent or frozen domain is 1.
     outcome: healthy === judged ? 'ok' : 'partial',
   };
+}
+
+/**
+ * A verify domain a killed `verify --boot` left (it may still be running a booted copy): status
+ * changes nothing, it says so, with the domain whose point it boots, or with the verify domain's
+ * own entry when only that one is shown, until the next backup, verify or scrub removes it.
+ */
+async function warnOfVerifyLeftovers(ctx: AppContext, defined: readonly string[], entries: Map<string, StatusEntry>): Promise<void> {
+  const { leftovers } = await findVerifyLeftovers(ctx.virsh, defined);
+  for (const leftover of leftovers) {
+    const source = leftover.owner.source === undefined ? undefined : entries.get(leftover.owner.source);
+    const entry = source?.status ? source : entries.get(leftover.name);
+    entry?.status?.warnings.push(verifyLeftoverWarning(leftover));
+  }
 }
 
 /** What a gone domain's folder is, and what becomes of it. */

@@ -10,7 +10,7 @@
  * removed by the next run (src/domain/verify-domains.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
@@ -263,7 +263,7 @@ async function bootPoint(
       domainType,
       maxMemoryKiB: p.settings.maxMemoryKiB,
       maxVcpus: Math.max(1, cpus().length),
-      owner: { scratch: dir, pid: process.pid, source: plan.domain, point: plan.point.id },
+      owner: { scratch: dir, pid: process.pid, host: hostname(), source: plan.domain, point: plan.point.id },
     });
     report.notes.push(...built.changes);
     const xmlFile = join(dir, 'domain.xml');

@@ -22,6 +22,7 @@ import { NO_MANIFEST_NOTE, checkChain } from './check-chain.js';
 import { deepCheckChain, type DeepChainResult } from './deep.js';
 import { adoptChain } from '../points/adopt-chain.js';
 import { messageOf } from '../errors.js';
+import { sweepVerifyLeftovers } from '../domain/verify-domains.js';
 import { PhaseTimer, describePhases, type PhaseTime } from '../util/phase-timer.js';
 
 export interface VerifyOptions {
@@ -75,13 +76,23 @@ export interface VerifyDocument {
   pendingRemoval: Array<{ domain: string; folder: string; bytes: number }>;
   /** Set when not one chain was checked: why (the run then fails). */
   nothingVerified?: string;
+  /** What killed `verify --boot` runs left and this run removed (absent when nothing). */
+  leftoversRemoved?: string[];
   /** What the run spent beside the chains: waiting for the output folder's lock, reading the domains' chains. */
   phases: PhaseTime[];
+}
+
+/** Remove what a killed verify --boot left, one warning line each; no libvirtd here (a replica's host) is no news. */
+async function removeBootVerifyLeftovers(ctx: AppContext, output: string): Promise<string[]> {
+  const removed = await sweepVerifyLeftovers(ctx.virsh, [output], { libvirtOptional: true });
+  for (const line of removed) ctx.log.warn(line);
+  return removed;
 }
 
 export async function runVerify(ctx: AppContext, options: VerifyOptions): Promise<CommandResult> {
   await requireOutputFolder(options.output);
   const now = ctx.now();
+  const leftoversRemoved = await removeBootVerifyLeftovers(ctx, options.output);
   const selection = await selectAmong(ctx, await listBackedUpDomains(options.output), options.selection ?? namesOnly(options.domains));
   const failures: VerifyDocument['failures'] = [
     ...selection.unknown.map((d) => ({ domain: d, reason: `no backups in ${options.output}` })),
@@ -143,6 +154,7 @@ export async function runVerify(ctx: AppContext, options: VerifyOptions): Promis
     filteredOut: selection.filteredOut,
     pendingRemoval,
     phases: runPhases.list(),
+    ...(leftoversRemoved.length > 0 ? { leftoversRemoved } : {}),
   };
   const ok = chains.filter((c) => c.result === 'ok').length;
   // A verify that checked nothing must not pass: a cron job pointed at the wrong folder would be green forever.

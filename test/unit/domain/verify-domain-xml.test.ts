@@ -2,12 +2,14 @@
  * The verify domain's definition, made from a real domain XML (fixtures/boot-verify, captured by
  * its capture.sh) that has every device a verify domain must not keep, and the `--check` parser.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../../src/virsh/parse-domain-xml.js';
 import { buildVerifyDomainXml, type VerifyDomainSpec } from '../../../src/domain/verify-domain-xml.js';
-import { readVerifyOwner, verifyDomainName } from '../../../src/domain/verify-domains.js';
+import { isOwnerGone, readVerifyOwner, verifyDomainName, verifyLeftoverWarning } from '../../../src/domain/verify-domains.js';
 import { DEFAULT_CONSOLE_PATTERN, parseBootCheck, splitWords } from '../../../src/domain/boot-checks.js';
 import { parseXml } from '../../../src/util/xml.js';
 
@@ -23,7 +25,7 @@ const spec: VerifyDomainSpec = {
   domainType: 'qemu',
   maxMemoryKiB: 1024 * 1024,
   maxVcpus: 2,
-  owner: { scratch: '/srv/backup/.vmkeep-boot-verify/run-1-x', pid: 4242, source: 'acc-db', point: '2026-12-06T02:00' },
+  owner: { scratch: '/srv/backup/.vmkeep-boot-verify/run-1-x', pid: 4242, host: 'hv1', source: 'acc-db', point: '2026-12-06T02:00' },
 };
 
 const devicesOf = (xml: string) => (parseXml(xml) as { domain: { devices: Record<string, unknown> } }).domain.devices;
@@ -38,7 +40,7 @@ describe('buildVerifyDomainXml', () => {
     expect(doc.domain['uuid']).toBe(spec.uuid);
     expect(out.xml).not.toContain('fbbd4f13-cbc6-4792-a0fe-4cda80f07707');
     expect(out.xml).not.toContain('xmlns/tags');
-    expect(readVerifyOwner(out.xml)).toEqual({ scratch: spec.owner.scratch, pid: 4242 });
+    expect(readVerifyOwner(out.xml)).toEqual({ scratch: spec.owner.scratch, pid: 4242, host: 'hv1', source: 'acc-db', point: '2026-12-06T02:00' });
   });
 
   it('keeps no network interface, host device, shared filesystem or USB redirection', () => {
@@ -147,5 +149,27 @@ describe('parseBootCheck', () => {
     expect(splitWords(`a "b c" 'd $(e)' f\\ g "h\\"i"`)).toEqual(['a', 'b c', 'd $(e)', 'f g', 'h"i']);
     expect(splitWords('"open')).toBeUndefined();
     expect(splitWords('trailing\\')).toBeUndefined();
+  });
+});
+
+describe('leftover verify domains', () => {
+  // A pid that was a real process a moment ago and is gone now.
+  const deadPid = spawnSync('true').pid;
+  const owner = { scratch: '/srv/backup/.vmkeep-boot-verify/run-1-x', pid: deadPid, source: 'acc-db', point: 'c1/virtnbdbackup.2' };
+
+  it('a run of this host that is gone owns nothing; a live one (this run) does', async () => {
+    expect(await isOwnerGone({ ...owner, host: hostname() })).toBe(true);
+    expect(await isOwnerGone(owner)).toBe(true);
+    expect(await isOwnerGone({ ...owner, host: hostname(), pid: process.pid })).toBe(false);
+  });
+
+  it("another host's pid means nothing here: its domain is left alone", async () => {
+    expect(await isOwnerGone({ ...owner, host: `not-${hostname()}` })).toBe(false);
+  });
+
+  it('status says which domain, which point, which run, and what removes it', () => {
+    expect(verifyLeftoverWarning({ name: 'vmkeep-verify-acc-db-x', owner })).toBe(
+      `verify domain vmkeep-verify-acc-db-x (booting point c1/virtnbdbackup.2 of acc-db) was left by an interrupted verify --boot (pid ${deadPid}, no longer running): the next backup, verify or scrub on this host removes it and its scratch folder /srv/backup/.vmkeep-boot-verify/run-1-x`,
+    );
   });
 });
