@@ -7,6 +7,7 @@
 import picomatch from 'picomatch';
 import type { AppContext } from '../app/context.js';
 import { selectDomains, splitDomainPatterns, type DomainSelection } from './select-domains.js';
+import { isVerifyDomainName, readVerifyOwner } from './verify-domains.js';
 
 export interface SelectionRequest {
   /** --domains patterns (undefined: all). */
@@ -92,7 +93,12 @@ export async function selectAmong(
   request: SelectionRequest,
   options: { needTags?: boolean; fromLibvirt?: boolean } = {},
 ): Promise<TaggedSelection> {
-  const base = selectDomains(splitDomainPatterns(request.domains), candidates);
+  const all = selectDomains(splitDomainPatterns(request.domains), candidates);
+  const verifyDomains = options.fromLibvirt === true ? await findVerifyDomains(ctx, all.selected) : [];
+  const base = { ...all, selected: all.selected.filter((d) => !verifyDomains.includes(d)) };
+  // Named outright, not just matched by a glob: say why nothing is done with it.
+  const named = new Set(splitDomainPatterns(request.domains));
+  for (const d of verifyDomains.filter((v) => named.has(v))) ctx.log.warn(`${d}: left out: ${VERIFY_DOMAIN_WHY}`);
   const tagsOf = new Map<string, readonly string[]>();
   const notInLibvirt: string[] = [];
   if (options.needTags === true || request.tags.length > 0) {
@@ -103,11 +109,32 @@ export async function selectAmong(
     const read = await Promise.all(withTags.map(async (d) => [d, await ctx.virsh.domainTags(d)] as const));
     for (const [d, t] of read) tagsOf.set(d, t);
   }
-  const { kept, filteredOut } = filterSelection(base.selected, tagsOf, request, new Set(notInLibvirt));
+  const filtered = filterSelection(base.selected, tagsOf, request, new Set(notInLibvirt));
+  const kept = filtered.kept;
+  const filteredOut = [...verifyDomains.map((domain) => ({ domain, why: VERIFY_DOMAIN_WHY })), ...filtered.filteredOut];
   const filters = describeFilters(request);
   const emptyPatterns =
     kept.length === 0 && base.selected.length > 0 && filters !== '' && request.emptyIsFine !== true ? [...base.emptyPatterns, filters] : base.emptyPatterns;
   return { ...base, emptyPatterns, selected: kept, tagsOf, notInLibvirt, filteredOut };
+}
+
+/** Why a verify domain is never selected. */
+export const VERIFY_DOMAIN_WHY = 'a throwaway boot of a backup by vmkeep verify --boot, not a domain to back up or report on';
+
+/**
+ * The selected names that are vmkeep's own verify domains: named `vmkeep-verify-*` and marked so
+ * in their metadata. A nightly `verify --boot` has them defined for minutes; a whole-host backup,
+ * status or check meanwhile must not take them for guests (a backup of an overlay on a backup, a
+ * "never backed up" alarm). A user's domain that merely has such a name has no such metadata.
+ */
+async function findVerifyDomains(ctx: AppContext, names: readonly string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of names.filter(isVerifyDomainName)) {
+    const xml = await ctx.virsh.domainXml(name, true).catch(() => undefined);
+    // Gone meanwhile (its run tore it down): nothing to select either.
+    if (xml === undefined || readVerifyOwner(xml) !== undefined) found.push(name);
+  }
+  return found;
 }
 
 /** `--tag prod,db --exclude web-*` as the user wrote it ('' when no filter is given). */

@@ -215,6 +215,9 @@ describe('verify --boot with the booting guest', () => {
     run.signal('SIGSTOP');
     const whileAlive = await vmkeep(['status', '--domains', guest.name, '--json']);
     expect(parseJsonOutput<Record<string, { warnings: string[] }>>(whileAlive)[guest.name]!.warnings).toEqual([]);
+    // Nor is a verify domain ever taken for a guest: named outright, status selects nothing.
+    const named = await vmkeep(['status', '--domains', seen[0]!, '--json']);
+    expect(Object.keys(parseJsonOutput<Record<string, unknown>>(named)), named.stderr).not.toContain(seen[0]);
     const verifyWhileAlive = await vmkeep(['verify', '--domains', guest.name, '--output', out, '--json']);
     expect(verifyWhileAlive.stderr).not.toMatch(/removed verify domain/);
     expect(await verifyDomains()).toEqual(seen);
