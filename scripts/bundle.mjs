@@ -3,6 +3,7 @@
 // XML parser, zod...) only when that command runs. Type checking stays with tsc (npm run build).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /**
  * zod exports every locale's messages (`z.locales`, ~360 kB of the bundle) from a namespace no
@@ -17,7 +18,7 @@ const englishOnlyZod = {
     );
     b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, () => ({
       contents: "export { default as en } from 'zod/v4/locales/en.js';",
-      resolveDir: process.cwd(),
+      resolveDir: fileURLToPath(new URL('..', import.meta.url)),
     }));
   },
 };
