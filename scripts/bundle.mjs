@@ -39,5 +39,10 @@ await build({
   // CommonJS dependencies bundled into ES modules still call require() for Node's built-ins.
   banner: { js: "import { createRequire as vmkeepCreateRequire } from 'node:module'; const require = vmkeepCreateRequire(import.meta.url);" },
   logLevel: 'warning',
+  // Node decodes and pre-parses every byte of each file a run loads: without the whitespace and
+  // with shorter syntax that is about a quarter less. Names stay as written (no identifier
+  // minifying), so stack traces and class names read the same; the source maps map lines back.
+  minifyWhitespace: true,
+  minifySyntax: true,
   plugins: [englishOnlyZod],
 });
