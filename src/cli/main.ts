@@ -210,7 +210,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     } else {
       io.stdout(await serialiseDocument(result.document, global));
     }
-    const outcome = signal.aborted ? 'interrupted' : result.outcome;
+    // A signal that came once the command had done all it was asked (a backup's points recorded)
+    // stopped nothing: the exit code says what is on disk, not that a signal was seen.
+    const outcome = signal.aborted && result.outcome !== 'ok' ? 'interrupted' : result.outcome;
     await reporting.finish(ctx, { outcome, exitCode: EXIT_CODE[outcome], document: result.document });
     return EXIT_CODE[outcome];
   } catch (error) {
