@@ -64,6 +64,10 @@ export async function estimateSpace(
     const chain = inv.chains.find((c) => c.folder === plan.folder);
     const last = chain?.points.at(-1)?.checkpoint;
     if (!last) return undefined;
+    // The counts QEMU gave when the domain was read, a moment ago, serve; asked again only without them.
+    const counted = disks.map((d) => d.changedBytes?.[last]);
+    if (counted.every((n) => n !== undefined))
+      return { neededBytes: counted.reduce((a, b) => a + b, 0), freeBytes: free, basis: `the bytes changed since ${last}` };
     const nodes = await ctx.virsh.blockNodes(inv.domain);
     let needed = 0;
     for (const d of disks) {

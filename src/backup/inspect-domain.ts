@@ -33,6 +33,11 @@ function backupEligibility(disk: DomainDisk, raw: boolean): { eligible: boolean;
   return { eligible: excludedBy.length === 0, excludedBy };
 }
 
+/** Each bitmap's count of changed bytes, where QEMU gave one. */
+function changedBytesOf(bitmaps: ReadonlyArray<{ name: string; count: number | undefined }>): Record<string, number> {
+  return Object.fromEntries(bitmaps.flatMap((b) => (b.count === undefined ? [] : [[b.name, b.count] as const])));
+}
+
 export async function inspectDomain(ctx: AppContext, domain: string, options: InspectOptions): Promise<BackupInventory> {
   const [snap, chains] = await Promise.all([readDomain(ctx, domain), listChains(options.output, domain)]);
   const disks: DiskInventory[] = snap.disks.map((d) => {
@@ -54,6 +59,7 @@ export async function inspectDomain(ctx: AppContext, domain: string, options: In
       excludedBy,
       bitmaps: bitmaps?.map((b) => b.name),
       badBitmaps: (bitmaps ?? []).filter((b) => b.inconsistent).map((b) => b.name),
+      ...(d.bitmapSource === 'qemu' ? { changedBytes: changedBytesOf(bitmaps ?? []) } : {}),
     };
   });
   const chainFiles: ChainFiles[] = [];

@@ -61,6 +61,11 @@ export interface DiskInventory {
   bitmaps: string[] | undefined;
   /** Names of bitmaps flagged inconsistent/in-use. */
   badBitmaps: string[];
+  /**
+   * Bytes each bitmap counted as changed when the domain was read (a live domain's, from QEMU):
+   * the space estimate of an incremental, without asking QEMU a second time.
+   */
+  changedBytes?: Record<string, number>;
 }
 
 export interface ChainFiles {

@@ -211,6 +211,7 @@ function summarize(
       results,
     },
     text: renderSummary(results, options.dryRun),
-    outcome: ctx.signal.aborted ? 'interrupted' : onlyLocked ? 'locked' : outcomeOf(ok, results.length),
+    // Interrupted only if the signal left something undone: every domain done is a whole run.
+    outcome: ctx.signal.aborted && ok < results.length ? 'interrupted' : onlyLocked ? 'locked' : outcomeOf(ok, results.length),
   };
 }

@@ -104,10 +104,27 @@ function buildParser(args: string[], chosen: Chosen, persona: Persona = 'vmkeep'
       chosen.version = true;
     },
   );
+  skipHelpCache(y);
   return y
     .demandCommand(1, 'name a command (status, backup, scrub, list, restore, verify, prune...) or see --help')
     .epilogue('Exit codes: 0 ok, 1 partial, 2 failure, 3 unknown (check), 64 usage, 69 tool missing, 75 locked, 130 interrupted.')
     .showHelpOnFail(false);
+}
+
+/** What skipHelpCache reaches inside yargs: not part of its typed API, so every step is optional. */
+interface YargsInternals {
+  getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
+}
+
+/**
+ * yargs renders the chosen command's whole help text after every parse that runs a command, and
+ * keeps it for a later showHelp() that vmkeep never calls: measured 20-40 ms of every run's start
+ * (string widths of every option line). --help itself renders its text when asked, as before.
+ * Should yargs ever change inside, the guard leaves it as it was.
+ */
+function skipHelpCache(y: Argv): void {
+  const usage = (y as unknown as YargsInternals).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
 }
 
 /** Run the CLI with these arguments; returns the exit code (never exits the process itself). */
@@ -193,7 +210,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     } else {
       io.stdout(await serialiseDocument(result.document, global));
     }
-    const outcome = signal.aborted ? 'interrupted' : result.outcome;
+    // A signal that came once the command had done all it was asked (a backup's points recorded)
+    // stopped nothing: the exit code says what is on disk, not that a signal was seen.
+    const outcome = signal.aborted && result.outcome !== 'ok' ? 'interrupted' : result.outcome;
     await reporting.finish(ctx, { outcome, exitCode: EXIT_CODE[outcome], document: result.document });
     return EXIT_CODE[outcome];
   } catch (error) {

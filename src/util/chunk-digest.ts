@@ -93,8 +93,11 @@ export async function digestChunks(paths: readonly string[], options: DigestOpti
   );
   const results = paths.map((_, i): ChunkDigests => ({ size: sizes[i]!, chunkSize, chunks: [] }));
   const workers = Math.min(options.workers ?? availableParallelism(), tasks.length);
-  // Starting a thread costs more than hashing a single small chunk where it is.
-  if (tasks.length <= 1) {
+  // Starting a thread costs more than hashing a single small chunk where it is; and when all the
+  // files together are no more than one chunk (an incremental's overlay and its XML), the threads
+  // could only split off the small files, each at the price of a thread's start (tens of ms).
+  const totalBytes = sizes.reduce((a, b) => a + b, 0);
+  if (tasks.length <= 1 || totalBytes <= chunkSize) {
     for (const t of tasks) results[t.file]!.chunks[t.chunk] = await hashRange(t.path, t.offset, t.length, options.signal);
     return results;
   }

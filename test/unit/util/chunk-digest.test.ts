@@ -27,6 +27,18 @@ describe('digestChunks', () => {
     }
   });
 
+  it('hashes small files that together fit in one chunk where it runs, each with its plain sha256', async () => {
+    const chunk = 64 * 1024;
+    const files = [randomBytes(chunk - 1000), randomBytes(700), Buffer.alloc(0)];
+    files.forEach((f, i) => writeFileSync(join(dir, `small-${i}`), f));
+    const digests = await digestChunks(
+      files.map((_, i) => join(dir, `small-${i}`)),
+      { chunkSize: chunk, workers: 2 },
+    );
+    expect(digests.map((d) => d.chunks)).toEqual(files.map((f) => [sha(f)]));
+    expect(digests.map((d) => d.size)).toEqual(files.map((f) => f.length));
+  });
+
   it('a file of one chunk keeps one plain sha256 in the manifest form; a larger one a chunk list', async () => {
     writeFileSync(join(dir, 'small'), 'hello');
     const [small] = await computeFileDigests([join(dir, 'small')]);
