@@ -187,7 +187,7 @@ export async function runQuiesceBench(opts: BenchOptions): Promise<BenchRow[]> {
       `freeze phase ${s.map((x) => fmtMs(x.freezePhaseMs ?? NaN)).join(', ')}`,
     ].filter(Boolean);
     return {
-      name: `quiesce cost, ${engine}: how long the guest's journal writes stop per point with --quiesce (a full and ${points - 1} incrementals, median)`,
+      name: `quiesce cost, ${engine}: how long the guest's journal writes stop per point with --quiesce (a full and ${points - 1} incremental${points > 2 ? 's' : ''}, median)`,
       measured: `${fmtMs(blocked)} (per point ${s.map((x) => fmtMs(x.blockedMs)).join(', ')})`,
       target: engine === 'push' ? '≤ 1 s' : '',
       met: engine === 'push' ? blocked <= 1000 : undefined,

@@ -155,11 +155,12 @@ try {
 }
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
-/** A group's rows, each note saying when it was measured if that was not today. */
+/** A group's rows, each note saying when it was measured if that was not today (the header says on what). */
 const rowsOf = (kind: Group['kind']) =>
   GROUPS.filter((g) => g.kind === kind && stored[g.name]).flatMap((g) => {
     const s = stored[g.name]!;
-    return s.rows.map((r) => ({ ...r, note: [r.note, s.date !== today ? `measured ${s.date}` : ''].filter(Boolean).join('; ') }));
+    const when = s.date === today ? '' : `measured ${s.date}`;
+    return s.rows.map((r) => ({ ...r, note: [r.note, when].filter(Boolean).join('; ') }));
   });
 const table = (which: BenchRow[]) =>
   [
@@ -171,11 +172,12 @@ const table = (which: BenchRow[]) =>
     ),
   ].join('\n');
 const missing = GROUPS.filter((g) => !stored[g.name]);
-const dates = [...new Set(Object.values(stored).map((s) => s.date))].sort();
+/** "2026-12-07 on 2 × ..., 2026-11-30 on ...": when the figures were taken, and on what machine. */
+const taken = [...new Set(Object.values(stored).map((s) => `${s.date} on ${s.machine}`))].sort().reverse();
 
 const text = `# Benchmarks
 
-Written by \`npm run bench\` (bench/run.ts; groups measured ${dates.join(', ') || 'never'}) on ${machine}.
+Written by \`npm run bench\` (bench/run.ts). Measured ${taken.join('; and ') || 'never'}.
 Targets come from the issues. A missed target stays here as missed, with what limits it
 (see "What limits the missed targets" below, written by hand after the run).
 ${quick ? '\n**QUICK RUN (`--quick`): tiny disks and 1-2 rounds to prove every path runs. These figures are not measurements.**\n' : ''}
