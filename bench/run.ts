@@ -49,7 +49,7 @@ const GROUPS: Group[] = [
     name: 'report',
     kind: 'code',
     what: 'report of 500 domains × 400 points',
-    minutes: 3,
+    minutes: 8,
     run: (o) => (o.quick ? runReportBench(10, 40, 1) : runReportBench()),
   },
   { name: 'checksum', kind: 'code', what: 'chunk checksum cost per GiB, 1 and 2 worker threads', minutes: 0.5, run: runChecksumBench },
