@@ -1,7 +1,8 @@
 /**
  * Replication to restic against a plain copy. A real domain (real libvirt, QEMU, virtnbdbackup)
  * gets random data written through its own block device, then a full and 5 incrementals with
- * `vmkeep backup`; the chain goes into a local restic repository with `vmkeep replicate` (one
+ * `vmkeep backup --engine virtnbdbackup` (stream files: each point's data file is what the
+ * snapshot adds); the chain goes into a local restic repository with `vmkeep replicate` (one
  * snapshot per point, each holding every file its point needs) and, for comparison, to a local
  * folder with `rsync -a`. Reported: bytes the repository stores against the chain folder's bytes
  * (and against the bytes of all six snapshots together), and the times.
@@ -16,19 +17,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createExecaRunner } from '../src/runner/runner.js';
 import { ResticClient } from '../src/restic/index.js';
+import type { BenchRow } from './row.js';
+import { BIN } from './lib.js';
 import { cleanupAll, createTestDomain, defaultDiskAlias, flushGuestDisk, type TestDomain } from '../test/helpers/libvirt.js';
 
-export interface BenchRow {
-  name: string;
-  measured: string;
-  target: string;
-  met: boolean | undefined;
-  source: 'real libvirt' | 'fake runner';
-}
-
 const MiB = 1024 * 1024;
-const FULL_MIB = 64;
-const INC_MIB = 8;
 const runner = createExecaRunner();
 
 /** Write `mib` MiB of fresh random bytes at `offset` through the guest's virtio device (tracked by the dirty bitmaps). */
@@ -52,25 +45,27 @@ function folderBytes(dir: string): number {
   return n;
 }
 
-/** The built CLI (run from the repository root, as `npm run bench` does). */
+/** The built CLI. */
 async function cli(args: string[], env: Record<string, string>): Promise<unknown> {
-  const r = await runner.run(process.execPath, [path.resolve('bin/vmkeep'), ...args, '--json'], { env, timeoutMs: 600_000 });
+  const r = await runner.run(process.execPath, [BIN, ...args, '--json'], { env, timeoutMs: 600_000 });
   return JSON.parse(r.stdout) as unknown;
 }
 
 const mb = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 
-export async function runReplicateBench(): Promise<BenchRow[]> {
+/** A full of 64 MiB and 5 incrementals of 8 MiB; --quick: 16 MiB and 2 of 2 MiB. */
+export async function runReplicateBench(opts: { quick: boolean } = { quick: false }): Promise<BenchRow[]> {
+  const { FULL_MIB, INC_MIB, INCS } = opts.quick ? { FULL_MIB: 16, INC_MIB: 2, INCS: 2 } : { FULL_MIB: 64, INC_MIB: 8, INCS: 5 };
   const work = fs.mkdtempSync('/var/tmp/vmkeep-bench-replicate-');
   const env = { VMKEEP_LOCK_DIR: path.join(work, 'locks') };
   try {
     const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 256 }], start: true });
     const out = path.join(work, 'backups');
     await writeRandom(dom, 0, FULL_MIB);
-    await cli(['backup', '--domains', dom.name, '--output', out], env);
-    for (let i = 1; i <= 5; i += 1) {
+    await cli(['backup', '--engine', 'virtnbdbackup', '--domains', dom.name, '--output', out], env);
+    for (let i = 1; i <= INCS; i += 1) {
       await writeRandom(dom, (FULL_MIB + (i - 1) * INC_MIB) * MiB, INC_MIB);
-      await cli(['backup', '--domains', dom.name, '--output', out], env);
+      await cli(['backup', '--engine', 'virtnbdbackup', '--domains', dom.name, '--output', out], env);
     }
     const [chain] = fs.readdirSync(path.join(out, dom.name));
     const chainDir = path.join(out, dom.name, chain!);
@@ -102,14 +97,14 @@ export async function runReplicateBench(): Promise<BenchRow[]> {
     const ratio = stored / chainBytes;
     return [
       {
-        name: `replicate: full (${FULL_MIB} MiB random) + 5 incrementals (${INC_MIB} MiB each), bytes stored vs chain folder`,
-        measured: `${mb(stored)} stored / ${mb(chainBytes)} folder = ${ratio.toFixed(3)}; 6 snapshots hold ${mb(logicalBytes)} of data (dedup ${(logicalBytes / stored).toFixed(1)}x)`,
+        name: `replicate: full (${FULL_MIB} MiB random) + ${INCS} incrementals (${INC_MIB} MiB each), bytes stored vs chain folder`,
+        measured: `${mb(stored)} stored / ${mb(chainBytes)} folder = ${ratio.toFixed(3)}; ${INCS + 1} snapshots hold ${mb(logicalBytes)} of data (dedup ${(logicalBytes / stored).toFixed(1)}x)`,
         target: 'stored <= 1.05 x folder (each snapshot repeats the full, stored once)',
         met: ratio <= 1.05,
         source: 'real libvirt',
       },
       {
-        name: 'replicate: time of the first run (6 snapshots) vs rsync -a of the chain folder to a local folder',
+        name: `replicate: time of the first run (${INCS + 1} snapshots) vs rsync -a of the chain folder to a local folder`,
         measured: `${(replicateMs / 1000).toFixed(1)} s vs ${(rsyncMs / 1000).toFixed(2)} s`,
         target: 'informational (restic hashes, chunks and encrypts; rsync copies)',
         met: undefined,

@@ -12,7 +12,7 @@ export interface BenchRow {
    * Where the number comes from: the product on real libvirt, or vmkeep's code with the tools
    * replaced (a fake runner measures the code, never the product).
    */
-  source: 'real libvirt' | 'fake runner' | 'in memory';
+  source: 'real libvirt' | 'fake runner' | 'in memory' | 'real files';
   /** What limits a missed target, or how the figure was taken. */
   note?: string;
 }

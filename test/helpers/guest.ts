@@ -46,7 +46,8 @@ export {
   type JournalLine,
 } from '../../scripts/lib/test-guest.mjs';
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
+// test/helpers/, or dist-bench/test/helpers/ when the benchmarks run it compiled.
+const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..', path.basename(path.resolve(import.meta.dirname, '..', '..')) === 'dist-bench' ? '..' : '.');
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'scripts', 'build-test-guest.sh');
 
 const runner: Runner = createExecaRunner();
