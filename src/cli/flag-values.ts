@@ -91,7 +91,14 @@ export function memoryFlag(flag: string, minKiB = MIN_BOOT_MEMORY_KIB): FlagValu
 
 /** A duration such as 26h, 3d or 1d12h, as a Duration. */
 export function durationFlag(flag: string): FlagValue {
-  return { type: 'string', coerce: (value: unknown) => parseDuration(String(value), `--${flag}`) };
+  return {
+    type: 'string',
+    coerce: (value: unknown) => {
+      // No value: also what yargs leaves when the next word starts with a dash (`-1d` reads as flags -1 -d).
+      if (value === '') throw usageError(`--${flag} needs a duration, e.g. 3d or 1d12h (no value given, or one starting with -)`);
+      return parseDuration(String(value), `--${flag}`);
+    },
+  };
 }
 
 const MAX_LOCK_WAIT_S = 604_800;

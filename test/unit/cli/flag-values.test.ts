@@ -34,6 +34,7 @@ describe('flag values: one line, exit 64, nothing run', () => {
     [[...B, '--lock-wait', 'Infinity'], 'vmkeep: --lock-wait needs seconds from 0 to 604800, got "Infinity"'],
     [[...B, '--stop', '--stop-timeout', '-1'], 'vmkeep: --stop-timeout needs seconds from 0 to 86400, got "-1"'],
     [[...B, '--hook-timeout', '0'], 'vmkeep: --hook-timeout needs seconds above 0, at most 86400, got "0"'],
+    [[...B, '--if-older-than', '-1d'], 'vmkeep: --if-older-than needs a duration, e.g. 3d or 1d12h (no value given, or one starting with -)'],
     [[...B, '--if-older-than', 'soon'], 'vmkeep: bad --if-older-than "soon": use a number and a unit h, d, w, m (month) or y, e.g. 3d or 1d12h'],
     [['verify', '--boot', '--output', '/b', '--jobs', '0'], 'vmkeep: --jobs must be a whole number from 1 to 64, got "0"'],
     [['verify', '--boot', '--output', '/b', '--boot-timeout', '1.5'], 'vmkeep: --boot-timeout needs seconds from 1 to 86400, got "1.5"'],
