@@ -30,9 +30,8 @@ export async function serialiseDocument(document: unknown, options: OutputOption
   // Round-trip through JSON so Dates become ISO strings and undefined members disappear in both formats.
   const plain = JSON.parse(JSON.stringify(doc ?? null)) as unknown;
   if (options.format === 'yaml') {
-    // js-yaml loads only for --yaml (start-up time).
-    const { default: yaml } = await import('js-yaml');
-    return yaml.dump(plain, { noRefs: true, lineWidth: 120 });
+    const { writeYaml } = await import('./write-yaml.js');
+    return writeYaml(plain);
   }
   return `${options.machine ? JSON.stringify(plain) : JSON.stringify(plain, null, 2)}\n`;
 }

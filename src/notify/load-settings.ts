@@ -1,6 +1,6 @@
 /** `--notify-config FILE`: a small YAML file holding the config file's `notify:` section. */
 import { readFile } from 'node:fs/promises';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import { usageError } from '../errors.js';
 import { NotifySettingsSchema, type NotifySettings, type NotifyTarget } from '../config/notify-schema.js';
 
@@ -14,7 +14,7 @@ export async function loadNotifySettings(path: string): Promise<NotifySettings> 
   }
   let raw: unknown;
   try {
-    raw = yaml.load(text);
+    raw = parse(text);
   } catch (e) {
     throw usageError(`--notify-config ${path} is not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
   }

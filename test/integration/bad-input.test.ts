@@ -186,8 +186,12 @@ const flagCases: Array<[string, () => string[], RegExp]> = [
   ['--groupBy week', () => [...B(), '--groupBy', 'week'], /^vmkeep: --groupBy must be one of month, quarter, bi-annual, year, got "week"$/],
   ['--groupBy empty', () => [...B(), '--groupBy', ''], /^vmkeep: --groupBy must be one of month, quarter, bi-annual, year, got ""$/],
   ['--if-older-than abc', () => [...B(), '--if-older-than', 'abc'], /^vmkeep: bad --if-older-than "abc": use a number and a unit/],
-  // yargs reads "-1d" after a space as the flags -1 and -d.
-  ['--if-older-than -1d', () => [...B(), '--if-older-than', '-1d'], /^vmkeep: Unknown arguments: 1, d$/],
+  // yargs reads "-1d" after a space as the flags -1 and -d, and leaves --if-older-than without a value.
+  [
+    '--if-older-than -1d',
+    () => [...B(), '--if-older-than', '-1d'],
+    /^vmkeep: --if-older-than needs a duration, e\.g\. 3d or 1d12h \(no value given, or one starting with -\)$/,
+  ],
   ['--if-older-than=-1d', () => [...B(), '--if-older-than=-1d'], /^vmkeep: bad --if-older-than "-1d": use a number and a unit/],
   ['--if-older-than 99999999999y', () => [...B(), '--if-older-than', '99999999999y'], /^vmkeep: bad --if-older-than "99999999999y": longer than 1000 years$/],
   ['--if-older-than 1x', () => [...B(), '--if-older-than', '1x'], /^vmkeep: bad --if-older-than "1x": use a number and a unit/],

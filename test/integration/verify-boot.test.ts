@@ -170,7 +170,7 @@ describe('verify --boot with the booting guest', () => {
       [['--at', 'no-such-chain/vmkeep.9'], /no-such-chain\/vmkeep\.9/],
       [['--check', 'ping'], /unknown kind "ping"/],
       [['--check', `exec:/bin/sh -c 'echo`], /quote is not closed/],
-      [['--jobs', '0'], /--jobs needs a whole number from 1 to 64/],
+      [['--jobs', '0'], /--jobs must be a whole number from 1 to 64/],
       [['--boot-timeout', '0'], /--boot-timeout needs seconds from 1/],
     ];
     for (const [extra, message] of cases) {

@@ -3,10 +3,11 @@ import type { BackupOptions } from '../../backup/types.js';
 import type { DomainOverrides, HookSpec, VmkeepConfig } from '../../config/schema.js';
 import { engineConflict } from '../../config/settings.js';
 import { usageError } from '../../errors.js';
-import { parseDuration } from '../../retention/duration.js';
+import type { Duration, GroupBy } from '../../retention/types.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
 import { addKeepOptions } from './prune.js';
-import { parseGroupBy, parseLockWait } from '../parse-values.js';
+import { GROUP_BY, JOBS, LOCK_WAIT, choiceFlag, durationFlag, secondsFlag, secondsToMs } from '../flag-values.js';
+import { ENGINE_NAMES } from '../../config/schema.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 import { hasControlCharacter } from '../../util/printable.js';
@@ -68,24 +69,24 @@ export const backupCommand = defineCommand<BackupOptions>({
   builder: (y) =>
     addSelectionOptions(addKeepOptions(y))
       // No yargs defaults below: an option not given leaves the value to the config file.
-      .option('groupBy', { type: 'string', describe: 'chain period: month (default), quarter, bi-annual, year' })
+      .option('groupBy', { ...GROUP_BY, describe: 'chain period (default month)' })
       .option('prune', {
         type: 'boolean',
         describe: "after a successful backup, prune the domain: VMSnap's period rule, plus any --keep-* / -k given (as vmkeep prune)",
       })
       .option('raw', { type: 'boolean', describe: 'include raw-format disks (copied whole every time)' })
       .option('compress', { type: 'boolean', describe: 'lz4-compress the backup streams' })
-      .option('jobs', { type: 'string', describe: 'domains backed up at once (default 1)' })
+      .option('jobs', { ...JOBS, describe: 'domains backed up at once (default 1)' })
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print what would be done and change nothing' })
-      .option('lock-wait', { type: 'string', describe: 'seconds to wait for another run to finish (default 0)' })
-      .option('if-older-than', { type: 'string', describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' })
+      .option('if-older-than', { ...durationFlag('if-older-than'), describe: 'skip a domain whose last backup is younger than this (4h, 1d, 2w)' })
       .option('name', { type: 'string', describe: 'a name for the new restore point, unique per domain (restore --at NAME)' })
       .option('label', { type: 'string', describe: 'label stored with the new restore points (restore --at LABEL finds them)' })
       .option('disks', { type: 'string', array: true, describe: 'only these disk targets (vda or vda,vdb)' })
       .option('exclude-disks', { type: 'string', array: true, describe: 'leave out these disk targets (vdb or vdb,vdc)' })
       .option('stop', { type: 'boolean', describe: 'shut a running domain down, back it up offline, start it again' })
       .option('stop-force', { type: 'boolean', describe: 'like --stop, but power the domain off when it does not shut down in time' })
-      .option('stop-timeout', { type: 'number', describe: 'seconds to wait for a graceful shutdown (default 120)' })
+      .option('stop-timeout', { ...secondsFlag('stop-timeout', { min: 0, max: 86_400 }), describe: 'seconds to wait for a graceful shutdown (default 120)' })
       .option('quiesce', {
         type: 'string',
         describe:
@@ -97,30 +98,32 @@ export const backupCommand = defineCommand<BackupOptions>({
       .option('hook-pre-domain', { type: 'string', describe: 'command run before each domain; a failure skips that domain' })
       .option('hook-post-domain', { type: 'string', describe: 'command run after each domain; a failure is a warning' })
       .option('hook-on-error', { type: 'string', describe: 'command run after a domain failed' })
-      .option('hook-timeout', { type: 'number', describe: 'seconds before a hook given on the command line is killed (default 300)' })
+      .option('hook-timeout', {
+        ...secondsFlag('hook-timeout', { min: 0, max: 86_400, aboveMin: true }),
+        describe: 'seconds before a hook given on the command line is killed (default 300)',
+      })
       .option('engine', {
-        type: 'string',
+        ...choiceFlag('engine', ENGINE_NAMES),
         describe:
           "what writes the backup: auto (default: push for a new chain on local libvirt, virtnbdbackup where push cannot or a chain continues; see docs/ENGINE-CHOICE.md), virtnbdbackup (stream files) or push (libvirt's push-mode backup into a qcow2 chain)",
       }),
   // eslint-disable-next-line max-lines-per-function -- every backup flag is checked and turned into options here, once, one check per line
   buildOptions: async (argv, global) => {
     // The settings resolver pulls in the retention policy's validator: load it for backup only.
-    const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }, { parseEngine, parseJobs }] = await Promise.all([
+    const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }] = await Promise.all([
       import('../../config/settings.js'),
       import('../../backup/point-name.js'),
-      import('../parse-backup-values.js'),
     ]);
     if (!global.output) throw usageError('backup needs --output DIR (or defaults.output in the config file)');
     const config = global.config?.config;
     const defaults = config?.defaults ?? {};
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
-    const jobs = parseJobs(argv['jobs'] ?? defaults.jobs ?? 1);
+    // The flag's value was checked as yargs read it; the config's by the config schema.
+    const jobs = Number(argv['jobs'] ?? defaults.jobs ?? 1);
     // --stop --stop-force says one thing twice: the force implies the stop.
     const stopFlags = ['stop', 'stop-force', 'require-stopped'].filter((f) => argv[f] === true && !(f === 'stop' && argv['stop-force'] === true));
     if (stopFlags.length > 1) throw usageError(`--${stopFlags[0]} and --${stopFlags[1]} cannot be used together`);
     const hookTimeout = argv['hook-timeout'] === undefined ? undefined : Number(argv['hook-timeout']);
-    if (hookTimeout !== undefined && !(hookTimeout > 0)) throw usageError('--hook-timeout needs a number of seconds above 0');
     const hookFlag = (flag: string): HookSpec | undefined => {
       const v = argv[flag];
       if (v === undefined) return undefined;
@@ -129,7 +132,6 @@ export const backupCommand = defineCommand<BackupOptions>({
     };
     const hooks = Object.fromEntries(HOOK_FLAGS.map(([flag, key]): [string, HookSpec | undefined] => [key, hookFlag(flag)]).filter(([, v]) => v !== undefined));
     const stopTimeout = argv['stop-timeout'];
-    if (stopTimeout !== undefined && !(Number(stopTimeout) >= 0)) throw usageError('--stop-timeout needs a number of seconds');
     // Alone it changes nothing, so it is most likely a --stop that fell off the line.
     if (stopTimeout !== undefined && stopFlags[0] !== 'stop' && stopFlags[0] !== 'stop-force' && !configStops(config)) {
       throw usageError('--stop-timeout goes with --stop or --stop-force (or a config file that sets stop): alone it changes nothing');
@@ -137,9 +139,10 @@ export const backupCommand = defineCommand<BackupOptions>({
     const label = argv['label'] === undefined ? undefined : String(argv['label']);
     if (label !== undefined && hasControlCharacter(label))
       throw usageError(`--label ${JSON.stringify(label)} holds a newline or control character: give one line of text`);
-    const ifOlder = argv['if-older-than'];
+    const ifOlder = argv['if-older-than'] as Duration | undefined;
     // `vmsnap` writes what VMSnap wrote (virtnbdbackup streams) unless --engine is given, whatever the config says.
-    const engineFlag = argv['engine'] === undefined ? (global.persona === 'vmsnap' ? 'virtnbdbackup' : undefined) : parseEngine(argv['engine']);
+    const engineFlag =
+      argv['engine'] === undefined ? (global.persona === 'vmsnap' ? 'virtnbdbackup' : undefined) : (argv['engine'] as (typeof ENGINE_NAMES)[number]);
     // auto (the flag's or the default) picks per domain; only a forced engine is checked against the other flags here.
     const engine = engineFlag === 'auto' ? undefined : engineFlag;
     // qcow2 targets are written by QEMU uncompressed, and raw disks carry no bitmaps for a checkpoint.
@@ -152,11 +155,10 @@ export const backupCommand = defineCommand<BackupOptions>({
       );
     }
     if (conflict === 'raw') throw usageError('--raw goes with --engine virtnbdbackup (a raw disk has no bitmap for a push checkpoint)');
-    if (ifOlder !== undefined) parseDuration(String(ifOlder), '--if-older-than');
     // The flags are the top layer over the config's defaults, tag and domain sections.
     const flags: DomainOverrides = {
-      ...(argv['groupBy'] === undefined ? {} : { groupBy: parseGroupBy(argv['groupBy']) }),
-      ...(ifOlder === undefined ? {} : { ifOlderThan: String(ifOlder) }),
+      ...(argv['groupBy'] === undefined ? {} : { groupBy: argv['groupBy'] as GroupBy }),
+      ...(ifOlder === undefined ? {} : { ifOlderThan: ifOlder.text }),
       ...(optionalBool(argv['compress']) === undefined ? {} : { compress: optionalBool(argv['compress'])! }),
       ...(optionalBool(argv['raw']) === undefined ? {} : { raw: optionalBool(argv['raw'])! }),
       ...(optionalBool(argv['prune']) === undefined ? {} : { prune: optionalBool(argv['prune'])! }),
@@ -192,7 +194,7 @@ export const backupCommand = defineCommand<BackupOptions>({
       output: global.output,
       jobs,
       dryRun: argv['dry-run'] === true,
-      lockWaitMs: parseLockWait(argv['lock-wait'] ?? defaults.lockWait ?? 0),
+      lockWaitMs: secondsToMs(argv['lock-wait'] ?? defaults.lockWait),
       // VMSnap's own command line (--groupBy with no vmkeep config): auto writes new chains in VMSnap's format.
       ...(argv['groupBy'] !== undefined && !global.config ? { vmsnapRun: '--groupBy with no vmkeep config file' } : {}),
       verbose: global.verbose,

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_BOOT_ROOT, runBoot, type BootOptions } from '../../boot/run-boot.js';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../points/points.js';
-import { parseLockWait } from '../parse-values.js';
+import { LOCK_WAIT, secondsToMs } from '../flag-values.js';
 import { defineCommand } from './types.js';
 
 function optionalString(argv: Record<string, unknown>, name: string): string | undefined {
@@ -24,13 +24,13 @@ export const bootCommand = defineCommand<BootOptions>({
       .option('dir', { type: 'string', describe: `empty or new folder (in an existing one) for the overlays (default ${DEFAULT_BOOT_ROOT}/NAME)` })
       .option('finish', { type: 'string', describe: 'NAME: copy the backup data into its overlays so it stands alone' })
       .option('discard', { type: 'string', describe: 'NAME: destroy and undefine it and remove its overlays' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
   buildOptions: (argv, global) => {
     const finish = optionalString(argv, 'finish');
     const discard = optionalString(argv, 'discard');
     if (finish !== undefined && discard !== undefined) throw usageError('boot takes --finish NAME or --discard NAME, not both');
-    if (finish !== undefined) return Object.freeze({ action: 'finish' as const, name: finish, lockWaitMs: parseLockWait(argv['lock-wait']) });
-    if (discard !== undefined) return Object.freeze({ action: 'discard' as const, name: discard, lockWaitMs: parseLockWait(argv['lock-wait']) });
+    if (finish !== undefined) return Object.freeze({ action: 'finish' as const, name: finish, lockWaitMs: secondsToMs(argv['lock-wait']) });
+    if (discard !== undefined) return Object.freeze({ action: 'discard' as const, name: discard, lockWaitMs: secondsToMs(argv['lock-wait']) });
     if (!global.output) throw usageError('boot needs --output DIR (the backup folder)');
     const domain = optionalString(argv, 'domain');
     if (!domain) throw usageError('boot needs --domain NAME');
@@ -44,7 +44,7 @@ export const bootCommand = defineCommand<BootOptions>({
       selector: parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time')),
       name,
       dir: resolve(optionalString(argv, 'dir') ?? join(DEFAULT_BOOT_ROOT, name)),
-      lockWaitMs: parseLockWait(argv['lock-wait']),
+      lockWaitMs: secondsToMs(argv['lock-wait']),
     });
   },
   run: (ctx, options) => runBoot(ctx, options),

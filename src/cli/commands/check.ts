@@ -2,12 +2,11 @@ import type { CheckOptions } from '../../check/run-check.js';
 import { parseDaysLeft } from '../parse-values.js';
 import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
-import { nominalHours, parseDuration } from '../../retention/duration.js';
+import { nominalHours } from '../../retention/duration.js';
+import { durationFlag } from '../flag-values.js';
 import type { Duration } from '../../retention/types.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
-
-const optionalDuration = (v: unknown, what: string) => (v === undefined ? undefined : parseDuration(String(v), what));
 
 /** A warning age at or past the critical one could never show WARNING: surely swapped flags. */
 function refuseSwapped(warning: Duration | undefined, critical: Duration | undefined, flag: string): void {
@@ -21,16 +20,16 @@ export const checkCommand = defineCommand<CheckOptions>({
   describe: 'Nagios/Icinga plugin: one status line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN',
   builder: (y) =>
     addSelectionOptions(y)
-      .option('warning', { type: 'string', demandOption: true, describe: 'WARNING when the newest backup is older than this (e.g. 26h)' })
-      .option('critical', { type: 'string', demandOption: true, describe: 'CRITICAL when the newest backup is older than this (e.g. 50h)' })
-      .option('verify-warning', { type: 'string', describe: 'WARNING when the last verify is older than this, or there is none' })
-      .option('verify-critical', { type: 'string', describe: 'CRITICAL when the last verify is older than this, or there is none' })
+      .option('warning', { ...durationFlag('warning'), demandOption: true, describe: 'WARNING when the newest backup is older than this (e.g. 26h)' })
+      .option('critical', { ...durationFlag('critical'), demandOption: true, describe: 'CRITICAL when the newest backup is older than this (e.g. 50h)' })
+      .option('verify-warning', { ...durationFlag('verify-warning'), describe: 'WARNING when the last verify is older than this, or there is none' })
+      .option('verify-critical', { ...durationFlag('verify-critical'), describe: 'CRITICAL when the last verify is older than this, or there is none' })
       .option('min-days-left', {
         type: 'string',
         describe: "D[,C]: WARNING when the output folder's forecast says it is full in fewer than D days, CRITICAL under C",
       })
       .option('boot-max-age', {
-        type: 'string',
+        ...durationFlag('boot-max-age'),
         describe: 'WARNING when the newest boot proof (verify --boot) is older than this, or there is none; CRITICAL when it failed',
       }),
   buildOptions: (argv, global) => {
@@ -39,11 +38,11 @@ export const checkCommand = defineCommand<CheckOptions>({
     refuseTagsAcrossHosts(selection, global, 'check');
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const thresholds = Object.freeze({
-      warning: parseDuration(String(argv['warning']), '--warning'),
-      critical: parseDuration(String(argv['critical']), '--critical'),
-      verifyWarning: optionalDuration(argv['verify-warning'], '--verify-warning'),
-      verifyCritical: optionalDuration(argv['verify-critical'], '--verify-critical'),
-      bootMaxAge: optionalDuration(argv['boot-max-age'], '--boot-max-age'),
+      warning: argv['warning'] as Duration,
+      critical: argv['critical'] as Duration,
+      verifyWarning: argv['verify-warning'] as Duration | undefined,
+      verifyCritical: argv['verify-critical'] as Duration | undefined,
+      bootMaxAge: argv['boot-max-age'] as Duration | undefined,
     });
     refuseSwapped(thresholds.warning, thresholds.critical, '');
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');

@@ -1,6 +1,6 @@
 import { usageError } from '../../errors.js';
 import type { DeleteOptions } from '../../delete/run-delete.js';
-import { parseLockWait } from '../parse-values.js';
+import { LOCK_WAIT, secondsToMs } from '../flag-values.js';
 import { defineCommand } from './types.js';
 
 /** A repeatable string option as a list (absent: empty). */
@@ -23,7 +23,7 @@ export const deleteCommand = defineCommand<DeleteOptions>({
       .option('at', { type: 'string', array: true, describe: 'a point to delete: FOLDER/CHECKPOINT (see vmkeep list); repeatable' })
       .option('chain', { type: 'string', array: true, describe: 'a chain folder to delete whole; repeatable' })
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print what would be deleted; change nothing' })
-      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('delete needs --output DIR');
     const domain = argv['domain'] ?? (global.domains?.length === 1 && !global.domains[0]!.includes(',') ? global.domains[0] : undefined);
@@ -37,7 +37,7 @@ export const deleteCommand = defineCommand<DeleteOptions>({
       at,
       chains,
       dryRun: argv['dry-run'] === true,
-      lockWaitMs: parseLockWait(argv['lock-wait']),
+      lockWaitMs: secondsToMs(argv['lock-wait']),
     });
   },
   run: async (ctx, options) => (await import('../../delete/run-delete.js')).runDelete(ctx, options),

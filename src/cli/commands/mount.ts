@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { mountStateDir, runMount, type MountOptions } from '../../mount/run-mount.js';
 import { parsePointSelector } from '../../points/points.js';
-import { parseLockWait } from '../parse-values.js';
+import { LOCK_WAIT, secondsToMs, wholeNumberFlag } from '../flag-values.js';
 import { defineCommand } from './types.js';
 
 function optionalString(argv: Record<string, unknown>, name: string): string | undefined {
@@ -27,19 +27,20 @@ export const mountCommand = defineCommand<MountOptions>({
       .option('at', { type: 'string', describe: 'restore point: <chain>/<checkpoint>, a checkpoint name, or latest (default)' })
       .option('at-time', { type: 'string', describe: 'the newest restore point at or before this ISO 8601 time' })
       .option('disk', { type: 'string', describe: 'disk target (default: the first disk)' })
-      .option('partition', { type: 'number', describe: 'mount partition N of the disk (default: the whole disk holds the filesystem)' })
+      .option('partition', {
+        ...wholeNumberFlag('partition', 1, 128),
+        describe: 'mount partition N of the disk (default: the whole disk holds the filesystem)',
+      })
       .option('all-disks', {
         type: 'boolean',
         describe: "mount every disk's filesystems, each on MOUNTPOINT/<disk> or MOUNTPOINT/<disk>-<partition> (as Snaptastic's mount-snapshots)",
       })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('mount needs --output DIR (the backup folder)');
     const domain = optionalString(argv, 'domain');
     if (!domain) throw usageError('mount needs --domain NAME');
-    const partition = argv['partition'] === undefined ? undefined : Number(argv['partition']);
-    if (partition !== undefined && (!Number.isInteger(partition) || partition < 1 || partition > 128))
-      throw usageError(`--partition needs a number from 1 to 128, got ${String(argv['partition'])}`);
+    const partition = argv['partition'] as number | undefined;
     const disk = optionalString(argv, 'disk');
     const allDisks = argv['all-disks'] === true;
     if (allDisks && (disk !== undefined || partition !== undefined))
@@ -52,7 +53,7 @@ export const mountCommand = defineCommand<MountOptions>({
       mountpoint: mountpointArg(argv, 'mount'),
       disks: allDisks ? ({ kind: 'all' } as const) : ({ kind: 'one', disk, partition } as const),
       stateDir: mountStateDir(global.env),
-      lockWaitMs: parseLockWait(argv['lock-wait']),
+      lockWaitMs: secondsToMs(argv['lock-wait']),
     });
   },
   run: (ctx, options) => runMount(ctx, options),

@@ -4,8 +4,8 @@ import { usageError } from '../../errors.js';
 import type { ProtectOptions } from '../../prune/protect.js';
 import type { PruneOptions, SimulateOptions } from '../../prune/run-prune.js';
 import { parseDuration } from '../../retention/duration.js';
-import type { RetentionPolicy, SimulatedEngine } from '../../retention/types.js';
-import { parseGroupBy, parseLockWait } from '../parse-values.js';
+import type { Duration, RetentionPolicy, SimulatedEngine } from '../../retention/types.js';
+import { GROUP_BY, LOCK_WAIT, choiceFlag, durationFlag, secondsToMs } from '../flag-values.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import type { GlobalOptions } from '../global-options.js';
 import type { LoadedConfig } from '../../config/load-config.js';
@@ -14,7 +14,7 @@ import { defineCommand } from './types.js';
 /** The retention policy options, shared by prune and simulate. */
 function addPolicyOptions(y: Argv): Argv {
   return addKeepOptions(
-    y.option('groupBy', { type: 'string', describe: "VMSnap's period rule: drop the previous period once the current one is 15/45/90/180 days old" }),
+    y.option('groupBy', { ...GROUP_BY, describe: "VMSnap's period rule: drop the previous period once the current one is 15/45/90/180 days old" }),
   );
 }
 
@@ -40,7 +40,7 @@ const NAME_A_POLICY = '--groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-y
  */
 async function buildPolicy(argv: Record<string, unknown>): Promise<RetentionPolicy | undefined> {
   if (POLICY_FLAGS.every((f) => argv[f] === undefined)) return undefined;
-  const groupBy = argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']);
+  const groupBy = argv['groupBy'] as RetentionPolicy['groupBy'];
   const policy = await policyFrom(argv, groupBy);
   const { hasAnyRule } = await import('../../retention/policy.js');
   if (!hasAnyRule(policy)) throw usageError(`name a retention policy: ${NAME_A_POLICY}`);
@@ -78,10 +78,7 @@ async function configPolicySettings(config: LoadedConfig, global: GlobalOptions)
   return { settingsFor: createSettingsResolver(config.config, {}), needTags: tagSections, configSource: config.source };
 }
 
-function parseSimulatedEngine(value: unknown): SimulatedEngine {
-  if (value === 'virtnbdbackup' || value === 'push') return value;
-  throw usageError(`--engine takes virtnbdbackup or push, got ${JSON.stringify(value)}`);
-}
+const SIMULATED_ENGINES: readonly SimulatedEngine[] = ['virtnbdbackup', 'push'];
 
 /** `--simulate` with `--domains NAME` starts from that domain's chains in the output folder. */
 function simulationSource(global: GlobalOptions): SimulateOptions['from'] {
@@ -107,16 +104,16 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
         default: false,
         describe: 'drop single points no rule keeps by merging each into its child (virtnbdbackup chains: incrementals only)',
       })
-      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' })
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' })
       .option('simulate', {
         type: 'string',
         describe:
           "INTERVAL:DURATION: simulate backup+prune every INTERVAL over DURATION (no libvirt needed); with --domains NAME, from that domain's chains in --output (the first run is the prune that would happen now); nothing is changed",
       })
-      .option('if-older-than', { type: 'string', describe: 'with --simulate: skip a backup when the last one is younger than this' })
+      .option('if-older-than', { ...durationFlag('if-older-than'), describe: 'with --simulate: skip a backup when the last one is younger than this' })
       .option('engine', {
-        type: 'string',
-        describe: 'with --simulate: the engine of the simulated chains, virtnbdbackup (default; --merge-points never merges a full) or push',
+        ...choiceFlag('engine', SIMULATED_ENGINES),
+        describe: 'with --simulate: the engine of the simulated chains (default virtnbdbackup; --merge-points never merges a full)',
       }),
   buildOptions: async (argv, global) => {
     const policy = await buildPolicy(argv);
@@ -126,17 +123,16 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
         throw usageError(`--simulate takes its policy from the command line only (not from the config file): name one with ${NAME_A_POLICY}`);
       const m = /^([^:]+):([^:]+)$/.exec(String(sim));
       if (!m) throw usageError(`--simulate needs INTERVAL:DURATION (e.g. 4h:3m), got ${JSON.stringify(sim)}`);
-      const ifOlder = argv['if-older-than'];
       return Object.freeze({
         kind: 'simulate' as const,
         simulate: Object.freeze({
           every: parseDuration(m[1]!, '--simulate interval'),
           over: parseDuration(m[2]!, '--simulate duration'),
           policy,
-          ifOlderThan: ifOlder === undefined ? undefined : parseDuration(String(ifOlder), '--if-older-than'),
+          ifOlderThan: argv['if-older-than'] as Duration | undefined,
           groupBy: policy.groupBy,
           mergePoints: argv['merge-points'] === true,
-          engine: argv['engine'] === undefined ? undefined : parseSimulatedEngine(argv['engine']),
+          engine: argv['engine'] as SimulatedEngine | undefined,
           from: simulationSource(global),
         }),
       });
@@ -163,7 +159,7 @@ export const pruneCommand = defineCommand<PruneOrSimulate>({
         dryRun: argv['dry-run'] === true,
         force: argv['force'] === true,
         mergePoints: argv['merge-points'] === true,
-        lockWaitMs: parseLockWait(argv['lock-wait']),
+        lockWaitMs: secondsToMs(argv['lock-wait']),
       }),
     });
   },
@@ -192,7 +188,7 @@ function protectSpec(protect: boolean) {
       y
         .positional('target', { type: 'string', describe: 'FOLDER, FOLDER/CHECKPOINT (see vmkeep list) or a LABEL' })
         .option('domain', { type: 'string', describe: 'the domain whose backup it is' })
-        .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
+        .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
     buildOptions: (argv, global) => {
       if (!global.output) throw usageError(`${protect ? 'protect' : 'unprotect'} needs --output DIR`);
       const domain = argv['domain'] ?? (global.domains?.length === 1 && !global.domains[0]!.includes(',') ? global.domains[0] : undefined);
@@ -202,7 +198,7 @@ function protectSpec(protect: boolean) {
         domain,
         target: String(argv['target']),
         protect,
-        lockWaitMs: parseLockWait(argv['lock-wait']),
+        lockWaitMs: secondsToMs(argv['lock-wait']),
       });
     },
     run: async (ctx, options) => (await import('../../prune/protect.js')).runProtect(ctx, options),

@@ -6,7 +6,8 @@ import { usageError } from '../../errors.js';
 import type { ResticRepo } from '../../restic/client.js';
 import type { ReplicateOptions } from '../../replicate/run-replicate.js';
 import type { ReplicationSource } from '../../replicate/read-sources.js';
-import { parseGroupBy, parseLockWait } from '../parse-values.js';
+import type { RetentionPolicy } from '../../retention/types.js';
+import { GROUP_BY, LOCK_WAIT, choiceFlag, secondsToMs } from '../flag-values.js';
 import { addKeepOptions, policyFrom } from './prune.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
 import { defineCommand } from './types.js';
@@ -65,24 +66,23 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
         default: false,
         describe: "after sending, apply the --keep-*/-k/--groupBy policy to the repository's chains (whole chains), then restic prune",
       })
-      .option('groupBy', { type: 'string', describe: "with --prune: VMSnap's period rule for the repository's chains" })
+      .option('groupBy', { ...GROUP_BY, describe: "with --prune: VMSnap's period rule for the repository's chains" })
       .option('to', { type: 'string', describe: 'the restic repository' })
       .option('chains', {
-        type: 'string',
+        ...choiceFlag('chains', ['all', 'complete']),
         default: 'all',
         describe: 'all: every chain, including the new points of a growing one; complete: finished chains only',
       })
       .option('init', { type: 'boolean', default: false, describe: 'create the repository if it does not exist' })
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print what would be sent and send nothing' })
-      .option('lock-wait', { type: 'number', default: 0, describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
   buildOptions: async (argv, global) => {
     if (!global.output) throw usageError('replicate needs --output DIR (the backup folder)');
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
-    const chains = String(argv['chains']);
-    if (chains !== 'all' && chains !== 'complete') throw usageError(`--chains must be all or complete, got ${JSON.stringify(chains)}`);
+    const chains = argv['chains'] as ReplicateOptions['chains'];
     const prune = argv['prune'] === true;
     const { hasAnyRule } = await import('../../retention/policy.js');
-    const policy = await policyFrom(argv, argv['groupBy'] === undefined ? undefined : parseGroupBy(argv['groupBy']));
+    const policy = await policyFrom(argv, argv['groupBy'] as RetentionPolicy['groupBy']);
     if (prune && !hasAnyRule(policy))
       throw usageError(
         'replicate --prune needs a policy: --groupBy, --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N, --keep-within D or -k INTERVAL:AGE',
@@ -99,7 +99,7 @@ export const replicateCommand = defineCommand<ReplicateOptions>({
       chains,
       init: argv['init'] === true,
       dryRun: argv['dry-run'] === true,
-      lockWaitMs: parseLockWait(argv['lock-wait']),
+      lockWaitMs: secondsToMs(argv['lock-wait']),
     });
   },
   run: async (ctx, options) => (await import('../../replicate/run-replicate.js')).runReplicate(ctx, options),

@@ -1,6 +1,8 @@
 import type { ReportOptions } from '../../report/run-report.js';
 import { usageError } from '../../errors.js';
-import { nominalHours, parseDuration } from '../../retention/duration.js';
+import { nominalHours } from '../../retention/duration.js';
+import type { Duration } from '../../retention/types.js';
+import { durationFlag } from '../flag-values.js';
 import { parseDaysLeft } from '../parse-values.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { readVersion } from '../version.js';
@@ -12,16 +14,16 @@ export const reportCommand = defineCommand<ReportOptions>({
   builder: (y) =>
     addSelectionOptions(y)
       .option('html', { type: 'string', describe: 'the HTML file to write (replaced atomically)' })
-      .option('warning', { type: 'string', default: '26h', describe: 'last good backup older than this is a warning (as check --warning)' })
-      .option('critical', { type: 'string', default: '50h', describe: 'last good backup older than this is critical (as check --critical)' })
+      .option('warning', { ...durationFlag('warning'), default: '26h', describe: 'last good backup older than this is a warning (as check --warning)' })
+      .option('critical', { ...durationFlag('critical'), default: '50h', describe: 'last good backup older than this is critical (as check --critical)' })
       .option('min-days-left', { type: 'string', default: '14,7', describe: 'D[,C]: an output folder full in fewer days is a warning (critical under C)' })
       .option('host', { type: 'string', describe: "host name shown for a one-host output folder (default: this machine's)" }),
   buildOptions: (argv, global) => {
     const outputs = global.outputs ?? (global.output ? [global.output] : []);
     if (outputs.length === 0) throw usageError('report needs --output DIR (repeatable)');
     if (typeof argv['html'] !== 'string' || argv['html'].trim() === '') throw usageError('report needs --html FILE');
-    const warning = parseDuration(String(argv['warning']), '--warning');
-    const critical = parseDuration(String(argv['critical']), '--critical');
+    const warning = argv['warning'] as Duration;
+    const critical = argv['critical'] as Duration;
     if (nominalHours(warning) >= nominalHours(critical))
       throw usageError(`--warning ${warning.text} must be shorter than --critical ${critical.text} (swapped?)`);
     return Object.freeze({

@@ -6,7 +6,7 @@ import type { RestoreMode, RestoreOptions, RunRestore } from '../../points/resto
 import type { BackUpDomain } from '../../restore/run-restore.js';
 import type { RestoreFromOptions } from '../../replicate/restore-from.js';
 import { addRepoOptions, repoFrom } from './replicate.js';
-import { parseLockWait } from '../parse-values.js';
+import { LOCK_WAIT, secondsFlag, secondsToMs } from '../flag-values.js';
 import { defineCommand } from './types.js';
 
 /** --disk vda --disk vdb, or --disk vda,vdb → ['vda', 'vdb']; undefined → every disk. */
@@ -18,13 +18,6 @@ function parseDiskList(value: unknown): string[] | undefined {
     .filter(Boolean);
   if (list.length === 0) throw usageError('--disk needs a disk target such as vda');
   return [...new Set(list)];
-}
-
-/** --shutdown-timeout SECONDS → ms. */
-function parseShutdownTimeout(value: unknown): number {
-  const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value ?? 120);
-  if (!Number.isFinite(n) || n < 0 || n > 86_400) throw usageError(`--shutdown-timeout needs seconds from 0 to 86400, got ${JSON.stringify(value)}`);
-  return Math.round(n * 1000);
 }
 
 function optionalString(argv: Record<string, unknown>, name: string): string | undefined {
@@ -60,12 +53,12 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       .option('checkpoint-current', { type: 'boolean', default: false, describe: 'with --in-place: back up the current state first (label before-restore)' })
       .option('discard-old', { type: 'boolean', default: false, describe: 'with --in-place: delete the replaced images instead of keeping them' })
       .option('shutdown-timeout', {
-        type: 'string',
-        default: '120',
+        ...secondsFlag('shutdown-timeout', { min: 0, max: 86_400 }),
+        default: 120,
         describe: 'with --in-place --force: seconds to wait for a graceful shutdown before destroy',
       })
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan and change nothing' })
-      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
   buildOptions: (argv, global) => {
     const from = argv['from'];
     if (from !== undefined && global.output) throw usageError('restore takes --output DIR or --from REPO, not both');
@@ -89,7 +82,7 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
         force: argv['force'] === true,
         checkpointCurrent: argv['checkpoint-current'] === true,
         discardOld: argv['discard-old'] === true,
-        shutdownTimeoutMs: parseShutdownTimeout(argv['shutdown-timeout']),
+        shutdownTimeoutMs: secondsToMs(argv['shutdown-timeout'] ?? 120),
       };
     }
     const selector = parsePointSelector(optionalString(argv, 'at'), optionalString(argv, 'at-time'));
@@ -97,7 +90,7 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
       mode: Object.freeze(mode),
       disks: parseDiskList(argv['disk']),
       dryRun: argv['dry-run'] === true,
-      lockWaitMs: parseLockWait(argv['lock-wait']),
+      lockWaitMs: secondsToMs(argv['lock-wait']),
     };
     if (from !== undefined) {
       if (mode.kind === 'in-place') throw usageError('--from restores into a folder (--to DIR); restore in place from a local backup folder');

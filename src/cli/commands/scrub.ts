@@ -2,7 +2,7 @@ import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import { SCRUB_TYPES, type ScrubType } from '../../domain/plan-scrub.js';
 import type { ScrubCommandOptions } from '../../scrub/run-scrub-command.js';
-import { parseLockWait } from '../parse-values.js';
+import { LOCK_WAIT, choiceFlag, secondsToMs } from '../flag-values.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 
@@ -11,16 +11,14 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
   describe: "remove vmkeep's checkpoints and/or bitmaps from domains (running or shut off)",
   builder: (y) =>
     addSelectionOptions(y)
-      .option('scrubType', { type: 'string', describe: `what to remove: ${SCRUB_TYPES.join(', ')}` })
+      .option('scrubType', { ...choiceFlag('scrubType', SCRUB_TYPES), describe: 'what to remove' })
       .option('checkpointName', { type: 'string', describe: 'only this checkpoint (and its bitmap)' })
       .option('dry-run', { alias: 'dryrun', type: 'boolean', default: false, describe: 'print the plan and change nothing' })
       .option('force', { type: 'boolean', default: false, describe: 'also remove names vmkeep does not own' })
-      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for a running backup of the domain' }),
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for a running backup of the domain (default 0)' }),
   buildOptions: (argv, global) => {
     const t = argv['scrubType'];
     if (t === undefined) throw usageError(`scrub needs --scrubType (${SCRUB_TYPES.join(', ')})`);
-    if (!(SCRUB_TYPES as readonly string[]).includes(String(t)))
-      throw usageError(`--scrubType must be one of ${SCRUB_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
     if (global.domains === undefined) throw usageError("scrub needs --domains (use --domains '*' for every domain)");
     if (global.hosts.length > 1) checkHostPrefixes(global.domains, global.hosts);
     const cp = argv['checkpointName'];
@@ -30,7 +28,7 @@ export const scrubCommand = defineCommand<ScrubCommandOptions>({
       checkpointName: cp === undefined ? undefined : String(cp),
       dryRun: argv['dry-run'] === true,
       force: argv['force'] === true,
-      lockWaitMs: parseLockWait(argv['lock-wait']),
+      lockWaitMs: secondsToMs(argv['lock-wait']),
       selection: buildSelection(argv, global),
     });
   },

@@ -10,8 +10,9 @@ export interface CommandSpec<O> {
   /** Adds the command's own options to yargs. */
   builder: (y: Argv) => Argv;
   /**
-   * Parsed argv → a frozen options object (throws usageError on bad values). May be async so
-   * that heavy validators load only for the command that needs them.
+   * Parsed argv → a frozen options object (throws usageError on bad combinations). Each flag's
+   * value was already checked as yargs read it (cli/flag-values.ts). May be async so that heavy
+   * validators load only for the command that needs them.
    */
   buildOptions: (argv: Record<string, unknown>, global: GlobalOptions) => O | Promise<O>;
   run: (ctx: AppContext, options: O, global: GlobalOptions) => Promise<CommandResult>;

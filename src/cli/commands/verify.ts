@@ -5,8 +5,7 @@ import type { VerifyFromOptions } from '../../replicate/verify-from.js';
 import type { VerifyOptions } from '../../verify/run-verify.js';
 import type { BootVerifyOptions } from '../../verify/boot-verify.js';
 import { parseBootCheck } from '../../domain/boot-checks.js';
-import { parseLockWait } from '../parse-values.js';
-import { MIN_BOOT_MEMORY_KIB, parseMemoryKiB } from '../../util/memory-size.js';
+import { JOBS, LOCK_WAIT, choiceFlag, memoryFlag, secondsFlag, secondsToMs } from '../flag-values.js';
 import { createSettingsResolver } from '../../config/settings.js';
 import type { DomainOverrides } from '../../config/schema.js';
 import { addRepoOptions, replicationSources, repoFrom } from './replicate.js';
@@ -20,21 +19,6 @@ export type VerifyCliOptions =
 
 const MAX_BOOT_TIMEOUT_S = 86_400;
 
-/** A whole number in a range, read from text so `2x` and `''` are refused rather than becoming NaN or 0. */
-function parseWhole(flag: string, value: unknown, min: number, max: number, what: string): number {
-  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw usageError(`--${flag} needs ${what} from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-/** --max-memory 2G, 1536M, 1048576K (KiB when no unit) → KiB. */
-export function parseMaxMemory(value: unknown): number {
-  const kib = parseMemoryKiB(value);
-  if (kib === undefined || kib < MIN_BOOT_MEMORY_KIB)
-    throw usageError(`--max-memory needs a size of at least 32M, like 2G or 1536M; got ${JSON.stringify(value)}`);
-  return kib;
-}
-
 /**
  * The boot flags as the top settings layer: each one given wins over the config's verify.boot
  * for every domain; the ones not given leave the config (or the built-in value) in place.
@@ -45,17 +29,15 @@ function bootFlagLayer(argv: Record<string, unknown>): DomainOverrides {
   for (const c of rawChecks) parseBootCheck(c);
   const boot = {
     ...(rawChecks.length > 0 ? { checks: rawChecks } : {}),
-    ...(argv['boot-timeout'] !== undefined ? { timeout: parseWhole('boot-timeout', argv['boot-timeout'], 1, MAX_BOOT_TIMEOUT_S, 'seconds') } : {}),
-    ...(argv['max-memory'] !== undefined ? { maxMemory: parseMaxMemory(argv['max-memory']) } : {}),
+    ...(argv['boot-timeout'] !== undefined ? { timeout: Number(argv['boot-timeout']) } : {}),
+    ...(argv['max-memory'] !== undefined ? { maxMemory: Number(argv['max-memory']) } : {}),
   };
   return Object.keys(boot).length > 0 ? { verify: { boot } } : {};
 }
 
 function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, selection: ReturnType<typeof buildSelection>): BootVerifyOptions {
   const flags = bootFlagLayer(argv);
-  const domainType = argv['domain-type'];
-  if (domainType !== undefined && domainType !== 'kvm' && domainType !== 'qemu')
-    throw usageError(`--domain-type is kvm or qemu, got ${JSON.stringify(domainType)}`);
+  const domainType = argv['domain-type'] as BootVerifyOptions['domainType'];
   const at = argv['at'];
   if (at !== undefined && (typeof at !== 'string' || at.trim() === '')) throw usageError('--at needs a restore point (an id from vmkeep list, or latest)');
   if (at !== undefined && argv['all-points'] === true) throw usageError('--at and --all-points cannot be used together');
@@ -72,11 +54,11 @@ function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, 
     needTags: Object.values(config?.tags ?? {}).some((t) => t.verify?.boot !== undefined),
     at: typeof at === 'string' ? at : undefined,
     allPoints: argv['all-points'] === true,
-    jobs: parseWhole('jobs', argv['jobs'] ?? 1, 1, 64, 'a whole number'),
+    jobs: Number(argv['jobs'] ?? 1),
     screenshot: argv['screenshot'] === true,
     domainType,
     scratchRoot: typeof scratch === 'string' ? resolve(scratch) : undefined,
-    lockWaitMs: parseLockWait(argv['lock-wait']),
+    lockWaitMs: secondsToMs(argv['lock-wait']),
   });
 }
 
@@ -119,22 +101,29 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       })
       .option('at', { type: 'string', describe: 'with --boot: the restore point to boot (an id from vmkeep list, or latest)' })
       .option('boot-timeout', {
-        type: 'string',
+        ...secondsFlag('boot-timeout', { min: 1, max: MAX_BOOT_TIMEOUT_S, whole: true }),
         describe: 'with --boot: seconds every check has to pass, from the start of the guest (default: config verify.boot.timeout, else 300)',
       })
-      .option('jobs', { type: 'string', describe: 'with --boot: points booted at once (default 1); refused when the free memory does not hold them' })
+      .option('jobs', { ...JOBS, describe: 'with --boot: points booted at once (default 1); refused when the free memory does not hold them' })
       .option('screenshot', {
         type: 'boolean',
         default: false,
         describe: 'with --boot: save a PNG of the console with the evidence (needs a graphics device in the saved XML)',
       })
       .option('max-memory', {
-        type: 'string',
+        ...memoryFlag('max-memory'),
         describe: "with --boot: the verify domain's memory cap (default: config verify.boot.maxMemory, else 2G; the original's when smaller)",
       })
-      .option('domain-type', { type: 'string', describe: 'with --boot: kvm or qemu (default: kvm where the host can boot a guest with it, else qemu)' })
+      .option('domain-type', {
+        ...choiceFlag('domain-type', ['kvm', 'qemu']),
+        describe: 'with --boot: the hypervisor type (default: kvm where the host can boot a guest with it, else qemu)',
+      })
       .option('from', { type: 'string', describe: 'check this restic repository (restic check, then a sample restored and checked by vmkeep)' })
-      .option('read-data-subset', { type: 'string', describe: "with --from: read back this share of the repository's data (10%, 1/5, 500M; 100% = all)" })
+      .option('read-data-subset', {
+        type: 'string',
+        coerce: parseReadDataSubset,
+        describe: "with --from: read back this share of the repository's data (10%, 1/5, 500M; 100% = all)",
+      })
       .option('sample', {
         type: 'boolean',
         default: true,
@@ -145,7 +134,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
         default: false,
         describe: 'VMSnap chains: restore and check every point, then record sha256 checksums in a new manifest (implies --all-points)',
       })
-      .option('lock-wait', { type: 'string', default: '0', describe: 'seconds to wait for another run to finish' }),
+      .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
   buildOptions: (argv, global) => {
     const scratch = argv['scratch-dir'] ?? '/var/tmp';
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
@@ -171,10 +160,10 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
         kind: 'repo' as const,
         options: Object.freeze({
           repo: repoFrom(argv, argv['from'], 'verify --from', global.env, global.config?.config.restic),
-          readDataSubset: parseReadDataSubset(argv['read-data-subset']),
+          readDataSubset: argv['read-data-subset'] as string | undefined,
           scratchDir: resolve(scratch),
           sample: argv['sample'] !== false,
-          ...(outputs ? { outputs: Object.freeze(outputs), lockWaitMs: parseLockWait(argv['lock-wait']) } : {}),
+          ...(outputs ? { outputs: Object.freeze(outputs), lockWaitMs: secondsToMs(argv['lock-wait']) } : {}),
         }),
       });
     }
@@ -193,7 +182,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
         deep: argv['deep'] === true || allPoints,
         allPoints,
         scratchDir: resolve(scratch),
-        lockWaitMs: parseLockWait(argv['lock-wait']),
+        lockWaitMs: secondsToMs(argv['lock-wait']),
         adopt,
       }),
     });

@@ -7,6 +7,7 @@ import type { Runner } from '../../../src/runner/runner.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';
 import { COMMAND_SPECS } from '../../../src/cli/commands/index.js';
 import { readVersion } from '../../../src/cli/version.js';
+import { parseCommandFlags } from '../../helpers/parse-flags.js';
 
 const NAMES = [...COMMAND_SPECS.map((c) => c.name), 'version'];
 
@@ -428,7 +429,9 @@ describe("prune options: policy flags, or each domain's policy from the config f
     const seeded = (await build({ simulate: '1d:1d' }, { output: '/b', domains: ['web1'] })) as Sim;
     expect([seeded.simulate.engine, seeded.simulate.from]).toEqual([undefined, { output: '/b', domain: 'web1' }]);
     await expect(async () => build({ engine: 'push' }, { output: '/b' })).rejects.toThrow(/^--engine is for --simulate/);
-    await expect(async () => build({ simulate: '1d:1d', engine: 'pull' })).rejects.toThrow(/^--engine takes virtnbdbackup or push, got "pull"$/);
+    await expect(parseCommandFlags(pruneCommand, ['--simulate', '1d:1d', '--engine', 'pull'])).rejects.toThrow(
+      /^--engine must be one of virtnbdbackup, push, got "pull"$/,
+    );
     await expect(async () => build({ simulate: '1d:1d' }, { output: '/b', domains: ['a,b'] })).rejects.toThrow(/one --domains NAME/);
     await expect(async () => build({ simulate: '1d:1d' }, { output: undefined, domains: ['a'] })).rejects.toThrow(/give --output DIR/);
   });
@@ -451,7 +454,14 @@ describe('check options', () => {
 
   it('refuses a warning age at or past the critical one (WARNING could never show), for verify ages too', async () => {
     const { checkCommand } = await import('../../../src/cli/commands/check.js');
-    const build = (argv: Record<string, unknown>) => checkCommand.buildOptions(argv, global);
+    const build = async (argv: Record<string, string>) =>
+      checkCommand.buildOptions(
+        await parseCommandFlags(
+          checkCommand,
+          Object.entries(argv).flatMap(([k, v]) => [`--${k}`, v]),
+        ),
+        global,
+      );
     await expect(async () => build({ warning: '50h', critical: '26h' })).rejects.toThrow(
       expect.objectContaining({ code: 'usage', message: '--warning 50h must be shorter than --critical 26h (swapped?)' }),
     );

@@ -9,6 +9,7 @@ import { parseConfigText } from '../../../src/config/load-config.js';
 import { createSettingsResolver } from '../../../src/config/settings.js';
 import { verifyCommand, type VerifyCliOptions } from '../../../src/cli/commands/verify.js';
 import type { GlobalOptions } from '../../../src/cli/global-options.js';
+import { parseCommandFlags } from '../../helpers/parse-flags.js';
 
 const FLEET = [
   'defaults:',
@@ -49,9 +50,9 @@ function usageMessage(fn: () => unknown): string {
   throw new Error('expected a usage error');
 }
 
-async function bootOptions(argv: Record<string, unknown>, configText?: string) {
+async function bootOptions(args: string[], configText?: string) {
   const withConfig = configText === undefined ? global : { ...global, config: { source: 'c.yaml', config: parseConfigText(configText, 'c.yaml') } };
-  const o = (await verifyCommand.buildOptions({ boot: true, ...argv }, withConfig)) as VerifyCliOptions;
+  const o = (await verifyCommand.buildOptions(await parseCommandFlags(verifyCommand, ['--boot', ...args]), withConfig)) as VerifyCliOptions;
   if (o.kind !== 'boot') throw new Error(`expected boot options, got ${o.kind}`);
   return o.options;
 }
@@ -95,14 +96,14 @@ describe('verify.boot in the config: defaults < tag < domain, key by key', () =>
 
 describe('verify --boot: its flags win over the config, each one alone', () => {
   it('no flag: every domain gets its own config settings, and tags are read because a tag section sets verify.boot', async () => {
-    const o = await bootOptions({}, FLEET);
+    const o = await bootOptions([], FLEET);
     expect(o.needTags).toBe(true);
     expect(o.bootSettingsFor('acc-db', ['db'])).toMatchObject({ timeoutMs: 900_000, maxMemoryKiB: 1024 * 1024 });
     expect(o.bootSettingsFor('acc-db', ['db']).checks).toHaveLength(2);
   });
 
   it('--boot-timeout replaces the timeout for every domain and leaves the config checks and memory', async () => {
-    const o = await bootOptions({ 'boot-timeout': '120' }, FLEET);
+    const o = await bootOptions(['--boot-timeout', '120'], FLEET);
     expect(o.bootSettingsFor('acc-db', ['db'])).toEqual({
       checks: [{ kind: 'agent' }, { kind: 'exec', argv: ['/usr/bin/pg_isready', '-q'] }],
       timeoutMs: 120_000,
@@ -111,15 +112,15 @@ describe('verify --boot: its flags win over the config, each one alone', () => {
   });
 
   it('--check replaces the config checks; --max-memory the memory', async () => {
-    const o = await bootOptions({ check: ['console:login:'], 'max-memory': '512M' }, FLEET);
+    const o = await bootOptions(['--check', 'console:login:', '--max-memory', '512M'], FLEET);
     expect(o.bootSettingsFor('acc-db', ['db'])).toEqual({ checks: [{ kind: 'console', pattern: 'login:' }], timeoutMs: 900_000, maxMemoryKiB: 512 * 1024 });
   });
 
   it('without a config: the flags, or the built-in values; no tags are read', async () => {
-    const o = await bootOptions({});
+    const o = await bootOptions([]);
     expect(o.needTags).toBe(false);
     expect(o.bootSettingsFor('x', [])).toEqual({ checks: undefined, timeoutMs: 300_000, maxMemoryKiB: 2 * 1024 * 1024 });
     expect(usageMessage(() => verifyCommand.buildOptions({ boot: true, check: ['ping'] }, global))).toMatch(/unknown kind "ping"/);
-    expect(usageMessage(() => verifyCommand.buildOptions({ boot: true, 'boot-timeout': '0' }, global))).toMatch(/--boot-timeout needs seconds from 1/);
+    await expect(bootOptions(['--boot-timeout', '0'])).rejects.toThrow(/^--boot-timeout needs seconds from 1 to 86400, got "0"$/);
   });
 });

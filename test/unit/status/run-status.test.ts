@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { serialiseDocument } from '../../../src/cli/output.js';
 import { createContext } from '../../../src/app/context.js';
 import type { RunOptions, RunResult, Runner } from '../../../src/runner/runner.js';
 import { runStatus, STATUS_CONCURRENCY } from '../../../src/status/run-status.js';
@@ -92,6 +93,14 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     // Two lines were added since: the domain's tags, and VMSnap's "Overall status" line (scripts grep it).
     expect(result.text.replace('\n  Overall status: OK\n', '\n').replace('\n  tags: none\n', '\n')).toBe(fixture('status/golden-running-2-checkpoints.txt'));
     expect(result.text).toContain('(running)  consistent\n  Overall status: OK\n  tags: none\n');
+    // --yaml and --yaml --pretty: byte for byte what vmkeep printed before it kept one YAML library.
+    for (const [pretty, file] of [
+      [false, 'status/golden-running-2-checkpoints.yaml'],
+      [true, 'status/golden-running-2-checkpoints.pretty.yaml'],
+    ] as const) {
+      const yaml = await serialiseDocument(result.document, { format: 'yaml', machine: false, pretty });
+      expect(yaml).toBe(fixture(file));
+    }
   });
 
   it('reports an unknown name as unknown without running anything for it, and is partial', async () => {
