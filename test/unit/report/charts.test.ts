@@ -29,7 +29,8 @@ describe('chainLabels', () => {
         bytes: 1e9,
       })),
     }));
-    const svg = renderDomainChart('vm1', chains, []);
+    // Drawn wide enough for both whole names (the default size fits the short ones).
+    const svg = renderDomainChart('vm1', chains, [], undefined, { width: 620, height: 230 });
     expect(svg).toContain('>vmsnap-backup-monthly-2026-10<');
     expect(svg).toContain('>vmsnap-backup-monthly-2026-11<');
     // Above the plot (its top is at y=44) and below the legend's row (y about 5).
