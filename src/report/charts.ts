@@ -19,7 +19,7 @@ echarts.use([BarChart, LineChart, ScatterChart, GridComponent, LegendComponent, 
 const DAY_MS = 86_400_000;
 const COLOURS = {
   full: '#1f5fa8',
-  inc: '#4f9a3a',
+  inc: '#3b7d2b',
   failed: '#b3261e',
   band: ['rgba(31,95,168,0.12)', 'rgba(79,154,58,0.14)'],
   size: '#1f5fa8',
@@ -32,11 +32,11 @@ const COLOURS = {
  * phone (about 360 px for the chart) shows them nearly at their size and the text stays readable;
  * a wide screen shows them side by side at their natural size.
  */
-export const CHART_SIZE = {
+export const CHART_SIZE: Record<'domain' | 'phases' | 'folder', { width: number; height: number }> = {
   domain: { width: 440, height: 230 },
   phases: { width: 440, height: 250 },
   folder: { width: 520, height: 260 },
-} as const;
+};
 
 const bytesLabel = (v: number) => (v === 0 ? '0' : formatBytes(v));
 
@@ -92,13 +92,44 @@ function paintOnce(option: echarts.EChartsCoreOption, width: number, height: num
 function tidySvg(svg: string, label: string): string {
   const name = label.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
   const half = (n: string) => String(Math.round(Number(n) * 2) / 2);
-  return svg
-    .replace(/ (d|points)="([^"]*)"/g, (_, attr: string, v: string) => ` ${attr}="${v.replace(/-?\d+\.\d+/g, half)}"`)
-    .replace(/transform="translate\(([^)]*)\)"/g, (_, v: string) => `transform="translate(${v.replace(/-?\d+\.\d+/g, half)})"`)
-    .replace(/(\d+\.\d)\d+/g, '$1')
-    .replace(/ pointer-events="visible"| class="zr\d+-cls-\d+"| ecmeta_\w+="[^"]*"/g, '')
-    .replace(/<style ?>[\s\S]*?<\/style>\n?/, '')
-    .replace(/^<svg /, `<svg role="img" aria-label="${name}" `);
+  return (
+    svg
+      .replace(/ d="([^"]*)"/g, (_, v: string) => ` d="${dropStraightRuns(v.replace(/-?\d+\.\d+/g, half))}"`)
+      .replace(/ points="([^"]*)"/g, (_, v: string) => ` points="${v.replace(/-?\d+\.\d+/g, half)}"`)
+      .replace(/transform="translate\(([^)]*)\)"/g, (_, v: string) => `transform="translate(${v.replace(/-?\d+\.\d+/g, half)})"`)
+      .replace(/(\d+\.\d)\d+/g, '$1')
+      .replace(/ pointer-events="visible"| class="zr\d+-cls-\d+"| ecmeta_\w+="[^"]*"| xml:space="preserve"| stroke="[^"]*" stroke-width="0"/g, '')
+      .replace(/<style ?>[\s\S]*?<\/style>\n?/, '')
+      // The invisible hit areas of legend items and the transparent background.
+      .replace(/<path d="[^"]*"(?: transform="[^"]*")? fill="none"><\/path>\n?|<rect [^>]*fill="none"><\/rect>\n?/g, '')
+      .replace(/^<svg /, `<svg role="img" aria-label="${name}" `)
+  );
+}
+
+/**
+ * A polyline's points in the middle of a straight horizontal or vertical run say nothing: drop
+ * them (a flat line of incrementals at the same half pixel is two points, not a hundred). A point
+ * where the line turns back is kept.
+ */
+function dropStraightRuns(d: string): string {
+  if (!/^[ML\d .-]+$/.test(d) || d.length < 64) return d;
+  const out: string[] = [];
+  for (const part of d.split(/(?=M)/)) {
+    const points = part
+      .slice(1)
+      .split('L')
+      .map((p) => p.trim());
+    const kept = points.filter((p, i) => {
+      if (i === 0 || i === points.length - 1) return true;
+      const [x0, y0] = points[i - 1]!.split(' ');
+      const [x1, y1] = p.split(' ');
+      const [x2, y2] = points[i + 1]!.split(' ');
+      const between = (a: string, b: string, c: string) => (Number(a) - Number(b)) * (Number(b) - Number(c)) >= 0;
+      return !((y0 === y1 && y1 === y2 && between(x0!, x1!, x2!)) || (x0 === x1 && x1 === x2 && between(y0!, y1!, y2!)));
+    });
+    out.push(`M${kept.join('L')}`);
+  }
+  return out.join('');
 }
 
 /**
@@ -157,7 +188,9 @@ export function renderDomainChart(
   const all = chains.flatMap((c) => c.points);
   const many = all.length > 60;
   const full = all.filter((p) => p.level === 'full').map((p) => [Date.parse(p.time), p.bytes]);
-  const grid = { left: 52, right: 10, top: 44, bottom: 30 };
+  // No legend in the chart: the page writes one key above it (a line of text costs less to
+  // draw and to carry than a legend per domain).
+  const grid = { left: 52, right: 10, top: 24, bottom: 30 };
   const plotPx = width - grid.left - grid.right;
   const spans = chains
     .filter((c) => c.points.length > 0)
@@ -178,8 +211,8 @@ export function renderDomainChart(
     inc.push(...thinSeries(points, Math.max(1, Math.round(chainPx / 4))));
   }
   const names = chainLabels(spans, plotPx, failureTimes);
-  // Each chain's name sits on its own row above its band, under the legend's row: neither covers
-  // the other, nor a point drawn at the top of the plot.
+  // Each chain's name sits on its own row above its band: it covers no point drawn at the top
+  // of the plot.
   const bands = spans.map((b, i) => [
     {
       name: names[i],
@@ -192,7 +225,6 @@ export function renderDomainChart(
   const label = `${domain}: ${all.length} restore points in ${chains.length} chains (${full.length} full), ${failures.length} failed runs`;
   const option = {
     grid: { ...grid, outerBoundsMode: 'none' },
-    legend: { top: 0, right: 0, itemWidth: 12, itemHeight: 8, textStyle: { fontSize: 12 }, data: ['full', 'incremental', 'failed run'] },
     xAxis: { type: 'time', axisLabel: { fontSize: 11, hideOverlap: true }, splitLine: { show: false } },
     // The axis labels carry the unit ("2 GB"): no axis name to collide with the chain names.
     yAxis: { type: 'value', axisLabel: { fontSize: 11, formatter: bytesLabel }, splitNumber: 3 },

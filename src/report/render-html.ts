@@ -55,6 +55,7 @@ td.num{text-align:right;white-space:nowrap}
 details{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.3rem .6rem}
 summary{cursor:pointer;font-weight:600}
 .chart svg{max-width:100%;height:auto}
+.k-full{color:#1f5fa8}.k-inc{color:#3b7d2b;font-weight:700}.k-fail{color:#b3261e}
 .runs td{font-size:.82rem}
 @media (max-width:700px){body{padding:.5rem}table{font-size:.8rem}th,td{padding:.25rem .3rem}}
 `;
@@ -117,7 +118,7 @@ function renderDetails(r: ReportRow, painter: ChartPainter): string {
     .join('');
   return `<details id="${anchor(r)}"><summary>${e(r.host)} / ${e(r.domain)} <span class="state ${r.state}">${WORD[r.state]}</span></summary>
 ${r.error ? `<p class="critical">${e(r.error)}</p>` : ''}
-<h3>Restore points</h3><p class="meta">Each chain is a shaded band; diamonds are fulls, the line and dots incrementals, triangles failed runs. Pruned and merged points are absent.</p>${chart}
+<h3>Restore points</h3><p class="meta key">Each chain is a shaded band; <span class="k-full">◆</span> fulls, <span class="k-inc">—</span> incrementals, <span class="k-fail">▲</span> failed runs. Pruned and merged points are absent.</p>${chart}
 ${
   r.phaseRuns.length > 0
     ? `<h3>Where the time went</h3><p class="meta">Each bar is one backup run, oldest left, split into its phases (lock, reading the domain, plan, freeze, the engine's job, checksums, flush, manifest, prune, hooks).</p><div class="chart">${renderPhaseChart(r.domain, r.phaseRuns, painter)}</div>`

@@ -20,7 +20,7 @@ describe('chainLabels', () => {
     expect(chainLabels(year, 200).every((l) => l === '')).toBe(true);
   });
 
-  it("the timeline's chain names sit above the plot, below the legend; the y axis has no name to collide with them", () => {
+  it("the timeline's chain names sit above the plot; the y axis has no name to collide with them", () => {
     const chains: TimelineChain[] = [0, 1].map((m) => ({
       folder: `vmsnap-backup-monthly-2026-${10 + m}`,
       points: Array.from({ length: 20 }, (_, i) => ({
@@ -33,12 +33,12 @@ describe('chainLabels', () => {
     const svg = renderDomainChart('vm1', chains, [], undefined, { width: 620, height: 230 });
     expect(svg).toContain('>vmsnap-backup-monthly-2026-10<');
     expect(svg).toContain('>vmsnap-backup-monthly-2026-11<');
-    // Above the plot (its top is at y=44) and below the legend's row (y about 5).
+    // Above the plot (its top is at y=24), inside the chart.
     const placed = [...svg.matchAll(/transform="translate\([\d.]+ ([\d.]+)\)"[^>]*>vmsnap-backup-monthly/g)];
     expect(placed).toHaveLength(2);
     for (const m of placed) {
-      expect(Number(m[1])).toBeLessThan(44);
-      expect(Number(m[1])).toBeGreaterThan(16);
+      expect(Number(m[1])).toBeLessThan(24);
+      expect(Number(m[1])).toBeGreaterThan(6);
     }
     expect(svg).not.toContain('>size<');
   });
