@@ -102,6 +102,9 @@ function tidySvg(svg: string, label: string): string {
       .replace(/<style ?>[\s\S]*?<\/style>\n?/, '')
       // The invisible hit areas of legend items and the transparent background.
       .replace(/<path d="[^"]*"(?: transform="[^"]*")? fill="none"><\/path>\n?|<rect [^>]*fill="none"><\/rect>\n?/g, '')
+      // The page's CSS gives every chart its font family (.chart svg): each text keeps its size.
+      .replace(/font-family:sans-serif;|style="font: normal normal (\d+)px sans-serif"/g, (m, px?: string) => (px ? `style="font-size:${px}px"` : ''))
+      .replace(/ xmlns:xlink="[^"]*" version="1.1" baseProfile="full"/, '')
       .replace(/^<svg /, `<svg role="img" aria-label="${name}" `)
   );
 }
