@@ -54,10 +54,26 @@ td.num{text-align:right;white-space:nowrap}
 .problems{margin:.1rem 0 0;padding-left:1rem;color:#333}
 details{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.3rem .6rem}
 summary{cursor:pointer;font-weight:600}
-.chart svg{max-width:100%;height:auto}
+.chart svg{max-width:100%;height:auto;font-family:sans-serif}
 .k-full{color:#1f5fa8}.k-inc{color:#3b7d2b;font-weight:700}.k-fail{color:#b3261e}
 .runs td{font-size:.82rem}
-@media (max-width:700px){body{padding:.5rem}table{font-size:.8rem}th,td{padding:.25rem .3rem}}
+@media (max-width:700px){
+body{padding:.5rem}table{font-size:.85rem}th,td{padding:.25rem .3rem}details{padding:.3rem .4rem}
+.chart svg{width:100%}
+.runs td{overflow-wrap:anywhere}
+#domains thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+#domains,#domains tbody,#domains tr{display:block}
+#domains tr{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.3rem .5rem}
+#domains tbody th,#domains td{display:inline-block;border:0;padding:.1rem .9rem .1rem 0;background:none;position:static;text-align:left}
+#domains tbody th,#domains td:nth-child(3),#domains td:nth-child(7){display:block}
+#domains td:empty{display:none}
+#domains td::before{color:var(--muted);margin-right:.3rem}
+#domains td:nth-child(1)::before{content:"Host"}#domains td:nth-child(4)::before{content:"Tags"}#domains td:nth-child(5)::before{content:"State"}
+#domains td:nth-child(6)::before{content:"Engine"}#domains td:nth-child(7)::before{content:"Last good backup"}#domains td:nth-child(8)::before{content:"Points"}
+#domains td:nth-child(9)::before{content:"Chains"}#domains td:nth-child(10)::before{content:"Size"}#domains td:nth-child(11)::before{content:"Last verify"}
+#domains td:nth-child(12)::before{content:"Boot proof"}#domains td:nth-child(13)::before{content:"Protected, labels"}
+#domains td:nth-child(7) br{display:none}#domains td:nth-child(7) .meta{margin-left:.4rem}
+}
 `;
 
 /** Sorting by a header's column; numbers sort by their data-sort value. The page needs none of it. */
