@@ -82,8 +82,8 @@ function paintOnce(option: echarts.EChartsCoreOption, width: number, height: num
 }
 
 /**
- * The SSR output, made static and small: coordinates in paths, polygons and translations to the
- * nearest half pixel (a line 0.5 px off its place looks the same; a 1 px line on a .5 stays
+ * The SSR output, made static and small: coordinates in paths (not symbols, not arcs), polygons
+ * and translations to the nearest half pixel (a line 0.5 px off its place looks the same; a 1 px line on a .5 stays
  * crisp), other decimals to one place, and without what only an interactive chart uses: hover
  * classes and their style block, `pointer-events`, the `ecmeta_*` attributes ECharts leaves for a
  * browser-side instance to pick the chart up. It carries no accessible name of its own: the chart
@@ -94,7 +94,11 @@ function tidySvg(svg: string, label: string): string {
   const half = (n: string) => String(Math.round(Number(n) * 2) / 2);
   return (
     svg
-      .replace(/ d="([^"]*)"/g, (_, v: string) => ` d="${dropStraightRuns(v.replace(/-?\d+\.\d+/g, half))}"`)
+      // A symbol is drawn at unit size and scaled by a matrix (a circle is two arcs 0.1 apart):
+      // its own coordinates keep their decimal.
+      .replace(/<path d="([^"]*)"([^>]*)>/g, (m, d: string, rest: string) =>
+        rest.includes('matrix(') || d.includes('A') ? m : `<path d="${dropStraightRuns(d.replace(/-?\d+\.\d+/g, half))}"${rest}>`,
+      )
       .replace(/ points="([^"]*)"/g, (_, v: string) => ` points="${v.replace(/-?\d+\.\d+/g, half)}"`)
       .replace(/transform="translate\(([^)]*)\)"/g, (_, v: string) => `transform="translate(${v.replace(/-?\d+\.\d+/g, half)})"`)
       .replace(/(\d+\.\d)\d+/g, '$1')

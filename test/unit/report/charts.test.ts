@@ -44,6 +44,22 @@ describe('chainLabels', () => {
   });
 });
 
+describe('renderDomainChart', () => {
+  it('draws a lone incremental as its symbol: a circle is two arcs a tenth apart, kept apart', () => {
+    const chains: TimelineChain[] = [
+      {
+        folder: 'vmsnap-backup-monthly-2026-06',
+        points: [
+          { time: '2026-06-01T02:00:00Z', level: 'full', bytes: 2.1e6 },
+          { time: '2026-06-03T02:00:00Z', level: 'inc', bytes: 2.1e6 },
+        ],
+      },
+    ];
+    const svg = renderDomainChart('vm1', chains, ['2026-06-05T02:00:00Z']);
+    expect(svg).toMatch(/<path d="M1 0A1 1 0 1 1 1 -0.1A1 1 0 0 1 1 0" transform="matrix\([^)]*\)" fill="#fff" stroke="#3b7d2b"/);
+  });
+});
+
 describe('renderPhaseChart', () => {
   it('one series per phase some run spent time in, a bar per run, and a description with the longest run', () => {
     const runs = [
