@@ -396,7 +396,8 @@ export function renderPhaseChart(
   );
   const label = `${domain}: where the time of its last ${runs.length} runs went, by phase; the longest took ${(longest / 1000).toFixed(1)} s`;
   const option = {
-    grid: { left: 44, right: 10, top: 60, bottom: 52, outerBoundsMode: 'none' },
+    // Room for two rows of legend (a dozen phases at 440 px) above the axis name.
+    grid: { left: 44, right: 10, top: 72, bottom: 52, outerBoundsMode: 'none' },
     legend: { top: 0, left: 0, right: 0, itemWidth: 12, itemHeight: 8, itemGap: 8, textStyle: { fontSize: 12 }, data: names },
     xAxis: { type: 'category', data: categories, axisLabel: { fontSize: 10, rotate: 30, hideOverlap: true } },
     yAxis: { type: 'value', name: 'seconds', nameTextStyle: { fontSize: 11 }, axisLabel: { fontSize: 11 }, splitNumber: 3 },

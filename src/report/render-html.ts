@@ -60,7 +60,8 @@ summary{cursor:pointer;font-weight:600}
 @media (max-width:700px){
 body{padding:.5rem}table{font-size:.85rem}th,td{padding:.25rem .3rem}details{padding:.3rem .4rem}
 .chart svg{width:100%}
-.runs td{overflow-wrap:anywhere}
+.runs td:last-child{overflow-wrap:anywhere}
+#domains caption{display:block;text-align:left}
 #domains thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
 #domains,#domains tbody,#domains tr{display:block}
 #domains tr{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.3rem .5rem}
