@@ -3,9 +3,9 @@
  * only adds sorting (the page reads the same without it). A Content-Security-Policy forbids every
  * request: nothing is fetched from anywhere, not even by a stray URL in a domain name.
  */
-import prettyBytes from 'pretty-bytes';
+import { formatBytes } from './format-bytes.js';
 import type { OutputForecast } from '../repository/forecast.js';
-import { renderDomainChart, renderFolderChart, renderPhaseChart } from './charts.js';
+import { createChartPainter, renderDomainChart, renderFolderChart, renderPhaseChart, type ChartPainter } from './charts.js';
 import { describeAge, type FolderVerdict, type ReportRow, type RowState } from './judge-report.js';
 
 export interface ReportFolderView {
@@ -32,7 +32,7 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESC[c]!);
 }
 const e = escapeHtml;
-const bytes = (n: number) => prettyBytes(n, { maximumFractionDigits: 1 });
+const bytes = formatBytes;
 const when = (iso: string) => iso.slice(0, 16).replace('T', ' ');
 const WORD: Record<RowState, string> = { ok: 'OK', warning: 'needs attention', critical: 'needs attention now' };
 
@@ -54,9 +54,27 @@ td.num{text-align:right;white-space:nowrap}
 .problems{margin:.1rem 0 0;padding-left:1rem;color:#333}
 details{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.3rem .6rem}
 summary{cursor:pointer;font-weight:600}
-.chart svg{max-width:100%;height:auto}
+.chart svg{max-width:100%;height:auto;font-family:sans-serif}
+.k-full{color:#1f5fa8}.k-inc{color:#3b7d2b;font-weight:700}.k-fail{color:#b3261e}
 .runs td{font-size:.82rem}
-@media (max-width:700px){body{padding:.5rem}table{font-size:.8rem}th,td{padding:.25rem .3rem}}
+@media (max-width:700px){
+body{padding:.5rem}table{font-size:.85rem}th,td{padding:.25rem .3rem}details{padding:.3rem .4rem}
+.chart svg{width:100%}
+.runs td:last-child{overflow-wrap:anywhere}
+#domains caption{display:block;text-align:left}
+#domains thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+#domains,#domains tbody,#domains tr{display:block}
+#domains tr{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.3rem .5rem}
+#domains tbody th,#domains td{display:inline-block;border:0;padding:.1rem .9rem .1rem 0;background:none;position:static;text-align:left}
+#domains tbody th,#domains td:nth-child(3),#domains td:nth-child(7){display:block}
+#domains td:empty{display:none}
+#domains td::before{color:var(--muted);margin-right:.3rem}
+#domains td:nth-child(1)::before{content:"Host"}#domains td:nth-child(4)::before{content:"Tags"}#domains td:nth-child(5)::before{content:"State"}
+#domains td:nth-child(6)::before{content:"Engine"}#domains td:nth-child(7)::before{content:"Last good backup"}#domains td:nth-child(8)::before{content:"Points"}
+#domains td:nth-child(9)::before{content:"Chains"}#domains td:nth-child(10)::before{content:"Size"}#domains td:nth-child(11)::before{content:"Last verify"}
+#domains td:nth-child(12)::before{content:"Boot proof"}#domains td:nth-child(13)::before{content:"Protected, labels"}
+#domains td:nth-child(7) br{display:none}#domains td:nth-child(7) .meta{margin-left:.4rem}
+}
 `;
 
 /** Sorting by a header's column; numbers sort by their data-sort value. The page needs none of it. */
@@ -102,10 +120,10 @@ function renderRow(r: ReportRow): string {
 </tr>`;
 }
 
-function renderDetails(r: ReportRow): string {
+function renderDetails(r: ReportRow, painter: ChartPainter): string {
   const chart =
     r.timeline.some((c) => c.points.length > 0) || r.failures.length > 0
-      ? `<div class="chart">${renderDomainChart(r.domain, r.timeline, r.failures)}</div>`
+      ? `<div class="chart">${renderDomainChart(r.domain, r.timeline, r.failures, painter)}</div>`
       : '<p>No restore points.</p>';
   const runs = r.runs
     .map(
@@ -117,17 +135,17 @@ function renderDetails(r: ReportRow): string {
     .join('');
   return `<details id="${anchor(r)}"><summary>${e(r.host)} / ${e(r.domain)} <span class="state ${r.state}">${WORD[r.state]}</span></summary>
 ${r.error ? `<p class="critical">${e(r.error)}</p>` : ''}
-<h3>Restore points</h3><p class="meta">Each chain is a shaded band; diamonds are fulls, the line and dots incrementals, triangles failed runs. Pruned and merged points are absent.</p>${chart}
+<h3>Restore points</h3><p class="meta key">Each chain is a shaded band; <span class="k-full">◆</span> fulls, <span class="k-inc">—</span> incrementals, <span class="k-fail">▲</span> failed runs. Pruned and merged points are absent.</p>${chart}
 ${
   r.phaseRuns.length > 0
-    ? `<h3>Where the time went</h3><p class="meta">Each bar is one backup run, oldest left, split into its phases (lock, reading the domain, plan, freeze, the engine's job, checksums, flush, manifest, prune, hooks).</p><div class="chart">${renderPhaseChart(r.domain, r.phaseRuns)}</div>`
+    ? `<h3>Where the time went</h3><p class="meta">Each bar is one backup run, oldest left, split into its phases (lock, reading the domain, plan, freeze, the engine's job, checksums, flush, manifest, prune, hooks).</p><div class="chart">${renderPhaseChart(r.domain, r.phaseRuns, painter)}</div>`
     : ''
 }
 <h3>Last runs</h3>${runs ? `<div class="table-wrap"><table class="runs"><caption class="meta">Newest first</caption><thead><tr><th scope="col">Time (UTC)</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Bytes</th><th scope="col">What</th></tr></thead><tbody>${runs}</tbody></table></div>` : '<p>No runs recorded.</p>'}
 </details>`;
 }
 
-function renderFolder(f: ReportFolderView, now: Date): string {
+function renderFolder(f: ReportFolderView, now: Date, painter: ChartPainter): string {
   const fc = f.forecast;
   const free = fc ? bytes(fc.freeBytes) : 'unknown';
   const outlook = !fc
@@ -140,11 +158,20 @@ function renderFolder(f: ReportFolderView, now: Date): string {
   return `<section aria-labelledby="f-${Buffer.from(f.output).toString('hex')}"><h3 id="f-${Buffer.from(f.output).toString('hex')}">${e(f.host)}: ${e(f.output)}</h3>
 <p>Size on disk ${bytes(f.sizeOnDisk)}, free ${free}. ${outlook}</p>
 ${fc ? `<p class="meta">How: ${e(fc.basis)}.</p>` : ''}
-<div class="chart">${renderFolderChart(f.output, f.sizeHistory, now, f.sizeOnDisk, fc?.freeBytes, fc)}</div></section>`;
+<div class="chart">${renderFolderChart(f.output, f.sizeHistory, now, f.sizeOnDisk, fc?.freeBytes, fc, painter)}</div></section>`;
 }
 
 /** The whole report page. */
 export function renderReportHtml(doc: ReportDocument): string {
+  const painter = createChartPainter();
+  try {
+    return renderPage(doc, painter);
+  } finally {
+    painter.dispose();
+  }
+}
+
+function renderPage(doc: ReportDocument, painter: ChartPainter): string {
   const { fleet } = doc;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -164,9 +191,9 @@ export function renderReportHtml(doc: ReportDocument): string {
 ${doc.rows.map(renderRow).join('\n')}
 </tbody></table></div>
 <h2>Output folders</h2>
-${doc.folders.map((f) => renderFolder(f, doc.generatedAt)).join('\n')}
+${doc.folders.map((f) => renderFolder(f, doc.generatedAt, painter)).join('\n')}
 <h2>Per domain</h2>
-${doc.rows.map(renderDetails).join('\n')}
+${doc.rows.map((r) => renderDetails(r, painter)).join('\n')}
 </main><script>${SCRIPT}</script></body></html>
 `;
 }

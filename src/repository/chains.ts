@@ -2,6 +2,7 @@
  * The backup tree: OUTPUT/<domain>/<chain folder>/. Reads chains from vmkeep manifests, and
  * from virtnbdbackup's own files for VMSnap folders that have no manifest.
  */
+import { readdirSync, statSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmkeepError } from '../errors.js';
@@ -79,11 +80,13 @@ export async function readChain(domain: string, folder: string, dir: string): Pr
   const recorded = await readManifest(dir);
   // A merge a crashed prune left half done: show the chain as its files are (the next prune finishes it).
   const manifest = recorded && (await resolvePendingMerge(dir, recorded));
-  const sizeOnDisk = await folderSize(dir);
+  const files = readFileSizes(dir);
+  let sizeOnDisk = 0;
+  for (const size of files.values()) sizeOnDisk += size;
   const period = parseChainFolderName(folder);
   if (manifest) {
     // A recorded file gone or cut short outranks everything the manifest says about the chain.
-    const damage = await checkRecordedFiles(dir, manifest);
+    const damage = await checkRecordedFiles(dir, manifest, files);
     return {
       domain,
       folder,
@@ -166,14 +169,24 @@ async function checkpointCreationTime(dir: string, name: string): Promise<string
   }
 }
 
-async function folderSize(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdirOrEmpty(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await folderSize(p);
-    else if (e.isFile()) total += (await stat(p)).size;
+/**
+ * The size of every regular file under a chain folder, by its path relative to the folder ('/'
+ * between parts). One stat per file, and synchronous: a report reads a fleet's hundreds of
+ * thousands of files, where a promise and a thread-pool hop per stat cost three times the CPU
+ * and left the process idle between them; a chain folder of a few dozen files takes well under
+ * a millisecond.
+ */
+function readFileSizes(dir: string, prefix = '', sizes = new Map<string, number>()): Map<string, number> {
+  for (const e of readdirOrEmptySync(dir)) {
+    const rel = `${prefix}${e.name}`;
+    if (e.isDirectory()) readFileSizes(join(dir, e.name), `${rel}/`, sizes);
+    else if (e.isFile()) {
+      // A file removed since the folder was listed (a run's temp file renamed) is not counted.
+      const s = statSync(join(dir, e.name), { throwIfNoEntry: false });
+      if (s) sizes.set(rel, s.size);
+    }
   }
-  return total;
+  return sizes;
 }
 
 /**
@@ -207,15 +220,27 @@ export async function findHostFolders(output: string): Promise<string[]> {
   return hosts;
 }
 
+function readdirOrEmptySync(dir: string) {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    return readdirError(e, dir);
+  }
+}
+
 async function readdirOrEmpty(dir: string) {
   try {
     return await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return [];
-    if (code === 'ENOTDIR') throw new VmkeepError('usage', `${dir} is not a directory`);
-    throw e;
+    return readdirError(e, dir);
   }
+}
+
+function readdirError(e: unknown, dir: string): [] {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return [];
+  if (code === 'ENOTDIR') throw new VmkeepError('usage', `${dir} is not a directory`);
+  throw e;
 }
 
 export { MANIFEST_FILE };

@@ -58,18 +58,21 @@ export interface OutputForecast {
 
 /** Theil-Sen: the median of the slopes between every two samples with different x. */
 export function theilSenSlope(samples: ReadonlyArray<{ x: number; y: number }>): number | null {
-  const slopes: number[] = [];
+  // n² / 2 slopes (4005 for 90 daily points, per domain): a typed array sorts them natively,
+  // several times faster than an array of numbers with a comparator.
+  const slopes = new Float64Array((samples.length * (samples.length - 1)) / 2);
+  let count = 0;
   for (let i = 0; i < samples.length; i++) {
     for (let j = i + 1; j < samples.length; j++) {
       const a = samples[i]!;
       const b = samples[j]!;
-      if (b.x !== a.x) slopes.push((b.y - a.y) / (b.x - a.x));
+      if (b.x !== a.x) slopes[count++] = (b.y - a.y) / (b.x - a.x);
     }
   }
-  if (slopes.length === 0) return null;
-  slopes.sort((p, q) => p - q);
-  const mid = slopes.length >> 1;
-  return slopes.length % 2 === 1 ? slopes[mid]! : (slopes[mid - 1]! + slopes[mid]!) / 2;
+  if (count === 0) return null;
+  const sorted = slopes.subarray(0, count).sort();
+  const mid = count >> 1;
+  return count % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** One domain's rates over the window. */

@@ -20,15 +20,25 @@ export interface ChainDamage {
   byPoint: Record<string, string>;
 }
 
-/** Check every recorded file of a chain for presence and size. */
-export async function checkRecordedFiles(dir: string, manifest: Pick<ChainManifest, 'points'>): Promise<ChainDamage | undefined> {
+/**
+ * Check every recorded file of a chain for presence and size. `sizes` may hand in the sizes of the
+ * folder's regular files already read (relative path to size): a file found there is not read again.
+ */
+export async function checkRecordedFiles(
+  dir: string,
+  manifest: Pick<ChainManifest, 'points'>,
+  sizes?: ReadonlyMap<string, number>,
+): Promise<ChainDamage | undefined> {
   const problems: string[] = [];
   const byPoint: Record<string, string> = {};
   const seen = new Map<string, string | undefined>();
   let first: string | undefined;
   for (const point of manifest.points) {
     for (const f of point.files) {
-      if (!seen.has(f.path)) seen.set(f.path, await fileProblem(join(dir, f.path), f.path, f.size));
+      if (!seen.has(f.path)) {
+        const known = sizes?.get(f.path);
+        seen.set(f.path, known === undefined ? await fileProblem(join(dir, f.path), f.path, f.size) : sizeProblem(f.path, known, f.size));
+      }
       const problem = seen.get(f.path);
       if (problem !== undefined && !problems.includes(problem)) problems.push(problem);
       first ??= problem;
@@ -42,10 +52,13 @@ async function fileProblem(path: string, rel: string, recordedSize: number): Pro
   try {
     const s = await stat(path);
     if (!s.isFile()) return `${rel} is not a regular file`;
-    if (s.size !== recordedSize) return `${rel} is ${s.size} bytes, ${recordedSize} were recorded`;
-    return undefined;
+    return sizeProblem(rel, s.size, recordedSize);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? `${rel} is missing` : `${rel} cannot be read (${code ?? String(e)})`;
   }
+}
+
+function sizeProblem(rel: string, size: number, recordedSize: number): string | undefined {
+  return size === recordedSize ? undefined : `${rel} is ${size} bytes, ${recordedSize} were recorded`;
 }

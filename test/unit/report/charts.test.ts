@@ -20,7 +20,7 @@ describe('chainLabels', () => {
     expect(chainLabels(year, 200).every((l) => l === '')).toBe(true);
   });
 
-  it("the timeline's chain names sit above the plot, below the legend; the y axis has no name to collide with them", () => {
+  it("the timeline's chain names sit above the plot; the y axis has no name to collide with them", () => {
     const chains: TimelineChain[] = [0, 1].map((m) => ({
       folder: `vmsnap-backup-monthly-2026-${10 + m}`,
       points: Array.from({ length: 20 }, (_, i) => ({
@@ -29,17 +29,34 @@ describe('chainLabels', () => {
         bytes: 1e9,
       })),
     }));
-    const svg = renderDomainChart('vm1', chains, []);
+    // Drawn wide enough for both whole names (the default size fits the short ones).
+    const svg = renderDomainChart('vm1', chains, [], undefined, { width: 620, height: 230 });
     expect(svg).toContain('>vmsnap-backup-monthly-2026-10<');
     expect(svg).toContain('>vmsnap-backup-monthly-2026-11<');
-    // Above the plot (its top is at y=44) and below the legend's row (y about 5).
+    // Above the plot (its top is at y=24), inside the chart.
     const placed = [...svg.matchAll(/transform="translate\([\d.]+ ([\d.]+)\)"[^>]*>vmsnap-backup-monthly/g)];
     expect(placed).toHaveLength(2);
     for (const m of placed) {
-      expect(Number(m[1])).toBeLessThan(44);
-      expect(Number(m[1])).toBeGreaterThan(16);
+      expect(Number(m[1])).toBeLessThan(24);
+      expect(Number(m[1])).toBeGreaterThan(6);
     }
     expect(svg).not.toContain('>size<');
+  });
+});
+
+describe('renderDomainChart', () => {
+  it('draws a lone incremental as its symbol: a circle is two arcs a tenth apart, kept apart', () => {
+    const chains: TimelineChain[] = [
+      {
+        folder: 'vmsnap-backup-monthly-2026-06',
+        points: [
+          { time: '2026-06-01T02:00:00Z', level: 'full', bytes: 2.1e6 },
+          { time: '2026-06-03T02:00:00Z', level: 'inc', bytes: 2.1e6 },
+        ],
+      },
+    ];
+    const svg = renderDomainChart('vm1', chains, ['2026-06-05T02:00:00Z']);
+    expect(svg).toMatch(/<path d="M1 0A1 1 0 1 1 1 -0.1A1 1 0 0 1 1 0" transform="matrix\([^)]*\)" fill="#fff" stroke="#3b7d2b"/);
   });
 });
 
