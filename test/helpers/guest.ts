@@ -202,6 +202,14 @@ export async function waitForAgent(guest: TestGuest, timeoutMs = 60_000): Promis
   }
 }
 
+/** A test guest that has booted and whose agent answers: what a test about what a user sees starts from. */
+export async function bootTestGuest(options: CreateTestGuestOptions = {}): Promise<TestGuest> {
+  const guest = await createTestGuest(options);
+  await waitForGuestReady(guest);
+  await waitForAgent(guest);
+  return guest;
+}
+
 export interface GuestExecResult {
   exitCode: number;
   stdout: string;

@@ -16,16 +16,14 @@ import { MiB, backupCli, checkpointNames, expectDocument, makeLockDir, readManif
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { expectNothingLeft } from '../helpers/fault-checks.js';
 import {
+  bootTestGuest,
   checkJournal,
-  createTestGuest,
   guestExec,
   guestJournalLines,
   readJournalFromImage,
-  waitForAgent,
-  waitForGuestReady,
+  type TestGuest,
   waitForJournalGrowth,
   writeGuestDataFile,
-  type TestGuest,
 } from '../helpers/guest.js';
 import { cleanupAll, domainState, virsh } from '../helpers/libvirt.js';
 import { startVmkeep, waitForPartial, type RunningVmkeep } from '../helpers/vmkeep-process.js';
@@ -43,9 +41,7 @@ const deadPids: number[] = [];
 
 beforeAll(async () => {
   lockDir = makeLockDir();
-  guest = await createTestGuest({ label: 'faultkill' });
-  await waitForGuestReady(guest);
-  await waitForAgent(guest);
+  guest = await bootTestGuest({ label: 'faultkill' });
 }, 300_000);
 
 afterAll(async () => {

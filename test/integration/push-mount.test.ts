@@ -10,15 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
-import {
-  createTestGuest,
-  readJournalFromImage,
-  waitForAgent,
-  waitForGuestReady,
-  waitForJournalGrowth,
-  PARTITION_JOURNAL_PATH,
-  type TestGuest,
-} from '../helpers/guest.js';
+import { bootTestGuest, PARTITION_JOURNAL_PATH, readJournalFromImage, type TestGuest, waitForJournalGrowth } from '../helpers/guest.js';
 import { cleanupAll, createTestDomain, type TestDomain } from '../helpers/libvirt.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
@@ -216,9 +208,7 @@ describe('vmkeep mount of a booting guest caught mid-write', () => {
   let guestOut: string;
 
   beforeAll(async () => {
-    guest = await createTestGuest({ label: 'mount-journal' });
-    await waitForGuestReady(guest);
-    await waitForAgent(guest);
+    guest = await bootTestGuest({ label: 'mount-journal' });
     guestOut = path.join(guest.dir, 'backups');
   }, 300_000);
 

@@ -15,16 +15,14 @@ import { backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import {
   agentCommand,
+  bootTestGuest,
   checkJournal,
-  createTestGuest,
   guestJournalLines,
   guestPing,
   readJournalFromImage,
-  waitForAgent,
-  waitForGuestReady,
+  type TestGuest,
   waitForJournalGrowth,
   writeGuestDataFile,
-  type TestGuest,
 } from '../helpers/guest.js';
 import { cleanupAll, virsh } from '../helpers/libvirt.js';
 import { startVmkeep } from '../helpers/vmkeep-process.js';
@@ -38,9 +36,7 @@ interface ListDoc {
 
 beforeAll(async () => {
   lockDir = makeLockDir();
-  guest = await createTestGuest({ label: 'quiesce' });
-  await waitForGuestReady(guest);
-  await waitForAgent(guest);
+  guest = await bootTestGuest({ label: 'quiesce' });
 }, 300_000);
 
 afterAll(async () => {

@@ -8,19 +8,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  GUEST_READY_MARKER,
+  bootTestGuest,
   checkJournal,
   copyGuestDisk,
-  createTestGuest,
+  GUEST_READY_MARKER,
   guestExec,
   guestJournalLines,
   guestPing,
   readJournalFromImage,
   readSerialLog,
-  waitForAgent,
-  waitForGuestReady,
-  waitForJournalGrowth,
   type TestGuest,
+  waitForJournalGrowth,
 } from '../helpers/guest.js';
 import { cleanupAll, domainState, virsh } from '../helpers/libvirt.js';
 
@@ -28,9 +26,7 @@ describe('booting test guest', () => {
   let guest: TestGuest;
 
   beforeAll(async () => {
-    guest = await createTestGuest({ label: 'guest-self' });
-    await waitForGuestReady(guest);
-    await waitForAgent(guest);
+    guest = await bootTestGuest({ label: 'guest-self' });
   }, 300_000);
 
   afterAll(async () => {

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep, type CliRun } from '../helpers/cli.js';
-import { createTestGuest, guestJournalLines, guestPing, waitForAgent, waitForGuestReady, waitForJournalGrowth, type TestGuest } from '../helpers/guest.js';
+import { bootTestGuest, guestJournalLines, guestPing, type TestGuest, waitForJournalGrowth } from '../helpers/guest.js';
 import { cleanupAll, domainState, virsh, writeGuestData } from '../helpers/libvirt.js';
 import { startVmkeep } from '../helpers/vmkeep-process.js';
 
@@ -43,9 +43,7 @@ const CONFIG_JOURNAL_CHECK = `exec:/bin/sh -c 'echo journal lines: $(wc -l < /da
 
 beforeAll(async () => {
   lockDir = makeLockDir();
-  guest = await createTestGuest({ label: 'bootverify', vnc: true });
-  await waitForGuestReady(guest);
-  await waitForAgent(guest);
+  guest = await bootTestGuest({ label: 'bootverify', vnc: true });
 }, 300_000);
 
 afterAll(async () => {
