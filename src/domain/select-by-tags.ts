@@ -7,7 +7,7 @@
 import picomatch from 'picomatch';
 import type { AppContext } from '../app/context.js';
 import { selectDomains, splitDomainPatterns, type DomainSelection } from './select-domains.js';
-import { isVerifyDomainName, readVerifyOwner } from './verify-domains.js';
+import { readVerifyDomains } from './verify-domains.js';
 
 export interface SelectionRequest {
   /** --domains patterns (undefined: all). */
@@ -128,13 +128,8 @@ export const VERIFY_DOMAIN_WHY = 'a throwaway boot of a backup by vmkeep verify 
  * "never backed up" alarm). A user's domain that merely has such a name has no such metadata.
  */
 async function findVerifyDomains(ctx: AppContext, names: readonly string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const name of names.filter(isVerifyDomainName)) {
-    const xml = await ctx.virsh.domainXml(name, true).catch(() => undefined);
-    // Gone meanwhile (its run tore it down): nothing to select either.
-    if (xml === undefined || readVerifyOwner(xml) !== undefined) found.push(name);
-  }
-  return found;
+  // Unreadable: most likely gone meanwhile (its run tore it down), so nothing to select either.
+  return (await readVerifyDomains(ctx.virsh, names)).filter((d) => d.error !== undefined || d.owner !== undefined).map((d) => d.name);
 }
 
 /** `--tag prod,db --exclude web-*` as the user wrote it ('' when no filter is given). */

@@ -137,19 +137,34 @@ export async function findVerifyLeftovers(
   const problems: string[] = [];
   let names: string[];
   try {
-    names = (listed ?? (await virsh.listDomainNames())).filter(isVerifyDomainName);
+    names = [...(listed ?? (await virsh.listDomainNames()))];
   } catch (e) {
     return { leftovers, problems: [`could not look for verify domains left by an interrupted verify --boot: ${messageOf(e)}`], listed: false };
   }
-  for (const name of names) {
-    try {
-      const owner = readVerifyOwner(await virsh.domainXml(name, true));
-      if (owner && (await isOwnerGone(owner))) leftovers.push({ name, owner });
-    } catch (e) {
-      problems.push(`could not read verify domain ${name}: ${messageOf(e)}`);
-    }
+  for (const found of await readVerifyDomains(virsh, names)) {
+    if (found.error !== undefined) problems.push(`could not read verify domain ${found.name}: ${found.error}`);
+    else if (found.owner && (await isOwnerGone(found.owner))) leftovers.push({ name: found.name, owner: found.owner });
   }
   return { leftovers, problems, listed: true };
+}
+
+/**
+ * The `vmkeep-verify-*` names among `names`, each with the owner its metadata names (undefined:
+ * no verify metadata, a user's domain with such a name) or why its definition could not be read.
+ */
+export async function readVerifyDomains(
+  virsh: VirshClient,
+  names: readonly string[],
+): Promise<Array<{ name: string; owner?: VerifyOwner | undefined; error?: string }>> {
+  const read = [];
+  for (const name of names.filter(isVerifyDomainName)) {
+    try {
+      read.push({ name, owner: readVerifyOwner(await virsh.domainXml(name, true)) });
+    } catch (e) {
+      read.push({ name, error: messageOf(e) });
+    }
+  }
+  return read;
 }
 
 /** What status says about a leftover verify domain until a run removes it. */

@@ -111,15 +111,14 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
 
 /**
  * A verify domain a killed `verify --boot` left (it may still be running a booted copy): status
- * changes nothing, it says so, with the domain whose point it boots, or with the verify domain's
- * own entry when only that one is shown, until the next backup, verify or scrub removes it.
+ * changes nothing, it says so with the domain whose point it boots, until the next backup, verify
+ * or scrub removes it. (A verify domain is never selected itself: see select-by-tags.ts.)
  */
 async function warnOfVerifyLeftovers(ctx: AppContext, defined: readonly string[], entries: Map<string, StatusEntry>): Promise<void> {
   const { leftovers } = await findVerifyLeftovers(ctx.virsh, defined);
   for (const leftover of leftovers) {
     const source = leftover.owner.source === undefined ? undefined : entries.get(leftover.owner.source);
-    const entry = source?.status ? source : entries.get(leftover.name);
-    entry?.status?.warnings.push(verifyLeftoverWarning(leftover));
+    source?.status?.warnings.push(verifyLeftoverWarning(leftover));
   }
 }
 
