@@ -1,18 +1,22 @@
 import { defineConfig } from 'vitest/config';
+import DurationSequencer from './test/run/sequencer.js';
 
-// Files that must not share the machine with another integration file: faults-libvirtd kills
-// and restarts libvirtd under every other test, and verify-boot asserts that status shows what a
+// Files that must not share libvirt with another integration file: faults-libvirtd kills and
+// restarts libvirtd under every other test, and verify-boot asserts that status shows what a
 // killed verify --boot left and that its own next command removes it (another file's backup,
 // verify or scrub would remove it first).
 const ALONE = ['test/integration/faults-libvirtd.test.ts', 'test/integration/verify-boot.test.ts'];
 
-// Three projects. unit: parsers on recorded fixtures, pure planners, executors with a fake
-// runner. integration: the built CLI against a real libvirtd. Each integration file owns its
-// domains, folders and lock directory, so two files run at once beside the unit files: on two
-// cores one file alone leaves the machine about half idle while it waits on QEMU and disks.
-// integration-alone runs after them, one file at a time.
+// Three projects in two groups, each group on two workers. unit: parsers on recorded fixtures,
+// pure planners, executors with a fake runner. integration: the built CLI against a real
+// libvirtd. Each integration file owns its domains, folders and lock directory, so two files run
+// at once: on two cores one file alone leaves the machine about half idle while it waits on QEMU
+// and disks. The second group runs after the first: integration-alone's files, one at a time
+// (the whole-host lock, test/run/whole-host-lock.ts), with the unit files beside them on the
+// other worker (they never touch libvirt). test/run/sequencer.ts starts the longest files first.
 export default defineConfig({
   test: {
+    sequence: { sequencer: DurationSequencer },
     projects: [
       {
         test: {
@@ -23,7 +27,7 @@ export default defineConfig({
           testTimeout: 30_000,
           setupFiles: ['test/unit/setup-env.ts'],
           maxWorkers: 2,
-          sequence: { groupOrder: 0 },
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -44,9 +48,11 @@ export default defineConfig({
           name: 'integration-alone',
           include: ALONE,
           globalSetup: ['test/integration/global-setup.ts'],
-          testTimeout: 300_000,
-          hookTimeout: 120_000,
-          maxWorkers: 1,
+          setupFiles: ['test/run/whole-host-lock.ts'],
+          // Room for the unit files beside them on the other core.
+          testTimeout: 450_000,
+          hookTimeout: 180_000,
+          maxWorkers: 2,
           sequence: { groupOrder: 1 },
         },
       },

@@ -71,12 +71,12 @@ describe('vmkeep restore --in-place: the shutdown wait', () => {
     expect(slow.stderr).toMatch(/did not shut down within 12 s/);
     expect(await domainState(dom)).toBe('running');
 
-    const t1 = Date.now();
     const fast = await restore('0');
     expect(fast.code, fast.stderr).toBe(0);
     expect(fast.stderr).toMatch(/--shutdown-timeout 0: destroying it at once/);
-    expect(fast.stderr).not.toMatch(/still waiting/);
-    expect(Date.now() - t1).toBeLessThan(10_000);
+    // No wait: a wait says "still waiting" every 10 s (above), and the shutdown request is never
+    // sent. Not timed: on a loaded machine the restore alone can take 10 s.
+    expect(fast.stderr).not.toMatch(/still waiting|shutting down \(up to|did not shut down/);
     expect(await domainState(dom)).toBe('running');
   });
 });
