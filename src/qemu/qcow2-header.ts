@@ -161,7 +161,7 @@ async function parse(source: ByteSource): Promise<Qcow2Header> {
     head = new DataView(whole.buffer, whole.byteOffset, whole.byteLength);
   };
   let bitmapsExtension: { count: number; directorySize: number; directoryOffset: number } | undefined;
-  for (let at = headerLength; ; ) {
+  for (let at = headerLength; ;) {
     if (at + 8 > extensionsEnd) refuse('header extensions without an end marker');
     await have(at + 8);
     if (at + 8 > head.byteLength) refuse('the file ends inside its header extensions');
@@ -176,7 +176,11 @@ async function parse(source: ByteSource): Promise<Qcow2Header> {
       if (bitmapsExtension !== undefined) refuse('two bitmaps extensions');
       if (length !== 24) refuse(`bitmaps extension of ${length} bytes`);
       if (head.getUint32(at + 4) !== 0) refuse('bitmaps extension with its reserved field set');
-      bitmapsExtension = { count: head.getUint32(at), directorySize: u64(head, at + 8, 'bitmap directory size'), directoryOffset: u64(head, at + 16, 'bitmap directory offset') };
+      bitmapsExtension = {
+        count: head.getUint32(at),
+        directorySize: u64(head, at + 8, 'bitmap directory size'),
+        directoryOffset: u64(head, at + 16, 'bitmap directory offset'),
+      };
     } else if (type !== EXT_BACKING_FORMAT && type !== EXT_FEATURE_TABLE) {
       refuse(`header extension 0x${type.toString(16).padStart(8, '0')}`);
     }

@@ -34,7 +34,11 @@ function bootFlagLayer(argv: Record<string, unknown>): DomainOverrides {
   return Object.keys(boot).length > 0 ? { verify: { boot } } : {};
 }
 
-async function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, selection: ReturnType<typeof buildSelection>): Promise<BootVerifyOptions> {
+async function buildBootOptions(
+  argv: Record<string, unknown>,
+  global: GlobalOptions,
+  selection: ReturnType<typeof buildSelection>,
+): Promise<BootVerifyOptions> {
   const flags = bootFlagLayer(argv);
   const domainType = argv['domain-type'] as BootVerifyOptions['domainType'];
   const at = argv['at'];

@@ -51,9 +51,9 @@ describe('qcow2 header reader: agrees with qemu-img info on every image it reads
     expect(header.clusterSize).toBe(raw['cluster-size']);
     expect(header.backingFilename).toBe(expected.backingFilename);
     // Name, order, granularity and both flags, as qemu-img lists them.
-    expect(header.bitmaps.map((b) => ({ name: b.name, granularity: b.granularity, flags: [...(b.inUse ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])] }))).toEqual(
-      qemuImgBitmaps(c),
-    );
+    expect(
+      header.bitmaps.map((b) => ({ name: b.name, granularity: b.granularity, flags: [...(b.inUse ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])] })),
+    ).toEqual(qemuImgBitmaps(c));
     // qemu-img's actual-size of a qcow2 file is its st_blocks × 512, which the file reader reports.
     expect(expected.actualSize).toBe(blocks(c) * 512);
   });
@@ -141,7 +141,11 @@ describe('QemuImgClient.infoAtRest on image files', () => {
     const missing = '/var/tmp/vmkeep-scratch-qcow2-header/missing.qcow2';
     const present = file('no-bitmaps');
     const runner = new FakeRunner()
-      .expect({ tool: 'qemu-img', argv: ['info', '--output=json', '--force-share', missing], result: { exitCode: 1, stderr: fixture('qcow2-header/missing.info.stderr') } })
+      .expect({
+        tool: 'qemu-img',
+        argv: ['info', '--output=json', '--force-share', missing],
+        result: { exitCode: 1, stderr: fixture('qcow2-header/missing.info.stderr') },
+      })
       .expect({ tool: 'qemu-img', argv: ['info', '--output=json', '--force-share', present], result: { stdout: info('no-bitmaps') } });
     await expect(new QemuImgClient(runner, { readHeaders: true }).infoAtRest(missing)).rejects.toThrow(/Could not open/);
     await new QemuImgClient(runner).infoAtRest(present);
