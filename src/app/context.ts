@@ -68,6 +68,8 @@ export function createContext(fields: {
   signal: AbortSignal;
   /** Talk to libvirt through long-lived virsh sessions (needs a runner that can open them). */
   virshSessions?: boolean;
+  /** Read shut-off domains' qcow2 headers directly instead of a qemu-img process per disk (QemuImgClientOptions). */
+  readImageHeaders?: boolean;
   faults?: FaultPoints;
   runId?: string;
   /** The environment (the CLI passes process.env; a test passes what it needs, e.g. VMKEEP_LOCK_DIR). */
@@ -82,7 +84,7 @@ export function createContext(fields: {
   return {
     runner: fields.runner,
     virsh: new VirshClient(fields.runner, fields.uri, pool),
-    qemuImg: new QemuImgClient(fields.runner),
+    qemuImg: new QemuImgClient(fields.runner, { readHeaders: fields.readImageHeaders === true }),
     now: fields.now,
     log: fields.log,
     interactive: fields.interactive,

@@ -22,10 +22,10 @@ import type { PointSelector } from '../points/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
 import { missingDataBytes } from '../qemu/parse-qemu-img.js';
+import { DEFAULT_BOOT_ROOT } from './boot-root.js';
 
 export const BOOT_RECORD = 'vmkeep-boot.json';
-/** Where boot puts a new domain's overlays without --dir: DEFAULT_BOOT_ROOT/NAME. */
-export const DEFAULT_BOOT_ROOT = '/var/lib/libvirt/images/vmkeep-boot';
+export { DEFAULT_BOOT_ROOT };
 
 const BootRecordSchema = z.object({
   format: z.literal('vmkeep-boot/1'),

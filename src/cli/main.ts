@@ -188,6 +188,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       interactive: io.interactive && !reportingOptions.quiet && !reportingOptions.logJson,
       signal,
       virshSessions: true,
+      readImageHeaders: true,
       ...(io.faults ? { faults: io.faults } : {}),
       runId: reporting.runId,
       env: io.env,

@@ -12,6 +12,7 @@ import { hasControlCharacter } from '../util/printable.js';
 import { messageOf } from '../errors.js';
 import { parseBootCheck } from '../domain/boot-checks.js';
 import { MIN_BOOT_MEMORY_KIB, parseMemoryKiB } from '../util/memory-size.js';
+import { ENGINE_NAMES } from './engine-names.js';
 
 const durationText = z.string({ error: 'expected a duration such as 4h, 1d, 2w' }).superRefine((v, ctx) => {
   try {
@@ -95,8 +96,7 @@ export const BootVerifySchema = z.strictObject({
 });
 export type BootVerifyConfig = z.infer<typeof BootVerifySchema>;
 
-/** The engine settings the config key and the --engine flag accept: auto chooses one of the two engines per domain. */
-export const ENGINE_NAMES = ['auto', 'virtnbdbackup', 'push'] as const;
+export { ENGINE_NAMES };
 
 export const STOP_MODES = ['live', 'stop', 'stop-force', 'require-stopped'] as const;
 

@@ -7,8 +7,9 @@
  * - state, definition (the live XML for a running domain: aliases and the paths QEMU opened),
  *   checkpoints: libvirt;
  * - bitmaps of a running or paused domain: QEMU (query-named-block-nodes), because the image
- *   file lags behind QEMU's memory; of a shut-off domain: the image file (qemu-img info -U);
- * - image sizes: qemu-img info -U;
+ *   file lags behind QEMU's memory; of a shut-off domain: the image file (its qcow2 header read
+ *   directly, or qemu-img info -U for what the header reader leaves to it);
+ * - image sizes: QEMU's block nodes for a running domain, the same header or qemu-img otherwise;
  * - an active job (a backup left by a killed run): libvirt's domjobinfo.
  * Independent calls run concurrently; through a virsh session each costs about a millisecond.
  */
@@ -128,7 +129,8 @@ async function readDisk(
   }
   if ((options.imageSizes && !fromQemu) || (!live && mayHoldBitmaps)) {
     try {
-      const info = await ctx.qemuImg.info(disk.path);
+      // No QEMU holds a shut-off domain's image: its header can be read without a qemu-img process.
+      const info = live ? await ctx.qemuImg.info(disk.path) : await ctx.qemuImg.infoAtRest(disk.path);
       snapshot.virtualSize = info.virtualSize;
       snapshot.actualSize = info.actualSize;
       if (!live) {

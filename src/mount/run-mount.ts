@@ -29,6 +29,7 @@ import { planRestore } from '../points/plan-restore.js';
 import type { PointSelector } from '../points/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
+import { mountStateDir } from './state-dir.js';
 import {
   isContainerPartition,
   isMountedIn,
@@ -127,9 +128,7 @@ export type MountOptions =
     }
   | { action: 'umount'; mountpoint: string; stateDir: string };
 
-export function mountStateDir(env: NodeJS.ProcessEnv): string {
-  return env['VMKEEP_MOUNT_DIR'] ?? '/run/vmkeep/mounts';
-}
+export { mountStateDir };
 
 export async function runMount(ctx: AppContext, options: MountOptions): Promise<CommandResult> {
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });

@@ -1,5 +1,6 @@
 /** A thin qemu-img client: argv builders + parsers joined through the Runner. */
 import type { Runner } from '../runner/runner.js';
+import { readQcow2File, toDiskBitmaps } from './qcow2-header.js';
 import { parseImageCheck, parseImageInfo, parseMapDataBytes, parseMapExtents, type ImageCheck, type ImageInfo, type MapExtent } from './parse-qemu-img.js';
 
 const qemuImgArgv = {
@@ -23,13 +24,49 @@ const qemuImgArgv = {
   rebase: (path: string, backing: string) => ['rebase', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, path],
 };
 
+export interface QemuImgClientOptions {
+  /**
+   * Read the header of an image no QEMU holds (infoAtRest) instead of starting qemu-img where the
+   * header reader understands the image. The CLI turns it on; a context around a fake runner
+   * leaves it off, so that every image fact goes through the runner the test declares.
+   */
+  readHeaders?: boolean;
+}
+
 export class QemuImgClient {
-  constructor(private readonly runner: Runner) {}
+  constructor(
+    private readonly runner: Runner,
+    private readonly options: QemuImgClientOptions = {},
+  ) {}
 
   /** Image facts, readable while a VM holds the image (--force-share). */
   async info(path: string): Promise<ImageInfo> {
     const { stdout } = await this.runner.run('qemu-img', qemuImgArgv.info(path), { timeoutMs: 60_000 });
     return parseImageInfo(stdout);
+  }
+
+  /**
+   * info() of an image no running QEMU holds (a shut-off domain's disk): its qcow2 header read
+   * directly, without a qemu-img process, where the reader understands it (qcow2-header.ts);
+   * anything else, or a file that cannot be read, goes to qemu-img, whose answer or error stands.
+   */
+  async infoAtRest(path: string): Promise<ImageInfo> {
+    if (this.options.readHeaders) {
+      const read = await readQcow2File(path).catch(() => undefined);
+      if (read?.reading.ok) {
+        const { header } = read.reading;
+        return {
+          filename: path,
+          format: 'qcow2',
+          virtualSize: header.virtualSize,
+          actualSize: read.allocatedBytes,
+          backingFilename: header.backingFilename,
+          bitmaps: toDiskBitmaps(header.bitmaps),
+          corrupt: false,
+        };
+      }
+    }
+    return this.info(path);
   }
 
   /** Remove a persistent bitmap from an image no VM holds. */

@@ -1,13 +1,12 @@
 import { checkHostPrefixes } from '../../app/hosts.js';
 import type { BackupOptions } from '../../backup/types.js';
 import type { DomainOverrides, HookSpec, VmkeepConfig } from '../../config/schema.js';
-import { engineConflict } from '../../config/settings.js';
 import { usageError } from '../../errors.js';
 import type { Duration, GroupBy } from '../../retention/types.js';
 import { parseBooleanFlag } from '../vmsnap-compat.js';
 import { addKeepOptions } from './prune.js';
 import { GROUP_BY, JOBS, LOCK_WAIT, choiceFlag, durationFlag, secondsFlag, secondsToMs } from '../flag-values.js';
-import { ENGINE_NAMES } from '../../config/schema.js';
+import { ENGINE_NAMES } from '../../config/engine-names.js';
 import { addSelectionOptions, buildSelection } from '../selection-options.js';
 import { defineCommand } from './types.js';
 import { hasControlCharacter } from '../../util/printable.js';
@@ -110,7 +109,7 @@ export const backupCommand = defineCommand<BackupOptions>({
   // eslint-disable-next-line max-lines-per-function -- every backup flag is checked and turned into options here, once, one check per line
   buildOptions: async (argv, global) => {
     // The settings resolver pulls in the retention policy's validator: load it for backup only.
-    const [{ createSettingsResolver, parseDiskTargets }, { checkPointName }] = await Promise.all([
+    const [{ createSettingsResolver, engineConflict, parseDiskTargets }, { checkPointName }] = await Promise.all([
       import('../../config/settings.js'),
       import('../../backup/point-name.js'),
     ]);

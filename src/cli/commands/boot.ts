@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
-import { DEFAULT_BOOT_ROOT, runBoot, type BootOptions } from '../../boot/run-boot.js';
+import { DEFAULT_BOOT_ROOT } from '../../boot/boot-root.js';
+import type { BootOptions } from '../../boot/run-boot.js';
 import { usageError } from '../../errors.js';
 import { parsePointSelector } from '../../points/points.js';
 import { LOCK_WAIT, secondsToMs } from '../flag-values.js';
@@ -47,5 +48,5 @@ export const bootCommand = defineCommand<BootOptions>({
       lockWaitMs: secondsToMs(argv['lock-wait']),
     });
   },
-  run: (ctx, options) => runBoot(ctx, options),
+  run: async (ctx, options) => (await import('../../boot/run-boot.js')).runBoot(ctx, options),
 });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
-import { mountStateDir, runMount, type MountOptions } from '../../mount/run-mount.js';
+import { mountStateDir } from '../../mount/state-dir.js';
+import type { MountOptions } from '../../mount/run-mount.js';
 import { parsePointSelector } from '../../points/points.js';
 import { LOCK_WAIT, secondsToMs, wholeNumberFlag } from '../flag-values.js';
 import { defineCommand } from './types.js';
@@ -56,7 +57,7 @@ export const mountCommand = defineCommand<MountOptions>({
       lockWaitMs: secondsToMs(argv['lock-wait']),
     });
   },
-  run: (ctx, options) => runMount(ctx, options),
+  run: async (ctx, options) => (await import('../../mount/run-mount.js')).runMount(ctx, options),
 });
 
 export const umountCommand = defineCommand<MountOptions>({
@@ -64,5 +65,5 @@ export const umountCommand = defineCommand<MountOptions>({
   describe: 'undo vmkeep mount: unmount, detach the loop device, end the export (also cleans up after a crash)',
   builder: (y) => y,
   buildOptions: (argv, global) => Object.freeze({ action: 'umount' as const, mountpoint: mountpointArg(argv, 'umount'), stateDir: mountStateDir(global.env) }),
-  run: (ctx, options) => runMount(ctx, options),
+  run: async (ctx, options) => (await import('../../mount/run-mount.js')).runMount(ctx, options),
 });

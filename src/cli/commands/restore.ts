@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { usageError } from '../../errors.js';
-import { fixedSettings } from '../../config/settings.js';
 import { parsePointSelector } from '../../points/points.js';
 import type { RestoreMode, RestoreOptions, RunRestore } from '../../points/restore-options.js';
 import type { BackUpDomain } from '../../restore/run-restore.js';
@@ -120,8 +119,9 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
  * the restore's output folder, nothing else turned on. Built here because command folders don't
  * import each other.
  */
-const backUpCurrentState: BackUpDomain = async (ctx, r) =>
-  (await import('../../backup/run-backup.js')).runBackup(ctx, {
+const backUpCurrentState: BackUpDomain = async (ctx, r) => {
+  const [{ runBackup }, { fixedSettings }] = await Promise.all([import('../../backup/run-backup.js'), import('../../config/settings.js')]);
+  return runBackup(ctx, {
     domains: [r.domain],
     output: r.output,
     jobs: 1,
@@ -129,3 +129,4 @@ const backUpCurrentState: BackUpDomain = async (ctx, r) =>
     lockWaitMs: r.lockWaitMs,
     settingsFor: fixedSettings({ groupBy: r.groupBy, label: r.label, engine: r.engine }),
   });
+};

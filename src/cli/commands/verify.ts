@@ -6,7 +6,6 @@ import type { VerifyOptions } from '../../verify/run-verify.js';
 import type { BootVerifyOptions } from '../../verify/boot-verify.js';
 import { parseBootCheck } from '../../domain/boot-checks.js';
 import { JOBS, LOCK_WAIT, choiceFlag, memoryFlag, secondsFlag, secondsToMs } from '../flag-values.js';
-import { createSettingsResolver } from '../../config/settings.js';
 import type { DomainOverrides } from '../../config/schema.js';
 import { addRepoOptions, replicationSources, repoFrom } from './replicate.js';
 import { addSelectionOptions, buildSelection, refuseTagsAcrossHosts } from '../selection-options.js';
@@ -35,7 +34,11 @@ function bootFlagLayer(argv: Record<string, unknown>): DomainOverrides {
   return Object.keys(boot).length > 0 ? { verify: { boot } } : {};
 }
 
-function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, selection: ReturnType<typeof buildSelection>): BootVerifyOptions {
+async function buildBootOptions(
+  argv: Record<string, unknown>,
+  global: GlobalOptions,
+  selection: ReturnType<typeof buildSelection>,
+): Promise<BootVerifyOptions> {
   const flags = bootFlagLayer(argv);
   const domainType = argv['domain-type'] as BootVerifyOptions['domainType'];
   const at = argv['at'];
@@ -44,6 +47,8 @@ function buildBootOptions(argv: Record<string, unknown>, global: GlobalOptions, 
   const scratch = argv['scratch-dir'];
   if (scratch !== undefined && (typeof scratch !== 'string' || scratch.trim() === '')) throw usageError('--scratch-dir needs a folder');
   const config = global.config?.config;
+  // The settings resolver pulls in the retention policy's validator (zod): loaded only for --boot.
+  const { createSettingsResolver } = await import('../../config/settings.js');
   const settingsFor = createSettingsResolver(config, flags);
   return Object.freeze({
     output: resolve(global.output!),
@@ -135,7 +140,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
         describe: 'VMSnap chains: restore and check every point, then record sha256 checksums in a new manifest (implies --all-points)',
       })
       .option('lock-wait', { ...LOCK_WAIT, describe: 'seconds to wait for another run to finish (default 0)' }),
-  buildOptions: (argv, global) => {
+  buildOptions: async (argv, global) => {
     const scratch = argv['scratch-dir'] ?? '/var/tmp';
     if (typeof scratch !== 'string' || scratch.trim() === '') throw usageError('--scratch-dir needs a folder');
     const selection = buildSelection(argv, global);
@@ -146,7 +151,7 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       if (argv['deep'] === true || argv['adopt'] === true) throw usageError('--boot cannot be combined with --deep or --adopt: run them separately');
       if (!global.output) throw usageError('verify --boot needs --output DIR');
       if (global.hosts.length > 1) throw usageError('verify --boot runs against one host at a time: give one --connect');
-      return Object.freeze({ kind: 'boot' as const, options: buildBootOptions(argv, global, selection) });
+      return Object.freeze({ kind: 'boot' as const, options: await buildBootOptions(argv, global, selection) });
     }
     if (bootOnly.length > 0) throw usageError(`--${bootOnly[0]} goes with --boot`);
     if (argv['from'] !== undefined) {
