@@ -13,7 +13,7 @@ import { median, type BenchRow } from './row.js';
 const DAY = 86_400_000;
 const SHA = '0'.repeat(64);
 
-async function generate(output: string, domains: number, points: number, start: number): Promise<void> {
+export async function generate(output: string, domains: number, points: number, start: number): Promise<void> {
   for (let d = 0; d < domains; d++) {
     const domain = `bench-vm-${String(d).padStart(3, '0')}`;
     const byMonth = new Map<string, Array<{ t: number; i: number }>>();

@@ -1,5 +1,5 @@
 /** `vmkeep report`: read the output folders, judge, render one HTML file, write it atomically. */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { AppContext } from '../app/context.js';
@@ -89,7 +89,8 @@ export async function buildReport(ctx: AppContext, options: ReportOptions): Prom
     rows,
     views.map((v) => v.verdict),
   );
-  return { html: renderReportHtml({ generatedAt: now, version: options.version, fleet, rows, folders: views }), rows, folders: views };
+  const doc = { generatedAt: now, version: options.version, fleet, rows, folders: views };
+  return { html: await renderReportHtml(doc, { threads: availableParallelism() }), rows, folders: views };
 }
 
 /** The command: check the input, make the report, write it (temp file + rename). */
