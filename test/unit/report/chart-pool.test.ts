@@ -7,6 +7,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drawCharts, drawChartsHere } from '../../../src/report/chart-pool.js';
 import type { ChartJob } from '../../../src/report/charts.js';
+import { chartThreads } from '../../../src/report/run-report.js';
 
 const DAY = 86_400_000;
 const t0 = Date.parse('2026-01-01T02:00:00Z');
@@ -98,5 +99,16 @@ describe('drawCharts on worker threads', () => {
     const r = await drawCharts(few, 4, worker);
     expect(r.threads).toBe(0);
     expect(r.svgs).toEqual(drawChartsHere(few));
+  });
+});
+
+describe('chartThreads', () => {
+  it('one per free core, counting this process; none beyond the main thread when the cores are busy', () => {
+    expect(chartThreads(2, 0.2)).toBe(2);
+    expect(chartThreads(2, 1.0)).toBe(2);
+    expect(chartThreads(2, 1.5)).toBe(1);
+    expect(chartThreads(2, 12)).toBe(1);
+    expect(chartThreads(8, 3.2)).toBe(5);
+    expect(chartThreads(1, 0)).toBe(1);
   });
 });
