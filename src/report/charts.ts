@@ -5,8 +5,9 @@
  * A report of a large fleet draws a thousand charts, so the cost of each one counts: only the
  * chart types and components used here are registered (ECharts walks every registered component
  * type on each setOption), one ECharts instance per chart size draws chart after chart (a
- * `ChartPainter`), long series are thinned to what the plot's pixels can show, and the markup
- * ECharts writes for mouse hover (classes, a style block) is dropped: the SVG is static.
+ * `ChartPainter`), a fleet's charts are shared out to worker threads (chart-pool.ts), long series
+ * are thinned to what the plot's pixels can show, and the markup ECharts writes for mouse hover
+ * (classes, a style block) is dropped: the SVG is static.
  */
 import * as echarts from 'echarts/core';
 import { BarChart, LineChart, ScatterChart } from 'echarts/charts';
@@ -32,17 +33,28 @@ const COLOURS = {
  * phone (about 360 px for the chart) shows them nearly at their size and the text stays readable;
  * a wide screen shows them side by side at their natural size.
  */
-export const CHART_SIZE: Record<'domain' | 'phases' | 'folder', { width: number; height: number }> = {
+export const CHART_SIZE: Record<ChartJob['kind'], { width: number; height: number }> = {
   domain: { width: 440, height: 230 },
   phases: { width: 440, height: 250 },
   folder: { width: 520, height: 260 },
 };
 
+/**
+ * Where a chart is drawn: its size, and the prefix of its SVG's element ids (clip paths). Each
+ * chart in a page needs ids of its own: a `url(#…)` names the first element with that id in the
+ * whole document, and ECharts numbers its instances per process (worker threads would repeat them).
+ */
+export interface ChartFrame {
+  width: number;
+  height: number;
+  id?: string | undefined;
+}
+
 const bytesLabel = (v: number) => (v === 0 ? '0' : formatBytes(v));
 
 /** Draws charts to SVG strings; reuse one for many charts, and dispose of it when done. */
 export interface ChartPainter {
-  paint(option: echarts.EChartsCoreOption, width: number, height: number, label: string): string;
+  paint(option: echarts.EChartsCoreOption, frame: ChartFrame, label: string): string;
   dispose(): void;
 }
 
@@ -54,15 +66,19 @@ export interface ChartPainter {
 export function createChartPainter(): ChartPainter {
   const charts = new Map<string, echarts.ECharts>();
   return {
-    paint(option, width, height, label) {
+    paint(option, { width, height, id = 'chart' }, label) {
       const key = `${width}x${height}`;
       let chart = charts.get(key);
       if (!chart) {
         chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
         charts.set(key, chart);
       }
+      // Without clear(), a view keeps elements of the chart drawn before (a line's symbols) and
+      // can write them in another order: a chart would depend on which chart its instance drew
+      // last, and the threads (which each draw other charts before it) would write other SVGs.
+      chart.clear();
       chart.setOption({ animation: false, textStyle: { fontFamily: 'sans-serif' }, ...option }, { notMerge: true });
-      return tidySvg(chart.renderToSVGString(), label);
+      return tidySvg(chart.renderToSVGString(), label, id);
     },
     dispose() {
       for (const c of charts.values()) c.dispose();
@@ -72,10 +88,10 @@ export function createChartPainter(): ChartPainter {
 }
 
 /** Draw one chart with a painter of its own (a test, a report of one chart). */
-function paintOnce(option: echarts.EChartsCoreOption, width: number, height: number, label: string): string {
+function paintOnce(option: echarts.EChartsCoreOption, frame: ChartFrame, label: string): string {
   const painter = createChartPainter();
   try {
-    return painter.paint(option, width, height, label);
+    return painter.paint(option, frame, label);
   } finally {
     painter.dispose();
   }
@@ -87,9 +103,11 @@ function paintOnce(option: echarts.EChartsCoreOption, width: number, height: num
  * crisp), other decimals to one place, and without what only an interactive chart uses: hover
  * classes and their style block, `pointer-events`, the `ecmeta_*` attributes ECharts leaves for a
  * browser-side instance to pick the chart up. It carries no accessible name of its own: the chart
- * becomes one image with its description.
+ * becomes one image with its description. Its element ids (clip paths) take the chart's own
+ * prefix instead of ECharts' instance number, which every chart of a page drawn by one instance
+ * shared.
  */
-function tidySvg(svg: string, label: string): string {
+function tidySvg(svg: string, label: string, id: string): string {
   const name = label.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
   const half = (n: string) => String(Math.round(Number(n) * 2) / 2);
   return (
@@ -110,6 +128,7 @@ function tidySvg(svg: string, label: string): string {
       .replace(/font-family:sans-serif;|style="font: normal normal (\d+)px sans-serif"/g, (m, px?: string) => (px ? `style="font-size:${px}px"` : ''))
       .replace(/ xmlns:xlink="[^"]*" version="1.1" baseProfile="full"/, '')
       .replace(/^<svg /, `<svg role="img" aria-label="${name}" `)
+      .replace(/(id="|url\(#)zr\d+-/g, `$1${id}-`)
   );
 }
 
@@ -190,8 +209,9 @@ export function renderDomainChart(
   chains: readonly TimelineChain[],
   failures: readonly string[],
   painter?: ChartPainter,
-  { width, height } = CHART_SIZE.domain,
+  frame: ChartFrame = CHART_SIZE.domain,
 ): string {
+  const { width } = frame;
   const all = chains.flatMap((c) => c.points);
   const many = all.length > 60;
   const full = all.filter((p) => p.level === 'full').map((p) => [Date.parse(p.time), p.bytes]);
@@ -238,10 +258,13 @@ export function renderDomainChart(
     series: [
       { name: 'full', type: 'scatter', data: full, symbol: 'diamond', symbolSize: 9, color: COLOURS.full, markArea: { silent: true, data: bands } },
       { name: 'incremental', type: 'line', data: inc, showSymbol: !many, symbolSize: 5, lineStyle: { width: 1 }, color: COLOURS.inc },
-      { name: 'failed run', type: 'scatter', data: failureTimes.map((t) => [t, 0]), symbol: 'triangle', symbolSize: 9, color: COLOURS.failed },
+      // No failed runs, no series: an empty one draws nothing and costs a series model per chart.
+      ...(failureTimes.length > 0
+        ? [{ name: 'failed run', type: 'scatter', data: failureTimes.map((t) => [t, 0]), symbol: 'triangle', symbolSize: 9, color: COLOURS.failed }]
+        : []),
     ],
   };
-  return painter ? painter.paint(option, width, height, label) : paintOnce(option, width, height, label);
+  return painter ? painter.paint(option, frame, label) : paintOnce(option, frame, label);
 }
 
 /** About how wide one character of a 10 px label is. */
@@ -285,8 +308,9 @@ export function renderFolderChart(
   freeBytes: number | undefined,
   forecast: { bytesPerDay: number | null; fullAt: string | null } | undefined,
   painter?: ChartPainter,
-  { width, height } = CHART_SIZE.folder,
+  frame: ChartFrame = CHART_SIZE.folder,
 ): string {
+  const { width } = frame;
   const grid = { left: 60, right: 14, top: 34, bottom: 30 };
   // A fleet's folder has a size step for every point written (hundreds of thousands): thinned
   // to the extremes of each pixel pair, the line looks the same and the SVG stays small.
@@ -346,7 +370,7 @@ export function renderFolderChart(
     yAxis: { type: 'value', name: 'bytes', nameTextStyle: { fontSize: 11 }, axisLabel: { fontSize: 11, formatter: bytesLabel }, splitNumber: 4 },
     series,
   };
-  return painter ? painter.paint(option, width, height, label) : paintOnce(option, width, height, label);
+  return painter ? painter.paint(option, frame, label) : paintOnce(option, frame, label);
 }
 
 /** Colours for the phases, in the order a backup runs them; a phase not named here gets grey. */
@@ -370,12 +394,7 @@ const PHASE_COLOURS: Record<string, string> = {
  * Where each run's time went: one stacked bar per run (oldest left), one colour per phase, in
  * seconds. Only the phases some run spent time in get a series (and a legend entry).
  */
-export function renderPhaseChart(
-  domain: string,
-  runs: ReadonlyArray<{ time: string; label: string; phases: ReadonlyArray<{ name: string; ms: number }> }>,
-  painter?: ChartPainter,
-  { width, height } = CHART_SIZE.phases,
-): string {
+export function renderPhaseChart(domain: string, runs: readonly PhaseRun[], painter?: ChartPainter, frame: ChartFrame = CHART_SIZE.phases): string {
   const names = [...new Set(runs.flatMap((r) => r.phases.filter((p) => p.ms > 0).map((p) => p.name)))];
   const categories = runs.map((r) => `${r.time.slice(5, 16).replace('T', ' ')}${r.label ? ` ${r.label}` : ''}`);
   const series = names.map((name) => ({
@@ -403,5 +422,44 @@ export function renderPhaseChart(
     yAxis: { type: 'value', name: 'seconds', nameTextStyle: { fontSize: 11 }, axisLabel: { fontSize: 11 }, splitNumber: 3 },
     series,
   };
-  return painter ? painter.paint(option, width, height, label) : paintOnce(option, width, height, label);
+  return painter ? painter.paint(option, frame, label) : paintOnce(option, frame, label);
+}
+
+/** A phase chart's run: when, what kind, and its phases. */
+export interface PhaseRun {
+  time: string;
+  label: string;
+  phases: ReadonlyArray<{ name: string; ms: number }>;
+}
+
+/**
+ * One chart of the report as plain data (a worker thread can be handed it): which chart, its
+ * element-id prefix, and what it shows.
+ */
+export type ChartJob =
+  | { kind: 'domain'; id: string; domain: string; chains: readonly TimelineChain[]; failures: readonly string[] }
+  | { kind: 'phases'; id: string; domain: string; runs: readonly PhaseRun[] }
+  | {
+      kind: 'folder';
+      id: string;
+      output: string;
+      sizeHistory: ReadonlyArray<{ time: string; bytes: number }>;
+      /** The report's time, in ms since the epoch. */
+      now: number;
+      sizeNow: number;
+      freeBytes: number | undefined;
+      forecast: { bytesPerDay: number | null; fullAt: string | null } | undefined;
+    };
+
+/** Draw one chart job with the painter (the same drawing in the main thread or in a worker). */
+export function drawChart(job: ChartJob, painter: ChartPainter): string {
+  const frame = { ...CHART_SIZE[job.kind], id: job.id };
+  switch (job.kind) {
+    case 'domain':
+      return renderDomainChart(job.domain, job.chains, job.failures, painter, frame);
+    case 'phases':
+      return renderPhaseChart(job.domain, job.runs, painter, frame);
+    case 'folder':
+      return renderFolderChart(job.output, job.sizeHistory, new Date(job.now), job.sizeNow, job.freeBytes, job.forecast, painter, frame);
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { formatBytes } from './format-bytes.js';
 import type { OutputForecast } from '../repository/forecast.js';
-import { createChartPainter, renderDomainChart, renderFolderChart, renderPhaseChart, type ChartPainter } from './charts.js';
+import type { ChartJob } from './charts.js';
 import { describeAge, type FolderVerdict, type ReportRow, type RowState } from './judge-report.js';
 
 export interface ReportFolderView {
@@ -120,11 +120,38 @@ function renderRow(r: ReportRow): string {
 </tr>`;
 }
 
-function renderDetails(r: ReportRow, painter: ChartPainter): string {
-  const chart =
-    r.timeline.some((c) => c.points.length > 0) || r.failures.length > 0
-      ? `<div class="chart">${renderDomainChart(r.domain, r.timeline, r.failures, painter)}</div>`
-      : '<p>No restore points.</p>';
+/** The charts of a page, drawn: the SVG of each job by its id. */
+type DrawnCharts = ReadonlyMap<string, string>;
+
+/** A domain's chart jobs: its timeline (when it has points or failures) and its phase chart (when runs recorded phases). */
+function domainChartJobs(r: ReportRow): ChartJob[] {
+  const id = anchor(r);
+  const jobs: ChartJob[] = [];
+  if (hasTimeline(r)) jobs.push({ kind: 'domain', id: `${id}-t`, domain: r.domain, chains: r.timeline, failures: r.failures });
+  if (r.phaseRuns.length > 0) jobs.push({ kind: 'phases', id: `${id}-p`, domain: r.domain, runs: r.phaseRuns });
+  return jobs;
+}
+
+const hasTimeline = (r: ReportRow) => r.timeline.some((c) => c.points.length > 0) || r.failures.length > 0;
+const folderId = (f: Pick<ReportFolderView, 'output'>) => `f-${Buffer.from(f.output).toString('hex')}`;
+
+function folderChartJob(f: ReportFolderView, now: Date): ChartJob {
+  const fc = f.forecast;
+  return {
+    kind: 'folder',
+    id: `${folderId(f)}-c`,
+    output: f.output,
+    sizeHistory: f.sizeHistory,
+    now: now.getTime(),
+    sizeNow: f.sizeOnDisk,
+    freeBytes: fc?.freeBytes,
+    forecast: fc,
+  };
+}
+
+function renderDetails(r: ReportRow, charts: DrawnCharts): string {
+  const id = anchor(r);
+  const chart = hasTimeline(r) ? `<div class="chart">${charts.get(`${id}-t`)!}</div>` : '<p>No restore points.</p>';
   const runs = r.runs
     .map(
       (x) =>
@@ -138,14 +165,14 @@ ${r.error ? `<p class="critical">${e(r.error)}</p>` : ''}
 <h3>Restore points</h3><p class="meta key">Each chain is a shaded band; <span class="k-full">◆</span> fulls, <span class="k-inc">—</span> incrementals, <span class="k-fail">▲</span> failed runs. Pruned and merged points are absent.</p>${chart}
 ${
   r.phaseRuns.length > 0
-    ? `<h3>Where the time went</h3><p class="meta">Each bar is one backup run, oldest left, split into its phases (lock, reading the domain, plan, freeze, the engine's job, checksums, flush, manifest, prune, hooks).</p><div class="chart">${renderPhaseChart(r.domain, r.phaseRuns, painter)}</div>`
+    ? `<h3>Where the time went</h3><p class="meta">Each bar is one backup run, oldest left, split into its phases (lock, reading the domain, plan, freeze, the engine's job, checksums, flush, manifest, prune, hooks).</p><div class="chart">${charts.get(`${id}-p`)!}</div>`
     : ''
 }
 <h3>Last runs</h3>${runs ? `<div class="table-wrap"><table class="runs"><caption class="meta">Newest first</caption><thead><tr><th scope="col">Time (UTC)</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Bytes</th><th scope="col">What</th></tr></thead><tbody>${runs}</tbody></table></div>` : '<p>No runs recorded.</p>'}
 </details>`;
 }
 
-function renderFolder(f: ReportFolderView, now: Date, painter: ChartPainter): string {
+function renderFolder(f: ReportFolderView, charts: DrawnCharts): string {
   const fc = f.forecast;
   const free = fc ? bytes(fc.freeBytes) : 'unknown';
   const outlook = !fc
@@ -155,23 +182,27 @@ function renderFolder(f: ReportFolderView, now: Date, painter: ChartPainter): st
       : fc.bytesPerDay === null
         ? 'No forecast yet: not enough history.'
         : `Does not fill at the current rate (${fc.bytesPerDay <= 0 ? 'prune removes as much as is written' : 'growing slowly'}).`;
-  return `<section aria-labelledby="f-${Buffer.from(f.output).toString('hex')}"><h3 id="f-${Buffer.from(f.output).toString('hex')}">${e(f.host)}: ${e(f.output)}</h3>
+  return `<section aria-labelledby="${folderId(f)}"><h3 id="${folderId(f)}">${e(f.host)}: ${e(f.output)}</h3>
 <p>Size on disk ${bytes(f.sizeOnDisk)}, free ${free}. ${outlook}</p>
 ${fc ? `<p class="meta">How: ${e(fc.basis)}.</p>` : ''}
-<div class="chart">${renderFolderChart(f.output, f.sizeHistory, now, f.sizeOnDisk, fc?.freeBytes, fc, painter)}</div></section>`;
+<div class="chart">${charts.get(`${folderId(f)}-c`)!}</div></section>`;
 }
 
-/** The whole report page. */
-export function renderReportHtml(doc: ReportDocument): string {
-  const painter = createChartPainter();
-  try {
-    return renderPage(doc, painter);
-  } finally {
-    painter.dispose();
-  }
+/**
+ * The whole report page. Its charts are drawn first, on up to `threads` worker threads (a fleet's
+ * report draws hundreds; see chart-pool.ts), then the page is written around them: the same page
+ * whatever the number of threads.
+ */
+export async function renderReportHtml(doc: ReportDocument, { threads = 1 }: { threads?: number } = {}): Promise<string> {
+  const jobs = [...doc.folders.map((f) => folderChartJob(f, doc.generatedAt)), ...doc.rows.flatMap(domainChartJobs)];
+  // Imported here, not at the top: the bundler puts the charts (and ECharts) in a chunk of their
+  // own, which is all a chart thread loads.
+  const { drawCharts } = await import('./chart-pool.js');
+  const { svgs } = await drawCharts(jobs, threads);
+  return renderPage(doc, new Map(jobs.map((j, i) => [j.id, svgs[i]!])));
 }
 
-function renderPage(doc: ReportDocument, painter: ChartPainter): string {
+function renderPage(doc: ReportDocument, charts: DrawnCharts): string {
   const { fleet } = doc;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -191,9 +222,9 @@ function renderPage(doc: ReportDocument, painter: ChartPainter): string {
 ${doc.rows.map(renderRow).join('\n')}
 </tbody></table></div>
 <h2>Output folders</h2>
-${doc.folders.map((f) => renderFolder(f, doc.generatedAt, painter)).join('\n')}
+${doc.folders.map((f) => renderFolder(f, charts)).join('\n')}
 <h2>Per domain</h2>
-${doc.rows.map((r) => renderDetails(r, painter)).join('\n')}
+${doc.rows.map((r) => renderDetails(r, charts)).join('\n')}
 </main><script>${SCRIPT}</script></body></html>
 `;
 }

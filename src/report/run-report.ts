@@ -1,5 +1,5 @@
 /** `vmkeep report`: read the output folders, judge, render one HTML file, write it atomically. */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname, loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { AppContext } from '../app/context.js';
@@ -89,7 +89,18 @@ export async function buildReport(ctx: AppContext, options: ReportOptions): Prom
     rows,
     views.map((v) => v.verdict),
   );
-  return { html: renderReportHtml({ generatedAt: now, version: options.version, fleet, rows, folders: views }), rows, folders: views };
+  const doc = { generatedAt: now, version: options.version, fleet, rows, folders: views };
+  return { html: await renderReportHtml(doc, { threads: chartThreads(availableParallelism(), loadavg()[0]!) }), rows, folders: views };
+}
+
+/**
+ * How many threads draw the charts: one per core that is free. Each chart thread loads ECharts
+ * and warms its code up again (about 2 s of CPU for a fleet's charts), so on a host whose cores
+ * are busy (its VMs, a backup) threads cost more than they save, and the charts are drawn in the
+ * main thread. The load average counts this process itself, hence the one added back.
+ */
+export function chartThreads(cores: number, load1: number): number {
+  return Math.max(1, Math.min(cores, Math.floor(cores - load1 + 1)));
 }
 
 /** The command: check the input, make the report, write it (temp file + rename). */
