@@ -5,8 +5,8 @@
 //   node scripts/test-durations.mjs /tmp/report.json
 // With --print it writes nothing and prints the slowest files instead (.ci/run does, so that a
 // CI log says where its time went).
-// Durations are whole seconds of wall time on the machine that ran them (2 cores, two files at
-// once): only their order matters.
+// Durations are whole seconds of wall time on the machine that ran them (2 cores, several files
+// at once): only their order matters.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 
@@ -28,7 +28,9 @@ if (print) {
   const slowest = Object.entries(files)
     .sort(([, a], [, b]) => b - a)
     .slice(0, 15);
-  process.stdout.write(`slowest test files (wall time, two at once):\n${slowest.map(([f, ms]) => `  ${String(ms / 1000).padStart(5)} s  ${f}`).join('\n')}\n`);
+  process.stdout.write(
+    `slowest test files (wall time, sharing the machine with the files beside them):\n${slowest.map(([f, ms]) => `  ${String(ms / 1000).padStart(5)} s  ${f}`).join('\n')}\n`,
+  );
   process.exit(0);
 }
 const sorted = Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
