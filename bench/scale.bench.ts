@@ -9,11 +9,24 @@
  *   among 2-10: flat means no step that grows with the number of domains (re-reading every
  *   manifest per domain, say).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { cleanupAll, hostDomainType, virsh, writeGuestData, type TestDomain } from '../test/helpers/libvirt.js';
-import { createDomains, fmtMs, fmtRatio, interleaved, MiB, removeDomains, scratchDir, syncDisks, vmkeep, type BackupResult, type BenchOptions } from './lib.js';
+import {
+  createDomains,
+  fmtMs,
+  fmtRatio,
+  interleaved,
+  MiB,
+  removeDomains,
+  scratchDir,
+  syncDisks,
+  timed,
+  vmkeep,
+  type BackupResult,
+  type BenchOptions,
+} from './lib.js';
 import { median, type BenchRow } from './row.js';
 
 /** status --json of the first n domains, `rounds` times after one warm-up; checks every domain came back with its disk. */
@@ -58,10 +71,59 @@ export async function runStatusScaleBench(opts: BenchOptions): Promise<BenchRow[
         note: `runs ${ms.map(fmtMs).join(', ')}; domain type ${hostDomainType()}`,
       });
     }
+    rows.push(...(await againstVmsnap(doms.slice(0, opts.quick ? 3 : 19), opts.quick ? 1 : 5)));
     await removeDomains(doms);
     return rows;
   } finally {
     await cleanupAll();
+  }
+}
+
+/**
+ * status of the same domains through vmkeep and through VMSnap (target: vmkeep ≤ ⅓ of VMSnap's
+ * time on 19 domains), interleaved. VMSnap is not part of vmkeep and is not installed by it:
+ * VMKEEP_BENCH_VMSNAP names a VMSnap checkout's vmsnap.js with its dependencies installed
+ * (`npm install --omit=dev` in it). Without it, no row: BENCHMARKS.md says it was not measured.
+ */
+async function againstVmsnap(doms: readonly TestDomain[], rounds: number): Promise<BenchRow[]> {
+  const script = process.env['VMKEEP_BENCH_VMSNAP'];
+  if (!script) return [];
+  const names = doms.map((d) => d.name);
+  const ours = () => vmkeep(['status', '--domains', ...names, '--json']);
+  const theirs = () => timed(process.execPath, [script, `--domains=${names.join(',')}`, '--status', '--json']);
+  // Both answer for every domain, or the comparison says nothing.
+  const check = (what: string, stdout: string) => {
+    for (const n of names) if (!stdout.includes(n)) throw new Error(`${what} status did not report ${n}`);
+  };
+  const [first, firstTheirs] = [await ours(), await theirs()];
+  check('vmkeep', first.stdout);
+  check('VMSnap', firstTheirs.stdout);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const [x, y] = await interleaved(round, ours, theirs);
+    a.push(x.ms);
+    b.push(y.ms);
+  }
+  const ratio = median(a) / median(b);
+  const running = doms.filter((_, i) => i % 2 === 0).length;
+  return [
+    {
+      name: `status of the same ${doms.length} domains (${running} running with a checkpoint): vmkeep status --json time / VMSnap --status --json time (${rounds} interleaved rounds)`,
+      measured: `${fmtRatio(ratio)} (vmkeep ${fmtMs(median(a))}, VMSnap ${fmtMs(median(b))})`,
+      target: rounds > 1 ? '≤ 0.33×' : '',
+      met: rounds > 1 ? ratio <= 1 / 3 : undefined,
+      source: 'real libvirt',
+      note: `vmkeep runs ${a.map(fmtMs).join(', ')}; VMSnap runs ${b.map(fmtMs).join(', ')}; VMSnap ${vmsnapVersion(script)} from its own checkout; domain type ${hostDomainType()}`,
+    },
+  ];
+}
+
+function vmsnapVersion(script: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(dirname(script), 'package.json'), 'utf8')) as { version?: string }).version ?? 'of unknown version';
+  } catch {
+    return 'of unknown version';
   }
 }
 
