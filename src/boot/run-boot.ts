@@ -25,7 +25,6 @@ import { missingDataBytes } from '../qemu/parse-qemu-img.js';
 import { DEFAULT_BOOT_ROOT } from './boot-root.js';
 
 export const BOOT_RECORD = 'vmkeep-boot.json';
-export { DEFAULT_BOOT_ROOT };
 
 const BootRecordSchema = z.object({
   format: z.literal('vmkeep-boot/1'),

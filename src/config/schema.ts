@@ -96,8 +96,6 @@ export const BootVerifySchema = z.strictObject({
 });
 export type BootVerifyConfig = z.infer<typeof BootVerifySchema>;
 
-export { ENGINE_NAMES };
-
 export const STOP_MODES = ['live', 'stop', 'stop-force', 'require-stopped'] as const;
 
 /** What a tag or domain section may set (and the defaults, which may set more). */

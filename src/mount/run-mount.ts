@@ -29,7 +29,6 @@ import { planRestore } from '../points/plan-restore.js';
 import type { PointSelector } from '../points/points.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatShellCommand } from '../util/shell-quote.js';
-import { mountStateDir } from './state-dir.js';
 import {
   isContainerPartition,
   isMountedIn,
@@ -127,8 +126,6 @@ export type MountOptions =
       lockWaitMs: number;
     }
   | { action: 'umount'; mountpoint: string; stateDir: string };
-
-export { mountStateDir };
 
 export async function runMount(ctx: AppContext, options: MountOptions): Promise<CommandResult> {
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
