@@ -84,9 +84,23 @@ export function partialFiles(dir: string): Array<{ file: string; size: number; i
 /**
  * Wait until a new `.partial` data file under `dir` has grown past `minBytes` (the run is
  * copying data), polling every 5 ms. Files left by an earlier interrupted run do not count,
- * even when the new run's file has the same name. Fails if `run` ends first or after `timeoutMs`.
+ * even when the new run's file has the same name. Fails if `run` ends first or after `timeoutMs`;
+ * with `endedIsMiss`, a run that ends first gives undefined instead (the caller tries again).
  */
-export async function waitForPartial(dir: string, minBytes: number, run: RunningVmkeep, timeoutMs = 60_000): Promise<string> {
+export async function waitForPartial(
+  dir: string,
+  minBytes: number,
+  run: RunningVmkeep,
+  options: { timeoutMs?: number; endedIsMiss: true },
+): Promise<string | undefined>;
+export async function waitForPartial(dir: string, minBytes: number, run: RunningVmkeep, options?: { timeoutMs?: number }): Promise<string>;
+export async function waitForPartial(
+  dir: string,
+  minBytes: number,
+  run: RunningVmkeep,
+  options: { timeoutMs?: number; endedIsMiss?: boolean } = {},
+): Promise<string | undefined> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
   let ended: FinishedRun | undefined;
   void run.finished.then((r) => (ended = r));
   const old = new Set(partialFiles(dir).map((p) => p.id));
@@ -94,7 +108,10 @@ export async function waitForPartial(dir: string, minBytes: number, run: Running
   while (Date.now() < deadline) {
     const hit = partialFiles(dir).find((p) => p.size >= minBytes && !old.has(p.id));
     if (hit) return hit.file;
-    if (ended) throw new Error(`vmkeep ended (exit ${ended.code}) before a .partial file reached ${minBytes} bytes:\n${ended.stderr}`);
+    if (ended) {
+      if (options.endedIsMiss) return undefined;
+      throw new Error(`vmkeep ended (exit ${ended.code}) before a .partial file reached ${minBytes} bytes:\n${ended.stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`no .partial file under ${dir} reached ${minBytes} bytes within ${timeoutMs} ms`);

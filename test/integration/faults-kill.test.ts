@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { PointBook, expectNothingLeft, expectVerifyPasses, seededRandom } from '../helpers/fault-checks.js';
 import { cleanupAll, createTestDomain, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
-import { startVmkeep, waitForPartial, type FinishedRun } from '../helpers/vmkeep-process.js';
+import { startVmkeep, waitForPartial, type FinishedRun, type RunningVmkeep } from '../helpers/vmkeep-process.js';
 
 const SEED = Number(process.env['VMKEEP_FAULT_SEED'] ?? 13);
 const DISK_MIB = 128;
@@ -77,6 +77,50 @@ async function recoverAndCheck(now: string, what: string): Promise<void> {
   expect(fresh.length, what).toBeGreaterThanOrEqual(1);
 }
 
+/**
+ * Start a backup and return it once a new `.partial` file has `minBytes` (the run is copying).
+ * `write(mib)` first gives the run data to copy. When the copy ended before the poll saw it (a
+ * loaded host copies 24 MiB in a few ms), that run is a good point, checked like any other, and
+ * it is tried again with twice the data, up to 4 times.
+ */
+async function startWhileCopying(now: string, minBytes: number, mib: number, write: (mib: number) => Promise<void>, what: string): Promise<RunningVmkeep> {
+  for (let attempt = 1; ; attempt++) {
+    await write(mib);
+    const run = startVmkeep(args(), { env: envFor(now) });
+    deadPids.push(run.pid);
+    if (await waitForPartial(out, minBytes, run, { endedIsMiss: true })) return run;
+    const done = await run.finished;
+    expect(done.code, `${what}: the run ended before the fault: ${done.stderr}`).toBe(0);
+    if (attempt === 4) throw new Error(`${what}: 4 runs ended before a .partial file reached ${minBytes} bytes, the last with ${mib} MiB to copy`);
+    await recoverAndCheck(now, `${what}, copy too quick to catch (attempt ${attempt})`);
+    mib = Math.min(mib * 2, DISK_MIB / 2);
+  }
+}
+
+/** Start a backup and kill its process group at moment `m`; true when the kill landed. */
+async function runMoment(m: Moment, now: string, rnd: () => number, what: string): Promise<boolean> {
+  let run: RunningVmkeep;
+  if (m.at.kind === 'data') {
+    // More data where the kill must land while the run copies.
+    run = await startWhileCopying(now, m.at.bytes, 24, (mib) => writeSome(m.n, rnd, mib), what);
+  } else {
+    await writeSome(m.n, rnd, 2 + Math.floor(rnd() * 4));
+    run = startVmkeep(args(), { env: envFor(now) });
+    deadPids.push(run.pid);
+    const ms = m.at.ms;
+    await Promise.race([new Promise((r) => setTimeout(r, ms)), run.finished]);
+  }
+  // A time moment may fall after a quick run ended: then nothing is killed.
+  let ended: FinishedRun | undefined;
+  void run.finished.then((r) => (ended = r));
+  await new Promise((r) => setImmediate(r));
+  const killed = !ended;
+  if (killed) run.killGroup();
+  const result = await run.finished;
+  expect(result.signal === 'SIGKILL' || result.code === 0, `${what}: ${result.stderr}`).toBe(true);
+  return killed;
+}
+
 describe('slow faults: kill -9 at seeded moments', () => {
   it(`20 moments (seed ${SEED}), 5 inside the data phase: every fault recovers unaided, nothing lost`, async () => {
     const rnd = seededRandom(SEED * 7919);
@@ -88,26 +132,11 @@ describe('slow faults: kill -9 at seeded moments', () => {
     for (const m of moments) {
       if (m.level === 'full') month += 1;
       const now = monthOf(month);
-      // Data for the run to copy: more where the kill must land while it copies.
-      await writeSome(m.n, rnd, m.at.kind === 'data' ? 24 : 2 + Math.floor(rnd() * 4));
       const what = `moment ${m.n} (seed ${SEED}): ${m.level}, ${m.at.kind === 'data' ? `at ${m.at.bytes} bytes of .partial` : `${m.at.ms} ms after the start`}`;
-      const run = startVmkeep(args(), { env: envFor(now) });
-      deadPids.push(run.pid);
-      if (m.at.kind === 'data') {
-        await waitForPartial(out, m.at.bytes, run);
-      } else {
-        await Promise.race([new Promise((r) => setTimeout(r, m.at.kind === 'time' ? m.at.ms : 0)), run.finished]);
-      }
-      let ended: FinishedRun | undefined;
-      void run.finished.then((r) => (ended = r));
-      await new Promise((r) => setImmediate(r));
-      if (!ended) {
-        run.killGroup();
+      if (await runMoment(m, now, rnd, what)) {
         killedAtAll += 1;
         if (m.at.kind === 'data') killedInData += 1;
       }
-      const result = await run.finished;
-      expect(result.signal === 'SIGKILL' || result.code === 0, `${what}: ${result.stderr}`).toBe(true);
       await recoverAndCheck(now, what);
     }
     expect(killedInData).toBe(5);
@@ -119,11 +148,10 @@ describe('slow faults: kill -9 at seeded moments', () => {
 
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     it(`${sig} mid-copy: exit 130, recorded as interrupted, the next run works`, async () => {
-      await writeGuestData(dom, 'vda', { pattern: sig === 'SIGTERM' ? 0x71 : 0x72, offset: 0, length: 32 * MiB });
       // The month of the last moments: these are incrementals of its chain.
       const now = monthOf(5);
-      const run = startVmkeep(args(), { env: envFor(now) });
-      await waitForPartial(out, 256 * 1024, run);
+      const write = (mib: number) => writeGuestData(dom, 'vda', { pattern: sig === 'SIGTERM' ? 0x71 : 0x72, offset: 0, length: mib * MiB });
+      const run = await startWhileCopying(now, 256 * 1024, 32, write, sig);
       run.signal(sig);
       const result = await run.finished;
       expect(result.code, result.stderr).toBe(130);
