@@ -155,7 +155,7 @@ export function judgeRow(
 }
 
 /** An output folder's verdict from its forecast. */
-export function judgeFolder(f: ReportFolderData, t: ReportThresholds): FolderVerdict {
+export function judgeFolder(f: Pick<ReportFolderData, 'host' | 'output' | 'forecast' | 'forecastError'>, t: ReportThresholds): FolderVerdict {
   const base = { host: f.host, output: f.output };
   if (!f.forecast) return { ...base, state: 'warning', problem: `output folder ${f.output}: free space unknown (${f.forecastError ?? 'not read'})` };
   const days = f.forecast.daysLeft;

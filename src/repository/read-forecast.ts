@@ -2,7 +2,7 @@
 import { statfs } from 'node:fs/promises';
 import { listBackedUpDomains, listChains, type ChainView } from './chains.js';
 import { forecastOutput, estimateNextBackup, type DomainGrowthRecord, type NextBackupBasis, type OutputForecast } from './forecast.js';
-import { pointFileBytes, readRemovals } from './removal-record.js';
+import { pointFileBytes, readRemovals, type ChainRemoval } from './removal-record.js';
 
 /** Bytes the filesystem holding `path` still has for an unprivileged writer (statfs bavail). */
 export async function readFreeBytes(path: string): Promise<number> {
@@ -12,7 +12,11 @@ export async function readFreeBytes(path: string): Promise<number> {
 
 /** One domain's growth record: its points on disk and the points and bytes of the chains prune removed. */
 export async function readGrowthRecord(output: string, domain: string, chains: readonly ChainView[]): Promise<DomainGrowthRecord> {
-  const removals = await readRemovals(output, domain);
+  return growthRecordOf(domain, chains, await readRemovals(output, domain));
+}
+
+/** A domain's growth record from its chains and its record of removals, both already read. */
+export function growthRecordOf(domain: string, chains: readonly ChainView[], removals: readonly ChainRemoval[]): DomainGrowthRecord {
   return {
     domain,
     written: [...chains.flatMap((c) => c.points.map((p) => ({ time: p.time, bytes: pointFileBytes(c, p.checkpoint) }))), ...removals.flatMap((r) => r.points)],
