@@ -25,7 +25,7 @@ export const folderId = (f: { output: string }) => `f-${Buffer.from(f.output).to
 export interface FolderChartFacts {
   output: string;
   sizeOnDisk: number;
-  sizeHistory: ReadonlyArray<{ time: string; bytes: number }>;
+  sizeHistory: ReadonlyArray<{ at: number; bytes: number }>;
   forecast: OutputForecast | undefined;
 }
 

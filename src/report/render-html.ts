@@ -12,7 +12,7 @@ export interface ReportFolderView {
   host: string;
   output: string;
   sizeOnDisk: number;
-  sizeHistory: ReadonlyArray<{ time: string; bytes: number }>;
+  sizeHistory: ReadonlyArray<{ at: number; bytes: number }>;
   forecast: OutputForecast | undefined;
   forecastError?: string | undefined;
   verdict: FolderVerdict;

@@ -10,7 +10,7 @@ import { listBackedUpDomains, listChains, type ChainView } from './chains.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { forecastOutput, type DomainGrowthRecord, type OutputForecast } from './forecast.js';
 import { growthRecordOf, readFreeBytes } from './read-forecast.js';
-import { pointFileBytes, readRemovals, type ChainRemoval } from './removal-record.js';
+import { pointFileBytesAll, readRemovals, type ChainRemoval } from './removal-record.js';
 import { summarizeRunHistory, type RunHistory } from './run-history.js';
 
 export interface ReportDomainData {
@@ -29,8 +29,8 @@ export interface ReportFolderData {
   host: string;
   output: string;
   domains: ReportDomainData[];
-  /** The folder's size after each write and each removal, oldest first. */
-  sizeHistory: Array<{ time: string; bytes: number }>;
+  /** The folder's size after each write and each removal (`at`: ms since the epoch), oldest first. */
+  sizeHistory: Array<{ at: number; bytes: number }>;
   sizeOnDisk: number;
   forecast: OutputForecast | undefined;
   forecastError?: string;
@@ -96,7 +96,10 @@ export interface DomainContribution {
 /** One domain's part of its folder's size history, size and forecast. */
 export function contributionOf(d: ReportDomainData): DomainContribution {
   const events: number[] = [];
-  for (const c of d.chains) for (const p of c.points) events.push(Date.parse(p.time), pointFileBytes(c, p.checkpoint));
+  for (const c of d.chains) {
+    const bytes = pointFileBytesAll(c);
+    c.points.forEach((p, i) => events.push(Date.parse(p.time), bytes[i]!));
+  }
   for (const r of d.removals) {
     for (const p of r.points) events.push(Date.parse(p.time), p.bytes);
     events.push(Date.parse(r.time), -r.bytes);
@@ -122,7 +125,7 @@ export async function summarizeReportFolder(
   let size = 0;
   const sizeHistory = events.map((e) => {
     size = Math.max(0, size + e.delta);
-    return { time: new Date(e.t).toISOString(), bytes: size };
+    return { at: e.t, bytes: size };
   });
   let forecast: OutputForecast | undefined;
   let forecastError = parts.find((p) => p.growth === undefined)?.growthError;
