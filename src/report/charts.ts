@@ -302,7 +302,7 @@ export function chainLabels(
  */
 export function renderFolderChart(
   output: string,
-  sizeHistory: ReadonlyArray<{ time: string; bytes: number }>,
+  sizeHistory: ReadonlyArray<{ at: number; bytes: number }>,
   now: Date,
   sizeNow: number,
   freeBytes: number | undefined,
@@ -315,7 +315,7 @@ export function renderFolderChart(
   // A fleet's folder has a size step for every point written (hundreds of thousands): thinned
   // to the extremes of each pixel pair, the line looks the same and the SVG stays small.
   const history = thinSeries(
-    sizeHistory.map((s): [number, number] => [Date.parse(s.time), s.bytes]),
+    sizeHistory.map((s): [number, number] => [s.at, s.bytes]),
     Math.round((width - grid.left - grid.right) / 2),
   );
   const series: unknown[] = [
@@ -349,7 +349,7 @@ export function renderFolderChart(
     });
   }
   if (capacity !== undefined) {
-    const first = sizeHistory[0] ? Date.parse(sizeHistory[0].time) : now.getTime();
+    const first = sizeHistory[0]?.at ?? now.getTime();
     series.push({
       name: 'capacity',
       type: 'line',
@@ -443,7 +443,8 @@ export type ChartJob =
       kind: 'folder';
       id: string;
       output: string;
-      sizeHistory: ReadonlyArray<{ time: string; bytes: number }>;
+      /** The folder's size after each write and removal (`at`: ms since the epoch), oldest first. */
+      sizeHistory: ReadonlyArray<{ at: number; bytes: number }>;
       /** The report's time, in ms since the epoch. */
       now: number;
       sizeNow: number;

@@ -4,7 +4,7 @@
  */
 import { pickDomainVerify } from '../repository/run-history.js';
 import type { ReportDomainData, ReportFolderData } from '../repository/read-report-data.js';
-import { pointFileBytes } from '../repository/removal-record.js';
+import { pointFileBytesAll } from '../repository/removal-record.js';
 
 export type RowState = 'ok' | 'warning' | 'critical';
 
@@ -102,26 +102,7 @@ export function judgeRow(
   const verify = pickDomainVerify(d.chains);
   if (verify?.result === 'failed') problems.push(['critical', `last verify failed (${verify.chain})`]);
   const points = d.chains.flatMap((c) => c.points);
-  const runs: RunLine[] = [
-    ...d.chains.flatMap((c) =>
-      c.points.map((p): RunLine => {
-        const m = c.manifest?.points.find((x) => x.checkpoint === p.checkpoint);
-        return {
-          time: p.time,
-          result: 'success',
-          durationSeconds: m ? m.durationMs / 1000 : null,
-          bytes: p.dataBytes ?? null,
-          note: `${p.level} ${c.folder}/${p.checkpoint}`,
-          ...(m?.phases ? { phases: m.phases } : {}),
-        };
-      }),
-    ),
-    ...d.chains.flatMap((c) =>
-      (c.manifest?.events ?? [])
-        .filter((e) => e.kind === 'failed' || e.kind === 'interrupted')
-        .map((e): RunLine => ({ time: e.time, result: e.kind === 'failed' ? 'failure' : 'interrupted', durationSeconds: null, bytes: null, note: e.message })),
-    ),
-  ].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
+  const runs = listRuns(d.chains);
   return {
     host: folder.host,
     output: folder.output,
@@ -146,16 +127,46 @@ export function judgeRow(
       .slice(0, PHASE_RUNS)
       .reverse()
       .map((r) => ({ time: r.time, label: r.note.split(' ')[0]!, phases: r.phases! })),
-    timeline: d.chains.map((c) => ({
-      folder: c.folder,
-      points: c.points.map((p) => ({ time: p.time, level: p.level, bytes: pointFileBytes(c, p.checkpoint) })),
-    })),
+    timeline: d.chains.map((c) => {
+      const bytes = pointFileBytesAll(c);
+      return { folder: c.folder, points: c.points.map((p, i) => ({ time: p.time, level: p.level, bytes: bytes[i]! })) };
+    }),
     error: d.error,
   };
 }
 
+/** A domain's runs, newest first: each point recorded (a success) and each recorded failure or interruption. */
+function listRuns(chains: ReportDomainData['chains']): RunLine[] {
+  const runs: RunLine[] = [
+    ...chains.flatMap((c) => {
+      const recorded = new Map<string, NonNullable<typeof c.manifest>['points'][number]>();
+      for (const x of c.manifest?.points ?? []) if (!recorded.has(x.checkpoint)) recorded.set(x.checkpoint, x);
+      return c.points.map((p): RunLine => {
+        const m = recorded.get(p.checkpoint);
+        return {
+          time: p.time,
+          result: 'success',
+          durationSeconds: m ? m.durationMs / 1000 : null,
+          bytes: p.dataBytes ?? null,
+          note: `${p.level} ${c.folder}/${p.checkpoint}`,
+          ...(m?.phases ? { phases: m.phases } : {}),
+        };
+      });
+    }),
+    ...chains.flatMap((c) =>
+      (c.manifest?.events ?? [])
+        .filter((e) => e.kind === 'failed' || e.kind === 'interrupted')
+        .map((e): RunLine => ({ time: e.time, result: e.kind === 'failed' ? 'failure' : 'interrupted', durationSeconds: null, bytes: null, note: e.message })),
+    ),
+  ];
+  // Newest first; each time parsed once (a domain has hundreds of runs, a sort compares thousands of pairs).
+  const at = new Map(runs.map((r) => [r, Date.parse(r.time)]));
+  runs.sort((a, b) => at.get(b)! - at.get(a)!);
+  return runs;
+}
+
 /** An output folder's verdict from its forecast. */
-export function judgeFolder(f: ReportFolderData, t: ReportThresholds): FolderVerdict {
+export function judgeFolder(f: Pick<ReportFolderData, 'host' | 'output' | 'forecast' | 'forecastError'>, t: ReportThresholds): FolderVerdict {
   const base = { host: f.host, output: f.output };
   if (!f.forecast) return { ...base, state: 'warning', problem: `output folder ${f.output}: free space unknown (${f.forecastError ?? 'not read'})` };
   const days = f.forecast.daysLeft;

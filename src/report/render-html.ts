@@ -5,14 +5,14 @@
  */
 import { formatBytes } from './format-bytes.js';
 import type { OutputForecast } from '../repository/forecast.js';
-import type { ChartJob } from './charts.js';
+import { anchor, folderId, hasTimeline } from './chart-jobs.js';
 import { describeAge, type FolderVerdict, type ReportRow, type RowState } from './judge-report.js';
 
 export interface ReportFolderView {
   host: string;
   output: string;
   sizeOnDisk: number;
-  sizeHistory: ReadonlyArray<{ time: string; bytes: number }>;
+  sizeHistory: ReadonlyArray<{ at: number; bytes: number }>;
   forecast: OutputForecast | undefined;
   forecastError?: string | undefined;
   verdict: FolderVerdict;
@@ -95,8 +95,6 @@ document.querySelectorAll('table.sortable').forEach(function(t){
 });
 `;
 
-const anchor = (r: Pick<ReportRow, 'host' | 'domain'>) => `d-${Buffer.from(`${r.host}/${r.domain}`).toString('hex')}`;
-
 function renderRow(r: ReportRow): string {
   const age = r.lastGood;
   return `<tr>
@@ -121,33 +119,7 @@ function renderRow(r: ReportRow): string {
 }
 
 /** The charts of a page, drawn: the SVG of each job by its id. */
-type DrawnCharts = ReadonlyMap<string, string>;
-
-/** A domain's chart jobs: its timeline (when it has points or failures) and its phase chart (when runs recorded phases). */
-function domainChartJobs(r: ReportRow): ChartJob[] {
-  const id = anchor(r);
-  const jobs: ChartJob[] = [];
-  if (hasTimeline(r)) jobs.push({ kind: 'domain', id: `${id}-t`, domain: r.domain, chains: r.timeline, failures: r.failures });
-  if (r.phaseRuns.length > 0) jobs.push({ kind: 'phases', id: `${id}-p`, domain: r.domain, runs: r.phaseRuns });
-  return jobs;
-}
-
-const hasTimeline = (r: ReportRow) => r.timeline.some((c) => c.points.length > 0) || r.failures.length > 0;
-const folderId = (f: Pick<ReportFolderView, 'output'>) => `f-${Buffer.from(f.output).toString('hex')}`;
-
-function folderChartJob(f: ReportFolderView, now: Date): ChartJob {
-  const fc = f.forecast;
-  return {
-    kind: 'folder',
-    id: `${folderId(f)}-c`,
-    output: f.output,
-    sizeHistory: f.sizeHistory,
-    now: now.getTime(),
-    sizeNow: f.sizeOnDisk,
-    freeBytes: fc?.freeBytes,
-    forecast: fc,
-  };
-}
+export type DrawnCharts = ReadonlyMap<string, string>;
 
 function renderDetails(r: ReportRow, charts: DrawnCharts): string {
   const id = anchor(r);
@@ -189,20 +161,10 @@ ${fc ? `<p class="meta">How: ${e(fc.basis)}.</p>` : ''}
 }
 
 /**
- * The whole report page. Its charts are drawn first, on up to `threads` worker threads (a fleet's
- * report draws hundreds; see chart-pool.ts), then the page is written around them: the same page
- * whatever the number of threads.
+ * The whole report page around its charts, already drawn (every job of chart-jobs.ts, by id): the
+ * charts are drawn while the domains are read, on worker threads (see chart-pool.ts).
  */
-export async function renderReportHtml(doc: ReportDocument, { threads = 1 }: { threads?: number } = {}): Promise<string> {
-  const jobs = [...doc.folders.map((f) => folderChartJob(f, doc.generatedAt)), ...doc.rows.flatMap(domainChartJobs)];
-  // Imported here, not at the top: the bundler puts the charts (and ECharts) in a chunk of their
-  // own, which is all a chart thread loads.
-  const { drawCharts } = await import('./chart-pool.js');
-  const { svgs } = await drawCharts(jobs, threads);
-  return renderPage(doc, new Map(jobs.map((j, i) => [j.id, svgs[i]!])));
-}
-
-function renderPage(doc: ReportDocument, charts: DrawnCharts): string {
+export function renderReportHtml(doc: ReportDocument, charts: DrawnCharts): string {
   const { fleet } = doc;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -7,9 +7,10 @@ import type { CommandResult } from '../app/command-result.js';
 import { selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { usageError } from '../errors.js';
 import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
-import { isBackupRepository, readReportFolder, type ReportFolderData } from '../repository/read-report-data.js';
+import { isBackupRepository, summarizeReportFolder } from '../repository/read-report-data.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { DEFAULT_REPORT_THRESHOLDS, judgeFolder, judgeRow, summarizeFleet, type ReportRow, type ReportThresholds } from './judge-report.js';
+import { DEFAULT_REPORT_THRESHOLDS, judgeFolder, summarizeFleet, type ReportRow, type ReportThresholds } from './judge-report.js';
+import { folderChartJob } from './chart-jobs.js';
 import { renderReportHtml, type ReportFolderView } from './render-html.js';
 
 export interface ReportOptions {
@@ -44,8 +45,56 @@ export async function checkReportInput(outputs: readonly string[], html: string,
 /** Make the report's HTML (no writing). */
 export async function buildReport(ctx: AppContext, options: ReportOptions): Promise<{ html: string; rows: ReportRow[]; folders: ReportFolderView[] }> {
   const now = ctx.now();
-  const folders: ReportFolderData[] = [];
-  const libvirtFacts = new Map<string, { state: string | undefined; tags: readonly string[] | undefined }>();
+  const hosts = await listReportHosts(ctx, options);
+  const tasks = hosts.flatMap((h) => h.domains.map((domain) => ({ host: h.host, output: h.dir, domain, libvirt: h.libvirt.get(domain) })));
+  // Imported here, not at the top: the bundler puts the pool (reading, charts, ECharts) in a
+  // chunk of its own, which is all a report thread loads.
+  const { openReportPool, threadsFor } = await import('./chart-pool.js');
+  const pool = openReportPool(threadsFor(tasks.length, chartThreads(availableParallelism(), loadavg()[0]!)));
+  const charts = new Map<string, string>();
+  const rows: ReportRow[] = [];
+  const views: ReportFolderView[] = [];
+  try {
+    const done = await pool.reportDomains(tasks, { thresholds: options.thresholds, now });
+    let at = 0;
+    for (const h of hosts) {
+      const mine = done.slice(at, (at += h.domains.length));
+      for (const d of mine) {
+        rows.push(d.row);
+        for (const [id, svg] of d.charts) charts.set(id, svg);
+      }
+      const folder = await summarizeReportFolder(
+        h.dir,
+        h.host,
+        now,
+        mine.map((d) => d.contribution),
+      );
+      views.push({ ...folder, verdict: judgeFolder(folder, options.thresholds) });
+    }
+    const folderJobs = views.map((v) => folderChartJob(v, now));
+    const svgs = await pool.drawCharts(folderJobs);
+    folderJobs.forEach((j, i) => charts.set(j.id, svgs[i]!));
+  } finally {
+    await pool.close();
+  }
+  const fleet = summarizeFleet(
+    rows,
+    views.map((v) => v.verdict),
+  );
+  const doc = { generatedAt: now, version: options.version, fleet, rows, folders: views };
+  return { html: renderReportHtml(doc, charts), rows, folders: views };
+}
+
+/** One host's output folder of the report: the domains selected in it and, for this host's, libvirt's facts about them. */
+interface ReportHost {
+  host: string;
+  dir: string;
+  domains: string[];
+  libvirt: Map<string, { state: string | undefined; tags: readonly string[] | undefined }>;
+}
+
+/** The host folders of the output folders, each with its selected domains (asking libvirt when told to). */
+async function listReportHosts(ctx: AppContext, options: ReportOptions): Promise<ReportHost[]> {
   let defined: Set<string> | undefined;
   if (options.libvirt)
     defined = await ctx.virsh.listDomainNames().then(
@@ -53,6 +102,7 @@ export async function buildReport(ctx: AppContext, options: ReportOptions): Prom
       () => undefined,
     );
   if (options.selection.tags.length > 0 && defined === undefined) throw usageError('--tag needs libvirt to read the tags, and libvirt could not be asked');
+  const out: ReportHost[] = [];
   for (const output of options.outputs) {
     const hostDirs = await findHostFolders(output);
     const hosts =
@@ -65,32 +115,18 @@ export async function buildReport(ctx: AppContext, options: ReportOptions): Prom
       const sel = await selectAmong(ctx, candidates, h.local ? options.selection : { ...options.selection, tags: [] }, {
         needTags: h.local && defined !== undefined,
       });
+      const libvirt: ReportHost['libvirt'] = new Map();
       if (h.local && defined !== undefined) {
         for (const d of sel.selected) {
           if (!defined.has(d)) continue;
           const state = await ctx.virsh.domainState(d).catch(() => undefined);
-          libvirtFacts.set(`${h.host}/${d}`, { state, tags: sel.tagsOf.get(d) });
+          libvirt.set(d, { state, tags: sel.tagsOf.get(d) });
         }
       }
-      folders.push(await readReportFolder(h.dir, h.host, now, sel.selected));
+      out.push({ host: h.host, dir: h.dir, domains: [...sel.selected], libvirt });
     }
   }
-  const rows = folders.flatMap((f) => f.domains.map((d) => judgeRow(f, d, options.thresholds, now, libvirtFacts.get(`${f.host}/${d.domain}`))));
-  const views: ReportFolderView[] = folders.map((f) => ({
-    host: f.host,
-    output: f.output,
-    sizeOnDisk: f.sizeOnDisk,
-    sizeHistory: f.sizeHistory,
-    forecast: f.forecast,
-    forecastError: f.forecastError,
-    verdict: judgeFolder(f, options.thresholds),
-  }));
-  const fleet = summarizeFleet(
-    rows,
-    views.map((v) => v.verdict),
-  );
-  const doc = { generatedAt: now, version: options.version, fleet, rows, folders: views };
-  return { html: await renderReportHtml(doc, { threads: chartThreads(availableParallelism(), loadavg()[0]!) }), rows, folders: views };
+  return out;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { statfs } from 'node:fs/promises';
 import { listBackedUpDomains, listChains, type ChainView } from './chains.js';
 import { forecastOutput, estimateNextBackup, type DomainGrowthRecord, type NextBackupBasis, type OutputForecast } from './forecast.js';
-import { pointFileBytes, readRemovals } from './removal-record.js';
+import { pointFileBytesAll, readRemovals, type ChainRemoval } from './removal-record.js';
 
 /** Bytes the filesystem holding `path` still has for an unprivileged writer (statfs bavail). */
 export async function readFreeBytes(path: string): Promise<number> {
@@ -12,10 +12,20 @@ export async function readFreeBytes(path: string): Promise<number> {
 
 /** One domain's growth record: its points on disk and the points and bytes of the chains prune removed. */
 export async function readGrowthRecord(output: string, domain: string, chains: readonly ChainView[]): Promise<DomainGrowthRecord> {
-  const removals = await readRemovals(output, domain);
+  return growthRecordOf(domain, chains, await readRemovals(output, domain));
+}
+
+/** A domain's growth record from its chains and its record of removals, both already read. */
+export function growthRecordOf(domain: string, chains: readonly ChainView[], removals: readonly ChainRemoval[]): DomainGrowthRecord {
   return {
     domain,
-    written: [...chains.flatMap((c) => c.points.map((p) => ({ time: p.time, bytes: pointFileBytes(c, p.checkpoint) }))), ...removals.flatMap((r) => r.points)],
+    written: [
+      ...chains.flatMap((c) => {
+        const bytes = pointFileBytesAll(c);
+        return c.points.map((p, i) => ({ time: p.time, bytes: bytes[i]! }));
+      }),
+      ...removals.flatMap((r) => r.points),
+    ],
     removed: removals.map((r) => ({ time: r.time, bytes: r.bytes })),
   };
 }

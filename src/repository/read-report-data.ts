@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { messageOf } from '../errors.js';
 import { listBackedUpDomains, listChains, type ChainView } from './chains.js';
 import { MANIFEST_FILE } from './manifest.js';
-import { forecastOutput, type OutputForecast } from './forecast.js';
-import { readFreeBytes, readGrowthRecord } from './read-forecast.js';
-import { pointFileBytes, readRemovals, type ChainRemoval } from './removal-record.js';
+import { forecastOutput, type DomainGrowthRecord, type OutputForecast } from './forecast.js';
+import { growthRecordOf, readFreeBytes } from './read-forecast.js';
+import { pointFileBytesAll, readRemovals, type ChainRemoval } from './removal-record.js';
 import { summarizeRunHistory, type RunHistory } from './run-history.js';
 
 export interface ReportDomainData {
@@ -20,6 +20,8 @@ export interface ReportDomainData {
   removals: ChainRemoval[];
   /** Why the domain's folder could not be read (then chains is empty). */
   error?: string;
+  /** Why its record of removals could not be read (the row shows the domain; the folder has no forecast). */
+  removalsError?: string;
 }
 
 export interface ReportFolderData {
@@ -27,8 +29,8 @@ export interface ReportFolderData {
   host: string;
   output: string;
   domains: ReportDomainData[];
-  /** The folder's size after each write and each removal, oldest first. */
-  sizeHistory: Array<{ time: string; bytes: number }>;
+  /** The folder's size after each write and each removal (`at`: ms since the epoch), oldest first. */
+  sizeHistory: Array<{ at: number; bytes: number }>;
   sizeOnDisk: number;
   forecast: OutputForecast | undefined;
   forecastError?: string;
@@ -59,48 +61,95 @@ export async function isBackupRepository(output: string): Promise<boolean> {
   return false;
 }
 
-/** Read one host's output folder for the report (domains: those to show; all when undefined). */
-export async function readReportFolder(output: string, host: string, now: Date, domains?: readonly string[]): Promise<ReportFolderData> {
-  const names = domains ?? (await listBackedUpDomains(output));
-  const read: ReportDomainData[] = [];
-  for (const domain of names) {
-    const removals = await readRemovals(output, domain).catch(() => []);
-    try {
-      const chains = await listChains(output, domain);
-      read.push({ domain, chains, history: summarizeRunHistory(domain, chains), removals });
-    } catch (e) {
-      read.push({ domain, chains: [], history: undefined, removals, error: messageOf(e) });
-    }
+/** Read one domain for the report: its chains, run history and what prune removed. */
+export async function readReportDomain(output: string, domain: string): Promise<ReportDomainData> {
+  let removals: ChainRemoval[] = [];
+  let removalsError: string | undefined;
+  try {
+    removals = await readRemovals(output, domain);
+  } catch (e) {
+    // The row still shows the domain; only the folder's forecast needs every removal record.
+    removalsError = messageOf(e);
   }
+  const extra = removalsError !== undefined ? { removalsError } : {};
+  try {
+    const chains = await listChains(output, domain);
+    return { domain, chains, history: summarizeRunHistory(domain, chains), removals, ...extra };
+  } catch (e) {
+    return { domain, chains: [], history: undefined, removals, error: messageOf(e), ...extra };
+  }
+}
+
+/**
+ * What the folder's totals need from one domain: small, so a thread that read the domain hands
+ * it over instead of the domain's chains (a fleet's manifests are a hundred megabytes).
+ */
+export interface DomainContribution {
+  sizeOnDisk: number;
+  /** Writes and removals as (time in ms, byte delta) pairs, in the order the folder's history adds them. */
+  events: Float64Array;
+  /** The forecast's record of the domain; undefined when its removal record could not be read. */
+  growth: DomainGrowthRecord | undefined;
+  growthError?: string;
+}
+
+/** One domain's part of its folder's size history, size and forecast. */
+export function contributionOf(d: ReportDomainData): DomainContribution {
+  const events: number[] = [];
+  for (const c of d.chains) {
+    const bytes = pointFileBytesAll(c);
+    c.points.forEach((p, i) => events.push(Date.parse(p.time), bytes[i]!));
+  }
+  for (const r of d.removals) {
+    for (const p of r.points) events.push(Date.parse(p.time), p.bytes);
+    events.push(Date.parse(r.time), -r.bytes);
+  }
+  return {
+    sizeOnDisk: d.chains.reduce((m, c) => m + c.sizeOnDisk, 0),
+    events: Float64Array.from(events),
+    growth: d.removalsError === undefined ? growthRecordOf(d.domain, d.chains, d.removals) : undefined,
+    ...(d.removalsError !== undefined ? { growthError: d.removalsError } : {}),
+  };
+}
+
+/** The folder's size history, size on disk and forecast from its domains' contributions (in the domains' order). */
+export async function summarizeReportFolder(
+  output: string,
+  host: string,
+  now: Date,
+  parts: readonly DomainContribution[],
+): Promise<Omit<ReportFolderData, 'domains'>> {
   const events: Array<{ t: number; delta: number }> = [];
-  for (const d of read) {
-    for (const c of d.chains) for (const p of c.points) events.push({ t: Date.parse(p.time), delta: pointFileBytes(c, p.checkpoint) });
-    for (const r of d.removals) {
-      for (const p of r.points) events.push({ t: Date.parse(p.time), delta: p.bytes });
-      events.push({ t: Date.parse(r.time), delta: -r.bytes });
-    }
-  }
+  for (const part of parts) for (let i = 0; i < part.events.length; i += 2) events.push({ t: part.events[i]!, delta: part.events[i + 1]! });
   events.sort((a, b) => a.t - b.t);
   let size = 0;
   const sizeHistory = events.map((e) => {
     size = Math.max(0, size + e.delta);
-    return { time: new Date(e.t).toISOString(), bytes: size };
+    return { at: e.t, bytes: size };
   });
   let forecast: OutputForecast | undefined;
-  let forecastError: string | undefined;
-  try {
-    const records = await Promise.all(read.map((d) => readGrowthRecord(output, d.domain, d.chains)));
-    forecast = forecastOutput({ domains: records, freeBytes: await readFreeBytes(output), now });
-  } catch (e) {
-    forecastError = messageOf(e);
+  let forecastError = parts.find((p) => p.growth === undefined)?.growthError;
+  if (forecastError === undefined) {
+    try {
+      forecast = forecastOutput({ domains: parts.map((p) => p.growth!), freeBytes: await readFreeBytes(output), now });
+    } catch (e) {
+      forecastError = messageOf(e);
+    }
   }
   return {
     host,
     output,
-    domains: read,
     sizeHistory,
-    sizeOnDisk: read.reduce((n, d) => n + d.chains.reduce((m, c) => m + c.sizeOnDisk, 0), 0),
+    sizeOnDisk: parts.reduce((n, p) => n + p.sizeOnDisk, 0),
     forecast,
     ...(forecastError !== undefined ? { forecastError } : {}),
   };
+}
+
+/** Read one host's output folder for the report (domains: those to show; all when undefined). */
+export async function readReportFolder(output: string, host: string, now: Date, domains?: readonly string[]): Promise<ReportFolderData> {
+  const names = domains ?? (await listBackedUpDomains(output));
+  const read: ReportDomainData[] = [];
+  for (const domain of names) read.push(await readReportDomain(output, domain));
+  return { ...(await summarizeReportFolder(output, host, now, read.map(contributionOf))), domains: read };
 }

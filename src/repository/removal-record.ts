@@ -29,6 +29,23 @@ export function pointFileBytes(chain: ChainView, checkpoint: string): number {
   return chain.points.find((p) => p.checkpoint === checkpoint)?.dataBytes ?? 0;
 }
 
+/**
+ * pointFileBytes of every point of the chain, in the order of its points: one pass over the
+ * manifest instead of a search per point (a report does this for hundreds of thousands of points).
+ */
+export function pointFileBytesAll(chain: ChainView): number[] {
+  const recorded = new Map<string, number>();
+  for (const p of chain.manifest?.points ?? [])
+    if (!recorded.has(p.checkpoint))
+      recorded.set(
+        p.checkpoint,
+        p.files.reduce((n, f) => n + f.size, 0),
+      );
+  const found = new Map<string, number | undefined>();
+  for (const p of chain.points) if (!found.has(p.checkpoint)) found.set(p.checkpoint, p.dataBytes);
+  return chain.points.map((p) => recorded.get(p.checkpoint) ?? found.get(p.checkpoint) ?? 0);
+}
+
 /** The record line of a chain about to be removed. */
 export function describeRemoval(chain: ChainView, time: Date): ChainRemoval {
   return {

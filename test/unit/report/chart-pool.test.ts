@@ -46,7 +46,7 @@ function jobs(): ChartJob[] {
     kind: 'folder',
     id: 'f-1-c',
     output: '/backups',
-    sizeHistory: Array.from({ length: 300 }, (_, i) => ({ time: iso(t0 + i * DAY), bytes: 1e9 + i * 3e7 })),
+    sizeHistory: Array.from({ length: 300 }, (_, i) => ({ at: t0 + i * DAY, bytes: 1e9 + i * 3e7 })),
     now: t0 + 300 * DAY,
     sizeNow: 1e9 + 300 * 3e7,
     freeBytes: 5e11,
