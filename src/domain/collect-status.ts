@@ -58,8 +58,10 @@ export function frozenGuestWarning(name: string): string {
 
 /** Collect one domain's status. Throws only when the domain itself cannot be read. */
 export async function collectDomainStatus(ctx: AppContext, name: string): Promise<DomainStatus> {
-  const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true });
-  const freeze = snap.state === 'running' ? await guestFreezeState(ctx.virsh, name) : undefined;
+  // status shows no job, so libvirt is not asked for one.
+  const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true, job: false });
+  // Without an agent channel libvirt's answer is always "not configured": no answer, so null.
+  const freeze = snap.state === 'running' && snap.definition.guestAgentChannel ? await guestFreezeState(ctx.virsh, name) : undefined;
   const latest = snap.checkpoints.at(-1);
   const disks = snap.disks.map((d) => toDiskStatus(d, latest));
   const consistency = judgeConsistency(

@@ -31,6 +31,11 @@ export interface DomainDefinition {
   uuid: string | undefined;
   type: string | undefined;
   disks: DomainDisk[];
+  /**
+   * A guest agent channel (virtio, org.qemu.guest_agent.0) is defined. Without one libvirt
+   * answers every agent command with "not configured", so there is nothing to ask.
+   */
+  guestAgentChannel: boolean;
 }
 
 /** Per-disk entry of a checkpoint. */

@@ -44,24 +44,23 @@ describe('runStatus with recorded outputs (exact argv)', () => {
         argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.0', '--no-domain'],
         result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml') },
       })
+      // Without --size: QEMU's block nodes give the bytes changed since it (the image has no
+      // backing file), so libvirt's merge job is not run. That run recorded only the --size
+      // dump of virtnbdbackup.1; libvirt formats the same XML without the size attributes
+      // (test/unit/domain/changed-since-checkpoint.test.ts shows it on fixtures/status-reads/),
+      // and the sizes come from the block nodes, whatever the answer says.
       .expect({
         tool: 'virsh',
-        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'],
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain'],
         result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml') },
       })
       .expect({
         tool: 'virsh',
         argv: ['-c', URI, 'qemu-monitor-command', '--domain', RUN_UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'],
         result: { stdout: fixture('qmp/query-named-block-nodes-2-checkpoints.json') },
-      })
-      // The one domain reader also asks for an active job (a backup left by a killed run).
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'domjobinfo', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domjobinfo-no-job.txt') } })
-      // A running domain is asked whether its guest is frozen; this one has no agent channel.
-      .expect({
-        tool: 'virsh',
-        argv: ['-c', URI, 'qemu-agent-command', '--domain', RUN_UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
-        result: { exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') },
       });
+    // No domjobinfo (status shows no job) and no guest agent question: this domain has no agent
+    // channel, so libvirt's answer would be "not configured" (guestFrozen null).
     // No qemu-img for a running domain: QEMU's block nodes carry the image sizes too.
     const result = await runStatus(ctxWith(runner), { domains: ['vmkeep-scratch-fixtures-run'], output: undefined, colour: false });
     expect(runner.unmet()).toEqual([]);
@@ -113,6 +112,78 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     expect(result.outcome).toBe('partial');
     expect(result.document).toEqual({ 'x;touch /tmp/canary;#': { name: 'x;touch /tmp/canary;#', error: 'unknown domain', overallStatus: 1 } });
     expect(runner.calls.length).toBe(1);
+  });
+});
+
+describe('runStatus on a domain with a guest agent channel and an overlay (fixtures/status-reads)', () => {
+  const UUID = '00000000-0000-4000-8000-00000000d1c0';
+  const NAME = 'vmkeep-scratch-status-reads';
+  const dc = (file: string) => fixture(`status-reads/${file}`);
+
+  function runnerFor(c: 'two-checkpoints' | 'overlay'): FakeRunner {
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'metadata', '--domain', UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
+        result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') },
+      })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', UUID], result: { stdout: fixture('virsh/domstate-running.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
+        result: { stdout: dc(`${c}.checkpoint-list.txt`) },
+      })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', UUID], result: { stdout: dc(`${c}.dumpxml.xml`) } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-monitor-command', '--domain', UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'],
+        result: { stdout: dc(`${c}.nodes.json`) },
+      })
+      // The domain has an agent channel: the guest is asked whether it is frozen (no agent answers).
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-agent-command', '--domain', UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
+        result: { exitCode: 1, stderr: dc('agent-not-connected.stderr') },
+      });
+    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
+        result: { stdout: dc(`${c}.${cp}.xml`) },
+      });
+    }
+    return runner;
+  }
+
+  it('takes the bytes changed since the newest checkpoint from the block nodes: what --size said', async () => {
+    const runner = runnerFor('two-checkpoints');
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { guestFrozen: unknown; disks: Array<{ disk: string; changedSinceLatestCheckpoint?: number }> }>)[NAME]!;
+    // checkpoint-dumpxml --size said the same (two-checkpoints.virtnbdbackup.1--size.xml).
+    expect(d.disks.map((x) => [x.disk, x.changedSinceLatestCheckpoint])).toEqual([
+      ['vda', 2162688],
+      ['vdb', 0],
+    ]);
+    expect(d.guestFrozen).toBeNull();
+    expect(result.outcome).toBe('ok');
+  });
+
+  it("asks libvirt's --size where an overlay sits over the image: its figure merges both layers", async () => {
+    const runner = runnerFor('overlay').expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'],
+      result: { stdout: dc('overlay.virtnbdbackup.1--size.xml') },
+    });
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { disks: Array<{ disk: string; changedSinceLatestCheckpoint?: number }> }>)[NAME]!;
+    // Not the overlay's own 64 KiB.
+    expect(d.disks.map((x) => [x.disk, x.changedSinceLatestCheckpoint])).toEqual([
+      ['vda', 2228224],
+      ['vdb', 0],
+    ]);
   });
 });
 
