@@ -4,7 +4,7 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { isExcluded, namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
-import { collectDomainStatus, dirtyBytesOf } from '../domain/collect-status.js';
+import { collectDomainStatus, collectDomainStatusWithTags, dirtyBytesOf } from '../domain/collect-status.js';
 import { readOutputForecast } from '../repository/read-forecast.js';
 import { summarizeBackups } from './backup-summary.js';
 import { chooseEngine, type EngineChoice, type EngineName } from '../repository/engine-choice.js';
@@ -34,10 +34,10 @@ export const STATUS_CONCURRENCY = 8;
 
 export async function runStatus(ctx: AppContext, options: StatusOptions): Promise<CommandResult> {
   const request = options.selection ?? namesOnly(options.domains);
-  // Tags are shown, so always read (one small virsh call per domain). The names also tell which
-  // verify domains there are.
+  // The names also tell which verify domains there are. Tags are read here only to select by
+  // them; otherwise each domain's are read with its status (a shut-off one's with its definition).
   const defined = await ctx.virsh.listDomainNames();
-  const selection = await selectAmong(ctx, defined, request, { needTags: true, fromLibvirt: true });
+  const selection = await selectAmong(ctx, defined, request, { fromLibvirt: true });
   const entries = new Map<string, StatusEntry>();
   // Which folder holds which domain (by the UUID its manifests record): a rename leaves the old one behind.
   // An unreadable output folder is reported per domain below, as before: not a reason to fail here.
@@ -50,8 +50,8 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
     selection.selected.map((name) =>
       limit(async (): Promise<[string, StatusEntry]> => {
         try {
-          const status = await collectDomainStatus(ctx, name);
-          const tags = selection.tagsOf.get(name) ?? [];
+          const known = selection.tagsOf.get(name);
+          const { status, tags } = known ? { status: await collectDomainStatus(ctx, name), tags: known } : await collectDomainStatusWithTags(ctx, name);
           const summary = options.output
             ? await summarizeBackups(options.output, name, ctx.now(), {
                 dirtyBytes: dirtyBytesOf(status),

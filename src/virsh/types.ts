@@ -36,6 +36,10 @@ export interface DomainDefinition {
    * answers every agent command with "not configured", so there is nothing to ask.
    */
   guestAgentChannel: boolean;
+  /** The running domain's id: libvirt's live definition carries one, the persistent one does not. */
+  id: string | undefined;
+  /** vmkeep's tags in this definition's metadata (the persistent definition's are the tags). */
+  tags: string[];
 }
 
 /** Per-disk entry of a checkpoint. */

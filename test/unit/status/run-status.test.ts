@@ -187,6 +187,66 @@ describe('runStatus on a domain with a guest agent channel and an overlay (fixtu
   });
 });
 
+describe('runStatus and tags', () => {
+  const UUID = '00000000-0000-4000-8000-00000000d1c0';
+  const NAME = 'vmkeep-scratch-status-reads';
+  const dc = (file: string) => fixture(`status-reads/${file}`);
+
+  function shutOffRunner(): FakeRunner {
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', UUID], result: { stdout: fixture('virsh/domstate-shutoff.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
+        result: { stdout: dc('shutoff.checkpoint-list.txt') },
+      })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', UUID], result: { stdout: dc('shutoff.dumpxml.xml') } })
+      .expect({
+        tool: 'qemu-img',
+        argv: ['info', '--output=json', '--force-share', '/var/tmp/vmkeep-scratch-status-reads/vda.overlay.qcow2'],
+        result: { stdout: dc('shutoff.vda.info.json') },
+      })
+      .expect({
+        tool: 'qemu-img',
+        argv: ['info', '--output=json', '--force-share', '/var/tmp/vmkeep-scratch-status-reads/data disk.qcow2'],
+        result: { stdout: dc('shutoff.vdb.info.json') },
+      });
+    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
+        result: { stdout: dc(`shutoff.${cp}.xml`) },
+      });
+    }
+    return runner;
+  }
+
+  it("takes a shut-off domain's tags from the definition it reads anyway: no metadata command", async () => {
+    const runner = shutOffRunner();
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { tags: string[]; state: string; overallStatus: number }>)[NAME]!;
+    // What virsh metadata --config printed for it (status-reads/shutoff.metadata.xml).
+    expect(d.tags).toEqual(['db', 'prod']);
+    expect(d.state).toBe('shut off');
+    expect(result.text).toContain('tags: db, prod');
+  });
+
+  it('with --tag, reads the tags once, to select, and not again with the status', async () => {
+    const runner = shutOffRunner().expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'metadata', '--domain', UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
+      result: { stdout: dc('shutoff.metadata.xml') },
+    });
+    const selection = { domains: undefined, tags: ['prod'], tagAny: false, exclude: [] };
+    const result = await runStatus(ctxWith(runner), { domains: undefined, selection, output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    expect(runner.calls.filter((c) => c.argv.includes('metadata'))).toHaveLength(1);
+    expect((result.document as Record<string, { tags: string[] }>)[NAME]!.tags).toEqual(['db', 'prod']);
+  });
+});
+
 describe('runStatus concurrency', () => {
   it(`queries many domains at once, but never more than ${STATUS_CONCURRENCY}`, async () => {
     const names = Array.from({ length: 30 }, (_, i) => `dom-${i}`);
