@@ -57,8 +57,8 @@ export function frozenGuestWarning(name: string): string {
 }
 
 /** Collect one domain's status. Throws only when the domain itself cannot be read. */
-export async function collectDomainStatus(ctx: AppContext, name: string): Promise<DomainStatus> {
-  return (await collect(ctx, name, false)).status;
+export async function collectDomainStatus(ctx: AppContext, name: string, listedState?: DomainState): Promise<DomainStatus> {
+  return (await collect(ctx, name, false, listedState)).status;
 }
 
 /**
@@ -66,14 +66,19 @@ export async function collectDomainStatus(ctx: AppContext, name: string): Promis
  * definition already read (the persistent one, which `metadata --config` reads), a running
  * domain's are asked (its live definition may differ from the persistent one).
  */
-export async function collectDomainStatusWithTags(ctx: AppContext, name: string): Promise<{ status: DomainStatus; tags: string[] }> {
-  const { status, tags } = await collect(ctx, name, true);
+export async function collectDomainStatusWithTags(ctx: AppContext, name: string, listedState?: DomainState): Promise<{ status: DomainStatus; tags: string[] }> {
+  const { status, tags } = await collect(ctx, name, true, listedState);
   return { status, tags: tags ?? [] };
 }
 
-async function collect(ctx: AppContext, name: string, withTags: boolean): Promise<{ status: DomainStatus; tags: string[] | undefined }> {
+async function collect(
+  ctx: AppContext,
+  name: string,
+  withTags: boolean,
+  listedState: DomainState | undefined,
+): Promise<{ status: DomainStatus; tags: string[] | undefined }> {
   // status shows no job, so libvirt is not asked for one.
-  const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true, job: false });
+  const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true, job: false, listedState });
   const [freeze, tags] = await Promise.all([
     // Without an agent channel libvirt's answer is always "not configured": no answer, so null.
     snap.state === 'running' && snap.definition.guestAgentChannel ? guestFreezeState(ctx.virsh, name) : undefined,

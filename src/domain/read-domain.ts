@@ -31,6 +31,12 @@ export interface ReadDomainOptions {
   checkpointDetails?: boolean;
   /** With checkpointDetails on a live domain: the bytes changed since the latest checkpoint. */
   changedSinceLatest?: boolean;
+  /**
+   * The state a list of all domains gave moments before (virsh's domainStates): taken when the
+   * definition read now agrees (a live definition has an id, a persistent one has not), else the
+   * domain changed meanwhile and domstate is asked.
+   */
+  listedState?: DomainState;
   /** Ask libvirt whether a job is active (default). status shows no job, so it does not ask. */
   job?: boolean;
   /**
@@ -75,11 +81,13 @@ export interface DomainSnapshot {
 export async function readDomain(ctx: AppContext, name: string, options: ReadDomainOptions & { job: false }): Promise<Omit<DomainSnapshot, 'jobActive'>>;
 export async function readDomain(ctx: AppContext, name: string, options?: ReadDomainOptions): Promise<DomainSnapshot>;
 export async function readDomain(ctx: AppContext, name: string, options: ReadDomainOptions = {}): Promise<DomainSnapshot | Omit<DomainSnapshot, 'jobActive'>> {
-  const [state, checkpointNames, definition] = await Promise.all([
-    ctx.virsh.domainState(name),
+  const listed = options.definition === 'inactive' ? undefined : options.listedState;
+  const [asked, checkpointNames, definition] = await Promise.all([
+    listed === undefined ? ctx.virsh.domainState(name) : undefined,
     ctx.virsh.checkpointNames(name),
     ctx.virsh.domain(name, options.definition === 'inactive'),
   ]);
+  const state = asked ?? (listed !== undefined && isLive(listed) === (definition.id !== undefined) ? listed : await ctx.virsh.domainState(name));
   const live = isLive(state);
   const [nodes, jobActive, dumped] = await Promise.all([
     live

@@ -23,8 +23,22 @@ function ctxWith(runner: Runner) {
 
 describe('runStatus with recorded outputs (exact argv)', () => {
   it('reports a running domain with two checkpoints: disks with sizes, both bitmaps from QEMU, overallStatus 0', async () => {
-    const runner = new FakeRunner()
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } })
+    const runner = new FakeRunner().expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'list', '--all', '--uuid', '--name'],
+      result: { stdout: fixture('virsh/list--all--uuid--name.txt') },
+    });
+    // The state lists, read once for all domains, were recorded on another host state
+    // (fixtures/status-reads): they do not name this domain, so its domstate is asked, as for a
+    // domain in a state the lists do not cover.
+    for (const s of ['running', 'paused', 'shutoff']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'list', '--all', '--uuid', `--state-${s}`],
+        result: { stdout: fixture(`status-reads/running.list--state-${s}.txt`) },
+      });
+    }
+    runner
       // Addressed by UUID from here on: virsh would read a numeric name as a domain id.
       // Tags (status shows them): this domain has none, which virsh reports as exit 1.
       .expect({
@@ -115,6 +129,17 @@ describe('runStatus with recorded outputs (exact argv)', () => {
   });
 });
 
+/** The three state lists status reads once, as recorded in fixtures/status-reads with the domain in `when`. */
+function expectStateLists(runner: FakeRunner, when: 'running' | 'shutoff'): void {
+  for (const s of ['running', 'paused', 'shutoff']) {
+    runner.expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'list', '--all', '--uuid', `--state-${s}`],
+      result: { stdout: fixture(`status-reads/${when}.list--state-${s}.txt`) },
+    });
+  }
+}
+
 describe('runStatus on a domain with a guest agent channel and an overlay (fixtures/status-reads)', () => {
   const UUID = '00000000-0000-4000-8000-00000000d1c0';
   const NAME = 'vmkeep-scratch-status-reads';
@@ -128,7 +153,6 @@ describe('runStatus on a domain with a guest agent channel and an overlay (fixtu
         argv: ['-c', URI, 'metadata', '--domain', UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
         result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') },
       })
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', UUID], result: { stdout: fixture('virsh/domstate-running.txt') } })
       .expect({
         tool: 'virsh',
         argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
@@ -153,6 +177,8 @@ describe('runStatus on a domain with a guest agent channel and an overlay (fixtu
         result: { stdout: dc(`${c}.${cp}.xml`) },
       });
     }
+    // Listed as running, and its live definition has an id: no domstate.
+    expectStateLists(runner, 'running');
     return runner;
   }
 
@@ -187,6 +213,54 @@ describe('runStatus on a domain with a guest agent channel and an overlay (fixtu
   });
 });
 
+describe('runStatus and the state lists', () => {
+  const UUID = '00000000-0000-4000-8000-00000000d1c0';
+  const NAME = 'vmkeep-scratch-status-reads';
+  const dc = (file: string) => fixture(`status-reads/${file}`);
+
+  it('asks domstate when the definition disagrees with the list (the domain started between the two)', async () => {
+    // Listed shut off, but the definition read after it is a live one (it has an id).
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', UUID], result: { stdout: dc('two-checkpoints.dumpxml.xml') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', UUID], result: { stdout: fixture('virsh/domstate-running.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
+        result: { stdout: dc('two-checkpoints.checkpoint-list.txt') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-monitor-command', '--domain', UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'],
+        result: { stdout: dc('two-checkpoints.nodes.json') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'metadata', '--domain', UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
+        result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-agent-command', '--domain', UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
+        result: { exitCode: 1, stderr: dc('agent-not-connected.stderr') },
+      });
+    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
+        result: { stdout: dc(`two-checkpoints.${cp}.xml`) },
+      });
+    }
+    expectStateLists(runner, 'shutoff');
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { state: string; disks: Array<{ bitmapSource: string }> }>)[NAME]!;
+    // Read as the running domain it is now: bitmaps from QEMU, not from the image files.
+    expect(d.state).toBe('running');
+    expect(d.disks.map((x) => x.bitmapSource)).toEqual(['qemu', 'qemu']);
+  });
+});
+
 describe('runStatus and tags', () => {
   const UUID = '00000000-0000-4000-8000-00000000d1c0';
   const NAME = 'vmkeep-scratch-status-reads';
@@ -195,7 +269,6 @@ describe('runStatus and tags', () => {
   function shutOffRunner(): FakeRunner {
     const runner = new FakeRunner()
       .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', UUID], result: { stdout: fixture('virsh/domstate-shutoff.txt') } })
       .expect({
         tool: 'virsh',
         argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
@@ -219,6 +292,7 @@ describe('runStatus and tags', () => {
         result: { stdout: dc(`shutoff.${cp}.xml`) },
       });
     }
+    expectStateLists(runner, 'shutoff');
     return runner;
   }
 
