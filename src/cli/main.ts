@@ -13,6 +13,7 @@ import { serialiseDocument, serialiseError } from './output.js';
 import { dropBackupOnlyForStatus, rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
+import { isRemoteUri } from '../app/hosts.js';
 import { parseDaysLeft } from './parse-values.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
 import type { Reporting } from './reporting.js';
@@ -195,7 +196,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     });
     // A remote host's domain locks are its own, for every command alike (see withHostLocks): a
     // restore on qemu+ssh://h must exclude a backup of the same domain on h.
-    if (global.hosts.length === 1) ctx = (await import('../fleet/index.js')).withHostLocks(ctx, global.hosts[0]!);
+    // (A local host keeps the context as it is: the fleet module, which brings backup's code and
+    // zod, loads only for a remote one.)
+    if (global.hosts.length === 1 && isRemoteUri(global.hosts[0]!.uri)) ctx = (await import('../fleet/index.js')).withHostLocks(ctx, global.hosts[0]!);
     // Sessions end with the command, also when it fails. On SIGINT/SIGTERM they stay open
     // until the command has cleaned up (its clean-up talks to libvirt too).
     if (chosen.value.spec.libvirt) ctx.virsh.warm();

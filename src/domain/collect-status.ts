@@ -57,9 +57,33 @@ export function frozenGuestWarning(name: string): string {
 }
 
 /** Collect one domain's status. Throws only when the domain itself cannot be read. */
-export async function collectDomainStatus(ctx: AppContext, name: string): Promise<DomainStatus> {
-  const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true });
-  const freeze = snap.state === 'running' ? await guestFreezeState(ctx.virsh, name) : undefined;
+export async function collectDomainStatus(ctx: AppContext, name: string, listedState?: DomainState): Promise<DomainStatus> {
+  return (await collect(ctx, name, false, listedState)).status;
+}
+
+/**
+ * collectDomainStatus and the domain's tags, read with it: a shut-off domain's come with the
+ * definition already read (the persistent one, which `metadata --config` reads), a running
+ * domain's are asked (its live definition may differ from the persistent one).
+ */
+export async function collectDomainStatusWithTags(ctx: AppContext, name: string, listedState?: DomainState): Promise<{ status: DomainStatus; tags: string[] }> {
+  const { status, tags } = await collect(ctx, name, true, listedState);
+  return { status, tags: tags ?? [] };
+}
+
+async function collect(
+  ctx: AppContext,
+  name: string,
+  withTags: boolean,
+  listedState: DomainState | undefined,
+): Promise<{ status: DomainStatus; tags: string[] | undefined }> {
+  // status shows no job, so libvirt is not asked for one.
+  const snap = await readDomain(ctx, name, { imageSizes: true, checkpointDetails: true, changedSinceLatest: true, job: false, listedState });
+  const [freeze, tags] = await Promise.all([
+    // Without an agent channel libvirt's answer is always "not configured": no answer, so null.
+    snap.state === 'running' && snap.definition.guestAgentChannel ? guestFreezeState(ctx.virsh, name) : undefined,
+    withTags ? (snap.definition.id === undefined ? snap.definition.tags : ctx.virsh.domainTags(name)) : undefined,
+  ]);
   const latest = snap.checkpoints.at(-1);
   const disks = snap.disks.map((d) => toDiskStatus(d, latest));
   const consistency = judgeConsistency(
@@ -71,7 +95,7 @@ export async function collectDomainStatus(ctx: AppContext, name: string): Promis
       bitmaps: d.bitmapSource === 'none' && d.eligible ? undefined : d.bitmapDetails,
     })),
   );
-  return {
+  const status: DomainStatus = {
     name,
     state: snap.state,
     checkpoints: snap.checkpoints.map((c) => c.name),
@@ -82,6 +106,7 @@ export async function collectDomainStatus(ctx: AppContext, name: string): Promis
     guestFrozen: freeze === undefined ? null : freeze === 'frozen',
     warnings: freeze === 'frozen' ? [frozenGuestWarning(name)] : [],
   };
+  return { status, tags };
 }
 
 function toCheckpointStatus(c: Checkpoint): CheckpointStatus {

@@ -10,13 +10,16 @@
  *   file lags behind QEMU's memory; of a shut-off domain: the image file (its qcow2 header read
  *   directly, or qemu-img info -U for what the header reader leaves to it);
  * - image sizes: QEMU's block nodes for a running domain, the same header or qemu-img otherwise;
- * - an active job (a backup left by a killed run): libvirt's domjobinfo.
+ * - an active job (a backup left by a killed run): libvirt's domjobinfo;
+ * - bytes changed since the newest checkpoint: the block nodes' bitmap counts, or libvirt's
+ *   `checkpoint-dumpxml --size` where those do not give its figure (changed-since-checkpoint.ts).
  * Independent calls run concurrently; through a virsh session each costs about a millisecond.
  */
 import type { AppContext } from '../app/context.js';
 import { bitmapsForImage, formatNodeName, imageSizesFromNodes, type BlockNode } from '../qemu/parse-qmp.js';
 import { isNoSuchCheckpoint } from '../virsh/client.js';
 import { diskEligibility, type Eligibility } from './disk-eligibility.js';
+import { sizesFromBlockNodes } from './changed-since-checkpoint.js';
 import { isLive } from './state.js';
 import type { Checkpoint, DiskBitmap, DomainDefinition, DomainDisk, DomainState } from './types.js';
 import { messageOf } from '../errors.js';
@@ -28,6 +31,14 @@ export interface ReadDomainOptions {
   checkpointDetails?: boolean;
   /** With checkpointDetails on a live domain: the bytes changed since the latest checkpoint. */
   changedSinceLatest?: boolean;
+  /**
+   * The state a list of all domains gave moments before (virsh's domainStates): taken when the
+   * definition read now agrees (a live definition has an id, a persistent one has not), else the
+   * domain changed meanwhile and domstate is asked.
+   */
+  listedState?: DomainState;
+  /** Ask libvirt whether a job is active (default). status shows no job, so it does not ask. */
+  job?: boolean;
   /**
    * Which definition: 'live' (default; for a running domain the aliases and the paths QEMU
    * opened) or 'inactive' (the persistent configuration, what the next start uses).
@@ -67,15 +78,18 @@ export interface DomainSnapshot {
 }
 
 /** Read one domain. Throws only when the domain itself cannot be read (unknown, libvirt down). */
-export async function readDomain(ctx: AppContext, name: string, options: ReadDomainOptions = {}): Promise<DomainSnapshot> {
-  const [state, checkpointNames, definition] = await Promise.all([
-    ctx.virsh.domainState(name),
+export async function readDomain(ctx: AppContext, name: string, options: ReadDomainOptions & { job: false }): Promise<Omit<DomainSnapshot, 'jobActive'>>;
+export async function readDomain(ctx: AppContext, name: string, options?: ReadDomainOptions): Promise<DomainSnapshot>;
+export async function readDomain(ctx: AppContext, name: string, options: ReadDomainOptions = {}): Promise<DomainSnapshot | Omit<DomainSnapshot, 'jobActive'>> {
+  const listed = options.definition === 'inactive' ? undefined : options.listedState;
+  const [asked, checkpointNames, definition] = await Promise.all([
+    listed === undefined ? ctx.virsh.domainState(name) : undefined,
     ctx.virsh.checkpointNames(name),
     ctx.virsh.domain(name, options.definition === 'inactive'),
   ]);
+  const state = asked ?? (listed !== undefined && isLive(listed) === (definition.id !== undefined) ? listed : await ctx.virsh.domainState(name));
   const live = isLive(state);
-  const latest = checkpointNames.at(-1);
-  const [nodes, jobActive, checkpoints] = await Promise.all([
+  const [nodes, jobActive, dumped] = await Promise.all([
     live
       ? ctx.virsh.blockNodes(name).then(
           (n) => ({ nodes: n }),
@@ -83,21 +97,44 @@ export async function readDomain(ctx: AppContext, name: string, options: ReadDom
         )
       : undefined,
     // domjobinfo fails on a shut-off domain, which runs no job anyway.
-    live ? ctx.virsh.jobActive(name) : false,
-    options.checkpointDetails
-      ? Promise.all(
-          checkpointNames.map((cp) =>
-            ctx.virsh.checkpoint(name, cp, live && options.changedSinceLatest === true && cp === latest).catch((e: unknown) => {
-              // Deleted between the list and the dump (another tool at work): it is simply not there.
-              if (isNoSuchCheckpoint(e)) return undefined;
-              throw e;
-            }),
-          ),
-        ).then((list) => list.filter((c): c is Checkpoint => c !== undefined))
-      : [],
+    live && options.job !== false ? ctx.virsh.jobActive(name) : false,
+    Promise.all(options.checkpointDetails ? checkpointNames.map((cp) => readCheckpoint(ctx, name, cp, false)) : []),
   ]);
+  let checkpoints = dumped.filter((c): c is Checkpoint => c !== undefined);
+  if (live && options.checkpointDetails && options.changedSinceLatest === true) {
+    checkpoints = await withChangedSinceLatest(ctx, name, checkpoints, checkpointNames.at(-1), definition, nodes);
+  }
   const disks = await Promise.all(definition.disks.map((d) => readDisk(ctx, d, live, nodes, options)));
-  return { name, uuid: definition.uuid, state, live, definition, checkpointNames, checkpoints, disks, jobActive };
+  const snapshot = { name, uuid: definition.uuid, state, live, definition, checkpointNames, checkpoints, disks };
+  return options.job === false ? snapshot : { ...snapshot, jobActive };
+}
+
+/** One checkpoint's XML; undefined when it was deleted since the list (another tool at work: it is simply not there). */
+async function readCheckpoint(ctx: AppContext, domain: string, checkpoint: string, size: boolean): Promise<Checkpoint | undefined> {
+  return ctx.virsh.checkpoint(domain, checkpoint, size).catch((e: unknown) => {
+    if (isNoSuchCheckpoint(e)) return undefined;
+    throw e;
+  });
+}
+
+/**
+ * The newest checkpoint with the bytes changed since it per disk: from QEMU's block nodes where
+ * they give libvirt's figure (changed-since-checkpoint.ts), else from `checkpoint-dumpxml --size`.
+ */
+async function withChangedSinceLatest(
+  ctx: AppContext,
+  domain: string,
+  checkpoints: Checkpoint[],
+  latestName: string | undefined,
+  definition: DomainDefinition,
+  nodes: { nodes: BlockNode[] } | { error: string } | undefined,
+): Promise<Checkpoint[]> {
+  const latest = checkpoints.at(-1);
+  // The newest one deleted meanwhile: the one before it is not the newest, and gets no size.
+  if (latest === undefined || latest.name !== latestName) return checkpoints;
+  const fromNodes = nodes && 'nodes' in nodes ? sizesFromBlockNodes(latest, definition.disks, nodes.nodes) : undefined;
+  const sized = fromNodes ?? (await readCheckpoint(ctx, domain, latest.name, true));
+  return sized === undefined ? checkpoints.slice(0, -1) : [...checkpoints.slice(0, -1), sized];
 }
 
 async function readDisk(

@@ -18,13 +18,12 @@
  */
 import { attrOf, buildOrderedXml, kids, parseOrderedXml, removeAll, textOf, type XmlNode } from '../util/ordered-xml.js';
 import { VmkeepError } from '../errors.js';
+import { AGENT_CHANNEL_NAME } from '../virsh/parse-domain-xml.js';
 
 /** The XML namespace of a verify domain's metadata. */
 export const VERIFY_NAMESPACE = 'https://vmkeep.dev/xmlns/verify/1';
 /** Every verify domain's name starts so; nothing else vmkeep makes does. */
 export const VERIFY_DOMAIN_PREFIX = 'vmkeep-verify-';
-/** The guest agent's virtio-serial port name. */
-export const AGENT_CHANNEL_NAME = 'org.qemu.guest_agent.0';
 
 /** Devices a verify domain never has: they reach the network, the host's hardware or its files. */
 const REMOVED_DEVICES = ['interface', 'hostdev', 'filesystem', 'redirdev', 'smartcard', 'tpm', 'shmem', 'parallel', 'serial', 'console'] as const;

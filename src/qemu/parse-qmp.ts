@@ -11,6 +11,8 @@ export interface BlockNode {
   /** The image behind the node as QEMU sees it (query-named-block-nodes' `image`), when given. */
   virtualSize?: number | undefined;
   actualSize?: number | undefined;
+  /** The backing file QEMU opened under this node (an overlay's base), when it has one. */
+  backingFile?: string | undefined;
 }
 
 /** The `return` member of a QMP reply; throws when QEMU answered with an error. */
@@ -44,10 +46,13 @@ interface RawNode {
   drv?: string;
   file?: string;
   'dirty-bitmaps'?: RawBitmap[];
-  image?: { 'virtual-size'?: unknown; 'actual-size'?: unknown };
+  backing_file?: unknown;
+  image?: { 'virtual-size'?: unknown; 'actual-size'?: unknown; 'backing-filename'?: unknown };
 }
 
 const size = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+
+const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /** `query-named-block-nodes` (flat) → nodes with their dirty bitmaps. */
 export function parseNamedBlockNodes(stdout: string): BlockNode[] {
@@ -59,6 +64,8 @@ export function parseNamedBlockNodes(stdout: string): BlockNode[] {
     file: n.file ?? '',
     virtualSize: size(n.image?.['virtual-size']),
     actualSize: size(n.image?.['actual-size']),
+    // backing_file_depth says 0 even over a backing file (libvirt opens each layer as its own node).
+    backingFile: text(n.backing_file) ?? text(n.image?.['backing-filename']),
     bitmaps: (n['dirty-bitmaps'] ?? []).map((b) => ({
       name: b.name ?? '',
       count: typeof b.count === 'number' ? b.count : undefined,

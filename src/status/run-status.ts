@@ -2,17 +2,13 @@
 import pLimit from 'p-limit';
 import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
-import { isExcluded, namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
-import { findFormerNames, findGoneDomains, readDomainFolderUuids } from '../repository/domain-folders.js';
-import { collectDomainStatus, dirtyBytesOf } from '../domain/collect-status.js';
-import { readOutputForecast } from '../repository/read-forecast.js';
-import { summarizeBackups } from './backup-summary.js';
-import { chooseEngine, type EngineChoice, type EngineName } from '../repository/engine-choice.js';
-import { readEngineFacts } from '../repository/engine-facts.js';
-import type { ChainView } from '../repository/chains.js';
-import type { DomainStatus } from '../domain/collect-status.js';
+import { namesOnly, selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
+import { collectDomainStatus, collectDomainStatusWithTags } from '../domain/collect-status.js';
+import type { EngineName } from '../repository/engine-choice.js';
+import type { DomainState } from '../domain/types.js';
 import type { SettingsFor } from '../config/settings.js';
 import { renderStatusText, type StatusEntry } from './render-status-text.js';
+import type { FolderView } from './folder-view.js';
 import { messageOf } from '../errors.js';
 import { findVerifyLeftovers, verifyLeftoverWarning } from '../domain/verify-domains.js';
 
@@ -34,33 +30,32 @@ export const STATUS_CONCURRENCY = 8;
 
 export async function runStatus(ctx: AppContext, options: StatusOptions): Promise<CommandResult> {
   const request = options.selection ?? namesOnly(options.domains);
-  // Tags are shown, so always read (one small virsh call per domain). The names also tell which
-  // verify domains there are.
+  // The names also tell which verify domains there are. Tags are read here only to select by
+  // them; otherwise each domain's are read with its status (a shut-off one's with its definition).
   const defined = await ctx.virsh.listDomainNames();
-  const selection = await selectAmong(ctx, defined, request, { needTags: true, fromLibvirt: true });
+  const selection = await selectAmong(ctx, defined, request, { fromLibvirt: true });
+  // Every domain's state in three commands rather than one per domain (each domain's reader
+  // checks it against the definition it reads, and asks domstate when they disagree).
+  const states = selection.selected.length > 0 ? await ctx.virsh.domainStates() : new Map<string, DomainState>();
   const entries = new Map<string, StatusEntry>();
-  // Which folder holds which domain (by the UUID its manifests record): a rename leaves the old one behind.
-  // An unreadable output folder is reported per domain below, as before: not a reason to fail here.
-  const folders = options.output ? await readDomainFolderUuids(options.output).catch(() => []) : [];
-  // One forecast for the folder, shown with each domain's backups; an unreadable folder has none.
-  const forecast = options.output ? await readOutputForecast(options.output, ctx.now()).catch(() => undefined) : undefined;
-  const nextEngineOf = nextEngineDecider(ctx, options);
+  // The backup folder's part loads only with --output: its manifests need zod and date-fns.
+  let folder: FolderView | undefined;
+  if (options.output !== undefined) {
+    const { openFolderView } = await import('./folder-view.js');
+    folder = await openFolderView(ctx, { ...options, output: options.output });
+  }
   const limit = pLimit(STATUS_CONCURRENCY);
   const results = await Promise.all(
     selection.selected.map((name) =>
       limit(async (): Promise<[string, StatusEntry]> => {
         try {
-          const status = await collectDomainStatus(ctx, name);
-          const tags = selection.tagsOf.get(name) ?? [];
-          const summary = options.output
-            ? await summarizeBackups(options.output, name, ctx.now(), {
-                dirtyBytes: dirtyBytesOf(status),
-                forecast,
-                nextEngine: nextEngineOf(name, status, tags),
-              })
-            : undefined;
-          const formerNames = findFormerNames(folders, name, ctx.virsh.knownUuid(name));
-          const backups = summary && formerNames.length > 0 ? { ...summary, formerNames } : summary;
+          const known = selection.tagsOf.get(name);
+          const uuid = ctx.virsh.knownUuid(name);
+          const listed = uuid === undefined ? undefined : states.get(uuid);
+          const { status, tags } = known
+            ? { status: await collectDomainStatus(ctx, name, listed), tags: known }
+            : await collectDomainStatusWithTags(ctx, name, listed);
+          const backups = folder ? await folder.backupsOf(name, status, tags) : undefined;
           return [name, { status, backups, tags }];
         } catch (e) {
           return [name, { error: messageOf(e) }];
@@ -77,15 +72,8 @@ export async function runStatus(ctx: AppContext, options: StatusOptions): Promis
   // A frozen guest is consistent but needs a look: its writes are blocked.
   const healthy = [...entries.values()].filter((e) => e.status?.overallStatus === 0 && e.status.warnings.length === 0).length;
   const judged = entries.size;
-  // Asked about every domain: also name the backups of domains libvirt no longer defines. They
-  // are facts to act on (rename the folder, or let prune age them out), not a failing domain.
-  if (options.output && request.domains === undefined && request.tags.length === 0) {
-    const defined = new Map((await ctx.virsh.listDomainNames()).map((n) => [n, ctx.virsh.knownUuid(n)] as const));
-    for (const gone of findGoneDomains(folders, defined)) {
-      if (entries.has(gone.domain) || isExcluded(gone.domain, request.exclude) !== undefined) continue;
-      entries.set(gone.domain, { gone: { renamedTo: gone.renamedTo }, backups: await summarizeBackups(options.output, gone.domain, ctx.now(), { forecast }) });
-    }
-  }
+  // Asked about every domain: also name the backups of domains libvirt no longer defines.
+  if (folder) for (const [name, entry] of await folder.goneEntries(request, entries)) entries.set(name, entry);
 
   const document: Record<string, unknown> = {};
   for (const [name, e] of entries) {
@@ -129,36 +117,4 @@ export function goneNote(domain: string, renamedTo: string | undefined): string 
       ? `libvirt no longer defines ${domain}: it was renamed to ${renamedTo}`
       : `libvirt no longer defines ${domain} (renamed or undefined)`;
   return `${what}; its backups stay under its old name, prune applies the retention rules to them and always keeps the newest complete chain; remove the folder by hand once it is no longer needed`;
-}
-
-/**
- * Which engine a domain's next backup into --output uses: backup's rule (engine-choice.ts) over
- * the same facts, with the config's settings for the domain.
- */
-type NextEngineDecider = (name: string, status: DomainStatus, tags: readonly string[]) => (chains: readonly ChainView[]) => Promise<EngineChoice>;
-
-function nextEngineDecider(ctx: AppContext, options: StatusOptions): NextEngineDecider {
-  // libvirt is asked once per status run, not per domain, whether it does push-mode backup.
-  let pushSupport: Promise<boolean> | undefined;
-  const pushSupported = (): Promise<boolean> => (pushSupport ??= ctx.virsh.supportsPushBackup().catch(() => false));
-  return (name: string, status: DomainStatus, tags: readonly string[]) =>
-    async (chains: readonly ChainView[]): Promise<EngineChoice> => {
-      const settings = options.settingsFor?.(name, tags);
-      const forced = settings?.engine === undefined ? options.forcedEngine : { engine: settings.engine, by: 'the config file' };
-      if (forced) return chooseEngine({ forced, remote: false, compress: false, rawDisk: false });
-      const facts = await readEngineFacts({
-        domain: name,
-        uri: ctx.virsh.uri,
-        output: options.output!,
-        chains,
-        groupBy: settings?.groupBy ?? 'month',
-        now: ctx.now(),
-        forced: undefined,
-        compress: settings?.compress ?? false,
-        rawDisk: (settings?.raw ?? false) && status.disks.some((d) => d.eligible && d.format === 'raw'),
-        vmsnapRun: undefined,
-        pushSupported,
-      });
-      return chooseEngine(facts);
-    };
 }

@@ -6,6 +6,8 @@ export const virshArgv = {
   version: (uri: string) => [...base(uri), 'version'],
   listAllNames: (uri: string) => [...base(uri), 'list', '--all', '--name'],
   listAllUuidNames: (uri: string) => [...base(uri), 'list', '--all', '--uuid', '--name'],
+  /** UUIDs of the domains in one state (libvirt's list filter: the state alone, as domstate prints it). */
+  listUuidsInState: (uri: string, state: 'running' | 'paused' | 'shutoff') => [...base(uri), 'list', '--all', '--uuid', `--state-${state}`],
   domState: (uri: string, domain: string) => [...base(uri), 'domstate', '--domain', domain],
   dumpXml: (uri: string, domain: string, inactive = false) => [...base(uri), 'dumpxml', '--domain', domain, ...(inactive ? ['--inactive'] : [])],
   checkpointListNames: (uri: string, domain: string) => [...base(uri), 'checkpoint-list', '--domain', domain, '--name', '--topological'],

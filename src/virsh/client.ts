@@ -83,6 +83,24 @@ export class VirshClient {
     return entries.map((e) => e.name);
   }
 
+  /**
+   * Every domain's state by UUID, in three commands: running, paused, shut off. A domain in any
+   * other state (crashed, suspended, shutting down...) is not in the map: ask domainState.
+   */
+  async domainStates(): Promise<Map<string, DomainState>> {
+    const states = [
+      ['running', 'running'],
+      ['paused', 'paused'],
+      ['shutoff', 'shut off'],
+    ] as const;
+    const lists = await Promise.all(states.map(([filter]) => this.virsh(virshArgv.listUuidsInState(this.uri, filter))));
+    const out = new Map<string, DomainState>();
+    lists.forEach((stdout, i) => {
+      for (const uuid of parseNameList(stdout)) out.set(uuid.toLowerCase(), states[i]![1]);
+    });
+    return out;
+  }
+
   async domainState(domain: string): Promise<DomainState> {
     return parseDomState(await this.virsh(virshArgv.domState(this.uri, this.ref(domain))));
   }

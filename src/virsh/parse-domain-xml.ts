@@ -2,6 +2,10 @@
 import { VmkeepError } from '../errors.js';
 import type { DiskSourceType, DomainDefinition, DomainDisk } from './types.js';
 import { attr, child, children, hasChild, parseXml, textOf } from '../util/xml.js';
+import { tagsFromMetadata } from './tags-xml.js';
+
+/** The guest agent's virtio-serial port name: the channel libvirt talks to the agent through. */
+export const AGENT_CHANNEL_NAME = 'org.qemu.guest_agent.0';
 
 const SOURCE_TYPES: readonly DiskSourceType[] = ['file', 'block', 'network', 'volume', 'dir', 'nvme', 'vhostuser'];
 
@@ -18,6 +22,12 @@ export function parseDomainXml(xml: string): DomainDefinition {
     uuid: textOf(domain['uuid']),
     type: attr(domain, 'type'),
     disks: children(devices, 'disk').map(parseDisk),
+    guestAgentChannel: children(devices, 'channel').some((c) => {
+      const target = child(c, 'target');
+      return attr(target, 'type') === 'virtio' && attr(target, 'name') === AGENT_CHANNEL_NAME;
+    }),
+    id: attr(domain, 'id'),
+    tags: tagsFromMetadata(domain['metadata']),
   };
 }
 

@@ -32,6 +32,24 @@ export function parseTagsXml(xml: string): string[] {
   return [...new Set(list.map((t) => textOf(t)).filter((t): t is string => t !== undefined && t !== ''))].sort();
 }
 
+/**
+ * Tags from a parsed domain definition's `<metadata>` element (what `virsh metadata --uri NS`
+ * prints is its child in vmkeep's namespace, whatever prefix it was stored with). Pure.
+ */
+export function tagsFromMetadata(metadata: unknown): string[] {
+  if (metadata === null || typeof metadata !== 'object') return [];
+  for (const [key, element] of Object.entries(metadata as Record<string, unknown>)) {
+    if (element === null || typeof element !== 'object') continue;
+    const prefix = key.includes(':') ? key.slice(0, key.indexOf(':')) : undefined;
+    const ns = (element as Record<string, unknown>)[prefix === undefined ? '@xmlns' : `@xmlns:${prefix}`];
+    if (ns !== TAGS_NAMESPACE || key !== (prefix === undefined ? 'tags' : `${prefix}:tags`)) continue;
+    const entry = (element as Record<string, unknown>)[prefix === undefined ? 'tag' : `${prefix}:tag`];
+    const list = entry === undefined ? [] : Array.isArray(entry) ? entry : [entry];
+    return [...new Set(list.map((t) => textOf(t)).filter((t): t is string => t !== undefined && t !== ''))].sort();
+  }
+  return [];
+}
+
 /** Is this virsh failure "no metadata under that namespace"? */
 export function isNoMetadata(stderr: string): boolean {
   return /metadata not found|Requested metadata element is not present/i.test(stderr);

@@ -31,6 +31,15 @@ export interface DomainDefinition {
   uuid: string | undefined;
   type: string | undefined;
   disks: DomainDisk[];
+  /**
+   * A guest agent channel (virtio, org.qemu.guest_agent.0) is defined. Without one libvirt
+   * answers every agent command with "not configured", so there is nothing to ask.
+   */
+  guestAgentChannel: boolean;
+  /** The running domain's id: libvirt's live definition carries one, the persistent one does not. */
+  id: string | undefined;
+  /** vmkeep's tags in this definition's metadata (the persistent definition's are the tags). */
+  tags: string[];
 }
 
 /** Per-disk entry of a checkpoint. */

@@ -46,3 +46,18 @@ describe('what a CLI start loads', () => {
     expect([...reach.files].filter((f) => f === 'config/schema.ts' || f === 'config/notify-schema.ts')).toEqual([]);
   });
 });
+
+describe('what a status run loads on top of a start', () => {
+  // main.ts imports these for any command on the local host, then the status command's code.
+  const run = ['app/context.ts', 'runner/runner.ts', 'cli/reporting.ts', 'status/run-status.ts'].map(staticReach);
+
+  it('reaches the domain reader (the walk follows imports)', () => {
+    expect(run.some((r) => r.files.has('domain/read-domain.ts'))).toBe(true);
+  });
+
+  it('does not load zod, the manifests or backup: they are for status --output (status/folder-view.ts) and other commands', () => {
+    expect(run.flatMap((r) => [...r.packages]).filter((p) => p === 'zod')).toEqual([]);
+    const files = run.flatMap((r) => [...r.files]);
+    expect(files.filter((f) => f === 'repository/manifest.ts' || f.startsWith('backup/') || f.startsWith('fleet/'))).toEqual([]);
+  });
+});

@@ -6,7 +6,9 @@ import { NO_TAGS_OUTSIDE_LIBVIRT, filterSelection, matchesTags, namesOnly, selec
 import { createMemoryLogger } from '../../../src/util/log.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';
 import { virshArgv } from '../../../src/virsh/argv.js';
-import { TAGS_NAMESPACE, buildTagsXml, checkTag, isNoMetadata, parseTagsXml } from '../../../src/virsh/tags-xml.js';
+import { TAGS_NAMESPACE, buildTagsXml, checkTag, isNoMetadata, parseTagsXml, tagsFromMetadata } from '../../../src/virsh/tags-xml.js';
+import { parseDomainXml } from '../../../src/virsh/parse-domain-xml.js';
+import { parseXml } from '../../../src/util/xml.js';
 import { fixture } from '../../helpers/fixtures.js';
 
 describe('tags in libvirt metadata (recorded virsh output)', () => {
@@ -14,6 +16,17 @@ describe('tags in libvirt metadata (recorded virsh output)', () => {
     expect(parseTagsXml(fixture('virsh/metadata-tags.xml'))).toEqual(['db', 'prod']);
     expect(parseTagsXml(fixture('virsh/dumpxml-metadata-tags.xml').replace(/<\/?metadata>/g, ''))).toEqual(['db', 'prod']);
     expect(isNoMetadata(fixture('virsh/metadata-none.stderr'))).toBe(true);
+  });
+
+  it('reads the tags from a parsed definition as virsh metadata --config prints them (status reads a shut-off domain so)', () => {
+    expect(tagsFromMetadata(parseXml(fixture('virsh/dumpxml-metadata-tags.xml'))['metadata'])).toEqual(['db', 'prod']);
+    const shutOff = parseDomainXml(fixture('status-reads/shutoff.dumpxml.xml'));
+    expect(shutOff.tags).toEqual(parseTagsXml(fixture('status-reads/shutoff.metadata.xml')));
+    expect(shutOff.tags).toEqual(['db', 'prod']);
+    // The persistent definition has no id; the live one of a running domain has.
+    expect(shutOff.id).toBeUndefined();
+    expect(parseDomainXml(fixture('status-reads/one-checkpoint.dumpxml.xml')).id).toMatch(/^\d+$/);
+    expect(parseDomainXml(fixture('virsh/dumpxml-running-2-checkpoints.xml')).tags).toEqual([]);
   });
 
   it('builds the element the capture script stored, sorted and unique', () => {

@@ -23,8 +23,22 @@ function ctxWith(runner: Runner) {
 
 describe('runStatus with recorded outputs (exact argv)', () => {
   it('reports a running domain with two checkpoints: disks with sizes, both bitmaps from QEMU, overallStatus 0', async () => {
-    const runner = new FakeRunner()
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: fixture('virsh/list--all--uuid--name.txt') } })
+    const runner = new FakeRunner().expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'list', '--all', '--uuid', '--name'],
+      result: { stdout: fixture('virsh/list--all--uuid--name.txt') },
+    });
+    // The state lists, read once for all domains, were recorded on another host state
+    // (fixtures/status-reads): they do not name this domain, so its domstate is asked, as for a
+    // domain in a state the lists do not cover.
+    for (const s of ['running', 'paused', 'shutoff']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'list', '--all', '--uuid', `--state-${s}`],
+        result: { stdout: fixture(`status-reads/running.list--state-${s}.txt`) },
+      });
+    }
+    runner
       // Addressed by UUID from here on: virsh would read a numeric name as a domain id.
       // Tags (status shows them): this domain has none, which virsh reports as exit 1.
       .expect({
@@ -44,24 +58,23 @@ describe('runStatus with recorded outputs (exact argv)', () => {
         argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.0', '--no-domain'],
         result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.0.xml') },
       })
+      // Without --size: QEMU's block nodes give the bytes changed since it (the image has no
+      // backing file), so libvirt's merge job is not run. That run recorded only the --size
+      // dump of virtnbdbackup.1; libvirt formats the same XML without the size attributes
+      // (test/unit/domain/changed-since-checkpoint.test.ts shows it on fixtures/status-reads/),
+      // and the sizes come from the block nodes, whatever the answer says.
       .expect({
         tool: 'virsh',
-        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'],
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', RUN_UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain'],
         result: { stdout: fixture('virsh/checkpoint-dumpxml-virtnbdbackup.1--size--no-domain.xml') },
       })
       .expect({
         tool: 'virsh',
         argv: ['-c', URI, 'qemu-monitor-command', '--domain', RUN_UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'],
         result: { stdout: fixture('qmp/query-named-block-nodes-2-checkpoints.json') },
-      })
-      // The one domain reader also asks for an active job (a backup left by a killed run).
-      .expect({ tool: 'virsh', argv: ['-c', URI, 'domjobinfo', '--domain', RUN_UUID], result: { stdout: fixture('virsh/domjobinfo-no-job.txt') } })
-      // A running domain is asked whether its guest is frozen; this one has no agent channel.
-      .expect({
-        tool: 'virsh',
-        argv: ['-c', URI, 'qemu-agent-command', '--domain', RUN_UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
-        result: { exitCode: 1, stderr: fixture('virsh/qemu-agent-command-fsfreeze-status-no-agent.stderr') },
       });
+    // No domjobinfo (status shows no job) and no guest agent question: this domain has no agent
+    // channel, so libvirt's answer would be "not configured" (guestFrozen null).
     // No qemu-img for a running domain: QEMU's block nodes carry the image sizes too.
     const result = await runStatus(ctxWith(runner), { domains: ['vmkeep-scratch-fixtures-run'], output: undefined, colour: false });
     expect(runner.unmet()).toEqual([]);
@@ -113,6 +126,198 @@ describe('runStatus with recorded outputs (exact argv)', () => {
     expect(result.outcome).toBe('partial');
     expect(result.document).toEqual({ 'x;touch /tmp/canary;#': { name: 'x;touch /tmp/canary;#', error: 'unknown domain', overallStatus: 1 } });
     expect(runner.calls.length).toBe(1);
+  });
+});
+
+/** The three state lists status reads once, as recorded in fixtures/status-reads with the domain in `when`. */
+function expectStateLists(runner: FakeRunner, when: 'running' | 'shutoff'): void {
+  for (const s of ['running', 'paused', 'shutoff']) {
+    runner.expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'list', '--all', '--uuid', `--state-${s}`],
+      result: { stdout: fixture(`status-reads/${when}.list--state-${s}.txt`) },
+    });
+  }
+}
+
+describe('runStatus on a domain with a guest agent channel and an overlay (fixtures/status-reads)', () => {
+  const UUID = '00000000-0000-4000-8000-00000000d1c0';
+  const NAME = 'vmkeep-scratch-status-reads';
+  const dc = (file: string) => fixture(`status-reads/${file}`);
+
+  function runnerFor(c: 'two-checkpoints' | 'overlay'): FakeRunner {
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'metadata', '--domain', UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
+        result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
+        result: { stdout: dc(`${c}.checkpoint-list.txt`) },
+      })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', UUID], result: { stdout: dc(`${c}.dumpxml.xml`) } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-monitor-command', '--domain', UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'],
+        result: { stdout: dc(`${c}.nodes.json`) },
+      })
+      // The domain has an agent channel: the guest is asked whether it is frozen (no agent answers).
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-agent-command', '--domain', UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
+        result: { exitCode: 1, stderr: dc('agent-not-connected.stderr') },
+      });
+    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
+        result: { stdout: dc(`${c}.${cp}.xml`) },
+      });
+    }
+    // Listed as running, and its live definition has an id: no domstate.
+    expectStateLists(runner, 'running');
+    return runner;
+  }
+
+  it('takes the bytes changed since the newest checkpoint from the block nodes: what --size said', async () => {
+    const runner = runnerFor('two-checkpoints');
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { guestFrozen: unknown; disks: Array<{ disk: string; changedSinceLatestCheckpoint?: number }> }>)[NAME]!;
+    // checkpoint-dumpxml --size said the same (two-checkpoints.virtnbdbackup.1--size.xml).
+    expect(d.disks.map((x) => [x.disk, x.changedSinceLatestCheckpoint])).toEqual([
+      ['vda', 2162688],
+      ['vdb', 0],
+    ]);
+    expect(d.guestFrozen).toBeNull();
+    expect(result.outcome).toBe('ok');
+  });
+
+  it("asks libvirt's --size where an overlay sits over the image: its figure merges both layers", async () => {
+    const runner = runnerFor('overlay').expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', 'virtnbdbackup.1', '--no-domain', '--size'],
+      result: { stdout: dc('overlay.virtnbdbackup.1--size.xml') },
+    });
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { disks: Array<{ disk: string; changedSinceLatestCheckpoint?: number }> }>)[NAME]!;
+    // Not the overlay's own 64 KiB.
+    expect(d.disks.map((x) => [x.disk, x.changedSinceLatestCheckpoint])).toEqual([
+      ['vda', 2228224],
+      ['vdb', 0],
+    ]);
+  });
+});
+
+describe('runStatus and the state lists', () => {
+  const UUID = '00000000-0000-4000-8000-00000000d1c0';
+  const NAME = 'vmkeep-scratch-status-reads';
+  const dc = (file: string) => fixture(`status-reads/${file}`);
+
+  it('asks domstate when the definition disagrees with the list (the domain started between the two)', async () => {
+    // Listed shut off, but the definition read after it is a live one (it has an id).
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', UUID], result: { stdout: dc('two-checkpoints.dumpxml.xml') } })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'domstate', '--domain', UUID], result: { stdout: fixture('virsh/domstate-running.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
+        result: { stdout: dc('two-checkpoints.checkpoint-list.txt') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-monitor-command', '--domain', UUID, '--cmd', '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'],
+        result: { stdout: dc('two-checkpoints.nodes.json') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'metadata', '--domain', UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
+        result: { exitCode: 1, stderr: fixture('virsh/metadata-none.stderr') },
+      })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'qemu-agent-command', '--domain', UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
+        result: { exitCode: 1, stderr: dc('agent-not-connected.stderr') },
+      });
+    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
+        result: { stdout: dc(`two-checkpoints.${cp}.xml`) },
+      });
+    }
+    expectStateLists(runner, 'shutoff');
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { state: string; disks: Array<{ bitmapSource: string }> }>)[NAME]!;
+    // Read as the running domain it is now: bitmaps from QEMU, not from the image files.
+    expect(d.state).toBe('running');
+    expect(d.disks.map((x) => x.bitmapSource)).toEqual(['qemu', 'qemu']);
+  });
+});
+
+describe('runStatus and tags', () => {
+  const UUID = '00000000-0000-4000-8000-00000000d1c0';
+  const NAME = 'vmkeep-scratch-status-reads';
+  const dc = (file: string) => fixture(`status-reads/${file}`);
+
+  function shutOffRunner(): FakeRunner {
+    const runner = new FakeRunner()
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
+      .expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-list', '--domain', UUID, '--name', '--topological'],
+        result: { stdout: dc('shutoff.checkpoint-list.txt') },
+      })
+      .expect({ tool: 'virsh', argv: ['-c', URI, 'dumpxml', '--domain', UUID], result: { stdout: dc('shutoff.dumpxml.xml') } })
+      .expect({
+        tool: 'qemu-img',
+        argv: ['info', '--output=json', '--force-share', '/var/tmp/vmkeep-scratch-status-reads/vda.overlay.qcow2'],
+        result: { stdout: dc('shutoff.vda.info.json') },
+      })
+      .expect({
+        tool: 'qemu-img',
+        argv: ['info', '--output=json', '--force-share', '/var/tmp/vmkeep-scratch-status-reads/data disk.qcow2'],
+        result: { stdout: dc('shutoff.vdb.info.json') },
+      });
+    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
+      runner.expect({
+        tool: 'virsh',
+        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
+        result: { stdout: dc(`shutoff.${cp}.xml`) },
+      });
+    }
+    expectStateLists(runner, 'shutoff');
+    return runner;
+  }
+
+  it("takes a shut-off domain's tags from the definition it reads anyway: no metadata command", async () => {
+    const runner = shutOffRunner();
+    const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    const d = (result.document as Record<string, { tags: string[]; state: string; overallStatus: number }>)[NAME]!;
+    // What virsh metadata --config printed for it (status-reads/shutoff.metadata.xml).
+    expect(d.tags).toEqual(['db', 'prod']);
+    expect(d.state).toBe('shut off');
+    expect(result.text).toContain('tags: db, prod');
+  });
+
+  it('with --tag, reads the tags once, to select, and not again with the status', async () => {
+    const runner = shutOffRunner().expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'metadata', '--domain', UUID, '--uri', 'https://vmkeep.dev/xmlns/tags/1', '--config'],
+      result: { stdout: dc('shutoff.metadata.xml') },
+    });
+    const selection = { domains: undefined, tags: ['prod'], tagAny: false, exclude: [] };
+    const result = await runStatus(ctxWith(runner), { domains: undefined, selection, output: undefined, colour: false });
+    expect(runner.unmet()).toEqual([]);
+    expect(runner.calls.filter((c) => c.argv.includes('metadata'))).toHaveLength(1);
+    expect((result.document as Record<string, { tags: string[] }>)[NAME]!.tags).toEqual(['db', 'prod']);
   });
 });
 
