@@ -26,6 +26,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long after the job's start it is asked about at the shortest interval. */
 const FAST_POLL_FOR_MS = 500;
 
+/** How long QEMU may keep a finished job's images open before the run gives up on the point. */
+const RELEASE_TIMEOUT_MS = 60_000;
+
 const CHECKPOINT_RE = /^vmkeep\.([0-9a-f]{8})\.(\d+)$/;
 
 /** The checkpoint a run creates: a new chain id for a full, the next number after `previous` for an incremental. */
@@ -187,6 +190,10 @@ export class PushEngine implements BackupEngine {
           `the push backup job of ${req.domain} ${final.state === 'cancelled' ? 'was cancelled' : 'failed'}${final.error ? `: ${final.error}` : ''}`,
         );
       }
+      await this.waitForRelease(
+        req,
+        copied.map((d) => join(req.chainDir, d.file!)),
+      );
       await restrictFiles(
         req.chainDir,
         copied.map((d) => d.file!),
@@ -254,6 +261,33 @@ export class PushEngine implements BackupEngine {
       // of a session each) for the first half second, so a short job is not waited on for up to
       // another 80 ms; a longer job is asked less and less often.
       if (performance.now() - begunAt > FAST_POLL_FOR_MS) pollMs = Math.min(pollMs * 2, this.pollMaxMs);
+    }
+  }
+
+  /**
+   * Wait until QEMU has let go of the point's images. libvirt reports the job completed before
+   * it removes (and so flushes and closes) the target block nodes: until then QEMU may hold an
+   * image's newest qcow2 tables in memory, and a reader of the file (the size, the checksums)
+   * sees clusters unallocated. Seen: an incremental of 6 MiB recorded with 0 bytes.
+   */
+  private async waitForRelease(req: EngineRequest, files: readonly string[]): Promise<void> {
+    const started = Date.now();
+    const deadline = started + RELEASE_TIMEOUT_MS;
+    for (let pollMs = this.pollMinMs, polls = 0; ; pollMs = Math.min(pollMs * 2, this.pollMaxMs), polls += 1) {
+      // No answer: QEMU is gone (the domain stopped), and its files with it.
+      const nodes = await this.virsh.blockNodes(req.domain).catch(() => []);
+      const held = nodes.filter((n) => files.includes(n.file)).map((n) => n.file);
+      if (held.length === 0) {
+        if (polls > 0) req.onLog?.(`waited ${Date.now() - started} ms for QEMU to close the point's images after the job ended`);
+        return;
+      }
+      if (Date.now() > deadline) {
+        throw new VmkeepError(
+          'failure',
+          `QEMU still holds ${[...new Set(held)].join(', ')} of ${req.domain} ${RELEASE_TIMEOUT_MS / 1000} s after its push backup job ended; the image may not be complete on disk, so the point was not recorded`,
+        );
+      }
+      await sleep(pollMs);
     }
   }
 
