@@ -1,10 +1,6 @@
 /** The report's charts drawn on worker threads are the charts drawn in the main thread, in the jobs' order. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useBundledChartPool } from '../../helpers/bundled-chart-pool.js';
 import { drawCharts, drawChartsHere } from '../../../src/report/chart-pool.js';
 import type { ChartJob } from '../../../src/report/charts.js';
 import { chartThreads } from '../../../src/report/run-report.js';
@@ -56,29 +52,13 @@ function jobs(): ChartJob[] {
 }
 
 describe('drawCharts on worker threads', () => {
-  let dir: string;
-  let worker: URL;
-  beforeAll(async () => {
-    // The threads load the module as the CLI ships it: bundled (the test runs the TypeScript source).
-    dir = mkdtempSync(join(tmpdir(), 'vmkeep-chart-pool-'));
-    const file = join(dir, 'chart-pool.mjs');
-    await build({
-      entryPoints: ['src/report/chart-pool.ts'],
-      outfile: file,
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      logLevel: 'warning',
-    });
-    worker = pathToFileURL(file);
-  }, 60_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // The threads load the module as the CLI ships it: bundled (the test runs the TypeScript source).
+  const bundled = useBundledChartPool();
 
   it('gives the same SVGs, in the same order, as the main thread', async () => {
     const all = jobs();
     const here = drawChartsHere(all);
-    const threaded = await drawCharts(all, 2, worker);
+    const threaded = await drawCharts(all, 2, bundled());
     expect(threaded.threads).toBe(2);
     expect(threaded.svgs).toHaveLength(all.length);
     expect(threaded.svgs).toEqual(here);
@@ -96,7 +76,7 @@ describe('drawCharts on worker threads', () => {
 
   it('draws a few charts in the main thread', async () => {
     const few = jobs().slice(0, 5);
-    const r = await drawCharts(few, 4, worker);
+    const r = await drawCharts(few, 4, bundled());
     expect(r.threads).toBe(0);
     expect(r.svgs).toEqual(drawChartsHere(few));
   });

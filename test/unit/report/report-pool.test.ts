@@ -4,12 +4,9 @@
  * Read from fixtures/forecast/pruned (a real output folder's manifests and removal records; its
  * data files were not kept, so every chain reads as damaged, which the rows must say).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useBundledChartPool } from '../../helpers/bundled-chart-pool.js';
 import { openReportPool, threadsFor, type DomainTask } from '../../../src/report/chart-pool.js';
 import { DEFAULT_REPORT_THRESHOLDS } from '../../../src/report/judge-report.js';
 import { contributionOf, readReportFolder, summarizeReportFolder } from '../../../src/repository/read-report-data.js';
@@ -26,28 +23,12 @@ const tasks: DomainTask[] = Array.from({ length: 12 }, (_, i) => ({
 }));
 
 describe('report pool', () => {
-  let dir: string;
-  let worker: URL;
-  beforeAll(async () => {
-    // The threads load the module as the CLI ships it: bundled (the test runs the TypeScript source).
-    dir = mkdtempSync(join(tmpdir(), 'vmkeep-report-pool-'));
-    const file = join(dir, 'chart-pool.mjs');
-    await build({
-      entryPoints: ['src/report/chart-pool.ts'],
-      outfile: file,
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      logLevel: 'warning',
-    });
-    worker = pathToFileURL(file);
-  }, 60_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // The threads load the module as the CLI ships it: bundled (the test runs the TypeScript source).
+  const bundled = useBundledChartPool();
 
   it('reads, judges and draws the domains on threads as the main thread does', async () => {
     const here = openReportPool(0);
-    const threaded = openReportPool(2, worker);
+    const threaded = openReportPool(2, bundled());
     try {
       expect(threaded.threads).toBe(2);
       const a = await here.reportDomains(tasks, ctx);
@@ -65,7 +46,7 @@ describe('report pool', () => {
   }, 60_000);
 
   it('sums a folder from the threads’ parts as from the domains read in one place', async () => {
-    const pool = openReportPool(2, worker);
+    const pool = openReportPool(2, bundled());
     try {
       const parts = (await pool.reportDomains(tasks.slice(0, 2), ctx)).map((o) => o.contribution);
       const whole = await readReportFolder(OUTPUT, 'h', ctx.now, DOMAINS);

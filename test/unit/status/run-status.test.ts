@@ -140,11 +140,23 @@ function expectStateLists(runner: FakeRunner, when: 'running' | 'shutoff'): void
   }
 }
 
-describe('runStatus on a domain with a guest agent channel and an overlay (fixtures/status-reads)', () => {
-  const UUID = '00000000-0000-4000-8000-00000000d1c0';
-  const NAME = 'vmkeep-scratch-status-reads';
-  const dc = (file: string) => fixture(`status-reads/${file}`);
+/** The domain recorded in fixtures/status-reads (capture.sh there). */
+const UUID = '00000000-0000-4000-8000-00000000d1c0';
+const NAME = 'vmkeep-scratch-status-reads';
+const dc = (file: string) => fixture(`status-reads/${file}`);
 
+/** Both checkpoints dumped without --size, as recorded with the domain in `state`. */
+function expectPlainDumps(runner: FakeRunner, state: string): void {
+  for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
+    runner.expect({
+      tool: 'virsh',
+      argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
+      result: { stdout: dc(`${state}.${cp}.xml`) },
+    });
+  }
+}
+
+describe('runStatus on a domain with a guest agent channel and an overlay (fixtures/status-reads)', () => {
   function runnerFor(c: 'two-checkpoints' | 'overlay'): FakeRunner {
     const runner = new FakeRunner()
       .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
@@ -170,13 +182,7 @@ describe('runStatus on a domain with a guest agent channel and an overlay (fixtu
         argv: ['-c', URI, 'qemu-agent-command', '--domain', UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
         result: { exitCode: 1, stderr: dc('agent-not-connected.stderr') },
       });
-    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
-      runner.expect({
-        tool: 'virsh',
-        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
-        result: { stdout: dc(`${c}.${cp}.xml`) },
-      });
-    }
+    expectPlainDumps(runner, c);
     // Listed as running, and its live definition has an id: no domstate.
     expectStateLists(runner, 'running');
     return runner;
@@ -214,10 +220,6 @@ describe('runStatus on a domain with a guest agent channel and an overlay (fixtu
 });
 
 describe('runStatus and the state lists', () => {
-  const UUID = '00000000-0000-4000-8000-00000000d1c0';
-  const NAME = 'vmkeep-scratch-status-reads';
-  const dc = (file: string) => fixture(`status-reads/${file}`);
-
   it('asks domstate when the definition disagrees with the list (the domain started between the two)', async () => {
     // Listed shut off, but the definition read after it is a live one (it has an id).
     const runner = new FakeRunner()
@@ -244,13 +246,7 @@ describe('runStatus and the state lists', () => {
         argv: ['-c', URI, 'qemu-agent-command', '--domain', UUID, '--timeout', '5', '{"execute":"guest-fsfreeze-status"}'],
         result: { exitCode: 1, stderr: dc('agent-not-connected.stderr') },
       });
-    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
-      runner.expect({
-        tool: 'virsh',
-        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
-        result: { stdout: dc(`two-checkpoints.${cp}.xml`) },
-      });
-    }
+    expectPlainDumps(runner, 'two-checkpoints');
     expectStateLists(runner, 'shutoff');
     const result = await runStatus(ctxWith(runner), { domains: [NAME], output: undefined, colour: false });
     expect(runner.unmet()).toEqual([]);
@@ -262,10 +258,6 @@ describe('runStatus and the state lists', () => {
 });
 
 describe('runStatus and tags', () => {
-  const UUID = '00000000-0000-4000-8000-00000000d1c0';
-  const NAME = 'vmkeep-scratch-status-reads';
-  const dc = (file: string) => fixture(`status-reads/${file}`);
-
   function shutOffRunner(): FakeRunner {
     const runner = new FakeRunner()
       .expect({ tool: 'virsh', argv: ['-c', URI, 'list', '--all', '--uuid', '--name'], result: { stdout: dc('list--all--uuid--name.txt') } })
@@ -285,13 +277,7 @@ describe('runStatus and tags', () => {
         argv: ['info', '--output=json', '--force-share', '/var/tmp/vmkeep-scratch-status-reads/data disk.qcow2'],
         result: { stdout: dc('shutoff.vdb.info.json') },
       });
-    for (const cp of ['virtnbdbackup.0', 'virtnbdbackup.1']) {
-      runner.expect({
-        tool: 'virsh',
-        argv: ['-c', URI, 'checkpoint-dumpxml', '--domain', UUID, '--checkpointname', cp, '--no-domain'],
-        result: { stdout: dc(`shutoff.${cp}.xml`) },
-      });
-    }
+    expectPlainDumps(runner, 'shutoff');
     expectStateLists(runner, 'shutoff');
     return runner;
   }
