@@ -12,7 +12,7 @@
  * from real writes on a real domain, and one case where they differ: an overlay over the image,
  * where libvirt merges two layers' bitmaps. Anything but the plain case is left to libvirt.
  */
-import type { BlockNode } from '../qemu/parse-qmp.js';
+import { formatNodesOf, type BlockNode } from '../qemu/parse-qmp.js';
 import type { Checkpoint, DomainDisk } from './types.js';
 
 /**
@@ -40,7 +40,7 @@ export function sizesFromBlockNodes(latest: Checkpoint, disks: readonly DomainDi
 /** The dirty bytes of bitmap `name` on the disk's image, when that image is one qcow2 layer QEMU holds once. */
 function plainBitmapCount(disk: DomainDisk, name: string, nodes: readonly BlockNode[]): number | undefined {
   if (disk.path === undefined) return undefined;
-  const formatNodes = nodes.filter((n) => n.file === disk.path && n.driver !== 'file' && n.driver !== 'host_device');
+  const formatNodes = formatNodesOf(nodes, disk.path);
   if (formatNodes.length !== 1) return undefined;
   const node = formatNodes[0]!;
   if (node.driver !== 'qcow2' || node.backingFile !== undefined) return undefined;

@@ -76,12 +76,17 @@ export function parseNamedBlockNodes(stdout: string): BlockNode[] {
   }));
 }
 
+/** The format nodes (qcow2, raw...) over the image at `path`: not the protocol nodes (drv "file", "host_device") under them. */
+export function formatNodesOf(nodes: readonly BlockNode[], path: string): BlockNode[] {
+  return nodes.filter((n) => n.file === path && n.driver !== 'file' && n.driver !== 'host_device');
+}
+
 /**
  * Bitmaps of the image at `path` as QEMU holds them: from the format node (qcow2) whose file is
  * that path. Protocol nodes (drv "file") carry no bitmaps of interest.
  */
 export function bitmapsForImage(nodes: readonly BlockNode[], path: string): DiskBitmap[] | undefined {
-  const matches = nodes.filter((n) => n.file === path && n.driver !== 'file' && n.driver !== 'host_device');
+  const matches = formatNodesOf(nodes, path);
   if (matches.length === 0) return undefined;
   const seen = new Map<string, DiskBitmap>();
   for (const n of matches) for (const b of n.bitmaps) if (!seen.has(b.name)) seen.set(b.name, b);
@@ -98,7 +103,7 @@ export function formatNodeName(nodes: readonly BlockNode[], path: string): strin
  * the same figures `qemu-img info` gives (QEMU computes both the same way), without a process.
  */
 export function imageSizesFromNodes(nodes: readonly BlockNode[], path: string): { virtualSize: number; actualSize: number | undefined } | undefined {
-  const n = nodes.find((x) => x.file === path && x.driver !== 'file' && x.driver !== 'host_device' && x.virtualSize !== undefined);
+  const n = formatNodesOf(nodes, path).find((x) => x.virtualSize !== undefined);
   return n && n.virtualSize !== undefined ? { virtualSize: n.virtualSize, actualSize: n.actualSize } : undefined;
 }
 

@@ -4,7 +4,7 @@
  */
 import { pickDomainVerify } from '../repository/run-history.js';
 import type { ReportDomainData, ReportFolderData } from '../repository/read-report-data.js';
-import { pointFileBytesAll } from '../repository/removal-record.js';
+import { pointFileBytes } from '../repository/removal-record.js';
 
 export type RowState = 'ok' | 'warning' | 'critical';
 
@@ -128,7 +128,7 @@ export function judgeRow(
       .reverse()
       .map((r) => ({ time: r.time, label: r.note.split(' ')[0]!, phases: r.phases! })),
     timeline: d.chains.map((c) => {
-      const bytes = pointFileBytesAll(c);
+      const bytes = pointFileBytes(c);
       return { folder: c.folder, points: c.points.map((p, i) => ({ time: p.time, level: p.level, bytes: bytes[i]! })) };
     }),
     error: d.error,

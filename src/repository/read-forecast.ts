@@ -2,7 +2,7 @@
 import { statfs } from 'node:fs/promises';
 import { listBackedUpDomains, listChains, type ChainView } from './chains.js';
 import { forecastOutput, estimateNextBackup, type DomainGrowthRecord, type NextBackupBasis, type OutputForecast } from './forecast.js';
-import { pointFileBytesAll, readRemovals, type ChainRemoval } from './removal-record.js';
+import { pointFileBytes, readRemovals, type ChainRemoval } from './removal-record.js';
 
 /** Bytes the filesystem holding `path` still has for an unprivileged writer (statfs bavail). */
 export async function readFreeBytes(path: string): Promise<number> {
@@ -21,7 +21,7 @@ export function growthRecordOf(domain: string, chains: readonly ChainView[], rem
     domain,
     written: [
       ...chains.flatMap((c) => {
-        const bytes = pointFileBytesAll(c);
+        const bytes = pointFileBytes(c);
         return c.points.map((p, i) => ({ time: p.time, bytes: bytes[i]! }));
       }),
       ...removals.flatMap((r) => r.points),

@@ -6,11 +6,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageOf } from '../errors.js';
-import { listBackedUpDomains, listChains, type ChainView } from './chains.js';
+import { listChains, type ChainView } from './chains.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { forecastOutput, type DomainGrowthRecord, type OutputForecast } from './forecast.js';
 import { growthRecordOf, readFreeBytes } from './read-forecast.js';
-import { pointFileBytesAll, readRemovals, type ChainRemoval } from './removal-record.js';
+import { pointFileBytes, readRemovals, type ChainRemoval } from './removal-record.js';
 import { summarizeRunHistory, type RunHistory } from './run-history.js';
 
 export interface ReportDomainData {
@@ -97,7 +97,7 @@ export interface DomainContribution {
 export function contributionOf(d: ReportDomainData): DomainContribution {
   const events: number[] = [];
   for (const c of d.chains) {
-    const bytes = pointFileBytesAll(c);
+    const bytes = pointFileBytes(c);
     c.points.forEach((p, i) => events.push(Date.parse(p.time), bytes[i]!));
   }
   for (const r of d.removals) {
@@ -144,12 +144,4 @@ export async function summarizeReportFolder(
     forecast,
     ...(forecastError !== undefined ? { forecastError } : {}),
   };
-}
-
-/** Read one host's output folder for the report (domains: those to show; all when undefined). */
-export async function readReportFolder(output: string, host: string, now: Date, domains?: readonly string[]): Promise<ReportFolderData> {
-  const names = domains ?? (await listBackedUpDomains(output));
-  const read: ReportDomainData[] = [];
-  for (const domain of names) read.push(await readReportDomain(output, domain));
-  return { ...(await summarizeReportFolder(output, host, now, read.map(contributionOf))), domains: read };
 }

@@ -22,18 +22,13 @@ const RemovalSchema = z.object({
 /** One removed chain: when prune removed it, its bytes on disk, and each point's time and size. */
 export type ChainRemoval = z.infer<typeof RemovalSchema>;
 
-/** Bytes a point's recorded files take (data, config, checkpoint): what its run added to the folder. */
-export function pointFileBytes(chain: ChainView, checkpoint: string): number {
-  const recorded = chain.manifest?.points.find((p) => p.checkpoint === checkpoint);
-  if (recorded) return recorded.files.reduce((n, f) => n + f.size, 0);
-  return chain.points.find((p) => p.checkpoint === checkpoint)?.dataBytes ?? 0;
-}
-
 /**
- * pointFileBytes of every point of the chain, in the order of its points: one pass over the
- * manifest instead of a search per point (a report does this for hundreds of thousands of points).
+ * Bytes each point's recorded files take (data, config, checkpoint), in the order of the chain's
+ * points: what its run added to the folder (the manifest's record; else the size found on disk).
+ * One pass over the manifest, not a search per point (a report does this for hundreds of
+ * thousands of points).
  */
-export function pointFileBytesAll(chain: ChainView): number[] {
+export function pointFileBytes(chain: ChainView): number[] {
   const recorded = new Map<string, number>();
   for (const p of chain.manifest?.points ?? [])
     if (!recorded.has(p.checkpoint))
@@ -48,11 +43,12 @@ export function pointFileBytesAll(chain: ChainView): number[] {
 
 /** The record line of a chain about to be removed. */
 export function describeRemoval(chain: ChainView, time: Date): ChainRemoval {
+  const bytes = pointFileBytes(chain);
   return {
     time: time.toISOString(),
     chain: chain.folder,
     bytes: chain.sizeOnDisk,
-    points: chain.points.map((p) => ({ time: p.time, bytes: pointFileBytes(chain, p.checkpoint) })),
+    points: chain.points.map((p, i) => ({ time: p.time, bytes: bytes[i]! })),
   };
 }
 

@@ -27,8 +27,12 @@ export function parseTagsXml(xml: string): string[] {
   const doc = parseXml(xml, 'vmkeep tag metadata');
   const root = Object.entries(doc).find(([k]) => k === 'tags' || k.endsWith(':tags'))?.[1];
   if (root === undefined || root === null || typeof root !== 'object') return [];
-  const entry = Object.entries(root as Record<string, unknown>).find(([k]) => k === 'tag' || k.endsWith(':tag'))?.[1];
-  const list = entry === undefined ? [] : Array.isArray(entry) ? entry : [entry];
+  return tagTexts(Object.entries(root as Record<string, unknown>).find(([k]) => k === 'tag' || k.endsWith(':tag'))?.[1]);
+}
+
+/** The parsed `<tag>` element(s) as vmkeep's tags: their texts, each once, sorted, empty ones left out. */
+function tagTexts(entry: unknown): string[] {
+  const list: unknown[] = entry === undefined ? [] : Array.isArray(entry) ? entry : [entry];
   return [...new Set(list.map((t) => textOf(t)).filter((t): t is string => t !== undefined && t !== ''))].sort();
 }
 
@@ -43,9 +47,7 @@ export function tagsFromMetadata(metadata: unknown): string[] {
     const prefix = key.includes(':') ? key.slice(0, key.indexOf(':')) : undefined;
     const ns = (element as Record<string, unknown>)[prefix === undefined ? '@xmlns' : `@xmlns:${prefix}`];
     if (ns !== TAGS_NAMESPACE || key !== (prefix === undefined ? 'tags' : `${prefix}:tags`)) continue;
-    const entry = (element as Record<string, unknown>)[prefix === undefined ? 'tag' : `${prefix}:tag`];
-    const list = entry === undefined ? [] : Array.isArray(entry) ? entry : [entry];
-    return [...new Set(list.map((t) => textOf(t)).filter((t): t is string => t !== undefined && t !== ''))].sort();
+    return tagTexts((element as Record<string, unknown>)[prefix === undefined ? 'tag' : `${prefix}:tag`]);
   }
   return [];
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { useBundledChartPool } from '../../helpers/bundled-chart-pool.js';
 import { openReportPool, threadsFor, type DomainTask } from '../../../src/report/chart-pool.js';
 import { DEFAULT_REPORT_THRESHOLDS } from '../../../src/report/judge-report.js';
-import { contributionOf, readReportFolder, summarizeReportFolder } from '../../../src/repository/read-report-data.js';
+import { contributionOf, readReportDomain, summarizeReportFolder, type ReportFolderData } from '../../../src/repository/read-report-data.js';
 
 const OUTPUT = join(import.meta.dirname, '../../../fixtures/forecast/pruned');
 const DOMAINS = ['vmkeep-scratch-forecast-a', 'vmkeep-scratch-forecast-b'];
@@ -21,6 +21,13 @@ const tasks: DomainTask[] = Array.from({ length: 12 }, (_, i) => ({
   domain: DOMAINS[i % 2]!,
   libvirt: i === 0 ? { state: 'running', tags: ['web'] } : undefined,
 }));
+
+/** The folder read in one place, one domain after another, as the report did before its threads. */
+async function readReportFolder(output: string, host: string, now: Date, domains: readonly string[]): Promise<ReportFolderData> {
+  const read = [];
+  for (const domain of domains) read.push(await readReportDomain(output, domain));
+  return { ...(await summarizeReportFolder(output, host, now, read.map(contributionOf))), domains: read };
+}
 
 describe('report pool', () => {
   // The threads load the module as the CLI ships it: bundled (the test runs the TypeScript source).
