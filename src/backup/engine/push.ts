@@ -16,6 +16,7 @@ import { ToolError, VmkeepError } from '../../errors.js';
 import { describeQemuReachProblem, findQemuReachProblem, openChainToQemu, qemuPidOf, type QemuReachProblem } from '../../repository/qemu-access.js';
 import { isRemoteUri } from '../../app/hosts.js';
 import { markExplained } from '../classify-failure.js';
+import type { BlockNode } from '../../qemu/parse-qmp.js';
 import type { QemuImgClient } from '../../qemu/qemu-img.js';
 import type { VirshClient } from '../../virsh/client.js';
 import type { JobStats } from '../../virsh/parse-lists.js';
@@ -80,6 +81,8 @@ export interface PushEngineOptions {
   /** Polling interval bounds for domjobinfo while the job runs (ms). */
   pollMinMs?: number;
   pollMaxMs?: number;
+  /** How long QEMU may keep a finished job's images open before the run gives up on the point (ms). */
+  releaseTimeoutMs?: number;
   newChainId?: () => string;
 }
 
@@ -93,6 +96,7 @@ export class PushEngine implements BackupEngine {
 
   private readonly pollMinMs: number;
   private readonly pollMaxMs: number;
+  private readonly releaseTimeoutMs: number;
   private readonly newChainId: () => string;
 
   constructor(
@@ -102,6 +106,7 @@ export class PushEngine implements BackupEngine {
   ) {
     this.pollMinMs = options.pollMinMs ?? 10;
     this.pollMaxMs = options.pollMaxMs ?? 100;
+    this.releaseTimeoutMs = options.releaseTimeoutMs ?? RELEASE_TIMEOUT_MS;
     this.newChainId = options.newChainId ?? (() => randomBytes(4).toString('hex'));
   }
 
@@ -190,9 +195,11 @@ export class PushEngine implements BackupEngine {
           `the push backup job of ${req.domain} ${final.state === 'cancelled' ? 'was cancelled' : 'failed'}${final.error ? `: ${final.error}` : ''}`,
         );
       }
-      await this.waitForRelease(
+      await waitForRelease(
+        this.virsh,
         req,
         copied.map((d) => join(req.chainDir, d.file!)),
+        { pollMinMs: this.pollMinMs, pollMaxMs: this.pollMaxMs, timeoutMs: this.releaseTimeoutMs },
       );
       await restrictFiles(
         req.chainDir,
@@ -264,33 +271,6 @@ export class PushEngine implements BackupEngine {
     }
   }
 
-  /**
-   * Wait until QEMU has let go of the point's images. libvirt reports the job completed before
-   * it removes (and so flushes and closes) the target block nodes: until then QEMU may hold an
-   * image's newest qcow2 tables in memory, and a reader of the file (the size, the checksums)
-   * sees clusters unallocated. Seen: an incremental of 6 MiB recorded with 0 bytes.
-   */
-  private async waitForRelease(req: EngineRequest, files: readonly string[]): Promise<void> {
-    const started = Date.now();
-    const deadline = started + RELEASE_TIMEOUT_MS;
-    for (let pollMs = this.pollMinMs, polls = 0; ; pollMs = Math.min(pollMs * 2, this.pollMaxMs), polls += 1) {
-      // No answer: QEMU is gone (the domain stopped), and its files with it.
-      const nodes = await this.virsh.blockNodes(req.domain).catch(() => []);
-      const held = nodes.filter((n) => files.includes(n.file)).map((n) => n.file);
-      if (held.length === 0) {
-        if (polls > 0) req.onLog?.(`waited ${Date.now() - started} ms for QEMU to close the point's images after the job ended`);
-        return;
-      }
-      if (Date.now() > deadline) {
-        throw new VmkeepError(
-          'failure',
-          `QEMU still holds ${[...new Set(held)].join(', ')} of ${req.domain} ${RELEASE_TIMEOUT_MS / 1000} s after its push backup job ended; the image may not be complete on disk, so the point was not recorded`,
-        );
-      }
-      await sleep(pollMs);
-    }
-  }
-
   /** After a failure: end the job, drop the new checkpoint and files. The next run repairs whatever this misses. */
   private async undo(req: EngineRequest, checkpoint: string, begun: boolean, created: readonly string[]): Promise<void> {
     if (begun) {
@@ -308,6 +288,42 @@ export class PushEngine implements BackupEngine {
       }
     }
     for (const f of created) await rm(join(req.chainDir, f), { force: true });
+  }
+}
+
+/** The files among `files` that QEMU still has a block node open on (each once, in `files`' order). */
+export function imagesHeld(nodes: readonly BlockNode[], files: readonly string[]): string[] {
+  return files.filter((f) => nodes.some((n) => n.file === f));
+}
+
+/**
+ * Wait until QEMU has let go of the point's images. libvirt reports the job completed before
+ * it removes (and so flushes and closes) the target block nodes: until then QEMU may hold an
+ * image's newest qcow2 tables in memory, and a reader of the file (the size, the checksums)
+ * sees clusters unallocated. Seen: an incremental of 6 MiB recorded with 0 bytes.
+ */
+export async function waitForRelease(
+  virsh: Pick<VirshClient, 'blockNodes'>,
+  req: Pick<EngineRequest, 'domain' | 'onLog'>,
+  files: readonly string[],
+  wait: { pollMinMs: number; pollMaxMs: number; timeoutMs: number },
+): Promise<void> {
+  const started = Date.now();
+  const deadline = started + wait.timeoutMs;
+  for (let pollMs = wait.pollMinMs, polls = 0; ; pollMs = Math.min(pollMs * 2, wait.pollMaxMs), polls += 1) {
+    // No answer: QEMU is gone (the domain stopped), and its files with it.
+    const held = imagesHeld(await virsh.blockNodes(req.domain).catch(() => []), files);
+    if (held.length === 0) {
+      if (polls > 0) req.onLog?.(`waited ${Date.now() - started} ms for QEMU to close the point's images after the job ended`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new VmkeepError(
+        'failure',
+        `QEMU still holds ${held.join(', ')} of ${req.domain} ${wait.timeoutMs / 1000} s after its push backup job ended; the image may not be complete on disk, so the point was not recorded`,
+      );
+    }
+    await sleep(pollMs);
   }
 }
 
