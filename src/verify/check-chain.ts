@@ -38,15 +38,19 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
   for (const p of chain.points) for (const f of p.files) owner.set(f.path, p.checkpoint);
   const files = chain.points.flatMap((p) => p.files);
 
+  const imageChain = isImageChain(chain);
+  // The images' qemu-img checks are processes of their own: they run while the checksum threads
+  // hash (on a second core they cost no wall time), and what they say of a file the file checks
+  // find missing or unreadable is dropped, as if they had skipped it.
+  const images = imageChain && qemuImg ? settledImageProblems(chain, qemuImg) : undefined;
   const fileProblems = await checkChainFiles(chain.dir, files, { structure: true, signal });
   for (const fp of fileProblems) problems.push({ kind: fp.kind, file: fp.file, checkpoint: owner.get(fp.file), message: describeFileProblem(fp) });
-  if (isImageChain(chain)) {
+  if (imageChain) {
     problems.push(...orderProblems(chain));
-    if (qemuImg)
-      problems.push(
-        ...(await imageProblems(chain, qemuImg, new Set(fileProblems.filter((f) => f.kind === 'missing' || f.kind === 'unreadable').map((f) => f.file)))),
-      );
-    else notes.push('qemu-img checks of the images were not run');
+    if (images) {
+      const bad = new Set(fileProblems.filter((f) => f.kind === 'missing' || f.kind === 'unreadable').map((f) => f.file));
+      problems.push(...(await images).filter((p) => p.file === undefined || !bad.has(p.file)));
+    } else notes.push('qemu-img checks of the images were not run');
     const recorded = new Set(files.map((f) => f.path));
     const names = await readdir(chain.dir);
     for (const name of names.filter(isImageFile)) {
@@ -115,12 +119,20 @@ function orderProblems(chain: RestoreChain): VerifyProblem[] {
   return out;
 }
 
+/** imageProblems started now, with a rejection held until it is awaited (no unhandled rejection meanwhile). */
+function settledImageProblems(chain: RestoreChain, qemuImg: QemuImgClient): Promise<VerifyProblem[]> {
+  const started = imageProblems(chain, qemuImg);
+  started.catch(() => undefined);
+  return started;
+}
+
 /**
  * `qemu-img check` on every point image, and its backing link: the previous point's image of
  * the same disk, named relative to the chain folder (a path would tie the chain to one place, or
- * read data from outside it). Missing and unreadable files are already problems and skipped.
+ * read data from outside it). The caller drops what it says of files already found missing or
+ * unreadable.
  */
-async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, bad: ReadonlySet<string>): Promise<VerifyProblem[]> {
+async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient): Promise<VerifyProblem[]> {
   const out: VerifyProblem[] = [];
   const previous = new Map<string, string>();
   for (const p of chain.points) {
@@ -128,10 +140,10 @@ async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, bad: R
       const disk = f.disk ?? '';
       const expected = previous.get(disk);
       previous.set(disk, f.path);
-      if (bad.has(f.path)) continue;
       const path = join(chain.dir, f.path);
       try {
-        const info = await qemuImg.info(path);
+        // A point image is at rest (no QEMU holds it): its header, read directly, names its backing file.
+        const info = await qemuImg.infoAtRest(path);
         if (info.backingFilename !== expected) {
           const where = info.backingFilename?.includes('/') ? ' (a path, not a name inside the chain folder)' : '';
           out.push({

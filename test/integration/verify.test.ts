@@ -222,6 +222,14 @@ describeEngines('vmkeep verify against a real %s chain', (engine: Engine) => {
       expect(c.brokenPoints).toEqual(ids(1, 2));
     });
 
+    it('a missing image is one problem, missing: what qemu-img (run beside the checksums) says of it is not a second', async () => {
+      const copy = await copyOf('missing-image', (dir) => fs.rmSync(path.join(dir, file(2))));
+      const r = await vmkeepJson<VerifyDoc>(['verify', '--output', copy]);
+      expect(r.code).not.toBe(0);
+      expect(r.doc.chains[0]!.problems).toEqual([expect.objectContaining({ kind: 'missing', file: file(2), checkpoint: cps[2] })]);
+      expect(r.doc.chains[0]!.brokenPoints).toEqual(ids(2));
+    });
+
     it('an image no finished run recorded is reported, and breaks no point', async () => {
       const stray = `vda.${cps[2]!.replace(/\.2$/, '.3')}.qcow2`;
       const copy = await copyOf('stray', async (dir) => {
