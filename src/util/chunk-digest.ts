@@ -81,6 +81,45 @@ parentPort.on('message', (task) => {
 });
 `;
 
+/**
+ * Threads started ahead of the hashing (prestartDigestThreads) that the next pool takes. They are
+ * unref'd while they wait: one never used (the run failed before its checksums) does not hold the
+ * process open. One that ends while it waits leaves the list.
+ */
+const warmThreads: Worker[] = [];
+
+/**
+ * Start `count` checksum threads now, for a hashing run that will follow: a thread takes some
+ * 15-35 ms to start, time the run then does not wait for (a push full starts them while QEMU
+ * copies). Threads already waiting count towards `count`.
+ */
+export function prestartDigestThreads(count = availableParallelism()): void {
+  while (warmThreads.length < count) {
+    const w = new Worker(WORKER_SOURCE, { eval: true });
+    w.unref();
+    const leave = () => {
+      const i = warmThreads.indexOf(w);
+      if (i >= 0) warmThreads.splice(i, 1);
+    };
+    w.once('exit', leave);
+    w.once('error', leave);
+    warmThreads.push(w);
+  }
+}
+
+/** How many prestarted threads wait for a pool. */
+export function waitingDigestThreads(): number {
+  return warmThreads.length;
+}
+
+/** A thread for a pool: a waiting one if there is one (held open from now on), else a new one. */
+function takeThread(): Worker {
+  const w = warmThreads.shift();
+  if (!w) return new Worker(WORKER_SOURCE, { eval: true });
+  w.ref();
+  return w;
+}
+
 /** Digests of every chunk of each file (same order as `paths`), hashed on up to `workers` threads. */
 export async function digestChunks(paths: readonly string[], options: DigestOptions = {}): Promise<ChunkDigests[]> {
   const chunkSize = options.chunkSize ?? CHUNK_SIZE;
@@ -151,7 +190,7 @@ function runPool(tasks: readonly Task[], count: number, signal: AbortSignal | un
       w.postMessage({ id, path: t.path, offset: t.offset, length: t.length });
     };
     for (let i = 0; i < count; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true });
+      const w = takeThread();
       pool.push(w);
       w.on('message', (m: { id: number; sha256?: string; error?: string }) => {
         if (m.error !== undefined || m.sha256 === undefined) return finish(new Error(m.error ?? 'a checksum thread gave no digest'));

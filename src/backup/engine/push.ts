@@ -22,6 +22,7 @@ import type { VirshClient } from '../../virsh/client.js';
 import type { JobStats } from '../../virsh/parse-lists.js';
 import type { BackupEngine, EngineRequest, EngineResult } from './types.js';
 import { pathExists } from '../../util/path-exists.js';
+import { prestartDigestThreads } from '../../util/chunk-digest.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long after the job's start it is asked about at the shortest interval. */
@@ -188,6 +189,9 @@ export class PushEngine implements BackupEngine {
         begun = true;
       });
       req.onLog?.(`push backup ${checkpoint} started (${copied.map((d) => d.file!).join(', ')})`);
+      // A full's images are hashed on every core right after the job (checksum-files.ts): the
+      // threads start while QEMU copies, not after. An incremental's few megabytes need none.
+      if (!parent) prestartDigestThreads();
       const final = await this.waitForJob(req);
       if (final.state !== 'completed') {
         throw new VmkeepError(

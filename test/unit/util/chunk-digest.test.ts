@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chunkCount, describeRange, differingRanges, digestChunks } from '../../../src/util/chunk-digest.js';
+import { chunkCount, describeRange, differingRanges, digestChunks, prestartDigestThreads, waitingDigestThreads } from '../../../src/util/chunk-digest.js';
 import { checkFileDigest, computeFileDigests, sameDigest } from '../../../src/repository/file-digest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmkeep-chunk-digest-'));
@@ -25,6 +25,23 @@ describe('digestChunks', () => {
       expect(db!.chunks).toEqual([sha(b)]);
       expect(dc!.chunks).toEqual([sha(c)]);
     }
+  });
+
+  it('takes threads started ahead (a push full starts them while QEMU copies) before it starts new ones', async () => {
+    const chunk = 64 * 1024;
+    const a = randomBytes(4 * chunk);
+    writeFileSync(join(dir, 'warm'), a);
+    const want = [0, 1, 2, 3].map((i) => sha(a.subarray(i * chunk, (i + 1) * chunk)));
+    prestartDigestThreads(2);
+    prestartDigestThreads(2); // threads already waiting count: still two
+    expect(waitingDigestThreads()).toBe(2);
+    // Three threads: the two waiting ones and a new one; all four chunks right, in order.
+    expect((await digestChunks([join(dir, 'warm')], { chunkSize: chunk, workers: 3 }))[0]!.chunks).toEqual(want);
+    expect(waitingDigestThreads()).toBe(0);
+    // A pool of one leaves the second waiting thread for the next run.
+    prestartDigestThreads(2);
+    expect((await digestChunks([join(dir, 'warm')], { chunkSize: chunk, workers: 1 }))[0]!.chunks).toEqual(want);
+    expect(waitingDigestThreads()).toBe(1);
   });
 
   it('hashes small files that together fit in one chunk where it runs, each with its plain sha256', async () => {
