@@ -4,7 +4,7 @@
  * breakdown a row's notes carry so a missed target shows where the time went.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
@@ -86,6 +86,40 @@ export async function removeCheckpoints(dom: TestDomain): Promise<void> {
     .map((l) => l.trim())
     .filter(Boolean);
   for (const n of names.reverse()) await virsh(['checkpoint-delete', dom.uuid, n]);
+}
+
+/** The host's busy and total CPU time so far, from /proc/stat (in clock ticks). */
+function cpuTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  // idle and iowait are the time no one wanted the CPU.
+  return { busy: total - fields[3]! - (fields[4] ?? 0), total };
+}
+
+/**
+ * Wait until the host has settled: at most `busyShare` of its CPU used over a 3 s window, or a
+ * steady share (within 3 points of the window before, and at most half the CPU: what idle guests
+ * use on their own, about 1 % of a core each under KVM here), or `maxMs` at the most. A guest
+ * started without an OS spends a few seconds of CPU in its firmware (about 4 s each under KVM
+ * here): fifty of them are a minute and more of both cores, and a run timed meanwhile measures
+ * their boot, not vmkeep. Returns a phrase for the row's note.
+ */
+export async function settle(busyShare = 0.2, maxMs = 240_000): Promise<string> {
+  const started = Date.now();
+  let previous: number | undefined;
+  for (;;) {
+    const a = cpuTicks();
+    await new Promise((r) => setTimeout(r, 3000));
+    const b = cpuTicks();
+    const share = (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    const waited = ((Date.now() - started) / 1000).toFixed(0);
+    const pct = `${Math.round(share * 100)} %`;
+    if (share <= busyShare) return `timed once the host had settled (waited ${waited} s, then ${pct} of its CPU busy)`;
+    if (previous !== undefined && Math.abs(share - previous) <= 0.03 && share <= 0.5)
+      return `timed once the host had settled (waited ${waited} s, then a steady ${pct} of its CPU busy: the idle guests' own)`;
+    if (Date.now() - started > maxMs) return `the host did not settle in ${waited} s (${pct} of its CPU still busy): busy figures`;
+    previous = share;
+  }
 }
 
 /** Create many test domains at once (each is a qemu-img create and a virsh define, and a start when asked). */
