@@ -42,7 +42,7 @@ export async function checkChain(chain: RestoreChain, signal?: AbortSignal, qemu
   // The images' qemu-img checks are processes of their own: they run while the checksum threads
   // hash (on a second core they cost no wall time), and what they say of a file the file checks
   // find missing or unreadable is dropped, as if they had skipped it.
-  const images = imageChain && qemuImg ? settledImageProblems(chain, qemuImg) : undefined;
+  const images = imageChain && qemuImg ? settledImageProblems(chain, qemuImg, signal) : undefined;
   const fileProblems = await checkChainFiles(chain.dir, files, { structure: true, signal });
   for (const fp of fileProblems) problems.push({ kind: fp.kind, file: fp.file, checkpoint: owner.get(fp.file), message: describeFileProblem(fp) });
   if (imageChain) {
@@ -120,8 +120,8 @@ function orderProblems(chain: RestoreChain): VerifyProblem[] {
 }
 
 /** imageProblems started now, with a rejection held until it is awaited (no unhandled rejection meanwhile). */
-function settledImageProblems(chain: RestoreChain, qemuImg: QemuImgClient): Promise<VerifyProblem[]> {
-  const started = imageProblems(chain, qemuImg);
+function settledImageProblems(chain: RestoreChain, qemuImg: QemuImgClient, signal: AbortSignal | undefined): Promise<VerifyProblem[]> {
+  const started = imageProblems(chain, qemuImg, signal);
   started.catch(() => undefined);
   return started;
 }
@@ -132,11 +132,13 @@ function settledImageProblems(chain: RestoreChain, qemuImg: QemuImgClient): Prom
  * read data from outside it). The caller drops what it says of files already found missing or
  * unreadable.
  */
-async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient): Promise<VerifyProblem[]> {
+async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, signal?: AbortSignal): Promise<VerifyProblem[]> {
   const out: VerifyProblem[] = [];
   const previous = new Map<string, string>();
   for (const p of chain.points) {
     for (const f of p.files.filter((x) => x.kind === 'data' && isImageFile(x.path))) {
+      // Cancelled (the checksums it runs beside stop too): no further qemu-img process is started.
+      if (signal?.aborted) return out;
       const disk = f.disk ?? '';
       const expected = previous.get(disk);
       previous.set(disk, f.path);
