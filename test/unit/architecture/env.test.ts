@@ -15,6 +15,8 @@ const SRC = resolve(import.meta.dirname, '../../../src');
 /** Files of src/ that may read process.env, each with its reason. Nothing else may. */
 const MAY_READ_ENV: Record<string, string> = {
   'cli/main.ts': 'the CLI entry (cliEntry) reads the environment once and hands it to main(), which builds the context and options from it',
+  'runner/runner.ts':
+    "the one door to external tools: a session's child inherits vmkeep's environment with the runner's own variables over it, as execa's extendEnv gives every one-shot call; nothing of vmkeep's behaviour depends on it",
 };
 
 function sourceFiles(dir: string): string[] {
