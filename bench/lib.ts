@@ -90,7 +90,9 @@ export async function removeCheckpoints(dom: TestDomain): Promise<void> {
 
 /** The host's busy and total CPU time so far, from /proc/stat (in clock ticks). */
 function cpuTicks(): { busy: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: guest and guest_nice, after them, are already
+  // counted in user and nice.
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   const total = fields.reduce((a, b) => a + b, 0);
   // idle and iowait are the time no one wanted the CPU.
   return { busy: total - fields[3]! - (fields[4] ?? 0), total };

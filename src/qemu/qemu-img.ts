@@ -40,8 +40,8 @@ export class QemuImgClient {
   ) {}
 
   /** Image facts, readable while a VM holds the image (--force-share). */
-  async info(path: string): Promise<ImageInfo> {
-    const { stdout } = await this.runner.run('qemu-img', qemuImgArgv.info(path), { timeoutMs: 60_000 });
+  async info(path: string, signal?: AbortSignal): Promise<ImageInfo> {
+    const { stdout } = await this.runner.run('qemu-img', qemuImgArgv.info(path), { timeoutMs: 60_000, ...(signal ? { cancelSignal: signal } : {}) });
     return parseImageInfo(stdout);
   }
 
@@ -50,7 +50,7 @@ export class QemuImgClient {
    * directly, without a qemu-img process, where the reader understands it (qcow2-header.ts);
    * anything else, or a file that cannot be read, goes to qemu-img, whose answer or error stands.
    */
-  async infoAtRest(path: string): Promise<ImageInfo> {
+  async infoAtRest(path: string, signal?: AbortSignal): Promise<ImageInfo> {
     if (this.options.readHeaders) {
       const read = await readQcow2File(path).catch(() => undefined);
       if (read?.reading.ok) {
@@ -66,7 +66,7 @@ export class QemuImgClient {
         };
       }
     }
-    return this.info(path);
+    return this.info(path, signal);
   }
 
   /** Remove a persistent bitmap from an image no VM holds. */
@@ -75,10 +75,11 @@ export class QemuImgClient {
   }
 
   /** Consistency check; qemu-img's exit 2 (corruption) and 3 (leaks) are answers, not failures. */
-  async check(path: string): Promise<ImageCheck> {
+  async check(path: string, signal?: AbortSignal): Promise<ImageCheck> {
     const { stdout } = await this.runner.run('qemu-img', qemuImgArgv.check(path), {
       timeoutMs: 3_600_000,
       okExitCodes: [2, 3],
+      ...(signal ? { cancelSignal: signal } : {}),
     });
     return parseImageCheck(stdout);
   }

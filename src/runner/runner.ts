@@ -160,12 +160,17 @@ function openSession(tool: string, argv: readonly string[], options: OpenOptions
       openSessions.delete(child);
       resolve({ exitCode: exitCode ?? undefined, signal: signal ?? undefined });
     };
-    // A tool that cannot be started (not installed) reports 'error' and may never 'exit'.
-    child.on('error', () => done(undefined, undefined));
-    child.once('exit', done);
+    // A tool that cannot be started (not installed) reports 'error' with no pid: no exit code.
+    // Another 'error' (a kill that failed) leaves the process running: it settles nothing.
+    child.on('error', () => {
+      if (child.pid === undefined) done(undefined, undefined);
+    });
+    // 'close', not 'exit': the last output (an error message before virsh gave up) has arrived.
+    child.once('close', done);
   });
-  // Writes to a process that just died must not crash vmkeep: the exit is reported instead.
-  child.stdin?.on('error', () => undefined);
+  // Writes to a process that just died, or a pipe that fails, must not crash vmkeep: the exit is
+  // reported instead.
+  for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.on('error', () => undefined);
   // An idle session must never keep vmkeep alive: not the process, not its pipes. A command in
   // flight keeps the event loop going through its own timeout timer; at exit it is ended above.
   child.unref();

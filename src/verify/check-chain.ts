@@ -137,15 +137,16 @@ async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, signal
   const previous = new Map<string, string>();
   for (const p of chain.points) {
     for (const f of p.files.filter((x) => x.kind === 'data' && isImageFile(x.path))) {
-      // Cancelled (the checksums it runs beside stop too): no further qemu-img process is started.
-      if (signal?.aborted) return out;
+      // Cancelled (the checksums it runs beside stop too): no further qemu-img process, and never
+      // a partial answer (the chain would be recorded as checked).
+      signal?.throwIfAborted();
       const disk = f.disk ?? '';
       const expected = previous.get(disk);
       previous.set(disk, f.path);
       const path = join(chain.dir, f.path);
       try {
         // A point image is at rest (no QEMU holds it): its header, read directly, names its backing file.
-        const info = await qemuImg.infoAtRest(path);
+        const info = await qemuImg.infoAtRest(path, signal);
         if (info.backingFilename !== expected) {
           const where = info.backingFilename?.includes('/') ? ' (a path, not a name inside the chain folder)' : '';
           out.push({
@@ -155,7 +156,7 @@ async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, signal
             message: `${f.path} has backing file ${info.backingFilename ?? '(none)'}${where}; the point before it is ${expected ?? '(none: a full)'}`,
           });
         }
-        const check = await qemuImg.check(path);
+        const check = await qemuImg.check(path, signal);
         if (!check.ok) {
           out.push({
             kind: 'link',
@@ -165,6 +166,8 @@ async function imageProblems(chain: RestoreChain, qemuImg: QemuImgClient, signal
           });
         }
       } catch (e) {
+        // A qemu-img stopped by the cancel says nothing of the image.
+        signal?.throwIfAborted();
         out.push({ kind: 'unreadable', file: f.path, checkpoint: p.checkpoint, message: `${f.path} cannot be read by qemu-img: ${messageOf(e)}` });
       }
     }
