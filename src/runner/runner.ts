@@ -168,13 +168,15 @@ function openSession(tool: string, argv: readonly string[], options: OpenOptions
     // 'close', not 'exit': the last output (an error message before virsh gave up) has arrived.
     child.once('close', done);
   });
-  // Writes to a process that just died, or a pipe that fails, must not crash vmkeep: the exit is
-  // reported instead.
-  for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.on('error', () => undefined);
   // An idle session must never keep vmkeep alive: not the process, not its pipes. A command in
   // flight keeps the event loop going through its own timeout timer; at exit it is ended above.
+  // A write to a process that just died, or a pipe that fails, must not crash vmkeep: the exit
+  // is reported instead.
   child.unref();
-  for (const stream of [child.stdin, child.stdout, child.stderr]) unrefHandle(stream);
+  for (const stream of [child.stdin, child.stdout, child.stderr]) {
+    stream?.on('error', () => undefined);
+    unrefHandle(stream);
+  }
   return {
     pid: child.pid,
     write(text) {

@@ -91,11 +91,17 @@ const warmThreads: Worker[] = [];
 /**
  * Start `count` checksum threads now, for a hashing run that will follow: a thread takes some
  * 15-35 ms to start, time the run then does not wait for (a push full starts them while QEMU
- * copies). Threads already waiting count towards `count`.
+ * copies). Threads already waiting count towards `count`. Only a head start: it never throws; a
+ * thread that cannot start here is started (or its failure reported) by the hashing run.
  */
 export function prestartDigestThreads(count = availableParallelism()): void {
   while (warmThreads.length < count) {
-    const w = new Worker(WORKER_SOURCE, { eval: true });
+    let w: Worker;
+    try {
+      w = new Worker(WORKER_SOURCE, { eval: true });
+    } catch {
+      return;
+    }
     w.unref();
     const leave = () => {
       const i = warmThreads.indexOf(w);

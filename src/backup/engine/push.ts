@@ -191,14 +191,7 @@ export class PushEngine implements BackupEngine {
       req.onLog?.(`push backup ${checkpoint} started (${copied.map((d) => d.file!).join(', ')})`);
       // A full's images are hashed on every core right after the job (checksum-files.ts): the
       // threads start while QEMU copies, not after. An incremental's few megabytes need none.
-      // Only a head start: a thread that cannot start now is started (or reported) by the checksums.
-      if (!parent) {
-        try {
-          prestartDigestThreads();
-        } catch {
-          // the checksum step starts its own
-        }
-      }
+      if (!parent) prestartDigestThreads();
       const final = await this.waitForJob(req);
       if (final.state !== 'completed') {
         throw new VmkeepError(
