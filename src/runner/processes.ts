@@ -59,12 +59,16 @@ async function waitGone(pids: readonly number[], ms: number): Promise<number[]> 
 /**
  * End these processes: first give them `graceMs` to end on their own, then SIGTERM (a clean
  * shutdown for qemu-nbd: it flushes and closes the image), then SIGKILL. Returns the pids that
- * had to be signalled.
+ * had to be signalled. SIGCONT follows SIGTERM: a stopped process (^Z, a debugger, a frozen
+ * job) holds SIGTERM pending until it runs again, and would otherwise only ever meet SIGKILL.
  */
 export async function endProcesses(pids: readonly number[], options: { graceMs?: number; termMs?: number } = {}): Promise<number[]> {
   let alive = await waitGone(pids, options.graceMs ?? 0);
   const signalled = [...alive];
-  for (const pid of alive) signal(pid, 'SIGTERM');
+  for (const pid of alive) {
+    signal(pid, 'SIGTERM');
+    signal(pid, 'SIGCONT');
+  }
   alive = await waitGone(alive, options.termMs ?? 5_000);
   for (const pid of alive) signal(pid, 'SIGKILL');
   await waitGone(alive, 5_000);

@@ -62,8 +62,18 @@ export class FollowingHasher {
    * The chunk digests of a finished file, when what was followed covers the whole file from its
    * start; undefined otherwise (hash it afresh). Call after the writer is done, then close().
    */
-  async digest(path: string): Promise<ChunkDigests | undefined> {
-    await this.busy;
+  digest(path: string): Promise<ChunkDigests | undefined> {
+    // In the same queue as the timer's scans: two reads of one file at once would both read from
+    // the same offset and feed the hash the same bytes twice.
+    const result = this.busy.then(() => this.finish(path));
+    this.busy = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async finish(path: string): Promise<ChunkDigests | undefined> {
     const st = await stat(path);
     const f = [...this.followed.values()].find((x) => x.ino === st.ino && !x.broken);
     if (!f) return undefined;

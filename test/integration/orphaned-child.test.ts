@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { MiB, backupCli, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { createTestDomain, imagesIdentical, referenceCopy, writeGuestData } from '../helpers/libvirt.js';
@@ -43,7 +43,7 @@ describe('kill -9 of vmkeep alone during a virtnbdbackup backup', () => {
   it('the next backup ends the orphaned virtnbdbackup before repairing, and every point restores byte-identically', async () => {
     const dom = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 640 }] });
     const out = path.join(dom.dir, 'out');
-    // Enough data that the orphan is still copying when the next run starts.
+    // Enough data that the orphan is still copying when vmkeep is killed.
     for (let i = 0; i < 10; i++) await writeGuestData(dom, 'vda', { pattern: 0x61 + i, offset: i * 60 * MiB, length: 60 * MiB });
     // Nothing writes to the disk from here on: this is what every later point must hold.
     const ref = path.join(dom.dir, 'ref.qcow2');
@@ -57,12 +57,19 @@ describe('kill -9 of vmkeep alone during a virtnbdbackup backup', () => {
     await run.finished;
     // vmkeep is gone; its virtnbdbackup is not (nothing ended it).
     expect(orphans.filter(alive), 'the orphaned virtnbdbackup still runs after vmkeep was killed').not.toEqual([]);
+    // Held where it is until the next run finds it: with KVM it would otherwise finish its copy
+    // before that run starts, and there would be nothing left to end. The run must end a stopped
+    // process as surely as a running one (it continues it after SIGTERM).
+    for (const pid of orphans) process.kill(pid, 'SIGSTOP');
     expect(
       fs.existsSync(path.join(lockDir, fs.readdirSync(lockDir).find((f) => f.endsWith('.children')) ?? 'none')),
       'its pid is on record beside the domain lock',
     ).toBe(true);
 
     expect(orphans.filter(alive), 'the orphan still runs when the next backup starts').not.toEqual([]);
+    onTestFinished(() => {
+      for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL'); // a stopped orphan never ends by itself
+    });
     const doc = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir }));
     const result = doc.results[0]!;
     expect(result.result).toBe('done');

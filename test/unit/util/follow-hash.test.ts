@@ -61,6 +61,30 @@ describe('FollowingHasher', () => {
     expect(digest).toEqual({ size: all.length, chunkSize: chunk, chunks: expected });
   });
 
+  it('gives the right digests when asked while the follower is still reading the file', async () => {
+    // The last read and the timer's next scan once ran at the same time: both read from the same
+    // offset and fed the hash the same bytes twice (seen in CI as a missing digest, and here as a
+    // wrong one). Ten files, each asked for the moment a large tail has been appended.
+    const chunk = 1 << 20;
+    for (let round = 0; round < 10; round++) {
+      const sub = mkdtempSync(join(dir, `busy-${round}-`));
+      const hasher = new FollowingHasher(sub, isPartial, 0, chunk);
+      hasher.start();
+      const partial = join(sub, 'vda.full.data.partial');
+      const head = randomBytes(1000);
+      writeFileSync(partial, head);
+      await vi.waitFor(() => expect(hasher.bytesFollowed).toBeGreaterThan(0), { timeout: 10_000, interval: 1 });
+      const tail = randomBytes(6 * chunk);
+      appendFileSync(partial, tail);
+      renameSync(partial, join(sub, 'vda.full.data'));
+      const digest = await hasher.digest(join(sub, 'vda.full.data'));
+      await hasher.close();
+      const all = Buffer.concat([head, tail]);
+      const expected = Array.from({ length: 7 }, (_, i) => sha(all.subarray(i * chunk, Math.min(all.length, (i + 1) * chunk))));
+      expect(digest, `round ${round}`).toEqual({ size: all.length, chunkSize: chunk, chunks: expected });
+    }
+  });
+
   it('leaves a file it never followed, and one that shrank behind its back, to be hashed afresh', async () => {
     const sub = mkdtempSync(join(dir, 'other-'));
     const hasher = new FollowingHasher(sub, isPartial, 5);
