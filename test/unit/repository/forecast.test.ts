@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { fixture, fixturesRoot } from '../../helpers/fixtures.js';
 import { listBackedUpDomains, listChains } from '../../../src/repository/chains.js';
 import { readGrowthRecord } from '../../../src/repository/read-forecast.js';
-import { estimateNextBackup, forecastOutput, measureDomainGrowth, theilSenSlope, type DomainGrowthRecord } from '../../../src/repository/forecast.js';
+import {
+  estimateNextBackup,
+  forecastOutput,
+  measureDomainGrowth,
+  theilSenSlope,
+  fitSamples,
+  type DomainGrowthRecord,
+} from '../../../src/repository/forecast.js';
 
 const DAY = 86_400_000;
 const GiB = 1024 ** 3;
@@ -53,6 +60,22 @@ describe('theilSenSlope', () => {
     expect(theilSenSlope(line)).toBe(10);
     expect(theilSenSlope([...line.slice(0, 6), { x: 6, y: 10_000 }])).toBe(10);
     expect(theilSenSlope([{ x: 1, y: 5 }])).toBeNull();
+  });
+});
+
+describe('fitSamples', () => {
+  it('keeps every sample of a daily history, and the first and the last of each day of an hourly one', () => {
+    const daily = Array.from({ length: 91 }, (_, d) => ({ x: d + 0.01 * (d % 3), y: d }));
+    expect(fitSamples(daily, 90.02)).toBe(daily);
+    const hourly = Array.from({ length: 90 * 24 + 1 }, (_, h) => ({ x: h / 24, y: 5 * h }));
+    const kept = fitSamples(hourly, 90);
+    // Day 0 keeps its first sample (where the line starts) and its last; every later day its last.
+    expect(kept.length).toBe(92);
+    expect(kept[0]).toBe(hourly[0]);
+    expect(kept.at(-1)).toBe(hourly.at(-1));
+    expect(kept.slice(1, -1).every((s) => Math.round(s.x * 24) % 24 === 23)).toBe(true);
+    // A straight hourly line keeps its slope: 120 a day.
+    expect(theilSenSlope(kept)).toBeCloseTo(120, 9);
   });
 });
 
