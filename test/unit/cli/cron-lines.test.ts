@@ -45,3 +45,22 @@ describe('contrib/cron/vmkeep', () => {
     expect(fs.existsSync(path.join(dir, 'vmkeep.log'))).toBe(true);
   });
 });
+
+describe('the shipped nightly backup lines', () => {
+  // --groupBy with no config file makes a run VMSnap-compatible, and engine auto then writes every
+  // new chain with virtnbdbackup, while status tells the admin "next backup: push".
+  const lines = [
+    fs
+      .readFileSync('contrib/cron/vmkeep', 'utf8')
+      .split('\n')
+      .find((l) => /^\d.*vmkeep backup /.test(l))!,
+    fs
+      .readFileSync('contrib/systemd/vmkeep-backup.service', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('ExecStart='))!,
+  ];
+  it.each(lines)("is vmkeep's own command line, not a VMSnap line: no --groupBy, so auto may pick push (%s)", (line) => {
+    expect(line).toMatch(/vmkeep backup /);
+    expect(line).not.toMatch(/--groupBy|--group-by/);
+  });
+});
