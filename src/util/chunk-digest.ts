@@ -32,6 +32,8 @@ export interface DigestOptions {
   chunkSize?: number;
   /** How many threads hash at once (default: every core). */
   workers?: number;
+  /** Files that together hold no more bytes than this are hashed where the call runs, without threads (default: one chunk). */
+  inPlaceUpToBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -127,22 +129,33 @@ function takeThread(): Worker {
 }
 
 /** Digests of every chunk of each file (same order as `paths`), hashed on up to `workers` threads. */
-export async function digestChunks(paths: readonly string[], options: DigestOptions = {}): Promise<ChunkDigests[]> {
+export function digestChunks(paths: readonly string[], options: DigestOptions = {}): Promise<ChunkDigests[]> {
   const chunkSize = options.chunkSize ?? CHUNK_SIZE;
-  const sizes = await Promise.all(paths.map(async (p) => (await stat(p)).size));
-  const tasks: Task[] = paths.flatMap((path, file) =>
+  return digestFiles(
+    paths.map((path) => ({ path, chunkSize })),
+    options,
+  );
+}
+
+/**
+ * The same for files with a chunk size each (what each one's manifest entry recorded): one pool
+ * of threads for them all, so a chain of small files is hashed on every core too, a file a thread.
+ */
+export async function digestFiles(files: ReadonlyArray<{ path: string; chunkSize: number }>, options: DigestOptions = {}): Promise<ChunkDigests[]> {
+  const sizes = await Promise.all(files.map(async (f) => (await stat(f.path)).size));
+  const tasks: Task[] = files.flatMap(({ path, chunkSize }, file) =>
     Array.from({ length: chunkCount(sizes[file]!, chunkSize) }, (_, chunk) => {
       const { start, end } = chunkRange(chunk, sizes[file]!, chunkSize);
       return { file, chunk, path, offset: start, length: end - start };
     }),
   );
-  const results = paths.map((_, i): ChunkDigests => ({ size: sizes[i]!, chunkSize, chunks: [] }));
+  const results = files.map((f, i): ChunkDigests => ({ size: sizes[i]!, chunkSize: f.chunkSize, chunks: [] }));
   const workers = Math.min(options.workers ?? availableParallelism(), tasks.length);
   // Starting a thread costs more than hashing a single small chunk where it is; and when all the
   // files together are no more than one chunk (an incremental's overlay and its XML), the threads
   // could only split off the small files, each at the price of a thread's start (tens of ms).
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
-  if (tasks.length <= 1 || totalBytes <= chunkSize) {
+  if (tasks.length <= 1 || totalBytes <= (options.inPlaceUpToBytes ?? options.chunkSize ?? CHUNK_SIZE)) {
     for (const t of tasks) results[t.file]!.chunks[t.chunk] = await hashRange(t.path, t.offset, t.length, options.signal);
     return results;
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chunkCount, describeRange, differingRanges, digestChunks, prestartDigestThreads, waitingDigestThreads } from '../../../src/util/chunk-digest.js';
-import { checkFileDigest, computeFileDigests, sameDigest } from '../../../src/repository/file-digest.js';
+import { checkFileDigest, checkFileDigests, computeFileDigests, sameDigest } from '../../../src/repository/file-digest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmkeep-chunk-digest-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -95,6 +95,48 @@ describe('checkFileDigest', () => {
     data.writeUInt8(data.readUInt8(10) ^ 1, 10);
     writeFileSync(path, data);
     expect(await checkFileDigest(path, { sha256: sha(Buffer.from('x')) })).toMatch(/^has sha256 [0-9a-f]{12}…, the manifest recorded/);
+  });
+});
+
+describe('checkFileDigests', () => {
+  it('checks many files in one pool, each against what its entry recorded, and answers in their order', async () => {
+    const chunk = 4096;
+    const names = ['plain-ok', 'plain-bad', 'chunks-ok', 'chunks-bad', 'empty'];
+    const data = [randomBytes(3000), randomBytes(5000), randomBytes(3 * chunk + 7), randomBytes(4 * chunk), Buffer.alloc(0)];
+    const paths = names.map((n) => join(dir, `many-${n}`));
+    data.forEach((d, i) => writeFileSync(paths[i]!, d));
+    const recorded = [
+      { sha256: sha(data[0]!) },
+      { sha256: sha(data[1]!) },
+      ...(await computeFileDigests([paths[2]!, paths[3]!], { chunkSize: chunk })),
+      { sha256: sha(data[4]!) },
+    ];
+    // The damage: one byte of the second plain file, one byte in the third chunk of the chunked one.
+    data[1]!.writeUInt8(data[1]!.readUInt8(100) ^ 1, 100);
+    data[3]!.writeUInt8(data[3]!.readUInt8(2 * chunk + 1) ^ 1, 2 * chunk + 1);
+    writeFileSync(paths[1]!, data[1]!);
+    writeFileSync(paths[3]!, data[3]!);
+    const files = paths.map((path, i) => ({ path, recorded: recorded[i]!, size: data[i]!.length }));
+    // Where the call runs, and on two threads: the same answers.
+    for (const options of [{}, { workers: 2, inPlaceUpToBytes: 0 }]) {
+      const answers = await checkFileDigests(files, options);
+      expect(answers.map((a) => a !== undefined)).toEqual([false, true, false, true, false]);
+      expect(answers[1]).toMatch(/^has sha256 [0-9a-f]{12}…, the manifest recorded /);
+      expect(answers[3]).toContain(`bytes ${2 * chunk}–${3 * chunk - 1}`);
+      // Each answer is the one checkFileDigest gives for that file alone.
+      expect(answers).toEqual(await Promise.all(files.map((f) => checkFileDigest(f.path, f.recorded))));
+    }
+  });
+
+  it('fails as a whole when a file cannot be read (the caller then checks the files one by one)', async () => {
+    const path = join(dir, 'many-present');
+    writeFileSync(path, 'x');
+    await expect(
+      checkFileDigests([
+        { path, recorded: { sha256: sha(Buffer.from('x')) }, size: 1 },
+        { path: join(dir, 'many-gone'), recorded: { sha256: sha(Buffer.from('y')) }, size: 1 },
+      ]),
+    ).rejects.toThrow(/ENOENT/);
   });
 });
 
