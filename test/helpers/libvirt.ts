@@ -710,7 +710,12 @@ async function removeDomainByArg(arg: string): Promise<void> {
   await destroyDomain(arg);
   // A transient domain vanishes on destroy; a persistent one is undefined with its metadata.
   if (!(await domainExists(arg))) return;
-  await virsh(['undefine', arg, '--checkpoints-metadata', '--snapshots-metadata', '--nvram']);
+  try {
+    await virsh(['undefine', arg, '--checkpoints-metadata', '--snapshots-metadata', '--nvram']);
+  } catch (e) {
+    // Another test run on this host removed the same leftover between the look and the undefine.
+    if (await domainExists(arg)) throw e;
+  }
 }
 
 async function domainExists(arg: string): Promise<boolean> {
