@@ -14,7 +14,7 @@ import { dropBackupOnlyForStatus, rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
 import { isRemoteUri } from '../app/hosts.js';
-import { parseDaysLeft } from './parse-values.js';
+import { parseDaysLeft, type DaysLeftThresholds } from './parse-values.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
 import type { Reporting } from './reporting.js';
 import type { CommandSpec } from './commands/types.js';
@@ -178,7 +178,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       runner,
       notifySettings: global.config?.config.notify,
       reportHtml: global.config?.config.report?.html,
-      daysLeftWarning: daysLeftWarningOf(global.config?.config.check?.minDaysLeft),
+      minDaysLeft: daysLeftOf(global.config?.config.check?.minDaysLeft),
     });
     ctx = createContext({
       runner,
@@ -235,9 +235,9 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
   }
 }
 
-/** The warning days of the config's check.minDaysLeft ("14,7" or 14), if it has one. */
-function daysLeftWarningOf(value: string | number | undefined): number | undefined {
-  return value === undefined ? undefined : parseDaysLeft(String(value)).warning;
+/** The config's check.minDaysLeft ("14,7" or 14), if it has one. */
+function daysLeftOf(value: string | number | undefined): DaysLeftThresholds | undefined {
+  return value === undefined ? undefined : parseDaysLeft(String(value));
 }
 
 /** The process entry used by bin/vmkeep: wires signals and the real stdout/stderr. */

@@ -18,6 +18,7 @@ import { VirshClient } from '../virsh/client.js';
 import { PhaseTimer, describePhases } from '../util/phase-timer.js';
 import { REPORT_COMMANDS, TEXTFILE_COMMANDS, type ReportingOptions } from './reporting-options.js';
 import { readVersion } from './version.js';
+import type { DaysLeftThresholds } from './parse-values.js';
 
 export interface RunEnd {
   /** 'ok' or the error code the run ended with. */
@@ -54,8 +55,11 @@ export async function startReporting(fields: {
   notifySettings?: NotifySettings | undefined;
   /** The config file's `report.html` (--report-html wins). */
   reportHtml?: string | undefined;
-  /** Days left under which the notification warns of a filling output folder (the config's check.minDaysLeft). */
-  daysLeftWarning?: number | undefined;
+  /**
+   * The config's check.minDaysLeft, if it has one: the notification warns of a filling output
+   * folder under its warning days, and the report written after the run judges the folder by it.
+   */
+  minDaysLeft?: DaysLeftThresholds | undefined;
   fetch?: typeof fetch;
 }): Promise<Reporting> {
   const { options, command } = fields;
@@ -124,11 +128,12 @@ export async function startReporting(fields: {
           }
         }
         const timer = new PhaseTimer();
-        if (ctx && reportHtml && end.document !== undefined) await timer.time('report', () => writeReportAfter(ctx, reportHtml, fields.output, log));
+        if (ctx && reportHtml && end.document !== undefined)
+          await timer.time('report', () => writeReportAfter(ctx, reportHtml, fields.output, fields.minDaysLeft, log));
         if (notify && resolved.targets.length > 0) {
           const forecast =
             ctx && fields.output && end.document !== undefined && REPORT_COMMANDS.has(command)
-              ? await readForecastNotice(notify, fields.output, ctx.now(), fields.daysLeftWarning ?? notify.DEFAULT_DAYS_LEFT_WARNING, log)
+              ? await readForecastNotice(notify, fields.output, ctx.now(), fields.minDaysLeft?.warning ?? notify.DEFAULT_DAYS_LEFT_WARNING, log)
               : undefined;
           const report = notify.buildRunReport({
             command,
@@ -157,7 +162,13 @@ export async function startReporting(fields: {
 }
 
 /** The HTML report after a run; a failure is one warning line that names the file and why. */
-async function writeReportAfter(ctx: AppContext, html: string, output: string | undefined, log: RunLogger): Promise<void> {
+async function writeReportAfter(
+  ctx: AppContext,
+  html: string,
+  output: string | undefined,
+  minDaysLeft: DaysLeftThresholds | undefined,
+  log: RunLogger,
+): Promise<void> {
   if (!output) {
     log.warn(`the HTML report ${html} was not written: the run has no --output folder to report on`);
     return;
@@ -165,7 +176,7 @@ async function writeReportAfter(ctx: AppContext, html: string, output: string | 
   try {
     // The report's modules (ECharts) load only for a run that writes one.
     const { writeReportAfterRun } = await import('../report/index.js');
-    await writeReportAfterRun(ctx, [output], html, readVersion());
+    await writeReportAfterRun(ctx, [output], html, readVersion(), minDaysLeft);
     log.info(`report written to ${html}`);
   } catch (e) {
     log.warn(`could not write the HTML report ${html}: ${messageOf(e)}; the run itself is not affected`);

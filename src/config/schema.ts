@@ -177,7 +177,8 @@ const ReportSchema = z.strictObject({
 const CheckSchema = z.strictObject({
   /**
    * Days before the output folder is full: "D" or "D,C" (warning, critical), as --min-days-left.
-   * check uses it when the flag is not given; a run's notification warns under D.
+   * check uses it when the flag is not given; a run's notification warns under D, and the report
+   * written after a run judges the output folder by it.
    */
   minDaysLeft: z
     .union([z.number().positive(), z.string().regex(/^\s*\d+(\.\d+)?\s*(,\s*\d+(\.\d+)?\s*)?$/, 'expected DAYS or WARNING,CRITICAL days, e.g. "14,7"')], {

@@ -11,8 +11,8 @@ export interface MetricsInput {
   domains: readonly RunHistory[];
   /** libvirt consistency per domain (status's verdict); domains libvirt does not know are absent. */
   consistent: ReadonlyMap<string, boolean>;
-  /** The output folder's forecast: days until its filesystem is full (absent: no number to give). */
-  output?: { path: string; daysLeft: number | null } | undefined;
+  /** The output folder's forecast: when its filesystem is full (null: no date to give). */
+  output?: { path: string; fullAt: string | null } | undefined;
   /** Guest data bytes each domain's next backup is expected to copy (absent: unknown). */
   nextBackupBytes?: ReadonlyMap<string, number> | undefined;
 }
@@ -72,9 +72,12 @@ export function renderMetrics(input: MetricsInput): string {
       'vmkeep_domain_next_backup_bytes',
       "Guest data bytes the domain's next backup is expected to copy (QEMU's dirty bitmaps, else its recent incrementals).",
     ),
-    daysLeft: fam(
-      'vmkeep_output_days_left',
-      "Days until the output folder's filesystem is full at its current net growth (absent: not enough history, or it does not grow).",
+    // A time, not a count of days left: Prometheus wants base units (promtool check metrics
+    // refuses "days"), and a countdown written once a day by cron is a day stale by evening,
+    // while the date it counts down to stays right. Alert on `... - time() < 14 * 86400`.
+    fullAt: fam(
+      'vmkeep_output_full_timestamp_seconds',
+      "When the output folder's filesystem is full at its current net growth (absent: not enough history, or it does not grow).",
     ),
     written: fam('vmkeep_textfile_timestamp_seconds', 'When vmkeep wrote this file.'),
   };
@@ -111,7 +114,7 @@ export function renderMetrics(input: MetricsInput): string {
       f.notReplicated.rows.push([rl, r.pointsNotReplicated]);
     }
   }
-  if (input.output && input.output.daysLeft !== null) f.daysLeft.rows.push([{ host: input.host, output: input.output.path }, input.output.daysLeft]);
+  if (input.output && input.output.fullAt !== null) f.fullAt.rows.push([{ host: input.host, output: input.output.path }, seconds(input.output.fullAt)]);
   f.written.rows.push([{ host: input.host }, input.now.getTime() / 1000]);
   const out: string[] = [];
   for (const family of Object.values(f)) {

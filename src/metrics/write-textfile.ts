@@ -69,7 +69,7 @@ export async function writeTextfile(ctx: AppContext, options: TextfileOptions): 
     domains: histories,
     consistent,
     nextBackupBytes,
-    output: forecast ? { path: options.output, daysLeft: forecast.daysLeft } : undefined,
+    output: forecast ? { path: options.output, fullAt: forecast.fullAt } : undefined,
   });
   const path = join(options.dir, options.name);
   // node_exporter runs as its own user: the file must be world-readable.

@@ -15,6 +15,7 @@ import type { ResticSnapshot } from '../restic/parse.js';
 import { findRestorePoint, type PointSelector, type RestorePointRef } from '../points/points.js';
 import { assertEmptyTarget } from '../points/execute-restore.js';
 import type { RestoreOptions, RunRestore } from '../points/restore-options.js';
+import { PhaseTimer, describePhases, type PhaseTime } from '../util/phase-timer.js';
 
 export interface RestoreFromOptions {
   repo: ResticRepo;
@@ -73,7 +74,9 @@ export function chainDirOf(snapshot: ResticSnapshot): string {
 /** `restoreLocal` is the restore command, passed in by the CLI (command folders don't import each other). */
 export async function runRestoreFrom(ctx: AppContext, options: RestoreFromOptions, restoreLocal: RunRestore): Promise<CommandResult> {
   const restic = new ResticClient(ctx.runner, options.repo);
-  const { host, domain, points } = pointsOfDomain(await restic.vmkeepSnapshots(), options.domain);
+  // Where the time went: the snapshot list, restic's restore into scratch, then the local restore's own phases.
+  const phases = new PhaseTimer();
+  const { host, domain, points } = pointsOfDomain(await phases.time('read', () => restic.vmkeepSnapshots()), options.domain);
   const chosen = findRestorePoint(asRestorePoints(domain, points), options.selector, `${host}/${domain}`);
   const repoPoint = points.find((p) => `${p.point.chain}/${p.point.checkpoint}` === chosen.id)!;
   const from = { repository: redactRepository(options.repo.repository), snapshot: repoPoint.snapshot.id, host, domain, point: chosen.id };
@@ -89,14 +92,16 @@ export async function runRestoreFrom(ctx: AppContext, options: RestoreFromOption
   const scratch = await mkdtemp(join(options.scratchDir, 'vmkeep-from-repo-'));
   try {
     ctx.log.info(`${host}/${domain}: restoring ${chosen.id} from snapshot ${repoPoint.snapshot.short_id ?? repoPoint.snapshot.id} into ${scratch}`);
-    await restic.restore(repoPoint.snapshot.id, scratch, ctx.signal);
+    await phases.time('restore', () => restic.restore(repoPoint.snapshot.id, scratch, ctx.signal));
     // restic restores absolute paths under the target: SCRATCH/<original output>/<domain>/<chain>/.
     const chainDir = join(scratch, chainDirOf(repoPoint.snapshot));
     const output = dirname(dirname(chainDir));
     const storedDomain = basename(dirname(chainDir));
     const result = await restoreLocal(ctx, { ...options.restore, domain: storedDomain, output, selector: { kind: 'at', value: chosen.id } });
-    const doc = result.document as Record<string, unknown>;
-    return { ...result, document: { ...doc, from } };
+    const doc = result.document as Record<string, unknown> & { phases?: PhaseTime[] };
+    for (const p of doc.phases ?? []) phases.add(p.name, p.ms);
+    ctx.log.debug(`${host}/${domain}: restore from ${from.repository}: time went to ${describePhases(phases.list())}`);
+    return { ...result, document: { ...doc, from, phases: phases.list() } };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -18,6 +18,7 @@ import { chainDirOf } from './restore-from.js';
 import { describePoint } from './run-replicate.js';
 import { messageOf } from '../errors.js';
 import { chainsInOutputs, followRepository, renderMarkChanges, type MarkChange } from './follow-repository.js';
+import { PhaseTimer, describePhases } from '../util/phase-timer.js';
 
 export interface VerifyFromOptions {
   repo: ResticRepo;
@@ -58,13 +59,15 @@ export function pickSample(snapshots: readonly ResticSnapshot[]): Array<{ snapsh
 export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions): Promise<CommandResult> {
   const restic = new ResticClient(ctx.runner, options.repo);
   const repository = redactRepository(options.repo.repository);
-  const snapshots = await restic.vmkeepSnapshots();
+  // Where the time went: the snapshot list, restic's check, the sample's restores and file checks, the marks.
+  const phases = new PhaseTimer();
+  const snapshots = await phases.time('read', () => restic.vmkeepSnapshots());
   const byId = new Map(snapshots.map((s) => [s.id, s]));
   ctx.log.info(`restic check of ${repository}${options.readDataSubset ? ` reading ${options.readDataSubset} of the data` : ''}`);
-  const check = await restic.check(options.readDataSubset);
+  const check = await phases.time('check', () => restic.check(options.readDataSubset));
   const affected: PointRow[] = [];
   for (const pack of check.damagedPacks) {
-    for (const id of await restic.snapshotsUsingPack(pack)) {
+    for (const id of await phases.time('check', () => restic.snapshotsUsingPack(pack))) {
       const s = byId.get(id);
       const point = s ? readPointTags(s.tags) : undefined;
       if (point && !affected.some((a) => a.snapshot === id)) affected.push(row(point, id));
@@ -74,12 +77,13 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
   if (options.sample) {
     for (const { snapshot, point } of pickSample(snapshots)) {
       if (ctx.signal.aborted) break;
-      sample.push({ ...row(point, snapshot.id), ...(await checkSnapshot(ctx, restic, snapshot, point, options.scratchDir)) });
+      sample.push({ ...row(point, snapshot.id), ...(await checkSnapshot(ctx, restic, snapshot, point, options.scratchDir, phases)) });
     }
   }
   const marks = options.outputs
-    ? await correctMarks(ctx, options.outputs, repository, new Set(snapshots.map((s) => s.id)), options.lockWaitMs ?? 0)
+    ? await phases.time('manifest', () => correctMarks(ctx, options.outputs!, repository, new Set(snapshots.map((s) => s.id)), options.lockWaitMs ?? 0))
     : undefined;
+  ctx.log.debug(`verify ${repository}: time went to ${describePhases(phases.list())}`);
   const failedSample = sample.filter((s) => !s.ok);
   const ok = check.ok && failedSample.length === 0;
   const document = {
@@ -90,6 +94,7 @@ export async function runVerifyFrom(ctx: AppContext, options: VerifyFromOptions)
     sample,
     marksCorrected: marks?.map((m) => ({ host: m.host, domain: m.domain, id: `${m.chain}/${m.checkpoint}`, snapshot: m.snapshot, change: m.change })) ?? null,
     ...(check.ok ? {} : { resticOutput: check.output.trim().split('\n').slice(-20) }),
+    phases: phases.list(),
   };
   const lines = [`verify ${repository}: ${ok ? 'ok' : 'FAILED'}`];
   lines.push(
@@ -124,18 +129,19 @@ async function checkSnapshot(
   snapshot: ResticSnapshot,
   point: PointTags,
   scratchDir: string,
+  phases: PhaseTimer,
 ): Promise<{ ok: boolean; problems: string[] }> {
   const scratch = await mkdtemp(join(scratchDir, 'vmkeep-verify-repo-'));
   try {
     ctx.log.info(`${describePoint(point)}: restoring snapshot ${snapshot.short_id ?? snapshot.id} to check it`);
-    await restic.restore(snapshot.id, scratch, ctx.signal);
+    await phases.time('restore', () => restic.restore(snapshot.id, scratch, ctx.signal));
     const chainDir = join(scratch, chainDirOf(snapshot));
     const manifest = await readManifest(chainDir);
     if (!manifest) return { ok: false, problems: ['the snapshot holds no manifest'] };
     const upTo = manifest.points.findIndex((p) => p.checkpoint === point.checkpoint);
     if (upTo < 0) return { ok: false, problems: [`the manifest in the snapshot has no point ${point.checkpoint}`] };
     const files = manifest.points.slice(0, upTo + 1).flatMap((p) => p.files);
-    const problems = await checkChainFiles(chainDir, files, { structure: true, signal: ctx.signal });
+    const problems = await phases.time('check', () => checkChainFiles(chainDir, files, { structure: true, signal: ctx.signal }));
     return { ok: problems.length === 0, problems: problems.map(describeFileProblem) };
   } catch (e) {
     return { ok: false, problems: [`could not restore it: ${messageOf(e)}`] };

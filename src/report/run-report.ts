@@ -27,15 +27,16 @@ export interface ReportOptions {
 
 /**
  * Refuse bad input before anything is read or written: the HTML file's folder, each output folder.
- * `flag` names where the file came from (the report after a run names the file in its own warning).
+ * `flag` names where the file came from; null for the report after a run, whose warning names the
+ * file itself (and which may come from the config, not a flag).
  */
-export async function checkReportInput(outputs: readonly string[], html: string, flag: string | undefined = '--html'): Promise<void> {
+export async function checkReportInput(outputs: readonly string[], html: string, flag: string | null = '--html'): Promise<void> {
   const dir = dirname(html);
-  const named = flag === undefined ? '' : `${flag} ${html}: `;
+  const named = flag === null ? '' : `${flag} ${html}: `;
   const s = await stat(dir).catch(() => undefined);
   if (!s?.isDirectory()) throw usageError(`${named}folder ${dir} does not exist`);
   if (basename(html) === '' || (await stat(html).catch(() => undefined))?.isDirectory())
-    throw usageError(`${flag === undefined ? '' : `${flag} `}${html} is a folder; name a file`);
+    throw usageError(`${flag === null ? '' : `${flag} `}${html} is a folder; name a file`);
   for (const o of outputs) {
     await requireOutputFolder(o);
     if (!(await isBackupRepository(o))) throw usageError(`--output ${o} is not a vmkeep or VMSnap output folder (no chain folders, no .vmkeep.lock)`);
@@ -158,14 +159,24 @@ export async function runReport(ctx: AppContext, options: ReportOptions): Promis
   };
 }
 
-/** Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's warning. */
-export async function writeReportAfterRun(ctx: AppContext, outputs: readonly string[], html: string, version: string): Promise<string> {
-  await checkReportInput(outputs, html, undefined);
+/**
+ * Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's
+ * warning. `minDaysLeft` is the config's check.minDaysLeft when it has one, so the report judges
+ * the output folder as `vmkeep check` does (else the defaults, 14,7, as `vmkeep report`).
+ */
+export async function writeReportAfterRun(
+  ctx: AppContext,
+  outputs: readonly string[],
+  html: string,
+  version: string,
+  minDaysLeft: ReportThresholds['minDaysLeft'] = DEFAULT_REPORT_THRESHOLDS.minDaysLeft,
+): Promise<string> {
+  await checkReportInput(outputs, html, null);
   const { html: text } = await buildReport(ctx, {
     outputs,
     html,
     selection: { domains: undefined, tags: [], tagAny: false, exclude: [] },
-    thresholds: DEFAULT_REPORT_THRESHOLDS,
+    thresholds: { ...DEFAULT_REPORT_THRESHOLDS, minDaysLeft },
     version,
     libvirt: false,
   });

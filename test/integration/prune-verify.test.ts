@@ -88,6 +88,23 @@ describe('a chain verify failed, beside sound ones, on a real repository', () =>
       lastVerify: { result: string; time: string };
     };
     expect(manifest.lastVerify).toMatchObject({ result: 'failed', time: new Date(VERIFY_AT).toISOString() });
+
+    // The report after the run: written after a failed verify too, and it shows that verify; the
+    // exit code stays the one the verify earned, also when the report cannot be written.
+    const report = path.join(dom.dir, 'report.html');
+    const withReport = await runVmkeep(['verify', '--output', out, '--report-html', report], { env: env(VERIFY_AT) });
+    expect(withReport.code, withReport.stderr).toBe(run.code);
+    expect(withReport.stderr).toContain(`report written to ${report}`);
+    const html = fs.readFileSync(report, 'utf8');
+    expect(html).toContain(`>${dom.name}</a>`);
+    expect(html).toContain(`last verify failed (${FAILED})`);
+    const missing = path.join(dom.dir, 'no-such-folder', 'report.html');
+    const lost = await runVmkeep(['verify', '--output', out, '--report-html', missing], { env: env(VERIFY_AT) });
+    expect(lost.code, lost.stderr).toBe(run.code);
+    expect(lost.stderr).toContain(
+      `warning: could not write the HTML report ${missing}: folder ${path.dirname(missing)} does not exist; the run itself is not affected\n`,
+    );
+    expect(fs.existsSync(path.dirname(missing))).toBe(false);
   });
 
   it('status --output reports the failed verify although the other chains passed at the same time; check is CRITICAL naming .3', async () => {

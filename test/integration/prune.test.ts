@@ -1,8 +1,9 @@
 /**
  * Retention on a real repository: chains in three periods made by real backups of a running
- * domain (VMKEEP_NOW moves the clock), then prune, protect, and a failed backup.
+ * domain (VMKEEP_NOW moves the clock), then prune (and the report it writes after the run with
+ * --report-html), protect, and a failed backup.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,10 +78,21 @@ describe('prune on a real repository', () => {
     expect(toRemove).toEqual(['vmsnap-backup-monthly-2026-09']);
     expect(planned.plan.domains[0]!.keep.find((c) => c.id === 'vmsnap-backup-monthly-2026-08')!.reasons.join(' ')).toMatch(/protected/);
 
-    const run = await runVmkeep(['prune', '--output', out, '--keep-last', '1', '--json'], { env: env('2026-10-12T03:00:00Z') });
+    // --report-html: the folder's report is written after the prune, so it shows what prune left.
+    const report = join(dom.dir, 'report.html');
+    const run = await runVmkeep(['prune', '--output', out, '--keep-last', '1', '--json', '--verbose', '--report-html', report], {
+      env: env('2026-10-12T03:00:00Z'),
+    });
     expect(run.code, run.stderr).toBe(0);
     expect(parseJsonOutput<PrunePlanDoc>(run).removed).toEqual(toRemove.map((c) => `${dom.name}/${c}`));
     expect(chainsOf(out, dom.name)).toEqual(['vmsnap-backup-monthly-2026-08', 'vmsnap-backup-monthly-2026-10']);
+    expect(run.stderr).toContain(`report written to ${report}`);
+    expect(run.stderr).toMatch(/after the run: writing the HTML report \d/);
+    const html = readFileSync(report, 'utf8');
+    expect(html).toContain(`>${dom.name}</a>`);
+    expect(html).toContain('vmsnap-backup-monthly-2026-08/virtnbdbackup.0');
+    expect(html).toContain('vmsnap-backup-monthly-2026-10/virtnbdbackup.1');
+    expect(html).not.toContain('vmsnap-backup-monthly-2026-09');
 
     const list = parseJsonOutput<{ domains: Array<{ points: Array<{ chain: string }> }> }>(await runVmkeep(['list', '--output', out, '--json']));
     const status = parseJsonOutput<Record<string, { backups: { chains: Array<{ folder: string }>; restorePoints: number } }>>(

@@ -3,12 +3,14 @@
  * restic repositories: a local one, an sftp one on a private sshd on 127.0.0.1, and a REST one
  * served by `rclone serve restic` on 127.0.0.1. The chain is made by `vmkeep backup` on a real
  * domain with data written between the runs; every point restored from each repository is
- * compared byte for byte with a reference copy taken at that point.
+ * compared byte for byte with a reference copy taken at that point. A replicate run says where
+ * its time went (--json, --verbose) and writes the folder's report after it (--report-html).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
@@ -18,6 +20,7 @@ import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 let sshd: TestSshd;
 let rest: TestRestServer;
@@ -150,9 +153,14 @@ describe('replicate to restic', () => {
     expect(lags).toHaveLength(3);
     for (const l of lags) expect(l.endsWith(' 0')).toBe(true);
     // A clean repository verifies, restic reading all of its data back.
-    const v = await runVmkeep(['verify', '--from', repos[0]!.url, ...repoArgs(repos[0]!), '--read-data-subset', '100%', '--json']);
+    const v = await runVmkeep(['verify', '--from', repos[0]!.url, ...repoArgs(repos[0]!), '--read-data-subset', '100%', '--json', '--verbose']);
     expect(v.code, v.stderr).toBe(0);
-    expect(parseJsonOutput<{ ok: boolean; sample: Array<{ ok: boolean }> }>(v)).toMatchObject({ ok: true, sample: [{ ok: true }] });
+    const vdoc = parseJsonOutput<{ ok: boolean; sample: Array<{ ok: boolean }>; repository: string; phases: Array<{ name: string; ms: number }> }>(v);
+    expect(vdoc).toMatchObject({ ok: true, sample: [{ ok: true }] });
+    // Where its time went: the snapshot list, restic's check and the sample's file checks, the sample's restore.
+    expect(vdoc.phases.map((p) => p.name)).toEqual(['read', 'check', 'restore']);
+    for (const p of vdoc.phases) expect(Number.isInteger(p.ms) && p.ms > 0, `${p.name}: ${p.ms}`).toBe(true);
+    expect(v.stderr).toMatch(new RegExp(`^debug: verify ${escapeRegExp(vdoc.repository)}: time went to .*checking files \\d`, 'm'));
   });
 
   it('the password is in no process argv while restic runs (/proc/*/cmdline read throughout)', async () => {
@@ -243,9 +251,15 @@ describe('replicate to restic', () => {
     expect.soft(dryText.stdout).toContain('1 already there, 4 points skipped');
     expect.soft(dryText.stdout).not.toMatch(/chains? skipped/);
     const to = path.join(work, 'from-rest-after-prune');
-    const res = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--to', to, '--json']);
+    const res = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--to', to, '--json', '--verbose']);
     expect(res.code, res.stderr).toBe(0);
-    expect(await imagesIdentical(parseJsonOutput<{ images: Array<{ path: string }> }>(res).images[0]!.path, ref)).toBe(true);
+    const rdoc = parseJsonOutput<{ images: Array<{ path: string }>; phases: Array<{ name: string; ms: number }> }>(res);
+    expect(await imagesIdentical(rdoc.images[0]!.path, ref)).toBe(true);
+    // Where its time went: the snapshot list, restic's restore into scratch with the local restore from there, its lock.
+    expect(rdoc.phases.map((p) => p.name)).toEqual(['read', 'restore', 'lock']);
+    for (const p of rdoc.phases) expect(Number.isInteger(p.ms) && p.ms >= 0, `${p.name}: ${p.ms}`).toBe(true);
+    expect(rdoc.phases[1]!.ms).toBeGreaterThan(0);
+    expect(res.stderr).toMatch(new RegExp(`^debug: [^ ]+/${dom.name}: restore from ${escapeRegExp(restRepo)}: time went to .*restoring \\d`, 'm'));
     const gone = await runVmkeep(['restore', '--from', r.url, ...repoArgs(r), '--domain', dom.name, '--at', ids[0]!, '--to', path.join(work, 'never')]);
     expect(gone.code).toBe(64);
   });
@@ -267,8 +281,14 @@ describe('replicate to restic', () => {
 
     const v = await runVmkeep(['verify', '--from', r.url, ...repoArgs(r), '--output', out, '--no-sample', '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
     expect(v.code, v.stderr).toBe(0);
-    const vdoc = parseJsonOutput<{ ok: boolean; marksCorrected: Array<{ domain: string; id: string; snapshot: string; change: string }> }>(v);
+    const vdoc = parseJsonOutput<{
+      ok: boolean;
+      marksCorrected: Array<{ domain: string; id: string; snapshot: string; change: string }>;
+      phases: Array<{ name: string; ms: number }>;
+    }>(v);
     expect(vdoc.marksCorrected).toEqual([{ host: expect.any(String), domain: dom.name, id: ids[0], snapshot, change: 'forgotten' }]);
+    // No sample restored; the marks corrected under the folder's lock are its manifest phase.
+    expect(vdoc.phases.map((p) => p.name)).toEqual(['read', 'check', 'manifest']);
     expect(await replicatedTo()).not.toContain(repository);
     const restore = await runVmkeep([
       'restore',
@@ -342,5 +362,37 @@ describe('replicate to restic', () => {
     const text = await runVmkeep(['verify', '--from', repos[0]!.url, ...repoArgs(repos[0]!), '--read-data-subset', '100%', '--no-sample']);
     expect(text.code).toBe(2);
     for (const a of doc.affectedPoints) expect(text.stdout).toContain(`${dom.name} ${a.id}`);
+  });
+
+  it('a point sent: --json and --verbose say where the run and the point spent their time; --report-html writes the folder report after it', async () => {
+    // One new point in the chain the --prune case started, sent to the REST repository (sound, unlike the local one now).
+    const now = '2027-01-06T03:00:00Z';
+    await writeGuestData(dom, 'vda', { pattern: 0x56, offset: 36 * MiB, length: 2 * MiB });
+    const b = expectDocument(await backupCli(['--domains', dom.name, '--output', out, '--json'], { lockDir, now }));
+    expect(b.results[0]).toMatchObject({ result: 'done', level: 'inc' });
+    const report = path.join(work, 'after-replicate.html');
+    const r = repos[2]!;
+    const started = performance.now();
+    const run = await runVmkeep(['replicate', '--output', out, '--to', r.url, ...repoArgs(r), '--json', '--verbose', '--report-html', report], {
+      env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: now },
+    });
+    const wallMs = performance.now() - started;
+    expect(run.code, run.stderr).toBe(0);
+    type Phases = Array<{ name: string; ms: number }>;
+    const doc = parseJsonOutput<ReplicateDoc & { phases: Phases; sent: Array<{ id: string; phases: Phases }> }>(run);
+    const id = `${b.results[0]!.chain}/${b.results[0]!.checkpoint}`;
+    expect(doc.sent.map((x) => x.id)).toEqual([id]);
+    // The run: the lock, reading the chains and the snapshot list, the plan, sending, the replica marks.
+    expect(doc.phases.map((p) => p.name)).toEqual(['lock', 'read', 'plan', 'send', 'manifest']);
+    // The point: restic's backup, then its replica record in the manifest.
+    expect(doc.sent[0]!.phases.map((p) => p.name)).toEqual(['send', 'manifest']);
+    for (const p of [...doc.phases, ...doc.sent[0]!.phases]) expect(Number.isInteger(p.ms) && p.ms >= 0, `${p.name}: ${p.ms}`).toBe(true);
+    expect(doc.phases.reduce((n, p) => n + p.ms, 0)).toBeLessThanOrEqual(wallMs);
+    expect(doc.sent[0]!.phases[0]!.ms).toBeGreaterThan(0);
+    expect(run.stderr).toMatch(new RegExp(`^debug: replicate to ${escapeRegExp(doc.repository)}: time went to .*sending \\d`, 'm'));
+    expect(run.stderr).toMatch(new RegExp(`^debug: [^ ]+/${dom.name} ${id.replace(/\./g, '\\.')}: time went to .*sending \\d`, 'm'));
+    // The report of the folder, written after the run: it knows the new point.
+    expect(run.stderr).toContain(`report written to ${report}`);
+    expect(fs.readFileSync(report, 'utf8')).toContain(`inc ${id}`);
   });
 });

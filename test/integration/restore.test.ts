@@ -5,7 +5,8 @@
  * guest data written between the runs, reference copies taken after each backup, restores compared
  * byte for byte with `qemu-img compare`. Both engines: --to at each point, in place with
  * --force --checkpoint-current. Once: point selection and refusals, a two-disk domain. push only:
- * --keep-chain, a copied repository, a tampered image. Every --json output is parsed with JSON.parse.
+ * --keep-chain, a copied repository, a tampered image. Every --json output is parsed with JSON.parse;
+ * the restores' --json and --verbose say where their time went.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -147,9 +148,15 @@ describeEngines('vmkeep restore of a %s chain', (engine: Engine) => {
         point: { id: string };
         images: Array<{ target: string; path: string; sequence: string[] }>;
         xml: string;
-      }>(['restore', '--domain', one.name, '--output', out, '--at', id, '--to', to]);
+        phases: Array<{ name: string; ms: number }>;
+      }>(['restore', '--domain', one.name, '--output', out, '--at', id, '--to', to, '--verbose']);
       expect(code, stderr).toBe(0);
       expect(doc.point.id).toBe(id);
+      // Where the time went: waiting for the folder's lock, then the restore; --verbose says it in one line.
+      expect(doc.phases.map((p) => p.name)).toEqual(['lock', 'restore']);
+      for (const p of doc.phases) expect(Number.isInteger(p.ms) && p.ms >= 0, `${p.name}: ${p.ms}`).toBe(true);
+      expect(doc.phases[1]!.ms).toBeGreaterThan(0);
+      expect(stderr).toMatch(new RegExp(`^debug: ${one.name}: time went to .*restoring \\d`, 'm'));
       expect(doc.images).toHaveLength(1);
       expect(doc.images[0]!.path).toBe(path.join(to, 'vda.qcow2'));
       expect(doc.images[0]!.sequence).toHaveLength(i + 1);
@@ -312,8 +319,29 @@ describeEngines('vmkeep restore of a %s chain', (engine: Engine) => {
       state: string;
       disks: Array<{ target: string; path: string; replacedPath: string | null }>;
       scrubbedCheckpoints: string[];
-    }>(['restore', '--domain', one.name, '--output', out, '--in-place', '--at', ids[0]!, '--force', '--checkpoint-current', '--shutdown-timeout', '1']);
+      phases: Array<{ name: string; ms: number }>;
+    }>([
+      'restore',
+      '--domain',
+      one.name,
+      '--output',
+      out,
+      '--in-place',
+      '--at',
+      ids[0]!,
+      '--force',
+      '--checkpoint-current',
+      '--shutdown-timeout',
+      '1',
+      '--verbose',
+    ]);
     expect(r.code, r.stderr).toBe(0);
+    // Where the time went: the backup of the current state (a whole backup run), the lock, reading
+    // the chains and the domain, the plan, the restore; --verbose says it in one line.
+    expect(r.doc.phases.map((p) => p.name)).toEqual(['engine', 'lock', 'read', 'plan', 'restore']);
+    for (const p of r.doc.phases) expect(Number.isInteger(p.ms) && p.ms >= 0, `${p.name}: ${p.ms}`).toBe(true);
+    expect(r.doc.phases.find((p) => p.name === 'restore')!.ms).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(new RegExp(`^debug: ${one.name}: time went to .*restoring \\d`, 'm'));
     expect(r.doc.point.id).toBe(ids[0]);
     expect(r.doc.state).toBe('running');
     expect(await domainState(one)).toBe('running');

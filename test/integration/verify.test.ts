@@ -2,12 +2,13 @@
  * `vmkeep verify` through the built CLI (run `npm run build` first) on a real chain of each engine
  * made by `vmkeep backup` (a full and two incrementals with different guest data), then on copies
  * of the backup folder damaged the ways disks and copies damage files. Both engines: a sound chain
- * passes (also --deep), one flipped byte is named with the points it breaks and restore refuses
+ * passes (also --deep, saying where its time went), one flipped byte is named with the points it breaks and restore refuses
  * it. virtnbdbackup's streams: a truncated and a missing file. push's qcow2 chain: a backing link
  * made absolute, an image no finished run recorded. Every --json output is parsed with JSON.parse.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { runVmkeep, type CliRun } from '../helpers/cli.js';
@@ -50,8 +51,10 @@ interface VerifyDoc {
     brokenPoints: string[];
     deep: { points: Array<{ checkpoint: string; result: string; images: Array<{ disk: string; corruptions: number }> }> } | null;
     recorded: boolean;
+    phases: Array<{ name: string; ms: number }>;
   }>;
   failures: unknown[];
+  phases: Array<{ name: string; ms: number }>;
 }
 
 /** Flip one byte of `file` at `at`. */
@@ -85,7 +88,9 @@ describeEngines('vmkeep verify against a real %s chain', (engine: Engine) => {
   const ids = (...n: number[]) => n.map((i) => `${chain}/${cps[i]}`);
   const file = (i: number) => pointFile(engine, 'vda', cps[i]!);
 
-  function manifestOf(output: string): { lastVerify?: { result: string; deep: boolean; problems: string[]; time: string } } {
+  function manifestOf(output: string): {
+    lastVerify?: { result: string; deep: boolean; problems: string[]; time: string; phases?: Array<{ name: string; ms: number }> };
+  } {
     return JSON.parse(fs.readFileSync(path.join(output, domain.name, chain, 'vmkeep-manifest.json'), 'utf8')) as never;
   }
 
@@ -125,9 +130,11 @@ describeEngines('vmkeep verify against a real %s chain', (engine: Engine) => {
   // virtnbdbackup: the newest point (the default); push: every point, each flattened and
   // compared with a second read of the chain.
   const deepArgs = engine === 'push' ? ['--deep', '--all-points'] : ['--deep'];
-  it(`${deepArgs.join(' ')} restores the points, qemu-img checks them, and passes`, async () => {
+  it(`${deepArgs.join(' ')} restores the points, qemu-img checks them, and passes; --json and --verbose say where the time went`, async () => {
     const scratch = path.join(domain.dir, 'scratch');
-    const r = await vmkeepJson<VerifyDoc>(['verify', '--output', clean, ...deepArgs, '--scratch-dir', scratch]);
+    const started = performance.now();
+    const r = await vmkeepJson<VerifyDoc>(['verify', '--output', clean, ...deepArgs, '--scratch-dir', scratch, '--verbose']);
+    const wallMs = performance.now() - started;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const deep = r.doc.chains[0]!.deep!;
     const checked = engine === 'push' ? cps : [cps[2]!];
@@ -136,6 +143,19 @@ describeEngines('vmkeep verify against a real %s chain', (engine: Engine) => {
     expect(manifestOf(clean).lastVerify).toMatchObject({ result: 'ok', deep: true });
     // The scratch images are gone again.
     expect(fs.readdirSync(scratch)).toEqual([]);
+
+    // Where the time went: the run's own phases (the lock, reading the chains), each chain's
+    // (checking its files, the deep restore, its manifest), whole ms, together within the run.
+    expect(r.doc.phases.map((p) => p.name)).toEqual(expect.arrayContaining(['lock', 'read']));
+    const chainPhases = r.doc.chains[0]!.phases;
+    expect(chainPhases.map((p) => p.name).sort()).toEqual(['check', 'manifest', 'restore']);
+    for (const p of [...r.doc.phases, ...chainPhases]) expect(Number.isInteger(p.ms) && p.ms >= 0, `${p.name}: ${p.ms}`).toBe(true);
+    expect([...r.doc.phases, ...chainPhases].reduce((n, p) => n + p.ms, 0)).toBeLessThanOrEqual(wallMs);
+    expect(chainPhases.find((p) => p.name === 'restore')!.ms).toBeGreaterThan(0);
+    // The chain's manifest keeps them with its verify result; --verbose says them in one line.
+    expect(manifestOf(clean).lastVerify!.phases!.map((p) => p.name)).toEqual(expect.arrayContaining(['check', 'restore']));
+    expect(r.stderr).toMatch(new RegExp(`^debug: ${domain.name}: ${chain}: time went to (\\w[\\w/ ]* \\d+(\\.\\d+)? m?s(, )?)+$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^debug: ${domain.name}: ${chain}: time went to .*restoring \\d`, 'm'));
   });
 
   it('one flipped byte in the middle point: non-zero exit, the file named, points from it onward broken; restore refuses it (virtnbdbackup)', async () => {

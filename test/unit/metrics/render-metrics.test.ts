@@ -1,7 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { escapeLabelValue, renderMetrics } from '../../../src/metrics/render-metrics.js';
-import type { RunHistory } from '../../../src/repository/run-history.js';
+import { listBackedUpDomains, listChains } from '../../../src/repository/chains.js';
+import { forecastOutput } from '../../../src/repository/forecast.js';
+import { estimateNextBackupOf, readGrowthRecord } from '../../../src/repository/read-forecast.js';
+import { summarizeRunHistory, type RunHistory } from '../../../src/repository/run-history.js';
+import { fixturesRoot } from '../../helpers/fixtures.js';
 
 const ok: RunHistory = {
   domain: 'vm1',
@@ -101,5 +106,51 @@ describe('renderMetrics: replication', () => {
     expect(text).toContain(`vmkeep_replication_points_not_sent${l} 1`);
     const checked = promtool(text);
     expect(checked.ok, checked.out).toBe(true);
+  });
+});
+
+describe('renderMetrics: the forecast of a recorded output folder', () => {
+  // fixtures/forecast/steady: four weeks of real backups of one domain, nothing pruned (it grows).
+  const output = join(fixturesRoot, 'forecast', 'steady');
+
+  async function metricsOf(freeBytes: number) {
+    const domains = await listBackedUpDomains(output);
+    const chains = new Map(await Promise.all(domains.map(async (d) => [d, await listChains(output, d)] as const)));
+    const points = [...chains.values()].flat().flatMap((c) => c.points);
+    const now = new Date(Math.max(...points.map((p) => Date.parse(p.time))));
+    const forecast = forecastOutput({
+      domains: await Promise.all(domains.map((d) => readGrowthRecord(output, d, chains.get(d)!))),
+      freeBytes,
+      now,
+    });
+    // A shut-off domain (no dirty bitmap to ask): its next backup from its recorded incrementals.
+    const next = new Map(domains.map((d) => [d, estimateNextBackupOf(chains.get(d)!, undefined).bytes!] as const));
+    const text = renderMetrics({
+      host: 'hv1',
+      now,
+      domains: domains.map((d) => summarizeRunHistory(d, chains.get(d)!)),
+      consistent: new Map(),
+      output: { path: '/backup', fullAt: forecast.fullAt },
+      nextBackupBytes: next,
+    });
+    return { text, forecast, next, domain: domains[0]! };
+  }
+
+  it('when the folder is full (a time, in seconds) and each domain next backup bytes; promtool accepts both families', async () => {
+    const { text, forecast, next, domain } = await metricsOf(10 * 1024 ** 3);
+    expect(forecast.fullAt).not.toBeNull();
+    expect(next.get(domain)).toBeGreaterThan(0);
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toContain('# TYPE vmkeep_output_full_timestamp_seconds gauge');
+    expect(lines).toContain(`vmkeep_output_full_timestamp_seconds{host="hv1",output="/backup"} ${Date.parse(forecast.fullAt!) / 1000}`);
+    expect(lines).toContain('# TYPE vmkeep_domain_next_backup_bytes gauge');
+    expect(lines).toContain(`vmkeep_domain_next_backup_bytes{host="hv1",domain="${domain}"} ${next.get(domain)}`);
+    expect(promtool(text)).toEqual({ ok: true, out: '' });
+  });
+
+  it('promtool refuses a metric named in days: the reason the folder metric is a time', () => {
+    const r = promtool('# HELP vmkeep_output_days_left x\n# TYPE vmkeep_output_days_left gauge\nvmkeep_output_days_left{output="/b"} 3\n');
+    expect(r.ok).toBe(false);
+    expect(r.out).toMatch(/use base unit "seconds" instead of "days"/);
   });
 });
