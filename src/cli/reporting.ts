@@ -12,6 +12,7 @@ import type { AppContext } from '../app/context.js';
 import { usageError, messageOf } from '../errors.js';
 import type { ResolvedTargets } from '../notify/send.js';
 import type { Runner } from '../runner/runner.js';
+import type { Duration } from '../retention/types.js';
 import { createRunLogger, type LogSink, type RunLogger } from '../util/log.js';
 import { createFileSink, createSyslogSink } from '../util/log-sinks.js';
 import { VirshClient } from '../virsh/client.js';
@@ -56,6 +57,8 @@ export async function startReporting(fields: {
   reportHtml?: string | undefined;
   /** Days left under which the notification warns of a filling output folder (the config's check.minDaysLeft). */
   daysLeftWarning?: number | undefined;
+  /** The age a boot proof may reach in the report written after the run (the config's check.bootMaxAge). */
+  bootMaxAge?: Duration | undefined;
   fetch?: typeof fetch;
 }): Promise<Reporting> {
   const { options, command } = fields;
@@ -124,7 +127,8 @@ export async function startReporting(fields: {
           }
         }
         const timer = new PhaseTimer();
-        if (ctx && reportHtml && end.document !== undefined) await timer.time('report', () => writeReportAfter(ctx, reportHtml, fields.output, log));
+        if (ctx && reportHtml && end.document !== undefined)
+          await timer.time('report', () => writeReportAfter(ctx, reportHtml, fields.output, log, fields.bootMaxAge));
         if (notify && resolved.targets.length > 0) {
           const forecast =
             ctx && fields.output && end.document !== undefined && REPORT_COMMANDS.has(command)
@@ -157,7 +161,7 @@ export async function startReporting(fields: {
 }
 
 /** The HTML report after a run; a failure is one warning line that names the file and why. */
-async function writeReportAfter(ctx: AppContext, html: string, output: string | undefined, log: RunLogger): Promise<void> {
+async function writeReportAfter(ctx: AppContext, html: string, output: string | undefined, log: RunLogger, bootMaxAge: Duration | undefined): Promise<void> {
   if (!output) {
     log.warn(`the HTML report ${html} was not written: the run has no --output folder to report on`);
     return;
@@ -165,7 +169,7 @@ async function writeReportAfter(ctx: AppContext, html: string, output: string | 
   try {
     // The report's modules (ECharts) load only for a run that writes one.
     const { writeReportAfterRun } = await import('../report/index.js');
-    await writeReportAfterRun(ctx, [output], html, readVersion());
+    await writeReportAfterRun(ctx, [output], html, readVersion(), bootMaxAge);
     log.info(`report written to ${html}`);
   } catch (e) {
     log.warn(`could not write the HTML report ${html}: ${messageOf(e)}; the run itself is not affected`);

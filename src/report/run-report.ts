@@ -6,6 +6,7 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { usageError } from '../errors.js';
+import type { Duration } from '../retention/types.js';
 import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { isBackupRepository, summarizeReportFolder } from '../repository/read-report-data.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -158,14 +159,17 @@ export async function runReport(ctx: AppContext, options: ReportOptions): Promis
   };
 }
 
-/** Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's warning. */
-export async function writeReportAfterRun(ctx: AppContext, outputs: readonly string[], html: string, version: string): Promise<string> {
+/**
+ * Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's
+ * warning. `bootMaxAge`: the config's check.bootMaxAge (the run has no flag for it).
+ */
+export async function writeReportAfterRun(ctx: AppContext, outputs: readonly string[], html: string, version: string, bootMaxAge?: Duration): Promise<string> {
   await checkReportInput(outputs, html, undefined);
   const { html: text } = await buildReport(ctx, {
     outputs,
     html,
     selection: { domains: undefined, tags: [], tagAny: false, exclude: [] },
-    thresholds: DEFAULT_REPORT_THRESHOLDS,
+    thresholds: { ...DEFAULT_REPORT_THRESHOLDS, bootMaxAge },
     version,
     libvirt: false,
   });
