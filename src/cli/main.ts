@@ -14,7 +14,7 @@ import { dropBackupOnlyForStatus, rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
 import { isRemoteUri } from '../app/hosts.js';
-import { parseDaysLeft, type DaysLeftThresholds } from './parse-values.js';
+import { bootMaxAgeOf, parseDaysLeft, type DaysLeftThresholds } from './parse-values.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
 import type { Reporting } from './reporting.js';
 import type { CommandSpec } from './commands/types.js';
@@ -179,6 +179,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       notifySettings: global.config?.config.notify,
       reportHtml: global.config?.config.report?.html,
       minDaysLeft: daysLeftOf(global.config?.config.check?.minDaysLeft),
+      bootMaxAge: bootMaxAgeOf(undefined, global.config?.config.check?.bootMaxAge),
     });
     ctx = createContext({
       runner,

@@ -1,5 +1,7 @@
 /** Parsers for option values that several commands share (usage errors on bad input). */
 import { usageError } from '../errors.js';
+import { parseDuration } from '../retention/duration.js';
+import type { Duration } from '../retention/types.js';
 
 /** Warning and critical days before an output folder is full. */
 export interface DaysLeftThresholds {
@@ -17,4 +19,10 @@ export function parseDaysLeft(text: string): DaysLeftThresholds {
   if (critical !== undefined && critical >= warning)
     throw usageError(`--min-days-left ${text}: the critical days (${critical}) must be fewer than the warning days (${warning}) (swapped?)`);
   return { warning, critical };
+}
+
+/** The boot proof age limit: the flag's (already parsed), else the config's check.bootMaxAge, else none. */
+export function bootMaxAgeOf(flag: unknown, config: string | undefined): Duration | undefined {
+  if (flag !== undefined) return flag as Duration;
+  return config === undefined ? undefined : parseDuration(config, 'check.bootMaxAge');
 }

@@ -12,6 +12,7 @@ import type { AppContext } from '../app/context.js';
 import { usageError, messageOf } from '../errors.js';
 import type { ResolvedTargets } from '../notify/send.js';
 import type { Runner } from '../runner/runner.js';
+import type { Duration } from '../retention/types.js';
 import { createRunLogger, type LogSink, type RunLogger } from '../util/log.js';
 import { createFileSink, createSyslogSink } from '../util/log-sinks.js';
 import { VirshClient } from '../virsh/client.js';
@@ -60,6 +61,8 @@ export async function startReporting(fields: {
    * folder under its warning days, and the report written after the run judges the folder by it.
    */
   minDaysLeft?: DaysLeftThresholds | undefined;
+  /** The age a boot proof may reach in the report written after the run (the config's check.bootMaxAge). */
+  bootMaxAge?: Duration | undefined;
   fetch?: typeof fetch;
 }): Promise<Reporting> {
   const { options, command } = fields;
@@ -129,7 +132,7 @@ export async function startReporting(fields: {
         }
         const timer = new PhaseTimer();
         if (ctx && reportHtml && end.document !== undefined)
-          await timer.time('report', () => writeReportAfter(ctx, reportHtml, fields.output, fields.minDaysLeft, log));
+          await timer.time('report', () => writeReportAfter(ctx, reportHtml, fields.output, fields.minDaysLeft, fields.bootMaxAge, log));
         if (notify && resolved.targets.length > 0) {
           const forecast =
             ctx && fields.output && end.document !== undefined && REPORT_COMMANDS.has(command)
@@ -167,6 +170,7 @@ async function writeReportAfter(
   html: string,
   output: string | undefined,
   minDaysLeft: DaysLeftThresholds | undefined,
+  bootMaxAge: Duration | undefined,
   log: RunLogger,
 ): Promise<void> {
   if (!output) {
@@ -176,7 +180,7 @@ async function writeReportAfter(
   try {
     // The report's modules (ECharts) load only for a run that writes one.
     const { writeReportAfterRun } = await import('../report/index.js');
-    await writeReportAfterRun(ctx, [output], html, readVersion(), minDaysLeft);
+    await writeReportAfterRun(ctx, [output], html, readVersion(), minDaysLeft, bootMaxAge);
     log.info(`report written to ${html}`);
   } catch (e) {
     log.warn(`could not write the HTML report ${html}: ${messageOf(e)}; the run itself is not affected`);

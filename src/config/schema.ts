@@ -185,6 +185,11 @@ const CheckSchema = z.strictObject({
       error: 'expected DAYS or WARNING,CRITICAL days, e.g. "14,7"',
     })
     .optional(),
+  /**
+   * The age a domain's last boot proof (verify --boot) may reach, as --boot-max-age: check and
+   * the report use it when the flag is not given; without either, boot proofs are not expected.
+   */
+  bootMaxAge: durationText.optional(),
 });
 
 export const ConfigSchema = z.strictObject({

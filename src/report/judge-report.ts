@@ -2,9 +2,14 @@
  * The report's verdicts: per (host, domain) row and for the fleet, in vmkeep's words. Pure: the
  * folders' data, the thresholds and `now` in; rows and a headline out.
  */
-import { pickDomainVerify } from '../repository/run-history.js';
+import { join } from 'node:path';
+import { pickDomainVerify, type DomainBootVerify } from '../repository/run-history.js';
 import type { ReportDomainData, ReportFolderData } from '../repository/read-report-data.js';
 import { pointFileBytes } from '../repository/removal-record.js';
+import { evidenceFolder } from '../repository/boot-evidence.js';
+import { subtractDuration } from '../retention/duration.js';
+import type { Duration } from '../retention/types.js';
+import { makeThumbnail, readThumbnail, ThumbnailError } from '../util/png-thumbnail.js';
 
 export type RowState = 'ok' | 'warning' | 'critical';
 
@@ -14,6 +19,11 @@ export interface ReportThresholds {
   criticalHours: number;
   /** An output folder full in fewer days than this: warning / critical. */
   minDaysLeft: { warning: number; critical: number | undefined };
+  /**
+   * A last boot proof older than this, or none, is a warning (as `check --boot-max-age`, or the
+   * config's check.bootMaxAge); undefined: boot proofs are not expected and their age is not judged.
+   */
+  bootMaxAge?: Duration | undefined;
 }
 
 export const DEFAULT_REPORT_THRESHOLDS: ReportThresholds = { warningHours: 26, criticalHours: 50, minDaysLeft: { warning: 14, critical: 7 } };
@@ -43,8 +53,8 @@ export interface ReportRow {
   chains: number;
   sizeOnDisk: number;
   lastVerify: { time: string; ok: boolean; chain: string } | undefined;
-  /** The last boot proof (verify --boot); "none" until verify records carry one. */
-  bootProof: 'none';
+  /** The last boot proof (verify --boot) of a point still on disk; undefined: none. */
+  bootProof: BootProofCell | undefined;
   protectedPoints: number;
   labels: string[];
   runs: RunLine[];
@@ -53,6 +63,25 @@ export interface ReportRow {
   phaseRuns: Array<{ time: string; label: string; phases: ReadonlyArray<{ name: string; ms: number }> }>;
   timeline: Array<{ folder: string; points: Array<{ time: string; level: 'full' | 'inc'; bytes: number }> }>;
   error: string | undefined;
+}
+
+/** What the row shows of its last boot proof. */
+export interface BootProofCell {
+  time: string;
+  ok: boolean;
+  /** The point booted: `chain/checkpoint`. */
+  point: string;
+  /** Its evidence folder, relative to the domain's folder: `chain/.boot-verify/checkpoint/`. */
+  evidence: string;
+  reason: string | undefined;
+  /** Seconds from the guest's start to its first answer, when it answered. */
+  firstAnswerSeconds: number | undefined;
+  /** Older than the limit (`bootMaxAge`). */
+  stale: boolean;
+  /** The console screenshot, shrunk (a grey PNG of a few hundred bytes), when one was kept and could be read. */
+  thumbnail?: { dataUri: string; width: number; height: number; bytes: number };
+  /** Why a screenshot kept with the proof has no thumbnail. */
+  screenshotProblem?: string;
 }
 
 export interface FolderVerdict {
@@ -101,6 +130,9 @@ export function judgeRow(
   for (const c of h?.damagedChains ?? []) problems.push(['critical', `chain ${c.chain} is damaged: ${c.problems.join('; ')}`]);
   const verify = pickDomainVerify(d.chains);
   if (verify?.result === 'failed') problems.push(['critical', `last verify failed (${verify.chain})`]);
+  const boot = h?.lastBootVerify;
+  const bootProof = boot && describeBootProof(boot, d.bootScreenshot, t.bootMaxAge, now);
+  if (d.error === undefined) problems.push(...judgeBootProof(bootProof, t.bootMaxAge, now));
   const points = d.chains.flatMap((c) => c.points);
   const runs = listRuns(d.chains);
   return {
@@ -117,7 +149,7 @@ export function judgeRow(
     chains: d.chains.length,
     sizeOnDisk: d.chains.reduce((n, c) => n + c.sizeOnDisk, 0),
     lastVerify: verify && { time: verify.time, ok: verify.result === 'ok', chain: verify.chain },
-    bootProof: 'none',
+    bootProof,
     protectedPoints: points.filter((p) => p.protected).length,
     labels: [...new Set(points.map((p) => p.label).filter((l): l is string => l !== undefined))],
     runs: runs.slice(0, 10),
@@ -133,6 +165,46 @@ export function judgeRow(
     }),
     error: d.error,
   };
+}
+
+/** The row's boot proof: when, which point, its result, whether it is older than the limit, and its screenshot shrunk. */
+export function describeBootProof(b: DomainBootVerify, screenshot: ReportDomainData['bootScreenshot'], limit: Duration | undefined, now: Date): BootProofCell {
+  const cell: BootProofCell = {
+    time: b.time,
+    ok: b.result === 'ok',
+    point: `${b.chain}/${b.checkpoint}`,
+    evidence: `${join(b.chain, evidenceFolder(b.checkpoint))}/`,
+    reason: b.reason,
+    firstAnswerSeconds: b.firstAnswerSeconds,
+    stale: limit !== undefined && Date.parse(b.time) < subtractDuration(now, limit).getTime(),
+  };
+  if (screenshot && 'error' in screenshot) return { ...cell, screenshotProblem: `the screenshot cannot be read: ${screenshot.error}` };
+  if (!screenshot) return cell;
+  try {
+    // verify --boot made it when it kept the evidence; evidence kept before has the screenshot only.
+    const t = 'thumbnail' in screenshot ? readThumbnail(screenshot.thumbnail)! : makeThumbnail(screenshot.png);
+    return { ...cell, thumbnail: { dataUri: `data:image/png;base64,${t.png.toString('base64')}`, width: t.width, height: t.height, bytes: t.png.length } };
+  } catch (e) {
+    if (!(e instanceof ThumbnailError)) throw e;
+    return { ...cell, screenshotProblem: `no thumbnail of the screenshot: ${e.message}` };
+  }
+}
+
+/**
+ * What a boot proof adds to the verdict, as `check --boot-max-age` judges it: a failed one is
+ * critical, whatever the limit (the point does not boot); with a limit, one older than it or none
+ * at all is a warning. Without a limit boot proofs are not expected, and none is no problem.
+ */
+export function judgeBootProof(b: BootProofCell | undefined, limit: Duration | undefined, now: Date): Array<[RowState, string]> {
+  const problems: Array<[RowState, string]> = [];
+  if (b && !b.ok) problems.push(['critical', `last boot proof failed (${b.point}: ${b.reason ?? 'no reason recorded'})`]);
+  if (!limit) return problems;
+  if (!b) problems.push(['warning', `never proved by booting with vmkeep verify --boot (limit ${limit.text})`]);
+  else if (b.stale) {
+    const age = Math.max(0, Math.round((now.getTime() - Date.parse(b.time)) / 1000));
+    problems.push(['warning', `boot proof older than the limit: the last one is ${describeAge(age)} old (limit ${limit.text})`]);
+  }
+  return problems;
 }
 
 /** A domain's runs, newest first: each point recorded (a success) and each recorded failure or interruption. */

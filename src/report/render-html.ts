@@ -57,6 +57,7 @@ summary{cursor:pointer;font-weight:600}
 .chart svg{max-width:100%;height:auto;font-family:sans-serif}
 .k-full{color:#1f5fa8}.k-inc{color:#3b7d2b;font-weight:700}.k-fail{color:#b3261e}
 .runs td{font-size:.82rem}
+img.thumb{display:block;margin-top:.25rem;border:1px solid var(--line);background:#000}
 @media (max-width:700px){
 body{padding:.5rem}table{font-size:.85rem}th,td{padding:.25rem .3rem}details{padding:.3rem .4rem}
 .chart svg{width:100%}
@@ -95,7 +96,24 @@ document.querySelectorAll('table.sortable').forEach(function(t){
 });
 `;
 
-function renderRow(r: ReportRow): string {
+/** The page's size that thumbnails never take it over (the report's 5 MB target for a fleet's page). */
+export const PAGE_BYTES_FOR_THUMBNAILS = 5_000_000;
+
+function renderBootCell(r: ReportRow, showThumbnail: boolean): string {
+  const b = r.bootProof;
+  if (!b) return '<td data-sort="0">none</td>';
+  const at = e(when(b.time));
+  let shot = '';
+  if (b.thumbnail && showThumbnail) {
+    const alt = `Console screenshot of ${r.domain}, point ${b.point}, at the end of its boot proof (${when(b.time)} UTC)`;
+    shot = `<br><img class="thumb" src="${e(b.thumbnail.dataUri)}" width="${b.thumbnail.width}" height="${b.thumbnail.height}" alt="${e(alt)}">`;
+  } else if (b.screenshotProblem) shot = `<br><span class="meta">${e(b.screenshotProblem)}</span>`;
+  return `<td data-sort="${Date.parse(b.time)}">${b.ok ? '<span class="ok">booted</span>' : '<span class="critical">did not boot</span>'} ${
+    b.stale ? `<span class="warning">${at}</span>` : at
+  }<br><span class="meta">${e(b.point)}</span>${shot}</td>`;
+}
+
+function renderRow(r: ReportRow, showThumbnail: boolean): string {
   const age = r.lastGood;
   return `<tr>
 <td>${e(r.host)}</td>
@@ -113,7 +131,7 @@ function renderRow(r: ReportRow): string {
 <td data-sort="${r.lastVerify ? Date.parse(r.lastVerify.time) : 0}">${
     r.lastVerify ? `<span class="${r.lastVerify.ok ? 'ok' : 'critical'}">${r.lastVerify.ok ? 'ok' : 'failed'}</span> ${e(when(r.lastVerify.time))}` : 'never'
   }</td>
-<td>${r.bootProof}</td>
+${renderBootCell(r, showThumbnail)}
 <td>${r.protectedPoints > 0 ? `${r.protectedPoints} protected` : ''}${r.labels.length > 0 ? `${r.protectedPoints > 0 ? '<br>' : ''}${e(r.labels.join(', '))}` : ''}</td>
 </tr>`;
 }
@@ -134,7 +152,7 @@ function renderDetails(r: ReportRow, charts: DrawnCharts): string {
     .join('');
   return `<details id="${anchor(r)}"><summary>${e(r.host)} / ${e(r.domain)} <span class="state ${r.state}">${WORD[r.state]}</span></summary>
 ${r.error ? `<p class="critical">${e(r.error)}</p>` : ''}
-<h3>Restore points</h3><p class="meta key">Each chain is a shaded band; <span class="k-full">◆</span> fulls, <span class="k-inc">—</span> incrementals, <span class="k-fail">▲</span> failed runs. Pruned and merged points are absent.</p>${chart}
+${renderBootDetails(r)}<h3>Restore points</h3><p class="meta key">Each chain is a shaded band; <span class="k-full">◆</span> fulls, <span class="k-inc">—</span> incrementals, <span class="k-fail">▲</span> failed runs. Pruned and merged points are absent.</p>${chart}
 ${
   r.phaseRuns.length > 0
     ? `<h3>Where the time went</h3><p class="meta">Each bar is one backup run, oldest left, split into its phases (lock, reading the domain, plan, freeze, the engine's job, checksums, flush, manifest, prune, hooks).</p><div class="chart">${charts.get(`${id}-p`)!}</div>`
@@ -142,6 +160,15 @@ ${
 }
 <h3>Last runs</h3>${runs ? `<div class="table-wrap"><table class="runs"><caption class="meta">Newest first</caption><thead><tr><th scope="col">Time (UTC)</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Bytes</th><th scope="col">What</th></tr></thead><tbody>${runs}</tbody></table></div>` : '<p>No runs recorded.</p>'}
 </details>`;
+}
+
+/** The boot proof in the domain's details: how long the guest took to answer, and where the whole evidence is. */
+function renderBootDetails(r: ReportRow): string {
+  const b = r.bootProof;
+  if (!b) return '';
+  const answered = b.firstAnswerSeconds === undefined ? '' : ` (first answer after ${formatRunSeconds(b.firstAnswerSeconds)})`;
+  return `<p>Last boot proof: <span class="${b.ok ? 'ok' : 'critical'}">${b.ok ? 'booted' : 'did not boot'}</span>${answered}; its evidence is in the domain's folder: ${e(b.evidence)}</p>
+`;
 }
 
 function renderFolder(f: ReportFolderView, charts: DrawnCharts): string {
@@ -163,8 +190,34 @@ ${fc ? `<p class="meta">How: ${e(fc.basis)}.</p>` : ''}
 /**
  * The whole report page around its charts, already drawn (every job of chart-jobs.ts, by id): the
  * charts are drawn while the domains are read, on worker threads (see chart-pool.ts).
+ *
+ * The boot proofs' thumbnails fill the room the page has under PAGE_BYTES_FOR_THUMBNAILS: those of
+ * failed proofs first (what the console showed is why it failed), then the others in the table's
+ * order. A fleet's page that would go over shows the rest as "not shown"; a smaller one shows all.
  */
-export function renderReportHtml(doc: ReportDocument, charts: DrawnCharts): string {
+export function renderReportHtml(doc: ReportDocument, charts: DrawnCharts, pageBytes = PAGE_BYTES_FOR_THUMBNAILS): string {
+  const withThumbnail = doc.rows.filter((r) => r.bootProof?.thumbnail !== undefined);
+  const bare = renderPage(doc, charts, { shown: new Set(), hidden: withThumbnail.length, pageBytes });
+  if (withThumbnail.length === 0) return bare;
+  let room = pageBytes - Buffer.byteLength(bare);
+  const shown = new Set<ReportRow>();
+  for (const r of [...withThumbnail.filter((x) => !x.bootProof!.ok), ...withThumbnail.filter((x) => x.bootProof!.ok)]) {
+    const cost = Buffer.byteLength(renderBootCell(r, true)) - Buffer.byteLength(renderBootCell(r, false));
+    if (cost > room) continue;
+    shown.add(r);
+    room -= cost;
+  }
+  return shown.size === 0 ? bare : renderPage(doc, charts, { shown, hidden: withThumbnail.length - shown.size, pageBytes });
+}
+
+/** Which rows show their thumbnail, how many do not for want of room, and that room. */
+interface ThumbnailChoice {
+  shown: ReadonlySet<ReportRow>;
+  hidden: number;
+  pageBytes: number;
+}
+
+function renderPage(doc: ReportDocument, charts: DrawnCharts, thumbnails: ThumbnailChoice): string {
   const { fleet } = doc;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -178,10 +231,14 @@ export function renderReportHtml(doc: ReportDocument, charts: DrawnCharts): stri
     fleet.reasons.length > 0 ? `<ul>${fleet.reasons.map((r) => `<li>${e(r)}</li>`).join('')}</ul>` : ''
   }</section>
 <h2>Domains</h2>
-<div class="table-wrap"><table class="sortable" id="domains"><caption class="meta">One row per host and domain; sort by a column with its header. Ages are coloured by the warning and critical thresholds.</caption>
+<div class="table-wrap"><table class="sortable" id="domains"><caption class="meta">One row per host and domain; sort by a column with its header. Ages are coloured by the warning and critical thresholds.${
+    thumbnails.hidden > 0
+      ? ` ${thumbnails.hidden} boot proof screenshot${thumbnails.hidden === 1 ? ' is' : 's are'} not shown: the page keeps under ${bytes(thumbnails.pageBytes)} (those of failed proofs are shown first).`
+      : ''
+  }</caption>
 <thead><tr><th scope="col">Host</th><th scope="col">Domain</th><th scope="col">Verdict</th><th scope="col">Tags</th><th scope="col">State</th><th scope="col">Engine</th><th scope="col">Last good backup</th><th scope="col">Points</th><th scope="col">Chains</th><th scope="col">Size on disk</th><th scope="col">Last verify</th><th scope="col">Last boot proof</th><th scope="col">Protected, labels</th></tr></thead>
 <tbody>
-${doc.rows.map(renderRow).join('\n')}
+${doc.rows.map((r) => renderRow(r, thumbnails.shown.has(r))).join('\n')}
 </tbody></table></div>
 <h2>Output folders</h2>
 ${doc.folders.map((f) => renderFolder(f, charts)).join('\n')}

@@ -6,6 +6,7 @@ import type { AppContext } from '../app/context.js';
 import type { CommandResult } from '../app/command-result.js';
 import { selectAmong, type SelectionRequest } from '../domain/select-by-tags.js';
 import { usageError } from '../errors.js';
+import type { Duration } from '../retention/types.js';
 import { findHostFolders, listBackedUpDomains, requireOutputFolder } from '../repository/chains.js';
 import { isBackupRepository, summarizeReportFolder } from '../repository/read-report-data.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -163,6 +164,7 @@ export async function runReport(ctx: AppContext, options: ReportOptions): Promis
  * Write the report after a run (config `report.html`, `--report-html`): a failure is the caller's
  * warning. `minDaysLeft` is the config's check.minDaysLeft when it has one, so the report judges
  * the output folder as `vmkeep check` does (else the defaults, 14,7, as `vmkeep report`).
+ * `bootMaxAge`: the config's check.bootMaxAge (the run has no flag for it).
  */
 export async function writeReportAfterRun(
   ctx: AppContext,
@@ -170,13 +172,14 @@ export async function writeReportAfterRun(
   html: string,
   version: string,
   minDaysLeft: ReportThresholds['minDaysLeft'] = DEFAULT_REPORT_THRESHOLDS.minDaysLeft,
+  bootMaxAge?: Duration,
 ): Promise<string> {
   await checkReportInput(outputs, html, null);
   const { html: text } = await buildReport(ctx, {
     outputs,
     html,
     selection: { domains: undefined, tags: [], tagAny: false, exclude: [] },
-    thresholds: { ...DEFAULT_REPORT_THRESHOLDS, minDaysLeft },
+    thresholds: { ...DEFAULT_REPORT_THRESHOLDS, minDaysLeft, bootMaxAge },
     version,
     libvirt: false,
   });

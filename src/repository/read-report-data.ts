@@ -12,6 +12,7 @@ import { forecastOutput, type DomainGrowthRecord, type OutputForecast } from './
 import { growthRecordOf, readFreeBytes } from './read-forecast.js';
 import { pointFileBytes, readRemovals, type ChainRemoval } from './removal-record.js';
 import { summarizeRunHistory, type RunHistory } from './run-history.js';
+import { readBootScreenshot, type BootScreenshot } from './boot-evidence.js';
 
 export interface ReportDomainData {
   domain: string;
@@ -22,6 +23,8 @@ export interface ReportDomainData {
   error?: string;
   /** Why its record of removals could not be read (the row shows the domain; the folder has no forecast). */
   removalsError?: string;
+  /** The console screenshot of its last boot proof (history.lastBootVerify): its thumbnail, or itself, or why it cannot be read; absent when none was kept. */
+  bootScreenshot?: BootScreenshot;
 }
 
 export interface ReportFolderData {
@@ -74,7 +77,11 @@ export async function readReportDomain(output: string, domain: string): Promise<
   const extra = removalsError !== undefined ? { removalsError } : {};
   try {
     const chains = await listChains(output, domain);
-    return { domain, chains, history: summarizeRunHistory(domain, chains), removals, ...extra };
+    const history = summarizeRunHistory(domain, chains);
+    const proof = history.lastBootVerify;
+    const chainDir = proof && chains.find((c) => c.folder === proof.chain)?.dir;
+    const bootScreenshot = proof && chainDir !== undefined ? await readBootScreenshot(chainDir, proof.checkpoint) : undefined;
+    return { domain, chains, history, removals, ...extra, ...(bootScreenshot ? { bootScreenshot } : {}) };
   } catch (e) {
     return { domain, chains: [], history: undefined, removals, error: messageOf(e), ...extra };
   }

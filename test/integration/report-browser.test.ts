@@ -1,24 +1,28 @@
 /**
- * `vmkeep report` made from real backups on a small tmpfs (three domains: virtnbdbackup and push
- * engines, a run that failed for want of space, a verify that found a flipped byte), opened in
- * Debian's chromium: no console error, no request, every domain with its verdict, charts with
- * axes, no serious accessibility violation; screenshots at 1280 and 390 px in test-artifacts/.
- * The same folder, shrunk, makes `check --min-days-left` go WARNING and CRITICAL, and a run's
- * notification warn of it; the report written after that run judges the folder by the config's
- * check.minDaysLeft. status --json's forecast and next-backup figures, checked against the
- * manifests on disk, and the metrics textfile carrying the same (promtool clean); a folder with
- * one day of history gets no forecast number.
+ * `vmkeep report` made from real backups on a small tmpfs (four domains: virtnbdbackup and push
+ * engines, a run that failed for want of space, a verify that found a flipped byte, and the booting
+ * test guest proved by a real `verify --boot --screenshot`), opened in Debian's chromium: no
+ * console error, no request, every domain with its verdict, the boot proof with its console
+ * thumbnail inline, charts with axes, no serious accessibility violation; screenshots of the whole
+ * page with every domain's details open at 1280 and 390 px in test-artifacts/. The report written
+ * after the verify run takes the config's check.bootMaxAge. The same folder, shrunk, makes
+ * `check --min-days-left` go WARNING and CRITICAL, and a run's notification warn of it; the report
+ * written after that run judges the folder by the config's check.minDaysLeft. status --json's
+ * forecast and next-backup figures, checked against the manifests on disk, and the metrics
+ * textfile carrying the same (promtool clean); a folder with one day of history gets no forecast
+ * number.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { execFileSync } from 'node:child_process';
 import { MiB, backupCli, chainFolders, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
-import { createTestDomain, destroyDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { bootTestGuest, type TestGuest } from '../helpers/guest.js';
+import { createTestDomain, destroyDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
 
 const lockDir = useLockDirAndCleanup();
@@ -32,6 +36,11 @@ let html: string;
 let nbd: TestDomain;
 let push: TestDomain;
 let full: TestDomain;
+let booted: TestGuest;
+/** The report vmkeep wrote after the verify --boot run (config report.html, check.bootMaxAge 2d). */
+let afterVerify: string;
+/** The evidence folder of the guest's boot proof. */
+let bootEvidence: string;
 let browser: Browser | undefined;
 /** Outside the tmpfs: textfiles, config files and the reports written after runs (they must not eat the folder's room). */
 let work: string;
@@ -46,6 +55,8 @@ beforeAll(async () => {
   fsTmp = await mountTmpfs(256);
   out = path.join(fsTmp.dir, 'out');
   fs.mkdirSync(out);
+  // The booting guest (TCG: a minute or two) boots while the others are backed up.
+  const guest = bootTestGuest({ label: 'report', vnc: true });
   [nbd, push, full] = (await Promise.all([1, 2, 3].map(() => createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 64 }] })))) as [
     TestDomain,
     TestDomain,
@@ -71,6 +82,20 @@ beforeAll(async () => {
   fs.writeFileSync(inc, buf);
   const v = await runVmkeep(['verify', '--output', out, '--domains', nbd!.name, '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: NOW } });
   expect(v.code, v.stderr).not.toBe(0);
+  // The booting guest: one push backup, then its point booted in a verify domain, console screenshot kept.
+  booted = await guest;
+  await backup(booted, DAY(5), ['--engine', 'push']);
+  afterVerify = path.join(fsTmp.dir, 'after-verify.html');
+  const config = path.join(fsTmp.dir, 'config.yaml');
+  fs.writeFileSync(config, `report:\n  html: ${JSON.stringify(afterVerify)}\ncheck:\n  bootMaxAge: 2d\n`);
+  const proof = await runVmkeep(
+    ['verify', '--boot', '--config', config, '--output', out, '--domains', booted.name, '--check', 'agent', '--boot-timeout', '240', '--screenshot', '--json'],
+    { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: NOW }, timeoutMs: 600_000 },
+  );
+  expect(proof.code, proof.stderr + proof.stdout).toBe(0);
+  const proved = parseJsonOutput<{ points: Array<{ result: string; screenshot: boolean; evidence: string }> }>(proof).points;
+  expect(proved).toMatchObject([{ result: 'ok', screenshot: true }]);
+  bootEvidence = proved[0]!.evidence;
   html = path.join(fsTmp.dir, 'report.html');
   const r = await runVmkeep(['report', '--output', out, '--html', html, '--json'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: NOW } });
   expect(r.code, r.stderr).toBe(0);
@@ -80,6 +105,12 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
+  // A verify domain of this file's guest, should a failed assertion have left one.
+  for (const name of (await virsh(['list', '--all', '--name']).catch(() => '')).split('\n').map((l) => l.trim())) {
+    if (!booted || !name.startsWith(`vmkeep-verify-${booted.name}`)) continue;
+    await virsh(['destroy', name]).catch(() => undefined);
+    await virsh(['undefine', name, '--nvram']).catch(() => undefined);
+  }
   await browser?.close();
   await receiver?.close();
   await fsTmp?.unmount();
@@ -177,6 +208,23 @@ function family(text: string, name: string): string[] {
   return text.split('\n').filter((l) => l.startsWith(`# HELP ${name} `) || l.startsWith(`# TYPE ${name} `) || l.startsWith(`${name}{`));
 }
 
+/**
+ * A screenshot of the whole page at this width, as it is now (details open): the page's height is
+ * read after the layout settled at the new width, and the PNG must be that tall (a full-page
+ * shot taken on a height measured before the details opened was cut off under them).
+ */
+async function shootWholePage(page: Page, width: number, height: number, file: string): Promise<void> {
+  await page.setViewport({ width, height });
+  // Two frames: the new width's layout is done and painted before the height is read.
+  await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
+  const pageHeight = (await page.evaluate('document.documentElement.scrollHeight')) as number;
+  expect(pageHeight).toBeGreaterThan(height);
+  await page.setViewport({ width, height: pageHeight });
+  await page.screenshot({ path: file, fullPage: true });
+  const png = fs.readFileSync(file);
+  expect([png.readUInt32BE(16), png.readUInt32BE(20)], file).toEqual([width, pageHeight]);
+}
+
 describe('vmkeep report in a real browser', () => {
   it('loads with no console error and no request, shows every domain with its verdict, charts with axes, passes axe', async () => {
     const page = await browser!.newPage();
@@ -185,7 +233,8 @@ describe('vmkeep report in a real browser', () => {
     const errors: string[] = [];
     await page.setRequestInterception(true);
     page.on('request', (req) => {
-      if (req.url() !== url) requests.push(req.url());
+      // A data: URI (the thumbnail) is the page's own bytes, not a request to anywhere.
+      if (req.url() !== url && !req.url().startsWith('data:')) requests.push(req.url());
       void req.continue();
     });
     page.on('console', (m) => {
@@ -198,29 +247,57 @@ describe('vmkeep report in a real browser', () => {
     expect(errors).toEqual([]);
 
     const rows = await page.$$eval('#domains tbody tr', (trs) =>
-      trs.map((tr) => ({ domain: tr.querySelector('th')!.textContent!.trim(), verdict: tr.cells[2]!.textContent!.trim() })),
+      trs.map((tr) => ({
+        domain: tr.querySelector('th')!.textContent!.trim(),
+        verdict: tr.cells[2]!.textContent!.trim(),
+        boot: tr.cells[11]!.textContent!.trim(),
+      })),
     );
     const verdictOf = (d: TestDomain) => rows.find((r) => r.domain === d.name)?.verdict;
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(4);
     expect(verdictOf(nbd)).toMatch(/^needs attention now.*last verify failed/);
     expect(verdictOf(push)).toBe('OK');
     expect(verdictOf(full)).toMatch(/^needs attention.*last run failed: .*space/);
+    expect(verdictOf(booted)).toBe('OK');
     const headline = await page.$eval('.verdict p', (p) => p.textContent);
-    expect(headline).toBe('1 domain is fine, 2 need attention.');
+    expect(headline).toBe('2 domains are fine, 2 need attention.');
+    // The last boot proof: the guest's, with its console's thumbnail, loaded from the page itself; "none" elsewhere.
+    expect(rows.filter((r) => r.domain !== booted.name).map((r) => r.boot)).toEqual(['none', 'none', 'none']);
+    expect(rows.find((r) => r.domain === booted.name)!.boot).toMatch(/^booted 2026-06-05 06:00\s*vmsnap-backup-monthly-2026-06\/vmkeep\.[0-9a-f]+\.0$/);
+    const thumbs = await page.$$eval('#domains img', (imgs) =>
+      imgs.map((i) => ({
+        row: i.closest('tr')!.querySelector('th')!.textContent!.trim(),
+        src: i.src,
+        alt: i.alt,
+        complete: i.complete,
+        w: i.naturalWidth,
+        h: i.naturalHeight,
+      })),
+    );
+    expect(thumbs).toHaveLength(1);
+    expect(thumbs[0]).toMatchObject({ row: booted.name, complete: true, w: 160, h: 89 });
+    // The thumbnail verify --boot kept beside the screenshot, inline.
+    const kept = fs.readFileSync(path.join(bootEvidence, 'screenshot-thumbnail.png'));
+    expect(thumbs[0]!.src).toBe(`data:image/png;base64,${kept.toString('base64')}`);
+    expect(thumbs[0]!.alt).toMatch(new RegExp(`^Console screenshot of ${booted.name}, point \\S+, at the end of its boot proof \\(2026-06-05 06:00 UTC\\)$`));
+    const details = await page.$$eval('details', (ds) => ds.map((d) => d.textContent ?? ''));
+    expect(details.find((d) => d.includes(booted.name))).toMatch(
+      /Last boot proof: booted \(first answer after [\d.]+ s\); its evidence is in the domain's folder: vmsnap-backup-monthly-2026-06\/\.boot-verify\/vmkeep\.[0-9a-f]+\.0\//,
+    );
     expect(await page.$eval('#domains tbody', (b) => b.textContent)).toContain('push');
 
     // One chart per domain and one per output folder, each with a time axis and a byte axis.
     const charts = await page.$$eval('.chart svg', (svgs) => svgs.map((s) => ({ label: s.getAttribute('aria-label') ?? '', text: s.textContent ?? '' })));
     // Beside them, per domain whose points recorded their phases, where each run's time went.
     const phaseCharts = charts.filter((c) => / where the time of its last \d+ runs went, by phase/.test(c.label));
-    expect(phaseCharts).toHaveLength(3);
+    expect(phaseCharts).toHaveLength(4);
     for (const c of phaseCharts) {
       expect(c.text).toContain('seconds');
       expect(c.text).toContain('engine');
       expect(c.text).toContain('checksums');
     }
     const timeCharts = charts.filter((c) => !phaseCharts.includes(c));
-    expect(timeCharts).toHaveLength(4);
+    expect(timeCharts).toHaveLength(5);
     for (const c of timeCharts) {
       // A time axis: day numbers or month names (which ones depends on the chart's width).
       expect(c.text).toMatch(/Jun|Jul|0[1-5]/);
@@ -238,6 +315,8 @@ describe('vmkeep report in a real browser', () => {
     const require = createRequire(import.meta.url);
     await page.setBypassCSP(true);
     await page.reload({ waitUntil: 'load' });
+    // Every domain's details open, so axe also reads the runs, the boot proof and the charts inside them.
+    await page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })");
     await page.addScriptTag({ content: fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8') });
     // A string, so the test's TypeScript needs no DOM types: axe.run() in the page.
     const violations = (await page.evaluate(
@@ -246,10 +325,8 @@ describe('vmkeep report in a real browser', () => {
     expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })");
-    await page.screenshot({ path: path.join(ARTIFACTS, 'report-1280.png'), fullPage: true });
-    await page.setViewport({ width: 390, height: 844 });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'report-390.png'), fullPage: true });
+    await shootWholePage(page, 1280, 900, path.join(ARTIFACTS, 'report-1280.png'));
+    await shootWholePage(page, 390, 844, path.join(ARTIFACTS, 'report-390.png'));
     await page.close();
   });
 
@@ -257,9 +334,18 @@ describe('vmkeep report in a real browser', () => {
     const page = await browser!.newPage();
     await page.setJavaScriptEnabled(false);
     await page.goto(`file://${html}`, { waitUntil: 'load' });
-    expect(await page.$$eval('#domains tbody tr', (t) => t.length)).toBe(3);
-    expect(await page.$$eval('.chart svg', (s) => s.length)).toBe(4 + 3);
+    expect(await page.$$eval('#domains tbody tr', (t) => t.length)).toBe(4);
+    expect(await page.$$eval('.chart svg', (s) => s.length)).toBe(5 + 4);
+    expect(await page.$$eval('#domains img', (i) => i.length)).toBe(1);
     await page.close();
+  });
+
+  it("the report written after verify --boot takes the config's check.bootMaxAge: the domains never proved by booting need attention", () => {
+    // The verdict's reasons, one per domain that needs attention: "HOST/DOMAIN: problem; problem".
+    const reasons = [...fs.readFileSync(afterVerify, 'utf8').matchAll(/<li>([^<]*)<\/li>/g)].map((m) => m[1]!);
+    for (const d of [nbd, push, full])
+      expect(reasons.find((r) => r.includes(`/${d.name}: `))).toContain('never proved by booting with vmkeep verify --boot (limit 2d)');
+    expect(reasons.filter((r) => r.includes(`/${booted.name}: `))).toEqual([]);
   });
 
   it('bad input: --html into a missing folder, a folder that is not an output folder: one line, exit 64, nothing written', async () => {
@@ -446,7 +532,9 @@ describe('the forecast of the same folder, from real runs', () => {
     const measured = [nbd, push, full].map((d) => ({ domain: d.name, ...measureFromManifests(out, d.name) }));
     // Three points over four days for two of them, two points over two days for the third: each is counted.
     expect(measured.map((m) => m.historyDays)).toEqual([4, 4, 2]);
-    expect(f.domains).toHaveLength(3);
+    // The booting guest has one point (its boot proof's): listed, not counted yet.
+    expect(f.domains).toHaveLength(4);
+    expect(f.domains.find((d) => d.domain === booted.name)).toEqual({ domain: booted.name, writtenPerDay: null, removedPerDay: null, historyDays: 0 });
     for (const m of measured) {
       const got = f.domains.find((d) => d.domain === m.domain)!;
       expect(got.historyDays, m.domain).toBe(m.historyDays);
@@ -459,7 +547,9 @@ describe('the forecast of the same folder, from real runs', () => {
     const days = free / net;
     expect(f.daysLeft).toBe(Math.floor(days * 10) / 10);
     expect(Math.abs(Date.parse(f.fullAt!) - (Date.parse(NOW) + days * 86_400_000))).toBeLessThan(1000);
-    expect(f.basis).toBe(`Theil-Sen fit of bytes written over the last 90 days by 3 domain(s), ${Math.round(net)} B/day, less 0 B/day removed by prune`);
+    expect(f.basis).toBe(
+      `Theil-Sen fit of bytes written over the last 90 days by 3 domain(s), ${Math.round(net)} B/day, less 0 B/day removed by prune; not counted yet (less than 2 days of history): ${booted.name}`,
+    );
 
     // The textfile: both families with HELP and TYPE, the same numbers, labelled by host and output or domain.
     const prom = path.join(textDir, 'vmkeep.prom');
@@ -473,7 +563,11 @@ describe('the forecast of the same folder, from real runs', () => {
     ]);
     const fullAt = Number(family(text, 'vmkeep_output_full_timestamp_seconds')[2]!.split(' ').at(-1));
     expect(fullAt).toBeCloseTo(Date.parse(f.fullAt!) / 1000, 2);
-    expect(family(text, 'vmkeep_domain_next_backup_bytes')).toEqual([
+    // The booting guest writes its journal all along: its line is there, its number its own.
+    const guestLine = `vmkeep_domain_next_backup_bytes{host="hv-test",domain="${booted.name}"} `;
+    const nextLines = family(text, 'vmkeep_domain_next_backup_bytes');
+    expect(nextLines.filter((l) => l.startsWith(guestLine))).toEqual([expect.stringMatching(/ \d+$/)]);
+    expect(nextLines.filter((l) => !l.startsWith(guestLine))).toEqual([
       "# HELP vmkeep_domain_next_backup_bytes Guest data bytes the domain's next backup is expected to copy (QEMU's dirty bitmaps, else its recent incrementals).",
       '# TYPE vmkeep_domain_next_backup_bytes gauge',
       ...[nbd, push, full]

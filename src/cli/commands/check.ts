@@ -1,5 +1,5 @@
 import type { CheckOptions } from '../../check/run-check.js';
-import { parseDaysLeft } from '../parse-values.js';
+import { bootMaxAgeOf, parseDaysLeft } from '../parse-values.js';
 import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import { nominalHours } from '../../retention/duration.js';
@@ -30,7 +30,8 @@ export const checkCommand = defineCommand<CheckOptions>({
       })
       .option('boot-max-age', {
         ...durationFlag('boot-max-age'),
-        describe: 'WARNING when the newest boot proof (verify --boot) is older than this, or there is none; CRITICAL when it failed',
+        describe:
+          "WARNING when the newest boot proof (verify --boot) is older than this, or there is none; CRITICAL when it failed (default: the config's check.bootMaxAge)",
       }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('check needs --output DIR');
@@ -42,7 +43,8 @@ export const checkCommand = defineCommand<CheckOptions>({
       critical: argv['critical'] as Duration,
       verifyWarning: argv['verify-warning'] as Duration | undefined,
       verifyCritical: argv['verify-critical'] as Duration | undefined,
-      bootMaxAge: argv['boot-max-age'] as Duration | undefined,
+      // The flag wins over the config's check.bootMaxAge; neither: boot proofs are not judged.
+      bootMaxAge: bootMaxAgeOf(argv['boot-max-age'], global.config?.config.check?.bootMaxAge),
     });
     refuseSwapped(thresholds.warning, thresholds.critical, '');
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');

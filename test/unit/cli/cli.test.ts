@@ -473,3 +473,39 @@ describe('check options', () => {
     expect([ok.thresholds.warning.text, ok.thresholds.critical.text]).toEqual(['26h', '50h']);
   });
 });
+
+describe("the boot proof's age limit: --boot-max-age over the config's check.bootMaxAge, the same for check and report", () => {
+  const global = {
+    persona: 'vmkeep' as const,
+    connect: 'qemu:///system',
+    hosts: [{ name: 'local', uri: 'qemu:///system' }],
+    verbose: false,
+    domains: undefined,
+    output: '/b',
+    format: 'text' as const,
+    machine: false,
+    pretty: false,
+    env: {},
+  };
+  const config = async (text: string) => {
+    const { parseConfigText } = await import('../../../src/config/load-config.js');
+    return { source: 'c.yaml', config: parseConfigText(text, 'c.yaml') };
+  };
+  type Built = { thresholds: { bootMaxAge?: { text: string } } };
+
+  it('the flag wins, the config fills in, neither leaves it unset (boot proofs not expected)', async () => {
+    const { checkCommand } = await import('../../../src/cli/commands/check.js');
+    const { reportCommand } = await import('../../../src/cli/commands/report.js');
+    const withConfig = { ...global, config: await config('check:\n  bootMaxAge: 8d\n') };
+    const limit = async (command: typeof checkCommand, words: string[], g: typeof global) =>
+      ((await command.buildOptions(await parseCommandFlags(command, words), g)) as Built).thresholds.bootMaxAge?.text;
+    const check = ['--warning', '26h', '--critical', '50h'];
+    const report = ['--html', '/tmp/r.html'];
+    expect(await limit(checkCommand, check, global)).toBeUndefined();
+    expect(await limit(checkCommand, check, withConfig)).toBe('8d');
+    expect(await limit(checkCommand, [...check, '--boot-max-age', '2d'], withConfig)).toBe('2d');
+    expect(await limit(reportCommand, report, global)).toBeUndefined();
+    expect(await limit(reportCommand, report, withConfig)).toBe('8d');
+    expect(await limit(reportCommand, [...report, '--boot-max-age', '36h'], withConfig)).toBe('36h');
+  });
+});

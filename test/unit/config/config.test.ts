@@ -74,6 +74,13 @@ describe('config errors name the key path, the line and column, and what is allo
     expect(usageMessage(() => parseConfigText('report:\n  htm: /x.html\n', 'c.yaml'))).toMatch(/report/);
   });
 
+  it('check.bootMaxAge: a duration, as --boot-max-age; anything else is refused with the key', () => {
+    expect(parseConfigText('check:\n  bootMaxAge: 8d\n', 'c.yaml').check).toEqual({ bootMaxAge: '8d' });
+    expect(usageMessage(() => parseConfigText('check:\n  bootMaxAge: weekly\n', 'c.yaml'))).toMatch(
+      /^config c\.yaml:2:\d+: check\.bootMaxAge: bad duration "weekly"/,
+    );
+  });
+
   it('a bad duration and a bad retention', () => {
     expect(usageMessage(() => parseConfigText('defaults:\n  ifOlderThan: soon\n', 'c.yaml'))).toMatch(
       /^config c\.yaml:2:16: defaults\.ifOlderThan: bad duration "soon"/,
