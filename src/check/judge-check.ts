@@ -112,11 +112,13 @@ function judgeDomain(d: DomainCheckInput, t: CheckThresholds, now: Date): Domain
         problems.push([1, `last verify ${formatAge(vAge)} ago (warning ${t.verifyWarning.text})`]);
     }
   }
+  // A last boot proof that failed is CRITICAL with or without a limit, as a failed verify is: that
+  // point does not boot. Its age, and a domain never proved, count only with --boot-max-age.
+  const b = h.lastBootVerify;
+  if (b?.result === 'failed') problems.push([2, `${b.chain}/${b.checkpoint} did not boot at ${b.time}: ${b.reason ?? 'no reason recorded'}`]);
   if (t.bootMaxAge) {
-    const b = h.lastBootVerify;
     if (!b) problems.push([1, 'never proved by booting (vmkeep verify --boot)']);
     else {
-      if (b.result === 'failed') problems.push([2, `${b.chain}/${b.checkpoint} did not boot at ${b.time}: ${b.reason ?? 'no reason recorded'}`]);
       const bAge = secondsBetween(now, new Date(b.time));
       if (bAge > spanSeconds(now, t.bootMaxAge)) problems.push([1, `last boot proof ${formatAge(bAge)} ago (--boot-max-age ${t.bootMaxAge.text})`]);
     }

@@ -3,7 +3,7 @@
  * journal: the newest point of each engine boots in an isolated verify domain and passes the
  * agent, console and exec checks (the exec reads the journal in the booted copy); nothing is
  * left afterwards, the chain files are unchanged and the source guest kept running. A point
- * whose boot sector was zeroed fails with exit 1 and the console's tail; a kill -9 while a
+ * whose boot sector was zeroed fails with exit 1 and the console's tail, and check goes CRITICAL; a kill -9 while a
  * verify domain boots leaves it behind, status shows it, and the next command on the host (a
  * plain verify) removes it and says so, while the domain of a run still alive is left alone; bad
  * input is one line and exit 64 with nothing defined; a config's verify.boot checks run when no
@@ -194,6 +194,11 @@ describe('verify --boot with the booting guest', () => {
     );
     expect(await verifyDomains()).toEqual([]);
     expect(scratchLeft(out)).toEqual([]);
+    // check says so with no boot age limit given: that point does not boot (as a failed verify).
+    const checked = await vmkeep(['check', '--domains', guest.name, '--output', out, '--warning', '30d', '--critical', '60d']);
+    expect(checked.code, checked.stdout + checked.stderr).toBe(2);
+    expect(checked.stdout).toMatch(/^VMKEEP CRITICAL - /);
+    expect(checked.stdout).toContain('did not boot at');
   });
 
   it('kill -9 while a verify domain boots: status shows what it left, a plain verify removes it and says so, a live run is left alone', async () => {

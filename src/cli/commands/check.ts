@@ -31,7 +31,7 @@ export const checkCommand = defineCommand<CheckOptions>({
       .option('boot-max-age', {
         ...durationFlag('boot-max-age'),
         describe:
-          "WARNING when the newest boot proof (verify --boot) is older than this, or there is none; CRITICAL when it failed (default: the config's check.bootMaxAge)",
+          "WARNING when the newest boot proof (verify --boot) is older than this, or there is none (default: the config's check.bootMaxAge); a failed one is CRITICAL with or without it",
       }),
   buildOptions: (argv, global) => {
     if (!global.output) throw usageError('check needs --output DIR');
@@ -43,7 +43,7 @@ export const checkCommand = defineCommand<CheckOptions>({
       critical: argv['critical'] as Duration,
       verifyWarning: argv['verify-warning'] as Duration | undefined,
       verifyCritical: argv['verify-critical'] as Duration | undefined,
-      // The flag wins over the config's check.bootMaxAge; neither: boot proofs are not judged.
+      // The flag wins over the config's check.bootMaxAge; neither: only a failed boot proof is judged.
       bootMaxAge: bootMaxAgeOf(argv['boot-max-age'], global.config?.config.check?.bootMaxAge),
     });
     refuseSwapped(thresholds.warning, thresholds.critical, '');

@@ -55,8 +55,12 @@ describe('judgeCheck --boot-max-age', () => {
     expect(failed.line).toContain('no answer from the guest agent in 300 s');
   });
 
-  it('without --boot-max-age the boot proof does not count', () => {
-    expect(judgeCheck([input(history({ lastBootVerify: proof(2, 'failed') }))], t, now).state).toBe(0);
+  it('without --boot-max-age a failed proof is still CRITICAL (that point does not boot); its age and a missing proof do not count', () => {
+    const failed = judgeCheck([input(history({ lastBootVerify: proof(2, 'failed', 'no answer from the guest agent in 300 s') }))], t, now);
+    expect(failed.state).toBe(2);
+    expect(failed.line).toContain('c/virtnbdbackup.2 did not boot at');
+    expect(judgeCheck([input(history({ lastBootVerify: proof(24 * 30, 'ok') }))], t, now).state).toBe(0);
+    expect(judgeCheck([input(history())], t, now).state).toBe(0);
   });
 });
 
