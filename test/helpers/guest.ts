@@ -279,34 +279,6 @@ export async function waitForJournalGrowth(guest: TestGuest, lines: number, time
   }
 }
 
-/**
- * Slow what QEMU reads from the guest's disk (`virsh blkiotune`, the domain's blkio cgroup) to
- * `bytesPerSec`, or lift the limit with 0; the guest's writes are not limited. The host's page
- * cache of the disk image is dropped first, so the reads reach the device the limit applies to.
- * With KVM, QEMU copies tens of MiB in tens of milliseconds; a test that must act while a backup
- * copies (a kill mid-copy) slows the copy instead of racing it.
- */
-export async function throttleGuestDiskReads(guest: TestGuest, bytesPerSec: number): Promise<void> {
-  const disk = guest.disks[0]!;
-  const device = blockDeviceOf(disk.path);
-  if (bytesPerSec > 0) {
-    // Drops this file's clean pages only (the guest's data was synced), not the whole host's.
-    await runner.run('dd', ['if=/dev/null', `of=${disk.path}`, 'oflag=nocache', 'conv=notrunc,fdatasync', 'count=0']);
-  }
-  await virsh(['blkiotune', guest.uuid, '--live', '--device-read-bytes-sec', `${device},${bytesPerSec}`]);
-}
-
-/** The whole-disk block device holding a file (the cgroup's limits apply to disks, not partitions). */
-function blockDeviceOf(file: string): string {
-  const dev = fs.statSync(file).dev;
-  const id = `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
-  const sys = fs.realpathSync(`/sys/dev/block/${id}`, { encoding: 'utf8' });
-  const diskDir = fs.existsSync(path.join(sys, 'partition')) ? path.dirname(sys) : sys;
-  const device = `/dev/${path.basename(diskDir)}`;
-  if (!fs.existsSync(device)) throw new VmkeepError('failure', `${file} is on block device ${id}, which has no node under /dev`);
-  return device;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Images
 

@@ -10,6 +10,8 @@
  * - owner: the process (pid + start time) that created a test domain, recorded in the domain's
  *   `<metadata>`, so a cleanup never removes the domains of another test run still going on
  *   the same shared libvirtd.
+ * - paced reads: QEMU's reads of a domain's disks held to a set rate (throttleDiskReads), so a
+ *   test can act while a backup copies instead of racing QEMU.
  *
  * This module parses virsh and qemu-img output itself instead of using src/ parsers: a bug in
  * vmkeep's parsers must not be able to hide itself in the tests that check vmkeep.
@@ -637,6 +639,54 @@ function logSince(domain: DomainRef, start: number): string {
   } catch {
     return '(no QEMU log)';
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pace
+
+/**
+ * Slow what QEMU reads from the domain's disks (`virsh blkiotune`, the domain's blkio cgroup) to
+ * `bytesPerSec`, or lift the limit with 0; writes are not limited. The host's page cache of the
+ * disk images is dropped first, so the reads reach the device the limit applies to. With KVM,
+ * QEMU copies tens of MiB in tens of milliseconds (a push job, or the NBD reads of
+ * virtnbdbackup): a test that must act while a backup copies slows the copy instead of racing it.
+ *
+ * A running QEMU's limit goes with it. `persistent` sets it in the definition too, for a QEMU
+ * that starts later (vmkeep starts a shut-off domain paused for its backup, --stop-force starts
+ * it again); lift it the same way. A shut-off domain has no running limit to set or lift.
+ */
+export async function throttleDiskReads(domain: TestDomain, bytesPerSec: number, opts: { persistent?: boolean } = {}): Promise<void> {
+  if (!Number.isSafeInteger(bytesPerSec) || bytesPerSec < 0) throw usageError(`bytesPerSec must be a non-negative integer, got ${bytesPerSec}`);
+  if (bytesPerSec > 0) {
+    // Drops these files' clean pages only (the guest's data was flushed), not the whole host's.
+    for (const d of domain.disks) await runner.run('dd', ['if=/dev/null', `of=${d.path}`, 'oflag=nocache', 'conv=notrunc,fdatasync', 'count=0']);
+  }
+  const scope = [...((await domainState(domain)) === 'shut off' ? [] : ['--live']), ...(opts.persistent ? ['--config'] : [])];
+  if (scope.length === 0) return;
+  for (const device of new Set(domain.disks.map((d) => blockDeviceOf(d.path)))) {
+    await virsh(['blkiotune', domain.uuid, ...scope, '--device-read-bytes-sec', `${device},${bytesPerSec}`]);
+  }
+}
+
+/** `act` with the domain's disk reads paced at `bytesPerSec` (throttleDiskReads); the limit is lifted when it ends, however it ends. */
+export async function withPacedDiskReads<T>(domain: TestDomain, bytesPerSec: number, act: () => Promise<T>, opts: { persistent?: boolean } = {}): Promise<T> {
+  await throttleDiskReads(domain, bytesPerSec, opts);
+  try {
+    return await act();
+  } finally {
+    await throttleDiskReads(domain, 0, opts);
+  }
+}
+
+/** The whole-disk block device holding a file (the cgroup's limits apply to disks, not partitions). */
+function blockDeviceOf(file: string): string {
+  const dev = fs.statSync(file).dev;
+  const id = `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+  const sys = fs.realpathSync(`/sys/dev/block/${id}`, { encoding: 'utf8' });
+  const diskDir = fs.existsSync(path.join(sys, 'partition')) ? path.dirname(sys) : sys;
+  const device = `/dev/${path.basename(diskDir)}`;
+  if (!fs.existsSync(device)) throw new VmkeepError('failure', `${file} is on block device ${id}, which has no node under /dev`);
+  return device;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -84,22 +84,10 @@ export function partialFiles(dir: string): Array<{ file: string; size: number; i
 /**
  * Wait until a new `.partial` data file under `dir` has grown past `minBytes` (the run is
  * copying data), polling every 5 ms. Files left by an earlier interrupted run do not count,
- * even when the new run's file has the same name. Fails if `run` ends first or after `timeoutMs`;
- * with `endedIsMiss`, a run that ends first gives undefined instead (the caller tries again).
+ * even when the new run's file has the same name. Fails if `run` ends first or after `timeoutMs`.
+ * A run that must still be copying when the test acts needs its copy paced (withPacedDiskReads).
  */
-export async function waitForPartial(
-  dir: string,
-  minBytes: number,
-  run: RunningVmkeep,
-  options: { timeoutMs?: number; endedIsMiss: true },
-): Promise<string | undefined>;
-export async function waitForPartial(dir: string, minBytes: number, run: RunningVmkeep, options?: { timeoutMs?: number }): Promise<string>;
-export async function waitForPartial(
-  dir: string,
-  minBytes: number,
-  run: RunningVmkeep,
-  options: { timeoutMs?: number; endedIsMiss?: boolean } = {},
-): Promise<string | undefined> {
+export async function waitForPartial(dir: string, minBytes: number, run: RunningVmkeep, options: { timeoutMs?: number } = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   let ended: FinishedRun | undefined;
   void run.finished.then((r) => (ended = r));
@@ -109,7 +97,6 @@ export async function waitForPartial(
     const hit = partialFiles(dir).find((p) => p.size >= minBytes && !old.has(p.id));
     if (hit) return hit.file;
     if (ended) {
-      if (options.endedIsMiss) return undefined;
       throw new Error(`vmkeep ended (exit ${ended.code}) before a .partial file reached ${minBytes} bytes:\n${ended.stderr}`);
     }
     await new Promise((r) => setTimeout(r, 5));

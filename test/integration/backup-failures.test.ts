@@ -18,7 +18,17 @@ import {
   readManifestJson,
   snapshotTree,
 } from '../helpers/backup-run.js';
-import { createTestDomain, destroyDomain, domainState, referenceCopy, startDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import {
+  createTestDomain,
+  destroyDomain,
+  domainState,
+  referenceCopy,
+  startDomain,
+  virsh,
+  withPacedDiskReads,
+  writeGuestData,
+  type TestDomain,
+} from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, waitForLockHolder, waitForPartial } from '../helpers/vmkeep-process.js';
 
@@ -102,11 +112,16 @@ describe('vmkeep backup: the domain dies mid-run', () => {
 
     // The domain goes away while the incremental copies: the run fails, and --prune must not
     // touch the January chain (VMSnap's rule would remove it after a successful March backup).
+    // QEMU reads the disk at 8 MiB/s meanwhile, so the destroy lands in the copy (about 28 s of
+    // it): with KVM, virtnbdbackup copies the 224 MiB in about a second, and a loaded test
+    // process could destroy the domain after the run had succeeded.
     await writeGuestData(dom, 'vda', { pattern: 0x83, offset: 16 * MiB, length: 224 * MiB });
-    const run = startVmkeep(['backup', ...args, '--prune'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: mar } });
-    await waitForPartial(out, 1 * MiB, run);
-    await destroyDomain(dom);
-    const failed = await run.finished;
+    const failed = await withPacedDiskReads(dom, 8 * MiB, async () => {
+      const run = startVmkeep(['backup', ...args, '--prune'], { env: { VMKEEP_LOCK_DIR: lockDir, VMKEEP_NOW: mar } });
+      await waitForPartial(out, 1 * MiB, run);
+      await destroyDomain(dom);
+      return run.finished;
+    });
     expect(failed.code, failed.stderr).toBe(2);
     const failedDoc = JSON.parse(failed.stdout) as { results: Array<{ result: string; prune?: unknown }> };
     expect(failedDoc.results).toMatchObject([{ result: 'failed' }]);

@@ -6,14 +6,25 @@
  *
  * One domain carries the whole story to keep CI time down: the data is written once, in chunks
  * of at most 64 MiB, and each run is interrupted as soon as its .partial file has grown a little.
+ * QEMU reads the disk at a set pace while the run to be interrupted copies (withPacedDiskReads),
+ * so the interruption lands in the copy.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, checkpointNames, expectDocument, jobActive, makeLockDir, readManifestJson } from '../helpers/backup-run.js';
-import { cleanupAll, createTestDomain, destroyDomain, domainState, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import {
+  cleanupAll,
+  createTestDomain,
+  destroyDomain,
+  domainState,
+  referenceCopy,
+  withPacedDiskReads,
+  writeGuestData,
+  type TestDomain,
+} from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
-import { startVmkeep, waitForPartial, type FinishedRun } from '../helpers/vmkeep-process.js';
+import { startVmkeep, waitForPartial, type FinishedRun, type RunningVmkeep } from '../helpers/vmkeep-process.js';
 import { createExecaRunner } from '../../src/runner/runner.js';
 
 const runner = createExecaRunner();
@@ -34,11 +45,33 @@ afterAll(async () => {
   fs.rmSync(lockDir, { recursive: true, force: true });
 });
 
-/** Start a backup run in its own process group and wait until it is copying data. */
-async function startAndWaitForData(minBytes: number) {
-  const run = startVmkeep(['backup', ...args], { env: { VMKEEP_LOCK_DIR: lockDir } });
-  const partial = await waitForPartial(out, minBytes, run);
-  return { run, partial };
+/**
+ * How fast QEMU may read the disk while a run to be interrupted copies: the interruptions come
+ * after 1 to 16 MiB of 128 to 512 MiB, seconds before the copy could end. Without a limit, with
+ * KVM, virtnbdbackup copies a few hundred MiB a second, and a signal sent "mid-copy" by a
+ * busy test process could come after the copy (exit 0 instead of 130, a recorded point instead of
+ * a killed run).
+ */
+const COPY_BYTES_PER_SEC = 8 * MiB;
+
+/**
+ * Start a backup run in its own process group while QEMU reads the disk at COPY_BYTES_PER_SEC,
+ * wait until its .partial file has `minBytes`, `act` on it, and return how it ended. The pace
+ * holds until the run has ended, so a signal's cleanup also meets a copy still under way.
+ * `persistent` for a shut-off domain: the pace then holds for the QEMU the run starts.
+ */
+async function interruptWhileCopying(minBytes: number, act: (run: RunningVmkeep) => void, opts: { persistent?: boolean } = {}): Promise<FinishedRun> {
+  return withPacedDiskReads(
+    dom,
+    COPY_BYTES_PER_SEC,
+    async () => {
+      const run = startVmkeep(['backup', ...args], { env: { VMKEEP_LOCK_DIR: lockDir } });
+      await waitForPartial(out, minBytes, run);
+      act(run);
+      return run.finished;
+    },
+    opts,
+  );
 }
 
 /** No virtnbdbackup of this test's output is left running. */
@@ -70,9 +103,7 @@ describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
     await referenceCopy(dom, 'vda', refs[0]!);
 
     // SIGINT (Ctrl-C) to vmkeep: it stops virtnbdbackup, records the interruption, exits 130.
-    const first = await startAndWaitForData(16 * MiB);
-    first.run.signal('SIGINT');
-    const interrupted = await first.run.finished;
+    const interrupted = await interruptWhileCopying(16 * MiB, (run) => run.signal('SIGINT'));
     expectInterrupted(interrupted);
     expect(await virtnbdbackupProcesses()).toEqual([]);
     expect(await jobActive(dom)).toBe(false);
@@ -86,9 +117,8 @@ describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
     expect(afterSigint.events.map((e) => e.kind)).toContain('interrupted');
 
     // kill -9 of vmkeep and virtnbdbackup together: nothing gets to clean up.
-    const second = await startAndWaitForData(16 * MiB);
-    second.run.killGroup();
-    expect((await second.run.finished).signal).toBe('SIGKILL');
+    const killed = await interruptWhileCopying(16 * MiB, (run) => run.killGroup());
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
     expect(await jobActive(dom)).toBe(true);
 
     const doc = expectDocument(await backupCli(args, { lockDir }));
@@ -104,9 +134,8 @@ describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
   it('kill -9 of the process group mid-incremental: the next incremental has everything written since the full', async () => {
     await writeGuestData(dom, 'vda', { pattern: 0x21, offset: 512 * MiB, length: 128 * MiB });
     await writeGuestData(dom, 'vda', { pattern: 0x22, offset: 64 * MiB, length: 128 * MiB });
-    const { run } = await startAndWaitForData(4 * MiB);
-    run.killGroup();
-    await run.finished;
+    const killed = await interruptWhileCopying(4 * MiB, (run) => run.killGroup());
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
     expect(await checkpointNames(dom)).toEqual(['virtnbdbackup.0', 'virtnbdbackup.1']);
 
     // Written after the kill: must land in the repaired incremental too.
@@ -124,11 +153,8 @@ describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
   });
 
   it('SIGTERM mid-incremental: exit 130, the child stopped cleanly, and the next run works', async () => {
-    // Large enough that the run is still copying when the signal lands, on a fast host too.
     await writeGuestData(dom, 'vda', { pattern: 0x31, offset: 256 * MiB, length: 256 * MiB });
-    const { run } = await startAndWaitForData(1 * MiB);
-    run.signal('SIGTERM');
-    expectInterrupted(await run.finished);
+    expectInterrupted(await interruptWhileCopying(1 * MiB, (run) => run.signal('SIGTERM')));
     expect(await virtnbdbackupProcesses()).toEqual([]);
     expect(await jobActive(dom)).toBe(false);
     expect(readManifestJson(chainDir).events.at(-1)).toMatchObject({ kind: 'interrupted' });
@@ -148,9 +174,9 @@ describe('vmkeep backup: interrupted runs on a 1 GiB disk', () => {
     await destroyDomain(dom);
     refs.push(path.join(dom.dir, 'ref3.qcow2'));
     await referenceCopy(dom, 'vda', refs[3]!);
-    const { run } = await startAndWaitForData(1 * MiB);
-    run.killGroup();
-    await run.finished;
+    // Paced in the definition too: the run starts the domain's QEMU.
+    const killed = await interruptWhileCopying(1 * MiB, (run) => run.killGroup(), { persistent: true });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
     // vmkeep had started it paused for the backup and had no chance to shut it off.
     expect(await domainState(dom)).toBe('paused');
 

@@ -7,15 +7,26 @@
  * - two and three concurrent runs: on the same domain and output, on different domains and
  *   outputs, on the same domain into different outputs.
  * After each: the next backup runs unaided and succeeds, `verify` passes, every recorded point
- * restores byte-identically to its reference, and nothing vmkeep made is left.
+ * restores byte-identically to its reference, and nothing vmkeep made is left. QEMU reads the disk
+ * at a set pace while a run whose domain goes away mid-copy copies (withPacedDiskReads).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { PointBook, expectNothingLeft, expectVerifyPasses } from '../helpers/fault-checks.js';
-import { createTestDomain, destroyDomain, domainState, qmp, referenceCopy, startDomain, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
-import { startVmkeep, waitForLockHolder, waitForPartial } from '../helpers/vmkeep-process.js';
+import {
+  createTestDomain,
+  destroyDomain,
+  domainState,
+  qmp,
+  referenceCopy,
+  startDomain,
+  withPacedDiskReads,
+  writeGuestData,
+  type TestDomain,
+} from '../helpers/libvirt.js';
+import { startVmkeep, waitForLockHolder, waitForPartial, type FinishedRun } from '../helpers/vmkeep-process.js';
 import { acquireLock, domainLockFile } from '../../src/util/lock.js';
 
 const lockDir = useLockDirAndCleanup();
@@ -41,6 +52,33 @@ async function waitShutOff(dom: TestDomain): Promise<void> {
   expect(await domainState(dom)).toBe('shut off');
 }
 
+/**
+ * How fast QEMU may read the disk while a run copies 128 or 160 MiB and its domain goes away
+ * after the first 256 KiB: the copy would take 16 s or more. Without a limit, with KVM,
+ * virtnbdbackup copies that much in about half a second, and a loaded test process could stop QEMU
+ * after the run had finished (exit 0 instead of the failure this is about).
+ */
+const COPY_BYTES_PER_SEC = 8 * MiB;
+
+/**
+ * Start `vmkeep ARGS` while QEMU reads the disk at COPY_BYTES_PER_SEC; once its `.partial` file
+ * has 256 KiB, `stop` the domain (it is shut off when that returns); then how the run ended.
+ */
+async function stopDomainWhileCopying(
+  dom: TestDomain,
+  out: string,
+  args: string[],
+  env: Record<string, string>,
+  stop: () => Promise<void>,
+): Promise<FinishedRun> {
+  return withPacedDiskReads(dom, COPY_BYTES_PER_SEC, async () => {
+    const run = startVmkeep(args, { env });
+    await waitForPartial(out, 256 * 1024, run);
+    await stop();
+    return run.finished;
+  });
+}
+
 /** The next run, unaided, then every check; the domain is left in `state`. */
 async function recoverAndCheck(dom: TestDomain, out: string, book: PointBook, state: 'running' | 'shut off', now?: string): Promise<string> {
   const ref = path.join(dom.dir, `ref-${book.size}-${Date.now()}.qcow2`);
@@ -61,12 +99,8 @@ describe('slow faults: the domain goes away mid-run', () => {
     const args = ['backup', '--domains', dom.name, '--output', out, '--json'];
 
     // QEMU killed during a full: the run fails in vmkeep's words, naming the state now.
-    // Enough data that QEMU dies while virtnbdbackup still copies.
     await writeGuestData(dom, 'vda', { pattern: 0x61, offset: 0, length: 160 * MiB });
-    let run = startVmkeep(args, { env: env() });
-    await waitForPartial(out, 256 * 1024, run);
-    await killQemu(dom);
-    let failed = await run.finished;
+    let failed = await stopDomainWhileCopying(dom, out, args, env(), () => killQemu(dom));
     expect(failed.code, failed.stderr).toBe(2);
     expect(JSON.parse(failed.stdout).results[0].reason).toMatch(
       new RegExp(`^domain ${dom.name} stopped during the full backup of ${dom.name} \\(its QEMU process exited or it was shut down\\); it is now shut off`),
@@ -77,10 +111,7 @@ describe('slow faults: the domain goes away mid-run', () => {
     // QEMU killed during an incremental.
     await startDomain(dom);
     await writeGuestData(dom, 'vda', { pattern: 0x62, offset: 40 * MiB, length: 128 * MiB });
-    run = startVmkeep(args, { env: env() });
-    await waitForPartial(out, 256 * 1024, run);
-    await killQemu(dom);
-    failed = await run.finished;
+    failed = await stopDomainWhileCopying(dom, out, args, env(), () => killQemu(dom));
     expect(failed.code, failed.stderr).toBe(2);
     expect(JSON.parse(failed.stdout).results[0].reason).toMatch(/stopped during the inc backup .* it is now shut off/);
     // QEMU lost its bitmaps: a new full chain.
@@ -95,11 +126,10 @@ describe('slow faults: the domain goes away mid-run', () => {
     // The guest shuts itself down mid-run (QEMU quits cleanly).
     await startDomain(dom);
     await writeGuestData(dom, 'vda', { pattern: 0x64, offset: 8 * MiB, length: 128 * MiB });
-    run = startVmkeep(args, { env: env() });
-    await waitForPartial(out, 256 * 1024, run);
-    await qmp(dom, 'quit').catch(() => undefined);
-    await waitShutOff(dom);
-    failed = await run.finished;
+    failed = await stopDomainWhileCopying(dom, out, args, env(), async () => {
+      await qmp(dom, 'quit').catch(() => undefined);
+      await waitShutOff(dom);
+    });
     expect(failed.code, failed.stderr).toBe(2);
     expect(JSON.parse(failed.stdout).results[0].reason).toMatch(/^domain \S+ stopped during the inc backup/);
     await recoverAndCheck(dom, out, book, 'shut off');
@@ -107,10 +137,7 @@ describe('slow faults: the domain goes away mid-run', () => {
     // virsh destroy mid-full (a new month starts a new chain).
     await startDomain(dom);
     await writeGuestData(dom, 'vda', { pattern: 0x65, offset: 50 * MiB, length: 128 * MiB });
-    run = startVmkeep(args, { env: { ...env(), VMKEEP_NOW: '2027-01-15T12:00:00Z' } });
-    await waitForPartial(out, 256 * 1024, run);
-    await destroyDomain(dom);
-    failed = await run.finished;
+    failed = await stopDomainWhileCopying(dom, out, args, { ...env(), VMKEEP_NOW: '2027-01-15T12:00:00Z' }, () => destroyDomain(dom));
     expect(failed.code, failed.stderr).toBe(2);
     await recoverAndCheck(dom, out, book, 'shut off', '2027-01-15T12:00:00Z');
 

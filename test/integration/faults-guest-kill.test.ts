@@ -8,7 +8,7 @@
  *
  * One guest for the file (under TCG each boot costs a core for a while); each engine has its own
  * output folder. The incremental has a file of random bytes to copy, and QEMU reads the disk at a
- * set pace while the run to be killed copies it (throttleGuestDiskReads), so the kill lands in it.
+ * set pace while the run to be killed copies it (throttleDiskReads), so the kill lands in it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,12 +22,11 @@ import {
   guestExec,
   guestJournalLines,
   readJournalFromImage,
-  throttleGuestDiskReads,
   type TestGuest,
   waitForJournalGrowth,
   writeGuestDataFile,
 } from '../helpers/guest.js';
-import { cleanupAll, domainState, virsh } from '../helpers/libvirt.js';
+import { cleanupAll, domainState, throttleDiskReads, virsh } from '../helpers/libvirt.js';
 import { startVmkeep, waitForPartial, type FinishedRun, type RunningVmkeep } from '../helpers/vmkeep-process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -116,7 +115,7 @@ async function killMidCopy(engine: Engine): Promise<KilledRun> {
   const bulkSha = await writeGuestDataFile(guest, `/data/${BULK_FILE}`, BULK_BYTES);
   const linesAtStart = await guestJournalLines(guest);
 
-  await throttleGuestDiskReads(guest, COPY_BYTES_PER_SEC);
+  await throttleDiskReads(guest, COPY_BYTES_PER_SEC);
   let seen: number;
   let killed: FinishedRun;
   try {
@@ -125,7 +124,7 @@ async function killMidCopy(engine: Engine): Promise<KilledRun> {
     seen = await waitForCopyAndKill(engine, out, chainDir, run);
     killed = await run.finished;
   } finally {
-    await throttleGuestDiskReads(guest, 0);
+    await throttleDiskReads(guest, 0);
   }
   expect(killed.signal, `${engine}: the run ended by itself: ${killed.stderr}`).toBe('SIGKILL');
   // It died before recording the point: the manifest still holds the run.

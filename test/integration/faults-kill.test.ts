@@ -5,6 +5,14 @@
  * runs unaided and must succeed; then `verify` passes, every recorded point restores
  * byte-identically to the reference copy taken when it was made, and nothing vmkeep made is left.
  *
+ * A fault inside the data phase must come while data is still to be read. virtnbdbackup reads a
+ * run of data in NBD requests of up to 32 MiB and writes each when it completes, so its .partial
+ * file only grows request by request: the data for such a fault is several runs of 4 MiB (an
+ * incremental reads each in one request), the disk is written whole first (a full reads it in
+ * four requests of 32 MiB), and QEMU reads the disk at a set pace meanwhile (withPacedDiskReads).
+ * The fault then comes after the first request, seconds before the last, and the test checks the
+ * .partial file seen then was short of the data.
+ *
  * VMKEEP_FAULT_SEED changes the moments (default 13); the seed is printed with each moment.
  */
 import * as fs from 'node:fs';
@@ -12,7 +20,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, backupCli, expectDocument, makeLockDir } from '../helpers/backup-run.js';
 import { PointBook, expectNothingLeft, expectVerifyPasses, seededRandom } from '../helpers/fault-checks.js';
-import { cleanupAll, createTestDomain, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { cleanupAll, createTestDomain, referenceCopy, withPacedDiskReads, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { startVmkeep, waitForPartial, type FinishedRun, type RunningVmkeep } from '../helpers/vmkeep-process.js';
 
 const SEED = Number(process.env['VMKEEP_FAULT_SEED'] ?? 13);
@@ -28,6 +36,8 @@ beforeAll(async () => {
   dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: DISK_MIB }], start: true });
   out = path.join(dom.dir, 'out');
   book = new PointBook(dom, out);
+  // All of it allocated: every full reads the whole disk, in four requests (see above).
+  await writeGuestData(dom, 'vda', { pattern: 0x11, offset: 0, length: DISK_MIB * MiB });
 });
 afterAll(async () => {
   await cleanupAll();
@@ -65,6 +75,16 @@ async function writeSome(n: number, rnd: () => number, mib: number): Promise<voi
   await writeGuestData(dom, 'vda', { pattern: (0x20 + n) & 0xff, offset, length: mib * MiB });
 }
 
+/**
+ * `pieces` runs of 4 MiB of `pattern` from `offset`, 1 MiB apart: an incremental reads each in
+ * an NBD request of its own, and a fault after the first has the others still to come. Returns
+ * the bytes written.
+ */
+async function writePieces(pattern: number, offset: number, pieces: number): Promise<number> {
+  for (let i = 0; i < pieces; i++) await writeGuestData(dom, 'vda', { pattern, offset: offset + i * 5 * MiB, length: 4 * MiB });
+  return pieces * 4 * MiB;
+}
+
 /** After a fault: a reference of the disk now, the next run unaided, then every check. */
 async function recoverAndCheck(now: string, what: string): Promise<void> {
   const ref = path.join(dom.dir, `ref-${book.size}-${Date.now()}.qcow2`);
@@ -78,38 +98,48 @@ async function recoverAndCheck(now: string, what: string): Promise<void> {
 }
 
 /**
- * Start a backup and return it once a new `.partial` file has `minBytes` (the run is copying).
- * `write(mib)` first gives the run data to copy. When the copy ended before the poll saw it (a
- * loaded host copies 24 MiB in a few ms), that run is a good point, checked like any other, and
- * it is tried again with twice the data, up to 4 times.
+ * How fast QEMU may read the disk while a run to be faulted in its data phase copies: a request
+ * of 4 MiB takes a second, one of 32 MiB eight. Without a limit, with KVM, virtnbdbackup copied
+ * the data of such a run (24 MiB in one request, as it was written then) in about a tenth of a
+ * second, and its .partial file was past the mark only between the last write and its rename: a
+ * loaded test process missed that, or killed a run that had read all its data.
  */
-async function startWhileCopying(now: string, minBytes: number, mib: number, write: (mib: number) => Promise<void>, what: string): Promise<RunningVmkeep> {
-  for (let attempt = 1; ; attempt++) {
-    await write(mib);
+const COPY_BYTES_PER_SEC = 4 * MiB;
+
+/**
+ * Start a backup while QEMU reads the disk at COPY_BYTES_PER_SEC, `act` on it once a new
+ * `.partial` file has `minBytes` (the run is copying), and return how it ended and the size of
+ * that file just before the act (Infinity when it was already renamed). A run that ends before
+ * fails the test. The pace holds until the run has ended, so a signal's cleanup also meets a
+ * copy still under way.
+ */
+async function faultWhileCopying(now: string, minBytes: number, act: (run: RunningVmkeep) => void): Promise<{ result: FinishedRun; seen: number }> {
+  return withPacedDiskReads(dom, COPY_BYTES_PER_SEC, async () => {
     const run = startVmkeep(args(), { env: envFor(now) });
     deadPids.push(run.pid);
-    if (await waitForPartial(out, minBytes, run, { endedIsMiss: true })) return run;
-    const done = await run.finished;
-    expect(done.code, `${what}: the run ended before the fault: ${done.stderr}`).toBe(0);
-    if (attempt === 4) throw new Error(`${what}: 4 runs ended before a .partial file reached ${minBytes} bytes, the last with ${mib} MiB to copy`);
-    await recoverAndCheck(now, `${what}, copy too quick to catch (attempt ${attempt})`);
-    mib = Math.min(mib * 2, DISK_MIB / 2);
-  }
+    const partial = await waitForPartial(out, minBytes, run);
+    const seen = fs.statSync(partial, { throwIfNoEntry: false })?.size ?? Infinity;
+    act(run);
+    return { result: await run.finished, seen };
+  });
 }
 
 /** Start a backup and kill its process group at moment `m`; true when the kill landed. */
 async function runMoment(m: Moment, now: string, rnd: () => number, what: string): Promise<boolean> {
-  let run: RunningVmkeep;
   if (m.at.kind === 'data') {
-    // More data where the kill must land while the run copies.
-    run = await startWhileCopying(now, m.at.bytes, 24, (mib) => writeSome(m.n, rnd, mib), what);
-  } else {
-    await writeSome(m.n, rnd, 2 + Math.floor(rnd() * 4));
-    run = startVmkeep(args(), { env: envFor(now) });
-    deadPids.push(run.pid);
-    const ms = m.at.ms;
-    await Promise.race([new Promise((r) => setTimeout(r, ms)), run.finished]);
+    // More data where the kill must land while the run copies: a full reads the whole disk.
+    const offset = Math.floor(rnd() * (DISK_MIB - 29)) * MiB;
+    const written = await writePieces((0x20 + m.n) & 0xff, offset, 6);
+    const { result, seen } = await faultWhileCopying(now, m.at.bytes, (run) => run.killGroup());
+    expect(result.signal, `${what}: ${result.stderr}`).toBe('SIGKILL');
+    expect(seen, `${what}: the kill came after the run had read its data`).toBeLessThan(m.level === 'full' ? DISK_MIB * MiB : written);
+    return true;
   }
+  await writeSome(m.n, rnd, 2 + Math.floor(rnd() * 4));
+  const run = startVmkeep(args(), { env: envFor(now) });
+  deadPids.push(run.pid);
+  const ms = m.at.ms;
+  await Promise.race([new Promise((r) => setTimeout(r, ms)), run.finished]);
   // A time moment may fall after a quick run ended: then nothing is killed.
   let ended: FinishedRun | undefined;
   void run.finished.then((r) => (ended = r));
@@ -150,10 +180,9 @@ describe('slow faults: kill -9 at seeded moments', () => {
     it(`${sig} mid-copy: exit 130, recorded as interrupted, the next run works`, async () => {
       // The month of the last moments: these are incrementals of its chain.
       const now = monthOf(5);
-      const write = (mib: number) => writeGuestData(dom, 'vda', { pattern: sig === 'SIGTERM' ? 0x71 : 0x72, offset: 0, length: mib * MiB });
-      const run = await startWhileCopying(now, 256 * 1024, 32, write, sig);
-      run.signal(sig);
-      const result = await run.finished;
+      const written = await writePieces(sig === 'SIGTERM' ? 0x71 : 0x72, 0, 8);
+      const { result, seen } = await faultWhileCopying(now, 256 * 1024, (run) => run.signal(sig));
+      expect(seen, `${sig} came after the run had read its data`).toBeLessThan(written);
       expect(result.code, result.stderr).toBe(130);
       expect(JSON.parse(result.stdout).results[0].reason).toMatch(/interrupted/);
       await recoverAndCheck(now, sig);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { MiB, backupCli, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
-import { createTestDomain, imagesIdentical, referenceCopy, writeGuestData } from '../helpers/libvirt.js';
+import { createTestDomain, imagesIdentical, referenceCopy, withPacedDiskReads, writeGuestData } from '../helpers/libvirt.js';
 import { startVmkeep, waitForPartial } from '../helpers/vmkeep-process.js';
 
 const lockDir = useLockDirAndCleanup();
@@ -43,24 +43,30 @@ describe('kill -9 of vmkeep alone during a virtnbdbackup backup', () => {
   it('the next backup ends the orphaned virtnbdbackup before repairing, and every point restores byte-identically', async () => {
     const dom = await createTestDomain({ start: true, disks: [{ target: 'vda', sizeMiB: 640 }] });
     const out = path.join(dom.dir, 'out');
-    // Enough data that the orphan is still copying when vmkeep is killed.
+    // 600 MiB: the orphan has most of it left to copy when it is held.
     for (let i = 0; i < 10; i++) await writeGuestData(dom, 'vda', { pattern: 0x61 + i, offset: i * 60 * MiB, length: 60 * MiB });
     // Nothing writes to the disk from here on: this is what every later point must hold.
     const ref = path.join(dom.dir, 'ref.qcow2');
     await referenceCopy(dom, 'vda', ref);
 
-    const run = startVmkeep(['backup', '--domains', dom.name, '--output', out, '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
-    await waitForPartial(out, 256 * 1024, run);
-    const orphans = virtnbdbackupsOf(dom.name);
-    expect(orphans.length, 'virtnbdbackup runs while vmkeep copies').toBeGreaterThan(0);
-    run.signal('SIGKILL');
-    await run.finished;
-    // vmkeep is gone; its virtnbdbackup is not (nothing ended it).
-    expect(orphans.filter(alive), 'the orphaned virtnbdbackup still runs after vmkeep was killed').not.toEqual([]);
-    // Held where it is until the next run finds it: with KVM it would otherwise finish its copy
-    // before that run starts, and there would be nothing left to end. The run must end a stopped
-    // process as surely as a running one (it continues it after SIGTERM).
-    for (const pid of orphans) process.kill(pid, 'SIGSTOP');
+    // QEMU reads the disk at 8 MiB/s until the orphan is held (below): with KVM, virtnbdbackup
+    // copies the 600 MiB in two or three seconds, which a loaded test process could let pass before it
+    // killed vmkeep and held the orphan.
+    const orphans = await withPacedDiskReads(dom, 8 * MiB, async () => {
+      const run = startVmkeep(['backup', '--domains', dom.name, '--output', out, '--json'], { env: { VMKEEP_LOCK_DIR: lockDir } });
+      await waitForPartial(out, 256 * 1024, run);
+      const pids = virtnbdbackupsOf(dom.name);
+      expect(pids.length, 'virtnbdbackup runs while vmkeep copies').toBeGreaterThan(0);
+      run.signal('SIGKILL');
+      await run.finished;
+      // vmkeep is gone; its virtnbdbackup is not (nothing ended it).
+      expect(pids.filter(alive), 'the orphaned virtnbdbackup still runs after vmkeep was killed').not.toEqual([]);
+      // Held where it is until the next run finds it: it would otherwise finish its copy before
+      // that run starts, and there would be nothing left to end. The run must end a stopped
+      // process as surely as a running one (it continues it after SIGTERM).
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      return pids;
+    });
     expect(
       fs.existsSync(path.join(lockDir, fs.readdirSync(lockDir).find((f) => f.endsWith('.children')) ?? 'none')),
       'its pid is on record beside the domain lock',

@@ -3,14 +3,15 @@
  * side by side on one domain, a missing domain beside a good one, and runs interrupted by kill -9
  * and SIGTERM. The chain scenarios both engines share are in backup-chain.test.ts. Each push point
  * is read by QEMU through its backing chain and compared with a reference copy of the disk taken
- * at that moment (test/helpers/engines.ts).
+ * at that moment (test/helpers/engines.ts). QEMU reads the disk at a set pace while a run to be
+ * interrupted copies (withPacedDiskReads), so the interruption lands in its backup job.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MiB, backupCli, checkpointNames, expectDocument, jobActive, useLockDirAndCleanup, readManifestJson } from '../helpers/backup-run.js';
 import { expectPointEquals } from '../helpers/engines.js';
-import { createTestDomain, referenceCopy, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { createTestDomain, referenceCopy, virsh, withPacedDiskReads, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, type RunningVmkeep } from '../helpers/vmkeep-process.js';
 
@@ -82,6 +83,13 @@ async function waitForFile(dir: string, re: RegExp, run: RunningVmkeep, timeoutM
   throw new Error(`${re} did not appear in ${dir}`);
 }
 
+/**
+ * How fast QEMU may read the disk while a run to be interrupted copies: its 4 to 32 MiB take 4 s
+ * or more. Without a limit, with KVM, QEMU copies them in tens of ms, and a loaded test process
+ * could interrupt the run after it had recorded its point.
+ */
+const COPY_BYTES_PER_SEC = 1 * MiB;
+
 describe('vmkeep backup --engine push: interrupted runs', () => {
   it('kill -9 mid-full and mid-incremental, SIGTERM mid-incremental: the next runs repair and every point equals its reference', async () => {
     const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 256 }], start: true });
@@ -91,14 +99,17 @@ describe('vmkeep backup --engine push: interrupted runs', () => {
     await writeGuestData(dom, 'vda', { pattern: 0x81, offset: 0, length: 32 * MiB });
 
     // kill -9 of the whole group as soon as libvirt has created the full's image.
-    const killed = startVmkeep(args, { env });
     const domainDir = path.join(out, dom.name);
-    while (!fs.existsSync(domainDir) || fs.readdirSync(domainDir).filter((f) => !f.startsWith('.')).length === 0) await new Promise((r) => setTimeout(r, 2));
-    const chain = fs.readdirSync(domainDir).find((f) => !f.startsWith('.'))!;
+    let chain = '';
+    const killedFull = await withPacedDiskReads(dom, COPY_BYTES_PER_SEC, async () => {
+      const killed = startVmkeep(args, { env });
+      chain = await waitForFile(domainDir, /^[^.]/, killed);
+      await waitForFile(path.join(domainDir, chain), /^vda\.vmkeep\..*\.0\.qcow2$/, killed);
+      killed.killGroup();
+      return killed.finished;
+    });
+    expect(killedFull.signal, killedFull.stderr).toBe('SIGKILL');
     const chainDir = path.join(domainDir, chain);
-    await waitForFile(chainDir, /^vda\.vmkeep\..*\.0\.qcow2$/, killed);
-    killed.killGroup();
-    await killed.finished;
     // It died mid-run: the manifest still says so.
     expect(readManifestJson(chainDir).running).toBeDefined();
 
@@ -114,34 +125,36 @@ describe('vmkeep backup --engine push: interrupted runs', () => {
 
     // kill -9 as soon as the incremental's overlay exists (before or just after the job began).
     await writeGuestData(dom, 'vda', { pattern: 0x82, offset: 64 * MiB, length: 8 * MiB });
-    const killedInc = startVmkeep(args, { env });
-    await waitForFile(chainDir, /\.1\.qcow2$/, killedInc);
-    killedInc.killGroup();
-    await killedInc.finished;
+    const killedInc = await withPacedDiskReads(dom, COPY_BYTES_PER_SEC, async () => {
+      const killed = startVmkeep(args, { env });
+      await waitForFile(chainDir, /\.1\.qcow2$/, killed);
+      killed.killGroup();
+      return killed.finished;
+    });
+    expect(killedInc.signal, killedInc.stderr).toBe('SIGKILL');
     expect(readManifestJson(chainDir).running).toBeDefined();
 
-    // SIGTERM once libvirt has the incremental's checkpoint: exit 130, nothing of it left.
+    // SIGTERM once libvirt has the incremental's checkpoint, while its job copies: exit 130,
+    // nothing of it left.
     await writeGuestData(dom, 'vda', { pattern: 0x83, offset: 100 * MiB, length: 4 * MiB });
-    const termed = startVmkeep(args, { env });
     const cpNext = new RegExp(`^${cp0.replace(/\.0$/, '').replace(/\./g, '\\.')}\\.1$`);
-    for (let i = 0; i < 2_000; i += 1) {
-      const names = (await virsh(['checkpoint-list', dom.uuid, '--name'])).split('\n').map((l) => l.trim());
-      if (names.some((n) => cpNext.test(n))) break;
-    }
-    termed.signal('SIGTERM');
-    const termResult = await termed.finished;
+    const termResult = await withPacedDiskReads(dom, COPY_BYTES_PER_SEC, async () => {
+      const termed = startVmkeep(args, { env });
+      let ended = false;
+      void termed.finished.then(() => (ended = true));
+      let seen = false;
+      while (!seen && !ended) seen = (await virsh(['checkpoint-list', dom.uuid, '--name'])).split('\n').some((l) => cpNext.test(l.trim()));
+      if (!seen) throw new Error(`the run ended before libvirt had its checkpoint: ${(await termed.finished).stderr}`);
+      termed.signal('SIGTERM');
+      return termed.finished;
+    });
+    expect(termResult.code, termResult.stderr).toBe(130);
     const termState = readManifestJson(chainDir);
-    // Either it stopped cleanly (130) or the job had finished and was recorded (0): never half.
-    if (termResult.code === 130) {
-      expect(termState.running).toBeUndefined();
-      expect(termState.points).toHaveLength(1);
-      expect(termState.events.at(-1)!.kind).toBe('interrupted');
-      expect(await checkpointNames(dom)).toEqual([cp0]);
-      expect(fs.readdirSync(chainDir).filter((f) => f.endsWith('.qcow2'))).toEqual([`vda.${cp0}.qcow2`]);
-    } else {
-      expect(termResult.code, termResult.stderr).toBe(0);
-      expect(termState.points).toHaveLength(2);
-    }
+    expect(termState.running).toBeUndefined();
+    expect(termState.points).toHaveLength(1);
+    expect(termState.events.at(-1)!.kind).toBe('interrupted');
+    expect(await checkpointNames(dom)).toEqual([cp0]);
+    expect(fs.readdirSync(chainDir).filter((f) => f.endsWith('.qcow2'))).toEqual([`vda.${cp0}.qcow2`]);
     expect(await jobActive(dom)).toBe(false);
 
     await writeGuestData(dom, 'vda', { pattern: 0x84, offset: 120 * MiB, length: 1 * MiB });

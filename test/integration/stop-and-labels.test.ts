@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { MiB, backupCli, chainFolders, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
-import { createTestDomain, domainState, imagesIdentical, referenceCopy, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
+import { createTestDomain, domainState, imagesIdentical, referenceCopy, withPacedDiskReads, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { expectPointRestores } from '../helpers/restore-point.js';
 import { startVmkeep, waitForPartial } from '../helpers/vmkeep-process.js';
 import { startReceiver } from '../helpers/http-receiver.js';
@@ -125,12 +125,23 @@ describe('backup --stop', () => {
     const big = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
     const out = path.join(big.dir, 'killed');
     await writeGuestData(big, 'vda', { pattern: 0x3c, offset: 0, length: 64 * MiB });
-    const run = startVmkeep(['backup', '--domains', big.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], {
-      env: { VMKEEP_LOCK_DIR: lockDir },
-    });
-    await waitForPartial(out, 256 * 1024, run);
-    run.killGroup();
-    await run.finished;
+    // The QEMU the run starts paused reads the disk at 4 MiB/s (set in the definition, which it
+    // starts from), so the kill lands in the copy (about 16 s of it). With KVM the 64 MiB took
+    // tens of ms: a loaded test process could kill the run after it had resumed the domain.
+    const killed = await withPacedDiskReads(
+      big,
+      4 * MiB,
+      async () => {
+        const run = startVmkeep(['backup', '--domains', big.name, '--output', out, '--stop-force', '--stop-timeout', '1', '--json'], {
+          env: { VMKEEP_LOCK_DIR: lockDir },
+        });
+        await waitForPartial(out, 256 * 1024, run);
+        run.killGroup();
+        return run.finished;
+      },
+      { persistent: true },
+    );
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
     expect(await domainState(big)).toBe('paused');
     const ref = path.join(big.dir, 'ref.qcow2');
     await referenceCopy(big, 'vda', ref);
