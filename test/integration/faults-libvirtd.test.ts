@@ -44,6 +44,20 @@ async function waitFor(check: () => Promise<boolean>, ms: number, what: string):
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Start libvirtd the way scripts/setup-test-host.sh does, and wait until it answers. */
+async function startLibvirtd(): Promise<void> {
+  await runner.run('libvirtd', ['-d']);
+  await waitFor(
+    async () =>
+      await virsh(['version']).then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+    'libvirtd to answer',
+  );
+}
+
 describe.skipIf(skipReason !== undefined)(`slow faults: libvirtd killed and restarted${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('mid-backup: the run fails, libvirtd comes back, the next run recovers unaided', async () => {
     const dom = await createTestDomain({ disks: [{ target: 'vda', sizeMiB: 128 }], start: true });
@@ -62,17 +76,7 @@ describe.skipIf(skipReason !== undefined)(`slow faults: libvirtd killed and rest
       await waitFor(async () => !fs.existsSync(`/proc/${pid}`), 10_000, 'libvirtd to exit');
       // The .partial files not yet whole (checked once libvirtd is back).
       const partial = partialFiles(out).filter((p) => p.size < 48 * MiB);
-      // The same way scripts/setup-test-host.sh starts it.
-      await runner.run('libvirtd', ['-d']);
-      await waitFor(
-        async () =>
-          await virsh(['version']).then(
-            () => true,
-            () => false,
-          ),
-        30_000,
-        'libvirtd to answer',
-      );
+      await startLibvirtd();
       return { run: started, copying: partial };
     });
     expect(copying, 'virtnbdbackup was still copying when libvirtd died').not.toEqual([]);
@@ -103,16 +107,7 @@ describe.skipIf(skipReason !== undefined)(`tags across a libvirtd restart${skipR
     const pid = Number(fs.readFileSync(PID_FILE, 'utf8').trim());
     process.kill(pid, 'SIGTERM');
     await waitFor(async () => !fs.existsSync(`/proc/${pid}`), 30_000, 'libvirtd to exit');
-    await runner.run('libvirtd', ['-d']);
-    await waitFor(
-      async () =>
-        await virsh(['version']).then(
-          () => true,
-          () => false,
-        ),
-      30_000,
-      'libvirtd to answer',
-    );
+    await startLibvirtd();
 
     const listed = parseJsonOutput<Record<string, { tags: string[] }>>(await runVmkeep(['tag', '--domains', names, '--list', '--json']));
     expect(listed).toEqual({ [running.name]: { tags: ['db', 'prod'] }, [off.name]: { tags: ['prod'] }, [plain.name]: { tags: [] } });

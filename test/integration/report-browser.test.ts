@@ -17,13 +17,13 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { execFileSync } from 'node:child_process';
 import { MiB, backupCli, chainFolders, expectDocument, useLockDirAndCleanup } from '../helpers/backup-run.js';
 import { parseJsonOutput, runVmkeep } from '../helpers/cli.js';
 import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
 import { bootTestGuest, type TestGuest } from '../helpers/guest.js';
 import { createTestDomain, destroyDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { promtool } from '../helpers/promtool.js';
 
 const lockDir = useLockDirAndCleanup();
 const ARTIFACTS = path.resolve('test-artifacts');
@@ -189,18 +189,6 @@ function medianOfIncrementals(output: string, domain: string): number {
     .sort((a, b) => a - b);
   const mid = incs.length >> 1;
   return incs.length % 2 === 1 ? incs[mid]! : Math.round((incs[mid - 1]! + incs[mid]!) / 2);
-}
-
-function promtool(file: string): { ok: boolean; out: string } {
-  try {
-    return {
-      ok: true,
-      out: execFileSync('promtool', ['check', 'metrics'], { input: fs.readFileSync(file), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }),
-    };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    return { ok: false, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
 }
 
 /** The lines of one metric family in a textfile: its HELP, its TYPE and its samples. */

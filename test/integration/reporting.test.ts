@@ -5,7 +5,6 @@
  * --quiet, syslog read back from a socket the test listens on, the Prometheus textfile checked by
  * promtool, and `vmkeep check` returning 0, 1, 2 and 3 on backups aged with VMKEEP_NOW.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { runVmkeep } from '../helpers/cli.js';
 import { closedPort, startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
 import { cleanupAll, createTestDomain, virsh, writeGuestData, type TestDomain } from '../helpers/libvirt.js';
 import { listenSyslog } from '../helpers/syslog-listener.js';
+import { promtool } from '../helpers/promtool.js';
 
 const TOKEN = 'tok-3b1f0c9e77a24d5b9d1e';
 
@@ -73,18 +73,6 @@ function takeRequests() {
   const r = [...receiver.requests];
   receiver.requests.length = 0;
   return r;
-}
-
-function promtool(file: string): { ok: boolean; out: string } {
-  try {
-    return {
-      ok: true,
-      out: execFileSync('promtool', ['check', 'metrics'], { input: fs.readFileSync(file), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }),
-    };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    return { ok: false, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
 }
 
 describe('notifications from real backup runs', () => {

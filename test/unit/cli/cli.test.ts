@@ -9,6 +9,20 @@ import { COMMAND_SPECS } from '../../../src/cli/commands/index.js';
 import { readVersion } from '../../../src/cli/version.js';
 import { parseCommandFlags } from '../../helpers/parse-flags.js';
 
+/** The global options the option builders below take: one local host, output /b, text. */
+const GLOBAL = {
+  persona: 'vmkeep' as const,
+  connect: 'qemu:///system',
+  hosts: [{ name: 'local', uri: 'qemu:///system' }],
+  verbose: false,
+  domains: undefined as string[] | undefined,
+  output: '/b',
+  format: 'text' as const,
+  machine: false,
+  pretty: false,
+  env: {},
+};
+
 const NAMES = [...COMMAND_SPECS.map((c) => c.name), 'version'];
 
 function io(runner: Runner, env: NodeJS.ProcessEnv = {}) {
@@ -225,18 +239,7 @@ describe('backup --prune takes the same policy as vmkeep prune', () => {
 });
 
 describe('backup options: flags over the config file over built-in defaults', () => {
-  const global = {
-    persona: 'vmkeep' as const,
-    connect: 'qemu:///system',
-    hosts: [{ name: 'local', uri: 'qemu:///system' }],
-    verbose: false,
-    domains: ['vm1'],
-    output: '/b',
-    format: 'text' as const,
-    machine: false,
-    pretty: false,
-    env: {},
-  };
+  const global = { ...GLOBAL, domains: ['vm1'] };
   type Built = {
     jobs: number;
     lockWaitMs: number;
@@ -357,18 +360,7 @@ describe('backup options: flags over the config file over built-in defaults', ()
 });
 
 describe("prune options: policy flags, or each domain's policy from the config file", () => {
-  const global = {
-    persona: 'vmkeep' as const,
-    connect: 'qemu:///system',
-    hosts: [{ name: 'local', uri: 'qemu:///system' }],
-    verbose: false,
-    domains: undefined,
-    output: '/b',
-    format: 'text' as const,
-    machine: false,
-    pretty: false,
-    env: {},
-  };
+  const global = GLOBAL;
   type Built = {
     kind: string;
     prune: {
@@ -438,18 +430,7 @@ describe("prune options: policy flags, or each domain's policy from the config f
 });
 
 describe('check options', () => {
-  const global = {
-    persona: 'vmkeep' as const,
-    connect: 'qemu:///system',
-    hosts: [{ name: 'local', uri: 'qemu:///system' }],
-    verbose: false,
-    domains: undefined,
-    output: '/b',
-    format: 'text' as const,
-    machine: false,
-    pretty: false,
-    env: {},
-  };
+  const global = GLOBAL;
   type Built = { thresholds: { warning: { text: string }; critical: { text: string } } };
 
   it('refuses a warning age at or past the critical one (WARNING could never show), for verify ages too', async () => {
@@ -475,18 +456,7 @@ describe('check options', () => {
 });
 
 describe("the boot proof's age limit: --boot-max-age over the config's check.bootMaxAge, the same for check and report", () => {
-  const global = {
-    persona: 'vmkeep' as const,
-    connect: 'qemu:///system',
-    hosts: [{ name: 'local', uri: 'qemu:///system' }],
-    verbose: false,
-    domains: undefined,
-    output: '/b',
-    format: 'text' as const,
-    machine: false,
-    pretty: false,
-    env: {},
-  };
+  const global = GLOBAL;
   const config = async (text: string) => {
     const { parseConfigText } = await import('../../../src/config/load-config.js');
     return { source: 'c.yaml', config: parseConfigText(text, 'c.yaml') };
