@@ -14,7 +14,7 @@ import { dropBackupOnlyForStatus, rewriteVmsnapArgv } from './vmsnap-compat.js';
 import { COMMAND_SPECS } from './commands/index.js';
 import { readVersion } from './version.js';
 import { isRemoteUri } from '../app/hosts.js';
-import { bootMaxAgeOf, parseDaysLeft, type DaysLeftThresholds } from './parse-values.js';
+import { bootMaxAgeOf, minDaysLeftOf } from './parse-values.js';
 import { addReportingOptions, buildReportingOptions } from './reporting-options.js';
 import type { Reporting } from './reporting.js';
 import type { CommandSpec } from './commands/types.js';
@@ -178,7 +178,7 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
       runner,
       notifySettings: global.config?.config.notify,
       reportHtml: global.config?.config.report?.html,
-      minDaysLeft: daysLeftOf(global.config?.config.check?.minDaysLeft),
+      minDaysLeft: minDaysLeftOf(undefined, global.config?.config.check?.minDaysLeft),
       bootMaxAge: bootMaxAgeOf(undefined, global.config?.config.check?.bootMaxAge),
     });
     ctx = createContext({
@@ -234,11 +234,6 @@ export async function main(rawArgs: readonly string[], io: CliIo): Promise<numbe
     // Whatever way the command ended, its virsh sessions end with it (idempotent).
     ctx?.virsh.close();
   }
-}
-
-/** The config's check.minDaysLeft ("14,7" or 14), if it has one. */
-function daysLeftOf(value: string | number | undefined): DaysLeftThresholds | undefined {
-  return value === undefined ? undefined : parseDaysLeft(String(value));
 }
 
 /** The process entry used by bin/vmkeep: wires signals and the real stdout/stderr. */

@@ -21,6 +21,12 @@ export function parseDaysLeft(text: string): DaysLeftThresholds {
   return { warning, critical };
 }
 
+/** The output folder's days-left thresholds: the flag's, else the config's check.minDaysLeft ("14,7" or 14), else none. */
+export function minDaysLeftOf(flag: unknown, config: string | number | undefined): DaysLeftThresholds | undefined {
+  const value = flag ?? config;
+  return value === undefined ? undefined : parseDaysLeft(String(value));
+}
+
 /** The boot proof age limit: the flag's (already parsed), else the config's check.bootMaxAge, else none. */
 export function bootMaxAgeOf(flag: unknown, config: string | undefined): Duration | undefined {
   if (flag !== undefined) return flag as Duration;

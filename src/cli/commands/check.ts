@@ -1,5 +1,5 @@
 import type { CheckOptions } from '../../check/run-check.js';
-import { bootMaxAgeOf, parseDaysLeft } from '../parse-values.js';
+import { bootMaxAgeOf, minDaysLeftOf } from '../parse-values.js';
 import { checkHostPrefixes } from '../../app/hosts.js';
 import { usageError } from '../../errors.js';
 import { nominalHours } from '../../retention/duration.js';
@@ -49,8 +49,7 @@ export const checkCommand = defineCommand<CheckOptions>({
     refuseSwapped(thresholds.warning, thresholds.critical, '');
     refuseSwapped(thresholds.verifyWarning, thresholds.verifyCritical, 'verify-');
     // The flag wins over the config's check.minDaysLeft; neither: the forecast is not judged.
-    const daysLeft = argv['min-days-left'] ?? global.config?.config.check?.minDaysLeft;
-    const minDaysLeft = daysLeft === undefined ? undefined : parseDaysLeft(String(daysLeft));
+    const minDaysLeft = minDaysLeftOf(argv['min-days-left'], global.config?.config.check?.minDaysLeft);
     return Object.freeze({ domains: global.domains, selection, output: global.output, thresholds, ...(minDaysLeft ? { minDaysLeft } : {}) });
   },
   run: async (ctx, options, global) => {
